@@ -1,0 +1,57 @@
+#include "snnconv/core/attrs.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace snnconv {
+
+std::string_view activation_name(Activation a) {
+  switch (a) {
+    case Activation::none: return "none";
+    case Activation::relu: return "relu";
+    case Activation::gelu: return "gelu";
+    case Activation::gelu_tanh: return "gelu_tanh";
+  }
+  return "?";
+}
+
+namespace {
+struct AttrPrinter {
+  std::string operator()(const NoAttrs&) const { return {}; }
+  std::string operator()(const AxisAttrs& a) const { return fmt::format("axis={}", a.axis); }
+  std::string operator()(const GemmAttrs& a) const {
+    return fmt::format("alpha={} beta={} trans_a={} trans_b={}", a.alpha, a.beta, int(a.trans_a), int(a.trans_b));
+  }
+  std::string operator()(const ConvAttrs& a) const {
+    return fmt::format("kernel={} strides={} pads={} dilations={} group={}", a.kernel_shape, a.strides, a.pads,
+                       a.dilations, a.group);
+  }
+  std::string operator()(const TransposeAttrs& a) const { return fmt::format("perm={}", a.perm); }
+  std::string operator()(const ReduceAttrs& a) const {
+    return fmt::format("axes={} keepdims={}{}", a.axes, int(a.keepdims), a.noop_with_empty_axes ? " noop_empty=1" : "");
+  }
+  std::string operator()(const ReshapeAttrs& a) const { return a.allowzero ? "allowzero=1" : ""; }
+  std::string operator()(const CastAttrs& a) const { return fmt::format("to={}", dtype_name(a.to)); }
+  std::string operator()(const LayerNormAttrs& a) const { return fmt::format("axis={} epsilon={}", a.axis, a.epsilon); }
+  std::string operator()(const TriluAttrs& a) const { return fmt::format("upper={}", int(a.upper)); }
+  std::string operator()(const ConstantOfShapeAttrs& a) const {
+    return fmt::format("value={}:{}", a.value, dtype_name(a.dtype));
+  }
+  std::string operator()(const GeluAttrs& a) const { return a.tanh_approximation ? "approximate=tanh" : ""; }
+  std::string operator()(const LinearAttrs& a) const {
+    return a.activation == Activation::none ? "" : fmt::format("activation={}", activation_name(a.activation));
+  }
+  std::string operator()(const AttentionAttrs& a) const { return fmt::format("scale={} causal={}", a.scale, int(a.causal)); }
+  std::string operator()(const NeuronAttrs& a) const {
+    return a.target == Activation::none ? "" : fmt::format("target={}", activation_name(a.target));
+  }
+  std::string operator()(const DiffUnitAttrs& a) const {
+    return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm" : "softmax",
+                       a.axis, a.epsilon);
+  }
+};
+}  // namespace
+
+std::string attrs_to_string(const Attrs& a) { return std::visit(AttrPrinter{}, a); }
+
+}  // namespace snnconv

@@ -1,0 +1,62 @@
+#include "snnconv/core/verifier.hpp"
+
+#include <variant>
+
+namespace snnconv {
+
+namespace {
+[[noreturn]] void fail(const Graph& g, NodeId id, const std::string& msg) { throw GraphError(msg, g.context(id)); }
+
+bool is_quantized_value(const Graph& g, ValueId v) {
+  if (!v.valid()) return true;
+  const Value& val = g.value(v);
+  if (val.quant) return true;
+  // Integer tensors (token ids, indices) need no quantization point.
+  return !is_float(val.type.dtype);
+}
+}  // namespace
+
+void verify(const Graph& g, Stage stage) {
+  for (ValueId v : g.inputs())
+    if (!v.valid() || v.index >= g.num_values()) throw GraphError("graph input id out of range");
+  for (ValueId v : g.outputs())
+    if (!v.valid() || v.index >= g.num_values()) throw GraphError("graph output id out of range");
+  for (std::size_t i = 0; i < g.num_nodes(); ++i) {
+    const NodeId id(static_cast<std::uint32_t>(i));
+    const Node& n = g.node(id);
+    const OpInfo& info = op_info(n.kind);
+    const auto ni = static_cast<int>(n.inputs.size());
+    if (ni < info.min_inputs || ni > info.max_inputs)
+      fail(g, id, "has " + std::to_string(ni) + " inputs; " + std::string(info.name) + " takes " +
+                      std::to_string(info.min_inputs) + ".." + std::to_string(info.max_inputs));
+    for (int k = 0; k < info.min_inputs; ++k)
+      if (!n.inputs[static_cast<std::size_t>(k)].valid()) fail(g, id, "required input " + std::to_string(k) + " is absent");
+    if (info.num_outputs >= 0 && static_cast<int>(n.outputs.size()) != info.num_outputs)
+      fail(g, id, "has " + std::to_string(n.outputs.size()) + " outputs; expected " + std::to_string(info.num_outputs));
+    if (n.attrs.index() != info.attrs_index) fail(g, id, "carries the wrong attribute struct");
+    for (ValueId o : n.outputs)
+      if (o.valid() && (o.index >= g.num_values() || g.value(o).producer != id))
+        fail(g, id, "output value is not recorded as produced by this node");
+    if (!op_legal_at(n.kind, stage))
+      fail(g, id, std::string(info.name) + " is not legal at stage '" + std::string(stage_name(stage)) + "'");
+    if (stage == Stage::quantized) {
+      const bool weight_op = has_flag(n.kind, kWeightBearing) && !g.is_constant(n.inputs[0]);
+      const bool product = n.kind == OpKind::Attention ||
+                           (n.kind == OpKind::MatMul && !g.is_constant(n.inputs[0]) && !g.is_constant(n.inputs[1]));
+      if (weight_op || product) {
+        const std::size_t operands = n.kind == OpKind::Attention ? 3 : (product ? 2 : 1);
+        for (std::size_t k = 0; k < operands; ++k)
+          if (!g.is_constant(n.inputs[k]) && !is_quantized_value(g, n.inputs[k])) {
+            ErrorContext c = g.context(id);
+            c.value = g.value(n.inputs[k]).name;
+            throw GraphError("operand " + std::to_string(k) + " is not quantized (a quantization point is missing)", c);
+          }
+      }
+    }
+    if (stage == Stage::spiking && n.kind == OpKind::SpikeNeuron && !g.value(n.outputs[0]).quant)
+      fail(g, id, "spiking neuron output carries no threshold / count bounds");
+  }
+  (void)g.topological_order();  // dangling inputs and cycles
+}
+
+}  // namespace snnconv
