@@ -30,6 +30,9 @@ struct AttrPrinter {
   std::string operator()(const ReduceAttrs& a) const {
     return fmt::format("axes={} keepdims={}{}", a.axes, int(a.keepdims), a.noop_with_empty_axes ? " noop_empty=1" : "");
   }
+  std::string operator()(const CumSumAttrs& a) const {
+    return fmt::format("exclusive={} reverse={}", int(a.exclusive), int(a.reverse));
+  }
   std::string operator()(const ReshapeAttrs& a) const { return a.allowzero ? "allowzero=1" : ""; }
   std::string operator()(const CastAttrs& a) const { return fmt::format("to={}", dtype_name(a.to)); }
   std::string operator()(const LayerNormAttrs& a) const { return fmt::format("axis={} epsilon={}", a.axis, a.epsilon); }

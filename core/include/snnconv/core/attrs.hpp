@@ -47,6 +47,11 @@ struct ReduceAttrs {
   bool noop_with_empty_axes = false;
   bool operator==(const ReduceAttrs&) const = default;
 };
+struct CumSumAttrs {
+  bool exclusive = false;
+  bool reverse = false;
+  bool operator==(const CumSumAttrs&) const = default;
+};
 struct ReshapeAttrs {
   bool allowzero = false;
   bool operator==(const ReshapeAttrs&) const = default;
@@ -99,7 +104,7 @@ struct DiffUnitAttrs {
   bool operator==(const DiffUnitAttrs&) const = default;
 };
 
-using Attrs = std::variant<NoAttrs, AxisAttrs, GemmAttrs, ConvAttrs, TransposeAttrs, ReduceAttrs, ReshapeAttrs,
+using Attrs = std::variant<NoAttrs, AxisAttrs, GemmAttrs, ConvAttrs, TransposeAttrs, ReduceAttrs, CumSumAttrs, ReshapeAttrs,
                            CastAttrs, LayerNormAttrs, TriluAttrs, ConstantOfShapeAttrs, GeluAttrs, LinearAttrs,
                            AttentionAttrs, NeuronAttrs, DiffUnitAttrs>;
 

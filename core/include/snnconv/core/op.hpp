@@ -11,13 +11,13 @@ namespace snnconv {
 
 enum class OpKind : std::uint16_t {
   // Elementwise, binary with numpy broadcasting.
-  Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater, Where,
+  Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, Where,
   // Elementwise, unary.
   Neg, Sqrt, Exp, Erf, Tanh, Relu, Sigmoid, Gelu, Not, Cast,
   // Weight-bearing / contractions.
   MatMul, Gemm, Conv,
   // Whole-vector.
-  Softmax, LayerNorm, ReduceMean, ReduceSum, ReduceMax,
+  Softmax, LayerNorm, ReduceMean, ReduceSum, ReduceMax, CumSum,
   // Data movement.
   Transpose, Reshape, Flatten, Concat, Split, Slice, Gather, Unsqueeze, Squeeze, Expand, Trilu, Identity,
   // Shape-only (folded at import).

@@ -1,0 +1,212 @@
+// Reference kernels of the whole-vector ops: Softmax, LayerNormalization, the reductions and CumSum. Sums run in
+// the element type in row-major index order, so the result is one fixed function of the input.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "reference_detail.hpp"
+
+namespace snnconv::ann::detail {
+
+void softmax_strided(const float* x, float* y, std::int64_t n, std::int64_t stride) {
+  if (n == 0) return;
+  float max = x[0];
+  for (std::int64_t i = 1; i < n; ++i) {
+    const float v = x[i * stride];
+    if (std::isnan(v) || v > max) max = v;  // a NaN sticks: it must reach every output
+  }
+  float sum = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float e = std::exp(x[i * stride] - max);
+    y[i * stride] = e;
+    sum += e;
+  }
+  for (std::int64_t i = 0; i < n; ++i) y[i * stride] /= sum;
+}
+
+namespace {
+
+std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
+  std::int64_t p = 1;
+  for (std::size_t i = begin; i < end; ++i) p *= s[i];
+  return p;
+}
+
+void require_f32(const NodeCall& c, const Tensor& t, const char* what) {
+  if (t.dtype() != DType::f32)
+    c.fail_unsupported(std::string(what) + " of dtype " + std::string(dtype_name(t.dtype())) +
+                       " is not supported (f32 only)");
+}
+
+}  // namespace
+
+Outputs eval_softmax(const NodeCall& c) {
+  const Tensor& x = c.input(0, "input");
+  require_f32(c, x, "Softmax input");
+  const int axis = c.axis(c.attrs<AxisAttrs>().axis, x.rank());
+  const auto ax = static_cast<std::size_t>(axis);
+  const std::int64_t outer = product(x.shape(), 0, ax), n = x.dim(axis);
+  const std::int64_t inner = product(x.shape(), ax + 1, x.shape().size());
+  Tensor out(DType::f32, x.shape());
+  const float* px = x.data<float>();
+  float* py = out.data<float>();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) softmax_strided(px + o * n * inner + i, py + o * n * inner + i, n, inner);
+  return {std::move(out)};
+}
+
+// ONNX LayerNormalization-17 exactly as its reference: mean, then the variance of x - mean, then
+// (x - mean) * (1 / sqrt(var + eps)), then * scale (+ bias), scale and bias broadcast numpy-style to X.
+Outputs eval_layer_norm(const NodeCall& c) {
+  const auto& at = c.attrs<LayerNormAttrs>();
+  const Tensor& x = c.input(0, "X");
+  const Tensor& scale = c.input(1, "Scale");
+  const Tensor* bias = c.optional_input(2);
+  require_f32(c, x, "LayerNormalization input");
+  require_f32(c, scale, "LayerNormalization scale");
+  if (bias) require_f32(c, *bias, "LayerNormalization bias");
+  const int axis = c.axis(at.axis, x.rank());
+  const auto ax = static_cast<std::size_t>(axis);
+  for (const Tensor* p : {&scale, bias}) {
+    if (p && broadcast_shapes(c, {p->shape(), x.shape()}) != x.shape())
+      c.fail_shape("LayerNormalization scale/bias " + shape_to_string(p->shape()) + " does not broadcast to " +
+                   shape_to_string(x.shape()));
+  }
+  if (c.num_outputs() > 3) c.fail_graph("LayerNormalization has at most 3 outputs");
+  const std::int64_t rows = product(x.shape(), 0, ax), cols = product(x.shape(), ax, x.shape().size());
+  Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
+  stat_shape.resize(x.shape().size(), 1);
+  Tensor y(DType::f32, x.shape()), mean_t(DType::f32, stat_shape), inv_std_t(DType::f32, stat_shape);
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const float n = static_cast<float>(cols);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = px + r * cols;
+    float sum = 0.0f;
+    for (std::int64_t j = 0; j < cols; ++j) sum += row[j];
+    const float mean = sum / n;
+    float sq = 0.0f;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const float d = row[j] - mean;
+      sq += d * d;
+    }
+    const float var = sq / n;
+    const float inv_std = 1.0f / std::sqrt(var + at.epsilon);
+    for (std::int64_t j = 0; j < cols; ++j) py[r * cols + j] = (row[j] - mean) * inv_std;
+    mean_t.data<float>()[r] = mean;
+    inv_std_t.data<float>()[r] = inv_std;
+  }
+  BroadcastWalker walk(x.shape(), bias ? std::vector<Shape>{scale.shape(), bias->shape()}
+                                       : std::vector<Shape>{scale.shape()});
+  const float* ps = scale.data<float>();
+  for (std::int64_t i = 0; i < y.numel(); ++i, walk.next()) {
+    py[i] = py[i] * ps[walk.offset(0)];
+    if (bias) py[i] = py[i] + bias->data<float>()[walk.offset(1)];
+  }
+  Outputs out;
+  out.push_back(std::move(y));
+  if (c.num_outputs() > 1) out.push_back(std::move(mean_t));
+  if (c.num_outputs() > 2) out.push_back(std::move(inv_std_t));
+  return out;
+}
+
+Outputs eval_reduce(const NodeCall& c) {
+  const OpKind kind = c.node().kind;
+  const auto& at = c.attrs<ReduceAttrs>();
+  const Tensor& x = c.input(0, "data");
+  // Axes given as an input (ReduceSum-13, every reduction from opset 18) win over the folded attribute.
+  std::vector<std::int64_t> axes = at.axes;
+  if (const Tensor* t = c.optional_input(1)) axes = c.int_values(*t, "axes");
+  if (axes.empty() && at.noop_with_empty_axes) return {x};
+
+  const int rank = x.rank();
+  std::vector<bool> reduced(static_cast<std::size_t>(rank), axes.empty());
+  for (std::int64_t a : axes) {
+    const auto ax = static_cast<std::size_t>(c.axis(a, rank, "reduce axis"));
+    if (reduced[ax]) c.fail_shape("reduce axis " + std::to_string(a) + " given twice");
+    reduced[ax] = true;
+  }
+  Shape keep_shape = x.shape(), out_shape;
+  std::int64_t count = 1;
+  for (std::size_t d = 0; d < keep_shape.size(); ++d) {
+    if (reduced[d]) {
+      count *= keep_shape[d];
+      keep_shape[d] = 1;
+      if (at.keepdims) out_shape.push_back(1);
+    } else {
+      out_shape.push_back(keep_shape[d]);
+    }
+  }
+
+  return {visit_dtype(NumericTypes{}, c, x.dtype(), "reduce input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // Integer means accumulate exactly in int64 and truncate toward zero like numpy's mean().astype().
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, T, std::int64_t>;
+    const bool is_max = kind == OpKind::ReduceMax;
+    const Acc init = is_max ? static_cast<Acc>(std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                                                   : std::numeric_limits<T>::lowest())
+                            : Acc{0};
+    std::vector<Acc> acc(static_cast<std::size_t>(checked_numel(keep_shape)), init);
+    const T* px = x.data<T>();
+    BroadcastWalker walk(x.shape(), {keep_shape});
+    for (std::int64_t i = 0; i < x.numel(); ++i, walk.next()) {
+      Acc& a = acc[static_cast<std::size_t>(walk.offset(0))];
+      const Acc v = static_cast<Acc>(px[i]);
+      if (!is_max) {
+        a = wrap_add(a, v);
+      } else if constexpr (std::is_floating_point_v<T>) {
+        if (std::isnan(v) || v > a) a = v;  // numpy's max propagates NaN
+      } else if (v > a) {
+        a = v;
+      }
+    }
+    Tensor out(x.dtype(), out_shape);
+    T* py = out.data<T>();
+    for (std::size_t i = 0; i < acc.size(); ++i) {
+      if (kind != OpKind::ReduceMean) {
+        py[i] = static_cast<T>(acc[i]);  // sums of narrow integers wrap to the element type, as numpy's do
+      } else if constexpr (std::is_floating_point_v<T>) {
+        py[i] = acc[i] / static_cast<T>(count);
+      } else {
+        py[i] = count == 0 ? T{0} : static_cast<T>(acc[i] / count);
+      }
+    }
+    return out;
+  })};
+}
+
+// ONNX CumSum-14: running sums along the axis given as a scalar input; `exclusive` shifts by one (the
+// first output is 0), `reverse` sums from the end.
+Outputs eval_cumsum(const NodeCall& c) {
+  const auto& at = c.attrs<CumSumAttrs>();
+  const Tensor& x = c.input(0, "x");
+  const Tensor& axis_t = c.input(1, "axis");
+  if (axis_t.numel() != 1 || axis_t.rank() > 1) c.fail_shape("CumSum axis must be a scalar");
+  const int axis = c.axis(c.int_values(axis_t, "CumSum axis")[0], x.rank(), "CumSum axis");
+  const auto ax = static_cast<std::size_t>(axis);
+  const std::int64_t outer = product(x.shape(), 0, ax), n = x.dim(axis);
+  const std::int64_t inner = product(x.shape(), ax + 1, x.shape().size());
+  return {visit_dtype(TypeList<float, std::int32_t, std::int64_t>{}, c, x.dtype(), "CumSum input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out(x.dtype(), x.shape());
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        T acc{0};
+        for (std::int64_t t = 0; t < n; ++t) {
+          const std::int64_t pos = (o * n + (at.reverse ? n - 1 - t : t)) * inner + i;
+          if (at.exclusive) {
+            py[pos] = acc;
+            acc = wrap_add(acc, px[pos]);
+          } else {
+            acc = wrap_add(acc, px[pos]);
+            py[pos] = acc;
+          }
+        }
+      }
+    return out;
+  })};
+}
+
+}  // namespace snnconv::ann::detail

@@ -1,0 +1,70 @@
+// Importers: turn original data found on this machine into dataset files (docs/datasets.md). Each one
+// validates its input completely before committing, so bad input gives a ParseError naming the file and
+// the fault, and no output file. `snnconv datasets import NAME --out FILE.h5` calls import_dataset.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "snnconv/datasets/writer.hpp"
+
+namespace snnconv::datasets {
+
+struct SplitSummary {
+  std::string name;
+  std::int64_t count = 0;        // samples (documents for language_model)
+  std::int64_t token_count = 0;  // language_model: bytes in the split; 0 otherwise
+};
+
+struct ImportSummary {
+  std::string name;  // dataset name, e.g. "fashion-mnist"
+  std::filesystem::path output;
+  std::string source;
+  std::vector<SplitSummary> splits;
+  std::uintmax_t file_bytes = 0;
+  double seconds = 0.0;
+};
+
+// One line per split, for the CLI.
+std::string format_summary(const ImportSummary& summary);
+
+// ---- fashion-mnist ----------------------------------------------------------------------------------
+
+struct FashionMnistOptions {
+  // Debian's dataset-fashion-mnist. Each idx file is used as NAME or, if absent, NAME.gz.
+  std::filesystem::path source_dir = "/usr/share/datasets/fashion-mnist";
+  WriterOptions writer;
+};
+
+ImportSummary import_fashion_mnist(const std::filesystem::path& output, const FashionMnistOptions& options = {});
+
+// ---- python-code ------------------------------------------------------------------------------------
+
+struct PythonCodeOptions {
+  std::filesystem::path root = "/usr/lib/python3.11";
+  std::uint64_t seed = 1234;
+  WriterOptions writer;
+};
+
+// The file selection shared with scripts/ (docs/datasets.md, "python-code"): every regular `.py` file
+// under root, not a symlink, with no directory component named site-packages, dist-packages or
+// __pycache__; relative paths with '/', sorted by bytes.
+std::vector<std::string> python_code_files(const std::filesystem::path& root);
+// FNV-1a 64 of the bytes.
+std::uint64_t fnv1a64(std::string_view bytes);
+// "train", "val" or "test": bucket = fnv1a64("<seed>:<relpath>") % 100; < 90 train, < 95 val.
+std::string_view python_code_split(std::uint64_t seed, std::string_view relpath);
+
+ImportSummary import_python_code(const std::filesystem::path& output, const PythonCodeOptions& options = {});
+
+// ---- by name ----------------------------------------------------------------------------------------
+
+// Names import_dataset accepts.
+std::vector<std::string> importer_names();
+// Default options for each; UsageError listing the names for an unknown one.
+ImportSummary import_dataset(std::string_view name, const std::filesystem::path& output);
+
+}  // namespace snnconv::datasets

@@ -1,0 +1,111 @@
+// Private HDF5 helpers of datasets/: type mapping, attributes, hyperslab reads, chunked writes, and the
+// layout validation shared by the reader and the writer. The only place (with its .cpp users) that
+// includes H5Cpp.h.
+#pragma once
+
+#include <H5Cpp.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "snnconv/core/error.hpp"
+#include "snnconv/core/tensor.hpp"
+#include "snnconv/datasets/layout.hpp"
+
+namespace snnconv::datasets::detail {
+
+// The file and the object inside it that an error is about.
+struct Where {
+  std::string file;
+  std::string object;  // "/train/labels"; empty for the file itself
+};
+ErrorContext context_of(const Where& where);
+// ParseError "OBJECT: MESSAGE" with the file and object in the context.
+[[noreturn]] void fail_parse(const Where& where, const std::string& message);
+
+// HDF5 prints its error stack to stderr by default; we turn its exceptions into ours instead.
+void silence_hdf5();
+std::string describe(const H5::Exception& e);
+
+// "/SPLIT/DATASET", or "/DATASET" for split "".
+std::string object_path(std::string_view split, std::string_view dataset);
+
+// Opens a file read-only: IoError when missing/unreadable, ParseError when not HDF5.
+H5::H5File open_read_only(const std::string& path);
+// An opened group or dataset (H5Object's destructor is protected, so no pointer to the base).
+struct Object {
+  std::variant<H5::Group, H5::DataSet> handle;
+  const H5::H5Object& get() const {
+    return std::visit([](const auto& h) -> const H5::H5Object& { return h; }, handle);
+  }
+  const H5::DataSet* dataset() const { return std::get_if<H5::DataSet>(&handle); }
+};
+// A group or dataset by absolute path; nullopt when absent.
+std::optional<Object> open_object(const H5::H5File& file, const std::string& path);
+
+// The DType a stored element type is read as: exact types map to themselves; float16/float64 read as
+// f32, int16/uint16 as i32, uint32 as i64. nullopt for strings, enums, compounds, uint64.
+std::optional<DType> read_dtype(const H5::DataType& stored);
+// The DType a stored type is without any conversion (the layout's dtype rules use this).
+std::optional<DType> exact_dtype(const H5::DataType& stored);
+// "uint8", "float64", "string", ... for messages.
+std::string describe_type(const H5::DataType& stored);
+bool is_string_type(const H5::DataType& stored);
+// Memory type for a DType; UnsupportedError for f16 and bool.
+const H5::PredType& memory_type(DType dtype);
+
+Shape dataset_shape(const H5::DataSet& dataset);
+
+// Rows [row_begin, row_begin + row_count) of a dataset of shape `shape` (rank >= 1), or the whole dataset
+// when row_count < 0 (also rank 0), converted to `dtype`.
+Tensor read_rows(const H5::DataSet& dataset, DType dtype, const Shape& shape, std::int64_t row_begin,
+                 std::int64_t row_count);
+// A 1-D dataset of variable- or fixed-length strings. ParseError when not strings.
+std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& where);
+
+// Creates PARENT/NAME (intermediate groups too) chunked by rows and optionally deflated.
+void write_tensor(const H5::Group& parent, const std::string& name, const Tensor& values, int deflate_level);
+void write_strings(const H5::Group& parent, const std::string& name, const std::vector<std::string>& values);
+
+// Attributes: nullopt when absent, ParseError when present with another type or not one element.
+std::optional<std::string> get_string_attribute(const H5::H5Object& object, const std::string& name,
+                                                const Where& where);
+std::optional<std::int64_t> get_integer_attribute(const H5::H5Object& object, const std::string& name,
+                                                  const Where& where);
+// Accepts float or integer attributes.
+std::optional<double> get_float_attribute(const H5::H5Object& object, const std::string& name, const Where& where);
+// Scalar attributes, replacing an existing one of the same name.
+void set_string_attribute(const H5::H5Object& object, const std::string& name, std::string_view value);
+void set_integer_attribute(const H5::H5Object& object, const std::string& name, std::int64_t value);
+void set_float_attribute(const H5::H5Object& object, const std::string& name, double value);
+
+// ---- layout validation --------------------------------------------------------------------------
+
+struct DatasetMeta {
+  bool is_string = false;
+  std::optional<DType> dtype;  // read dtype; nullopt for strings and unsupported types
+  Shape shape;
+};
+
+struct SplitMeta {
+  std::string name;
+  std::int64_t count = 0;
+  std::map<std::string, DatasetMeta, std::less<>> datasets;
+  std::vector<std::int64_t> doc_offsets;  // language_model only
+};
+
+struct Layout {
+  DatasetInfo info;
+  std::vector<SplitMeta> splits;  // canonical order
+};
+
+// Checks everything docs/datasets.md promises about a file; ParseError naming `file_name` and the
+// object at fault otherwise.
+Layout validate_layout(const H5::H5File& file, const std::string& file_name);
+
+}  // namespace snnconv::datasets::detail

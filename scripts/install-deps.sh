@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing snnconv needs, from Debian's repositories (run as root).
+# Usage: scripts/install-deps.sh [--python]   (--python adds torch & co., only needed to retrain examples)
+set -euo pipefail
+packages=(cmake ninja-build g++ libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev libprotobuf-dev protobuf-compiler
+          libcli11-dev doctest-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+          dataset-fashion-mnist python3 python3-numpy python3-h5py)
+if [[ "${1:-}" == "--python" ]]; then
+  packages+=(python3-torch python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp nodejs npm)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing packages: ${missing[*]} — run as root (or install them) first" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,113 @@
+// `snnconv inspect MODEL.onnx [--dims ...] [--ir] [--json]`
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/dump.hpp"
+#include "snnconv/core/stats.hpp"
+
+namespace snnconv::cli {
+
+namespace {
+struct InspectOptions {
+  std::string model;
+  std::string dims;
+  bool ir = false;
+  bool json = false;
+};
+
+std::string with_commas(std::int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return (v < 0 ? "-" : "") + s;
+}
+
+std::string human_bytes(std::int64_t b) {
+  if (b < 1024) return fmt::format("{} B", b);
+  if (b < 1024 * 1024) return fmt::format("{:.1f} KiB", b / 1024.0);
+  return fmt::format("{:.2f} MiB", b / (1024.0 * 1024.0));
+}
+
+nlohmann::json value_json(const Graph& g, ValueId v) {
+  const Value& val = g.value(v);
+  nlohmann::json dims = nlohmann::json::array();
+  for (const auto& d : val.type.dims) dims.push_back(d.is_known() ? nlohmann::json(d.value) : nlohmann::json(d.symbol));
+  return {{"name", val.name}, {"dtype", std::string(dtype_name(val.type.dtype))}, {"shape", dims}};
+}
+
+int run_inspect(const InspectOptions& o) {
+  onnx_import::ImportOptions io;
+  io.dims = parse_dims(o.dims);
+  const Graph g = onnx_import::import_onnx(o.model, io);
+  if (o.ir) {
+    fmt::print("{}", to_text(g));
+    return 0;
+  }
+  const GraphStats st = compute_stats(g);
+  auto bound = g.metadata.count("snnconv.bound_dims") ? g.metadata.at("snnconv.bound_dims") : std::string();
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = o.model;
+    j["opset"] = g.opset;
+    j["bound_dims"] = bound;
+    j["inputs"] = nlohmann::json::array();
+    for (ValueId v : g.inputs()) j["inputs"].push_back(value_json(g, v));
+    j["outputs"] = nlohmann::json::array();
+    for (ValueId v : g.outputs()) j["outputs"].push_back(value_json(g, v));
+    j["params"] = st.params;
+    j["param_bytes"] = st.param_bytes;
+    j["macs"] = st.macs;
+    j["op_histogram"] = st.op_histogram;
+    j["metadata"] = g.metadata;
+    j["layers"] = nlohmann::json::array();
+    for (const auto& ns : st.per_node) {
+      const Node& n = g.node(ns.node);
+      j["layers"].push_back({{"name", n.name},
+                             {"op", std::string(op_name(n.kind))},
+                             {"output", type_to_string(g.value(n.outputs[0]).type)},
+                             {"params", ns.params},
+                             {"macs", ns.macs}});
+    }
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("model       {} (opset {})\n", o.model, g.opset);
+  if (!bound.empty()) fmt::print("dims        {}\n", bound);
+  for (ValueId v : g.inputs()) fmt::print("input       {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
+  for (ValueId v : g.outputs()) fmt::print("output      {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
+  fmt::print("parameters  {} ({})\n", with_commas(st.params), human_bytes(st.param_bytes));
+  fmt::print("MACs        {} per forward pass\n", st.macs < 0 ? std::string("unknown") : with_commas(st.macs));
+  std::string hist;
+  for (const auto& [op, count] : st.op_histogram) hist += fmt::format("{}{} {}", hist.empty() ? "" : ", ", op, count);
+  fmt::print("ops         {} nodes: {}\n\n", g.num_nodes(), hist);
+  std::size_t name_w = 4;
+  for (const auto& ns : st.per_node) name_w = std::max(name_w, g.node(ns.node).name.size());
+  name_w = std::min<std::size_t>(name_w, 48);
+  fmt::print("{:<{}}  {:<18}  {:<22}  {:>10}  {:>14}\n", "name", name_w, "op", "output", "params", "MACs");
+  for (const auto& ns : st.per_node) {
+    const Node& n = g.node(ns.node);
+    std::string name = n.name.size() > name_w ? "..." + n.name.substr(n.name.size() - name_w + 3) : n.name;
+    fmt::print("{:<{}}  {:<18}  {:<22}  {:>10}  {:>14}\n", name, name_w, op_name(n.kind),
+               type_to_string(g.value(n.outputs[0]).type), with_commas(ns.params),
+               ns.macs < 0 ? std::string("?") : with_commas(ns.macs));
+  }
+  return 0;
+}
+}  // namespace
+
+void add_inspect(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<InspectOptions>();
+  auto* cmd = app.add_subcommand("inspect", "Import an ONNX model and show its inputs, outputs, parameters, MACs "
+                                            "and per-layer table");
+  cmd->add_option("model", opts->model, "ONNX model file")->required();
+  cmd->add_option("--dims", opts->dims,
+                  "Sizes of symbolic input dims, e.g. batch=1,seq=128 (unbound: seq from the model's "
+                  "snnconv.max_seq metadata, others 1)");
+  cmd->add_flag("--ir", opts->ir, "Print the IR's text form instead of the summary");
+  cmd->add_flag("--json", opts->json, "Print the summary as JSON");
+  cmd->callback([opts, &action] { action = [opts] { return run_inspect(*opts); }; });
+}
+
+}  // namespace snnconv::cli

@@ -1,0 +1,65 @@
+// snnconv: the command-line front door. Maps every error to its documented exit code (docs/cli.md).
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "commands.hpp"
+#include "snnconv/core/error.hpp"
+
+namespace snnconv::cli {
+
+std::map<std::string, std::int64_t> parse_dims(const std::string& text) {
+  std::map<std::string, std::int64_t> dims;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(pos, comma - pos);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw UsageError("--dims entry '" + item + "' is not NAME=SIZE");
+    std::int64_t v = 0;
+    try {
+      std::size_t used = 0;
+      v = std::stoll(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw UsageError("--dims entry '" + item + "' has a size that is not an integer");
+    }
+    dims[item.substr(0, eq)] = v;
+    pos = comma + 1;
+  }
+  return dims;
+}
+
+}  // namespace snnconv::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "snnconv: convert transformer foundation models (ONNX) into spiking neural networks, run both, and "
+      "price them on neuromorphic and dense accelerators."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "snnconv 0.1.0");
+  snnconv::cli::Action action;
+  snnconv::cli::add_inspect(app, action);
+  snnconv::cli::add_datasets(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);
+  }
+  try {
+    return action ? action() : 0;
+  } catch (const snnconv::Error& e) {
+    std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+    return static_cast<int>(e.exit_code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "snnconv: error: out of memory\n");
+    return static_cast<int>(snnconv::ExitCode::runtime_failure);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+    return static_cast<int>(snnconv::ExitCode::runtime_failure);
+  }
+}
