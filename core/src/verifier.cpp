@@ -60,3 +60,31 @@ void verify(const Graph& g, Stage stage) {
 }
 
 }  // namespace snnconv
+
+namespace snnconv {
+
+void check_finite_constants(const Graph& g) {
+  // NaN is never legitimate. Inf is: masks fill with -inf (Where(mask, scores, -inf), additive masks), so
+  // Inf is refused only where a weight is read (weight-bearing ops, LayerNorm scale/bias).
+  auto has_nan = [](const Tensor& t) {
+    for (float v : t.to_f32())
+      if (v != v) return true;
+    return false;
+  };
+  for (NodeId id : g.topological_order()) {
+    const Node& n = g.node(id);
+    const bool reads_weights = has_flag(n.kind, kWeightBearing) || n.kind == OpKind::LayerNorm;
+    for (ValueId in : n.inputs) {
+      if (!in.valid() || !g.is_constant(in)) continue;
+      const Tensor& t = *g.value(in).constant;
+      if (!is_float(t.dtype()) || t.all_finite()) continue;
+      const bool nan = has_nan(t);
+      if (!nan && !reads_weights) continue;
+      ErrorContext c = g.context(id);
+      c.value = g.value(in).name;
+      throw NumericError(std::string("constant holds ") + (nan ? "NaN" : "Inf") + " (first read by this node)", c);
+    }
+  }
+}
+
+}  // namespace snnconv

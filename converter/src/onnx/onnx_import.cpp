@@ -1,5 +1,6 @@
 // ONNX ModelProto -> Graph. The only translation unit (with proto_*.cpp) that sees protobuf types.
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/verifier.hpp"
 
 #include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -399,6 +400,7 @@ Graph read_onnx(const std::string& path, const ImportOptions& options) {
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
   Graph g = read_onnx(path, options);
   try {
+    check_finite_constants(g);
     bind_model_dims(g, options.dims);
     FoldOptions fold;
     fold.keep_dead = options.keep_dead;

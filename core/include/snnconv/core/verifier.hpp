@@ -13,3 +13,11 @@ void verify(const Graph& g, Stage stage);
 inline void verify(const Graph& g) { verify(g, g.stage); }
 
 }  // namespace snnconv
+
+namespace snnconv {
+
+// Throws NumericError when a floating-point constant holds NaN or Inf, naming the value and the first node
+// (in topological order) that reads it.
+void check_finite_constants(const Graph& g);
+
+}  // namespace snnconv

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Writes the small malformed or unsupported ONNX files the CLI tests feed to snnconv.
+
+Usage: /usr/bin/python3 tests/data/make_bad_models.py   (deterministic; writes into tests/data/)
+"""
+import os
+
+import onnx
+from onnx import TensorProto, helper
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+# Two unsupported ops (TopK twice, Hardmax once) among supported ones, opset 17.
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
+k = helper.make_tensor("k", TensorProto.INT64, [1], [2])
+nodes = [
+    helper.make_node("Relu", ["x"], ["r"], name="relu0"),
+    helper.make_node("TopK", ["r", "k"], ["v1", "i1"], name="topk_a"),
+    helper.make_node("Hardmax", ["v1"], ["h"], name="hardmax0"),
+    helper.make_node("TopK", ["h", "k"], ["v2", "i2"], name="topk_b"),
+]
+y = helper.make_tensor_value_info("v2", TensorProto.FLOAT, [1, 2])
+g = helper.make_graph(nodes, "unsupported", [x], [y], initializer=[k])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="snnconv-tests")
+onnx.save(m, os.path.join(here, "unsupported_ops.onnx"))
+
+# A valid model whose weights contain a NaN.
+w = helper.make_tensor("w", TensorProto.FLOAT, [8, 2], [0.1] * 7 + [float("nan")] + [0.2] * 8)
+g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm_nan")], "nan_weights", [x],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=[w])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="snnconv-tests"),
+          os.path.join(here, "nan_weights.onnx"))
+print("written")

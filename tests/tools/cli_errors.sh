@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The snnconv executable on bad input: documented exit codes, a message naming the fault, no crash.
+# Usage: cli_errors.sh PATH/TO/snnconv
+set -uo pipefail
+bin=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect CODE PATTERN -- ARGS...: runs snnconv, checks the exit code and that stderr+stdout match PATTERN.
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$bin" "$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $code ]]; then
+    echo "FAIL: snnconv $* -> exit $rc, expected $code"; echo "$out" | head -5; fails=$((fails + 1)); return
+  fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL: snnconv $* -> output lacks /$pattern/"; echo "$out" | head -5; fails=$((fails + 1)); return
+  fi
+  echo "ok: snnconv $* -> $rc"
+}
+
+: > "$tmp/empty.onnx"
+head -c 4096 /dev/urandom > "$tmp/random.onnx"
+head -c 20000 "$src/examples/fixtures/vit_op17_static.onnx" > "$tmp/truncated.onnx"
+
+expect 0 "Usage" -- --help
+expect 0 "parameters" -- inspect "$src/examples/fixtures/vit_op17_static.onnx"
+expect 2 "unknown|extra|not expected|following arguments" -- inspect "$src/examples/fixtures/vit_op17_static.onnx" --bogus
+expect 2 "requires|required" -- inspect
+expect 1 "empty.onnx" -- inspect "$tmp/empty.onnx"
+expect 1 "random.onnx" -- inspect "$tmp/random.onnx"
+expect 1 "truncated.onnx" -- inspect "$tmp/truncated.onnx"
+expect 1 "no-such-file.onnx" -- inspect "$tmp/no-such-file.onnx"
+expect 3 "Hardmax \(node hardmax0\).*TopK \(nodes topk_a, topk_b\)" -- inspect "$src/tests/data/unsupported_ops.onnx"
+expect 1 "NaN.*node 'mm_nan'.*value 'w'" -- inspect "$src/tests/data/nan_weights.onnx"
+expect 2 "'nodim'" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims nodim=3
+expect 2 "not NAME=SIZE" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims batch
+expect 2 "unknown dataset|fashion-mnist" -- datasets import no-such-set --out "$tmp/x.h5"
+[[ -e "$tmp/x.h5" ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
+
+if [[ $fails -ne 0 ]]; then echo "$fails failed"; exit 1; fi
+echo "all CLI error cases passed"
