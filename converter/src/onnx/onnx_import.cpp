@@ -2,6 +2,9 @@
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/verifier.hpp"
 
+#include <fstream>
+#include <iterator>
+
 #include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
@@ -409,6 +412,20 @@ Graph import_onnx(const std::string& path, const ImportOptions& options) {
     rethrow_with_file(path);
   }
   return g;
+}
+
+Tensor read_tensor_file(const std::string& path) {
+  ErrorContext ctx;
+  ctx.file = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open tensor file", ctx);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  onnx::TensorProto t;
+  if (bytes.empty() || !t.ParseFromString(bytes)) throw ParseError("not a serialized ONNX TensorProto", ctx);
+  TensorSource source;
+  source.file = path;
+  source.model_dir = std::filesystem::path(path).parent_path();
+  return tensor_from_proto(t, "tensor '" + t.name() + "'", source);
 }
 
 }  // namespace snnconv::onnx_import

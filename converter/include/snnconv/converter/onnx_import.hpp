@@ -38,4 +38,8 @@ Graph read_onnx(const std::string& path, const ImportOptions& options = {});
 // metadata["snnconv.bound_dims"].
 Graph import_onnx(const std::string& path, const ImportOptions& options = {});
 
+// Reads one serialized ONNX TensorProto file (the `input_0.pb` / `output_0.pb` format of ONNX's test data).
+// ParseError naming the file when it is not one.
+Tensor read_tensor_file(const std::string& path);
+
 }  // namespace snnconv::onnx_import
