@@ -1,4 +1,5 @@
 #include "snnconv/datasets/writer.hpp"
+#include "snnconv/core/temp_files.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct DatasetWriter::Impl {
   std::string file_name;  // final path, for error messages: that is the file the user asked for
   WriterOptions options;
   std::optional<H5::H5File> file;
+  std::optional<TempFileGuard> guard;  // removes the temporary if the process is interrupted
   bool committed = false;
   // split -> dataset -> first dimension, to compute `count` and report disagreements clearly.
   std::map<std::string, std::map<std::string, std::int64_t>> first_dims;
@@ -78,6 +80,7 @@ DatasetWriter::DatasetWriter(fs::path final_path, WriterOptions options) : impl_
   std::error_code ec;
   if (!folder.empty() && !fs::is_directory(folder, ec))
     throw IoError("cannot write: the folder does not exist", impl_->context());
+  impl_->guard.emplace(impl_->temporary_path.string());
   try {
     impl_->file.emplace(impl_->temporary_path.string(), H5F_ACC_TRUNC);
     H5::Group root = impl_->file->openGroup("/");
@@ -221,6 +224,7 @@ std::uintmax_t DatasetWriter::commit() {
   fs::rename(impl_->temporary_path, impl_->final_path, ec);
   if (ec) throw IoError("cannot rename " + impl_->temporary_path.string() + ": " + ec.message(), impl_->context());
   impl_->committed = true;
+  impl_->guard->release();
   std::uintmax_t bytes = fs::file_size(impl_->final_path, ec);
   return ec ? 0 : bytes;
 }

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/temp_files.hpp"
 
 namespace snnconv::cli {
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);
   }
+  snnconv::install_interrupt_cleanup();
   try {
     return action ? action() : 0;
   } catch (const snnconv::Error& e) {
