@@ -36,7 +36,10 @@ DEST = os.path.join(REPO, "tests", "data", "onnx_node")
 DOC = os.path.join(REPO, "docs", "onnx-conformance.md")
 
 # Cases that import but whose expected output our engine deliberately does not reproduce.
-KNOWN_SKIPS = {}
+KNOWN_SKIPS = {
+    "test_max_float16": "f16 arithmetic: the kernels compute in f32/integers only (f16 is accepted for Cast)",
+    "test_min_float16": "f16 arithmetic: the kernels compute in f32/integers only (f16 is accepted for Cast)",
+}
 
 
 def bump_opset(model_path):

@@ -1,0 +1,161 @@
+// The executor: runs the plan's steps in order inside the engine's own TBB arena. Buffers of dead values
+// go to a pool keyed by dtype and shape and are reused by later outputs of the same type (transformer
+// blocks repeat shapes, so after the first block almost nothing is allocated).
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <map>
+#include <utility>
+
+#include "plan.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
+
+namespace snnconv::ann {
+
+namespace kernels {
+
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx) {
+  const std::int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks <= 1) {
+    if (n > 0) body(ctx, 0, n);
+    return;
+  }
+  // Each chunk is one task computing exactly its rows; the partitioner only decides who runs it.
+  tbb::parallel_for(
+      tbb::blocked_range<std::int64_t>(0, chunks, 1),
+      [&](const tbb::blocked_range<std::int64_t>& r) {
+        for (std::int64_t c = r.begin(); c != r.end(); ++c) body(ctx, c * chunk, std::min(n, (c + 1) * chunk));
+      },
+      tbb::simple_partitioner());
+}
+
+}  // namespace kernels
+
+struct Engine::Impl {
+  const Graph& graph;
+  EngineOptions options;
+  Plan plan;
+  // A per-engine arena rather than tbb::global_control: global_control is process-wide and the most
+  // restrictive live instance wins, so two engines with different thread counts would interfere.
+  tbb::task_arena arena;
+  std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
+  std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
+
+  Impl(const Graph& g, EngineOptions o)
+      : graph(g),
+        options(o),
+        plan(build_plan(g, o)),
+        arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic),
+        slots(g.num_values()) {}
+
+  const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
+    switch (r.source) {
+      case Source::absent: return nullptr;
+      case Source::constant: return &*graph.value(ValueId(r.index)).constant;
+      case Source::owned: return &plan.owned[r.index];
+      case Source::input: return &inputs[r.index];
+      case Source::slot: return &slots[r.index];
+    }
+    return nullptr;
+  }
+
+  Tensor take_buffer(DType t, const Shape& s) {
+    auto it = pool.find({t, s});
+    if (it == pool.end()) return Tensor(t, s);
+    Tensor out = std::move(it->second);
+    pool.erase(it);
+    return out;
+  }
+
+  void release(std::uint32_t v) {
+    Tensor& t = slots[v];
+    if (t.nbytes() == 0) return;
+    pool.emplace(std::make_pair(t.dtype(), t.shape()), std::move(t));
+    t = Tensor();
+  }
+
+  void check_inputs(std::span<const Tensor> inputs) const {
+    if (inputs.size() != plan.input_types.size())
+      throw ShapeError("engine: " + std::to_string(inputs.size()) + " inputs given, the graph has " +
+                           std::to_string(plan.input_types.size()),
+                       {graph.source_file, "", "", ""});
+    std::size_t k = 0;
+    for (ValueId id : graph.inputs()) {
+      const Value& v = graph.value(id);
+      if (v.constant) continue;
+      const TensorType& want = plan.input_types[k];
+      const Tensor& got = inputs[k++];
+      bool ok = got.dtype() == want.dtype && got.rank() == want.rank();
+      for (int d = 0; ok && d < got.rank(); ++d) {
+        const Dim& dim = want.dims[static_cast<std::size_t>(d)];
+        ok = !dim.is_known() || dim.value == got.dim(d);
+      }
+      if (!ok)
+        throw ShapeError("engine input is " + std::string(dtype_name(got.dtype())) + shape_to_string(got.shape()) +
+                             ", the graph expects " + type_to_string(want),
+                         {graph.source_file, "", "", v.name});
+    }
+  }
+
+  std::vector<Tensor> run(std::span<const Tensor> inputs, Ledger* ledger) {
+    check_inputs(inputs);
+    if (ledger && ledger->per_node.size() != graph.num_nodes())
+      throw Error("engine: the ledger was not made for this graph (Ledger::for_graph)");
+    std::vector<const Tensor*> in_ptrs;
+    std::vector<Tensor> outs;
+    for (const Step& step : plan.steps) {
+      in_ptrs.clear();
+      for (const ValueRef& r : step.inputs) in_ptrs.push_back(resolve(r, inputs));
+      if (step.kernel.fn) {
+        outs.clear();
+        for (std::size_t i = 0; i < step.outputs.size(); ++i)
+          outs.push_back(take_buffer(graph.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]));
+        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs});
+      } else {
+        outs = evaluate_reference(graph, step.node, in_ptrs);
+      }
+      for (std::size_t i = 0; i < step.outputs.size() && i < outs.size(); ++i) {
+        if (options.check_finite && !outs[i].all_finite())
+          throw NumericError("non-finite value produced", graph.context(step.node));
+        slots[step.outputs[i]] = std::move(outs[i]);
+      }
+      for (std::uint32_t v : step.release) release(v);
+      if (ledger) ledger->per_node[step.node.index] += step.counts;
+    }
+    if (ledger) ledger->samples += plan.batch;
+    std::vector<Tensor> result;
+    for (const ValueRef& r : plan.outputs) {
+      if (r.source == Source::slot) result.push_back(std::move(slots[r.index]));
+      else result.push_back(*resolve(r, inputs));
+    }
+    // A graph output listed twice was moved out the first time: copy from the first result.
+    for (std::size_t i = 0; i < plan.outputs.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (plan.outputs[i].source == Source::slot && plan.outputs[j].source == Source::slot &&
+            plan.outputs[i].index == plan.outputs[j].index)
+          result[i] = result[j];
+    return result;
+  }
+};
+
+Engine::Engine(const Graph& graph, EngineOptions options) : impl_(std::make_unique<Impl>(graph, options)) {}
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+
+std::vector<Tensor> Engine::run(std::span<const Tensor> inputs, Ledger* ledger) {
+  std::vector<Tensor> out;
+  impl_->arena.execute([&] { out = impl_->run(inputs, ledger); });
+  return out;
+}
+
+const Graph& Engine::graph() const { return impl_->graph; }
+
+std::vector<std::string> Engine::kernel_names() const {
+  std::vector<std::string> names(impl_->graph.num_nodes(), "reference");
+  for (const Step& s : impl_->plan.steps) names[s.node.index] = s.kernel.name;
+  return names;
+}
+
+}  // namespace snnconv::ann

@@ -1,0 +1,57 @@
+// Private interface of the engine's fast kernels (kernels_*.cpp). A fast kernel is chosen once, at plan
+// time, from the node's static types; at run time it writes into outputs the executor has already sized,
+// and never validates: the plan only picks it where its preconditions hold. Every fast kernel is tested
+// against the reference kernel of its op (tests/ann_baseline/test_kernels*.cpp).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::ann::kernels {
+
+struct KernelArgs {
+  const Graph& graph;
+  const Node& node;
+  std::span<const Tensor* const> in;  // nullptr for an absent optional input
+  std::span<Tensor> out;              // already sized to the outputs' static types
+};
+using KernelFn = void (*)(const KernelArgs&);
+
+struct KernelChoice {
+  KernelFn fn = nullptr;  // nullptr: no fast kernel fits, use the reference
+  const char* name = "reference";
+};
+
+// Parallel work is cut into chunks of a size fixed by the shapes alone (never by the thread count), and
+// every chunk computes exactly what it would compute alone: results are bit-identical for any number of
+// threads.
+inline constexpr std::int64_t kRowChunk = 64;             // rows per GEMM / normalisation task
+inline constexpr std::int64_t kElementChunk = 1 << 14;    // elements per elementwise task
+
+// Calls body(begin, end) for [0, n) cut into chunks of `chunk`, in parallel (TBB).
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx);
+template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f) {
+  parallel_chunks(
+      n, std::max<std::int64_t>(chunk, 1),
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f);
+}
+
+// `types` are the static types of the node's inputs (nullptr for an absent one).
+KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+
+// The fast kernel for node `n`, or {nullptr, "reference"}.
+inline KernelChoice choose_kernel(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
+  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization}) {
+    const KernelChoice c = choose(g, n, types);
+    if (c.fn) return c;
+  }
+  return {};
+}
+
+}  // namespace snnconv::ann::kernels

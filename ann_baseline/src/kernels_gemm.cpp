@@ -1,0 +1,229 @@
+// Fast contraction kernels: MatMul, Gemm, Linear (Eigen GEMM on Eigen::Map, f32) and 2-D Conv (im2col +
+// GEMM). Rows are cut into kRowChunk-row GEMMs: Eigen picks its blocking from the matrix sizes, so a fixed
+// chunk size keeps every row's summation order independent of the thread count.
+#define EIGEN_DONT_PARALLELIZE  // threads come from TBB only, over fixed chunks
+#include <Eigen/Core>
+#include <vector>
+
+#include "kernels.hpp"
+#include "reference_detail.hpp"
+
+namespace snnconv::ann::kernels {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using CMap = Eigen::Map<const RowMat>;
+using MMap = Eigen::Map<RowMat>;
+
+std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
+  std::int64_t p = 1;
+  for (std::size_t i = begin; i < end; ++i) p *= s[i];
+  return p;
+}
+
+bool all_f32(std::span<const TensorType* const> types, std::size_t count) {
+  for (std::size_t i = 0; i < count && i < types.size(); ++i)
+    if (types[i] && (types[i]->dtype != DType::f32 || !types[i]->is_static())) return false;
+  return true;
+}
+
+float activate(Activation a, float v) {
+  switch (a) {
+    case Activation::none: return v;
+    case Activation::relu: return v < 0.0f ? 0.0f : v;
+    case Activation::gelu: return detail::gelu_exact(v);
+    case Activation::gelu_tanh: return detail::gelu_tanh(v);
+  }
+  return v;
+}
+
+// Y[rows, n] = X[rows, k] . W[k, n] (+ bias) then activation, in row chunks.
+void rows_times_matrix(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
+                       std::int64_t k, std::int64_t n, Activation act) {
+  for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+    const std::int64_t rc = r1 - r0;
+    MMap out(y + r0 * n, rc, n);
+    out.noalias() = CMap(x + r0 * k, rc, k) * CMap(w, k, n);
+    if (bias == nullptr && act == Activation::none) return;
+    for (std::int64_t r = 0; r < rc; ++r) {
+      float* row = y + (r0 + r) * n;
+      if (bias)
+        for (std::int64_t j = 0; j < n; ++j) row[j] += bias[j];
+      if (act != Activation::none)
+        for (std::int64_t j = 0; j < n; ++j) row[j] = activate(act, row[j]);
+    }
+  });
+}
+
+// ---- MatMul ------------------------------------------------------------------------------------------
+
+void matmul_flat(const KernelArgs& a) {
+  // B is one matrix (rank 2, or all its batch dims 1): A's batch dims fold into rows.
+  const Tensor& x = *a.in[0];
+  const Tensor& w = *a.in[1];
+  const std::int64_t k = x.shape().back(), n = w.shape().back();
+  rows_times_matrix(x.data<float>(), w.data<float>(), nullptr, a.out[0].data<float>(), x.numel() / k, k, n,
+                    Activation::none);
+}
+
+void matmul_batched(const KernelArgs& a) {
+  // Broadcast batch dims: one GEMM per output batch element (attention's q.k^T and p.v).
+  const Tensor& x = *a.in[0];
+  const Tensor& w = *a.in[1];
+  Tensor& y = a.out[0];
+  const std::size_t ry = y.shape().size();
+  const std::int64_t m = x.shape()[x.shape().size() - 2], k = x.shape().back(), n = w.shape().back();
+  const Shape batch(y.shape().begin(), y.shape().end() - 2);
+  const Shape ba(x.shape().begin(), x.shape().end() - 2), bb(w.shape().begin(), w.shape().end() - 2);
+  const std::int64_t batches = product(y.shape(), 0, ry - 2);
+  std::vector<std::int64_t> off_a(static_cast<std::size_t>(batches)), off_b(static_cast<std::size_t>(batches));
+  detail::BroadcastWalker walk(batch, {ba, bb});
+  for (std::int64_t i = 0; i < batches; ++i, walk.next()) {
+    off_a[static_cast<std::size_t>(i)] = walk.offset(0) * m * k;
+    off_b[static_cast<std::size_t>(i)] = walk.offset(1) * k * n;
+  }
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  float* py = y.data<float>();
+  for_chunks(batches, 1, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      MMap out(py + b * m * n, m, n);
+      out.noalias() = CMap(px + off_a[static_cast<std::size_t>(b)], m, k) *
+                      CMap(pw + off_b[static_cast<std::size_t>(b)], k, n);
+    }
+  });
+}
+
+// ---- Gemm --------------------------------------------------------------------------------------------
+
+void gemm(const KernelArgs& a) {
+  const auto& at = std::get<GemmAttrs>(a.node.attrs);
+  const Tensor& x = *a.in[0];
+  const Tensor& w = *a.in[1];
+  const Tensor* c = a.in.size() > 2 ? a.in[2] : nullptr;
+  Tensor& y = a.out[0];
+  const std::int64_t m = y.dim(0), n = y.dim(1), k = at.trans_a ? x.dim(0) : x.dim(1);
+  const bool use_c = c != nullptr && at.beta != 0.0f;
+  // C broadcasts to [M, N]: a stride of 0 along a broadcast dim.
+  std::int64_t c_row = 0, c_col = 0;
+  if (use_c) {
+    const Shape& cs = c->shape();
+    if (!cs.empty() && cs.back() == n && n != 1) c_col = 1;
+    if (cs.size() == 2 && cs[0] == m && m != 1) c_row = cs[1];
+  }
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  const float* pc = use_c ? c->data<float>() : nullptr;
+  float* py = y.data<float>();
+  for_chunks(m, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+    const std::int64_t rc = r1 - r0;
+    MMap out(py + r0 * n, rc, n);
+    if (!at.trans_a && !at.trans_b) out.noalias() = CMap(px + r0 * k, rc, k) * CMap(pw, k, n);
+    else if (!at.trans_a) out.noalias() = CMap(px + r0 * k, rc, k) * CMap(pw, n, k).transpose();
+    else if (!at.trans_b) out.noalias() = CMap(px, k, m).middleCols(r0, rc).transpose() * CMap(pw, k, n);
+    else out.noalias() = CMap(px, k, m).middleCols(r0, rc).transpose() * CMap(pw, n, k).transpose();
+    // As the reference: alpha * (A.B), then + beta * C.
+    if (at.alpha != 1.0f) out *= at.alpha;
+    if (!use_c) return;
+    for (std::int64_t i = r0; i < r1; ++i)
+      for (std::int64_t j = 0; j < n; ++j) py[i * n + j] += pc[i * c_row + j * c_col] * at.beta;
+  });
+}
+
+// ---- Linear ------------------------------------------------------------------------------------------
+
+void linear(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor& w = *a.in[1];
+  const Tensor* b = a.in.size() > 2 ? a.in[2] : nullptr;
+  const std::int64_t k = w.dim(0), n = w.dim(1);
+  rows_times_matrix(x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr, a.out[0].data<float>(),
+                    x.numel() / k, k, n, std::get<LinearAttrs>(a.node.attrs).activation);
+}
+
+// ---- Conv (2-D) ------------------------------------------------------------------------------------------
+
+struct Conv2d {
+  std::int64_t batch, channels, h, w, maps, kh, kw, oh, ow, group;
+  std::int64_t sh, sw, dh, dw, ph, pw;
+};
+
+Conv2d conv_geometry(const Node& n, const Shape& x, const Shape& w, const Shape& y) {
+  const auto& at = std::get<ConvAttrs>(n.attrs);
+  auto at_or = [](const std::vector<std::int64_t>& v, std::size_t i, std::int64_t fill) {
+    return v.empty() ? fill : v[i];
+  };
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], at.group, at_or(at.strides, 0, 1),
+          at_or(at.strides, 1, 1), at_or(at.dilations, 0, 1), at_or(at.dilations, 1, 1), at_or(at.pads, 0, 0),
+          at_or(at.pads, 1, 0)};
+}
+
+void conv2d(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor& w = *a.in[1];
+  const Tensor* b = a.in.size() > 2 ? a.in[2] : nullptr;
+  Tensor& y = a.out[0];
+  const Conv2d g = conv_geometry(a.node, x.shape(), w.shape(), y.shape());
+  const std::int64_t cpg = g.channels / g.group, mpg = g.maps / g.group;
+  const std::int64_t patch = cpg * g.kh * g.kw, pixels = g.oh * g.ow;
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  const float* pb = b ? b->data<float>() : nullptr;
+  float* py = y.data<float>();
+  // One task per (sample, group): im2col into a [patch, pixels] matrix, then W_g[mpg, patch] . col.
+  for_chunks(g.batch * g.group, 1, [&](std::int64_t t0, std::int64_t t1) {
+    std::vector<float> col(static_cast<std::size_t>(patch * pixels));
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t nb = t / g.group, gi = t % g.group;
+      for (std::int64_t ci = 0; ci < cpg; ++ci) {
+        const float* plane = px + ((nb * g.channels) + gi * cpg + ci) * g.h * g.w;
+        for (std::int64_t ky = 0; ky < g.kh; ++ky)
+          for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+            float* row = col.data() + ((ci * g.kh + ky) * g.kw + kx) * pixels;
+            for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+              const std::int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+              for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                const std::int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                row[oy * g.ow + ox] = inside ? plane[iy * g.w + ix] : 0.0f;
+              }
+            }
+          }
+      }
+      float* out = py + (nb * g.maps + gi * mpg) * pixels;
+      MMap(out, mpg, pixels).noalias() = CMap(pw + gi * mpg * patch, mpg, patch) * CMap(col.data(), patch, pixels);
+      if (pb)
+        for (std::int64_t m = 0; m < mpg; ++m)
+          for (std::int64_t p = 0; p < pixels; ++p) out[m * pixels + p] += pb[gi * mpg + m];
+    }
+  });
+}
+
+}  // namespace
+
+KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
+  switch (n.kind) {
+    case OpKind::MatMul: {
+      if (!all_f32(types, 2) || !types[0] || !types[1]) return {};
+      const Shape sa = types[0]->static_shape(), sb = types[1]->static_shape();
+      if (sa.size() < 2 || sb.size() < 2) return {};  // vector operands: the reference handles the promotion
+      if (product(sb, 0, sb.size() - 2) == 1 && sb.size() <= sa.size()) return {matmul_flat, "eigen_gemm"};
+      return {matmul_batched, "eigen_gemm_batched"};
+    }
+    case OpKind::Gemm:
+      if (!all_f32(types, 3) || !types[0] || !types[1]) return {};
+      return {gemm, "eigen_gemm"};
+    case OpKind::Linear:
+      if (!all_f32(types, 3) || !types[0] || !types[1]) return {};
+      if (types[0]->rank() < 1 || types[1]->rank() != 2) return {};
+      return {linear, "eigen_gemm"};
+    case OpKind::Conv: {
+      if (!all_f32(types, 3) || !types[0] || !types[1]) return {};
+      if (types[0]->rank() != 4 || types[1]->rank() != 4) return {};
+      return {conv2d, "im2col_gemm"};
+    }
+    default: return {};
+  }
+}
+
+}  // namespace snnconv::ann::kernels

@@ -1,0 +1,104 @@
+// Fast whole-vector kernels (f32): LayerNorm over trailing dims with a per-column scale/bias, and Softmax
+// over the last axis. Rows are independent, so row chunks run in parallel; inside a row the sums run in the
+// reference's order (row statistics are bit-identical to the reference), only the scale/bias loop differs
+// in structure.
+#include <cmath>
+
+#include "kernels.hpp"
+#include "reference_detail.hpp"
+
+namespace snnconv::ann::kernels {
+namespace {
+
+std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
+  std::int64_t p = 1;
+  for (std::size_t i = begin; i < end; ++i) p *= s[i];
+  return p;
+}
+
+int norm_axis(std::int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
+
+void layer_norm(const KernelArgs& a) {
+  const auto& at = std::get<LayerNormAttrs>(a.node.attrs);
+  const Tensor& x = *a.in[0];
+  const float* scale = a.in[1]->data<float>();
+  const float* bias = a.in.size() > 2 && a.in[2] ? a.in[2]->data<float>() : nullptr;
+  const auto ax = static_cast<std::size_t>(norm_axis(at.axis, x.rank()));
+  const std::int64_t rows = product(x.shape(), 0, ax), cols = product(x.shape(), ax, x.shape().size());
+  const float* px = x.data<float>();
+  float* py = a.out[0].data<float>();
+  const float n = static_cast<float>(cols);
+  for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* row = px + r * cols;
+      float* out = py + r * cols;
+      float sum = 0.0f;
+      for (std::int64_t j = 0; j < cols; ++j) sum += row[j];
+      const float mean = sum / n;
+      float sq = 0.0f;
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const float d = row[j] - mean;
+        sq += d * d;
+      }
+      const float inv_std = 1.0f / std::sqrt(sq / n + at.epsilon);
+      if (bias)
+        for (std::int64_t j = 0; j < cols; ++j) out[j] = (row[j] - mean) * inv_std * scale[j] + bias[j];
+      else
+        for (std::int64_t j = 0; j < cols; ++j) out[j] = (row[j] - mean) * inv_std * scale[j];
+    }
+  });
+}
+
+void softmax_last(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const std::int64_t n = x.shape().back();
+  const std::int64_t rows = n == 0 ? 0 : x.numel() / n;
+  const float* px = x.data<float>();
+  float* py = a.out[0].data<float>();
+  for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) detail::softmax_strided(px + r * n, py + r * n, n, 1);
+  });
+}
+
+bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }
+
+}  // namespace
+
+KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
+  switch (n.kind) {
+    case OpKind::LayerNorm: {
+      // The mean / inv_std outputs (training graphs) stay on the reference.
+      if (n.outputs.size() != 1 || types.size() < 2 || !is_f32_static(types[0]) || !is_f32_static(types[1]))
+        return {};
+      if (types.size() > 2 && types[2] && !is_f32_static(types[2])) return {};
+      const Shape xs = types[0]->static_shape();
+      const int rank = static_cast<int>(xs.size());
+      const auto& at = std::get<LayerNormAttrs>(n.attrs);
+      if (at.axis < -rank || at.axis >= rank) return {};
+      const std::int64_t cols = product(xs, static_cast<std::size_t>(norm_axis(at.axis, rank)), xs.size());
+      // A scale with one entry per normalised element, laid out as the trailing dims (what broadcasting
+      // to X then means); anything else takes the reference's general broadcast.
+      auto trailing = [&](const TensorType* t) {
+        const Shape s = t->static_shape();
+        if (product(s, 0, s.size()) != cols || s.size() > xs.size()) return false;
+        std::size_t i = 0;
+        while (i < s.size() && s[i] == 1) ++i;
+        for (std::size_t j = i; j < s.size(); ++j)
+          if (s[j] != xs[xs.size() - s.size() + j]) return false;
+        return true;
+      };
+      if (!trailing(types[1]) || (types.size() > 2 && types[2] && !trailing(types[2]))) return {};
+      return {layer_norm, "layer_norm"};
+    }
+    case OpKind::Softmax: {
+      if (types.size() != 1 || !is_f32_static(types[0])) return {};
+      const int rank = types[0]->rank();
+      const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+      if (rank == 0 || (axis != -1 && axis != rank - 1)) return {};
+      return {softmax_last, "softmax"};
+    }
+    default: return {};
+  }
+}
+
+}  // namespace snnconv::ann::kernels

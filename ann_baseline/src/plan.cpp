@@ -1,0 +1,124 @@
+// Building the Plan: order, value sources, buffer lifetimes, kernel choice, quantized weights and counts.
+#include "plan.hpp"
+
+#include <algorithm>
+
+namespace snnconv::ann {
+namespace {
+
+// Which scale applies to element `flat` (per tensor, per channel along axis, or per group along axis).
+std::size_t channel_of(const QuantParams& qp, const Shape& shape, std::int64_t flat) {
+  if (qp.scale.size() == 1) return 0;
+  const auto axis = static_cast<std::size_t>(qp.axis < 0 ? qp.axis + static_cast<int>(shape.size()) : qp.axis);
+  std::int64_t inner = 1;
+  for (std::size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  const std::int64_t group = qp.group_size > 0 ? qp.group_size : 1;
+  return static_cast<std::size_t>(((flat / inner) % shape[axis]) / group);
+}
+
+}  // namespace
+
+Tensor dequantize_constant(const Graph& g, ValueId id) {
+  const Value& v = g.value(id);
+  const Tensor& q = *v.constant;
+  const QuantParams& qp = *v.quant;
+  const ErrorContext ctx{g.source_file, "", "", v.name};
+  if (qp.scale.empty()) throw GraphError("quantized constant has no scale", ctx);
+  if (!qp.zero_point.empty() && qp.zero_point.size() != qp.scale.size())
+    throw GraphError("quantized constant: zero_point and scale differ in length", ctx);
+  if (qp.scale.size() > 1) {
+    const int rank = q.rank();
+    if (qp.axis < -rank || qp.axis >= rank) throw GraphError("quantized constant: axis out of range", ctx);
+    const auto axis = static_cast<std::size_t>(qp.axis < 0 ? qp.axis + rank : qp.axis);
+    const std::int64_t group = qp.group_size > 0 ? qp.group_size : 1;
+    if (static_cast<std::int64_t>(qp.scale.size()) != (q.shape()[axis] + group - 1) / group)
+      throw GraphError("quantized constant: " + std::to_string(qp.scale.size()) + " scales do not fit shape " +
+                           shape_to_string(q.shape()),
+                       ctx);
+  }
+  const std::vector<std::int64_t> levels = q.to_i64();
+  Tensor out(DType::f32, q.shape());
+  float* py = out.data<float>();
+  for (std::int64_t i = 0; i < q.numel(); ++i) {
+    const std::size_t ch = channel_of(qp, q.shape(), i);
+    const std::int64_t zero = qp.zero_point.empty() ? 0 : qp.zero_point[ch];
+    py[i] = static_cast<float>(levels[static_cast<std::size_t>(i)] - zero) * qp.scale[ch];
+  }
+  return out;
+}
+
+Plan build_plan(const Graph& g, const EngineOptions& options) {
+  Plan plan;
+  const std::size_t nv = g.num_values();
+  plan.values.resize(nv);
+  std::vector<TensorType> types(nv);  // the type each value has at run time (dequantized weights: f32)
+  for (std::size_t i = 0; i < nv; ++i) {
+    const ValueId id(static_cast<std::uint32_t>(i));
+    const Value& v = g.value(id);
+    if (v.constant) {
+      // Weights stored quantized are dequantized once here; kernels then see plain f32.
+      if (v.quant && is_integer(v.constant->dtype())) {
+        plan.values[i] = {Source::owned, static_cast<std::uint32_t>(plan.owned.size())};
+        plan.owned.push_back(dequantize_constant(g, id));
+        types[i] = TensorType::of(DType::f32, v.constant->shape());
+      } else {
+        plan.values[i] = {Source::constant, static_cast<std::uint32_t>(i)};
+        types[i] = TensorType::of(v.constant->dtype(), v.constant->shape());
+      }
+    } else {
+      plan.values[i] = {Source::slot, static_cast<std::uint32_t>(i)};
+      types[i] = v.type;
+    }
+  }
+  for (std::size_t k = 0; k < g.inputs().size(); ++k) {
+    const ValueId id = g.inputs()[k];
+    if (g.value(id).constant) continue;
+    plan.values[id.index] = {Source::input, static_cast<std::uint32_t>(k)};
+    plan.input_types.push_back(g.value(id).type);
+  }
+  if (!g.inputs().empty()) {
+    const TensorType& t = g.value(g.inputs()[0]).type;
+    if (t.rank() > 0 && t.dims[0].is_known()) plan.batch = static_cast<std::uint64_t>(t.dims[0].value);
+  }
+
+  const std::vector<NodeId> order = g.topological_order();
+  std::vector<std::int64_t> last_use(nv, -1);
+  for (std::size_t s = 0; s < order.size(); ++s) {
+    const Node& n = g.node(order[s]);
+    Step step;
+    step.node = order[s];
+    std::vector<const TensorType*> in_types;
+    for (ValueId in : n.inputs) {
+      step.inputs.push_back(in.valid() ? plan.values[in.index] : ValueRef{});
+      in_types.push_back(in.valid() ? &types[in.index] : nullptr);
+      if (in.valid()) last_use[in.index] = static_cast<std::int64_t>(s);
+    }
+    bool outputs_static = true;
+    for (ValueId out : n.outputs) {
+      step.outputs.push_back(out.index);
+      const TensorType& t = g.value(out).type;
+      outputs_static = outputs_static && t.is_static();
+      step.out_shapes.push_back(t.is_static() ? std::optional<Shape>(t.static_shape()) : std::nullopt);
+    }
+    if (!options.reference_only && outputs_static) step.kernel = kernels::choose_kernel(g, n, in_types);
+    if (options.fill_ledger) step.counts = node_counts(g, order[s]);
+    plan.steps.push_back(std::move(step));
+  }
+  for (ValueId out : g.outputs()) {
+    plan.outputs.push_back(plan.values[out.index]);
+    last_use[out.index] = std::numeric_limits<std::int64_t>::max();  // graph outputs live to the end
+  }
+  // A slot dies after its last reader; an output nobody reads dies right after its producer.
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    for (std::uint32_t out : plan.steps[s].outputs)
+      if (last_use[out] < 0) plan.steps[s].release.push_back(out);
+    for (const ValueRef& r : plan.steps[s].inputs)
+      if (r.source == Source::slot && last_use[r.index] == static_cast<std::int64_t>(s) &&
+          std::find(plan.steps[s].release.begin(), plan.steps[s].release.end(), r.index) ==
+              plan.steps[s].release.end())
+        plan.steps[s].release.push_back(r.index);
+  }
+  return plan;
+}
+
+}  // namespace snnconv::ann

@@ -1,0 +1,59 @@
+// The engine's Plan: everything about a run that depends only on the graph, computed once — the node order,
+// where each value lives, when each buffer dies, the kernel of each node and the ledger counts of one pass.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "kernels.hpp"
+#include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/core/ledger.hpp"
+
+namespace snnconv::ann {
+
+// Where a value's tensor comes from during a run.
+enum class Source : std::uint8_t {
+  absent,    // an invalid id (missing optional input)
+  constant,  // the graph's constant, referenced, never copied
+  owned,     // a constant the plan converted (quantized weights dequantized to f32)
+  input,     // the caller's input tensor, referenced
+  slot,      // produced by a node into the executor's slot table
+};
+
+struct ValueRef {
+  Source source = Source::absent;
+  std::uint32_t index = 0;  // owned: index in Plan::owned; input: position in graph.inputs(); slot: value index
+};
+
+struct Step {
+  NodeId node;
+  kernels::KernelChoice kernel;                  // fn == nullptr: the reference kernel
+  std::vector<ValueRef> inputs;                  // per node input slot
+  std::vector<std::uint32_t> outputs;            // value index of each output (slot)
+  std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
+  std::vector<std::uint32_t> release;            // slots whose last reader is this step
+  Counters counts;                               // ledger counts of one pass of this node
+};
+
+struct Plan {
+  std::vector<Step> steps;            // in topological order
+  std::vector<ValueRef> values;       // per value of the graph
+  std::vector<Tensor> owned;          // constants converted at plan time
+  std::vector<ValueRef> outputs;      // graph outputs
+  std::vector<TensorType> input_types;
+  std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
+};
+
+// Builds the plan. Throws GraphError (with the node's context) for a graph the engine cannot run.
+Plan build_plan(const Graph& g, const EngineOptions& options);
+
+// Ledger counts of one pass of node `id` with input/output shapes from the graph's static types.
+// (plan_counts.cpp; the rules are documented in docs/architecture.md, "ANN engine".)
+Counters node_counts(const Graph& g, NodeId id);
+
+// Dequantizes an integer constant with QuantParams: w = scale[c] * (q - zero_point[c]), channel c from
+// axis / group_size as for FakeQuant.
+Tensor dequantize_constant(const Graph& g, ValueId id);
+
+}  // namespace snnconv::ann

@@ -1,0 +1,193 @@
+// Every fast kernel of the engine against the reference kernel of its op, on random inputs (the
+// test-backend-ops idea of ggml), plus bit-identity across thread counts.
+#include <doctest/doctest.h>
+
+#include "engine_test_util.hpp"
+
+namespace snnconv {
+namespace {
+
+using test::check_fast_kernel;
+using test::random_f32;
+
+TEST_SUITE("unit") {
+
+TEST_CASE("MatMul with a weight matrix folds batch dims into rows (several row chunks)") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {3, 37, 24});
+  const ValueId w = g.add_constant("w", random_f32({24, 19}, 2));
+  g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
+  check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, "eigen_gemm");
+}
+
+TEST_CASE("MatMul of two activations, same and broadcast batch dims") {
+  {
+    Graph g;
+    const ValueId q = test::input(g, "q", DType::f32, {2, 3, 17, 8});
+    const ValueId k = test::input(g, "k", DType::f32, {2, 3, 8, 17});
+    g.set_outputs(test::node(g, OpKind::MatMul, {q, k}));
+    check_fast_kernel(g, {random_f32({2, 3, 17, 8}, 3), random_f32({2, 3, 8, 17}, 4)}, "eigen_gemm_batched");
+  }
+  {
+    Graph g;
+    const ValueId a = test::input(g, "a", DType::f32, {2, 1, 5, 8});
+    const ValueId b = test::input(g, "b", DType::f32, {3, 8, 6});
+    g.set_outputs(test::node(g, OpKind::MatMul, {a, b}));
+    check_fast_kernel(g, {random_f32({2, 1, 5, 8}, 5), random_f32({3, 8, 6}, 6)}, "eigen_gemm_batched");
+  }
+}
+
+TEST_CASE("Gemm: transposes, alpha, beta and broadcast C") {
+  struct Case {
+    bool ta, tb;
+    float alpha, beta;
+    Shape c;
+  };
+  for (const Case& k : {Case{false, true, 1.0f, 1.0f, {19}}, Case{true, false, 0.5f, 2.0f, {70, 1}},
+                        Case{true, true, 1.5f, 0.0f, {70, 19}}, Case{false, false, 1.0f, 1.0f, {}}}) {
+    Graph g;
+    const Shape sa = k.ta ? Shape{24, 70} : Shape{70, 24};
+    const Shape sb = k.tb ? Shape{19, 24} : Shape{24, 19};
+    const ValueId a = test::input(g, "a", DType::f32, sa);
+    const ValueId b = g.add_constant("b", random_f32(sb, 8));
+    const ValueId c = g.add_constant("c", random_f32(k.c, 9));
+    g.set_outputs(test::node(g, OpKind::Gemm, {a, b, c}, GemmAttrs{k.alpha, k.beta, k.ta, k.tb}));
+    check_fast_kernel(g, {random_f32(sa, 7)}, "eigen_gemm");
+  }
+}
+
+TEST_CASE("Linear with bias and each activation") {
+  for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh}) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {2, 65, 32});
+    const ValueId w = g.add_constant("w", random_f32({32, 48}, 11));
+    const ValueId b = g.add_constant("b", random_f32({48}, 12));
+    g.set_outputs(test::node(g, OpKind::Linear, {x, w, b}, LinearAttrs{act}));
+    check_fast_kernel(g, {random_f32({2, 65, 32}, 10)}, "eigen_gemm");
+  }
+}
+
+TEST_CASE("Conv 2-D via im2col: padding, stride, dilation, groups, patch embedding") {
+  struct Case {
+    Shape x, w;
+    ConvAttrs at;
+  };
+  const Case cases[] = {
+      {{2, 3, 11, 11}, {4, 3, 3, 3}, ConvAttrs{{}, {2, 2}, {1, 1, 1, 1}, {}, 1}},
+      {{1, 4, 9, 10}, {6, 2, 3, 2}, ConvAttrs{{}, {1, 2}, {0, 1, 2, 0}, {2, 1}, 2}},
+      {{3, 1, 28, 28}, {16, 1, 7, 7}, ConvAttrs{{7, 7}, {7, 7}, {}, {}, 1}},
+  };
+  for (const Case& k : cases) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, k.x);
+    const ValueId w = g.add_constant("w", random_f32(k.w, 21));
+    const ValueId b = g.add_constant("b", random_f32({k.w[0]}, 22));
+    g.set_outputs(test::node(g, OpKind::Conv, {x, w, b}, k.at));
+    check_fast_kernel(g, {random_f32(k.x, 20)}, "im2col_gemm");
+  }
+}
+
+TEST_CASE("LayerNorm over the last axis and over two trailing axes") {
+  {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {4, 33, 48});
+    const ValueId s = g.add_constant("s", random_f32({48}, 31));
+    const ValueId b = g.add_constant("b", random_f32({48}, 32));
+    g.set_outputs(test::node(g, OpKind::LayerNorm, {x, s, b}, LayerNormAttrs{-1, 1e-5f}));
+    check_fast_kernel(g, {random_f32({4, 33, 48}, 30, -3.0f, 5.0f)}, "layer_norm");
+  }
+  {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {3, 5, 7});
+    const ValueId s = g.add_constant("s", random_f32({5, 7}, 34));
+    g.set_outputs(test::node(g, OpKind::LayerNorm, {x, s}, LayerNormAttrs{1, 1e-6f}));
+    check_fast_kernel(g, {random_f32({3, 5, 7}, 33)}, "layer_norm");
+  }
+}
+
+TEST_CASE("Softmax over the last axis") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {5, 70, 33});
+  g.set_outputs(test::node(g, OpKind::Softmax, {x}, AxisAttrs{-1}));
+  check_fast_kernel(g, {random_f32({5, 70, 33}, 40, -8.0f, 8.0f)}, "softmax", 0.0f);
+}
+
+TEST_CASE("Unary functions are bit-identical to the reference") {
+  for (OpKind k : {OpKind::Relu, OpKind::Neg, OpKind::Sqrt, OpKind::Exp, OpKind::Erf, OpKind::Tanh, OpKind::Sigmoid}) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {3, 20000});
+    g.set_outputs(test::node(g, k, {x}));
+    const float lo = k == OpKind::Sqrt ? 0.0f : -6.0f;
+    check_fast_kernel(g, {random_f32({3, 20000}, 50, lo, 6.0f)}, std::string(op_name(k)) == "Relu" ? "relu"
+                                                                  : k == OpKind::Neg     ? "neg"
+                                                                  : k == OpKind::Sqrt    ? "sqrt"
+                                                                  : k == OpKind::Exp     ? "exp"
+                                                                  : k == OpKind::Erf     ? "erf"
+                                                                  : k == OpKind::Tanh    ? "tanh"
+                                                                                         : "sigmoid",
+                      0.0f);
+  }
+  for (bool approx : {false, true}) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {7, 33});
+    g.set_outputs(test::node(g, OpKind::Gelu, {x}, GeluAttrs{approx}));
+    check_fast_kernel(g, {random_f32({7, 33}, 51, -5.0f, 5.0f)}, approx ? "gelu_tanh" : "gelu", 0.0f);
+  }
+}
+
+TEST_CASE("Binary arithmetic: same shape, scalar and row broadcast on either side") {
+  struct Case {
+    Shape a, b;
+    const char* kernel;
+  };
+  const Case cases[] = {{{4, 9, 17}, {4, 9, 17}, "binary_same"},  {{4, 9, 17}, {1}, "binary_scalar"},
+                        {{}, {4, 9, 17}, "binary_scalar"},         {{4, 9, 17}, {17}, "binary_row"},
+                        {{1, 9, 17}, {4, 9, 17}, "binary_row"},    {{5000, 8}, {1, 8}, "binary_row"}};
+  for (OpKind k : {OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Div, OpKind::Max, OpKind::Min})
+    for (const Case& c : cases) {
+      Graph g;
+      const ValueId a = test::input(g, "a", DType::f32, c.a);
+      const ValueId b = test::input(g, "b", DType::f32, c.b);
+      g.set_outputs(test::node(g, k, {a, b}));
+      INFO(op_name(k), " ", shape_to_string(c.a), " ", shape_to_string(c.b));
+      check_fast_kernel(g, {random_f32(c.a, 60), random_f32(c.b, 61, 0.5f, 2.0f)}, c.kernel, 0.0f);
+    }
+}
+
+TEST_CASE("A broadcast the fast paths do not cover stays on the reference") {
+  Graph g;
+  const ValueId a = test::input(g, "a", DType::f32, {4, 1, 3});
+  const ValueId b = test::input(g, "b", DType::f32, {1, 5, 1});
+  g.set_outputs(test::node(g, OpKind::Add, {a, b}));
+  check_fast_kernel(g, {random_f32({4, 1, 3}, 62), random_f32({1, 5, 1}, 63)}, "reference", 0.0f);
+}
+
+TEST_CASE("Pow by the constant 2 is a square") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {6, 50});
+  const ValueId two = g.add_constant("two", Tensor::scalar(2.0f));
+  g.set_outputs(test::node(g, OpKind::Pow, {x, two}));
+  check_fast_kernel(g, {random_f32({6, 50}, 70, -4.0f, 4.0f)}, "square", 1e-6f);
+}
+
+TEST_CASE("FakeQuant per tensor matches the reference rounding bit for bit") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {8, 300});
+  const auto y = test::node(g, OpKind::FakeQuant, {x});
+  QuantParams qp;
+  qp.bits = 4;
+  qp.n_min = -8;
+  qp.n_max = 7;
+  qp.scale = {0.125f};
+  g.value(y[0]).quant = qp;
+  g.set_outputs(y);
+  // Values on exact ties (k/16) test the round-half-up rule.
+  Tensor in = random_f32({8, 300}, 80, -1.5f, 1.5f);
+  for (std::int64_t i = 0; i < 64; ++i) in.data<float>()[i] = static_cast<float>(i - 32) / 16.0f;
+  check_fast_kernel(g, {in}, "fake_quant", 0.0f);
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace snnconv
