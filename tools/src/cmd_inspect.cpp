@@ -2,8 +2,10 @@
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.hpp"
+#include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/dump.hpp"
 #include "snnconv/core/stats.hpp"
@@ -16,6 +18,7 @@ struct InspectOptions {
   std::string dims;
   bool ir = false;
   bool json = false;
+  bool fused = false;
 };
 
 std::string with_commas(std::int64_t v) {
@@ -40,7 +43,9 @@ nlohmann::json value_json(const Graph& g, ValueId v) {
 int run_inspect(const InspectOptions& o) {
   onnx_import::ImportOptions io;
   io.dims = parse_dims(o.dims);
-  const Graph g = onnx_import::import_onnx(o.model, io);
+  Graph g = onnx_import::import_onnx(o.model, io);
+  std::optional<FuseStats> fusion;
+  if (o.fused) fusion = fuse_graph(g);
   if (o.ir) {
     fmt::print("{}", to_text(g));
     return 0;
@@ -61,6 +66,7 @@ int run_inspect(const InspectOptions& o) {
     j["macs"] = st.macs;
     j["op_histogram"] = st.op_histogram;
     j["metadata"] = g.metadata;
+    if (fusion) j["fusions"] = fusion->per_pattern;
     j["layers"] = nlohmann::json::array();
     for (const auto& ns : st.per_node) {
       const Node& n = g.node(ns.node);
@@ -75,6 +81,12 @@ int run_inspect(const InspectOptions& o) {
   }
   fmt::print("model       {} (opset {})\n", o.model, g.opset);
   if (!bound.empty()) fmt::print("dims        {}\n", bound);
+  if (fusion) {
+    std::string list;
+    for (const auto& [pattern, count] : fusion->per_pattern)
+      list += fmt::format("{}{} {}", list.empty() ? "" : ", ", pattern, count);
+    fmt::print("fusions     {} ({}); stage {}\n", fusion->total(), list, stage_name(g.stage));
+  }
   for (ValueId v : g.inputs()) fmt::print("input       {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
   for (ValueId v : g.outputs()) fmt::print("output      {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
   fmt::print("parameters  {} ({})\n", with_commas(st.params), human_bytes(st.param_bytes));
@@ -107,6 +119,9 @@ void add_inspect(CLI::App& app, Action& action) {
                   "snnconv.max_seq metadata, others 1)");
   cmd->add_flag("--ir", opts->ir, "Print the IR's text form instead of the summary");
   cmd->add_flag("--json", opts->json, "Print the summary as JSON");
+  cmd->add_flag("--fused", opts->fused,
+                "Fuse to the canonical stage first (LayerNorm, Gelu, Linear, Attention) and print the count per "
+                "pattern");
   cmd->callback([opts, &action] { action = [opts] { return run_inspect(*opts); }; });
 }
 

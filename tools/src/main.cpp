@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   snnconv::cli::Action action;
   snnconv::cli::add_inspect(app, action);
   snnconv::cli::add_datasets(app, action);
+  snnconv::cli::add_generate(app, action);
+  snnconv::cli::add_run(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

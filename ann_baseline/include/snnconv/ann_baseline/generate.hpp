@@ -1,0 +1,35 @@
+// Token generation on a DecodeSession: greedy, or temperature / top-k / top-p sampling with a seeded
+// std::mt19937_64 (same seed, same tokens).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "snnconv/ann_baseline/decode.hpp"
+
+namespace snnconv::ann {
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // <= 0: greedy (argmax, lowest id on ties)
+  int top_k = 0;             // > 0: keep the k most likely tokens
+  float top_p = 1.0f;        // < 1: keep the smallest set whose probability reaches top_p
+  std::uint64_t seed = 0;
+};
+
+// Picks the next token from one row of logits. UsageError on bad options (temperature NaN, top_p outside (0,1]).
+std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& options, std::mt19937_64& rng);
+
+struct GenerateOptions {
+  int max_tokens = 64;
+  SamplingOptions sampling;
+  std::int64_t stop_token = -1;  // generation ends after emitting it (-1: never)
+};
+
+// Prefills `prompt` (batch 1) and generates up to max_tokens tokens, stopping early at the stop token or at
+// the model's last position. Returns the generated tokens (prompt excluded).
+std::vector<std::int64_t> generate(DecodeSession& session, std::span<const std::int64_t> prompt,
+                                   const GenerateOptions& options);
+
+}  // namespace snnconv::ann

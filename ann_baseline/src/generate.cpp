@@ -1,0 +1,81 @@
+// Greedy and sampled generation. Sampling is reproducible: candidates are ordered by (probability desc,
+// id asc) before the cut-offs, and the only randomness is one uniform draw from the caller's engine.
+#include "snnconv/ann_baseline/generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "snnconv/core/error.hpp"
+
+namespace snnconv::ann {
+
+std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& o, std::mt19937_64& rng) {
+  if (logits.empty()) throw UsageError("sample_token: empty logits");
+  if (std::isnan(o.temperature)) throw UsageError("sampling temperature is NaN");
+  if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw UsageError("top-p must be in (0, 1]");
+  if (o.top_k < 0) throw UsageError("top-k must be >= 0");
+  if (o.temperature <= 0.0f)
+    return std::distance(logits.begin(), std::max_element(logits.begin(), logits.end()));
+
+  std::vector<std::int64_t> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](std::int64_t a, std::int64_t b) {
+    return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)];
+  });
+  std::size_t keep = ids.size();
+  if (o.top_k > 0) keep = std::min(keep, static_cast<std::size_t>(o.top_k));
+  // Softmax of logits / T over the kept candidates, in double for a stable cumulative sum.
+  const double top = logits[static_cast<std::size_t>(ids[0])];
+  std::vector<double> p(keep);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < keep; ++i) {
+    p[i] = std::exp((logits[static_cast<std::size_t>(ids[i])] - top) / o.temperature);
+    sum += p[i];
+  }
+  if (o.top_p < 1.0f) {
+    double cum = 0.0;
+    std::size_t cut = keep;
+    for (std::size_t i = 0; i < keep; ++i) {
+      cum += p[i] / sum;
+      if (cum >= o.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+    keep = cut;
+    sum = std::accumulate(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
+  }
+  const double r = std::uniform_real_distribution<double>(0.0, sum)(rng);
+  double cum = 0.0;
+  for (std::size_t i = 0; i < keep; ++i) {
+    cum += p[i];
+    if (r < cum) return ids[i];
+  }
+  return ids[keep - 1];
+}
+
+std::vector<std::int64_t> generate(DecodeSession& session, std::span<const std::int64_t> prompt,
+                                   const GenerateOptions& options) {
+  if (prompt.empty()) throw UsageError("generate: the prompt is empty");
+  std::mt19937_64 rng(options.sampling.seed);
+  const auto n = static_cast<std::int64_t>(prompt.size());
+  Tensor logits = session.prefill(
+      Tensor::from_vector<std::int64_t>({1, n}, std::vector<std::int64_t>(prompt.begin(), prompt.end())));
+  std::vector<std::int64_t> out;
+  const std::int64_t limit = session.max_positions();
+  while (static_cast<int>(out.size()) < options.max_tokens) {
+    // The last position's logits predict the next token.
+    const std::int64_t vocab = logits.dim(2);
+    const std::span<const float> row(logits.data<float>() + (logits.dim(1) - 1) * vocab,
+                                     static_cast<std::size_t>(vocab));
+    const std::int64_t next = sample_token(row, options.sampling, rng);
+    out.push_back(next);
+    if (next == options.stop_token || static_cast<int>(out.size()) == options.max_tokens) break;
+    if (limit > 0 && session.length() >= limit) break;  // no position left for the token just emitted
+    logits = session.step(next);
+  }
+  return out;
+}
+
+}  // namespace snnconv::ann

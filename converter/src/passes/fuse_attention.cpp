@@ -1,0 +1,191 @@
+// Attention: MatMul(q, k^T) -> * or / scalar -> [+ mask | Where(mask, ., -big)] -> Softmax(-1) -> MatMul(., v).
+// A constant mask that allows exactly the lower triangle (key j <= query i + Nk - Nq) becomes the causal
+// flag; any other mask stays as input 3 (additive f32, or bool where true = attend).
+#include <limits>
+
+#include "fuse_detail.hpp"
+
+namespace snnconv::fuse {
+namespace {
+
+// Scores this far below zero are treated as "masked" (torch writes -inf, -1e4 or -1e9).
+constexpr float kMaskedBelow = -1.0e3f;
+
+bool rank4(const Graph& g, ValueId v) { return g.value(v).type.rank() == 4; }
+
+// True when the attend-matrix `allowed(i, j)` over the trailing [Nq, Nk] of `t` (every leading dim 1)
+// is exactly the causal lower triangle.
+template <typename Allowed> bool is_causal_pattern(const Tensor& t, Allowed allowed) {
+  if (t.rank() < 2) return false;
+  for (int i = 0; i + 2 < t.rank(); ++i)
+    if (t.dim(i) != 1) return false;
+  const std::int64_t nq = t.dim(t.rank() - 2), nk = t.dim(t.rank() - 1);
+  if (nq > nk) return false;
+  for (std::int64_t i = 0; i < nq; ++i)
+    for (std::int64_t j = 0; j < nk; ++j)
+      if (allowed(i * nk + j) != (j <= i + nk - nq)) return false;
+  return true;
+}
+
+// The K operand [B,H,Nk,D] for a score product q . kt: read through a Transpose when kt is one (composing
+// the permutations), else transpose kt's last two axes with a new node.
+ValueId untransposed_k(Graph& g, const View& view, ValueId kt, std::vector<Node>& new_nodes) {
+  std::vector<std::int64_t> perm{0, 1, 3, 2};
+  ValueId src = kt;
+  if (const NodeId tr = view.producer(kt, OpKind::Transpose); tr.valid()) {
+    const auto& p = std::get<TransposeAttrs>(view.node(tr).attrs).perm;
+    if (p.size() == 4) {
+      perm = {p[0], p[1], p[3], p[2]};  // (X^p)^swap = X^(p o swap)
+      src = view.node(tr).inputs[0];
+    }
+  }
+  if (perm == std::vector<std::int64_t>{0, 1, 2, 3}) return src;
+  const TensorType& st = g.value(src).type;
+  TensorType kt_type = st;
+  for (std::size_t i = 0; i < 4; ++i) kt_type.dims[i] = st.dims[static_cast<std::size_t>(perm[i])];
+  const ValueId k = add_value(g, g.value(kt).name + ".k", kt_type);
+  Node n;
+  n.kind = OpKind::Transpose;
+  n.name = g.value(kt).name + ".k";
+  n.attrs = TransposeAttrs{perm};
+  n.inputs = {src};
+  n.outputs = {k};
+  new_nodes.push_back(std::move(n));
+  return k;
+}
+
+}  // namespace
+
+std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor) {
+  const Node& sm = view.node(anchor);
+  const ValueId scores = sm.inputs[0];
+  const int rank = g.value(scores).type.rank();
+  const std::int64_t axis = std::get<AxisAttrs>(sm.attrs).axis;
+  if (rank != 4 || (axis != -1 && axis != 3)) return std::nullopt;
+  // softmax(.) . v
+  const NodeId pv_id = view.sole_consumer(sm.outputs[0]);
+  if (!pv_id.valid() || view.node(pv_id).kind != OpKind::MatMul || view.node(pv_id).inputs[0] != sm.outputs[0])
+    return std::nullopt;
+  const ValueId v = view.node(pv_id).inputs[1];
+  if (!rank4(g, v)) return std::nullopt;
+  std::vector<NodeId> chain{anchor, pv_id};
+  std::vector<Node> pre_nodes;  // nodes the rewrite adds before the Attention (mask negation)
+
+  // Optional mask step.
+  ValueId masked = scores;
+  ValueId mask;       // input 3 when not causal
+  bool causal = false;
+  ValueId before_mask = scores;
+  if (view.sole_consumer(scores) != anchor) return std::nullopt;
+  if (const NodeId add_id = view.producer(scores, OpKind::Add); add_id.valid()) {
+    const Node& add = view.node(add_id);
+    // The scores side is the one coming from the scale or the product; the other is the mask.
+    for (int side = 0; side < 2 && !mask.valid(); ++side) {
+      const ValueId s = add.inputs[static_cast<std::size_t>(side)];
+      if (view.producer(s, OpKind::Mul).valid() || view.producer(s, OpKind::Div).valid() ||
+          view.producer(s, OpKind::MatMul).valid()) {
+        before_mask = s;
+        mask = add.inputs[static_cast<std::size_t>(1 - side)];
+      }
+    }
+    if (!mask.valid() || g.value(mask).type.dtype != DType::f32 || g.value(mask).type.rank() > 4) return std::nullopt;
+    if (const Tensor* m = view.constant(mask)) {
+      const auto vals = m->to_f32();
+      if (is_causal_pattern(*m, [&](std::int64_t i) { return vals[static_cast<std::size_t>(i)] == 0.0f; })) {
+        bool only_zero_or_masked = true;
+        for (float x : vals) only_zero_or_masked &= x == 0.0f || x <= kMaskedBelow;
+        if (only_zero_or_masked) {
+          causal = true;
+          mask = ValueId{};
+        }
+      }
+    }
+    chain.push_back(add_id);
+  } else if (const NodeId where_id = view.producer(scores, OpKind::Where); where_id.valid()) {
+    const Node& w = view.node(where_id);
+    const auto a = view.uniform(w.inputs[1]);
+    const auto b = view.uniform(w.inputs[2]);
+    // Which branch holds the scores decides whether the condition means "attend" or "masked".
+    bool cond_attends;
+    if (b && *b <= kMaskedBelow && !a) {
+      cond_attends = true;
+      before_mask = w.inputs[1];
+    } else if (a && *a <= kMaskedBelow && !b) {
+      cond_attends = false;
+      before_mask = w.inputs[2];
+    } else {
+      return std::nullopt;
+    }
+    const ValueId cond = w.inputs[0];
+    if (g.value(cond).type.dtype != DType::boolean || g.value(cond).type.rank() > 4) return std::nullopt;
+    if (const Tensor* c = view.constant(cond)) {
+      const auto raw = c->to_i64();
+      auto allowed = [&](std::int64_t i) { return (raw[static_cast<std::size_t>(i)] != 0) == cond_attends; };
+      if (is_causal_pattern(*c, allowed)) {
+        causal = true;
+      } else {
+        Tensor attend(DType::boolean, c->shape());
+        bool* pa = attend.data<bool>();
+        for (std::int64_t i = 0; i < c->numel(); ++i) pa[i] = allowed(i);
+        mask = g.add_constant(g.value(cond).name + ".attend", std::move(attend));
+      }
+    } else if (cond_attends) {
+      mask = cond;
+    } else {
+      // A data-dependent "masked" condition: the Attention mask means "attend", so negate it.
+      mask = add_value(g, g.value(cond).name + ".attend", g.value(cond).type);
+      Node n;
+      n.kind = OpKind::Not;
+      n.name = g.value(cond).name + ".attend";
+      n.inputs = {cond};
+      n.outputs = {mask};
+      pre_nodes.push_back(std::move(n));
+    }
+    chain.push_back(where_id);
+  }
+  if (before_mask != scores && view.sole_consumer(before_mask) != chain.back()) return std::nullopt;
+  masked = before_mask;
+
+  // Optional scale.
+  float scale = 1.0f;
+  ValueId product = masked;
+  if (const NodeId mul_id = view.producer(masked, OpKind::Mul); mul_id.valid()) {
+    const Node& m = view.node(mul_id);
+    for (int side = 0; side < 2; ++side)
+      if (auto c = view.scalar(m.inputs[static_cast<std::size_t>(side)])) {
+        scale = *c;
+        product = m.inputs[static_cast<std::size_t>(1 - side)];
+        chain.push_back(mul_id);
+        break;
+      }
+  } else if (const NodeId div_id = view.producer(masked, OpKind::Div); div_id.valid()) {
+    if (auto c = view.scalar(view.node(div_id).inputs[1]); c && *c != 0.0f) {
+      scale = 1.0f / *c;
+      product = view.node(div_id).inputs[0];
+      chain.push_back(div_id);
+    }
+  }
+  if (product != masked && view.sole_consumer(product) != chain.back()) return std::nullopt;
+  const NodeId qk_id = view.producer(product, OpKind::MatMul);
+  if (!qk_id.valid()) return std::nullopt;
+  const ValueId q = view.node(qk_id).inputs[0];
+  const ValueId kt = view.node(qk_id).inputs[1];
+  if (!rank4(g, q) || !rank4(g, kt) || view.constant(kt) != nullptr) return std::nullopt;
+  chain.push_back(qk_id);
+
+  Rewrite rw;
+  rw.nodes = std::move(pre_nodes);
+  const ValueId k = untransposed_k(g, view, kt, rw.nodes);
+  Node att;
+  att.kind = OpKind::Attention;
+  att.name = view.node(qk_id).name;
+  att.attrs = AttentionAttrs{scale, causal};
+  att.inputs = {q, k, v};
+  if (mask.valid()) att.inputs.push_back(mask);
+  att.outputs = {view.node(pv_id).outputs[0]};
+  rw.nodes.push_back(std::move(att));
+  rw.erase = chain;
+  return rw;
+}
+
+}  // namespace snnconv::fuse

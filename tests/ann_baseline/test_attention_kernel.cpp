@@ -1,0 +1,102 @@
+// The online-softmax attention kernel against the reference Attention (the definition), as
+// test-backend-ops does for ggml: random q, k, v; causal, additive and bool masks; sizes that are not
+// multiples of the tiles; decode-shaped queries (Nq < Nk).
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "../../ann_baseline/src/attention_kernel.hpp"
+#include "reference_test_util.hpp"
+
+namespace snnconv {
+namespace {
+
+Tensor random_f32(Shape s, std::mt19937_64& rng, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::f32, std::move(s));
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (float& x : t.span<float>()) x = u(rng);
+  return t;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0.0;
+  const auto x = a.span<float>();
+  const auto y = b.span<float>();
+  for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(static_cast<double>(x[i]) - y[i]));
+  return worst;
+}
+
+struct Case {
+  std::int64_t b, h, nq, nk, d;
+  bool causal;
+  int mask;  // 0 none, 1 additive [B,1,1,Nk], 2 bool [Nq,Nk]
+};
+
+TEST_SUITE("conformance") {
+  TEST_CASE("attention_online matches the reference Attention within 1e-5") {
+    std::mt19937_64 rng(42);
+    const std::vector<Case> cases{
+        {1, 1, 1, 1, 4, false, 0},    {2, 3, 5, 5, 8, true, 0},     {1, 2, 17, 17, 16, false, 1},
+        {2, 2, 33, 33, 8, true, 0},   {1, 4, 40, 70, 8, false, 2},  {1, 2, 1, 65, 16, true, 0},
+        {2, 2, 7, 130, 8, true, 0},   {1, 1, 100, 100, 32, true, 1}, {3, 2, 64, 64, 8, false, 0},
+        {1, 2, 70, 129, 12, true, 2},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(c.b);
+      CAPTURE(c.h);
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      CAPTURE(c.causal);
+      CAPTURE(c.mask);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.d}, rng);
+      std::optional<Tensor> mask;
+      if (c.mask == 1) {
+        mask = random_f32({c.b, 1, 1, c.nk}, rng, -3.0f, 0.0f);
+        mask->data<float>()[0] = -10000.0f;  // a padded key
+      } else if (c.mask == 2) {
+        std::vector<bool> attend(static_cast<std::size_t>(c.nq * c.nk));
+        std::bernoulli_distribution coin(0.7);
+        for (std::size_t i = 0; i < attend.size(); ++i) attend[i] = coin(rng) || i % static_cast<std::size_t>(c.nk) == 0;
+        mask = test::boolean({c.nq, c.nk}, attend);
+      }
+      const AttentionAttrs attrs{0.35f, c.causal};
+      const Tensor want = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, mask});
+      const Tensor got = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs);
+      CHECK(max_abs_diff(got, want) <= 1e-5);
+    }
+  }
+
+  TEST_CASE("attention_online reads strided K/V (a cache with spare capacity) and is repeatable") {
+    std::mt19937_64 rng(7);
+    const std::int64_t b = 1, h = 2, nq = 3, nk = 75, d = 8, capacity = 128;
+    const Tensor q = random_f32({b, h, nq, d}, rng);
+    const Tensor kc = random_f32({b, h, capacity, d}, rng);
+    const Tensor vc = random_f32({b, h, capacity, d}, rng);
+    Tensor k(DType::f32, {b, h, nk, d}), v(DType::f32, {b, h, nk, d});
+    for (std::int64_t x = 0; x < h; ++x)
+      for (std::int64_t j = 0; j < nk * d; ++j) {
+        k.data<float>()[x * nk * d + j] = kc.data<float>()[x * capacity * d + j];
+        v.data<float>()[x * nk * d + j] = vc.data<float>()[x * capacity * d + j];
+      }
+    const AttentionAttrs attrs{0.25f, true};
+    const Tensor want = ann::attention_online(q, k, v, nullptr, attrs);
+    Tensor got(DType::f32, {b, h, nq, d});
+    ann::AttentionArgs a;
+    a.batch = b, a.heads = h, a.nq = nq, a.nk = nk, a.d = d, a.dv = d;
+    a.q = q.data<float>(), a.q_head_stride = nq * d;
+    a.k = kc.data<float>(), a.k_head_stride = capacity * d;
+    a.v = vc.data<float>(), a.v_head_stride = capacity * d;
+    a.y = got.data<float>();
+    a.scale = attrs.scale;
+    a.causal = true;
+    ann::attention_online(a);
+    CHECK(got.identical(want));
+    CHECK(ann::attention_online(q, k, v, nullptr, attrs).identical(want));
+  }
+}
+
+}  // namespace
+}  // namespace snnconv
