@@ -147,6 +147,9 @@ inline float gelu_tanh(float x) {
 // ONNX Softmax (opset 13) on one vector with stride: y = exp(x - max) / sum(exp(x - max)), summed in index
 // order. NaN propagates.
 void softmax_strided(const float* x, float* y, std::int64_t n, std::int64_t stride);
+// LayerNormalization-17 of one contiguous row before scale/bias: y = (x - mean) * (1 / sqrt(var + eps)), sums in
+// index order. Shared by the reference kernel and the QANN's whole-vector units (qann.hpp).
+void layer_norm_row(const float* x, float* y, std::int64_t cols, float epsilon, float* mean_out, float* inv_std_out);
 
 // ---- per-op kernels (one file per family) -----------------------------------------------------------
 

@@ -24,6 +24,23 @@ void softmax_strided(const float* x, float* y, std::int64_t n, std::int64_t stri
   for (std::int64_t i = 0; i < n; ++i) y[i * stride] /= sum;
 }
 
+void layer_norm_row(const float* x, float* y, std::int64_t cols, float epsilon, float* mean_out, float* inv_std_out) {
+  const float n = static_cast<float>(cols);
+  float sum = 0.0f;
+  for (std::int64_t j = 0; j < cols; ++j) sum += x[j];
+  const float mean = sum / n;
+  float sq = 0.0f;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    const float d = x[j] - mean;
+    sq += d * d;
+  }
+  const float var = sq / n;
+  const float inv_std = 1.0f / std::sqrt(var + epsilon);
+  for (std::int64_t j = 0; j < cols; ++j) y[j] = (x[j] - mean) * inv_std;
+  *mean_out = mean;
+  *inv_std_out = inv_std;
+}
+
 namespace {
 
 std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
@@ -79,22 +96,9 @@ Outputs eval_layer_norm(const NodeCall& c) {
   Tensor y(DType::f32, x.shape()), mean_t(DType::f32, stat_shape), inv_std_t(DType::f32, stat_shape);
   const float* px = x.data<float>();
   float* py = y.data<float>();
-  const float n = static_cast<float>(cols);
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float* row = px + r * cols;
-    float sum = 0.0f;
-    for (std::int64_t j = 0; j < cols; ++j) sum += row[j];
-    const float mean = sum / n;
-    float sq = 0.0f;
-    for (std::int64_t j = 0; j < cols; ++j) {
-      const float d = row[j] - mean;
-      sq += d * d;
-    }
-    const float var = sq / n;
-    const float inv_std = 1.0f / std::sqrt(var + at.epsilon);
-    for (std::int64_t j = 0; j < cols; ++j) py[r * cols + j] = (row[j] - mean) * inv_std;
-    mean_t.data<float>()[r] = mean;
-    inv_std_t.data<float>()[r] = inv_std;
+    layer_norm_row(px + r * cols, py + r * cols, cols, at.epsilon, mean_t.data<float>() + r,
+                   inv_std_t.data<float>() + r);
   }
   BroadcastWalker walk(x.shape(), bias ? std::vector<Shape>{scale.shape(), bias->shape()}
                                        : std::vector<Shape>{scale.shape()});

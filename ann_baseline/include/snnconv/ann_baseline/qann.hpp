@@ -1,0 +1,84 @@
+// Integer semantics of the quantized ANN (QANN): the one definition both the QANN reference (run_qann) and
+// the spiking engine (snn_core) compute, so that the SNN's accumulated output equals the QANN's bit for bit.
+//
+// A quantized activation is a vector of integer levels q (int32) with one step s per tensor (value = s*q).
+// A quantized weight is integer levels per output channel with a step s_w[n] (symmetric, zero point 0).
+// Everything integer is exact and order-independent (int64 accumulators); floating point enters only
+// through the few scalar functions below, each compiled once (out of line) so that both engines get the
+// same bits whatever the compiler decides about contraction or inlining elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::ann {
+
+// ---- the shared scalar definitions -------------------------------------------------------------------
+
+// Output of a quantized Linear from its exact integer accumulator: (s_in * s_w) * acc + b.
+float linear_value(std::int64_t acc, float s_in, float s_w, float bias);
+// Product of two quantized operands (Q.K^T, P.V) from its exact integer accumulator: (s_a * s_b) * acc.
+float product_value(std::int64_t acc, float s_a, float s_b);
+// Residual Add of two quantized tensors: s_a * q_a + s_b * q_b (then a quantization point follows).
+float sum_value(std::int32_t q_a, float s_a, std::int32_t q_b, float s_b);
+// s * q.
+float dequantize(std::int32_t q, float s);
+// The elementwise nonlinearity folded into a quantization point (ReLU, GELU), as the reference kernels
+// compute it.
+float apply_target(Activation act, float x);
+// The quantization point: clamp(floor(f(x)/s + 0.5f), n_min, n_max), the reference FakeQuant's expression
+// (ties round up, matching an ST-BIF neuron whose membrane starts at s/2). NaN maps to n_min.
+std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min, std::int32_t n_max);
+
+// A whole-vector unit (LayerNorm over the last axis, Softmax over the last axis) on one row of `cols`
+// floats, with the reference kernels' math. gamma/beta: LayerNorm scale and bias ([cols]; beta may be null).
+void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
+                      const float* beta, float* y);
+
+// For a row-major tensor of shape `in` transposed by `perm` (empty: reverse), the flat output index of
+// every flat input index.
+std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm);
+
+// Integer weight levels of a constant weight value [K, N] (f32 holding integers, or i8/i32) and its steps
+// expanded to one per output channel. Throws NumericError/UnsupportedError naming `what` when the weight
+// is not integer-valued, has a zero point or a scale layout other than per tensor / per output channel.
+struct IntWeights {
+  std::int64_t k = 0, n = 0;
+  std::vector<std::int32_t> w;  // [K][N], one contiguous row of N per input
+  std::vector<float> step;      // [N]
+  int bits = 8;
+};
+IntWeights int_weights(const Value& weight, const std::string& what);
+
+// ---- the QANN reference ------------------------------------------------------------------------------
+
+// The integer levels of one quantization point.
+struct QuantLevels {
+  Shape shape;
+  std::vector<std::int32_t> q;
+  float scale = 1.0f;
+  std::int32_t n_min = 0, n_max = 0;
+};
+
+struct QannResult {
+  std::vector<Tensor> outputs;                // graph outputs in order: f32, s*q for quantized ones
+  std::map<std::string, QuantLevels> levels;  // every FakeQuant output, by value name
+};
+
+// Runs a Stage::quantized graph with the integer semantics above. Supported: FakeQuant (per-tensor step,
+// zero point 0), Linear (quantized input, constant integer weight with per-channel QuantParams, optional
+// f32 bias, optional activation folded into the next FakeQuant), Relu/Gelu between a Linear and its
+// FakeQuant (folded), LayerNorm/Softmax on a quantized input (last axis), MatMul of two quantized
+// activations, Add of two quantized tensors, Reshape and Transpose of quantized tensors. Anything else is
+// an UnsupportedError naming the node; a missing quantization point is a GraphError naming node and value.
+// `inputs` follow graph.inputs() order (f32, static shapes).
+QannResult run_qann(const Graph& g, std::span<const Tensor> inputs);
+
+}  // namespace snnconv::ann

@@ -1,0 +1,135 @@
+// The scalar definitions of the integer QANN (qann.hpp). They are deliberately out of line: the QANN
+// reference and the spiking engine call these very instructions, so FMA contraction or a different
+// inlining context cannot make the two sides differ in the last bit.
+#include "snnconv/ann_baseline/qann.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "reference_detail.hpp"
+
+namespace snnconv::ann {
+
+float linear_value(std::int64_t acc, float s_in, float s_w, float bias) {
+  const float step = s_in * s_w;
+  return step * static_cast<float>(acc) + bias;
+}
+
+float product_value(std::int64_t acc, float s_a, float s_b) {
+  return (s_a * s_b) * static_cast<float>(acc);
+}
+
+float sum_value(std::int32_t q_a, float s_a, std::int32_t q_b, float s_b) {
+  return s_a * static_cast<float>(q_a) + s_b * static_cast<float>(q_b);
+}
+
+float dequantize(std::int32_t q, float s) {
+  return s * static_cast<float>(q);
+}
+
+float apply_target(Activation act, float x) {
+  switch (act) {
+    case Activation::none:
+      return x;
+    case Activation::relu:
+      return x < 0.0f ? 0.0f : x;
+    case Activation::gelu:
+      return detail::gelu_exact(x);
+    case Activation::gelu_tanh:
+      return detail::gelu_tanh(x);
+  }
+  return x;
+}
+
+std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min, std::int32_t n_max) {
+  const float lo = static_cast<float>(n_min), hi = static_cast<float>(n_max);
+  const float q = std::floor(apply_target(act, x) / s + 0.5f);
+  // A NaN has no level; n_min keeps the count defined (the reference FakeQuant would propagate NaN).
+  if (std::isnan(q)) return n_min;
+  return static_cast<std::int32_t>(std::clamp(q, lo, hi));
+}
+
+void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
+                      const float* beta, float* y) {
+  switch (fn) {
+    case DiffUnitAttrs::Fn::softmax:
+      detail::softmax_strided(x, y, cols, 1);
+      return;
+    case DiffUnitAttrs::Fn::layer_norm: {
+      float mean = 0.0f, inv_std = 0.0f;
+      detail::layer_norm_row(x, y, cols, epsilon, &mean, &inv_std);
+      // Scale then bias as two roundings, as the reference kernel applies them.
+      for (std::int64_t j = 0; j < cols; ++j) {
+        y[j] = y[j] * gamma[j];
+        if (beta) y[j] = y[j] + beta[j];
+      }
+      return;
+    }
+  }
+}
+
+std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm_attr) {
+  const std::size_t rank = in.size();
+  std::vector<std::int64_t> perm = perm_attr;
+  if (perm.empty())
+    for (std::size_t d = 0; d < rank; ++d) perm.push_back(static_cast<std::int64_t>(rank - 1 - d));
+  if (perm.size() != rank)
+    throw ShapeError("Transpose perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(rank));
+  Shape out(rank);
+  for (std::size_t d = 0; d < rank; ++d) out[d] = in[static_cast<std::size_t>(perm[d])];
+  // Output strides seen from each input axis: input axis perm[d] moves along output axis d.
+  std::vector<std::int64_t> out_stride(rank, 1), in_axis_stride(rank, 0);
+  for (std::size_t d = rank; d-- > 1;) out_stride[d - 1] = out_stride[d] * out[d];
+  for (std::size_t d = 0; d < rank; ++d) in_axis_stride[static_cast<std::size_t>(perm[d])] = out_stride[d];
+  const std::int64_t numel = checked_numel(in, "Transpose input");
+  std::vector<std::int64_t> map(static_cast<std::size_t>(numel));
+  std::vector<std::int64_t> index(rank, 0);
+  std::int64_t target = 0;
+  for (std::int64_t i = 0; i < numel; ++i) {
+    map[static_cast<std::size_t>(i)] = target;
+    for (std::size_t d = rank; d-- > 0;) {  // odometer over the input index
+      ++index[d];
+      target += in_axis_stride[d];
+      if (index[d] < in[d]) break;
+      target -= in_axis_stride[d] * in[d];
+      index[d] = 0;
+    }
+  }
+  return map;
+}
+
+IntWeights int_weights(const Value& weight, const std::string& what) {
+  if (!weight.constant) throw UnsupportedError(what + ": weight '" + weight.name + "' is not a constant");
+  const Tensor& t = *weight.constant;
+  if (t.rank() != 2) throw ShapeError(what + ": weight '" + weight.name + "' must be [K, N]");
+  if (!weight.quant) throw GraphError(what + ": weight '" + weight.name + "' carries no QuantParams");
+  const QuantParams& qp = *weight.quant;
+  IntWeights r;
+  r.k = t.dim(0);
+  r.n = t.dim(1);
+  r.bits = qp.bits;
+  for (std::int32_t z : qp.zero_point)
+    if (z != 0) throw UnsupportedError(what + ": weight '" + weight.name + "' has a zero point (symmetric only)");
+  if (qp.group_size > 0) throw UnsupportedError(what + ": grouped weight scales are not supported");
+  if (qp.per_tensor()) {
+    r.step.assign(static_cast<std::size_t>(r.n), qp.scale[0]);
+  } else if (static_cast<std::int64_t>(qp.scale.size()) == r.n && (qp.axis == 1 || qp.axis == -1)) {
+    r.step = qp.scale;
+  } else {
+    throw UnsupportedError(what + ": weight '" + weight.name + "' needs one step per tensor or per output channel");
+  }
+  const std::vector<float> v = t.to_f32();
+  r.w.resize(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    // Levels must be exact integers inside the declared range: the synapse adds them in int64.
+    if (!(v[i] == std::nearbyint(v[i])) || v[i] < static_cast<float>(qp.n_min) || v[i] > static_cast<float>(qp.n_max))
+      throw NumericError(what + ": weight '" + weight.name + "' holds " + std::to_string(v[i]) +
+                         ", not an integer level in [" + std::to_string(qp.n_min) + ", " + std::to_string(qp.n_max) +
+                         "]");
+    r.w[i] = static_cast<std::int32_t>(v[i]);
+  }
+  return r;
+}
+
+}  // namespace snnconv::ann

@@ -1,0 +1,277 @@
+// run_qann: the integer QANN reference (qann.hpp). Every value is either integer levels (the output of a
+// quantization point, or a Reshape/Transpose of one) or floats (what a quantization point consumes: a
+// Linear's, product's, residual's or whole-vector unit's result, or a graph input).
+#include <algorithm>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/core/verifier.hpp"
+
+namespace snnconv::ann {
+namespace {
+
+struct Slot {
+  enum class Kind : std::uint8_t { none, levels, floats } kind = Kind::none;
+  QuantLevels lv;                         // kind == levels
+  Shape shape;                            // kind == floats
+  std::vector<float> f;                   // kind == floats
+  Activation pending = Activation::none;  // floats: a nonlinearity still to fold into the next quantization point
+};
+
+class QannRunner {
+ public:
+  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()) {}
+
+  QannResult run(std::span<const Tensor> inputs) {
+    if (g_.stage != Stage::quantized)
+      throw GraphError("run_qann needs a graph at stage 'quantized', got '" + std::string(stage_name(g_.stage)) + "'");
+    verify(g_, Stage::quantized);
+    if (inputs.size() != g_.inputs().size())
+      throw ShapeError("run_qann: " + std::to_string(inputs.size()) + " inputs for " +
+                       std::to_string(g_.inputs().size()) + " graph inputs");
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const Value& v = g_.value(g_.inputs()[i]);
+      if (inputs[i].dtype() != DType::f32 || inputs[i].shape() != v.type.static_shape())
+        throw ShapeError("run_qann: input '" + v.name + "' must be f32" + shape_to_string(v.type.static_shape()));
+      Slot& s = slots_[g_.inputs()[i].index];
+      s.kind = Slot::Kind::floats;
+      s.shape = inputs[i].shape();
+      s.f = inputs[i].to_f32();
+    }
+    for (NodeId id : g_.topological_order()) eval(id);
+    QannResult r;
+    for (ValueId o : g_.outputs()) {
+      const Slot& s = slots_[o.index];
+      if (s.kind == Slot::Kind::levels) {
+        Tensor t(DType::f32, s.lv.shape);
+        float* p = t.data<float>();
+        for (std::size_t i = 0; i < s.lv.q.size(); ++i) p[i] = dequantize(s.lv.q[i], s.lv.scale);
+        r.outputs.push_back(std::move(t));
+      } else if (s.kind == Slot::Kind::floats) {
+        Tensor t(DType::f32, s.shape);
+        float* p = t.data<float>();
+        for (std::size_t i = 0; i < s.f.size(); ++i) p[i] = apply_target(s.pending, s.f[i]);
+        r.outputs.push_back(std::move(t));
+      } else {
+        throw GraphError("run_qann: graph output '" + g_.value(o).name + "' was never computed");
+      }
+    }
+    r.levels = std::move(levels_);
+    return r;
+  }
+
+ private:
+  [[noreturn]] void fail(NodeId id, ValueId v, const std::string& msg) const {
+    ErrorContext c = g_.context(id);
+    if (v.valid()) c.value = g_.value(v).name;
+    throw UnsupportedError("QANN: " + msg, c);
+  }
+  const Slot& levels_in(NodeId id, std::size_t k) const {
+    const ValueId v = g_.node(id).inputs[k];
+    const Slot& s = slots_[v.index];
+    if (s.kind != Slot::Kind::levels) {
+      ErrorContext c = g_.context(id);
+      c.value = g_.value(v).name;
+      throw GraphError("QANN: operand " + std::to_string(k) + " is not the output of a quantization point", c);
+    }
+    return s;
+  }
+  const Slot& floats_in(NodeId id, std::size_t k, bool allow_pending) const {
+    const ValueId v = g_.node(id).inputs[k];
+    const Slot& s = slots_[v.index];
+    if (s.kind != Slot::Kind::floats) fail(id, v, "operand " + std::to_string(k) + " must be a real-valued tensor");
+    if (!allow_pending && s.pending != Activation::none)
+      fail(id, v, "a folded nonlinearity must be followed directly by its quantization point");
+    return s;
+  }
+  Slot& out(NodeId id) { return slots_[g_.node(id).outputs[0].index]; }
+
+  void eval(NodeId id) {
+    const Node& n = g_.node(id);
+    switch (n.kind) {
+      case OpKind::FakeQuant:
+        return fake_quant(id);
+      case OpKind::Relu:
+      case OpKind::Gelu:
+        return fold_nonlinearity(id);
+      case OpKind::Linear:
+        return linear(id);
+      case OpKind::LayerNorm:
+      case OpKind::Softmax:
+        return whole_vector(id);
+      case OpKind::MatMul:
+        return product(id);
+      case OpKind::Add:
+        return residual_add(id);
+      case OpKind::Reshape:
+      case OpKind::Transpose:
+        return movement(id);
+      default:
+        fail(id, {}, std::string(op_name(n.kind)) + " has no integer QANN semantics here");
+    }
+  }
+
+  void fake_quant(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = floats_in(id, 0, true);
+    const Value& ov = g_.value(n.outputs[0]);
+    if (!ov.quant) fail(id, n.outputs[0], "FakeQuant output carries no QuantParams");
+    const QuantParams& qp = *ov.quant;
+    if (!qp.per_tensor()) fail(id, n.outputs[0], "activation quantization must be per tensor");
+    if (!qp.zero_point.empty() && qp.zero_point[0] != 0) fail(id, n.outputs[0], "activation zero point must be 0");
+    if (!(qp.scale[0] > 0.0f)) fail(id, n.outputs[0], "quantization step must be > 0");
+    Slot& o = out(id);
+    o.kind = Slot::Kind::levels;
+    o.lv.shape = x.shape;
+    o.lv.scale = qp.scale[0];
+    o.lv.n_min = qp.n_min;
+    o.lv.n_max = qp.n_max;
+    o.lv.q.resize(x.f.size());
+    for (std::size_t i = 0; i < x.f.size(); ++i)
+      o.lv.q[i] = quantize_level(x.f[i], x.pending, qp.scale[0], qp.n_min, qp.n_max);
+    levels_[ov.name] = o.lv;
+  }
+
+  void fold_nonlinearity(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = floats_in(id, 0, false);
+    Slot& o = out(id);
+    o = x;
+    if (n.kind == OpKind::Relu)
+      o.pending = Activation::relu;
+    else
+      o.pending = std::get<GeluAttrs>(n.attrs).tanh_approximation ? Activation::gelu_tanh : Activation::gelu;
+  }
+
+  void linear(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = levels_in(id, 0);
+    const IntWeights w = int_weights(g_.value(n.inputs[1]), "node '" + n.name + "'");
+    if (x.lv.shape.empty() || x.lv.shape.back() != w.k) fail(id, n.inputs[0], "input does not fit the weight's K");
+    std::vector<float> bias(static_cast<std::size_t>(w.n), 0.0f);
+    if (n.inputs.size() > 2 && n.inputs[2].valid()) {
+      const Value& b = g_.value(n.inputs[2]);
+      if (!b.constant || b.constant->numel() != w.n) fail(id, n.inputs[2], "bias must be a constant [N]");
+      bias = b.constant->to_f32();
+    }
+    Slot& o = out(id);
+    o.kind = Slot::Kind::floats;
+    o.shape = x.lv.shape;
+    o.shape.back() = w.n;
+    o.pending = std::get<LinearAttrs>(n.attrs).activation;
+    const std::int64_t rows = static_cast<std::int64_t>(x.lv.q.size()) / w.k;
+    o.f.assign(static_cast<std::size_t>(rows * w.n), 0.0f);
+    std::vector<std::int64_t> acc(static_cast<std::size_t>(w.n));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::fill(acc.begin(), acc.end(), 0);
+      for (std::int64_t k = 0; k < w.k; ++k) {
+        const std::int64_t q = x.lv.q[static_cast<std::size_t>(r * w.k + k)];
+        for (std::int64_t j = 0; j < w.n; ++j)
+          acc[static_cast<std::size_t>(j)] += q * w.w[static_cast<std::size_t>(k * w.n + j)];
+      }
+      for (std::int64_t j = 0; j < w.n; ++j) {
+        const auto jj = static_cast<std::size_t>(j);
+        o.f[static_cast<std::size_t>(r * w.n + j)] = linear_value(acc[jj], x.lv.scale, w.step[jj], bias[jj]);
+      }
+    }
+  }
+
+  void whole_vector(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = levels_in(id, 0);
+    const int rank = static_cast<int>(x.lv.shape.size());
+    const std::int64_t axis =
+        n.kind == OpKind::Softmax ? std::get<AxisAttrs>(n.attrs).axis : std::get<LayerNormAttrs>(n.attrs).axis;
+    if (rank == 0 || (axis != -1 && axis != rank - 1))
+      fail(id, n.inputs[0], "whole-vector units run over the last axis only");
+    const std::int64_t cols = x.lv.shape.back();
+    std::vector<float> gamma, beta;
+    float eps = 0.0f;
+    DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::softmax;
+    if (n.kind == OpKind::LayerNorm) {
+      fn = DiffUnitAttrs::Fn::layer_norm;
+      eps = std::get<LayerNormAttrs>(n.attrs).epsilon;
+      for (std::size_t k = 1; k < n.inputs.size(); ++k) {
+        if (!n.inputs[k].valid()) continue;
+        const Value& p = g_.value(n.inputs[k]);
+        if (!p.constant || p.constant->numel() != cols)
+          fail(id, n.inputs[k], "LayerNorm scale/bias must be constants [cols]");
+        (k == 1 ? gamma : beta) = p.constant->to_f32();
+      }
+    }
+    Slot& o = out(id);
+    o.kind = Slot::Kind::floats;
+    o.shape = x.lv.shape;
+    o.f.assign(x.lv.q.size(), 0.0f);
+    std::vector<float> row(static_cast<std::size_t>(cols));
+    for (std::size_t r = 0; r * static_cast<std::size_t>(cols) < x.lv.q.size(); ++r) {
+      const std::size_t base = r * static_cast<std::size_t>(cols);
+      for (std::size_t j = 0; j < row.size(); ++j) row[j] = dequantize(x.lv.q[base + j], x.lv.scale);
+      whole_vector_row(fn, row.data(), cols, eps, gamma.data(), beta.empty() ? nullptr : beta.data(),
+                       o.f.data() + base);
+    }
+  }
+
+  void product(NodeId id) {
+    const Slot& a = levels_in(id, 0);
+    const Slot& b = levels_in(id, 1);
+    const Shape& sa = a.lv.shape;
+    const Shape& sb = b.lv.shape;
+    if (sa.size() < 2 || sa.size() != sb.size() || !std::equal(sa.begin(), sa.end() - 2, sb.begin()) ||
+        sa.back() != sb[sb.size() - 2])
+      fail(id, {},
+           "products need [..., M, K] x [..., K, N] with equal leading dims, got " + shape_to_string(sa) + " and " +
+               shape_to_string(sb));
+    const std::int64_t m = sa[sa.size() - 2], k = sa.back(), nn = sb.back();
+    const std::int64_t batch = static_cast<std::int64_t>(a.lv.q.size()) / (m * k);
+    Slot& o = out(id);
+    o.kind = Slot::Kind::floats;
+    o.shape = sa;
+    o.shape.back() = nn;
+    o.f.assign(static_cast<std::size_t>(batch * m * nn), 0.0f);
+    for (std::int64_t bt = 0; bt < batch; ++bt)
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < nn; ++j) {
+          std::int64_t acc = 0;
+          for (std::int64_t p = 0; p < k; ++p)
+            acc += std::int64_t{a.lv.q[static_cast<std::size_t>((bt * m + i) * k + p)]} *
+                   b.lv.q[static_cast<std::size_t>((bt * k + p) * nn + j)];
+          o.f[static_cast<std::size_t>((bt * m + i) * nn + j)] = product_value(acc, a.lv.scale, b.lv.scale);
+        }
+  }
+
+  void residual_add(NodeId id) {
+    const Slot& a = levels_in(id, 0);
+    const Slot& b = levels_in(id, 1);
+    if (a.lv.shape != b.lv.shape) fail(id, {}, "residual Add needs operands of one shape (no broadcasting)");
+    Slot& o = out(id);
+    o.kind = Slot::Kind::floats;
+    o.shape = a.lv.shape;
+    o.f.resize(a.lv.q.size());
+    for (std::size_t i = 0; i < o.f.size(); ++i) o.f[i] = sum_value(a.lv.q[i], a.lv.scale, b.lv.q[i], b.lv.scale);
+  }
+
+  void movement(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = levels_in(id, 0);
+    Slot& o = out(id);
+    o.kind = Slot::Kind::levels;
+    o.lv = x.lv;
+    o.lv.shape = g_.value(n.outputs[0]).type.static_shape();
+    if (n.kind == OpKind::Transpose) {
+      const auto map = transpose_index_map(x.lv.shape, std::get<TransposeAttrs>(n.attrs).perm);
+      for (std::size_t i = 0; i < map.size(); ++i) o.lv.q[static_cast<std::size_t>(map[i])] = x.lv.q[i];
+    }
+  }
+
+  const Graph& g_;
+  std::vector<Slot> slots_;
+  std::map<std::string, QuantLevels> levels_;
+};
+
+}  // namespace
+
+QannResult run_qann(const Graph& g, std::span<const Tensor> inputs) {
+  return QannRunner(g).run(inputs);
+}
+
+}  // namespace snnconv::ann

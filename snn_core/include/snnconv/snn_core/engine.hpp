@@ -1,0 +1,62 @@
+// The event-driven SNN engine: synchronous timesteps over a Stage::spiking graph, where within a step only
+// events do work. At quiescence every population's spike count equals the QANN's integer level of the
+// same quantization point, bit for bit (docs/spiking.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::snn {
+
+// strict: at most one +-1 spike per neuron per step (binary events).
+// burst: a neuron emits its whole count difference at once, priced as one multi-bit event (not binary).
+enum class FireMode : std::uint8_t { strict, burst };
+
+struct EngineOptions {
+  FireMode mode = FireMode::strict;
+  int max_steps = 4096;  // >= 1; a run that is not quiescent by then stops and says so
+  int threads = 1;       // >= 1; results and ledgers are bit-identical for any count
+};
+
+struct RunResult {
+  std::vector<Tensor> outputs;        // graph outputs in order: f32 s * count
+  std::vector<Tensor> output_levels;  // graph outputs in order: i32 counts
+  // Steps simulated: the step at whose end no neuron could fire any more (every count equals its target;
+  // within a step events flow through the whole graph in topological order), or max_steps.
+  int steps = 0;
+  int last_event_step = 0;  // last step in which any neuron fired (0: no neuron ever fired)
+  bool quiescent = false;   // false: stopped at max_steps with neurons still able to fire
+};
+
+class Engine {
+ public:
+  // Validates the graph (stage spiking, verify, static shapes, supported ops) and lays out the state.
+  // Throws UsageError for bad options, GraphError/UnsupportedError naming the node otherwise.
+  Engine(const Graph& graph, EngineOptions options = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  // One sample from rest: `inputs` follow graph.inputs() order (f32, static shapes). Adds its counts to
+  // `ledger` when given (Ledger::for_graph of the same graph): per node, and per step in ledger->per_step.
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr);
+
+  // Spike counts of a population (a SpikeNeuron output or a Reshape/Transpose of one) after the last
+  // run, by value name; empty when no such spiking value exists.
+  std::vector<std::int32_t> counts(std::string_view value_name) const;
+
+  const Graph& graph() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace snnconv::snn

@@ -1,0 +1,407 @@
+// The SNN engine's run loop. Synchronous timesteps; within a step the units run in topological order and
+// only events do work: a synapse adds one weight row per event, a product unit applies the product rule
+// where events occurred, a differential unit recomputes only rows whose input changed, and a neuron is
+// re-evaluated only when its input changed or its count has not reached its target yet.
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+
+#include "engine_impl.hpp"
+#include "snnconv/ann_baseline/qann.hpp"
+
+namespace snnconv::snn {
+namespace {
+
+// Columns per parallel chunk of a synapse: fixed, so the work split never depends on the thread count
+// (the sums are integers anyway, hence exact in any order).
+constexpr std::int64_t kColumnChunk = 8;
+constexpr std::size_t kParallelMinWork = 256;  // events x fan-out below which one thread is faster
+
+constexpr std::uint64_t kIndexBytes = 4;
+constexpr std::uint64_t kCountBytes = 4;  // a count or a target in membrane memory
+constexpr std::uint64_t kAccBytes = 8;    // an int64 synaptic accumulator
+
+std::size_t width_slot(int bits) {
+  return static_cast<std::size_t>(std::clamp(bits, 1, kFloatWidth));
+}
+std::uint64_t bytes_of_bits(int bits) {
+  return static_cast<std::uint64_t>((std::clamp(bits, 1, 32) + 7) / 8);
+}
+
+std::uint64_t event_bytes(FireMode mode, int bits) {
+  // A strict event is an index with its sign packed; a burst event also carries a multi-bit count.
+  return kIndexBytes + (mode == FireMode::burst ? bytes_of_bits(bits) : 0);
+}
+
+}  // namespace
+
+Engine::Engine(const Graph& graph, EngineOptions options) : impl_(std::make_unique<Impl>(graph, options)) {}
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger) {
+  return impl_->run(inputs, ledger);
+}
+const Graph& Engine::graph() const {
+  return impl_->g;
+}
+
+std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {
+  const ValueId v = impl_->g.find_value(value_name);
+  if (!v.valid() || !impl_->values[v.index].spiking) return {};
+  return impl_->values[v.index].count;
+}
+
+void Engine::Impl::reset() {
+  for (ValueState& v : values) {
+    std::fill(v.count.begin(), v.count.end(), 0);
+    v.events.clear();
+    v.changed.clear();
+    std::fill(v.changed_flag.begin(), v.changed_flag.end(), 0);
+  }
+  for (Unit& u : units) {
+    std::fill(u.acc.begin(), u.acc.end(), 0);
+    std::fill(u.a.begin(), u.a.end(), 0);
+    std::fill(u.b.begin(), u.b.end(), 0);
+    std::fill(u.y.begin(), u.y.end(), 0.0f);
+    std::fill(u.target.begin(), u.target.end(), 0);
+    std::fill(u.active_flag.begin(), u.active_flag.end(), 0);
+    std::fill(u.row_flag.begin(), u.row_flag.end(), 0);
+    u.active.clear();
+    u.rows_changed.clear();
+  }
+}
+
+RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger) {
+  if (inputs.size() != g.inputs().size())
+    throw ShapeError("SNN engine: " + std::to_string(inputs.size()) + " inputs for " +
+                     std::to_string(g.inputs().size()) + " graph inputs");
+  if (ledger && ledger->per_node.size() != g.num_nodes())
+    throw UsageError("SNN engine: the ledger was not made for this graph (Ledger::for_graph)");
+  reset();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    ValueState& v = values[g.inputs()[i].index];
+    if (inputs[i].dtype() != DType::f32 || inputs[i].shape() != v.shape)
+      throw ShapeError("SNN engine: input '" + g.value(g.inputs()[i]).name + "' must be f32" +
+                       shape_to_string(v.shape) + ", got " + std::string(dtype_name(inputs[i].dtype())) +
+                       shape_to_string(inputs[i].shape()));
+    v.input = inputs[i].data<float>();
+  }
+  RunResult r;
+  for (int t = 1; t <= options.max_steps; ++t) {
+    for (Counters& c : step_rows) c = Counters{};
+    step(t == 1);
+    Counters total;
+    for (const Unit& u : units) {
+      Counters& c = step_rows[u.row];
+      c.timesteps = 1;
+      total += c;
+      if (ledger) ledger->per_node[u.row] += c;
+    }
+    total.timesteps = 1;  // per_step[t].timesteps: samples that simulated step t
+    if (ledger) {
+      if (ledger->per_step.size() < static_cast<std::size_t>(t)) ledger->per_step.resize(static_cast<std::size_t>(t));
+      ledger->per_step[static_cast<std::size_t>(t - 1)] += total;
+    }
+    r.steps = t;
+    if (total.spikes() > 0) r.last_event_step = t;
+    const bool pending = std::any_of(units.begin(), units.end(), [](const Unit& u) { return !u.active.empty(); });
+    if (!pending) {
+      r.quiescent = true;
+      break;
+    }
+  }
+  if (ledger) ledger->samples += 1;
+  for (std::size_t i = 0; i < inputs.size(); ++i) values[g.inputs()[i].index].input = nullptr;
+  for (ValueId o : g.outputs()) {
+    const ValueState& v = values[o.index];
+    Tensor f(DType::f32, v.shape), q(DType::i32, v.shape);
+    for (std::int64_t i = 0; i < v.numel; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      q.data<std::int32_t>()[i] = v.count[k];
+      f.data<float>()[i] = ann::dequantize(v.count[k], v.scale);
+    }
+    r.outputs.push_back(std::move(f));
+    r.output_levels.push_back(std::move(q));
+  }
+  return r;
+}
+
+void Engine::Impl::step(bool first) {
+  if (first)  // every neuron evaluates its initial target once (biases and constant inputs enter here)
+    for (ValueId in : g.inputs()) values[in.index].mark_range(0, values[in.index].numel);
+  for (Unit& u : units) {
+    switch (u.kind) {
+      case OpKind::SpikeNeuron:
+        step_neuron(u);
+        break;
+      case OpKind::SynapseLinear:
+        step_synapse(u, first);
+        break;
+      case OpKind::SpikeMatMul:
+        step_product(u, first);
+        break;
+      case OpKind::DiffUnit:
+        step_diff_unit(u, first);
+        break;
+      case OpKind::Add:
+        step_add(u, first);
+        break;
+      case OpKind::Reshape:
+      case OpKind::Transpose:
+        step_movement(u);
+        break;
+      default:
+        break;  // the plan admits no other kind
+    }
+  }
+  for (ValueState& v : values) {
+    v.events.clear();
+    for (std::int32_t i : v.changed) v.changed_flag[static_cast<std::size_t>(i)] = 0;
+    v.changed.clear();
+  }
+}
+
+float Engine::Impl::current_at(const ValueState& v, std::int64_t i) const {
+  const auto k = static_cast<std::size_t>(i);
+  if (v.producer_unit < 0) return v.input[i];
+  const Unit& u = units[static_cast<std::size_t>(v.producer_unit)];
+  switch (u.kind) {
+    case OpKind::SynapseLinear: {
+      const auto j = static_cast<std::size_t>(i % u.n);
+      return ann::linear_value(u.acc[k], u.s_a, u.step[j], u.bias[j]);
+    }
+    case OpKind::SpikeMatMul:
+      return ann::product_value(u.acc[k], u.s_a, u.s_b);
+    case OpKind::DiffUnit:
+      return u.y[k];
+    case OpKind::Add: {
+      const ValueState& a = values[static_cast<std::size_t>(u.in[0])];
+      const ValueState& b = values[static_cast<std::size_t>(u.in[1])];
+      return ann::sum_value(a.count[k], a.scale, b.count[k], b.scale);
+    }
+    default:
+      return 0.0f;  // the plan admits no other producer of a current
+  }
+}
+
+// The bounded signed IF neuron (ST-BIF) in the integer domain: target = clamp(floor(f(X)/s + 1/2)) is the
+// level its membrane s/2 + f(X) - count*s points at; it steps its count toward the target.
+void Engine::Impl::step_neuron(Unit& u) {
+  const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  Counters& c = step_rows[u.row];
+  for (std::int32_t i : in.changed) {
+    const auto k = static_cast<std::size_t>(i);
+    u.target[k] = ann::quantize_level(current_at(in, i), u.act, u.s, u.n_min, u.n_max);
+    if (u.target[k] != out.count[k] && !u.active_flag[k]) {
+      u.active_flag[k] = 1;
+      u.active.push_back(i);
+    }
+  }
+  c.neuron_updates += in.changed.size();
+  c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += in.changed.size() * kCountBytes;
+  c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += in.changed.size() * kCountBytes;
+  const bool burst = options.mode == FireMode::burst;
+  std::size_t keep = 0;
+  for (std::int32_t i : u.active) {
+    const auto k = static_cast<std::size_t>(i);
+    const std::int32_t diff = u.target[k] - out.count[k];
+    if (diff == 0) {  // the target moved back to the count: nothing to fire
+      u.active_flag[k] = 0;
+      continue;
+    }
+    const std::int32_t delta = burst ? diff : (diff > 0 ? 1 : -1);
+    out.count[k] += delta;
+    out.events.push_back({i, delta});
+    if (delta > 0)
+      c.spikes_pos += static_cast<std::uint64_t>(delta);
+    else
+      c.spikes_neg += static_cast<std::uint64_t>(-delta);
+    if (burst) ++c.burst_events;
+    if (out.count[k] != u.target[k])
+      u.active[keep++] = i;
+    else
+      u.active_flag[k] = 0;
+  }
+  c.neuron_updates += out.events.size();
+  c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += out.events.size() * 2 * kCountBytes;
+  c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += out.events.size() * kCountBytes;
+  c.bytes_written[static_cast<std::size_t>(MemClass::spikes)] +=
+      out.events.size() * event_bytes(options.mode, out.bits);
+  u.active.resize(keep);
+}
+
+namespace {
+
+// acc[row(e), j0:j1] += delta(e) * W[k(e), j0:j1] for every event: one contiguous weight row per event.
+void accumulate_columns(Unit& u, const std::vector<Event>& events, std::int64_t j0, std::int64_t j1) {
+  for (const Event& e : events) {
+    const std::int64_t r = e.index / u.k, kk = e.index % u.k;
+    const std::int32_t* w = u.w.data() + kk * u.n;
+    std::int64_t* acc = u.acc.data() + r * u.n;
+    const std::int64_t d = e.delta;
+    for (std::int64_t j = j0; j < j1; ++j) acc[j] += d * w[j];
+  }
+}
+
+}  // namespace
+
+void Engine::Impl::step_synapse(Unit& u, bool first) {
+  const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  const std::vector<Event>& events = in.events;
+  if (arena && events.size() * static_cast<std::size_t>(u.n) >= kParallelMinWork && u.n > kColumnChunk) {
+    const std::int64_t chunks = (u.n + kColumnChunk - 1) / kColumnChunk;
+    arena->execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<std::int64_t>(0, chunks, 1),
+          [&](const tbb::blocked_range<std::int64_t>& range) {
+            for (std::int64_t ch = range.begin(); ch < range.end(); ++ch)
+              accumulate_columns(u, events, ch * kColumnChunk, std::min(u.n, (ch + 1) * kColumnChunk));
+          },
+          tbb::simple_partitioner());
+    });
+  } else {
+    accumulate_columns(u, events, 0, u.n);
+  }
+  for (const Event& e : events) {
+    const auto r = static_cast<std::size_t>(e.index / u.k);
+    if (!u.row_flag[r]) {
+      u.row_flag[r] = 1;
+      u.rows_changed.push_back(static_cast<std::int32_t>(r));
+    }
+  }
+  Counters& c = step_rows[u.row];
+  const auto fan_out = static_cast<std::uint64_t>(u.n);
+  c.acs[width_slot(u.w_bits)] += events.size() * fan_out;
+  c.bytes_read[static_cast<std::size_t>(MemClass::weights)] += events.size() * fan_out * bytes_of_bits(u.w_bits);
+  c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += events.size() * fan_out * kAccBytes;
+  c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += events.size() * fan_out * kAccBytes;
+  c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] += events.size() * event_bytes(options.mode, in.bits);
+  if (first) {  // the bias reaches every target once
+    out.mark_range(0, out.numel);
+  } else {
+    for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
+  }
+  for (std::int32_t r : u.rows_changed) u.row_flag[static_cast<std::size_t>(r)] = 0;
+  u.rows_changed.clear();
+}
+
+// Product rule on accumulated integer operands: first A's events against B_{t-1} (a_t.B_{t-1}), then B's
+// events against A_t = A_{t-1} + a_t (A_{t-1}.b_t + a_t.b_t). Exact in int64, only where events occurred.
+void Engine::Impl::step_product(Unit& u, bool first) {
+  const ValueState& va = values[static_cast<std::size_t>(u.in[0])];
+  const ValueState& vb = values[static_cast<std::size_t>(u.in[1])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  Counters& c = step_rows[u.row];
+  const std::int64_t mk = u.m * u.k, kn = u.k * u.n;
+  for (const Event& e : va.events) {
+    const std::int64_t bt = e.index / mk, i = (e.index % mk) / u.k, p = e.index % u.k;
+    const std::int32_t* brow = u.b.data() + (bt * u.k + p) * u.n;
+    std::int64_t* acc = u.acc.data() + (bt * u.m + i) * u.n;
+    const std::int64_t d = e.delta;
+    for (std::int64_t j = 0; j < u.n; ++j) acc[j] += d * brow[j];
+    u.a[static_cast<std::size_t>(e.index)] += e.delta;
+    const auto row = static_cast<std::size_t>(bt * u.m + i);
+    if (!u.row_flag[row]) {
+      u.row_flag[row] = 1;
+      u.rows_changed.push_back(static_cast<std::int32_t>(row));
+    }
+  }
+  for (const Event& e : vb.events) {
+    const std::int64_t bt = e.index / kn, p = (e.index % kn) / u.n, j = e.index % u.n;
+    const std::int64_t d = e.delta;
+    for (std::int64_t i = 0; i < u.m; ++i) {
+      const std::int64_t o = (bt * u.m + i) * u.n + j;
+      u.acc[static_cast<std::size_t>(o)] += d * u.a[static_cast<std::size_t>((bt * u.m + i) * u.k + p)];
+      out.mark(o);
+    }
+    u.b[static_cast<std::size_t>(e.index)] += e.delta;
+  }
+  c.acs[width_slot(vb.bits)] += va.events.size() * static_cast<std::uint64_t>(u.n);
+  c.acs[width_slot(va.bits)] += vb.events.size() * static_cast<std::uint64_t>(u.m);
+  const std::uint64_t operand_reads =
+      va.events.size() * static_cast<std::uint64_t>(u.n) + vb.events.size() * static_cast<std::uint64_t>(u.m);
+  c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += operand_reads * (kCountBytes + kAccBytes);
+  c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += operand_reads * kAccBytes;
+  c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] +=
+      va.events.size() * event_bytes(options.mode, va.bits) + vb.events.size() * event_bytes(options.mode, vb.bits);
+  if (first) {
+    out.mark_range(0, out.numel);
+  } else {
+    for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
+  }
+  for (std::int32_t r : u.rows_changed) u.row_flag[static_cast<std::size_t>(r)] = 0;
+  u.rows_changed.clear();
+}
+
+// A differential unit recomputes f on the current accumulated input of every row that changed, so the
+// downstream neurons see f(X_t) itself (the QANN computes the same function from the same integers).
+void Engine::Impl::step_diff_unit(Unit& u, bool first) {
+  const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  const auto rows = static_cast<std::int32_t>(u.row_flag.size());
+  if (first) {
+    for (std::int32_t r = 0; r < rows; ++r) u.rows_changed.push_back(r);
+  } else {
+    for (const Event& e : in.events) {
+      const auto r = static_cast<std::size_t>(e.index / u.cols);
+      if (!u.row_flag[r]) {
+        u.row_flag[r] = 1;
+        u.rows_changed.push_back(static_cast<std::int32_t>(r));
+      }
+    }
+  }
+  const bool ln = u.fn == DiffUnitAttrs::Fn::layer_norm;
+  for (std::int32_t r : u.rows_changed) {
+    const std::int64_t base = std::int64_t{r} * u.cols;
+    for (std::int64_t j = 0; j < u.cols; ++j)
+      u.x_row[static_cast<std::size_t>(j)] = ann::dequantize(in.count[static_cast<std::size_t>(base + j)], u.s_a);
+    ann::whole_vector_row(u.fn, u.x_row.data(), u.cols, u.epsilon, u.gamma.data(),
+                          u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base);
+    out.mark_range(base, base + u.cols);
+    u.row_flag[static_cast<std::size_t>(r)] = 0;
+  }
+  Counters& c = step_rows[u.row];
+  const auto n = static_cast<std::uint64_t>(u.rows_changed.size());
+  const auto cols = static_cast<std::uint64_t>(u.cols);
+  // LayerNorm per row: dequantize, sum, subtract, square-accumulate, normalise, scale, bias (7 per element)
+  // plus one sqrt and one divide; softmax: dequantize, max, subtract, sum (4 per element) plus an exp and a
+  // divide per element.
+  c.dense_ops += n * cols * (ln ? 7 : 4);
+  c.nonlinear_ops += ln ? n * 2 : n * cols * 2;
+  c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += n * cols * kCountBytes;
+  c.bytes_read[static_cast<std::size_t>(MemClass::weights)] += ln ? n * cols * 4 * (u.beta.empty() ? 1 : 2) : 0;
+  c.bytes_written[static_cast<std::size_t>(MemClass::activations)] += n * cols * 4;
+  c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] += in.events.size() * event_bytes(options.mode, in.bits);
+  u.rows_changed.clear();
+}
+
+void Engine::Impl::step_add(Unit& u, bool first) {
+  const ValueState& a = values[static_cast<std::size_t>(u.in[0])];
+  const ValueState& b = values[static_cast<std::size_t>(u.in[1])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  if (first) out.mark_range(0, out.numel);
+  for (const Event& e : a.events) out.mark(e.index);
+  for (const Event& e : b.events) out.mark(e.index);
+  Counters& c = step_rows[u.row];
+  c.dense_ops += out.changed.size();  // one float add per changed residual element
+  c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] +=
+      a.events.size() * event_bytes(options.mode, a.bits) + b.events.size() * event_bytes(options.mode, b.bits);
+}
+
+void Engine::Impl::step_movement(Unit& u) {
+  const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  const bool transpose = u.kind == OpKind::Transpose;
+  for (const Event& e : in.events) {
+    const std::int32_t o = transpose ? static_cast<std::int32_t>(u.map[static_cast<std::size_t>(e.index)]) : e.index;
+    out.count[static_cast<std::size_t>(o)] += e.delta;
+    out.events.push_back({o, e.delta});
+  }
+}
+
+}  // namespace snnconv::snn

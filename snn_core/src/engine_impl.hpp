@@ -1,0 +1,118 @@
+// Private state of the SNN engine: one ValueState per graph value, one Unit per node, laid out once by
+// the plan (engine_plan.cpp) and reset at the start of every run (engine.cpp).
+#pragma once
+
+#include <tbb/task_arena.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/snn_core/engine.hpp"
+
+namespace snnconv::snn {
+
+// One spike event of a population: neuron `index` changed its count by `delta` (+-1 in strict mode, the
+// whole difference in burst mode).
+struct Event {
+  std::int32_t index;
+  std::int32_t delta;
+};
+
+// A value is either spiking (integer counts that change by events: neuron outputs and data movement of
+// them) or a current (what a neuron population integrates: a graph input, a synapse's accumulator, a
+// product unit's accumulator, a differential unit's output, a residual sum).
+struct ValueState {
+  bool spiking = false;
+  Shape shape;
+  std::int64_t numel = 0;
+  float scale = 1.0f;                      // spiking: the step of one count
+  int bits = 8;                            // spiking: count width (pricing)
+  std::vector<std::int32_t> count;         // spiking: accumulated count per neuron
+  std::vector<Event> events;               // spiking: events of this step; capacity numel (one per neuron per step)
+  std::vector<std::int32_t> changed;       // current: indices whose value changed this step
+  std::vector<std::uint8_t> changed_flag;  // current: dedup of `changed`
+  int producer_unit = -1;                  // current: the unit computing it; -1 for a graph input
+  const float* input = nullptr;            // graph input: the sample's data during a run
+
+  void mark(std::int64_t i) {
+    const auto k = static_cast<std::size_t>(i);
+    if (!changed_flag[k]) {
+      changed_flag[k] = 1;
+      changed.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+  void mark_range(std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) mark(i);
+  }
+};
+
+// One node's unit. A plain struct with the fields of every kind (one case per kind in the step switch).
+struct Unit {
+  OpKind kind = OpKind::Identity;
+  std::size_t row = 0;  // node index = ledger row
+  std::vector<int> in;  // value indices
+  int out = -1;
+  // Rows whose inputs changed this step (SynapseLinear, SpikeMatMul, DiffUnit), with dedup flags.
+  std::vector<std::uint8_t> row_flag;
+  std::vector<std::int32_t> rows_changed;
+
+  // SynapseLinear: x [rows, K] -> acc [rows, N]; weight levels [K][N] so one event reads one row.
+  std::int64_t k = 0, n = 0;
+  std::vector<std::int32_t> w;
+  std::vector<float> step, bias;  // [N]
+  int w_bits = 8;
+  std::vector<std::int64_t> acc;  // SynapseLinear [rows, N]; SpikeMatMul [batch, M, N]
+  float s_a = 1.0f, s_b = 1.0f;   // input steps (s_a: SynapseLinear input, SpikeMatMul operand A)
+
+  // SpikeMatMul: A [batch, M, K] x B [batch, K, N]; the unit keeps its own copies of the accumulated
+  // operands (A_{t-1}, B_{t-1}) for the product rule.
+  std::int64_t batch = 0, m = 0;
+  std::vector<std::int32_t> a, b;
+
+  // DiffUnit over rows of `cols`.
+  DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::layer_norm;
+  float epsilon = 0.0f;
+  std::int64_t cols = 0;
+  std::vector<float> gamma, beta, x_row, y;
+
+  // SpikeNeuron: threshold s, count bounds, folded nonlinearity; target count per neuron and the list of
+  // neurons whose count differs from their target.
+  Activation act = Activation::none;
+  float s = 1.0f;
+  std::int32_t n_min = 0, n_max = 0;
+  std::vector<std::int32_t> target;
+  std::vector<std::int32_t> active;
+  std::vector<std::uint8_t> active_flag;
+
+  // Transpose: output flat index of each input flat index (Reshape: identity).
+  std::vector<std::int64_t> map;
+};
+
+struct Engine::Impl {
+  const Graph& g;
+  EngineOptions options;
+  std::vector<ValueState> values;
+  std::vector<Unit> units;  // topological order
+  std::unique_ptr<tbb::task_arena> arena;
+  std::vector<Counters> step_rows;  // this step's counters per node
+
+  Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger);
+
+ private:
+  void reset();
+  void step(bool first);
+  float current_at(const ValueState& v, std::int64_t i) const;
+  void step_neuron(Unit& u);
+  void step_synapse(Unit& u, bool first);
+  void step_product(Unit& u, bool first);
+  void step_diff_unit(Unit& u, bool first);
+  void step_add(Unit& u, bool first);
+  void step_movement(Unit& u);
+};
+
+}  // namespace snnconv::snn

@@ -1,0 +1,150 @@
+// The SNN engine on hand-built spiking graphs: neuron dynamics (strict vs burst), a synaptic layer against
+// the integer QANN it implements, and the errors of bad options or graphs.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "graph_builder.hpp"
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/snn_core/engine.hpp"
+
+namespace snnconv {
+namespace {
+
+QuantParams act_quant(float s, std::int32_t n_min, std::int32_t n_max, int bits) {
+  QuantParams q;
+  q.bits = bits;
+  q.n_min = n_min;
+  q.n_max = n_max;
+  q.scale = {s};
+  return q;
+}
+
+// x [6] -> one population (s = 0.5, counts in [-4, 7]).
+Graph one_population() {
+  Graph g;
+  g.stage = Stage::spiking;
+  const ValueId x = test::input(g, "x", DType::f32, {6});
+  const ValueId y = test::node(g, OpKind::SpikeNeuron, {x}, NeuronAttrs{}, 1, "pop")[0];
+  g.value(y).quant = act_quant(0.5f, -4, 7, 4);
+  g.set_outputs({y});
+  return g;
+}
+
+// The same two-layer network as a QANN and as an SNN: x -> Q(s_in) -> Linear(W, b) -> ReLU -> Q(s_out).
+struct TwoLayer {
+  Graph qann, snn;
+};
+
+TwoLayer two_layer(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> wd(-7, 7);
+  std::uniform_real_distribution<float> sd(0.02f, 0.06f);
+  std::vector<float> w(5 * 7), b(7);
+  for (float& v : w) v = static_cast<float>(wd(rng));
+  for (float& v : b) v = sd(rng) * 3.0f - 0.1f;
+  QuantParams wq = act_quant(0.0f, -7, 7, 4);
+  wq.scale.clear();
+  wq.axis = 1;
+  for (int j = 0; j < 7; ++j) wq.scale.push_back(sd(rng));
+  TwoLayer r;
+  for (Graph* g : {&r.qann, &r.snn}) {
+    const bool spiking = g == &r.snn;
+    g->stage = spiking ? Stage::spiking : Stage::quantized;
+    const ValueId x = test::input(*g, "x", DType::f32, {3, 5});
+    const ValueId wv = g->add_constant("W", Tensor::from_vector<float>({5, 7}, w));
+    g->value(wv).quant = wq;
+    const ValueId bv = g->add_constant("b", Tensor::from_vector<float>({7}, b));
+    ValueId xq, y, h;
+    if (spiking) {
+      xq = test::node(*g, OpKind::SpikeNeuron, {x}, NeuronAttrs{}, 1, "x_q")[0];
+      g->value(xq).quant = act_quant(0.25f, -8, 7, 4);
+      h = test::node(*g, OpKind::SynapseLinear, {xq, wv, bv}, NoAttrs{}, 1, "fc")[0];
+      y = test::node(*g, OpKind::SpikeNeuron, {h}, NeuronAttrs{Activation::relu}, 1, "y_q")[0];
+    } else {
+      xq = test::node(*g, OpKind::FakeQuant, {x}, NoAttrs{}, 1, "x_q")[0];
+      g->value(xq).quant = act_quant(0.25f, -8, 7, 4);
+      h = test::node(*g, OpKind::Linear, {xq, wv, bv}, LinearAttrs{}, 1, "fc")[0];
+      const ValueId r = test::node(*g, OpKind::Relu, {h}, NoAttrs{}, 1, "relu")[0];
+      y = test::node(*g, OpKind::FakeQuant, {r}, NoAttrs{}, 1, "y_q")[0];
+    }
+    g->value(y).quant = act_quant(0.1f, 0, 15, 4);
+    g->set_outputs({y});
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("a population steps its counts to clamp(floor(x/s + 1/2)): strict one spike per step, burst at once") {
+    const Graph g = one_population();
+    const Tensor x = Tensor::from_vector<float>({6}, {0.0f, 0.26f, -0.74f, 3.3f, -10.0f, 0.25f});
+    const std::vector<std::int32_t> expected{0, 1, -1, 7, -4, 1};  // 0.25/0.5 + 0.5 = 1: ties round up
+    Ledger ls = Ledger::for_graph(g), lb = Ledger::for_graph(g);
+    snn::Engine strict(g, {snn::FireMode::strict, 100, 1});
+    const snn::RunResult rs = strict.run(std::span<const Tensor>(&x, 1), &ls);
+    CHECK(strict.counts("pop_out") == expected);
+    CHECK(rs.quiescent);
+    CHECK(rs.steps == 7);  // the largest |level|
+    CHECK(rs.last_event_step == 7);
+    CHECK(ls.total().spikes_pos == 9);
+    CHECK(ls.total().spikes_neg == 5);
+    CHECK(ls.total().burst_events == 0);
+    CHECK(ls.per_step.size() == 7);
+    CHECK(ls.per_step[0].spikes() == 5);  // every non-zero neuron fires once in step 1
+    CHECK(ls.per_step[6].spikes() == 1);
+    snn::Engine burst(g, {snn::FireMode::burst, 100, 1});
+    const snn::RunResult rb = burst.run(std::span<const Tensor>(&x, 1), &lb);
+    CHECK(burst.counts("pop_out") == expected);
+    CHECK(rb.steps == 1);
+    CHECK(lb.total().burst_events == 5);
+    CHECK(lb.total().spikes_pos == 9);
+    CHECK(lb.total().spikes_neg == 5);
+    CHECK(rs.output_levels[0].identical(rb.output_levels[0]));
+    CHECK(rs.outputs[0].to_f32() == std::vector<float>{0.0f, 0.5f, -0.5f, 3.5f, -2.0f, 0.5f});
+  }
+
+  TEST_CASE("a synaptic layer with a ReLU neuron equals its integer QANN exactly") {
+    const TwoLayer net = two_layer(42);
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    snn::Engine strict(net.snn, {snn::FireMode::strict, 1000, 1});
+    snn::Engine burst(net.snn, {snn::FireMode::burst, 1000, 2});
+    int mismatches = 0, nonzero = 0;
+    for (int sample = 0; sample < 64; ++sample) {
+      Tensor x(DType::f32, {3, 5});
+      for (float& v : x.span<float>()) v = nd(rng);
+      const std::span<const Tensor> in(&x, 1);
+      const ann::QannResult q = ann::run_qann(net.qann, in);
+      for (snn::Engine* e : {&strict, &burst}) {
+        const snn::RunResult r = e->run(in);
+        CHECK(r.quiescent);
+        for (const char* name : {"x_q_out", "y_q_out"}) {
+          const auto counts = e->counts(name);
+          REQUIRE(counts.size() == q.levels.at(name).q.size());
+          for (std::size_t i = 0; i < counts.size(); ++i) mismatches += counts[i] != q.levels.at(name).q[i];
+        }
+        mismatches += !r.outputs[0].identical(q.outputs[0]);
+      }
+      for (std::int32_t v : q.levels.at("y_q_out").q) nonzero += v != 0;
+    }
+    CHECK(mismatches == 0);
+    CHECK(nonzero > 64);  // the test is not vacuous: the output population does fire
+  }
+
+  TEST_CASE("the SNN engine refuses bad options and non-spiking graphs") {
+    const Graph g = one_population();
+    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), UsageError);
+    CHECK_THROWS_WITH_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), doctest::Contains("max_steps must be >= 1"),
+                         UsageError);
+    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 10, 0}), UsageError);
+    const TwoLayer net = two_layer(1);
+    CHECK_THROWS_WITH_AS(snn::Engine(net.qann), doctest::Contains("stage 'spiking'"), GraphError);
+    snn::Engine e(g);
+    const Tensor wrong(DType::f32, {5});
+    CHECK_THROWS_AS(e.run(std::span<const Tensor>(&wrong, 1)), ShapeError);
+  }
+}
+
+}  // namespace snnconv
