@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels.hpp"
+#include "attention_kernel.hpp"
 #include "reference_detail.hpp"
 
 namespace snnconv::ann::kernels {
@@ -64,6 +65,14 @@ bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && 
 
 }  // namespace
 
+namespace {
+void attention(const KernelArgs& a) {
+  const Tensor* mask = a.in.size() > 3 ? a.in[3] : nullptr;
+  a.out[0] = attention_online(*a.in[0], *a.in[1], *a.in[2], mask, std::get<AttentionAttrs>(a.node.attrs));
+}
+
+}  // namespace
+
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   switch (n.kind) {
     case OpKind::LayerNorm: {
@@ -96,6 +105,14 @@ KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const
       const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
       if (rank == 0 || (axis != -1 && axis != rank - 1)) return {};
       return {softmax_last, "softmax"};
+    }
+    case OpKind::Attention: {
+      // The online-softmax kernel (attention_kernel.cpp): never materialises the Nq x Nk scores.
+      for (const TensorType* t : types)
+        if (t && !t->is_static()) return {};
+      if (types.size() < 3 || !is_f32_static(types[0]) || !is_f32_static(types[1]) || !is_f32_static(types[2]))
+        return {};
+      return {attention, "online_attention"};
     }
     default: return {};
   }

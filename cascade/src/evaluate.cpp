@@ -1,5 +1,6 @@
 // evaluate(): a model on a dataset split through the dense engine, scored by the dataset's task.
 #include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/converter/fuse.hpp"
 
 #include <fmt/core.h>
 
@@ -47,6 +48,7 @@ std::unique_ptr<Runner> make_runner(const EvalOptions& o, const std::map<std::st
   onnx_import::ImportOptions io;
   io.dims = dims;
   r->graph = onnx_import::import_onnx(o.model, io);
+  if (o.fuse) fuse_graph(r->graph);
   r->engine = std::make_unique<ann::Engine>(
       r->graph, ann::EngineOptions{.threads = o.threads, .reference_only = o.reference_only});
   r->ledger = Ledger::for_graph(r->graph);

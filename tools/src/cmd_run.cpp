@@ -88,6 +88,7 @@ void add_run(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--engine", opts->engine, "Engine: ann")->capture_default_str();
   cmd->add_flag("--reference", opts->eval.reference_only, "Run every node with its reference kernel");
+  cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });

@@ -20,6 +20,7 @@ struct EvalOptions {
   std::int64_t seq = 0;        // language_model window; 0: the model's snnconv.max_seq
   int threads = 0;             // 0: every core
   bool reference_only = false;
+  bool fuse = true;            // run the fused (canonical) graph: Linear, Attention, LayerNorm, Gelu
   std::map<std::string, std::int64_t> dims;  // extra symbolic dims (batch and seq are set from the above)
 };
 
