@@ -1,6 +1,6 @@
 // The dense engine on every bundled torch export (examples/fixtures): outputs equal PyTorch's (`.ref.h5`)
-// within 1e-4, fast kernels equal the reference kernels within 1e-5, and 1 and 2 threads give identical
-// bytes. Lives with the converter's tests because it imports ONNX (ann_baseline's tests may not).
+// within 1e-4, fast kernels equal the reference kernels within 1e-5 (also on the fused graph), and 1 and 2
+// threads give identical bytes. Lives with the converter's tests because it imports ONNX (ann_baseline's tests may not).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/datasets/reference.hpp"
 
@@ -62,6 +63,17 @@ TEST_CASE("engine on every fixture matches PyTorch, the reference kernels, and i
       CHECK(a[i].identical(b[i]));
       CHECK(max_rel_diff(a[i], r[i]) <= 1e-5f);
       CHECK(max_rel_diff(a[i], ref.outputs.at(name)) <= 1e-4f);
+    }
+    // The fused graph (Linear, Attention on the online-softmax kernel) on the engine: same outputs.
+    Graph fused = g;
+    fuse_graph(fused);
+    ann::Engine fused1(fused, {.threads = 1});
+    ann::Engine fused2(fused, {.threads = 2});
+    const auto f = fused1.run(inputs);
+    const auto f2 = fused2.run(inputs);
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      CHECK(f[i].identical(f2[i]));
+      CHECK(max_rel_diff(f[i], r[i]) <= 1e-5f);
     }
     ++checked;
   }
