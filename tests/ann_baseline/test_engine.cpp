@@ -28,7 +28,7 @@ Graph mlp_block() {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("a block runs fast, equal to the reference and to itself across runs and threads") {
+TEST_CASE("a block runs fast; equal to the reference and to itself across runs and threads") {
   const Graph g = mlp_block();
   const std::vector<Tensor> in{random_f32({4, 10, 16}, 9)};
   ann::Engine fast(g, {.threads = 2});
@@ -48,7 +48,7 @@ TEST_CASE("a block runs fast, equal to the reference and to itself across runs a
   CHECK(names == std::vector<std::string>{"eigen_gemm", "eigen_gemm", "binary_same", "layer_norm", "softmax"});
 }
 
-TEST_CASE("the ledger counts MACs, ops and bytes per node, and samples per pass") {
+TEST_CASE("the ledger counts MACs; ops and bytes per node; and samples per pass") {
   const Graph g = mlp_block();
   ann::Engine e(g);
   Ledger l = Ledger::for_graph(g);

@@ -20,7 +20,7 @@ TEST_CASE("MatMul with a weight matrix folds batch dims into rows (several row c
   check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, "eigen_gemm");
 }
 
-TEST_CASE("MatMul of two activations, same and broadcast batch dims") {
+TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
   {
     Graph g;
     const ValueId q = test::input(g, "q", DType::f32, {2, 3, 17, 8});
@@ -37,7 +37,7 @@ TEST_CASE("MatMul of two activations, same and broadcast batch dims") {
   }
 }
 
-TEST_CASE("Gemm: transposes, alpha, beta and broadcast C") {
+TEST_CASE("Gemm: transposes; alpha; beta and broadcast C") {
   struct Case {
     bool ta, tb;
     float alpha, beta;
@@ -67,7 +67,7 @@ TEST_CASE("Linear with bias and each activation") {
   }
 }
 
-TEST_CASE("Conv 2-D via im2col: padding, stride, dilation, groups, patch embedding") {
+TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embedding") {
   struct Case {
     Shape x, w;
     ConvAttrs at;
@@ -135,7 +135,7 @@ TEST_CASE("Unary functions are bit-identical to the reference") {
   }
 }
 
-TEST_CASE("Binary arithmetic: same shape, scalar and row broadcast on either side") {
+TEST_CASE("Binary arithmetic: same shape; scalar and row broadcast on either side") {
   struct Case {
     Shape a, b;
     const char* kernel;

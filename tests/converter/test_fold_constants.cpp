@@ -89,7 +89,7 @@ TEST_SUITE("unit") {
     CHECK(g.num_nodes() == 1);
   }
 
-  TEST_CASE("fold: bind_model_dims binds every symbol, seq to 1 without metadata") {
+  TEST_CASE("fold: bind_model_dims binds every symbol; seq to 1 without metadata") {
     TempDir dir;
     auto m = shape_chain();
     m.model.clear_metadata_props();
@@ -183,7 +183,7 @@ TEST_SUITE("unit") {
     CHECK(count_kind(g, OpKind::ConstantOfShape) == 1);
   }
 
-  TEST_CASE("fold: nodes reading a weight are kept, so params do not depend on the bound dims") {
+  TEST_CASE("fold: nodes reading a weight are kept; so params do not depend on the bound dims") {
     TempDir dir;
     ModelBuilder m;
     m.input("tokens", TensorProto::INT64, {"batch", "seq"});

@@ -26,7 +26,7 @@ TEST_CASE("op table names round-trip and flags are queried by property") {
   CHECK_FALSE(op_legal_at(OpKind::SpikeNeuron, Stage::quantized));
 }
 
-TEST_CASE("topological order, dangling inputs and cycles") {
+TEST_CASE("topological order; dangling inputs and cycles") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 3});
   ValueId a = node(g, OpKind::Relu, {x})[0];
@@ -87,7 +87,7 @@ TEST_CASE("remove_dead drops unused nodes and renumbers ids") {
   verify(g, Stage::imported);
 }
 
-TEST_CASE("verifier enforces arity, attrs, stages and quantization points") {
+TEST_CASE("verifier enforces arity; attrs; stages and quantization points") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 4});
   ValueId w = g.add_constant("w", Tensor(DType::f32, {4, 3}));
