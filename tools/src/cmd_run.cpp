@@ -77,7 +77,8 @@ int run_run(RunOptions& o) {
 void add_run(CLI::App& app, Action& action) {
   auto opts = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "Run a model on a dataset split with the dense engine: metric, throughput "
-                                        "and (with --json) the per-layer ledger");
+                                        "and (with --json) the per-layer ledger. Partial: classification and "
+                                        "language-model data only (vqa / program_synthesis scoring not yet)");
   cmd->add_option("model", opts->eval.model, "ONNX model file")->required();
   cmd->add_option("--data", opts->eval.data, "Dataset file (.h5); default: the model's snnconv.data metadata");
   cmd->add_option("--split", opts->eval.split, "Dataset split")->capture_default_str();
