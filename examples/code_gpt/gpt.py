@@ -84,12 +84,9 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, tokens, pos_offset=0):
-        """pos_offset (training only, a Python int): use positional rows [pos_offset, pos_offset+T).
-        The exported graph always uses rows [0, T)."""
+    def forward(self, tokens):
         T = tokens.shape[1]
-        pe = self.pos_emb[pos_offset:pos_offset + T] if pos_offset else self.pos_emb[:T]
-        x = self.tok_emb(tokens) + pe
+        x = self.tok_emb(tokens) + self.pos_emb[:T]
         if self.mask_mode == "tril":
             mask = torch.tril(torch.ones(T, T, dtype=torch.bool, device=tokens.device))
         else:

@@ -5,13 +5,13 @@
     /usr/bin/python3 examples/code_gpt/train.py --model code_gpt
     /usr/bin/python3 examples/code_gpt/train.py --model code_gpt_draft
 
-Training: random windows (uniform start offsets, seeded) of the concatenated train split; the first
-`--long-frac` of the steps use --seq bytes, the rest use --long-seq bytes with the batch halved (same
-bytes per step). During the short phase the positional rows used are [off, off+seq) with a random
-offset off per step (positional jitter), so every row of the 512-row table is trained before the long
-phase; the exported model always uses rows [0, seq). AdamW, linear warm-up + cosine decay.
+Training: random windows (uniform start offsets, seeded) of the concatenated train split, --seq bytes
+each. Optionally (--long-frac < 1) the last steps use --long-seq bytes with the batch scaled to keep the
+bytes per step. The positional table has --max-pos (512) rows; only rows [0, trained context) are trained
+(the rest keep their N(0, 0.02) init), and snnconv.max_seq is the trained context.
+AdamW, linear warm-up + cosine decay to 10%.
 Evaluation: bits per byte over the full val and test splits (and the bundled subset), non-overlapping
-windows of --long-seq bytes over each split's concatenated stream: window k feeds bytes
+windows of the trained context (W bytes) over each split's concatenated stream: window k feeds bytes
 [kW, kW+W) and scores bytes [kW+1, kW+W+1), so every byte but the first of the stream is scored once.
 """
 import argparse
@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 import gpt  # noqa: E402
 
 CONFIGS = {
-    "code_gpt": dict(d=128, n_layers=4, n_heads=4, steps=2800, lr=3e-3, batch=8),
+    "code_gpt": dict(d=128, n_layers=4, n_heads=4, steps=3000, lr=3e-3, batch=8),
     "code_gpt_draft": dict(d=56, n_layers=2, n_heads=4, steps=4800, lr=3e-3, batch=8),
 }
 BUNDLED = os.path.join(HERE, "..", "data", "python_code_small.h5")
@@ -76,13 +76,13 @@ def main():
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps (default per model)")
     ap.add_argument("--batch", type=int, default=None, help="sequences per step in the --seq phase")
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--max-pos", type=int, default=512, help="rows of the positional table")
     ap.add_argument("--long-seq", type=int, default=512)
-    ap.add_argument("--long-frac", type=float, default=0.85, help="fraction of steps at --seq")
+    ap.add_argument("--long-frac", type=float, default=1.0,
+                    help="fraction of steps at --seq; the rest use --long-seq (default 1.0: none)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--no-pos-jitter", dest="pos_jitter", action="store_false",
-                    help="short phase uses positional rows [0, seq) instead of a random offset")
     ap.add_argument("--no-eval", action="store_true", help="skip the full val/test evaluation")
     a = ap.parse_args()
     cfg = dict(CONFIGS[a.model])
@@ -98,13 +98,14 @@ def main():
     train = load_split(a.data, "train")
     print(f"train stream: {len(train)} bytes", flush=True)
 
-    model = gpt.GPT(d=cfg["d"], n_layers=cfg["n_layers"], n_heads=cfg["n_heads"], max_seq=a.long_seq)
+    model = gpt.GPT(d=cfg["d"], n_layers=cfg["n_layers"], n_heads=cfg["n_heads"], max_seq=a.max_pos)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr, betas=(0.9, 0.98), eps=1e-8)
     rng = np.random.default_rng(a.seed + 1)
     n_short = int(round(a.long_frac * steps))
+    ctx = a.seq if n_short >= steps else a.long_seq  # longest trained context: eval window and max_seq
     t0, c0 = time.time(), time.process_time()
     model.train()
     seen = 0
@@ -114,11 +115,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = cur
         starts = rng.integers(0, len(train) - T - 1, size=B)
-        # positional jitter: in the short phase use positional rows [off, off+T), off uniform in
-        # [0, long_seq-T], so every row of the table is trained before the long phase starts
-        off = int(rng.integers(0, a.long_seq - T + 1)) if (a.pos_jitter and T < a.long_seq) else 0
         xy = torch.from_numpy(np.stack([train[s:s + T + 1] for s in starts]).astype(np.int64))
-        loss = F.cross_entropy(model(xy[:, :-1], pos_offset=off).reshape(-1, 256), xy[:, 1:].reshape(-1))
+        loss = F.cross_entropy(model(xy[:, :-1]).reshape(-1, 256), xy[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -131,23 +129,23 @@ def main():
     print(f"training done: {steps} steps, {seen} bytes seen, {train_time:.1f}s", flush=True)
 
     res = dict(model=a.model, seed=a.seed, steps=steps, batch=batch, seq=a.seq, long_seq=a.long_seq,
-               long_frac=a.long_frac, pos_jitter=a.pos_jitter, lr=lr, bytes_seen=seen, train_seconds=round(train_time, 1), train_cpu_seconds=round(train_cpu, 1),
+               long_frac=a.long_frac, lr=lr, trained_context=ctx, bytes_seen=seen, train_seconds=round(train_time, 1), train_cpu_seconds=round(train_cpu, 1),
                params=model.n_params(), weight_macs_per_token=model.weight_macs_per_token(),
                config=model.cfg, state_sha256=gpt.state_sha256(model), threads=a.threads)
     if not a.no_eval:
         t1 = time.time()
         for split in ("val", "test"):
-            bpb, n = eval_bpb(model, load_split(a.data, split), a.long_seq)
+            bpb, n = eval_bpb(model, load_split(a.data, split), ctx)
             res[f"{split}_bpb"], res[f"{split}_bytes_scored"] = round(bpb, 4), n
             print(f"{split}: {bpb:.4f} bits/byte over {n} bytes", flush=True)
         for split in ("val", "test"):
-            bpb, n = eval_bpb(model, load_split(BUNDLED, split), a.long_seq)
+            bpb, n = eval_bpb(model, load_split(BUNDLED, split), ctx)
             res[f"bundled_{split}_bpb"] = round(bpb, 4)
             print(f"bundled {split}: {bpb:.4f} bits/byte over {n} bytes", flush=True)
         res["eval_seconds"] = round(time.time() - t1, 1)
 
     meta = {"snnconv.task": "language_model", "snnconv.data": "../data/python_code_small.h5",
-            "snnconv.tokenizer": "byte", "snnconv.max_seq": str(a.long_seq)}
+            "snnconv.tokenizer": "byte", "snnconv.max_seq": str(ctx)}
     res["files"] = {}
     for opset, suffix in ((17, ".onnx"), (13, ".op13.onnx")):
         path = os.path.join(a.out, a.model + suffix)

@@ -33,7 +33,7 @@ import gpt  # noqa: E402
 MAX_SEQ = 64
 END = 10
 CONFIGS = {
-    "synth_code_small": dict(d=64, n_layers=2, n_heads=4, steps=6000, lr=3e-3, batch=64),
+    "synth_code_small": dict(d=64, n_layers=2, n_heads=4, steps=3200, lr=1.5e-3, batch=32),
     "synth_code_large": dict(d=128, n_layers=4, n_heads=4, steps=3200, lr=1.5e-3, batch=32),
 }
 BUNDLED = os.path.join(HERE, "..", "data", "synth_code.h5")
