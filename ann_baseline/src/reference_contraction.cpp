@@ -29,12 +29,6 @@ float apply_activation(Activation a, float v) {
   return v;
 }
 
-void require_f32(const NodeCall& c, const Tensor& t, const char* what) {
-  if (t.dtype() != DType::f32)
-    c.fail_unsupported(std::string(what) + " of dtype " + std::string(dtype_name(t.dtype())) +
-                       " is not supported (f32 only)");
-}
-
 }  // namespace
 
 Outputs eval_matmul(const NodeCall& c) {

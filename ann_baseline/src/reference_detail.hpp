@@ -195,4 +195,11 @@ Outputs eval_quantize_linear(const NodeCall& c);
 Outputs eval_dequantize_linear(const NodeCall& c);
 Outputs eval_fake_quant(const NodeCall& c);
 
+// Refuses a non-f32 operand of a float-only kernel, naming it.
+inline void require_f32(const NodeCall& c, const Tensor& t, const char* what) {
+  if (t.dtype() != DType::f32)
+    c.fail_unsupported(std::string(what) + " of dtype " + std::string(dtype_name(t.dtype())) +
+                       " is not supported (f32 only)");
+}
+
 }  // namespace snnconv::ann::detail

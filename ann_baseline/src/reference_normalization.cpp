@@ -49,12 +49,6 @@ std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
   return p;
 }
 
-void require_f32(const NodeCall& c, const Tensor& t, const char* what) {
-  if (t.dtype() != DType::f32)
-    c.fail_unsupported(std::string(what) + " of dtype " + std::string(dtype_name(t.dtype())) +
-                       " is not supported (f32 only)");
-}
-
 }  // namespace
 
 Outputs eval_softmax(const NodeCall& c) {
