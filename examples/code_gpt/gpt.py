@@ -144,13 +144,17 @@ def export_onnx(model, path, opset, metadata, example_len=16):
 
 
 def write_ref(model, path, tokens):
+    """Reference logits computed in float64 from the float32 weights, rounded once to float32 (see
+    remake_ref.py: a float32 forward differs from ONNX Runtime's by ~1e-4 on large logits)."""
+    import copy
     model.eval()
     with torch.no_grad():
-        logits = model(torch.as_tensor(tokens, dtype=torch.int64))
+        logits = copy.deepcopy(model).double()(torch.as_tensor(tokens, dtype=torch.int64)).float()
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as f:
         f.create_dataset("inputs/tokens", data=np.asarray(tokens, dtype=np.int64))
         f.create_dataset("outputs/logits", data=logits.numpy().astype(np.float32))
+        f.attrs["computed_in"] = "float64 (torch), rounded once to float32"
     os.replace(tmp, path)
     return logits
 
