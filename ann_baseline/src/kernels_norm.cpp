@@ -102,8 +102,9 @@ KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const
     case OpKind::Softmax: {
       if (types.size() != 1 || !is_f32_static(types[0])) return {};
       const int rank = types[0]->rank();
-      const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
-      if (rank == 0 || (axis != -1 && axis != rank - 1)) return {};
+      const auto& at = std::get<SoftmaxAttrs>(n.attrs);
+      const std::int64_t axis = at.axis;
+      if (rank == 0 || (axis != -1 && axis != rank - 1) || at.causal) return {};  // causal: reference kernel
       return {softmax_last, "softmax"};
     }
     case OpKind::Attention: {

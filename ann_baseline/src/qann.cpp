@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "reference_detail.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv::ann {
 
@@ -51,10 +52,15 @@ std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min
 }
 
 void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
-                      const float* beta, float* y) {
+                      const float* beta, float* y, std::int64_t valid_cols) {
   switch (fn) {
     case DiffUnitAttrs::Fn::softmax:
-      detail::softmax_strided(x, y, cols, 1);
+      if (valid_cols >= 0 && valid_cols < cols) {
+        detail::softmax_strided(x, y, valid_cols, 1);
+        std::fill(y + valid_cols, y + cols, 0.0f);
+      } else {
+        detail::softmax_strided(x, y, cols, 1);
+      }
       return;
     case DiffUnitAttrs::Fn::layer_norm: {
       float mean = 0.0f, inv_std = 0.0f;
@@ -67,6 +73,56 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, f
       return;
     }
   }
+}
+
+bool is_data_movement(OpKind kind) {
+  switch (kind) {
+    case OpKind::Reshape:
+    case OpKind::Transpose:
+    case OpKind::Gather:
+    case OpKind::Slice:
+    case OpKind::Squeeze:
+    case OpKind::Unsqueeze:
+    case OpKind::Flatten:
+    case OpKind::Expand:
+    case OpKind::Identity:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<std::int64_t> movement_source_map(const Graph& g, NodeId id) {
+  const Node& n = g.node(id);
+  if (!is_data_movement(n.kind) || n.inputs.empty())
+    throw UnsupportedError(std::string(op_name(n.kind)) + " is not data movement", g.context(id));
+  const Value& data = g.value(n.inputs[0]);
+  if (!data.type.is_static()) throw ShapeError("data movement needs a static input shape", g.context(id));
+  const Shape shape = data.type.static_shape();
+  const std::int64_t numel = checked_numel(shape, data.name);
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(numel));
+  for (std::int64_t i = 0; i < numel; ++i) idx[static_cast<std::size_t>(i)] = i;
+  const Tensor index = Tensor::from_vector<std::int64_t>(shape, idx);
+  std::vector<const Tensor*> ins{&index};
+  for (std::size_t k = 1; k < n.inputs.size(); ++k) {
+    if (!n.inputs[k].valid()) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    const Value& v = g.value(n.inputs[k]);
+    if (!v.constant) {
+      ErrorContext c = g.context(id);
+      c.value = v.name;
+      throw UnsupportedError("data movement of spikes needs constant indices/shapes", c);
+    }
+    ins.push_back(&*v.constant);
+  }
+  const std::vector<Tensor> out = evaluate_reference(g, id, ins);
+  return out.at(0).to_i64();
+}
+
+std::int64_t causal_valid_cols(std::int64_t row, std::int64_t m, std::int64_t cols) {
+  return std::clamp<std::int64_t>(row % m + 1 + (cols - m), 0, cols);
 }
 
 std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm_attr) {

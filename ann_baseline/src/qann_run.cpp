@@ -4,22 +4,36 @@
 #include <algorithm>
 
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/core/verifier.hpp"
 
 namespace snnconv::ann {
 namespace {
 
 struct Slot {
-  enum class Kind : std::uint8_t { none, levels, floats } kind = Kind::none;
+  enum class Kind : std::uint8_t { none, levels, floats, tensor } kind = Kind::none;
   QuantLevels lv;                         // kind == levels
   Shape shape;                            // kind == floats
   std::vector<float> f;                   // kind == floats
+  Tensor t;                               // kind == tensor: a non-f32 value of the dense prologue (token ids)
   Activation pending = Activation::none;  // floats: a nonlinearity still to fold into the next quantization point
 };
 
 class QannRunner {
  public:
-  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()) {}
+  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()), integer_part_(g.num_values(), false) {
+    // Values that depend on a quantization point's output (fixed point over the nodes).
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const Node& n : g_.nodes()) {
+        bool any = n.kind == OpKind::FakeQuant;
+        for (ValueId v : n.inputs) any = any || (v.valid() && integer_part_[v.index]);
+        if (!any) continue;
+        for (ValueId o : n.outputs)
+          if (o.valid() && !integer_part_[o.index]) integer_part_[o.index] = changed = true;
+      }
+    }
+  }
 
   QannResult run(std::span<const Tensor> inputs) {
     if (g_.stage != Stage::quantized)
@@ -30,12 +44,18 @@ class QannRunner {
                        std::to_string(g_.inputs().size()) + " graph inputs");
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const Value& v = g_.value(g_.inputs()[i]);
-      if (inputs[i].dtype() != DType::f32 || inputs[i].shape() != v.type.static_shape())
-        throw ShapeError("run_qann: input '" + v.name + "' must be f32" + shape_to_string(v.type.static_shape()));
+      if (inputs[i].dtype() != v.type.dtype || inputs[i].shape() != v.type.static_shape())
+        throw ShapeError("run_qann: input '" + v.name + "' must be " + std::string(dtype_name(v.type.dtype)) +
+                         shape_to_string(v.type.static_shape()));
       Slot& s = slots_[g_.inputs()[i].index];
-      s.kind = Slot::Kind::floats;
-      s.shape = inputs[i].shape();
-      s.f = inputs[i].to_f32();
+      if (inputs[i].dtype() == DType::f32) {
+        s.kind = Slot::Kind::floats;
+        s.shape = inputs[i].shape();
+        s.f = inputs[i].to_f32();
+      } else {
+        s.kind = Slot::Kind::tensor;
+        s.t = inputs[i];
+      }
     }
     for (NodeId id : g_.topological_order()) eval(id);
     QannResult r;
@@ -51,6 +71,8 @@ class QannRunner {
         float* p = t.data<float>();
         for (std::size_t i = 0; i < s.f.size(); ++i) p[i] = apply_target(s.pending, s.f[i]);
         r.outputs.push_back(std::move(t));
+      } else if (s.kind == Slot::Kind::tensor) {
+        r.outputs.push_back(s.t);
       } else {
         throw GraphError("run_qann: graph output '" + g_.value(o).name + "' was never computed");
       }
@@ -87,6 +109,8 @@ class QannRunner {
 
   void eval(NodeId id) {
     const Node& n = g_.node(id);
+    // The real-valued prologue (what depends only on inputs and constants): reference kernels.
+    if (n.kind != OpKind::FakeQuant && !in_quantized_part(id)) return dense(id);
     switch (n.kind) {
       case OpKind::FakeQuant:
         return fake_quant(id);
@@ -102,11 +126,54 @@ class QannRunner {
         return product(id);
       case OpKind::Add:
         return residual_add(id);
-      case OpKind::Reshape:
-      case OpKind::Transpose:
-        return movement(id);
       default:
-        fail(id, {}, std::string(op_name(n.kind)) + " has no integer QANN semantics here");
+        if (is_data_movement(n.kind) && slots_[n.inputs[0].index].kind == Slot::Kind::levels) return movement(id);
+        return dense(id);
+    }
+  }
+
+  // A node of the dense prologue (or any op on real values): the reference kernel on its inputs, a folded
+  // nonlinearity applied first. Integer levels cannot enter here: an op on levels that is neither a known
+  // unit nor data movement has no integer semantics.
+  void dense(NodeId id) {
+    const Node& n = g_.node(id);
+    std::vector<Tensor> held;
+    held.reserve(n.inputs.size());
+    std::vector<const Tensor*> ptrs;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const ValueId v = n.inputs[k];
+      if (!v.valid()) {
+        ptrs.push_back(nullptr);
+        continue;
+      }
+      const Value& val = g_.value(v);
+      const Slot& s = slots_[v.index];
+      if (val.constant) {
+        ptrs.push_back(&*val.constant);
+      } else if (s.kind == Slot::Kind::floats) {
+        std::vector<float> f(s.f.size());
+        for (std::size_t i = 0; i < f.size(); ++i) f[i] = apply_target(s.pending, s.f[i]);
+        held.push_back(Tensor::from_vector<float>(s.shape, f));
+        ptrs.push_back(&held.back());
+      } else if (s.kind == Slot::Kind::tensor) {
+        ptrs.push_back(&s.t);
+      } else if (s.kind == Slot::Kind::levels) {
+        fail(id, v, std::string(op_name(n.kind)) + " of quantized levels has no integer QANN semantics here");
+      } else {
+        throw GraphError("QANN: operand " + std::to_string(k) + " was never computed", g_.context(id));
+      }
+    }
+    std::vector<Tensor> outs = evaluate_reference(g_, id, ptrs);
+    for (std::size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) {
+      Slot& o = slots_[n.outputs[k].index];
+      if (outs[k].dtype() == DType::f32) {
+        o.kind = Slot::Kind::floats;
+        o.shape = outs[k].shape();
+        o.f = outs[k].to_f32();
+      } else {
+        o.kind = Slot::Kind::tensor;
+        o.t = std::move(outs[k]);
+      }
     }
   }
 
@@ -180,7 +247,9 @@ class QannRunner {
     const Slot& x = levels_in(id, 0);
     const int rank = static_cast<int>(x.lv.shape.size());
     const std::int64_t axis =
-        n.kind == OpKind::Softmax ? std::get<AxisAttrs>(n.attrs).axis : std::get<LayerNormAttrs>(n.attrs).axis;
+        n.kind == OpKind::Softmax ? std::get<SoftmaxAttrs>(n.attrs).axis : std::get<LayerNormAttrs>(n.attrs).axis;
+    const bool causal = n.kind == OpKind::Softmax && std::get<SoftmaxAttrs>(n.attrs).causal;
+    if (causal && rank < 2) fail(id, n.inputs[0], "causal softmax needs scores [..., M, N]");
     if (rank == 0 || (axis != -1 && axis != rank - 1))
       fail(id, n.inputs[0], "whole-vector units run over the last axis only");
     const std::int64_t cols = x.lv.shape.back();
@@ -207,7 +276,8 @@ class QannRunner {
       const std::size_t base = r * static_cast<std::size_t>(cols);
       for (std::size_t j = 0; j < row.size(); ++j) row[j] = dequantize(x.lv.q[base + j], x.lv.scale);
       whole_vector_row(fn, row.data(), cols, eps, gamma.data(), beta.empty() ? nullptr : beta.data(),
-                       o.f.data() + base);
+                       o.f.data() + base,
+                       causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1);
     }
   }
 
@@ -257,14 +327,26 @@ class QannRunner {
     o.kind = Slot::Kind::levels;
     o.lv = x.lv;
     o.lv.shape = g_.value(n.outputs[0]).type.static_shape();
-    if (n.kind == OpKind::Transpose) {
-      const auto map = transpose_index_map(x.lv.shape, std::get<TransposeAttrs>(n.attrs).perm);
-      for (std::size_t i = 0; i < map.size(); ++i) o.lv.q[static_cast<std::size_t>(map[i])] = x.lv.q[i];
-    }
+    if (n.kind == OpKind::Reshape || n.kind == OpKind::Identity || n.kind == OpKind::Flatten ||
+        n.kind == OpKind::Squeeze || n.kind == OpKind::Unsqueeze)
+      return;  // same order of elements
+    const auto src = movement_source_map(g_, id);
+    o.lv.q.resize(src.size());
+    for (std::size_t i = 0; i < src.size(); ++i) o.lv.q[i] = x.lv.q[static_cast<std::size_t>(src[i])];
+  }
+
+  // Whether a node belongs to the integer part: it consumes the output of an integer-semantics unit
+  // (Linear, product, whole-vector unit, residual Add) rather than only prologue values.
+  bool in_quantized_part(NodeId id) const {
+    const Node& n = g_.node(id);
+    for (ValueId v : n.inputs)
+      if (v.valid() && v.index < integer_part_.size() && integer_part_[v.index]) return true;
+    return false;
   }
 
   const Graph& g_;
   std::vector<Slot> slots_;
+  std::vector<bool> integer_part_;
   std::map<std::string, QuantLevels> levels_;
 };
 

@@ -54,13 +54,25 @@ std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
 Outputs eval_softmax(const NodeCall& c) {
   const Tensor& x = c.input(0, "input");
   require_f32(c, x, "Softmax input");
-  const int axis = c.axis(c.attrs<AxisAttrs>().axis, x.rank());
+  const auto& at = c.attrs<SoftmaxAttrs>();
+  const int axis = c.axis(at.axis, x.rank());
   const auto ax = static_cast<std::size_t>(axis);
   const std::int64_t outer = product(x.shape(), 0, ax), n = x.dim(axis);
   const std::int64_t inner = product(x.shape(), ax + 1, x.shape().size());
   Tensor out(DType::f32, x.shape());
   const float* px = x.data<float>();
   float* py = out.data<float>();
+  if (at.causal) {  // row i of [..., M, N] sees columns j <= i + (N - M); the rest are 0
+    if (x.rank() < 2 || axis != x.rank() - 1)
+      c.fail_shape("causal Softmax needs scores [..., M, N] and the last axis, got " + shape_to_string(x.shape()));
+    const std::int64_t m = x.dim(x.rank() - 2);
+    for (std::int64_t o = 0; o < outer; ++o) {
+      const std::int64_t valid = std::clamp<std::int64_t>(o % m + 1 + (n - m), 0, n);
+      softmax_strided(px + o * n, py + o * n, valid, 1);
+      std::fill(py + o * n + valid, py + (o + 1) * n, 0.0f);
+    }
+    return {std::move(out)};
+  }
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t i = 0; i < inner; ++i) softmax_strided(px + o * n * inner + i, py + o * n * inner + i, n, inner);
   return {std::move(out)};

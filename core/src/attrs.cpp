@@ -19,6 +19,9 @@ namespace {
 struct AttrPrinter {
   std::string operator()(const NoAttrs&) const { return {}; }
   std::string operator()(const AxisAttrs& a) const { return fmt::format("axis={}", a.axis); }
+  std::string operator()(const SoftmaxAttrs& a) const {
+    return a.causal ? fmt::format("axis={} causal=1", a.axis) : fmt::format("axis={}", a.axis);
+  }
   std::string operator()(const GemmAttrs& a) const {
     return fmt::format("alpha={} beta={} trans_a={} trans_b={}", a.alpha, a.beta, int(a.trans_a), int(a.trans_b));
   }

@@ -1,6 +1,8 @@
 #include "snnconv/core/verifier.hpp"
 
+#include <algorithm>
 #include <variant>
+#include <vector>
 
 namespace snnconv {
 
@@ -14,6 +16,28 @@ bool is_quantized_value(const Graph& g, ValueId v) {
   // Integer tensors (token ids, indices) need no quantization point.
   return !is_float(val.type.dtype);
 }
+
+// Values that depend on a quantized value (a quantization point's output or a quantized input): the region
+// the QANN's integer semantics cover. Outside it lies the real-valued input prologue (patch or token
+// embeddings), where a weight-bearing op may run in float. Fixed point over the nodes (no order needed).
+std::vector<bool> quantized_region(const Graph& g) {
+  std::vector<bool> r(g.num_values(), false);
+  for (std::size_t i = 0; i < g.num_values(); ++i) {
+    const Value& v = g.value(ValueId(static_cast<std::uint32_t>(i)));
+    r[i] = v.quant.has_value() && !v.constant;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Node& n : g.nodes()) {
+      bool any = false;
+      for (ValueId in : n.inputs) any = any || (in.valid() && in.index < r.size() && r[in.index]);
+      if (!any) continue;
+      for (ValueId o : n.outputs)
+        if (o.valid() && o.index < r.size() && !r[o.index]) r[o.index] = changed = true;
+    }
+  }
+  return r;
+}
 }  // namespace
 
 void verify(const Graph& g, Stage stage) {
@@ -21,6 +45,7 @@ void verify(const Graph& g, Stage stage) {
     if (!v.valid() || v.index >= g.num_values()) throw GraphError("graph input id out of range");
   for (ValueId v : g.outputs())
     if (!v.valid() || v.index >= g.num_values()) throw GraphError("graph output id out of range");
+  const std::vector<bool> region = stage == Stage::quantized ? quantized_region(g) : std::vector<bool>{};
   for (std::size_t i = 0; i < g.num_nodes(); ++i) {
     const NodeId id(static_cast<std::uint32_t>(i));
     const Node& n = g.node(id);
@@ -40,7 +65,10 @@ void verify(const Graph& g, Stage stage) {
     if (!op_legal_at(n.kind, stage))
       fail(g, id, std::string(info.name) + " is not legal at stage '" + std::string(stage_name(stage)) + "'");
     if (stage == Stage::quantized) {
-      const bool weight_op = has_flag(n.kind, kWeightBearing) && !g.is_constant(n.inputs[0]);
+      const bool in_region = std::any_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) {
+        return v.valid() && v.index < region.size() && region[v.index];
+      });
+      const bool weight_op = has_flag(n.kind, kWeightBearing) && !g.is_constant(n.inputs[0]) && in_region;
       const bool product = n.kind == OpKind::Attention ||
                            (n.kind == OpKind::MatMul && !g.is_constant(n.inputs[0]) && !g.is_constant(n.inputs[1]));
       if (weight_op || product) {

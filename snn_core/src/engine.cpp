@@ -10,6 +10,7 @@
 
 #include "engine_impl.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv::snn {
 namespace {
@@ -41,8 +42,8 @@ Engine::Engine(const Graph& graph, EngineOptions options) : impl_(std::make_uniq
 Engine::~Engine() = default;
 Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
-RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger) {
-  return impl_->run(inputs, ledger);
+RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer) {
+  return impl_->run(inputs, ledger, observer);
 }
 const Graph& Engine::graph() const {
   return impl_->g;
@@ -74,7 +75,7 @@ void Engine::Impl::reset() {
   }
 }
 
-RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger) {
+RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer) {
   if (inputs.size() != g.inputs().size())
     throw ShapeError("SNN engine: " + std::to_string(inputs.size()) + " inputs for " +
                      std::to_string(g.inputs().size()) + " graph inputs");
@@ -83,11 +84,13 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger) {
   reset();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     ValueState& v = values[g.inputs()[i].index];
-    if (inputs[i].dtype() != DType::f32 || inputs[i].shape() != v.shape)
-      throw ShapeError("SNN engine: input '" + g.value(g.inputs()[i]).name + "' must be f32" +
-                       shape_to_string(v.shape) + ", got " + std::string(dtype_name(inputs[i].dtype())) +
-                       shape_to_string(inputs[i].shape()));
-    v.input = inputs[i].data<float>();
+    const DType want = g.value(g.inputs()[i]).type.dtype;
+    if (inputs[i].dtype() != want || inputs[i].shape() != v.shape)
+      throw ShapeError("SNN engine: input '" + g.value(g.inputs()[i]).name + "' must be " +
+                       std::string(dtype_name(want)) + shape_to_string(v.shape) + ", got " +
+                       std::string(dtype_name(inputs[i].dtype())) + shape_to_string(inputs[i].shape()));
+    v.tensor = &inputs[i];
+    v.input = want == DType::f32 ? inputs[i].data<float>() : nullptr;
   }
   RunResult r;
   for (int t = 1; t <= options.max_steps; ++t) {
@@ -107,6 +110,7 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger) {
     }
     r.steps = t;
     if (total.spikes() > 0) r.last_event_step = t;
+    if (observer && *observer) (*observer)(t, read_outputs());
     const bool pending = std::any_of(units.begin(), units.end(), [](const Unit& u) { return !u.active.empty(); });
     if (!pending) {
       r.quiescent = true;
@@ -114,25 +118,65 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger) {
     }
   }
   if (ledger) ledger->samples += 1;
-  for (std::size_t i = 0; i < inputs.size(); ++i) values[g.inputs()[i].index].input = nullptr;
+  r.outputs = read_outputs();
   for (ValueId o : g.outputs()) {
     const ValueState& v = values[o.index];
-    Tensor f(DType::f32, v.shape), q(DType::i32, v.shape);
-    for (std::int64_t i = 0; i < v.numel; ++i) {
-      const auto k = static_cast<std::size_t>(i);
-      q.data<std::int32_t>()[i] = v.count[k];
-      f.data<float>()[i] = ann::dequantize(v.count[k], v.scale);
+    if (!v.spiking) {
+      r.output_levels.emplace_back();
+      continue;
     }
-    r.outputs.push_back(std::move(f));
+    Tensor q(DType::i32, v.shape);
+    std::copy(v.count.begin(), v.count.end(), q.data<std::int32_t>());
     r.output_levels.push_back(std::move(q));
   }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    values[g.inputs()[i].index].input = nullptr;
+    values[g.inputs()[i].index].tensor = nullptr;
+  }
   return r;
+}
+
+std::vector<Tensor> Engine::Impl::read_outputs() const {
+  std::vector<Tensor> out;
+  for (ValueId o : g.outputs()) {
+    const ValueState& v = values[o.index];
+    Tensor f(DType::f32, v.shape);
+    float* p = f.data<float>();
+    for (std::int64_t i = 0; i < v.numel; ++i)
+      p[i] = v.spiking ? ann::dequantize(v.count[static_cast<std::size_t>(i)], v.scale) : current_at(v, i);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// A prologue node: the reference kernel once, at step 1, on tensors known from the start.
+void Engine::Impl::step_dense(Unit& u) {
+  const Node& nd = g.node(NodeId(static_cast<std::uint32_t>(u.row)));
+  std::vector<const Tensor*> ins;
+  for (ValueId v : nd.inputs) {
+    if (!v.valid()) {
+      ins.push_back(nullptr);
+    } else if (g.value(v).constant) {
+      ins.push_back(&*g.value(v).constant);
+    } else {
+      const ValueState& s = values[v.index];
+      ins.push_back(s.producer_unit < 0 ? s.tensor : &units[static_cast<std::size_t>(s.producer_unit)].dense_out);
+    }
+  }
+  u.dense_out = std::move(ann::evaluate_reference(g, NodeId(static_cast<std::uint32_t>(u.row)), ins).at(0));
+  ValueState& out = values[static_cast<std::size_t>(u.out)];
+  if (u.dense_out.dtype() == DType::f32) out.mark_range(0, out.numel);
+  step_rows[u.row] += u.dense_counts;
 }
 
 void Engine::Impl::step(bool first) {
   if (first)  // every neuron evaluates its initial target once (biases and constant inputs enter here)
     for (ValueId in : g.inputs()) values[in.index].mark_range(0, values[in.index].numel);
   for (Unit& u : units) {
+    if (u.dense) {  // the prologue runs once
+      if (first) step_dense(u);
+      continue;
+    }
     switch (u.kind) {
       case OpKind::SpikeNeuron:
         step_neuron(u);
@@ -149,12 +193,9 @@ void Engine::Impl::step(bool first) {
       case OpKind::Add:
         step_add(u, first);
         break;
-      case OpKind::Reshape:
-      case OpKind::Transpose:
-        step_movement(u);
-        break;
       default:
-        break;  // the plan admits no other kind
+        step_movement(u);  // the plan admits no other kind
+        break;
     }
   }
   for (ValueState& v : values) {
@@ -168,6 +209,7 @@ float Engine::Impl::current_at(const ValueState& v, std::int64_t i) const {
   const auto k = static_cast<std::size_t>(i);
   if (v.producer_unit < 0) return v.input[i];
   const Unit& u = units[static_cast<std::size_t>(v.producer_unit)];
+  if (u.dense) return u.dense_out.dtype() == DType::f32 ? u.dense_out.data<float>()[i] : 0.0f;
   switch (u.kind) {
     case OpKind::SynapseLinear: {
       const auto j = static_cast<std::size_t>(i % u.n);
@@ -361,7 +403,8 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
     for (std::int64_t j = 0; j < u.cols; ++j)
       u.x_row[static_cast<std::size_t>(j)] = ann::dequantize(in.count[static_cast<std::size_t>(base + j)], u.s_a);
     ann::whole_vector_row(u.fn, u.x_row.data(), u.cols, u.epsilon, u.gamma.data(),
-                          u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base);
+                          u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base,
+                          u.causal ? ann::causal_valid_cols(r, u.causal_m, u.cols) : -1);
     out.mark_range(base, base + u.cols);
     u.row_flag[static_cast<std::size_t>(r)] = 0;
   }
@@ -396,11 +439,20 @@ void Engine::Impl::step_add(Unit& u, bool first) {
 void Engine::Impl::step_movement(Unit& u) {
   const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
   ValueState& out = values[static_cast<std::size_t>(u.out)];
-  const bool transpose = u.kind == OpKind::Transpose;
+  if (u.fan_begin.empty()) {  // same element order (Reshape and friends)
+    for (const Event& e : in.events) {
+      out.count[static_cast<std::size_t>(e.index)] += e.delta;
+      out.events.push_back(e);
+    }
+    return;
+  }
   for (const Event& e : in.events) {
-    const std::int32_t o = transpose ? static_cast<std::int32_t>(u.map[static_cast<std::size_t>(e.index)]) : e.index;
-    out.count[static_cast<std::size_t>(o)] += e.delta;
-    out.events.push_back({o, e.delta});
+    const auto i = static_cast<std::size_t>(e.index);
+    for (std::int64_t f = u.fan_begin[i]; f < u.fan_begin[i + 1]; ++f) {
+      const std::int32_t o = u.fan[static_cast<std::size_t>(f)];
+      out.count[static_cast<std::size_t>(o)] += e.delta;
+      out.events.push_back({o, e.delta});
+    }
   }
 }
 

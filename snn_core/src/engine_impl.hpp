@@ -36,7 +36,9 @@ struct ValueState {
   std::vector<std::int32_t> changed;       // current: indices whose value changed this step
   std::vector<std::uint8_t> changed_flag;  // current: dedup of `changed`
   int producer_unit = -1;                  // current: the unit computing it; -1 for a graph input
-  const float* input = nullptr;            // graph input: the sample's data during a run
+  const float* input = nullptr;            // graph input: the sample's data during a run (f32 inputs)
+  const Tensor* tensor = nullptr;          // graph input: the sample's tensor during a run (any dtype)
+  bool fixed = false;                      // current known at step 1 and constant afterwards (input, prologue)
 
   void mark(std::int64_t i) {
     const auto k = static_cast<std::size_t>(i);
@@ -88,8 +90,20 @@ struct Unit {
   std::vector<std::int32_t> active;
   std::vector<std::uint8_t> active_flag;
 
-  // Transpose: output flat index of each input flat index (Reshape: identity).
-  std::vector<std::int64_t> map;
+  // Data movement: for input element i, its output elements fan[fan_begin[i] .. fan_begin[i+1]) (empty
+  // fan_begin: the identity, e.g. Reshape).
+  std::vector<std::int64_t> fan_begin;
+  std::vector<std::int32_t> fan;
+
+  // Dense prologue node (run once at step 1 with the reference kernel; its inputs are graph inputs,
+  // constants and other prologue outputs): its output and its dense ledger counts.
+  bool dense = false;
+  Tensor dense_out;
+  Counters dense_counts;
+
+  // DiffUnit causal softmax: rows of the [..., M, cols] scores.
+  bool causal = false;
+  std::int64_t causal_m = 0;
 };
 
 struct Engine::Impl {
@@ -101,7 +115,7 @@ struct Engine::Impl {
   std::vector<Counters> step_rows;  // this step's counters per node
 
   Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
-  RunResult run(std::span<const Tensor> inputs, Ledger* ledger);
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer);
 
  private:
   void reset();
@@ -113,6 +127,8 @@ struct Engine::Impl {
   void step_diff_unit(Unit& u, bool first);
   void step_add(Unit& u, bool first);
   void step_movement(Unit& u);
+  void step_dense(Unit& u);
+  std::vector<Tensor> read_outputs() const;
 };
 
 }  // namespace snnconv::snn

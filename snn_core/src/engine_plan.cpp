@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine_impl.hpp"
+#include "snnconv/ann_baseline/node_counts.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/core/verifier.hpp"
 
@@ -40,6 +41,7 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
   };
   for (ValueId v : g.inputs()) {
     init_value(v, NodeId{});
+    values[v.index].fixed = true;
     values[v.index].changed_flag.assign(static_cast<std::size_t>(values[v.index].numel), 0);
     values[v.index].changed.reserve(static_cast<std::size_t>(values[v.index].numel));
   }
@@ -62,10 +64,16 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
     ValueState& out = values[ov.index];
     const auto numel = static_cast<std::size_t>(out.numel);
     bool out_spiking = false;
-    switch (nd.kind) {
+    // The dense prologue: a node of real-valued inputs known at step 1 (graph inputs, constants, other
+    // prologue outputs) runs once with the reference kernel, e.g. a patch embedding or a token lookup.
+    bool fixed_inputs = nd.kind != OpKind::SpikeNeuron;
+    for (ValueId v : nd.inputs)
+      if (v.valid() && !g.value(v).constant && !values[v.index].fixed) fixed_inputs = false;
+    switch (fixed_inputs ? OpKind::Identity : nd.kind) {
       case OpKind::SpikeNeuron: {
         const ValueState& in = values[nd.inputs[0].index];
         if (in.spiking) fail(g, id, nd.inputs[0], "a neuron integrates a current, not another population's counts");
+        if (g.value(nd.inputs[0]).type.dtype != DType::f32) fail(g, id, nd.inputs[0], "a neuron integrates an f32 current");
         if (in.numel != out.numel) fail(g, id, ov, "population size differs from its input");
         const QuantParams& qp = *g.value(ov).quant;
         if (!qp.per_tensor() || !(qp.scale[0] > 0.0f) || (!qp.zero_point.empty() && qp.zero_point[0] != 0) ||
@@ -135,6 +143,12 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
         u.fn = at.fn;
         u.epsilon = at.epsilon;
         u.cols = in.shape.back();
+        if (at.causal) {
+          if (at.fn != DiffUnitAttrs::Fn::softmax || rank < 2)
+            fail(g, id, nd.inputs[0], "a causal unit must be a softmax over [..., M, N] scores", true);
+          u.causal = true;
+          u.causal_m = in.shape[static_cast<std::size_t>(rank - 2)];
+        }
         u.s_a = in.scale;
         if (at.fn == DiffUnitAttrs::Fn::layer_norm) {
           if (nd.inputs.size() < 2 || !nd.inputs[1].valid()) fail(g, id, {}, "LayerNorm unit needs a scale input");
@@ -160,19 +174,45 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
           fail(g, id, {}, "residual Add needs operands of one shape", true);
         break;
       }
-      case OpKind::Reshape:
-      case OpKind::Transpose: {
-        const ValueState& in = spiking_in(id, 0);
-        if (in.numel != out.numel) fail(g, id, ov, "data movement changes the element count");
-        out.scale = in.scale;
-        out.bits = in.bits;
-        if (nd.kind == OpKind::Transpose)
-          u.map = ann::transpose_index_map(in.shape, std::get<TransposeAttrs>(nd.attrs).perm);
-        out_spiking = true;
+      default: {
+        const bool any_spiking = std::any_of(nd.inputs.begin(), nd.inputs.end(),
+                                             [&](ValueId v) { return v.valid() && values[v.index].spiking; });
+        if (ann::is_data_movement(nd.kind) && values[nd.inputs[0].index].spiking) {
+          const ValueState& in = values[nd.inputs[0].index];
+          out.scale = in.scale;
+          out.bits = in.bits;
+          const bool same_order = nd.kind == OpKind::Reshape || nd.kind == OpKind::Identity ||
+                                  nd.kind == OpKind::Flatten || nd.kind == OpKind::Squeeze ||
+                                  nd.kind == OpKind::Unsqueeze;
+          if (same_order) {
+            if (in.numel != out.numel) fail(g, id, ov, "data movement changes the element count");
+          } else {  // invert the output -> input source map into input -> outputs fan lists
+            const std::vector<std::int64_t> src = ann::movement_source_map(g, id);
+            if (static_cast<std::int64_t>(src.size()) != out.numel) fail(g, id, ov, "data movement map has the wrong size");
+            u.fan_begin.assign(static_cast<std::size_t>(in.numel) + 1, 0);
+            for (std::int64_t s : src) ++u.fan_begin[static_cast<std::size_t>(s) + 1];
+            for (std::size_t i = 1; i < u.fan_begin.size(); ++i) u.fan_begin[i] += u.fan_begin[i - 1];
+            u.fan.assign(src.size(), 0);
+            std::vector<std::int64_t> fill(u.fan_begin.begin(), u.fan_begin.end() - 1);
+            for (std::size_t o = 0; o < src.size(); ++o)
+              u.fan[static_cast<std::size_t>(fill[static_cast<std::size_t>(src[o])]++)] = static_cast<std::int32_t>(o);
+          }
+          out_spiking = true;
+          break;
+        }
+        if (!fixed_inputs || any_spiking)
+          fail(g, id, ov,
+               std::string(op_name(nd.kind)) +
+                   " is not executed by the SNN engine here (only data movement of spikes, or a dense prologue on "
+                   "the graph inputs)",
+               true);
+        for (std::size_t k = 1; k < nd.outputs.size(); ++k)
+          fail(g, id, nd.outputs[k], "a prologue node must have one output", true);
+        u.dense = true;
+        u.dense_counts = ann::node_counts(g, id);
+        out.fixed = true;
         break;
       }
-      default:
-        fail(g, id, ov, std::string(op_name(nd.kind)) + " is not executed by the SNN engine yet", true);
     }
     out.spiking = out_spiking;
     if (out_spiking) {
@@ -185,9 +225,15 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
     }
     units.push_back(std::move(u));
   }
-  for (ValueId o : g.outputs())
-    if (!values[o.index].spiking)
-      throw GraphError("SNN engine: graph output '" + g.value(o).name + "' is not a spiking population");
+  for (ValueId o : g.outputs()) {
+    const ValueState& v = values[o.index];
+    if (v.spiking) continue;
+    const int p = v.producer_unit;
+    const OpKind k = p < 0 ? OpKind::Identity : units[static_cast<std::size_t>(p)].kind;
+    if (k != OpKind::SynapseLinear && k != OpKind::SpikeMatMul && k != OpKind::DiffUnit && k != OpKind::Add)
+      throw GraphError("SNN engine: graph output '" + g.value(o).name +
+                       "' is neither a spiking population nor a read-out current of a synaptic unit");
+  }
 }
 
 }  // namespace snnconv::snn

@@ -21,7 +21,7 @@ Graph mlp_block() {
   const ValueId o = test::node(g, OpKind::Linear, {h, w2}, LinearAttrs{}, 1, "fc2")[0];
   const ValueId r = test::node(g, OpKind::Add, {o, x}, NoAttrs{}, 1, "residual")[0];
   const ValueId n = test::node(g, OpKind::LayerNorm, {r, s}, LayerNormAttrs{}, 1, "norm")[0];
-  const ValueId p = test::node(g, OpKind::Softmax, {n}, AxisAttrs{-1}, 1, "softmax")[0];
+  const ValueId p = test::node(g, OpKind::Softmax, {n}, SoftmaxAttrs{-1}, 1, "softmax")[0];
   g.set_outputs({p, r});
   return g;
 }

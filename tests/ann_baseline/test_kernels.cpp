@@ -108,7 +108,7 @@ TEST_CASE("LayerNorm over the last axis and over two trailing axes") {
 TEST_CASE("Softmax over the last axis") {
   Graph g;
   const ValueId x = test::input(g, "x", DType::f32, {5, 70, 33});
-  g.set_outputs(test::node(g, OpKind::Softmax, {x}, AxisAttrs{-1}));
+  g.set_outputs(test::node(g, OpKind::Softmax, {x}, SoftmaxAttrs{-1}));
   check_fast_kernel(g, {random_f32({5, 70, 33}, 40, -8.0f, 8.0f)}, "softmax", 0.0f);
 }
 

@@ -19,15 +19,15 @@ TEST_CASE("reference Softmax along a middle axis") {
   // x[2,3,2]: batch 0 holds columns [0,1,2] and [1,2,3] (same softmax), batch 1 is all zeros.
   const Tensor x = f32({2, 3, 2}, {0, 1, 1, 2, 2, 3, 0, 0, 0, 0, 0, 0});
   const std::vector<float> expected{kS0, kS0, kS1, kS1, kS2, kS2, kThird, kThird, kThird, kThird, kThird, kThird};
-  check_close(run1({OpKind::Softmax, AxisAttrs{1}}, {x}), {2, 3, 2}, expected, 1e-7f);
-  check_close(run1({OpKind::Softmax, AxisAttrs{-2}}, {x}), {2, 3, 2}, expected, 1e-7f);
+  check_close(run1({OpKind::Softmax, SoftmaxAttrs{1}}, {x}), {2, 3, 2}, expected, 1e-7f);
+  check_close(run1({OpKind::Softmax, SoftmaxAttrs{-2}}, {x}), {2, 3, 2}, expected, 1e-7f);
   // last axis; large inputs do not overflow thanks to the max subtraction
-  check_close(run1({OpKind::Softmax, AxisAttrs{-1}}, {f32({2, 2}, {1000, 1000, 0, std::log(3.0f)})}), {2, 2},
+  check_close(run1({OpKind::Softmax, SoftmaxAttrs{-1}}, {f32({2, 2}, {1000, 1000, 0, std::log(3.0f)})}), {2, 2},
               {0.5f, 0.5f, 0.25f, 0.75f}, 1e-6f);
   // a NaN poisons its whole vector and nothing else
-  check_exact<float>(run1({OpKind::Softmax, AxisAttrs{1}}, {f32({2, 2}, {kNaN, 0, 0, 0})}), {2, 2},
+  check_exact<float>(run1({OpKind::Softmax, SoftmaxAttrs{1}}, {f32({2, 2}, {kNaN, 0, 0, 0})}), {2, 2},
                      {kNaN, kNaN, 0.5f, 0.5f});
-  CHECK_THROWS_AS(run1({OpKind::Softmax, AxisAttrs{2}}, {x.reshaped({6, 2})}), ShapeError);
+  CHECK_THROWS_AS(run1({OpKind::Softmax, SoftmaxAttrs{2}}, {x.reshaped({6, 2})}), ShapeError);
 }
 
 TEST_CASE("reference LayerNormalization over the last axis with scale and bias") {

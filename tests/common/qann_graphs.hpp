@@ -125,7 +125,7 @@ inline Graph make_qann_block(std::uint64_t seed, int bits, std::vector<Tensor>* 
   const ValueId kt = node(g, OpKind::Transpose, {kq}, TransposeAttrs{{1, 0}}, 1, "k_t")[0];
   g.value(kt).quant = g.value(kq).quant;
   const ValueId sq = b.fake_quant(node(g, OpKind::MatMul, {qq, kt}, NoAttrs{}, 1, "scores")[0], true, "scores_q");
-  const ValueId pq = b.fake_quant(node(g, OpKind::Softmax, {sq}, AxisAttrs{-1}, 1, "softmax")[0], false, "p_q");
+  const ValueId pq = b.fake_quant(node(g, OpKind::Softmax, {sq}, SoftmaxAttrs{-1}, 1, "softmax")[0], false, "p_q");
   const ValueId oq = b.fake_quant(node(g, OpKind::MatMul, {pq, vq}, NoAttrs{}, 1, "pv")[0], true, "pv_q");
   const ValueId projq = b.fake_quant(b.linear(oq, d, d, "wo"), true, "proj_q");
   const ValueId r1 = b.fake_quant(node(g, OpKind::Add, {xq, projq}, NoAttrs{}, 1, "res1")[0], true, "res1_q");

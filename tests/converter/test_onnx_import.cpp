@@ -307,7 +307,7 @@ TEST_SUITE("unit") {
     CHECK(std::get<GemmAttrs>(attrs_of("gemm")) == GemmAttrs{0.5f, 2.0f, true, true});
     CHECK(std::get<ConvAttrs>(attrs_of("conv")) == ConvAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2});
     CHECK(std::get<TransposeAttrs>(attrs_of("tr")).perm == std::vector<std::int64_t>{1, 0});
-    CHECK(std::get<AxisAttrs>(attrs_of("sm")).axis == -1);
+    CHECK(std::get<SoftmaxAttrs>(attrs_of("sm")).axis == -1);
     CHECK(std::get<AxisAttrs>(attrs_of("fl")).axis == 1);
     CHECK(std::get<AxisAttrs>(attrs_of("ga")).axis == 0);
     CHECK(std::get<AxisAttrs>(attrs_of("sp")).axis == 0);

@@ -120,7 +120,7 @@ TEST_CASE("text dump is stable (golden)") {
   ValueId x = input(g, "x", DType::f32, {1, 4});
   ValueId w = g.add_constant("w", Tensor(DType::f32, {4, 2}));
   ValueId y = node(g, OpKind::MatMul, {x, w}, NoAttrs{}, 1, "mm")[0];
-  ValueId z = node(g, OpKind::Softmax, {y}, AxisAttrs{-1}, 1, "sm")[0];
+  ValueId z = node(g, OpKind::Softmax, {y}, SoftmaxAttrs{-1}, 1, "sm")[0];
   g.set_outputs({z});
   const std::string expected =
       "graph \"tiny\" stage=imported opset=17\n"

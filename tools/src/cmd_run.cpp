@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/cascade/spiking.hpp"
 
 namespace snnconv::cli {
 
@@ -15,6 +16,13 @@ struct RunOptions {
   std::string engine = "ann";
   std::string dims;
   bool json = false;
+  // qann / snn
+  cascade::QuantizeModelOptions quant;
+  std::string clip = "mse";
+  std::string mode = "strict";
+  int max_steps = 4096;
+  bool curve = false;
+  bool check_exact = false;
 };
 
 nlohmann::json counters_json(const Counters& c) {
@@ -31,8 +39,84 @@ nlohmann::json counters_json(const Counters& c) {
           {"bytes_read", read},    {"bytes_written", written}};
 }
 
+int run_quantized(RunOptions& o) {
+  if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
+  if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
+  o.quant.model = o.eval.model;
+  o.quant.data = o.eval.data;
+  o.quant.seq = o.eval.seq;
+  o.quant.quant.clip = parse_clip_method(o.clip);
+  const cascade::QuantizedModel m = cascade::quantize_model(o.quant);
+  const std::vector<cascade::Sample> samples = cascade::load_samples(m, o.eval.split, o.eval.limit);
+  cascade::SpikingRunOptions so;
+  so.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
+  so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
+  so.max_steps = o.max_steps;
+  so.threads = std::max(1, o.eval.threads);
+  so.curve = o.curve;
+  so.check_exact = o.check_exact;
+  const cascade::SpikingRunResult r = cascade::run_spiking(m, samples, so);
+  const bool snn = so.engine == cascade::SpikingEngine::snn;
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = m.model;
+    j["data"] = m.data;
+    j["split"] = o.eval.split;
+    j["task"] = m.task;
+    j["engine"] = o.engine;
+    j["weight_bits"] = o.quant.quant.weight_bits;
+    j["act_bits"] = o.quant.quant.act_bits;
+    j["clip"] = o.clip;
+    j["calibration_samples"] = m.calibration_samples;
+    j["calibration_split"] = m.calibration_split;
+    j["samples"] = r.samples;
+    j["metric"] = {{"name", r.metric}, {"value", r.value}};
+    j["seconds"] = r.seconds;
+    if (snn) {
+      j["mode"] = o.mode;
+      j["max_steps"] = o.max_steps;
+      j["steps"] = {{"mean", r.mean_steps}, {"max", r.max_steps}, {"not_quiescent", r.not_quiescent}};
+      j["spikes_per_inference"] = r.spikes_per_inference;
+      j["synaptic_ops_per_inference"] = r.synaptic_ops_per_inference;
+      if (o.check_exact) j["output_mismatches_vs_qann"] = r.output_mismatches;
+      if (o.curve) j["metric_by_step"] = r.curve;
+      j["total"] = counters_json(r.ledger.total());
+      j["layers"] = nlohmann::json::array();
+      for (const cascade::LayerSpikes& l : r.layers)
+        j["layers"].push_back({{"name", l.name},
+                               {"neurons", l.neurons},
+                               {"spikes_per_inference", l.spikes_per_inference},
+                               {"rate_per_neuron_step", l.rate_per_neuron_step}});
+    }
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("model       {}\n", m.model);
+  fmt::print("data        {} (split {}, task {})\n", m.data, o.eval.split, m.task);
+  fmt::print("quantized   W{}A{} ({} calibration samples of '{}', clip {})\n", o.quant.quant.weight_bits,
+             o.quant.quant.act_bits, m.calibration_samples, m.calibration_split, o.clip);
+  fmt::print("engine      {}{}\n", o.engine, snn ? " (" + o.mode + ")" : "");
+  fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples,
+             m.task == "language_model" ? "windows" : "samples");
+  if (snn) {
+    fmt::print("steps       mean {:.1f}, max {} to quiescence ({} not quiescent by --max-steps {})\n", r.mean_steps,
+               r.max_steps, r.not_quiescent, o.max_steps);
+    fmt::print("per sample  {:.0f} spikes, {:.0f} synaptic ops\n", r.spikes_per_inference,
+               r.synaptic_ops_per_inference);
+    if (o.check_exact) fmt::print("exactness   {} output values differ from the QANN\n", r.output_mismatches);
+    if (o.curve) {
+      fmt::print("{} by read-out step:", r.metric);
+      for (std::size_t t = 0; t < r.curve.size(); ++t) fmt::print(" {}:{:.4f}", t + 1, r.curve[t]);
+      fmt::print("\n");
+    }
+  }
+  fmt::print("time        {:.2f} s\n", r.seconds);
+  return 0;
+}
+
 int run_run(RunOptions& o) {
-  if (o.engine != "ann") throw UsageError("--engine " + o.engine + " is not available yet (ann only)");
+  if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
+  if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
   const cascade::EvalResult r = cascade::evaluate(o.eval);
   const Counters total = r.ledger.total();
@@ -76,8 +160,9 @@ int run_run(RunOptions& o) {
 
 void add_run(CLI::App& app, Action& action) {
   auto opts = std::make_shared<RunOptions>();
-  auto* cmd = app.add_subcommand("run", "Run a model on a dataset split with the dense engine: metric, throughput "
-                                        "and (with --json) the per-layer ledger. Partial: classification and "
+  auto* cmd = app.add_subcommand("run", "Run a model on a dataset split: metric, throughput and (with --json) the "
+                                        "per-layer ledger, on the dense engine (ann), the quantized integer "
+                                        "reference (qann) or the spiking engine (snn). Partial: classification and "
                                         "language-model data only (vqa / program_synthesis scoring not yet)");
   cmd->add_option("model", opts->eval.model, "ONNX model file")->required();
   cmd->add_option("--data", opts->eval.data, "Dataset file (.h5); default: the model's snnconv.data metadata");
@@ -87,7 +172,27 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--seq", opts->eval.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--threads", opts->eval.threads, "Worker threads (0: every core; results do not depend on it)")
       ->capture_default_str();
-  cmd->add_option("--engine", opts->engine, "Engine: ann")->capture_default_str();
+  cmd->add_option("--engine", opts->engine,
+                  "Engine: ann (dense, fp32 or the model's own QDQ), qann (post-training quantized, integer "
+                  "reference) or snn (the QANN converted to spiking, event-driven). qann/snn: classification "
+                  "and language-model data; one sample at a time")
+      ->capture_default_str();
+  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
+      ->capture_default_str();
+  cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
+      ->capture_default_str();
+  cmd->add_option("--calib", opts->quant.calib_samples, "qann/snn: calibration samples (first N of --calib-split)")
+      ->capture_default_str();
+  cmd->add_option("--calib-split", opts->quant.calib_split, "qann/snn: split the calibration samples come from (default: train, else val; never the "
+                  "scored split)");
+  cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")
+      ->capture_default_str();
+  cmd->add_option("--max-steps", opts->max_steps, "snn: stop a sample after T steps if not quiescent")
+      ->capture_default_str();
+  cmd->add_flag("--curve", opts->curve, "snn: the metric read at every step (accuracy vs timesteps)");
+  cmd->add_flag("--check-exact", opts->check_exact, "snn: also run the QANN and count output bits that differ");
   cmd->add_flag("--reference", opts->eval.reference_only, "Run every node with its reference kernel");
   cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");

@@ -110,7 +110,7 @@ Attrs attrs_from_proto(OpKind kind, const onnx::NodeProto& node, const ErrorCont
     }
     // ONNX defaults at opsets 13-17.
     case OpKind::Softmax:
-      return axis_attrs(node, -1, ctx);
+      return SoftmaxAttrs{axis_attrs(node, -1, ctx).axis, false};
     case OpKind::Flatten:
       return axis_attrs(node, 1, ctx);
     case OpKind::Gather:

@@ -60,8 +60,9 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   const Node& sm = view.node(anchor);
   const ValueId scores = sm.inputs[0];
   const int rank = g.value(scores).type.rank();
-  const std::int64_t axis = std::get<AxisAttrs>(sm.attrs).axis;
-  if (rank != 4 || (axis != -1 && axis != 3)) return std::nullopt;
+  const auto& sm_attrs = std::get<SoftmaxAttrs>(sm.attrs);
+  const std::int64_t axis = sm_attrs.axis;
+  if (rank != 4 || (axis != -1 && axis != 3) || sm_attrs.causal) return std::nullopt;
   // softmax(.) . v
   const NodeId pv_id = view.sole_consumer(sm.outputs[0]);
   if (!pv_id.valid() || view.node(pv_id).kind != OpKind::MatMul || view.node(pv_id).inputs[0] != sm.outputs[0])

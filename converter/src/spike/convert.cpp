@@ -17,6 +17,7 @@ class SpikeConverter {
       : q_(q),
         map_(q.num_values()),
         spiking_(q.num_values(), false),
+        fixed_(q.num_values(), false),
         pending_(q.num_values(), Activation::none),
         folded_from_(q.num_values()),
         consumers_(q.consumers()) {}
@@ -32,7 +33,10 @@ class SpikeConverter {
     s_.metadata = q_.metadata;
     s_.stage = Stage::spiking;
     std::vector<ValueId> ins;
-    for (ValueId v : q_.inputs()) ins.push_back(value(v));
+    for (ValueId v : q_.inputs()) {
+      ins.push_back(value(v));
+      fixed_[v.index] = true;
+    }
     s_.set_inputs(ins);
     for (NodeId id : q_.topological_order()) convert(id);
     std::vector<ValueId> outs;
@@ -65,6 +69,25 @@ class SpikeConverter {
     copy.producer = NodeId{};
     map_[v.index] = s_.add_value(std::move(copy));
     return map_[v.index];
+  }
+
+  // Units with a spiking form (Linear, products, whole-vector units) never run in the prologue: their inputs
+  // must be quantization points, as in the QANN. A patch-embedding Conv, lookups and elementwise ops may.
+  bool is_prologue(const Node& n) const {
+    if (n.outputs.size() != 1) return false;
+    switch (n.kind) {
+      case OpKind::Linear:
+      case OpKind::MatMul:
+      case OpKind::LayerNorm:
+      case OpKind::Softmax:
+      case OpKind::Attention:
+        return false;
+      default:
+        break;
+    }
+    for (ValueId v : n.inputs)
+      if (v.valid() && !q_.is_constant(v) && !fixed_[v.index]) return false;
+    return true;
   }
 
   void require_spiking(NodeId id, std::size_t k, const char* role) const {
@@ -102,6 +125,16 @@ class SpikeConverter {
   void convert(NodeId id) {
     const Node& n = q_.node(id);
     const ValueId out = n.outputs[0];
+    if (n.kind != OpKind::FakeQuant && is_prologue(n)) {
+      // The dense prologue: an op whose inputs are all known at step 1 (graph inputs, constants, prologue
+      // outputs) runs once, densely, before the first neurons (e.g. a patch embedding, a token lookup, a
+      // position embedding). Its work is counted as dense ops; docs/spiking.md, "Input prologue".
+      std::vector<ValueId> ins;
+      for (ValueId v : n.inputs) ins.push_back(value(v));
+      emit(id, n.kind, std::move(ins), n.attrs);
+      fixed_[out.index] = true;
+      return;
+    }
     switch (n.kind) {
       case OpKind::FakeQuant: {
         ValueId src = n.inputs[0];
@@ -153,7 +186,8 @@ class SpikeConverter {
             if (n.inputs[k].valid() && !q_.is_constant(n.inputs[k]))
               fail_unsupported(id, n.inputs[k], "LayerNorm scale and bias must be constants");
         } else {
-          at = {DiffUnitAttrs::Fn::softmax, std::get<AxisAttrs>(n.attrs).axis, 0.0f};
+          const auto& sa = std::get<SoftmaxAttrs>(n.attrs);
+          at = {DiffUnitAttrs::Fn::softmax, sa.axis, 0.0f, sa.causal};
         }
         const int rank = q_.value(n.inputs[0]).type.rank();
         if (at.axis != -1 && at.axis != rank - 1)
@@ -179,26 +213,29 @@ class SpikeConverter {
         emit(id, OpKind::Add, {value(n.inputs[0]), value(n.inputs[1])}, NoAttrs{});
         return;
       }
-      case OpKind::Reshape:
-      case OpKind::Transpose: {
-        require_spiking(id, 0, "moved tensor");
-        std::vector<ValueId> ins;
-        for (ValueId v : n.inputs) ins.push_back(value(v));
-        const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
-        // Counts keep their threshold through data movement; the engine and readers find it on the value.
-        s_.value(o).quant = q_.value(n.inputs[0]).quant;
-        spiking_[out.index] = true;
-        return;
-      }
       default:
-        fail_unsupported(id, out, std::string(op_name(n.kind)) + " has no spiking form");
+        break;
     }
+    if (ann::is_data_movement(n.kind) && spiking_[n.inputs[0].index]) {
+      for (std::size_t k = 1; k < n.inputs.size(); ++k)
+        if (n.inputs[k].valid() && !q_.is_constant(n.inputs[k]))
+          fail_unsupported(id, n.inputs[k], "data movement of spikes needs constant indices and shapes");
+      std::vector<ValueId> ins;
+      for (ValueId v : n.inputs) ins.push_back(value(v));
+      const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
+      // Counts keep their threshold through data movement; the engine and readers find it on the value.
+      s_.value(o).quant = q_.value(n.inputs[0]).quant;
+      spiking_[out.index] = true;
+      return;
+    }
+    fail_unsupported(id, out, std::string(op_name(n.kind)) + " has no spiking form");
   }
 
   const Graph& q_;
   Graph s_;
   std::vector<ValueId> map_;
   std::vector<bool> spiking_;
+  std::vector<bool> fixed_;  // graph inputs and dense-prologue outputs: known at step 1, constant afterwards
   std::vector<Activation> pending_;                  // a folded nonlinearity the next quantization point applies
   std::vector<std::optional<ValueId>> folded_from_;  // output of a folded Relu/Gelu -> its input
   std::vector<std::vector<NodeId>> consumers_;

@@ -39,12 +39,23 @@ std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min
 
 // A whole-vector unit (LayerNorm over the last axis, Softmax over the last axis) on one row of `cols`
 // floats, with the reference kernels' math. gamma/beta: LayerNorm scale and bias ([cols]; beta may be null).
+// valid_cols >= 0 (causal softmax): only the first valid_cols entries take part, the others are 0.
 void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
-                      const float* beta, float* y);
+                      const float* beta, float* y, std::int64_t valid_cols = -1);
+// Entries of row `row` (flat row index over [..., M, cols]) that a causal softmax keeps: row % m + 1 + (cols - m).
+std::int64_t causal_valid_cols(std::int64_t row, std::int64_t m, std::int64_t cols);
 
 // For a row-major tensor of shape `in` transposed by `perm` (empty: reverse), the flat output index of
 // every flat input index.
 std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm);
+
+// Pure data movement of one data input (input 0; the other inputs are constant): Reshape, Transpose, Gather,
+// Slice, Squeeze, Unsqueeze, Flatten, Expand, Identity. Spike events and integer levels pass through them.
+bool is_data_movement(OpKind kind);
+// For data-movement node `id` (static shapes, constant non-data inputs), the flat index of data input 0
+// that each flat output element copies, computed by running the reference kernel on an index tensor.
+// Throws UnsupportedError naming the node when a non-data input is not constant.
+std::vector<std::int64_t> movement_source_map(const Graph& g, NodeId id);
 
 // Integer weight levels of a constant weight value [K, N] (f32 holding integers, or i8/i32) and its steps
 // expanded to one per output channel. Throws NumericError/UnsupportedError naming `what` when the weight

@@ -16,10 +16,17 @@ std::string_view activation_name(Activation a);
 struct NoAttrs {
   bool operator==(const NoAttrs&) const = default;
 };
-// Softmax, Concat, Flatten, Gather, Split, QuantizeLinear, DequantizeLinear.
+// Concat, Flatten, Gather, Split, QuantizeLinear, DequantizeLinear.
 struct AxisAttrs {
   std::int64_t axis = 0;
   bool operator==(const AxisAttrs&) const = default;
+};
+// Softmax along `axis`. `causal` (quantized graphs, where attention is decomposed): the input is [..., M, N]
+// scores over the last axis and row i of the M axis sees only columns j <= i + (N - M); the others get 0.
+struct SoftmaxAttrs {
+  std::int64_t axis = -1;
+  bool causal = false;
+  bool operator==(const SoftmaxAttrs&) const = default;
 };
 struct GemmAttrs {
   float alpha = 1.0f;
@@ -101,12 +108,13 @@ struct DiffUnitAttrs {
   enum class Fn : std::uint8_t { layer_norm, softmax } fn = Fn::layer_norm;
   std::int64_t axis = -1;
   float epsilon = 1e-5f;
+  bool causal = false;  // softmax only: as SoftmaxAttrs::causal
   bool operator==(const DiffUnitAttrs&) const = default;
 };
 
 using Attrs = std::variant<NoAttrs, AxisAttrs, GemmAttrs, ConvAttrs, TransposeAttrs, ReduceAttrs, CumSumAttrs, ReshapeAttrs,
                            CastAttrs, LayerNormAttrs, TriluAttrs, ConstantOfShapeAttrs, GeluAttrs, LinearAttrs,
-                           AttentionAttrs, NeuronAttrs, DiffUnitAttrs>;
+                           AttentionAttrs, NeuronAttrs, DiffUnitAttrs, SoftmaxAttrs>;
 
 std::string attrs_to_string(const Attrs& a);  // "axis=1 keepdims=0"; empty for NoAttrs
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -25,9 +26,15 @@ struct EngineOptions {
   int threads = 1;       // >= 1; results and ledgers are bit-identical for any count
 };
 
+// Called at the end of every step with the step number (1-based) and the graph outputs as they read at that
+// step (the accuracy-versus-timesteps curve reads outputs this way).
+using StepObserver = std::function<void(int step, const std::vector<Tensor>& outputs)>;
+
 struct RunResult {
-  std::vector<Tensor> outputs;        // graph outputs in order: f32 s * count
-  std::vector<Tensor> output_levels;  // graph outputs in order: i32 counts
+  // Graph outputs in order, f32: s * count for a population; for a read-out current (a synapse's or
+  // product's accumulated output, e.g. the logits of a final Linear) its value from the exact accumulator.
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> output_levels;  // graph outputs in order: i32 counts (empty tensor for a current)
   // Steps simulated: the step at whose end no neuron could fire any more (every count equals its target;
   // within a step events flow through the whole graph in topological order), or max_steps.
   int steps = 0;
@@ -44,9 +51,9 @@ class Engine {
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;
 
-  // One sample from rest: `inputs` follow graph.inputs() order (f32, static shapes). Adds its counts to
+  // One sample from rest: `inputs` follow graph.inputs() order (the graph's dtypes, static shapes). Adds its counts to
   // `ledger` when given (Ledger::for_graph of the same graph): per node, and per step in ledger->per_step.
-  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr);
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr);
 
   // Spike counts of a population (a SpikeNeuron output or a Reshape/Transpose of one) after the last
   // run, by value name; empty when no such spiking value exists.

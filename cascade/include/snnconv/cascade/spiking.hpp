@@ -1,0 +1,89 @@
+// The quantize -> convert -> simulate path on a real model and dataset: what `snnconv run --engine qann|snn`
+// and the report run. Lives in cascade (layer 4) because it joins the importer and quantizer (converter),
+// the datasets, the QANN reference (ann_baseline) and the SNN engine (snn_core).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/snn_core/engine.hpp"
+
+namespace snnconv::cascade {
+
+// A model imported at batch 1 (sequence length from --seq or snnconv.max_seq), fused, with the dataset it
+// is scored on and the calibration samples taken from the calibration split.
+struct QuantizedModel {
+  std::string model, data, task;
+  Graph canonical;  // batch 1, fused
+  Graph qann;       // Stage::quantized
+  Graph snn;        // Stage::spiking
+  std::vector<QuantPoint> points;
+  std::vector<std::string> linears;
+  std::int64_t calibration_samples = 0;
+  std::string calibration_split;
+};
+
+struct QuantizeModelOptions {
+  std::string model;                // ONNX file
+  std::string data;                 // dataset; empty: the model's snnconv.data
+  std::string calib_split;          // empty: "train" when the dataset has it, else "val"
+  std::int64_t calib_samples = 64;  // first N samples (classification) or windows (language model)
+  std::int64_t seq = 0;             // language model window; 0: the model's snnconv.max_seq
+  QuantizeOptions quant;
+};
+
+// Imports, fuses, builds the QANN skeleton, calibrates on the calibration split, quantizes and converts to
+// spiking. Classification and language-model datasets are supported; other tasks are an UnsupportedError.
+QuantizedModel quantize_model(const QuantizeModelOptions& options);
+
+// The test-split inputs of sample i (one tensor per graph input) and its label, for classification; for a
+// language model the window's tokens and, as label, -1.
+struct Sample {
+  std::vector<Tensor> inputs;
+  std::int64_t label = -1;
+  std::vector<std::int64_t> next;  // language model: the bytes each position predicts (-1: none)
+};
+std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit);
+
+enum class SpikingEngine : std::uint8_t { qann, snn };
+
+struct SpikingRunOptions {
+  SpikingEngine engine = SpikingEngine::snn;
+  snn::FireMode mode = snn::FireMode::strict;
+  int max_steps = 4096;
+  int threads = 1;
+  bool curve = false;        // metric as read at every step (accuracy vs timesteps)
+  bool check_exact = false;  // SNN only: also run the QANN and count mismatching output bits
+};
+
+struct LayerSpikes {
+  std::string name;       // population (quantization point) name
+  std::int64_t neurons = 0;
+  double spikes_per_inference = 0.0;
+  double rate_per_neuron_step = 0.0;  // spikes / (neurons * mean steps)
+};
+
+struct SpikingRunResult {
+  std::string metric;  // "accuracy" or "bits_per_byte"
+  double value = 0.0;
+  std::int64_t samples = 0;
+  double mean_steps = 0.0;
+  int max_steps = 0;
+  std::int64_t not_quiescent = 0;
+  std::int64_t output_mismatches = -1;  // check_exact: output floats differing in any bit from the QANN
+  std::vector<double> curve;            // curve[t-1]: metric read at step t (held at the final value after a sample ends)
+  double spikes_per_inference = 0.0;
+  double synaptic_ops_per_inference = 0.0;
+  std::vector<LayerSpikes> layers;
+  Ledger ledger;  // SNN: summed over samples (rows: SNN graph nodes); QANN: empty
+  double seconds = 0.0;
+};
+
+SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);
+
+}  // namespace snnconv::cascade

@@ -1,0 +1,236 @@
+// quantize_model / run_spiking (spiking.hpp): the QANN and SNN on a real model and dataset.
+#include "snnconv/cascade/spiking.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/converter/fuse.hpp"
+#include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/converter/spike.hpp"
+#include "snnconv/datasets/reader.hpp"
+
+namespace snnconv::cascade {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::filesystem::path dataset_of(const std::string& model, const std::string& data, const Graph& g) {
+  if (!data.empty()) return data;
+  const auto it = g.metadata.find("snnconv.data");
+  if (it == g.metadata.end())
+    throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data", {model, "", "", ""});
+  return std::filesystem::path(model).parent_path() / it->second;
+}
+
+std::int64_t window_of(const std::string& model, std::int64_t seq, const Graph& g) {
+  if (seq > 0) return seq;
+  const auto it = g.metadata.find("snnconv.max_seq");
+  if (it != g.metadata.end()) return std::stoll(it->second);
+  throw UsageError("language model needs a window: give --seq", {model, "", "", ""});
+}
+
+std::int64_t argmax(const float* row, std::int64_t n) {
+  std::int64_t best = 0;
+  for (std::int64_t j = 1; j < n; ++j)
+    if (row[j] > row[best]) best = j;
+  return best;
+}
+
+// Classification: correct (0/1); language model: summed nats over the predicted positions.
+double score(const std::string& task, const Tensor& logits, const Sample& s) {
+  const float* p = logits.data<float>();
+  const std::int64_t v = logits.shape().back();
+  if (task == "classification") return argmax(p, v) == s.label ? 1.0 : 0.0;
+  double nats = 0.0;
+  for (std::size_t t = 0; t < s.next.size(); ++t) {
+    if (s.next[t] < 0) continue;
+    const float* row = p + static_cast<std::int64_t>(t) * v;
+    const float mx = row[argmax(row, v)];
+    double sum = 0.0;
+    for (std::int64_t j = 0; j < v; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
+    nats += std::log(sum) - static_cast<double>(row[s.next[t]] - mx);
+  }
+  return nats;
+}
+
+double finish(const std::string& task, double total, const std::vector<Sample>& samples) {
+  if (samples.empty()) return 0.0;
+  if (task == "classification") return total / static_cast<double>(samples.size());
+  double bytes = 0.0;
+  for (const Sample& s : samples)
+    for (std::int64_t n : s.next) bytes += n >= 0 ? 1.0 : 0.0;
+  return bytes > 0 ? total / std::log(2.0) / bytes : 0.0;
+}
+
+}  // namespace
+
+QuantizedModel quantize_model(const QuantizeModelOptions& o) {
+  const Graph probe = onnx_import::read_onnx(o.model);
+  QuantizedModel m;
+  m.model = o.model;
+  m.data = dataset_of(o.model, o.data, probe).string();
+  const datasets::DatasetReader reader(m.data);
+  m.task = std::string(datasets::task_name(reader.info().task));
+  onnx_import::ImportOptions io;
+  if (!probe.inputs().empty()) {  // bind the symbolic dims: batch 1, sequence = the window
+    const TensorType& t = probe.value(probe.inputs()[0]).type;
+    for (std::size_t d = 0; d < t.dims.size(); ++d)
+      if (!t.dims[d].is_known())
+        io.dims[t.dims[d].symbol] = d == 0 ? 1 : window_of(o.model, o.seq, probe);
+  }
+  if (m.task != "classification" && m.task != "language_model")
+    throw UnsupportedError("quantization and spiking runs of " + m.task + " datasets are not implemented yet",
+                           {m.data, "", "", ""});
+  m.canonical = onnx_import::import_onnx(o.model, io);
+  fuse_graph(m.canonical);
+  QannSkeleton sk = build_qann_skeleton(m.canonical);
+  if (o.calib_samples < 1) throw UsageError("calibration needs at least 1 sample");
+  const std::string calib_split = !o.calib_split.empty() ? o.calib_split : reader.has_split("train") ? "train" : "val";
+  if (!reader.has_split(calib_split))
+    throw UsageError("dataset has no split '" + calib_split + "' for calibration", {m.data, "", "", ""});
+  m.calibration_split = calib_split;
+  QuantizedModel probe_model;
+  probe_model.canonical = m.canonical;
+  probe_model.task = m.task;
+  probe_model.data = m.data;
+  probe_model.model = m.model;
+  const std::vector<Sample> calib = load_samples(probe_model, calib_split, o.calib_samples);
+  std::vector<std::vector<Tensor>> inputs;
+  for (const Sample& s : calib) inputs.push_back(s.inputs);
+  const Calibration cal = calibrate(sk, inputs, o.quant);
+  m.calibration_samples = cal.samples;
+  m.qann = quantize_skeleton(sk, cal, o.quant);
+  m.snn = convert_to_spiking(m.qann);
+  m.points = std::move(sk.points);
+  m.linears = std::move(sk.linears);
+  return m;
+}
+
+std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit) {
+  const datasets::DatasetReader reader(m.data);
+  if (!reader.has_split(split)) throw UsageError("dataset has no split '" + split + "'", {m.data, "", "", ""});
+  const Graph& g = m.canonical;
+  const TensorType& t = g.value(g.inputs().at(0)).type;
+  const Shape shape = t.static_shape();
+  std::vector<Sample> out;
+  if (m.task == "classification") {
+    std::int64_t rows = reader.count(split);
+    if (limit >= 0) rows = std::min(rows, limit);
+    if (rows == 0) return out;
+    const datasets::ClassificationBatch b = datasets::read_classification_batch(reader, split, 0, rows);
+    const std::int64_t per = b.inputs.numel() / rows;
+    if (per != checked_numel(shape))
+      throw UsageError(fmt::format("dataset rows of shape {} do not fit the model input {}",
+                                   shape_to_string(b.inputs.shape()), type_to_string(t)),
+                       {m.model, "", "", g.value(g.inputs()[0]).name});
+    const Tensor x = b.inputs.cast(DType::f32);
+    const std::vector<std::int64_t> labels = b.labels.to_i64();
+    for (std::int64_t i = 0; i < rows; ++i) {
+      std::vector<float> v(x.data<float>() + i * per, x.data<float>() + (i + 1) * per);
+      for (float f : v)
+        if (!std::isfinite(f))
+          throw NumericError(fmt::format("sample {} of split '{}' holds a non-finite value", i, split),
+                             {m.data, "", "", "inputs"});
+      Sample s;
+      s.inputs.push_back(Tensor::from_vector<float>(shape, v).cast(t.dtype));
+      s.label = labels[static_cast<std::size_t>(i)];
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+  const std::int64_t seq = shape.back();
+  const std::int64_t total = reader.doc_offsets(split).back();
+  std::int64_t windows = total / seq;
+  if (limit >= 0) windows = std::min(windows, limit);
+  for (std::int64_t w = 0; w < windows; ++w) {
+    const std::vector<std::int64_t> tokens = reader.read_range(split, "tokens", w * seq, seq).to_i64();
+    Sample s;
+    s.inputs.push_back(Tensor::from_vector<std::int64_t>({1, seq}, tokens).cast(t.dtype));
+    s.next.assign(static_cast<std::size_t>(seq), -1);
+    for (std::int64_t i = 0; i + 1 < seq; ++i) s.next[static_cast<std::size_t>(i)] = tokens[static_cast<std::size_t>(i + 1)];
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {
+  SpikingRunResult r;
+  r.metric = m.task == "classification" ? "accuracy" : "bits_per_byte";
+  r.samples = static_cast<std::int64_t>(samples.size());
+  const auto t0 = Clock::now();
+  double total = 0.0;
+  if (o.engine == SpikingEngine::qann) {
+    for (const Sample& s : samples) total += score(m.task, ann::run_qann(m.qann, s.inputs).outputs.at(0), s);
+    r.value = finish(m.task, total, samples);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return r;
+  }
+  snn::Engine engine(m.snn, {o.mode, o.max_steps, o.threads});
+  r.ledger = Ledger::for_graph(m.snn);
+  std::vector<double> curve_total;
+  long long steps_sum = 0;
+  r.output_mismatches = o.check_exact ? 0 : -1;
+  for (const Sample& s : samples) {
+    std::vector<double> per_step;
+    snn::StepObserver obs = [&](int, const std::vector<Tensor>& outs) { per_step.push_back(score(m.task, outs.at(0), s)); };
+    const snn::RunResult res = engine.run(s.inputs, &r.ledger, o.curve ? &obs : nullptr);
+    const double sc = score(m.task, res.outputs.at(0), s);
+    total += sc;
+    steps_sum += res.steps;
+    r.max_steps = std::max(r.max_steps, res.steps);
+    r.not_quiescent += res.quiescent ? 0 : 1;
+    if (o.curve) {
+      if (curve_total.size() < per_step.size()) curve_total.resize(per_step.size(), 0.0);
+      // A finished sample keeps its final reading at later steps.
+      for (std::size_t t = 0; t < curve_total.size(); ++t) curve_total[t] += t < per_step.size() ? per_step[t] : sc;
+    }
+    if (o.check_exact) {
+      const ann::QannResult q = ann::run_qann(m.qann, s.inputs);
+      for (std::size_t k = 0; k < q.outputs.size() && k < res.outputs.size(); ++k) {
+        const Tensor& a = q.outputs[k];
+        const Tensor& b = res.outputs[k];
+        if (a.shape() != b.shape()) {
+          r.output_mismatches += a.numel();
+          continue;
+        }
+        for (std::int64_t i = 0; i < a.numel(); ++i)
+          r.output_mismatches += std::memcmp(a.data<float>() + i, b.data<float>() + i, sizeof(float)) != 0;
+      }
+    }
+  }
+  // Samples that ended before the longest one contribute their final reading to the later steps.
+  if (o.curve)
+    for (double& c : curve_total) c = finish(m.task, c, samples);
+  r.curve = std::move(curve_total);
+  r.value = finish(m.task, total, samples);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double n = std::max<double>(1.0, static_cast<double>(samples.size()));
+  r.mean_steps = static_cast<double>(steps_sum) / n;
+  Counters sum;
+  for (const Counters& c : r.ledger.per_node) sum += c;
+  r.spikes_per_inference = static_cast<double>(sum.spikes()) / n;
+  std::uint64_t acs = 0;
+  for (std::uint64_t a : sum.acs) acs += a;
+  r.synaptic_ops_per_inference = static_cast<double>(acs) / n;
+  for (std::uint32_t i = 0; i < m.snn.num_nodes(); ++i) {
+    const Node& nd = m.snn.node(NodeId(i));
+    if (nd.kind != OpKind::SpikeNeuron) continue;
+    LayerSpikes l;
+    l.name = m.snn.value(nd.outputs[0]).name;
+    l.neurons = checked_numel(m.snn.value(nd.outputs[0]).type.static_shape());
+    l.spikes_per_inference = static_cast<double>(r.ledger.per_node[i].spikes()) / n;
+    l.rate_per_neuron_step = r.mean_steps > 0 && l.neurons > 0
+                                 ? l.spikes_per_inference / (static_cast<double>(l.neurons) * r.mean_steps)
+                                 : 0.0;
+    r.layers.push_back(std::move(l));
+  }
+  return r;
+}
+
+}  // namespace snnconv::cascade

@@ -1,0 +1,87 @@
+// Post-training quantization: a canonical (fused) ANN becomes a quantized ANN (Stage::quantized) with the
+// quantization points of DESIGN.md section 4, calibrated on real samples (docs/compression.md).
+//
+// Structure (build_qann_skeleton): a FakeQuant is inserted on every input of a Linear, LayerNorm and Softmax,
+// on both operands of a residual Add and of an activation x activation product, and once per value (all
+// consumers share it). A fused Attention is expanded into its integer form: MatMul(Q, K^T) -> FakeQuant ->
+// Softmax (causal when the Attention was) -> FakeQuant -> MatMul(P, V); its scale is folded into the weights
+// and bias of the Linear that produces Q. Everything that depends only on the graph inputs (patch or token
+// embeddings, position tables) is left as a real-valued prologue. A nonlinearity fused into a Linear
+// (LinearAttrs.activation) is applied by the FakeQuant that follows it.
+//
+// Steps: per tensor, from the calibration statistics of the value each FakeQuant reads (in the float
+// model), by min/max, a percentile of |x|, or the clip that minimises the quantization MSE. A tensor whose
+// calibration values are all >= 0 gets unsigned levels [0, 2^b - 1]; the others [-2^(b-1), 2^(b-1) - 1].
+// Weights: symmetric per output channel, levels [-(2^(b-1) - 1), 2^(b-1) - 1], stored as exact integers
+// in f32 with QuantParams (axis 1 of the [K, N] weight).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv {
+
+enum class ClipMethod : std::uint8_t { minmax, percentile, mse };
+std::string_view clip_method_name(ClipMethod m);
+ClipMethod parse_clip_method(std::string_view name);  // UsageError listing the choices
+
+struct QuantizeOptions {
+  int weight_bits = 8;  // 2..8
+  int act_bits = 8;     // 2..16
+  ClipMethod clip = ClipMethod::mse;
+  double percentile = 99.99;        // ClipMethod::percentile, in (0, 100]
+  std::int64_t max_values = 1 << 18;  // values kept per quantization point for percentile/MSE search
+  // Mixed precision: per Linear node name, weight bits; per quantization point (FakeQuant output value
+  // name), activation bits. Unknown names are a UsageError.
+  std::map<std::string, int> weight_bits_of;
+  std::map<std::string, int> act_bits_of;
+};
+
+// One quantization point of a skeleton.
+struct QuantPoint {
+  std::string name;        // the FakeQuant's output value
+  std::string node;        // the FakeQuant node
+  bool probabilities = false;  // a softmax output: unsigned, range [0, 1]
+};
+
+// The QANN structure with float weights and FakeQuants still uncalibrated (stage quantized, but not runnable
+// by run_qann until quantize_skeleton fills the steps). Throws UnsupportedError naming the node for what it
+// cannot express (an Attention with an explicit mask, a scale it cannot fold).
+struct QannSkeleton {
+  Graph graph;
+  std::vector<QuantPoint> points;
+  std::vector<std::string> linears;  // Linear node names (weight-bearing units), in topological order
+};
+QannSkeleton build_qann_skeleton(const Graph& canonical);
+
+// Calibration statistics of every point: the float values its FakeQuant reads, subsampled.
+struct PointStats {
+  float min = 0.0f, max = 0.0f;
+  std::vector<float> values;  // deterministic subsample (every k-th value)
+  std::int64_t seen = 0;
+};
+struct Calibration {
+  std::map<std::string, PointStats> points;  // by point name
+  std::int64_t samples = 0;
+};
+
+// Runs the skeleton in float (FakeQuant = identity, reference kernels) on each sample (one vector of graph
+// inputs per sample, in graph.inputs() order) and gathers statistics. Throws ShapeError naming the input
+// when a sample does not match the model, NumericError when a calibration value is NaN or infinite.
+Calibration calibrate(const QannSkeleton& skeleton, std::span<const std::vector<Tensor>> samples,
+                      const QuantizeOptions& options);
+
+// Fills steps and level bounds of every point and quantizes the weights: a graph run_qann and
+// convert_to_spiking accept. UsageError for bits out of range or unknown names in the per-unit maps.
+Graph quantize_skeleton(const QannSkeleton& skeleton, const Calibration& calibration, const QuantizeOptions& options);
+
+// The step a clip method picks for `stats` at `levels` (n_min..n_max), exposed for tests.
+float choose_step(const PointStats& stats, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& options);
+
+}  // namespace snnconv

@@ -1,0 +1,222 @@
+// build_qann_skeleton (quantize.hpp): the structure of the quantized ANN. Works on a copy of the canonical
+// graph: attention scales folded into the Q projections, fused Attention nodes expanded into their integer
+// form, then one FakeQuant per value that a unit needs as integer levels.
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/shape_inference.hpp"
+#include "snnconv/core/verifier.hpp"
+
+namespace snnconv {
+namespace {
+
+[[noreturn]] void unsupported(const Graph& g, NodeId id, const std::string& msg) {
+  throw UnsupportedError("quantization: " + msg, g.context(id));
+}
+
+std::string unique_name(const Graph& g, const std::string& base) {
+  if (!g.find_value(base).valid()) return base;
+  for (int i = 1;; ++i) {
+    const std::string n = base + "." + std::to_string(i);
+    if (!g.find_value(n).valid()) return n;
+  }
+}
+
+ValueId add_node_value(Graph& g, OpKind kind, std::vector<ValueId> inputs, Attrs attrs, const std::string& name) {
+  Value v;
+  v.name = unique_name(g, name);
+  v.type.dtype = DType::f32;
+  const ValueId out = g.add_value(std::move(v));
+  Node n;
+  n.kind = kind;
+  n.inputs = std::move(inputs);
+  n.outputs = {out};
+  n.attrs = std::move(attrs);
+  n.name = g.value(out).name;
+  g.add_node(std::move(n));
+  return out;
+}
+
+// Multiplies the weight and bias of the Linear that produces Attention's Q (through Reshape/Transpose only)
+// by `scale`, so that Q.K^T needs no separate scaling.
+void fold_attention_scale(Graph& g, NodeId att, float scale, const std::vector<std::vector<NodeId>>& consumers) {
+  ValueId q = g.node(att).inputs[0];
+  for (;;) {
+    const NodeId p = g.value(q).producer;
+    if (!p.valid()) unsupported(g, att, "the attention scale cannot be folded: Q is not computed by a Linear");
+    if (consumers[q.index].size() != 1)
+      unsupported(g, att, "the attention scale cannot be folded: Q ('" + g.value(q).name + "') has other readers");
+    Node& n = g.node(p);
+    if (n.kind == OpKind::Reshape || n.kind == OpKind::Transpose) {
+      q = n.inputs[0];
+      continue;
+    }
+    if (n.kind != OpKind::Linear || std::get<LinearAttrs>(n.attrs).activation != Activation::none)
+      unsupported(g, att, "the attention scale cannot be folded: Q comes from " + std::string(op_name(n.kind)));
+    for (std::size_t k = 1; k < n.inputs.size() && k < 3; ++k) {
+      if (!n.inputs[k].valid()) continue;
+      const Value& c = g.value(n.inputs[k]);
+      if (!c.constant) unsupported(g, p, "the Q projection's weight and bias must be constants");
+      std::vector<float> w = c.constant->to_f32();
+      for (float& x : w) x *= scale;
+      const std::string name = unique_name(g, c.name + ".attn_scaled");
+      const Shape shape = c.constant->shape();
+      n.inputs[k] = g.add_constant(name, Tensor::from_vector<float>(shape, w));
+    }
+    return;
+  }
+}
+
+// Replaces Attention(q, k, v) by MatMul(q, Transpose(k)) -> Softmax(causal) -> MatMul(., v), keeping the
+// Attention's output value (the last MatMul takes over the node).
+void expand_attention(Graph& g, NodeId att) {
+  const Node n = g.node(att);
+  const auto& at = std::get<AttentionAttrs>(n.attrs);
+  if (n.inputs.size() > 3 && n.inputs[3].valid())
+    unsupported(g, att, "an Attention with an explicit mask has no quantized form here (only causal masking)");
+  if (g.value(n.inputs[1]).type.rank() != 4) unsupported(g, att, "attention operands must be [B, H, N, D]");
+  const ValueId kt = add_node_value(g, OpKind::Transpose, {n.inputs[1]}, TransposeAttrs{{0, 1, 3, 2}}, n.name + "/k_t");
+  const ValueId s = add_node_value(g, OpKind::MatMul, {n.inputs[0], kt}, NoAttrs{}, n.name + "/scores");
+  const ValueId p = add_node_value(g, OpKind::Softmax, {s}, SoftmaxAttrs{-1, at.causal}, n.name + "/probs");
+  Node& m = g.node(att);
+  m.kind = OpKind::MatMul;
+  m.inputs = {p, n.inputs[2]};
+  m.attrs = NoAttrs{};
+}
+
+class SkeletonBuilder {
+ public:
+  explicit SkeletonBuilder(const Graph& canonical) : g_(canonical) {}
+
+  QannSkeleton run() {
+    if (g_.stage != Stage::canonical)
+      throw GraphError("quantization needs a canonical (fused) graph, got stage '" + std::string(stage_name(g_.stage)) +
+                       "'");
+    for (ValueId v : g_.inputs())
+      if (!g_.value(v).type.is_static())
+        throw ShapeError("quantization needs static shapes; input '" + g_.value(v).name + "' is " +
+                         type_to_string(g_.value(v).type) + " (bind its dims first)");
+    const auto consumers = g_.consumers();
+    std::vector<NodeId> attention;
+    for (std::uint32_t i = 0; i < g_.num_nodes(); ++i)
+      if (g_.node(NodeId(i)).kind == OpKind::Attention) attention.push_back(NodeId(i));
+    for (NodeId a : attention) fold_attention_scale(g_, a, std::get<AttentionAttrs>(g_.node(a).attrs).scale, consumers);
+    for (NodeId a : attention) expand_attention(g_, a);
+    infer_shapes(g_);
+
+    const std::vector<NodeId> order = g_.topological_order();
+    region_.assign(g_.num_values(), -1);
+    for (NodeId id : order) {
+      const Node n = g_.node(id);
+      std::vector<std::size_t> slots;
+      switch (n.kind) {
+        case OpKind::Linear:
+        case OpKind::LayerNorm:
+        case OpKind::Softmax:
+          slots = {0};
+          break;
+        case OpKind::MatMul:
+          if (!g_.is_constant(n.inputs[0]) && !g_.is_constant(n.inputs[1])) slots = {0, 1};
+          break;
+        case OpKind::Add:
+          if (!g_.is_constant(n.inputs[0]) && !g_.is_constant(n.inputs[1]) &&
+              (in_region(n.inputs[0]) || in_region(n.inputs[1])))
+            slots = {0, 1};
+          break;
+        case OpKind::Conv:
+        case OpKind::Gemm:
+          if (in_region(n.inputs[0])) unsupported(g_, id, std::string(op_name(n.kind)) + " inside the network has no quantized form (only in the input prologue)");
+          break;
+        default:
+          break;
+      }
+      for (std::size_t k : slots) g_.node(id).inputs[k] = levels_of(g_.node(id).inputs[k], n.kind == OpKind::MatMul && k == 0 && is_probs(n.inputs[0]));
+      if (n.kind == OpKind::Linear) out_.linears.push_back(n.name);
+    }
+    g_.stage = Stage::quantized;
+    infer_shapes(g_);
+    verify(g_, Stage::quantized);
+    out_.graph = std::move(g_);
+    return std::move(out_);
+  }
+
+ private:
+  bool is_probs(ValueId v) const {
+    const NodeId p = g_.value(v).producer;
+    return p.valid() && g_.node(p).kind == OpKind::Softmax;
+  }
+  bool is_levels(ValueId v) const {
+    const NodeId p = g_.value(v).producer;
+    if (!p.valid()) return false;
+    const Node& n = g_.node(p);
+    if (n.kind == OpKind::FakeQuant) return true;
+    return ann::is_data_movement(n.kind) && is_levels(n.inputs[0]);
+  }
+  // Whether a value depends on a quantization point (memoised; the graph is a DAG).
+  bool in_region(ValueId v) {
+    if (!v.valid() || g_.is_constant(v)) return false;
+    if (v.index >= region_.size()) region_.resize(v.index + 1, -1);
+    if (region_[v.index] >= 0) return region_[v.index] == 1;
+    const NodeId p = g_.value(v).producer;
+    bool r = false;
+    if (p.valid()) {
+      const Node& n = g_.node(p);
+      if (n.kind == OpKind::FakeQuant) r = true;
+      for (ValueId in : n.inputs) r = r || in_region(in);
+    }
+    if (v.index >= region_.size()) region_.resize(v.index + 1, -1);
+    region_[v.index] = r ? 1 : 0;
+    return r;
+  }
+  ValueId levels_of(ValueId v, bool probabilities) {
+    if (is_levels(v)) return v;
+    if (auto it = fq_.find(v.index); it != fq_.end()) return it->second;
+    // A real value moved by Reshape/Transpose/Gather...: quantize before the movement and move the levels,
+    // so that spikes (not currents) travel through it. Same numbers: rounding commutes with movement.
+    if (const NodeId p = g_.value(v).producer; p.valid() && ann::is_data_movement(g_.node(p).kind) &&
+                                               in_region(g_.node(p).inputs[0])) {
+      Node moved = g_.node(p);
+      const ValueId src = levels_of(moved.inputs[0], probabilities);
+      Value out = g_.value(v);
+      out.name = unique_name(g_, out.name + "_q");
+      out.producer = NodeId{};
+      const ValueId ov = g_.add_value(std::move(out));
+      g_.value(ov).quant = g_.value(src).quant;  // levels keep their step through movement
+      moved.inputs[0] = src;
+      moved.outputs = {ov};
+      moved.name = g_.value(ov).name;
+      g_.add_node(std::move(moved));
+      if (ov.index >= region_.size()) region_.resize(ov.index + 1, -1);
+      region_[ov.index] = 1;
+      fq_[v.index] = ov;
+      return ov;
+    }
+    const std::string base = g_.value(v).name;
+    const ValueId q = add_node_value(g_, OpKind::FakeQuant, {v}, NoAttrs{}, base + "_q");
+    g_.value(q).type = g_.value(v).type;
+    QuantParams qp;  // filled by quantize_skeleton
+    qp.scale = {1.0f};
+    g_.value(q).quant = qp;
+    if (q.index >= region_.size()) region_.resize(q.index + 1, -1);
+    region_[q.index] = 1;
+    fq_[v.index] = q;
+    out_.points.push_back({g_.value(q).name, g_.value(q).name, probabilities});
+    return q;
+  }
+
+  Graph g_;
+  QannSkeleton out_;
+  std::vector<int> region_;
+  std::map<std::uint32_t, ValueId> fq_;
+};
+
+}  // namespace
+
+QannSkeleton build_qann_skeleton(const Graph& canonical) {
+  return SkeletonBuilder(canonical).run();
+}
+
+}  // namespace snnconv

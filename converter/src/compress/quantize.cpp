@@ -1,0 +1,244 @@
+// Calibration and quantization of a QANN skeleton (quantize.hpp, docs/compression.md).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
+#include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/verifier.hpp"
+
+namespace snnconv {
+
+std::string_view clip_method_name(ClipMethod m) {
+  switch (m) {
+    case ClipMethod::minmax: return "minmax";
+    case ClipMethod::percentile: return "percentile";
+    case ClipMethod::mse: return "mse";
+  }
+  return "?";
+}
+
+ClipMethod parse_clip_method(std::string_view name) {
+  if (name == "minmax") return ClipMethod::minmax;
+  if (name == "percentile") return ClipMethod::percentile;
+  if (name == "mse") return ClipMethod::mse;
+  throw UsageError("unknown clip method '" + std::string(name) + "' (choose minmax, percentile or mse)");
+}
+
+namespace {
+
+void check_options(const QuantizeOptions& o) {
+  auto check_w = [](int b, const std::string& what) {
+    if (b < 2 || b > 8) throw UsageError(what + ": weight bits must be in 2..8, got " + std::to_string(b));
+  };
+  auto check_a = [](int b, const std::string& what) {
+    if (b < 2 || b > 16) throw UsageError(what + ": activation bits must be in 2..16, got " + std::to_string(b));
+  };
+  check_w(o.weight_bits, "quantization");
+  check_a(o.act_bits, "quantization");
+  for (const auto& [k, b] : o.weight_bits_of) check_w(b, "Linear '" + k + "'");
+  for (const auto& [k, b] : o.act_bits_of) check_a(b, "quantization point '" + k + "'");
+  if (!(o.percentile > 0.0 && o.percentile <= 100.0))
+    throw UsageError("percentile must be in (0, 100], got " + std::to_string(o.percentile));
+  if (o.max_values < 16) throw UsageError("max_values must be >= 16");
+}
+
+// Sum of squared quantization errors of `values` at step s.
+double quant_mse(const std::vector<float>& values, float s, std::int32_t n_min, std::int32_t n_max) {
+  const float lo = static_cast<float>(n_min), hi = static_cast<float>(n_max);
+  double e = 0.0;
+  for (float x : values) {
+    const float q = std::clamp(std::floor(x / s + 0.5f), lo, hi);
+    const double d = static_cast<double>(x) - static_cast<double>(q * s);
+    e += d * d;
+  }
+  return e;
+}
+
+}  // namespace
+
+float choose_step(const PointStats& st, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& o) {
+  const float range = n_min < 0 ? std::max(-st.min, st.max) : std::max(st.max, 0.0f);
+  if (!(range > 0.0f) || n_max <= 0) return 1.0f;
+  switch (o.clip) {
+    case ClipMethod::minmax:
+      return range / static_cast<float>(n_max);
+    case ClipMethod::percentile: {
+      std::vector<float> a;
+      a.reserve(st.values.size());
+      for (float x : st.values) a.push_back(std::abs(x));
+      if (a.empty()) return range / static_cast<float>(n_max);
+      const auto k = static_cast<std::size_t>(
+          std::clamp(std::ceil(o.percentile / 100.0 * static_cast<double>(a.size())) - 1.0, 0.0,
+                     static_cast<double>(a.size() - 1)));
+      std::nth_element(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(k), a.end());
+      const float c = a[k] > 0.0f ? a[k] : range;
+      return c / static_cast<float>(n_max);
+    }
+    case ClipMethod::mse: {
+      // Clip candidates from 5% to 100% of the range; the smallest error wins, ties to the wider clip.
+      constexpr int kCandidates = 96;
+      float best = range / static_cast<float>(n_max);
+      double best_err = quant_mse(st.values, best, n_min, n_max);
+      for (int i = kCandidates - 1; i >= 0; --i) {
+        const float c = range * (0.05f + 0.95f * static_cast<float>(i) / static_cast<float>(kCandidates));
+        const float s = c / static_cast<float>(n_max);
+        const double e = quant_mse(st.values, s, n_min, n_max);
+        if (e < best_err) {
+          best_err = e;
+          best = s;
+        }
+      }
+      return best;
+    }
+  }
+  return range / static_cast<float>(n_max);
+}
+
+Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, const QuantizeOptions& o) {
+  check_options(o);
+  const Graph& g = sk.graph;
+  if (samples.empty()) throw UsageError("calibration needs at least one sample");
+  Calibration cal;
+  std::map<std::uint32_t, std::string> point_of_node;
+  for (const QuantPoint& p : sk.points) {
+    const ValueId v = g.find_value(p.name);
+    const NodeId n = g.value(v).producer;
+    PointStats& st = cal.points[p.name];
+    st.min = std::numeric_limits<float>::infinity();
+    st.max = -std::numeric_limits<float>::infinity();
+    point_of_node[n.index] = p.name;
+  }
+  const std::vector<NodeId> order = g.topological_order();
+  // Subsampling stride per point so that at most max_values values are kept over all samples.
+  std::map<std::string, std::int64_t> stride;
+  for (const QuantPoint& p : sk.points) {
+    const ValueId v = g.find_value(p.name);
+    std::int64_t n = 1;
+    for (const Dim& d : g.value(v).type.dims) n *= d.value;
+    const std::int64_t total = n * static_cast<std::int64_t>(samples.size());
+    stride[p.name] = std::max<std::int64_t>(1, (total + o.max_values - 1) / o.max_values);
+  }
+  for (std::size_t si = 0; si < samples.size(); ++si) {
+    const std::vector<Tensor>& in = samples[si];
+    if (in.size() != g.inputs().size())
+      throw ShapeError("calibration sample " + std::to_string(si) + " has " + std::to_string(in.size()) +
+                       " inputs; the model has " + std::to_string(g.inputs().size()));
+    std::vector<std::optional<Tensor>> vals(g.num_values());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const Value& v = g.value(g.inputs()[i]);
+      if (in[i].dtype() != v.type.dtype || in[i].shape() != v.type.static_shape())
+        throw ShapeError("calibration sample " + std::to_string(si) + ": input '" + v.name + "' is " +
+                         std::string(dtype_name(in[i].dtype())) + shape_to_string(in[i].shape()) + ", the model wants " +
+                         type_to_string(v.type));
+      vals[g.inputs()[i].index] = in[i];
+    }
+    for (NodeId id : order) {
+      const Node& n = g.node(id);
+      if (n.kind == OpKind::FakeQuant) {  // identity in float; record what it reads
+        const Tensor& x = *vals[n.inputs[0].index];
+        const std::string& name = point_of_node.at(id.index);
+        PointStats& st = cal.points.at(name);
+        const std::int64_t k = stride.at(name);
+        const auto f = x.to_f32();
+        for (std::size_t i = 0; i < f.size(); ++i) {
+          const float a = f[i];
+          if (!std::isfinite(a))
+            throw NumericError("calibration: a non-finite value reaches quantization point '" + name + "' (sample " +
+                               std::to_string(si) + ")", g.context(id));
+          st.min = std::min(st.min, a);
+          st.max = std::max(st.max, a);
+          if ((st.seen + static_cast<std::int64_t>(i)) % k == 0) st.values.push_back(a);
+        }
+        st.seen += static_cast<std::int64_t>(f.size());
+        vals[n.outputs[0].index] = x;
+        continue;
+      }
+      std::vector<const Tensor*> ptrs;
+      for (ValueId v : n.inputs) {
+        if (!v.valid()) ptrs.push_back(nullptr);
+        else if (g.value(v).constant) ptrs.push_back(&*g.value(v).constant);
+        else ptrs.push_back(&*vals[v.index]);
+      }
+      std::vector<Tensor> outs = ann::evaluate_reference(g, id, ptrs);
+      for (std::size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) vals[n.outputs[k].index] = std::move(outs[k]);
+    }
+    ++cal.samples;
+  }
+  return cal;
+}
+
+Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
+  check_options(o);
+  Graph g = sk.graph;
+  std::set<std::string> linears(sk.linears.begin(), sk.linears.end());
+  for (const auto& [name, b] : o.weight_bits_of)
+    if (!linears.count(name)) throw UsageError("--weight-bits for '" + name + "': the model has no Linear of that name");
+  std::set<std::string> points;
+  for (const QuantPoint& p : sk.points) points.insert(p.name);
+  for (const auto& [name, b] : o.act_bits_of)
+    if (!points.count(name)) throw UsageError("activation bits for '" + name + "': no quantization point of that name");
+
+  for (const QuantPoint& p : sk.points) {
+    const auto it = cal.points.find(p.name);
+    if (it == cal.points.end() || it->second.seen == 0)
+      throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
+    const PointStats& st = it->second;
+    const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
+    QuantParams qp;
+    qp.bits = bits;
+    const bool is_unsigned = p.probabilities || st.min >= 0.0f;
+    qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
+    qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
+    qp.scale = {choose_step(st, qp.n_min, qp.n_max, o)};
+    qp.axis = -1;
+    g.value(g.find_value(p.name)).quant = qp;
+  }
+
+  // Moved levels (Reshape/Transpose/Gather of a point's output) carry the step of the point they move.
+  for (NodeId id : g.topological_order()) {
+    const Node& n = g.node(id);
+    if (!ann::is_data_movement(n.kind)) continue;
+    const Value& src = g.value(n.inputs[0]);
+    if (src.quant && !src.constant) g.value(n.outputs[0]).quant = src.quant;
+  }
+
+  for (std::uint32_t i = 0; i < g.num_nodes(); ++i) {
+    Node& n = g.node(NodeId(i));
+    if (n.kind != OpKind::Linear) continue;
+    const int bits = o.weight_bits_of.count(n.name) ? o.weight_bits_of.at(n.name) : o.weight_bits;
+    const Value& wv = g.value(n.inputs[1]);
+    if (!wv.constant || wv.constant->rank() != 2)
+      throw UnsupportedError("quantization: Linear weight must be a constant [K, N]", g.context(NodeId(i)));
+    const std::int64_t k = wv.constant->dim(0), nn = wv.constant->dim(1);
+    std::vector<float> w = wv.constant->to_f32();
+    const std::int32_t qmax = (1 << (bits - 1)) - 1;
+    QuantParams qp;
+    qp.bits = bits;
+    qp.n_min = -qmax;
+    qp.n_max = qmax;
+    qp.axis = 1;
+    qp.scale.assign(static_cast<std::size_t>(nn), 1.0f);
+    for (std::int64_t j = 0; j < nn; ++j) {
+      float a = 0.0f;
+      for (std::int64_t r = 0; r < k; ++r) a = std::max(a, std::abs(w[static_cast<std::size_t>(r * nn + j)]));
+      const float s = a > 0.0f ? a / static_cast<float>(qmax) : 1.0f;
+      qp.scale[static_cast<std::size_t>(j)] = s;
+      for (std::int64_t r = 0; r < k; ++r) {
+        float& x = w[static_cast<std::size_t>(r * nn + j)];
+        x = std::clamp(std::round(x / s), static_cast<float>(-qmax), static_cast<float>(qmax));
+      }
+    }
+    const ValueId nw = g.add_constant(wv.name + ".q" + std::to_string(bits), Tensor::from_vector<float>({k, nn}, w));
+    g.value(nw).quant = qp;
+    n.inputs[1] = nw;
+  }
+  g.remove_dead();
+  verify(g, Stage::quantized);
+  return g;
+}
+
+}  // namespace snnconv

@@ -1,0 +1,116 @@
+// The quantize -> convert -> simulate path on the bundled example models and data: the QANN keeps the float
+// model's accuracy at 8 bits, and the SNN's outputs at quiescence equal the QANN's bit for bit, in strict
+// and burst mode, at activation bits 2, 3, 4 and 6.
+//
+// Inputs per (model, bits, mode): SNNCONV_EXACT_SAMPLES (default 12 for the classifiers, 1 window of 256
+// positions for code_gpt, to keep CI short). The recorded 256-input run (docs/spiking.md) sets it to 256.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/cascade/spiking.hpp"
+
+namespace snnconv {
+namespace {
+
+const std::filesystem::path kRoot = SNNCONV_SOURCE_DIR;
+
+cascade::QuantizedModel quantize(const char* model, int wbits, int abits, std::int64_t calib = 32) {
+  cascade::QuantizeModelOptions o;
+  o.model = (kRoot / "examples" / model).string();
+  o.calib_samples = calib;
+  o.quant.weight_bits = wbits;
+  o.quant.act_bits = abits;
+  return cascade::quantize_model(o);
+}
+
+std::int64_t samples_for(std::int64_t fallback) {
+  if (const char* e = std::getenv("SNNCONV_EXACT_SAMPLES")) return std::max(1, std::atoi(e));
+  return fallback;
+}
+
+const char* mode_name(snn::FireMode m) { return m == snn::FireMode::strict ? "strict" : "burst"; }
+
+TEST_CASE("fashion_vit at W8A8 keeps its accuracy and its SNN equals the QANN exactly" * doctest::test_suite("unit")) {
+  const cascade::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 8);
+  const auto samples = cascade::load_samples(m, "test", 200);
+  cascade::EvalOptions eo;
+  eo.model = m.model;
+  eo.limit = 200;
+  eo.threads = 1;
+  const double fp32 = cascade::evaluate(eo).value;
+  cascade::SpikingRunOptions q;
+  q.engine = cascade::SpikingEngine::qann;
+  const auto qr = cascade::run_spiking(m, samples, q);
+  MESSAGE("fp32 " << fp32 << " W8A8 QANN " << qr.value);
+  CHECK(qr.value >= fp32 - 0.02);
+  const std::vector<cascade::Sample> few(samples.begin(), samples.begin() + 2);
+  for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+    cascade::SpikingRunOptions s;
+    s.mode = mode;
+    s.check_exact = true;
+    const auto sr = cascade::run_spiking(m, few, s);
+    MESSAGE("SNN " << mode_name(mode) << ": mean steps " << sr.mean_steps << ", spikes/inference "
+                   << sr.spikes_per_inference);
+    CHECK(sr.output_mismatches == 0);
+    CHECK(sr.not_quiescent == 0);
+    CHECK(sr.spikes_per_inference > 0.0);
+  }
+}
+
+void check_exact(const char* model, std::int64_t default_samples) {
+  for (int bits : {2, 3, 4, 6}) {
+    const cascade::QuantizedModel m = quantize(model, 8, bits, 8);
+    const auto samples = cascade::load_samples(m, "test", samples_for(default_samples));
+    REQUIRE(!samples.empty());
+    for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+      cascade::SpikingRunOptions s;
+      s.mode = mode;
+      s.check_exact = true;
+      s.threads = 2;  // also exercises the threaded synapse path
+      const auto sr = cascade::run_spiking(m, samples, s);
+      CAPTURE(bits);
+      MESSAGE(model << " A" << bits << " " << mode_name(mode) << ": " << sr.samples << " inputs, mean steps "
+                    << sr.mean_steps << " (max " << sr.max_steps << "), spikes/inference " << sr.spikes_per_inference
+                    << ", " << sr.metric << " " << sr.value);
+      CHECK(sr.output_mismatches == 0);  // bit for bit, every output value
+      CHECK(sr.not_quiescent == 0);
+      CHECK(sr.spikes_per_inference > 0.0);  // not vacuous
+    }
+  }
+}
+
+TEST_CASE("fashion_vit SNN equals its QANN at activation bits 2 3 4 6 in both modes" * doctest::test_suite("slow")) {
+  check_exact("fashion_vit/fashion_vit_relu.onnx", 12);
+}
+
+TEST_CASE("medical_tab SNN equals its QANN at activation bits 2 3 4 6 in both modes" * doctest::test_suite("slow")) {
+  check_exact("medical_tab/medical_tab.onnx", 12);
+}
+
+TEST_CASE("code_gpt SNN next-byte logits equal the QANN's at activation bits 2 3 4 6 in both modes" *
+          doctest::test_suite("slow")) {
+  check_exact("code_gpt/code_gpt.onnx", 1);
+}
+
+TEST_CASE("bad quantization requests are refused" * doctest::test_suite("unit")) {
+  cascade::QuantizeModelOptions o;
+  o.model = (kRoot / "examples" / "medical_tab" / "medical_tab.onnx").string();
+  o.calib_samples = 4;
+  o.quant.act_bits = 1;
+  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  o.quant.act_bits = 4;
+  o.quant.weight_bits = 9;
+  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  o.quant.weight_bits = 8;
+  o.calib_samples = 0;
+  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  o.calib_samples = 4;
+  o.quant.weight_bits_of["no such layer"] = 4;
+  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+}
+
+}  // namespace
+}  // namespace snnconv
