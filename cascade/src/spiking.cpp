@@ -13,6 +13,7 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/spike.hpp"
+#include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
 
 namespace snnconv::cascade {
@@ -115,7 +116,8 @@ QuantizedModel quantize_model(const QuantizeModelOptions& o) {
 std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit) {
   const datasets::DatasetReader reader(m.data);
   if (!reader.has_split(split)) throw UsageError("dataset has no split '" + split + "'", {m.data, "", "", ""});
-  const Graph& g = m.canonical;
+  const Graph& g = m.canonical.num_values() > 0 ? m.canonical : m.qann;
+  if (g.inputs().empty()) throw GraphError("the model has no inputs", {m.model, "", "", ""});
   const TensorType& t = g.value(g.inputs().at(0)).type;
   const Shape shape = t.static_shape();
   std::vector<Sample> out;
@@ -159,6 +161,45 @@ std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& spl
   return out;
 }
 
+void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+  const std::map<std::string, std::string> meta{
+      {"model", m.model},
+      {"data", m.data},
+      {"task", m.task},
+      {"weight_bits", std::to_string(o.quant.weight_bits)},
+      {"act_bits", std::to_string(o.quant.act_bits)},
+      {"clip", std::string(clip_method_name(o.quant.clip))},
+      {"calibration_samples", std::to_string(m.calibration_samples)},
+      {"calibration_split", m.calibration_split}};
+  datasets::write_model_file(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+}
+
+QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
+  datasets::ModelFile f = datasets::read_model_file(path);
+  QuantizedModel m;
+  auto meta = [&](const char* k) {
+    const auto it = f.metadata.find(k);
+    if (it == f.metadata.end()) throw ParseError(std::string("model file lacks attribute '") + k + "'", {path, "", "", ""});
+    return it->second;
+  };
+  m.model = meta("model");
+  m.data = data.empty() ? meta("data") : data;
+  m.task = meta("task");
+  m.calibration_split = meta("calibration_split");
+  try {
+    m.calibration_samples = std::stoll(meta("calibration_samples"));
+  } catch (const std::logic_error&) {
+    throw ParseError("model file attribute calibration_samples is not a number", {path, "", "", ""});
+  }
+  for (auto& [name, g] : f.graphs) {
+    if (name == "qann") m.qann = std::move(g);
+    if (name == "snn") m.snn = std::move(g);
+  }
+  if (m.qann.stage != Stage::quantized || m.snn.stage != Stage::spiking || m.qann.num_nodes() == 0 || m.snn.num_nodes() == 0)
+    throw ParseError("model file must hold a 'qann' (quantized) and an 'snn' (spiking) graph", {path, "", "", ""});
+  return m;
+}
+
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {
   SpikingRunResult r;
   r.metric = m.task == "classification" ? "accuracy" : "bits_per_byte";
@@ -173,7 +214,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   }
   snn::Engine engine(m.snn, {o.mode, o.max_steps, o.threads});
   r.ledger = Ledger::for_graph(m.snn);
-  std::vector<double> curve_total;
+  std::vector<std::vector<double>> curves;  // per sample: its score read at every step it ran
+  std::vector<double> finals;
   long long steps_sum = 0;
   r.output_mismatches = o.check_exact ? 0 : -1;
   for (const Sample& s : samples) {
@@ -186,9 +228,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     r.max_steps = std::max(r.max_steps, res.steps);
     r.not_quiescent += res.quiescent ? 0 : 1;
     if (o.curve) {
-      if (curve_total.size() < per_step.size()) curve_total.resize(per_step.size(), 0.0);
-      // A finished sample keeps its final reading at later steps.
-      for (std::size_t t = 0; t < curve_total.size(); ++t) curve_total[t] += t < per_step.size() ? per_step[t] : sc;
+      curves.push_back(std::move(per_step));
+      finals.push_back(sc);
     }
     if (o.check_exact) {
       const ann::QannResult q = ann::run_qann(m.qann, s.inputs);
@@ -204,10 +245,17 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       }
     }
   }
-  // Samples that ended before the longest one contribute their final reading to the later steps.
-  if (o.curve)
-    for (double& c : curve_total) c = finish(m.task, c, samples);
-  r.curve = std::move(curve_total);
+  // A sample that reached quiescence before the longest one keeps its final reading at the later steps.
+  if (o.curve) {
+    std::size_t longest = 0;
+    for (const auto& c : curves) longest = std::max(longest, c.size());
+    r.curve.assign(longest, 0.0);
+    for (std::size_t t = 0; t < longest; ++t) {
+      double sum = 0.0;
+      for (std::size_t i = 0; i < curves.size(); ++i) sum += t < curves[i].size() ? curves[i][t] : finals[i];
+      r.curve[t] = finish(m.task, sum, samples);
+    }
+  }
   r.value = finish(m.task, total, samples);
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   const double n = std::max<double>(1.0, static_cast<double>(samples.size()));

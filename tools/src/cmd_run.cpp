@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "snnconv/cascade/evaluate.hpp"
 #include "snnconv/cascade/spiking.hpp"
+#include "snnconv/datasets/model_file.hpp"
 
 namespace snnconv::cli {
 
@@ -46,7 +47,9 @@ int run_quantized(RunOptions& o) {
   o.quant.data = o.eval.data;
   o.quant.seq = o.eval.seq;
   o.quant.quant.clip = parse_clip_method(o.clip);
-  const cascade::QuantizedModel m = cascade::quantize_model(o.quant);
+  const bool from_file = datasets::is_model_file(o.eval.model);
+  const cascade::QuantizedModel m =
+      from_file ? cascade::load_quantized_model(o.eval.model, o.eval.data) : cascade::quantize_model(o.quant);
   const std::vector<cascade::Sample> samples = cascade::load_samples(m, o.eval.split, o.eval.limit);
   cascade::SpikingRunOptions so;
   so.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
@@ -115,6 +118,8 @@ int run_quantized(RunOptions& o) {
 }
 
 int run_run(RunOptions& o) {
+  if (datasets::is_model_file(o.eval.model) && o.engine == "ann")
+    throw UsageError("'" + o.eval.model + "' is an SNN model file: run it with --engine snn or --engine qann");
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
   if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
@@ -164,7 +169,10 @@ void add_run(CLI::App& app, Action& action) {
                                         "per-layer ledger, on the dense engine (ann), the quantized integer "
                                         "reference (qann) or the spiking engine (snn). Partial: classification and "
                                         "language-model data only (vqa / program_synthesis scoring not yet)");
-  cmd->add_option("model", opts->eval.model, "ONNX model file")->required();
+  cmd->add_option("model", opts->eval.model,
+                  "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "
+                  "quantization options are then those stored in the file)")
+      ->required();
   cmd->add_option("--data", opts->eval.data, "Dataset file (.h5); default: the model's snnconv.data metadata");
   cmd->add_option("--split", opts->eval.split, "Dataset split")->capture_default_str();
   cmd->add_option("--limit", opts->eval.limit, "Score at most N samples (language models: windows)");

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_datasets(app, action);
   snnconv::cli::add_generate(app, action);
   snnconv::cli::add_run(app, action);
+  snnconv::cli::add_convert(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

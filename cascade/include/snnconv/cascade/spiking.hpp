@@ -41,6 +41,13 @@ struct QuantizeModelOptions {
 // spiking. Classification and language-model datasets are supported; other tasks are an UnsupportedError.
 QuantizedModel quantize_model(const QuantizeModelOptions& options);
 
+// The SNN model file (`snnconv convert --out model.snn.h5`): the QANN and the SNN graphs with weights,
+// thresholds and count bounds, plus where they came from (docs/spiking.md, "Model file"). Reloading gives
+// a QuantizedModel without the float graph; samples and runs work as after quantize_model. The data path
+// is stored as given; `data` overrides it on load when not empty.
+void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
+QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
+
 // The test-split inputs of sample i (one tensor per graph input) and its label, for classification; for a
 // language model the window's tokens and, as label, -1.
 struct Sample {

@@ -1,0 +1,31 @@
+// The model file: graphs of the IR (a QANN and its SNN) with their weights, quantization parameters and
+// metadata in one HDF5 file that h5py reads (docs/spiking.md, "Model file"). Written to a temporary name
+// and renamed; a malformed file is a ParseError naming the object at fault, and every graph read back
+// passes verify() at its stage.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+
+namespace snnconv::datasets {
+
+struct ModelFile {
+  std::map<std::string, std::string> metadata;           // root attributes (task, data, bits, ...)
+  std::vector<std::pair<std::string, Graph>> graphs;     // group name -> graph, in file order
+  const Graph* find(const std::string& name) const;
+};
+
+// UsageError for a graph with symbolic dims or a constant of a dtype HDF5 cannot store here (f16).
+void write_model_file(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata,
+                      const std::vector<std::pair<std::string, const Graph*>>& graphs);
+ModelFile read_model_file(const std::filesystem::path& path);
+
+// Whether a file starts like an HDF5 file written by write_model_file (format attribute "snnconv-model");
+// false for anything else (ONNX files included). Never throws.
+bool is_model_file(const std::filesystem::path& path);
+
+}  // namespace snnconv::datasets

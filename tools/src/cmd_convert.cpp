@@ -1,0 +1,56 @@
+// `snnconv convert MODEL --act-bits B [--weight-bits W] [--clip M] [--calib N] --out model.snn.h5`
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "snnconv/cascade/spiking.hpp"
+
+namespace snnconv::cli {
+namespace {
+
+struct ConvertOptions {
+  cascade::QuantizeModelOptions quant;
+  std::string clip = "mse";
+  std::string out;
+};
+
+int run_convert(ConvertOptions& o) {
+  if (o.out.empty()) throw UsageError("--out is required");
+  o.quant.quant.clip = parse_clip_method(o.clip);
+  const cascade::QuantizedModel m = cascade::quantize_model(o.quant);
+  cascade::save_quantized_model(m, o.quant, o.out);
+  std::size_t neurons = 0, synapses = 0;
+  for (const Node& n : m.snn.nodes()) {
+    neurons += n.kind == OpKind::SpikeNeuron ? 1 : 0;
+    synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
+  }
+  fmt::print("{}: W{}A{} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out,
+             o.quant.quant.weight_bits, o.quant.quant.act_bits, m.points.size(), m.calibration_samples,
+             m.calibration_split, o.clip);
+  fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
+  return 0;
+}
+
+}  // namespace
+
+void add_convert(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ConvertOptions>();
+  auto* cmd = app.add_subcommand(
+      "convert",
+      "Quantize a model post-training (calibrated on its dataset) and convert it to a spiking network; write "
+      "the QANN and the SNN to an HDF5 model file that `snnconv run FILE --engine snn` reloads. Partial: "
+      "uniform bits (no mixed precision or pruning yet); classification and language-model data; no NIR export");
+  cmd->add_option("model", opts->quant.model, "ONNX model file")->required();
+  cmd->add_option("--data", opts->quant.data, "Dataset for calibration (default: the model's snnconv.data)");
+  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")
+      ->capture_default_str();
+  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "Weight bits (2..8, per output channel)")
+      ->capture_default_str();
+  cmd->add_option("--clip", opts->clip, "Activation range: minmax, percentile or mse")->capture_default_str();
+  cmd->add_option("--calib", opts->quant.calib_samples, "Calibration samples")->capture_default_str();
+  cmd->add_option("--calib-split", opts->quant.calib_split, "Calibration split (default: train, else val)");
+  cmd->add_option("--seq", opts->quant.seq, "Language models: window length (default: snnconv.max_seq)");
+  cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
+  cmd->callback([opts, &action] { action = [opts] { return run_convert(*opts); }; });
+}
+
+}  // namespace snnconv::cli
