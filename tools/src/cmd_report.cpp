@@ -43,7 +43,7 @@ std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool qui
   if (quiet || ::isatty(2) == 0) return {};
   return [prefix](const cascade::PipelineProgress& p) {
     std::string line = fmt::format("{}[{}/{}] {:<12}", prefix, p.index, p.count, p.stage);
-    if (p.finished) line += fmt::format(" {} ({:.1f} s)", p.status, p.seconds);
+    if (p.finished) line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
     else if (p.total > 0) line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
     else line += " ...";
     std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), p.finished ? "\n" : "");
@@ -68,7 +68,7 @@ void print_headline(const nlohmann::json& j) {
   for (const auto& p : j["pricing"]["ann"]) {
     const std::string profile = p["profile"].get<std::string>();
     if (!p["fits"].get<bool>()) {
-      fmt::print("  ANN on {:<14} does not fit: {}\n", profile, p["shortfall"].get<std::string>());
+      fmt::print("  ANN on {:<14} {}\n", profile, p["shortfall"].get<std::string>());
       continue;
     }
     fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
@@ -99,6 +99,8 @@ int run_report(const ReportCliOptions& o) {
   fmt::print("report      {}/report.html (report.md, report.json, {} plots)\n", out, plots.names.size());
   if (r.ann.evaluated)
     fmt::print("ANN         {} {:.4f} on {} samples\n", r.ann.metric, r.ann.value, r.ann.samples);
+  else
+    fmt::print("ANN         not scored ({}); priced on one static inference\n", r.ann.not_evaluated_reason);
   fmt::print("SNN         {}\n", r.snn ? fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value)
                                        : std::string("not available yet (no QANN quantizer for real models)"));
   print_headline(j);

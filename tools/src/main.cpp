@@ -49,8 +49,11 @@ std::vector<std::string> with_default_command(const CLI::App& app, int argc, cha
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
     if (sub->check_name(args[0])) return args;
   std::error_code ec;
-  if (args[0].ends_with(".onnx") || std::filesystem::is_regular_file(args[0], ec)) args.insert(args.begin(), "report");
-  return args;
+  if (args[0].ends_with(".onnx") || std::filesystem::is_regular_file(args[0], ec)) {
+    args.insert(args.begin(), "report");
+    return args;
+  }
+  throw snnconv::UsageError("'" + args[0] + "' is neither a subcommand nor a model file (MODEL.onnx); see snnconv --help");
 }
 
 }  // namespace
@@ -71,7 +74,13 @@ int main(int argc, char** argv) {
   snnconv::cli::add_report(app, action);
   snnconv::cli::add_compare(app, action);
   try {
-    std::vector<std::string> args = with_default_command(app, argc, argv);
+    std::vector<std::string> args;
+    try {
+      args = with_default_command(app, argc, argv);
+    } catch (const snnconv::UsageError& e) {
+      std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+      return static_cast<int>(snnconv::ExitCode::bad_usage);
+    }
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
     app.parse(args);
   } catch (const CLI::ParseError& e) {

@@ -135,7 +135,7 @@ p.note { color: #555; font-size: .85em; margin-top: -.6em; }
 svg.chart { display: block; margin: 1em 0; font-size: 12px; }
 svg.chart text.label, svg.chart text.legend { fill: #333; } svg.chart text.value { fill: #333; }
 svg.chart text.small { font-size: 10px; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figure { margin: 1em 0; } figcaption { font-weight: 600; font-size: .9em; } figure img { max-width: 100%; border: 1px solid #eee; }
 nav ul { columns: 2; } details { margin: .5em 0; }
 )";
 
@@ -153,7 +153,8 @@ std::string render_html(const std::string& title, const std::vector<Section>& se
     out += fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n", html_escape(s.id), html_escape(s.title));
     for (const auto& p : s.paragraphs) out += "<p>" + html_escape(p) + "</p>\n";
     for (const auto& c : s.charts)
-      if (!c.categories.empty()) out += "<figure>\n" + svg_chart(c) + "<figcaption>" + html_escape(c.title) + "</figcaption></figure>\n";
+      if (!c.categories.empty())
+        out += "<figure>\n<figcaption>" + html_escape(c.title) + "</figcaption>\n" + svg_chart(c) + "</figure>\n";
     for (const auto& p : s.plots)
       out += fmt::format("<figure><img src=\"{}\" alt=\"{}\"><figcaption>{} (PNG, tools/plot_report.py)</figcaption>"
                          "</figure>\n",

@@ -100,9 +100,11 @@ json price_json(const hw::ProfilePrice& p) {
             {"tokens", r.tokens},
             {"spikes", r.spikes},
             {"total_pj", breakdown_json(r.total)},
-            {"per_inference_pj", r.samples > 0 ? breakdown_json(r.total.scaled(per)) : json(nullptr)},
-            {"per_token_pj",
-             r.tokens > 0 ? breakdown_json(r.total.scaled(1.0 / static_cast<double>(r.tokens))) : json(nullptr)},
+            // No per-unit figure for a model that does not fit: a zero must not read as a price.
+            {"per_inference_pj", r.fits && r.samples > 0 ? breakdown_json(r.total.scaled(per)) : json(nullptr)},
+            {"per_token_pj", r.fits && r.tokens > 0
+                                 ? breakdown_json(r.total.scaled(1.0 / static_cast<double>(r.tokens)))
+                                 : json(nullptr)},
             {"energy_per_spike_pj", r.spikes > 0 ? num(r.energy_per_spike_pj()) : json(nullptr)},
             {"latency_s", num(r.latency_s)},
             {"latency_per_inference_s", num(r.latency_per_inference_s())},
