@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "snnconv/ann_baseline/engine.hpp"
@@ -204,6 +205,17 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
   r.sensitivity.clear();
   r.sensitivity_factors = o.sensitivity_factors;
   if (!o.sensitivity_factors.empty()) {
+    // The compute-only column's two constants (E_MAC, E_AC) vary too, through the bundled ops profile.
+    for (const std::string& n : hw::list_profiles(dir)) {
+      const hw::Profile ops = hw::find_profile(n, dir);
+      if (ops.kind != hw::ProfileKind::ops) continue;
+      const bool listed = std::any_of(r.profiles.begin(), r.profiles.end(), [&](const hw::Profile& p) { return p.name == ops.name; });
+      if (listed) break;
+      auto rows = hw::sensitivity(ops, subjects, o.sensitivity_factors, o.pricing);
+      for (auto& row : rows) row.profile = "compute-only";
+      r.sensitivity.insert(r.sensitivity.end(), rows.begin(), rows.end());
+      break;
+    }
     for (const hw::Profile& p : r.profiles) {
       auto rows = hw::sensitivity(p, subjects, o.sensitivity_factors, o.pricing);
       r.sensitivity.insert(r.sensitivity.end(), rows.begin(), rows.end());
@@ -241,7 +253,8 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   r.model.macs_per_inference = st.macs;
   stage.end("done", fmt::format("{} fusions, {} nodes", fused.total(), g.num_nodes()));
 
-  const std::int64_t batch_dim = g.inputs().empty() ? 1 : g.value(g.inputs()[0]).type.static_shape().at(0);
+  const Shape first_input = g.inputs().empty() ? Shape{} : g.value(g.inputs()[0]).type.static_shape();
+  const std::int64_t batch_dim = first_input.empty() ? 1 : first_input[0];
   if (batch_dim > 1) r.model.macs_per_inference /= batch_dim;
 
   stage.begin("ann");
