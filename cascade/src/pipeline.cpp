@@ -24,7 +24,7 @@ double since(Clock::time_point t0) {
 
 // Stage bookkeeping: a record per stage and progress events for the caller's display.
 class StageRunner {
-public:
+ public:
   StageRunner(const PipelineOptions& o, std::vector<StageRecord>& records, int count)
       : o_(o), records_(records), count_(count) {}
 
@@ -46,7 +46,7 @@ public:
     return [this](std::int64_t done, std::int64_t total) { tick(done, total); };
   }
 
-private:
+ private:
   void emit(std::int64_t done, std::int64_t total, bool finished, const std::string& status) {
     if (!o_.progress) return;
     o_.progress(PipelineProgress{name_, index_, count_, done, total, since(t0_), finished, status});
@@ -137,8 +137,9 @@ void run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
         a.ledger = std::move(e.ledger);
       } else {  // the evaluation batch folded to other nodes: the same counts from the batch-1 graph
         passes_if_static = e.ledger.samples;
-        r.notes.push_back("the ANN ledger was recomputed on the batch-1 graph (the evaluation graph folded to "
-                          "other nodes); the dense engine's counts depend on shapes only");
+        r.notes.push_back(
+            "the ANN ledger was recomputed on the batch-1 graph (the evaluation graph folded to "
+            "other nodes); the dense engine's counts depend on shapes only");
       }
     } catch (const UnsupportedError& e) {  // the task is not scored yet: price one inference
       a.not_evaluated_reason = e.message();
@@ -209,7 +210,8 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
     for (const std::string& n : hw::list_profiles(dir)) {
       const hw::Profile ops = hw::find_profile(n, dir);
       if (ops.kind != hw::ProfileKind::ops) continue;
-      const bool listed = std::any_of(r.profiles.begin(), r.profiles.end(), [&](const hw::Profile& p) { return p.name == ops.name; });
+      const bool listed =
+          std::any_of(r.profiles.begin(), r.profiles.end(), [&](const hw::Profile& p) { return p.name == ops.name; });
       if (listed) break;
       auto rows = hw::sensitivity(ops, subjects, o.sensitivity_factors, o.pricing);
       for (auto& row : rows) row.profile = "compute-only";
@@ -285,8 +287,9 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   if (!r.ann.evaluated) r.notes.push_back("the ANN was not scored: " + r.ann.not_evaluated_reason);
   for (const hw::Profile& p : r.profiles)
     if (p.kind == hw::ProfileKind::neuromorphic) {
-      r.notes.push_back("the ANN on a neuromorphic chip: its MACs are priced as graded inputs (mac_energy); moving its "
-                        "real-valued activations between cores is not priced (the ledger counts no spikes for it)");
+      r.notes.push_back(
+          "the ANN on a neuromorphic chip: its MACs are priced as graded inputs (mac_energy); moving its "
+          "real-valued activations between cores is not priced (the ledger counts no spikes for it)");
       break;
     }
   r.notes.push_back(

@@ -53,7 +53,7 @@ front_door)
   if [[ -z $chrome ]]; then
     echo "SKIP: chromium is not installed (apt-get install chromium): the HTML rendering check did not run"
   else
-    timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 \
+    timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chrome-profile" --enable-logging=stderr --v=0 \
       --dump-dom "file://$out/report.html" >"$tmp/dom.html" 2>"$tmp/chrome.txt"
     rc=$?
     [[ $rc -eq 0 && -s $tmp/dom.html ]] && ok "chromium rendered report.html" || fail "chromium exit $rc"

@@ -31,8 +31,10 @@ std::vector<std::string> split_list(const std::string& s) {
     std::size_t comma = s.find(',', pos);
     if (comma == std::string::npos) comma = s.size();
     std::string item = s.substr(pos, comma - pos);
-    if (!item.empty()) out.push_back(item);
-    else if (!s.empty()) throw UsageError("--profile has an empty entry in '" + s + "'");
+    if (!item.empty())
+      out.push_back(item);
+    else if (!s.empty())
+      throw UsageError("--profile has an empty entry in '" + s + "'");
     pos = comma + 1;
   }
   return out;
@@ -43,9 +45,12 @@ std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool qui
   if (quiet || ::isatty(2) == 0) return {};
   return [prefix](const cascade::PipelineProgress& p) {
     std::string line = fmt::format("{}[{}/{}] {:<12}", prefix, p.index, p.count, p.stage);
-    if (p.finished) line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
-    else if (p.total > 0) line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
-    else line += " ...";
+    if (p.finished)
+      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
+    else if (p.total > 0)
+      line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
+    else
+      line += " ...";
     std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), p.finished ? "\n" : "");
     std::fflush(stderr);
   };
@@ -55,7 +60,8 @@ void say(bool quiet, const std::string& s) {
   if (!quiet && ::isatty(2) != 0) std::fprintf(stderr, "%s\n", s.c_str());
 }
 
-cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::string& model, const std::string& prefix) {
+cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::string& model,
+                                          const std::string& prefix) {
   cascade::PipelineOptions p = o.pipeline;
   p.model = model;
   p.profiles = split_list(o.profiles);
@@ -72,9 +78,8 @@ void print_headline(const nlohmann::json& j) {
       continue;
     }
     fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
-               report::format_energy_pj(p["per_inference_pj"]["total"].is_number()
-                                             ? p["per_inference_pj"]["total"].get<double>()
-                                             : 0.0));
+               report::format_energy_pj(
+                   p["per_inference_pj"]["total"].is_number() ? p["per_inference_pj"]["total"].get<double>() : 0.0));
   }
 }
 

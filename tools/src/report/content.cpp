@@ -143,8 +143,9 @@ Section summary_section(const json& r) {
     row.push_back(str(p, "kind") == "compute-only" ? "-" : fits);
     t.rows.push_back(std::move(row));
   }
-  t.note = "compute-only: the E_MAC = 4.6 pJ / E_AC = 0.9 pJ convention of Spikformer-style papers (no memory, no "
-           "neuron updates, no static power), shown beside the full models.";
+  t.note =
+      "compute-only: the E_MAC = 4.6 pJ / E_AC = 0.9 pJ convention of Spikformer-style papers (no memory, no "
+      "neuron updates, no static power), shown beside the full models.";
   s.tables.push_back(std::move(t));
   return s;
 }
@@ -159,8 +160,8 @@ Section stages_section(const json& r) {
 }
 
 Table energy_table(const json& ps, const std::string& subject) {
-  Table t{"energy-" + subject, subject == "ann" ? "ANN energy per inference" : "SNN energy per inference", {}, {}, {},
-          {}};
+  Table t{
+      "energy-" + subject, subject == "ann" ? "ANN energy per inference" : "SNN energy per inference", {}, {}, {}, {}};
   t.header = {"Profile"};
   t.header.insert(t.header.end(), kComponentTitles.begin(), kComponentTitles.end());
   t.header.insert(t.header.end(), {"Total", "Latency", "Per spike", "Per token"});
@@ -185,8 +186,13 @@ Table energy_table(const json& ps, const std::string& subject) {
 }
 
 Chart energy_chart(const json& ps, const std::string& subject) {
-  Chart c{"chart-energy-" + subject, (subject == "ann" ? "ANN" : "SNN") + std::string(" energy per inference"), "pJ",
-          true, {}, kComponentTitles, {}};
+  Chart c{"chart-energy-" + subject,
+          (subject == "ann" ? "ANN" : "SNN") + std::string(" energy per inference"),
+          "pJ",
+          true,
+          {},
+          kComponentTitles,
+          {}};
   for (const auto& p : ps) {
     if (!p.value("fits", true)) continue;
     c.categories.push_back(str(p, "profile"));
@@ -215,7 +221,12 @@ Section energy_section(const json& r, const Plots& plots) {
 
 Section bytes_section(const json& r) {
   Section s{"bytes", "Bytes moved per memory level", {}, {}, {}, {}, {}};
-  Table t{"bytes", "Bytes per inference by memory level", {"Subject", "Profile", "SRAM", "DRAM"}, {}, {false, false, true, true}, {}};
+  Table t{"bytes",
+          "Bytes per inference by memory level",
+          {"Subject", "Profile", "SRAM", "DRAM"},
+          {},
+          {false, false, true, true},
+          {}};
   for (const std::string subject : {"ann", "snn"})
     for (const auto& p : prices(r, subject)) {
       if (str(p, "kind") == "compute-only") continue;
@@ -226,13 +237,19 @@ Section bytes_section(const json& r) {
       t.rows.push_back({subject, str(p, "profile"), format_bytes(num(p["bytes_per_inference"], "sram")),
                         format_bytes(num(p["bytes_per_inference"], "dram"))});
     }
-  t.note = "Neuromorphic chips: SRAM = synapse memory read by synaptic events (priced inside E_syn), DRAM = "
-           "spilled synapses and membrane state. Dense accelerators: tiled GEMM and attention traffic.";
+  t.note =
+      "Neuromorphic chips: SRAM = synapse memory read by synaptic events (priced inside E_syn), DRAM = "
+      "spilled synapses and membrane state. Dense accelerators: tiled GEMM and attention traffic.";
   s.tables.push_back(std::move(t));
-  Table l{"ledger-bytes", "Bytes the engines moved per inference, by memory class (ledger)", {"Memory class"}, {}, {false},
-          fmt::format("As counted by the engines during the run (the ANN at batch {}: a weight is read once per batch); "
-                      "the hardware models above price their own traffic from the shapes.",
-                      r["ann"].value("batch", 1))};
+  Table l{
+      "ledger-bytes",
+      "Bytes the engines moved per inference, by memory class (ledger)",
+      {"Memory class"},
+      {},
+      {false},
+      fmt::format("As counted by the engines during the run (the ANN at batch {}: a weight is read once per batch); "
+                  "the hardware models above price their own traffic from the shapes.",
+                  r["ann"].value("batch", 1))};
   std::vector<std::string> subjects{"ann"};
   if (has_snn(r)) subjects.push_back("snn");
   for (const auto& sub : subjects) {
@@ -267,20 +284,25 @@ Section mapping_section(const json& r) {
       const json& m = p["mapping"];
       t.rows.push_back({subject, str(p, "profile"), m.value("fits", false) ? "yes" : "NO",
                         format_count(num(m, "cores_used")), format_bytes(num(m, "synapse_bytes_spilled")),
-                        format_count(num(m, "neurons_spilled")), str(m, "shortfall").empty() ? "-" : str(m, "shortfall")});
+                        format_count(num(m, "neurons_spilled")),
+                        str(m, "shortfall").empty() ? "-" : str(m, "shortfall")});
     }
-  t.note = "A model that does not fit is reported with its shortfall and not priced on that chip (never silently "
-           "mapped). Synapses beyond a core's memory are re-read from DRAM every timestep (priced).";
-  if (t.rows.empty()) s.paragraphs.push_back("No neuromorphic profile was priced.");
-  else s.tables.push_back(std::move(t));
+  t.note =
+      "A model that does not fit is reported with its shortfall and not priced on that chip (never silently "
+      "mapped). Synapses beyond a core's memory are re-read from DRAM every timestep (priced).";
+  if (t.rows.empty())
+    s.paragraphs.push_back("No neuromorphic profile was priced.");
+  else
+    s.tables.push_back(std::move(t));
   return s;
 }
 
 Section layers_section(const json& r, const Plots& plots) {
   Section s{"layers", "Energy per layer", {}, {}, {}, {}, {}};
-  s.paragraphs.push_back(fmt::format("The {} most expensive layers per profile, per inference; report.json holds every "
-                                     "ledger row.",
-                                     kTopLayers));
+  s.paragraphs.push_back(
+      fmt::format("The {} most expensive layers per profile, per inference; report.json holds every "
+                  "ledger row.",
+                  kTopLayers));
   for (const std::string subject : {"ann", "snn"}) {
     for (const auto& p : prices(r, subject)) {
       if (!p.value("fits", true)) continue;
@@ -300,7 +322,8 @@ Section layers_section(const json& r, const Plots& plots) {
               {},
               {false, false, true, true, true, true, true, true},
               {}};
-      Chart c{"chart-layers-" + subject + "-" + profile, t.title, "pJ", true, {}, {"Compute", "SRAM", "DRAM", "NoC"}, {}};
+      Chart c{"chart-layers-" + subject + "-" + profile, t.title, "pJ", true, {},
+              {"Compute", "SRAM", "DRAM", "NoC"},        {}};
       double shown = 0;
       for (std::size_t i = 0; i < rows.size() && i < kTopLayers; ++i) {
         const json& l = *rows[i];
@@ -318,7 +341,8 @@ Section layers_section(const json& r, const Plots& plots) {
                           format_energy_pj((all - shown) / per),
                           fmt::format("{:.1f}%", all > 0 ? 100.0 * (all - shown) / all : 0.0)});
       const double st = num(p["per_inference_pj"], "static");
-      if (st > 0) t.note = "Static energy (" + format_energy_pj(st) + " per inference) is a whole-run term, not per layer.";
+      if (st > 0)
+        t.note = "Static energy (" + format_energy_pj(st) + " per inference) is a whole-run term, not per layer.";
       s.tables.push_back(std::move(t));
       s.charts.push_back(std::move(c));
     }
@@ -335,8 +359,12 @@ Section comparison_section(const json& r, const Plots& plots) {
                            "on each dense accelerator against the SNN on each neuromorphic chip.");
     return s;
   }
-  Table t{"comparisons", "ANN/SNN energy per inference (> 1: the SNN saves energy)",
-          {"ANN on", "SNN on", "ANN", "SNN", "ANN/SNN"}, {}, {false, false, true, true, true}, {}};
+  Table t{"comparisons",
+          "ANN/SNN energy per inference (> 1: the SNN saves energy)",
+          {"ANN on", "SNN on", "ANN", "SNN", "ANN/SNN"},
+          {},
+          {false, false, true, true, true},
+          {}};
   for (const auto& c : r["comparisons"])
     t.rows.push_back({str(c, "ann_profile"), str(c, "snn_profile"),
                       c.value("fits", true) ? format_energy_pj(num(c, "ann_energy_per_inference_pj")) : "-",
@@ -355,19 +383,21 @@ Section snn_section(const json& r, const Plots& plots) {
   }
   const json& sn = r["snn"];
   const std::string metric = str(sn["metric"], "name");
-  s.paragraphs.push_back(fmt::format("{} mode, {} samples, step limit {}, mean {:.1f} and at most {} steps to "
-                                     "quiescence; {} samples not quiescent at the limit.",
-                                     str(sn, "mode"), sn.value("samples", 0), sn.value("max_steps", 0),
-                                     num(sn, "mean_steps"), sn.value("max_steps_used", 0), sn.value("not_quiescent", 0)));
-  Table steps{"snn-steps", metric + " of the accumulated output read at step T", {"Step", metric}, {}, {true, true}, {}};
+  s.paragraphs.push_back(
+      fmt::format("{} mode, {} samples, step limit {}, mean {:.1f} and at most {} steps to "
+                  "quiescence; {} samples not quiescent at the limit.",
+                  str(sn, "mode"), sn.value("samples", 0), sn.value("max_steps", 0), num(sn, "mean_steps"),
+                  sn.value("max_steps_used", 0), sn.value("not_quiescent", 0)));
+  Table steps{"snn-steps", metric + " of the accumulated output read at step T", {"Step", metric}, {}, {true, true},
+              {}};
   for (const auto& p : sn["metric_vs_step"])
     steps.rows.push_back({fmt::format("{}", p.value("step", 0)), metric_text(metric, num(p, "value"))});
   s.tables.push_back(std::move(steps));
-  Table layers{"snn-layers", "Spikes per population", {"Population", "Neurons", "Spikes / inference", "Firing rate"},
-               {}, {false, true, true, true}, "firing rate = spikes / (neurons x timesteps), per sample"};
+  Table layers{"snn-layers", "Spikes per population",   {"Population", "Neurons", "Spikes / inference", "Firing rate"},
+               {},           {false, true, true, true}, "firing rate = spikes / (neurons x timesteps), per sample"};
   for (const auto& l : sn["layers"])
-    layers.rows.push_back({str(l, "name"), format_count(num(l, "neurons")), format_count(num(l, "spikes_per_inference")),
-                           fmt::format("{:.4f}", num(l, "firing_rate"))});
+    layers.rows.push_back({str(l, "name"), format_count(num(l, "neurons")),
+                           format_count(num(l, "spikes_per_inference")), fmt::format("{:.4f}", num(l, "firing_rate"))});
   s.tables.push_back(std::move(layers));
   for (const char* n : {"accuracy_vs_step", "firing_rates"})
     if (std::count(plots.names.begin(), plots.names.end(), n)) s.plots.push_back(n);
@@ -391,8 +421,12 @@ Section sensitivity_section(const json& r, const Plots& plots) {
       " when one constant is scaled and all others are fixed. A scaled value that is not a legal profile (half of a "
       "count of 1, more cores than the mesh holds) is marked invalid; a chip that no longer holds the model is "
       "marked as not fitting.");
-  Table t{"sensitivity", "Change against the profile's own constants", {"Profile", "Constant", "Value", "Verified"}, {},
-          {false, false, true, false}, {}};
+  Table t{"sensitivity",
+          "Change against the profile's own constants",
+          {"Profile", "Constant", "Value", "Verified"},
+          {},
+          {false, false, true, false},
+          {}};
   for (const auto& sub : subjects)
     for (double f : factors) {
       t.header.push_back(fmt::format("{} {}", sub == "ann" ? "ANN" : "SNN", factor_text(f)));
@@ -418,7 +452,8 @@ Section sensitivity_section(const json& r, const Plots& plots) {
   for (const auto& row : sens["rows"]) rows.push_back(&row);
   std::vector<std::string> order;
   for (const auto* row : rows)
-    if (std::find(order.begin(), order.end(), str(*row, "profile")) == order.end()) order.push_back(str(*row, "profile"));
+    if (std::find(order.begin(), order.end(), str(*row, "profile")) == order.end())
+      order.push_back(str(*row, "profile"));
   std::stable_sort(rows.begin(), rows.end(), [&](const json* a, const json* b) {
     const auto pa = std::find(order.begin(), order.end(), str(*a, "profile"));
     const auto pb = std::find(order.begin(), order.end(), str(*b, "profile"));
@@ -441,18 +476,27 @@ Section sensitivity_section(const json& r, const Plots& plots) {
       for (const auto& p : row["points"]) cells.push_back(cell(row["base"], p, sub));
     if (ratio)
       for (const auto& p : row["points"])
-        cells.push_back(p.value("valid", false) ? percent_change(num(row["base"], "ratio"), num(p, "ratio")) : "invalid");
+        cells.push_back(p.value("valid", false) ? percent_change(num(row["base"], "ratio"), num(p, "ratio"))
+                                                : "invalid");
     t.rows.push_back(std::move(cells));
     ranked.emplace_back(impact(row), rowp);
   }
-  t.note = "Invalid points: " + std::to_string(std::count_if(sens["rows"].begin(), sens["rows"].end(), [](const json& row) {
-             return std::any_of(row["points"].begin(), row["points"].end(),
-                                [](const json& p) { return !p.value("valid", false); });
-           })) + " constants have a scaled value that is not a legal profile (see report.json for the reason).";
+  t.note = "Invalid points: " +
+           std::to_string(std::count_if(sens["rows"].begin(), sens["rows"].end(),
+                                        [](const json& row) {
+                                          return std::any_of(row["points"].begin(), row["points"].end(),
+                                                             [](const json& p) { return !p.value("valid", false); });
+                                        })) +
+           " constants have a scaled value that is not a legal profile (see report.json for the reason).";
   s.tables.push_back(std::move(t));
   std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  Chart c{"chart-sensitivity", ratio ? "Largest changes of the ANN/SNN ratio" : "Largest changes of the ANN energy",
-          "%", false, {}, {}, {}};
+  Chart c{"chart-sensitivity",
+          ratio ? "Largest changes of the ANN/SNN ratio" : "Largest changes of the ANN energy",
+          "%",
+          false,
+          {},
+          {},
+          {}};
   for (double f : factors) c.series.push_back(factor_text(f));
   for (std::size_t i = 0; i < ranked.size() && i < 12; ++i) {
     if (ranked[i].first <= 0) break;
@@ -474,8 +518,11 @@ Section sensitivity_section(const json& r, const Plots& plots) {
 Section profiles_section(const json& r) {
   Section s{"profiles", "Hardware profiles and the sources of their constants", {}, {}, {}, {}, {}};
   for (const auto& p : r["profiles"]) {
-    Table t{"profile-" + str(p, "name"), fmt::format("{} ({})", str(p, "name"), str(p, "kind")),
-            {"Constant", "Value", "Unit", "Node", "Verified", "Source"}, {}, {false, true, false, false, false, false},
+    Table t{"profile-" + str(p, "name"),
+            fmt::format("{} ({})", str(p, "name"), str(p, "kind")),
+            {"Constant", "Value", "Unit", "Node", "Verified", "Source"},
+            {},
+            {false, true, false, false, false, false},
             str(p, "description")};
     for (const auto& [k, c] : p["constants"].items())
       t.rows.push_back({k, constant_text(num(c, "value")), str(c, "unit"), str(c, "node"),
@@ -508,12 +555,10 @@ std::string report_title(const json& r) {
 }
 
 std::vector<Section> report_sections(const json& r, const Plots& plots) {
-  return {summary_section(r),      stages_section(r),
-          energy_section(r, plots), comparison_section(r, plots),
-          mapping_section(r),      bytes_section(r),
-          layers_section(r, plots), snn_section(r, plots),
-          sensitivity_section(r, plots), profiles_section(r),
-          notes_section(r, plots)};
+  return {summary_section(r),           stages_section(r),      energy_section(r, plots),
+          comparison_section(r, plots), mapping_section(r),     bytes_section(r),
+          layers_section(r, plots),     snn_section(r, plots),  sensitivity_section(r, plots),
+          profiles_section(r),          notes_section(r, plots)};
 }
 
 std::vector<Section> compare_sections(const json& c) {
@@ -524,19 +569,21 @@ std::vector<Section> compare_sections(const json& c) {
       if (std::find(profiles.begin(), profiles.end(), str(p, "profile")) == profiles.end())
         profiles.push_back(str(p, "profile"));
   Section models{"models", "Models", {}, {}, {}, {}, {}};
-  Table mt{"compare-models", "Models side by side",
-           {"Model", "Task", "Parameters", "MACs / inference", "Samples", "ANN metric", "SNN metric"}, {},
-           {false, false, true, true, true, true, true}, {}};
+  Table mt{"compare-models",
+           "Models side by side",
+           {"Model", "Task", "Parameters", "MACs / inference", "Samples", "ANN metric", "SNN metric"},
+           {},
+           {false, false, true, true, true, true, true},
+           {}};
   for (const auto& rep : reports) {
     const json& a = rep["ann"];
     const std::string metric = a["metric"].is_object() ? str(a["metric"], "name") : "";
     std::string snn = "not available";
-    if (has_snn(rep))
-      snn = metric_text(str(rep["snn"]["metric"], "name"), num(rep["snn"]["metric"], "snn_value"));
-    mt.rows.push_back({str(rep["model"], "file"), str(rep["model"], "task"), format_count(num(rep["model"], "params")),
-                       format_count(num(rep["model"], "macs_per_inference")), fmt::format("{}", a.value("samples", 0)),
-                       a["metric"].is_object() ? metric + " " + metric_text(metric, num(a["metric"], "value")) : "not scored",
-                       snn});
+    if (has_snn(rep)) snn = metric_text(str(rep["snn"]["metric"], "name"), num(rep["snn"]["metric"], "snn_value"));
+    mt.rows.push_back(
+        {str(rep["model"], "file"), str(rep["model"], "task"), format_count(num(rep["model"], "params")),
+         format_count(num(rep["model"], "macs_per_inference")), fmt::format("{}", a.value("samples", 0)),
+         a["metric"].is_object() ? metric + " " + metric_text(metric, num(a["metric"], "value")) : "not scored", snn});
   }
   models.tables.push_back(std::move(mt));
 
@@ -577,14 +624,20 @@ std::vector<Section> compare_sections(const json& c) {
     energy.charts.push_back(std::move(ch));
   }
   Section ratios{"ratios", "ANN/SNN ratios", {}, {}, {}, {}, {}};
-  Table rt{"compare-ratios", "ANN/SNN energy per inference", {"Model", "ANN on", "SNN on", "ANN/SNN"}, {},
-           {false, false, false, true}, {}};
+  Table rt{"compare-ratios",
+           "ANN/SNN energy per inference",
+           {"Model", "ANN on", "SNN on", "ANN/SNN"},
+           {},
+           {false, false, false, true},
+           {}};
   for (const auto& rep : reports)
     for (const auto& cmp : rep["comparisons"])
       rt.rows.push_back({str(rep["model"], "name"), str(cmp, "ann_profile"), str(cmp, "snn_profile"),
                          cmp["ratio"].is_number() ? fmt::format("{:.2f}x", num(cmp, "ratio")) : "does not fit"});
-  if (rt.rows.empty()) ratios.paragraphs.push_back("No SNN section in any report yet: no ratios.");
-  else ratios.tables.push_back(std::move(rt));
+  if (rt.rows.empty())
+    ratios.paragraphs.push_back("No SNN section in any report yet: no ratios.");
+  else
+    ratios.tables.push_back(std::move(rt));
   Section fits{"mapping", "Mapping", {}, {}, {}, {}, {}};
   Table ft{"compare-mapping", "Neuromorphic fit", {"Model", "Subject", "Profile", "Fits", "Shortfall"}, {}, {}, {}};
   ft.numeric = std::vector<bool>(ft.header.size(), false);
@@ -592,7 +645,8 @@ std::vector<Section> compare_sections(const json& c) {
     for (const std::string subject : {"ann", "snn"})
       for (const auto& p : prices(rep, subject))
         if (p["mapping"].is_object())
-          ft.rows.push_back({str(rep["model"], "name"), subject, str(p, "profile"), p.value("fits", true) ? "yes" : "NO",
+          ft.rows.push_back({str(rep["model"], "name"), subject, str(p, "profile"),
+                             p.value("fits", true) ? "yes" : "NO",
                              str(p, "shortfall").empty() ? "-" : str(p, "shortfall")});
   fits.tables.push_back(std::move(ft));
   return {models, energy, ratios, fits};

@@ -37,8 +37,8 @@ struct Section {
   std::string title;
   std::vector<std::string> paragraphs;  // plain text (escaped by the renderer)
   std::vector<Table> tables;
-  std::vector<Chart> charts;            // HTML only (Markdown points to the PNGs)
-  std::vector<std::string> plots;       // plot names whose PNG exists
+  std::vector<Chart> charts;       // HTML only (Markdown points to the PNGs)
+  std::vector<std::string> plots;  // plot names whose PNG exists
   std::vector<std::string> bullets;
 };
 

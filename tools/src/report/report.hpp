@@ -45,7 +45,7 @@ std::string plot_title(const std::string& name);
 // SIGINT/SIGTERM; commit() renames them all with those signals blocked, so an interrupted run leaves
 // nothing and a finished one leaves every file. Uncommitted temporaries are removed on destruction.
 class OutputFiles {
-public:
+ public:
   explicit OutputFiles(std::filesystem::path dir);
   ~OutputFiles();
   OutputFiles(const OutputFiles&) = delete;
@@ -61,7 +61,7 @@ public:
   void commit();
   const std::filesystem::path& dir() const { return dir_; }
 
-private:
+ private:
   struct Entry {
     std::string name;
     std::filesystem::path temp;

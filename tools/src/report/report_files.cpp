@@ -180,8 +180,10 @@ Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out) {
   std::string output;
   const int rc = run_captured(argv, output);
   for (const auto& name : plot_names()) {
-    if (rc == 0 && out.exists(plot_file(name))) p.names.push_back(name);
-    else out.drop(plot_file(name));
+    if (rc == 0 && out.exists(plot_file(name)))
+      p.names.push_back(name);
+    else
+      out.drop(plot_file(name));
   }
   if (rc != 0) {
     std::string last = output;
@@ -237,12 +239,23 @@ std::string html_escape(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -41,7 +41,8 @@ std::string svg_chart(const Chart& c) {
   for (const auto& vals : c.values) {
     double sum = 0;
     for (double v : vals) {
-      if (c.stacked) sum += std::max(0.0, finite(v));
+      if (c.stacked)
+        sum += std::max(0.0, finite(v));
       else {
         lo = std::min(lo, finite(v));
         hi = std::max(hi, finite(v));
@@ -57,15 +58,16 @@ std::string svg_chart(const Chart& c) {
       html_escape(c.id), width, height, width, height, html_escape(c.title));
   double lx = label_w;
   for (std::size_t i = 0; i < c.series.size(); ++i) {
-    s += fmt::format("<rect x=\"{:.1f}\" y=\"6\" width=\"12\" height=\"12\" fill=\"{}\"/>"
-                     "<text x=\"{:.1f}\" y=\"16\" class=\"legend\">{}</text>\n",
-                     lx, colour(i), lx + 16, html_escape(c.series[i]));
+    s += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"6\" width=\"12\" height=\"12\" fill=\"{}\"/>"
+        "<text x=\"{:.1f}\" y=\"16\" class=\"legend\">{}</text>\n",
+        lx, colour(i), lx + 16, html_escape(c.series[i]));
     lx += 24 + 7.0 * static_cast<double>(c.series[i].size());
   }
   if (!c.stacked) {
     const double x0 = x_of(0);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#888\"/>\n", x0, top - 2, x0,
-                     height - 4);
+    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#888\"/>\n", x0, top - 2,
+                     x0, height - 4);
   }
   for (std::size_t k = 0; k < c.categories.size(); ++k) {
     const double y = top + row_h * static_cast<double>(k);
@@ -78,10 +80,11 @@ std::string svg_chart(const Chart& c) {
       for (std::size_t i = 0; i < vals.size(); ++i) {
         const double v = std::max(0.0, finite(vals[i]));
         if (v <= 0) continue;
-        s += fmt::format("<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}: {}"
-                         "</title></rect>\n",
-                         x_of(at), y + 3, std::max(0.5, x_of(at + v) - x_of(at)), row_h - 6, colour(i),
-                         html_escape(i < c.series.size() ? c.series[i] : ""), html_escape(value_text(c, v)));
+        s += fmt::format(
+            "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}: {}"
+            "</title></rect>\n",
+            x_of(at), y + 3, std::max(0.5, x_of(at + v) - x_of(at)), row_h - 6, colour(i),
+            html_escape(i < c.series.size() ? c.series[i] : ""), html_escape(value_text(c, v)));
         at += v;
       }
       s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"value\">{}</text>\n", x_of(at) + 4, y + row_h / 2 + 4,
@@ -91,12 +94,13 @@ std::string svg_chart(const Chart& c) {
         const double v = finite(vals[i]);
         const double a = x_of(std::min(0.0, v)), b = x_of(std::max(0.0, v));
         const double by = y + 4 + 10.0 * static_cast<double>(i);
-        s += fmt::format("<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"8\" fill=\"{}\"><title>{}: {}"
-                         "</title></rect>\n",
-                         a, by, std::max(0.5, b - a), colour(i), html_escape(i < c.series.size() ? c.series[i] : ""),
-                         html_escape(value_text(c, v)));
-        s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"value small\">{}</text>\n",
-                         std::max(a, b) + 3, by + 8, html_escape(value_text(c, v)));
+        s += fmt::format(
+            "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"8\" fill=\"{}\"><title>{}: {}"
+            "</title></rect>\n",
+            a, by, std::max(0.5, b - a), colour(i), html_escape(i < c.series.size() ? c.series[i] : ""),
+            html_escape(value_text(c, v)));
+        s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"value small\">{}</text>\n", std::max(a, b) + 3,
+                         by + 8, html_escape(value_text(c, v)));
       }
     }
   }
@@ -156,9 +160,10 @@ std::string render_html(const std::string& title, const std::vector<Section>& se
       if (!c.categories.empty())
         out += "<figure>\n<figcaption>" + html_escape(c.title) + "</figcaption>\n" + svg_chart(c) + "</figure>\n";
     for (const auto& p : s.plots)
-      out += fmt::format("<figure><img src=\"{}\" alt=\"{}\"><figcaption>{} (PNG, tools/plot_report.py)</figcaption>"
-                         "</figure>\n",
-                         html_escape(plot_file(p)), html_escape(plot_title(p)), html_escape(plot_title(p)));
+      out += fmt::format(
+          "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{} (PNG, tools/plot_report.py)</figcaption>"
+          "</figure>\n",
+          html_escape(plot_file(p)), html_escape(plot_title(p)), html_escape(plot_title(p)));
     const bool fold = s.id == "profiles";
     if (fold) out += "<details><summary>Show every constant with its source</summary>\n";
     for (const auto& t : s.tables) html_table(out, t);

@@ -91,27 +91,27 @@ json price_json(const hw::ProfilePrice& p) {
                       {"hops", num(l.hops)},
                       {"hops_x", num(l.hops_x)},
                       {"hops_y", num(l.hops_y)}});
-  json j = {{"profile", p.profile},
-            {"kind", p.kind},
-            {"fits", r.fits},
-            {"shortfall", r.shortfall},
-            {"mapping", p.mapping ? mapping_json(*p.mapping) : json(nullptr)},
-            {"samples", r.samples},
-            {"tokens", r.tokens},
-            {"spikes", r.spikes},
-            {"total_pj", breakdown_json(r.total)},
-            // No per-unit figure for a model that does not fit: a zero must not read as a price.
-            {"per_inference_pj", r.fits && r.samples > 0 ? breakdown_json(r.total.scaled(per)) : json(nullptr)},
-            {"per_token_pj", r.fits && r.tokens > 0
-                                 ? breakdown_json(r.total.scaled(1.0 / static_cast<double>(r.tokens)))
-                                 : json(nullptr)},
-            {"energy_per_spike_pj", r.spikes > 0 ? num(r.energy_per_spike_pj()) : json(nullptr)},
-            {"latency_s", num(r.latency_s)},
-            {"latency_per_inference_s", num(r.latency_per_inference_s())},
-            {"bytes", {{"sram", num(r.sram_bytes)}, {"dram", num(r.dram_bytes)}}},
-            {"bytes_per_inference", {{"sram", num(r.sram_bytes * per)}, {"dram", num(r.dram_bytes * per)}}},
-            {"layers", std::move(layers)},
-            {"notes", r.notes}};
+  json j = {
+      {"profile", p.profile},
+      {"kind", p.kind},
+      {"fits", r.fits},
+      {"shortfall", r.shortfall},
+      {"mapping", p.mapping ? mapping_json(*p.mapping) : json(nullptr)},
+      {"samples", r.samples},
+      {"tokens", r.tokens},
+      {"spikes", r.spikes},
+      {"total_pj", breakdown_json(r.total)},
+      // No per-unit figure for a model that does not fit: a zero must not read as a price.
+      {"per_inference_pj", r.fits && r.samples > 0 ? breakdown_json(r.total.scaled(per)) : json(nullptr)},
+      {"per_token_pj",
+       r.fits && r.tokens > 0 ? breakdown_json(r.total.scaled(1.0 / static_cast<double>(r.tokens))) : json(nullptr)},
+      {"energy_per_spike_pj", r.spikes > 0 ? num(r.energy_per_spike_pj()) : json(nullptr)},
+      {"latency_s", num(r.latency_s)},
+      {"latency_per_inference_s", num(r.latency_per_inference_s())},
+      {"bytes", {{"sram", num(r.sram_bytes)}, {"dram", num(r.dram_bytes)}}},
+      {"bytes_per_inference", {{"sram", num(r.sram_bytes * per)}, {"dram", num(r.dram_bytes * per)}}},
+      {"layers", std::move(layers)},
+      {"notes", r.notes}};
   return j;
 }
 

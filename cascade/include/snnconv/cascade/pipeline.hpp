@@ -37,8 +37,8 @@ struct PipelineProgress {
 };
 
 struct PipelineOptions {
-  std::string model;                   // ONNX file
-  std::string data;                    // dataset (.h5); empty: the model's snnconv.data metadata
+  std::string model;  // ONNX file
+  std::string data;   // dataset (.h5); empty: the model's snnconv.data metadata
   std::string split = "test";
   std::int64_t samples = 1000;         // test samples (language models: windows) to run; < 0: the whole split
   std::int64_t batch = 64;             // samples per forward pass of the ANN evaluation
@@ -46,7 +46,7 @@ struct PipelineOptions {
   std::vector<std::string> profiles;   // names or paths; empty: every bundled neuromorphic and dense profile
   std::filesystem::path profiles_dir;  // empty: hw::default_profiles_dir()
   hw::PricingOptions pricing;
-  std::vector<double> sensitivity_factors = {0.5, 2.0};  // empty: no sensitivity table
+  std::vector<double> sensitivity_factors = {0.5, 2.0};   // empty: no sensitivity table
   std::function<void(const PipelineProgress&)> progress;  // optional
 };
 
@@ -87,27 +87,27 @@ struct AnnSection {
 // ---- the SNN section (filled by run_snn_stage) --------------------------------------------------------
 
 struct SnnStepPoint {
-  int step = 0;       // read-out after this many timesteps
-  double value = 0;   // the metric of the accumulated output read at that step
+  int step = 0;      // read-out after this many timesteps
+  double value = 0;  // the metric of the accumulated output read at that step
 };
 
 struct SnnLayerStats {
-  std::string name;             // the SpikeNeuron population (value or node name)
-  std::int64_t neurons = 0;     // per inference
-  std::uint64_t spikes = 0;     // +1 and -1 events over all samples
+  std::string name;          // the SpikeNeuron population (value or node name)
+  std::int64_t neurons = 0;  // per inference
+  std::uint64_t spikes = 0;  // +1 and -1 events over all samples
   double spikes_per_inference = 0;
-  double firing_rate = 0;       // spikes / (neurons x timesteps simulated), per sample, averaged over samples
+  double firing_rate = 0;  // spikes / (neurons x timesteps simulated), per sample, averaged over samples
 };
 
 struct SnnSection {
-  std::string mode;           // "strict" (one +-1 spike per neuron per step) or "burst" (multi-bit events)
-  std::string metric;         // as the ANN's
-  double qann_value = 0;      // the quantized ANN on the same samples
-  double snn_value = 0;       // the SNN's accumulated output at the end of the run
+  std::string mode;       // "strict" (one +-1 spike per neuron per step) or "burst" (multi-bit events)
+  std::string metric;     // as the ANN's
+  double qann_value = 0;  // the quantized ANN on the same samples
+  double snn_value = 0;   // the SNN's accumulated output at the end of the run
   std::int64_t samples = 0;
-  int activation_bits = 0;    // 0: mixed (see notes)
-  int max_steps = 0;          // the step limit of the run
-  double mean_steps = 0;      // mean steps to quiescence over samples (the limit when not quiescent)
+  int activation_bits = 0;  // 0: mixed (see notes)
+  int max_steps = 0;        // the step limit of the run
+  double mean_steps = 0;    // mean steps to quiescence over samples (the limit when not quiescent)
   int max_steps_used = 0;
   std::int64_t not_quiescent = 0;  // samples stopped at the limit
   double seconds = 0;
@@ -133,10 +133,10 @@ struct PipelineResult {
   std::vector<StageRecord> stages;
   AnnSection ann;
   std::optional<SnnSection> snn;
-  std::vector<hw::Profile> profiles;          // in the order priced
-  std::vector<hw::ProfilePrice> ann_prices;   // [0] the compute-only convention, then one per profile
-  std::vector<hw::ProfilePrice> snn_prices;   // the same columns for the SNN; empty without an SNN
-  std::vector<Comparison> comparisons;        // empty without an SNN
+  std::vector<hw::Profile> profiles;            // in the order priced
+  std::vector<hw::ProfilePrice> ann_prices;     // [0] the compute-only convention, then one per profile
+  std::vector<hw::ProfilePrice> snn_prices;     // the same columns for the SNN; empty without an SNN
+  std::vector<Comparison> comparisons;          // empty without an SNN
   std::vector<hw::SensitivityRow> sensitivity;  // subjects: ann [, snn]
   std::vector<double> sensitivity_factors;
   std::vector<std::string> notes;

@@ -42,7 +42,8 @@ struct ProfilePrice {
 // An ops profile prices the compute-only convention with its convention constants; a neuromorphic one
 // maps the layers (map_layers) and prices them (price_neuromorphic; an unfitting mapping gives fits = false
 // and the shortfall, never a silent price); a dense one prices with price_dense.
-ProfilePrice price_on_profile(const PricingSubject& subject, const Profile& profile, const PricingOptions& options = {});
+ProfilePrice price_on_profile(const PricingSubject& subject, const Profile& profile,
+                              const PricingOptions& options = {});
 // The compute-only convention with explicit constants (no profile needed).
 ProfilePrice price_compute_only(const PricingSubject& subject, const ComputeOnlyConstants& constants = {});
 
