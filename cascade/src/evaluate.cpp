@@ -119,6 +119,7 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
     const std::vector<std::int64_t> labels = b.labels.to_i64();
     for (std::int64_t i = 0; i < count; ++i)
       correct += argmax_row(logits.data<float>() + i * classes, classes) == labels[static_cast<std::size_t>(i)];
+    if (o.progress) o.progress(begin + count, rows);
   }
   if (rest) merge_ledger(main->ledger, rest->ledger);
   res.samples = rows;
@@ -178,6 +179,7 @@ EvalResult bits_per_byte(const EvalOptions& o, const Graph& probe, const dataset
         const auto next = tokens[static_cast<std::size_t>(b * seq + t + 1)];
         nats += std::log(sum) - static_cast<double>(row[next] - mx);
       }
+    if (o.progress) o.progress(w + count, windows);
   }
   if (rest) merge_ledger(main->ledger, rest->ledger);
   res.samples = windows;

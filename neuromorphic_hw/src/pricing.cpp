@@ -140,7 +140,9 @@ PriceResult price_neuromorphic(const Ledger& ledger, const NeuromorphicChip& chi
       const double n = packets(ledger.per_node[static_cast<std::size_t>(in_row)]);
       LayerEnergy& src = r.per_layer[static_cast<std::size_t>(in_row)];
       src.energy.noc_pj += n * (p.mean_hops_x * chip.hop_energy_x_pj + p.mean_hops_y * chip.hop_energy_y_pj);
-      src.hops += n * (p.mean_hops_x + p.mean_hops_y);
+      src.hops_x += n * p.mean_hops_x;
+      src.hops_y += n * p.mean_hops_y;
+      src.hops = src.hops_x + src.hops_y;
     }
     const double spill_bytes = static_cast<double>(p.synapse_bytes_spilled) +
                                2.0 * static_cast<double>(p.neurons_spilled * chip.membrane_bytes_per_neuron);

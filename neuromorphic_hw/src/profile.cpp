@@ -209,6 +209,22 @@ Profile parse_profile(std::string_view json_text, const std::string& file) {
   return p;
 }
 
+Profile with_value(const Profile& p, std::string_view key, double value) {
+  const auto keys = schema(p.kind);
+  const auto spec = std::find_if(keys.begin(), keys.end(), [&](const KeySpec& s) { return s.key == key; });
+  if (spec == keys.end() || !p.has(key))
+    fail(p.file, fmt::format("unknown key '{}' in constants of a {} profile", key, profile_kind_name(p.kind)));
+  const std::string where = fmt::format("constant '{}'", key);
+  if (!std::isfinite(value)) fail(p.file, fmt::format("{}: value is not finite", where));
+  if (value < 0) fail(p.file, fmt::format("{}: negative value {}", where, value));
+  if (spec->whole && (value < 1 || value != std::floor(value) || value > 9.0e15))
+    fail(p.file, fmt::format("{}: must be a whole number >= 1, got {}", where, value));
+  Profile out = p;
+  out.constants.find(key)->second.value = value;
+  check_consistency(out);
+  return out;
+}
+
 Profile load_profile(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw IoError("cannot open hardware profile", ErrorContext{file.string(), {}, {}, {}});

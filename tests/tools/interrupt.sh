@@ -24,4 +24,26 @@ for sig in INT TERM; do
   [[ $rc -ne 0 && -z "$left" ]] && echo "ok: SIG$sig -> exit $rc, output folder empty"
   rm -rf "$out"
 done
+
+# The report: `snnconv MODEL.onnx --out DIR` interrupted while its files are being written (the plot script
+# runs with every output still under its temporary name) leaves nothing in DIR.
+src=$(cd "$(dirname "$0")/../.." && pwd)
+for sig in INT TERM; do
+  out=$(mktemp -d)
+  "$bin" "$src/examples/fashion_vit/fashion_vit_relu.onnx" --out "$out/rep" --samples 50 --quiet >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    compgen -G "$out/rep/.report.json.tmp-*" >/dev/null && break
+    sleep 0.05
+  done
+  kill -s "$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  sleep 0.5  # a plot script still running would write now
+  left=$(ls -A "$out/rep" 2>/dev/null)
+  if [[ $rc -eq 0 ]]; then echo "FAIL (report, $sig): exit 0 (finished before the signal?)"; fails=$((fails + 1)); fi
+  if [[ -n "$left" ]]; then echo "FAIL (report, $sig): left behind: $left"; fails=$((fails + 1)); fi
+  [[ $rc -ne 0 && -z "$left" ]] && echo "ok: report SIG$sig -> exit $rc, output folder empty"
+  rm -rf "$out"
+done
 exit $fails

@@ -2,7 +2,9 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.hpp"
 #include "snnconv/core/error.hpp"
@@ -36,10 +38,32 @@ std::map<std::string, std::int64_t> parse_dims(const std::string& text) {
 
 }  // namespace snnconv::cli
 
+namespace {
+
+// The front door: `snnconv MODEL.onnx [options]` means `snnconv report MODEL.onnx [options]`. Only a first
+// argument that is no subcommand and names an .onnx file or an existing file is taken as a model, so a
+// mistyped subcommand still gets CLI11's error.
+std::vector<std::string> with_default_command(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0].empty() || args[0][0] == '-') return args;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->check_name(args[0])) return args;
+  std::error_code ec;
+  if (args[0].ends_with(".onnx") || std::filesystem::is_regular_file(args[0], ec)) {
+    args.insert(args.begin(), "report");
+    return args;
+  }
+  throw snnconv::UsageError("'" + args[0] + "' is neither a subcommand nor a model file (MODEL.onnx); see snnconv --help");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{
       "snnconv: convert transformer foundation models (ONNX) into spiking neural networks, run both, and "
-      "price them on neuromorphic and dense accelerators."};
+      "price them on neuromorphic and dense accelerators.\n`snnconv MODEL.onnx [options]` runs `snnconv report "
+      "MODEL.onnx [options]`: the whole pipeline and an energy report folder."};
+  app.name("snnconv");
   app.require_subcommand(1);
   app.set_version_flag("--version", "snnconv 0.1.0");
   snnconv::cli::Action action;
@@ -48,8 +72,18 @@ int main(int argc, char** argv) {
   snnconv::cli::add_generate(app, action);
   snnconv::cli::add_run(app, action);
   snnconv::cli::add_convert(app, action);
+  snnconv::cli::add_report(app, action);
+  snnconv::cli::add_compare(app, action);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args;
+    try {
+      args = with_default_command(app, argc, argv);
+    } catch (const snnconv::UsageError& e) {
+      std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+      return static_cast<int>(snnconv::ExitCode::bad_usage);
+    }
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct EvalOptions {
   bool reference_only = false;
   bool fuse = true;            // run the fused (canonical) graph: Linear, Attention, LayerNorm, Gelu
   std::map<std::string, std::int64_t> dims;  // extra symbolic dims (batch and seq are set from the above)
+  std::function<void(std::int64_t done, std::int64_t total)> progress;  // optional: after every batch
 };
 
 struct EvalResult {

@@ -31,7 +31,9 @@ struct LayerEnergy {
   EnergyBreakdown energy;
   double sram_bytes = 0;
   double dram_bytes = 0;
-  double hops = 0;  // mesh hops travelled by the spikes this row emits (neuromorphic)
+  double hops = 0;    // mesh hops travelled by the spikes this row emits (neuromorphic): hops_x + hops_y
+  double hops_x = 0;  // of which east-west (priced at E_hop_x)
+  double hops_y = 0;  // of which north-south (priced at E_hop_y)
 };
 
 struct PriceResult {

@@ -42,6 +42,10 @@ struct Profile {
 // constant, a wrong unit, a negative or non-finite value each throw ParseError naming the key, with
 // `file` in the error context.
 Profile parse_profile(std::string_view json_text, const std::string& file);
+// A copy of a validated profile with one constant set to `value`, checked as the loader checks it (negative,
+// non-finite, a count or size that is not a whole number >= 1, cores that no longer fit on the mesh): a
+// ParseError names the key. Used to vary constants (sensitivity) without writing a file.
+Profile with_value(const Profile& p, std::string_view key, double value);
 // Reads a profile file (IoError when unreadable).
 Profile load_profile(const std::filesystem::path& file);
 

@@ -1,0 +1,163 @@
+// The whole job behind `snnconv model.onnx`: import, fuse, [compress, convert, run the SNN], run the ANN on
+// test data, price every ledger on the chosen hardware profiles, and vary each constant by 2x. The result
+// holds every figure the report shows; the writers (tools/src/report) only format it.
+//
+// The SNN seam: `run_snn_stage` (cascade/src/pipeline_snn.cpp) returns the optional `SnnSection`; today it
+// returns nothing (the QANN quantizer of real models is not there yet) and says so in its StageRecord.
+// Once it fills an SnnSection, `price_pipeline` prices the SNN ledger on the same profiles, adds the
+// ANN/SNN ratios and the SNN columns of the sensitivity table, and report.json gets its `snn` object
+// (docs/report-schema.md) with no change to the writers' contract.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/neuromorphic_hw/price_profile.hpp"
+#include "snnconv/neuromorphic_hw/profile.hpp"
+
+namespace snnconv::cascade {
+
+// Progress of a long run, for a terminal display. `done`/`total` count work units within the stage
+// (samples), 0/0 when the stage has no such count; `finished` is set once per stage at its end.
+struct PipelineProgress {
+  std::string stage;
+  int index = 0;  // 1-based stage number
+  int count = 0;  // stages in the run
+  std::int64_t done = 0, total = 0;
+  double seconds = 0;  // since the stage started
+  bool finished = false;
+  std::string status;  // at the end: "done", "not_available", "skipped"
+};
+
+struct PipelineOptions {
+  std::string model;  // ONNX file
+  std::string data;   // dataset (.h5); empty: the model's snnconv.data metadata
+  std::string split = "test";
+  std::int64_t samples = 1000;         // test samples (language models: windows) to run; < 0: the whole split
+  std::int64_t batch = 64;             // samples per forward pass of the ANN evaluation
+  int threads = 0;                     // 0: every core (results do not depend on it)
+  std::vector<std::string> profiles;   // names or paths; empty: every bundled neuromorphic and dense profile
+  std::filesystem::path profiles_dir;  // empty: hw::default_profiles_dir()
+  hw::PricingOptions pricing;
+  std::vector<double> sensitivity_factors = {0.5, 2.0};   // empty: no sensitivity table
+  std::function<void(const PipelineProgress&)> progress;  // optional
+};
+
+struct StageRecord {
+  std::string name;    // import, fuse, compress, convert, snn, ann, price, sensitivity
+  std::string status;  // "done", "not_available" (not implemented yet), "skipped" (does not apply)
+  double seconds = 0;
+  std::string note;
+};
+
+struct ModelSummary {
+  std::string file;
+  std::string name;  // file stem
+  int opset = 0;
+  std::string task;        // snnconv.task metadata, else the dataset's task, else ""
+  std::string bound_dims;  // the dims the pricing graph was bound to (batch 1)
+  std::int64_t params = 0, param_bytes = 0;
+  std::int64_t macs_per_inference = 0;  // at the bound dims
+  std::int64_t nodes_imported = 0, nodes_fused = 0;
+  std::map<std::string, int> fusions;  // per pattern
+};
+
+struct AnnSection {
+  // false: the dataset's task is not scored yet (vqa, program_synthesis) or no dataset was found; the ledger
+  // is then one static pass of the engine on zero inputs (the dense engine's counts depend on shapes only).
+  bool evaluated = false;
+  std::string not_evaluated_reason;
+  std::string data, split, task;
+  std::string metric;  // "accuracy" or "bits_per_byte"
+  double value = 0;
+  std::int64_t samples = 0;
+  std::int64_t batch = 0;  // samples per forward pass of the evaluation
+  double seconds = 0, samples_per_s = 0;
+  Graph graph;    // fused, batch 1: its nodes are the ledger's rows and give the shapes for pricing
+  Ledger ledger;  // summed over every sample run (ledger.samples); tokens = windows x seq for language models
+};
+
+// ---- the SNN section (filled by run_snn_stage) --------------------------------------------------------
+
+struct SnnStepPoint {
+  int step = 0;      // read-out after this many timesteps
+  double value = 0;  // the metric of the accumulated output read at that step
+};
+
+struct SnnLayerStats {
+  std::string name;          // the SpikeNeuron population (value or node name)
+  std::int64_t neurons = 0;  // per inference
+  std::uint64_t spikes = 0;  // +1 and -1 events over all samples
+  double spikes_per_inference = 0;
+  double firing_rate = 0;  // spikes / (neurons x timesteps simulated), per sample, averaged over samples
+};
+
+struct SnnSection {
+  std::string mode;       // "strict" (one +-1 spike per neuron per step) or "burst" (multi-bit events)
+  std::string metric;     // as the ANN's
+  double qann_value = 0;  // the quantized ANN on the same samples
+  double snn_value = 0;   // the SNN's accumulated output at the end of the run
+  std::int64_t samples = 0;
+  int activation_bits = 0;  // 0: mixed (see notes)
+  int max_steps = 0;        // the step limit of the run
+  double mean_steps = 0;    // mean steps to quiescence over samples (the limit when not quiescent)
+  int max_steps_used = 0;
+  std::int64_t not_quiescent = 0;  // samples stopped at the limit
+  double seconds = 0;
+  std::vector<SnnStepPoint> metric_vs_step;
+  std::vector<SnnLayerStats> layers;
+  std::vector<std::string> notes;
+  Graph graph;    // Stage::spiking, batch 1: its nodes are the ledger's rows
+  Ledger ledger;  // summed over samples; per node timesteps; per_step when recorded
+};
+
+// One ANN/SNN ratio: the ANN priced on `ann_profile` against the SNN on `snn_profile` (same profile, or an
+// ANN on a dense accelerator against the SNN on a neuromorphic chip).
+struct Comparison {
+  std::string ann_profile, snn_profile;
+  double ann_energy_per_inference_pj = 0, snn_energy_per_inference_pj = 0;
+  double ratio = 0;  // ANN / SNN; 0 when either does not fit
+  bool fits = true;
+};
+
+struct PipelineResult {
+  std::string generator;  // "snnconv 0.1.0"
+  ModelSummary model;
+  std::vector<StageRecord> stages;
+  AnnSection ann;
+  std::optional<SnnSection> snn;
+  std::vector<hw::Profile> profiles;            // in the order priced
+  std::vector<hw::ProfilePrice> ann_prices;     // [0] the compute-only convention, then one per profile
+  std::vector<hw::ProfilePrice> snn_prices;     // the same columns for the SNN; empty without an SNN
+  std::vector<Comparison> comparisons;          // empty without an SNN
+  std::vector<hw::SensitivityRow> sensitivity;  // subjects: ann [, snn]
+  std::vector<double> sensitivity_factors;
+  std::vector<std::string> notes;
+};
+
+// Runs every stage. Throws what the stages throw (UsageError for bad options or a missing dataset,
+// UnsupportedError for an unsupported model, ...).
+PipelineResult run_pipeline(const PipelineOptions& options);
+
+// The SNN stage (the seam, cascade/src/pipeline_snn.cpp): compress with defaults, convert to a spiking
+// graph, run it on the same samples as the ANN. Appends its records (compress, convert, snn) to `stages`;
+// returns nothing while the QANN quantizer is not available.
+std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
+                                        std::vector<StageRecord>& stages);
+
+// Prices what `r` holds (r.ann, and r.snn when set) on the options' profiles: fills r.profiles,
+// r.ann_prices, r.snn_prices, r.comparisons, r.sensitivity. Public so a caller holding its own SNN run
+// (or a test) can price it exactly as the pipeline does.
+void price_pipeline(PipelineResult& r, const PipelineOptions& options);
+
+// The profiles priced when none are named: every bundled profile of kind neuromorphic or dense, by name.
+std::vector<std::string> default_profile_names(const std::filesystem::path& dir);
+
+}  // namespace snnconv::cascade

@@ -1,0 +1,301 @@
+// run_pipeline(): the stages of `snnconv model.onnx`, and price_pipeline(): every ledger on every profile.
+#include "snnconv/cascade/pipeline.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/converter/fuse.hpp"
+#include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/error.hpp"
+#include "snnconv/core/stats.hpp"
+
+namespace snnconv::cascade {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Stage bookkeeping: a record per stage and progress events for the caller's display.
+class StageRunner {
+ public:
+  StageRunner(const PipelineOptions& o, std::vector<StageRecord>& records, int count)
+      : o_(o), records_(records), count_(count) {}
+
+  void begin(std::string name) {
+    ++index_;
+    name_ = std::move(name);
+    t0_ = Clock::now();
+    emit(0, 0, false, "");
+  }
+  void tick(std::int64_t done, std::int64_t total) { emit(done, total, false, ""); }
+  void end(std::string status, std::string note = {}) {
+    records_.push_back(StageRecord{name_, status, since(t0_), std::move(note)});
+    emit(0, 0, true, status);
+  }
+  // Records added by a callee (the SNN stage) keep their own names; this closes the progress line.
+  void end_progress(const std::string& status) { emit(0, 0, true, status); }
+  std::function<void(std::int64_t, std::int64_t)> ticker() {
+    if (!o_.progress) return {};
+    return [this](std::int64_t done, std::int64_t total) { tick(done, total); };
+  }
+
+ private:
+  void emit(std::int64_t done, std::int64_t total, bool finished, const std::string& status) {
+    if (!o_.progress) return;
+    o_.progress(PipelineProgress{name_, index_, count_, done, total, since(t0_), finished, status});
+  }
+  const PipelineOptions& o_;
+  std::vector<StageRecord>& records_;
+  int count_ = 0;
+  int index_ = 0;
+  std::string name_;
+  Clock::time_point t0_;
+};
+
+std::string first_dim_symbol(const Graph& g) {
+  if (g.inputs().empty()) return {};
+  const TensorType& t = g.value(g.inputs()[0]).type;
+  if (t.dims.empty() || t.dims[0].is_known()) return {};
+  return t.dims[0].symbol;
+}
+
+std::string metadata_or(const Graph& g, const std::string& key, std::string fallback = {}) {
+  const auto it = g.metadata.find(key);
+  return it == g.metadata.end() ? fallback : it->second;
+}
+
+// c x n by repeated doubling (field-agnostic: only Counters::operator+= is used).
+Counters times(const Counters& c, std::uint64_t n) {
+  Counters out, power = c;
+  while (n > 0) {
+    if (n & 1u) out += power;
+    Counters twice = power;
+    twice += power;
+    power = twice;
+    n >>= 1u;
+  }
+  return out;
+}
+
+// The dense engine's counts depend on shapes only: one pass on zero inputs gives the ledger of any pass.
+Ledger static_ledger(const Graph& g, int threads, std::uint64_t passes) {
+  ann::Engine engine(g, ann::EngineOptions{.threads = threads});
+  std::vector<Tensor> inputs;
+  for (ValueId v : g.inputs()) inputs.emplace_back(g.value(v).type.dtype, g.value(v).type.static_shape());
+  Ledger one = Ledger::for_graph(g);
+  engine.run(inputs, &one);
+  Ledger out = one;
+  for (std::size_t i = 0; i < out.per_node.size(); ++i) out.per_node[i] = times(one.per_node[i], passes);
+  out.samples = one.samples * passes;
+  out.tokens = one.tokens * passes;
+  return out;
+}
+
+bool same_rows(const Ledger& l, const Graph& g) {
+  if (l.node_names.size() != g.num_nodes()) return false;
+  for (std::size_t i = 0; i < g.num_nodes(); ++i)
+    if (l.node_names[i] != g.nodes()[i].name) return false;
+  return true;
+}
+
+void run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
+  AnnSection& a = r.ann;
+  a.split = o.split;
+  a.batch = o.batch;
+  const bool has_data = !o.data.empty() || r.ann.graph.metadata.count("snnconv.data") > 0;
+  std::uint64_t passes_if_static = 1;
+  if (!has_data) {
+    a.not_evaluated_reason = "the model records no dataset (ONNX metadata snnconv.data) and none was given with --data";
+  } else {
+    EvalOptions eo;
+    eo.model = o.model;
+    eo.data = o.data;
+    eo.split = o.split;
+    eo.limit = o.samples;
+    eo.batch = o.batch;
+    eo.threads = o.threads;
+    eo.fuse = true;
+    eo.progress = stage.ticker();
+    try {
+      EvalResult e = evaluate(eo);
+      a.evaluated = true;
+      a.data = e.data;
+      a.task = e.task;
+      a.metric = e.metric;
+      a.value = e.value;
+      a.samples = e.samples;
+      a.seconds = e.seconds;
+      a.samples_per_s = e.samples_per_s;
+      if (same_rows(e.ledger, a.graph)) {
+        a.ledger = std::move(e.ledger);
+      } else {  // the evaluation batch folded to other nodes: the same counts from the batch-1 graph
+        passes_if_static = e.ledger.samples;
+        r.notes.push_back(
+            "the ANN ledger was recomputed on the batch-1 graph (the evaluation graph folded to "
+            "other nodes); the dense engine's counts depend on shapes only");
+      }
+    } catch (const UnsupportedError& e) {  // the task is not scored yet: price one inference
+      a.not_evaluated_reason = e.message();
+    }
+  }
+  if (!a.evaluated || a.ledger.per_node.empty()) {
+    a.ledger = static_ledger(a.graph, o.threads, passes_if_static);
+    if (!a.evaluated) a.samples = static_cast<std::int64_t>(a.ledger.samples);
+  }
+  // Language models: every window position is a token.
+  if (a.task == "language_model" && !a.graph.inputs().empty()) {
+    const TensorType& t = a.graph.value(a.graph.inputs()[0]).type;
+    if (t.dims.size() >= 2 && t.dims[1].is_known())
+      a.ledger.tokens = a.ledger.samples * static_cast<std::uint64_t>(t.dims[1].value);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> default_profile_names(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (const std::string& n : hw::list_profiles(dir))
+    if (hw::find_profile(n, dir).kind != hw::ProfileKind::ops) names.push_back(n);
+  return names;
+}
+
+void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
+  const std::filesystem::path dir = o.profiles_dir.empty() ? hw::default_profiles_dir() : o.profiles_dir;
+  const std::vector<std::string> names = o.profiles.empty() ? default_profile_names(dir) : o.profiles;
+  if (names.empty()) throw UsageError(fmt::format("no hardware profile to price with (none in {})", dir.string()));
+  r.profiles.clear();
+  for (const std::string& n : names) r.profiles.push_back(hw::find_profile(n, dir));
+
+  std::vector<hw::PricingSubject> subjects;
+  subjects.push_back(hw::make_pricing_subject("ann", r.ann.graph, r.ann.ledger));
+  if (r.snn) subjects.push_back(hw::make_pricing_subject("snn", r.snn->graph, r.snn->ledger));
+
+  auto price_all = [&](const hw::PricingSubject& s) {
+    std::vector<hw::ProfilePrice> prices{hw::price_compute_only(s)};
+    for (const hw::Profile& p : r.profiles) prices.push_back(hw::price_on_profile(s, p, o.pricing));
+    return prices;
+  };
+  r.ann_prices = price_all(subjects[0]);
+  r.snn_prices.clear();
+  r.comparisons.clear();
+  if (r.snn) {
+    r.snn_prices = price_all(subjects[1]);
+    auto add = [&](const hw::ProfilePrice& a, const hw::ProfilePrice& s) {
+      Comparison c;
+      c.ann_profile = a.profile;
+      c.snn_profile = s.profile;
+      c.fits = a.result.fits && s.result.fits;
+      c.ann_energy_per_inference_pj = a.result.energy_per_inference_pj();
+      c.snn_energy_per_inference_pj = s.result.energy_per_inference_pj();
+      c.ratio = c.fits ? hw::ann_snn_ratio(a.result, s.result) : 0.0;
+      r.comparisons.push_back(c);
+    };
+    for (std::size_t i = 0; i < r.ann_prices.size(); ++i) add(r.ann_prices[i], r.snn_prices[i]);
+    for (const hw::ProfilePrice& a : r.ann_prices)
+      for (const hw::ProfilePrice& s : r.snn_prices)
+        if (a.kind == "dense" && s.kind == "neuromorphic") add(a, s);
+  }
+
+  r.sensitivity.clear();
+  r.sensitivity_factors = o.sensitivity_factors;
+  if (!o.sensitivity_factors.empty()) {
+    // The compute-only column's two constants (E_MAC, E_AC) vary too, through the bundled ops profile.
+    for (const std::string& n : hw::list_profiles(dir)) {
+      const hw::Profile ops = hw::find_profile(n, dir);
+      if (ops.kind != hw::ProfileKind::ops) continue;
+      const bool listed =
+          std::any_of(r.profiles.begin(), r.profiles.end(), [&](const hw::Profile& p) { return p.name == ops.name; });
+      if (listed) break;
+      auto rows = hw::sensitivity(ops, subjects, o.sensitivity_factors, o.pricing);
+      for (auto& row : rows) row.profile = "compute-only";
+      r.sensitivity.insert(r.sensitivity.end(), rows.begin(), rows.end());
+      break;
+    }
+    for (const hw::Profile& p : r.profiles) {
+      auto rows = hw::sensitivity(p, subjects, o.sensitivity_factors, o.pricing);
+      r.sensitivity.insert(r.sensitivity.end(), rows.begin(), rows.end());
+    }
+  }
+}
+
+PipelineResult run_pipeline(const PipelineOptions& o) {
+  if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
+  if (o.samples == 0) throw UsageError("--samples must be >= 1 (or negative for the whole split)");
+  PipelineResult r;
+  r.generator = "snnconv 0.1.0";
+  StageRunner stage(o, r.stages, 6);
+
+  stage.begin("import");
+  const Graph probe = onnx_import::read_onnx(o.model);
+  onnx_import::ImportOptions io;
+  if (const std::string sym = first_dim_symbol(probe); !sym.empty()) io.dims[sym] = 1;
+  Graph g = onnx_import::import_onnx(o.model, io);
+  r.model.file = o.model;
+  r.model.name = std::filesystem::path(o.model).stem().string();
+  r.model.opset = g.opset;
+  r.model.task = metadata_or(g, "snnconv.task");
+  r.model.bound_dims = metadata_or(g, "snnconv.bound_dims");
+  r.model.nodes_imported = static_cast<std::int64_t>(g.num_nodes());
+  stage.end("done", fmt::format("{} nodes, bound {}", g.num_nodes(), r.model.bound_dims));
+
+  stage.begin("fuse");
+  const FuseStats fused = fuse_graph(g);
+  r.model.fusions = fused.per_pattern;
+  r.model.nodes_fused = static_cast<std::int64_t>(g.num_nodes());
+  const GraphStats st = compute_stats(g);
+  r.model.params = st.params;
+  r.model.param_bytes = st.param_bytes;
+  r.model.macs_per_inference = st.macs;
+  stage.end("done", fmt::format("{} fusions, {} nodes", fused.total(), g.num_nodes()));
+
+  const Shape first_input = g.inputs().empty() ? Shape{} : g.value(g.inputs()[0]).type.static_shape();
+  const std::int64_t batch_dim = first_input.empty() ? 1 : first_input[0];
+  if (batch_dim > 1) r.model.macs_per_inference /= batch_dim;
+
+  stage.begin("ann");
+  r.ann.graph = g;
+  run_ann(r, o, stage);
+  if (r.model.task.empty()) r.model.task = r.ann.task;
+  stage.end("done", r.ann.evaluated ? fmt::format("{} {:.4f} on {} samples", r.ann.metric, r.ann.value, r.ann.samples)
+                                    : "not scored: " + r.ann.not_evaluated_reason);
+
+  stage.begin("snn");
+  r.snn = run_snn_stage(o, r.ann.graph, r.stages);
+  stage.end_progress(r.snn ? "done" : "not_available");
+
+  stage.begin("price");
+  PipelineOptions no_sensitivity = o;
+  no_sensitivity.sensitivity_factors.clear();
+  price_pipeline(r, no_sensitivity);
+  stage.end("done", fmt::format("{} profiles", r.profiles.size()));
+
+  stage.begin("sensitivity");
+  if (o.sensitivity_factors.empty()) {
+    stage.end("skipped", "no factors");
+  } else {
+    price_pipeline(r, o);
+    stage.end("done", fmt::format("{} constants x {} factors", r.sensitivity.size(), o.sensitivity_factors.size()));
+  }
+
+  if (!r.ann.evaluated) r.notes.push_back("the ANN was not scored: " + r.ann.not_evaluated_reason);
+  for (const hw::Profile& p : r.profiles)
+    if (p.kind == hw::ProfileKind::neuromorphic) {
+      r.notes.push_back(
+          "the ANN on a neuromorphic chip: its MACs are priced as graded inputs (mac_energy); moving its "
+          "real-valued activations between cores is not priced (the ledger counts no spikes for it)");
+      break;
+    }
+  r.notes.push_back(
+      "energies are per inference (one sample; language models: one window) unless marked per token; the pricing "
+      "graph is bound to batch 1, so a dense accelerator re-reads every weight for every inference");
+  return r;
+}
+
+}  // namespace snnconv::cascade

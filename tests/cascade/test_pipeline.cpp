@@ -1,0 +1,91 @@
+// run_pipeline(): the stages behind `snnconv MODEL.onnx` on the bundled example and on a fixture with no data.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "snnconv/cascade/pipeline.hpp"
+
+namespace snnconv {
+namespace {
+
+const std::filesystem::path kRoot = SNNCONV_SOURCE_DIR;
+
+std::vector<std::string> stage_names(const cascade::PipelineResult& r) {
+  std::vector<std::string> names;
+  for (const auto& s : r.stages) names.push_back(s.name + ":" + s.status);
+  return names;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+TEST_CASE("the pipeline on fashion_vit_relu: stages and ANN ledger and prices and sensitivity") {
+  const auto model = kRoot / "examples/fashion_vit/fashion_vit_relu.onnx";
+  if (!std::filesystem::exists(model)) {
+    MESSAGE("skipped: " << model.string() << " is not there");
+    return;
+  }
+  cascade::PipelineOptions o;
+  o.model = model.string();
+  o.samples = 40;
+  o.batch = 16;  // 16 + 16 + a remainder batch of 8
+  o.threads = 2;
+  o.profiles = {"loihi", "systolic_int8"};
+  int finished = 0;
+  o.progress = [&](const cascade::PipelineProgress& p) {
+    CHECK(p.count == 6);
+    finished += p.finished ? 1 : 0;
+  };
+  const cascade::PipelineResult r = cascade::run_pipeline(o);
+  CHECK(finished == 6);
+  CHECK(stage_names(r) == std::vector<std::string>{"import:done", "fuse:done", "ann:done", "compress:not_available",
+                                                   "convert:not_available", "snn:not_available", "price:done",
+                                                   "sensitivity:done"});
+  CHECK_FALSE(r.snn.has_value());
+  CHECK(r.model.macs_per_inference == 2'427'008);
+  CHECK(r.model.params == 139'018);
+  CHECK(r.model.bound_dims == "batch=1");
+  REQUIRE(r.ann.evaluated);
+  CHECK(r.ann.samples == 40);
+  CHECK(r.ann.ledger.samples == 40);
+  CHECK(r.ann.ledger.node_names.size() == r.ann.graph.num_nodes());
+  CHECK(r.ann.ledger.total().total_macs() == 40ull * 2'427'008);
+  // compute-only, then the two profiles; the convention prices every fp32 MAC at 4.6 pJ.
+  REQUIRE(r.ann_prices.size() == 3);
+  CHECK(r.ann_prices[0].profile == "compute-only");
+  CHECK(r.ann_prices[0].result.energy_per_inference_pj() == doctest::Approx(2'427'008 * 4.6));
+  CHECK(r.ann_prices[1].profile == "loihi");
+  REQUIRE(r.ann_prices[1].mapping.has_value());
+  CHECK(r.ann_prices[1].result.fits);
+  CHECK(r.ann_prices[2].kind == "dense");
+  CHECK(r.ann_prices[2].result.dram_bytes > 0);
+  CHECK(r.snn_prices.empty());
+  CHECK(r.comparisons.empty());
+  // Rows: compute-only's 2 convention constants + every constant of the two profiles.
+  CHECK(r.sensitivity.size() == 2 + r.profiles[0].constants.size() + r.profiles[1].constants.size());
+  CHECK(r.sensitivity[0].profile == "compute-only");
+  for (const auto& row : r.sensitivity) {
+    if (row.key != "convention_mac_energy") continue;
+    CHECK(row.points[1].energy_per_inference_pj[0] == doctest::Approx(2 * 2'427'008 * 4.6));
+  }
+}
+
+TEST_CASE("a model without data is priced on one static inference and says why it was not scored") {
+  const auto model = kRoot / "examples/fixtures/vit_op17_static.onnx";  // fixed batch 2, no snnconv.data
+  cascade::PipelineOptions o;
+  o.model = model.string();
+  o.profiles = {"systolic_int8"};
+  o.sensitivity_factors.clear();
+  const cascade::PipelineResult r = cascade::run_pipeline(o);
+  CHECK_FALSE(r.ann.evaluated);
+  CHECK(r.ann.not_evaluated_reason.find("snnconv.data") != std::string::npos);
+  CHECK(r.ann.ledger.samples == 2);  // one pass of the fixed batch of 2
+  CHECK(r.ann.ledger.total().total_macs() == 2ull * static_cast<std::uint64_t>(r.model.macs_per_inference));
+  REQUIRE(r.ann_prices.size() == 2);
+  CHECK(r.ann_prices[1].result.energy_per_inference_pj() > 0);
+  CHECK(r.sensitivity.empty());
+  CHECK(r.stages.back().status == "skipped");
+}
+}
+
+}  // namespace snnconv

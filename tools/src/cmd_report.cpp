@@ -1,0 +1,179 @@
+// `snnconv MODEL.onnx` (= `snnconv report MODEL.onnx`) and `snnconv compare A.onnx B.onnx ...`: run the
+// pipeline (cascade::run_pipeline) and write the report folder (tools/src/report).
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "commands.hpp"
+#include "report/report.hpp"
+#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/core/error.hpp"
+
+namespace snnconv::cli {
+
+namespace {
+
+struct ReportCliOptions {
+  cascade::PipelineOptions pipeline;
+  std::vector<std::string> models;  // compare: several
+  std::string out;
+  std::string profiles;
+  bool no_plots = false;
+  bool no_sensitivity = false;
+  bool quiet = false;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    std::string item = s.substr(pos, comma - pos);
+    if (!item.empty())
+      out.push_back(item);
+    else if (!s.empty())
+      throw UsageError("--profile has an empty entry in '" + s + "'");
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// A terminal display on stderr: one line per stage, rewritten in place while it runs.
+std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool quiet, std::string prefix) {
+  if (quiet || ::isatty(2) == 0) return {};
+  return [prefix](const cascade::PipelineProgress& p) {
+    std::string line = fmt::format("{}[{}/{}] {:<12}", prefix, p.index, p.count, p.stage);
+    if (p.finished)
+      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
+    else if (p.total > 0)
+      line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
+    else
+      line += " ...";
+    std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), p.finished ? "\n" : "");
+    std::fflush(stderr);
+  };
+}
+
+void say(bool quiet, const std::string& s) {
+  if (!quiet && ::isatty(2) != 0) std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::string& model,
+                                          const std::string& prefix) {
+  cascade::PipelineOptions p = o.pipeline;
+  p.model = model;
+  p.profiles = split_list(o.profiles);
+  if (o.no_sensitivity) p.sensitivity_factors.clear();
+  p.progress = terminal_progress(o.quiet, prefix);
+  return p;
+}
+
+void print_headline(const nlohmann::json& j) {
+  for (const auto& p : j["pricing"]["ann"]) {
+    const std::string profile = p["profile"].get<std::string>();
+    if (!p["fits"].get<bool>()) {
+      fmt::print("  ANN on {:<14} {}\n", profile, p["shortfall"].get<std::string>());
+      continue;
+    }
+    fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
+               report::format_energy_pj(
+                   p["per_inference_pj"]["total"].is_number() ? p["per_inference_pj"]["total"].get<double>() : 0.0));
+  }
+}
+
+int run_report(const ReportCliOptions& o) {
+  const std::string model = o.models.at(0);
+  const std::string out = o.out.empty() ? std::filesystem::path(model).stem().string() + "_report" : o.out;
+  const cascade::PipelineResult r = cascade::run_pipeline(pipeline_options(o, model, ""));
+  const nlohmann::json j = report::report_json(r);
+  report::OutputFiles files(out);
+  files.write("report.json", j.dump(2) + "\n");
+  report::Plots plots;
+  if (o.no_plots) {
+    plots.status = "plots skipped (--no-plots)";
+  } else {
+    say(o.quiet, "plotting ...");
+    plots = report::make_plots(files.reserve("report.json"), files);
+    if (!plots.ok) std::fprintf(stderr, "snnconv: warning: %s\n", plots.status.c_str());
+  }
+  files.write("report.md", report::report_markdown(j, plots));
+  files.write("report.html", report::report_html(j, plots));
+  files.commit();
+  fmt::print("report      {}/report.html (report.md, report.json, {} plots)\n", out, plots.names.size());
+  if (r.ann.evaluated)
+    fmt::print("ANN         {} {:.4f} on {} samples\n", r.ann.metric, r.ann.value, r.ann.samples);
+  else
+    fmt::print("ANN         not scored ({}); priced on one static inference\n", r.ann.not_evaluated_reason);
+  fmt::print("SNN         {}\n", r.snn ? fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value)
+                                       : std::string("not available yet (no QANN quantizer for real models)"));
+  print_headline(j);
+  return 0;
+}
+
+int run_compare(const ReportCliOptions& o) {
+  if (o.models.size() < 2) throw UsageError("compare needs at least two models");
+  const std::string out = o.out.empty() ? std::string("compare_report") : o.out;
+  std::vector<nlohmann::json> reports;
+  for (std::size_t i = 0; i < o.models.size(); ++i) {
+    const std::string prefix = fmt::format("{} ", std::filesystem::path(o.models[i]).stem().string());
+    reports.push_back(report::report_json(cascade::run_pipeline(pipeline_options(o, o.models[i], prefix))));
+  }
+  const nlohmann::json j = report::compare_json(reports);
+  report::OutputFiles files(out);
+  files.write("compare.json", j.dump(2) + "\n");
+  files.write("compare.md", report::compare_markdown(j));
+  files.write("compare.html", report::compare_html(j));
+  files.commit();
+  fmt::print("comparison  {}/compare.html (compare.md, compare.json) of {} models\n", out, reports.size());
+  for (const auto& rep : reports) {
+    fmt::print("{}\n", rep["model"]["file"].get<std::string>());
+    print_headline(rep);
+  }
+  return 0;
+}
+
+void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
+  cmd->add_option("--data", o.pipeline.data, "Dataset (.h5); default: the model's bundled data (snnconv.data)");
+  cmd->add_option("--profile", o.profiles,
+                  "Hardware profiles, comma-separated names or .json paths (default: every bundled neuromorphic "
+                  "and dense profile)");
+  cmd->add_option("--samples", o.pipeline.samples, "Test samples to run (language models: windows); < 0: all")
+      ->capture_default_str();
+  cmd->add_option("--split", o.pipeline.split, "Dataset split")->capture_default_str();
+  cmd->add_option("--batch", o.pipeline.batch, "Samples per forward pass of the ANN run")->capture_default_str();
+  cmd->add_option("--threads", o.pipeline.threads, "Worker threads (0: every core; results do not depend on it)")
+      ->capture_default_str();
+  cmd->add_flag("--no-sensitivity", o.no_sensitivity, "Skip the table of energies with each constant x0.5 and x2");
+  cmd->add_flag("--quiet", o.quiet, "No progress display on the terminal");
+}
+
+}  // namespace
+
+void add_report(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ReportCliOptions>();
+  opts->models.resize(1);
+  auto* cmd = app.add_subcommand(
+      "report",
+      "The whole pipeline on one model and an energy report folder (what `snnconv MODEL.onnx` runs): import, "
+      "fuse, run the ANN on test data, price on hardware profiles, write report.json/.md/.html and PNG plots. "
+      "Partial: the SNN stage (compress, convert, run) is not available yet");
+  cmd->add_option("model", opts->models[0], "ONNX model file")->required();
+  cmd->add_option("--out", opts->out, "Output folder (default: MODEL_report); files appear only when complete");
+  cmd->add_flag("--no-plots", opts->no_plots, "Do not run tools/plot_report.py (the HTML keeps its SVG charts)");
+  add_pipeline_options(cmd, *opts);
+  cmd->callback([opts, &action] { action = [opts] { return run_report(*opts); }; });
+}
+
+void add_compare(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ReportCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "compare", "Run the pipeline on several models and put them side by side in one report (compare.json/.md/.html)");
+  cmd->add_option("models", opts->models, "ONNX model files (two or more)")->required();
+  cmd->add_option("--out", opts->out, "Output folder (default: compare_report)");
+  add_pipeline_options(cmd, *opts);
+  cmd->callback([opts, &action] { action = [opts] { return run_compare(*opts); }; });
+}
+
+}  // namespace snnconv::cli

@@ -1,0 +1,655 @@
+// report.json -> sections of tables and charts for people (rendered by report_md.cpp / report_html.cpp).
+#include "report/content.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace snnconv::report {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::size_t kTopLayers = 12;
+const std::vector<std::string> kComponents{"compute", "sram", "dram", "noc", "static"};
+const std::vector<std::string> kComponentTitles{"Compute", "SRAM", "DRAM", "NoC", "Static"};
+
+double num(const json& j) {
+  return j.is_number() ? j.get<double>() : kNaN;
+}
+double num(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) ? num(j.at(key)) : kNaN;
+}
+std::string str(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j.at(key).is_string() ? j.at(key).get<std::string>() : std::string();
+}
+
+std::string metric_text(const std::string& metric, double v) {
+  if (!std::isfinite(v)) return "n/a";
+  if (metric == "accuracy") return fmt::format("{:.2f}%", 100.0 * v);
+  return fmt::format("{:.4f}", v);
+}
+
+std::string percent_change(double base, double v) {
+  if (!std::isfinite(base) || !std::isfinite(v) || base == 0) return "n/a";
+  const double c = 100.0 * (v / base - 1.0);
+  if (std::fabs(c) < 0.05) return "0%";
+  return fmt::format("{:+.1f}%", c);
+}
+
+std::string factor_text(double f) {
+  return fmt::format("x{:g}", f);
+}
+
+const json& prices(const json& r, const std::string& subject) {
+  static const json empty = json::array();
+  if (!r.contains("pricing") || !r["pricing"].contains(subject)) return empty;
+  return r["pricing"][subject];
+}
+
+bool has_snn(const json& r) {
+  return r.contains("snn") && r["snn"].is_object();
+}
+
+// Why a stage did not run (its note), or its status.
+std::string stage_note(const json& r, const std::string& name) {
+  for (const auto& s : r["stages"])
+    if (str(s, "name") == name) return str(s, "note").empty() ? str(s, "status") : str(s, "note");
+  return "not run";
+}
+
+std::string seconds_text(double s) {
+  if (!std::isfinite(s)) return "n/a";
+  if (s == 0) return "0";
+  if (s < 1e-6) return fmt::format("{:.3g} ns", s * 1e9);
+  if (s < 1e-3) return fmt::format("{:.3g} µs", s * 1e6);
+  if (s < 1) return fmt::format("{:.3g} ms", s * 1e3);
+  return fmt::format("{:.3g} s", s);
+}
+
+std::string constant_text(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
+  return fmt::format("{:g}", v);
+}
+
+// The energy of a price per inference, or its shortfall.
+std::string energy_cell(const json& p, const char* component = "total") {
+  if (!p.value("fits", true)) return "does not fit";
+  return format_energy_pj(num(p["per_inference_pj"], component));
+}
+
+Section summary_section(const json& r) {
+  Section s{"summary", "Summary", {}, {}, {}, {}, {}};
+  const json& m = r["model"];
+  std::string fusions;
+  for (const auto& [k, v] : m["fusions"].items())
+    if (v.get<int>() > 0) fusions += fmt::format("{}{} {}", fusions.empty() ? "" : ", ", k, v.get<int>());
+  s.paragraphs.push_back(fmt::format(
+      "Model {} (opset {}, task {}): {} parameters ({}), {} MACs per inference; {} nodes imported, {} after "
+      "fusion ({}).",
+      str(m, "file"), m.value("opset", 0), str(m, "task").empty() ? "unknown" : str(m, "task"),
+      format_count(num(m, "params")), format_bytes(num(m, "param_bytes")), format_count(num(m, "macs_per_inference")),
+      m.value("nodes_imported", 0), m.value("nodes_fused", 0), fusions.empty() ? "none" : fusions));
+  const json& a = r["ann"];
+  if (a.value("evaluated", false))
+    s.paragraphs.push_back(fmt::format(
+        "ANN (dense engine, as exported): {} {} on {} samples of split '{}' of {} ({:.0f} samples/s in the engine).",
+        str(a["metric"], "name"), metric_text(str(a["metric"], "name"), num(a["metric"], "value")),
+        a.value("samples", 0), str(a, "split"), str(a, "data"), num(a, "samples_per_s")));
+  else
+    s.paragraphs.push_back("ANN: not scored (" + str(a, "not_evaluated_reason") +
+                           "); energies are for one static inference.");
+  if (has_snn(r)) {
+    const json& sn = r["snn"];
+    s.paragraphs.push_back(fmt::format("SNN ({} mode): {} {} (QANN {}) on {} samples, mean {:.1f} steps to quiescence.",
+                                       str(sn, "mode"), str(sn["metric"], "name"),
+                                       metric_text(str(sn["metric"], "name"), num(sn["metric"], "snn_value")),
+                                       metric_text(str(sn["metric"], "name"), num(sn["metric"], "qann_value")),
+                                       sn.value("samples", 0), num(sn, "mean_steps")));
+  } else {
+    s.paragraphs.push_back("SNN: not available yet (" + stage_note(r, "compress") +
+                           "). The SNN columns, the ANN/SNN ratios, accuracy vs steps and firing rates appear "
+                           "here once the spiking conversion of real models lands.");
+  }
+  Table t{"summary-table", "Energy per inference", {"Profile", "Kind", "ANN"}, {}, {false, false, true}, {}};
+  const bool snn = has_snn(r);
+  if (snn) {
+    t.header.insert(t.header.end(), {"SNN", "ANN/SNN"});
+    t.numeric.insert(t.numeric.end(), {true, true});
+  }
+  t.header.push_back("Fits on chip");
+  t.numeric.push_back(false);
+  const json& ap = prices(r, "ann");
+  const json& sp = prices(r, "snn");
+  for (std::size_t i = 0; i < ap.size(); ++i) {
+    const json& p = ap[i];
+    std::vector<std::string> row{str(p, "profile"), str(p, "kind"), energy_cell(p)};
+    std::string fits = p.value("fits", true) ? "yes" : "no: " + str(p, "shortfall");
+    if (snn && i < sp.size()) {
+      row.push_back(energy_cell(sp[i]));
+      std::string ratio = "n/a";
+      for (const auto& c : r["comparisons"])
+        if (str(c, "ann_profile") == str(p, "profile") && str(c, "snn_profile") == str(p, "profile") &&
+            c["ratio"].is_number())
+          ratio = fmt::format("{:.2f}x", c["ratio"].get<double>());
+      row.push_back(ratio);
+      if (!sp[i].value("fits", true)) fits += "; SNN no: " + str(sp[i], "shortfall");
+    }
+    row.push_back(str(p, "kind") == "compute-only" ? "-" : fits);
+    t.rows.push_back(std::move(row));
+  }
+  t.note =
+      "compute-only: the E_MAC = 4.6 pJ / E_AC = 0.9 pJ convention of Spikformer-style papers (no memory, no "
+      "neuron updates, no static power), shown beside the full models.";
+  s.tables.push_back(std::move(t));
+  return s;
+}
+
+Section stages_section(const json& r) {
+  Section s{"stages", "Pipeline stages", {}, {}, {}, {}, {}};
+  Table t{"stages", "Stages", {"Stage", "Status", "Seconds", "Note"}, {}, {false, false, true, false}, {}};
+  for (const auto& st : r["stages"])
+    t.rows.push_back({str(st, "name"), str(st, "status"), fmt::format("{:.2f}", num(st, "seconds")), str(st, "note")});
+  s.tables.push_back(std::move(t));
+  return s;
+}
+
+Table energy_table(const json& ps, const std::string& subject) {
+  Table t{
+      "energy-" + subject, subject == "ann" ? "ANN energy per inference" : "SNN energy per inference", {}, {}, {}, {}};
+  t.header = {"Profile"};
+  t.header.insert(t.header.end(), kComponentTitles.begin(), kComponentTitles.end());
+  t.header.insert(t.header.end(), {"Total", "Latency", "Per spike", "Per token"});
+  t.numeric = std::vector<bool>(t.header.size(), true);
+  t.numeric[0] = false;
+  for (const auto& p : ps) {
+    std::vector<std::string> row{str(p, "profile")};
+    if (!p.value("fits", true)) {
+      row.push_back("does not fit: " + str(p, "shortfall"));
+      while (row.size() < t.header.size()) row.push_back("-");
+    } else {
+      for (const auto& c : kComponents) row.push_back(format_energy_pj(num(p["per_inference_pj"], c.c_str())));
+      row.push_back(format_energy_pj(num(p["per_inference_pj"], "total")));
+      const double lat = num(p, "latency_per_inference_s");
+      row.push_back(str(p, "kind") == "compute-only" ? "-" : seconds_text(lat));
+      row.push_back(p["energy_per_spike_pj"].is_number() ? format_energy_pj(num(p, "energy_per_spike_pj")) : "-");
+      row.push_back(p["per_token_pj"].is_object() ? format_energy_pj(num(p["per_token_pj"], "total")) : "-");
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+Chart energy_chart(const json& ps, const std::string& subject) {
+  Chart c{"chart-energy-" + subject,
+          (subject == "ann" ? "ANN" : "SNN") + std::string(" energy per inference"),
+          "pJ",
+          true,
+          {},
+          kComponentTitles,
+          {}};
+  for (const auto& p : ps) {
+    if (!p.value("fits", true)) continue;
+    c.categories.push_back(str(p, "profile"));
+    std::vector<double> v;
+    for (const auto& k : kComponents) v.push_back(num(p["per_inference_pj"], k.c_str()));
+    c.values.push_back(std::move(v));
+  }
+  return c;
+}
+
+Section energy_section(const json& r, const Plots& plots) {
+  Section s{"energy", "Energy by component", {}, {}, {}, {}, {}};
+  s.paragraphs.push_back(
+      "Energy per inference split into compute (MACs, synaptic ops, neuron updates, elementwise and nonlinear "
+      "units), SRAM, DRAM, network-on-chip (spike packets and mesh hops) and static (leakage x latency). "
+      "Formulas and constants: docs/energy-model.md; every constant's source is listed at the end.");
+  s.tables.push_back(energy_table(prices(r, "ann"), "ann"));
+  s.charts.push_back(energy_chart(prices(r, "ann"), "ann"));
+  if (has_snn(r)) {
+    s.tables.push_back(energy_table(prices(r, "snn"), "snn"));
+    s.charts.push_back(energy_chart(prices(r, "snn"), "snn"));
+  }
+  if (std::count(plots.names.begin(), plots.names.end(), "energy_breakdown")) s.plots.push_back("energy_breakdown");
+  return s;
+}
+
+Section bytes_section(const json& r) {
+  Section s{"bytes", "Bytes moved per memory level", {}, {}, {}, {}, {}};
+  Table t{"bytes",
+          "Bytes per inference by memory level",
+          {"Subject", "Profile", "SRAM", "DRAM"},
+          {},
+          {false, false, true, true},
+          {}};
+  for (const std::string subject : {"ann", "snn"})
+    for (const auto& p : prices(r, subject)) {
+      if (str(p, "kind") == "compute-only") continue;
+      if (!p.value("fits", true)) {
+        t.rows.push_back({subject, str(p, "profile"), "does not fit", "-"});
+        continue;
+      }
+      t.rows.push_back({subject, str(p, "profile"), format_bytes(num(p["bytes_per_inference"], "sram")),
+                        format_bytes(num(p["bytes_per_inference"], "dram"))});
+    }
+  t.note =
+      "Neuromorphic chips: SRAM = synapse memory read by synaptic events (priced inside E_syn), DRAM = "
+      "spilled synapses and membrane state. Dense accelerators: tiled GEMM and attention traffic.";
+  s.tables.push_back(std::move(t));
+  Table l{
+      "ledger-bytes",
+      "Bytes the engines moved per inference, by memory class (ledger)",
+      {"Memory class"},
+      {},
+      {false},
+      fmt::format("As counted by the engines during the run (the ANN at batch {}: a weight is read once per batch); "
+                  "the hardware models above price their own traffic from the shapes.",
+                  r["ann"].value("batch", 1))};
+  std::vector<std::string> subjects{"ann"};
+  if (has_snn(r)) subjects.push_back("snn");
+  for (const auto& sub : subjects) {
+    l.header.insert(l.header.end(), {sub + " read", sub + " written"});
+    l.numeric.insert(l.numeric.end(), {true, true});
+  }
+  for (const auto& [cls, v] : r["ann"]["ledger"]["total"]["bytes_read"].items()) {
+    std::vector<std::string> row{cls};
+    for (const auto& sub : subjects) {
+      const json& led = sub == "ann" ? r["ann"]["ledger"] : r["snn"]["ledger"];
+      const double per = std::max(1.0, num(led, "samples"));
+      row.push_back(format_bytes(num(led["total"]["bytes_read"], cls.c_str()) / per));
+      row.push_back(format_bytes(num(led["total"]["bytes_written"], cls.c_str()) / per));
+    }
+    l.rows.push_back(std::move(row));
+  }
+  s.tables.push_back(std::move(l));
+  return s;
+}
+
+Section mapping_section(const json& r) {
+  Section s{"mapping", "Mapping on neuromorphic chips", {}, {}, {}, {}, {}};
+  Table t{"mapping",
+          "Does the model fit?",
+          {"Subject", "Profile", "Fits", "Cores used", "Synapse bytes spilled", "Neurons spilled", "Shortfall"},
+          {},
+          {false, false, false, true, true, true, false},
+          {}};
+  for (const std::string subject : {"ann", "snn"})
+    for (const auto& p : prices(r, subject)) {
+      if (!p["mapping"].is_object()) continue;
+      const json& m = p["mapping"];
+      t.rows.push_back({subject, str(p, "profile"), m.value("fits", false) ? "yes" : "NO",
+                        format_count(num(m, "cores_used")), format_bytes(num(m, "synapse_bytes_spilled")),
+                        format_count(num(m, "neurons_spilled")),
+                        str(m, "shortfall").empty() ? "-" : str(m, "shortfall")});
+    }
+  t.note =
+      "A model that does not fit is reported with its shortfall and not priced on that chip (never silently "
+      "mapped). Synapses beyond a core's memory are re-read from DRAM every timestep (priced).";
+  if (t.rows.empty())
+    s.paragraphs.push_back("No neuromorphic profile was priced.");
+  else
+    s.tables.push_back(std::move(t));
+  return s;
+}
+
+Section layers_section(const json& r, const Plots& plots) {
+  Section s{"layers", "Energy per layer", {}, {}, {}, {}, {}};
+  s.paragraphs.push_back(
+      fmt::format("The {} most expensive layers per profile, per inference; report.json holds every "
+                  "ledger row.",
+                  kTopLayers));
+  for (const std::string subject : {"ann", "snn"}) {
+    for (const auto& p : prices(r, subject)) {
+      if (!p.value("fits", true)) continue;
+      const std::string profile = str(p, "profile");
+      const double per = std::max(1.0, num(p, "samples"));
+      std::vector<const json*> rows;
+      for (const auto& l : p["layers"])
+        if (num(l["energy_pj"], "total") > 0) rows.push_back(&l);
+      std::stable_sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
+        return num((*a)["energy_pj"], "total") > num((*b)["energy_pj"], "total");
+      });
+      double all = 0;
+      for (const json* l : rows) all += num((*l)["energy_pj"], "total");
+      Table t{"layers-" + subject + "-" + profile,
+              fmt::format("{} on {}", subject == "ann" ? "ANN" : "SNN", profile),
+              {"Layer", "Op", "Compute", "SRAM", "DRAM", "NoC", "Total", "Share"},
+              {},
+              {false, false, true, true, true, true, true, true},
+              {}};
+      Chart c{"chart-layers-" + subject + "-" + profile, t.title, "pJ", true, {},
+              {"Compute", "SRAM", "DRAM", "NoC"},        {}};
+      double shown = 0;
+      for (std::size_t i = 0; i < rows.size() && i < kTopLayers; ++i) {
+        const json& l = *rows[i];
+        const json& e = l["energy_pj"];
+        shown += num(e, "total");
+        t.rows.push_back({str(l, "name"), str(l, "op"), format_energy_pj(num(e, "compute") / per),
+                          format_energy_pj(num(e, "sram") / per), format_energy_pj(num(e, "dram") / per),
+                          format_energy_pj(num(e, "noc") / per), format_energy_pj(num(e, "total") / per),
+                          fmt::format("{:.1f}%", all > 0 ? 100.0 * num(e, "total") / all : 0.0)});
+        c.categories.push_back(str(l, "name"));
+        c.values.push_back({num(e, "compute") / per, num(e, "sram") / per, num(e, "dram") / per, num(e, "noc") / per});
+      }
+      if (rows.size() > kTopLayers)
+        t.rows.push_back({fmt::format("({} other layers)", rows.size() - kTopLayers), "", "", "", "", "",
+                          format_energy_pj((all - shown) / per),
+                          fmt::format("{:.1f}%", all > 0 ? 100.0 * (all - shown) / all : 0.0)});
+      const double st = num(p["per_inference_pj"], "static");
+      if (st > 0)
+        t.note = "Static energy (" + format_energy_pj(st) + " per inference) is a whole-run term, not per layer.";
+      s.tables.push_back(std::move(t));
+      s.charts.push_back(std::move(c));
+    }
+  }
+  if (std::count(plots.names.begin(), plots.names.end(), "energy_per_layer")) s.plots.push_back("energy_per_layer");
+  return s;
+}
+
+Section comparison_section(const json& r, const Plots& plots) {
+  Section s{"ann-vs-snn", "ANN vs SNN", {}, {}, {}, {}, {}};
+  if (!has_snn(r)) {
+    s.paragraphs.push_back("Not available yet: the SNN stage did not run (" + stage_note(r, "compress") +
+                           "). The table will hold ANN/SNN energy ratios per profile (same chip) and for the ANN "
+                           "on each dense accelerator against the SNN on each neuromorphic chip.");
+    return s;
+  }
+  Table t{"comparisons",
+          "ANN/SNN energy per inference (> 1: the SNN saves energy)",
+          {"ANN on", "SNN on", "ANN", "SNN", "ANN/SNN"},
+          {},
+          {false, false, true, true, true},
+          {}};
+  for (const auto& c : r["comparisons"])
+    t.rows.push_back({str(c, "ann_profile"), str(c, "snn_profile"),
+                      c.value("fits", true) ? format_energy_pj(num(c, "ann_energy_per_inference_pj")) : "-",
+                      c.value("fits", true) ? format_energy_pj(num(c, "snn_energy_per_inference_pj")) : "-",
+                      c["ratio"].is_number() ? fmt::format("{:.2f}x", num(c, "ratio")) : "does not fit"});
+  s.tables.push_back(std::move(t));
+  if (std::count(plots.names.begin(), plots.names.end(), "ann_vs_snn")) s.plots.push_back("ann_vs_snn");
+  return s;
+}
+
+Section snn_section(const json& r, const Plots& plots) {
+  Section s{"snn", "Spiking network: accuracy vs steps, firing rates", {}, {}, {}, {}, {}};
+  if (!has_snn(r)) {
+    s.paragraphs.push_back("Not available yet (" + stage_note(r, "snn") + ").");
+    return s;
+  }
+  const json& sn = r["snn"];
+  const std::string metric = str(sn["metric"], "name");
+  s.paragraphs.push_back(
+      fmt::format("{} mode, {} samples, step limit {}, mean {:.1f} and at most {} steps to "
+                  "quiescence; {} samples not quiescent at the limit.",
+                  str(sn, "mode"), sn.value("samples", 0), sn.value("max_steps", 0), num(sn, "mean_steps"),
+                  sn.value("max_steps_used", 0), sn.value("not_quiescent", 0)));
+  Table steps{"snn-steps", metric + " of the accumulated output read at step T", {"Step", metric}, {}, {true, true},
+              {}};
+  for (const auto& p : sn["metric_vs_step"])
+    steps.rows.push_back({fmt::format("{}", p.value("step", 0)), metric_text(metric, num(p, "value"))});
+  s.tables.push_back(std::move(steps));
+  Table layers{"snn-layers", "Spikes per population",   {"Population", "Neurons", "Spikes / inference", "Firing rate"},
+               {},           {false, true, true, true}, "firing rate = spikes / (neurons x timesteps), per sample"};
+  for (const auto& l : sn["layers"])
+    layers.rows.push_back({str(l, "name"), format_count(num(l, "neurons")),
+                           format_count(num(l, "spikes_per_inference")), fmt::format("{:.4f}", num(l, "firing_rate"))});
+  s.tables.push_back(std::move(layers));
+  for (const char* n : {"accuracy_vs_step", "firing_rates"})
+    if (std::count(plots.names.begin(), plots.names.end(), n)) s.plots.push_back(n);
+  return s;
+}
+
+Section sensitivity_section(const json& r, const Plots& plots) {
+  Section s{"sensitivity", "Sensitivity to each constant", {}, {}, {}, {}, {}};
+  const json& sens = r["sensitivity"];
+  std::vector<double> factors;
+  for (const auto& f : sens["factors"]) factors.push_back(f.get<double>());
+  std::vector<std::string> subjects;
+  for (const auto& x : sens["subjects"]) subjects.push_back(x.get<std::string>());
+  if (factors.empty() || sens["rows"].empty()) {
+    s.paragraphs.push_back("No sensitivity table was computed.");
+    return s;
+  }
+  const bool ratio = subjects.size() > 1;
+  s.paragraphs.push_back(
+      std::string("How the energy per inference") + (ratio ? " and the ANN/SNN ratio move" : " moves") +
+      " when one constant is scaled and all others are fixed. A scaled value that is not a legal profile (half of a "
+      "count of 1, more cores than the mesh holds) is marked invalid; a chip that no longer holds the model is "
+      "marked as not fitting.");
+  Table t{"sensitivity",
+          "Change against the profile's own constants",
+          {"Profile", "Constant", "Value", "Verified"},
+          {},
+          {false, false, true, false},
+          {}};
+  for (const auto& sub : subjects)
+    for (double f : factors) {
+      t.header.push_back(fmt::format("{} {}", sub == "ann" ? "ANN" : "SNN", factor_text(f)));
+      t.numeric.push_back(true);
+    }
+  if (ratio)
+    for (double f : factors) {
+      t.header.push_back("ANN/SNN " + factor_text(f));
+      t.numeric.push_back(true);
+    }
+  // Impact: the largest relative change of the headline figure (the ratio when there is an SNN).
+  auto impact = [&](const json& row) {
+    double best = 0;
+    for (const auto& p : row["points"]) {
+      const double base = ratio ? num(row["base"], "ratio") : num(row["base"]["ann"], "energy_per_inference_pj");
+      const double v = ratio ? num(p, "ratio") : num(p["ann"], "energy_per_inference_pj");
+      if (std::isfinite(base) && std::isfinite(v) && base != 0 && p.value("valid", false))
+        best = std::max(best, std::fabs(v / base - 1.0));
+    }
+    return best;
+  };
+  std::vector<const json*> rows;
+  for (const auto& row : sens["rows"]) rows.push_back(&row);
+  std::vector<std::string> order;
+  for (const auto* row : rows)
+    if (std::find(order.begin(), order.end(), str(*row, "profile")) == order.end())
+      order.push_back(str(*row, "profile"));
+  std::stable_sort(rows.begin(), rows.end(), [&](const json* a, const json* b) {
+    const auto pa = std::find(order.begin(), order.end(), str(*a, "profile"));
+    const auto pb = std::find(order.begin(), order.end(), str(*b, "profile"));
+    if (pa != pb) return pa < pb;
+    return impact(*a) > impact(*b);
+  });
+  auto cell = [&](const json& base, const json& p, const std::string& sub) -> std::string {
+    if (!p.value("valid", false)) return "invalid";
+    if (!p[sub].value("fits", false)) return "does not fit";
+    if (!base[sub].value("fits", false)) return "fits";
+    return percent_change(num(base[sub], "energy_per_inference_pj"), num(p[sub], "energy_per_inference_pj"));
+  };
+  std::vector<std::pair<double, const json*>> ranked;
+  for (const json* rowp : rows) {
+    const json& row = *rowp;
+    std::vector<std::string> cells{str(row, "profile"), str(row, "constant"),
+                                   constant_text(num(row, "base_value")) + " " + str(row, "unit"),
+                                   row.value("verified", true) ? "yes" : "no"};
+    for (const auto& sub : subjects)
+      for (const auto& p : row["points"]) cells.push_back(cell(row["base"], p, sub));
+    if (ratio)
+      for (const auto& p : row["points"])
+        cells.push_back(p.value("valid", false) ? percent_change(num(row["base"], "ratio"), num(p, "ratio"))
+                                                : "invalid");
+    t.rows.push_back(std::move(cells));
+    ranked.emplace_back(impact(row), rowp);
+  }
+  t.note = "Invalid points: " +
+           std::to_string(std::count_if(sens["rows"].begin(), sens["rows"].end(),
+                                        [](const json& row) {
+                                          return std::any_of(row["points"].begin(), row["points"].end(),
+                                                             [](const json& p) { return !p.value("valid", false); });
+                                        })) +
+           " constants have a scaled value that is not a legal profile (see report.json for the reason).";
+  s.tables.push_back(std::move(t));
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  Chart c{"chart-sensitivity",
+          ratio ? "Largest changes of the ANN/SNN ratio" : "Largest changes of the ANN energy",
+          "%",
+          false,
+          {},
+          {},
+          {}};
+  for (double f : factors) c.series.push_back(factor_text(f));
+  for (std::size_t i = 0; i < ranked.size() && i < 12; ++i) {
+    if (ranked[i].first <= 0) break;
+    const json& row = *ranked[i].second;
+    c.categories.push_back(str(row, "profile") + ": " + str(row, "constant"));
+    std::vector<double> v;
+    for (const auto& p : row["points"]) {
+      const double base = ratio ? num(row["base"], "ratio") : num(row["base"]["ann"], "energy_per_inference_pj");
+      const double x = ratio ? num(p, "ratio") : num(p["ann"], "energy_per_inference_pj");
+      v.push_back(p.value("valid", false) && std::isfinite(x) && base != 0 ? 100.0 * (x / base - 1.0) : 0.0);
+    }
+    c.values.push_back(std::move(v));
+  }
+  if (!c.categories.empty()) s.charts.push_back(std::move(c));
+  if (std::count(plots.names.begin(), plots.names.end(), "sensitivity")) s.plots.push_back("sensitivity");
+  return s;
+}
+
+Section profiles_section(const json& r) {
+  Section s{"profiles", "Hardware profiles and the sources of their constants", {}, {}, {}, {}, {}};
+  for (const auto& p : r["profiles"]) {
+    Table t{"profile-" + str(p, "name"),
+            fmt::format("{} ({})", str(p, "name"), str(p, "kind")),
+            {"Constant", "Value", "Unit", "Node", "Verified", "Source"},
+            {},
+            {false, true, false, false, false, false},
+            str(p, "description")};
+    for (const auto& [k, c] : p["constants"].items())
+      t.rows.push_back({k, constant_text(num(c, "value")), str(c, "unit"), str(c, "node"),
+                        c.value("verified", true) ? "yes" : "no", str(c, "source")});
+    s.tables.push_back(std::move(t));
+  }
+  return s;
+}
+
+Section notes_section(const json& r, const Plots& plots) {
+  Section s{"notes", "Notes and assumptions", {}, {}, {}, {}, {}};
+  std::set<std::string> seen;
+  auto add = [&](const std::string& n) {
+    if (!n.empty() && seen.insert(n).second) s.bullets.push_back(n);
+  };
+  for (const auto& n : r["notes"]) add(n.get<std::string>());
+  for (const std::string subject : {"ann", "snn"})
+    for (const auto& p : prices(r, subject))
+      for (const auto& n : p["notes"]) add(str(p, "profile") + ": " + n.get<std::string>());
+  if (has_snn(r))
+    for (const auto& n : r["snn"]["notes"]) add("snn: " + n.get<std::string>());
+  add("plots: " + plots.status);
+  return s;
+}
+
+}  // namespace
+
+std::string report_title(const json& r) {
+  return "snnconv report: " + str(r["model"], "name");
+}
+
+std::vector<Section> report_sections(const json& r, const Plots& plots) {
+  return {summary_section(r),           stages_section(r),      energy_section(r, plots),
+          comparison_section(r, plots), mapping_section(r),     bytes_section(r),
+          layers_section(r, plots),     snn_section(r, plots),  sensitivity_section(r, plots),
+          profiles_section(r),          notes_section(r, plots)};
+}
+
+std::vector<Section> compare_sections(const json& c) {
+  const json& reports = c["reports"];
+  std::vector<std::string> profiles;
+  for (const auto& rep : reports)
+    for (const auto& p : prices(rep, "ann"))
+      if (std::find(profiles.begin(), profiles.end(), str(p, "profile")) == profiles.end())
+        profiles.push_back(str(p, "profile"));
+  Section models{"models", "Models", {}, {}, {}, {}, {}};
+  Table mt{"compare-models",
+           "Models side by side",
+           {"Model", "Task", "Parameters", "MACs / inference", "Samples", "ANN metric", "SNN metric"},
+           {},
+           {false, false, true, true, true, true, true},
+           {}};
+  for (const auto& rep : reports) {
+    const json& a = rep["ann"];
+    const std::string metric = a["metric"].is_object() ? str(a["metric"], "name") : "";
+    std::string snn = "not available";
+    if (has_snn(rep)) snn = metric_text(str(rep["snn"]["metric"], "name"), num(rep["snn"]["metric"], "snn_value"));
+    mt.rows.push_back(
+        {str(rep["model"], "file"), str(rep["model"], "task"), format_count(num(rep["model"], "params")),
+         format_count(num(rep["model"], "macs_per_inference")), fmt::format("{}", a.value("samples", 0)),
+         a["metric"].is_object() ? metric + " " + metric_text(metric, num(a["metric"], "value")) : "not scored", snn});
+  }
+  models.tables.push_back(std::move(mt));
+
+  Section energy{"energy", "Energy per inference", {}, {}, {}, {}, {}};
+  for (const std::string subject : {"ann", "snn"}) {
+    bool any = false;
+    for (const auto& rep : reports) any = any || !prices(rep, subject).empty();
+    if (!any) {
+      if (subject == "snn") energy.paragraphs.push_back("SNN: not available for any model yet.");
+      continue;
+    }
+    Table t{"compare-energy-" + subject, subject == "ann" ? "ANN" : "SNN", {"Model"}, {}, {false}, {}};
+    Chart ch{"chart-compare-" + subject, t.title + " energy per inference (total)", "pJ", false, {}, {}, {}};
+    for (const auto& p : profiles) {
+      t.header.push_back(p);
+      t.numeric.push_back(true);
+      if (p != "compute-only") ch.series.push_back(p);
+    }
+    for (const auto& rep : reports) {
+      std::vector<std::string> row{str(rep["model"], "name")};
+      std::vector<double> vals;
+      for (const auto& prof : profiles) {
+        std::string cell = "-";
+        double v = 0;
+        for (const auto& p : prices(rep, subject))
+          if (str(p, "profile") == prof) {
+            cell = energy_cell(p);
+            v = p.value("fits", true) ? num(p["per_inference_pj"], "total") : 0.0;
+          }
+        row.push_back(cell);
+        if (prof != "compute-only") vals.push_back(v);
+      }
+      t.rows.push_back(std::move(row));
+      ch.categories.push_back(str(rep["model"], "name"));
+      ch.values.push_back(std::move(vals));
+    }
+    energy.tables.push_back(std::move(t));
+    energy.charts.push_back(std::move(ch));
+  }
+  Section ratios{"ratios", "ANN/SNN ratios", {}, {}, {}, {}, {}};
+  Table rt{"compare-ratios",
+           "ANN/SNN energy per inference",
+           {"Model", "ANN on", "SNN on", "ANN/SNN"},
+           {},
+           {false, false, false, true},
+           {}};
+  for (const auto& rep : reports)
+    for (const auto& cmp : rep["comparisons"])
+      rt.rows.push_back({str(rep["model"], "name"), str(cmp, "ann_profile"), str(cmp, "snn_profile"),
+                         cmp["ratio"].is_number() ? fmt::format("{:.2f}x", num(cmp, "ratio")) : "does not fit"});
+  if (rt.rows.empty())
+    ratios.paragraphs.push_back("No SNN section in any report yet: no ratios.");
+  else
+    ratios.tables.push_back(std::move(rt));
+  Section fits{"mapping", "Mapping", {}, {}, {}, {}, {}};
+  Table ft{"compare-mapping", "Neuromorphic fit", {"Model", "Subject", "Profile", "Fits", "Shortfall"}, {}, {}, {}};
+  ft.numeric = std::vector<bool>(ft.header.size(), false);
+  for (const auto& rep : reports)
+    for (const std::string subject : {"ann", "snn"})
+      for (const auto& p : prices(rep, subject))
+        if (p["mapping"].is_object())
+          ft.rows.push_back({str(rep["model"], "name"), subject, str(p, "profile"),
+                             p.value("fits", true) ? "yes" : "NO",
+                             str(p, "shortfall").empty() ? "-" : str(p, "shortfall")});
+  fits.tables.push_back(std::move(ft));
+  return {models, energy, ratios, fits};
+}
+
+}  // namespace snnconv::report

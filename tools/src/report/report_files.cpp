@@ -1,0 +1,264 @@
+// Output folder discipline (temporary names, one guarded rename step), the plot script runner, and the
+// number formatting the writers share.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "report/report.hpp"
+#include "snnconv/core/error.hpp"
+
+#ifndef SNNCONV_PLOT_SCRIPT
+#define SNNCONV_PLOT_SCRIPT "tools/plot_report.py"
+#endif
+
+namespace snnconv::report {
+
+// ---- OutputFiles -----------------------------------------------------------------------------------------
+
+OutputFiles::OutputFiles(std::filesystem::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec || !std::filesystem::is_directory(dir_))
+    throw IoError("cannot create the output folder: " + ec.message(), ErrorContext{dir_.string(), {}, {}, {}});
+}
+
+OutputFiles::~OutputFiles() {
+  if (committed_) return;
+  for (auto& e : entries_) {
+    std::error_code ec;
+    std::filesystem::remove(e.temp, ec);
+  }
+}
+
+std::filesystem::path OutputFiles::reserve(const std::string& name) {
+  for (const auto& e : entries_)
+    if (e.name == name) return e.temp;
+  Entry e;
+  e.name = name;
+  e.temp = dir_ / fmt::format(".{}.tmp-{}", name, ::getpid());
+  e.guard = std::make_unique<TempFileGuard>(e.temp.string());
+  entries_.push_back(std::move(e));
+  return entries_.back().temp;
+}
+
+void OutputFiles::write(const std::string& name, const std::string& content) {
+  const std::filesystem::path temp = reserve(name);
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  out.close();
+  if (!out) throw IoError("cannot write " + name, ErrorContext{temp.string(), {}, {}, {}});
+}
+
+void OutputFiles::drop(const std::string& name) {
+  for (auto it = entries_.begin(); it != entries_.end(); ++it)
+    if (it->name == name) {
+      std::error_code ec;
+      std::filesystem::remove(it->temp, ec);
+      entries_.erase(it);
+      return;
+    }
+}
+
+bool OutputFiles::exists(const std::string& name) const {
+  for (const auto& e : entries_)
+    if (e.name == name) return std::filesystem::is_regular_file(e.temp);
+  return false;
+}
+
+void OutputFiles::commit() {
+  // With SIGINT/SIGTERM blocked the renames finish as a group; a signal that arrived meanwhile is delivered
+  // after, when nothing temporary is left (the finished files stay).
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  std::string failed;
+  for (auto& e : entries_) {
+    std::error_code ec;
+    std::filesystem::rename(e.temp, dir_ / e.name, ec);
+    if (ec && failed.empty()) failed = e.name + ": " + ec.message();
+    e.guard->release();
+  }
+  committed_ = true;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!failed.empty()) throw IoError("cannot rename into place " + failed, ErrorContext{dir_.string(), {}, {}, {}});
+}
+
+// ---- plots -------------------------------------------------------------------------------------------------
+
+const std::vector<std::string>& plot_names() {
+  static const std::vector<std::string> names{"energy_breakdown", "energy_per_layer", "ann_vs_snn",
+                                              "accuracy_vs_step", "firing_rates",     "sensitivity"};
+  return names;
+}
+
+std::string plot_file(const std::string& name) {
+  return name + ".png";
+}
+
+std::string plot_title(const std::string& name) {
+  if (name == "energy_breakdown") return "Energy per inference by profile and component";
+  if (name == "energy_per_layer") return "Energy per layer (ANN)";
+  if (name == "ann_vs_snn") return "ANN vs SNN energy per inference";
+  if (name == "accuracy_vs_step") return "SNN accuracy vs read-out step";
+  if (name == "firing_rates") return "SNN firing rate per population";
+  if (name == "sensitivity") return "Sensitivity of the energy to each constant (x0.5, x2)";
+  return name;
+}
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+// Runs argv with stdout+stderr captured; returns the exit status (-1: could not start).
+int run_captured(const std::vector<std::string>& argv, std::string& output) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    // The child dies with us: an interrupted run must not leave a plot appearing after cleanup.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::setenv("MPLBACKEND", "Agg", 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) output.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+}  // namespace
+
+Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out) {
+  Plots p;
+  const std::string python = env_or("SNNCONV_PYTHON", "/usr/bin/python3");
+  const std::string script = env_or("SNNCONV_PLOT_SCRIPT", SNNCONV_PLOT_SCRIPT);
+  if (::access(python.c_str(), X_OK) != 0) {
+    p.status = "plots skipped: no Python at " + python;
+    return p;
+  }
+  if (!std::filesystem::is_regular_file(script)) {
+    p.status = "plots skipped: plot script not found at " + script;
+    return p;
+  }
+  std::vector<std::string> argv{python, script, json_path.string()};
+  for (const auto& name : plot_names()) {
+    argv.push_back("--plot");
+    argv.push_back(name + "=" + out.reserve(plot_file(name)).string());
+  }
+  std::string output;
+  const int rc = run_captured(argv, output);
+  for (const auto& name : plot_names()) {
+    if (rc == 0 && out.exists(plot_file(name)))
+      p.names.push_back(name);
+    else
+      out.drop(plot_file(name));
+  }
+  if (rc != 0) {
+    std::string last = output;
+    while (!last.empty() && (last.back() == '\n' || last.back() == ' ')) last.pop_back();
+    if (const auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+    p.status = fmt::format("plots failed: {} exited with {}{}{}", script, rc, last.empty() ? "" : ": ", last);
+    return p;
+  }
+  p.ok = true;
+  p.status = fmt::format("made {} plots with {}", p.names.size(), script);
+  return p;
+}
+
+// ---- formatting ----------------------------------------------------------------------------------------------
+
+std::string format_energy_pj(double pj) {
+  if (!std::isfinite(pj)) return "n/a";
+  static const char* const units[] = {"pJ", "nJ", "µJ", "mJ", "J", "kJ"};
+  double v = pj;
+  std::size_t u = 0;
+  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
+    v /= 1000.0;
+    ++u;
+  }
+  if (v == 0) return "0";
+  return fmt::format("{:.3g} {}", v, units[u]);
+}
+
+std::string format_bytes(double bytes) {
+  if (!std::isfinite(bytes)) return "n/a";
+  static const char* const units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = bytes;
+  std::size_t u = 0;
+  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
+    v /= 1000.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.3g} {}", v, units[u]);
+}
+
+std::string format_count(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  const double a = std::fabs(v);
+  if (a >= 1e9) return fmt::format("{:.3g} G", v / 1e9);
+  if (a >= 1e6) return fmt::format("{:.3g} M", v / 1e6);
+  if (a >= 1e4) return fmt::format("{:.3g} k", v / 1e3);
+  if (a == std::floor(a)) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.3g}", v);
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace snnconv::report
