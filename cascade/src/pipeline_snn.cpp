@@ -3,21 +3,98 @@
 // the report writers take it from there (docs/report-schema.md, the `snn` object).
 #include "snnconv/cascade/pipeline.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "snnconv/cascade/spiking.hpp"
+
 namespace snnconv::cascade {
 
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
                                         std::vector<StageRecord>& stages) {
-  (void)options;
-  (void)fused_ann;
-  // To fill (see pipeline.hpp): quantize `fused_ann` with default bits (QANN), convert_to_spiking, bind
-  // batch 1, run snn::Engine on the same samples as the ANN (options.samples of options.split), and fill
-  // SnnSection: qann/snn metric, steps to quiescence, metric_vs_step, per-population spikes and firing
-  // rates, the spiking graph and its ledger.
-  const std::string why = "the quantizer that makes real models spikable (QANN) is not available yet";
-  stages.push_back(StageRecord{"compress", "not_available", 0.0, why});
-  stages.push_back(StageRecord{"convert", "not_available", 0.0, "needs the QANN"});
-  stages.push_back(StageRecord{"snn", "not_available", 0.0, "needs the spiking graph"});
-  return std::nullopt;
+  (void)fused_ann;  // quantize_model imports the model again at batch 1 (the pricing graph's binding)
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  if (!options.snn) {
+    stages.push_back(StageRecord{"compress", "skipped", 0.0, "--no-snn"});
+    stages.push_back(StageRecord{"convert", "skipped", 0.0, "--no-snn"});
+    stages.push_back(StageRecord{"snn", "skipped", 0.0, "--no-snn"});
+    return std::nullopt;
+  }
+  if (options.snn_mode != "strict" && options.snn_mode != "burst")
+    throw UsageError("SNN mode must be strict or burst, got '" + options.snn_mode + "'");
+  auto t0 = Clock::now();
+  QuantizeModelOptions qo;
+  qo.model = options.model;
+  qo.data = options.data;
+  qo.calib_samples = options.calib_samples;
+  qo.quant.weight_bits = options.weight_bits;
+  qo.quant.act_bits = options.act_bits;
+  QuantizedModel m;
+  try {
+    m = quantize_model(qo);
+  } catch (const Error& e) {  // no dataset to calibrate on, a task or an op the quantizer cannot express yet
+    if (!dynamic_cast<const UnsupportedError*>(&e) && !dynamic_cast<const UsageError*>(&e)) throw;
+    stages.push_back(StageRecord{"compress", "not_available", since(t0), e.what()});
+    stages.push_back(StageRecord{"convert", "not_available", 0.0, "needs the QANN"});
+    stages.push_back(StageRecord{"snn", "not_available", 0.0, "needs the spiking graph"});
+    return std::nullopt;
+  }
+  stages.push_back(StageRecord{"compress", "done", since(t0),
+                               fmt::format("W{}A{} post-training quantization, {} points, {} calibration samples of '{}'",
+                                           options.weight_bits, options.act_bits, m.points.size(),
+                                           m.calibration_samples, m.calibration_split)});
+  stages.push_back(StageRecord{"convert", "done", 0.0, fmt::format("{} SNN nodes", m.snn.num_nodes())});
+  t0 = Clock::now();
+  const std::int64_t limit = options.samples < 0 ? options.snn_samples
+                             : options.snn_samples < 0 ? options.samples
+                                                       : std::min(options.samples, options.snn_samples);
+  const std::vector<Sample> samples = load_samples(m, options.split, limit);
+  SpikingRunOptions qrun;
+  qrun.engine = SpikingEngine::qann;
+  const SpikingRunResult q = run_spiking(m, samples, qrun);
+  SpikingRunOptions srun;
+  srun.mode = options.snn_mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
+  srun.max_steps = options.max_steps;
+  srun.threads = std::max(1, options.threads);
+  srun.curve = true;
+  const SpikingRunResult r = run_spiking(m, samples, srun);
+  SnnSection s;
+  s.mode = options.snn_mode;
+  s.metric = r.metric;
+  s.qann_value = q.value;
+  s.snn_value = r.value;
+  s.samples = r.samples;
+  s.activation_bits = options.act_bits;
+  s.max_steps = options.max_steps;
+  s.mean_steps = r.mean_steps;
+  s.max_steps_used = r.max_steps;
+  s.not_quiescent = r.not_quiescent;
+  s.seconds = r.seconds;
+  for (std::size_t t = 0; t < r.curve.size(); ++t) s.metric_vs_step.push_back({static_cast<int>(t + 1), r.curve[t]});
+  const double n = std::max<double>(1.0, static_cast<double>(r.samples));
+  for (const LayerSpikes& l : r.layers) {
+    SnnLayerStats st;
+    st.name = l.name;
+    st.neurons = l.neurons;
+    st.spikes = static_cast<std::uint64_t>(std::llround(l.spikes_per_inference * n));
+    st.spikes_per_inference = l.spikes_per_inference;
+    st.firing_rate = l.rate_per_neuron_step;
+    s.layers.push_back(std::move(st));
+  }
+  s.notes.push_back(fmt::format("W{}A{} post-training quantization (clip {}), calibrated on {} samples of the '{}' split; "
+                                "the QANN and the SNN run on the first {} samples of '{}'",
+                                options.weight_bits, options.act_bits, clip_method_name(qo.quant.clip),
+                                m.calibration_samples, m.calibration_split, r.samples, options.split));
+  s.graph = std::move(m.snn);
+  s.ledger = r.ledger;
+  stages.push_back(StageRecord{"snn", "done", since(t0),
+                               fmt::format("{} {:.4f} (QANN {:.4f}) on {} samples, mean {:.1f} steps", r.metric,
+                                           r.value, q.value, r.samples, r.mean_steps)});
+  return s;
 }
 
 }  // namespace snnconv::cascade

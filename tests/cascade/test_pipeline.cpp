@@ -31,6 +31,8 @@ TEST_CASE("the pipeline on fashion_vit_relu: stages and ANN ledger and prices an
   o.batch = 16;  // 16 + 16 + a remainder batch of 8
   o.threads = 2;
   o.profiles = {"loihi", "systolic_int8"};
+  o.snn_samples = 6;
+  o.calib_samples = 16;
   int finished = 0;
   o.progress = [&](const cascade::PipelineProgress& p) {
     CHECK(p.count == 6);
@@ -38,10 +40,16 @@ TEST_CASE("the pipeline on fashion_vit_relu: stages and ANN ledger and prices an
   };
   const cascade::PipelineResult r = cascade::run_pipeline(o);
   CHECK(finished == 6);
-  CHECK(stage_names(r) == std::vector<std::string>{"import:done", "fuse:done", "ann:done", "compress:not_available",
-                                                   "convert:not_available", "snn:not_available", "price:done",
-                                                   "sensitivity:done"});
-  CHECK_FALSE(r.snn.has_value());
+  CHECK(stage_names(r) == std::vector<std::string>{"import:done", "fuse:done", "ann:done", "compress:done",
+                                                   "convert:done", "snn:done", "price:done", "sensitivity:done"});
+  REQUIRE(r.snn.has_value());
+  CHECK(r.snn->samples == 6);
+  CHECK(r.snn->ledger.samples == 6);
+  CHECK(r.snn->qann_value == r.snn->snn_value);  // the SNN at quiescence equals the QANN
+  CHECK(r.snn->not_quiescent == 0);
+  CHECK(r.snn->mean_steps > 1.0);
+  CHECK(!r.snn->layers.empty());
+  CHECK(r.snn->metric_vs_step.size() == static_cast<std::size_t>(r.snn->max_steps_used));
   CHECK(r.model.macs_per_inference == 2'427'008);
   CHECK(r.model.params == 139'018);
   CHECK(r.model.bound_dims == "batch=1");
@@ -59,8 +67,9 @@ TEST_CASE("the pipeline on fashion_vit_relu: stages and ANN ledger and prices an
   CHECK(r.ann_prices[1].result.fits);
   CHECK(r.ann_prices[2].kind == "dense");
   CHECK(r.ann_prices[2].result.dram_bytes > 0);
-  CHECK(r.snn_prices.empty());
-  CHECK(r.comparisons.empty());
+  REQUIRE(r.snn_prices.size() == 3);
+  CHECK(r.snn_prices[1].result.energy_per_inference_pj() > 0);
+  CHECK(!r.comparisons.empty());
   // Rows: compute-only's 2 convention constants + every constant of the two profiles.
   CHECK(r.sensitivity.size() == 2 + r.profiles[0].constants.size() + r.profiles[1].constants.size());
   CHECK(r.sensitivity[0].profile == "compute-only");
@@ -85,6 +94,7 @@ TEST_CASE("a model without data is priced on one static inference and says why i
   CHECK(r.ann_prices[1].result.energy_per_inference_pj() > 0);
   CHECK(r.sensitivity.empty());
   CHECK(r.stages.back().status == "skipped");
+  CHECK_FALSE(r.snn.has_value());  // no data to calibrate on: the SNN stage says why and the ANN is still priced
 }
 }
 

@@ -146,6 +146,18 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
   cmd->add_option("--threads", o.pipeline.threads, "Worker threads (0: every core; results do not depend on it)")
       ->capture_default_str();
   cmd->add_flag("--no-sensitivity", o.no_sensitivity, "Skip the table of energies with each constant x0.5 and x2");
+  cmd->add_flag("!--no-snn", o.pipeline.snn, "Skip quantization, conversion and the SNN run (ANN only)");
+  cmd->add_option("--act-bits", o.pipeline.act_bits, "SNN: activation bits of the post-training quantization")
+      ->capture_default_str();
+  cmd->add_option("--weight-bits", o.pipeline.weight_bits, "SNN: weight bits (per output channel)")
+      ->capture_default_str();
+  cmd->add_option("--calib", o.pipeline.calib_samples, "SNN: calibration samples (train split, else val)")
+      ->capture_default_str();
+  cmd->add_option("--snn-samples", o.pipeline.snn_samples,
+                  "SNN: test samples the QANN and SNN run on (the first ones; at most --samples)")
+      ->capture_default_str();
+  cmd->add_option("--mode", o.pipeline.snn_mode, "SNN: strict or burst")->capture_default_str();
+  cmd->add_option("--max-steps", o.pipeline.max_steps, "SNN: step limit per sample")->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "No progress display on the terminal");
 }
 
@@ -158,7 +170,8 @@ void add_report(CLI::App& app, Action& action) {
       "report",
       "The whole pipeline on one model and an energy report folder (what `snnconv MODEL.onnx` runs): import, "
       "fuse, run the ANN on test data, price on hardware profiles, write report.json/.md/.html and PNG plots. "
-      "Partial: the SNN stage (compress, convert, run) is not available yet");
+      "Partial: the SNN stage uses uniform post-training quantization (no mixed precision or pruning yet) and "
+      "runs classification and language-model data only");
   cmd->add_option("model", opts->models[0], "ONNX model file")->required();
   cmd->add_option("--out", opts->out, "Output folder (default: MODEL_report); files appear only when complete");
   cmd->add_flag("--no-plots", opts->no_plots, "Do not run tools/plot_report.py (the HTML keeps its SVG charts)");

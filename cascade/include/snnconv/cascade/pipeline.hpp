@@ -47,6 +47,15 @@ struct PipelineOptions {
   std::filesystem::path profiles_dir;  // empty: hw::default_profiles_dir()
   hw::PricingOptions pricing;
   std::vector<double> sensitivity_factors = {0.5, 2.0};   // empty: no sensitivity table
+  // The SNN stage: post-training quantization at these bits (calibrated on the first calib_samples of the
+  // train split, else val), conversion, and the SNN run on the first snn_samples test samples.
+  bool snn = true;
+  int weight_bits = 8;
+  int act_bits = 4;
+  std::int64_t calib_samples = 64;
+  std::int64_t snn_samples = 200;
+  std::string snn_mode = "strict";  // or "burst"
+  int max_steps = 4096;
   std::function<void(const PipelineProgress&)> progress;  // optional
 };
 
