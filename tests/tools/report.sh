@@ -23,7 +23,7 @@ case $mode in
 front_door)
   out=$tmp/rep
   start=$(date +%s)
-  "$bin" "$model" --out "$out" --samples 200 >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
+  "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
   ok "snnconv MODEL.onnx --out DIR in $(($(date +%s) - start)) s"
   for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png; do
     [[ -s $out/$f ]] && ok "$f written" || fail "$f missing"
@@ -95,7 +95,7 @@ for k, v in {"cores": 2, "mesh_x": 1, "mesh_y": 1, "cores_per_tile": 2}.items():
 json.dump(p, open(sys.argv[2], "w"), indent=1)
 EOF
   out=$tmp/fit
-  "$bin" "$model" --out "$out" --samples 20 --profile "loihi,$tmp/tiny.json" --no-plots --quiet >"$tmp/stdout" 2>&1 \
+  "$bin" "$model" --out "$out" --samples 20 --snn-samples 5 --calib 16 --profile "loihi,$tmp/tiny.json" --no-plots --quiet >"$tmp/stdout" 2>&1 \
     || { fail "exit $?"; cat "$tmp/stdout"; }
   grep -q "tiny_loihi .*does not fit.*short by" "$tmp/stdout" && ok "terminal says it does not fit" \
     || fail "terminal: $(cat "$tmp/stdout")"
@@ -115,20 +115,20 @@ EOF
   # A bad profile is refused with the key named, before anything is written.
   $py -c "import json,sys; p=json.load(open(sys.argv[1])); p['constants']['spike_energy']['value']=-1.7; json.dump(p, open(sys.argv[2],'w'))" \
     "$src/neuromorphic_hw/profiles/loihi.json" "$tmp/negative.json"
-  "$bin" "$model" --out "$tmp/neg" --samples 5 --profile "$tmp/negative.json" --quiet >"$tmp/neg.txt" 2>&1
+  "$bin" "$model" --out "$tmp/neg" --samples 5 --calib 8 --profile "$tmp/negative.json" --quiet >"$tmp/neg.txt" 2>&1
   rc=$?
   [[ $rc -eq 1 ]] && grep -q "constant 'spike_energy': negative" "$tmp/neg.txt" && ok "negative energy refused (exit 1)" \
     || fail "negative: exit $rc: $(cat "$tmp/neg.txt")"
   [[ -e $tmp/neg ]] && fail "an output folder was created for a refused run"
   $py -c "import json,sys; p=json.load(open(sys.argv[1])); p['constants'].pop('hop_energy_y'); json.dump(p, open(sys.argv[2],'w'))" \
     "$src/neuromorphic_hw/profiles/loihi.json" "$tmp/missing.json"
-  "$bin" "$model" --out "$tmp/miss" --samples 5 --profile "$tmp/missing.json" --quiet >"$tmp/miss.txt" 2>&1
+  "$bin" "$model" --out "$tmp/miss" --samples 5 --calib 8 --profile "$tmp/missing.json" --quiet >"$tmp/miss.txt" 2>&1
   rc=$?
   [[ $rc -eq 1 ]] && grep -q "missing required constant 'hop_energy_y'" "$tmp/miss.txt" && ok "missing constant refused" \
     || fail "missing: exit $rc: $(cat "$tmp/miss.txt")"
   $py -c "import json,sys; p=json.load(open(sys.argv[1])); p['constants']['flux']={'value':1,'unit':'pJ','source':'x'}; json.dump(p, open(sys.argv[2],'w'))" \
     "$src/neuromorphic_hw/profiles/loihi.json" "$tmp/unknown.json"
-  "$bin" "$model" --out "$tmp/unk" --samples 5 --profile "$tmp/unknown.json" --quiet >"$tmp/unk.txt" 2>&1
+  "$bin" "$model" --out "$tmp/unk" --samples 5 --calib 8 --profile "$tmp/unknown.json" --quiet >"$tmp/unk.txt" 2>&1
   rc=$?
   [[ $rc -eq 1 ]] && grep -q "unknown key 'flux'" "$tmp/unk.txt" && ok "unknown key refused" \
     || fail "unknown key: exit $rc: $(cat "$tmp/unk.txt")"
@@ -139,7 +139,7 @@ EOF
   ;;
 compare)
   out=$tmp/cmp
-  "$bin" compare "$model" "$src/examples/fashion_vit/fashion_vit_gelu.onnx" --out "$out" --samples 20 --no-sensitivity \
+  "$bin" compare "$model" "$src/examples/fashion_vit/fashion_vit_gelu.onnx" --out "$out" --samples 20 --snn-samples 5 --calib 16 --no-sensitivity \
     --profile loihi,systolic_int8 --quiet >"$tmp/stdout" 2>&1 || { fail "exit $?"; cat "$tmp/stdout"; }
   for f in compare.json compare.md compare.html; do [[ -s $out/$f ]] && ok "$f" || fail "$f missing"; done
   $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/compare.json" && ok "schema" || fail "schema"
