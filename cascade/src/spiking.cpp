@@ -15,6 +15,7 @@
 #include "snnconv/converter/spike.hpp"
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
+#include "snnconv/datasets/recording_file.hpp"
 
 namespace snnconv::cascade {
 namespace {
@@ -218,10 +219,38 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   std::vector<double> finals;
   long long steps_sum = 0;
   r.output_mismatches = o.check_exact ? 0 : -1;
+  const bool record = !o.record_path.empty();
+  if (!record && !o.raster.empty()) throw UsageError("--raster needs --record FILE.h5");
+  if (record && o.record_samples < 1) throw UsageError("record_samples must be >= 1");
+  datasets::RecordingFile rec_file;
+  rec_file.metadata = {{"model", m.model}, {"data", m.data}, {"task", m.task},
+                       {"mode", o.mode == snn::FireMode::strict ? "strict" : "burst"}};
+  rec_file.raster_names = o.raster;
+  std::int64_t index = 0;
   for (const Sample& s : samples) {
     std::vector<double> per_step;
     snn::StepObserver obs = [&](int, const std::vector<Tensor>& outs) { per_step.push_back(score(m.task, outs.at(0), s)); };
-    const snn::RunResult res = engine.run(s.inputs, &r.ledger, o.curve ? &obs : nullptr);
+    snn::Recording rec;
+    rec.raster = o.raster;
+    const bool rec_this = record && index < o.record_samples;
+    const snn::RunResult res = engine.run(s.inputs, &r.ledger, o.curve ? &obs : nullptr, rec_this ? &rec : nullptr);
+    if (rec_this) {
+      rec_file.populations = rec.populations;
+      rec_file.neurons = rec.neurons;
+      datasets::RecordingFile::Sample rs;
+      rs.index = index;
+      rs.steps = res.steps;
+      rs.spikes_pos = std::move(rec.spikes_pos);
+      rs.spikes_neg = std::move(rec.spikes_neg);
+      for (const auto& events : rec.raster_events) {
+        std::vector<std::int32_t> flat;
+        flat.reserve(events.size() * 3);
+        for (const auto& e : events) flat.insert(flat.end(), {e.step, e.neuron, e.delta});
+        rs.raster.push_back(std::move(flat));
+      }
+      rec_file.samples.push_back(std::move(rs));
+    }
+    ++index;
     const double sc = score(m.task, res.outputs.at(0), s);
     total += sc;
     steps_sum += res.steps;
@@ -245,6 +274,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       }
     }
   }
+  if (record) datasets::write_recording_file(o.record_path, rec_file);
   // A sample that reached quiescence before the longest one keeps its final reading at the later steps.
   if (o.curve) {
     std::size_t longest = 0;

@@ -42,8 +42,9 @@ Engine::Engine(const Graph& graph, EngineOptions options) : impl_(std::make_uniq
 Engine::~Engine() = default;
 Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
-RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer) {
-  return impl_->run(inputs, ledger, observer);
+RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer,
+                      Recording* recording) {
+  return impl_->run(inputs, ledger, observer, recording);
 }
 const Graph& Engine::graph() const {
   return impl_->g;
@@ -75,7 +76,28 @@ void Engine::Impl::reset() {
   }
 }
 
-RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer) {
+RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer,
+                            Recording* rec) {
+  recording = rec;
+  raster_values.clear();
+  if (rec) {
+    rec->populations.clear();
+    rec->neurons.clear();
+    rec->spikes_pos.clear();
+    rec->spikes_neg.clear();
+    rec->raster_events.assign(rec->raster.size(), {});
+    for (const Unit& u : units)
+      if (u.kind == OpKind::SpikeNeuron) {
+        rec->populations.push_back(g.value(ValueId(static_cast<std::uint32_t>(u.out))).name);
+        rec->neurons.push_back(values[static_cast<std::size_t>(u.out)].numel);
+      }
+    for (const std::string& name : rec->raster) {
+      const ValueId v = g.find_value(name);
+      if (!v.valid() || !values[v.index].spiking)
+        throw UsageError("--raster: no spiking population named '" + name + "'");
+      raster_values.push_back(static_cast<int>(v.index));
+    }
+  }
   if (inputs.size() != g.inputs().size())
     throw ShapeError("SNN engine: " + std::to_string(inputs.size()) + " inputs for " +
                      std::to_string(g.inputs().size()) + " graph inputs");
@@ -95,7 +117,18 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, cons
   RunResult r;
   for (int t = 1; t <= options.max_steps; ++t) {
     for (Counters& c : step_rows) c = Counters{};
+    step_now = t;
     step(t == 1);
+    if (rec) {
+      std::vector<std::uint64_t> pos, neg;
+      for (const Unit& u : units)
+        if (u.kind == OpKind::SpikeNeuron) {
+          pos.push_back(step_rows[u.row].spikes_pos);
+          neg.push_back(step_rows[u.row].spikes_neg);
+        }
+      rec->spikes_pos.push_back(std::move(pos));
+      rec->spikes_neg.push_back(std::move(neg));
+    }
     Counters total;
     for (const Unit& u : units) {
       Counters& c = step_rows[u.row];
@@ -133,6 +166,7 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, cons
     values[g.inputs()[i].index].input = nullptr;
     values[g.inputs()[i].index].tensor = nullptr;
   }
+  recording = nullptr;
   return r;
 }
 
@@ -198,6 +232,10 @@ void Engine::Impl::step(bool first) {
         break;
     }
   }
+  if (recording)
+    for (std::size_t r = 0; r < raster_values.size(); ++r)
+      for (const Event& e : values[static_cast<std::size_t>(raster_values[r])].events)
+        recording->raster_events[r].push_back({step_now, e.index, e.delta});
   for (ValueState& v : values) {
     v.events.clear();
     for (std::int32_t i : v.changed) v.changed_flag[static_cast<std::size_t>(i)] = 0;

@@ -113,9 +113,12 @@ struct Engine::Impl {
   std::vector<Unit> units;  // topological order
   std::unique_ptr<tbb::task_arena> arena;
   std::vector<Counters> step_rows;  // this step's counters per node
+  Recording* recording = nullptr;   // during a recorded run
+  std::vector<int> raster_values;   // value index per recording->raster entry
+  int step_now = 0;
 
   Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
-  RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer);
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer, Recording* recording);
 
  private:
   void reset();

@@ -24,6 +24,9 @@ struct RunOptions {
   int max_steps = 4096;
   bool curve = false;
   bool check_exact = false;
+  std::string record;
+  std::vector<std::string> raster;
+  std::int64_t record_samples = 16;
 };
 
 nlohmann::json counters_json(const Counters& c) {
@@ -58,6 +61,10 @@ int run_quantized(RunOptions& o) {
   so.threads = std::max(1, o.eval.threads);
   so.curve = o.curve;
   so.check_exact = o.check_exact;
+  so.record_path = o.record;
+  so.raster = o.raster;
+  so.record_samples = o.record_samples;
+  if (!o.record.empty() && so.engine != cascade::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
   const cascade::SpikingRunResult r = cascade::run_spiking(m, samples, so);
   const bool snn = so.engine == cascade::SpikingEngine::snn;
   if (o.json) {
@@ -201,6 +208,13 @@ void add_run(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--curve", opts->curve, "snn: the metric read at every step (accuracy vs timesteps)");
   cmd->add_flag("--check-exact", opts->check_exact, "snn: also run the QANN and count output bits that differ");
+  cmd->add_option("--record", opts->record,
+                  "snn: write per-step spike counts of every population to this HDF5 file (docs/spiking.md, "
+                  "\"Recordings\")");
+  cmd->add_option("--raster", opts->raster, "snn: populations (value names) whose every event is recorded too")
+      ->delimiter(',');
+  cmd->add_option("--record-samples", opts->record_samples, "snn: samples recorded (the first N)")
+      ->capture_default_str();
   cmd->add_flag("--reference", opts->eval.reference_only, "Run every node with its reference kernel");
   cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");

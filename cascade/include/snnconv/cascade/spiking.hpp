@@ -66,6 +66,11 @@ struct SpikingRunOptions {
   int threads = 1;
   bool curve = false;        // metric as read at every step (accuracy vs timesteps)
   bool check_exact = false;  // SNN only: also run the QANN and count mismatching output bits
+  // SNN only: record per-step spike counts of every population for the first record_samples samples (and
+  // event rasters of the populations named in `raster`) to this HDF5 file (datasets/recording_file.hpp).
+  std::string record_path;
+  std::vector<std::string> raster;
+  std::int64_t record_samples = 16;
 };
 
 struct LayerSpikes {

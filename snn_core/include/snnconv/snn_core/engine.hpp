@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +30,20 @@ struct EngineOptions {
 // Called at the end of every step with the step number (1-based) and the graph outputs as they read at that
 // step (the accuracy-versus-timesteps curve reads outputs this way).
 using StepObserver = std::function<void(int step, const std::vector<Tensor>& outputs)>;
+
+// What a run records on request (`snnconv run --record`): per step, the +/- spikes of every neuron population
+// (SpikeNeuron nodes, in graph order), and for the populations named in `raster` every event.
+struct Recording {
+  std::vector<std::string> raster;  // population (value) names to record event by event; unknown: UsageError
+  // Filled by run():
+  std::vector<std::string> populations;  // SpikeNeuron output names, the columns of spikes_*
+  std::vector<std::int64_t> neurons;     // per population
+  std::vector<std::vector<std::uint64_t>> spikes_pos, spikes_neg;  // [step][population]
+  struct Event {
+    std::int32_t step, neuron, delta;
+  };
+  std::vector<std::vector<Event>> raster_events;  // per raster name
+};
 
 struct RunResult {
   // Graph outputs in order, f32: s * count for a population; for a read-out current (a synapse's or
@@ -53,7 +68,8 @@ class Engine {
 
   // One sample from rest: `inputs` follow graph.inputs() order (the graph's dtypes, static shapes). Adds its counts to
   // `ledger` when given (Ledger::for_graph of the same graph): per node, and per step in ledger->per_step.
-  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr);
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr,
+                Recording* recording = nullptr);
 
   // Spike counts of a population (a SpikeNeuron output or a Reshape/Transpose of one) after the last
   // run, by value name; empty when no such spiking value exists.

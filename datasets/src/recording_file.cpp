@@ -1,0 +1,69 @@
+// write_recording_file (recording_file.hpp).
+#include "snnconv/datasets/recording_file.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "h5_io.hpp"
+#include "snnconv/core/temp_files.hpp"
+
+namespace snnconv::datasets {
+
+namespace fs = std::filesystem;
+
+void write_recording_file(const fs::path& path, const RecordingFile& rec) {
+  detail::silence_hdf5();
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
+  TempFileGuard guard(tmp.string());
+  const auto L = static_cast<std::int64_t>(rec.populations.size());
+  try {
+    H5::H5File f(tmp.string(), H5F_ACC_TRUNC);
+    detail::set_string_attribute(f, "format", "snnconv-recording");
+    detail::set_integer_attribute(f, "format_version", 1);
+    for (const auto& [k, v] : rec.metadata) detail::set_string_attribute(f, k, v);
+    const H5::Group root = f.openGroup("/");
+    detail::write_strings(root, "populations", rec.populations);
+    detail::write_tensor(root, "neurons", Tensor::from_vector<std::int64_t>({L}, rec.neurons), 0);
+    detail::write_strings(root, "raster_names", rec.raster_names);
+    H5::Group samples = f.createGroup("/samples");
+    for (std::size_t k = 0; k < rec.samples.size(); ++k) {
+      const RecordingFile::Sample& s = rec.samples[k];
+      H5::Group g = samples.createGroup(std::to_string(k));
+      detail::set_integer_attribute(g, "index", s.index);
+      detail::set_integer_attribute(g, "steps", s.steps);
+      const auto T = static_cast<std::int64_t>(s.spikes_pos.size());
+      std::vector<std::int64_t> pos, neg;  // u64 counts fit i64 (HDF5 has no u64 memory type here)
+      for (std::int64_t t = 0; t < T; ++t)
+        for (std::int64_t l = 0; l < L; ++l) {
+          pos.push_back(static_cast<std::int64_t>(s.spikes_pos[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)]));
+          neg.push_back(static_cast<std::int64_t>(s.spikes_neg[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)]));
+        }
+      detail::write_tensor(g, "spikes_pos", Tensor::from_vector<std::int64_t>({T, L}, pos), 4);
+      detail::write_tensor(g, "spikes_neg", Tensor::from_vector<std::int64_t>({T, L}, neg), 4);
+      for (std::size_t r = 0; r < rec.raster_names.size() && r < s.raster.size(); ++r) {
+        const auto e = static_cast<std::int64_t>(s.raster[r].size() / 3);
+        detail::write_tensor(g, "raster/" + std::to_string(r),
+                             Tensor::from_vector<std::int32_t>({e, 3}, s.raster[r]), 4);
+      }
+    }
+  } catch (const H5::Exception& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw IoError("cannot write recording: " + detail::describe(e), {path.string(), "", "", ""});
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw IoError("cannot rename the recording into place: " + ec.message(), {path.string(), "", "", ""});
+  }
+  guard.release();
+}
+
+}  // namespace snnconv::datasets
