@@ -52,7 +52,7 @@ TEST_CASE("fashion_vit at W8A8 keeps its accuracy and its SNN equals the QANN ex
     s.mode = mode;
     s.check_exact = true;
     const auto sr = cascade::run_spiking(m, few, s);
-    MESSAGE("SNN " << mode_name(mode) << ": mean steps " << sr.mean_steps << ", spikes/inference "
+    MESSAGE("SNN " << std::string(mode_name(mode)) << ": mean steps " << sr.mean_steps << ", spikes/inference "
                    << sr.spikes_per_inference);
     CHECK(sr.output_mismatches == 0);
     CHECK(sr.not_quiescent == 0);
@@ -74,7 +74,7 @@ void check_exact(const char* model, std::int64_t default_samples, const char* sp
       s.threads = 2;  // also exercises the threaded synapse path
       const auto sr = cascade::run_spiking(m, samples, s);
       CAPTURE(bits);
-      MESSAGE(model << " A" << bits << " " << mode_name(mode) << ": " << sr.samples << " inputs, mean steps "
+      MESSAGE(std::string(model) << " A" << bits << " " << std::string(mode_name(mode)) << ": " << sr.samples << " inputs, mean steps "
                     << sr.mean_steps << " (max " << sr.max_steps << "), spikes/inference " << sr.spikes_per_inference
                     << ", " << sr.metric << " " << sr.value);
       CHECK(sr.output_mismatches == 0);  // bit for bit, every output value
