@@ -1,6 +1,9 @@
 #include "h5_io.hpp"
 
+#include "snnconv/core/temp_files.hpp"
+
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -237,6 +240,31 @@ std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& w
     }
   }
   return out;
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& what,
+                           const std::function<void(const std::string& temporary)>& write) {
+  namespace fs = std::filesystem;
+  silence_hdf5();
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
+  TempFileGuard guard(tmp.string());
+  std::error_code ec;
+  try {
+    write(tmp.string());
+  } catch (const H5::Exception& e) {
+    fs::remove(tmp, ec);
+    throw IoError("cannot write " + what + ": " + describe(e), {path.string(), "", "", ""});
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw IoError("cannot rename the " + what + " into place: " + ec.message(), {path.string(), "", "", ""});
+  }
+  guard.release();
 }
 
 void write_tensor(const H5::Group& parent, const std::string& name, const Tensor& values, int deflate_level) {

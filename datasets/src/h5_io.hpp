@@ -6,6 +6,8 @@
 #include <H5Cpp.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -67,6 +69,12 @@ Tensor read_rows(const H5::DataSet& dataset, DType dtype, const Shape& shape, st
                  std::int64_t row_count);
 // A 1-D dataset of variable- or fixed-length strings. ParseError when not strings.
 std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& where);
+
+// Writes a whole HDF5 file atomically: `write` fills the temporary `.NAME.tmp-PID` beside `path` (registered
+// for removal on SIGINT/SIGTERM), which is then renamed to `path`. On any failure the temporary is removed;
+// HDF5 exceptions become IoError naming `what` and the file.
+void write_file_atomically(const std::filesystem::path& path, const std::string& what,
+                           const std::function<void(const std::string& temporary)>& write);
 
 // Creates PARENT/NAME (intermediate groups too) chunked by rows and optionally deflated.
 void write_tensor(const H5::Group& parent, const std::string& name, const Tensor& values, int deflate_level);

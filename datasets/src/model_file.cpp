@@ -11,8 +11,6 @@
 // Root attributes: format "snnconv-model", format_version 1, then the caller's metadata.
 #include "snnconv/datasets/model_file.hpp"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <cmath>
@@ -20,7 +18,6 @@
 
 #include "h5_io.hpp"
 #include "snnconv/core/attrs_codec.hpp"
-#include "snnconv/core/temp_files.hpp"
 #include "snnconv/core/verifier.hpp"
 
 namespace snnconv::datasets {
@@ -259,13 +256,9 @@ const Graph* ModelFile::find(const std::string& name) const {
 
 void write_model_file(const fs::path& path, const std::map<std::string, std::string>& metadata,
                       const std::vector<std::pair<std::string, const Graph*>>& graphs) {
-  detail::silence_hdf5();
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-  TempFileGuard guard(tmp.string());
-  try {
+  detail::write_file_atomically(path, "model file", [&](const std::string& tmp) {
     {
-      H5::H5File f(tmp.string(), H5F_ACC_TRUNC);
+      H5::H5File f(tmp, H5F_ACC_TRUNC);
       detail::set_string_attribute(f, "format", kModelFormat);
       detail::set_integer_attribute(f, "format_version", kModelFormatVersion);
       for (const auto& [k, v] : metadata) detail::set_string_attribute(f, k, v);
@@ -278,21 +271,7 @@ void write_model_file(const fs::path& path, const std::map<std::string, std::str
       detail::write_strings(f.openGroup("/"), "graphs", order);
     }
     (void)read_model_file(tmp);  // what we rename into place is what we can read
-  } catch (const H5::Exception& e) {
-    fs::remove(tmp);
-    throw IoError("cannot write model file: " + detail::describe(e), {path.string(), "", "", ""});
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename the model file into place: " + ec.message(), {path.string(), "", "", ""});
-  }
-  guard.release();
+  });
 }
 
 ModelFile read_model_file(const fs::path& path) {

@@ -1,25 +1,18 @@
 // write_recording_file (recording_file.hpp).
 #include "snnconv/datasets/recording_file.hpp"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "h5_io.hpp"
-#include "snnconv/core/temp_files.hpp"
 
 namespace snnconv::datasets {
 
 namespace fs = std::filesystem;
 
 void write_recording_file(const fs::path& path, const RecordingFile& rec) {
-  detail::silence_hdf5();
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-  TempFileGuard guard(tmp.string());
   const auto L = static_cast<std::int64_t>(rec.populations.size());
-  try {
-    H5::H5File f(tmp.string(), H5F_ACC_TRUNC);
+  detail::write_file_atomically(path, "recording", [&](const std::string& tmp) {
+    H5::H5File f(tmp, H5F_ACC_TRUNC);
     detail::set_string_attribute(f, "format", "snnconv-recording");
     detail::set_integer_attribute(f, "format_version", 1);
     for (const auto& [k, v] : rec.metadata) detail::set_string_attribute(f, k, v);
@@ -48,22 +41,7 @@ void write_recording_file(const fs::path& path, const RecordingFile& rec) {
                              Tensor::from_vector<std::int32_t>({e, 3}, s.raster[r]), 4);
       }
     }
-  } catch (const H5::Exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw IoError("cannot write recording: " + detail::describe(e), {path.string(), "", "", ""});
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename the recording into place: " + ec.message(), {path.string(), "", "", ""});
-  }
-  guard.release();
+  });
 }
 
 }  // namespace snnconv::datasets
