@@ -197,55 +197,61 @@ void linear_rows(const float* x, const float* w, const float* bias, float* y, st
 
 namespace {
 
-// q . k over d elements in a fixed order: 8-wide FMA chains, then a fixed horizontal sum, then the tail.
-float dot(const float* q, const float* k, std::int64_t d) {
-  std::int64_t e = 0;
-  float sum = 0.0f;
 #ifdef SNNCONV_DECODE_AVX2
-  if (d >= 8) {
-    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(k));
-    for (e = 8; e + 8 <= d; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + e), _mm256_loadu_ps(k + e), acc);
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    const __m128 h2 = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    sum = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
-  }
+// Lane mask of the first `n` (0..8) lanes, for the partial last vector of a row.
+__m256i lanes(std::int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 #endif
-  for (; e < d; ++e) sum = std::fma(q[e], k[e], sum);
+
+// q . k over d elements in a fixed order: one 8-wide FMA chain (the last vector masked), then a fixed
+// horizontal sum.
+float dot(const float* q, const float* k, std::int64_t d) {
+#ifdef SNNCONV_DECODE_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  std::int64_t e = 0;
+  for (; e + 8 <= d; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + e), _mm256_loadu_ps(k + e), acc);
+  if (e < d) {
+    const __m256i m = lanes(d - e);
+    acc = _mm256_fmadd_ps(_mm256_maskload_ps(q + e, m), _mm256_maskload_ps(k + e, m), acc);
+  }
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 h2 = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+#else
+  float sum = 0.0f;
+  for (std::int64_t e = 0; e < d; ++e) sum = std::fma(q[e], k[e], sum);
   return sum;
+#endif
 }
 
 // y[0..dv) = sum_j p[j] * v_j / l, accumulated in key order (one FMA chain per element).
 void weighted_sum(const float* p, const float* v, std::int64_t keys, std::int64_t dv, float inv_l, float* y) {
-  std::int64_t e = 0;
 #ifdef SNNCONV_DECODE_AVX2
   const __m256 inv = _mm256_set1_ps(inv_l);
-  for (; e + 32 <= dv; e += 32) {  // four independent chains per key hide the FMA latency
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  // Up to four vectors (32 elements) per pass over the keys: independent chains hide the FMA latency; the
+  // last vector of the row may be partial (masked).
+  for (std::int64_t e0 = 0; e0 < dv; e0 += 32) {
+    const std::int64_t width = std::min<std::int64_t>(32, dv - e0);
+    const int nv = static_cast<int>((width + 7) / 8);
+    const __m256i tail = lanes(width - 8 * (nv - 1));
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (std::int64_t j = 0; j < keys; ++j) {
       const __m256 pj = _mm256_set1_ps(p[j]);
-      const float* vj = v + j * dv + e;
-      a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
-      a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
-      a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
-      a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+      const float* vj = v + j * dv + e0;
+      for (int t = 0; t + 1 < nv; ++t) acc[t] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * t), acc[t]);
+      acc[nv - 1] = _mm256_fmadd_ps(pj, _mm256_maskload_ps(vj + 8 * (nv - 1), tail), acc[nv - 1]);
     }
-    _mm256_storeu_ps(y + e, _mm256_mul_ps(a0, inv));
-    _mm256_storeu_ps(y + e + 8, _mm256_mul_ps(a1, inv));
-    _mm256_storeu_ps(y + e + 16, _mm256_mul_ps(a2, inv));
-    _mm256_storeu_ps(y + e + 24, _mm256_mul_ps(a3, inv));
+    for (int t = 0; t + 1 < nv; ++t) _mm256_storeu_ps(y + e0 + 8 * t, _mm256_mul_ps(acc[t], inv));
+    _mm256_maskstore_ps(y + e0 + 8 * (nv - 1), tail, _mm256_mul_ps(acc[nv - 1], inv));
   }
-  for (; e + 8 <= dv; e += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t j = 0; j < keys; ++j)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * dv + e), acc);
-    _mm256_storeu_ps(y + e, _mm256_mul_ps(acc, inv));
-  }
-#endif
-  for (; e < dv; ++e) {
+#else
+  for (std::int64_t e = 0; e < dv; ++e) {
     float acc = 0.0f;
     for (std::int64_t j = 0; j < keys; ++j) acc = std::fma(p[j], v[j * dv + e], acc);
     y[e] = acc * inv_l;
   }
+#endif
 }
 
 void attention_head(const AttentionArgs& a, std::int64_t bh, std::vector<float>& p) {

@@ -81,6 +81,12 @@ int run_generate(const GenerateCliOptions& o) {
   for (std::int32_t t : tokenizer.encode(o.prompt)) prompt.push_back(t);
   const ann::SamplingOptions sampling{o.temperature, o.top_k, o.top_p, o.seed};
   const ann::DecodeOptions decode{o.threads};
+  ann::SpeculativeOptions spec;  // checked before any model is read
+  spec.max_tokens = o.max_tokens;
+  spec.sampling = sampling;
+  spec.gamma_max = o.gamma_max;
+  spec.cost_ratio = o.cost_ratio;
+  if (!o.draft.empty()) parse_gamma(o.gamma, spec);
   DecoderGraphCache graphs(o.model);
   ann::DecodeSession session(graphs.provider(), decode);
 
@@ -92,15 +98,9 @@ int run_generate(const GenerateCliOptions& o) {
     options.sampling = sampling;
     out = ann::generate(session, prompt, options);
   } else {
-    ann::SpeculativeOptions options;
-    options.max_tokens = o.max_tokens;
-    options.sampling = sampling;
-    options.gamma_max = o.gamma_max;
-    options.cost_ratio = o.cost_ratio;
-    parse_gamma(o.gamma, options);
     DecoderGraphCache draft_graphs(o.draft);
     ann::DecodeSession draft(draft_graphs.provider(), decode);
-    ann::SpeculativeResult r = ann::speculative_generate(session, draft, prompt, options);
+    ann::SpeculativeResult r = ann::speculative_generate(session, draft, prompt, spec);
     out = std::move(r.tokens);
     stats = r.stats;
   }
@@ -158,7 +158,9 @@ void add_generate(CLI::App& app, Action& action) {
                   "acceptance rate (default 4)");
   cmd->add_option("--gamma-max", opts->gamma_max, "Upper bound of --gamma auto (default 8)");
   cmd->add_option("--cost-ratio", opts->cost_ratio,
-                  "--gamma auto: cost of one more draft token relative to one target step (default 0.25)");
+                  fmt::format("--gamma auto: cost of one more draft token (a draft step plus the wider verification "
+                              "window) relative to one target step (default {})",
+                              ann::SpeculativeOptions{}.cost_ratio));
   cmd->add_option("--threads", opts->threads, "Threads per model (0 = every core; output is identical for any)");
   cmd->add_flag("--json", opts->json, "Print the completion (and the speculative statistics) as JSON");
   cmd->callback([opts, &action] { action = [opts] { return run_generate(*opts); }; });
