@@ -162,10 +162,14 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Config> configs;
-  configs.push_back({"target only", false, {}});
+  Config base_config;
+  base_config.name = "target only";
+  configs.push_back(base_config);
   std::stringstream ss(gammas_text);
   for (std::string g; std::getline(ss, g, ',');) {
-    Config cfg{"K = " + g, true, {}};
+    Config cfg;
+    cfg.name = "K = " + g;
+    cfg.speculative = true;
     cfg.options.max_tokens = tokens;
     cfg.options.cost_ratio = cost_ratio;
     if (g == "auto") cfg.options.gamma_auto = true;
