@@ -111,12 +111,12 @@ int main(int argc, char** argv) {
   app.add_option("--gammas", gammas_text);
   app.add_option("--repeats", repeats, "Interleaved repeats of every configuration (the fastest counts)");
   app.add_option("--reps", reps, "Calls per timed batch of the per-call timings");
-  app.add_option("--max-width", max_width, "Widest target window timed (1..8)");
+  app.add_option("--max-width", max_width, "Widest target window timed (2..8; rounds up to K = max-width - 1)");
   app.add_option("--cost-ratio", cost_ratio, "cost_ratio of --gamma auto");
   app.add_flag("--json", json);
   app.add_flag("--calls-only", calls_only, "Only the per-call timings");
   CLI11_PARSE(app, argc, argv);
-  max_width = std::clamp(max_width, 1, 8);
+  max_width = std::clamp(max_width, 2, 8);
 
   datasets::DatasetReader reader(data);
   const std::int64_t stream = reader.shape("test", "tokens").at(0);
@@ -156,8 +156,44 @@ int main(int argc, char** argv) {
                  window[static_cast<std::size_t>(w)].second / step_cpu,
                  (window[static_cast<std::size_t>(w)].second / step_cpu - 1.0) / (w - 1));
   };
+  // The same calls interleaved as in a round with K proposals (K draft steps, then a target window of
+  // K + 1), each call timed on its own: the caches now also hold the other model's weights and KV rows.
+  // round[K] = {draft step CPU s, target window CPU s}, mean over `reps` rounds.
+  std::vector<std::pair<double, double>> round(static_cast<std::size_t>(max_width), {0.0, 0.0});
+  for (int k = 1; k < max_width; ++k) {
+    target.truncate(0);
+    draft.truncate(0);
+    std::vector<std::int64_t> ctx(static_cast<std::size_t>(context));
+    for (std::int64_t i = 0; i < context; ++i) ctx[static_cast<std::size_t>(i)] = 32 + (i * 7) % 90;
+    target.prefill(tokens_tensor(ctx));
+    draft.prefill(tokens_tensor(ctx));
+    auto& [d_best, t_best] = round[static_cast<std::size_t>(k)];
+    d_best = t_best = kInf;
+    for (int batch = 0; batch < 4; ++batch) {  // the fastest of 4 batches, as for the isolated calls
+      double d_cpu = 0.0, t_cpu = 0.0;
+      for (int r = 0; r < reps; ++r) {
+        for (int i = 0; i < k; ++i) d_cpu += timed([&] { draft.step(101); }).second;
+        draft.truncate(context);
+        t_cpu += timed([&] {
+                   target.prefill(tokens_tensor(std::vector<std::int64_t>(static_cast<std::size_t>(k + 1), 101)));
+                 }).second;
+        target.truncate(context);
+      }
+      d_best = std::min(d_best, d_cpu / (static_cast<double>(k) * reps));
+      t_best = std::min(t_best, t_cpu / reps);
+    }
+  }
+  auto print_rounds = [&] {
+    fmt::print("interleaved as in a round of K (CPU, fastest of 4 batches of {} rounds): draft step, target window of "
+               "K + 1\n",
+               reps);
+    for (int k = 1; k < max_width; ++k)
+      fmt::print("  K = {}: {:6.1f} us, {:6.1f} us = {:.2f} steps\n", k, 1e6 * round[static_cast<std::size_t>(k)].first,
+                 1e6 * round[static_cast<std::size_t>(k)].second, round[static_cast<std::size_t>(k)].second / step_cpu);
+  };
   if (calls_only) {
     print_calls();
+    print_rounds();
     return 0;
   }
 
@@ -217,13 +253,13 @@ int main(int argc, char** argv) {
   }
   const Config& base = configs[0];
 
-  // What the per-call timings predict: tokens per round / round cost in target steps, a round being K draft
-  // steps and one target window of K + 1 tokens.
+  // What the interleaved call timings predict: tokens per round x step time / round cost, a round being K
+  // draft steps and one target window of K + 1 tokens.
   auto predicted = [&](const Config& cfg) -> double {
     const double k = cfg.stats.mean_gamma();
     const auto kw = static_cast<std::size_t>(std::lround(k));
-    if (std::abs(k - static_cast<double>(kw)) > 0.05 || kw + 1 >= window.size()) return 0.0;
-    return cfg.stats.tokens_per_target_pass() * step_cpu / (k * draft_step.second + window[kw + 1].second);
+    if (std::abs(k - static_cast<double>(kw)) > 0.05 || kw < 1 || kw >= round.size()) return 0.0;
+    return cfg.stats.tokens_per_target_pass() * step_cpu / (k * round[kw].first + round[kw].second);
   };
 
   nlohmann::json j;
@@ -236,6 +272,10 @@ int main(int argc, char** argv) {
   j["draft_step_us"] = 1e6 * draft_step.second;
   j["cost_ratio_measured"] = c;
   for (int w = 2; w <= max_width; ++w) j["target_window_us"][std::to_string(w)] = 1e6 * window[static_cast<std::size_t>(w)].second;
+  for (int k = 1; k < max_width; ++k) {
+    j["interleaved_draft_step_us"][std::to_string(k)] = 1e6 * round[static_cast<std::size_t>(k)].first;
+    j["interleaved_target_window_us"][std::to_string(k + 1)] = 1e6 * round[static_cast<std::size_t>(k)].second;
+  }
   for (const Config& cfg : configs) {
     nlohmann::json x;
     x["config"] = cfg.name;
@@ -251,6 +291,8 @@ int main(int argc, char** argv) {
       x["mean_gamma"] = cfg.stats.mean_gamma();
       x["formula_speedup"] = ann::expected_speedup(cfg.stats.alpha(), cfg.stats.mean_gamma(), c);
       x["predicted_speedup"] = predicted(cfg);
+      x["target_us_per_pass"] = 1e6 * cfg.stats.target_seconds / static_cast<double>(cfg.stats.target_passes);
+      x["draft_us_per_pass"] = 1e6 * cfg.stats.draft_seconds / static_cast<double>(cfg.stats.draft_passes);
     }
     j["configs"].push_back(x);
   }
@@ -260,8 +302,17 @@ int main(int argc, char** argv) {
     fmt::print("{} prompts x {} tokens, {} thread(s), fastest of {} interleaved repeats\n", prompts, tokens, threads,
                repeats);
     print_calls();
+    print_rounds();
+    fmt::print("\nInside the runs (wall, last repeat): mean target pass and draft pass, against the isolated calls "
+               "above (target window of K+1, draft step):\n");
+    for (const Config& cfg : configs)
+      if (cfg.speculative)
+        fmt::print("  {}: target {:.1f} us/pass, draft {:.1f} us/pass, {} target passes, {} draft passes\n", cfg.name,
+                   1e6 * cfg.stats.target_seconds / static_cast<double>(cfg.stats.target_passes),
+                   1e6 * cfg.stats.draft_seconds / static_cast<double>(cfg.stats.draft_passes), cfg.stats.target_passes,
+                   cfg.stats.draft_passes);
     fmt::print("\n| config | wall s | CPU s | speedup wall | speedup CPU | identical | alpha | tokens/pass | "
-               "formula tokens/pass | formula speedup (c = {:.3f}) | predicted from call times |\n"
+               "formula tokens/pass | formula speedup (c = {:.3f}) | predicted from interleaved calls |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|\n",
                c);
     for (const Config& cfg : configs) {
