@@ -156,10 +156,15 @@ int main(int argc, char** argv) {
                  window[static_cast<std::size_t>(w)].second / step_cpu,
                  (window[static_cast<std::size_t>(w)].second / step_cpu - 1.0) / (w - 1));
   };
-  // The same calls interleaved as in a round with K proposals (K draft steps, then a target window of
-  // K + 1), each call timed on its own: the caches now also hold the other model's weights and KV rows.
-  // round[K] = {draft step CPU s, target window CPU s}, mean over `reps` rounds.
-  std::vector<std::pair<double, double>> round(static_cast<std::size_t>(max_width), {0.0, 0.0});
+  // The same calls interleaved as in a round with K proposals, each call timed on its own: the draft's
+  // first call of a round (a window of 2 tokens, as after a fully accepted round: the last proposal and the
+  // bonus token; else 1), K - 1 draft steps, then the target window of K + 1. The caches now also hold the
+  // other model's weights and KV rows. round[K] = {draft step, draft window of 2, target window} CPU s,
+  // the fastest of 4 batches of `reps` rounds.
+  struct RoundCost {
+    double draft_step = kInf, draft_two = kInf, target = kInf;
+  };
+  std::vector<RoundCost> round(static_cast<std::size_t>(max_width));
   for (int k = 1; k < max_width; ++k) {
     target.truncate(0);
     draft.truncate(0);
@@ -167,29 +172,31 @@ int main(int argc, char** argv) {
     for (std::int64_t i = 0; i < context; ++i) ctx[static_cast<std::size_t>(i)] = 32 + (i * 7) % 90;
     target.prefill(tokens_tensor(ctx));
     draft.prefill(tokens_tensor(ctx));
-    auto& [d_best, t_best] = round[static_cast<std::size_t>(k)];
-    d_best = t_best = kInf;
-    for (int batch = 0; batch < 4; ++batch) {  // the fastest of 4 batches, as for the isolated calls
-      double d_cpu = 0.0, t_cpu = 0.0;
+    RoundCost& best = round[static_cast<std::size_t>(k)];
+    for (int batch = 0; batch < 4; ++batch) {
+      double step_s = 0.0, two_s = 0.0, target_s = 0.0;
       for (int r = 0; r < reps; ++r) {
-        for (int i = 0; i < k; ++i) d_cpu += timed([&] { draft.step(101); }).second;
+        two_s += timed([&] { draft.prefill(tokens_tensor({101, 101})); }).second;
+        for (int i = 1; i < k; ++i) step_s += timed([&] { draft.step(101); }).second;
         draft.truncate(context);
-        t_cpu += timed([&] {
-                   target.prefill(tokens_tensor(std::vector<std::int64_t>(static_cast<std::size_t>(k + 1), 101)));
-                 }).second;
+        target_s += timed([&] {
+                      target.prefill(tokens_tensor(std::vector<std::int64_t>(static_cast<std::size_t>(k + 1), 101)));
+                    }).second;
         target.truncate(context);
       }
-      d_best = std::min(d_best, d_cpu / (static_cast<double>(k) * reps));
-      t_best = std::min(t_best, t_cpu / reps);
+      if (k > 1) best.draft_step = std::min(best.draft_step, step_s / (static_cast<double>(k - 1) * reps));
+      best.draft_two = std::min(best.draft_two, two_s / reps);
+      best.target = std::min(best.target, target_s / reps);
     }
   }
   auto print_rounds = [&] {
-    fmt::print("interleaved as in a round of K (CPU, fastest of 4 batches of {} rounds): draft step, target window of "
-               "K + 1\n",
-               reps);
-    for (int k = 1; k < max_width; ++k)
-      fmt::print("  K = {}: {:6.1f} us, {:6.1f} us = {:.2f} steps\n", k, 1e6 * round[static_cast<std::size_t>(k)].first,
-                 1e6 * round[static_cast<std::size_t>(k)].second, round[static_cast<std::size_t>(k)].second / step_cpu);
+    fmt::print("interleaved as in a round of K (CPU, fastest of 4 batches of {} rounds):\n", reps);
+    for (int k = 1; k < max_width; ++k) {
+      const RoundCost& r = round[static_cast<std::size_t>(k)];
+      fmt::print("  K = {}: draft window of 2 {:6.1f} us, draft step {}, target window of {} {:6.1f} us = {:.2f} steps\n",
+                 k, 1e6 * r.draft_two, k > 1 ? fmt::format("{:6.1f} us", 1e6 * r.draft_step) : std::string("-"), k + 1,
+                 1e6 * r.target, r.target / step_cpu);
+    }
   };
   if (calls_only) {
     print_calls();
@@ -253,13 +260,17 @@ int main(int argc, char** argv) {
   }
   const Config& base = configs[0];
 
-  // What the interleaved call timings predict: tokens per round x step time / round cost, a round being K
-  // draft steps and one target window of K + 1 tokens.
+  // What the interleaved call timings predict: tokens per round x step time / round cost. A round costs
+  // the target window of K + 1, K - 1 draft steps and a first draft call of 2 tokens after a fully accepted
+  // round (else 1 token, priced as a step).
   auto predicted = [&](const Config& cfg) -> double {
     const double k = cfg.stats.mean_gamma();
     const auto kw = static_cast<std::size_t>(std::lround(k));
-    if (std::abs(k - static_cast<double>(kw)) > 0.05 || kw < 1 || kw >= round.size()) return 0.0;
-    return cfg.stats.tokens_per_target_pass() * step_cpu / (k * round[kw].first + round[kw].second);
+    if (std::abs(k - static_cast<double>(kw)) > 0.05 || kw < 2 || kw >= round.size()) return 0.0;
+    const RoundCost& r = round[kw];
+    const double full = 1.0 - static_cast<double>(cfg.stats.rejected) / static_cast<double>(cfg.stats.rounds);
+    const double draft_cost = (k - 1.0) * r.draft_step + full * r.draft_two + (1.0 - full) * r.draft_step;
+    return cfg.stats.tokens_per_target_pass() * step_cpu / (draft_cost + r.target);
   };
 
   nlohmann::json j;
@@ -273,8 +284,10 @@ int main(int argc, char** argv) {
   j["cost_ratio_measured"] = c;
   for (int w = 2; w <= max_width; ++w) j["target_window_us"][std::to_string(w)] = 1e6 * window[static_cast<std::size_t>(w)].second;
   for (int k = 1; k < max_width; ++k) {
-    j["interleaved_draft_step_us"][std::to_string(k)] = 1e6 * round[static_cast<std::size_t>(k)].first;
-    j["interleaved_target_window_us"][std::to_string(k + 1)] = 1e6 * round[static_cast<std::size_t>(k)].second;
+    const RoundCost& r = round[static_cast<std::size_t>(k)];
+    if (k > 1) j["interleaved"][std::to_string(k)]["draft_step_us"] = 1e6 * r.draft_step;
+    j["interleaved"][std::to_string(k)]["draft_window2_us"] = 1e6 * r.draft_two;
+    j["interleaved"][std::to_string(k)]["target_window_us"] = 1e6 * r.target;
   }
   for (const Config& cfg : configs) {
     nlohmann::json x;
