@@ -62,9 +62,9 @@ enum class Override : std::uint8_t { none, attention, linear, matmul, copy, tran
 struct WindowPlan {
   const Graph* graph = nullptr;
   Plan plan;
-  std::vector<Override> overrides;  // per plan step
-  std::vector<KvCache*> caches;     // per plan step (attention steps only)
-  std::vector<Tensor> slots;        // per value index
+  std::vector<Override> overrides;                       // per plan step
+  std::vector<KvCache*> caches;                          // per plan step (attention steps only)
+  std::vector<Tensor> slots;                             // per value index
   std::int64_t tokens_input = -1, positions_input = -1;  // positions in graph.inputs()
   // Small windows (steps, verification windows) keep every intermediate buffer between calls instead of
   // returning it to the pool: a few hundred KB, and no allocation or pool lookup per node per call.
@@ -74,7 +74,9 @@ struct WindowPlan {
 // Windows of at most this many tokens keep their buffers (WindowPlan::retain).
 constexpr std::int64_t kRetainWindow = 16;
 
-bool f32_static(const TensorType& t) { return t.dtype == DType::f32 && t.is_static(); }
+bool f32_static(const TensorType& t) {
+  return t.dtype == DType::f32 && t.is_static();
+}
 
 // A Linear / MatMul whose weight is a constant f32 matrix [K, N] and whose activation is f32 [..., K].
 Override linear_override(const Graph& g, const Node& n) {
@@ -111,13 +113,17 @@ Override movement_override(const Graph& g, const Node& n) {
     case OpKind::Unsqueeze:
     case OpKind::Identity:
       return x.quant ? Override::none : Override::copy;
-    case OpKind::Transpose: return x.quant ? Override::none : Override::transpose;
+    case OpKind::Transpose:
+      return x.quant ? Override::none : Override::transpose;
     case OpKind::Gather: {
-      if (std::get<AxisAttrs>(n.attrs).axis != 0 || !x.constant || x.quant || n.inputs.size() < 2) return Override::none;
+      if (std::get<AxisAttrs>(n.attrs).axis != 0 || !x.constant || x.quant || n.inputs.size() < 2)
+        return Override::none;
       const Value& idx = g.value(n.inputs[1]);
-      return idx.type.dtype == DType::i64 && x.constant->rank() >= 1 ? Override::gather : Override::none;
+      return idx.type.dtype == DType::i64 && x.constant->rank() >= 1 && x.constant->dim(0) > 0 ? Override::gather
+                                                                                               : Override::none;
     }
-    default: return Override::none;
+    default:
+      return Override::none;
   }
 }
 
@@ -150,9 +156,12 @@ struct DecodeSession::Impl {
     wp->retain = n <= kRetainWindow;
     for (std::size_t i = 0; i < g.inputs().size(); ++i) {
       const Value& v = g.value(g.inputs()[i]);
-      if (v.name == "positions") wp->positions_input = static_cast<std::int64_t>(i);
-      else if (v.type.dtype == DType::i64 && v.type.rank() == 2) wp->tokens_input = static_cast<std::int64_t>(i);
-      else throw UnsupportedError("DecodeSession: unexpected graph input '" + v.name + "'");
+      if (v.name == "positions")
+        wp->positions_input = static_cast<std::int64_t>(i);
+      else if (v.type.dtype == DType::i64 && v.type.rank() == 2)
+        wp->tokens_input = static_cast<std::int64_t>(i);
+      else
+        throw UnsupportedError("DecodeSession: unexpected graph input '" + v.name + "'");
     }
     if (wp->tokens_input < 0 || wp->positions_input < 0)
       throw UnsupportedError("DecodeSession: the decoder graph needs inputs `tokens` [B, n] and `positions` [n]");
@@ -173,8 +182,7 @@ struct DecodeSession::Impl {
       wp->overrides.push_back(o);
       wp->caches.push_back(cache);
     }
-    if (auto m = g.metadata.find("snnconv.max_positions"); m != g.metadata.end())
-      max_positions = std::stoll(m->second);
+    if (auto m = g.metadata.find("snnconv.max_positions"); m != g.metadata.end()) max_positions = std::stoll(m->second);
     return *plans.emplace(n, std::move(wp)).first->second;
   }
 
@@ -259,11 +267,16 @@ struct DecodeSession::Impl {
 
     auto resolve = [&](const ValueRef& r) -> const Tensor* {
       switch (r.source) {
-        case Source::absent: return nullptr;
-        case Source::constant: return &*g.value(ValueId(r.index)).constant;
-        case Source::owned: return &wp.plan.owned[r.index];
-        case Source::input: return &inputs[r.index];
-        case Source::slot: return &wp.slots[r.index];
+        case Source::absent:
+          return nullptr;
+        case Source::constant:
+          return &*g.value(ValueId(r.index)).constant;
+        case Source::owned:
+          return &wp.plan.owned[r.index];
+        case Source::input:
+          return &inputs[r.index];
+        case Source::slot:
+          return &wp.slots[r.index];
       }
       return nullptr;
     };
@@ -278,14 +291,16 @@ struct DecodeSession::Impl {
         for (const ValueRef& r : step.inputs) in.push_back(resolve(r));
         outs.clear();
         switch (wp.overrides[s]) {
-          case Override::attention: outs.push_back(attend(wp, step, *wp.caches[s], in)); break;
+          case Override::attention:
+            outs.push_back(attend(wp, step, *wp.caches[s], in));
+            break;
           case Override::linear:
           case Override::matmul: {
             const Tensor& x = *in[0];
             const Tensor& w = *in[1];
             const Tensor* b = wp.overrides[s] == Override::linear && in.size() > 2 ? in[2] : nullptr;
-            const Activation act = wp.overrides[s] == Override::linear ? std::get<LinearAttrs>(node.attrs).activation
-                                                                       : Activation::none;
+            const Activation act =
+                wp.overrides[s] == Override::linear ? std::get<LinearAttrs>(node.attrs).activation : Activation::none;
             outs.push_back(output_buffer(wp, step.outputs[0], DType::f32, *step.out_shapes[0]));
             decode_kernels::linear_rows(x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
                                         outs[0].data<float>(), x.numel() / w.dim(0), w.dim(0), w.dim(1), act);
@@ -328,9 +343,12 @@ struct DecodeSession::Impl {
           for (std::uint32_t v : step.release) release(wp.slots[v]);
       }
       const ValueRef& out = wp.plan.outputs.at(0);
-      if (out.source != Source::slot) result = *resolve(out);
-      else if (wp.retain) result = wp.slots[out.index];  // a copy: the slot keeps its buffer
-      else result = std::move(wp.slots[out.index]);
+      if (out.source != Source::slot)
+        result = *resolve(out);
+      else if (wp.retain)
+        result = wp.slots[out.index];  // a copy: the slot keeps its buffer
+      else
+        result = std::move(wp.slots[out.index]);
     } catch (...) {
       for (Tensor& t : wp.slots) t = Tensor();
       throw;
@@ -370,7 +388,9 @@ void DecodeSession::truncate(std::int64_t length) {
   impl_->length = length;  // rows past the length are overwritten by the next window
 }
 
-std::int64_t DecodeSession::length() const { return impl_->length; }
+std::int64_t DecodeSession::length() const {
+  return impl_->length;
+}
 
 std::int64_t DecodeSession::max_positions() const {
   if (impl_->max_positions == 0) {

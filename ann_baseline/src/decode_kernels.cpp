@@ -7,10 +7,10 @@
 #include <oneapi/tbb/parallel_for.h>
 
 #include <algorithm>
-#include <cstring>
-#include <string>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -46,7 +46,8 @@ void scalar_columns(const Problem& p, std::int64_t r0, std::int64_t r1, std::int
 #ifdef SNNCONV_DECODE_AVX2
 // R rows x V vectors of 8 columns at (r0, j0): R*V independent accumulator chains, each weight vector loaded
 // once per k for all R rows. The op sequence of one element does not depend on R or V.
-template <int R, int V> void tile(const Problem& p, std::int64_t r0, std::int64_t j0) {
+template <int R, int V>
+void tile(const Problem& p, std::int64_t r0, std::int64_t j0) {
   // A flat accumulator array: GCC keeps it in registers (a 2-D array made it spill every iteration).
   __m256 acc[R * V];
 #pragma GCC unroll 16
@@ -69,13 +70,15 @@ template <int R, int V> void tile(const Problem& p, std::int64_t r0, std::int64_
 
 // Rows [r0, r0 + R) over columns [j0, j1): tiles of V vectors, then one tile of the remaining whole
 // vectors, then scalars.
-template <int R, int V> void row_block(const Problem& p, std::int64_t r0, std::int64_t j0, std::int64_t j1) {
+template <int R, int V>
+void row_block(const Problem& p, std::int64_t r0, std::int64_t j0, std::int64_t j1) {
   std::int64_t j = j0;
   for (; j + 8 * V <= j1; j += 8 * V) tile<R, V>(p, r0, j);
   [&]<int... T>(std::integer_sequence<int, T...>) {
     const std::int64_t left = (j1 - j) / 8;
     ((left == T + 1 ? (tile<R, T + 1>(p, r0, j), 0) : 0), ...);
-  }(std::make_integer_sequence<int, V - 1>{});
+  }
+  (std::make_integer_sequence<int, V - 1>{});
   j += (j1 - j) / 8 * 8;
   scalar_columns(p, r0, r0 + R, j, j1);
 }
@@ -86,12 +89,23 @@ void columns(const Problem& p, std::int64_t j0, std::int64_t j1) {
   std::int64_t r = 0;
   for (; r + 6 <= p.m; r += 6) row_block<6, 2>(p, r, j0, j1);
   switch (p.m - r) {
-    case 5: row_block<5, 2>(p, r, j0, j1); break;
-    case 4: row_block<4, 3>(p, r, j0, j1); break;
-    case 3: row_block<3, 4>(p, r, j0, j1); break;
-    case 2: row_block<2, 6>(p, r, j0, j1); break;
-    case 1: row_block<1, 16>(p, r, j0, j1); break;
-    default: break;
+    case 5:
+      row_block<5, 2>(p, r, j0, j1);
+      break;
+    case 4:
+      row_block<4, 3>(p, r, j0, j1);
+      break;
+    case 3:
+      row_block<3, 4>(p, r, j0, j1);
+      break;
+    case 2:
+      row_block<2, 6>(p, r, j0, j1);
+      break;
+    case 1:
+      row_block<1, 16>(p, r, j0, j1);
+      break;
+    default:
+      break;
   }
 }
 
@@ -126,7 +140,8 @@ __m256 gelu8(__m256 x) {
   const __m256 z = _mm256_div_ps(x, _mm256_set1_ps(1.41421356237309504880f));
   const __m256 sign = _mm256_and_ps(z, _mm256_set1_ps(-0.0f));
   const __m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.0f)));
+  const __m256 t =
+      _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.0f)));
   __m256 poly = _mm256_set1_ps(1.061405429f);
   poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
   poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
@@ -141,7 +156,8 @@ __m256 gelu8(__m256 x) {
 
 // y[i] = f(x[i]) for i < n with every element through the 8-wide code (the tail via a padded copy), so an
 // element's result does not depend on its position.
-template <typename F> void map8(float* x, std::int64_t n, F f) {
+template <typename F>
+void map8(float* x, std::int64_t n, F f) {
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
   if (i == n) return;
@@ -151,15 +167,21 @@ template <typename F> void map8(float* x, std::int64_t n, F f) {
   std::copy(pad, pad + (n - i), x + i);
 }
 #else
-void columns(const Problem& p, std::int64_t j0, std::int64_t j1) { scalar_columns(p, 0, p.m, j0, j1); }
+void columns(const Problem& p, std::int64_t j0, std::int64_t j1) {
+  scalar_columns(p, 0, p.m, j0, j1);
+}
 #endif
 
 float activate(Activation a, float v) {
   switch (a) {
-    case Activation::none: return v;
-    case Activation::relu: return v < 0.0f ? 0.0f : v;
-    case Activation::gelu: return detail::gelu_exact(v);
-    case Activation::gelu_tanh: return detail::gelu_tanh(v);
+    case Activation::none:
+      return v;
+    case Activation::relu:
+      return v < 0.0f ? 0.0f : v;
+    case Activation::gelu:
+      return detail::gelu_exact(v);
+    case Activation::gelu_tanh:
+      return detail::gelu_tanh(v);
   }
   return v;
 }

@@ -117,8 +117,7 @@ SpeculativeResult speculative_generate(DecodeSession& target, DecodeSession& dra
   if (o.gamma_auto && o.gamma_max < o.gamma)
     throw UsageError("speculative decoding: gamma_max (" + std::to_string(o.gamma_max) + ") is below gamma (" +
                      std::to_string(o.gamma) + ")");
-  if (o.gamma_auto && !(o.cost_ratio >= 0.0))
-    throw UsageError("speculative decoding: cost_ratio must be >= 0");
+  if (o.gamma_auto && !(o.cost_ratio >= 0.0)) throw UsageError("speculative decoding: cost_ratio must be >= 0");
   const std::int64_t vocab = target.vocab_size(), draft_vocab = draft.vocab_size();
   if (vocab != draft_vocab)
     throw UsageError("speculative decoding needs one vocabulary: the target has " + std::to_string(vocab) +
@@ -210,7 +209,8 @@ SpeculativeResult speculative_generate(DecodeSession& target, DecodeSession& dra
     st.proposed += k;
     st.accepted += n;
     ++st.rounds;
-    if (st.rounds_by_gamma.size() <= static_cast<std::size_t>(k)) st.rounds_by_gamma.resize(static_cast<std::size_t>(k) + 1);
+    if (st.rounds_by_gamma.size() <= static_cast<std::size_t>(k))
+      st.rounds_by_gamma.resize(static_cast<std::size_t>(k) + 1);
     ++st.rounds_by_gamma[static_cast<std::size_t>(k)];
 
     for (std::int64_t i = 0; i <= n && !stopped; ++i) {
@@ -235,8 +235,7 @@ SpeculativeResult speculative_generate(DecodeSession& target, DecodeSession& dra
     seq += n + 1;
 
     if (o.gamma_auto && k > 0) {
-      for (std::int64_t i = 0; i < n + (n < k ? 1 : 0); ++i)
-        a_hat += ((i < n ? 1.0 : 0.0) - a_hat) / 16.0;
+      for (std::int64_t i = 0; i < n + (n < k ? 1 : 0); ++i) a_hat += ((i < n ? 1.0 : 0.0) - a_hat) / 16.0;
       a_hat = std::clamp(a_hat, 0.0, 0.99);
       gamma = best_gamma(a_hat, o.cost_ratio, o.gamma_max);
     }

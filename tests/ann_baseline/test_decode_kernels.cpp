@@ -19,7 +19,9 @@ std::vector<float> random_vec(std::size_t n, std::mt19937_64& rng, float lo = -1
   return v;
 }
 
-Tensor tensor(Shape s, const std::vector<float>& v) { return Tensor::from_vector<float>(std::move(s), v); }
+Tensor tensor(Shape s, const std::vector<float>& v) {
+  return Tensor::from_vector<float>(std::move(s), v);
+}
 
 TEST_SUITE("unit") {
   TEST_CASE("decode linear_rows: row-invariant and equal to the reference Linear within 1e-5") {
@@ -124,7 +126,8 @@ TEST_SUITE("unit") {
         // The last query alone gives the same bits as inside the window.
         const std::vector<float> last = run(1);
         for (std::int64_t x = 0; x < b * h; ++x)
-          CHECK(std::memcmp(last.data() + x * d, all.data() + (x * nq + nq - 1) * d, static_cast<std::size_t>(d) * 4) == 0);
+          CHECK(std::memcmp(last.data() + x * d, all.data() + (x * nq + nq - 1) * d, static_cast<std::size_t>(d) * 4) ==
+                0);
       }
     }
   }
@@ -133,8 +136,8 @@ TEST_SUITE("unit") {
     std::mt19937_64 rng(1);
     const Shape shape{2, 3, 4, 5};
     const Tensor x = tensor(shape, random_vec(120, rng));
-    for (const std::vector<std::int64_t>& perm : std::vector<std::vector<std::int64_t>>{
-             {0, 2, 1, 3}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}, {2, 3, 0, 1}}) {
+    for (const std::vector<std::int64_t>& perm :
+         std::vector<std::vector<std::int64_t>>{{0, 2, 1, 3}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}, {2, 3, 0, 1}}) {
       const Tensor want = test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{perm}), {x});
       Tensor got(DType::f32, want.shape());
       ann::decode_kernels::transpose(x.raw(), x.shape(), perm, got.raw(), sizeof(float));

@@ -86,14 +86,14 @@ TEST_SUITE("unit") {
 
     // A wrong rule must fail the same test: always accepting emits q, not p.
     const test::ChiSquare always = first_token_test(
-        p, q, trials, [](const std::vector<double>&, const std::vector<double>&, std::int64_t x, std::mt19937_64&) {
-          return x;
-        });
+        p, q, trials,
+        [](const std::vector<double>&, const std::vector<double>&, std::int64_t x, std::mt19937_64&) { return x; });
     MESSAGE("always-accept rule: chi2 = " << always.statistic);
     CHECK(always.statistic > test::chi_square_quantile(always.degrees_of_freedom, test::kZ999));
     // Subtler: the right acceptance test but the correction drawn from p instead of norm(max(0, p - q)).
     const test::ChiSquare from_p = first_token_test(
-        p, q, trials, [](const std::vector<double>& pp, const std::vector<double>& qq, std::int64_t x, std::mt19937_64& rng) {
+        p, q, trials,
+        [](const std::vector<double>& pp, const std::vector<double>& qq, std::int64_t x, std::mt19937_64& rng) {
           const ann::Verdict v = ann::verify_proposal(pp, qq, x, rng);
           return v.accepted ? x : ann::sample_from(pp, rng);
         });

@@ -17,7 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path example(const std::string& rel) { return fs::path(SNNCONV_SOURCE_DIR) / "examples" / rel; }
+fs::path example(const std::string& rel) {
+  return fs::path(SNNCONV_SOURCE_DIR) / "examples" / rel;
+}
 
 bool have_models() {
   return fs::exists(example("code_gpt/code_gpt.onnx")) && fs::exists(example("code_gpt/code_gpt_draft.onnx")) &&
@@ -122,7 +124,8 @@ TEST_SUITE("unit") {
     const std::int64_t last = m.target.max_positions();
     REQUIRE(last > 40);
     std::vector<std::int64_t> long_prompt;
-    while (static_cast<std::int64_t>(long_prompt.size()) < last - 20) long_prompt.push_back(prompt[long_prompt.size() % prompt.size()]);
+    while (static_cast<std::int64_t>(long_prompt.size()) < last - 20)
+      long_prompt.push_back(prompt[long_prompt.size() % prompt.size()]);
     plain.stop_token = -1;
     plain.max_tokens = 100;
     m.reset();

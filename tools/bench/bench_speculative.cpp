@@ -32,7 +32,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Wall-clock and process CPU seconds of one call of f.
-template <typename F> std::pair<double, double> timed(F&& f) {
+template <typename F>
+std::pair<double, double> timed(F&& f) {
   const auto t0 = Clock::now();
   const std::clock_t c0 = std::clock();
   f();
@@ -75,7 +76,7 @@ struct Config {
   ann::SpeculativeOptions options;
   double wall = kInf, cpu = kInf;  // fastest repeat, seconds over all prompts
   bool identical = true;
-  ann::SpeculativeStats stats;     // summed over prompts (one repeat)
+  ann::SpeculativeStats stats;  // summed over prompts (one repeat)
 };
 
 void add(ann::SpeculativeStats& a, const ann::SpeculativeStats& b) {
@@ -140,7 +141,8 @@ int main(int argc, char** argv) {
     };
     if (round == 0)
       for (auto& w : window) w = {kInf, kInf};
-    for (int w = 1; w <= max_width; ++w) keep(window[static_cast<std::size_t>(w)], time_window(target, context, w, reps, 2));
+    for (int w = 1; w <= max_width; ++w)
+      keep(window[static_cast<std::size_t>(w)], time_window(target, context, w, reps, 2));
     keep(draft_step, time_window(draft, context, 1, reps, 2));
   }
   const double step_cpu = window[1].second;
@@ -193,9 +195,10 @@ int main(int argc, char** argv) {
     fmt::print("interleaved as in a round of K (CPU, fastest of 4 batches of {} rounds):\n", reps);
     for (int k = 1; k < max_width; ++k) {
       const RoundCost& r = round[static_cast<std::size_t>(k)];
-      fmt::print("  K = {}: draft window of 2 {:6.1f} us, draft step {}, target window of {} {:6.1f} us = {:.2f} steps\n",
-                 k, 1e6 * r.draft_two, k > 1 ? fmt::format("{:6.1f} us", 1e6 * r.draft_step) : std::string("-"), k + 1,
-                 1e6 * r.target, r.target / step_cpu);
+      fmt::print(
+          "  K = {}: draft window of 2 {:6.1f} us, draft step {}, target window of {} {:6.1f} us = {:.2f} steps\n", k,
+          1e6 * r.draft_two, k > 1 ? fmt::format("{:6.1f} us", 1e6 * r.draft_step) : std::string("-"), k + 1,
+          1e6 * r.target, r.target / step_cpu);
     }
   };
   if (calls_only) {
@@ -215,8 +218,10 @@ int main(int argc, char** argv) {
     cfg.speculative = true;
     cfg.options.max_tokens = tokens;
     cfg.options.cost_ratio = cost_ratio;
-    if (g == "auto") cfg.options.gamma_auto = true;
-    else cfg.options.gamma = std::stoi(g);
+    if (g == "auto")
+      cfg.options.gamma_auto = true;
+    else
+      cfg.options.gamma = std::stoi(g);
     configs.push_back(cfg);
   }
   ann::GenerateOptions gen;
@@ -282,7 +287,8 @@ int main(int argc, char** argv) {
   j["target_step_us"] = 1e6 * window[1].second;
   j["draft_step_us"] = 1e6 * draft_step.second;
   j["cost_ratio_measured"] = c;
-  for (int w = 2; w <= max_width; ++w) j["target_window_us"][std::to_string(w)] = 1e6 * window[static_cast<std::size_t>(w)].second;
+  for (int w = 2; w <= max_width; ++w)
+    j["target_window_us"][std::to_string(w)] = 1e6 * window[static_cast<std::size_t>(w)].second;
   for (int k = 1; k < max_width; ++k) {
     const RoundCost& r = round[static_cast<std::size_t>(k)];
     if (k > 1) j["interleaved"][std::to_string(k)]["draft_step_us"] = 1e6 * r.draft_step;
@@ -316,18 +322,20 @@ int main(int argc, char** argv) {
                repeats);
     print_calls();
     print_rounds();
-    fmt::print("\nInside the runs (wall, last repeat): mean target pass and draft pass, against the isolated calls "
-               "above (target window of K+1, draft step):\n");
+    fmt::print(
+        "\nInside the runs (wall, last repeat): mean target pass and draft pass, against the isolated calls "
+        "above (target window of K+1, draft step):\n");
     for (const Config& cfg : configs)
       if (cfg.speculative)
         fmt::print("  {}: target {:.1f} us/pass, draft {:.1f} us/pass, {} target passes, {} draft passes\n", cfg.name,
                    1e6 * cfg.stats.target_seconds / static_cast<double>(cfg.stats.target_passes),
                    1e6 * cfg.stats.draft_seconds / static_cast<double>(cfg.stats.draft_passes), cfg.stats.target_passes,
                    cfg.stats.draft_passes);
-    fmt::print("\n| config | wall s | CPU s | speedup wall | speedup CPU | identical | alpha | tokens/pass | "
-               "formula tokens/pass | formula speedup (c = {:.3f}) | predicted from interleaved calls |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|\n",
-               c);
+    fmt::print(
+        "\n| config | wall s | CPU s | speedup wall | speedup CPU | identical | alpha | tokens/pass | "
+        "formula tokens/pass | formula speedup (c = {:.3f}) | predicted from interleaved calls |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n",
+        c);
     for (const Config& cfg : configs) {
       if (!cfg.speculative) {
         fmt::print("| {} | {:.3f} | {:.3f} | 1.00 | 1.00 | - | - | 1.00 | 1.00 | 1.00 | 1.00 |\n", cfg.name, cfg.wall,

@@ -28,7 +28,7 @@ struct DecodeOptions {
 // the window it runs in (a step, a speculative verification window, a prefill): the decode path uses
 // row-invariant kernels, so speculative greedy decoding reproduces plain greedy decoding exactly.
 class DecodeSession {
-public:
+ public:
   explicit DecodeSession(DecoderGraphs graphs, DecodeOptions options = {});
   ~DecodeSession();
   DecodeSession(DecodeSession&&) noexcept;
@@ -50,7 +50,7 @@ public:
   // Bytes held by the K/V caches (their capacity), for ledgers and reports.
   std::int64_t cache_bytes() const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

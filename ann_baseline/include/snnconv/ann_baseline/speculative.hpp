@@ -17,11 +17,11 @@ namespace snnconv::ann {
 
 struct SpeculativeOptions {
   int max_tokens = 64;
-  SamplingOptions sampling;       // temperature <= 0: greedy; the same transform for draft and target
-  std::int64_t stop_token = -1;   // generation ends after emitting it (-1: never)
-  int gamma = 4;                  // proposals per round (K >= 1); with gamma_auto the first round's K
-  bool gamma_auto = false;        // adapt K from the running acceptance rate (rule below)
-  int gamma_max = 8;              // upper bound of the adaptive K
+  SamplingOptions sampling;      // temperature <= 0: greedy; the same transform for draft and target
+  std::int64_t stop_token = -1;  // generation ends after emitting it (-1: never)
+  int gamma = 4;                 // proposals per round (K >= 1); with gamma_auto the first round's K
+  bool gamma_auto = false;       // adapt K from the running acceptance rate (rule below)
+  int gamma_max = 8;             // upper bound of the adaptive K
   // Adaptive rule: after each round the per-token acceptance estimate is updated for every checked
   // proposal (a <- a + (o - a) / 16, o = 1 accepted, 0 rejected; a starts at 0.7, clamped to [0, 0.99]),
   // and the next K is the one in [1, gamma_max] that maximises the expected speedup
@@ -33,15 +33,15 @@ struct SpeculativeOptions {
 };
 
 struct SpeculativeStats {
-  std::int64_t emitted = 0;        // tokens returned
-  std::int64_t rounds = 0;         // draft-then-verify rounds (= target passes)
-  std::int64_t proposed = 0;       // draft tokens proposed
-  std::int64_t accepted = 0;       // proposals accepted
-  std::int64_t rejected = 0;       // rounds that ended at a rejected proposal
-  std::int64_t target_passes = 0;  // target forward calls (the first one also holds the prompt)
-  std::int64_t draft_passes = 0;   // draft forward calls
-  double target_seconds = 0.0;     // wall-clock inside target calls
-  double draft_seconds = 0.0;      // wall-clock inside draft calls
+  std::int64_t emitted = 0;                   // tokens returned
+  std::int64_t rounds = 0;                    // draft-then-verify rounds (= target passes)
+  std::int64_t proposed = 0;                  // draft tokens proposed
+  std::int64_t accepted = 0;                  // proposals accepted
+  std::int64_t rejected = 0;                  // rounds that ended at a rejected proposal
+  std::int64_t target_passes = 0;             // target forward calls (the first one also holds the prompt)
+  std::int64_t draft_passes = 0;              // draft forward calls
+  double target_seconds = 0.0;                // wall-clock inside target calls
+  double draft_seconds = 0.0;                 // wall-clock inside draft calls
   std::vector<std::int64_t> rounds_by_gamma;  // [K] = rounds that proposed K tokens (K = 0: limits left no room)
 
   // Per-token acceptance rate: accepted / (accepted + rejected), i.e. of the proposals the target checked
