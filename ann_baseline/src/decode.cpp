@@ -1,13 +1,24 @@
-// DecodeSession: every node of the window's graph runs with its reference kernel except Attention, which
-// appends its new K/V rows to the node's cache and attends over the whole cache with the online kernel.
+// DecodeSession: each window length gets a Plan once (build_plan: order, value sources, buffer lifetimes,
+// fast kernels), cached for the session; a window then runs the plan's steps with decode-specific overrides:
+// - Attention appends its new K/V rows to the node's cache and attends over the whole cache
+//   (decode_kernels::attention_rows);
+// - Linear (and MatMul by a constant matrix) use decode_kernels::linear_rows;
+// - reshapes, transposes and embedding Gathers are plain copies;
+// - every other node runs the plan's kernel (row-wise or elementwise) or the reference.
+// All of these are row-invariant, so a token's logits do not depend on how many tokens share its window
+// (step, speculative verification window, prefill). Windows of up to kRetainWindow tokens keep their
+// intermediate buffers between calls, so a decode step allocates only its logits.
 #include "snnconv/ann_baseline/decode.hpp"
+
+#include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <cstring>
-#include <optional>
 #include <vector>
 
 #include "attention_kernel.hpp"
+#include "decode_kernels.hpp"
+#include "plan.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv::ann {
@@ -45,26 +56,165 @@ struct KvCache {
   }
 };
 
+enum class Override : std::uint8_t { none, attention, linear, matmul, copy, transpose, gather };
+
+// Everything about one window length that does not change between calls.
+struct WindowPlan {
+  const Graph* graph = nullptr;
+  Plan plan;
+  std::vector<Override> overrides;                       // per plan step
+  std::vector<KvCache*> caches;                          // per plan step (attention steps only)
+  std::vector<Tensor> slots;                             // per value index
+  std::int64_t tokens_input = -1, positions_input = -1;  // positions in graph.inputs()
+  // Small windows (steps, verification windows) keep every intermediate buffer between calls instead of
+  // returning it to the pool: a few hundred KB, and no allocation or pool lookup per node per call.
+  bool retain = false;
+};
+
+// Windows of at most this many tokens keep their buffers (WindowPlan::retain).
+constexpr std::int64_t kRetainWindow = 16;
+
+bool f32_static(const TensorType& t) {
+  return t.dtype == DType::f32 && t.is_static();
+}
+
+// A Linear / MatMul whose weight is a constant f32 matrix [K, N] and whose activation is f32 [..., K].
+Override linear_override(const Graph& g, const Node& n) {
+  if (n.kind != OpKind::Linear && n.kind != OpKind::MatMul) return Override::none;
+  if (n.inputs.size() < 2 || !n.inputs[0].valid() || !n.inputs[1].valid()) return Override::none;
+  const Value& x = g.value(n.inputs[0]);
+  const Value& w = g.value(n.inputs[1]);
+  if (!f32_static(x.type) || x.constant || !w.constant || w.constant->rank() != 2 || x.type.rank() < 2 ||
+      x.type.dims.back().value != w.constant->dim(0))
+    return Override::none;
+  // f32 weights, or integer weights with QuantParams (the plan dequantizes them to f32 once).
+  const bool f32_weight = w.constant->dtype() == DType::f32 && !w.quant;
+  if (!f32_weight && !(w.quant && is_integer(w.constant->dtype()))) return Override::none;
+  if (n.kind == OpKind::MatMul) return Override::matmul;
+  if (n.inputs.size() > 2 && n.inputs[2].valid()) {
+    const Value& b = g.value(n.inputs[2]);
+    if (!b.constant || b.constant->dtype() != DType::f32 || b.constant->numel() != w.constant->dim(1))
+      return Override::none;
+  }
+  return Override::linear;
+}
+
+// Data movement the decode path does with plain copies instead of the reference kernels: reshapes (the
+// bytes do not move), transposes, and Gather along axis 0 of a constant table (embeddings).
+Override movement_override(const Graph& g, const Node& n) {
+  if (n.inputs.empty() || !n.inputs[0].valid() || n.outputs.size() != 1) return Override::none;
+  const Value& x = g.value(n.inputs[0]);
+  const TensorType& y = g.value(n.outputs[0]).type;
+  if (!y.is_static() || !x.type.is_static() || x.type.dtype != y.dtype) return Override::none;
+  switch (n.kind) {
+    case OpKind::Reshape:
+    case OpKind::Flatten:
+    case OpKind::Squeeze:
+    case OpKind::Unsqueeze:
+    case OpKind::Identity:
+      return x.quant ? Override::none : Override::copy;
+    case OpKind::Transpose:
+      return x.quant ? Override::none : Override::transpose;
+    case OpKind::Gather: {
+      if (std::get<AxisAttrs>(n.attrs).axis != 0 || !x.constant || x.quant || n.inputs.size() < 2)
+        return Override::none;
+      const Value& idx = g.value(n.inputs[1]);
+      return idx.type.dtype == DType::i64 && x.constant->rank() >= 1 && x.constant->dim(0) > 0 ? Override::gather
+                                                                                               : Override::none;
+    }
+    default:
+      return Override::none;
+  }
+}
+
 }  // namespace
 
 struct DecodeSession::Impl {
   DecoderGraphs graphs;
+  DecodeOptions options;
+  tbb::task_arena arena;
   std::int64_t length = 0;
   std::int64_t batch = -1;
   std::int64_t max_positions = 0;
   std::map<std::string, KvCache> caches;  // by Attention node name: stable across the per-length graphs
+  std::map<std::int64_t, std::unique_ptr<WindowPlan>> plans;
+  std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers, shared by all windows
 
-  Tensor attend(const Graph& g, NodeId id, const std::vector<const Tensor*>& in) {
-    const Node& n = g.node(id);
-    const auto& at = std::get<AttentionAttrs>(n.attrs);
-    if (!at.causal || (n.inputs.size() > 3 && n.inputs[3].valid()))
-      throw UnsupportedError("KV-cache decoding needs causal Attention without an explicit mask", g.context(id));
+  Impl(DecoderGraphs g, DecodeOptions o)
+      : graphs(std::move(g)), options(o), arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic) {}
+
+  WindowPlan& window(std::int64_t n) {
+    auto it = plans.find(n);
+    if (it != plans.end()) return *it->second;
+    auto wp = std::make_unique<WindowPlan>();
+    const Graph& g = graphs(n);
+    wp->graph = &g;
+    EngineOptions eo;
+    eo.fill_ledger = false;
+    wp->plan = build_plan(g, eo);
+    wp->slots.resize(g.num_values());
+    wp->retain = n <= kRetainWindow;
+    for (std::size_t i = 0; i < g.inputs().size(); ++i) {
+      const Value& v = g.value(g.inputs()[i]);
+      if (v.name == "positions")
+        wp->positions_input = static_cast<std::int64_t>(i);
+      else if (v.type.dtype == DType::i64 && v.type.rank() == 2)
+        wp->tokens_input = static_cast<std::int64_t>(i);
+      else
+        throw UnsupportedError("DecodeSession: unexpected graph input '" + v.name + "'");
+    }
+    if (wp->tokens_input < 0 || wp->positions_input < 0)
+      throw UnsupportedError("DecodeSession: the decoder graph needs inputs `tokens` [B, n] and `positions` [n]");
+    for (const Step& s : wp->plan.steps) {
+      const Node& node = g.node(s.node);
+      Override o = linear_override(g, node);
+      if (o == Override::none) o = movement_override(g, node);
+      KvCache* cache = nullptr;
+      if (node.kind == OpKind::Attention) {
+        const auto& at = std::get<AttentionAttrs>(node.attrs);
+        if (!at.causal || (node.inputs.size() > 3 && node.inputs[3].valid()))
+          throw UnsupportedError("KV-cache decoding needs causal Attention without an explicit mask",
+                                 g.context(s.node));
+        o = Override::attention;
+        cache = &caches[node.name];
+      }
+      if (o != Override::none && o != Override::attention && !s.out_shapes[0]) o = Override::none;
+      wp->overrides.push_back(o);
+      wp->caches.push_back(cache);
+    }
+    if (auto m = g.metadata.find("snnconv.max_positions"); m != g.metadata.end()) max_positions = std::stoll(m->second);
+    return *plans.emplace(n, std::move(wp)).first->second;
+  }
+
+  // The buffer for an output: the one the slot kept from the last call when it fits, else from the pool.
+  Tensor output_buffer(WindowPlan& wp, std::uint32_t value, DType t, const Shape& s) {
+    Tensor& kept = wp.slots[value];
+    if (kept.nbytes() > 0 && kept.dtype() == t && kept.shape() == s) return std::move(kept);
+    return take_buffer(t, s);
+  }
+
+  Tensor take_buffer(DType t, const Shape& s) {
+    auto it = pool.find({t, s});
+    if (it == pool.end()) return Tensor(t, s);
+    Tensor out = std::move(it->second);
+    pool.erase(it);
+    return out;
+  }
+
+  void release(Tensor& t) {
+    if (t.nbytes() == 0) return;
+    pool.emplace(std::make_pair(t.dtype(), t.shape()), std::move(t));
+    t = Tensor();
+  }
+
+  Tensor attend(WindowPlan& wp, const Step& step, KvCache& c, const std::vector<const Tensor*>& in) {
+    const Graph& g = *wp.graph;
+    const NodeId id = step.node;
     const Tensor& q = *in[0];
     const Tensor& k = *in[1];
     const Tensor& v = *in[2];
     if (q.dtype() != DType::f32 || q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
       throw ShapeError("KV-cache Attention needs f32 q, k, v [B, H, N, D]", g.context(id));
-    KvCache& c = caches[n.name];
     if (c.capacity == 0) {
       c.batch = k.dim(0);
       c.heads = k.dim(1);
@@ -87,11 +237,11 @@ struct DecodeSession::Impl {
     a.k_head_stride = c.capacity * c.d;
     a.v = c.v.data();
     a.v_head_stride = c.capacity * c.dv;
-    a.scale = at.scale;
+    a.scale = std::get<AttentionAttrs>(g.node(id).attrs).scale;
     a.causal = true;  // the new queries are the last nq of the nk positions
-    Tensor y(DType::f32, {a.batch, a.heads, a.nq, a.dv});
+    Tensor y = output_buffer(wp, step.outputs[0], DType::f32, {a.batch, a.heads, a.nq, a.dv});
     a.y = y.data<float>();
-    attention_online(a);
+    decode_kernels::attention_rows(a);
     return y;
   }
 
@@ -100,62 +250,135 @@ struct DecodeSession::Impl {
       throw ShapeError("DecodeSession: tokens must be i64 [batch, n], got " + std::string(dtype_name(tokens.dtype())) +
                        shape_to_string(tokens.shape()));
     const std::int64_t n = tokens.dim(1);
+    if (n < 1) throw ShapeError("DecodeSession: a window needs at least one token");
     if (batch >= 0 && tokens.dim(0) != batch)
       throw ShapeError("DecodeSession: batch changed from " + std::to_string(batch) + " to " +
                        std::to_string(tokens.dim(0)));
-    const Graph& g = graphs(n);
-    if (auto it = g.metadata.find("snnconv.max_positions"); it != g.metadata.end())
-      max_positions = std::stoll(it->second);
+    WindowPlan& wp = window(n);
     if (max_positions > 0 && length + n > max_positions)
       throw UsageError("DecodeSession: position " + std::to_string(length + n - 1) + " is past the model's " +
                        std::to_string(max_positions) + " positions");
-    std::vector<std::int64_t> pos(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) pos[static_cast<std::size_t>(i)] = length + i;
-    const Tensor positions = Tensor::from_vector<std::int64_t>({n}, pos);
+    const Graph& g = *wp.graph;
+    std::vector<Tensor> inputs(g.inputs().size());
+    inputs[static_cast<std::size_t>(wp.tokens_input)] = tokens;
+    Tensor positions(DType::i64, {n});
+    for (std::int64_t i = 0; i < n; ++i) positions.data<std::int64_t>()[i] = length + i;
+    inputs[static_cast<std::size_t>(wp.positions_input)] = std::move(positions);
 
-    std::vector<std::optional<Tensor>> env(g.num_values());
-    for (ValueId v : g.inputs()) {
-      const std::string& name = g.value(v).name;
-      if (name == "positions") env[v.index] = positions;
-      else if (g.value(v).type.dtype == DType::i64 && g.value(v).type.rank() == 2) env[v.index] = tokens;
-      else throw UnsupportedError("DecodeSession: unexpected graph input '" + name + "'");
-    }
-    auto get = [&](ValueId v) -> const Tensor* {
-      if (!v.valid()) return nullptr;
-      if (g.value(v).constant) return &*g.value(v).constant;
-      return env[v.index] ? &*env[v.index] : nullptr;
-    };
-    for (NodeId id : g.topological_order()) {
-      const Node& node = g.node(id);
-      std::vector<const Tensor*> in;
-      for (ValueId v : node.inputs) in.push_back(get(v));
-      if (node.kind == OpKind::Attention) {
-        env[node.outputs[0].index] = attend(g, id, in);
-        continue;
+    auto resolve = [&](const ValueRef& r) -> const Tensor* {
+      switch (r.source) {
+        case Source::absent:
+          return nullptr;
+        case Source::constant:
+          return &*g.value(ValueId(r.index)).constant;
+        case Source::owned:
+          return &wp.plan.owned[r.index];
+        case Source::input:
+          return &inputs[r.index];
+        case Source::slot:
+          return &wp.slots[r.index];
       }
-      std::vector<Tensor> out = evaluate_reference(g, id, in);
-      for (std::size_t i = 0; i < out.size() && i < node.outputs.size(); ++i)
-        if (node.outputs[i].valid()) env[node.outputs[i].index] = std::move(out[i]);
+      return nullptr;
+    };
+    Tensor result;
+    try {
+      std::vector<const Tensor*> in;
+      std::vector<Tensor> outs;
+      for (std::size_t s = 0; s < wp.plan.steps.size(); ++s) {
+        const Step& step = wp.plan.steps[s];
+        const Node& node = g.node(step.node);
+        in.clear();
+        for (const ValueRef& r : step.inputs) in.push_back(resolve(r));
+        outs.clear();
+        switch (wp.overrides[s]) {
+          case Override::attention:
+            outs.push_back(attend(wp, step, *wp.caches[s], in));
+            break;
+          case Override::linear:
+          case Override::matmul: {
+            const Tensor& x = *in[0];
+            const Tensor& w = *in[1];
+            const Tensor* b = wp.overrides[s] == Override::linear && in.size() > 2 ? in[2] : nullptr;
+            const Activation act =
+                wp.overrides[s] == Override::linear ? std::get<LinearAttrs>(node.attrs).activation : Activation::none;
+            outs.push_back(output_buffer(wp, step.outputs[0], DType::f32, *step.out_shapes[0]));
+            decode_kernels::linear_rows(x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
+                                        outs[0].data<float>(), x.numel() / w.dim(0), w.dim(0), w.dim(1), act);
+            break;
+          }
+          case Override::copy:
+          case Override::transpose:
+          case Override::gather: {
+            const Tensor& x = *in[0];
+            outs.push_back(output_buffer(wp, step.outputs[0], x.dtype(), *step.out_shapes[0]));
+            Tensor& y = outs[0];
+            if (wp.overrides[s] == Override::copy) {
+              std::memcpy(y.raw(), x.raw(), x.nbytes());
+            } else if (wp.overrides[s] == Override::transpose) {
+              std::vector<std::int64_t> perm = std::get<TransposeAttrs>(node.attrs).perm;
+              if (perm.empty())
+                for (int d = x.rank(); d-- > 0;) perm.push_back(d);
+              decode_kernels::transpose(x.raw(), x.shape(), perm, y.raw(), dtype_size(x.dtype()));
+            } else {
+              const Tensor& index = *in[1];
+              decode_kernels::gather_rows(x.raw(), x.dim(0), static_cast<std::int64_t>(x.nbytes()) / x.dim(0),
+                                          index.data<std::int64_t>(), index.numel(), y.raw());
+            }
+            break;
+          }
+          case Override::none:
+            if (step.kernel.fn) {
+              for (std::size_t i = 0; i < step.outputs.size(); ++i)
+                outs.push_back(output_buffer(wp, step.outputs[i], g.value(ValueId(step.outputs[i])).type.dtype,
+                                             *step.out_shapes[i]));
+              step.kernel.fn(kernels::KernelArgs{g, node, in, outs});
+            } else {
+              outs = evaluate_reference(g, step.node, in);
+            }
+            break;
+        }
+        for (std::size_t i = 0; i < step.outputs.size() && i < outs.size(); ++i)
+          wp.slots[step.outputs[i]] = std::move(outs[i]);
+        if (!wp.retain)
+          for (std::uint32_t v : step.release) release(wp.slots[v]);
+      }
+      const ValueRef& out = wp.plan.outputs.at(0);
+      if (out.source != Source::slot)
+        result = *resolve(out);
+      else if (wp.retain)
+        result = wp.slots[out.index];  // a copy: the slot keeps its buffer
+      else
+        result = std::move(wp.slots[out.index]);
+    } catch (...) {
+      for (Tensor& t : wp.slots) t = Tensor();
+      throw;
     }
-    // Commit only after the whole window ran: a failure leaves the session at its old length.
+    if (!wp.retain)
+      for (std::size_t i = 1; i < wp.plan.outputs.size(); ++i)
+        if (wp.plan.outputs[i].source == Source::slot) release(wp.slots[wp.plan.outputs[i].index]);
+    // Commit only after the whole window ran: a failure leaves the session at its old length (K/V rows
+    // written past it are stale and overwritten by the next window).
     length += n;
     batch = tokens.dim(0);
-    return *get(g.outputs().at(0));
+    return result;
   }
 };
 
-DecodeSession::DecodeSession(DecoderGraphs graphs) : impl_(std::make_unique<Impl>()) {
-  impl_->graphs = std::move(graphs);
-}
+DecodeSession::DecodeSession(DecoderGraphs graphs, DecodeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(graphs), options)) {}
 DecodeSession::~DecodeSession() = default;
 DecodeSession::DecodeSession(DecodeSession&&) noexcept = default;
 DecodeSession& DecodeSession::operator=(DecodeSession&&) noexcept = default;
 
-Tensor DecodeSession::prefill(const Tensor& tokens) { return impl_->run(tokens); }
+Tensor DecodeSession::prefill(const Tensor& tokens) {
+  Tensor out;
+  impl_->arena.execute([&] { out = impl_->run(tokens); });
+  return out;
+}
 
 Tensor DecodeSession::step(std::span<const std::int64_t> tokens) {
   const auto b = static_cast<std::int64_t>(tokens.size());
-  return impl_->run(Tensor::from_vector<std::int64_t>({b, 1}, std::vector<std::int64_t>(tokens.begin(), tokens.end())));
+  return prefill(Tensor::from_vector<std::int64_t>({b, 1}, std::vector<std::int64_t>(tokens.begin(), tokens.end())));
 }
 
 void DecodeSession::truncate(std::int64_t length) {
@@ -165,7 +388,9 @@ void DecodeSession::truncate(std::int64_t length) {
   impl_->length = length;  // rows past the length are overwritten by the next window
 }
 
-std::int64_t DecodeSession::length() const { return impl_->length; }
+std::int64_t DecodeSession::length() const {
+  return impl_->length;
+}
 
 std::int64_t DecodeSession::max_positions() const {
   if (impl_->max_positions == 0) {
@@ -174,6 +399,15 @@ std::int64_t DecodeSession::max_positions() const {
       impl_->max_positions = std::stoll(it->second);
   }
   return impl_->max_positions;
+}
+
+std::int64_t DecodeSession::vocab_size() const {
+  const Graph& g = impl_->graphs(1);
+  if (g.outputs().empty()) throw GraphError("DecodeSession: the decoder graph has no output");
+  const TensorType& t = g.value(g.outputs()[0]).type;
+  if (t.rank() != 3 || !t.dims[2].is_known())
+    throw ShapeError("DecodeSession: the logits must be [B, n, V] with a known V, got " + type_to_string(t));
+  return t.dims[2].value;
 }
 
 std::int64_t DecodeSession::cache_bytes() const {

@@ -1,5 +1,5 @@
-// Greedy and sampled generation. Sampling is reproducible: candidates are ordered by (probability desc,
-// id asc) before the cut-offs, and the only randomness is one uniform draw from the caller's engine.
+// Greedy and sampled generation. Sampling is reproducible: the candidates are ordered by (probability desc,
+// id asc) for the cut-offs, and the only randomness is one uniform draw per token from the caller's engine.
 #include "snnconv/ann_baseline/generate.hpp"
 
 #include <algorithm>
@@ -10,14 +10,26 @@
 
 namespace snnconv::ann {
 
-std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& o, std::mt19937_64& rng) {
-  if (logits.empty()) throw UsageError("sample_token: empty logits");
+namespace {
+void check_options(std::span<const float> logits, const SamplingOptions& o) {
+  if (logits.empty()) throw UsageError("sampling: empty logits");
   if (std::isnan(o.temperature)) throw UsageError("sampling temperature is NaN");
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw UsageError("top-p must be in (0, 1]");
   if (o.top_k < 0) throw UsageError("top-k must be >= 0");
-  if (o.temperature <= 0.0f)
-    return std::distance(logits.begin(), std::max_element(logits.begin(), logits.end()));
+}
 
+std::int64_t argmax(std::span<const float> logits) {
+  return std::distance(logits.begin(), std::max_element(logits.begin(), logits.end()));
+}
+}  // namespace
+
+std::vector<double> sampling_distribution(std::span<const float> logits, const SamplingOptions& o) {
+  check_options(logits, o);
+  std::vector<double> dist(logits.size(), 0.0);
+  if (o.temperature <= 0.0f) {
+    dist[static_cast<std::size_t>(argmax(logits))] = 1.0;
+    return dist;
+  }
   std::vector<std::int64_t> ids(logits.size());
   std::iota(ids.begin(), ids.end(), 0);
   std::stable_sort(ids.begin(), ids.end(), [&](std::int64_t a, std::int64_t b) {
@@ -46,13 +58,31 @@ std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& 
     keep = cut;
     sum = std::accumulate(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
   }
-  const double r = std::uniform_real_distribution<double>(0.0, sum)(rng);
+  for (std::size_t i = 0; i < keep; ++i) dist[static_cast<std::size_t>(ids[i])] = p[i] / sum;
+  return dist;
+}
+
+std::int64_t sample_from(std::span<const double> distribution, std::mt19937_64& rng) {
+  if (distribution.empty()) throw UsageError("sample_from: empty distribution");
+  const double total = std::accumulate(distribution.begin(), distribution.end(), 0.0);
+  if (!(total > 0.0) || !std::isfinite(total)) throw NumericError("sample_from: the distribution has no mass");
+  const double r = std::uniform_real_distribution<double>(0.0, total)(rng);
   double cum = 0.0;
-  for (std::size_t i = 0; i < keep; ++i) {
-    cum += p[i];
-    if (r < cum) return ids[i];
+  std::int64_t last = 0;
+  for (std::size_t i = 0; i < distribution.size(); ++i) {
+    if (distribution[i] <= 0.0) continue;
+    cum += distribution[i];
+    last = static_cast<std::int64_t>(i);
+    if (r < cum) return last;
   }
-  return ids[keep - 1];
+  return last;  // r rounded up to the total: the last token with mass
+}
+
+std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& o, std::mt19937_64& rng) {
+  check_options(logits, o);
+  if (o.temperature <= 0.0f) return argmax(logits);
+  const std::vector<double> dist = sampling_distribution(logits, o);
+  return sample_from(dist, rng);
 }
 
 std::vector<std::int64_t> generate(DecodeSession& session, std::span<const std::int64_t> prompt,

@@ -41,6 +41,16 @@ expect 1 "NaN.*node 'mm_nan'.*value 'w'" -- inspect "$src/tests/data/nan_weights
 expect 2 "'nodim'" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims nodim=3
 expect 2 "not NAME=SIZE" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims batch
 expect 2 "unknown dataset|fashion-mnist" -- datasets import no-such-set --out "$tmp/x.h5"
+gpt="$src/examples/fixtures/gpt_op17_dynamic.onnx"
+code="$src/examples/code_gpt/code_gpt.onnx"
+code_draft="$src/examples/code_gpt/code_gpt_draft.onnx"
+expect 2 "gamma must be >= 1" -- generate "$gpt" --draft "$gpt" --prompt ab --gamma 0
+expect 2 "positive integer or 'auto'" -- generate "$gpt" --draft "$gpt" --prompt ab --gamma fast
+if [[ -e "$code" && -e "$code_draft" ]]; then
+  expect 2 "target has 256 tokens, the draft 64" -- generate "$code" --draft "$gpt" --prompt ab --max-tokens 4
+  expect 0 "tokens per target pass" -- generate "$code" --draft "$code_draft" --prompt "def f(x):" --max-tokens 16 --gamma auto
+  expect 0 '"alpha"' -- generate "$code" --draft "$code_draft" --prompt "import os" --max-tokens 8 --json
+fi
 [[ -e "$tmp/x.h5" ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 
 if [[ $fails -ne 0 ]]; then echo "$fails failed"; exit 1; fi

@@ -20,9 +20,16 @@ namespace snnconv::ann {
 // and caches one graph per length; the reference stays valid for the session's lifetime.
 using DecoderGraphs = std::function<const Graph&(std::int64_t new_tokens)>;
 
+struct DecodeOptions {
+  int threads = 0;  // 0: every core; results are bit-identical for any count
+};
+
+// Each window length is planned once (first use) and reused. A token's logits are bit-identical whatever
+// the window it runs in (a step, a speculative verification window, a prefill): the decode path uses
+// row-invariant kernels, so speculative greedy decoding reproduces plain greedy decoding exactly.
 class DecodeSession {
-public:
-  explicit DecodeSession(DecoderGraphs graphs);
+ public:
+  explicit DecodeSession(DecoderGraphs graphs, DecodeOptions options = {});
   ~DecodeSession();
   DecodeSession(DecodeSession&&) noexcept;
   DecodeSession& operator=(DecodeSession&&) noexcept;
@@ -38,10 +45,12 @@ public:
   std::int64_t length() const;
   // Positions the model's table covers (metadata "snnconv.max_positions"); 0 when unknown.
   std::int64_t max_positions() const;
+  // The vocabulary size V of the logits (the graph's first output [B, n, V]); ShapeError if not static.
+  std::int64_t vocab_size() const;
   // Bytes held by the K/V caches (their capacity), for ledgers and reports.
   std::int64_t cache_bytes() const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -18,7 +18,20 @@ struct SamplingOptions {
   std::uint64_t seed = 0;
 };
 
-// Picks the next token from one row of logits. UsageError on bad options (temperature NaN, top_p outside (0,1]).
+// The distribution sample_token draws from, dense over the vocabulary (size = logits.size(), sums to 1):
+// greedy (temperature <= 0) is one-hot at the argmax (lowest id on ties); otherwise softmax(logits / T)
+// restricted to the top-k candidates, then to the smallest prefix (ordered by probability desc, id asc)
+// whose mass reaches top_p, renormalised. Speculative sampling compares the draft's and the target's
+// distributions through this one definition. UsageError on bad options (temperature NaN, top_p outside
+// (0,1], top_k < 0) or empty logits.
+std::vector<double> sampling_distribution(std::span<const float> logits, const SamplingOptions& options);
+
+// One draw from a dense distribution (weights >= 0, any positive sum): one uniform double from `rng`,
+// inverted through the cumulative sum in id order.
+std::int64_t sample_from(std::span<const double> distribution, std::mt19937_64& rng);
+
+// Picks the next token from one row of logits: the argmax when greedy (no randomness consumed), else
+// sample_from(sampling_distribution(logits, options)).
 std::int64_t sample_token(std::span<const float> logits, const SamplingOptions& options, std::mt19937_64& rng);
 
 struct GenerateOptions {
