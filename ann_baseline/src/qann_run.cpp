@@ -126,6 +126,9 @@ class QannRunner {
         return product(id);
       case OpKind::Add:
         return residual_add(id);
+      case OpKind::Concat:
+        if (slots_[n.inputs[0].index].kind == Slot::Kind::levels) return concat(id);
+        return dense(id);
       default:
         if (is_data_movement(n.kind) && slots_[n.inputs[0].index].kind == Slot::Kind::levels) return movement(id);
         return dense(id);
@@ -318,6 +321,31 @@ class QannRunner {
     o.shape = a.lv.shape;
     o.f.resize(a.lv.q.size());
     for (std::size_t i = 0; i < o.f.size(); ++i) o.f[i] = sum_value(a.lv.q[i], a.lv.scale, b.lv.q[i], b.lv.scale);
+  }
+
+  // Concat of levels that share one step: the reference Concat on the integer levels.
+  void concat(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& first = levels_in(id, 0);
+    std::vector<Tensor> held;
+    held.reserve(n.inputs.size());
+    std::vector<const Tensor*> ptrs;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const Slot& s = levels_in(id, k);
+      if (s.lv.scale != first.lv.scale || s.lv.n_min != first.lv.n_min || s.lv.n_max != first.lv.n_max)
+        fail(id, n.inputs[k], "Concat operands must share one step and one level range");
+      held.push_back(Tensor::from_vector<std::int32_t>(s.lv.shape, s.lv.q));
+      ptrs.push_back(&held.back());
+    }
+    const std::vector<Tensor> res = evaluate_reference(g_, id, ptrs);
+    Slot& o = out(id);
+    o.kind = Slot::Kind::levels;
+    o.lv.shape = res.at(0).shape();
+    o.lv.scale = first.lv.scale;
+    o.lv.n_min = first.lv.n_min;
+    o.lv.n_max = first.lv.n_max;
+    const auto v = res[0].span<std::int32_t>();
+    o.lv.q.assign(v.begin(), v.end());
   }
 
   void movement(NodeId id) {

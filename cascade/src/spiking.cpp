@@ -49,6 +49,11 @@ double score(const std::string& task, const Tensor& logits, const Sample& s) {
   const float* p = logits.data<float>();
   const std::int64_t v = logits.shape().back();
   if (task == "classification") return argmax(p, v) == s.label ? 1.0 : 0.0;
+  if (task == "vqa") {  // exact match: every answer byte is the argmax under teacher forcing (= greedy decoding)
+    for (std::size_t t = 0; t < s.next.size(); ++t)
+      if (s.next[t] >= 0 && argmax(p + static_cast<std::int64_t>(t) * v, v) != s.next[t]) return 0.0;
+    return 1.0;
+  }
   double nats = 0.0;
   for (std::size_t t = 0; t < s.next.size(); ++t) {
     if (s.next[t] < 0) continue;
@@ -63,7 +68,7 @@ double score(const std::string& task, const Tensor& logits, const Sample& s) {
 
 double finish(const std::string& task, double total, const std::vector<Sample>& samples) {
   if (samples.empty()) return 0.0;
-  if (task == "classification") return total / static_cast<double>(samples.size());
+  if (task == "classification" || task == "vqa") return total / static_cast<double>(samples.size());
   double bytes = 0.0;
   for (const Sample& s : samples)
     for (std::int64_t n : s.next) bytes += n >= 0 ? 1.0 : 0.0;
@@ -80,13 +85,13 @@ QuantizedModel quantize_model(const QuantizeModelOptions& o) {
   const datasets::DatasetReader reader(m.data);
   m.task = std::string(datasets::task_name(reader.info().task));
   onnx_import::ImportOptions io;
-  if (!probe.inputs().empty()) {  // bind the symbolic dims: batch 1, sequence = the window
-    const TensorType& t = probe.value(probe.inputs()[0]).type;
+  for (ValueId in : probe.inputs()) {  // bind the symbolic dims: batch 1, sequence = the window
+    const TensorType& t = probe.value(in).type;
     for (std::size_t d = 0; d < t.dims.size(); ++d)
-      if (!t.dims[d].is_known())
+      if (!t.dims[d].is_known() && !io.dims.count(t.dims[d].symbol))
         io.dims[t.dims[d].symbol] = d == 0 ? 1 : window_of(o.model, o.seq, probe);
   }
-  if (m.task != "classification" && m.task != "language_model")
+  if (m.task != "classification" && m.task != "language_model" && m.task != "vqa")
     throw UnsupportedError("quantization and spiking runs of " + m.task + " datasets are not implemented yet",
                            {m.data, "", "", ""});
   m.canonical = onnx_import::import_onnx(o.model, io);
@@ -147,6 +152,44 @@ std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& spl
     }
     return out;
   }
+  if (m.task == "vqa") {  // inputs image/255 and prompt+answer bytes (0-padded); scored by teacher forcing
+    if (g.inputs().size() != 2) throw UsageError("a vqa model needs two inputs (image, tokens)", {m.model, "", "", ""});
+    const Shape tshape = g.value(g.inputs()[1]).type.static_shape();
+    const std::int64_t seq = tshape.back();
+    std::int64_t rows = reader.count(split);
+    if (limit >= 0) rows = std::min(rows, limit);
+    const Tensor images = reader.read_rows(split, "images", 0, rows).cast(DType::f32);
+    const std::vector<std::int64_t> pt = reader.read_rows(split, "prompt_tokens", 0, rows).to_i64();
+    const std::vector<std::int64_t> pl = reader.read_rows(split, "prompt_lengths", 0, rows).to_i64();
+    const std::vector<std::int64_t> at = reader.read_rows(split, "answer_tokens", 0, rows).to_i64();
+    const std::vector<std::int64_t> al = reader.read_rows(split, "answer_lengths", 0, rows).to_i64();
+    const std::int64_t pw = static_cast<std::int64_t>(pt.size()) / std::max<std::int64_t>(rows, 1);
+    const std::int64_t aw = static_cast<std::int64_t>(at.size()) / std::max<std::int64_t>(rows, 1);
+    const std::int64_t per = images.numel() / std::max<std::int64_t>(rows, 1);
+    if (per != checked_numel(shape))
+      throw UsageError("vqa images do not fit the model's image input " + type_to_string(t), {m.model, "", "", ""});
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      if (pl[ui] + al[ui] > seq || pl[ui] < 1 || al[ui] < 1)
+        throw UsageError(fmt::format("vqa row {}: prompt+answer of {} bytes do not fit the window {}", i,
+                                     pl[ui] + al[ui], seq), {m.data, "", "", ""});
+      std::vector<float> img(images.data<float>() + i * per, images.data<float>() + (i + 1) * per);
+      for (float& f : img) f /= 255.0f;
+      std::vector<std::int64_t> tok(static_cast<std::size_t>(seq), 0);
+      Sample s;
+      s.next.assign(static_cast<std::size_t>(seq), -1);
+      for (std::int64_t j = 0; j < pl[ui]; ++j) tok[static_cast<std::size_t>(j)] = pt[static_cast<std::size_t>(i * pw + j)];
+      for (std::int64_t j = 0; j < al[ui]; ++j) {
+        const std::int64_t b = at[static_cast<std::size_t>(i * aw + j)];
+        tok[static_cast<std::size_t>(pl[ui] + j)] = b;
+        s.next[static_cast<std::size_t>(pl[ui] + j - 1)] = b;  // the logits at position p predict byte p + 1
+      }
+      s.inputs.push_back(Tensor::from_vector<float>(shape, img).cast(t.dtype));
+      s.inputs.push_back(Tensor::from_vector<std::int64_t>(tshape, tok).cast(g.value(g.inputs()[1]).type.dtype));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
   const std::int64_t seq = shape.back();
   const std::int64_t total = reader.doc_offsets(split).back();
   std::int64_t windows = total / seq;
@@ -203,7 +246,7 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {
   SpikingRunResult r;
-  r.metric = m.task == "classification" ? "accuracy" : "bits_per_byte";
+  r.metric = m.task == "classification" ? "accuracy" : m.task == "vqa" ? "exact_match" : "bits_per_byte";
   r.samples = static_cast<std::int64_t>(samples.size());
   const auto t0 = Clock::now();
   double total = 0.0;

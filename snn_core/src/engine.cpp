@@ -477,6 +477,15 @@ void Engine::Impl::step_add(Unit& u, bool first) {
 void Engine::Impl::step_movement(Unit& u) {
   const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
   ValueState& out = values[static_cast<std::size_t>(u.out)];
+  if (!u.dest.empty()) {  // Concat
+    for (std::size_t k = 0; k < u.dest.size(); ++k)
+      for (const Event& e : values[static_cast<std::size_t>(u.in[k])].events) {
+        const std::int32_t o = u.dest[k][static_cast<std::size_t>(e.index)];
+        out.count[static_cast<std::size_t>(o)] += e.delta;
+        out.events.push_back({o, e.delta});
+      }
+    return;
+  }
   if (u.fan_begin.empty()) {  // same element order (Reshape and friends)
     for (const Event& e : in.events) {
       out.count[static_cast<std::size_t>(e.index)] += e.delta;

@@ -94,6 +94,8 @@ struct Unit {
   // fan_begin: the identity, e.g. Reshape).
   std::vector<std::int64_t> fan_begin;
   std::vector<std::int32_t> fan;
+  // Concat of populations: dest[k][i] = output index of element i of input k.
+  std::vector<std::vector<std::int32_t>> dest;
 
   // Dense prologue node (run once at step 1 with the reference kernel; its inputs are graph inputs,
   // constants and other prologue outputs): its output and its dense ledger counts.

@@ -5,6 +5,7 @@
 #include "engine_impl.hpp"
 #include "snnconv/ann_baseline/node_counts.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/core/verifier.hpp"
 
 namespace snnconv::snn {
@@ -177,6 +178,39 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
       default: {
         const bool any_spiking = std::any_of(nd.inputs.begin(), nd.inputs.end(),
                                              [&](ValueId v) { return v.valid() && values[v.index].spiking; });
+        if (nd.kind == OpKind::Concat && any_spiking) {
+          // Run the reference Concat on disjoint index ranges: each output element names its source.
+          std::vector<Tensor> idx;
+          std::vector<std::int64_t> offset;
+          std::int64_t next = 0;
+          for (ValueId v : nd.inputs) {
+            const ValueState& in = values[v.index];
+            if (!in.spiking) fail(g, id, v, "every Concat operand must be a spiking population", true);
+            if (in.scale != values[nd.inputs[0].index].scale)
+              fail(g, id, v, "Concat operands must share one threshold", true);
+            std::vector<std::int64_t> ix(static_cast<std::size_t>(in.numel));
+            for (std::int64_t i = 0; i < in.numel; ++i) ix[static_cast<std::size_t>(i)] = next + i;
+            offset.push_back(next);
+            next += in.numel;
+            idx.push_back(Tensor::from_vector<std::int64_t>(in.shape, ix));
+          }
+          std::vector<const Tensor*> ptrs;
+          for (const Tensor& t : idx) ptrs.push_back(&t);
+          const std::vector<std::int64_t> src = ann::evaluate_reference(g, id, ptrs).at(0).to_i64();
+          if (static_cast<std::int64_t>(src.size()) != out.numel) fail(g, id, ov, "Concat map has the wrong size");
+          u.dest.resize(nd.inputs.size());
+          for (std::size_t k = 0; k < nd.inputs.size(); ++k)
+            u.dest[k].assign(static_cast<std::size_t>(values[nd.inputs[k].index].numel), -1);
+          for (std::size_t o = 0; o < src.size(); ++o) {
+            const std::size_t k = static_cast<std::size_t>(
+                std::upper_bound(offset.begin(), offset.end(), src[o]) - offset.begin() - 1);
+            u.dest[k][static_cast<std::size_t>(src[o] - offset[k])] = static_cast<std::int32_t>(o);
+          }
+          out.scale = values[nd.inputs[0].index].scale;
+          out.bits = values[nd.inputs[0].index].bits;
+          out_spiking = true;
+          break;
+        }
         if (ann::is_data_movement(nd.kind) && values[nd.inputs[0].index].spiking) {
           const ValueState& in = values[nd.inputs[0].index];
           out.scale = in.scale;

@@ -92,6 +92,23 @@ TEST_CASE("medical_tab SNN equals its QANN at activation bits 2 3 4 6 in both mo
   check_exact("medical_tab/medical_tab.onnx", 12, "train");
 }
 
+TEST_CASE("fashion_vqa SNN equals its QANN at activation bits 2 3 4 6 in both modes" * doctest::test_suite("slow")) {
+  check_exact("fashion_vqa/fashion_vqa.onnx", 4);
+}
+
+TEST_CASE("fashion_vqa at W8A8 answers like the float model" * doctest::test_suite("unit")) {
+  const cascade::QuantizedModel m = quantize("fashion_vqa/fashion_vqa.onnx", 8, 8, 16);
+  const auto samples = cascade::load_samples(m, "test", 40);
+  REQUIRE(samples.size() == 40);
+  CHECK(samples[0].inputs.size() == 2);
+  cascade::SpikingRunOptions q;
+  q.engine = cascade::SpikingEngine::qann;
+  const auto qr = cascade::run_spiking(m, samples, q);
+  CHECK(qr.metric == "exact_match");
+  MESSAGE("fashion_vqa W8A8 QANN exact match " << qr.value << " on 40 questions (float model: 95.4% on the test split)");
+  CHECK(qr.value >= 0.85);
+}
+
 TEST_CASE("code_gpt SNN next-byte logits equal the QANN's at activation bits 2 3 4 6 in both modes" *
           doctest::test_suite("slow")) {
   check_exact("code_gpt/code_gpt.onnx", 1);

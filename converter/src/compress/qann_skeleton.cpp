@@ -153,6 +153,8 @@ class SkeletonBuilder {
     if (!p.valid()) return false;
     const Node& n = g_.node(p);
     if (n.kind == OpKind::FakeQuant) return true;
+    if (n.kind == OpKind::Concat)
+      return std::all_of(n.inputs.begin(), n.inputs.end(), [&](ValueId v) { return is_levels(v); });
     return ann::is_data_movement(n.kind) && is_levels(n.inputs[0]);
   }
   // Whether a value depends on a quantization point (memoised; the graph is a DAG).
@@ -174,6 +176,31 @@ class SkeletonBuilder {
   ValueId levels_of(ValueId v, bool probabilities) {
     if (is_levels(v)) return v;
     if (auto it = fq_.find(v.index); it != fq_.end()) return it->second;
+    // A Concat with a part in the network (e.g. projected image tokens next to embedded text tokens):
+    // quantize each operand with one shared step and concatenate the levels.
+    if (const NodeId p = g_.value(v).producer; p.valid() && g_.node(p).kind == OpKind::Concat && in_region(v)) {
+      Node cat = g_.node(p);
+      const int tie = next_tie_++;
+      for (ValueId& in : cat.inputs) {
+        const std::size_t before = out_.points.size();
+        if (!is_levels(in)) in = levels_of(in, probabilities);
+        if (out_.points.size() != before + 1)
+          unsupported(g_, p, "a Concat operand already has its own quantization point; the operands cannot share one step");
+        out_.points.back().tie = tie;
+      }
+      Value out = g_.value(v);
+      out.name = unique_name(g_, out.name + "_q");
+      out.producer = NodeId{};
+      const ValueId ov = g_.add_value(std::move(out));
+      g_.value(ov).quant = g_.value(cat.inputs[0]).quant;
+      cat.outputs = {ov};
+      cat.name = g_.value(ov).name;
+      g_.add_node(std::move(cat));
+      if (ov.index >= region_.size()) region_.resize(ov.index + 1, -1);
+      region_[ov.index] = 1;
+      fq_[v.index] = ov;
+      return ov;
+    }
     // A real value moved by Reshape/Transpose/Gather...: quantize before the movement and move the levels,
     // so that spikes (not currents) travel through it. Same numbers: rounding commutes with movement.
     if (const NodeId p = g_.value(v).producer; p.valid() && ann::is_data_movement(g_.node(p).kind) &&
@@ -211,6 +238,7 @@ class SkeletonBuilder {
   QannSkeleton out_;
   std::vector<int> region_;
   std::map<std::uint32_t, ValueId> fq_;
+  int next_tie_ = 0;
 };
 
 }  // namespace

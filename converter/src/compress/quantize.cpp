@@ -182,11 +182,24 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
   for (const auto& [name, b] : o.act_bits_of)
     if (!points.count(name)) throw UsageError("activation bits for '" + name + "': no quantization point of that name");
 
+  // Tied points (the operands of one Concat): one step from their joint statistics.
+  std::map<int, PointStats> tied;
+  for (const QuantPoint& p : sk.points) {
+    if (p.tie < 0) continue;
+    const auto it = cal.points.find(p.name);
+    if (it == cal.points.end()) continue;
+    auto [t, fresh] = tied.try_emplace(p.tie, it->second);
+    if (fresh) continue;
+    t->second.min = std::min(t->second.min, it->second.min);
+    t->second.max = std::max(t->second.max, it->second.max);
+    t->second.values.insert(t->second.values.end(), it->second.values.begin(), it->second.values.end());
+    t->second.seen += it->second.seen;
+  }
   for (const QuantPoint& p : sk.points) {
     const auto it = cal.points.find(p.name);
     if (it == cal.points.end() || it->second.seen == 0)
       throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
-    const PointStats& st = it->second;
+    const PointStats& st = p.tie >= 0 ? tied.at(p.tie) : it->second;
     const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
     QuantParams qp;
     qp.bits = bits;
@@ -201,7 +214,7 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
   // Moved levels (Reshape/Transpose/Gather of a point's output) carry the step of the point they move.
   for (NodeId id : g.topological_order()) {
     const Node& n = g.node(id);
-    if (!ann::is_data_movement(n.kind)) continue;
+    if (!ann::is_data_movement(n.kind) && n.kind != OpKind::Concat) continue;
     const Value& src = g.value(n.inputs[0]);
     if (src.quant && !src.constant) g.value(n.outputs[0]).quant = src.quant;
   }

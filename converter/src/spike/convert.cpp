@@ -213,6 +213,20 @@ class SpikeConverter {
         emit(id, OpKind::Add, {value(n.inputs[0]), value(n.inputs[1])}, NoAttrs{});
         return;
       }
+      case OpKind::Concat: {
+        if (!spiking_[n.inputs[0].index]) break;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+          require_spiking(id, k, "Concat operand");
+          if (q_.value(n.inputs[k]).quant != q_.value(n.inputs[0]).quant)
+            fail_unsupported(id, n.inputs[k], "Concat operands must share one threshold and count range");
+        }
+        std::vector<ValueId> ins;
+        for (ValueId v : n.inputs) ins.push_back(value(v));
+        const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
+        s_.value(o).quant = q_.value(n.inputs[0]).quant;
+        spiking_[out.index] = true;
+        return;
+      }
       default:
         break;
     }

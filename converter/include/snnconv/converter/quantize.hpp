@@ -48,6 +48,7 @@ struct QuantPoint {
   std::string name;        // the FakeQuant's output value
   std::string node;        // the FakeQuant node
   bool probabilities = false;  // a softmax output: unsigned, range [0, 1]
+  int tie = -1;                // >= 0: points of one Concat share one step (chosen on their joint values)
 };
 
 // The QANN structure with float weights and FakeQuants still uncalibrated (stage quantized, but not runnable
