@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "snnconv/cascade/evaluate.hpp"
@@ -112,6 +113,28 @@ TEST_CASE("fashion_vqa at W8A8 answers like the float model" * doctest::test_sui
 TEST_CASE("code_gpt SNN next-byte logits equal the QANN's at activation bits 2 3 4 6 in both modes" *
           doctest::test_suite("slow")) {
   check_exact("code_gpt/code_gpt.onnx", 1);
+}
+
+TEST_CASE("real-model SNN outputs and ledgers are bit-identical for 1 and 2 threads" * doctest::test_suite("unit")) {
+  const cascade::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 4, 8);
+  const auto samples = cascade::load_samples(m, "test", 3);
+  for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+    snn::Engine one(m.snn, {mode, 4096, 1}), two(m.snn, {mode, 4096, 2});
+    Ledger l1 = Ledger::for_graph(m.snn), l2 = Ledger::for_graph(m.snn);
+    for (const auto& s : samples) {
+      const snn::RunResult a = one.run(s.inputs, &l1), b = two.run(s.inputs, &l2);
+      CHECK(a.steps == b.steps);
+      REQUIRE(a.outputs.size() == b.outputs.size());
+      for (std::size_t k = 0; k < a.outputs.size(); ++k)
+        CHECK(std::memcmp(a.outputs[k].raw(), b.outputs[k].raw(), a.outputs[k].nbytes()) == 0);
+    }
+    REQUIRE(l1.per_node.size() == l2.per_node.size());
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < l1.per_node.size(); ++i) differing += !(l1.per_node[i] == l2.per_node[i]);
+    CHECK(differing == 0);
+    CHECK(l1.per_step.size() == l2.per_step.size());
+    CHECK(l1.total().spikes() > 0);
+  }
 }
 
 TEST_CASE("bad quantization requests are refused" * doctest::test_suite("unit")) {
