@@ -1,4 +1,5 @@
 #include "entries.hpp"
+#include "h5_builder.hpp"
 
 #include <unistd.h>
 
@@ -107,6 +108,12 @@ Outcome h5_entry(std::span<const std::uint8_t> bytes) {
   return guarded([&] { read_h5(path); });
 }
 
+Outcome h5_layout_entry(std::span<const std::uint8_t> bytes) {
+  const std::string path = (scratch_dir() / "layout.h5").string();
+  build_h5_file(bytes, path);
+  return guarded([&] { read_h5(path); });
+}
+
 Outcome profile_entry(std::span<const std::uint8_t> bytes) {
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   return guarded([&] {
@@ -123,16 +130,6 @@ Outcome profile_entry(std::span<const std::uint8_t> bytes) {
         break;
     }
   });
-}
-
-std::vector<std::uint8_t> make_idx_input(std::span<const std::uint8_t> images_file,
-                                         std::span<const std::uint8_t> labels_file) {
-  std::vector<std::uint8_t> out;
-  const auto n = static_cast<std::uint32_t>(images_file.size());
-  for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::uint8_t>(n >> (8 * b)));
-  out.insert(out.end(), images_file.begin(), images_file.end());
-  out.insert(out.end(), labels_file.begin(), labels_file.end());
-  return out;
 }
 
 Outcome idx_entry(std::span<const std::uint8_t> bytes) {
@@ -153,6 +150,7 @@ const std::vector<Harness>& harnesses() {
   static const std::vector<Harness> all = {
       {"onnx", &onnx_entry},
       {"h5", &h5_entry},
+      {"h5_layout", &h5_layout_entry},
       {"profile", &profile_entry},
       {"idx", &idx_entry},
       // {"snn_model", &snn_model_entry},  // SNN MODEL FILE READER: see entries.hpp

@@ -23,14 +23,15 @@ Outcome onnx_entry(std::span<const std::uint8_t> bytes);
 // HDF5 dataset file -> datasets::DatasetReader: open/validate, then what `snnconv run` reads (first
 // batch of each classification split, documents of a language-model split, strings and attributes).
 Outcome h5_entry(std::span<const std::uint8_t> bytes);
+// Structure-aware: the bytes choose a dataset file's contents, written as well-formed HDF5
+// (h5_builder.hpp), then read as h5_entry reads.
+Outcome h5_layout_entry(std::span<const std::uint8_t> bytes);
 // Hardware profile JSON -> hw::parse_profile and the typed view of its kind.
 Outcome profile_entry(std::span<const std::uint8_t> bytes);
 // Two idx files -> datasets::read_idx_split (the fashion-mnist importer's parser). Input layout:
 // 4 bytes little-endian length L of the image file, then L bytes of image file, then the label file
-// (each raw or gzip-compressed). See make_idx_input.
+// (each raw or gzip-compressed), as tools/fuzz/make_idx_seeds.py writes them.
 Outcome idx_entry(std::span<const std::uint8_t> bytes);
-std::vector<std::uint8_t> make_idx_input(std::span<const std::uint8_t> images_file,
-                                         std::span<const std::uint8_t> labels_file);
 
 // SNN MODEL FILE READER: not written yet (another engineer owns it). When it lands, add
 //   Outcome snn_model_entry(std::span<const std::uint8_t> bytes);

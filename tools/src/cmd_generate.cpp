@@ -1,4 +1,5 @@
-// `snnconv generate MODEL --prompt TEXT --max-tokens N [--temperature T --top-k K --top-p P --seed S]`
+// `snnconv generate MODEL --prompt TEXT --max-tokens N [--temperature T --top-k K --top-p P --seed S]
+//  [--max-memory BYTES]`
 #include <fmt/core.h>
 
 #include "commands.hpp"
@@ -17,6 +18,7 @@ struct GenerateCliOptions {
   int top_k = 0;
   float top_p = 1.0f;
   std::uint64_t seed = 0;
+  std::string max_memory;  // empty: physical memory
 };
 
 int run_generate(const GenerateCliOptions& o) {
@@ -25,7 +27,12 @@ int run_generate(const GenerateCliOptions& o) {
   const datasets::ByteTokenizer tokenizer;
   std::vector<std::int64_t> prompt;
   for (std::int32_t t : tokenizer.encode(o.prompt)) prompt.push_back(t);
+  const std::uint64_t max_memory =
+      o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
   DecoderGraphCache graphs(o.model);
+  // The prompt's window is the largest graph the session runs (each later step is one token); its plan
+  // is refused before anything runs when it needs more than --max-memory. The graph stays cached.
+  if (max_memory != 0) check_plan_memory(graphs.get(static_cast<std::int64_t>(prompt.size())), max_memory);
   ann::DecodeSession session(graphs.provider());
   ann::GenerateOptions options;
   options.max_tokens = o.max_tokens;
@@ -47,6 +54,9 @@ void add_generate(CLI::App& app, Action& action) {
   cmd->add_option("--top-k", opts->top_k, "Keep the K most likely tokens (0 = all)");
   cmd->add_option("--top-p", opts->top_p, "Nucleus sampling mass in (0, 1]");
   cmd->add_option("--seed", opts->seed, "Seed of the sampler (std::mt19937_64)");
+  cmd->add_option("--max-memory", opts->max_memory,
+                  "Refuse a model whose engine plan for the prompt needs more than BYTES (K, M, G suffixes; "
+                  "default: physical memory)");
   cmd->callback([opts, &action] { action = [opts] { return run_generate(*opts); }; });
 }
 
