@@ -39,12 +39,19 @@ fs::path scratch_dir() {
   return dir;
 }
 
+std::string& refusal() {
+  static std::string message;
+  return message;
+}
+
 template <typename F>
 Outcome guarded(F&& body) {
+  refusal().clear();
   try {
     body();
     return Outcome::accepted;
-  } catch (const snnconv::Error&) {
+  } catch (const snnconv::Error& e) {
+    refusal() = e.what();
     return Outcome::rejected;
   }
 }
@@ -88,6 +95,8 @@ void read_h5(const fs::path& path) {
 }
 
 }  // namespace
+
+const std::string& last_refusal() { return refusal(); }
 
 std::string scratch_file(std::string_view name, std::span<const std::uint8_t> bytes) {
   const fs::path path = scratch_dir() / std::string(name);

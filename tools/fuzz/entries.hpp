@@ -38,6 +38,9 @@ Outcome idx_entry(std::span<const std::uint8_t> bytes);
 // here, calling the reader's public load function on the bytes written to scratch_file(), list it in
 // harnesses(), and add its seed files to tools/fuzz/run.sh (docs/reliability.md, "Adding a harness").
 
+// The message of the snnconv::Error that refused the last input (empty after an accepted one).
+const std::string& last_refusal();
+
 struct Harness {
   std::string_view name;  // the NAME of tools/fuzz/run.sh and of tests/data/fuzz/NAME/
   Outcome (*entry)(std::span<const std::uint8_t>);

@@ -32,8 +32,9 @@ int main(int argc, char** argv) {
       const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       try {
         const auto outcome = harness.entry(bytes);
-        std::printf("ok: %s/%s %s\n", std::string(harness.name).c_str(), input.filename().c_str(),
-                    outcome == snnconv::fuzz::Outcome::accepted ? "accepted" : "rejected with a snnconv error");
+        std::string how = "accepted";
+        if (outcome == snnconv::fuzz::Outcome::rejected) how = "refused: " + snnconv::fuzz::last_refusal().substr(0, 160);
+        std::printf("ok: %s/%s %s\n", std::string(harness.name).c_str(), input.filename().c_str(), how.c_str());
         ++passed;
       } catch (const std::exception& e) {
         std::printf("FAIL: %s/%s threw a non-snnconv exception: %s\n", std::string(harness.name).c_str(),
