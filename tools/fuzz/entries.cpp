@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/importers.hpp"
@@ -109,7 +110,10 @@ std::string scratch_file(std::string_view name, std::span<const std::uint8_t> by
 
 Outcome onnx_entry(std::span<const std::uint8_t> bytes) {
   const std::string path = scratch_file("model.onnx", bytes);
-  return guarded([&] { onnx_import::import_onnx(path); });
+  return guarded([&] {
+    Graph g = onnx_import::import_onnx(path);
+    fuse_graph(g);  // what `snnconv run` and `inspect --fused` do next
+  });
 }
 
 Outcome h5_entry(std::span<const std::uint8_t> bytes) {

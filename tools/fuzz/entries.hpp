@@ -18,7 +18,8 @@ namespace snnconv::fuzz {
 
 enum class Outcome { accepted, rejected };
 
-// ONNX model file -> onnx_import::import_onnx (read_onnx, bind dims, fold constants, verify).
+// ONNX model file -> onnx_import::import_onnx (read_onnx, bind dims, fold constants, verify), then
+// fuse_graph (what `snnconv run` runs).
 Outcome onnx_entry(std::span<const std::uint8_t> bytes);
 // HDF5 dataset file -> datasets::DatasetReader: open/validate, then what `snnconv run` reads (first
 // batch of each classification split, documents of a language-model split, strings and attributes).
