@@ -5,7 +5,7 @@
 # Seeds come from the repository's real files; the working corpus grows in build-fuzz/corpus/NAME and
 # crashing inputs land in build-fuzz/artifacts/NAME/. A crash becomes a regression input: copy it to
 # tests/data/fuzz/NAME/ (replayed by the ctest test fuzz_regressions), then fix the bug.
-# Environment: BUILD_DIR (default build-fuzz).
+# Environment: BUILD_DIR (default build-fuzz); FORK=1 for fork mode (goes on past crashes; see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -52,15 +52,28 @@ fi
 workdir="$build/run-$name"
 mkdir -p "$workdir"
 cd "$workdir"
-rm -f fuzz-0.log
+rm -f fuzz-*.log fork.log
 echo "fuzz_$name: ${seconds}s, seeds: $(ls "$root/$seeds" | wc -l) files in $seeds"
+# FORK=1: libFuzzer's fork mode going on past crashes, OOMs and timeouts (each one still lands in
+# artifacts/): for a target whose library crashes faster than the fuzzer gets anywhere (raw h5, libhdf5).
+mode=(-jobs=1 -workers=1)
+[[ "${FORK:-0}" == 1 ]] && mode=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 set +e
+if [[ "${FORK:-0}" == 1 ]]; then exec 3>fork.log; else exec 3>/dev/null; fi
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-  "$root/$build/tools/fuzz/fuzz_$name" -jobs=1 -workers=1 -max_total_time="$seconds" -timeout=30 \
+  "$root/$build/tools/fuzz/fuzz_$name" "${mode[@]}" -max_total_time="$seconds" -timeout=30 \
   -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$root/$build/artifacts/$name/" "$@" \
-  "$root/$build/corpus/$name" "$root/$seeds" >/dev/null 2>&1
+  "$root/$build/corpus/$name" "$root/$seeds" >&3 2>&1
 rc=$?
+exec 3>&-
 set -e
+if [[ "${FORK:-0}" == 1 ]]; then
+  grep -E '^#[0-9]+:' fork.log | tail -1
+  runs=$(grep -oE '^#[0-9]+:' fork.log | tail -1 | tr -dc 0-9)
+  echo "fuzz_$name (fork mode): ${runs:-0} executions in ${seconds}s = $(( ${runs:-0} / seconds )) exec/s;" \
+       "$(ls "$root/$build/artifacts/$name" | wc -l) artifacts (tools/fuzz/triage.sh $name)"
+  exit 0
+fi
 log=$(ls -t fuzz-*.log 2>/dev/null | head -1)
 tail -n 25 "$log"
 runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)
