@@ -53,6 +53,7 @@ workdir="$build/run-$name"
 mkdir -p "$workdir"
 cd "$workdir"
 rm -f fuzz-*.log fork.log
+touch .started  # artifacts newer than this are this run's
 echo "fuzz_$name: ${seconds}s, seeds: $(ls "$root/$seeds" | wc -l) files in $seeds"
 # FORK=1: libFuzzer's fork mode going on past crashes, OOMs and timeouts (each one still lands in
 # artifacts/): for a target whose library crashes faster than the fuzzer gets anywhere (raw h5, libhdf5).
@@ -71,7 +72,7 @@ if [[ "${FORK:-0}" == 1 ]]; then
   grep -E '^#[0-9]+:' fork.log | tail -1
   runs=$(grep -oE '^#[0-9]+:' fork.log | tail -1 | tr -dc 0-9)
   echo "fuzz_$name (fork mode): ${runs:-0} executions in ${seconds}s = $(( ${runs:-0} / seconds )) exec/s;" \
-       "$(ls "$root/$build/artifacts/$name" | wc -l) artifacts (tools/fuzz/triage.sh $name)"
+       "$(find "$root/$build/artifacts/$name" -type f -newer .started | wc -l) new artifacts (tools/fuzz/triage.sh $name)"
   exit 0
 fi
 log=$(ls -t fuzz-*.log 2>/dev/null | head -1)
@@ -81,9 +82,9 @@ secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1 | grep -oE 
 if [[ -n "$runs" && -n "$secs" && "$secs" -gt 0 ]]; then
   echo "fuzz_$name: $runs executions in ${secs}s = $((runs / secs)) exec/s"
 fi
-artifacts=$(ls "$root/$build/artifacts/$name" | wc -l)
+artifacts=$(find "$root/$build/artifacts/$name" -type f -newer .started | wc -l)
 if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: ' "$log" || [[ $artifacts -gt 0 ]]; then
-  echo "fuzz_$name: FINDINGS ($artifacts artifacts in $build/artifacts/$name; log $workdir/$log)"
+  echo "fuzz_$name: FINDINGS ($artifacts new artifacts in $build/artifacts/$name; log $workdir/$log)"
   exit 1
 fi
 echo "fuzz_$name: no crash, leak or sanitizer report (exit $rc)"
