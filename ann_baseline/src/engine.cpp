@@ -47,7 +47,12 @@ struct Engine::Impl {
         options(o),
         plan(build_plan(g, o)),
         arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic),
-        slots(g.num_values()) {}
+        slots(g.num_values()) {
+    if (o.max_memory_bytes != 0 && plan.memory.total() > o.max_memory_bytes)
+      throw LimitError("engine: the plan needs " + plan.memory.describe() + ", above the memory limit of " +
+                           format_bytes(o.max_memory_bytes) + " (--max-memory)",
+                       {g.source_file, "", "", ""});
+  }
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
     switch (r.source) {
@@ -71,7 +76,9 @@ struct Engine::Impl {
   void release(std::uint32_t v) {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
-    pool.emplace(std::make_pair(t.dtype(), t.shape()), std::move(t));
+    auto key = std::make_pair(t.dtype(), t.shape());
+    const auto cap = plan.pool_cap.find(key);
+    if (cap != plan.pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
     t = Tensor();
   }
 
@@ -151,6 +158,12 @@ std::vector<Tensor> Engine::run(std::span<const Tensor> inputs, Ledger* ledger) 
 }
 
 const Graph& Engine::graph() const { return impl_->graph; }
+const MemoryPlan& Engine::memory() const { return impl_->plan.memory; }
+std::uint64_t Engine::pooled_bytes() const {
+  std::uint64_t bytes = 0;
+  for (const auto& [key, t] : impl_->pool) bytes += t.nbytes();
+  return bytes;
+}
 
 std::vector<std::string> Engine::kernel_names() const {
   std::vector<std::string> names(impl_->graph.num_nodes(), "reference");

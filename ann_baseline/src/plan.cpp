@@ -118,6 +118,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
               plan.steps[s].release.end())
         plan.steps[s].release.push_back(r.index);
   }
+  plan_memory(g, plan);
   return plan;
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "kernels.hpp"
@@ -43,10 +45,18 @@ struct Plan {
   std::vector<ValueRef> outputs;      // graph outputs
   std::vector<TensorType> input_types;
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
+  // Released buffers the executor's pool keeps per (dtype, shape): as many as the fast kernels take at
+  // once. Without the cap, outputs of reference kernels (never taken back) would pile up pass after pass.
+  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
+  MemoryPlan memory;
 };
 
 // Builds the plan. Throws GraphError (with the node's context) for a graph the engine cannot run.
 Plan build_plan(const Graph& g, const EngineOptions& options);
+
+// Fills plan.pool_cap and plan.memory by replaying two passes of the executor's buffer policy on the
+// static shapes (plan_memory.cpp). Called by build_plan.
+void plan_memory(const Graph& g, Plan& plan);
 
 // Ledger counts of one pass of node `id` with input/output shapes from the graph's static types.
 // (plan_counts.cpp; the rules are documented in docs/architecture.md, "ANN engine".)

@@ -352,6 +352,18 @@ Outputs eval_shape(const NodeCall& c) {
   return {Tensor::from_vector<std::int64_t>({x.rank()}, x.shape())};
 }
 
+namespace {
+// Truncates toward zero and saturates to T's range (NaN -> 0).
+template <typename T>
+T saturate_to(double v) {
+  if (std::isnan(v)) return T{0};
+  v = std::trunc(v);
+  if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
+}
+}  // namespace
+
 Outputs eval_constant_of_shape(const NodeCall& c) {
   const auto& at = c.attrs<ConstantOfShapeAttrs>();
   const std::vector<std::int64_t> shape = int_list(c, c.input(0, "input"), "ConstantOfShape shape");
@@ -360,11 +372,12 @@ Outputs eval_constant_of_shape(const NodeCall& c) {
   const Tensor one = Tensor::scalar(static_cast<float>(at.value));
   Tensor value;
   switch (at.dtype) {
-    // Integers straight from the double: a float detour would round values above 2^24.
-    case DType::i64: value = Tensor::scalar(static_cast<std::int64_t>(at.value)); break;
-    case DType::i32: value = Tensor::scalar(static_cast<std::int32_t>(at.value)); break;
-    case DType::i8: value = Tensor::scalar(static_cast<std::int8_t>(at.value)); break;
-    case DType::u8: value = Tensor::scalar(static_cast<std::uint8_t>(at.value)); break;
+    // Integers straight from the double: a float detour would round values above 2^24. Saturated, as
+    // Tensor::cast does: converting an out-of-range double is undefined behaviour (fuzz finding).
+    case DType::i64: value = Tensor::scalar(saturate_to<std::int64_t>(at.value)); break;
+    case DType::i32: value = Tensor::scalar(saturate_to<std::int32_t>(at.value)); break;
+    case DType::i8: value = Tensor::scalar(saturate_to<std::int8_t>(at.value)); break;
+    case DType::u8: value = Tensor::scalar(saturate_to<std::uint8_t>(at.value)); break;
     case DType::boolean: value = Tensor::scalar(at.value != 0.0); break;
     case DType::f32:
     case DType::f16: value = one.cast(at.dtype); break;

@@ -1,6 +1,7 @@
 // Per-op shape inference (ONNX semantics, opsets 13-17).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "shape_fns.hpp"
@@ -115,9 +116,12 @@ void conv(InferContext& c) {
     const std::int64_t k = at.kernel_shape.empty() ? (w[2 + i].is_known() ? w[2 + i].value : -1) : at.kernel_shape[i];
     if (!in.is_known() || k < 0) { out.push_back(Dim::unknown()); continue; }
     const std::int64_t s = pick(at.strides, i, 1), d = pick(at.dilations, i, 1);
-    const std::int64_t p = pick(at.pads, i, 0) + pick(at.pads, i + sp, 0);
+    const std::int64_t p0 = pick(at.pads, i, 0), p1 = pick(at.pads, i + sp, 0);
     if (s < 1 || d < 1) c.fail("Conv strides and dilations must be >= 1");
-    const std::int64_t span = d * (k - 1) + 1;
+    if (p0 < 0 || p1 < 0 || p0 > kMaxDim || p1 > kMaxDim || k > kMaxDim || d > kMaxDim)
+      c.fail("Conv pads, kernel and dilations must lie in 0.." + std::to_string(kMaxDim));
+    const std::int64_t p = p0 + p1;
+    const std::int64_t span = d * (k > 0 ? k - 1 : 0) + 1;  // <= 2^64 / 4: no overflow
     if (in.value + p < span) c.fail("Conv kernel larger than the padded input");
     out.push_back(Dim::known((in.value + p - span) / s + 1));
   }
@@ -191,14 +195,17 @@ void reshape(InferContext& c) {
       continue;
     }
     if (v < -1) c.fail("Reshape shape has a negative dim " + std::to_string(v));
+    if (v > kMaxDim) c.fail("Reshape shape has dim " + std::to_string(v) + " above the limit " + std::to_string(kMaxDim));
     if (v == 0 && !allowzero) {
       if (i >= in.dims.size()) c.fail("Reshape copies dim " + std::to_string(i) + " the input lacks");
       out.push_back(in.dims[i]);
-      if (in.dims[i].is_known()) known_product *= in.dims[i].value; else known_product = -1;
-      continue;
+      v = in.dims[i].is_known() ? in.dims[i].value : -1;
+    } else {
+      out.push_back(Dim::known(v));
     }
-    out.push_back(Dim::known(v));
-    if (known_product >= 0) known_product *= v;
+    if (v < 0) known_product = -1;
+    else if (known_product >= 0 && __builtin_mul_overflow(known_product, v, &known_product))
+      c.fail("Reshape shape " + shape_to_string(*target) + " has more elements than int64 holds");
   }
   if (in.is_static()) {
     const std::int64_t total = checked_numel(in.static_shape(), "Reshape input");
@@ -269,7 +276,7 @@ void split(InferContext& c) {
     std::int64_t sum = 0;
     for (auto v : sizes) {
       if (v < 0) c.fail("Split size is negative");
-      sum += v;
+      if (__builtin_add_overflow(sum, v, &sum)) c.fail("Split sizes overflow int64");
     }
     if (d.is_known() && sum != d.value) c.fail("Split sizes sum to " + std::to_string(sum) + ", dim is " + std::to_string(d.value));
   } else if (d.is_known()) {
@@ -305,7 +312,7 @@ void slice(InferContext& c) {
     const std::int64_t ax = c.axis(axes ? (*axes)[i] : static_cast<std::int64_t>(i), r);
     if (seen[static_cast<std::size_t>(ax)]) c.fail("Slice repeats an axis");
     seen[static_cast<std::size_t>(ax)] = true;
-    const std::int64_t step = steps ? (*steps)[i] : 1;
+    std::int64_t step = steps ? (*steps)[i] : 1;
     if (step == 0) c.fail("Slice step is 0");
     const Dim& d = in.dims[static_cast<std::size_t>(ax)];
     if (!d.is_known()) { out[static_cast<std::size_t>(ax)] = Dim::unknown(); continue; }
@@ -318,11 +325,12 @@ void slice(InferContext& c) {
     if (step > 0) {
       s = clampi(s, 0, n);
       e = clampi(e, 0, n);
-      len = e > s ? (e - s + step - 1) / step : 0;
+      len = e > s ? (e - s - 1) / step + 1 : 0;  // not e - s + step - 1: a huge step would overflow
     } else {
+      if (step == std::numeric_limits<std::int64_t>::min()) step = -n - 1;  // same slice; -step representable
       s = clampi(s, 0, n - 1);
       e = clampi(e, -1, n - 1);
-      len = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      len = s > e ? (s - e - 1) / (-step) + 1 : 0;
     }
     out[static_cast<std::size_t>(ax)] = Dim::known(len);
   }
@@ -429,10 +437,14 @@ void range(InferContext& c) {
   double n;
   if (is_integer(t)) {
     const auto si = s->to_i64()[0], li = l->to_i64()[0], di = d->to_i64()[0];
-    n = std::ceil(static_cast<double>(li - si) / static_cast<double>(di));
+    if (di == 0) c.fail("Range delta is 0");
+    // In double: li - si in int64 can overflow; the count is checked against the limits below.
+    n = std::ceil((static_cast<double>(li) - static_cast<double>(si)) / static_cast<double>(di));
   } else {
     n = std::ceil((static_cast<double>(lv[0]) - sv[0]) / dv[0]);
   }
+  if (!(n <= static_cast<double>(kMaxTensorElements)))  // also NaN
+    c.fail("Range output has more than " + std::to_string(kMaxTensorElements) + " elements (the limit)");
   const auto count = static_cast<std::int64_t>(std::max(0.0, n));
   checked_numel({count}, "Range output");
   c.set_output(0, make(t, {Dim::known(count)}));

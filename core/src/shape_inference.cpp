@@ -55,8 +55,40 @@ std::vector<Dim> broadcast_dims(const std::vector<Dim>& a, const std::vector<Dim
   return out;
 }
 
+namespace {
+
+// Every known dim a shape function reads or writes lies in [0, kMaxDim], and the non-zero known dims of one
+// value multiply to at most kMaxTensorElements, so shape arithmetic on them cannot overflow int64 (a
+// crafted model could otherwise claim dims near 2^63). LimitError naming the node and value otherwise.
+void check_type_limits(const Graph& g, const Node& n, const TensorType& t, const std::string& value) {
+  if (!t.rank_known) return;
+  std::string problem;
+  if (t.rank() > kMaxRank) problem = "rank " + std::to_string(t.rank()) + " is above the limit " + std::to_string(kMaxRank);
+  std::int64_t product = 1;
+  for (const Dim& d : t.dims) {
+    if (!problem.empty() || !d.is_known()) continue;
+    if (d.value < 0 || d.value > kMaxDim)
+      problem = "dim " + std::to_string(d.value) + " is outside 0.." + std::to_string(kMaxDim);
+    else if (d.value != 0 && product > kMaxTensorElements / d.value)
+      problem = "its dims multiply to more than " + std::to_string(kMaxTensorElements) + " elements";
+    else if (d.value != 0)
+      product *= d.value;
+  }
+  if (problem.empty()) return;
+  ErrorContext ctx;
+  ctx.file = g.source_file;
+  ctx.node = n.name;
+  ctx.op = std::string(op_name(n.kind));
+  ctx.value = value;
+  throw LimitError("shape " + type_to_string(t) + " of '" + value + "': " + problem, ctx);
+}
+
+}  // namespace
+
 std::vector<TensorType> infer_node(const Graph& g, NodeId id) {
   const Node& n = g.node(id);
+  for (ValueId in : n.inputs)
+    if (in.valid()) check_type_limits(g, n, g.value(in).type, g.value(in).name);
   std::vector<TensorType> outs(n.outputs.size());
   InferContext ctx(g, n, outs);
   for (std::size_t i = 0; i < n.inputs.size(); ++i)
@@ -67,6 +99,8 @@ std::vector<TensorType> infer_node(const Graph& g, NodeId id) {
       return outs;
     }
   op_info(n.kind).infer(ctx);
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    check_type_limits(g, n, outs[i], n.outputs[i].valid() ? g.value(n.outputs[i]).name : "output " + std::to_string(i));
   return outs;
 }
 

@@ -99,15 +99,9 @@ std::vector<std::uint32_t> parse_idx_header(const std::vector<std::uint8_t>& byt
   return dims;
 }
 
-struct Split {
-  Tensor images;  // u8 [N, rows, cols]
-  Tensor labels;  // i64 [N]
-};
+}  // namespace
 
-Split read_split(const fs::path& folder, const std::string& prefix) {
-  fs::path images_path = find_idx(folder, prefix + "-images-idx3-ubyte");
-  fs::path labels_path = find_idx(folder, prefix + "-labels-idx1-ubyte");
-
+IdxSplit read_idx_split(const fs::path& images_path, const fs::path& labels_path) {
   std::vector<std::uint8_t> image_bytes = read_idx_bytes(images_path);
   auto image_dims = parse_idx_header(image_bytes, images_path, kImageMagic, 3, "image (idx3 ubyte)");
   std::vector<std::uint8_t> label_bytes = read_idx_bytes(labels_path);
@@ -116,7 +110,7 @@ Split read_split(const fs::path& folder, const std::string& prefix) {
     throw ParseError(fmt::format("{} images but {} labels in {}", image_dims[0], label_dims[0], labels_path.string()),
                      file_context(images_path));
 
-  Split split;
+  IdxSplit split;
   split.images = Tensor(DType::u8, {image_dims[0], image_dims[1], image_dims[2]});
   std::memcpy(split.images.raw(), image_bytes.data() + 16, split.images.nbytes());
   split.labels = Tensor(DType::i64, {label_dims[0]});
@@ -132,13 +126,19 @@ Split read_split(const fs::path& folder, const std::string& prefix) {
   return split;
 }
 
+namespace {
+
+IdxSplit read_split(const fs::path& folder, const std::string& prefix) {
+  return read_idx_split(find_idx(folder, prefix + "-images-idx3-ubyte"), find_idx(folder, prefix + "-labels-idx1-ubyte"));
+}
+
 }  // namespace
 
 ImportSummary import_fashion_mnist(const fs::path& output, const FashionMnistOptions& options) {
   auto started = std::chrono::steady_clock::now();
   // Everything is parsed and checked before the output is even created.
-  Split train = read_split(options.source_dir, "train");
-  Split test = read_split(options.source_dir, "t10k");
+  IdxSplit train = read_split(options.source_dir, "train");
+  IdxSplit test = read_split(options.source_dir, "t10k");
 
   DatasetInfo info;
   info.name = "fashion-mnist";
@@ -154,7 +154,7 @@ ImportSummary import_fashion_mnist(const fs::path& output, const FashionMnistOpt
 
   DatasetWriter writer(output, options.writer);
   writer.write_info(info);
-  for (auto& [name, split] : {std::pair<std::string, Split*>{"train", &train}, {"test", &test}}) {
+  for (auto& [name, split] : {std::pair<std::string, IdxSplit*>{"train", &train}, {"test", &test}}) {
     writer.write_tensor(name, "inputs", split->images);
     writer.set_input_transform(name, "inputs", InputTransform{1.0 / 255.0, 0.0});
     writer.write_tensor(name, "labels", split->labels);

@@ -222,9 +222,19 @@ std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& w
     H5::StrType memory(H5::PredType::C_S1, H5T_VARIABLE);
     memory.setCset(stored_string.getCset());
     std::vector<char*> pointers(n, nullptr);
+    // HDF5 allocates each string; whatever it filled in is freed on every path, also when copying them out
+    // throws. (A read that fails inside HDF5's conversion leaks its own buffer: libhdf5 1.10.8, upstream.)
+    struct Reclaim {
+      std::vector<char*>& pointers;
+      ~Reclaim() {
+        for (char*& p : pointers) {
+          if (p) H5free_memory(p);
+          p = nullptr;
+        }
+      }
+    } reclaim{pointers};
     dataset.read(pointers.data(), memory);
     for (char* p : pointers) out.emplace_back(p ? p : "");
-    H5::DataSet::vlenReclaim(pointers.data(), memory, dataset.getSpace());
   } else {
     std::size_t width = stored_string.getSize();
     H5::StrType memory(H5::PredType::C_S1, width);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "h5_io.hpp"
@@ -246,6 +247,21 @@ ClassificationBatch read_classification_batch(const DatasetReader& reader, std::
     convert(raw.span<std::uint8_t>());
   else
     convert(raw.span<float>());
+  // A NaN or infinity in a sample would flow silently into the model's outputs: name the sample instead.
+  const std::int64_t row_elements = row_count > 0 ? batch.inputs.numel() / row_count : 0;
+  for (std::int64_t i = 0; i < batch.inputs.numel(); ++i) {
+    if (std::isfinite(out[i])) continue;
+    const std::int64_t row = i / row_elements, element = i % row_elements;
+    const double stored = raw.dtype() == DType::u8 ? static_cast<double>(raw.span<std::uint8_t>()[static_cast<std::size_t>(i)])
+                                                   : static_cast<double>(raw.span<float>()[static_cast<std::size_t>(i)]);
+    std::string path = detail::object_path(split, "inputs");
+    throw NumericError(
+        std::isfinite(stored)
+            ? fmt::format("{}: sample {} element {} is {} after scale {} and offset {} (stored value {})", path,
+                          row_begin + row, element, out[i], transform.scale, transform.offset, stored)
+            : fmt::format("{}: sample {} element {} is {}", path, row_begin + row, element, out[i]),
+        ErrorContext{reader.path().string(), "", "", path});
+  }
   return batch;
 }
 

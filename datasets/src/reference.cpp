@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "h5_io.hpp"
+#include "snnconv/core/temp_files.hpp"
 #include "snnconv/datasets/writer.hpp"
 
 namespace snnconv::datasets {
@@ -63,6 +64,7 @@ void write_reference_file(const fs::path& path, const ReferenceData& data) {
   detail::silence_hdf5();
   fs::path temporary = temporary_path_for(path);
   ErrorContext context{path.string(), "", "", ""};
+  TempFileGuard guard(temporary.string());  // SIGINT/SIGTERM while writing removes the temporary
   try {
     {
       H5::H5File file(temporary.string(), H5F_ACC_TRUNC);
@@ -77,6 +79,7 @@ void write_reference_file(const fs::path& path, const ReferenceData& data) {
       }
     }
     fs::rename(temporary, path);
+    guard.release();
   } catch (const H5::Exception& e) {
     std::error_code ec;
     fs::remove(temporary, ec);

@@ -198,7 +198,9 @@ Profile parse_profile(std::string_view json_text, const std::string& file) {
   const auto cs = j.find("constants");
   if (cs == j.end() || !cs->is_object()) fail(file, "missing required key 'constants' (an object)");
   const auto keys = schema(p.kind);
-  for (const auto& [k, v] : cs->items()) {
+  for (const auto& item : cs->items()) {
+    const std::string& k = item.key();  // not a structured binding: clang 14 (the fuzz build) cannot capture one
+    const json& v = item.value();
     const auto spec = std::find_if(keys.begin(), keys.end(), [&](const KeySpec& s) { return s.key == k; });
     if (spec == keys.end()) fail(file, fmt::format("unknown key '{}' in constants of a {} profile", k, kind));
     p.constants.emplace(k, parse_constant(v, *spec, file));

@@ -193,6 +193,12 @@ TEST_CASE("reference Identity; Shape; ConstantOfShape; Range") {
                     {true, true});
   CHECK(run1({OpKind::ConstantOfShape, ConstantOfShapeAttrs{}}, {i64s({0, 4})}).shape() == Shape{0, 4});
   CHECK_THROWS_AS(run1({OpKind::ConstantOfShape, ConstantOfShapeAttrs{}}, {i64s({-1})}), ShapeError);
+  // Fuzz finding (tests/data/fuzz/onnx/crash-constant-of-shape-int-cast.onnx): a value outside the integer
+  // type's range saturates instead of an undefined double -> int conversion.
+  check_exact<std::int64_t>(run1({OpKind::ConstantOfShape, ConstantOfShapeAttrs{DType::i64, 9.3e18}}, {i64s({1})}), {1},
+                            {std::numeric_limits<std::int64_t>::max()});
+  check_exact<std::int8_t>(run1({OpKind::ConstantOfShape, ConstantOfShapeAttrs{DType::i8, -1e9}}, {i64s({1})}), {1},
+                           {std::int8_t{-128}});
 
   // f32: n = ceil((2 - 1) / 0.3) = 4; values start + i * delta
   check_close(run1({OpKind::Range}, {Tensor::scalar(1.0f), Tensor::scalar(2.0f), Tensor::scalar(0.3f)}), {4},

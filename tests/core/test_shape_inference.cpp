@@ -126,3 +126,33 @@ TEST_CASE("symbolic dims survive elementwise ops and bind_dims checks names") {
   CHECK(shape_of(g, y) == Shape{3, 4});
 }
 }
+
+TEST_SUITE("unit") {
+TEST_CASE("fuzz findings: shape arithmetic on absurd dims is refused; never overflows") {
+  // tests/data/fuzz/onnx/crash-reshape-product-overflow.onnx: a Reshape target whose dims multiplied past
+  // int64 (UBSan: signed overflow in shape_fns.cpp) before any check.
+  Graph g;
+  ValueId x = input(g, "x", DType::f32, {2, 3, 4});
+  const std::int64_t big = std::int64_t{1} << 31;
+  CHECK_THROWS_AS(node(g, OpKind::Reshape, {x, ints(g, "huge", {big, big, big, -1})}, ReshapeAttrs{}), ShapeError);
+  CHECK_THROWS_AS(node(g, OpKind::Reshape, {x, ints(g, "over", {std::int64_t{1} << 40, -1})}, ReshapeAttrs{}),
+                  ShapeError);
+  // Every value a node reads or writes keeps dims <= 2^32 and at most 2^33 elements: LimitError otherwise.
+  ValueId wide = input(g, "wide", DType::f32, {std::int64_t{1} << 20, std::int64_t{1} << 20});
+  try {
+    node(g, OpKind::Relu, {wide}, NoAttrs{}, 1, "relu_wide");
+    FAIL("no LimitError");
+  } catch (const LimitError& e) {
+    CHECK(std::string(e.what()).find("relu_wide") != std::string::npos);
+    CHECK(std::string(e.what()).find("8589934592") != std::string::npos);
+  }
+  // Slice with a step near INT64_MAX: one element, no overflow in the length formula.
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  ValueId y = input(g, "y", DType::f32, {10});
+  CHECK(shape_of(g, node(g, OpKind::Slice, {y, ints(g, "st", {0}), ints(g, "en", {max}), ints(g, "ax", {0}),
+                                            ints(g, "sp", {max})})[0]) == Shape{1});
+  CHECK(shape_of(g, node(g, OpKind::Slice, {y, ints(g, "st2", {9}), ints(g, "en2", {-max}), ints(g, "ax2", {0}),
+                                            ints(g, "sp2", {std::numeric_limits<std::int64_t>::min()})})[0]) ==
+        Shape{1});
+}
+}

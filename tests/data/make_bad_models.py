@@ -30,4 +30,21 @@ g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm_na
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=[w])
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="snnconv-tests"),
           os.path.join(here, "nan_weights.onnx"))
+
+# Limits checked before allocation (docs/reliability.md): tiny files whose initializer claims too much.
+def claims(name, dims, file_name, raw=b"\0\0\0\0"):
+    t = onnx.TensorProto()
+    t.name = name
+    t.data_type = TensorProto.FLOAT
+    t.dims.extend(dims)
+    t.raw_data = raw
+    g = helper.make_graph([helper.make_node("MatMul", ["x", name], ["y"], name="mm_" + name)], "limits", [x],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[t])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="snnconv-tests"),
+              os.path.join(here, file_name))
+
+
+claims("w_huge", [1 << 20, 1 << 20], "limit_huge_initializer.onnx")  # 2^40 elements claimed, 4 bytes held
+claims("w_negative", [8, -2], "limit_negative_dim.onnx")
+claims("w_overflow", [1 << 32, 1 << 32, 1 << 32], "limit_overflow_dims.onnx")  # product 2^96 overflows int64
 print("written")

@@ -40,6 +40,26 @@ expect 3 "Hardmax \(node hardmax0\).*TopK \(nodes topk_a, topk_b\)" -- inspect "
 expect 1 "NaN.*node 'mm_nan'.*value 'w'" -- inspect "$src/tests/data/nan_weights.onnx"
 expect 2 "'nodim'" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims nodim=3
 expect 2 "not NAME=SIZE" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims batch
+# Limits checked before allocation (tests/data/make_bad_models.py): each tiny file claims an absurd tensor.
+expect 1 "w_huge.*(more than|limit)" -- inspect "$src/tests/data/limit_huge_initializer.onnx"
+expect 1 "w_negative.*negative dim" -- inspect "$src/tests/data/limit_negative_dim.onnx"
+expect 1 "w_overflow.*(exceeds|limit)" -- inspect "$src/tests/data/limit_overflow_dims.onnx"
+# --max-memory: a plan above it is refused with its sizes; a bad value is a usage error.
+tab="$src/examples/medical_tab/medical_tab.onnx"
+expect 1 "weights .* activations .* above the memory limit of 1.0 KiB" -- run "$tab" --limit 4 --max-memory 1K
+expect 0 "accuracy" -- run "$tab" --limit 4 --max-memory 1G
+expect 2 "not a positive byte count" -- run "$tab" --max-memory 12X
+expect 1 "above the memory limit of 2.0 KiB" -- generate "$src/examples/code_gpt/code_gpt_draft.onnx" --prompt "def " \
+  --max-tokens 2 --max-memory 2K
+# A NaN in a dataset sample is named with the split's inputs and the sample index.
+/usr/bin/python3 - "$src/examples/data/breast_cancer.h5" "$tmp/nan.h5" <<'PY'
+import shutil, sys
+import h5py
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r+") as f:
+    f["test/inputs"][5, 3] = float("nan")
+PY
+expect 1 "/test/inputs: sample 5 element 3 is nan" -- run "$tab" --data "$tmp/nan.h5" --limit 8
 expect 2 "unknown dataset|fashion-mnist" -- datasets import no-such-set --out "$tmp/x.h5"
 gpt="$src/examples/fixtures/gpt_op17_dynamic.onnx"
 code="$src/examples/code_gpt/code_gpt.onnx"

@@ -1,5 +1,6 @@
 // `snnconv generate MODEL --prompt TEXT --max-tokens N [--temperature T --top-k K --top-p P --seed S]
-//  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]`
+//  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]
+//  [--max-memory BYTES]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,7 @@ struct GenerateCliOptions {
   double cost_ratio = ann::SpeculativeOptions{}.cost_ratio;
   int threads = 0;
   bool json = false;
+  std::string max_memory;  // empty: physical memory
 };
 
 // "--gamma 3" or "--gamma auto" into the options; UsageError otherwise.
@@ -87,7 +89,12 @@ int run_generate(const GenerateCliOptions& o) {
   spec.gamma_max = o.gamma_max;
   spec.cost_ratio = o.cost_ratio;
   if (!o.draft.empty()) parse_gamma(o.gamma, spec);
+  const std::uint64_t max_memory =
+      o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
   DecoderGraphCache graphs(o.model);
+  // The prompt's window is the largest graph the session runs (each later step is one token); its plan
+  // is refused before anything runs when it needs more than --max-memory. The graph stays cached.
+  if (max_memory != 0) check_plan_memory(graphs.get(static_cast<std::int64_t>(prompt.size())), max_memory);
   ann::DecodeSession session(graphs.provider(), decode);
 
   std::vector<std::int64_t> out;
@@ -163,6 +170,9 @@ void add_generate(CLI::App& app, Action& action) {
                               ann::SpeculativeOptions{}.cost_ratio));
   cmd->add_option("--threads", opts->threads, "Threads per model (0 = every core; output is identical for any)");
   cmd->add_flag("--json", opts->json, "Print the completion (and the speculative statistics) as JSON");
+  cmd->add_option("--max-memory", opts->max_memory,
+                  "Refuse a model whose engine plan for the prompt needs more than BYTES (K, M, G suffixes; "
+                  "default: physical memory)");
   cmd->callback([opts, &action] { action = [opts] { return run_generate(*opts); }; });
 }
 

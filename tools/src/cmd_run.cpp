@@ -1,5 +1,5 @@
 // `snnconv run MODEL [--data FILE.h5] [--split test] [--limit N] [--batch N] [--seq N] [--threads N]
-//  [--engine ann] [--reference] [--dims ...] [--json]`
+//  [--engine ann] [--reference] [--dims ...] [--max-memory BYTES] [--json]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,8 @@
 #include "snnconv/cascade/evaluate.hpp"
 #include "snnconv/cascade/spiking.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/converter/fuse.hpp"
+#include "snnconv/converter/onnx_import.hpp"
 
 namespace snnconv::cli {
 
@@ -16,6 +18,7 @@ struct RunOptions {
   cascade::EvalOptions eval;
   std::string engine = "ann";
   std::string dims;
+  std::string max_memory;  // empty: physical memory
   bool json = false;
   // qann / snn
   cascade::QuantizeModelOptions quant;
@@ -28,6 +31,33 @@ struct RunOptions {
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
 };
+
+// The symbol of dim `d` of the graph's first input, or "" when that dim is fixed or absent.
+std::string first_input_symbol(const Graph& g, std::size_t d) {
+  if (g.inputs().empty()) return {};
+  const TensorType& t = g.value(g.inputs()[0]).type;
+  return d < t.dims.size() && !t.dims[d].is_known() ? t.dims[d].symbol : std::string();
+}
+
+// --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and
+// builds its engine itself; until cascade's EvalOptions carries the limit, the CLI builds the same plan
+// with the largest batch first and refuses it before any data is read.
+void check_run_memory(const RunOptions& o, std::uint64_t max_bytes) {
+  if (max_bytes == 0) return;
+  const Graph probe = onnx_import::read_onnx(o.eval.model);
+  onnx_import::ImportOptions io;
+  io.dims = o.eval.dims;
+  if (const std::string batch = first_input_symbol(probe, 0); !batch.empty()) io.dims[batch] = o.eval.batch;
+  if (const std::string seq = first_input_symbol(probe, 1); !seq.empty()) {
+    std::int64_t length = o.eval.seq;
+    const auto it = probe.metadata.find("snnconv.max_seq");
+    if (length <= 0 && it != probe.metadata.end()) length = std::stoll(it->second);
+    if (length > 0) io.dims[seq] = length;
+  }
+  Graph g = onnx_import::import_onnx(o.eval.model, io);
+  if (o.eval.fuse) fuse_graph(g);
+  check_plan_memory(g, max_bytes);
+}
 
 nlohmann::json counters_json(const Counters& c) {
   nlohmann::json macs = nlohmann::json::object();
@@ -130,6 +160,7 @@ int run_run(RunOptions& o) {
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
   if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
+  check_run_memory(o, o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory"));
   const cascade::EvalResult r = cascade::evaluate(o.eval);
   const Counters total = r.ledger.total();
   if (o.json) {
@@ -218,6 +249,9 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_flag("--reference", opts->eval.reference_only, "Run every node with its reference kernel");
   cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");
+  cmd->add_option("--max-memory", opts->max_memory,
+                  "Refuse a model whose engine plan (weights + activations of one batch) needs more than BYTES "
+                  "(K, M, G suffixes; default: physical memory)");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }

@@ -1,12 +1,18 @@
 // snnconv: the command-line front door. Maps every error to its documented exit code (docs/cli.md).
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <cctype>
+#include <cstdio>
+#include <limits>
 
 #include "commands.hpp"
+#include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/temp_files.hpp"
 
@@ -34,6 +40,39 @@ std::map<std::string, std::int64_t> parse_dims(const std::string& text) {
     pos = comma + 1;
   }
   return dims;
+}
+
+std::uint64_t parse_bytes(const std::string& text, const std::string& option) {
+  std::string digits = text;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    switch (std::toupper(static_cast<unsigned char>(digits.back()))) {
+      case 'K': unit = std::uint64_t{1} << 10; break;
+      case 'M': unit = std::uint64_t{1} << 20; break;
+      case 'G': unit = std::uint64_t{1} << 30; break;
+      default: break;
+    }
+    if (unit != 1) digits.pop_back();
+  }
+  const bool all_digits = !digits.empty() && digits.size() <= 19 &&
+                          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const std::uint64_t value = all_digits ? std::stoull(digits) : 0;
+  if (!all_digits || value == 0 || value > std::numeric_limits<std::uint64_t>::max() / unit)
+    throw UsageError(option + " '" + text + "' is not a positive byte count (BYTES, or a number with K, M or G)");
+  return value * unit;
+}
+
+std::uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;  // unknown: no limit
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+
+void check_plan_memory(const Graph& graph, std::uint64_t max_bytes) {
+  ann::EngineOptions options;
+  options.fill_ledger = false;
+  options.max_memory_bytes = max_bytes;
+  const ann::Engine probe(graph, options);  // throws LimitError above the limit
 }
 
 }  // namespace snnconv::cli

@@ -2,6 +2,7 @@
 // from a const Graph, then run on concrete inputs. The engine never mutates the IR.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,7 +19,26 @@ struct EngineOptions {
   bool reference_only = false;  // run every node with its reference kernel (the definition)
   bool fill_ledger = true;
   bool check_finite = false;   // stop at the first node producing NaN/Inf, naming it (NumericError)
+  // Refuse a plan whose memory (MemoryPlan::total) is above this many bytes: LimitError naming the sizes,
+  // thrown by the constructor before any pass allocates its buffers. 0: no limit.
+  std::uint64_t max_memory_bytes = 0;
 };
+
+// What one engine holds while it runs, from the plan's static shapes (docs/reliability.md, "Limits").
+struct MemoryPlan {
+  std::uint64_t constant_bytes = 0;    // the graph's constants (weights), held by the graph
+  std::uint64_t converted_bytes = 0;   // constants the plan converted (quantized weights dequantized to f32)
+  std::uint64_t input_bytes = 0;       // the inputs of one pass
+  std::uint64_t activation_bytes = 0;  // peak of live and pooled intermediate buffers over repeated passes
+  std::string peak_node;               // the node at which activations peak
+  bool exact = true;  // false when some intermediate shape is not static: activation_bytes is then a lower bound
+  std::uint64_t total() const { return constant_bytes + converted_bytes + input_bytes + activation_bytes; }
+  // "weights 1.2 MiB + converted 0 B + inputs 3.1 KiB + activations 40 MiB (peak at node X) = 41.2 MiB"
+  std::string describe() const;
+};
+
+// "1.5 GiB", "512 B": binary units, for messages.
+std::string format_bytes(std::uint64_t bytes);
 
 class Engine {
 public:
@@ -33,6 +53,10 @@ public:
   std::vector<Tensor> run(std::span<const Tensor> inputs, Ledger* ledger = nullptr);
 
   const Graph& graph() const;
+  // The plan's memory (what max_memory_bytes is checked against).
+  const MemoryPlan& memory() const;
+  // Bytes of the buffers the executor keeps between passes for reuse (bounded by memory().activation_bytes).
+  std::uint64_t pooled_bytes() const;
   // Kernel chosen for each node ("reference", "eigen_gemm", "online_attention", ...), for inspect/bench.
   std::vector<std::string> kernel_names() const;
 

@@ -41,6 +41,16 @@ struct FashionMnistOptions {
 
 ImportSummary import_fashion_mnist(const std::filesystem::path& output, const FashionMnistOptions& options = {});
 
+// The parsing step of import_fashion_mnist for one split, exposed for the tests and the fuzz harness
+// (tools/fuzz): reads an idx3 image file and an idx1 label file (each raw or gzip-compressed) and validates
+// them completely. IoError when a file cannot be read; ParseError naming the file for a bad header, a size
+// contradicting it, corrupt gzip data, a count mismatch or a label outside 0..9; LimitError above 1 GiB.
+struct IdxSplit {
+  Tensor images;  // u8 [N, rows, cols]
+  Tensor labels;  // i64 [N]
+};
+IdxSplit read_idx_split(const std::filesystem::path& images_file, const std::filesystem::path& labels_file);
+
 // ---- python-code ------------------------------------------------------------------------------------
 
 struct PythonCodeOptions {

@@ -84,7 +84,9 @@ struct ClassificationBatch {
   Tensor labels;  // i64 [B]
 };
 
-// Reads rows [row_begin, row_begin + row_count) of a classification split as one batch.
+// Reads rows [row_begin, row_begin + row_count) of a classification split as one batch. NumericError naming
+// the file, "/SPLIT/inputs", the sample index and the element when an input is NaN or infinite after the
+// scale/offset transform.
 ClassificationBatch read_classification_batch(const DatasetReader& reader, std::string_view split,
                                               std::int64_t row_begin, std::int64_t row_count);
 
