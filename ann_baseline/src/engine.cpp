@@ -5,6 +5,7 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <chrono>
 #include <map>
 #include <utility>
 
@@ -41,13 +42,15 @@ struct Engine::Impl {
   tbb::task_arena arena;
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
+  std::vector<double> node_seconds;                     // EngineOptions::time_nodes
 
   Impl(const Graph& g, EngineOptions o)
       : graph(g),
         options(o),
         plan(build_plan(g, o)),
         arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic),
-        slots(g.num_values()) {}
+        slots(g.num_values()),
+        node_seconds(g.num_nodes(), 0.0) {}
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
     switch (r.source) {
@@ -104,10 +107,18 @@ struct Engine::Impl {
       throw Error("engine: the ledger was not made for this graph (Ledger::for_graph)");
     std::vector<const Tensor*> in_ptrs;
     std::vector<Tensor> outs;
+    using Clock = std::chrono::steady_clock;
     for (const Step& step : plan.steps) {
+      const Clock::time_point t0 = options.time_nodes ? Clock::now() : Clock::time_point{};
       in_ptrs.clear();
       for (const ValueRef& r : step.inputs) in_ptrs.push_back(resolve(r, inputs));
-      if (step.kernel.fn) {
+      if (step.view) {
+        // The input dies here and nobody else reads it: its buffer becomes the output (plan.cpp, mark_views).
+        Tensor& in = slots[step.inputs[0].index];
+        outs.clear();
+        outs.push_back(std::move(in).reshaped(*step.out_shapes[0]));
+        in = Tensor();
+      } else if (step.kernel.fn) {
         outs.clear();
         for (std::size_t i = 0; i < step.outputs.size(); ++i)
           outs.push_back(take_buffer(graph.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]));
@@ -122,8 +133,12 @@ struct Engine::Impl {
       }
       for (std::uint32_t v : step.release) release(v);
       if (ledger) ledger->per_node[step.node.index] += step.counts;
+      if (options.time_nodes) node_seconds[step.node.index] += std::chrono::duration<double>(Clock::now() - t0).count();
     }
-    if (ledger) ledger->samples += plan.batch;
+    if (ledger) {
+      for (const auto& [node, counts] : plan.folded) ledger->per_node[node.index] += counts;
+      ledger->samples += plan.batch;
+    }
     std::vector<Tensor> result;
     for (const ValueRef& r : plan.outputs) {
       if (r.source == Source::slot) result.push_back(std::move(slots[r.index]));
@@ -155,7 +170,10 @@ const Graph& Engine::graph() const { return impl_->graph; }
 std::vector<std::string> Engine::kernel_names() const {
   std::vector<std::string> names(impl_->graph.num_nodes(), "reference");
   for (const Step& s : impl_->plan.steps) names[s.node.index] = s.kernel.name;
+  for (const auto& f : impl_->plan.folded) names[f.first.index] = "folded_into_attention";
   return names;
 }
+
+std::vector<double> Engine::node_seconds() const { return impl_->node_seconds; }
 
 }  // namespace snnconv::ann

@@ -45,9 +45,15 @@ KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const T
 KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
+KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+
+// The Attention kernel reading q/k/v and writing y in the [B,N,H,D] layout where the bits of `bnhd`
+// (attention_kernel.hpp: kLayoutQ/K/V/Y) say so; the planner picks it when it folds Transposes away.
+KernelFn attention_with_layout(unsigned bnhd);
+
 // The fast kernel for node `n`, or {nullptr, "reference"}.
 inline KernelChoice choose_kernel(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
-  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization}) {
+  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement}) {
     const KernelChoice c = choose(g, n, types);
     if (c.fn) return c;
   }

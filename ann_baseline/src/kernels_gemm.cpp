@@ -3,6 +3,7 @@
 // chunk size keeps every row's summation order independent of the thread count.
 #define EIGEN_DONT_PARALLELIZE  // threads come from TBB only, over fixed chunks
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 #include <vector>
 
 #include "kernels.hpp"
@@ -27,14 +28,30 @@ bool all_f32(std::span<const TensorType* const> types, std::size_t count) {
   return true;
 }
 
-float activate(Activation a, float v) {
-  switch (a) {
-    case Activation::none: return v;
-    case Activation::relu: return v < 0.0f ? 0.0f : v;
-    case Activation::gelu: return detail::gelu_exact(v);
-    case Activation::gelu_tanh: return detail::gelu_tanh(v);
+// Bias and activation on a finished [rows, n] block while it is in cache. ReLU is the reference's
+// expression; GELU uses Eigen's vectorised erf / tanh (a rational approximation within a few ulp of libm's
+// over the whole range), so the fused Linear differs from the reference only in the last bits (tested to
+// 1e-5 relative in test_kernels.cpp) and runs ~10x faster than one libm call per element.
+void epilogue(float* y, std::int64_t rows, std::int64_t n, const float* bias, Activation act) {
+  MMap out(y, rows, n);
+  if (bias) out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, n);
+  auto a = out.array();
+  switch (act) {
+    case Activation::none: return;
+    case Activation::relu:
+      for (std::int64_t i = 0; i < rows * n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+      return;
+    case Activation::gelu: {
+      constexpr float kSqrt2 = 1.41421356237309504880f;
+      a = 0.5f * a * (1.0f + (a / kSqrt2).erf());
+      return;
+    }
+    case Activation::gelu_tanh: {
+      constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+      a = 0.5f * a * (1.0f + (kSqrt2OverPi * (a + 0.044715f * a * a * a)).tanh());
+      return;
+    }
   }
-  return v;
 }
 
 // Y[rows, n] = X[rows, k] . W[k, n] (+ bias) then activation, in row chunks.
@@ -42,16 +59,8 @@ void rows_times_matrix(const float* x, const float* w, const float* bias, float*
                        std::int64_t k, std::int64_t n, Activation act) {
   for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     const std::int64_t rc = r1 - r0;
-    MMap out(y + r0 * n, rc, n);
-    out.noalias() = CMap(x + r0 * k, rc, k) * CMap(w, k, n);
-    if (bias == nullptr && act == Activation::none) return;
-    for (std::int64_t r = 0; r < rc; ++r) {
-      float* row = y + (r0 + r) * n;
-      if (bias)
-        for (std::int64_t j = 0; j < n; ++j) row[j] += bias[j];
-      if (act != Activation::none)
-        for (std::int64_t j = 0; j < n; ++j) row[j] = activate(act, row[j]);
-    }
+    MMap(y + r0 * n, rc, n).noalias() = CMap(x + r0 * k, rc, k) * CMap(w, k, n);
+    epilogue(y + r0 * n, rc, n, bias, act);
   });
 }
 

@@ -2,6 +2,7 @@
 #include "plan.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace snnconv::ann {
 namespace {
@@ -47,6 +48,118 @@ Tensor dequantize_constant(const Graph& g, ValueId id) {
   return out;
 }
 
+namespace {
+
+// How many times each slot value is read: by steps (once per input position) and as a graph output.
+std::vector<int> count_reads(const Graph& g, const Plan& plan) {
+  std::vector<int> reads(g.num_values(), 0);
+  for (const Step& st : plan.steps)
+    for (const ValueRef& r : st.inputs)
+      if (r.source == Source::slot) ++reads[r.index];
+  for (ValueId out : g.outputs()) ++reads[out.index];
+  return reads;
+}
+
+bool is_head_transpose(const Graph& g, const Step& st) {
+  const Node& n = g.node(st.node);
+  if (n.kind != OpKind::Transpose || n.inputs.size() != 1 || !st.out_shapes[0]) return false;
+  const Value& in = g.value(n.inputs[0]);
+  if (in.constant || in.type.dtype != DType::f32 || !in.type.is_static() || in.type.rank() != 4) return false;
+  return std::get<TransposeAttrs>(n.attrs).perm == std::vector<std::int64_t>{0, 2, 1, 3};
+}
+
+// Attention reads q/k/v and writes y through strides (attention_kernel.hpp), so a [0,2,1,3] Transpose that
+// only feeds an Attention operand, or only reads its output, is folded away: the Attention step reads the
+// Transpose's input ([B,N,H,D], what the Linear projection and a Reshape produce) or writes the Transpose's
+// output directly. Saves two full copies of q, k, v and y per attention layer.
+void fold_attention_transposes(const Graph& g, Plan& plan) {
+  const std::vector<int> reads = count_reads(g, plan);
+  std::vector<std::int64_t> producer(g.num_values(), -1), reader(g.num_values(), -1);
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    for (std::uint32_t o : plan.steps[s].outputs) producer[o] = static_cast<std::int64_t>(s);
+    for (const ValueRef& r : plan.steps[s].inputs)
+      if (r.source == Source::slot) reader[r.index] = static_cast<std::int64_t>(s);
+  }
+  std::vector<bool> removed(plan.steps.size(), false);
+  for (Step& st : plan.steps) {
+    if (g.node(st.node).kind != OpKind::Attention || st.kernel.fn == nullptr || st.outputs.size() != 1) continue;
+    unsigned layout = 0;
+    for (std::size_t i = 0; i < 3 && i < st.inputs.size(); ++i) {
+      const ValueRef r = st.inputs[i];
+      if (r.source != Source::slot || reads[r.index] != 1 || producer[r.index] < 0) continue;
+      const auto p = static_cast<std::size_t>(producer[r.index]);
+      if (removed[p] || !is_head_transpose(g, plan.steps[p])) continue;
+      st.inputs[i] = plan.steps[p].inputs[0];
+      removed[p] = true;
+      layout |= 1u << i;  // kLayoutQ, kLayoutK, kLayoutV
+    }
+    const std::uint32_t y = st.outputs[0];
+    if (reads[y] == 1 && reader[y] >= 0) {
+      const auto c = static_cast<std::size_t>(reader[y]);
+      if (!removed[c] && is_head_transpose(g, plan.steps[c])) {
+        st.outputs[0] = plan.steps[c].outputs[0];
+        st.out_shapes[0] = plan.steps[c].out_shapes[0];
+        removed[c] = true;
+        layout |= 8u;  // kLayoutY
+      }
+    }
+    if (layout != 0) st.kernel.fn = kernels::attention_with_layout(layout);
+  }
+  std::vector<Step> kept;
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    if (removed[s]) plan.folded.emplace_back(plan.steps[s].node, plan.steps[s].counts);
+    else kept.push_back(std::move(plan.steps[s]));
+  }
+  plan.steps = std::move(kept);
+}
+
+// Reshape, Flatten, Squeeze, Unsqueeze and Identity of a slot nobody else reads move the buffer to their
+// output with the new shape: no copy.
+void mark_views(const Graph& g, Plan& plan) {
+  const std::vector<int> reads = count_reads(g, plan);
+  for (Step& st : plan.steps) {
+    switch (g.node(st.node).kind) {
+      case OpKind::Reshape:
+      case OpKind::Flatten:
+      case OpKind::Squeeze:
+      case OpKind::Unsqueeze:
+      case OpKind::Identity: break;
+      default: continue;
+    }
+    if (st.inputs.empty() || st.outputs.size() != 1 || !st.out_shapes[0]) continue;
+    const ValueRef r = st.inputs[0];
+    if (r.source != Source::slot || reads[r.index] != 1) continue;
+    // A second input (Reshape's shape, axes) must not be the same slot.
+    bool alone = true;
+    for (std::size_t i = 1; i < st.inputs.size(); ++i)
+      alone = alone && !(st.inputs[i].source == Source::slot && st.inputs[i].index == r.index);
+    if (!alone) continue;
+    st.view = true;
+    st.kernel = {nullptr, "view"};
+  }
+}
+
+// A slot dies after its last reader; an output nobody reads dies right after its producer.
+void set_lifetimes(const Graph& g, Plan& plan) {
+  std::vector<std::int64_t> last_use(g.num_values(), -1);
+  for (std::size_t s = 0; s < plan.steps.size(); ++s)
+    for (const ValueRef& r : plan.steps[s].inputs)
+      if (r.source == Source::slot) last_use[r.index] = static_cast<std::int64_t>(s);
+  for (ValueId out : g.outputs()) last_use[out.index] = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    Step& st = plan.steps[s];
+    st.release.clear();
+    for (std::uint32_t out : st.outputs)
+      if (last_use[out] < 0) st.release.push_back(out);
+    for (const ValueRef& r : st.inputs)
+      if (r.source == Source::slot && last_use[r.index] == static_cast<std::int64_t>(s) &&
+          std::find(st.release.begin(), st.release.end(), r.index) == st.release.end())
+        st.release.push_back(r.index);
+  }
+}
+
+}  // namespace
+
 Plan build_plan(const Graph& g, const EngineOptions& options) {
   Plan plan;
   const std::size_t nv = g.num_values();
@@ -82,7 +195,6 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
   }
 
   const std::vector<NodeId> order = g.topological_order();
-  std::vector<std::int64_t> last_use(nv, -1);
   for (std::size_t s = 0; s < order.size(); ++s) {
     const Node& n = g.node(order[s]);
     Step step;
@@ -91,7 +203,6 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
     for (ValueId in : n.inputs) {
       step.inputs.push_back(in.valid() ? plan.values[in.index] : ValueRef{});
       in_types.push_back(in.valid() ? &types[in.index] : nullptr);
-      if (in.valid()) last_use[in.index] = static_cast<std::int64_t>(s);
     }
     bool outputs_static = true;
     for (ValueId out : n.outputs) {
@@ -104,20 +215,12 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
     if (options.fill_ledger) step.counts = node_counts(g, order[s]);
     plan.steps.push_back(std::move(step));
   }
-  for (ValueId out : g.outputs()) {
-    plan.outputs.push_back(plan.values[out.index]);
-    last_use[out.index] = std::numeric_limits<std::int64_t>::max();  // graph outputs live to the end
+  for (ValueId out : g.outputs()) plan.outputs.push_back(plan.values[out.index]);
+  if (!options.reference_only) {
+    fold_attention_transposes(g, plan);
+    mark_views(g, plan);
   }
-  // A slot dies after its last reader; an output nobody reads dies right after its producer.
-  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
-    for (std::uint32_t out : plan.steps[s].outputs)
-      if (last_use[out] < 0) plan.steps[s].release.push_back(out);
-    for (const ValueRef& r : plan.steps[s].inputs)
-      if (r.source == Source::slot && last_use[r.index] == static_cast<std::int64_t>(s) &&
-          std::find(plan.steps[s].release.begin(), plan.steps[s].release.end(), r.index) ==
-              plan.steps[s].release.end())
-        plan.steps[s].release.push_back(r.index);
-  }
+  set_lifetimes(g, plan);
   return plan;
 }
 

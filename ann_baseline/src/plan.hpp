@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "kernels.hpp"
@@ -29,6 +30,7 @@ struct ValueRef {
 struct Step {
   NodeId node;
   kernels::KernelChoice kernel;                  // fn == nullptr: the reference kernel
+  bool view = false;                             // Reshape-like on a dying input: move its buffer, new shape
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -41,6 +43,9 @@ struct Plan {
   std::vector<ValueRef> values;       // per value of the graph
   std::vector<Tensor> owned;          // constants converted at plan time
   std::vector<ValueRef> outputs;      // graph outputs
+  // Nodes the planner folded into a neighbour (a Transpose read or written through Attention's strides):
+  // no step runs them, their ledger counts are still added once per pass.
+  std::vector<std::pair<NodeId, Counters>> folded;
   std::vector<TensorType> input_types;
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
 };

@@ -18,6 +18,7 @@ struct EngineOptions {
   bool reference_only = false;  // run every node with its reference kernel (the definition)
   bool fill_ledger = true;
   bool check_finite = false;   // stop at the first node producing NaN/Inf, naming it (NumericError)
+  bool time_nodes = false;     // benchmarks only: accumulate each node's wall time (Engine::node_seconds)
 };
 
 class Engine {
@@ -35,6 +36,9 @@ public:
   const Graph& graph() const;
   // Kernel chosen for each node ("reference", "eigen_gemm", "online_attention", ...), for inspect/bench.
   std::vector<std::string> kernel_names() const;
+  // With EngineOptions::time_nodes: seconds spent in each node (index = node index) summed over every run
+  // so far; zeros otherwise. A node the plan runs as a view (no kernel, no copy) stays at zero.
+  std::vector<double> node_seconds() const;
 
 private:
   struct Impl;
