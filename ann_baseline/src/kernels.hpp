@@ -13,11 +13,14 @@
 
 namespace snnconv::ann::kernels {
 
+struct PackedB;  // gemm_packed.hpp
+
 struct KernelArgs {
   const Graph& graph;
   const Node& node;
   std::span<const Tensor* const> in;  // nullptr for an absent optional input
   std::span<Tensor> out;              // already sized to the outputs' static types
+  const PackedB* packed = nullptr;    // the weights packed at plan time (packed GEMM kernels only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -46,6 +49,11 @@ KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const T
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
 KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+
+// Linear and MatMul against constant weights packed by the plan (gemm_packed.hpp); the plan switches a step
+// to them when packed_gemm_available().
+void linear_packed(const KernelArgs& a);
+void matmul_packed(const KernelArgs& a);
 
 // The Attention kernel reading q/k/v and writing y in the [B,N,H,D] layout where the bits of `bnhd`
 // (attention_kernel.hpp: kLayoutQ/K/V/Y) say so; the planner picks it when it folds Transposes away.

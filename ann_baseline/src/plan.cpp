@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string_view>
 
 namespace snnconv::ann {
 namespace {
@@ -139,6 +140,29 @@ void mark_views(const Graph& g, Plan& plan) {
   }
 }
 
+// Linear and MatMul whose weights are a constant 2-D matrix (after dropping leading 1s) get them packed once
+// here and run the packed micro-kernel (gemm_packed.hpp) instead of Eigen, which repacks them on every call.
+void pack_weights(const Graph& g, Plan& plan) {
+  if (!kernels::packed_gemm_available()) return;
+  for (Step& st : plan.steps) {
+    const Node& n = g.node(st.node);
+    const bool linear = n.kind == OpKind::Linear && st.kernel.fn != nullptr;
+    const bool matmul = n.kind == OpKind::MatMul && std::string_view(st.kernel.name) == "eigen_gemm";
+    if ((!linear && !matmul) || st.inputs.size() < 2) continue;
+    const ValueRef w = st.inputs[1];
+    const Tensor* t = w.source == Source::constant ? &*g.value(ValueId(w.index)).constant
+                      : w.source == Source::owned  ? &plan.owned[w.index]
+                                                   : nullptr;
+    if (t == nullptr || t->dtype() != DType::f32 || t->rank() < 2) continue;
+    const std::int64_t k = t->dim(t->rank() - 2), n_cols = t->dim(t->rank() - 1);
+    if (k * n_cols != t->numel() || k == 0 || n_cols == 0) continue;
+    plan.packed.push_back(std::make_unique<kernels::PackedB>(kernels::pack_b(t->data<float>(), k, n_cols)));
+    st.packed = plan.packed.back().get();
+    st.kernel = linear ? kernels::KernelChoice{kernels::linear_packed, "packed_gemm"}
+                       : kernels::KernelChoice{kernels::matmul_packed, "packed_gemm"};
+  }
+}
+
 // A slot dies after its last reader; an output nobody reads dies right after its producer.
 void set_lifetimes(const Graph& g, Plan& plan) {
   std::vector<std::int64_t> last_use(g.num_values(), -1);
@@ -219,6 +243,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
   if (!options.reference_only) {
     fold_attention_transposes(g, plan);
     mark_views(g, plan);
+    pack_weights(g, plan);
   }
   set_lifetimes(g, plan);
   return plan;

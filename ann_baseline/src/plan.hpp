@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "gemm_packed.hpp"
 #include "kernels.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/core/ledger.hpp"
@@ -31,6 +33,7 @@ struct Step {
   NodeId node;
   kernels::KernelChoice kernel;                  // fn == nullptr: the reference kernel
   bool view = false;                             // Reshape-like on a dying input: move its buffer, new shape
+  const kernels::PackedB* packed = nullptr;      // weights packed for this step's kernel (Plan::packed)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -42,6 +45,7 @@ struct Plan {
   std::vector<Step> steps;            // in topological order
   std::vector<ValueRef> values;       // per value of the graph
   std::vector<Tensor> owned;          // constants converted at plan time
+  std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
   std::vector<ValueRef> outputs;      // graph outputs
   // Nodes the planner folded into a neighbour (a Transpose read or written through Attention's strides):
   // no step runs them, their ledger counts are still added once per pass.

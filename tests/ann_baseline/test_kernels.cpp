@@ -17,7 +17,42 @@ TEST_CASE("MatMul with a weight matrix folds batch dims into rows (several row c
   const ValueId x = test::input(g, "x", DType::f32, {3, 37, 24});
   const ValueId w = g.add_constant("w", random_f32({24, 19}, 2));
   g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
-  check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, "eigen_gemm");
+  check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, test::weight_gemm_kernel());
+}
+
+TEST_CASE("MatMul of an activation by an activation matrix stays on Eigen") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {3, 37, 24});
+  const ValueId w = test::input(g, "w", DType::f32, {24, 19});
+  g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
+  check_fast_kernel(g, {random_f32({3, 37, 24}, 1), random_f32({24, 19}, 2)}, "eigen_gemm");
+}
+
+TEST_CASE("packed GEMM: row and column remainders; many tasks; [1; k; n] weights; every activation") {
+  struct Case {
+    Shape x;
+    std::int64_t n;
+  };
+  // rows 1..5 (micro-tile remainders), 97 rows (two 48-row tasks + 1), n below / above / at panel multiples,
+  // k odd, and n > 128 (several column tasks).
+  for (const Case& c : {Case{{1, 7}, 5}, Case{{5, 33}, 16}, Case{{2, 97, 31}, 17}, Case{{3, 50, 64}, 300},
+                        Case{{13, 128}, 48}}) {
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh}) {
+      Graph g;
+      const std::int64_t k = c.x.back();
+      const ValueId x = test::input(g, "x", DType::f32, c.x);
+      const ValueId w = g.add_constant("w", random_f32({k, c.n}, 101));
+      const ValueId b = g.add_constant("b", random_f32({c.n}, 102));
+      g.set_outputs(test::node(g, OpKind::Linear, {x, w, b}, LinearAttrs{act}));
+      INFO(shape_to_string(c.x), " n ", c.n);
+      check_fast_kernel(g, {random_f32(c.x, 100, -2.0f, 2.0f)}, test::weight_gemm_kernel());
+    }
+  }
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {2, 9, 20});
+  const ValueId w = g.add_constant("w", random_f32({1, 20, 23}, 104));
+  g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
+  check_fast_kernel(g, {random_f32({2, 9, 20}, 103)}, test::weight_gemm_kernel());
 }
 
 TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
@@ -63,8 +98,14 @@ TEST_CASE("Linear with bias and each activation") {
     const ValueId w = g.add_constant("w", random_f32({32, 48}, 11));
     const ValueId b = g.add_constant("b", random_f32({48}, 12));
     g.set_outputs(test::node(g, OpKind::Linear, {x, w, b}, LinearAttrs{act}));
-    check_fast_kernel(g, {random_f32({2, 65, 32}, 10)}, "eigen_gemm");
+    check_fast_kernel(g, {random_f32({2, 65, 32}, 10)}, test::weight_gemm_kernel());
   }
+  // Weights that are an input, not a constant: Eigen.
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {2, 65, 32});
+  const ValueId w = test::input(g, "w", DType::f32, {32, 48});
+  g.set_outputs(test::node(g, OpKind::Linear, {x, w}, LinearAttrs{Activation::gelu}));
+  check_fast_kernel(g, {random_f32({2, 65, 32}, 10), random_f32({32, 48}, 11)}, "eigen_gemm");
 }
 
 TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embedding") {

@@ -1,0 +1,39 @@
+// GEMM against a weight matrix packed once at plan time (private to ann_baseline). The weights W [k, n] are
+// stored as panels of kPanel columns, each panel k x kPanel contiguous (the last one zero-padded), so the
+// micro-kernel streams one panel while it keeps a kRows x kPanel block of the output in registers.
+// Every output element is one fused multiply-add chain over k in index order, started from 0: the result
+// does not depend on how rows and columns are cut into tasks, hence not on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::ann::kernels {
+
+inline constexpr std::int64_t kPanel = 16;  // columns per packed panel (two AVX2 registers)
+inline constexpr std::int64_t kRows = 6;    // output rows per micro-tile
+
+struct PackedB {
+  std::int64_t k = 0, n = 0;
+  std::vector<float, AlignedAllocator<float>> panels;  // [ceil(n / kPanel)][k][kPanel]
+};
+
+// True when this build has the AVX2/FMA micro-kernel (otherwise the plan keeps the Eigen kernels).
+bool packed_gemm_available();
+
+// Packs row-major w [k, n].
+PackedB pack_b(const float* w, std::int64_t k, std::int64_t n);
+
+// y[rows, n] = x[rows, k] . W, then + bias[n] (optional), then the activation, in parallel tasks over rows
+// and column blocks. x rows have stride k, y rows stride n.
+void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y);
+
+// Bias and activation on a finished block [rows, cols] (row stride ldy) while it is in cache; bias holds the
+// block's cols entries. ReLU is the reference's expression; GELU uses Eigen's vectorised erf / tanh (a
+// rational approximation within a few ulp of libm's), so it differs from the reference only in the last bits.
+void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, const float* bias, Activation act);
+
+}  // namespace snnconv::ann::kernels

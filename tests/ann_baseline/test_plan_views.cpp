@@ -1,0 +1,138 @@
+// What the planner does beyond choosing kernels: Transposes folded into Attention's strides, Reshapes as
+// views of a dying buffer, the fast Transpose kernel. Each rewrite must compute what the reference computes
+// and stay bit-identical across thread counts.
+#include <doctest/doctest.h>
+
+#include "engine_test_util.hpp"
+
+namespace snnconv {
+namespace {
+
+using test::random_f32;
+
+// x[b, n, h*d] -> q/k/v Linear -> Reshape [b, n, h, d] -> Transpose [0,2,1,3] -> Attention -> Transpose
+// [0,2,1,3] -> Reshape [b, n, h*d] -> Linear: the export pattern of every transformer block here.
+Graph attention_block(std::int64_t b, std::int64_t n, std::int64_t h, std::int64_t d, bool causal, bool share_q) {
+  Graph g;
+  const std::int64_t e = h * d;
+  const ValueId x = test::input(g, "x", DType::f32, {b, n, e});
+  const ValueId heads = test::ints(g, "heads", {b, n, h, d});
+  const ValueId flat = test::ints(g, "flat", {b, n, e});
+  auto project = [&](const char* name, std::uint32_t seed) {
+    const ValueId w = g.add_constant(std::string(name) + ".w", random_f32({e, e}, seed));
+    const ValueId y = test::node(g, OpKind::Linear, {x, w}, LinearAttrs{}, 1, name)[0];
+    const ValueId r = test::node(g, OpKind::Reshape, {y, heads}, ReshapeAttrs{}, 1, std::string(name) + ".reshape")[0];
+    return test::node(g, OpKind::Transpose, {r}, TransposeAttrs{{0, 2, 1, 3}}, 1, std::string(name) + ".t")[0];
+  };
+  const ValueId q = project("q", 1), k = project("k", 2), v = project("v", 3);
+  const ValueId a = test::node(g, OpKind::Attention, {q, k, v}, AttentionAttrs{0.3f, causal}, 1, "attn")[0];
+  const ValueId t = test::node(g, OpKind::Transpose, {a}, TransposeAttrs{{0, 2, 1, 3}}, 1, "attn.t")[0];
+  const ValueId r = test::node(g, OpKind::Reshape, {t, flat}, ReshapeAttrs{}, 1, "attn.reshape")[0];
+  const ValueId wo = g.add_constant("o.w", random_f32({e, e}, 4));
+  const ValueId o = test::node(g, OpKind::Linear, {r, wo}, LinearAttrs{}, 1, "o")[0];
+  if (share_q) g.set_outputs({o, q});  // q's Transpose is read twice: it must stay a real Transpose
+  else g.set_outputs({o});
+  return g;
+}
+
+std::string kernel_of(const Graph& g, const ann::Engine& e, const std::string& node) {
+  const auto names = e.kernel_names();
+  for (std::size_t i = 0; i < g.num_nodes(); ++i)
+    if (g.node(NodeId(static_cast<std::uint32_t>(i))).name == node) return names[i];
+  return "?";
+}
+
+TEST_SUITE("unit") {
+
+TEST_CASE("Transposes around Attention fold into its strides; Reshapes become views") {
+  for (bool causal : {false, true})
+    for (std::int64_t n : {std::int64_t{17}, std::int64_t{70}}) {
+      CAPTURE(causal);
+      CAPTURE(n);
+      const Graph g = attention_block(3, n, 4, 8, causal, false);
+      const std::vector<Tensor> in{random_f32({3, n, 32}, 9)};
+      ann::Engine fast1(g, {.threads = 1});
+      ann::Engine fast2(g, {.threads = 2});
+      ann::Engine ref(g, {.reference_only = true});
+      for (const char* t : {"q.t", "k.t", "v.t", "attn.t"}) CHECK(kernel_of(g, fast1, t) == "folded_into_attention");
+      for (const char* r : {"q.reshape", "k.reshape", "v.reshape", "attn.reshape"}) CHECK(kernel_of(g, fast1, r) == "view");
+      CHECK(kernel_of(g, fast1, "attn") == "online_attention");
+      const auto a = fast1.run(in);
+      const auto again = fast1.run(in);  // pooled buffers the second time
+      const auto b = fast2.run(in);
+      const auto r = ref.run(in);
+      CHECK(a[0].identical(b[0]));
+      CHECK(a[0].identical(again[0]));
+      CHECK(test::max_rel_error(a[0], r[0]) <= 1e-5f);
+    }
+}
+
+TEST_CASE("a Transpose or Reshape input read twice is not folded or moved") {
+  const Graph g = attention_block(2, 9, 2, 4, true, true);
+  const std::vector<Tensor> in{random_f32({2, 9, 8}, 19)};
+  ann::Engine fast(g, {.threads = 2});
+  ann::Engine ref(g, {.reference_only = true});
+  CHECK(kernel_of(g, fast, "q.t") == "transpose");
+  CHECK(kernel_of(g, fast, "k.t") == "folded_into_attention");
+  const auto a = fast.run(in);
+  const auto r = ref.run(in);
+  REQUIRE(a.size() == 2);
+  CHECK(test::max_rel_error(a[0], r[0]) <= 1e-5f);
+  CHECK(test::max_rel_error(a[1], r[1]) <= 1e-5f);  // the transposed q itself
+}
+
+TEST_CASE("fast Transpose equals the reference bit for bit: perms; ranks; dtypes") {
+  struct Case {
+    Shape s;
+    std::vector<std::int64_t> perm;
+  };
+  for (const Case& c : {Case{{64, 64, 16}, {0, 2, 1}}, Case{{2, 3, 4, 5}, {3, 1, 0, 2}}, Case{{7, 9}, {}},
+                        Case{{2, 5, 3, 4}, {0, 2, 1, 3}}, Case{{300, 70}, {1, 0}}}) {
+    {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, c.s);
+      g.set_outputs(test::node(g, OpKind::Transpose, {x}, TransposeAttrs{c.perm}));
+      test::check_fast_kernel(g, {random_f32(c.s, 5)}, "transpose", 0.0f);
+    }
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::i64, c.s);
+    g.set_outputs(test::node(g, OpKind::Transpose, {x}, TransposeAttrs{c.perm}));
+    Tensor in(DType::i64, c.s);
+    for (std::int64_t i = 0; i < in.numel(); ++i) in.data<std::int64_t>()[i] = i * 7 - 3;
+    ann::Engine fast(g, {.threads = 2});
+    ann::Engine ref(g, {.reference_only = true});
+    CHECK(fast.kernel_names()[0] == "transpose");
+    const std::vector<Tensor> ins{in};
+    CHECK(fast.run(ins)[0].identical(ref.run(ins)[0]));
+  }
+}
+
+TEST_CASE("a Reshape of a graph input or of a value read twice copies") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {4, 6});
+  const ValueId shape = test::ints(g, "shape", {2, 12});
+  const ValueId r1 = test::node(g, OpKind::Reshape, {x, shape}, ReshapeAttrs{}, 1, "r_input")[0];
+  const ValueId y = test::node(g, OpKind::Relu, {r1}, NoAttrs{}, 1, "relu")[0];
+  const ValueId r2 = test::node(g, OpKind::Reshape, {y, test::ints(g, "shape2", {24})}, ReshapeAttrs{}, 1, "r_twice")[0];
+  const ValueId r3 = test::node(g, OpKind::Reshape, {r2, test::ints(g, "shape3", {3, 8})}, ReshapeAttrs{}, 1, "r_dying")[0];
+  g.set_outputs({r3, y});
+  ann::Engine fast(g, {.threads = 1});
+  ann::Engine ref(g, {.reference_only = true});
+  CHECK(kernel_of(g, fast, "r_input") == "reference");
+  CHECK(kernel_of(g, fast, "r_twice") == "reference");  // y is also a graph output
+  CHECK(kernel_of(g, fast, "r_dying") == "view");
+  const std::vector<Tensor> in{random_f32({4, 6}, 3)};
+  const auto a = fast.run(in);
+  const auto b = fast.run(in);
+  const auto r = ref.run(in);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(a[i].identical(r[i]));
+    CHECK(b[i].identical(r[i]));
+  }
+  CHECK(in[0].identical(random_f32({4, 6}, 3)));  // the caller's input is untouched
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace snnconv
