@@ -1,10 +1,12 @@
 // Online-softmax attention over key tiles. The per-row state is (m, l, acc[Dv]); a key tile updates it as
 //   m' = max(m, max_j s_j),  l' = l * exp(m - m') + sum_j exp(s_j - m'),  acc' = acc * exp(m - m') + sum_j exp(s_j - m') v_j
 // and the row's output is acc / l after the last tile. Per tile, the scores S = Q_t.K_t^T and the update
-// P.V_t are small Eigen GEMMs and the exponentials are Eigen's vectorised exp, so the work runs at GEMM speed
-// instead of one scalar dot product per score.
+// P.V_t run on the packed GEMM's register-blocked micro-kernel (K_t, V_t packed into panels per tile), and
+// the exponentials are Eigen's vectorised exp: no scalar dot product per score, and none of a library GEMM's
+// per-call overhead on the small tiles of short sequences (17 tokens in the ViT).
 #define EIGEN_DONT_PARALLELIZE  // threads come from TBB only, over fixed tiles
 #include "attention_kernel.hpp"
+#include "gemm_packed.hpp"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -22,10 +24,6 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
-using StridedOut = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
-
 // The contiguous [B,H,N,D] defaults for strides left at 0.
 AttentionArgs with_defaults(AttentionArgs a) {
   if (a.q_row_stride == 0) a.q_row_stride = a.d;
@@ -40,15 +38,28 @@ AttentionArgs with_defaults(AttentionArgs a) {
   return a;
 }
 
-// Per-task scratch, sized by the fixed tiles.
+using kernels::AlignedFloats;
+using kernels::kPanel;
+
+std::int64_t round_up(std::int64_t x, std::int64_t to) { return (x + to - 1) / to * to; }
+
+// Per-task scratch, sized by the fixed tiles (allocated once per task range, never inside the key loop).
 struct Scratch {
-  RowMat s = RowMat(kAttentionQueryTile, kAttentionKeyTile);
-  RowMat acc = RowMat(kAttentionQueryTile, 1);
-  Eigen::VectorXf m = Eigen::VectorXf(kAttentionQueryTile), l = Eigen::VectorXf(kAttentionQueryTile),
-                  shift = Eigen::VectorXf(kAttentionQueryTile), rescale = Eigen::VectorXf(kAttentionQueryTile);
+  AlignedFloats s, kp, vp, pv, acc, pad;
+  std::vector<float> m, l;
+  void size_for(std::int64_t d, std::int64_t dv) {
+    s.resize(static_cast<std::size_t>(kAttentionQueryTile * kAttentionKeyTile));
+    kp.resize(static_cast<std::size_t>(round_up(kAttentionKeyTile, kPanel) * d));
+    vp.resize(static_cast<std::size_t>(round_up(dv, kPanel) * kAttentionKeyTile));
+    pv.resize(static_cast<std::size_t>(kAttentionQueryTile * dv));
+    acc.resize(static_cast<std::size_t>(kAttentionQueryTile * dv));
+    m.resize(static_cast<std::size_t>(kAttentionQueryTile));
+    l.resize(static_cast<std::size_t>(kAttentionQueryTile));
+  }
 };
 
-// One (batch, head, query tile) task.
+// One (batch, head, query tile) task. Per key tile: S = Q_t.K_t^T and P.V_t on the register-blocked
+// micro-kernel of the packed GEMM (K_t and V_t packed into panels first), the softmax update vectorised.
 void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
                     Scratch& w) {
   const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
@@ -57,52 +68,54 @@ void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
   float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
   const std::int64_t offset = a.nk - a.nq;
   const std::int64_t rows = q1 - q0;
-  const Strided qt(q + q0 * a.q_row_stride, rows, a.d, Eigen::OuterStride<>(a.q_row_stride));
-  auto m = w.m.head(rows);
-  auto l = w.l.head(rows);
-  auto shift = w.shift.head(rows);
-  auto rescale = w.rescale.head(rows);
-  m.setConstant(kNegInf);
-  l.setZero();
-  w.acc.resize(rows, a.dv);
-  w.acc.setZero();
+  constexpr std::int64_t lds = kAttentionKeyTile;  // row stride of the score tile
+  float* m = w.m.data();
+  float* l = w.l.data();
+  float* acc = w.acc.data();
+  float* s = w.s.data();
+  std::fill_n(m, rows, kNegInf);
+  std::fill_n(l, rows, 0.0f);
+  std::fill_n(acc, rows * a.dv, 0.0f);
   // Keys past the last query's causal limit are masked for every row of the tile: skip those tiles.
   const std::int64_t key_end = a.causal ? std::min(a.nk, q1 - 1 + offset + 1) : a.nk;
   for (std::int64_t k0 = 0; k0 < key_end; k0 += kAttentionKeyTile) {
     const std::int64_t kt = std::min(key_end, k0 + kAttentionKeyTile) - k0;
-    auto s = w.s.topLeftCorner(rows, kt);
-    s.noalias() = qt * Strided(k + k0 * a.k_row_stride, kt, a.d, Eigen::OuterStride<>(a.k_row_stride)).transpose();
-    s *= a.scale;
+    kernels::pack_panels(k + k0 * a.k_row_stride, a.k_row_stride, a.d, kt, true, w.kp.data());
+    kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data(), a.d, kt, s, lds, w.pad);
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = q0 + r;
+      float* sr = s + r * lds;
+      Eigen::Map<Eigen::ArrayXf> srow(sr, kt);
+      srow *= a.scale;
       if (a.mask) {
         const float* mrow = a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2];
-        for (std::int64_t j = 0; j < kt; ++j) s(r, j) += mrow[(k0 + j) * a.mask_strides[3]];
+        for (std::int64_t j = 0; j < kt; ++j) sr[j] += mrow[(k0 + j) * a.mask_strides[3]];
       }
       // Causal: keys after i + offset do not exist for this row.
       if (a.causal)
-        for (std::int64_t j = std::max<std::int64_t>(0, i + offset + 1 - k0); j < kt; ++j) s(r, j) = kNegInf;
-      const float tile_max = s.row(r).maxCoeff<Eigen::PropagateNaN>();
-      const float m_new = std::isnan(tile_max) ? tile_max : std::max(m(r), tile_max);
+        for (std::int64_t j = std::max<std::int64_t>(0, i + offset + 1 - k0); j < kt; ++j) sr[j] = kNegInf;
+      const float tile_max = srow.maxCoeff<Eigen::PropagateNaN>();
+      const float m_new = std::isnan(tile_max) ? tile_max : std::max(m[r], tile_max);
       // A row with every key so far masked keeps m = -inf; exp is then taken against 0 so that its masked
       // scores give exactly 0 (and exp(-inf - 0) = 0 rescales nothing that is not already 0).
       const float m_use = m_new == kNegInf ? 0.0f : m_new;
-      rescale(r) = std::exp(m(r) - m_use);
-      shift(r) = m_use;
-      m(r) = m_new;
+      const float rescale = std::exp(m[r] - m_use);
+      m[r] = m_new;
+      srow = (srow - m_use).exp();  // Eigen's vectorised exp
+      l[r] = l[r] * rescale + srow.sum();
+      if (rescale != 1.0f)
+        for (std::int64_t e = 0; e < a.dv; ++e) acc[r * a.dv + e] *= rescale;
     }
-    s.array().colwise() -= shift.array();
-    s = s.array().exp().matrix();
-    l = l.cwiseProduct(rescale) + s.rowwise().sum();
-    w.acc.array().colwise() *= rescale.array();
-    w.acc.noalias() += s * Strided(v + k0 * a.v_row_stride, kt, a.dv, Eigen::OuterStride<>(a.v_row_stride));
+    kernels::pack_panels(v + k0 * a.v_row_stride, a.v_row_stride, kt, a.dv, false, w.vp.data());
+    kernels::gemm_panels(s, lds, rows, w.vp.data(), kt, a.dv, w.pv.data(), a.dv, w.pad);
+    for (std::int64_t x = 0; x < rows * a.dv; ++x) acc[x] += w.pv[static_cast<std::size_t>(x)];
   }
   for (std::int64_t r = 0; r < rows; ++r) {
     // A row with every key masked has no defined softmax: NaN, as the reference (and PyTorch) give.
-    const float li = l(r);
+    const float li = l[r];
     const float inv = li > 0.0f ? 1.0f / li : std::numeric_limits<float>::quiet_NaN();
     float* out = y + (q0 + r) * a.y_row_stride;
-    for (std::int64_t e = 0; e < a.dv; ++e) out[e] = w.acc(r, e) * inv;
+    for (std::int64_t e = 0; e < a.dv; ++e) out[e] = acc[r * a.dv + e] * inv;
   }
 }
 
@@ -114,6 +127,7 @@ void attention_online(const AttentionArgs& args) {
   const std::int64_t tasks = a.batch * a.heads * q_tiles;
   tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, tasks), [&](const tbb::blocked_range<std::int64_t>& range) {
     Scratch w;
+    w.size_for(a.d, a.dv);
     for (std::int64_t t = range.begin(); t != range.end(); ++t) {
       const std::int64_t tile = t % q_tiles;
       const std::int64_t bh = t / q_tiles;

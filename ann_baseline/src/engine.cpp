@@ -1,6 +1,7 @@
 // The executor: runs the plan's steps in order inside the engine's own TBB arena. Buffers of dead values
 // go to a pool keyed by dtype and shape and are reused by later outputs of the same type (transformer
-// blocks repeat shapes, so after the first block almost nothing is allocated).
+// blocks repeat shapes, so after the first block almost nothing is allocated). Steps the plan marked as
+// views move their input's buffer to their output; folded nodes have no step at all (plan.cpp).
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
@@ -43,6 +44,9 @@ struct Engine::Impl {
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
   std::vector<double> node_seconds;                     // EngineOptions::time_nodes
+  // How many buffers of one type the pool keeps: the graph's count of values of that type. Reference kernels
+  // allocate their outputs themselves, so without a cap every pass would add their buffers to the pool.
+  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
 
   Impl(const Graph& g, EngineOptions o)
       : graph(g),
@@ -50,7 +54,12 @@ struct Engine::Impl {
         plan(build_plan(g, o)),
         arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic),
         slots(g.num_values()),
-        node_seconds(g.num_nodes(), 0.0) {}
+        node_seconds(g.num_nodes(), 0.0) {
+    for (std::size_t i = 0; i < g.num_values(); ++i) {
+      const Value& v = g.value(ValueId(static_cast<std::uint32_t>(i)));
+      if (!v.constant && v.type.is_static()) ++pool_cap[{v.type.dtype, v.type.static_shape()}];
+    }
+  }
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
     switch (r.source) {
@@ -74,7 +83,9 @@ struct Engine::Impl {
   void release(std::uint32_t v) {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
-    pool.emplace(std::make_pair(t.dtype(), t.shape()), std::move(t));
+    auto key = std::make_pair(t.dtype(), t.shape());
+    const auto cap = pool_cap.find(key);
+    if (cap != pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
     t = Tensor();
   }
 

@@ -7,6 +7,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -44,11 +45,9 @@ void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, 
   }
 }
 
-#ifdef SNNCONV_PACKED_GEMM
-
-bool packed_gemm_available() { return true; }
-
 namespace {
+
+#ifdef SNNCONV_PACKED_GEMM
 
 // C[6, 16] = A[6, k] . P[k, 16] with the 12 accumulators in named registers (an array of them ends up on
 // the stack with GCC 12). Rows of A at stride lda; only the first `rows` rows and `cols` columns of C are
@@ -99,55 +98,83 @@ void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, fl
   }
 }
 
+#else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
+
+void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, float* c, std::int64_t ldc,
+            std::int64_t rows, std::int64_t cols) {
+  float acc[kRows][kPanel] = {};
+  for (std::int64_t i = 0; i < k; ++i, p += kPanel)
+    for (std::int64_t r = 0; r < kRows; ++r)
+      for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[r * lda + i], p[j], acc[r][j]);
+  for (std::int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, acc[r], static_cast<std::size_t>(cols) * sizeof(float));
+}
+
+#endif
+
 }  // namespace
+
+bool packed_gemm_available() {
+#ifdef SNNCONV_PACKED_GEMM
+  return true;
+#else
+  return false;
+#endif
+}
+
+void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out) {
+  const std::int64_t panels = (n + kPanel - 1) / kPanel;
+  for (std::int64_t p = 0; p < panels; ++p) {
+    float* dst = out + p * k * kPanel;
+    const std::int64_t cols = std::min(kPanel, n - p * kPanel);
+    for (std::int64_t i = 0; i < k; ++i) {
+      for (std::int64_t j = 0; j < cols; ++j)
+        dst[i * kPanel + j] = transposed ? b[(p * kPanel + j) * ldb + i] : b[i * ldb + p * kPanel + j];
+      for (std::int64_t j = cols; j < kPanel; ++j) dst[i * kPanel + j] = 0.0f;
+    }
+  }
+}
 
 PackedB pack_b(const float* w, std::int64_t k, std::int64_t n) {
   PackedB b;
   b.k = k;
   b.n = n;
-  const std::int64_t panels = (n + kPanel - 1) / kPanel;
-  b.panels.assign(static_cast<std::size_t>(panels * k * kPanel), 0.0f);
-  for (std::int64_t p = 0; p < panels; ++p)
-    for (std::int64_t i = 0; i < k; ++i)
-      for (std::int64_t j = 0; j < kPanel && p * kPanel + j < n; ++j)
-        b.panels[static_cast<std::size_t>((p * k + i) * kPanel + j)] = w[i * n + p * kPanel + j];
+  b.panels.resize(static_cast<std::size_t>((n + kPanel - 1) / kPanel * k * kPanel));
+  pack_panels(w, n, k, n, false, b.panels.data());
   return b;
+}
+
+void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad) {
+  const std::int64_t full_end = rows / kRows * kRows;
+  if (full_end < rows) {
+    pad.assign(static_cast<std::size_t>(kRows * k), 0.0f);
+    for (std::int64_t r = full_end; r < rows; ++r) std::copy(a + r * lda, a + r * lda + k, pad.begin() + (r - full_end) * k);
+  }
+  for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
+    const float* panel = panels + (c0 / kPanel) * k * kPanel;
+    const std::int64_t cols = std::min(kPanel, n - c0);
+    for (std::int64_t r = 0; r < full_end; r += kRows) micro6(a + r * lda, lda, panel, k, c + r * ldc + c0, ldc, kRows, cols);
+    if (full_end < rows) micro6(pad.data(), k, panel, k, c + full_end * ldc + c0, ldc, rows - full_end, cols);
+  }
 }
 
 void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y) {
   const std::int64_t k = w.k, n = w.n;
   // Tasks: 48-row chunks (8 micro-tiles) x 128-column blocks (8 panels). The cut only balances the work:
-  // each output element is computed the same way in any task.
+  // each output element is computed the same way in any task. Within a task, panel outer and row tiles
+  // inner: the panel stays in L1 while the task's rows of x stream from L2.
   constexpr std::int64_t kTaskRows = 8 * kRows, kTaskCols = 8 * kPanel;
   const std::int64_t row_tasks = (rows + kTaskRows - 1) / kTaskRows, col_tasks = (n + kTaskCols - 1) / kTaskCols;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
-    std::vector<float> pad;  // a short last tile's rows, zero-padded to kRows
+    AlignedFloats pad;
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t r0 = (t / col_tasks) * kTaskRows, r1 = std::min(rows, r0 + kTaskRows);
       const std::int64_t c0 = (t % col_tasks) * kTaskCols, c1 = std::min(n, c0 + kTaskCols);
-      const std::int64_t full_end = r0 + (r1 - r0) / kRows * kRows;
-      if (full_end < r1) {
-        pad.assign(static_cast<std::size_t>(kRows * k), 0.0f);
-        std::copy(x + full_end * k, x + r1 * k, pad.begin());
-      }
-      // Panel outer, row tiles inner: the panel stays in L1 while the task's rows of x stream from L2.
-      for (std::int64_t c = c0; c < c1; c += kPanel) {
-        const float* panel = w.panels.data() + (c / kPanel) * k * kPanel;
-        const std::int64_t cols = std::min(kPanel, n - c);
-        for (std::int64_t r = r0; r < full_end; r += kRows) micro6(x + r * k, k, panel, k, y + r * n + c, n, kRows, cols);
-        if (full_end < r1) micro6(pad.data(), k, panel, k, y + full_end * n + c, n, r1 - full_end, cols);
-      }
+      gemm_panels(x + r0 * k, k, r1 - r0, w.panels.data() + (c0 / kPanel) * k * kPanel, k, c1 - c0, y + r0 * n + c0,
+                  n, pad);
       epilogue(y + r0 * n + c0, r1 - r0, c1 - c0, n, bias ? bias + c0 : nullptr, act);
     }
   });
 }
-
-#else  // no AVX2/FMA in this build: the plan never packs
-
-bool packed_gemm_available() { return false; }
-PackedB pack_b(const float*, std::int64_t, std::int64_t) { return {}; }
-void gemm_packed(const float*, std::int64_t, const PackedB&, const float*, Activation, float*) {}
-
-#endif
 
 }  // namespace snnconv::ann::kernels

@@ -21,11 +21,23 @@ struct PackedB {
   std::vector<float, AlignedAllocator<float>> panels;  // [ceil(n / kPanel)][k][kPanel]
 };
 
-// True when this build has the AVX2/FMA micro-kernel (otherwise the plan keeps the Eigen kernels).
+// True when this build has the AVX2/FMA micro-kernel (otherwise the plan keeps the Eigen kernels for
+// Linear / MatMul; attention uses the portable micro-kernel then).
 bool packed_gemm_available();
 
 // Packs row-major w [k, n].
 PackedB pack_b(const float* w, std::int64_t k, std::int64_t n);
+
+using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
+
+// Packs B [k, n] into panels (out holds ceil(n / kPanel) * k * kPanel floats, 32-byte aligned): `b` row-major
+// with row stride ldb, or with `transposed`, b holds B^T (n rows of k, row stride ldb).
+void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out);
+
+// c[rows, n] (row stride ldc) = a[rows, k] (row stride lda) . B (panels from pack_panels), on the calling
+// thread. `pad` is scratch for a short last row tile.
+void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad);
 
 // y[rows, n] = x[rows, k] . W, then + bias[n] (optional), then the activation, in parallel tasks over rows
 // and column blocks. x rows have stride k, y rows stride n.

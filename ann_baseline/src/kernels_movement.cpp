@@ -1,7 +1,10 @@
 // Fast data-movement kernels: Transpose of any static tensor as a strided gather, one output row (the last
-// output dim) at a time, in row chunks. Pure copies, so they equal the reference bit for bit. (Reshape-like
+// output dim) at a time, in row chunks; Concat as block copies; Gather along axis 0 as row copies. Pure
+// copies into the executor's pooled buffers, so they equal the reference bit for bit. (Reshape-like
 // nodes on a dying buffer are not copied at all: plan.cpp makes them views.)
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels.hpp"
@@ -49,6 +52,45 @@ template <typename T> void transpose_rows(const KernelArgs& a) {
   });
 }
 
+// Concat: per outer index, each input's contiguous block in turn (byte copies, any dtype).
+void concat(const KernelArgs& a) {
+  Tensor& y = a.out[0];
+  const int rank = y.rank();
+  const auto ax = static_cast<std::size_t>(std::get<AxisAttrs>(a.node.attrs).axis < 0
+                                               ? std::get<AxisAttrs>(a.node.attrs).axis + rank
+                                               : std::get<AxisAttrs>(a.node.attrs).axis);
+  const std::size_t elem = dtype_size(y.dtype());
+  std::int64_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < ax; ++d) outer *= y.shape()[d];
+  for (std::size_t d = ax + 1; d < y.shape().size(); ++d) inner *= y.shape()[d];
+  std::byte* dst = y.raw();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (const Tensor* t : a.in) {
+      const auto block = static_cast<std::size_t>(t->shape()[ax] * inner) * elem;
+      std::memcpy(dst, t->raw() + static_cast<std::size_t>(o) * block, block);
+      dst += block;
+    }
+}
+
+// Gather along axis 0 (embedding lookup): one row copy per index. Indices are checked (an out-of-range
+// token id is a ShapeError naming the node, as on the reference).
+template <typename I> void gather_rows(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor& idx = *a.in[1];
+  Tensor& y = a.out[0];
+  const std::int64_t dim = x.dim(0);
+  const std::size_t row = static_cast<std::size_t>(x.numel() / std::max<std::int64_t>(dim, 1)) * dtype_size(x.dtype());
+  const I* pi = idx.data<I>();
+  for (std::int64_t i = 0; i < idx.numel(); ++i) {
+    std::int64_t r = static_cast<std::int64_t>(pi[i]);
+    if (r < -dim || r >= dim)
+      throw ShapeError("Gather index " + std::to_string(r) + " out of range for dim " + std::to_string(dim),
+                       {a.graph.source_file, a.node.name, std::string(op_name(a.node.kind)), ""});
+    if (r < 0) r += dim;
+    std::memcpy(y.raw() + static_cast<std::size_t>(i) * row, x.raw() + static_cast<std::size_t>(r) * row, row);
+  }
+}
+
 }  // namespace
 
 KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
@@ -64,6 +106,24 @@ KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const Tens
         case 8: return {transpose_rows<std::uint64_t>, "transpose"};
         default: return {};
       }
+    }
+    case OpKind::Concat: {
+      const Value& out = g.value(n.outputs[0]);
+      if (types.empty() || !out.type.is_static()) return {};
+      for (const TensorType* t : types)
+        if (!t || !t->is_static() || t->dtype != out.type.dtype || t->rank() != out.type.rank()) return {};
+      return {concat, "concat"};
+    }
+    case OpKind::Gather: {
+      const Value& out = g.value(n.outputs[0]);
+      if (types.size() != 2 || !types[0] || !types[1] || !types[0]->is_static() || !types[1]->is_static() ||
+          !out.type.is_static() || types[0]->rank() < 1)
+        return {};
+      const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+      if (axis != 0 && axis != -types[0]->rank()) return {};
+      if (types[1]->dtype == DType::i64) return {gather_rows<std::int64_t>, "gather_rows"};
+      if (types[1]->dtype == DType::i32) return {gather_rows<std::int32_t>, "gather_rows"};
+      return {};
     }
     default: return {};
   }

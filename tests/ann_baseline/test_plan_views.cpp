@@ -107,6 +107,27 @@ TEST_CASE("fast Transpose equals the reference bit for bit: perms; ranks; dtypes
   }
 }
 
+TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index names the node") {
+  {
+    Graph g;
+    const ValueId a = test::input(g, "a", DType::f32, {3, 1, 5});
+    const ValueId b = test::input(g, "b", DType::f32, {3, 4, 5});
+    g.set_outputs(test::node(g, OpKind::Concat, {a, b, a}, AxisAttrs{-2}));
+    test::check_fast_kernel(g, {random_f32({3, 1, 5}, 1), random_f32({3, 4, 5}, 2)}, "concat", 0.0f);
+  }
+  Graph g;
+  const ValueId table = g.add_constant("table", random_f32({10, 6}, 3));
+  const ValueId idx = test::input(g, "idx", DType::i64, {2, 3});
+  g.set_outputs(test::node(g, OpKind::Gather, {table, idx}, AxisAttrs{0}, 1, "embed"));
+  ann::Engine fast(g, {.threads = 1});
+  ann::Engine ref(g, {.reference_only = true});
+  CHECK(fast.kernel_names()[0] == "gather_rows");
+  const std::vector<Tensor> ok{Tensor::from_vector<std::int64_t>({2, 3}, {0, 9, -1, 4, 4, -10})};
+  CHECK(fast.run(ok)[0].identical(ref.run(ok)[0]));
+  const std::vector<Tensor> bad{Tensor::from_vector<std::int64_t>({2, 3}, {0, 1, 2, 3, 10, 5})};
+  CHECK_THROWS_WITH_AS(fast.run(bad), doctest::Contains("embed"), ShapeError);
+}
+
 TEST_CASE("a Reshape of a graph input or of a value read twice copies") {
   Graph g;
   const ValueId x = test::input(g, "x", DType::f32, {4, 6});
