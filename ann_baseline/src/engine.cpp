@@ -181,7 +181,8 @@ const Graph& Engine::graph() const { return impl_->graph; }
 std::vector<std::string> Engine::kernel_names() const {
   std::vector<std::string> names(impl_->graph.num_nodes(), "reference");
   for (const Step& s : impl_->plan.steps) names[s.node.index] = s.kernel.name;
-  for (const auto& f : impl_->plan.folded) names[f.first.index] = "folded_into_attention";
+  for (const auto& f : impl_->plan.folded)
+    names[f.first.index] = impl_->graph.node(f.first).kind == OpKind::Add ? "folded_into_linear" : "folded_into_attention";
   return names;
 }
 

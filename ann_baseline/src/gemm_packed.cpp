@@ -134,12 +134,12 @@ void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t 
   }
 }
 
-PackedB pack_b(const float* w, std::int64_t k, std::int64_t n) {
+PackedB pack_b(const float* w, std::int64_t k, std::int64_t n, bool transposed) {
   PackedB b;
   b.k = k;
   b.n = n;
   b.panels.resize(static_cast<std::size_t>((n + kPanel - 1) / kPanel * k * kPanel));
-  pack_panels(w, n, k, n, false, b.panels.data());
+  pack_panels(w, transposed ? k : n, k, n, transposed, b.panels.data());
   return b;
 }
 

@@ -25,8 +25,8 @@ struct PackedB {
 // Linear / MatMul; attention uses the portable micro-kernel then).
 bool packed_gemm_available();
 
-// Packs row-major w [k, n].
-PackedB pack_b(const float* w, std::int64_t k, std::int64_t n);
+// Packs row-major w [k, n]; or, with `transposed`, w holds W^T as n rows of k (a Conv weight [maps, patch]).
+PackedB pack_b(const float* w, std::int64_t k, std::int64_t n, bool transposed = false);
 
 using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 

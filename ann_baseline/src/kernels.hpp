@@ -54,6 +54,11 @@ KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const Tens
 // to them when packed_gemm_available().
 void linear_packed(const KernelArgs& a);
 void matmul_packed(const KernelArgs& a);
+// 2-D Conv with group 1 against its weights packed as W^T [patch, maps]: im2col rows, packed GEMM.
+void conv2d_packed(const KernelArgs& a);
+// Linear whose output only feeds an Add: the other Add operand (the residual, last input) is added in the
+// epilogue and the Add node is folded (plan.cpp, fold_residual_adds).
+void linear_packed_residual(const KernelArgs& a);
 
 // The Attention kernel reading q/k/v and writing y in the [B,N,H,D] layout where the bits of `bnhd`
 // (attention_kernel.hpp: kLayoutQ/K/V/Y) say so; the planner picks it when it folds Transposes away.

@@ -135,6 +135,21 @@ void linear_packed(const KernelArgs& a) {
               std::get<LinearAttrs>(a.node.attrs).activation, a.out[0].data<float>());
 }
 
+void linear_packed_residual(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const std::size_t n_in = a.node.inputs.size();  // the Linear's own inputs; the residual follows them
+  const Tensor* b = n_in > 2 ? a.in[2] : nullptr;
+  const Tensor& residual = *a.in[n_in];
+  float* y = a.out[0].data<float>();
+  gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, b ? b->data<float>() : nullptr,
+              std::get<LinearAttrs>(a.node.attrs).activation, y);
+  // As the reference: the Linear's rounded output, then the Add.
+  const float* r = residual.data<float>();
+  for_chunks(a.out[0].numel(), kElementChunk, [&](std::int64_t e0, std::int64_t e1) {
+    for (std::int64_t i = e0; i < e1; ++i) y[i] += r[i];
+  });
+}
+
 void matmul_packed(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, nullptr, Activation::none, a.out[0].data<float>());
@@ -201,6 +216,48 @@ void conv2d(const KernelArgs& a) {
 }
 
 }  // namespace
+
+void conv2d_packed(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor* b = a.in.size() > 2 ? a.in[2] : nullptr;
+  Tensor& y = a.out[0];
+  const Conv2d g = conv_geometry(a.node, x.shape(), a.in[1]->shape(), y.shape());
+  const std::int64_t patch = g.channels * g.kh * g.kw, pixels = g.oh * g.ow;
+  const float* px = x.data<float>();
+  const float* pb = b ? b->data<float>() : nullptr;
+  float* py = y.data<float>();
+  // Tasks of whole samples, ~96 output pixels each (the cut does not change any element's arithmetic).
+  const std::int64_t per_task = std::max<std::int64_t>(1, 96 / std::max<std::int64_t>(pixels, 1));
+  for_chunks(g.batch, per_task, [&](std::int64_t s0, std::int64_t s1) {
+    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps)), pad;
+    // im2col with one row per output pixel: row (sample, oy, ox) holds that pixel's patch (c, ky, kx).
+    for (std::int64_t nb = s0; nb < s1; ++nb)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+          float* row = col.data() + (((nb - s0) * g.oh + oy) * g.ow + ox) * patch;
+          for (std::int64_t ci = 0; ci < g.channels; ++ci) {
+            const float* plane = px + (nb * g.channels + ci) * g.h * g.w;
+            for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+              const std::int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+              for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+                const std::int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                *row++ = inside ? plane[iy * g.w + ix] : 0.0f;
+              }
+            }
+          }
+        }
+    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps, pad);
+    // [pixels, maps] per sample -> y[sample, maps, pixels], plus the bias.
+    for (std::int64_t nb = s0; nb < s1; ++nb)
+      for (std::int64_t m = 0; m < g.maps; ++m) {
+        float* dst = py + (nb * g.maps + m) * pixels;
+        const float* src = out.data() + (nb - s0) * pixels * g.maps + m;
+        const float bias = pb ? pb[m] : 0.0f;
+        for (std::int64_t p = 0; p < pixels; ++p) dst[p] = pb ? src[p * g.maps] + bias : src[p * g.maps];
+      }
+  });
+}
 
 KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   switch (n.kind) {

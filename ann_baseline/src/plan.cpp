@@ -148,6 +148,20 @@ void pack_weights(const Graph& g, Plan& plan) {
     const Node& n = g.node(st.node);
     const bool linear = n.kind == OpKind::Linear && st.kernel.fn != nullptr;
     const bool matmul = n.kind == OpKind::MatMul && std::string_view(st.kernel.name) == "eigen_gemm";
+    const bool conv = n.kind == OpKind::Conv && st.kernel.fn != nullptr && std::get<ConvAttrs>(n.attrs).group == 1;
+    if (conv && st.inputs.size() >= 2) {
+      const ValueRef w = st.inputs[1];
+      const Tensor* t = w.source == Source::constant ? &*g.value(ValueId(w.index)).constant
+                        : w.source == Source::owned  ? &plan.owned[w.index]
+                                                     : nullptr;
+      if (t == nullptr || t->dtype() != DType::f32 || t->rank() != 4) continue;
+      // W [maps, c, kh, kw] is W^T of the [patch, maps] matrix the im2col rows multiply.
+      plan.packed.push_back(std::make_unique<kernels::PackedB>(
+          kernels::pack_b(t->data<float>(), t->numel() / t->dim(0), t->dim(0), true)));
+      st.packed = plan.packed.back().get();
+      st.kernel = {kernels::conv2d_packed, "im2col_packed_gemm"};
+      continue;
+    }
     if ((!linear && !matmul) || st.inputs.size() < 2) continue;
     const ValueRef w = st.inputs[1];
     const Tensor* t = w.source == Source::constant ? &*g.value(ValueId(w.index)).constant
@@ -161,6 +175,49 @@ void pack_weights(const Graph& g, Plan& plan) {
     st.kernel = linear ? kernels::KernelChoice{kernels::linear_packed, "packed_gemm"}
                        : kernels::KernelChoice{kernels::matmul_packed, "packed_gemm"};
   }
+}
+
+// A packed Linear whose output is read only by an f32 Add of the same shape (the residual connection) adds
+// the Add's other operand in its epilogue and writes the Add's output; the Add step is folded. The other
+// operand must exist when the Linear runs (produced by an earlier step, or an input / constant).
+void fold_residual_adds(const Graph& g, Plan& plan) {
+  const std::vector<int> reads = count_reads(g, plan);
+  std::vector<std::int64_t> producer(g.num_values(), -1), reader(g.num_values(), -1);
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    for (std::uint32_t o : plan.steps[s].outputs) producer[o] = static_cast<std::int64_t>(s);
+    for (const ValueRef& r : plan.steps[s].inputs)
+      if (r.source == Source::slot) reader[r.index] = static_cast<std::int64_t>(s);
+  }
+  std::vector<bool> removed(plan.steps.size(), false);
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    Step& st = plan.steps[s];
+    if (removed[s] || st.kernel.fn != kernels::linear_packed || st.outputs.size() != 1) continue;
+    const std::uint32_t y = st.outputs[0];
+    if (reads[y] != 1 || reader[y] < 0) continue;
+    const auto c = static_cast<std::size_t>(reader[y]);
+    const Step& add = plan.steps[c];
+    const Node& an = g.node(add.node);
+    if (removed[c] || an.kind != OpKind::Add || add.inputs.size() != 2 || !add.out_shapes[0] ||
+        *add.out_shapes[0] != *st.out_shapes[0] || g.value(ValueId(add.outputs[0])).type.dtype != DType::f32)
+      continue;
+    const std::size_t mine = add.inputs[0].source == Source::slot && add.inputs[0].index == y ? 0 : 1;
+    const ValueRef other = add.inputs[1 - mine];
+    if (other.source == Source::absent || (other.source == Source::slot && other.index == y)) continue;
+    const TensorType& ot = g.value(ValueId(an.inputs[1 - mine].index)).type;
+    if (ot.dtype != DType::f32 || !ot.is_static() || ot.static_shape() != *st.out_shapes[0]) continue;
+    if (other.source == Source::slot && !(producer[other.index] >= 0 && producer[other.index] < static_cast<std::int64_t>(s)))
+      continue;
+    st.inputs.push_back(other);
+    st.outputs[0] = add.outputs[0];
+    st.kernel = {kernels::linear_packed_residual, "packed_gemm_residual"};
+    removed[c] = true;
+  }
+  std::vector<Step> kept;
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    if (removed[s]) plan.folded.emplace_back(plan.steps[s].node, plan.steps[s].counts);
+    else kept.push_back(std::move(plan.steps[s]));
+  }
+  plan.steps = std::move(kept);
 }
 
 // A slot dies after its last reader; an output nobody reads dies right after its producer.
@@ -244,6 +301,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
     fold_attention_transposes(g, plan);
     mark_views(g, plan);
     pack_weights(g, plan);
+    fold_residual_adds(g, plan);
   }
   set_lifetimes(g, plan);
   return plan;

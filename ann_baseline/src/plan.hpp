@@ -47,8 +47,9 @@ struct Plan {
   std::vector<Tensor> owned;          // constants converted at plan time
   std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
   std::vector<ValueRef> outputs;      // graph outputs
-  // Nodes the planner folded into a neighbour (a Transpose read or written through Attention's strides):
-  // no step runs them, their ledger counts are still added once per pass.
+  // Nodes the planner folded into a neighbour (a Transpose read or written through Attention's strides, a
+  // residual Add done in a Linear's epilogue): no step runs them, their ledger counts are still added once
+  // per pass.
   std::vector<std::pair<NodeId, Counters>> folded;
   std::vector<TensorType> input_types;
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)

@@ -128,6 +128,42 @@ TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index n
   CHECK_THROWS_WITH_AS(fast.run(bad), doctest::Contains("embed"), ShapeError);
 }
 
+TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not when the residual comes later") {
+  for (int variant = 0; variant < 4; ++variant) {
+    CAPTURE(variant);
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {2, 13, 24});
+    const ValueId w = g.add_constant("w", random_f32({24, 24}, 1));
+    const ValueId bias = g.add_constant("b", random_f32({24}, 2));
+    const ValueId lin = test::node(g, OpKind::Linear, {x, w, bias}, LinearAttrs{Activation::gelu}, 1, "fc")[0];
+    ValueId out;
+    if (variant == 0) out = test::node(g, OpKind::Add, {x, lin}, NoAttrs{}, 1, "add")[0];
+    else if (variant == 1) out = test::node(g, OpKind::Add, {lin, x}, NoAttrs{}, 1, "add")[0];
+    else {
+      // variant 2: the residual is computed after the Linear; variant 3: the Linear output is read twice.
+      const ValueId later = test::node(g, OpKind::Relu, {x}, NoAttrs{}, 1, "later")[0];
+      out = test::node(g, OpKind::Add, {lin, variant == 2 ? later : lin}, NoAttrs{}, 1, "add")[0];
+    }
+    g.set_outputs({out});
+    const bool folds = variant < 2 && ann::kernels::packed_gemm_available();
+    ann::Engine fast1(g, {.threads = 1});
+    ann::Engine fast2(g, {.threads = 2});
+    ann::Engine ref(g, {.reference_only = true});
+    CHECK(kernel_of(g, fast1, "add") == (folds ? "folded_into_linear" : "binary_same"));
+    CHECK(kernel_of(g, fast1, "fc") == (folds ? "packed_gemm_residual" : test::weight_gemm_kernel()));
+    const std::vector<Tensor> in{random_f32({2, 13, 24}, 3)};
+    const auto a = fast1.run(in);
+    CHECK(a[0].identical(fast2.run(in)[0]));
+    CHECK(test::max_rel_error(a[0], ref.run(in)[0]) <= 1e-5f);
+    // The ledger still counts the folded Add.
+    Ledger fast_ledger = Ledger::for_graph(g), ref_ledger = Ledger::for_graph(g);
+    fast1.run(in, &fast_ledger);
+    ref.run(in, &ref_ledger);
+    CHECK(fast_ledger.total().dense_ops == ref_ledger.total().dense_ops);
+    CHECK(fast_ledger.total().total_macs() == ref_ledger.total().total_macs());
+  }
+}
+
 TEST_CASE("a Reshape of a graph input or of a value read twice copies") {
   Graph g;
   const ValueId x = test::input(g, "x", DType::f32, {4, 6});
