@@ -43,28 +43,26 @@ using kernels::kPanel;
 
 std::int64_t round_up(std::int64_t x, std::int64_t to) { return (x + to - 1) / to * to; }
 
-// Per-task scratch, sized by the fixed tiles (allocated once per task range, never inside the key loop).
+// Per-task scratch (allocated once per task range, grown for the largest head, never inside the key loop).
 struct Scratch {
   AlignedFloats s, kp, vp, pv, acc, pad;
   std::vector<float> m, l;
-  void size_for(std::int64_t d, std::int64_t dv) {
+  void size_for(const AttentionArgs& a) {
     s.resize(static_cast<std::size_t>(kAttentionQueryTile * kAttentionKeyTile));
-    kp.resize(static_cast<std::size_t>(round_up(kAttentionKeyTile, kPanel) * d));
-    vp.resize(static_cast<std::size_t>(round_up(dv, kPanel) * kAttentionKeyTile));
-    pv.resize(static_cast<std::size_t>(kAttentionQueryTile * dv));
-    acc.resize(static_cast<std::size_t>(kAttentionQueryTile * dv));
+    kp.resize(static_cast<std::size_t>(round_up(a.nk, kPanel) * a.d));
+    vp.resize(static_cast<std::size_t>(round_up(a.dv, kPanel) * a.nk));
+    pv.resize(static_cast<std::size_t>(kAttentionQueryTile * a.dv));
+    acc.resize(static_cast<std::size_t>(kAttentionQueryTile * a.dv));
     m.resize(static_cast<std::size_t>(kAttentionQueryTile));
     l.resize(static_cast<std::size_t>(kAttentionQueryTile));
   }
 };
 
-// One (batch, head, query tile) task. Per key tile: S = Q_t.K_t^T and P.V_t on the register-blocked
-// micro-kernel of the packed GEMM (K_t and V_t packed into panels first), the softmax update vectorised.
-void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
-                    Scratch& w) {
+// Rows [q0, q1) of one (batch, head), with that head's K^T and V already packed into panels (kp: panels of
+// 16 keys, d deep; vp: panels of 16 value dims, nk deep).
+void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
+                Scratch& w) {
   const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
-  const float* k = a.k + b * a.k_batch_stride + h * a.k_head_stride;
-  const float* v = a.v + b * a.v_batch_stride + h * a.v_head_stride;
   float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
   const std::int64_t offset = a.nk - a.nq;
   const std::int64_t rows = q1 - q0;
@@ -80,8 +78,8 @@ void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
   const std::int64_t key_end = a.causal ? std::min(a.nk, q1 - 1 + offset + 1) : a.nk;
   for (std::int64_t k0 = 0; k0 < key_end; k0 += kAttentionKeyTile) {
     const std::int64_t kt = std::min(key_end, k0 + kAttentionKeyTile) - k0;
-    kernels::pack_panels(k + k0 * a.k_row_stride, a.k_row_stride, a.d, kt, true, w.kp.data());
-    kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data(), a.d, kt, s, lds, w.pad);
+    kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data() + k0 * a.d, a.d, kt, s, lds,
+                         w.pad);
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = q0 + r;
       float* sr = s + r * lds;
@@ -94,7 +92,9 @@ void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
       // Causal: keys after i + offset do not exist for this row.
       if (a.causal)
         for (std::int64_t j = std::max<std::int64_t>(0, i + offset + 1 - k0); j < kt; ++j) sr[j] = kNegInf;
-      const float tile_max = srow.maxCoeff<Eigen::PropagateNaN>();
+      // The max only shifts the exponent: a NaN score need not win it, exp(NaN - m) makes l, and so the
+      // row's output, NaN anyway (as the reference gives).
+      const float tile_max = srow.maxCoeff();
       const float m_new = std::isnan(tile_max) ? tile_max : std::max(m[r], tile_max);
       // A row with every key so far masked keeps m = -inf; exp is then taken against 0 so that its masked
       // scores give exactly 0 (and exp(-inf - 0) = 0 rescales nothing that is not already 0).
@@ -106,8 +106,7 @@ void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
       if (rescale != 1.0f)
         for (std::int64_t e = 0; e < a.dv; ++e) acc[r * a.dv + e] *= rescale;
     }
-    kernels::pack_panels(v + k0 * a.v_row_stride, a.v_row_stride, kt, a.dv, false, w.vp.data());
-    kernels::gemm_panels(s, lds, rows, w.vp.data(), kt, a.dv, w.pv.data(), a.dv, w.pad);
+    kernels::gemm_panels(s, lds, rows, w.vp.data() + k0 * kPanel, kt, a.dv, w.pv.data(), a.dv, w.pad, a.nk * kPanel);
     for (std::int64_t x = 0; x < rows * a.dv; ++x) acc[x] += w.pv[static_cast<std::size_t>(x)];
   }
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -119,21 +118,22 @@ void attention_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
   }
 }
 
+// One (batch, head) task: pack its K^T and V once, then every query tile.
+void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& w) {
+  kernels::pack_panels(a.k + b * a.k_batch_stride + h * a.k_head_stride, a.k_row_stride, a.d, a.nk, true, w.kp.data());
+  kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, a.nk, a.dv, false, w.vp.data());
+  for (std::int64_t q0 = 0; q0 < a.nq; q0 += kAttentionQueryTile)
+    query_tile(a, b, h, q0, std::min(a.nq, q0 + kAttentionQueryTile), w);
+}
+
 }  // namespace
 
 void attention_online(const AttentionArgs& args) {
   const AttentionArgs a = with_defaults(args);
-  const std::int64_t q_tiles = (a.nq + kAttentionQueryTile - 1) / kAttentionQueryTile;
-  const std::int64_t tasks = a.batch * a.heads * q_tiles;
-  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, tasks), [&](const tbb::blocked_range<std::int64_t>& range) {
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, a.batch * a.heads), [&](const tbb::blocked_range<std::int64_t>& range) {
     Scratch w;
-    w.size_for(a.d, a.dv);
-    for (std::int64_t t = range.begin(); t != range.end(); ++t) {
-      const std::int64_t tile = t % q_tiles;
-      const std::int64_t bh = t / q_tiles;
-      const std::int64_t q0 = tile * kAttentionQueryTile;
-      attention_tile(a, bh / a.heads, bh % a.heads, q0, std::min(a.nq, q0 + kAttentionQueryTile), w);
-    }
+    w.size_for(a);
+    for (std::int64_t t = range.begin(); t != range.end(); ++t) attention_head(a, t / a.heads, t % a.heads, w);
   });
 }
 

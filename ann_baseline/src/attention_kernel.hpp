@@ -48,9 +48,10 @@ struct AttentionArgs {
   std::array<std::int64_t, 4> mask_strides{};
 };
 
-// Runs over (batch, head, query tile) in parallel with TBB. Deterministic: every output row is computed by
-// one task, over key tiles in a fixed order with fixed-size GEMMs, so results do not depend on the thread
-// count (nor on the strides).
+// Runs over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
+// tiles). Deterministic: every output row is computed over key tiles in a fixed order, every score and
+// product element by one fused multiply-add chain, so results do not depend on the thread count (nor on
+// the strides).
 void attention_online(const AttentionArgs& args);
 
 // Tensor front end with the reference Attention's contract: q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv],

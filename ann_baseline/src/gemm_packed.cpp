@@ -126,10 +126,15 @@ void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t 
   for (std::int64_t p = 0; p < panels; ++p) {
     float* dst = out + p * k * kPanel;
     const std::int64_t cols = std::min(kPanel, n - p * kPanel);
-    for (std::int64_t i = 0; i < k; ++i) {
-      for (std::int64_t j = 0; j < cols; ++j)
-        dst[i * kPanel + j] = transposed ? b[(p * kPanel + j) * ldb + i] : b[i * ldb + p * kPanel + j];
-      for (std::int64_t j = cols; j < kPanel; ++j) dst[i * kPanel + j] = 0.0f;
+    if (cols < kPanel) std::fill_n(dst, k * kPanel, 0.0f);
+    if (transposed) {
+      // Column j of the panel is row (p * kPanel + j) of b: read it contiguously.
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const float* src = b + (p * kPanel + j) * ldb;
+        for (std::int64_t i = 0; i < k; ++i) dst[i * kPanel + j] = src[i];
+      }
+    } else {
+      for (std::int64_t i = 0; i < k; ++i) std::copy_n(b + i * ldb + p * kPanel, cols, dst + i * kPanel);
     }
   }
 }
@@ -144,14 +149,15 @@ PackedB pack_b(const float* w, std::int64_t k, std::int64_t n, bool transposed) 
 }
 
 void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad) {
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride) {
+  if (panel_stride == 0) panel_stride = k * kPanel;
   const std::int64_t full_end = rows / kRows * kRows;
   if (full_end < rows) {
     pad.assign(static_cast<std::size_t>(kRows * k), 0.0f);
     for (std::int64_t r = full_end; r < rows; ++r) std::copy(a + r * lda, a + r * lda + k, pad.begin() + (r - full_end) * k);
   }
   for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
-    const float* panel = panels + (c0 / kPanel) * k * kPanel;
+    const float* panel = panels + (c0 / kPanel) * panel_stride;
     const std::int64_t cols = std::min(kPanel, n - c0);
     for (std::int64_t r = 0; r < full_end; r += kRows) micro6(a + r * lda, lda, panel, k, c + r * ldc + c0, ldc, kRows, cols);
     if (full_end < rows) micro6(pad.data(), k, panel, k, c + full_end * ldc + c0, ldc, rows - full_end, cols);

@@ -35,9 +35,10 @@ using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out);
 
 // c[rows, n] (row stride ldc) = a[rows, k] (row stride lda) . B (panels from pack_panels), on the calling
-// thread. `pad` is scratch for a short last row tile.
+// thread. `pad` is scratch for a short last row tile. Panels are panel_stride floats apart (0: k * kPanel;
+// more when B is the first k rows of taller packed panels).
 void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad);
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride = 0);
 
 // y[rows, n] = x[rows, k] . W, then + bias[n] (optional), then the activation, in parallel tasks over rows
 // and column blocks. x rows have stride k, y rows stride n.

@@ -1,5 +1,5 @@
 // Fast data-movement kernels: Transpose of any static tensor as a strided gather, one output row (the last
-// output dim) at a time, in row chunks; Concat as block copies; Gather along axis 0 as row copies. Pure
+// output dim) at a time, in row chunks; Concat and Gather as block copies. Pure
 // copies into the executor's pooled buffers, so they equal the reference bit for bit. (Reshape-like
 // nodes on a dying buffer are not copied at all: plan.cpp makes them views.)
 #include <algorithm>
@@ -72,23 +72,35 @@ void concat(const KernelArgs& a) {
     }
 }
 
-// Gather along axis 0 (embedding lookup): one row copy per index. Indices are checked (an out-of-range
-// token id is a ShapeError naming the node, as on the reference).
-template <typename I> void gather_rows(const KernelArgs& a) {
+// Gather along any axis: for each outer index, one contiguous block per index (axis 0: the embedding
+// lookup, one row per token). Indices are checked (an out-of-range token id is a ShapeError naming the node,
+// as on the reference).
+template <typename I> void gather_blocks(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const Tensor& idx = *a.in[1];
   Tensor& y = a.out[0];
-  const std::int64_t dim = x.dim(0);
-  const std::size_t row = static_cast<std::size_t>(x.numel() / std::max<std::int64_t>(dim, 1)) * dtype_size(x.dtype());
+  const std::int64_t raw_axis = std::get<AxisAttrs>(a.node.attrs).axis;
+  const auto ax = static_cast<std::size_t>(raw_axis < 0 ? raw_axis + x.rank() : raw_axis);
+  const std::int64_t dim = x.shape()[ax];
+  std::int64_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < ax; ++d) outer *= x.shape()[d];
+  for (std::size_t d = ax + 1; d < x.shape().size(); ++d) inner *= x.shape()[d];
+  const std::size_t block = static_cast<std::size_t>(inner) * dtype_size(x.dtype());
   const I* pi = idx.data<I>();
-  for (std::int64_t i = 0; i < idx.numel(); ++i) {
-    std::int64_t r = static_cast<std::int64_t>(pi[i]);
+  const std::int64_t count = idx.numel();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto r = static_cast<std::int64_t>(pi[i]);
     if (r < -dim || r >= dim)
       throw ShapeError("Gather index " + std::to_string(r) + " out of range for dim " + std::to_string(dim),
                        {a.graph.source_file, a.node.name, std::string(op_name(a.node.kind)), ""});
-    if (r < 0) r += dim;
-    std::memcpy(y.raw() + static_cast<std::size_t>(i) * row, x.raw() + static_cast<std::size_t>(r) * row, row);
   }
+  std::byte* dst = y.raw();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto r = static_cast<std::int64_t>(pi[i]);
+      std::memcpy(dst, x.raw() + static_cast<std::size_t>(o * dim + (r < 0 ? r + dim : r)) * block, block);
+      dst += block;
+    }
 }
 
 }  // namespace
@@ -120,9 +132,9 @@ KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const Tens
           !out.type.is_static() || types[0]->rank() < 1)
         return {};
       const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
-      if (axis != 0 && axis != -types[0]->rank()) return {};
-      if (types[1]->dtype == DType::i64) return {gather_rows<std::int64_t>, "gather_rows"};
-      if (types[1]->dtype == DType::i32) return {gather_rows<std::int32_t>, "gather_rows"};
+      if (axis < -types[0]->rank() || axis >= types[0]->rank() || out.type.dtype != types[0]->dtype) return {};
+      if (types[1]->dtype == DType::i64) return {gather_blocks<std::int64_t>, "gather"};
+      if (types[1]->dtype == DType::i32) return {gather_blocks<std::int32_t>, "gather"};
       return {};
     }
     default: return {};

@@ -121,11 +121,19 @@ TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index n
   g.set_outputs(test::node(g, OpKind::Gather, {table, idx}, AxisAttrs{0}, 1, "embed"));
   ann::Engine fast(g, {.threads = 1});
   ann::Engine ref(g, {.reference_only = true});
-  CHECK(fast.kernel_names()[0] == "gather_rows");
+  CHECK(fast.kernel_names()[0] == "gather");
   const std::vector<Tensor> ok{Tensor::from_vector<std::int64_t>({2, 3}, {0, 9, -1, 4, 4, -10})};
   CHECK(fast.run(ok)[0].identical(ref.run(ok)[0]));
   const std::vector<Tensor> bad{Tensor::from_vector<std::int64_t>({2, 3}, {0, 1, 2, 3, 10, 5})};
   CHECK_THROWS_WITH_AS(fast.run(bad), doctest::Contains("embed"), ShapeError);
+  // A middle axis with a scalar index (the ViT's class token) and a negative one.
+  for (std::int64_t axis : {std::int64_t{1}, std::int64_t{-1}}) {
+    Graph h;
+    const ValueId x = test::input(h, "x", DType::f32, {4, 5, 3});
+    const ValueId i = h.add_constant("i", Tensor::scalar<std::int64_t>(-2));
+    h.set_outputs(test::node(h, OpKind::Gather, {x, i}, AxisAttrs{axis}));
+    test::check_fast_kernel(h, {random_f32({4, 5, 3}, 4)}, "gather", 0.0f);
+  }
 }
 
 TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not when the residual comes later") {
