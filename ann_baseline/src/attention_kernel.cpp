@@ -43,18 +43,22 @@ using kernels::kPanel;
 
 std::int64_t round_up(std::int64_t x, std::int64_t to) { return (x + to - 1) / to * to; }
 
-// Per-task scratch (allocated once per task range, grown for the largest head, never inside the key loop).
+// Per-thread scratch, kept across calls and only ever grown (no allocation or clearing per task: every
+// element a task reads it has written first).
 struct Scratch {
   AlignedFloats s, kp, vp, pv, acc, pad;
   std::vector<float> m, l;
+  template <typename V> static void grow(V& v, std::int64_t n) {
+    if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
+  }
   void size_for(const AttentionArgs& a) {
-    s.resize(static_cast<std::size_t>(kAttentionQueryTile * kAttentionKeyTile));
-    kp.resize(static_cast<std::size_t>(round_up(a.nk, kPanel) * a.d));
-    vp.resize(static_cast<std::size_t>(round_up(a.dv, kPanel) * a.nk));
-    pv.resize(static_cast<std::size_t>(kAttentionQueryTile * a.dv));
-    acc.resize(static_cast<std::size_t>(kAttentionQueryTile * a.dv));
-    m.resize(static_cast<std::size_t>(kAttentionQueryTile));
-    l.resize(static_cast<std::size_t>(kAttentionQueryTile));
+    grow(s, kAttentionQueryTile * kAttentionKeyTile);
+    grow(kp, round_up(a.nk, kPanel) * a.d);
+    grow(vp, round_up(a.dv, kPanel) * a.nk);
+    grow(pv, kAttentionQueryTile * a.dv);
+    grow(acc, kAttentionQueryTile * a.dv);
+    grow(m, kAttentionQueryTile);
+    grow(l, kAttentionQueryTile);
   }
 };
 
@@ -131,7 +135,7 @@ void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scra
 void attention_online(const AttentionArgs& args) {
   const AttentionArgs a = with_defaults(args);
   tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, a.batch * a.heads), [&](const tbb::blocked_range<std::int64_t>& range) {
-    Scratch w;
+    thread_local Scratch w;
     w.size_for(a);
     for (std::int64_t t = range.begin(); t != range.end(); ++t) attention_head(a, t / a.heads, t % a.heads, w);
   });

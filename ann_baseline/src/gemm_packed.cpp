@@ -153,8 +153,10 @@ void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const floa
   if (panel_stride == 0) panel_stride = k * kPanel;
   const std::int64_t full_end = rows / kRows * kRows;
   if (full_end < rows) {
-    pad.assign(static_cast<std::size_t>(kRows * k), 0.0f);
+    // Rows past the end are zeros: the micro-kernel computes them but never stores them.
+    if (pad.size() < static_cast<std::size_t>(kRows * k)) pad.resize(static_cast<std::size_t>(kRows * k));
     for (std::int64_t r = full_end; r < rows; ++r) std::copy(a + r * lda, a + r * lda + k, pad.begin() + (r - full_end) * k);
+    std::fill(pad.begin() + (rows - full_end) * k, pad.begin() + kRows * k, 0.0f);
   }
   for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
     const float* panel = panels + (c0 / kPanel) * panel_stride;
