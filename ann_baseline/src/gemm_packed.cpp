@@ -47,13 +47,24 @@ void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, 
 
 namespace {
 
+// The epilogue on one stored row of `cols` values (the scalar path of a partial panel).
+void apply_scalar(float* v, std::int64_t cols, std::int64_t r, const Epilogue& e) {
+  for (std::int64_t j = 0; j < cols; ++j) {
+    float x = v[j];
+    if (e.bias) x += e.bias[j];
+    if (e.relu) x = x < 0.0f ? 0.0f : x;
+    if (e.residual) x += e.residual[r * e.ldr + j];
+    v[j] = x;
+  }
+}
+
 #ifdef SNNCONV_PACKED_GEMM
 
 // C[6, 16] = A[6, k] . P[k, 16] with the 12 accumulators in named registers (an array of them ends up on
 // the stack with GCC 12). Rows of A at stride lda; only the first `rows` rows and `cols` columns of C are
 // stored (a short tile reads rows of A that the caller padded, see micro_rows).
 void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, float* c, std::int64_t ldc,
-            std::int64_t rows, std::int64_t cols) {
+            std::int64_t rows, std::int64_t cols, const Epilogue& e) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   const float* a0 = a;
@@ -84,29 +95,50 @@ void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, fl
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
   }
-  const __m256 lo[6] = {c00, c10, c20, c30, c40, c50}, hi[6] = {c01, c11, c21, c31, c41, c51};
-  for (std::int64_t r = 0; r < rows; ++r) {
-    if (cols == kPanel) {
-      _mm256_storeu_ps(c + r * ldc, lo[r]);
-      _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
-    } else {
-      alignas(32) float tmp[kPanel];
-      _mm256_store_ps(tmp, lo[r]);
-      _mm256_store_ps(tmp + 8, hi[r]);
-      std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
+  __m256 lo[6] = {c00, c10, c20, c30, c40, c50}, hi[6] = {c01, c11, c21, c31, c41, c51};
+  if (cols == kPanel) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 b0 = e.bias ? _mm256_loadu_ps(e.bias) : zero, b1 = e.bias ? _mm256_loadu_ps(e.bias + 8) : zero;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      __m256 x0 = lo[r], x1 = hi[r];
+      if (e.bias) {
+        x0 = _mm256_add_ps(x0, b0);
+        x1 = _mm256_add_ps(x1, b1);
+      }
+      if (e.relu) {  // the reference's v < 0 ? 0 : v (NaN stays NaN; -0 stays -0)
+        x0 = _mm256_blendv_ps(x0, zero, _mm256_cmp_ps(x0, zero, _CMP_LT_OQ));
+        x1 = _mm256_blendv_ps(x1, zero, _mm256_cmp_ps(x1, zero, _CMP_LT_OQ));
+      }
+      if (e.residual) {
+        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(e.residual + r * e.ldr));
+        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(e.residual + r * e.ldr + 8));
+      }
+      _mm256_storeu_ps(c + r * ldc, x0);
+      _mm256_storeu_ps(c + r * ldc + 8, x1);
     }
+    return;
+  }
+  alignas(32) float tmp[kPanel];
+  for (std::int64_t r = 0; r < rows; ++r) {
+    _mm256_store_ps(tmp, lo[r]);
+    _mm256_store_ps(tmp + 8, hi[r]);
+    apply_scalar(tmp, cols, r, e);
+    std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
   }
 }
 
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
 
 void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, float* c, std::int64_t ldc,
-            std::int64_t rows, std::int64_t cols) {
+            std::int64_t rows, std::int64_t cols, const Epilogue& e) {
   float acc[kRows][kPanel] = {};
   for (std::int64_t i = 0; i < k; ++i, p += kPanel)
     for (std::int64_t r = 0; r < kRows; ++r)
       for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[r * lda + i], p[j], acc[r][j]);
-  for (std::int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, acc[r], static_cast<std::size_t>(cols) * sizeof(float));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    apply_scalar(acc[r], cols, r, e);
+    std::memcpy(c + r * ldc, acc[r], static_cast<std::size_t>(cols) * sizeof(float));
+  }
 }
 
 #endif
@@ -149,7 +181,8 @@ PackedB pack_b(const float* w, std::int64_t k, std::int64_t n, bool transposed) 
 }
 
 void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride) {
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride,
+                 const Epilogue& epilogue) {
   if (panel_stride == 0) panel_stride = k * kPanel;
   const std::int64_t full_end = rows / kRows * kRows;
   if (full_end < rows) {
@@ -161,26 +194,45 @@ void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const floa
   for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
     const float* panel = panels + (c0 / kPanel) * panel_stride;
     const std::int64_t cols = std::min(kPanel, n - c0);
-    for (std::int64_t r = 0; r < full_end; r += kRows) micro6(a + r * lda, lda, panel, k, c + r * ldc + c0, ldc, kRows, cols);
-    if (full_end < rows) micro6(pad.data(), k, panel, k, c + full_end * ldc + c0, ldc, rows - full_end, cols);
+    Epilogue e = epilogue;
+    if (e.bias) e.bias += c0;
+    for (std::int64_t r = 0; r < rows; r += kRows) {
+      Epilogue er = e;
+      if (er.residual) er.residual += r * er.ldr + c0;
+      if (r < full_end) micro6(a + r * lda, lda, panel, k, c + r * ldc + c0, ldc, kRows, cols, er);
+      else micro6(pad.data(), k, panel, k, c + r * ldc + c0, ldc, rows - r, cols, er);
+    }
   }
 }
 
-void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y) {
+void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
+                 const float* residual) {
   const std::int64_t k = w.k, n = w.n;
   // Tasks: 48-row chunks (8 micro-tiles) x 128-column blocks (8 panels). The cut only balances the work:
   // each output element is computed the same way in any task. Within a task, panel outer and row tiles
   // inner: the panel stays in L1 while the task's rows of x stream from L2.
   constexpr std::int64_t kTaskRows = 8 * kRows, kTaskCols = 8 * kPanel;
   const std::int64_t row_tasks = (rows + kTaskRows - 1) / kTaskRows, col_tasks = (n + kTaskCols - 1) / kTaskCols;
+  const bool in_registers = act == Activation::none || act == Activation::relu;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     AlignedFloats pad;
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t r0 = (t / col_tasks) * kTaskRows, r1 = std::min(rows, r0 + kTaskRows);
       const std::int64_t c0 = (t % col_tasks) * kTaskCols, c1 = std::min(n, c0 + kTaskCols);
+      Epilogue e;
+      e.bias = bias ? bias + c0 : nullptr;
+      e.relu = act == Activation::relu;
+      if (residual && in_registers) {
+        e.residual = residual + r0 * n + c0;
+        e.ldr = n;
+      }
       gemm_panels(x + r0 * k, k, r1 - r0, w.panels.data() + (c0 / kPanel) * k * kPanel, k, c1 - c0, y + r0 * n + c0,
-                  n, pad);
-      epilogue(y + r0 * n + c0, r1 - r0, c1 - c0, n, bias ? bias + c0 : nullptr, act);
+                  n, pad, 0, e);
+      if (in_registers) continue;
+      epilogue(y + r0 * n + c0, r1 - r0, c1 - c0, n, nullptr, act);  // GELU on the block, bias already in
+      if (residual)
+        for (std::int64_t r = r0; r < r1; ++r)
+          for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
     }
   });
 }

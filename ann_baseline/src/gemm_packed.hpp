@@ -34,15 +34,28 @@ using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 // with row stride ldb, or with `transposed`, b holds B^T (n rows of k, row stride ldb).
 void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out);
 
-// c[rows, n] (row stride ldc) = a[rows, k] (row stride lda) . B (panels from pack_panels), on the calling
-// thread. `pad` is scratch for a short last row tile. Panels are panel_stride floats apart (0: k * kPanel;
-// more when B is the first k rows of taller packed panels).
-void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride = 0);
+// What the micro-kernel applies to its accumulators before storing them, in the reference's order of
+// float operations: + bias[col], then ReLU, then + residual[row, col] (each step rounded to float as the
+// separate Linear and Add nodes would).
+struct Epilogue {
+  const float* bias = nullptr;      // [n] (offset to the first column of the call)
+  bool relu = false;
+  const float* residual = nullptr;  // [rows, n] with row stride ldr (offset to the call's first element)
+  std::int64_t ldr = 0;
+};
 
-// y[rows, n] = x[rows, k] . W, then + bias[n] (optional), then the activation, in parallel tasks over rows
-// and column blocks. x rows have stride k, y rows stride n.
-void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y);
+// c[rows, n] (row stride ldc) = a[rows, k] (row stride lda) . B (panels from pack_panels), then the
+// epilogue, on the calling thread. `pad` is scratch for a short last row tile. Panels are panel_stride
+// floats apart (0: k * kPanel; more when B is the first k rows of taller packed panels).
+void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride = 0,
+                 const Epilogue& epilogue = {});
+
+// y[rows, n] = act(x[rows, k] . W + bias[n]) + residual[rows, n] (bias and residual optional), in parallel
+// tasks over rows and column blocks. x rows have stride k, y and residual rows stride n. Bias, ReLU and the
+// residual are applied in registers; GELU runs on each finished block (then the residual).
+void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
+                 const float* residual = nullptr);
 
 // Bias and activation on a finished block [rows, cols] (row stride ldy) while it is in cache; bias holds the
 // block's cols entries. ReLU is the reference's expression; GELU uses Eigen's vectorised erf / tanh (a

@@ -137,15 +137,18 @@ TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index n
 }
 
 TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not when the residual comes later") {
-  for (int variant = 0; variant < 4; ++variant) {
+  // Variants 4-6: several row and column tasks (the residual must follow the task's columns), each activation.
+  for (int variant = 0; variant < 7; ++variant) {
     CAPTURE(variant);
+    const std::int64_t e = variant < 4 ? 24 : 160;
+    const Activation act = variant == 5 ? Activation::relu : variant == 6 ? Activation::none : Activation::gelu;
     Graph g;
-    const ValueId x = test::input(g, "x", DType::f32, {2, 13, 24});
-    const ValueId w = g.add_constant("w", random_f32({24, 24}, 1));
-    const ValueId bias = g.add_constant("b", random_f32({24}, 2));
-    const ValueId lin = test::node(g, OpKind::Linear, {x, w, bias}, LinearAttrs{Activation::gelu}, 1, "fc")[0];
+    const ValueId x = test::input(g, "x", DType::f32, {2, 53, e});
+    const ValueId w = g.add_constant("w", random_f32({e, e}, 1));
+    const ValueId bias = g.add_constant("b", random_f32({e}, 2));
+    const ValueId lin = test::node(g, OpKind::Linear, {x, w, bias}, LinearAttrs{act}, 1, "fc")[0];
     ValueId out;
-    if (variant == 0) out = test::node(g, OpKind::Add, {x, lin}, NoAttrs{}, 1, "add")[0];
+    if (variant == 0 || variant >= 4) out = test::node(g, OpKind::Add, {x, lin}, NoAttrs{}, 1, "add")[0];
     else if (variant == 1) out = test::node(g, OpKind::Add, {lin, x}, NoAttrs{}, 1, "add")[0];
     else {
       // variant 2: the residual is computed after the Linear; variant 3: the Linear output is read twice.
@@ -153,13 +156,13 @@ TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not whe
       out = test::node(g, OpKind::Add, {lin, variant == 2 ? later : lin}, NoAttrs{}, 1, "add")[0];
     }
     g.set_outputs({out});
-    const bool folds = variant < 2 && ann::kernels::packed_gemm_available();
+    const bool folds = (variant < 2 || variant >= 4) && ann::kernels::packed_gemm_available();
     ann::Engine fast1(g, {.threads = 1});
     ann::Engine fast2(g, {.threads = 2});
     ann::Engine ref(g, {.reference_only = true});
     CHECK(kernel_of(g, fast1, "add") == (folds ? "folded_into_linear" : "binary_same"));
     CHECK(kernel_of(g, fast1, "fc") == (folds ? "packed_gemm_residual" : test::weight_gemm_kernel()));
-    const std::vector<Tensor> in{random_f32({2, 13, 24}, 3)};
+    const std::vector<Tensor> in{random_f32({2, 53, e}, 3)};
     const auto a = fast1.run(in);
     CHECK(a[0].identical(fast2.run(in)[0]));
     CHECK(test::max_rel_error(a[0], ref.run(in)[0]) <= 1e-5f);
