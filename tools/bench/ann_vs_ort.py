@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/bench/ann_vs_ort.py [--runs 30] [--warmup 5] [--threads 1,2] [--cases vit,gpt,vqa]
                                                [--bench build/tools/bench/snnconv_bench] [--json OUT.json]
-                                               [--profile]
+                                               [--profile] [--keep-inputs DIR]
 
 Both sides get the same ONNX file and the same input bytes (written once to a temporary folder from the
 bundled datasets) and run as two servers: ours is `snnconv_bench serve` (import with the input shapes bound,
@@ -12,7 +12,8 @@ interOpNumThreads 1, graph optimisation level `all`). Each side times its own ru
 untimed warm-up runs per side, the R timed runs alternate ours/ORT one run at a time (the order flips every
 round), so load changes on the shared machine hit both sides alike. The table gives medians and the
 ratio ours/ORT (< 1: we are faster), and the largest |ours - ORT| over the outputs of the last run.
---profile re-runs our side with per-node timing and prints where the time goes.
+--profile re-runs our side with per-node timing and prints where the time goes; --keep-inputs DIR keeps the
+input folders (DIR/<case>) for `snnconv_bench profile MODEL DIR/<case>`.
 Needs: the built bench target (cmake --build build --target snnconv_bench) and tools/ort's npm install.
 """
 import argparse
@@ -153,6 +154,8 @@ def main():
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "tools", "bench", "snnconv_bench"))
     ap.add_argument("--json", help="write every timing to this file")
     ap.add_argument("--profile", action="store_true", help="also print our per-node profile of each case")
+    ap.add_argument("--keep-inputs", metavar="DIR",
+                    help="write each case's inputs under DIR/<case> and keep them (for snnconv_bench profile)")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     if not os.path.exists(args.bench):
@@ -160,12 +163,12 @@ def main():
 
     ours = Server([args.bench, "serve"], "snnconv_bench")
     ort = Server(["node", os.path.join(ROOT, "tools", "bench", "ort_server.js")], "ort_server")
-    tmp = tempfile.mkdtemp(prefix="snnconv_bench_")
+    tmp = args.keep_inputs or tempfile.mkdtemp(prefix="snnconv_bench_")
     rows, record = [], {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs, "warmup": args.warmup,
                         "loadavg_start": os.getloadavg(), "cases": []}
     try:
         for label, model, make in cases(args.cases.split(",")):
-            in_dir = os.path.join(tmp, label.replace(" ", "_"), "in")
+            in_dir = os.path.join(tmp, label.replace(" ", "_"))
             shapes = write_inputs(make(), in_dir)
             for t in threads:
                 ours.call(cmd="load", id="m", model=model, inputs=in_dir, threads=t)
@@ -209,7 +212,8 @@ def main():
     finally:
         ours.close()
         ort.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep_inputs:
+            shutil.rmtree(tmp, ignore_errors=True)
     record["loadavg_end"] = os.getloadavg()
     print()
     print(f"date {record['date']}, ONNX Runtime {record.get('ort_version')}, {args.runs} alternating runs after "
