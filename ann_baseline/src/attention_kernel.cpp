@@ -10,6 +10,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -65,7 +66,7 @@ struct Scratch {
 // Rows [q0, q1) of one (batch, head), with that head's K^T and V already packed into panels (kp: panels of
 // 16 keys, d deep; vp: panels of 16 value dims, nk deep).
 void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
-                Scratch& w) {
+                std::int64_t packed_keys, Scratch& w) {
   const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
   float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
   const std::int64_t offset = a.nk - a.nq;
@@ -110,7 +111,7 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
       if (rescale != 1.0f)
         for (std::int64_t e = 0; e < a.dv; ++e) acc[r * a.dv + e] *= rescale;
     }
-    kernels::gemm_panels(s, lds, rows, w.vp.data() + k0 * kPanel, kt, a.dv, w.pv.data(), a.dv, w.pad, a.nk * kPanel);
+    kernels::gemm_panels(s, lds, rows, w.vp.data() + k0 * kPanel, kt, a.dv, w.pv.data(), a.dv, w.pad, packed_keys * kPanel);
     for (std::int64_t x = 0; x < rows * a.dv; ++x) acc[x] += w.pv[static_cast<std::size_t>(x)];
   }
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -122,22 +123,39 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   }
 }
 
-// One (batch, head) task: pack its K^T and V once, then every query tile.
-void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& w) {
-  kernels::pack_panels(a.k + b * a.k_batch_stride + h * a.k_head_stride, a.k_row_stride, a.d, a.nk, true, w.kp.data());
-  kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, a.nk, a.dv, false, w.vp.data());
-  for (std::int64_t q0 = 0; q0 < a.nq; q0 += kAttentionQueryTile)
-    query_tile(a, b, h, q0, std::min(a.nq, q0 + kAttentionQueryTile), w);
+// Query tiles [t0, t1) of one (batch, head): pack the keys and values they can see (all, or up to the
+// causal limit of the last row) once, then each tile.
+void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t t0, std::int64_t t1,
+                    Scratch& w) {
+  const std::int64_t q_end = std::min(a.nq, t1 * kAttentionQueryTile);
+  const std::int64_t keys = a.causal ? std::min(a.nk, q_end + (a.nk - a.nq)) : a.nk;
+  kernels::pack_panels(a.k + b * a.k_batch_stride + h * a.k_head_stride, a.k_row_stride, a.d, keys, true, w.kp.data());
+  kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, keys, a.dv, false, w.vp.data());
+  for (std::int64_t t = t0; t < t1; ++t)
+    query_tile(a, b, h, t * kAttentionQueryTile, std::min(a.nq, (t + 1) * kAttentionQueryTile), keys, w);
 }
 
 }  // namespace
 
 void attention_online(const AttentionArgs& args) {
   const AttentionArgs a = with_defaults(args);
-  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, a.batch * a.heads), [&](const tbb::blocked_range<std::int64_t>& range) {
+  if (a.nq <= 0 || a.batch * a.heads <= 0) return;
+  // Tasks are (batch, head) pairs; with fewer pairs than ~4 per thread (one sequence, few heads), each head's
+  // query tiles are split into groups that pack their own keys. Every row is computed the same way in
+  // any grouping (the 32-row query tiles are fixed), so the split may follow the thread count.
+  const std::int64_t q_tiles = (a.nq + kAttentionQueryTile - 1) / kAttentionQueryTile;
+  const std::int64_t heads = a.batch * a.heads;
+  const std::int64_t want = 4 * std::max(1, tbb::this_task_arena::max_concurrency());
+  std::int64_t per_group = q_tiles;
+  while (per_group > 1 && heads * ((q_tiles + per_group - 1) / per_group) < want) per_group = (per_group + 1) / 2;
+  const std::int64_t groups = (q_tiles + per_group - 1) / per_group;
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * groups), [&](const tbb::blocked_range<std::int64_t>& range) {
     thread_local Scratch w;
     w.size_for(a);
-    for (std::int64_t t = range.begin(); t != range.end(); ++t) attention_head(a, t / a.heads, t % a.heads, w);
+    for (std::int64_t t = range.begin(); t != range.end(); ++t) {
+      const std::int64_t bh = t / groups, g = t % groups;
+      attention_head(a, bh / a.heads, bh % a.heads, g * per_group, std::min(q_tiles, (g + 1) * per_group), w);
+    }
   });
 }
 

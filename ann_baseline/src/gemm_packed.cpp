@@ -17,6 +17,8 @@
 #define SNNCONV_PACKED_GEMM 1
 #endif
 
+#include <tbb/task_arena.h>
+
 #include "kernels.hpp"
 
 namespace snnconv::ann::kernels {
@@ -46,6 +48,26 @@ void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, 
 }
 
 namespace {
+
+// GELU (exact or tanh) on a block whose first column is a multiple of 8 in its row: always in groups of 8
+// columns counted from the row start, each group one Eigen packet (a short last group zero-padded), so an
+// element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
+// its multiply-adds differently from the vectorised FMA path).
+void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act) {
+  constexpr float kSqrt2 = 1.41421356237309504880f;
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  using Group = Eigen::Array<float, 8, 1>;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; j += 8) {
+      const std::int64_t w = std::min<std::int64_t>(8, cols - j);
+      float* p = y + r * ldy + j;
+      Group g = Group::Zero();
+      std::copy_n(p, w, g.data());
+      if (act == Activation::gelu) g = 0.5f * g * (1.0f + (g / kSqrt2).erf());
+      else g = 0.5f * g * (1.0f + (kSqrt2OverPi * (g + 0.044715f * g * g * g)).tanh());
+      std::copy_n(g.data(), w, p);
+    }
+}
 
 // The epilogue on one stored row of `cols` values (the scalar path of a partial panel).
 void apply_scalar(float* v, std::int64_t cols, std::int64_t r, const Epilogue& e) {
@@ -208,10 +230,20 @@ void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const floa
 void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
                  const float* residual) {
   const std::int64_t k = w.k, n = w.n;
-  // Tasks: 48-row chunks (8 micro-tiles) x 128-column blocks (8 panels). The cut only balances the work:
-  // each output element is computed the same way in any task. Within a task, panel outer and row tiles
-  // inner: the panel stays in L1 while the task's rows of x stream from L2.
-  constexpr std::int64_t kTaskRows = 8 * kRows, kTaskCols = 8 * kPanel;
+  // Tasks: up to 48-row chunks (8 micro-tiles) x 128-column blocks (8 panels). Each output element is
+  // computed the same way in any task, so the cut may follow the thread count: small products (one sequence
+  // of 128 tokens) are cut finer until every thread has about four tasks. Within a task, panel outer and
+  // row tiles inner: the panel stays in L1 while the task's rows of x stream from L2.
+  const std::int64_t want = 4 * std::max(1, tbb::this_task_arena::max_concurrency());
+  std::int64_t task_rows = 8 * kRows, task_cols = 8 * kPanel;
+  auto tasks = [&] { return ((rows + task_rows - 1) / task_rows) * ((n + task_cols - 1) / task_cols); };
+  while (tasks() < want && (task_rows > kRows || task_cols > kPanel)) {
+    if (task_rows > kRows && (task_rows >= task_cols / kPanel * kRows || task_cols == kPanel)) task_rows -= 2 * kRows;
+    else task_cols -= 2 * kPanel;
+    task_rows = std::max(task_rows, kRows);
+    task_cols = std::max(task_cols, kPanel);
+  }
+  const std::int64_t kTaskRows = task_rows, kTaskCols = task_cols;
   const std::int64_t row_tasks = (rows + kTaskRows - 1) / kTaskRows, col_tasks = (n + kTaskCols - 1) / kTaskCols;
   const bool in_registers = act == Activation::none || act == Activation::relu;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
@@ -229,7 +261,7 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
       gemm_panels(x + r0 * k, k, r1 - r0, w.panels.data() + (c0 / kPanel) * k * kPanel, k, c1 - c0, y + r0 * n + c0,
                   n, pad, 0, e);
       if (in_registers) continue;
-      epilogue(y + r0 * n + c0, r1 - r0, c1 - c0, n, nullptr, act);  // GELU on the block, bias already in
+      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
       if (residual)
         for (std::int64_t r = r0; r < r1; ++r)
           for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
