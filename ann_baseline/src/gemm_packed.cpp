@@ -83,37 +83,45 @@ void apply_scalar(float* v, std::int64_t cols, std::int64_t r, const Epilogue& e
 #ifdef SNNCONV_PACKED_GEMM
 
 // C[6, 16] = A[6, k] . P[k, 16] with the 12 accumulators in named registers (an array of them ends up on
-// the stack with GCC 12). Rows of A at stride lda; only the first `rows` rows and `cols` columns of C are
-// stored (a short tile reads rows of A that the caller padded, see micro_rows).
-void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, float* c, std::int64_t ldc,
-            std::int64_t rows, std::int64_t cols, const Epilogue& e) {
+// the stack with GCC 12). Element (r, i) of A is a[r * rs + i * ks]: rows in place (rs = lda, ks = 1) or a
+// packed micro-panel (rs = 1, ks = 6). Only the first `rows` rows and `cols` columns of C are stored (a
+// short tile reads rows of A that the caller padded). With `accumulate` the chains continue from C.
+void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, std::int64_t k, float* c,
+            std::int64_t ldc, std::int64_t rows, std::int64_t cols, const Epilogue& e, bool accumulate) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  if (accumulate) {  // continue the chains from C (a later block of k): the same floats as one long chain
+    alignas(32) float t[kRows][kPanel] = {};
+    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(t[r], c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+    c00 = _mm256_load_ps(t[0]), c01 = _mm256_load_ps(t[0] + 8), c10 = _mm256_load_ps(t[1]), c11 = _mm256_load_ps(t[1] + 8);
+    c20 = _mm256_load_ps(t[2]), c21 = _mm256_load_ps(t[2] + 8), c30 = _mm256_load_ps(t[3]), c31 = _mm256_load_ps(t[3] + 8);
+    c40 = _mm256_load_ps(t[4]), c41 = _mm256_load_ps(t[4] + 8), c50 = _mm256_load_ps(t[5]), c51 = _mm256_load_ps(t[5] + 8);
+  }
   const float* a0 = a;
-  const float* a1 = a + lda;
-  const float* a2 = a + 2 * lda;
-  const float* a3 = a + 3 * lda;
-  const float* a4 = a + 4 * lda;
-  const float* a5 = a + 5 * lda;
-  for (std::int64_t i = 0; i < k; ++i, p += kPanel) {
+  const float* a1 = a + rs;
+  const float* a2 = a + 2 * rs;
+  const float* a3 = a + 3 * rs;
+  const float* a4 = a + 4 * rs;
+  const float* a5 = a + 5 * rs;
+  for (std::int64_t i = 0, off = 0; i < k; ++i, off += ks, p += kPanel) {
     const __m256 b0 = _mm256_load_ps(p);
     const __m256 b1 = _mm256_load_ps(p + 8);
-    __m256 av = _mm256_broadcast_ss(a0 + i);
+    __m256 av = _mm256_broadcast_ss(a0 + off);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a1 + i);
+    av = _mm256_broadcast_ss(a1 + off);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a2 + i);
+    av = _mm256_broadcast_ss(a2 + off);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a3 + i);
+    av = _mm256_broadcast_ss(a3 + off);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a4 + i);
+    av = _mm256_broadcast_ss(a4 + off);
     c40 = _mm256_fmadd_ps(av, b0, c40);
     c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a5 + i);
+    av = _mm256_broadcast_ss(a5 + off);
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
   }
@@ -151,12 +159,14 @@ void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, fl
 
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
 
-void micro6(const float* a, std::int64_t lda, const float* p, std::int64_t k, float* c, std::int64_t ldc,
-            std::int64_t rows, std::int64_t cols, const Epilogue& e) {
+void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, std::int64_t k, float* c,
+            std::int64_t ldc, std::int64_t rows, std::int64_t cols, const Epilogue& e, bool accumulate) {
   float acc[kRows][kPanel] = {};
+  if (accumulate)
+    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(acc[r], c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
   for (std::int64_t i = 0; i < k; ++i, p += kPanel)
     for (std::int64_t r = 0; r < kRows; ++r)
-      for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[r * lda + i], p[j], acc[r][j]);
+      for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[r * rs + i * ks], p[j], acc[r][j]);
   for (std::int64_t r = 0; r < rows; ++r) {
     apply_scalar(acc[r], cols, r, e);
     std::memcpy(c + r * ldc, acc[r], static_cast<std::size_t>(cols) * sizeof(float));
@@ -213,16 +223,22 @@ void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const floa
     for (std::int64_t r = full_end; r < rows; ++r) std::copy(a + r * lda, a + r * lda + k, pad.begin() + (r - full_end) * k);
     std::fill(pad.begin() + (rows - full_end) * k, pad.begin() + kRows * k, 0.0f);
   }
-  for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
-    const float* panel = panels + (c0 / kPanel) * panel_stride;
-    const std::int64_t cols = std::min(kPanel, n - c0);
-    Epilogue e = epilogue;
-    if (e.bias) e.bias += c0;
-    for (std::int64_t r = 0; r < rows; r += kRows) {
-      Epilogue er = e;
-      if (er.residual) er.residual += r * er.ldr + c0;
-      if (r < full_end) micro6(a + r * lda, lda, panel, k, c + r * ldc + c0, ldc, kRows, cols, er);
-      else micro6(pad.data(), k, panel, k, c + r * ldc + c0, ldc, rows - r, cols, er);
+  // Blocks of kKBlock along k keep a panel's slice (16 KiB) and the six rows of a in L1; a later block
+  // continues the accumulators from C, so the result is that of one chain over all of k.
+  for (std::int64_t k0 = 0; k0 < k; k0 += kKBlock) {
+    const std::int64_t kb = std::min(kKBlock, k - k0);
+    const bool first = k0 == 0, last = k0 + kb == k;
+    for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
+      const float* panel = panels + (c0 / kPanel) * panel_stride + k0 * kPanel;
+      const std::int64_t cols = std::min(kPanel, n - c0);
+      Epilogue e = last ? epilogue : Epilogue{};
+      if (e.bias) e.bias += c0;
+      for (std::int64_t r = 0; r < rows; r += kRows) {
+        Epilogue er = e;
+        if (er.residual) er.residual += r * er.ldr + c0;
+        if (r < full_end) micro6(a + r * lda + k0, lda, 1, panel, kb, c + r * ldc + c0, ldc, kRows, cols, er, !first);
+        else micro6(pad.data() + k0, k, 1, panel, kb, c + r * ldc + c0, ldc, rows - r, cols, er, !first);
+      }
     }
   }
 }

@@ -15,6 +15,7 @@ namespace snnconv::ann::kernels {
 
 inline constexpr std::int64_t kPanel = 16;  // columns per packed panel (two AVX2 registers)
 inline constexpr std::int64_t kRows = 6;    // output rows per micro-tile
+inline constexpr std::int64_t kKBlock = 256;  // k per pass over a panel (a 16 KiB slice stays in L1)
 
 struct PackedB {
   std::int64_t k = 0, n = 0;

@@ -33,10 +33,11 @@ TEST_CASE("packed GEMM: row and column remainders; many tasks; [1; k; n] weights
     Shape x;
     std::int64_t n;
   };
-  // rows 1..5 (micro-tile remainders), 97 rows (two 48-row tasks + 1), n below / above / at panel multiples,
+  // rows 1..5 (micro-tile remainders), 97 rows (several row tasks), n below / above / at panel multiples,
   // k odd, and n > 128 (several column tasks).
+  // k = 600: three passes along k (kKBlock = 256), the last one short.
   for (const Case& c : {Case{{1, 7}, 5}, Case{{5, 33}, 16}, Case{{2, 97, 31}, 17}, Case{{3, 50, 64}, 300},
-                        Case{{13, 128}, 48}}) {
+                        Case{{13, 128}, 48}, Case{{2, 9, 600}, 40}}) {
     for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh}) {
       Graph g;
       const std::int64_t k = c.x.back();
