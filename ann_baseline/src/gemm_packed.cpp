@@ -54,19 +54,24 @@ namespace {
 // element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
 // its multiply-adds differently from the vectorised FMA path).
 void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act) {
-  constexpr float kSqrt2 = 1.41421356237309504880f;
-  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
   using Group = Eigen::Array<float, 8, 1>;
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < cols; j += 8) {
-      const std::int64_t w = std::min<std::int64_t>(8, cols - j);
-      float* p = y + r * ldy + j;
+  auto apply = [act](auto&& g) {
+    constexpr float kSqrt2 = 1.41421356237309504880f;
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+    if (act == Activation::gelu) g = 0.5f * g * (1.0f + (g / kSqrt2).erf());
+    else g = 0.5f * g * (1.0f + (kSqrt2OverPi * (g + 0.044715f * g * g * g)).tanh());
+  };
+  const std::int64_t full = cols / 8 * 8;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = y + r * ldy;
+    for (std::int64_t j = 0; j < full; j += 8) apply(Eigen::Map<Group>(row + j));  // unaligned packet in place
+    if (full < cols) {
       Group g = Group::Zero();
-      std::copy_n(p, w, g.data());
-      if (act == Activation::gelu) g = 0.5f * g * (1.0f + (g / kSqrt2).erf());
-      else g = 0.5f * g * (1.0f + (kSqrt2OverPi * (g + 0.044715f * g * g * g)).tanh());
-      std::copy_n(g.data(), w, p);
+      std::copy(row + full, row + cols, g.data());
+      apply(g);
+      std::copy_n(g.data(), cols - full, row + full);
     }
+  }
 }
 
 // The epilogue on one stored row of `cols` values (the scalar path of a partial panel).
