@@ -17,10 +17,15 @@ namespace snnconv::ann {
 
 namespace kernels {
 
-void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx) {
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx,
+                     bool serial) {
   const std::int64_t chunks = (n + chunk - 1) / chunk;
   if (chunks <= 1) {
     if (n > 0) body(ctx, 0, n);
+    return;
+  }
+  if (serial) {
+    for (std::int64_t c = 0; c < chunks; ++c) body(ctx, c * chunk, std::min(n, (c + 1) * chunk));
     return;
   }
   // Each chunk is one task computing exactly its rows; the partitioner only decides who runs it.

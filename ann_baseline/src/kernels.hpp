@@ -35,12 +35,20 @@ struct KernelChoice {
 inline constexpr std::int64_t kRowChunk = 64;             // rows per GEMM / normalisation task
 inline constexpr std::int64_t kElementChunk = 1 << 14;    // elements per elementwise task
 
-// Calls body(begin, end) for [0, n) cut into chunks of `chunk`, in parallel (TBB).
-void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx);
-template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f) {
+// Below this many elements of work a kernel runs its chunks in order on the calling thread: waking a worker
+// and joining it costs more than the work (a 128-token sequence's LayerNorm). The chunks are the same, so
+// the results are too.
+inline constexpr std::int64_t kParallelMinElements = 1 << 16;
+
+// Calls body(begin, end) for [0, n) cut into chunks of `chunk`, in parallel (TBB) unless `serial`.
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx,
+                     bool serial = false);
+// `elements`: the work's size when known (serial below kParallelMinElements); < 0: always parallel.
+template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f, std::int64_t elements = -1) {
   parallel_chunks(
       n, std::max<std::int64_t>(chunk, 1),
-      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f);
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f,
+      elements >= 0 && elements < kParallelMinElements);
 }
 
 // `types` are the static types of the node's inputs (nullptr for an absent one).

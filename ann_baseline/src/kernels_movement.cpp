@@ -49,7 +49,7 @@ template <typename T> void transpose_rows(const KernelArgs& a) {
       else
         for (std::int64_t j = 0; j < inner; ++j) dst[j] = src[j * inner_stride];
     }
-  });
+  }, y.numel());
 }
 
 // Concat: per outer index, each input's contiguous block in turn (byte copies, any dtype).

@@ -48,7 +48,7 @@ void layer_norm(const KernelArgs& a) {
       else
         for (std::int64_t j = 0; j < cols; ++j) out[j] = (row[j] - mean) * inv_std * scale[j];
     }
-  });
+  }, rows * cols);
 }
 
 void softmax_last(const KernelArgs& a) {
@@ -59,7 +59,7 @@ void softmax_last(const KernelArgs& a) {
   float* py = a.out[0].data<float>();
   for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) detail::softmax_strided(px + r * n, py + r * n, n, 1);
-  });
+  }, rows * n);
 }
 
 bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }
