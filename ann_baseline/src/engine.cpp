@@ -152,7 +152,7 @@ struct Engine::Impl {
       if (options.time_nodes) node_seconds[step.node.index] += std::chrono::duration<double>(Clock::now() - t0).count();
     }
     if (ledger) {
-      for (const auto& [node, counts] : plan.folded) ledger->per_node[node.index] += counts;
+      for (const auto& f : plan.folded) ledger->per_node[f.node.index] += f.counts;
       ledger->samples += plan.batch;
     }
     std::vector<Tensor> result;
@@ -186,8 +186,7 @@ const Graph& Engine::graph() const { return impl_->graph; }
 std::vector<std::string> Engine::kernel_names() const {
   std::vector<std::string> names(impl_->graph.num_nodes(), "reference");
   for (const Step& s : impl_->plan.steps) names[s.node.index] = s.kernel.name;
-  for (const auto& f : impl_->plan.folded)
-    names[f.first.index] = impl_->graph.node(f.first).kind == OpKind::Add ? "folded_into_linear" : "folded_into_attention";
+  for (const auto& f : impl_->plan.folded) names[f.node.index] = f.how;
   return names;
 }
 

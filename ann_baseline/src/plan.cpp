@@ -1,5 +1,6 @@
 // Building the Plan: order, value sources, buffer lifetimes, kernel choice, quantized weights and counts.
 #include "plan.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -108,7 +109,7 @@ void fold_attention_transposes(const Graph& g, Plan& plan) {
   }
   std::vector<Step> kept;
   for (std::size_t s = 0; s < plan.steps.size(); ++s) {
-    if (removed[s]) plan.folded.emplace_back(plan.steps[s].node, plan.steps[s].counts);
+    if (removed[s]) plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, "folded_into_attention"});
     else kept.push_back(std::move(plan.steps[s]));
   }
   plan.steps = std::move(kept);
@@ -214,7 +215,7 @@ void fold_residual_adds(const Graph& g, Plan& plan) {
   }
   std::vector<Step> kept;
   for (std::size_t s = 0; s < plan.steps.size(); ++s) {
-    if (removed[s]) plan.folded.emplace_back(plan.steps[s].node, plan.steps[s].counts);
+    if (removed[s]) plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, "folded_into_linear"});
     else kept.push_back(std::move(plan.steps[s]));
   }
   plan.steps = std::move(kept);
@@ -237,6 +238,31 @@ void set_lifetimes(const Graph& g, Plan& plan) {
           std::find(st.release.begin(), st.release.end(), r.index) == st.release.end())
         st.release.push_back(r.index);
   }
+}
+
+bool evaluate_constant(const Graph& g, const Step& step, Plan& plan, std::vector<TensorType>& types) {
+  std::vector<const Tensor*> in;
+  for (const ValueRef& r : step.inputs) {
+    if (r.source == Source::constant) in.push_back(&*g.value(ValueId(r.index)).constant);
+    else if (r.source == Source::owned) in.push_back(&plan.owned[r.index]);
+    else if (r.source == Source::absent) in.push_back(nullptr);
+    else return false;  // reads a graph input or a computed value
+  }
+  if (in.empty()) return false;
+  std::vector<Tensor> out;
+  try {
+    out = evaluate_reference(g, step.node, in);
+  } catch (const Error&) {
+    return false;  // leave it to the run, which reports the error with its context
+  }
+  if (out.size() != step.outputs.size()) return false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    types[step.outputs[i]] = TensorType::of(out[i].dtype(), out[i].shape());
+    plan.values[step.outputs[i]] = {Source::owned, static_cast<std::uint32_t>(plan.owned.size())};
+    plan.owned.push_back(std::move(out[i]));
+  }
+  plan.folded.push_back({step.node, step.counts, "constant"});
+  return true;
 }
 
 }  // namespace
@@ -294,6 +320,9 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
     }
     if (!options.reference_only && outputs_static) step.kernel = kernels::choose_kernel(g, n, in_types);
     if (options.fill_ledger) step.counts = node_counts(g, order[s]);
+    // A node of constants only (what the importer leaves unfolded, e.g. a slice of the positional table)
+    // is computed here once, by the reference kernel, and its outputs become owned constants.
+    if (!options.reference_only && evaluate_constant(g, step, plan, types)) continue;
     plan.steps.push_back(std::move(step));
   }
   for (ValueId out : g.outputs()) plan.outputs.push_back(plan.values[out.index]);

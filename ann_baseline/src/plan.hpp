@@ -47,10 +47,15 @@ struct Plan {
   std::vector<Tensor> owned;          // constants converted at plan time
   std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
   std::vector<ValueRef> outputs;      // graph outputs
-  // Nodes the planner folded into a neighbour (a Transpose read or written through Attention's strides, a
-  // residual Add done in a Linear's epilogue): no step runs them, their ledger counts are still added once
-  // per pass.
-  std::vector<std::pair<NodeId, Counters>> folded;
+  // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
+  // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger
+  // counts are still added once per pass, so a ledger does not depend on the kernels chosen.
+  struct Folded {
+    NodeId node;
+    Counters counts;
+    const char* how;  // kernel_names(): "folded_into_attention", "folded_into_linear", "constant"
+  };
+  std::vector<Folded> folded;
   std::vector<TensorType> input_types;
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
 };

@@ -181,6 +181,32 @@ TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not whe
   }
 }
 
+TEST_CASE("a node of constants only is computed once at plan time; its counts stay in the ledger") {
+  Graph g;
+  const ValueId table = g.add_constant("pos", random_f32({16, 8}, 1));
+  const ValueId x = test::input(g, "x", DType::f32, {2, 5, 8});
+  const ValueId rows = test::node(g, OpKind::Slice, {table, test::ints(g, "s", {0}), test::ints(g, "e", {5})}, NoAttrs{}, 1,
+                                  "slice")[0];
+  const ValueId y = test::node(g, OpKind::Add, {x, rows}, NoAttrs{}, 1, "add")[0];
+  g.set_outputs({y, rows});
+  ann::Engine fast(g, {.threads = 2});
+  ann::Engine ref(g, {.reference_only = true});
+  CHECK(kernel_of(g, fast, "slice") == "constant");
+  CHECK(kernel_of(g, ref, "slice") == "reference");
+  const std::vector<Tensor> in{random_f32({2, 5, 8}, 2)};
+  Ledger lf = Ledger::for_graph(g), lr = Ledger::for_graph(g);
+  const auto a = fast.run(in, &lf);
+  const auto b = fast.run(in, &lf);
+  const auto r = ref.run(in, &lr);
+  ref.run(in, &lr);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(a[i].identical(r[i]));
+    CHECK(b[i].identical(r[i]));
+  }
+  CHECK(lf.total().bytes_read == lr.total().bytes_read);
+  CHECK(lf.total().dense_ops == lr.total().dense_ops);
+}
+
 TEST_CASE("a Reshape of a graph input or of a value read twice copies") {
   Graph g;
   const ValueId x = test::input(g, "x", DType::f32, {4, 6});
