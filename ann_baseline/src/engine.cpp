@@ -138,7 +138,7 @@ struct Engine::Impl {
         outs.clear();
         for (std::size_t i = 0; i < step.outputs.size(); ++i)
           outs.push_back(take_buffer(graph.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]));
-        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed});
+        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
       }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/tensor.hpp"
@@ -15,12 +16,21 @@ namespace snnconv::ann::kernels {
 
 struct PackedB;  // gemm_packed.hpp
 
+// An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
+// element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
+// reference kernel itself (plan.cpp, prepare_affine_gathers).
+struct AffineGather {
+  std::int64_t base = 0;
+  std::vector<std::int64_t> delta;  // per output dim
+};
+
 struct KernelArgs {
   const Graph& graph;
   const Node& node;
   std::span<const Tensor* const> in;  // nullptr for an absent optional input
   std::span<Tensor> out;              // already sized to the outputs' static types
   const PackedB* packed = nullptr;    // the weights packed at plan time (packed GEMM kernels only)
+  const AffineGather* gather = nullptr;  // the index map of an affine gather (affine_gather kernels only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -67,6 +77,9 @@ void conv2d_packed(const KernelArgs& a);
 // Linear whose output only feeds an Add: the other Add operand (the residual, last input) is added in the
 // epilogue and the Add node is folded (plan.cpp, fold_residual_adds).
 void linear_packed_residual(const KernelArgs& a);
+
+// Copies an affine gather (KernelArgs::gather) for elements of `ElementBytes` bytes.
+KernelFn affine_gather_kernel(std::size_t element_bytes);
 
 // The Attention kernel reading q/k/v and writing y in the [B,N,H,D] layout where the bits of `bnhd`
 // (attention_kernel.hpp: kLayoutQ/K/V/Y) say so; the planner picks it when it folds Transposes away.

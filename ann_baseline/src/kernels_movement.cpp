@@ -103,7 +103,49 @@ template <typename I> void gather_blocks(const KernelArgs& a) {
     }
 }
 
+template <typename T> void affine_gather(const KernelArgs& a) {
+  const AffineGather& m = *a.gather;
+  Tensor& y = a.out[0];
+  const Shape& os = y.shape();
+  const std::size_t rank = os.size();
+  const T* px = reinterpret_cast<const T*>(a.in[0]->raw()) + m.base;
+  T* py = reinterpret_cast<T*>(y.raw());
+  if (rank == 0) {
+    if (y.numel() == 1) py[0] = px[0];
+    return;
+  }
+  const std::int64_t inner = os.back(), inner_delta = m.delta.back();
+  const std::int64_t rows = inner == 0 ? 0 : y.numel() / inner;
+  for_chunks(
+      rows, std::max<std::int64_t>(1, kElementChunk / std::max<std::int64_t>(inner, 1)),
+      [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          std::int64_t off = 0, rest = r;
+          for (std::size_t d = rank - 1; d-- > 0;) {
+            off += (rest % os[d]) * m.delta[d];
+            rest /= os[d];
+          }
+          const T* src = px + off;
+          T* dst = py + r * inner;
+          if (inner_delta == 1) std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
+          else
+            for (std::int64_t j = 0; j < inner; ++j) dst[j] = src[j * inner_delta];
+        }
+      },
+      y.numel());
+}
+
 }  // namespace
+
+KernelFn affine_gather_kernel(std::size_t element_bytes) {
+  switch (element_bytes) {
+    case 1: return affine_gather<std::uint8_t>;
+    case 2: return affine_gather<std::uint16_t>;
+    case 4: return affine_gather<std::uint32_t>;
+    case 8: return affine_gather<std::uint64_t>;
+    default: return nullptr;
+  }
+}
 
 KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   switch (n.kind) {

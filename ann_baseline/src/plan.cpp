@@ -240,6 +240,66 @@ void set_lifetimes(const Graph& g, Plan& plan) {
   }
 }
 
+// A Slice of a computed value or input whose starts / ends / axes / steps are constants copies an affine map of its
+// input. The map is read off the reference kernel itself, run once on a tensor holding each element's own
+// flat index (so the ONNX clamping rules live in one place), and checked element by element.
+void prepare_affine_gathers(const Graph& g, Plan& plan) {
+  constexpr std::int64_t kMaxIndexElements = std::int64_t{1} << 24;
+  for (Step& st : plan.steps) {
+    const Node& n = g.node(st.node);
+    if (n.kind != OpKind::Slice || st.kernel.fn != nullptr || st.outputs.size() != 1 || !st.out_shapes[0]) continue;
+    if (st.inputs.empty() || (st.inputs[0].source != Source::slot && st.inputs[0].source != Source::input)) continue;
+    const TensorType& xt = g.value(n.inputs[0]).type;
+    if (!xt.is_static() || xt.dtype == DType::f16) continue;
+    bool constants = true;
+    std::vector<const Tensor*> args{nullptr};
+    for (std::size_t i = 1; i < st.inputs.size(); ++i) {
+      const ValueRef r = st.inputs[i];
+      if (r.source == Source::constant) args.push_back(&*g.value(ValueId(r.index)).constant);
+      else if (r.source == Source::owned) args.push_back(&plan.owned[r.index]);
+      else if (r.source == Source::absent) args.push_back(nullptr);
+      else constants = false;
+    }
+    const kernels::KernelFn fn = kernels::affine_gather_kernel(dtype_size(xt.dtype));
+    const Shape xs = xt.static_shape();
+    if (!constants || fn == nullptr || checked_numel(xs) > kMaxIndexElements) continue;
+    Tensor iota(DType::i64, xs);
+    for (std::int64_t i = 0; i < iota.numel(); ++i) iota.data<std::int64_t>()[i] = i;
+    args[0] = &iota;
+    std::vector<Tensor> out;
+    try {
+      out = evaluate_reference(g, st.node, args);
+    } catch (const Error&) {
+      continue;
+    }
+    if (out.size() != 1 || out[0].shape() != *st.out_shapes[0] || out[0].numel() == 0) continue;
+    const Tensor& idx = out[0];
+    const std::int64_t* pi = idx.data<std::int64_t>();
+    auto map = std::make_unique<kernels::AffineGather>();
+    map->base = pi[0];
+    const Shape& os = idx.shape();
+    std::int64_t stride = 1;
+    map->delta.assign(os.size(), 0);
+    for (std::size_t d = os.size(); d-- > 0;) {
+      map->delta[d] = os[d] > 1 ? pi[stride] - pi[0] : 0;
+      stride *= os[d];
+    }
+    bool affine = true;
+    for (std::int64_t e = 0; affine && e < idx.numel(); ++e) {
+      std::int64_t want = map->base, rest = e;
+      for (std::size_t d = os.size(); d-- > 0;) {
+        want += (rest % os[d]) * map->delta[d];
+        rest /= os[d];
+      }
+      affine = pi[e] == want;
+    }
+    if (!affine) continue;
+    plan.gathers.push_back(std::move(map));
+    st.gather = plan.gathers.back().get();
+    st.kernel = {fn, "affine_gather"};
+  }
+}
+
 bool evaluate_constant(const Graph& g, const Step& step, Plan& plan, std::vector<TensorType>& types) {
   std::vector<const Tensor*> in;
   for (const ValueRef& r : step.inputs) {
@@ -331,6 +391,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
     mark_views(g, plan);
     pack_weights(g, plan);
     fold_residual_adds(g, plan);
+    prepare_affine_gathers(g, plan);
   }
   set_lifetimes(g, plan);
   return plan;

@@ -34,6 +34,7 @@ struct Step {
   kernels::KernelChoice kernel;                  // fn == nullptr: the reference kernel
   bool view = false;                             // Reshape-like on a dying input: move its buffer, new shape
   const kernels::PackedB* packed = nullptr;      // weights packed for this step's kernel (Plan::packed)
+  const kernels::AffineGather* gather = nullptr;  // index map of an affine-gather step (Plan::gathers)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -46,6 +47,7 @@ struct Plan {
   std::vector<ValueRef> values;       // per value of the graph
   std::vector<Tensor> owned;          // constants converted at plan time
   std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
+  std::vector<std::unique_ptr<kernels::AffineGather>> gathers;  // index maps of Slice steps
   std::vector<ValueRef> outputs;      // graph outputs
   // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
   // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger

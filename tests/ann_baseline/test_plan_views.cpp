@@ -181,6 +181,28 @@ TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not whe
   }
 }
 
+TEST_CASE("Slice with constant bounds copies an affine gather equal to the reference: steps; axes; clamping") {
+  struct Case {
+    std::vector<std::int64_t> starts, ends, axes, steps;
+  };
+  const Case cases[] = {
+      {{16}, {1000}, {1}, {1}},              // the VQA text positions: [:, 16:, :]
+      {{-1, 0}, {-1000, 7}, {2, 0}, {-3, 2}},  // backward with a clamped end, and a stride
+      {{1, 2, 0}, {3, 40, 5}, {0, 1, 2}, {1, 5, 2}},
+  };
+  for (const Case& c : cases) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {3, 36, 6});
+    const auto n = static_cast<std::int64_t>(c.starts.size());
+    const ValueId y = test::node(g, OpKind::Slice,
+                                 {x, test::ints(g, "s", c.starts), test::ints(g, "e", c.ends), test::ints(g, "a", c.axes),
+                                  test::ints(g, "st", c.steps)})[0];
+    CHECK(n > 0);
+    g.set_outputs({y});
+    test::check_fast_kernel(g, {random_f32({3, 36, 6}, 7)}, "affine_gather", 0.0f);
+  }
+}
+
 TEST_CASE("a node of constants only is computed once at plan time; its counts stay in the ledger") {
   Graph g;
   const ValueId table = g.add_constant("pos", random_f32({16, 8}, 1));
