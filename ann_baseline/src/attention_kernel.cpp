@@ -85,11 +85,15 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
     const std::int64_t kt = std::min(key_end, k0 + kAttentionKeyTile) - k0;
     kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data() + k0 * a.d, a.d, kt, s, lds,
                          w.pad);
+    // Rows are processed over kt rounded up to whole packets, the extra scores -inf: they change neither
+    // the max nor the sum (exp gives 0), and no scalar tail is left for exp.
+    const std::int64_t kt8 = round_up(kt, 8);
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = q0 + r;
       float* sr = s + r * lds;
-      Eigen::Map<Eigen::ArrayXf> srow(sr, kt);
-      srow *= a.scale;
+      Eigen::Map<Eigen::ArrayXf> srow(sr, kt8);
+      for (std::int64_t j = kt; j < kt8; ++j) sr[j] = kNegInf;
+      srow.head(kt) *= a.scale;
       if (a.mask) {
         const float* mrow = a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2];
         for (std::int64_t j = 0; j < kt; ++j) sr[j] += mrow[(k0 + j) * a.mask_strides[3]];
