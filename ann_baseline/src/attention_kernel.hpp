@@ -13,19 +13,32 @@
 
 namespace snnconv::ann {
 
+// Tile sizes are fixed (never derived from the thread count): the summation order depends on them only.
 inline constexpr std::int64_t kAttentionQueryTile = 32;
 inline constexpr std::int64_t kAttentionKeyTile = 64;
 
-// Strided views so a KV cache with spare capacity ([B,H,capacity,D]) is read in place.
+// Strided views so a KV cache with spare capacity ([B,H,capacity,D]) is read in place, and so the engine can
+// read q/k/v and write y in the [B,N,H,D] layout the Linear projections produce (the Transposes around an
+// Attention node become strides, docs/architecture.md "Views"). A stride left at 0 takes the contiguous
+// [B,H,N,D] default named beside it.
 struct AttentionArgs {
   std::int64_t batch = 0, heads = 0, nq = 0, nk = 0, d = 0, dv = 0;
-  const float* q = nullptr;  // [B,H,Nq,D], row stride d
-  std::int64_t q_head_stride = 0;  // elements between (b,h) and (b,h+1); batch stride = heads * this
-  const float* k = nullptr;  // [B,H,Nk,D], row stride d
-  std::int64_t k_head_stride = 0;
-  const float* v = nullptr;  // [B,H,Nk,Dv], row stride dv
-  std::int64_t v_head_stride = 0;
-  float* y = nullptr;        // [B,H,Nq,Dv] contiguous
+  const float* q = nullptr;  // element (b,h,i,e) at b*q_batch_stride + h*q_head_stride + i*q_row_stride + e
+  std::int64_t q_head_stride = 0;   // required (nq*d when contiguous)
+  std::int64_t q_row_stride = 0;    // 0: d
+  std::int64_t q_batch_stride = 0;  // 0: heads * q_head_stride
+  const float* k = nullptr;
+  std::int64_t k_head_stride = 0;   // required
+  std::int64_t k_row_stride = 0;    // 0: d
+  std::int64_t k_batch_stride = 0;  // 0: heads * k_head_stride
+  const float* v = nullptr;
+  std::int64_t v_head_stride = 0;   // required
+  std::int64_t v_row_stride = 0;    // 0: dv
+  std::int64_t v_batch_stride = 0;  // 0: heads * v_head_stride
+  float* y = nullptr;
+  std::int64_t y_head_stride = 0;   // 0: nq*dv (y contiguous [B,H,Nq,Dv])
+  std::int64_t y_row_stride = 0;    // 0: dv
+  std::int64_t y_batch_stride = 0;  // 0: heads * y_head_stride
   float scale = 1.0f;
   // Queries are the last Nq of the Nk positions: query i may see keys j <= i + (Nk - Nq).
   bool causal = false;
@@ -35,13 +48,21 @@ struct AttentionArgs {
   std::array<std::int64_t, 4> mask_strides{};
 };
 
-// Runs over (batch, head, query tile) in parallel with TBB. Deterministic: every output row is computed by
-// one task, over key tiles in a fixed order, so results do not depend on the thread count.
+// Runs over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
+// tiles). Deterministic: every output row is computed over key tiles in a fixed order, every score and
+// product element by one fused multiply-add chain, so results do not depend on the thread count (nor on
+// the strides).
 void attention_online(const AttentionArgs& args);
 
 // Tensor front end with the reference Attention's contract: q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv],
 // optional mask (f32 additive or bool true = attend) broadcastable to [B,H,Nq,Nk]. Throws ShapeError.
 Tensor attention_online(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask,
                         const AttentionAttrs& attrs);
+
+// The engine's entry: like the front end, but any of q, k, v may be given in the [B,N,H,D] layout (bit
+// `kLayoutQ`... of `bnhd` set) and y is written into `y`, [B,H,Nq,Dv] or, with kLayoutY, [B,Nq,H,Dv].
+inline constexpr unsigned kLayoutQ = 1, kLayoutK = 2, kLayoutV = 4, kLayoutY = 8;
+void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask,
+                           const AttentionAttrs& attrs, unsigned bnhd, Tensor& y);
 
 }  // namespace snnconv::ann

@@ -151,6 +151,7 @@ struct DecodeSession::Impl {
     wp->graph = &g;
     EngineOptions eo;
     eo.fill_ledger = false;
+    eo.plan_rewrites = false;  // this executor runs every step itself, with the decode kernels
     wp->plan = build_plan(g, eo);
     wp->slots.resize(g.num_values());
     wp->retain = n <= kRetainWindow;

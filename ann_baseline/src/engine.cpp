@@ -1,10 +1,12 @@
 // The executor: runs the plan's steps in order inside the engine's own TBB arena. Buffers of dead values
 // go to a pool keyed by dtype and shape and are reused by later outputs of the same type (transformer
-// blocks repeat shapes, so after the first block almost nothing is allocated).
+// blocks repeat shapes, so after the first block almost nothing is allocated). Steps the plan marked as
+// views move their input's buffer to their output; folded nodes have no step at all (plan.cpp).
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <chrono>
 #include <map>
 #include <utility>
 
@@ -15,10 +17,15 @@ namespace snnconv::ann {
 
 namespace kernels {
 
-void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx) {
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx,
+                     bool serial) {
   const std::int64_t chunks = (n + chunk - 1) / chunk;
   if (chunks <= 1) {
     if (n > 0) body(ctx, 0, n);
+    return;
+  }
+  if (serial) {
+    for (std::int64_t c = 0; c < chunks; ++c) body(ctx, c * chunk, std::min(n, (c + 1) * chunk));
     return;
   }
   // Each chunk is one task computing exactly its rows; the partitioner only decides who runs it.
@@ -41,17 +48,26 @@ struct Engine::Impl {
   tbb::task_arena arena;
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
+  std::vector<double> node_seconds;                     // EngineOptions::time_nodes
+  // How many buffers of one type the pool keeps: the graph's count of values of that type. Reference kernels
+  // allocate their outputs themselves, so without a cap every pass would add their buffers to the pool.
+  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
 
   Impl(const Graph& g, EngineOptions o)
       : graph(g),
         options(o),
         plan(build_plan(g, o)),
         arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic),
-        slots(g.num_values()) {
+        slots(g.num_values()),
+        node_seconds(g.num_nodes(), 0.0) {
     if (o.max_memory_bytes != 0 && plan.memory.total() > o.max_memory_bytes)
       throw LimitError("engine: the plan needs " + plan.memory.describe() + ", above the memory limit of " +
                            format_bytes(o.max_memory_bytes) + " (--max-memory)",
                        {g.source_file, "", "", ""});
+    for (std::size_t i = 0; i < g.num_values(); ++i) {
+      const Value& v = g.value(ValueId(static_cast<std::uint32_t>(i)));
+      if (!v.constant && v.type.is_static()) ++pool_cap[{v.type.dtype, v.type.static_shape()}];
+    }
   }
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
@@ -77,8 +93,8 @@ struct Engine::Impl {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
     auto key = std::make_pair(t.dtype(), t.shape());
-    const auto cap = plan.pool_cap.find(key);
-    if (cap != plan.pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
+    const auto cap = pool_cap.find(key);
+    if (cap != pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
     t = Tensor();
   }
 
@@ -111,14 +127,22 @@ struct Engine::Impl {
       throw Error("engine: the ledger was not made for this graph (Ledger::for_graph)");
     std::vector<const Tensor*> in_ptrs;
     std::vector<Tensor> outs;
+    using Clock = std::chrono::steady_clock;
     for (const Step& step : plan.steps) {
+      const Clock::time_point t0 = options.time_nodes ? Clock::now() : Clock::time_point{};
       in_ptrs.clear();
       for (const ValueRef& r : step.inputs) in_ptrs.push_back(resolve(r, inputs));
-      if (step.kernel.fn) {
+      if (step.view) {
+        // The input dies here and nobody else reads it: its buffer becomes the output (plan.cpp, mark_views).
+        Tensor& in = slots[step.inputs[0].index];
+        outs.clear();
+        outs.push_back(std::move(in).reshaped(*step.out_shapes[0]));
+        in = Tensor();
+      } else if (step.kernel.fn) {
         outs.clear();
         for (std::size_t i = 0; i < step.outputs.size(); ++i)
           outs.push_back(take_buffer(graph.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]));
-        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs});
+        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
       }
@@ -129,8 +153,12 @@ struct Engine::Impl {
       }
       for (std::uint32_t v : step.release) release(v);
       if (ledger) ledger->per_node[step.node.index] += step.counts;
+      if (options.time_nodes) node_seconds[step.node.index] += std::chrono::duration<double>(Clock::now() - t0).count();
     }
-    if (ledger) ledger->samples += plan.batch;
+    if (ledger) {
+      for (const auto& f : plan.folded) ledger->per_node[f.node.index] += f.counts;
+      ledger->samples += plan.batch;
+    }
     std::vector<Tensor> result;
     for (const ValueRef& r : plan.outputs) {
       if (r.source == Source::slot) result.push_back(std::move(slots[r.index]));
@@ -168,7 +196,10 @@ std::uint64_t Engine::pooled_bytes() const {
 std::vector<std::string> Engine::kernel_names() const {
   std::vector<std::string> names(impl_->graph.num_nodes(), "reference");
   for (const Step& s : impl_->plan.steps) names[s.node.index] = s.kernel.name;
+  for (const auto& f : impl_->plan.folded) names[f.node.index] = f.how;
   return names;
 }
+
+std::vector<double> Engine::node_seconds() const { return impl_->node_seconds; }
 
 }  // namespace snnconv::ann

@@ -7,17 +7,30 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv::ann::kernels {
 
+struct PackedB;  // gemm_packed.hpp
+
+// An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
+// element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
+// reference kernel itself (plan.cpp, prepare_affine_gathers).
+struct AffineGather {
+  std::int64_t base = 0;
+  std::vector<std::int64_t> delta;  // per output dim
+};
+
 struct KernelArgs {
   const Graph& graph;
   const Node& node;
   std::span<const Tensor* const> in;  // nullptr for an absent optional input
   std::span<Tensor> out;              // already sized to the outputs' static types
+  const PackedB* packed = nullptr;    // the weights packed at plan time (packed GEMM kernels only)
+  const AffineGather* gather = nullptr;  // the index map of an affine gather (affine_gather kernels only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -32,12 +45,20 @@ struct KernelChoice {
 inline constexpr std::int64_t kRowChunk = 64;             // rows per GEMM / normalisation task
 inline constexpr std::int64_t kElementChunk = 1 << 14;    // elements per elementwise task
 
-// Calls body(begin, end) for [0, n) cut into chunks of `chunk`, in parallel (TBB).
-void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx);
-template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f) {
+// Below this many elements of work a kernel runs its chunks in order on the calling thread: waking a worker
+// and joining it costs more than the work (a 128-token sequence's LayerNorm). The chunks are the same, so
+// the results are too.
+inline constexpr std::int64_t kParallelMinElements = 1 << 16;
+
+// Calls body(begin, end) for [0, n) cut into chunks of `chunk`, in parallel (TBB) unless `serial`.
+void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std::int64_t, std::int64_t), void* ctx,
+                     bool serial = false);
+// `elements`: the work's size when known (serial below kParallelMinElements); < 0: always parallel.
+template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f, std::int64_t elements = -1) {
   parallel_chunks(
       n, std::max<std::int64_t>(chunk, 1),
-      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f);
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f,
+      elements >= 0 && elements < kParallelMinElements);
 }
 
 // `types` are the static types of the node's inputs (nullptr for an absent one).
@@ -45,9 +66,28 @@ KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const T
 KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
+KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+
+// Linear and MatMul against constant weights packed by the plan (gemm_packed.hpp); the plan switches a step
+// to them when packed_gemm_available().
+void linear_packed(const KernelArgs& a);
+void matmul_packed(const KernelArgs& a);
+// 2-D Conv with group 1 against its weights packed as W^T [patch, maps]: im2col rows, packed GEMM.
+void conv2d_packed(const KernelArgs& a);
+// Linear whose output only feeds an Add: the other Add operand (the residual, last input) is added in the
+// epilogue and the Add node is folded (plan.cpp, fold_residual_adds).
+void linear_packed_residual(const KernelArgs& a);
+
+// Copies an affine gather (KernelArgs::gather) for elements of `ElementBytes` bytes.
+KernelFn affine_gather_kernel(std::size_t element_bytes);
+
+// The Attention kernel reading q/k/v and writing y in the [B,N,H,D] layout where the bits of `bnhd`
+// (attention_kernel.hpp: kLayoutQ/K/V/Y) say so; the planner picks it when it folds Transposes away.
+KernelFn attention_with_layout(unsigned bnhd);
+
 // The fast kernel for node `n`, or {nullptr, "reference"}.
 inline KernelChoice choose_kernel(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
-  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization}) {
+  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement}) {
     const KernelChoice c = choose(g, n, types);
     if (c.fn) return c;
   }

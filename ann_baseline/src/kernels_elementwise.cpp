@@ -15,9 +15,11 @@ namespace {
 template <typename F> void map_unary(const KernelArgs& a, F f) {
   const float* x = a.in[0]->data<float>();
   float* y = a.out[0].data<float>();
-  for_chunks(a.out[0].numel(), kElementChunk, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i]);
-  });
+  for_chunks(
+      a.out[0].numel(), kElementChunk, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+      },
+      a.out[0].numel());
 }
 
 void relu(const KernelArgs& a) { map_unary(a, [](float v) { return v < 0.0f ? 0.0f : v; }); }
@@ -75,22 +77,28 @@ template <typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
   const std::int64_t total = a.out[0].numel();
   switch (p) {
     case Pattern::same:
-      for_chunks(total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], z[i]);
-      });
+      for_chunks(
+          total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], z[i]);
+          },
+          total);
       return;
     case Pattern::scalar_b: {
       const float s = z[0];
-      for_chunks(total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], s);
-      });
+      for_chunks(
+          total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], s);
+          },
+          total);
       return;
     }
     case Pattern::scalar_a: {
       const float s = x[0];
-      for_chunks(total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) y[i] = f(s, z[i]);
-      });
+      for_chunks(
+          total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) y[i] = f(s, z[i]);
+          },
+          total);
       return;
     }
     case Pattern::row_b:
@@ -107,7 +115,7 @@ template <typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
           else
             for (std::int64_t j = 0; j < n; ++j) y[o + j] = f(x[j], z[o + j]);
         }
-      });
+      }, total);
       return;
     }
   }

@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <vector>
 
+#include "gemm_packed.hpp"
 #include "kernels.hpp"
 #include "reference_detail.hpp"
 
@@ -27,31 +28,13 @@ bool all_f32(std::span<const TensorType* const> types, std::size_t count) {
   return true;
 }
 
-float activate(Activation a, float v) {
-  switch (a) {
-    case Activation::none: return v;
-    case Activation::relu: return v < 0.0f ? 0.0f : v;
-    case Activation::gelu: return detail::gelu_exact(v);
-    case Activation::gelu_tanh: return detail::gelu_tanh(v);
-  }
-  return v;
-}
-
 // Y[rows, n] = X[rows, k] . W[k, n] (+ bias) then activation, in row chunks.
 void rows_times_matrix(const float* x, const float* w, const float* bias, float* y, std::int64_t rows,
                        std::int64_t k, std::int64_t n, Activation act) {
   for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     const std::int64_t rc = r1 - r0;
-    MMap out(y + r0 * n, rc, n);
-    out.noalias() = CMap(x + r0 * k, rc, k) * CMap(w, k, n);
-    if (bias == nullptr && act == Activation::none) return;
-    for (std::int64_t r = 0; r < rc; ++r) {
-      float* row = y + (r0 + r) * n;
-      if (bias)
-        for (std::int64_t j = 0; j < n; ++j) row[j] += bias[j];
-      if (act != Activation::none)
-        for (std::int64_t j = 0; j < n; ++j) row[j] = activate(act, row[j]);
-    }
+    MMap(y + r0 * n, rc, n).noalias() = CMap(x + r0 * k, rc, k) * CMap(w, k, n);
+    epilogue(y + r0 * n, rc, n, n, bias, act);
   });
 }
 
@@ -141,6 +124,32 @@ void linear(const KernelArgs& a) {
                     x.numel() / k, k, n, std::get<LinearAttrs>(a.node.attrs).activation);
 }
 
+}  // namespace
+
+// ---- packed weights (plan time) --------------------------------------------------------------------------
+
+void linear_packed(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor* b = a.in.size() > 2 ? a.in[2] : nullptr;
+  gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, b ? b->data<float>() : nullptr,
+              std::get<LinearAttrs>(a.node.attrs).activation, a.out[0].data<float>());
+}
+
+void linear_packed_residual(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const std::size_t n_in = a.node.inputs.size();  // the Linear's own inputs; the residual follows them
+  const Tensor* b = n_in > 2 ? a.in[2] : nullptr;
+  gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, b ? b->data<float>() : nullptr,
+              std::get<LinearAttrs>(a.node.attrs).activation, a.out[0].data<float>(), a.in[n_in]->data<float>());
+}
+
+void matmul_packed(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, nullptr, Activation::none, a.out[0].data<float>());
+}
+
+namespace {
+
 // ---- Conv (2-D) ------------------------------------------------------------------------------------------
 
 struct Conv2d {
@@ -200,6 +209,48 @@ void conv2d(const KernelArgs& a) {
 }
 
 }  // namespace
+
+void conv2d_packed(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor* b = a.in.size() > 2 ? a.in[2] : nullptr;
+  Tensor& y = a.out[0];
+  const Conv2d g = conv_geometry(a.node, x.shape(), a.in[1]->shape(), y.shape());
+  const std::int64_t patch = g.channels * g.kh * g.kw, pixels = g.oh * g.ow;
+  const float* px = x.data<float>();
+  const float* pb = b ? b->data<float>() : nullptr;
+  float* py = y.data<float>();
+  // Tasks of whole samples, ~96 output pixels each (the cut does not change any element's arithmetic).
+  const std::int64_t per_task = std::max<std::int64_t>(1, 96 / std::max<std::int64_t>(pixels, 1));
+  for_chunks(g.batch, per_task, [&](std::int64_t s0, std::int64_t s1) {
+    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps)), pad;
+    // im2col with one row per output pixel: row (sample, oy, ox) holds that pixel's patch (c, ky, kx).
+    for (std::int64_t nb = s0; nb < s1; ++nb)
+      for (std::int64_t oy = 0; oy < g.oh; ++oy)
+        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+          float* row = col.data() + (((nb - s0) * g.oh + oy) * g.ow + ox) * patch;
+          for (std::int64_t ci = 0; ci < g.channels; ++ci) {
+            const float* plane = px + (nb * g.channels + ci) * g.h * g.w;
+            for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+              const std::int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+              for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+                const std::int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                *row++ = inside ? plane[iy * g.w + ix] : 0.0f;
+              }
+            }
+          }
+        }
+    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps, pad);
+    // [pixels, maps] per sample -> y[sample, maps, pixels], plus the bias.
+    for (std::int64_t nb = s0; nb < s1; ++nb)
+      for (std::int64_t m = 0; m < g.maps; ++m) {
+        float* dst = py + (nb * g.maps + m) * pixels;
+        const float* src = out.data() + (nb - s0) * pixels * g.maps + m;
+        const float bias = pb ? pb[m] : 0.0f;
+        for (std::int64_t p = 0; p < pixels; ++p) dst[p] = pb ? src[p * g.maps] + bias : src[p * g.maps];
+      }
+  });
+}
 
 KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   switch (n.kind) {

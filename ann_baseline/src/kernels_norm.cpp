@@ -1,8 +1,12 @@
-// Fast whole-vector kernels (f32): LayerNorm over trailing dims with a per-column scale/bias, and Softmax
-// over the last axis. Rows are independent, so row chunks run in parallel; inside a row the sums run in the
-// reference's order (row statistics are bit-identical to the reference), only the scale/bias loop differs
-// in structure.
+// Fast whole-vector kernels (f32): LayerNorm over trailing dims with a per-column scale/bias, Softmax over
+// the last axis, and Attention (attention_kernel.cpp). Rows are independent, so row chunks run in parallel;
+// LayerNorm's row sums are Eigen's vectorised reductions (an order fixed by the row length), Softmax is the
+// reference's function on each row.
+#define EIGEN_DONT_PARALLELIZE
+#include <Eigen/Core>
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "kernels.hpp"
 #include "attention_kernel.hpp"
@@ -33,21 +37,18 @@ void layer_norm(const KernelArgs& a) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const float* row = px + r * cols;
       float* out = py + r * cols;
-      float sum = 0.0f;
-      for (std::int64_t j = 0; j < cols; ++j) sum += row[j];
-      const float mean = sum / n;
-      float sq = 0.0f;
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const float d = row[j] - mean;
-        sq += d * d;
-      }
+      // Eigen's vectorised sums: the order depends on cols only (thread-count independent), but differs from
+      // the reference's left-to-right sum in the last bits (tested to 1e-5).
+      const Eigen::Map<const Eigen::ArrayXf> xr(row, cols);
+      const float mean = xr.sum() / n;
+      const float sq = (xr - mean).square().sum();
       const float inv_std = 1.0f / std::sqrt(sq / n + at.epsilon);
       if (bias)
         for (std::int64_t j = 0; j < cols; ++j) out[j] = (row[j] - mean) * inv_std * scale[j] + bias[j];
       else
         for (std::int64_t j = 0; j < cols; ++j) out[j] = (row[j] - mean) * inv_std * scale[j];
     }
-  });
+  }, rows * cols);
 }
 
 void softmax_last(const KernelArgs& a) {
@@ -58,7 +59,7 @@ void softmax_last(const KernelArgs& a) {
   float* py = a.out[0].data<float>();
   for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) detail::softmax_strided(px + r * n, py + r * n, n, 1);
-  });
+  }, rows * n);
 }
 
 bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }
@@ -66,12 +67,23 @@ bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && 
 }  // namespace
 
 namespace {
-void attention(const KernelArgs& a) {
+// Writes into the executor's buffer; operands in the layout the planner chose (plan.cpp,
+// fold_attention_transposes).
+template <unsigned Layout> void attention(const KernelArgs& a) {
   const Tensor* mask = a.in.size() > 3 ? a.in[3] : nullptr;
-  a.out[0] = attention_online(*a.in[0], *a.in[1], *a.in[2], mask, std::get<AttentionAttrs>(a.node.attrs));
+  attention_online_into(*a.in[0], *a.in[1], *a.in[2], mask, std::get<AttentionAttrs>(a.node.attrs), Layout, a.out[0]);
+}
+
+template <unsigned... L> constexpr std::array<KernelFn, sizeof...(L)> attention_table(std::integer_sequence<unsigned, L...>) {
+  return {attention<L>...};
 }
 
 }  // namespace
+
+KernelFn attention_with_layout(unsigned bnhd) {
+  static constexpr auto table = attention_table(std::make_integer_sequence<unsigned, 16>{});
+  return table[bnhd & 15u];
+}
 
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   switch (n.kind) {
@@ -113,7 +125,7 @@ KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const
         if (t && !t->is_static()) return {};
       if (types.size() < 3 || !is_f32_static(types[0]) || !is_f32_static(types[1]) || !is_f32_static(types[2]))
         return {};
-      return {attention, "online_attention"};
+      return {attention<0>, "online_attention"};
     }
     default: return {};
   }

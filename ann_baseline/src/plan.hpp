@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "gemm_packed.hpp"
 #include "kernels.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/core/ledger.hpp"
@@ -31,6 +33,9 @@ struct ValueRef {
 struct Step {
   NodeId node;
   kernels::KernelChoice kernel;                  // fn == nullptr: the reference kernel
+  bool view = false;                             // Reshape-like on a dying input: move its buffer, new shape
+  const kernels::PackedB* packed = nullptr;      // weights packed for this step's kernel (Plan::packed)
+  const kernels::AffineGather* gather = nullptr;  // index map of an affine-gather step (Plan::gathers)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -42,7 +47,18 @@ struct Plan {
   std::vector<Step> steps;            // in topological order
   std::vector<ValueRef> values;       // per value of the graph
   std::vector<Tensor> owned;          // constants converted at plan time
+  std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
+  std::vector<std::unique_ptr<kernels::AffineGather>> gathers;  // index maps of Slice steps
   std::vector<ValueRef> outputs;      // graph outputs
+  // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
+  // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger
+  // counts are still added once per pass, so a ledger does not depend on the kernels chosen.
+  struct Folded {
+    NodeId node;
+    Counters counts;
+    const char* how;  // kernel_names(): "folded_into_attention", "folded_into_linear", "constant"
+  };
+  std::vector<Folded> folded;
   std::vector<TensorType> input_types;
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
   // Released buffers the executor's pool keeps per (dtype, shape): as many as the fast kernels take at

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <algorithm>
+#include <utility>
 
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -69,16 +71,41 @@ std::int64_t argmax_row(const float* row, std::int64_t n) {
   return best;
 }
 
-Tensor fit_input(const Tensor& data, const Graph& g, const EvalOptions& o) {
-  const TensorType& t = g.value(g.inputs()[0]).type;
+// Area under the ROC curve of scores for label 1 against label 0: the Mann-Whitney statistic with tied
+// scores ranked at their average rank. NaN when one class is absent.
+double roc_auc(const std::vector<float>& score, const std::vector<std::int64_t>& label) {
+  std::vector<std::size_t> order(score.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
+  double rank_sum = 0.0, positives = 0.0;
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
+    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
+    for (std::size_t t = i; t < j; ++t)
+      if (label[order[t]] == 1) {
+        rank_sum += avg_rank;
+        positives += 1.0;
+      }
+    i = j;
+  }
+  const double negatives = static_cast<double>(score.size()) - positives;
+  if (positives == 0.0 || negatives == 0.0) return std::nan("");
+  return (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives);
+}
+
+Tensor fit_input_at(const Tensor& data, const Graph& g, std::size_t input, const EvalOptions& o) {
+  const TensorType& t = g.value(g.inputs()[input]).type;
   const Shape shape = t.static_shape();
   if (checked_numel(shape) != data.numel())
     throw UsageError(fmt::format("dataset rows of shape {} do not fit the model input {}",
                                  shape_to_string(data.shape()), type_to_string(t)),
-                     {o.model, "", "", g.value(g.inputs()[0]).name});
+                     {o.model, "", "", g.value(g.inputs()[input]).name});
   Tensor x = data.dtype() == t.dtype ? data : data.cast(t.dtype);
   return x.reshaped(shape);
 }
+
+Tensor fit_input(const Tensor& data, const Graph& g, const EvalOptions& o) { return fit_input_at(data, g, 0, o); }
 
 EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::DatasetReader& reader, EvalResult res) {
   std::int64_t rows = reader.count(o.split);
@@ -95,6 +122,8 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
   std::unique_ptr<Runner> rest;
   std::int64_t correct = 0;
   double seconds = 0.0;
+  std::vector<float> positive_prob;  // two classes: softmax probability of class 1, for the ROC AUC
+  std::vector<std::int64_t> all_labels;
   for (std::int64_t begin = 0; begin < rows; begin += batch) {
     const std::int64_t count = std::min(batch, rows - begin);
     const datasets::ClassificationBatch b = datasets::read_classification_batch(reader, o.split, begin, count);
@@ -117,9 +146,22 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
     const Tensor logits = out.at(0).cast(DType::f32);
     const std::int64_t classes = logits.numel() / logits.dim(0);
     const std::vector<std::int64_t> labels = b.labels.to_i64();
-    for (std::int64_t i = 0; i < count; ++i)
-      correct += argmax_row(logits.data<float>() + i * classes, classes) == labels[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < count; ++i) {
+      const float* row = logits.data<float>() + i * classes;
+      correct += argmax_row(row, classes) == labels[static_cast<std::size_t>(i)];
+      if (classes == 2) {
+        // As torch.softmax in f32 (its saturation to 1.0 makes the same ties the recorded AUC saw).
+        const float m = std::max(row[0], row[1]);
+        const float e0 = std::exp(row[0] - m), e1 = std::exp(row[1] - m);
+        positive_prob.push_back(e1 / (e0 + e1));
+        all_labels.push_back(labels[static_cast<std::size_t>(i)]);
+      }
+    }
     if (o.progress) o.progress(begin + count, rows);
+  }
+  if (!positive_prob.empty()) {
+    const double auc = roc_auc(positive_prob, all_labels);
+    if (!std::isnan(auc)) res.extra["roc_auc"] = auc;
   }
   if (rest) merge_ledger(main->ledger, rest->ledger);
   res.samples = rows;
@@ -131,6 +173,19 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
   return res;
 }
 
+// Summed -log p(next byte) in nats over positions [0, count) of row b of logits [B, n, V], targets next[i].
+double row_nats(const float* logits, std::int64_t vocab, std::int64_t count, const std::int64_t* next) {
+  double nats = 0.0;
+  for (std::int64_t t = 0; t < count; ++t) {
+    const float* row = logits + t * vocab;
+    const float mx = row[argmax_row(row, vocab)];
+    double sum = 0.0;
+    for (std::int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
+    nats += std::log(sum) - static_cast<double>(row[next[t]] - mx);
+  }
+  return nats;
+}
+
 EvalResult bits_per_byte(const EvalOptions& o, const Graph& probe, const datasets::DatasetReader& reader,
                          EvalResult res) {
   std::int64_t seq = o.seq;
@@ -138,57 +193,164 @@ EvalResult bits_per_byte(const EvalOptions& o, const Graph& probe, const dataset
     const auto it = probe.metadata.find("snnconv.max_seq");
     if (it != probe.metadata.end()) seq = std::stoll(it->second);
   }
-  if (seq < 2) throw UsageError("language model evaluation needs a window: give --seq (>= 2)", {o.model, "", "", ""});
-  const std::int64_t total = reader.doc_offsets(o.split).back();
-  std::int64_t windows = total / seq;
-  if (o.limit >= 0) windows = std::min(windows, o.limit);
+  if (seq < 1) throw UsageError("language model evaluation needs a window: give --seq (>= 1)", {o.model, "", "", ""});
   const std::string bsym = input_symbol(probe, 0), ssym = input_symbol(probe, 1);
-  auto dims_for = [&](std::int64_t b) {
+  if (bsym.empty()) throw UnsupportedError("language model evaluation needs a symbolic batch dim", {o.model, "", "", ""});
+  // Window k feeds [k*seq, k*seq + seq) and is scored against the next bytes; the scored bytes are 1..n.
+  const std::int64_t n = std::max<std::int64_t>(reader.doc_offsets(o.split).back() - 1, 0);
+  const std::int64_t full = n / seq;
+  const std::int64_t tail = n - full * seq;  // a last, shorter window
+  if (tail > 0 && ssym.empty())
+    throw UnsupportedError("the model's sequence length is fixed: the stream does not split into windows of it",
+                           {o.model, "", "", ""});
+  std::int64_t windows = full + (tail > 0 ? 1 : 0);
+  if (o.limit >= 0) windows = std::min(windows, o.limit);
+  auto dims_for = [&](std::int64_t b, std::int64_t len) {
     auto d = o.dims;
-    if (!bsym.empty()) d[bsym] = b;
-    if (!ssym.empty()) d[ssym] = seq;
+    d[bsym] = b;
+    if (!ssym.empty()) d[ssym] = len;
     return d;
   };
-  if (bsym.empty()) throw UnsupportedError("language model evaluation needs a symbolic batch dim", {o.model, "", "", ""});
-  const std::int64_t batch = std::max<std::int64_t>(1, std::min(o.batch, std::max<std::int64_t>(windows, 1)));
-  auto main = make_runner(o, dims_for(batch));
-  std::unique_ptr<Runner> rest;
+  const std::int64_t full_windows = std::min(windows, full);
+  const std::int64_t batch = std::max<std::int64_t>(1, std::min(o.batch, std::max<std::int64_t>(full_windows, 1)));
+  std::unique_ptr<Runner> main = full_windows > 0 ? make_runner(o, dims_for(batch, seq)) : nullptr;
+  std::vector<std::unique_ptr<Runner>> rest;
   double nats = 0.0, seconds = 0.0;
-  for (std::int64_t w = 0; w < windows; w += batch) {
-    const std::int64_t count = std::min(batch, windows - w);
-    Runner* r = main.get();
-    if (count < batch) {
-      rest = make_runner(o, dims_for(count));
-      r = rest.get();
+  std::int64_t scored = 0;
+  auto score = [&](Runner& r, std::int64_t first_window, std::int64_t count, std::int64_t len) {
+    const std::int64_t begin = first_window * seq;
+    // Windows are consecutive: read their bytes plus the one after the last as the targets.
+    const std::vector<std::int64_t> bytes = reader.read_range(o.split, "tokens", begin, (count - 1) * seq + len + 1).to_i64();
+    std::vector<std::int64_t> tokens(static_cast<std::size_t>(count * len));
+    for (std::int64_t b = 0; b < count; ++b)
+      std::copy_n(bytes.begin() + b * seq, len, tokens.begin() + b * len);
+    const DType in_type = r.graph.value(r.graph.inputs()[0]).type.dtype;
+    const std::vector<Tensor> in{Tensor::from_vector<std::int64_t>({count, len}, tokens).cast(in_type)};
+    const auto t0 = Clock::now();
+    const std::vector<Tensor> out = r.engine->run(in, &r.ledger);
+    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    const Tensor logits = out.at(0).cast(DType::f32);  // [count, len, vocab]
+    const std::int64_t vocab = logits.shape().back();
+    for (std::int64_t b = 0; b < count; ++b)
+      nats += row_nats(logits.data<float>() + b * len * vocab, vocab, len, bytes.data() + b * seq + 1);
+    scored += count * len;
+  };
+  for (std::int64_t w = 0; w < full_windows; w += batch) {
+    const std::int64_t count = std::min(batch, full_windows - w);
+    if (count == batch) {
+      score(*main, w, count, seq);
+    } else {
+      rest.push_back(make_runner(o, dims_for(count, seq)));
+      score(*rest.back(), w, count, seq);
     }
-    const std::vector<std::int64_t> tokens = reader.read_range(o.split, "tokens", w * seq, count * seq).to_i64();
-    const DType in_type = r->graph.value(r->graph.inputs()[0]).type.dtype;
-    const std::vector<Tensor> in{Tensor::from_vector<std::int64_t>({count, seq}, tokens).cast(in_type)};
+  }
+  if (windows > full_windows) {
+    rest.push_back(make_runner(o, dims_for(1, tail)));
+    score(*rest.back(), full, 1, tail);
+  }
+  Runner* into = main ? main.get() : (rest.empty() ? nullptr : rest.front().get());
+  for (auto& r : rest)
+    if (r.get() != into) merge_ledger(into->ledger, r->ledger);
+  res.samples = windows;
+  res.metric = "bits_per_byte";
+  res.value = scored > 0 ? nats / std::log(2.0) / static_cast<double>(scored) : 0.0;
+  res.extra["bytes_scored"] = static_cast<double>(scored);
+  res.seconds = seconds;
+  if (into) {
+    res.kernels = into->engine->kernel_names();
+    res.ledger = std::move(into->ledger);
+  }
+  return res;
+}
+
+// The graph input that holds the image (rank 4, float) and the one with the tokens (rank 2, integer).
+std::pair<std::size_t, std::size_t> vqa_inputs(const Graph& g, const std::string& model) {
+  std::size_t image = g.inputs().size(), tokens = g.inputs().size();
+  for (std::size_t i = 0; i < g.inputs().size(); ++i) {
+    const TensorType& t = g.value(g.inputs()[i]).type;
+    if (t.rank() == 4 && is_float(t.dtype)) image = i;
+    if (t.rank() == 2 && is_integer(t.dtype)) tokens = i;
+  }
+  if (image == g.inputs().size() || tokens == g.inputs().size() || g.inputs().size() != 2)
+    throw UnsupportedError("vqa evaluation needs exactly two inputs: an image [B,C,H,W] and tokens [B,seq]",
+                           {model, "", "", ""});
+  return {image, tokens};
+}
+
+EvalResult exact_match(const EvalOptions& o, const Graph& probe, const datasets::DatasetReader& reader,
+                       EvalResult res) {
+  std::int64_t rows = reader.count(o.split);
+  if (o.limit >= 0) rows = std::min(rows, o.limit);
+  const auto [image_in, token_in] = vqa_inputs(probe, o.model);
+  const TensorType& tt = probe.value(probe.inputs()[token_in]).type;
+  const TensorType& it = probe.value(probe.inputs()[image_in]).type;
+  if (tt.dims[0].is_known() || tt.dims[1].is_known())
+    throw UnsupportedError("vqa evaluation needs symbolic batch and sequence dims on the tokens input", {o.model, "", "", ""});
+  const std::string bsym = tt.dims[0].symbol, ssym = tt.dims[1].symbol;
+  // One engine per (batch, padded length); the lengths of a batch follow the questions, so few are needed.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::unique_ptr<Runner>> runners;
+  Runner* first = nullptr;
+  const std::int64_t batch = std::max<std::int64_t>(1, std::min(o.batch, std::max<std::int64_t>(rows, 1)));
+  std::int64_t matches = 0;
+  double seconds = 0.0;
+  for (std::int64_t begin = 0; begin < rows; begin += batch) {
+    const std::int64_t count = std::min(batch, rows - begin);
+    const std::vector<std::int64_t> pl = reader.read_rows(o.split, "prompt_lengths", begin, count).to_i64();
+    const std::vector<std::int64_t> al = reader.read_rows(o.split, "answer_lengths", begin, count).to_i64();
+    const Tensor pt = reader.read_rows(o.split, "prompt_tokens", begin, count);
+    const Tensor at = reader.read_rows(o.split, "answer_tokens", begin, count);
+    const std::vector<std::int64_t> ptv = pt.to_i64(), atv = at.to_i64();
+    std::int64_t len = 1;
+    for (std::int64_t b = 0; b < count; ++b) len = std::max(len, pl[static_cast<std::size_t>(b)] + al[static_cast<std::size_t>(b)]);
+    std::vector<std::int64_t> tokens(static_cast<std::size_t>(count * len), 0);
+    for (std::int64_t b = 0; b < count; ++b) {
+      const auto p = pl[static_cast<std::size_t>(b)], a = al[static_cast<std::size_t>(b)];
+      std::copy_n(ptv.begin() + b * pt.dim(1), p, tokens.begin() + b * len);
+      std::copy_n(atv.begin() + b * at.dim(1), a, tokens.begin() + b * len + p);
+    }
+    auto& r = runners[{count, len}];
+    if (!r) {
+      auto d = o.dims;
+      d[bsym] = count;
+      d[ssym] = len;
+      if (!it.dims[0].is_known()) d[it.dims[0].symbol] = count;
+      r = make_runner(o, d);
+      if (!first) first = r.get();
+    }
+    // Images: uint8 [count, 28, 28] -> the model's input `images / 255` of its static shape.
+    const Tensor pixels = reader.read_rows(o.split, "images", begin, count).cast(DType::f32);
+    Tensor image(DType::f32, pixels.shape());
+    const float* src = pixels.data<float>();
+    float* dst = image.data<float>();
+    for (std::int64_t i = 0; i < image.numel(); ++i) dst[i] = src[i] * (1.0f / 255.0f);
+    std::vector<Tensor> in(2);
+    in[image_in] = fit_input_at(image, r->graph, image_in, o);
+    in[token_in] = Tensor::from_vector<std::int64_t>({count, len}, tokens).cast(r->graph.value(r->graph.inputs()[token_in]).type.dtype);
     const auto t0 = Clock::now();
     const std::vector<Tensor> out = r->engine->run(in, &r->ledger);
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    const Tensor logits = out.at(0).cast(DType::f32);  // [count, seq, vocab]
+    const Tensor logits = out.at(0).cast(DType::f32);  // [count, len, vocab]
     const std::int64_t vocab = logits.shape().back();
-    const float* pl = logits.data<float>();
-    for (std::int64_t b = 0; b < count; ++b)
-      for (std::int64_t t = 0; t + 1 < seq; ++t) {
-        const float* row = pl + (b * seq + t) * vocab;
-        const float mx = row[argmax_row(row, vocab)];
-        double sum = 0.0;
-        for (std::int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-        const auto next = tokens[static_cast<std::size_t>(b * seq + t + 1)];
-        nats += std::log(sum) - static_cast<double>(row[next] - mx);
-      }
-    if (o.progress) o.progress(w + count, windows);
+    for (std::int64_t b = 0; b < count; ++b) {
+      const auto p = pl[static_cast<std::size_t>(b)], a = al[static_cast<std::size_t>(b)];
+      bool ok = a > 0;
+      // The byte at position p + j is predicted at position p + j - 1.
+      for (std::int64_t j = 0; ok && j < a; ++j)
+        ok = argmax_row(logits.data<float>() + (b * len + p + j - 1) * vocab, vocab) ==
+             atv[static_cast<std::size_t>(b * at.dim(1) + j)];
+      matches += ok;
+    }
   }
-  if (rest) merge_ledger(main->ledger, rest->ledger);
-  res.samples = windows;
-  res.metric = "bits_per_byte";
-  const double bytes = static_cast<double>(windows * (seq - 1));
-  res.value = bytes > 0 ? nats / std::log(2.0) / bytes : 0.0;
+  for (auto& [key, r] : runners)
+    if (r.get() != first) merge_ledger(first->ledger, r->ledger);
+  res.samples = rows;
+  res.metric = "exact_match";
+  res.value = rows > 0 ? static_cast<double>(matches) / static_cast<double>(rows) : 0.0;
   res.seconds = seconds;
-  res.kernels = main->engine->kernel_names();
-  res.ledger = std::move(main->ledger);
+  if (first) {
+    res.kernels = first->engine->kernel_names();
+    res.ledger = std::move(first->ledger);
+  }
   return res;
 }
 
@@ -208,7 +370,7 @@ EvalResult evaluate(const EvalOptions& o) {
   switch (reader.info().task) {
     case datasets::Task::classification: res = classify(o, probe, reader, std::move(res)); break;
     case datasets::Task::language_model: res = bits_per_byte(o, probe, reader, std::move(res)); break;
-    case datasets::Task::vqa:
+    case datasets::Task::vqa: res = exact_match(o, probe, reader, std::move(res)); break;
     case datasets::Task::program_synthesis:
       throw UnsupportedError("scoring " + res.task + " datasets is not implemented yet", {data.string(), "", "", ""});
   }

@@ -43,10 +43,14 @@ void Tensor::check_type(DType requested) const {
                 std::string(dtype_name(requested)));
 }
 
-Tensor Tensor::reshaped(Shape shape) const {
+Tensor Tensor::reshaped(Shape shape) const& {
+  return Tensor(*this).reshaped(std::move(shape));
+}
+
+Tensor Tensor::reshaped(Shape shape) && {
   if (checked_numel(shape) != numel_)
     throw ShapeError("cannot reshape " + shape_to_string(shape_) + " to " + shape_to_string(shape));
-  Tensor t = *this;
+  Tensor t = std::move(*this);
   t.shape_ = std::move(shape);
   return t;
 }

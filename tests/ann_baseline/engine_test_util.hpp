@@ -10,10 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "../../ann_baseline/src/gemm_packed.hpp"
 #include "graph_builder.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 
 namespace snnconv::test {
+
+// The kernel a Linear / MatMul with constant weights gets: the packed micro-kernel where the build has
+// AVX2/FMA, Eigen otherwise.
+inline std::string weight_gemm_kernel() { return ann::kernels::packed_gemm_available() ? "packed_gemm" : "eigen_gemm"; }
 
 inline Tensor random_f32(const Shape& s, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 rng(seed);

@@ -17,7 +17,43 @@ TEST_CASE("MatMul with a weight matrix folds batch dims into rows (several row c
   const ValueId x = test::input(g, "x", DType::f32, {3, 37, 24});
   const ValueId w = g.add_constant("w", random_f32({24, 19}, 2));
   g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
-  check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, "eigen_gemm");
+  check_fast_kernel(g, {random_f32({3, 37, 24}, 1)}, test::weight_gemm_kernel());
+}
+
+TEST_CASE("MatMul of an activation by an activation matrix stays on Eigen") {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {3, 37, 24});
+  const ValueId w = test::input(g, "w", DType::f32, {24, 19});
+  g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
+  check_fast_kernel(g, {random_f32({3, 37, 24}, 1), random_f32({24, 19}, 2)}, "eigen_gemm");
+}
+
+TEST_CASE("packed GEMM: row and column remainders; many tasks; [1; k; n] weights; every activation") {
+  struct Case {
+    Shape x;
+    std::int64_t n;
+  };
+  // rows 1..5 (micro-tile remainders), 97 rows (several row tasks), n below / above / at panel multiples,
+  // k odd, and n > 128 (several column tasks).
+  // k = 600: three passes along k (kKBlock = 256), the last one short.
+  for (const Case& c : {Case{{1, 7}, 5}, Case{{5, 33}, 16}, Case{{2, 97, 31}, 17}, Case{{3, 50, 64}, 300},
+                        Case{{13, 128}, 48}, Case{{2, 9, 600}, 40}}) {
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh}) {
+      Graph g;
+      const std::int64_t k = c.x.back();
+      const ValueId x = test::input(g, "x", DType::f32, c.x);
+      const ValueId w = g.add_constant("w", random_f32({k, c.n}, 101));
+      const ValueId b = g.add_constant("b", random_f32({c.n}, 102));
+      g.set_outputs(test::node(g, OpKind::Linear, {x, w, b}, LinearAttrs{act}));
+      INFO(shape_to_string(c.x), " n ", c.n);
+      check_fast_kernel(g, {random_f32(c.x, 100, -2.0f, 2.0f)}, test::weight_gemm_kernel());
+    }
+  }
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {2, 9, 20});
+  const ValueId w = g.add_constant("w", random_f32({1, 20, 23}, 104));
+  g.set_outputs(test::node(g, OpKind::MatMul, {x, w}));
+  check_fast_kernel(g, {random_f32({2, 9, 20}, 103)}, test::weight_gemm_kernel());
 }
 
 TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
@@ -63,8 +99,14 @@ TEST_CASE("Linear with bias and each activation") {
     const ValueId w = g.add_constant("w", random_f32({32, 48}, 11));
     const ValueId b = g.add_constant("b", random_f32({48}, 12));
     g.set_outputs(test::node(g, OpKind::Linear, {x, w, b}, LinearAttrs{act}));
-    check_fast_kernel(g, {random_f32({2, 65, 32}, 10)}, "eigen_gemm");
+    check_fast_kernel(g, {random_f32({2, 65, 32}, 10)}, test::weight_gemm_kernel());
   }
+  // Weights that are an input, not a constant: Eigen.
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, {2, 65, 32});
+  const ValueId w = test::input(g, "w", DType::f32, {32, 48});
+  g.set_outputs(test::node(g, OpKind::Linear, {x, w}, LinearAttrs{Activation::gelu}));
+  check_fast_kernel(g, {random_f32({2, 65, 32}, 10), random_f32({32, 48}, 11)}, "eigen_gemm");
 }
 
 TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embedding") {
@@ -76,6 +118,7 @@ TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embeddi
       {{2, 3, 11, 11}, {4, 3, 3, 3}, ConvAttrs{{}, {2, 2}, {1, 1, 1, 1}, {}, 1}},
       {{1, 4, 9, 10}, {6, 2, 3, 2}, ConvAttrs{{}, {1, 2}, {0, 1, 2, 0}, {2, 1}, 2}},
       {{3, 1, 28, 28}, {16, 1, 7, 7}, ConvAttrs{{7, 7}, {7, 7}, {}, {}, 1}},
+      {{13, 2, 9, 9}, {20, 2, 3, 3}, ConvAttrs{{}, {1, 1}, {1, 0, 0, 1}, {1, 2}, 1}},  // several tasks, odd sizes
   };
   for (const Case& k : cases) {
     Graph g;
@@ -83,7 +126,8 @@ TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embeddi
     const ValueId w = g.add_constant("w", random_f32(k.w, 21));
     const ValueId b = g.add_constant("b", random_f32({k.w[0]}, 22));
     g.set_outputs(test::node(g, OpKind::Conv, {x, w, b}, k.at));
-    check_fast_kernel(g, {random_f32(k.x, 20)}, "im2col_gemm");
+    const bool packed = k.at.group == 1 && ann::kernels::packed_gemm_available();
+    check_fast_kernel(g, {random_f32(k.x, 20)}, packed ? "im2col_packed_gemm" : "im2col_gemm");
   }
 }
 

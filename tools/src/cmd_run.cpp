@@ -172,6 +172,8 @@ int run_run(RunOptions& o) {
     j["engine"] = o.engine;
     j["samples"] = r.samples;
     j["metric"] = {{"name", r.metric}, {"value", r.value}};
+    j["metrics"] = nlohmann::json::object();
+    for (const auto& [name, value] : r.extra) j["metrics"][name] = value;
     j["seconds"] = r.seconds;
     j["samples_per_s"] = r.samples_per_s;
     j["ledger_samples"] = r.ledger.samples;
@@ -191,6 +193,7 @@ int run_run(RunOptions& o) {
   fmt::print("data        {} (split {}, task {})\n", r.data, o.eval.split, r.task);
   fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples,
              r.task == "language_model" ? "windows" : "samples");
+  for (const auto& [name, value] : r.extra) fmt::print("{:<11} {:.6g}\n", name, value);
   fmt::print("throughput  {:.1f} {}/s ({:.3f} s in the engine)\n", r.samples_per_s,
              r.task == "language_model" ? "windows" : "samples", r.seconds);
   const double per = r.ledger.samples > 0 ? static_cast<double>(r.ledger.samples) : 1.0;
@@ -205,8 +208,9 @@ void add_run(CLI::App& app, Action& action) {
   auto opts = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "Run a model on a dataset split: metric, throughput and (with --json) the "
                                         "per-layer ledger, on the dense engine (ann), the quantized integer "
-                                        "reference (qann) or the spiking engine (snn). Partial: classification and "
-                                        "language-model data only (vqa / program_synthesis scoring not yet)");
+                                        "reference (qann) or the spiking engine (snn). Scores classification "
+                                        "(accuracy; ROC AUC with two classes), language_model (bits per byte) "
+                                        "and vqa (exact match); program_synthesis not yet");
   cmd->add_option("model", opts->eval.model,
                   "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "
                   "quantization options are then those stored in the file)")

@@ -22,6 +22,11 @@ struct EngineOptions {
   // Refuse a plan whose memory (MemoryPlan::total) is above this many bytes: LimitError naming the sizes,
   // thrown by the constructor before any pass allocates its buffers. 0: no limit.
   std::uint64_t max_memory_bytes = 0;
+  bool time_nodes = false;     // benchmarks only: accumulate each node's wall time (Engine::node_seconds)
+  // The planner's rewrites (nodes of constants computed at plan time, Transposes folded into attention,
+  // views, residual Adds folded into Linear, packed weights). The KV-cache decoder runs every step with its
+  // own kernels and turns them off.
+  bool plan_rewrites = true;
 };
 
 // What one engine holds while it runs, from the plan's static shapes (docs/reliability.md, "Limits").
@@ -59,6 +64,9 @@ public:
   std::uint64_t pooled_bytes() const;
   // Kernel chosen for each node ("reference", "eigen_gemm", "online_attention", ...), for inspect/bench.
   std::vector<std::string> kernel_names() const;
+  // With EngineOptions::time_nodes: seconds spent in each node (index = node index) summed over every run
+  // so far; zeros otherwise. A node the plan runs as a view (no kernel, no copy) stays at zero.
+  std::vector<double> node_seconds() const;
 
 private:
   struct Impl;

@@ -31,8 +31,9 @@ struct EvalResult {
   std::string model;
   std::string data;            // dataset file actually used
   std::int64_t samples = 0;    // classification samples or language-model windows scored
-  std::string metric;          // "accuracy" or "bits_per_byte"
+  std::string metric;          // "accuracy", "bits_per_byte" or "exact_match"
   double value = 0.0;
+  std::map<std::string, double> extra;  // further metrics: "roc_auc" (two-class classification)
   double seconds = 0.0;        // engine time only (no import, no disk reads)
   double samples_per_s = 0.0;
   std::vector<std::string> kernels;  // kernel per node of the full-batch graph
@@ -40,12 +41,20 @@ struct EvalResult {
 };
 
 // Imports the model with `batch` bound to the batch size and runs it over the split.
-// Classification: accuracy of argmax(logits) against `labels`. The last partial batch runs on a second
-// import bound to the remainder when the batch dim is symbolic; a model with a fixed batch gets the last
-// batch zero-padded and the padded rows ignored (the ledger then counts them: they were computed).
-// language_model: bits per byte over non-overlapping windows of `seq` bytes of the split's token stream
-// (documents concatenated; each window predicts its bytes 2..seq from the ones before).
-// vqa and program_synthesis are not scored yet (UnsupportedError).
+// Classification: accuracy of argmax(logits) against `labels`; with two classes also the ROC AUC of
+// logit1 - logit0 (ties count one half). The last partial batch runs on a second import bound to the
+// remainder when the batch dim is symbolic; a model with a fixed batch gets the last batch zero-padded and
+// the padded rows ignored (the ledger then counts them: they were computed).
+// language_model: bits per byte over the split's token stream (documents concatenated) cut into
+// non-overlapping windows of `seq` bytes: window k feeds bytes [k*seq, k*seq + seq) and scores the bytes
+// [k*seq + 1, k*seq + seq + 1), the last window is shorter, so every byte but the first is scored once (the
+// rule of examples/code_gpt/train.py, which the recorded bits/byte use). `samples` counts windows.
+// vqa: exact match of the answer, teacher-forced: image and prompt + reference answer in one pass, a row
+// matches when the argmax at every answer position is the reference byte (end byte included). Greedy
+// decoding reproduces the answer exactly in that case and only then, so this equals greedy exact match.
+// Rows of a batch are right-padded with 0 to the batch's longest row (causal attention: padding after an
+// answer changes nothing before it); each padded length gets its own import.
+// program_synthesis is not scored yet (UnsupportedError).
 EvalResult evaluate(const EvalOptions& options);
 
 }  // namespace snnconv::cascade

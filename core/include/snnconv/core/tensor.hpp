@@ -69,8 +69,10 @@ public:
     return {data<T>(), static_cast<std::size_t>(numel_)};
   }
 
-  // Same bytes, new shape with the same element count.
-  Tensor reshaped(Shape shape) const;
+  // Same bytes, new shape with the same element count. On an rvalue the bytes are moved, not copied (the
+  // engine's zero-copy Reshape).
+  Tensor reshaped(Shape shape) const&;
+  Tensor reshaped(Shape shape) &&;
   // Element-wise conversion to another dtype (ONNX Cast semantics for the numeric types).
   Tensor cast(DType to) const;
   // Values of an integer tensor as int64 (any integer dtype or bool).

@@ -1,0 +1,186 @@
+// Fast data-movement kernels: Transpose of any static tensor as a strided gather, one output row (the last
+// output dim) at a time, in row chunks; Concat and Gather as block copies. Pure
+// copies into the executor's pooled buffers, so they equal the reference bit for bit. (Reshape-like
+// nodes on a dying buffer are not copied at all: plan.cpp makes them views.)
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels.hpp"
+
+namespace snnconv::ann::kernels {
+namespace {
+
+template <typename T> void transpose_rows(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  Tensor& y = a.out[0];
+  const auto& perm = std::get<TransposeAttrs>(a.node.attrs).perm;
+  const std::size_t rank = x.shape().size();
+  if (rank == 0 || y.numel() == 0) {
+    if (y.numel() == 1) std::memcpy(y.raw(), x.raw(), sizeof(T));
+    return;
+  }
+  // Input stride of each output dim (perm empty: the dims reversed).
+  std::vector<std::int64_t> in_stride(rank), stride_of_out(rank);
+  std::int64_t s = 1;
+  for (std::size_t d = rank; d-- > 0;) {
+    in_stride[d] = s;
+    s *= x.shape()[d];
+  }
+  for (std::size_t d = 0; d < rank; ++d)
+    stride_of_out[d] = in_stride[static_cast<std::size_t>(perm.empty() ? static_cast<std::int64_t>(rank - 1 - d) : perm[d])];
+  const Shape& os = y.shape();
+  const std::int64_t inner = os.back(), inner_stride = stride_of_out.back();
+  const std::int64_t rows = y.numel() / inner;
+  const T* px = reinterpret_cast<const T*>(x.raw());
+  T* py = reinterpret_cast<T*>(y.raw());
+  for_chunks(rows, std::max<std::int64_t>(1, kElementChunk / inner), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      // Input offset of output row r: its index digits over the output dims but the last.
+      std::int64_t off = 0, rest = r;
+      for (std::size_t d = rank - 1; d-- > 0;) {
+        off += (rest % os[d]) * stride_of_out[d];
+        rest /= os[d];
+      }
+      const T* src = px + off;
+      T* dst = py + r * inner;
+      if (inner_stride == 1) std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
+      else
+        for (std::int64_t j = 0; j < inner; ++j) dst[j] = src[j * inner_stride];
+    }
+  }, y.numel());
+}
+
+// Concat: per outer index, each input's contiguous block in turn (byte copies, any dtype).
+void concat(const KernelArgs& a) {
+  Tensor& y = a.out[0];
+  const int rank = y.rank();
+  const auto ax = static_cast<std::size_t>(std::get<AxisAttrs>(a.node.attrs).axis < 0
+                                               ? std::get<AxisAttrs>(a.node.attrs).axis + rank
+                                               : std::get<AxisAttrs>(a.node.attrs).axis);
+  const std::size_t elem = dtype_size(y.dtype());
+  std::int64_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < ax; ++d) outer *= y.shape()[d];
+  for (std::size_t d = ax + 1; d < y.shape().size(); ++d) inner *= y.shape()[d];
+  std::byte* dst = y.raw();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (const Tensor* t : a.in) {
+      const auto block = static_cast<std::size_t>(t->shape()[ax] * inner) * elem;
+      std::memcpy(dst, t->raw() + static_cast<std::size_t>(o) * block, block);
+      dst += block;
+    }
+}
+
+// Gather along any axis: for each outer index, one contiguous block per index (axis 0: the embedding
+// lookup, one row per token). Indices are checked (an out-of-range token id is a ShapeError naming the node,
+// as on the reference).
+template <typename I> void gather_blocks(const KernelArgs& a) {
+  const Tensor& x = *a.in[0];
+  const Tensor& idx = *a.in[1];
+  Tensor& y = a.out[0];
+  const std::int64_t raw_axis = std::get<AxisAttrs>(a.node.attrs).axis;
+  const auto ax = static_cast<std::size_t>(raw_axis < 0 ? raw_axis + x.rank() : raw_axis);
+  const std::int64_t dim = x.shape()[ax];
+  std::int64_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < ax; ++d) outer *= x.shape()[d];
+  for (std::size_t d = ax + 1; d < x.shape().size(); ++d) inner *= x.shape()[d];
+  const std::size_t block = static_cast<std::size_t>(inner) * dtype_size(x.dtype());
+  const I* pi = idx.data<I>();
+  const std::int64_t count = idx.numel();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto r = static_cast<std::int64_t>(pi[i]);
+    if (r < -dim || r >= dim)
+      throw ShapeError("Gather index " + std::to_string(r) + " out of range for dim " + std::to_string(dim),
+                       {a.graph.source_file, a.node.name, std::string(op_name(a.node.kind)), ""});
+  }
+  std::byte* dst = y.raw();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto r = static_cast<std::int64_t>(pi[i]);
+      std::memcpy(dst, x.raw() + static_cast<std::size_t>(o * dim + (r < 0 ? r + dim : r)) * block, block);
+      dst += block;
+    }
+}
+
+template <typename T> void affine_gather(const KernelArgs& a) {
+  const AffineGather& m = *a.gather;
+  Tensor& y = a.out[0];
+  const Shape& os = y.shape();
+  const std::size_t rank = os.size();
+  const T* px = reinterpret_cast<const T*>(a.in[0]->raw()) + m.base;
+  T* py = reinterpret_cast<T*>(y.raw());
+  if (rank == 0) {
+    if (y.numel() == 1) py[0] = px[0];
+    return;
+  }
+  const std::int64_t inner = os.back(), inner_delta = m.delta.back();
+  const std::int64_t rows = inner == 0 ? 0 : y.numel() / inner;
+  for_chunks(
+      rows, std::max<std::int64_t>(1, kElementChunk / std::max<std::int64_t>(inner, 1)),
+      [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          std::int64_t off = 0, rest = r;
+          for (std::size_t d = rank - 1; d-- > 0;) {
+            off += (rest % os[d]) * m.delta[d];
+            rest /= os[d];
+          }
+          const T* src = px + off;
+          T* dst = py + r * inner;
+          if (inner_delta == 1) std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
+          else
+            for (std::int64_t j = 0; j < inner; ++j) dst[j] = src[j * inner_delta];
+        }
+      },
+      y.numel());
+}
+
+}  // namespace
+
+KernelFn affine_gather_kernel(std::size_t element_bytes) {
+  switch (element_bytes) {
+    case 1: return affine_gather<std::uint8_t>;
+    case 2: return affine_gather<std::uint16_t>;
+    case 4: return affine_gather<std::uint32_t>;
+    case 8: return affine_gather<std::uint64_t>;
+    default: return nullptr;
+  }
+}
+
+KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
+  switch (n.kind) {
+    case OpKind::Transpose: {
+      if (types.size() != 1 || !types[0] || !types[0]->is_static()) return {};
+      const Value& out = g.value(n.outputs[0]);
+      if (!out.type.is_static() || out.type.dtype != types[0]->dtype) return {};
+      switch (dtype_size(types[0]->dtype)) {
+        case 1: return {transpose_rows<std::uint8_t>, "transpose"};
+        case 2: return {transpose_rows<std::uint16_t>, "transpose"};
+        case 4: return {transpose_rows<std::uint32_t>, "transpose"};
+        case 8: return {transpose_rows<std::uint64_t>, "transpose"};
+        default: return {};
+      }
+    }
+    case OpKind::Concat: {
+      const Value& out = g.value(n.outputs[0]);
+      if (types.empty() || !out.type.is_static()) return {};
+      for (const TensorType* t : types)
+        if (!t || !t->is_static() || t->dtype != out.type.dtype || t->rank() != out.type.rank()) return {};
+      return {concat, "concat"};
+    }
+    case OpKind::Gather: {
+      const Value& out = g.value(n.outputs[0]);
+      if (types.size() != 2 || !types[0] || !types[1] || !types[0]->is_static() || !types[1]->is_static() ||
+          !out.type.is_static() || types[0]->rank() < 1)
+        return {};
+      const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+      if (axis < -types[0]->rank() || axis >= types[0]->rank() || out.type.dtype != types[0]->dtype) return {};
+      if (types[1]->dtype == DType::i64) return {gather_blocks<std::int64_t>, "gather"};
+      if (types[1]->dtype == DType::i32) return {gather_blocks<std::int32_t>, "gather"};
+      return {};
+    }
+    default: return {};
+  }
+}
+
+}  // namespace snnconv::ann::kernels

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Side-by-side latency of our dense engine and ONNX Runtime on the example models, in one run.
+
+    /usr/bin/python3 tools/bench/ann_vs_ort.py [--runs 30] [--warmup 5] [--threads 1,2] [--cases vit,gpt,vqa]
+                                               [--bench build/tools/bench/snnconv_bench] [--json OUT.json]
+                                               [--profile] [--keep-inputs DIR]
+
+Both sides get the same ONNX file and the same input bytes (written once to a temporary folder from the
+bundled datasets) and run as two servers: ours is `snnconv_bench serve` (import with the input shapes bound,
+fusion, Engine), ORT is tools/bench/ort_server.js (onnxruntime-node, CPU EP, intraOpNumThreads = threads,
+interOpNumThreads 1, graph optimisation level `all`). Each side times its own run call only. After W
+untimed warm-up runs per side, the R timed runs alternate ours/ORT one run at a time (the order flips every
+round), so load changes on the shared machine hit both sides alike. The table gives medians and the
+ratio ours/ORT of the medians (< 1: we are faster), the ratio of the fastest runs (min/min, less sensitive to
+load spikes), and the largest |ours - ORT| over the outputs of the last run.
+--profile re-runs our side with per-node timing and prints where the time goes; --keep-inputs DIR keeps the
+input folders (DIR/<case>) for `snnconv_bench profile MODEL DIR/<case>`.
+Needs: the built bench target (cmake --build build --target snnconv_bench) and tools/ort's npm install.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def ex(*p):
+    return os.path.join(ROOT, "examples", *p)
+
+
+# ---- inputs -------------------------------------------------------------------------------------------------
+
+def images(batch):
+    with h5py.File(ex("data", "fashion_mnist_small.h5"), "r") as f:
+        x = f["test/inputs"][:batch]
+    return (x.astype(np.float32) * np.float32(1.0 / 255.0)).reshape(batch, 1, 28, 28)
+
+
+def code_windows(batch, seq):
+    with h5py.File(ex("data", "python_code_small.h5"), "r") as f:
+        t = f["test/tokens"][: batch * seq]
+    return t.astype(np.int64).reshape(batch, seq)
+
+
+def vqa_rows(batch):
+    """Image and prompt+answer tokens of the first `batch` bundled test rows, right-padded with 0 (causal
+    attention: the padding after an answer changes no earlier position)."""
+    with h5py.File(ex("data", "fashion_vqa_small.h5"), "r") as f:
+        img = f["test/images"][:batch]
+        pt, pl = f["test/prompt_tokens"][:batch], f["test/prompt_lengths"][:batch]
+        at, al = f["test/answer_tokens"][:batch], f["test/answer_lengths"][:batch]
+    rows = [np.concatenate([pt[i, : pl[i]], at[i, : al[i]]]) for i in range(batch)]
+    seq = max(len(r) for r in rows)
+    tokens = np.zeros((batch, seq), np.int64)
+    for i, r in enumerate(rows):
+        tokens[i, : len(r)] = r
+    return (img.astype(np.float32) * np.float32(1.0 / 255.0)).reshape(batch, 1, 28, 28), tokens
+
+
+def cases(selected):
+    out = []
+    if "vit" in selected:
+        for variant in ("relu", "gelu"):
+            for b in (1, 64):
+                out.append((f"fashion_vit_{variant} b{b}", ex("fashion_vit", f"fashion_vit_{variant}.onnx"),
+                            lambda b=b: {"input": images(b)}))
+    if "gpt" in selected:
+        for b in (1, 32):
+            out.append((f"code_gpt prefill 128 b{b}", ex("code_gpt", "code_gpt.onnx"),
+                        lambda b=b: {"tokens": code_windows(b, 128)}))
+    if "vqa" in selected:
+        for b in (1, 32):
+            def make(b=b):
+                img, tok = vqa_rows(b)
+                return {"image": img, "tokens": tok}
+            out.append((f"fashion_vqa b{b}", ex("fashion_vqa", "fashion_vqa.onnx"), make))
+    return out
+
+
+def write_inputs(tensors, folder):
+    os.makedirs(folder, exist_ok=True)
+    man = {"inputs": []}
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        f = name + ".bin"
+        a.tofile(os.path.join(folder, f))
+        man["inputs"].append({"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "file": f})
+    with open(os.path.join(folder, "manifest.json"), "w") as fh:
+        json.dump(man, fh)
+    return "x".join(str(d) for d in next(iter(tensors.values())).shape[:1]) + " / " + ", ".join(
+        f"{n}{list(a.shape)}" for n, a in tensors.items())
+
+
+def read_outputs(folder):
+    with open(os.path.join(folder, "manifest.json")) as fh:
+        man = json.load(fh)
+    return [np.fromfile(os.path.join(folder, o["file"]), dtype=o["dtype"]).reshape(o["shape"]) for o in man["outputs"]]
+
+
+# ---- servers ------------------------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, argv, name):
+        self.name = name
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def call(self, **req):
+        self.p.stdin.write(json.dumps(req) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            sys.exit(f"{self.name} server died (request {req})")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            sys.exit(f"{self.name}: {reply.get('error')} (request {req})")
+        return reply
+
+    def close(self):
+        try:
+            self.p.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        self.p.wait(timeout=30)
+
+
+def profile_table(nodes, runs):
+    by = {}
+    for n in nodes:
+        k = f"{n['op']} [{n['kernel']}]"
+        s, c = by.get(k, (0.0, 0))
+        by[k] = (s + n["s"], c + 1)
+    total = sum(s for s, _ in by.values()) or 1.0
+    lines = []
+    for k, (s, c) in sorted(by.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"    {k:<44} {c:>4} nodes {1e3 * s / runs:>9.3f} ms/run {100 * s / total:>5.1f}%")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--cases", default="vit,gpt,vqa")
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "tools", "bench", "snnconv_bench"))
+    ap.add_argument("--json", help="write every timing to this file")
+    ap.add_argument("--profile", action="store_true", help="also print our per-node profile of each case")
+    ap.add_argument("--keep-inputs", metavar="DIR",
+                    help="write each case's inputs under DIR/<case> and keep them (for snnconv_bench profile)")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    if not os.path.exists(args.bench):
+        sys.exit(f"{args.bench} not built: cmake --build build --target snnconv_bench")
+
+    ours = Server([args.bench, "serve"], "snnconv_bench")
+    ort = Server(["node", os.path.join(ROOT, "tools", "bench", "ort_server.js")], "ort_server")
+    tmp = args.keep_inputs or tempfile.mkdtemp(prefix="snnconv_bench_")
+    rows, record = [], {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs, "warmup": args.warmup,
+                        "loadavg_start": os.getloadavg(), "cases": []}
+    try:
+        for label, model, make in cases(args.cases.split(",")):
+            in_dir = os.path.join(tmp, label.replace(" ", "_"))
+            shapes = write_inputs(make(), in_dir)
+            for t in threads:
+                ours.call(cmd="load", id="m", model=model, inputs=in_dir, threads=t)
+                o = ort.call(cmd="load", id="m", model=model, inputs=in_dir, threads=t)
+                record["ort_version"] = o.get("ort_version")
+                for _ in range(args.warmup):
+                    ours.call(cmd="run", id="m", n=1)
+                    ort.call(cmd="run", id="m", n=1)
+                a, b = [], []
+                for r in range(args.runs):
+                    first, second = (ours, ort) if r % 2 == 0 else (ort, ours)
+                    x = first.call(cmd="run", id="m", n=1)["ms"][0]
+                    y = second.call(cmd="run", id="m", n=1)["ms"][0]
+                    (a if first is ours else b).append(x)
+                    (b if first is ours else a).append(y)
+                d_ours, d_ort = os.path.join(tmp, "o_ours"), os.path.join(tmp, "o_ort")
+                ours.call(cmd="outputs", id="m", dir=d_ours)
+                ort.call(cmd="outputs", id="m", dir=d_ort)
+                diff = max(float(np.max(np.abs(p.astype(np.float64) - q))) for p, q in
+                           zip(read_outputs(d_ours), read_outputs(d_ort)))
+                ma, mb = statistics.median(a), statistics.median(b)
+                rows.append((label, shapes, t, ma, mb, ma / mb, min(a) / min(b), diff))
+                record["cases"].append({"case": label, "inputs": shapes, "threads": t, "ours_ms": a, "ort_ms": b,
+                                        "ours_median_ms": ma, "ort_median_ms": mb, "ratio": ma / mb,
+                                        "max_abs_diff": diff})
+                print(f"{label:<26} {t}T  ours {ma:9.3f} ms  ORT {mb:9.3f} ms  ratio {ma / mb:5.2f}  "
+                      f"max|diff| {diff:.2e}", flush=True)
+                ours.call(cmd="unload", id="m")
+                ort.call(cmd="unload", id="m")
+                if args.profile:
+                    prof_runs = max(5, args.runs // 2)
+                    ours.call(cmd="load", id="p", model=model, inputs=in_dir, threads=t, time_nodes=True)
+                    ours.call(cmd="run", id="p", n=args.warmup)
+                    base = {n["name"]: n["s"] for n in ours.call(cmd="profile", id="p")["nodes"]}
+                    ours.call(cmd="run", id="p", n=prof_runs)
+                    nodes = ours.call(cmd="profile", id="p")["nodes"]
+                    for n in nodes:
+                        n["s"] -= base.get(n["name"], 0.0)
+                    print("\n".join(profile_table(nodes, prof_runs)), flush=True)
+                    ours.call(cmd="unload", id="p")
+    finally:
+        ours.close()
+        ort.close()
+        if not args.keep_inputs:
+            shutil.rmtree(tmp, ignore_errors=True)
+    record["loadavg_end"] = os.getloadavg()
+    print()
+    print(f"date {record['date']}, ONNX Runtime {record.get('ort_version')}, {args.runs} alternating runs after "
+          f"{args.warmup} warm-up, load average {record['loadavg_start'][0]:.1f} -> {record['loadavg_end'][0]:.1f}")
+    print()
+    print("| case | inputs | threads | ours ms | ORT ms | ours/ORT | min/min | max abs diff |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, shapes, t, ma, mb, ratio, best, diff in rows:
+        print(f"| {label} | {shapes.split(' / ')[1]} | {t} | {ma:.3f} | {mb:.3f} | **{ratio:.2f}** | {best:.2f} | {diff:.1e} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(record, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
