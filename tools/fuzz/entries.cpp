@@ -1,4 +1,6 @@
 #include "entries.hpp"
+
+#include "snnconv/datasets/model_file.hpp"
 #include "h5_builder.hpp"
 
 #include <unistd.h>
@@ -127,6 +129,11 @@ Outcome h5_layout_entry(std::span<const std::uint8_t> bytes) {
   return guarded([&] { read_h5(path); });
 }
 
+Outcome snn_model_entry(std::span<const std::uint8_t> bytes) {
+  const std::string path = scratch_file("model.snn.h5", bytes);
+  return guarded([&] { (void)datasets::read_model_file(path); });
+}
+
 Outcome profile_entry(std::span<const std::uint8_t> bytes) {
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   return guarded([&] {
@@ -166,7 +173,7 @@ const std::vector<Harness>& harnesses() {
       {"h5_layout", &h5_layout_entry},
       {"profile", &profile_entry},
       {"idx", &idx_entry},
-      // {"snn_model", &snn_model_entry},  // SNN MODEL FILE READER: see entries.hpp
+      {"snn_model", &snn_model_entry},
   };
   return all;
 }

@@ -34,10 +34,8 @@ Outcome profile_entry(std::span<const std::uint8_t> bytes);
 // (each raw or gzip-compressed), as tools/fuzz/make_idx_seeds.py writes them.
 Outcome idx_entry(std::span<const std::uint8_t> bytes);
 
-// SNN MODEL FILE READER: not written yet (another engineer owns it). When it lands, add
-//   Outcome snn_model_entry(std::span<const std::uint8_t> bytes);
-// here, calling the reader's public load function on the bytes written to scratch_file(), list it in
-// harnesses(), and add its seed files to tools/fuzz/run.sh (docs/reliability.md, "Adding a harness").
+// The SNN model file reader (datasets/model_file.hpp): the bytes as a file, read back and verified.
+Outcome snn_model_entry(std::span<const std::uint8_t> bytes);
 
 // The message of the snnconv::Error that refused the last input (empty after an accepted one).
 const std::string& last_refusal();
