@@ -70,6 +70,16 @@ bool is_head_transpose(const Graph& g, const Step& st) {
   return std::get<TransposeAttrs>(n.attrs).perm == std::vector<std::int64_t>{0, 2, 1, 3};
 }
 
+// Removes the steps marked in `removed`, keeping their ledger counts in plan.folded under `how`.
+void drop_folded_steps(Plan& plan, const std::vector<bool>& removed, const char* how) {
+  std::vector<Step> kept;
+  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
+    if (removed[s]) plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, how});
+    else kept.push_back(std::move(plan.steps[s]));
+  }
+  plan.steps = std::move(kept);
+}
+
 // Attention reads q/k/v and writes y through strides (attention_kernel.hpp), so a [0,2,1,3] Transpose that
 // only feeds an Attention operand, or only reads its output, is folded away: the Attention step reads the
 // Transpose's input ([B,N,H,D], what the Linear projection and a Reshape produce) or writes the Transpose's
@@ -107,12 +117,7 @@ void fold_attention_transposes(const Graph& g, Plan& plan) {
     }
     if (layout != 0) st.kernel.fn = kernels::attention_with_layout(layout);
   }
-  std::vector<Step> kept;
-  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
-    if (removed[s]) plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, "folded_into_attention"});
-    else kept.push_back(std::move(plan.steps[s]));
-  }
-  plan.steps = std::move(kept);
+  drop_folded_steps(plan, removed, "folded_into_attention");
 }
 
 // Reshape, Flatten, Squeeze, Unsqueeze and Identity of a slot nobody else reads move the buffer to their
@@ -213,12 +218,7 @@ void fold_residual_adds(const Graph& g, Plan& plan) {
     st.kernel = {kernels::linear_packed_residual, "packed_gemm_residual"};
     removed[c] = true;
   }
-  std::vector<Step> kept;
-  for (std::size_t s = 0; s < plan.steps.size(); ++s) {
-    if (removed[s]) plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, "folded_into_linear"});
-    else kept.push_back(std::move(plan.steps[s]));
-  }
-  plan.steps = std::move(kept);
+  drop_folded_steps(plan, removed, "folded_into_linear");
 }
 
 // A slot dies after its last reader; an output nobody reads dies right after its producer.

@@ -102,12 +102,7 @@ QuantizedModel quantize_model(const QuantizeModelOptions& o) {
   if (!reader.has_split(calib_split))
     throw UsageError("dataset has no split '" + calib_split + "' for calibration", {m.data, "", "", ""});
   m.calibration_split = calib_split;
-  QuantizedModel probe_model;
-  probe_model.canonical = m.canonical;
-  probe_model.task = m.task;
-  probe_model.data = m.data;
-  probe_model.model = m.model;
-  const std::vector<Sample> calib = load_samples(probe_model, calib_split, o.calib_samples);
+  const std::vector<Sample> calib = load_samples(m, calib_split, o.calib_samples);  // m.qann is still empty
   std::vector<std::vector<Tensor>> inputs;
   for (const Sample& s : calib) inputs.push_back(s.inputs);
   const Calibration cal = calibrate(sk, inputs, o.quant);
