@@ -77,7 +77,7 @@ double finish(const std::string& task, double total, const std::vector<Sample>& 
 
 }  // namespace
 
-QuantizedModel quantize_model(const QuantizeModelOptions& o) {
+QuantizedModel prepare_model(const QuantizeModelOptions& o) {
   const Graph probe = onnx_import::read_onnx(o.model);
   QuantizedModel m;
   m.model = o.model;
@@ -96,21 +96,34 @@ QuantizedModel quantize_model(const QuantizeModelOptions& o) {
                            {m.data, "", "", ""});
   m.canonical = onnx_import::import_onnx(o.model, io);
   fuse_graph(m.canonical);
-  QannSkeleton sk = build_qann_skeleton(m.canonical);
   if (o.calib_samples < 1) throw UsageError("calibration needs at least 1 sample");
   const std::string calib_split = !o.calib_split.empty() ? o.calib_split : reader.has_split("train") ? "train" : "val";
   if (!reader.has_split(calib_split))
     throw UsageError("dataset has no split '" + calib_split + "' for calibration", {m.data, "", "", ""});
   m.calibration_split = calib_split;
-  const std::vector<Sample> calib = load_samples(m, calib_split, o.calib_samples);  // m.qann is still empty
+  return m;
+}
+
+std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, const QuantizeModelOptions& o) {
   std::vector<std::vector<Tensor>> inputs;
-  for (const Sample& s : calib) inputs.push_back(s.inputs);
+  for (Sample& s : load_samples(m, m.calibration_split, o.calib_samples)) inputs.push_back(std::move(s.inputs));
+  return inputs;
+}
+
+void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
+  QannSkeleton sk = build_qann_skeleton(m.canonical);
+  const std::vector<std::vector<Tensor>> inputs = calibration_inputs(m, o);
   const Calibration cal = calibrate(sk, inputs, o.quant);
   m.calibration_samples = cal.samples;
   m.qann = quantize_skeleton(sk, cal, o.quant);
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);
   m.linears = std::move(sk.linears);
+}
+
+QuantizedModel quantize_model(const QuantizeModelOptions& o) {
+  QuantizedModel m = prepare_model(o);
+  quantize_prepared(m, o);
   return m;
 }
 

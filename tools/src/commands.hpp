@@ -20,6 +20,7 @@ void add_datasets(CLI::App& app, Action& action);
 void add_generate(CLI::App& app, Action& action);
 void add_run(CLI::App& app, Action& action);
 void add_convert(CLI::App& app, Action& action);
+void add_compress(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 

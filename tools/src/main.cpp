@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_generate(app, action);
   snnconv::cli::add_run(app, action);
   snnconv::cli::add_convert(app, action);
+  snnconv::cli::add_compress(app, action);
   snnconv::cli::add_report(app, action);
   snnconv::cli::add_compare(app, action);
   try {

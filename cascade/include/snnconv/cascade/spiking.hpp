@@ -41,6 +41,14 @@ struct QuantizeModelOptions {
 // spiking. Classification and language-model datasets are supported; other tasks are an UnsupportedError.
 QuantizedModel quantize_model(const QuantizeModelOptions& options);
 
+// quantize_model in two stages, so that compression (compress.hpp) can change the float model in between:
+// prepare_model imports and fuses (m.canonical) and picks the calibration split (qann and snn stay empty);
+// quantize_prepared builds the QANN of m.canonical, calibrates, quantizes and converts.
+QuantizedModel prepare_model(const QuantizeModelOptions& options);
+void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& options);
+// The graph inputs of the first calib_samples samples of m's calibration split.
+std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, const QuantizeModelOptions& options);
+
 // The SNN model file (`snnconv convert --out model.snn.h5`): the QANN and the SNN graphs with weights,
 // thresholds and count bounds, plus where they came from (docs/spiking.md, "Model file"). Reloading gives
 // a QuantizedModel without the float graph; samples and runs work as after quantize_model. The data path

@@ -1,0 +1,75 @@
+// compress_model (compress.hpp): pruning, bias correction, bit allocation and quantization on real data.
+#include "snnconv/cascade/compress.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "snnconv/core/error.hpp"
+
+namespace snnconv::cascade {
+namespace {
+
+// Parameters of a graph: elements of its f32 constants that are inputs of a node (weights, biases, tables).
+std::int64_t count_params(const Graph& g) {
+  std::int64_t n = 0;
+  for (std::size_t v = 0; v < g.num_values(); ++v) {
+    const Value& val = g.values()[v];
+    if (val.constant && val.constant->dtype() == DType::f32) n += val.constant->numel();
+  }
+  return n;
+}
+
+void check_options(const CompressOptions& o) {
+  const auto fraction = [](double f, const char* option) {
+    if (!(f >= 0.0 && f < 1.0))
+      throw UsageError(fmt::format("{} {} is outside [0, 1): it is the fraction of units removed", option, f));
+  };
+  fraction(o.prune_heads, "--prune-heads");
+  fraction(o.prune_mlp, "--prune-mlp");
+  if (o.prune_blocks < 0) throw UsageError(fmt::format("--prune-blocks {} is negative", o.prune_blocks));
+  if (o.candidate_bits.empty()) throw UsageError("no candidate bits for mixed precision");
+  const int min_bits = *std::min_element(o.candidate_bits.begin(), o.candidate_bits.end());
+  const int max_bits = *std::max_element(o.candidate_bits.begin(), o.candidate_bits.end());
+  if (o.budget_wbits != 0.0 && !(o.budget_wbits >= min_bits && o.budget_wbits <= max_bits))
+    throw UsageError(fmt::format("--budget-wbits {} is outside the candidate bits {}..{}: no allocation can meet it",
+                                 o.budget_wbits, min_bits, max_bits));
+  if (o.budget_bytes < 0) throw UsageError(fmt::format("--budget-bytes {} is negative", o.budget_bytes));
+  if (o.budget_act_bits != 0.0 && !(o.budget_act_bits >= 2.0 && o.budget_act_bits <= 16.0))
+    throw UsageError(fmt::format("--budget-act-bits {} is outside 2..16", o.budget_act_bits));
+}
+
+}  // namespace
+
+CompressResult compress_model(const CompressOptions& o) {
+  check_options(o);
+  CompressResult r;
+  r.model = prepare_model(o.quant);
+  r.params_before = count_params(r.model.canonical);
+
+  if (o.prune_heads > 0.0 || o.prune_mlp > 0.0 || o.prune_blocks > 0 || o.bias_correction)
+    throw UnsupportedError("structural pruning and bias correction are not implemented yet");
+  if (o.budget_wbits != 0.0 || o.budget_bytes != 0 || !o.cost_file.empty() || o.budget_act_bits != 0.0)
+    throw UnsupportedError("mixed-precision allocation under a budget is not implemented yet");
+
+  quantize_prepared(r.model, o.quant);
+  r.params_after = count_params(r.model.canonical);
+  for (const Node& n : r.model.canonical.nodes()) {
+    if (n.kind != OpKind::Linear) continue;
+    const std::string& name = n.name;
+    UnitReport u;
+    u.name = name;
+    u.params = r.model.canonical.value(n.inputs.at(1)).constant->numel();
+    const auto it = o.quant.quant.weight_bits_of.find(name);
+    u.weight_bits = it != o.quant.quant.weight_bits_of.end() ? it->second : o.quant.quant.weight_bits;
+    r.weight_bytes += static_cast<double>(u.params) * u.weight_bits / 8.0;
+    r.units.push_back(std::move(u));
+  }
+  for (const QuantPoint& p : r.model.points) {
+    const auto it = o.quant.quant.act_bits_of.find(p.name);
+    r.act_bits[p.name] = it != o.quant.quant.act_bits_of.end() ? it->second : o.quant.quant.act_bits;
+  }
+  return r;
+}
+
+}  // namespace snnconv::cascade

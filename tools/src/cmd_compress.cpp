@@ -1,0 +1,96 @@
+// `snnconv compress MODEL --out model.snn.h5 [--report DIR] [bits, budgets, pruning]`: compression of one
+// model on its dataset (cascade/compress.hpp), the compressed model file and the compression report.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "report/report.hpp"
+#include "snnconv/cascade/compress.hpp"
+
+namespace snnconv::cli {
+namespace {
+
+struct CompressCliOptions {
+  cascade::CompressOptions c;
+  std::string clip = "mse";
+  std::string out;
+  std::string report_dir;
+};
+
+nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOptions& o) {
+  nlohmann::json j;
+  j["model"] = r.model.model;
+  j["data"] = r.model.data;
+  j["calibration"] = {{"split", r.model.calibration_split}, {"samples", r.model.calibration_samples}, {"clip", o.clip}};
+  j["params_before"] = r.params_before;
+  j["params_after"] = r.params_after;
+  j["weight_bytes"] = r.weight_bytes;
+  nlohmann::json units = nlohmann::json::array();
+  for (const cascade::UnitReport& u : r.units) {
+    nlohmann::json s = nlohmann::json::object();
+    for (const auto& [bits, kl] : u.sensitivity) s[std::to_string(bits)] = kl;
+    units.push_back({{"name", u.name}, {"params", u.params}, {"weight_bits", u.weight_bits}, {"sensitivity", s}});
+  }
+  j["units"] = units;
+  j["act_bits"] = r.act_bits;
+  j["pruned"] = r.pruned;
+  return j;
+}
+
+std::string report_markdown(const cascade::CompressResult& r) {
+  std::string md = fmt::format("# Compression report: {}\n\nData: {} (calibration: {} samples of '{}')\n\n",
+                               r.model.model, r.model.data, r.model.calibration_samples, r.model.calibration_split);
+  md += fmt::format("Parameters: {} before, {} after; weight bytes at the allocated bits: {:.0f}\n\n",
+                    r.params_before, r.params_after, r.weight_bytes);
+  md += "| unit | params | weight bits |\n|---|---:|---:|\n";
+  for (const cascade::UnitReport& u : r.units) md += fmt::format("| {} | {} | {} |\n", u.name, u.params, u.weight_bits);
+  if (!r.pruned.empty()) {
+    md += "\n## Pruned\n\n";
+    for (const std::string& p : r.pruned) md += "- " + p + "\n";
+  }
+  return md;
+}
+
+int run_compress(CompressCliOptions& o) {
+  o.c.quant.quant.clip = parse_clip_method(o.clip);
+  const cascade::CompressResult r = cascade::compress_model(o.c);
+  std::unique_ptr<report::OutputFiles> files;
+  if (!o.report_dir.empty()) {  // write the report first: the model file is the last thing renamed into place
+    files = std::make_unique<report::OutputFiles>(o.report_dir);
+    files->write("compression.json", report_json(r, o).dump(2) + "\n");
+    files->write("compression.md", report_markdown(r));
+  }
+  cascade::save_quantized_model(r.model, o.c.quant, o.out);
+  if (files) files->commit();
+  fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes, {} quantization points\n", o.out, r.params_after,
+             r.params_before, r.weight_bytes, r.model.points.size());
+  return 0;
+}
+
+}  // namespace
+
+void add_compress(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<CompressCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "compress",
+      "Compress a model on its dataset: structural pruning, bias correction, bit allocation (uniform or mixed "
+      "precision under a budget), post-training quantization; write the compressed model file (.snn.h5, with "
+      "its spiking conversion) and a compression report (docs/compression.md).");
+  CompressCliOptions& c = *opts;
+  cmd->add_option("model", c.c.quant.model, "ONNX model file")->required();
+  cmd->add_option("--data", c.c.quant.data, "Dataset for calibration (default: the model's snnconv.data)");
+  cmd->add_option("--weight-bits", c.c.quant.quant.weight_bits, "Uniform weight bits (2..8, per output channel)")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", c.c.quant.quant.act_bits, "Uniform activation bits (2..16)")->capture_default_str();
+  cmd->add_option("--clip", c.clip, "Activation range: minmax, percentile or mse")->capture_default_str();
+  cmd->add_option("--calib", c.c.quant.calib_samples, "Calibration samples")->capture_default_str();
+  cmd->add_option("--calib-split", c.c.quant.calib_split, "Calibration split (default: train, else val)");
+  cmd->add_option("--seq", c.c.quant.seq, "Language models: window length (default: snnconv.max_seq)");
+  cmd->add_option("--out", c.out, "Output model file (.snn.h5)")->required();
+  cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
+  cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });
+}
+
+}  // namespace snnconv::cli
