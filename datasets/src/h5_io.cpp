@@ -324,8 +324,21 @@ std::optional<std::string> get_string_attribute(const H5::H5Object& object, cons
     fail_parse(where,
                fmt::format("attribute '{}' must be a string, found {}", name, describe_type(attribute.getDataType())));
   require_single_element(attribute, name, where);
-  std::string value;
-  attribute.read(attribute.getStrType(), value);
+  const H5::StrType stored = attribute.getStrType();
+  if (!stored.isVariableStr()) {
+    std::string value;
+    attribute.read(stored, value);
+    return value;
+  }
+  // Variable length: read the pointer ourselves. A corrupted heap makes libhdf5 hand back no string, which
+  // the C++ wrapper's own read would pass to strlen (found by the snn_model fuzz harness).
+  H5::StrType memory(H5::PredType::C_S1, H5T_VARIABLE);
+  memory.setCset(stored.getCset());
+  char* text = nullptr;
+  attribute.read(memory, &text);
+  if (text == nullptr) fail_parse(where, fmt::format("attribute '{}' holds no string (corrupt file)", name));
+  std::string value(text);
+  H5free_memory(text);
   return value;
 }
 
