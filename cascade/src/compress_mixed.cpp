@@ -116,6 +116,7 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
       alloc[tensors[i]->name] = bits[static_cast<std::size_t>(sol.choice[i])];
       quant.quant.weight_bits_of[tensors[i]->name] = alloc[tensors[i]->name];
     }
+    rep.weight_measured_kl = allocation_kl(m.canonical, alloc, samples, so);
     for (std::size_t i = 0; i < units.size(); ++i) {
       HierarchyReport h = to_report(units[i], sens[i]);
       double wb = 0.0;

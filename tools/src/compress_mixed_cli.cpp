@@ -75,6 +75,7 @@ nlohmann::json mixed_precision_json(const cascade::CompressResult& r) {
                     {"budget_cost", m.weight_budget_cost},
                     {"cost", m.weight_cost},
                     {"predicted_kl", m.weight_predicted_kl},
+                    {"measured_kl", m.weight_measured_kl},
                     {"exact", m.weight_exact},
                     {"units", units_json(m.weight_units)}};
   }
@@ -105,9 +106,9 @@ std::string mixed_precision_markdown(const cascade::CompressResult& r) {
     md += fmt::format(
         "\n## Mixed-precision weights\n\nBudget {} (cost {:.0f}; allocation costs {:.0f}), solved {}; "
         "sensitivity = KL(float || only this unit quantized) in nats per output row on {} calibration samples; "
-        "predicted total KL {:.4g} (sum over tensors)\n\n",
+        "predicted total KL {:.4g} (sum over tensors), measured with every tensor at its bits at once {:.4g}\n\n",
         m.weight_budget, m.weight_budget_cost, m.weight_cost, m.weight_exact ? "exactly" : "on a rounded cost grid",
-        m.sensitivity_samples, m.weight_predicted_kl);
+        m.sensitivity_samples, m.weight_predicted_kl, m.weight_measured_kl);
     const std::string head = sens_header(m.weight_units.front().sensitivity);
     const auto nl = head.find('\n');
     md += "| unit | level | params | bits |" + head.substr(0, nl) + "\n|---|---|---:|---:|" + head.substr(nl + 1) + "\n";

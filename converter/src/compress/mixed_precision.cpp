@@ -240,6 +240,25 @@ SensitivityTable weight_sensitivity(const Graph& canonical, const std::vector<Pr
   return table;
 }
 
+double allocation_kl(const Graph& canonical, const std::map<std::string, int>& bits_of,
+                     std::span<const std::vector<Tensor>> samples, const SensitivityOptions& o) {
+  check_samples(canonical, samples);
+  Graph g = canonical;
+  const std::vector<Tensor> ref = run_all(g, samples, o.threads);
+  std::set<std::string> done;
+  for (const Node& n : g.nodes()) {
+    const auto it = bits_of.find(n.name);
+    if (n.kind != OpKind::Linear || it == bits_of.end()) continue;
+    Value& w = g.value(n.inputs.at(1));
+    if (!w.constant) throw UnsupportedError("allocation: the weight of Linear '" + n.name + "' is not a constant");
+    w.constant = fake_quantize_weight(*w.constant, it->second);
+    done.insert(n.name);
+  }
+  for (const auto& [name, bits] : bits_of)
+    if (!done.count(name)) throw UsageError("allocation: the model has no Linear named '" + name + "'");
+  return mean_kl(ref, run_all(g, samples, o.threads));
+}
+
 SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibration& cal,
                                         std::span<const std::vector<Tensor>> samples, const QuantizeOptions& quant,
                                         const SensitivityOptions& o, std::vector<PrecisionUnit>& units) {

@@ -33,6 +33,7 @@ struct MixedPrecisionReport {
   double weight_budget_cost = 0.0;      // the budget in cost units (bits, or the cost file's unit)
   double weight_cost = 0.0;             // cost of the allocation in the same unit
   double weight_predicted_kl = 0.0;     // sum of tensor sensitivities at the allocation
+  double weight_measured_kl = 0.0;      // KL with every tensor at its allocated bits at once
   bool weight_exact = true;             // the knapsack was solved exactly (no cost rounding)
   std::vector<HierarchyReport> weight_units;  // coarse to fine
   double act_budget_bits = 0.0, act_mean_bits = 0.0, act_predicted_kl = 0.0;

@@ -65,6 +65,11 @@ using SensitivityTable = std::vector<std::map<int, double>>;
 SensitivityTable weight_sensitivity(const Graph& canonical, const std::vector<PrecisionUnit>& units,
                                     std::span<const std::vector<Tensor>> samples, const SensitivityOptions& options);
 
+// KL of the model with every Linear named in `bits_of` quantized at its bits at once (the joint effect of an
+// allocation, against which the summed tensor sensitivities are an additive estimate).
+double allocation_kl(const Graph& canonical, const std::map<std::string, int>& bits_of,
+                     std::span<const std::vector<Tensor>> samples, const SensitivityOptions& options);
+
 // Activation sensitivities of every quantization point of the skeleton (one tensor-level unit per point, in
 // skeleton order; returned in `units`), steps from `calibration` with `quant`'s clip method.
 SensitivityTable activation_sensitivity(const QannSkeleton& skeleton, const Calibration& calibration,
