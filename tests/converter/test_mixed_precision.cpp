@@ -146,7 +146,7 @@ TEST_CASE("mean_row_kl: zero for equal logits and the two-class value") {
   CHECK_THROWS_AS(mean_row_kl(a, p), ShapeError);
 }
 
-TEST_CASE("hierarchy of fashion_vit: model, 4 blocks, attn and mlp sub-layers and the head, 25 tensors") {
+TEST_CASE("hierarchy of fashion_vit: model and 4 blocks and attn and mlp sub-layers and the head and 25 tensors") {
   const Graph g = fashion_vit();
   const std::vector<PrecisionUnit> units = hierarchy_units(g, linears_of(g));
   std::map<UnitLevel, int> count;
@@ -170,7 +170,7 @@ TEST_CASE("hierarchy of fashion_vit: model, 4 blocks, attn and mlp sub-layers an
   CHECK(by_name["model"]->params == 4 * (4 * 64 * 64 + 2 * 64 * 128) + 64 * 10);
 }
 
-TEST_CASE("weight sensitivity on fashion_vit: repeatable, and 2 bits hurt more than 8") {
+TEST_CASE("weight sensitivity on fashion_vit: repeatable and 2 bits hurt more than 8") {
   const Graph g = fashion_vit();
   const std::vector<PrecisionUnit> all = hierarchy_units(g, linears_of(g));
   const std::vector<PrecisionUnit> units(all.begin(), all.begin() + 2);  // the model and blocks.0
@@ -198,7 +198,7 @@ TEST_CASE("weight sensitivity on fashion_vit: repeatable, and 2 bits hurt more t
   }
 }
 
-TEST_CASE("cost file: per-bit factors, explicit tables and clear errors") {
+TEST_CASE("cost file: per-bit factors and explicit tables and clear errors") {
   const std::vector<PrecisionUnit> tensors{{"/a/MatMul", UnitLevel::tensor, {"/a/MatMul"}, 100},
                                            {"/b/MatMul", UnitLevel::tensor, {"/b/MatMul"}, 10}};
   const auto path = std::filesystem::temp_directory_path() / "snnconv_test_costs.json";
