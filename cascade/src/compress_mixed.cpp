@@ -139,6 +139,8 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
     const Calibration cal = calibrate(sk, calibration_inputs(m, quant), quant.quant);
     SensitivityOptions so;
     so.bits = bits;
+    // Each point against a float rest (so.context_bits = 0). Measuring it with the others at the budget's
+    // uniform width was tried and allocated worse on fashion_vit (docs/compression.md).
     std::vector<PrecisionUnit> points;
     const SensitivityTable sens = activation_sensitivity(sk, cal, samples, quant.quant, so, points);
     // Points tied to one Concat share one step, so they get one width: one knapsack item per group.

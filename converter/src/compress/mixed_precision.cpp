@@ -263,9 +263,31 @@ SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibratio
                                         std::span<const std::vector<Tensor>> samples, const QuantizeOptions& quant,
                                         const SensitivityOptions& o, std::vector<PrecisionUnit>& units) {
   check_samples(sk.graph, samples);
-  // The skeleton with every FakeQuant bypassed: the float model in the skeleton's form.
-  const auto without_points = [&](const std::string& keep) {
+  const auto stats_of = [&](const QuantPoint& p) -> const PointStats& {
+    const auto st = cal.points.find(p.name);
+    if (st == cal.points.end() || st->second.seen == 0)
+      throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
+    return st->second;
+  };
+  const auto params_at = [&](const QuantPoint& p, int bits) {
+    const PointStats& st = stats_of(p);
+    QuantParams qp;
+    qp.bits = bits;
+    const bool is_unsigned = p.probabilities || st.min >= 0.0f;
+    qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
+    qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
+    qp.scale = {choose_step(st, qp.n_min, qp.n_max, quant)};
+    qp.axis = -1;
+    return qp;
+  };
+  // The skeleton with the FakeQuant of `keep` only (every other one bypassed, context 0) or with every point
+  // at the context bits.
+  const auto base_graph = [&](const std::string& keep) {
     Graph g = sk.graph;
+    if (o.context_bits > 0) {
+      for (const QuantPoint& p : sk.points) g.value(g.find_value(p.name)).quant = params_at(p, o.context_bits);
+      return g;
+    }
     for (const Node& n : g.nodes()) {
       if (n.kind != OpKind::FakeQuant || g.value(n.outputs[0]).name == keep) continue;
       g.replace_uses(n.outputs[0], n.inputs[0]);
@@ -273,28 +295,26 @@ SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibratio
     g.remove_dead();
     return g;
   };
-  const std::vector<Tensor> ref = run_all(without_points(""), samples, o.threads);
+  std::vector<Tensor> ref;
+  {
+    Graph g = sk.graph;  // float: every FakeQuant bypassed
+    for (const Node& n : g.nodes())
+      if (n.kind == OpKind::FakeQuant) g.replace_uses(n.outputs[0], n.inputs[0]);
+    g.remove_dead();
+    ref = run_all(g, samples, o.threads);
+  }
   units.clear();
   SensitivityTable table;
+  const Graph context = o.context_bits > 0 ? base_graph("") : Graph();
   for (const QuantPoint& p : sk.points) {
-    const auto st = cal.points.find(p.name);
-    if (st == cal.points.end() || st->second.seen == 0)
-      throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
-    Graph g = without_points(p.name);
+    Graph g = o.context_bits > 0 ? context : base_graph(p.name);
     const ValueId v = g.find_value(p.name);
     std::int64_t elems = 1;
     for (const Dim& d : g.value(v).type.dims) elems *= d.value;
     units.push_back({p.name, UnitLevel::tensor, {p.name}, elems});
     std::map<int, double> row;
     for (int bits : o.bits) {
-      QuantParams qp;
-      qp.bits = bits;
-      const bool is_unsigned = p.probabilities || st->second.min >= 0.0f;
-      qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
-      qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
-      qp.scale = {choose_step(st->second, qp.n_min, qp.n_max, quant)};
-      qp.axis = -1;
-      g.value(v).quant = qp;
+      g.value(v).quant = params_at(p, bits);
       row[bits] = mean_kl(ref, run_all(g, samples, o.threads));
     }
     table.push_back(std::move(row));

@@ -55,6 +55,9 @@ Tensor fake_quantize_weight(const Tensor& weight, int bits);
 struct SensitivityOptions {
   std::vector<int> bits{2, 3, 4, 6, 8};
   int threads = 1;
+  // Activations only: > 0 measures each point at b bits with every other point at context_bits (the
+  // operating point of the budget) instead of float.
+  int context_bits = 0;
 };
 
 // Sensitivity table: per unit (index into the units given), bits -> KL.
@@ -71,7 +74,8 @@ double allocation_kl(const Graph& canonical, const std::map<std::string, int>& b
                      std::span<const std::vector<Tensor>> samples, const SensitivityOptions& options);
 
 // Activation sensitivities of every quantization point of the skeleton (one tensor-level unit per point, in
-// skeleton order; returned in `units`), steps from `calibration` with `quant`'s clip method.
+// skeleton order; returned in `units`), steps from `calibration` with `quant`'s clip method. With
+// options.context_bits > 0 the other points are quantized at that width instead of left float.
 SensitivityTable activation_sensitivity(const QannSkeleton& skeleton, const Calibration& calibration,
                                         std::span<const std::vector<Tensor>> samples, const QuantizeOptions& quant,
                                         const SensitivityOptions& options, std::vector<PrecisionUnit>& units);
