@@ -143,26 +143,35 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
     // uniform width was tried and allocated worse on fashion_vit (docs/compression.md).
     std::vector<PrecisionUnit> points;
     const SensitivityTable sens = activation_sensitivity(sk, cal, samples, quant.quant, so, points);
-    // Points tied to one Concat share one step, so they get one width: one knapsack item per group.
+    // Knapsack items: one per point (points tied to one Concat share one step, so one width). Items of whole
+    // blocks (activation_blocks, their joint sensitivity) were tried and allocated worse on fashion_vit
+    // (docs/compression.md).
     std::vector<std::vector<std::size_t>> groups;
-    std::map<int, std::size_t> group_of_tie;
-    for (std::size_t i = 0; i < sk.points.size(); ++i) {
-      const int tie = sk.points[i].tie;
-      if (tie >= 0 && group_of_tie.count(tie)) {
-        groups[group_of_tie[tie]].push_back(i);
-        continue;
+    std::vector<std::map<int, double>> group_sens;
+    {
+      std::map<int, std::size_t> group_of_tie;
+      for (std::size_t i = 0; i < sk.points.size(); ++i) {
+        const int tie = sk.points[i].tie;
+        if (tie >= 0 && group_of_tie.count(tie)) {
+          groups[group_of_tie[tie]].push_back(i);
+          continue;
+        }
+        if (tie >= 0) group_of_tie[tie] = groups.size();
+        groups.push_back({i});
       }
-      if (tie >= 0) group_of_tie[tie] = groups.size();
-      groups.push_back({i});
+      for (const auto& grp : groups) {
+        std::map<int, double> v;
+        for (int b : bits)
+          for (std::size_t i : grp) v[b] += sens[i].at(b);
+        group_sens.push_back(std::move(v));
+      }
     }
     std::vector<KnapsackItem> items;
-    for (const auto& grp : groups) {
+    for (std::size_t g = 0; g < groups.size(); ++g) {
       KnapsackItem it;
       for (int b : bits) {
-        double v = 0.0;
-        for (std::size_t i : grp) v += sens[i].at(b);
-        it.cost.push_back(static_cast<double>(b) * static_cast<double>(grp.size()));
-        it.value.push_back(v);
+        it.cost.push_back(static_cast<double>(b) * static_cast<double>(groups[g].size()));
+        it.value.push_back(group_sens[g].at(b));
       }
       items.push_back(std::move(it));
     }

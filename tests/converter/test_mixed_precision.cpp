@@ -198,6 +198,23 @@ TEST_CASE("weight sensitivity on fashion_vit: repeatable and 2 bits hurt more th
   }
 }
 
+TEST_CASE("activation points of fashion_vit grouped by block") {
+  const QannSkeleton sk = build_qann_skeleton(fashion_vit());
+  const std::vector<PrecisionUnit> blocks = activation_blocks(sk);
+  std::size_t members = 0;
+  int block_units = 0;
+  for (const PrecisionUnit& u : blocks) {
+    members += u.members.size();
+    if (u.level == UnitLevel::block) {
+      ++block_units;
+      CHECK(u.name.rfind("blocks.", 0) == 0);
+      CHECK(u.members.size() == 13);
+    }
+  }
+  CHECK(block_units == 4);
+  CHECK(members == sk.points.size());
+}
+
 TEST_CASE("cost file: per-bit factors and explicit tables and clear errors") {
   const std::vector<PrecisionUnit> tensors{{"/a/MatMul", UnitLevel::tensor, {"/a/MatMul"}, 100},
                                            {"/b/MatMul", UnitLevel::tensor, {"/b/MatMul"}, 10}};

@@ -259,10 +259,47 @@ double allocation_kl(const Graph& canonical, const std::map<std::string, int>& b
   return mean_kl(ref, run_all(g, samples, o.threads));
 }
 
+std::vector<PrecisionUnit> activation_blocks(const QannSkeleton& sk) {
+  std::vector<PrecisionUnit> out;
+  for (const QuantPoint& p : sk.points) {
+    const std::vector<std::string> parts = split_path(p.name);
+    std::string name = p.name;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+      if (is_block_part(parts[i])) {
+        name = join(parts, i + 1);
+        break;
+      }
+    auto it = std::find_if(out.begin(), out.end(), [&](const PrecisionUnit& u) { return u.name == name; });
+    if (it == out.end()) {
+      out.push_back({name, name == p.name ? UnitLevel::tensor : UnitLevel::block, {}, 0});
+      it = out.end() - 1;
+    }
+    it->members.push_back(p.name);
+    it->params += 1;
+  }
+  return out;
+}
+
 SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibration& cal,
                                         std::span<const std::vector<Tensor>> samples, const QuantizeOptions& quant,
                                         const SensitivityOptions& o, std::vector<PrecisionUnit>& units) {
+  units.clear();
+  for (const QuantPoint& p : sk.points) {
+    const ValueId v = sk.graph.find_value(p.name);
+    std::int64_t elems = 1;
+    for (const Dim& d : sk.graph.value(v).type.dims) elems *= d.value;
+    units.push_back({p.name, UnitLevel::tensor, {p.name}, elems});
+  }
+  return activation_unit_sensitivity(sk, cal, samples, quant, o, units);
+}
+
+SensitivityTable activation_unit_sensitivity(const QannSkeleton& sk, const Calibration& cal,
+                                             std::span<const std::vector<Tensor>> samples,
+                                             const QuantizeOptions& quant, const SensitivityOptions& o,
+                                             const std::vector<PrecisionUnit>& units) {
   check_samples(sk.graph, samples);
+  std::map<std::string, const QuantPoint*> point_of;
+  for (const QuantPoint& p : sk.points) point_of[p.name] = &p;
   const auto stats_of = [&](const QuantPoint& p) -> const PointStats& {
     const auto st = cal.points.find(p.name);
     if (st == cal.points.end() || st->second.seen == 0)
@@ -282,14 +319,16 @@ SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibratio
   };
   // The skeleton with the FakeQuant of `keep` only (every other one bypassed, context 0) or with every point
   // at the context bits.
-  const auto base_graph = [&](const std::string& keep) {
+  const auto base_graph = [&](const std::vector<std::string>& keep) {
     Graph g = sk.graph;
     if (o.context_bits > 0) {
       for (const QuantPoint& p : sk.points) g.value(g.find_value(p.name)).quant = params_at(p, o.context_bits);
       return g;
     }
     for (const Node& n : g.nodes()) {
-      if (n.kind != OpKind::FakeQuant || g.value(n.outputs[0]).name == keep) continue;
+      if (n.kind != OpKind::FakeQuant ||
+          std::find(keep.begin(), keep.end(), g.value(n.outputs[0]).name) != keep.end())
+        continue;
       g.replace_uses(n.outputs[0], n.inputs[0]);
     }
     g.remove_dead();
@@ -303,18 +342,17 @@ SensitivityTable activation_sensitivity(const QannSkeleton& sk, const Calibratio
     g.remove_dead();
     ref = run_all(g, samples, o.threads);
   }
-  units.clear();
   SensitivityTable table;
-  const Graph context = o.context_bits > 0 ? base_graph("") : Graph();
-  for (const QuantPoint& p : sk.points) {
-    Graph g = o.context_bits > 0 ? context : base_graph(p.name);
-    const ValueId v = g.find_value(p.name);
-    std::int64_t elems = 1;
-    for (const Dim& d : g.value(v).type.dims) elems *= d.value;
-    units.push_back({p.name, UnitLevel::tensor, {p.name}, elems});
+  const Graph context = o.context_bits > 0 ? base_graph({}) : Graph();
+  for (const PrecisionUnit& u : units) {
+    Graph g = o.context_bits > 0 ? context : base_graph(u.members);
     std::map<int, double> row;
     for (int bits : o.bits) {
-      g.value(v).quant = params_at(p, bits);
+      for (const std::string& m : u.members) {
+        const auto it = point_of.find(m);
+        if (it == point_of.end()) throw UsageError("activation sensitivity: no quantization point named '" + m + "'");
+        g.value(g.find_value(m)).quant = params_at(*it->second, bits);
+      }
       row[bits] = mean_kl(ref, run_all(g, samples, o.threads));
     }
     table.push_back(std::move(row));

@@ -80,6 +80,14 @@ SensitivityTable activation_sensitivity(const QannSkeleton& skeleton, const Cali
                                         std::span<const std::vector<Tensor>> samples, const QuantizeOptions& quant,
                                         const SensitivityOptions& options, std::vector<PrecisionUnit>& units);
 
+// Quantization points grouped by block (the weights' block rule applied to point names; a point outside every
+// block is its own unit), and the sensitivity of units of points (every member at b bits at once).
+std::vector<PrecisionUnit> activation_blocks(const QannSkeleton& skeleton);
+SensitivityTable activation_unit_sensitivity(const QannSkeleton& skeleton, const Calibration& calibration,
+                                             std::span<const std::vector<Tensor>> samples,
+                                             const QuantizeOptions& quant, const SensitivityOptions& options,
+                                             const std::vector<PrecisionUnit>& units);
+
 // KL(softmax(p) || softmax(q)) over the last axis, averaged over rows, in nats (exposed for tests).
 double mean_row_kl(const Tensor& p_logits, const Tensor& q_logits);
 
