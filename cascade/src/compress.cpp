@@ -49,10 +49,10 @@ CompressResult compress_model(const CompressOptions& o) {
 
   if (o.prune_heads > 0.0 || o.prune_mlp > 0.0 || o.prune_blocks > 0 || o.bias_correction)
     throw UnsupportedError("structural pruning and bias correction are not implemented yet");
-  if (o.budget_wbits != 0.0 || o.budget_bytes != 0 || !o.cost_file.empty() || o.budget_act_bits != 0.0)
-    throw UnsupportedError("mixed-precision allocation under a budget is not implemented yet");
+  QuantizeModelOptions quant = o.quant;  // with the mixed-precision allocation, when a budget is given
+  r.mixed = allocate_mixed_precision(r.model, o, quant);
 
-  quantize_prepared(r.model, o.quant);
+  quantize_prepared(r.model, quant);
   r.params_after = count_params(r.model.canonical);
   for (const Node& n : r.model.canonical.nodes()) {
     if (n.kind != OpKind::Linear) continue;
@@ -60,15 +60,18 @@ CompressResult compress_model(const CompressOptions& o) {
     UnitReport u;
     u.name = name;
     u.params = r.model.canonical.value(n.inputs.at(1)).constant->numel();
-    const auto it = o.quant.quant.weight_bits_of.find(name);
-    u.weight_bits = it != o.quant.quant.weight_bits_of.end() ? it->second : o.quant.quant.weight_bits;
+    const auto it = quant.quant.weight_bits_of.find(name);
+    u.weight_bits = it != quant.quant.weight_bits_of.end() ? it->second : quant.quant.weight_bits;
+    for (const HierarchyReport& h : r.mixed.weight_units)
+      if (h.level == "tensor" && h.name == name) u.sensitivity = h.sensitivity;
     r.weight_bytes += static_cast<double>(u.params) * u.weight_bits / 8.0;
     r.units.push_back(std::move(u));
   }
   for (const QuantPoint& p : r.model.points) {
-    const auto it = o.quant.quant.act_bits_of.find(p.name);
-    r.act_bits[p.name] = it != o.quant.quant.act_bits_of.end() ? it->second : o.quant.quant.act_bits;
+    const auto it = quant.quant.act_bits_of.find(p.name);
+    r.act_bits[p.name] = it != quant.quant.act_bits_of.end() ? it->second : quant.quant.act_bits;
   }
+  if (o.eval_samples > 0) r.accuracy = evaluate_compression(r.model, o);
   return r;
 }
 

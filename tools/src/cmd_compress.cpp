@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "compress_mixed_cli.hpp"
 #include "report/report.hpp"
 #include "snnconv/cascade/compress.hpp"
 
@@ -36,6 +37,8 @@ nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOp
   j["units"] = units;
   j["act_bits"] = r.act_bits;
   j["pruned"] = r.pruned;
+  j["mixed_precision"] = mixed_precision_json(r);
+  j["accuracy"] = accuracy_json(r);
   return j;
 }
 
@@ -50,6 +53,7 @@ std::string report_markdown(const cascade::CompressResult& r) {
     md += "\n## Pruned\n\n";
     for (const std::string& p : r.pruned) md += "- " + p + "\n";
   }
+  md += mixed_precision_markdown(r);
   return md;
 }
 
@@ -66,6 +70,9 @@ int run_compress(CompressCliOptions& o) {
   if (files) files->commit();
   fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes, {} quantization points\n", o.out, r.params_after,
              r.params_before, r.weight_bytes, r.model.points.size());
+  if (r.accuracy.samples > 0)
+    fmt::print("{} on {} test samples: float {:.4f}, compressed {:.4f}\n", r.accuracy.metric, r.accuracy.samples,
+               r.accuracy.float_value, r.accuracy.compressed_value);
   return 0;
 }
 
@@ -90,6 +97,7 @@ void add_compress(CLI::App& app, Action& action) {
   cmd->add_option("--seq", c.c.quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--out", c.out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
+  add_mixed_precision_options(*cmd, c.c);
   cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "snnconv/cascade/compress_mixed.hpp"
 #include "snnconv/cascade/spiking.hpp"
 
 namespace snnconv::cascade {
@@ -25,6 +26,11 @@ struct CompressOptions {
   std::string cost_file;            // per-layer costs (JSON)
   double budget_act_bits = 0.0;     // mean activation bits over quantization points
   std::vector<int> candidate_bits{2, 3, 4, 6, 8};
+  std::vector<int> candidate_act_bits{3, 4, 5, 6, 8};
+  std::int64_t sensitivity_samples = 8;  // first N calibration samples for the sensitivity measurement
+
+  // Score the float model and the compressed QANN on the first N test samples (0: not scored).
+  std::int64_t eval_samples = 0;
 
   // Structural pruning of the float model before quantization.
   double prune_heads = 0.0;  // fraction of attention heads removed, [0, 1)
@@ -48,6 +54,8 @@ struct CompressResult {
   std::vector<UnitReport> units;
   std::map<std::string, int> act_bits;   // quantization point -> bits
   std::vector<std::string> pruned;       // what pruning removed, one line per unit (head, channels, block)
+  MixedPrecisionReport mixed;            // sensitivities and allocation at every level (budgets only)
+  AccuracyReport accuracy;               // eval_samples > 0
 };
 
 // Runs the pipeline. UsageError for options out of range (a budget below the smallest candidate bits, a
