@@ -277,12 +277,46 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   guard.release();
 }
 
+H5::H5File create_file(const std::string& path) {
+  H5::FileCreatPropList create;
+  if (H5Pset_obj_track_times(create.getId(), 0) < 0) throw H5::PropListIException("create_file", "track times");
+  return H5::H5File(path, H5F_ACC_TRUNC, create);
+}
+
+namespace {
+
+// The group at PATH below parent, created without times when absent.
+void ensure_group(const H5::Group& parent, const std::string& path) {
+  if (H5Lexists(parent.getId(), path.c_str(), H5P_DEFAULT) > 0) return;
+  const hid_t create = H5Pcreate(H5P_GROUP_CREATE);
+  H5Pset_obj_track_times(create, 0);
+  const hid_t g = H5Gcreate2(parent.getId(), path.c_str(), H5P_DEFAULT, create, H5P_DEFAULT);
+  H5Pclose(create);
+  if (g < 0) throw H5::GroupIException("create_group", "H5Gcreate2 failed for '" + path + "'");
+  H5Gclose(g);
+}
+
+// Creates the groups above the last component of NAME.
+void ensure_parents(const H5::Group& parent, const std::string& name) {
+  for (std::size_t slash = name.find('/', 1); slash != std::string::npos; slash = name.find('/', slash + 1))
+    ensure_group(parent, name.substr(0, slash));
+}
+
+}  // namespace
+
+H5::Group create_group(const H5::Group& parent, const std::string& name) {
+  ensure_parents(parent, name);
+  ensure_group(parent, name);
+  return parent.openGroup(name);
+}
+
 void write_tensor(const H5::Group& parent, const std::string& name, const Tensor& values, int deflate_level) {
   const H5::PredType& type = memory_type(values.dtype());
   std::vector<hsize_t> dims(values.shape().begin(), values.shape().end());
   H5::DataSpace space =
       dims.empty() ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
   H5::DSetCreatPropList create;
+  H5Pset_obj_track_times(create.getId(), 0);
   if (!dims.empty() && values.numel() > 0) {
     std::uint64_t row_bytes = std::max<std::uint64_t>(1, values.nbytes() / dims[0]);
     std::vector<hsize_t> chunk = dims;
@@ -294,9 +328,8 @@ void write_tensor(const H5::Group& parent, const std::string& name, const Tensor
       create.setDeflate(static_cast<unsigned>(std::min(deflate_level, 9)));
     }
   }
-  H5::LinkCreatPropList link;
-  link.setCreateIntermediateGroup(true);
-  H5::DataSet dataset = parent.createDataSet(name, type, space, create, H5::DSetAccPropList::DEFAULT, link);
+  ensure_parents(parent, name);
+  H5::DataSet dataset = parent.createDataSet(name, type, space, create);
   if (values.numel() > 0) dataset.write(values.raw(), type);
 }
 
@@ -305,10 +338,10 @@ void write_strings(const H5::Group& parent, const std::string& name, const std::
   type.setCset(H5T_CSET_UTF8);
   hsize_t n = values.size();
   H5::DataSpace space(1, &n);
-  H5::LinkCreatPropList link;
-  link.setCreateIntermediateGroup(true);
-  H5::DataSet dataset =
-      parent.createDataSet(name, type, space, H5::DSetCreatPropList::DEFAULT, H5::DSetAccPropList::DEFAULT, link);
+  H5::DSetCreatPropList create;
+  H5Pset_obj_track_times(create.getId(), 0);
+  ensure_parents(parent, name);
+  H5::DataSet dataset = parent.createDataSet(name, type, space, create);
   if (values.empty()) return;
   std::vector<const char*> pointers;
   pointers.reserve(values.size());

@@ -76,6 +76,12 @@ std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& w
 void write_file_atomically(const std::filesystem::path& path, const std::string& what,
                            const std::function<void(const std::string& temporary)>& write);
 
+// Reproducible files: HDF5 stamps every object with creation/modification times by default, so two runs
+// would differ in bytes. Files, groups and datasets are created through these helpers with times off.
+H5::H5File create_file(const std::string& path);  // truncates
+// Creates PARENT/NAME, and the missing groups on the way when NAME has several components.
+H5::Group create_group(const H5::Group& parent, const std::string& name);
+
 // Creates PARENT/NAME (intermediate groups too) chunked by rows and optionally deflated.
 void write_tensor(const H5::Group& parent, const std::string& name, const Tensor& values, int deflate_level);
 void write_strings(const H5::Group& parent, const std::string& name, const std::vector<std::string>& values);

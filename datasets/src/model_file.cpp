@@ -38,13 +38,13 @@ void write_graph(H5::Group& grp, const Graph& g, const std::string& what) {
   detail::set_string_attribute(grp, "stage", std::string(stage_name(g.stage)));
   detail::set_integer_attribute(grp, "opset", g.opset);
   detail::set_string_attribute(grp, "source_file", g.source_file);
-  H5::Group meta = grp.createGroup("metadata");
+  H5::Group meta = detail::create_group(grp, "metadata");
   for (const auto& [k, v] : g.metadata) detail::set_string_attribute(meta, k, v);
   std::vector<std::string> names;
   std::vector<std::int32_t> dtypes, ranks;
   std::vector<std::int64_t> dims;
-  H5::Group consts = grp.createGroup("constants");
-  H5::Group quants = grp.createGroup("quant");
+  H5::Group consts = detail::create_group(grp, "constants");
+  H5::Group quants = detail::create_group(grp, "quant");
   for (std::uint32_t i = 0; i < g.num_values(); ++i) {
     const Value& v = g.value(ValueId(i));
     names.push_back(v.name);
@@ -60,7 +60,7 @@ void write_graph(H5::Group& grp, const Graph& g, const std::string& what) {
       detail::write_tensor(consts, std::to_string(i), c, 0);
     }
     if (v.quant) {
-      H5::Group q = quants.createGroup(std::to_string(i));
+      H5::Group q = detail::create_group(quants, std::to_string(i));
       detail::set_integer_attribute(q, "bits", v.quant->bits);
       detail::set_integer_attribute(q, "n_min", v.quant->n_min);
       detail::set_integer_attribute(q, "n_max", v.quant->n_max);
@@ -258,13 +258,13 @@ void write_model_file(const fs::path& path, const std::map<std::string, std::str
                       const std::vector<std::pair<std::string, const Graph*>>& graphs) {
   detail::write_file_atomically(path, "model file", [&](const std::string& tmp) {
     {
-      H5::H5File f(tmp, H5F_ACC_TRUNC);
+      H5::H5File f = detail::create_file(tmp);
       detail::set_string_attribute(f, "format", kModelFormat);
       detail::set_integer_attribute(f, "format_version", kModelFormatVersion);
       for (const auto& [k, v] : metadata) detail::set_string_attribute(f, k, v);
       std::vector<std::string> order;
       for (const auto& [name, g] : graphs) {
-        H5::Group grp = f.createGroup("/" + name);
+        H5::Group grp = detail::create_group(f, "/" + name);
         write_graph(grp, *g, path.string() + ": graph '" + name + "'");
         order.push_back(name);
       }

@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 void write_recording_file(const fs::path& path, const RecordingFile& rec) {
   const auto L = static_cast<std::int64_t>(rec.populations.size());
   detail::write_file_atomically(path, "recording", [&](const std::string& tmp) {
-    H5::H5File f(tmp, H5F_ACC_TRUNC);
+    H5::H5File f = detail::create_file(tmp);
     detail::set_string_attribute(f, "format", "snnconv-recording");
     detail::set_integer_attribute(f, "format_version", 1);
     for (const auto& [k, v] : rec.metadata) detail::set_string_attribute(f, k, v);
@@ -20,10 +20,10 @@ void write_recording_file(const fs::path& path, const RecordingFile& rec) {
     detail::write_strings(root, "populations", rec.populations);
     detail::write_tensor(root, "neurons", Tensor::from_vector<std::int64_t>({L}, rec.neurons), 0);
     detail::write_strings(root, "raster_names", rec.raster_names);
-    H5::Group samples = f.createGroup("/samples");
+    H5::Group samples = detail::create_group(f, "/samples");
     for (std::size_t k = 0; k < rec.samples.size(); ++k) {
       const RecordingFile::Sample& s = rec.samples[k];
-      H5::Group g = samples.createGroup(std::to_string(k));
+      H5::Group g = detail::create_group(samples, std::to_string(k));
       detail::set_integer_attribute(g, "index", s.index);
       detail::set_integer_attribute(g, "steps", s.steps);
       const auto T = static_cast<std::int64_t>(s.spikes_pos.size());

@@ -67,10 +67,10 @@ void write_reference_file(const fs::path& path, const ReferenceData& data) {
   TempFileGuard guard(temporary.string());  // SIGINT/SIGTERM while writing removes the temporary
   try {
     {
-      H5::H5File file(temporary.string(), H5F_ACC_TRUNC);
+      H5::H5File file = detail::create_file(temporary.string());
       for (const auto& [group_name, tensors] :
            {std::pair{"inputs", &data.inputs}, std::pair{"outputs", &data.outputs}}) {
-        H5::Group group = file.createGroup(std::string("/") + group_name);
+        H5::Group group = detail::create_group(file, std::string("/") + group_name);
         for (const auto& [name, tensor] : *tensors) {
           context.value = std::string("/") + group_name + "/" + name;
           // Exact values matter more than size here: no compression.

@@ -66,7 +66,7 @@ struct DatasetWriter::Impl {
     std::string path = detail::object_path("", split);
     if (H5Lexists(file->getId(), path.c_str(), H5P_DEFAULT) > 0) return file->openGroup(path);
     first_dims[std::string(split)];  // an empty split still gets its `count`
-    return file->createGroup(path);
+    return detail::create_group(*file, path);
   }
 };
 
@@ -82,7 +82,7 @@ DatasetWriter::DatasetWriter(fs::path final_path, WriterOptions options) : impl_
     throw IoError("cannot write: the folder does not exist", impl_->context());
   impl_->guard.emplace(impl_->temporary_path.string());
   try {
-    impl_->file.emplace(impl_->temporary_path.string(), H5F_ACC_TRUNC);
+    impl_->file.emplace(detail::create_file(impl_->temporary_path.string()));
     H5::Group root = impl_->file->openGroup("/");
     detail::set_string_attribute(root, "format", kFormatName);
     detail::set_integer_attribute(root, "format_version", kFormatVersion);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SNN model file and the spike recording through the binary:
-#   convert -> model.snn.h5 -> run (reloaded) gives the same accuracy and 0 mismatches against its QANN;
+#   convert -> model.snn.h5 (twice: byte-identical files) -> run (reloaded) gives the same accuracy and 0 mismatches against its QANN;
 #   a truncated model file is refused with exit 1 and no crash;
 #   --record writes per-step spikes whose sum equals the run's spikes per inference (h5py reads it).
 # Usage: snn_files.sh PATH/TO/snnconv
@@ -17,6 +17,9 @@ model=$src/examples/medical_tab/medical_tab.onnx
 "$bin" convert "$model" --act-bits 3 --calib 16 --out "$tmp/m.snn.h5" >"$tmp/convert.txt" 2>&1 || fail "convert: $(cat "$tmp/convert.txt")"
 [[ -s $tmp/m.snn.h5 ]] && ok "model file written" || fail "no model file"
 [[ -z $(find "$tmp" -name '.*tmp-*') ]] && ok "no temporary left" || fail "temporary left"
+"$bin" convert "$model" --act-bits 3 --calib 16 --out "$tmp/m2.snn.h5" >/dev/null 2>&1 || fail "second convert"
+cmp -s "$tmp/m.snn.h5" "$tmp/m2.snn.h5" && ok "two conversions write byte-identical model files" \
+  || fail "two conversions of the same model and data differ in bytes"
 direct=$("$bin" run "$model" --engine snn --act-bits 3 --calib 16 --limit 12 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["metric"]["value"])')
 reloaded=$("$bin" run "$tmp/m.snn.h5" --engine snn --limit 12 --check-exact --json >"$tmp/run.json" && /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["output_mismatches_vs_qann"] == 0, d; print(d["metric"]["value"])' "$tmp/run.json")
 [[ -n $reloaded && $direct == "$reloaded" ]] && ok "reloaded model scores $reloaded like the direct run ($direct), 0 mismatches" \
