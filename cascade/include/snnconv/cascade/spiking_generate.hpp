@@ -1,0 +1,60 @@
+// Token generation on the quantized model: on the SNN (prefill of the prompt, then one extend() per
+// generated token, every earlier position's accumulated state kept) or on the QANN integer reference
+// (run_qann on the growing window). `snnconv generate --engine snn|qann` runs it (docs/spiking.md,
+// "Generation on the SNN").
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "snnconv/ann_baseline/generate.hpp"
+#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/core/ledger.hpp"
+
+namespace snnconv::cascade {
+
+struct SpikingGenerateOptions {
+  SpikingEngine engine = SpikingEngine::snn;
+  snn::FireMode mode = snn::FireMode::strict;
+  int max_steps = 4096;
+  int threads = 1;
+  int max_tokens = 16;
+  ann::SamplingOptions sampling;  // temperature 0: greedy (argmax, lowest id on ties)
+  // SNN only: for every generated token also re-simulate the whole window so far from rest (a prefill of
+  // the same length) to price what incremental decoding saves. Costs a full run per token.
+  bool resimulate = false;
+  // SNN only: also run the QANN on the same window for every token and count next-token logits that differ
+  // in any bit.
+  bool check_exact = false;
+};
+
+// What one simulation (the prompt's prefill, or one generated token's extend) did.
+struct DecodeStepStats {
+  std::int64_t length = 0;  // live positions after it
+  std::int64_t token = -1;  // the token chosen from its last row of logits
+  int steps = 0;            // SNN: steps to quiescence (max_steps when not quiescent)
+  bool quiescent = true;
+  Counters work;            // SNN: the ledger of this call alone (summed over nodes)
+  Counters resimulated;     // SNN with resimulate: a from-rest prefill of the same window
+  int resimulated_steps = 0;
+};
+
+struct SpikingGenerateResult {
+  std::vector<std::int64_t> tokens;    // generated (prompt excluded)
+  DecodeStepStats prefill;             // the prompt; its token is tokens[0]
+  std::vector<DecodeStepStats> steps;  // one per later token (steps[k].token == tokens[k + 1])
+  std::int64_t window = 0;             // the graph's sequence length T (generation stops at it)
+  std::int64_t logit_mismatches = -1;  // check_exact: next-token logits differing from the QANN's (bits)
+  Ledger ledger;                       // SNN: every call summed (rows: SNN graph nodes)
+  double seconds = 0.0;                // SNN or QANN simulation time (the QANN check and resimulation excluded)
+};
+
+// Generates up to max_tokens tokens after `prompt` (token ids of the model's vocabulary) with the
+// quantized language model `m`, stopping early at the window's last position. UsageError for an empty
+// prompt, a prompt that does not fit the window, or bad options; UnsupportedError for a model that is not a
+// batch-1 causal decoder.
+SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const std::int64_t> prompt,
+                                       const SpikingGenerateOptions& options);
+
+}  // namespace snnconv::cascade
