@@ -61,12 +61,15 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     const auto t0 = Clock::now();
     while (static_cast<int>(r.tokens.size()) < o.max_tokens) {
       const std::vector<Tensor> in = input();
+      const auto t1 = Clock::now();
       const ann::QannResult q = ann::run_qann(m.qann, in);
+      const double sec = seconds_since(t1);
       const std::int64_t tok = ann::sample_token(logits_row(q.outputs.at(0), length - 1, T), o.sampling, rng);
       r.tokens.push_back(tok);
       DecodeStepStats s;
       s.length = length;
       s.token = tok;
+      s.seconds = sec;
       (r.tokens.size() == 1 ? r.prefill : r.steps.emplace_back()) = s;
       if (length >= T) break;
       window[static_cast<std::size_t>(length++)] = tok;
@@ -85,7 +88,8 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     Ledger call = Ledger::for_graph(g);
     const auto t0 = Clock::now();
     const snn::RunResult sr = r.tokens.empty() ? engine.prefill(in, length, &call) : engine.extend(in, length, &call);
-    r.seconds += seconds_since(t0);
+    const double sec = seconds_since(t0);
+    r.seconds += sec;
     r.ledger.merge(call);
     const std::span<const float> row = logits_row(sr.outputs.at(0), length - 1, T);
     const std::int64_t tok = ann::sample_token(row, o.sampling, rng);
@@ -95,9 +99,12 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     s.steps = sr.steps;
     s.quiescent = sr.quiescent;
     s.work = call.total();
+    s.seconds = sec;
     if (fresh) {
       Ledger whole = Ledger::for_graph(g);
+      const auto t1 = Clock::now();
       const snn::RunResult fr = fresh->prefill(in, length, &whole);
+      s.resimulated_seconds = seconds_since(t1);
       s.resimulated = whole.total();
       s.resimulated_steps = fr.steps;
     }

@@ -102,9 +102,11 @@ nlohmann::json step_json(const cascade::DecodeStepStats& s, bool resimulated) {
                       {"spikes", s.work.spikes()},
                       {"synaptic_ops", s.work.total_acs()},
                       {"neuron_updates", s.work.neuron_updates},
-                      {"dense_ops", s.work.dense_ops}};
+                      {"dense_ops", s.work.dense_ops},
+                      {"seconds", s.seconds}};
   if (resimulated)
     j["resimulated"] = {{"steps", s.resimulated_steps},
+                        {"seconds", s.resimulated_seconds},
                         {"spikes", s.resimulated.spikes()},
                         {"synaptic_ops", s.resimulated.total_acs()},
                         {"neuron_updates", s.resimulated.neuron_updates}};
@@ -178,8 +180,15 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
       j["prefill"] = step_json(r.prefill, o.resimulate);
       j["per_token"] = nlohmann::json::array();
       for (const cascade::DecodeStepStats& s : r.steps) j["per_token"].push_back(step_json(s, o.resimulate));
-      j["per_token_mean"] = {{"steps", steps_mean}, {"spikes", spikes_mean}, {"synaptic_ops", ops_mean}};
-      if (o.resimulate) j["per_token_mean"]["resimulated_synaptic_ops"] = resim_ops_mean;
+      j["per_token_mean"] = {{"steps", steps_mean},
+                             {"spikes", spikes_mean},
+                             {"synaptic_ops", ops_mean},
+                             {"seconds", mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.seconds; })}};
+      if (o.resimulate) {
+        j["per_token_mean"]["resimulated_synaptic_ops"] = resim_ops_mean;
+        j["per_token_mean"]["resimulated_seconds"] =
+            mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.resimulated_seconds; });
+      }
       if (o.check_exact) j["logit_mismatches_vs_qann"] = r.logit_mismatches;
     }
     fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));

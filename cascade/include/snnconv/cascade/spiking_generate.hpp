@@ -38,6 +38,8 @@ struct DecodeStepStats {
   Counters work;            // SNN: the ledger of this call alone (summed over nodes)
   Counters resimulated;     // SNN with resimulate: a from-rest prefill of the same window
   int resimulated_steps = 0;
+  double seconds = 0.0;              // wall time of the call (SNN: the simulation; QANN: run_qann)
+  double resimulated_seconds = 0.0;  // wall time of the re-simulation
 };
 
 struct SpikingGenerateResult {
