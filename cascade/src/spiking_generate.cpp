@@ -86,8 +86,15 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
   while (static_cast<int>(r.tokens.size()) < o.max_tokens) {
     const std::vector<Tensor> in = input();
     Ledger call = Ledger::for_graph(g);
+    std::vector<std::int64_t> by_step;
+    const snn::StepObserver read_early = [&](int, const std::vector<Tensor>& outs) {
+      std::mt19937_64 unused;  // greedy draws no random number
+      by_step.push_back(ann::sample_token(logits_row(outs.at(0), length - 1, T), ann::SamplingOptions{}, unused));
+    };
+    const snn::StepObserver* obs = o.early_read ? &read_early : nullptr;
     const auto t0 = Clock::now();
-    const snn::RunResult sr = r.tokens.empty() ? engine.prefill(in, length, &call) : engine.extend(in, length, &call);
+    const snn::RunResult sr =
+        r.tokens.empty() ? engine.prefill(in, length, &call, obs) : engine.extend(in, length, &call, obs);
     const double sec = seconds_since(t0);
     r.seconds += sec;
     r.ledger.merge(call);
@@ -100,6 +107,7 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     s.quiescent = sr.quiescent;
     s.work = call.total();
     s.seconds = sec;
+    s.argmax_by_step = std::move(by_step);
     if (fresh) {
       Ledger whole = Ledger::for_graph(g);
       const auto t1 = Clock::now();
@@ -121,6 +129,23 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
   }
   r.ledger.tokens = r.tokens.size();
   return r;
+}
+
+std::vector<double> early_read_agreement(const SpikingGenerateResult& r) {
+  std::vector<const DecodeStepStats*> calls = {&r.prefill};
+  for (const DecodeStepStats& s : r.steps) calls.push_back(&s);
+  std::size_t longest = 0;
+  for (const DecodeStepStats* c : calls) longest = std::max(longest, c->argmax_by_step.size());
+  std::vector<double> agree(longest, 0.0);
+  std::size_t n = 0;
+  for (const DecodeStepStats* c : calls) {
+    if (c->argmax_by_step.empty()) continue;
+    ++n;
+    for (std::size_t k = 0; k < longest; ++k)
+      agree[k] += c->argmax_by_step[std::min(k, c->argmax_by_step.size() - 1)] == c->token ? 1.0 : 0.0;
+  }
+  for (double& a : agree) a = n ? a / static_cast<double>(n) : 0.0;
+  return agree;
 }
 
 }  // namespace snnconv::cascade

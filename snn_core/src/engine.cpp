@@ -70,11 +70,13 @@ RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger, const Step
                       Recording* recording) {
   return impl_->run(inputs, ledger, observer, recording);
 }
-RunResult Engine::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger) {
-  return impl_->prefill(inputs, length, ledger);
+RunResult Engine::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                          const StepObserver* observer) {
+  return impl_->prefill(inputs, length, ledger, observer);
 }
-RunResult Engine::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger) {
-  return impl_->extend(inputs, length, ledger);
+RunResult Engine::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                         const StepObserver* observer) {
+  return impl_->extend(inputs, length, ledger, observer);
 }
 std::int64_t Engine::live_length() const {
   return impl_->live_len;

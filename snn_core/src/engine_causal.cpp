@@ -266,7 +266,8 @@ std::int64_t Engine::Impl::fresh_count(const ValueState& v) const {
   return v.pos_begin[static_cast<std::size_t>(fresh_hi)] - v.pos_begin[static_cast<std::size_t>(fresh_lo)];
 }
 
-RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger) {
+RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                                const StepObserver* observer) {
   if (!causal_layout) build_causal_layout();
   if (length < 1 || length > seq_len)
     throw UsageError("SNN engine: prefill length must be in [1, " + std::to_string(seq_len) + "], got " +
@@ -277,7 +278,7 @@ RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t len
   set_live(0, length);
   RunResult r;
   try {
-    r = simulate(ledger, nullptr);
+    r = simulate(ledger, observer);
   } catch (...) {
     unbind_inputs();
     incremental = false;
@@ -289,7 +290,8 @@ RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t len
   return r;
 }
 
-RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger) {
+RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                               const StepObserver* observer) {
   if (live_len < 1) throw UsageError("SNN engine: extend() needs a prefill() first");
   if (length <= live_len || length > seq_len)
     throw UsageError("SNN engine: extend length must be in [" + std::to_string(live_len + 1) + ", " +
@@ -299,7 +301,7 @@ RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t leng
   set_live(live_len, length);
   RunResult r;
   try {
-    r = simulate(ledger, nullptr);
+    r = simulate(ledger, observer);
   } catch (...) {
     unbind_inputs();
     incremental = false;

@@ -141,8 +141,9 @@ struct Engine::Impl {
 
   Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer, Recording* recording);
-  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger);  // engine_causal.cpp
-  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger);
+  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                    const StepObserver* observer);  // engine_causal.cpp
+  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger, const StepObserver* observer);
   void build_causal_layout();
 
  private:

@@ -72,12 +72,27 @@ void check_generation(const cascade::QuantizedModel& m, const std::vector<std::s
 
 TEST_CASE("code_gpt greedy generation on the SNN equals the QANN at A4 (short)" * doctest::test_suite("unit")) {
   const cascade::QuantizedModel m = code_gpt(4, 24, 8);
-  check_generation(m, {"def f(x):\n    "}, 6, {snn::FireMode::strict, snn::FireMode::burst});
+  check_generation(m, {"x = [1, 2, 3]\ny = "}, 6, {snn::FireMode::strict, snn::FireMode::burst});
+  // Read early (the SNN at fewer steps, as a draft): same tokens; at the last step every token is final.
+  cascade::SpikingGenerateOptions e;
+  e.max_tokens = 6;
+  e.early_read = true;
+  const cascade::SpikingGenerateResult er = cascade::generate_spiking(m, bytes_of("x = [1, 2, 3]\ny = "), e);
+  cascade::SpikingGenerateOptions q;
+  q.engine = cascade::SpikingEngine::qann;
+  q.max_tokens = 6;
+  CHECK(er.tokens == cascade::generate_spiking(m, bytes_of("x = [1, 2, 3]\ny = "), q).tokens);
+  CHECK(er.prefill.argmax_by_step.size() == static_cast<std::size_t>(er.prefill.steps));
+  const std::vector<double> agree = cascade::early_read_agreement(er);
+  REQUIRE(!agree.empty());
+  CHECK(agree.back() == 1.0);
+  CHECK(agree.front() <= 1.0);
 }
 
 TEST_CASE("code_gpt greedy generation on the SNN equals the QANN at A4 and A6 over prompts" *
           doctest::test_suite("slow")) {
-  const std::vector<std::string> prompts = {"import os\n", "def add(a, b):\n    return", "for i in range("};
+  const std::vector<std::string> prompts = {"import numpy as np\nimport ", "class Foo:\n    def __init__(self",
+                                            "x = [1, 2, 3]\ny = "};
   for (int abits : {4, 6}) {
     const cascade::QuantizedModel m = code_gpt(abits, 64, 16);
     check_generation(m, prompts, 16, {snn::FireMode::strict, snn::FireMode::burst});

@@ -44,6 +44,7 @@ struct GenerateCliOptions {
   int max_steps = 4096;
   bool check_exact = false;
   bool resimulate = false;
+  bool early_read = false;
 };
 
 // "--gamma 3" or "--gamma auto" into the options; UsageError otherwise.
@@ -120,8 +121,8 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     throw UsageError("--draft runs on the dense engine only (--engine ann); no spiking draft yet");
   if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
   if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
-  if ((o.check_exact || o.resimulate) && o.engine != "snn")
-    throw UsageError("--check-exact and --resimulate need --engine snn");
+  if ((o.check_exact || o.resimulate || o.early_read) && o.engine != "snn")
+    throw UsageError("--check-exact, --resimulate and --early-read need --engine snn");
   const bool from_file = datasets::is_model_file(o.model);
   if (!from_file && o.quant.seq <= 0) {
     // The window: the prompt and the tokens to generate, at most the model's trained context.
@@ -143,6 +144,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   go.sampling = sampling;
   go.check_exact = o.check_exact;
   go.resimulate = o.resimulate;
+  go.early_read = o.early_read;
   const cascade::SpikingGenerateResult r = cascade::generate_spiking(m, prompt, go);
   const datasets::ByteTokenizer tokenizer;
   const std::vector<std::int32_t> ids(r.tokens.begin(), r.tokens.end());
@@ -190,6 +192,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
             mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.resimulated_seconds; });
       }
       if (o.check_exact) j["logit_mismatches_vs_qann"] = r.logit_mismatches;
+      if (o.early_read) j["early_read_agreement"] = cascade::early_read_agreement(r);
     }
     fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return 0;
@@ -212,6 +215,17 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   }
   if (not_quiescent > 0) fmt::print("-- {} calls stopped at --max-steps {} before quiescence\n", not_quiescent, o.max_steps);
   if (o.check_exact) fmt::print("-- exactness: {} next-token logits differ from the QANN\n", r.logit_mismatches);
+  if (o.early_read) {
+    const std::vector<double> agree = cascade::early_read_agreement(r);
+    fmt::print("-- greedy token read at step k equals the quiescent one:");
+    for (std::size_t k = 1; k <= agree.size(); k *= 2) fmt::print(" k={}: {:.0f}%", k, 100.0 * agree[k - 1]);
+    if (!agree.empty()) fmt::print(" (100% from step {})", [&] {
+      std::size_t k = agree.size();
+      while (k > 1 && agree[k - 2] >= 1.0) --k;
+      return k;
+    }());
+    fmt::print("\n");
+  }
   return 0;
 }
 
@@ -343,6 +357,9 @@ void add_generate(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--check-exact", opts->check_exact,
                 "snn: also run the QANN per token and count next-token logits that differ in any bit");
+  cmd->add_flag("--early-read", opts->early_read,
+                "snn: also read the greedy token at every step (the SNN read at fewer steps, as a draft would): "
+                "share of tokens already final at step k");
   cmd->add_flag("--resimulate", opts->resimulate,
                 "snn: also re-simulate the whole window from rest per token and report its synaptic ops (costly)");
   cmd->add_option("--max-memory", opts->max_memory,

@@ -27,6 +27,9 @@ struct SpikingGenerateOptions {
   // SNN only: also run the QANN on the same window for every token and count next-token logits that differ
   // in any bit.
   bool check_exact = false;
+  // SNN only: record the greedy token of the new row as read at every step of each call (the SNN read at
+  // fewer steps, as a draft would read it; issue 8). Costs a read-out per step.
+  bool early_read = false;
 };
 
 // What one simulation (the prompt's prefill, or one generated token's extend) did.
@@ -40,6 +43,7 @@ struct DecodeStepStats {
   int resimulated_steps = 0;
   double seconds = 0.0;              // wall time of the call (SNN: the simulation; QANN: run_qann)
   double resimulated_seconds = 0.0;  // wall time of the re-simulation
+  std::vector<std::int64_t> argmax_by_step;  // early_read: argmax of the last live row at the end of step t+1
 };
 
 struct SpikingGenerateResult {
@@ -56,6 +60,10 @@ struct SpikingGenerateResult {
 // quantized language model `m`, stopping early at the window's last position. UsageError for an empty
 // prompt, a prompt that does not fit the window, or bad options; UnsupportedError for a model that is not a
 // batch-1 causal decoder.
+// early_read: the share of generated tokens (prefill included) whose row, read at the end of step k (or at
+// quiescence when the call ended earlier), already gives the final greedy token; [k-1] for k = 1..max steps.
+std::vector<double> early_read_agreement(const SpikingGenerateResult& r);
+
 SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const std::int64_t> prompt,
                                        const SpikingGenerateOptions& options);
 

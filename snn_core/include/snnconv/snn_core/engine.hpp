@@ -82,8 +82,10 @@ class Engine {
   // change between calls). Outputs are read for every position; only positions < length are meaningful.
   // UnsupportedError when the graph has no such sequence axis; UsageError for a bad length or an extend()
   // without a prefill(). run() discards the incremental state.
-  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr);
-  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr);
+  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                    const StepObserver* observer = nullptr);
+  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                   const StepObserver* observer = nullptr);
   std::int64_t live_length() const;      // positions simulated so far (0: no prefill since the last run)
   std::int64_t sequence_length() const;  // T (lays out the positions on first use)
 
