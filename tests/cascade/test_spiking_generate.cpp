@@ -87,6 +87,14 @@ TEST_CASE("code_gpt greedy generation on the SNN equals the QANN at A4 (short)" 
   REQUIRE(!agree.empty());
   CHECK(agree.back() == 1.0);
   CHECK(agree.front() <= 1.0);
+  // Bit-identical tokens and per-call ledgers for 1 and 2 threads.
+  cascade::SpikingGenerateOptions one, two;
+  one.max_tokens = two.max_tokens = 4;
+  two.threads = 2;
+  const auto r1 = cascade::generate_spiking(m, bytes_of("import "), one);
+  const auto r2 = cascade::generate_spiking(m, bytes_of("import "), two);
+  CHECK(r1.tokens == r2.tokens);
+  CHECK(r1.ledger == r2.ledger);
 }
 
 TEST_CASE("code_gpt greedy generation on the SNN equals the QANN at A4 and A6 over prompts" *
