@@ -2,7 +2,7 @@
 //  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]
 //  [--max-memory BYTES]
 //  [--engine ann|qann|snn [--act-bits B] [--weight-bits W] [--mode strict|burst] [--max-steps T] [--seq N]
-//   [--calib N] [--clip C] [--check-exact] [--resimulate]]`
+//   [--calib N] [--clip C] [--check-exact] [--resimulate] [--early-read]]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
