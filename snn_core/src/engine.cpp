@@ -78,6 +78,12 @@ RunResult Engine::extend(std::span<const Tensor> inputs, std::int64_t length, Le
                          const StepObserver* observer) {
   return impl_->extend(inputs, length, ledger, observer);
 }
+void Engine::checkpoint() {
+  impl_->checkpoint();
+}
+void Engine::rollback() {
+  impl_->rollback();
+}
 std::int64_t Engine::live_length() const {
   return impl_->live_len;
 }

@@ -313,4 +313,54 @@ RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t leng
   return r;
 }
 
+// Between calls no events, marks or row flags are pending, so this is the whole state.
+void Engine::Impl::checkpoint() {
+  if (!saved) saved = std::make_unique<Saved>();
+  Saved& s = *saved;
+  s.live_len = live_len;
+  s.count.resize(values.size());
+  for (std::size_t v = 0; v < values.size(); ++v) s.count[v] = values[v].count;
+  const std::size_t n = units.size();
+  s.acc.resize(n);
+  s.a.resize(n);
+  s.b.resize(n);
+  s.target.resize(n);
+  s.active.resize(n);
+  s.active_flag.resize(n);
+  s.y.resize(n);
+  s.dense_out.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Unit& u = units[i];
+    s.acc[i] = u.acc;
+    s.a[i] = u.a;
+    s.b[i] = u.b;
+    s.target[i] = u.target;
+    s.active[i] = u.active;
+    s.active_flag[i] = u.active_flag;
+    s.y[i] = u.y;
+    s.dense_out[i] = u.dense_out;
+  }
+}
+
+void Engine::Impl::rollback() {
+  if (!saved) throw UsageError("SNN engine: rollback() without a checkpoint()");
+  const Saved& s = *saved;
+  live_len = s.live_len;
+  for (std::size_t v = 0; v < values.size(); ++v) {
+    values[v].count = s.count[v];
+    values[v].live_end = live_len;
+  }
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    Unit& u = units[i];
+    u.acc = s.acc[i];
+    u.a = s.a[i];
+    u.b = s.b[i];
+    u.target = s.target[i];
+    u.active = s.active[i];
+    u.active_flag = s.active_flag[i];
+    u.y = s.y[i];
+    u.dense_out = s.dense_out[i];
+  }
+}
+
 }  // namespace snnconv::snn

@@ -139,6 +139,19 @@ struct Engine::Impl {
   std::int64_t live_len = 0;
   std::int64_t fresh_lo = 0, fresh_hi = 0;
 
+  struct Saved {
+    std::int64_t live_len = 0;
+    std::vector<std::vector<std::int32_t>> count;  // per value
+    std::vector<std::vector<std::int64_t>> acc;    // per unit
+    std::vector<std::vector<std::int32_t>> a, b, target, active;
+    std::vector<std::vector<std::uint8_t>> active_flag;
+    std::vector<std::vector<float>> y;
+    std::vector<Tensor> dense_out;
+  };
+  std::unique_ptr<Saved> saved;
+  void checkpoint();  // engine_causal.cpp
+  void rollback();
+
   Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer, Recording* recording);
   RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,

@@ -107,6 +107,36 @@ TEST_CASE("code_gpt greedy generation on the SNN equals the QANN at A4 and A6 ov
   }
 }
 
+TEST_CASE("speculative SNN decoding with the SNN read at fewer steps as draft equals greedy decoding" *
+          doctest::test_suite("unit")) {
+  const cascade::QuantizedModel m = code_gpt(4, 24, 8);
+  const std::vector<std::int64_t> prompt = bytes_of("x = [1, 2, 3]\ny = ");
+  cascade::SpikingGenerateOptions q;
+  q.engine = cascade::SpikingEngine::qann;
+  q.max_tokens = 7;
+  const std::vector<std::int64_t> want = cascade::generate_spiking(m, prompt, q).tokens;
+  for (int draft_steps : {1, 12, 4096}) {  // 4096: the draft is the target itself, every proposal accepted
+    for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+      cascade::SpikingSpeculativeOptions o;
+      o.mode = mode;
+      o.draft_steps = draft_steps;
+      o.gamma = 3;
+      o.max_tokens = 7;
+      const cascade::SpikingSpeculativeResult r = cascade::speculative_generate_spiking(m, prompt, o);
+      CAPTURE(draft_steps);
+      CHECK(r.tokens == want);
+      CHECK(r.rounds > 0);
+      CHECK(r.accepted <= r.proposed);
+      if (draft_steps == 4096) CHECK(r.accepted == r.proposed);
+      if (mode == snn::FireMode::burst) CHECK(r.accepted == r.proposed);  // burst settles in its first step
+      if (mode == snn::FireMode::strict && draft_steps == 1) CHECK(r.accepted < r.proposed);  // rollbacks ran
+    }
+  }
+  cascade::SpikingSpeculativeOptions bad;
+  bad.gamma = 0;
+  CHECK_THROWS_AS(cascade::speculative_generate_spiking(m, prompt, bad), UsageError);
+}
+
 TEST_CASE("SNN incremental decoding refuses bad lengths and an extend without a prefill" *
           doctest::test_suite("unit")) {
   const cascade::QuantizedModel m = code_gpt(4, 16, 2);

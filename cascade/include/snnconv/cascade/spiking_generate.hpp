@@ -67,4 +67,33 @@ std::vector<double> early_read_agreement(const SpikingGenerateResult& r);
 SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const std::int64_t> prompt,
                                        const SpikingGenerateOptions& options);
 
+// Greedy speculative decoding on the SNN (issue 8: a draft may be "the target's SNN read at fewer steps").
+// The draft is a second engine on the same SNN whose every call stops after draft_steps steps (it continues
+// from its non-quiescent state in the next call); it proposes gamma tokens one position at a time. The
+// target (the SNN at quiescence) checks them in one extend() of gamma + 1 positions; the longest prefix
+// equal to its own greedy tokens plus its next token is emitted. Rejected positions are dropped with
+// Engine::rollback() (the target then re-extends the accepted ones), so the output equals the target's own
+// greedy output, which equals the QANN's.
+struct SpikingSpeculativeOptions {
+  snn::FireMode mode = snn::FireMode::strict;
+  int max_steps = 4096;  // target calls
+  int draft_steps = 8;   // draft calls (>= 1)
+  int gamma = 4;         // draft tokens per round (>= 1)
+  int threads = 1;
+  int max_tokens = 16;
+};
+
+struct SpikingSpeculativeResult {
+  std::vector<std::int64_t> tokens;
+  std::int64_t window = 0;
+  std::int64_t rounds = 0, proposed = 0, accepted = 0;
+  std::int64_t target_calls = 0, target_steps = 0;  // every target prefill/extend (redos after a rejection too)
+  std::int64_t draft_calls = 0, draft_steps = 0;
+  Counters target_work, draft_work;
+  double seconds = 0.0;
+};
+
+SpikingSpeculativeResult speculative_generate_spiking(const QuantizedModel& m, std::span<const std::int64_t> prompt,
+                                                      const SpikingSpeculativeOptions& options);
+
 }  // namespace snnconv::cascade

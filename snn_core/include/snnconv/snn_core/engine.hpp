@@ -86,6 +86,11 @@ class Engine {
                     const StepObserver* observer = nullptr);
   RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
                    const StepObserver* observer = nullptr);
+  // One saved copy of the whole simulation state (counts, accumulators, operands, unit outputs, pending
+  // neurons, live length): checkpoint() saves it, rollback() restores it (UsageError without one). Used to
+  // drop speculated positions that were rejected.
+  void checkpoint();
+  void rollback();
   std::int64_t live_length() const;      // positions simulated so far (0: no prefill since the last run)
   std::int64_t sequence_length() const;  // T (lays out the positions on first use)
 
