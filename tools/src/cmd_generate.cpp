@@ -2,7 +2,7 @@
 //  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]
 //  [--max-memory BYTES]
 //  [--engine ann|qann|snn [--act-bits B] [--weight-bits W] [--mode strict|burst] [--max-steps T] [--seq N]
-//   [--calib N] [--clip C] [--check-exact] [--resimulate] [--early-read]]`
+//   [--calib N] [--clip C] [--check-exact] [--resimulate] [--early-read] [--draft-steps K [--gamma G]]]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +45,7 @@ struct GenerateCliOptions {
   bool check_exact = false;
   bool resimulate = false;
   bool early_read = false;
+  int draft_steps = 0;  // snn: > 0 speculative decoding with the SNN read after this many steps as the draft
 };
 
 // "--gamma 3" or "--gamma auto" into the options; UsageError otherwise.
@@ -118,7 +119,13 @@ nlohmann::json step_json(const cascade::DecodeStepStats& s, bool resimulated) {
 int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t>& prompt,
                            const ann::SamplingOptions& sampling) {
   if (!o.draft.empty())
-    throw UsageError("--draft runs on the dense engine only (--engine ann); no spiking draft yet");
+    throw UsageError("--draft runs on the dense engine only (--engine ann); with --engine snn use --draft-steps K");
+  if (o.draft_steps != 0 && o.engine != "snn") throw UsageError("--draft-steps needs --engine snn");
+  if (o.draft_steps < 0) throw UsageError("--draft-steps must be >= 1, got " + std::to_string(o.draft_steps));
+  if (o.draft_steps > 0 && (o.check_exact || o.resimulate || o.early_read))
+    throw UsageError("--draft-steps cannot be combined with --check-exact, --resimulate or --early-read");
+  if (o.draft_steps > 0 && sampling.temperature > 0.0f)
+    throw UsageError("--draft-steps: speculative decoding on the SNN is greedy only (--temperature 0)");
   if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
   if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
   if ((o.check_exact || o.resimulate || o.early_read) && o.engine != "snn")
@@ -135,6 +142,60 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   o.quant.model = o.model;
   o.quant.quant.clip = parse_clip_method(o.clip);
   const cascade::QuantizedModel m = from_file ? cascade::load_quantized_model(o.model) : cascade::quantize_model(o.quant);
+  if (o.draft_steps > 0) {
+    cascade::SpikingSpeculativeOptions so;
+    so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
+    so.max_steps = o.max_steps;
+    so.draft_steps = o.draft_steps;
+    try {
+      so.gamma = std::stoi(o.gamma);
+    } catch (const std::exception&) {
+      throw UsageError("--gamma with --draft-steps must be a positive integer, got '" + o.gamma + "'");
+    }
+    so.threads = o.threads > 0 ? o.threads : 1;
+    so.max_tokens = o.max_tokens;
+    const cascade::SpikingSpeculativeResult r = cascade::speculative_generate_spiking(m, prompt, so);
+    const datasets::ByteTokenizer tok;
+    const std::string text = tok.decode(std::vector<std::int32_t>(r.tokens.begin(), r.tokens.end()));
+    const double alpha = r.proposed > 0 ? static_cast<double>(r.accepted) / static_cast<double>(r.proposed) : 0.0;
+    const double n = std::max<double>(1.0, static_cast<double>(r.tokens.size()));
+    if (o.json) {
+      nlohmann::json j;
+      j["model"] = o.model;
+      j["engine"] = "snn";
+      j["mode"] = o.mode;
+      j["prompt"] = o.prompt;
+      j["completion"] = text;
+      j["tokens"] = r.tokens;
+      j["window"] = r.window;
+      j["seconds"] = r.seconds;
+      j["speculative"] = {{"draft_steps", o.draft_steps},
+                          {"gamma", so.gamma},
+                          {"rounds", r.rounds},
+                          {"proposed", r.proposed},
+                          {"accepted", r.accepted},
+                          {"acceptance_fraction", alpha},
+                          {"target_calls", r.target_calls},
+                          {"target_steps", r.target_steps},
+                          {"draft_calls", r.draft_calls},
+                          {"draft_steps_simulated", r.draft_steps},
+                          {"target_synaptic_ops", r.target_work.total_acs()},
+                          {"draft_synaptic_ops", r.draft_work.total_acs()},
+                          {"target_spikes", r.target_work.spikes()},
+                          {"draft_spikes", r.draft_work.spikes()}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+      return 0;
+    }
+    fmt::print("{}{}\n", o.prompt, text);
+    fmt::print("-- speculative on the SNN ({}): draft = the SNN read after {} steps, gamma {}, window {}, {:.2f} s\n",
+               o.mode, o.draft_steps, so.gamma, r.window, r.seconds);
+    fmt::print("-- rounds {}, proposed {}, accepted {} ({:.0f}%)\n", r.rounds, r.proposed, r.accepted, 100.0 * alpha);
+    fmt::print("-- target: {} calls, {} steps ({:.1f} per token), {} synaptic ops ({:.0f} per token)\n", r.target_calls,
+               r.target_steps, static_cast<double>(r.target_steps) / n, r.target_work.total_acs(),
+               static_cast<double>(r.target_work.total_acs()) / n);
+    fmt::print("-- draft: {} calls, {} steps, {} synaptic ops\n", r.draft_calls, r.draft_steps, r.draft_work.total_acs());
+    return 0;
+  }
   cascade::SpikingGenerateOptions go;
   go.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
   go.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
@@ -308,12 +369,13 @@ void add_generate(CLI::App& app, Action& action) {
       "Generate text with a byte-level causal decoder (KV-cache decoding on the dense engine). With --draft, "
       "speculative decoding: the draft proposes --gamma tokens, the target verifies them in one pass; greedy "
       "output equals the target's own greedy output, sampled output follows the target's distribution. "
-      "Prints the statistics (acceptance rate, tokens per target pass). The draft runs on the dense engine "
-      "only for now (a spiking-engine draft comes later). With --engine snn|qann the model is quantized "
+      "Prints the statistics (acceptance rate, tokens per target pass). A --draft model runs on the dense "
+      "engine. With --engine snn|qann the model is quantized "
       "(--weight-bits/--act-bits, calibrated on windows of --seq) and generation runs on the SNN "
       "(prefill of the prompt, then one new position per token simulated to quiescence with the earlier "
       "positions' state kept) or on the QANN integer reference; reports steps, spikes and synaptic ops per "
-      "token.");
+      "token. --engine snn --draft-steps K: greedy speculative decoding with the same SNN read after K steps "
+      "as the draft.");
   cmd->add_option("model", opts->model, "ONNX causal decoder with a dynamic seq axis (the target with --draft)")
       ->required();
   cmd->add_option("--prompt", opts->prompt, "Prompt text (byte tokenizer)")->required();
@@ -326,7 +388,7 @@ void add_generate(CLI::App& app, Action& action) {
                   "Draft model for speculative decoding (same vocabulary as the target; dense engine)");
   cmd->add_option("--gamma", opts->gamma,
                   "Draft tokens per target pass: a positive integer, or 'auto' to adapt it from the running "
-                  "acceptance rate (default 4)");
+                  "acceptance rate (default 4; auto: --draft only)");
   cmd->add_option("--gamma-max", opts->gamma_max, "Upper bound of --gamma auto (default 8)");
   cmd->add_option("--cost-ratio", opts->cost_ratio,
                   fmt::format("--gamma auto: cost of one more draft token (a draft step plus the wider verification "
@@ -357,6 +419,9 @@ void add_generate(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--check-exact", opts->check_exact,
                 "snn: also run the QANN per token and count next-token logits that differ in any bit");
+  cmd->add_option("--draft-steps", opts->draft_steps,
+                  "snn: greedy speculative decoding whose draft is the same SNN read after K steps per call; "
+                  "--gamma K tokens per round (an integer), verified by the SNN at quiescence");
   cmd->add_flag("--early-read", opts->early_read,
                 "snn: also read the greedy token at every step (the SNN read at fewer steps, as a draft would): "
                 "share of tokens already final at step k");
