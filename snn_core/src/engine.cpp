@@ -7,6 +7,7 @@
 #include <tbb/partitioner.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine_impl.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
@@ -38,6 +39,29 @@ std::uint64_t event_bytes(FireMode mode, int bits) {
 
 }  // namespace
 
+// c * num / den field by field (integer, rounded down): the share of a dense prologue's work that one
+// incremental call does.
+Counters scaled(const Counters& c, std::uint64_t num, std::uint64_t den) {
+  auto f = [&](std::uint64_t x) { return static_cast<std::uint64_t>((static_cast<unsigned __int128>(x) * num) / den); };
+  Counters r;
+  for (std::size_t w = 0; w < kWidthSlots; ++w) {
+    r.macs[w] = f(c.macs[w]);
+    r.acs[w] = f(c.acs[w]);
+  }
+  r.neuron_updates = f(c.neuron_updates);
+  r.spikes_pos = f(c.spikes_pos);
+  r.spikes_neg = f(c.spikes_neg);
+  r.burst_events = f(c.burst_events);
+  r.dense_ops = f(c.dense_ops);
+  r.nonlinear_ops = f(c.nonlinear_ops);
+  for (std::size_t m = 0; m < kMemClassCount; ++m) {
+    r.bytes_read[m] = f(c.bytes_read[m]);
+    r.bytes_written[m] = f(c.bytes_written[m]);
+  }
+  r.timesteps = c.timesteps;
+  return r;
+}
+
 Engine::Engine(const Graph& graph, EngineOptions options) : impl_(std::make_unique<Impl>(graph, options)) {}
 Engine::~Engine() = default;
 Engine::Engine(Engine&&) noexcept = default;
@@ -45,6 +69,27 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 RunResult Engine::run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer,
                       Recording* recording) {
   return impl_->run(inputs, ledger, observer, recording);
+}
+RunResult Engine::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                          const StepObserver* observer) {
+  return impl_->prefill(inputs, length, ledger, observer);
+}
+RunResult Engine::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                         const StepObserver* observer) {
+  return impl_->extend(inputs, length, ledger, observer);
+}
+void Engine::checkpoint() {
+  impl_->checkpoint();
+}
+void Engine::rollback() {
+  impl_->rollback();
+}
+std::int64_t Engine::live_length() const {
+  return impl_->live_len;
+}
+std::int64_t Engine::sequence_length() const {
+  if (!impl_->causal_layout) impl_->build_causal_layout();
+  return impl_->seq_len;
 }
 const Graph& Engine::graph() const {
   return impl_->g;
@@ -98,12 +143,24 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, cons
       raster_values.push_back(static_cast<int>(v.index));
     }
   }
+  bind_inputs(inputs);
+  if (ledger && ledger->per_node.size() != g.num_nodes())
+    throw UsageError("SNN engine: the ledger was not made for this graph (Ledger::for_graph)");
+  // A whole-window run: every element is simulated (the causal layout, if any, is switched off).
+  incremental = false;
+  live_len = 0;
+  for (ValueState& v : values) v.live_end = std::numeric_limits<std::int64_t>::max();
+  reset();
+  RunResult r = simulate(ledger, observer);
+  unbind_inputs();
+  recording = nullptr;
+  return r;
+}
+
+void Engine::Impl::bind_inputs(std::span<const Tensor> inputs) {
   if (inputs.size() != g.inputs().size())
     throw ShapeError("SNN engine: " + std::to_string(inputs.size()) + " inputs for " +
                      std::to_string(g.inputs().size()) + " graph inputs");
-  if (ledger && ledger->per_node.size() != g.num_nodes())
-    throw UsageError("SNN engine: the ledger was not made for this graph (Ledger::for_graph)");
-  reset();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     ValueState& v = values[g.inputs()[i].index];
     const DType want = g.value(g.inputs()[i]).type.dtype;
@@ -111,9 +168,27 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, cons
       throw ShapeError("SNN engine: input '" + g.value(g.inputs()[i]).name + "' must be " +
                        std::string(dtype_name(want)) + shape_to_string(v.shape) + ", got " +
                        std::string(dtype_name(inputs[i].dtype())) + shape_to_string(inputs[i].shape()));
-    v.tensor = &inputs[i];
-    v.input = want == DType::f32 ? inputs[i].data<float>() : nullptr;
   }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    ValueState& v = values[g.inputs()[i].index];
+    v.tensor = &inputs[i];
+    v.input = inputs[i].dtype() == DType::f32 ? inputs[i].data<float>() : nullptr;
+  }
+}
+
+void Engine::Impl::unbind_inputs() {
+  for (ValueId in : g.inputs()) {
+    values[in.index].input = nullptr;
+    values[in.index].tensor = nullptr;
+  }
+}
+
+// Steps until quiescence (or max_steps) from the state as it is: from rest for run() and prefill(), from
+// the previous quiescent state for extend().
+RunResult Engine::Impl::simulate(Ledger* ledger, const StepObserver* observer) {
+  if (ledger && ledger->per_node.size() != g.num_nodes())
+    throw UsageError("SNN engine: the ledger was not made for this graph (Ledger::for_graph)");
+  Recording* rec = recording;
   RunResult r;
   for (int t = 1; t <= options.max_steps; ++t) {
     for (Counters& c : step_rows) c = Counters{};
@@ -162,11 +237,6 @@ RunResult Engine::Impl::run(std::span<const Tensor> inputs, Ledger* ledger, cons
     std::copy(v.count.begin(), v.count.end(), q.data<std::int32_t>());
     r.output_levels.push_back(std::move(q));
   }
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    values[g.inputs()[i].index].input = nullptr;
-    values[g.inputs()[i].index].tensor = nullptr;
-  }
-  recording = nullptr;
   return r;
 }
 
@@ -197,15 +267,31 @@ void Engine::Impl::step_dense(Unit& u) {
       ins.push_back(s.producer_unit < 0 ? s.tensor : &units[static_cast<std::size_t>(s.producer_unit)].dense_out);
     }
   }
+  Tensor before = std::move(u.dense_out);
   u.dense_out = std::move(ann::evaluate_reference(g, NodeId(static_cast<std::uint32_t>(u.row)), ins).at(0));
   ValueState& out = values[static_cast<std::size_t>(u.out)];
-  if (u.dense_out.dtype() == DType::f32) out.mark_range(0, out.numel);
-  step_rows[u.row] += u.dense_counts;
+  if (!incremental || fresh_lo == 0) {
+    if (u.dense_out.dtype() == DType::f32) out.mark_range(0, out.numel);  // live elements only
+  } else if (u.dense_out.dtype() == DType::f32) {
+    // extend(): the new positions, and any earlier live element the new inputs changed (none when the
+    // prologue is causal, as a token and position lookup is).
+    const float* now = u.dense_out.data<float>();
+    const float* old = before.data<float>();
+    for (std::int64_t i = 0; i < out.numel; ++i)
+      if (std::memcmp(now + i, old + i, sizeof(float)) != 0) out.mark(i);
+    mark_fresh(out);
+  }
+  if (!incremental) {
+    step_rows[u.row] += u.dense_counts;
+  } else {  // priced per position: the window's counts times the share of elements that became live
+    step_rows[u.row] += scaled(u.dense_counts, static_cast<std::uint64_t>(fresh_count(out)),
+                               static_cast<std::uint64_t>(std::max<std::int64_t>(1, out.numel)));
+  }
 }
 
 void Engine::Impl::step(bool first) {
-  if (first)  // every neuron evaluates its initial target once (biases and constant inputs enter here)
-    for (ValueId in : g.inputs()) values[in.index].mark_range(0, values[in.index].numel);
+  if (first)  // every (newly live) neuron evaluates its initial target once (biases and constant inputs enter here)
+    for (ValueId in : g.inputs()) mark_fresh(values[in.index]);
   for (Unit& u : units) {
     if (u.dense) {  // the prologue runs once
       if (first) step_dense(u);
@@ -361,8 +447,10 @@ void Engine::Impl::step_synapse(Unit& u, bool first) {
   c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += events.size() * fan_out * kAccBytes;
   c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += events.size() * fan_out * kAccBytes;
   c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] += events.size() * event_bytes(options.mode, in.bits);
-  if (first) {  // the bias reaches every target once
-    out.mark_range(0, out.numel);
+  if (first) {  // the bias reaches every (newly live) target once
+    mark_fresh(out);
+    if (incremental)  // extend(): rows that were live already and got events too
+      for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
   } else {
     for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
   }
@@ -372,18 +460,33 @@ void Engine::Impl::step_synapse(Unit& u, bool first) {
 
 // Product rule on accumulated integer operands: first A's events against B_{t-1} (a_t.B_{t-1}), then B's
 // events against A_t = A_{t-1} + a_t (A_{t-1}.b_t + a_t.b_t). Exact in int64, only where events occurred.
+// Causal decoding skips a pair whose other operand element is not live (its count is 0, so is the product)
+// and outputs that never become live (masked scores): exact, and a new row costs only its own pairs.
 void Engine::Impl::step_product(Unit& u, bool first) {
   const ValueState& va = values[static_cast<std::size_t>(u.in[0])];
   const ValueState& vb = values[static_cast<std::size_t>(u.in[1])];
   ValueState& out = values[static_cast<std::size_t>(u.out)];
   Counters& c = step_rows[u.row];
   const std::int64_t mk = u.m * u.k, kn = u.k * u.n;
+  const bool gate = incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  std::uint64_t a_pairs = 0, b_pairs = 0;
   for (const Event& e : va.events) {
     const std::int64_t bt = e.index / mk, i = (e.index % mk) / u.k, p = e.index % u.k;
     const std::int32_t* brow = u.b.data() + (bt * u.k + p) * u.n;
     std::int64_t* acc = u.acc.data() + (bt * u.m + i) * u.n;
     const std::int64_t d = e.delta;
-    for (std::int64_t j = 0; j < u.n; ++j) acc[j] += d * brow[j];
+    if (!gate) {
+      for (std::int64_t j = 0; j < u.n; ++j) acc[j] += d * brow[j];
+      a_pairs += static_cast<std::uint64_t>(u.n);
+    } else {
+      const std::int32_t* po = out.pos.data() + (bt * u.m + i) * u.n;
+      const std::int32_t* pb = vb.pos.data() + (bt * u.k + p) * u.n;
+      for (std::int64_t j = 0; j < u.n; ++j)
+        if (po[j] != kNever && pb[j] < vb.live_end) {
+          acc[j] += d * brow[j];
+          ++a_pairs;
+        }
+    }
     u.a[static_cast<std::size_t>(e.index)] += e.delta;
     const auto row = static_cast<std::size_t>(bt * u.m + i);
     if (!u.row_flag[row]) {
@@ -396,21 +499,25 @@ void Engine::Impl::step_product(Unit& u, bool first) {
     const std::int64_t d = e.delta;
     for (std::int64_t i = 0; i < u.m; ++i) {
       const std::int64_t o = (bt * u.m + i) * u.n + j;
-      u.acc[static_cast<std::size_t>(o)] += d * u.a[static_cast<std::size_t>((bt * u.m + i) * u.k + p)];
+      const auto ai = static_cast<std::size_t>((bt * u.m + i) * u.k + p);
+      if (gate && (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= va.live_end)) continue;
+      u.acc[static_cast<std::size_t>(o)] += d * u.a[ai];
       out.mark(o);
+      ++b_pairs;
     }
     u.b[static_cast<std::size_t>(e.index)] += e.delta;
   }
-  c.acs[width_slot(vb.bits)] += va.events.size() * static_cast<std::uint64_t>(u.n);
-  c.acs[width_slot(va.bits)] += vb.events.size() * static_cast<std::uint64_t>(u.m);
-  const std::uint64_t operand_reads =
-      va.events.size() * static_cast<std::uint64_t>(u.n) + vb.events.size() * static_cast<std::uint64_t>(u.m);
+  c.acs[width_slot(vb.bits)] += a_pairs;
+  c.acs[width_slot(va.bits)] += b_pairs;
+  const std::uint64_t operand_reads = a_pairs + b_pairs;
   c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += operand_reads * (kCountBytes + kAccBytes);
   c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += operand_reads * kAccBytes;
   c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] +=
       va.events.size() * event_bytes(options.mode, va.bits) + vb.events.size() * event_bytes(options.mode, vb.bits);
   if (first) {
-    out.mark_range(0, out.numel);
+    mark_fresh(out);
+    if (incremental)
+      for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
   } else {
     for (std::int32_t r : u.rows_changed) out.mark_range(std::int64_t{r} * u.n, (std::int64_t{r} + 1) * u.n);
   }
@@ -424,9 +531,20 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
   const ValueState& in = values[static_cast<std::size_t>(u.in[0])];
   ValueState& out = values[static_cast<std::size_t>(u.out)];
   const auto rows = static_cast<std::int32_t>(u.row_flag.size());
-  if (first) {
+  if (first && !incremental) {
     for (std::int32_t r = 0; r < rows; ++r) u.rows_changed.push_back(r);
   } else {
+    if (first) {  // rows with newly live outputs
+      const std::int64_t b = out.pos_begin[static_cast<std::size_t>(fresh_lo)];
+      const std::int64_t e = out.pos_begin[static_cast<std::size_t>(fresh_hi)];
+      for (std::int64_t x = b; x < e; ++x) {
+        const auto r = static_cast<std::size_t>(out.by_pos[static_cast<std::size_t>(x)] / u.cols);
+        if (!u.row_flag[r]) {
+          u.row_flag[r] = 1;
+          u.rows_changed.push_back(static_cast<std::int32_t>(r));
+        }
+      }
+    }
     for (const Event& e : in.events) {
       const auto r = static_cast<std::size_t>(e.index / u.cols);
       if (!u.row_flag[r]) {
@@ -465,7 +583,7 @@ void Engine::Impl::step_add(Unit& u, bool first) {
   const ValueState& a = values[static_cast<std::size_t>(u.in[0])];
   const ValueState& b = values[static_cast<std::size_t>(u.in[1])];
   ValueState& out = values[static_cast<std::size_t>(u.out)];
-  if (first) out.mark_range(0, out.numel);
+  if (first) mark_fresh(out);
   for (const Event& e : a.events) out.mark(e.index);
   for (const Event& e : b.events) out.mark(e.index);
   Counters& c = step_rows[u.row];

@@ -5,6 +5,7 @@
 #include <tbb/task_arena.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct Event {
 // A value is either spiking (integer counts that change by events: neuron outputs and data movement of
 // them) or a current (what a neuron population integrates: a graph input, a synapse's accumulator, a
 // product unit's accumulator, a differential unit's output, a residual sum).
+inline constexpr std::int32_t kNever = std::numeric_limits<std::int32_t>::max();
+
 struct ValueState {
   bool spiking = false;
   Shape shape;
@@ -39,9 +42,17 @@ struct ValueState {
   const float* input = nullptr;            // graph input: the sample's data during a run (f32 inputs)
   const Tensor* tensor = nullptr;          // graph input: the sample's tensor during a run (any dtype)
   bool fixed = false;                      // current known at step 1 and constant afterwards (input, prologue)
+  // Causal layout (engine_causal.cpp; empty until a prefill): the sequence position at which each element
+  // becomes live (kNever: never needed, or a constant zero); elements with pos >= live_end are not simulated.
+  std::vector<std::int32_t> pos;
+  std::vector<std::int32_t> by_pos;     // current: element indices ordered by pos (kNever left out)
+  std::vector<std::int64_t> pos_begin;  // current: [T + 1], by_pos[pos_begin[p] .. pos_begin[p+1]) have pos p
+  std::int64_t live_end = std::numeric_limits<std::int64_t>::max();
 
+  bool live(std::int64_t i) const { return pos.empty() || pos[static_cast<std::size_t>(i)] < live_end; }
   void mark(std::int64_t i) {
     const auto k = static_cast<std::size_t>(i);
+    if (!pos.empty() && pos[k] >= live_end) return;  // not live yet (or never): not simulated
     if (!changed_flag[k]) {
       changed_flag[k] = 1;
       changed.push_back(static_cast<std::int32_t>(i));
@@ -108,6 +119,9 @@ struct Unit {
   std::int64_t causal_m = 0;
 };
 
+// c * num / den field by field (rounded down); timesteps kept.
+Counters scaled(const Counters& c, std::uint64_t num, std::uint64_t den);
+
 struct Engine::Impl {
   const Graph& g;
   EngineOptions options;
@@ -118,11 +132,40 @@ struct Engine::Impl {
   Recording* recording = nullptr;   // during a recorded run
   std::vector<int> raster_values;   // value index per recording->raster entry
   int step_now = 0;
+  // Causal decoding (engine_causal.cpp): positions [fresh_lo, fresh_hi) become live in this simulation.
+  bool causal_layout = false;
+  bool incremental = false;  // the current simulation is a prefill or an extend
+  std::int64_t seq_len = 0;  // T
+  std::int64_t live_len = 0;
+  std::int64_t fresh_lo = 0, fresh_hi = 0;
+
+  struct Saved {
+    std::int64_t live_len = 0;
+    std::vector<std::vector<std::int32_t>> count;  // per value
+    std::vector<std::vector<std::int64_t>> acc;    // per unit
+    std::vector<std::vector<std::int32_t>> a, b, target, active;
+    std::vector<std::vector<std::uint8_t>> active_flag;
+    std::vector<std::vector<float>> y;
+    std::vector<Tensor> dense_out;
+  };
+  std::unique_ptr<Saved> saved;
+  void checkpoint();  // engine_causal.cpp
+  void rollback();
 
   Impl(const Graph& graph, EngineOptions opts);  // engine_plan.cpp
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer, Recording* recording);
+  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                    const StepObserver* observer);  // engine_causal.cpp
+  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger, const StepObserver* observer);
+  void build_causal_layout();
 
  private:
+  void bind_inputs(std::span<const Tensor> inputs);
+  void unbind_inputs();
+  RunResult simulate(Ledger* ledger, const StepObserver* observer);
+  void set_live(std::int64_t lo, std::int64_t hi);  // incremental: positions [lo, hi) become live
+  void mark_fresh(ValueState& v);                   // step 1: every element (run) or the fresh ones
+  std::int64_t fresh_count(const ValueState& v) const;
   void reset();
   void step(bool first);
   float current_at(const ValueState& v, std::int64_t i) const;

@@ -70,6 +70,17 @@ if [[ -e "$code" && -e "$code_draft" ]]; then
   expect 2 "target has 256 tokens, the draft 64" -- generate "$code" --draft "$gpt" --prompt ab --max-tokens 4
   expect 0 "tokens per target pass" -- generate "$code" --draft "$code_draft" --prompt "def f(x):" --max-tokens 16 --gamma auto
   expect 0 '"alpha"' -- generate "$code" --draft "$code_draft" --prompt "import os" --max-tokens 8 --json
+  expect 2 "engine must be ann, qann or snn" -- generate "$code" --prompt ab --engine tpu
+  expect 2 "dense engine only" -- generate "$code" --draft "$code_draft" --prompt ab --engine snn
+  expect 2 "draft-steps needs --engine snn" -- generate "$code" --prompt ab --engine qann --draft-steps 4
+  expect 2 "greedy only" -- generate "$code" --prompt ab --engine snn --draft-steps 4 --temperature 0.8
+  expect 0 "accepted" -- generate "$code" --prompt "def " --max-tokens 6 --engine snn --draft-steps 8 --gamma 2 \
+    --calib 4
+  expect 2 "mode must be strict or burst" -- generate "$code" --prompt ab --engine snn --mode fast
+  expect 2 "max-steps must be >= 1" -- generate "$code" --prompt ab --engine snn --max-steps 0
+  expect 2 "need --engine snn" -- generate "$code" --prompt ab --engine qann --check-exact
+  expect 0 "exactness: 0 next-token logits differ" -- generate "$code" --prompt "def " --max-tokens 4 --engine snn \
+    --mode burst --act-bits 4 --calib 4 --check-exact
 fi
 vit="$src/examples/fashion_vit/fashion_vit_relu.onnx"
 if [[ -e "$vit" ]]; then  # mixed precision: impossible budgets and unfitting data (exit 2, naming the value)

@@ -1,6 +1,8 @@
 // `snnconv generate MODEL --prompt TEXT --max-tokens N [--temperature T --top-k K --top-p P --seed S]
 //  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]
-//  [--max-memory BYTES]`
+//  [--max-memory BYTES]
+//  [--engine ann|qann|snn [--act-bits B] [--weight-bits W] [--mode strict|burst] [--max-steps T] [--seq N]
+//   [--calib N] [--clip C] [--check-exact] [--resimulate] [--early-read] [--draft-steps K [--gamma G]]]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -9,8 +11,11 @@
 #include "commands.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
+#include "snnconv/cascade/spiking_generate.hpp"
 #include "snnconv/converter/decoder.hpp"
+#include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/tokenizer.hpp"
 
 namespace snnconv::cli {
@@ -31,6 +36,16 @@ struct GenerateCliOptions {
   int threads = 0;
   bool json = false;
   std::string max_memory;  // empty: physical memory
+  // --engine qann|snn: the post-training quantized model (cascade::quantize_model) or an SNN model file
+  std::string engine = "ann";
+  cascade::QuantizeModelOptions quant;
+  std::string clip = "mse";
+  std::string mode = "strict";
+  int max_steps = 4096;
+  bool check_exact = false;
+  bool resimulate = false;
+  bool early_read = false;
+  int draft_steps = 0;  // snn: > 0 speculative decoding with the SNN read after this many steps as the draft
 };
 
 // "--gamma 3" or "--gamma auto" into the options; UsageError otherwise.
@@ -74,14 +89,220 @@ nlohmann::json stats_json(const ann::SpeculativeStats& s) {
   return j;
 }
 
-int run_generate(const GenerateCliOptions& o) {
+double mean_of(const std::vector<cascade::DecodeStepStats>& steps, double (*f)(const cascade::DecodeStepStats&)) {
+  if (steps.empty()) return 0.0;
+  double sum = 0.0;
+  for (const cascade::DecodeStepStats& s : steps) sum += f(s);
+  return sum / static_cast<double>(steps.size());
+}
+
+nlohmann::json step_json(const cascade::DecodeStepStats& s, bool resimulated) {
+  nlohmann::json j = {{"length", s.length},
+                      {"token", s.token},
+                      {"steps", s.steps},
+                      {"quiescent", s.quiescent},
+                      {"spikes", s.work.spikes()},
+                      {"synaptic_ops", s.work.total_acs()},
+                      {"neuron_updates", s.work.neuron_updates},
+                      {"dense_ops", s.work.dense_ops},
+                      {"seconds", s.seconds}};
+  if (resimulated)
+    j["resimulated"] = {{"steps", s.resimulated_steps},
+                        {"seconds", s.resimulated_seconds},
+                        {"spikes", s.resimulated.spikes()},
+                        {"synaptic_ops", s.resimulated.total_acs()},
+                        {"neuron_updates", s.resimulated.neuron_updates}};
+  return j;
+}
+
+// --engine qann|snn: quantize (or load the model file), then generate on the QANN or the SNN.
+int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t>& prompt,
+                           const ann::SamplingOptions& sampling) {
+  if (!o.draft.empty())
+    throw UsageError("--draft runs on the dense engine only (--engine ann); with --engine snn use --draft-steps K");
+  if (o.draft_steps != 0 && o.engine != "snn") throw UsageError("--draft-steps needs --engine snn");
+  if (o.draft_steps < 0) throw UsageError("--draft-steps must be >= 1, got " + std::to_string(o.draft_steps));
+  if (o.draft_steps > 0 && (o.check_exact || o.resimulate || o.early_read))
+    throw UsageError("--draft-steps cannot be combined with --check-exact, --resimulate or --early-read");
+  if (o.draft_steps > 0 && sampling.temperature > 0.0f)
+    throw UsageError("--draft-steps: speculative decoding on the SNN is greedy only (--temperature 0)");
+  if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
+  if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
+  if ((o.check_exact || o.resimulate || o.early_read) && o.engine != "snn")
+    throw UsageError("--check-exact, --resimulate and --early-read need --engine snn");
+  const bool from_file = datasets::is_model_file(o.model);
+  if (!from_file && o.quant.seq <= 0) {
+    // The window: the prompt and the tokens to generate, at most the model's trained context.
+    o.quant.seq = static_cast<std::int64_t>(prompt.size()) + o.max_tokens - 1;
+    const Graph probe = onnx_import::read_onnx(o.model);
+    const auto it = probe.metadata.find("snnconv.max_seq");
+    if (it != probe.metadata.end()) o.quant.seq = std::min<std::int64_t>(o.quant.seq, std::stoll(it->second));
+    o.quant.seq = std::max<std::int64_t>(o.quant.seq, static_cast<std::int64_t>(prompt.size()));
+  }
+  o.quant.model = o.model;
+  o.quant.quant.clip = parse_clip_method(o.clip);
+  const cascade::QuantizedModel m = from_file ? cascade::load_quantized_model(o.model) : cascade::quantize_model(o.quant);
+  if (o.draft_steps > 0) {
+    cascade::SpikingSpeculativeOptions so;
+    so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
+    so.max_steps = o.max_steps;
+    so.draft_steps = o.draft_steps;
+    try {
+      so.gamma = std::stoi(o.gamma);
+    } catch (const std::exception&) {
+      throw UsageError("--gamma with --draft-steps must be a positive integer, got '" + o.gamma + "'");
+    }
+    so.threads = o.threads > 0 ? o.threads : 1;
+    so.max_tokens = o.max_tokens;
+    const cascade::SpikingSpeculativeResult r = cascade::speculative_generate_spiking(m, prompt, so);
+    const datasets::ByteTokenizer tok;
+    const std::string text = tok.decode(std::vector<std::int32_t>(r.tokens.begin(), r.tokens.end()));
+    const double alpha = r.proposed > 0 ? static_cast<double>(r.accepted) / static_cast<double>(r.proposed) : 0.0;
+    const double n = std::max<double>(1.0, static_cast<double>(r.tokens.size()));
+    if (o.json) {
+      nlohmann::json j;
+      j["model"] = o.model;
+      j["engine"] = "snn";
+      j["mode"] = o.mode;
+      j["prompt"] = o.prompt;
+      j["completion"] = text;
+      j["tokens"] = r.tokens;
+      j["window"] = r.window;
+      j["seconds"] = r.seconds;
+      j["speculative"] = {{"draft_steps", o.draft_steps},
+                          {"gamma", so.gamma},
+                          {"rounds", r.rounds},
+                          {"proposed", r.proposed},
+                          {"accepted", r.accepted},
+                          {"acceptance_fraction", alpha},
+                          {"target_calls", r.target_calls},
+                          {"target_steps", r.target_steps},
+                          {"draft_calls", r.draft_calls},
+                          {"draft_steps_simulated", r.draft_steps},
+                          {"target_synaptic_ops", r.target_work.total_acs()},
+                          {"draft_synaptic_ops", r.draft_work.total_acs()},
+                          {"target_spikes", r.target_work.spikes()},
+                          {"draft_spikes", r.draft_work.spikes()}};
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+      return 0;
+    }
+    fmt::print("{}{}\n", o.prompt, text);
+    fmt::print("-- speculative on the SNN ({}): draft = the SNN read after {} steps, gamma {}, window {}, {:.2f} s\n",
+               o.mode, o.draft_steps, so.gamma, r.window, r.seconds);
+    fmt::print("-- rounds {}, proposed {}, accepted {} ({:.0f}%)\n", r.rounds, r.proposed, r.accepted, 100.0 * alpha);
+    fmt::print("-- target: {} calls, {} steps ({:.1f} per token), {} synaptic ops ({:.0f} per token)\n", r.target_calls,
+               r.target_steps, static_cast<double>(r.target_steps) / n, r.target_work.total_acs(),
+               static_cast<double>(r.target_work.total_acs()) / n);
+    fmt::print("-- draft: {} calls, {} steps, {} synaptic ops\n", r.draft_calls, r.draft_steps, r.draft_work.total_acs());
+    return 0;
+  }
+  cascade::SpikingGenerateOptions go;
+  go.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
+  go.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
+  go.max_steps = o.max_steps;
+  go.threads = o.threads > 0 ? o.threads : 1;
+  go.max_tokens = o.max_tokens;
+  go.sampling = sampling;
+  go.check_exact = o.check_exact;
+  go.resimulate = o.resimulate;
+  go.early_read = o.early_read;
+  const cascade::SpikingGenerateResult r = cascade::generate_spiking(m, prompt, go);
+  const datasets::ByteTokenizer tokenizer;
+  const std::vector<std::int32_t> ids(r.tokens.begin(), r.tokens.end());
+  const std::string text = tokenizer.decode(ids);
+  const bool snn = go.engine == cascade::SpikingEngine::snn;
+  const double steps_mean = mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.steps); });
+  const double spikes_mean = mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.work.spikes()); });
+  const double ops_mean =
+      mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.work.total_acs()); });
+  const double resim_ops_mean =
+      mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.resimulated.total_acs()); });
+  int steps_max = 0;
+  std::int64_t not_quiescent = r.prefill.quiescent ? 0 : 1;
+  for (const cascade::DecodeStepStats& s : r.steps) {
+    steps_max = std::max(steps_max, s.steps);
+    not_quiescent += s.quiescent ? 0 : 1;
+  }
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = o.model;
+    j["engine"] = o.engine;
+    j["prompt"] = o.prompt;
+    j["completion"] = text;
+    j["tokens"] = r.tokens;
+    j["window"] = r.window;
+    j["seconds"] = r.seconds;
+    if (!from_file) {
+      j["weight_bits"] = o.quant.quant.weight_bits;
+      j["act_bits"] = o.quant.quant.act_bits;
+    }
+    if (snn) {
+      j["mode"] = o.mode;
+      j["max_steps"] = o.max_steps;
+      j["not_quiescent"] = not_quiescent;
+      j["prefill"] = step_json(r.prefill, o.resimulate);
+      j["per_token"] = nlohmann::json::array();
+      for (const cascade::DecodeStepStats& s : r.steps) j["per_token"].push_back(step_json(s, o.resimulate));
+      j["per_token_mean"] = {{"steps", steps_mean},
+                             {"spikes", spikes_mean},
+                             {"synaptic_ops", ops_mean},
+                             {"seconds", mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.seconds; })}};
+      if (o.resimulate) {
+        j["per_token_mean"]["resimulated_synaptic_ops"] = resim_ops_mean;
+        j["per_token_mean"]["resimulated_seconds"] =
+            mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.resimulated_seconds; });
+      }
+      if (o.check_exact) j["logit_mismatches_vs_qann"] = r.logit_mismatches;
+      if (o.early_read) j["early_read_agreement"] = cascade::early_read_agreement(r);
+    }
+    fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return 0;
+  }
+  fmt::print("{}{}\n", o.prompt, text);
+  fmt::print("-- engine {}{}, window {} positions, {} tokens, {:.2f} s\n", o.engine, snn ? " (" + o.mode + ")" : "",
+             r.window, r.tokens.size(), r.seconds);
+  if (!snn) return 0;
+  fmt::print("-- prefill of {} positions: {} steps to quiescence, {} spikes, {} synaptic ops\n", r.prefill.length,
+             r.prefill.steps, r.prefill.work.spikes(), r.prefill.work.total_acs());
+  if (!r.steps.empty()) {
+    fmt::print("-- per generated token (1 new position each): steps mean {:.1f} (max {}), spikes {:.0f}, synaptic ops {:.0f}\n",
+               steps_mean, steps_max, spikes_mean, ops_mean);
+    fmt::print("-- steps per token:");
+    for (const cascade::DecodeStepStats& s : r.steps) fmt::print(" {}", s.steps);
+    fmt::print("\n");
+    if (o.resimulate)
+      fmt::print("-- re-simulating the whole window per token instead: synaptic ops {:.0f} ({:.1f}x)\n", resim_ops_mean,
+                 ops_mean > 0 ? resim_ops_mean / ops_mean : 0.0);
+  }
+  if (not_quiescent > 0) fmt::print("-- {} calls stopped at --max-steps {} before quiescence\n", not_quiescent, o.max_steps);
+  if (o.check_exact) fmt::print("-- exactness: {} next-token logits differ from the QANN\n", r.logit_mismatches);
+  if (o.early_read) {
+    const std::vector<double> agree = cascade::early_read_agreement(r);
+    fmt::print("-- greedy token read at step k equals the quiescent one:");
+    for (std::size_t k = 1; k <= agree.size(); k *= 2) fmt::print(" k={}: {:.0f}%", k, 100.0 * agree[k - 1]);
+    if (!agree.empty()) fmt::print(" (100% from step {})", [&] {
+      std::size_t k = agree.size();
+      while (k > 1 && agree[k - 2] >= 1.0) --k;
+      return k;
+    }());
+    fmt::print("\n");
+  }
+  return 0;
+}
+
+int run_generate(GenerateCliOptions& o) {
   if (o.prompt.empty()) throw UsageError("--prompt must not be empty");
   if (o.max_tokens < 1) throw UsageError("--max-tokens must be >= 1");
   if (o.threads < 0) throw UsageError("--threads must be >= 0");
+  if (o.engine != "ann" && o.engine != "qann" && o.engine != "snn")
+    throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   const datasets::ByteTokenizer tokenizer;
   std::vector<std::int64_t> prompt;
   for (std::int32_t t : tokenizer.encode(o.prompt)) prompt.push_back(t);
   const ann::SamplingOptions sampling{o.temperature, o.top_k, o.top_p, o.seed};
+  if (o.engine != "ann") return run_generate_quantized(o, prompt, sampling);
+  if (datasets::is_model_file(o.model))
+    throw UsageError("'" + o.model + "' is an SNN model file: generate with --engine snn or --engine qann");
   const ann::DecodeOptions decode{o.threads};
   ann::SpeculativeOptions spec;  // checked before any model is read
   spec.max_tokens = o.max_tokens;
@@ -148,8 +369,13 @@ void add_generate(CLI::App& app, Action& action) {
       "Generate text with a byte-level causal decoder (KV-cache decoding on the dense engine). With --draft, "
       "speculative decoding: the draft proposes --gamma tokens, the target verifies them in one pass; greedy "
       "output equals the target's own greedy output, sampled output follows the target's distribution. "
-      "Prints the statistics (acceptance rate, tokens per target pass). The draft runs on the dense engine "
-      "only for now (a spiking-engine draft comes later).");
+      "Prints the statistics (acceptance rate, tokens per target pass). A --draft model runs on the dense "
+      "engine. With --engine snn|qann the model is quantized "
+      "(--weight-bits/--act-bits, calibrated on windows of --seq) and generation runs on the SNN "
+      "(prefill of the prompt, then one new position per token simulated to quiescence with the earlier "
+      "positions' state kept) or on the QANN integer reference; reports steps, spikes and synaptic ops per "
+      "token. --engine snn --draft-steps K: greedy speculative decoding with the same SNN read after K steps "
+      "as the draft.");
   cmd->add_option("model", opts->model, "ONNX causal decoder with a dynamic seq axis (the target with --draft)")
       ->required();
   cmd->add_option("--prompt", opts->prompt, "Prompt text (byte tokenizer)")->required();
@@ -162,16 +388,47 @@ void add_generate(CLI::App& app, Action& action) {
                   "Draft model for speculative decoding (same vocabulary as the target; dense engine)");
   cmd->add_option("--gamma", opts->gamma,
                   "Draft tokens per target pass: a positive integer, or 'auto' to adapt it from the running "
-                  "acceptance rate (default 4)");
+                  "acceptance rate (default 4; auto: --draft only)");
   cmd->add_option("--gamma-max", opts->gamma_max, "Upper bound of --gamma auto (default 8)");
   cmd->add_option("--cost-ratio", opts->cost_ratio,
                   fmt::format("--gamma auto: cost of one more draft token (a draft step plus the wider verification "
                               "window) relative to one target step (default {})",
                               ann::SpeculativeOptions{}.cost_ratio));
-  cmd->add_option("--threads", opts->threads, "Threads per model (0 = every core; output is identical for any)");
+  cmd->add_option("--threads", opts->threads,
+                  "Threads per model (0 = every core; snn: 1; output is identical for any)");
   cmd->add_flag("--json", opts->json, "Print the completion (and the speculative statistics) as JSON");
+  cmd->add_option("--engine", opts->engine,
+                  "ann (dense, KV cache), qann (quantized integer reference, the window re-run per token) or snn "
+                  "(the QANN converted to spiking, incremental decoding); MODEL may be an SNN model file from "
+                  "`snnconv convert` for qann/snn")
+      ->capture_default_str();
+  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
+      ->capture_default_str();
+  cmd->add_option("--seq", opts->quant.seq,
+                  "qann/snn: window length of the quantized graph and of its calibration windows (default: prompt "
+                  "+ max-tokens - 1, at most snnconv.max_seq); generation stops at its last position");
+  cmd->add_option("--calib", opts->quant.calib_samples, "qann/snn: calibration windows (first N of the calibration split)")
+      ->capture_default_str();
+  cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
+      ->capture_default_str();
+  cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")
+      ->capture_default_str();
+  cmd->add_option("--max-steps", opts->max_steps, "snn: stop a prefill or token after T steps if not quiescent")
+      ->capture_default_str();
+  cmd->add_flag("--check-exact", opts->check_exact,
+                "snn: also run the QANN per token and count next-token logits that differ in any bit");
+  cmd->add_option("--draft-steps", opts->draft_steps,
+                  "snn: greedy speculative decoding whose draft is the same SNN read after K steps per call; "
+                  "--gamma K tokens per round (an integer), verified by the SNN at quiescence");
+  cmd->add_flag("--early-read", opts->early_read,
+                "snn: also read the greedy token at every step (the SNN read at fewer steps, as a draft would): "
+                "share of tokens already final at step k");
+  cmd->add_flag("--resimulate", opts->resimulate,
+                "snn: also re-simulate the whole window from rest per token and report its synaptic ops (costly)");
   cmd->add_option("--max-memory", opts->max_memory,
-                  "Refuse a model whose engine plan for the prompt needs more than BYTES (K, M, G suffixes; "
+                  "ann: refuse a model whose engine plan for the prompt needs more than BYTES (K, M, G suffixes; "
                   "default: physical memory)");
   cmd->callback([opts, &action] { action = [opts] { return run_generate(*opts); }; });
 }

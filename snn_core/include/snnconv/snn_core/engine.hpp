@@ -71,6 +71,29 @@ class Engine {
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr,
                 Recording* recording = nullptr);
 
+  // Causal decoding (docs/spiking.md, "Generation on the SNN"). The graph's inputs carry the sequence on
+  // axis 1 of a batch-1 input ([1, T, ...]; T = sequence_length()). Every element of every value gets the
+  // position at which it becomes live (the latest sequence position it depends on; entries a causal softmax
+  // masks, and what only they feed, never become live). prefill() simulates positions [0, length) from
+  // rest to quiescence; extend() makes positions [live_length(), length) live and simulates until
+  // quiescence again while every earlier position's accumulated state (synaptic accumulators, product
+  // operands such as K and V, counts, unit outputs) is kept, so its ledger counts only the new positions'
+  // work. `inputs` are the whole window (positions >= length are ignored; earlier positions must not
+  // change between calls). Outputs are read for every position; only positions < length are meaningful.
+  // UnsupportedError when the graph has no such sequence axis; UsageError for a bad length or an extend()
+  // without a prefill(). run() discards the incremental state.
+  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                    const StepObserver* observer = nullptr);
+  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                   const StepObserver* observer = nullptr);
+  // One saved copy of the whole simulation state (counts, accumulators, operands, unit outputs, pending
+  // neurons, live length): checkpoint() saves it, rollback() restores it (UsageError without one). Used to
+  // drop speculated positions that were rejected.
+  void checkpoint();
+  void rollback();
+  std::int64_t live_length() const;      // positions simulated so far (0: no prefill since the last run)
+  std::int64_t sequence_length() const;  // T (lays out the positions on first use)
+
   // Spike counts of a population (a SpikeNeuron output or a Reshape/Transpose of one) after the last
   // run, by value name; empty when no such spiking value exists.
   std::vector<std::int32_t> counts(std::string_view value_name) const;
