@@ -107,7 +107,7 @@ TEST_CASE("self-test scores") {
   CHECK(cascade::quantile_score(std::vector<double>(10, 0.9), 0.1) == doctest::Approx(0.9));
 }
 
-TEST_CASE("a plan's accuracy, cost and escalation on constructed outcomes") {
+TEST_CASE("a plan's accuracy and cost and escalation on constructed outcomes") {
   // Stage 1: cheap (1), right where confident; stage 2: dear (10), always right.
   const std::vector<cascade::StageOutcomes> st{stage({0.9, 0.8, 0.3, 0.2}, {1, 1, 0, 0}, 1.0),
                                                stage({0.5, 0.5, 0.5, 0.5}, {1, 1, 1, 1}, 10.0)};
@@ -141,8 +141,9 @@ TEST_CASE("calibration picks the cheapest plan within the tolerance") {
   CHECK(zero.plan.stages == std::vector<int>{0, 1, 2});
   CHECK(zero.plan.thresholds[0] == doctest::Approx(0.6));
   CHECK(zero.calibration.cost_pj == doctest::Approx(4.6));
-  // 10 points of tolerance: one wrong answer allowed; stages 1 and 2 answer everything but the dearest
-  // plan... the cheapest is stage 1 (>= 0.6) then stage 2 answering all: 10 + 4 * 4 = 26 -> 2.6.
+  // 10 points of tolerance: one wrong answer allowed. The cheapest such plan is stage 1 (>= 0.6) then
+  // stage 2 answering the rest (wrong on sample 9 only): 10 + 4 * 4 = 26 -> 2.6. Stage 1 at >= 0.5 would
+  // cost 2.2 but gets sample 6 wrong as well.
   const cascade::CalibratedPlan ten = cascade::calibrate_plan(st, 0.1);
   CHECK(ten.calibration.accuracy == doctest::Approx(0.9));
   CHECK(ten.calibration.cost_pj == doctest::Approx(2.6));
@@ -177,7 +178,7 @@ TEST_CASE("stage specs parse and malformed ones are usage errors") {
   CHECK(!cascade::continues(cascade::parse_stage_spec("m:engine=snn:act=3"), cascade::parse_stage_spec("m:engine=snn")));
 }
 
-TEST_CASE("cascade usage errors: one stage, a self-test that does not fit, thresholds out of range") {
+TEST_CASE("cascade usage errors: one stage or a self-test that does not fit or thresholds out of range") {
   const auto sm = (kRoot / "examples/synth_code/synth_code_small.onnx").string();
   const auto lg = (kRoot / "examples/synth_code/synth_code_large.onnx").string();
   cascade::CascadeOptions o;
