@@ -229,7 +229,8 @@ PlanResult evaluate_plan(const std::vector<StageOutcomes>& stages, const Plan& p
   r.escalated.assign(stages.size(), 0.0);
   r.answered.assign(stages.size(), 0.0);
   std::vector<double> escalations(stages.size(), 0.0);
-  double correct = 0.0, cost = 0.0;
+  double correct = 0.0, cost = 0.0, d_sum = 0.0, d_sq = 0.0;
+  const StageOutcomes& last_stage = stages.back();
   for (std::size_t i = 0; i < n; ++i) {
     int previous = -1;
     for (std::size_t j = 0; j < plan.stages.size(); ++j) {
@@ -243,6 +244,9 @@ PlanResult evaluate_plan(const std::vector<StageOutcomes>& stages, const Plan& p
       const bool last = j + 1 == plan.stages.size();
       if (last || o.score >= plan.thresholds[j]) {
         correct += o.correct ? 1.0 : 0.0;
+        const double d = (last_stage.samples[i].correct ? 1.0 : 0.0) - (o.correct ? 1.0 : 0.0);
+        d_sum += d;
+        d_sq += d * d;
         r.answered[static_cast<std::size_t>(k)] += 1.0;
         break;
       }
@@ -253,6 +257,9 @@ PlanResult evaluate_plan(const std::vector<StageOutcomes>& stages, const Plan& p
   const double dn = std::max<double>(1.0, static_cast<double>(n));
   r.accuracy = correct / dn;
   r.cost_pj = cost / dn;
+  r.loss = d_sum / dn;
+  const double var = n > 1 ? std::max(0.0, (d_sq - d_sum * d_sum / dn) / (dn - 1.0)) : 0.0;
+  r.loss_se = std::sqrt(var / dn);
   for (std::size_t k = 0; k < stages.size(); ++k) {
     r.escalated[k] = r.reached[k] > 0 ? escalations[k] / r.reached[k] : 0.0;
     r.reached[k] /= dn;
@@ -288,12 +295,13 @@ bool better(const PlanResult& a, std::size_t a_stages, const PlanResult& b, std:
 
 }  // namespace
 
-CalibratedPlan calibrate_plan(const std::vector<StageOutcomes>& stages, double tolerance) {
+CalibratedPlan calibrate_plan(const std::vector<StageOutcomes>& stages, double tolerance, double z) {
   const std::size_t n = stages.size();
   if (n < 2) throw UsageError(fmt::format("a cascade needs at least two stages, got {}", n));
   if (n > 5) throw UsageError(fmt::format("a cascade calibrates at most five stages, got {}", n));
   if (!(tolerance >= 0.0 && tolerance <= 1.0))
     throw UsageError(fmt::format("tolerance {} is outside [0, 1] (a fraction of accuracy)", tolerance));
+  if (!(z >= 0.0 && z <= 10.0)) throw UsageError(fmt::format("confidence z {} is outside [0, 10]", z));
   const int points = n == 2 ? 101 : n == 3 ? 41 : 13;
   std::vector<std::vector<double>> grids;
   for (const StageOutcomes& s : stages) grids.push_back(threshold_grid(s, points));
@@ -324,7 +332,7 @@ CalibratedPlan calibrate_plan(const std::vector<StageOutcomes>& stages, double t
         const PlanResult r = evaluate_plan(stages, p);
         ++best.plans_tried;
         all.emplace_back(p, r);
-        if (r.accuracy >= best.target_accuracy - 1e-12 &&
+        if (r.loss + z * r.loss_se <= tolerance + 1e-12 &&
             better(r, p.stages.size(), best.calibration, best.plan.stages.size())) {
           best.plan = p;
           best.calibration = r;

@@ -337,6 +337,7 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   if (n > 5) throw UsageError(fmt::format("a cascade calibrates at most five stages, got {}", n));
   if (!(o.tolerance >= 0.0 && o.tolerance <= 1.0))
     throw UsageError(fmt::format("--tolerance {} is outside [0, 100] points", o.tolerance * 100.0));
+  if (!(o.z >= 0.0 && o.z <= 10.0)) throw UsageError(fmt::format("--z {} is outside [0, 10]", o.z));
   if (!(o.quantile >= 0.0 && o.quantile <= 1.0))
     throw UsageError(fmt::format("--quantile {} is outside [0, 1]", o.quantile));
   if (!o.thresholds.empty()) {
@@ -377,6 +378,7 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   r.eval_split = o.eval_split;
   r.self_test = o.self_test;
   r.tolerance = o.tolerance;
+  r.z = o.z;
   r.calibrated = o.thresholds.empty();
 
   std::vector<StageOutcomes> calib(n), eval(n);
@@ -417,7 +419,7 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   r.calib_samples = static_cast<std::int64_t>(calib[0].samples.size());
   r.eval_samples = static_cast<std::int64_t>(eval[0].samples.size());
   if (r.calibrated) {
-    r.chosen = calibrate_plan(calib, o.tolerance);
+    r.chosen = calibrate_plan(calib, o.tolerance, o.z);
   } else {
     Plan p;
     for (std::size_t i = 0; i < n; ++i) p.stages.push_back(static_cast<int>(i));

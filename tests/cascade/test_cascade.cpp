@@ -155,6 +155,14 @@ TEST_CASE("calibration picks the cheapest plan within the tolerance") {
   }
   CHECK(ten.front.back().second.accuracy == 1.0);
   CHECK(ten.front.back().second.cost_pj == doctest::Approx(4.6));
+  // The 2.6 plan loses 0.1 (one of 10 samples) with standard error sqrt(0.1 / 10) = 0.1: one standard error
+  // of confidence rules it out and leaves the lossless 4.6 plan.
+  CHECK(ten.calibration.loss == doctest::Approx(0.1));
+  CHECK(ten.calibration.loss_se == doctest::Approx(0.1));
+  const cascade::CalibratedPlan sure = cascade::calibrate_plan(st, 0.1, 1.0);
+  CHECK(sure.calibration.loss == 0.0);
+  CHECK(sure.calibration.cost_pj == doctest::Approx(4.6));
+  CHECK_THROWS_AS(cascade::calibrate_plan(st, 0.1, -1.0), UsageError);
 }
 
 TEST_CASE("stage specs parse and malformed ones are usage errors") {

@@ -93,6 +93,9 @@ void add_cascade(CLI::App& app, Action& action) {
                   "Held-out rows the chosen plan is evaluated on: SPLIT or SPLIT:BEGIN:END (default test)");
   cmd->add_option("--tolerance", opts->tolerance_points,
                   "Accuracy loss allowed against the last stage on the calibration rows, in points (default 0.5)");
+  cmd->add_option("--z", opts->run.z,
+                  "Calibration confidence: a plan qualifies when its loss against the last stage plus Z standard "
+                  "errors (paired, per sample) is within --tolerance (default 0: the loss itself; 1.645: 95% one-sided)");
   cmd->add_option("--thresholds", opts->thresholds,
                   "Fixed thresholds, one per stage but the last, each in [0, 1]: no calibration");
   cmd->add_option("--quantile", opts->run.quantile, "token_quantile: the quantile of the token probabilities (default 0.1)");

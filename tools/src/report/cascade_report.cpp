@@ -22,6 +22,8 @@ nlohmann::json result_json(const cascade::PlanResult& r) {
   nlohmann::json j;
   j["accuracy"] = r.accuracy;
   j["cost_pj"] = r.cost_pj;
+  j["loss"] = r.loss;
+  j["loss_se"] = r.loss_se;
   j["reached"] = r.reached;
   j["escalated"] = r.escalated;
   j["answered"] = r.answered;
@@ -62,6 +64,7 @@ nlohmann::json cascade_json(const cascade::CascadeResult& r) {
   j["calibration_samples"] = r.calib_samples;
   j["evaluation_samples"] = r.eval_samples;
   j["tolerance"] = r.tolerance;
+  j["z"] = r.z;
   j["calibrated"] = r.calibrated;
   j["stages"] = nlohmann::json::array();
   for (const cascade::StageReport& s : r.stages) {
@@ -113,11 +116,11 @@ std::string cascade_markdown(const nlohmann::json& j) {
   const std::string metric = j["metric"].get<std::string>();
   md += fmt::format("# Cascade on {} ({})\n\n", j["data"].get<std::string>(), j["task"].get<std::string>());
   md += fmt::format("Self-test `{}`; thresholds {} on rows `{}` ({} samples), evaluated on rows `{}` ({} samples); "
-                    "tolerance {:.2f} points of {}.\n\n",
+                    "tolerance {:.2f} points of {} (plus {:.3g} standard errors of the loss).\n\n",
                     j["self_test"].get<std::string>(), j["calibrated"].get<bool>() ? "calibrated" : "given",
                     j["calibration_rows"].get<std::string>(), j["calibration_samples"].get<std::int64_t>(),
                     j["evaluation_rows"].get<std::string>(), j["evaluation_samples"].get<std::int64_t>(),
-                    100.0 * j["tolerance"].get<double>(), metric);
+                    100.0 * j["tolerance"].get<double>(), metric, j["z"].get<double>());
   md += "## Stages\n\n| # | stage | profile | cost per sample | " + metric + " (calibration) | " + metric +
         " (evaluation) | seconds |\n|---|---|---|---:|---:|---:|---:|\n";
   int k = 1;

@@ -102,6 +102,9 @@ struct PlanResult {
   std::vector<double> reached;           // per stage of the cascade: fraction of samples that ran it
   std::vector<double> escalated;         // per stage: fraction of the samples that ran it and escalated
   std::vector<double> answered;          // per stage: fraction of all samples answered there
+  // Paired against the last stage alone on the same samples: d_i = last right - plan right (-1, 0 or 1);
+  // loss = mean(d) (accuracy points lost, as a fraction), loss_se = its standard error sd(d) / sqrt(n).
+  double loss = 0.0, loss_se = 0.0;
 };
 
 // UsageError when the plan does not fit the outcomes (sizes, order, last stage, thresholds outside [0, 1]).
@@ -118,9 +121,11 @@ struct CalibratedPlan {
 
 // Tries every subset of the stages that ends with the last one, and for each the thresholds on a grid of
 // the calibration scores' quantiles (101 per stage for two stages, 41 for three, 13 for four or five; 0 and
-// "never" included), and returns the cheapest plan whose accuracy >= last stage's accuracy - tolerance
-// (ties: the more accurate, then the fewer stages). `tolerance` is a fraction (0.005 = half a point).
-CalibratedPlan calibrate_plan(const std::vector<StageOutcomes>& stages, double tolerance);
+// "never" included), and returns the cheapest plan whose loss against the last stage, plus z standard errors,
+// is at most the tolerance: loss + z * loss_se <= tolerance (z = 0: accuracy >= last stage's - tolerance;
+// z = 1.645: the loss bound holds with 95% one-sided confidence under the normal approximation). Ties: the
+// more accurate, then the fewer stages. `tolerance` is a fraction (0.005 = half a point).
+CalibratedPlan calibrate_plan(const std::vector<StageOutcomes>& stages, double tolerance, double z = 0.0);
 
 // ---- running -------------------------------------------------------------------------------------------
 
@@ -132,6 +137,7 @@ struct CascadeOptions {
   std::string calib_split = "val";   // NAME or NAME:BEGIN:END (rows [BEGIN, END))
   std::string eval_split = "test";   // the same syntax; must not overlap the calibration rows
   double tolerance = 0.005;          // fraction of accuracy (0.005 = 0.5 points)
+  double z = 0.0;                    // calibration confidence: standard errors of the loss added (calibrate_plan)
   std::vector<double> thresholds;    // given: no calibration (one per stage but the last, each in [0, 1])
   std::string profile = "loihi";     // hardware profile the stages are priced on (a stage's hw= overrides)
   std::int64_t calib_samples = 64;   // quantization calibration samples (qann/snn; train split, else val)
@@ -154,7 +160,7 @@ struct CascadeResult {
   std::string calib_split, eval_split;
   std::int64_t calib_samples = 0, eval_samples = 0;
   SelfTest self_test = SelfTest::max_prob;
-  double tolerance = 0.0;
+  double tolerance = 0.0, z = 0.0;
   bool calibrated = true;            // false: --thresholds were given
   std::vector<StageReport> stages;
   CalibratedPlan chosen;             // its front/plan; `calibration` holds the calibration-split figures
