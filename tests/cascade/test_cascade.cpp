@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <limits>
 #include <string>
 
@@ -89,6 +91,31 @@ TEST_CASE("the DSL evaluator reproduces every output dsl.py stored in synth_code
   CHECK(tasks == 2000);
   CHECK(values == 2000 * 12);
   CHECK(wrong == 0);
+}
+
+TEST_CASE("the DSL evaluator agrees with dsl.py on 600 mutated and random candidates") {
+  // tests/data/dsl_cases.json: made by examples/synth_code/make_dsl_cases.py (dsl.py parses and evaluates).
+  std::ifstream in(kRoot / "tests/data/dsl_cases.json");
+  REQUIRE(in.good());
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const std::vector<std::int64_t> inputs = j["inputs"].get<std::vector<std::int64_t>>();
+  std::int64_t parsed = 0, disagreements = 0;
+  for (const auto& c : j["cases"]) {
+    const std::string src = c["src"].get<std::string>();
+    const auto p = cascade::dsl::parse(src);
+    if (p.has_value() != c["ok"].get<bool>()) {
+      ++disagreements;
+      MESSAGE("parse disagrees on '" << src << "'");
+      continue;
+    }
+    if (!p) continue;
+    ++parsed;
+    const std::vector<std::int64_t> want = c["values"].get<std::vector<std::int64_t>>();
+    for (std::size_t k = 0; k < inputs.size(); ++k) disagreements += cascade::dsl::evaluate(*p, inputs[k]) != want[k];
+  }
+  CHECK(j["cases"].size() == 600);
+  CHECK(parsed == 117);
+  CHECK(disagreements == 0);
 }
 
 TEST_CASE("self-test scores") {
