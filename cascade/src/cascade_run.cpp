@@ -76,14 +76,18 @@ std::filesystem::path dataset_for(const CascadeOptions& o) {
   return std::filesystem::path(o.stages[0].model).parent_path() / it->second;
 }
 
-hw::ProfilePrice price(const std::string& profile, const std::string& name, const Graph& g, const Ledger& l,
-                       const StageSpec& s) {
-  const hw::Profile p = hw::find_profile(profile);
+hw::ProfilePrice price_on(const hw::Profile& p, const std::string& name, const Graph& g, const Ledger& l,
+                          const StageSpec& s) {
   const hw::PricingSubject subject = hw::make_pricing_subject(name, g, l);
   hw::ProfilePrice r = p.kind == hw::ProfileKind::ops ? hw::price_compute_only(subject) : hw::price_on_profile(subject, p);
   if (!r.result.fits)
-    throw UsageError(fmt::format("stage '{}' does not fit profile {}; price it on another (hw=PROFILE)", s.text, profile));
+    throw UsageError(fmt::format("stage '{}' does not fit profile {}; price it on another (hw=PROFILE)", s.text, p.name));
   return r;
+}
+
+hw::ProfilePrice price(const std::string& profile, const std::string& name, const Graph& g, const Ledger& l,
+                       const StageSpec& s) {
+  return price_on(hw::find_profile(profile), name, g, l, s);
 }
 
 // What a stage produced on the rows of one split.
@@ -96,6 +100,7 @@ struct StageRows {
 
 struct ClassifierRun {
   std::vector<float> final_logits, half_logits;
+  double cost_pj = -1.0;  // SNN: this sample's own price; < 0: the stage mean
 };
 
 class ClassifierStages {
@@ -141,15 +146,19 @@ class ClassifierStages {
       snn::Engine engine(m.snn, {mode, s.steps > 0 ? s.steps : 4096, 1});
       ledger = Ledger::for_graph(m.snn);
       priced = &m.snn;
+      const hw::Profile prof = hw::find_profile(profile);
       for (std::size_t k = 0; k < ranges.size(); ++k)
         for (const Sample& smp : samples[k]) {
+          Ledger own = Ledger::for_graph(m.snn);
           std::vector<std::vector<float>> steps;
           snn::StepObserver obs = [&](int, const std::vector<Tensor>& outs) {
             const Tensor& t = outs.at(0);
             steps.emplace_back(t.data<float>(), t.data<float>() + t.numel());
           };
-          const snn::RunResult res = engine.run(smp.inputs, &ledger, &obs);
+          const snn::RunResult res = engine.run(smp.inputs, &own, &obs);
+          ledger.merge(own);
           ClassifierRun cr;
+          cr.cost_pj = price_on(prof, "snn", m.snn, own, s).result.energy_per_inference_pj();
           const Tensor& t = res.outputs.at(0);
           cr.final_logits.assign(t.data<float>(), t.data<float>() + t.numel());
           const std::size_t half = static_cast<std::size_t>(std::max(1, res.steps / 2));
@@ -187,7 +196,7 @@ class ClassifierStages {
         SampleOutcome so;
         const auto best = std::max_element(cr.final_logits.begin(), cr.final_logits.end()) - cr.final_logits.begin();
         so.correct = best == samples[k][i].label;
-        so.cost_pj = cost_pj;
+        so.cost_pj = cr.cost_pj >= 0.0 ? cr.cost_pj : cost_pj;
         switch (o_.self_test) {
           case SelfTest::margin: so.score = margin_score(cr.final_logits); break;
           case SelfTest::entropy: so.score = entropy_score(cr.final_logits); break;
@@ -437,9 +446,10 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   r.saving = largest.cost_pj > 0 ? 1.0 - r.eval.cost_pj / largest.cost_pj : 0.0;
   for (const auto& [plan, res] : r.chosen.front) r.front_eval.push_back(evaluate_plan(eval, plan));
   r.notes.push_back(
-      "a stage's cost is its mean energy per sample on its profile (classifiers: the stage's summed ledger over the "
-      "calibration and evaluation rows, priced once; generators: energy per token of a full-window pass times the "
-      "tokens each sample processed); a sample pays every stage it reaches");
+      "a sample pays every stage it reaches, priced on the stage's profile: SNN stages price each sample's own "
+      "ledger; dense stages (ann, qann) one pass (their counts depend on shapes only); generators charge the energy "
+      "per token of a full-window pass times the tokens the sample processed. A stage's cost is the mean over the "
+      "calibration and evaluation rows");
   if (r.task == "program_synthesis")
     r.notes.push_back("pass@1: the one answer a stage submits (the best of its k candidates on the prompt's examples) "
                       "passes every hidden test");
