@@ -149,7 +149,7 @@ struct CascadeOptions {
 struct StageReport {
   StageSpec spec;
   std::string profile;
-  double cost_pj = 0.0;              // mean energy per sample run from scratch, on the evaluation split
+  double cost_pj = 0.0;              // mean energy per sample run from scratch (calibration and evaluation rows)
   double calib_accuracy = 0.0, eval_accuracy = 0.0;  // the stage alone
   double seconds = 0.0;
   std::string note;
