@@ -23,6 +23,7 @@ void add_convert(CLI::App& app, Action& action);
 void add_compress(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
+void add_cascade(CLI::App& app, Action& action);
 
 // "batch=1,seq=128" -> map; UsageError on a malformed entry.
 std::map<std::string, std::int64_t> parse_dims(const std::string& text);

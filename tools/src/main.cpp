@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_compress(app, action);
   snnconv::cli::add_report(app, action);
   snnconv::cli::add_compare(app, action);
+  snnconv::cli::add_cascade(app, action);
   try {
     std::vector<std::string> args;
     try {
