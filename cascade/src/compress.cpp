@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "snnconv/cascade/prune_model.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::cascade {
@@ -47,8 +48,7 @@ CompressResult compress_model(const CompressOptions& o) {
   r.model = prepare_model(o.quant);
   r.params_before = count_params(r.model.canonical);
 
-  if (o.prune_heads > 0.0 || o.prune_mlp > 0.0 || o.prune_blocks > 0 || o.bias_correction)
-    throw UnsupportedError("structural pruning and bias correction are not implemented yet");
+  r.pruned = prune_prepared(r.model, o.quant, {o.prune_heads, o.prune_mlp, o.prune_blocks, o.bias_correction});
   if (o.budget_wbits != 0.0 || o.budget_bytes != 0 || !o.cost_file.empty() || o.budget_act_bits != 0.0)
     throw UnsupportedError("mixed-precision allocation under a budget is not implemented yet");
 

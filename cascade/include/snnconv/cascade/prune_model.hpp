@@ -1,0 +1,25 @@
+// The pruning step of `snnconv compress` (compress.hpp) on a prepared model: structural pruning of the
+// float graph m.canonical (converter/prune.hpp) measured on the model's calibration samples, then bias
+// correction against the unpruned graph. Also used by tools/bench/bench_prune.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "snnconv/cascade/spiking.hpp"
+
+namespace snnconv::cascade {
+
+struct PruneModelOptions {
+  double heads = 0.0;   // fraction of heads removed per attention unit, [0, 1)
+  double mlp = 0.0;     // fraction of hidden channels removed per MLP, [0, 1)
+  int blocks = 0;       // whole blocks removed
+  bool bias_correction = false;
+};
+
+// Prunes m.canonical in place (between prepare_model and quantize_prepared); returns the report lines
+// (pruned units, removed blocks, bias corrections). Calibration samples: calibration_inputs(m, quant).
+std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOptions& quant,
+                                        const PruneModelOptions& options);
+
+}  // namespace snnconv::cascade

@@ -1,0 +1,37 @@
+// prune_prepared (prune_model.hpp): pruning and bias correction of a prepared model on its calibration data.
+#include "snnconv/cascade/prune_model.hpp"
+
+#include <fmt/format.h>
+
+#include "snnconv/converter/prune.hpp"
+
+namespace snnconv::cascade {
+
+std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOptions& quant,
+                                        const PruneModelOptions& o) {
+  prune::units_removed(o.heads, 2);  // range checks before any work
+  prune::units_removed(o.mlp, 2);
+  const bool structural = o.heads > 0.0 || o.mlp > 0.0 || o.blocks > 0;
+  if (!structural && !o.bias_correction) return {};
+  const std::vector<std::vector<Tensor>> calib = calibration_inputs(m, quant);
+  const Graph original = m.canonical;
+  std::vector<std::string> lines;
+  prune::PruneResult r;
+  if (structural) {
+    const prune::Structure s = prune::find_structure(m.canonical);
+    const prune::Importance imp = prune::measure_importance(m.canonical, s, calib);
+    r = prune::prune_graph(m.canonical, s, imp, {o.heads, o.mlp, o.blocks});
+    lines = r.pruned;
+  }
+  if (o.bias_correction) {
+    const auto changes = prune::correct_biases(m.canonical, original, r, calib);
+    double max_change = 0.0;
+    for (const auto& [name, c] : changes) max_change = std::max(max_change, c);
+    lines.push_back(fmt::format("bias correction: {} Linear biases set to the unpruned model's mean pre-activation "
+                                "output over {} calibration samples (largest mean |change| {:.4g})",
+                                changes.size(), calib.size(), max_change));
+  }
+  return lines;
+}
+
+}  // namespace snnconv::cascade
