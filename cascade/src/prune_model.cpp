@@ -20,7 +20,7 @@ std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOp
   if (structural) {
     const prune::Structure s = prune::find_structure(m.canonical);
     const prune::Importance imp = prune::measure_importance(m.canonical, s, calib);
-    r = prune::prune_graph(m.canonical, s, imp, {o.heads, o.mlp, o.blocks});
+    r = prune::prune_graph(m.canonical, s, imp, {o.heads, o.mlp, o.blocks, o.bias_correction});
     lines = r.pruned;
   }
   if (o.bias_correction) {

@@ -3,7 +3,7 @@
 //
 //   bench_prune --model M [--samples N] [--calib C] [--seq S] [--no-quant]
 //
-// For each configuration (none, heads 25%, MLP 25%, both, 1 block), each with bias correction off and on:
+// For each configuration (none, heads 25%, MLP 25%, both, 1 block; heads+MLP 50%, 2 blocks), each with bias correction off and on:
 // prepare_model -> prune_prepared (cascade/prune_model.hpp) -> the float canonical graph scored on the
 // first N test samples (dense engine) -> quantize_prepared at W8A8 (mse clipping) -> the QANN scored on the
 // same samples. Classification: accuracy (%); language model: bits per byte. Parameters: f32 constants of
@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
                               {"heads 25%", {.heads = 0.25}},
                               {"MLP 25%", {.mlp = 0.25}},
                               {"heads 25% + MLP 25%", {.heads = 0.25, .mlp = 0.25}},
-                              {"1 block", {.blocks = 1}}};
+                              {"1 block", {.blocks = 1}},
+                              {"heads 50% + MLP 50%", {.heads = 0.5, .mlp = 0.5}},
+                              {"2 blocks", {.blocks = 2}}};
     cascade::QuantizeModelOptions qo;
     qo.model = model;
     qo.seq = seq;

@@ -93,6 +93,11 @@ Importance measure_importance(const Graph& g, const Structure& s, std::span<cons
   for (const MlpUnit& m : s.mlp) down_norms.push_back(row_norms(weight(g, m.down)));
   std::vector<double> cos_sum(s.blocks.size(), 0.0);
   std::int64_t tokens = 0;
+  std::vector<std::vector<std::vector<double>>> head_mean(s.attention.size());  // sum over rows of ctx_h . W_h
+  std::vector<std::vector<double>> channel_sum(s.mlp.size());                   // sum over rows of h_c
+  std::vector<std::int64_t> head_rows(s.attention.size(), 0), channel_rows(s.mlp.size(), 0);
+  for (std::size_t i = 0; i < s.attention.size(); ++i) head_mean[i].resize(static_cast<std::size_t>(s.attention[i].heads));
+  for (std::size_t i = 0; i < s.mlp.size(); ++i) channel_sum[i].assign(static_cast<std::size_t>(s.mlp[i].channels), 0.0);
   run_captured(g, captures, samples, [&](const std::vector<Tensor>& outs) {
     for (std::size_t i = 0; i < s.attention.size(); ++i) {
       const AttentionUnit& a = s.attention[i];
@@ -100,6 +105,7 @@ Importance measure_importance(const Graph& g, const Structure& s, std::span<cons
       const std::int64_t hd = a.heads * a.head_dim, n = w.dim(1);
       const Tensor& ctx = outs[ctx_slot[i]];
       const std::int64_t rows = ctx.numel() / hd;
+      head_rows[i] += rows;
       std::vector<double> y(static_cast<std::size_t>(n));
       for (std::int64_t t = 0; t < rows; ++t)
         for (std::int64_t h = 0; h < a.heads; ++h) {
@@ -113,15 +119,20 @@ Importance measure_importance(const Graph& g, const Structure& s, std::span<cons
           double sq = 0.0;
           for (double e : y) sq += e * e;
           imp.heads[i][static_cast<std::size_t>(h)] += sq;
+          std::vector<double>& m = head_mean[i][static_cast<std::size_t>(h)];
+          m.resize(static_cast<std::size_t>(n), 0.0);
+          for (std::int64_t j = 0; j < n; ++j) m[static_cast<std::size_t>(j)] += y[static_cast<std::size_t>(j)];
         }
     }
     for (std::size_t i = 0; i < s.mlp.size(); ++i) {
       const Tensor& hid = outs[hid_slot[i]];
       const std::int64_t c = s.mlp[i].channels, rows = hid.numel() / c;
+      channel_rows[i] += rows;
       for (std::int64_t t = 0; t < rows; ++t)
         for (std::int64_t j = 0; j < c; ++j) {
           const double v = hid.data<float>()[t * c + j];
           imp.channels[i][static_cast<std::size_t>(j)] += v * v * down_norms[i][static_cast<std::size_t>(j)];
+          channel_sum[i][static_cast<std::size_t>(j)] += v;
         }
     }
     for (std::size_t i = 0; i < s.blocks.size(); ++i) {
@@ -141,6 +152,24 @@ Importance measure_importance(const Graph& g, const Structure& s, std::span<cons
       if (i == 0) tokens += rows;
     }
   });
+  // Fluctuation: the second moment minus rows * |mean|^2, i.e. the summed squared deviation from the mean
+  // contribution (what is lost when the unit is replaced by its mean, as bias correction does).
+  imp.heads_fluctuation = imp.heads;
+  imp.channels_fluctuation = imp.channels;
+  for (std::size_t i = 0; i < s.attention.size(); ++i)
+    for (std::size_t h = 0; h < head_mean[i].size(); ++h) {
+      double m2 = 0.0;
+      for (double v : head_mean[i][h]) m2 += v * v;
+      imp.heads_fluctuation[i][h] =
+          std::max(0.0, imp.heads[i][h] - m2 / static_cast<double>(std::max<std::int64_t>(head_rows[i], 1)));
+    }
+  for (std::size_t i = 0; i < s.mlp.size(); ++i)
+    for (std::size_t c = 0; c < channel_sum[i].size(); ++c) {
+      const double sum = channel_sum[i][c];
+      imp.channels_fluctuation[i][c] = std::max(
+          0.0, imp.channels[i][c] - sum * sum / static_cast<double>(std::max<std::int64_t>(channel_rows[i], 1)) *
+                                        down_norms[i][c]);
+    }
   imp.block_cosine.resize(s.blocks.size());
   for (std::size_t i = 0; i < s.blocks.size(); ++i) imp.block_cosine[i] = tokens > 0 ? cos_sum[i] / double(tokens) : 0.0;
   return imp;
@@ -184,7 +213,8 @@ PruneResult prune_graph(Graph& g, const Structure& s, const Importance& imp, con
     const AttentionUnit& a = s.attention[i];
     const std::int64_t n = units_removed(o.heads, a.heads);
     if (attention_gone[i] || n == 0) continue;
-    const std::vector<std::int64_t> heads = lowest(imp.heads.at(i), n);
+    const std::vector<std::int64_t> heads =
+        lowest(o.rank_by_fluctuation && imp.measured ? imp.heads_fluctuation.at(i) : imp.heads.at(i), n);
     std::vector<std::int64_t> cols, keep_h;
     for (std::int64_t h = 0, j = 0; h < a.heads; ++h) {
       if (j < n && heads[static_cast<std::size_t>(j)] == h) {
@@ -205,7 +235,8 @@ PruneResult prune_graph(Graph& g, const Structure& s, const Importance& imp, con
     const MlpUnit& m = s.mlp[i];
     const std::int64_t n = units_removed(o.mlp, m.channels);
     if (mlp_gone[i] || n == 0) continue;
-    const std::vector<std::int64_t> ch = lowest(imp.channels.at(i), n);
+    const std::vector<std::int64_t> ch =
+        lowest(o.rank_by_fluctuation && imp.measured ? imp.channels_fluctuation.at(i) : imp.channels.at(i), n);
     std::vector<std::int64_t> keep_c;
     for (std::int64_t c = 0, j = 0; c < m.channels; ++c) {
       if (j < n && ch[static_cast<std::size_t>(j)] == c) {

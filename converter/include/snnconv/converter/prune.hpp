@@ -55,6 +55,9 @@ Structure find_structure(const Graph& g);
 struct Importance {
   std::vector<std::vector<double>> heads;     // [attention unit][head]
   std::vector<std::vector<double>> channels;  // [mlp unit][channel]
+  // The same with the unit's mean contribution removed: sum over rows of |c_t - mean c|^2 (the change when
+  // the unit is replaced by its mean, which bias correction then restores). Measured only.
+  std::vector<std::vector<double>> heads_fluctuation, channels_fluctuation;
   std::vector<double> block_cosine;           // [block]; empty without samples
   bool measured = false;                      // false: magnitude fallback
 };
@@ -65,6 +68,9 @@ struct PruneOptions {
   double heads = 0.0;  // fraction of heads removed in every attention unit, [0, 1)
   double mlp = 0.0;    // fraction of hidden channels removed in every MLP, [0, 1)
   int blocks = 0;      // whole blocks removed (fewer than the model has)
+  // Rank heads and channels by fluctuation instead of the second moment: right when bias correction
+  // follows, since it restores each removed unit's mean contribution.
+  bool rank_by_fluctuation = false;
 };
 // Units removed per layer: floor(fraction * n + 1e-9), at most n - 1 (one head / channel always stays).
 std::int64_t units_removed(double fraction, std::int64_t n);
