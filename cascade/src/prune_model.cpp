@@ -24,12 +24,16 @@ std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOp
     lines = r.pruned;
   }
   if (o.bias_correction) {
+    if (o.correct_weight_quantization)
+      prune::fake_quantize_weights(m.canonical, quant.quant.weight_bits, quant.quant.weight_bits_of);
     const auto changes = prune::correct_biases(m.canonical, original, r, calib);
     double max_change = 0.0;
     for (const auto& [name, c] : changes) max_change = std::max(max_change, c);
-    lines.push_back(fmt::format("bias correction: {} Linear biases set to the unpruned model's mean pre-activation "
-                                "output over {} calibration samples (largest mean |change| {:.4g})",
-                                changes.size(), calib.size(), max_change));
+    lines.push_back(fmt::format("bias correction: {} Linear biases set to the unpruned float model's mean "
+                                "pre-activation output over {} calibration samples{} (largest mean |change| {:.4g})",
+                                changes.size(), calib.size(),
+                                o.correct_weight_quantization ? ", weights rounded to their quantized values first" : "",
+                                max_change));
   }
   return lines;
 }

@@ -189,3 +189,38 @@ TEST_CASE("bias correction makes the pruned model's mean logits equal the origin
 }
 
 }  // namespace snnconv
+
+namespace snnconv {
+
+TEST_CASE("bias correction after weight rounding: mean logits of the 4-bit-weight model equal the float model's" *
+          doctest::test_suite("unit")) {
+  const Graph original = fused_vit();
+  const auto calib = images(6);
+  Graph g = original;
+  prune::fake_quantize_weights(g, 4);
+  Graph twice = g;
+  prune::fake_quantize_weights(twice, 4);  // idempotent: the quantizer maps rounded weights to the same levels
+  CHECK(max_diff(g, twice, calib) == 0.0);
+  const auto mean_logits = [&](const Graph& m) {
+    ann::Engine e(m, {.threads = 1});
+    std::vector<double> sum(10, 0.0);
+    for (const auto& in : calib) {
+      const auto y = e.run(in)[0].to_f32();
+      for (std::size_t i = 0; i < 10; ++i) sum[i] += y[i] / static_cast<double>(calib.size());
+    }
+    return sum;
+  };
+  const std::vector<double> want = mean_logits(original), before = mean_logits(g);
+  prune::correct_biases(g, original, {}, calib);
+  const std::vector<double> after = mean_logits(g);
+  double err_before = 0.0, err_after = 0.0;
+  for (std::size_t i = 0; i < 10; ++i) {
+    err_before = std::max(err_before, std::fabs(before[i] - want[i]));
+    err_after = std::max(err_after, std::fabs(after[i] - want[i]));
+  }
+  MESSAGE("4-bit weights: max |mean logit - float| before " << err_before << ", after " << err_after);
+  CHECK(err_after <= 1e-4);
+  CHECK(err_before > 10 * err_after);
+}
+
+}  // namespace snnconv

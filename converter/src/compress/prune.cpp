@@ -372,4 +372,27 @@ std::map<std::string, double> correct_biases(Graph& g, const Graph& reference, c
   return changes;
 }
 
+void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of) {
+  for (std::size_t i = 0; i < g.num_nodes(); ++i) {
+    const Node& n = g.nodes()[i];
+    if (n.kind != OpKind::Linear || !g.is_constant(n.inputs.at(1))) continue;
+    const auto it = bits_of.find(n.name);
+    const int b = it != bits_of.end() ? it->second : bits;
+    if (b < 2 || b > 8) throw UsageError(fmt::format("weight bits {} of '{}' outside 2..8", b, n.name));
+    const float qmax = static_cast<float>((1 << (b - 1)) - 1);
+    Tensor w = *g.value(n.inputs[1]).constant;
+    const std::int64_t k = w.dim(0), cols = w.dim(1);
+    float* p = w.data<float>();
+    for (std::int64_t c = 0; c < cols; ++c) {
+      float mx = 0.0f;
+      for (std::int64_t r = 0; r < k; ++r) mx = std::max(mx, std::fabs(p[r * cols + c]));
+      const float step = mx / qmax;
+      for (std::int64_t r = 0; r < k; ++r) p[r * cols + c] = step > 0.0f ? std::round(p[r * cols + c] / step) * step : 0.0f;
+    }
+    const ValueId id = g.add_constant(g.value(n.inputs[1]).name + ".wq", std::move(w));
+    g.node(NodeId(static_cast<std::uint32_t>(i))).inputs[1] = id;
+  }
+  g.remove_dead();
+}
+
 }  // namespace snnconv::prune

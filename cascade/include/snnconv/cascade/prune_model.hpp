@@ -15,6 +15,11 @@ struct PruneModelOptions {
   double mlp = 0.0;     // fraction of hidden channels removed per MLP, [0, 1)
   int blocks = 0;       // whole blocks removed
   bool bias_correction = false;
+  // With bias_correction: also correct the mean shift of weight quantization at the bits quantize_prepared
+  // will use (quant.quant.weight_bits / weight_bits_of): the weights of m.canonical are fake-quantized
+  // first, so the correction sees both pruning and weight rounding. The float graph then holds quantized
+  // weights (quantize_prepared maps them to the same integers).
+  bool correct_weight_quantization = true;
 };
 
 // Prunes m.canonical in place (between prepare_model and quantize_prepared); returns the report lines

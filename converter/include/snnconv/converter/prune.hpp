@@ -110,4 +110,11 @@ std::int64_t count_params(const Graph& g);
 std::map<std::string, double> correct_biases(Graph& g, const Graph& reference, const PruneResult& mapping,
                                              std::span<const std::vector<Tensor>> samples);
 
+// Weight quantization as quantize_skeleton does it, in float: each Linear's weight [K, N] becomes
+// round(W / s_n) * s_n with s_n = max_k |W[k, n]| / (2^(b-1) - 1) (symmetric per output channel, half away
+// from zero); b = bits_of[node name] when present, else `bits`. The quantizer re-quantizes such weights to
+// the same integers, so running correct_biases on the result before quantize_prepared corrects the mean
+// output shift weight quantization causes (bias correction "after quantization").
+void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of = {});
+
 }  // namespace snnconv::prune
