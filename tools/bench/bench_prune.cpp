@@ -3,7 +3,8 @@
 //
 //   bench_prune --model M [--samples N] [--calib C] [--seq S] [--no-quant]
 //
-// For each configuration (none, heads 25%, MLP 25%, both, 1 block; heads+MLP 50%, 2 blocks), each with bias correction off and on:
+// For each configuration (none, heads 25%, MLP 25%, both, 1 block; heads+MLP 50%, 2 blocks), each with
+// bias correction off and on (and a "none + bias correction" row: the correction of weight rounding alone):
 // prepare_model -> prune_prepared (cascade/prune_model.hpp) -> the float canonical graph scored on the
 // first N test samples (dense engine) -> quantize_prepared at W8A8 (mse clipping) -> the QANN scored on the
 // same samples. Classification: accuracy (%); language model: bits per byte. Parameters: f32 constants of
@@ -58,11 +59,13 @@ int main(int argc, char** argv) {
   std::string model = "examples/fashion_vit/fashion_vit_relu.onnx";
   std::int64_t samples = 1000, calib = 64, seq = 0;
   bool no_quant = false;
+  int weight_bits = 8;
   app.add_option("--model", model);
   app.add_option("--samples", samples, "Test samples (language models: windows)");
   app.add_option("--calib", calib, "Calibration samples (importance, bias correction, quantization)");
   app.add_option("--seq", seq, "Language models: window");
   app.add_flag("--no-quant", no_quant, "Float only");
+  app.add_option("--weight-bits", weight_bits, "Weight bits of the quantized column (activations: 8)");
   CLI11_PARSE(app, argc, argv);
   try {
     struct Config {
@@ -80,22 +83,26 @@ int main(int argc, char** argv) {
     qo.model = model;
     qo.seq = seq;
     qo.calib_samples = calib;
-    qo.quant.weight_bits = 8;
+    qo.quant.weight_bits = weight_bits;
     qo.quant.act_bits = 8;
     qo.quant.clip = ClipMethod::mse;
-    fmt::print("| pruning | bias corr. | params | float | W8A8 |\n|---|---|---:|---:|---:|\n");
+    fmt::print("| pruning | bias corr. | params | float | W{}A8 |\n|---|---|---:|---:|---:|\n", weight_bits);
     for (const Config& c : configs)
       for (bool bc : {false, true}) {
-        if (std::string(c.name) == "none" && bc) continue;
+        // Float column: pruning (+ bias correction against the float model only).
         cascade::QuantizedModel m = cascade::prepare_model(qo);
         cascade::PruneModelOptions po = c.o;
         po.bias_correction = bc;
+        po.correct_weight_quantization = false;
         cascade::prune_prepared(m, qo, po);
         const std::vector<cascade::Sample> test = cascade::load_samples(m, "test", samples);
         const bool lm = m.task == "language_model";
         const double f = score_float(m.canonical, test, lm);
         std::string q = "-";
-        if (!no_quant) {
+        if (!no_quant) {  // quantized column: what `snnconv compress` does (bias correction sees weight rounding)
+          m = cascade::prepare_model(qo);
+          po.correct_weight_quantization = true;
+          cascade::prune_prepared(m, qo, po);
           cascade::quantize_prepared(m, qo);
           cascade::SpikingRunOptions ro;
           ro.engine = cascade::SpikingEngine::qann;
