@@ -99,8 +99,8 @@ void add_compress(CLI::App& app, Action& action) {
                   "Whole blocks removed: those whose output is most similar to their input (cosine)")
       ->capture_default_str();
   cmd->add_flag("--bias-correction", c.c.bias_correction,
-                "After pruning, set each Linear's bias so its mean pre-activation output on the calibration data "
-                "equals the unpruned model's");
+                "After pruning, with weights rounded to their quantized values, set each Linear's bias so its mean "
+                "pre-activation output on the calibration data equals the unpruned float model's");
   cmd->add_option("--out", c.out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
   cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });
