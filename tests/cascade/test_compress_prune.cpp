@@ -58,7 +58,7 @@ TEST_CASE("compress removing one block removes its nodes from the float model, t
   CHECK(r.units.size() == full.units.size() - 6);  // q, k, v, proj, fc1, fc2
 }
 
-TEST_CASE("compress refuses pruning fractions outside [0 1) and too many blocks" * doctest::test_suite("unit")) {
+TEST_CASE("compress refuses pruning fractions outside 0 to 1 and too many blocks" * doctest::test_suite("unit")) {
   cascade::CompressOptions o = vit_options();
   o.prune_heads = 1.0;
   CHECK_THROWS_AS(cascade::compress_model(o), UsageError);
