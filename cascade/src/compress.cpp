@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "snnconv/cascade/prune_model.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::cascade {
@@ -47,10 +48,13 @@ CompressResult compress_model(const CompressOptions& o) {
   r.model = prepare_model(o.quant);
   r.params_before = count_params(r.model.canonical);
 
-  if (o.prune_heads > 0.0 || o.prune_mlp > 0.0 || o.prune_blocks > 0 || o.bias_correction)
-    throw UnsupportedError("structural pruning and bias correction are not implemented yet");
+  // Pruning first (the allocation measures the pruned model), bias correction last (at the allocated bits).
+  const PruneModelOptions prune_options{o.prune_heads, o.prune_mlp, o.prune_blocks, o.bias_correction};
+  PruneStep pruned = prune_structure(r.model, o.quant, prune_options);
   QuantizeModelOptions quant = o.quant;  // with the mixed-precision allocation, when a budget is given
   r.mixed = allocate_mixed_precision(r.model, o, quant);
+  correct_pruned_biases(r.model, quant, prune_options, pruned);
+  r.pruned = std::move(pruned.lines);
 
   quantize_prepared(r.model, quant);
   r.params_after = count_params(r.model.canonical);

@@ -99,6 +99,13 @@ if [[ -e "$vit" ]]; then  # mixed precision: impossible budgets and unfitting da
   # (The .snn.h5 files hold the same datasets and attributes but differ in HDF5 object timestamps; the
   # quantized graphs are compared value by value in tests/cascade/test_compress_mixed.cpp.)
 fi
+vit="$src/examples/fashion_vit/fashion_vit_relu.onnx"
+expect 2 "prune-heads 1 is outside \[0, 1\)" -- compress "$vit" --prune-heads 1 --out "$tmp/p.snn.h5"
+expect 2 "prune-mlp -0.5 is outside" -- compress "$vit" --prune-mlp -0.5 --out "$tmp/p.snn.h5"
+expect 2 "prune-blocks 4: the model has 4 prunable blocks" -- compress "$vit" --prune-blocks 4 --calib 2 --out "$tmp/p.snn.h5"
+expect 0 "105930 parameters \(139018 before\)" -- compress "$vit" --prune-heads 0.25 --prune-mlp 0.25 --calib 2 --out "$tmp/p.snn.h5"
+expect 0 "parameters  105,930" -- inspect "$tmp/p.snn.h5"
+rm -f "$tmp/p.snn.h5"
 [[ -e "$tmp/x.h5" ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 
 if [[ $fails -ne 0 ]]; then echo "$fails failed"; exit 1; fi

@@ -95,6 +95,19 @@ void add_compress(CLI::App& app, Action& action) {
   cmd->add_option("--calib", c.c.quant.calib_samples, "Calibration samples")->capture_default_str();
   cmd->add_option("--calib-split", c.c.quant.calib_split, "Calibration split (default: train, else val)");
   cmd->add_option("--seq", c.c.quant.seq, "Language models: window length (default: snnconv.max_seq)");
+  cmd->add_option("--prune-heads", c.c.prune_heads,
+                  "Fraction of attention heads removed in every attention layer, [0, 1): floor(F * heads), the "
+                  "least important by measured output change")
+      ->capture_default_str();
+  cmd->add_option("--prune-mlp", c.c.prune_mlp,
+                  "Fraction of MLP hidden channels removed in every MLP, [0, 1): floor(F * channels)")
+      ->capture_default_str();
+  cmd->add_option("--prune-blocks", c.c.prune_blocks,
+                  "Whole blocks removed: those whose output is most similar to their input (cosine)")
+      ->capture_default_str();
+  cmd->add_flag("--bias-correction", c.c.bias_correction,
+                "After pruning, with weights rounded to their quantized values, set each Linear's bias so its mean "
+                "pre-activation output on the calibration data equals the unpruned float model's");
   cmd->add_option("--out", c.out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
   add_mixed_precision_options(*cmd, c.c);

@@ -1,10 +1,14 @@
-// `snnconv inspect MODEL.onnx [--dims ...] [--ir] [--json]`
+// `snnconv inspect MODEL.onnx [--dims ...] [--ir] [--json]`, or `snnconv inspect MODEL.snn.h5` (a model file
+// from `snnconv convert` or `snnconv compress`: its QANN graph's parameters per weight-bearing node).
 #include <fmt/core.h>
+
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "commands.hpp"
+#include "snnconv/cascade/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/dump.hpp"
@@ -40,7 +44,71 @@ nlohmann::json value_json(const Graph& g, ValueId v) {
   return {{"name", val.name}, {"dtype", std::string(dtype_name(val.type.dtype))}, {"shape", dims}};
 }
 
+bool is_hdf5(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char sig[8] = {};
+  f.read(sig, 8);
+  return f.gcount() == 8 && std::string(sig, 8) == std::string("\x89HDF\r\n\x1a\n", 8);
+}
+
+// A model file: the QANN graph. Parameters as for ONNX (is_parameter: floating-point constants with more
+// than one element: weights, biases, norm gains, tables), counted at their first reader.
+int inspect_model_file(const InspectOptions& o) {
+  const cascade::QuantizedModel m = cascade::load_quantized_model(o.model);
+  const Graph& g = m.qann;
+  if (o.ir) {
+    fmt::print("{}", to_text(g));
+    return 0;
+  }
+  struct Row {
+    std::string name, op, weight;
+    std::int64_t params = 0;
+  };
+  std::vector<Row> rows;
+  std::int64_t total = 0;
+  std::vector<bool> seen(g.num_values(), false);
+  for (NodeId id : g.topological_order()) {
+    const Node& n = g.node(id);
+    Row r{n.name, std::string(op_name(n.kind)), "", 0};
+    for (ValueId in : n.inputs) {
+      if (!in.valid() || !g.is_constant(in) || seen[in.index] || !is_parameter(g.value(in))) continue;
+      seen[in.index] = true;
+      r.params += g.value(in).constant->numel();
+      if (g.value(in).constant->rank() == 2 && r.weight.empty()) r.weight = shape_to_string(g.value(in).constant->shape());
+    }
+    total += r.params;
+    if (r.params > 0) rows.push_back(std::move(r));
+  }
+  if (o.json) {
+    nlohmann::json j;
+    j["model_file"] = o.model;
+    j["source_model"] = m.model;
+    j["data"] = m.data;
+    j["params"] = total;
+    j["nodes"] = g.num_nodes();
+    j["layers"] = nlohmann::json::array();
+    for (const Row& r : rows) j["layers"].push_back({{"name", r.name}, {"op", r.op}, {"weight", r.weight}, {"params", r.params}});
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("model file  {} (from {}, stage {})\n", o.model, m.model, stage_name(g.stage));
+  for (ValueId v : g.inputs()) fmt::print("input       {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
+  for (ValueId v : g.outputs()) fmt::print("output      {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
+  fmt::print("parameters  {}\n", with_commas(total));
+  fmt::print("nodes       {} (QANN), {} (SNN)\n\n", g.num_nodes(), m.snn.num_nodes());
+  std::size_t name_w = 4;
+  for (const Row& r : rows) name_w = std::max(name_w, r.name.size());
+  name_w = std::min<std::size_t>(name_w, 48);
+  fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}\n", "name", name_w, "op", "weight", "params");
+  for (const Row& r : rows) {
+    std::string name = r.name.size() > name_w ? "..." + r.name.substr(r.name.size() - name_w + 3) : r.name;
+    fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}\n", name, name_w, r.op, r.weight, with_commas(r.params));
+  }
+  return 0;
+}
+
 int run_inspect(const InspectOptions& o) {
+  if (is_hdf5(o.model)) return inspect_model_file(o);
   onnx_import::ImportOptions io;
   io.dims = parse_dims(o.dims);
   Graph g = onnx_import::import_onnx(o.model, io);
@@ -112,8 +180,9 @@ int run_inspect(const InspectOptions& o) {
 void add_inspect(CLI::App& app, Action& action) {
   auto opts = std::make_shared<InspectOptions>();
   auto* cmd = app.add_subcommand("inspect", "Import an ONNX model and show its inputs, outputs, parameters, MACs "
-                                            "and per-layer table");
-  cmd->add_option("model", opts->model, "ONNX model file")->required();
+                                            "and per-layer table; or show an SNN model file's (.snn.h5, from "
+                                            "convert or compress) parameters per weight-bearing node");
+  cmd->add_option("model", opts->model, "ONNX model file, or SNN model file (.snn.h5)")->required();
   cmd->add_option("--dims", opts->dims,
                   "Sizes of symbolic input dims, e.g. batch=1,seq=128 (unbound: seq from the model's "
                   "snnconv.max_seq metadata, others 1)");
