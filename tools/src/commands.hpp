@@ -22,6 +22,7 @@ void add_run(CLI::App& app, Action& action);
 void add_convert(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
+void add_export(CLI::App& app, Action& action);
 
 // "batch=1,seq=128" -> map; UsageError on a malformed entry.
 std::map<std::string, std::int64_t> parse_dims(const std::string& text);
