@@ -116,6 +116,36 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("onnx export: the integer form computes the QANN's Linears and products on exact levels") {
+    ScratchDir dir;
+    for (int bits : {8, 4}) {
+      CAPTURE(bits);
+      std::vector<Tensor> samples;
+      const Graph q = test::make_qann_block(5, bits, &samples, 8);
+      const std::string out = (dir.path / ("int" + std::to_string(bits) + ".onnx")).string();
+      onnx_export::ExportOptions eo;
+      eo.form = onnx_export::QdqForm::integer;
+      const onnx_export::ExportStats st = onnx_export::export_onnx(q, out, eo);
+      // Every Linear and both attention products.
+      CHECK(st.integer_matmuls == count_ops(q, OpKind::Linear) + 2);
+      CHECK(st.qdq_pairs == count_ops(q, OpKind::FakeQuant));
+      const Graph back = onnx_import::import_onnx(out);
+      double worst = 0.0;
+      for (const Tensor& x : samples) {
+        const Tensor ours = ann::run_qann(q, std::span<const Tensor>(&x, 1)).outputs.at(0);
+        const Tensor theirs = test::run_graph(back, {{back.value(back.inputs()[0]).name, x}}).at(0);
+        const auto a = ours.to_f32(), b = theirs.to_f32();
+        for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+      }
+      // W8A8: bit-identical. W4A4: a product lands exactly on a tie (x/s = -3.5 with these steps), which
+      // QuantizeLinear rounds to even (-4) and the QANN up (-3); that one level propagates.
+      const float out_step = q.value(q.outputs()[0]).quant->scale[0];
+      MESSAGE("integer form W" << bits << "A" << bits << ": max |ONNX - QANN| = " << worst / out_step << " output steps");
+      if (bits == 8) CHECK(worst == 0.0);
+      else CHECK(worst <= 2.0 * out_step);
+    }
+  }
+
   TEST_CASE("onnx export refuses what opset 17 QDQ cannot express, naming the node, and leaves no file") {
     ScratchDir dir;
     Graph q = test::make_qann_mlp(3, 8);

@@ -21,6 +21,7 @@ namespace {
 
 struct ExportCmdOptions {
   std::string model, out, dims, data;
+  std::string form = "integer";
   std::string samples_dir, split = "test";
   std::int64_t limit = -1;
 };
@@ -122,14 +123,21 @@ int run_export(const ExportCmdOptions& o) {
     fuse_graph(canonical);
     g = &canonical;
   }
-  const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out);
+  onnx_export::ExportOptions eo;
+  if (o.form == "integer")
+    eo.form = onnx_export::QdqForm::integer;
+  else if (o.form != "qdq")
+    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
+  const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
   fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
              from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
              st.initializers, st.bytes);
   if (from_file)
-    fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a Clip to fewer levels), "
+    fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
                "{} int8 weights\n",
                st.qdq_pairs, st.clips, st.int8_weights);
+  if (from_file && eo.form == onnx_export::QdqForm::integer)
+    fmt::print("integer     {} Linears and products computed on exact integer levels\n", st.integer_matmuls);
   if (!o.samples_dir.empty()) {
     if (!from_file) {
       const auto it = canonical.metadata.find("snnconv.data");
@@ -165,6 +173,12 @@ void add_export(CLI::App& app, Action& action) {
   cmd->add_option("--out", opts->out, "Output ONNX file")->required();
   cmd->add_option("--dims", opts->dims, "ONNX models: sizes of symbolic input dims, e.g. batch=4 (default 1, seq = "
                                         "snnconv.max_seq); the file is written at these static shapes");
+  cmd->add_option("--form", opts->form,
+                  "Model files: integer (MatMul of the integer levels, then steps and bias: the QANN's own "
+                  "arithmetic, exact in f32) or qdq (the standard form: per-channel DequantizeLinear of the int8 "
+                  "weights -> float MatMul, which ORT fuses into int8 kernels). Both pass every activation "
+                  "through QuantizeLinear/DequantizeLinear")
+      ->capture_default_str();
   cmd->add_option("--samples", opts->samples_dir,
                   "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "
                   "our engine's outputs on them (qann for a model file, ann for ONNX) to this folder");

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 
+#include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/core/temp_files.hpp"
 
 namespace snnconv::onnx_export {
@@ -77,6 +78,7 @@ class Exporter {
       }
     gp_ = model_.mutable_graph();
     gp_->set_name(g_.name.empty() ? "snnconv" : g_.name);
+    integer_ = o_.form == QdqForm::integer && g_.stage == Stage::quantized;
     // Reserve every value name first so that the helper names made below never collide with one.
     for (std::uint32_t i = 0; i < g_.num_values(); ++i) {
       std::string n = g_.value(ValueId(i)).name;
@@ -88,6 +90,7 @@ class Exporter {
       vi->set_name(names_[in.index]);
       fill_type(*vi->mutable_type(), g_.value(in).type);
     }
+    if (integer_) one_ = scalar_f32("level_step_one", 1.0f);
     for (NodeId id : g_.topological_order()) emit(id);
     for (ValueId out : g_.outputs()) {
       const Value& v = g_.value(out);
@@ -209,6 +212,9 @@ class Exporter {
       case OpKind::Attention: return attention(id);
       case OpKind::Softmax: return softmax(id);
       case OpKind::FakeQuant: return fake_quant(id);
+      case OpKind::MatMul:
+        if (integer_ && product_integer(id)) return;
+        return generic(id);
       default: return generic(id);
     }
   }
@@ -288,6 +294,7 @@ class Exporter {
   }
 
   void linear(NodeId id) {
+    if (integer_ && linear_integer(id)) return;
     const Node& n = g_.node(id);
     const Activation act = std::get<LinearAttrs>(n.attrs).activation;
     const bool bias = n.inputs.size() > 2 && n.inputs[2].valid();
@@ -385,6 +392,114 @@ class Exporter {
     node("QuantizeLinear", {x, scale, zero}, {q}, q);
     node("DequantizeLinear", {q, scale, zero}, {out_name(id)}, n.name);
     ++stats_.qdq_pairs;
+    quantized_[n.outputs[0].index] = {q, zero};
+  }
+
+  // ---- the integer form (ExportOptions::form == integer) ---------------------------------------------
+  // The integer levels of a quantized value as floats (DequantizeLinear with step 1), moved through the same
+  // Reshape/Transpose/Concat... as the value itself; "" when `v` carries no levels.
+  std::string levels_of(ValueId v) {
+    if (!v.valid() || g_.value(v).constant) return "";
+    if (auto it = levels_.find(v.index); it != levels_.end()) return it->second;
+    std::string name;
+    const NodeId p = g_.value(v).producer;
+    if (auto q = quantized_.find(v.index); q != quantized_.end()) {
+      name = unique(g_.value(v).name + "/levels");
+      node("DequantizeLinear", {q->second.first, one_, q->second.second}, {name}, name);
+    } else if (p.valid() && (ann::is_data_movement(g_.node(p).kind) || g_.node(p).kind == OpKind::Concat)) {
+      const Node& n = g_.node(p);
+      std::vector<std::string> ins;
+      const std::size_t data_inputs = n.kind == OpKind::Concat ? n.inputs.size() : 1;
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+        ins.push_back(k < data_inputs ? levels_of(n.inputs[k]) : use(n.inputs[k]));
+        if (k < data_inputs && ins.back().empty()) return "";
+      }
+      while (!ins.empty() && ins.back().empty()) ins.pop_back();
+      name = unique(g_.value(v).name + "/levels");
+      onnx::NodeProto* c = node(std::string(op_name(n.kind)), ins, {name}, name);
+      std::visit([&](const auto& a) { attrs(c, n.kind, a); }, n.attrs);
+    } else {
+      return "";
+    }
+    levels_[v.index] = name;
+    return name;
+  }
+  // Largest |level| of a quantized value (its QuantParams), 0 when unknown.
+  double max_level(ValueId v) const {
+    const Value& val = g_.value(v);
+    if (!val.quant) return 0.0;
+    return std::max(std::abs(double(val.quant->n_min)), std::abs(double(val.quant->n_max)));
+  }
+  // A float MatMul of integer levels is exact while every partial sum stays below 2^24.
+  static bool exact_in_f32(std::int64_t k, double max_a, double max_b) {
+    return max_a > 0.0 && max_b > 0.0 && double(k) * max_a * max_b < 16777216.0;
+  }
+
+  // Linear as levels x weight levels (exact), times step = s_in * s_w[j] (the QANN's linear_value), + bias.
+  bool linear_integer(NodeId id) {
+    const Node& n = g_.node(id);
+    const Value& wv = g_.value(n.inputs[1]);
+    const Value& xv = g_.value(n.inputs[0]);
+    if (!wv.quant || !wv.constant || wv.constant->rank() != 2 || !xv.quant || !xv.quant->per_tensor()) return false;
+    const QuantParams& wq = *wv.quant;
+    const std::int64_t k = wv.constant->dim(0), nn = wv.constant->dim(1);
+    if (wq.group_size > 0 || !(wq.per_tensor() || (wq.axis == 1 && std::int64_t(wq.scale.size()) == nn))) return false;
+    if (!exact_in_f32(k, max_level(n.inputs[0]), std::max(std::abs(double(wq.n_min)), std::abs(double(wq.n_max)))))
+      return false;
+    const std::string x = levels_of(n.inputs[0]);
+    if (x.empty()) return false;
+    std::string w;
+    if (auto it = weight_levels_.find(n.inputs[1].index); it != weight_levels_.end()) {
+      w = it->second;
+    } else {
+      const std::vector<float> f = wv.constant->to_f32();
+      std::vector<std::int8_t> q(f.size());
+      for (std::size_t i = 0; i < f.size(); ++i) {
+        if (f[i] != std::nearbyint(f[i]) || f[i] < -128.0f || f[i] > 127.0f)
+          unsupported(id, "weight '" + wv.name + "' holds " + std::to_string(f[i]) + ", not an int8 level");
+        q[i] = static_cast<std::int8_t>(f[i]);
+      }
+      const std::string wi = initializer(wv.name + ".int8", Tensor::from_vector<std::int8_t>(wv.constant->shape(), q));
+      w = unique(wv.name + ".levels");
+      node("DequantizeLinear", {wi, one_, initializer(wv.name + ".zero_point", Tensor::scalar<std::int8_t>(0))}, {w}, w);
+      weight_levels_[n.inputs[1].index] = w;
+      ++stats_.int8_weights;
+    }
+    const float s_in = xv.quant->scale[0];
+    std::vector<float> step(static_cast<std::size_t>(nn));
+    for (std::int64_t j = 0; j < nn; ++j) step[std::size_t(j)] = s_in * wq.scale[wq.per_tensor() ? 0 : std::size_t(j)];
+    const Activation act = std::get<LinearAttrs>(n.attrs).activation;
+    const bool bias = n.inputs.size() > 2 && n.inputs[2].valid();
+    const std::string y = out_name(id);
+    const std::string acc = unique(n.name + "/acc"), scaled = bias || act != Activation::none ? unique(n.name + "/scaled") : y;
+    node("MatMul", {x, w}, {acc}, acc);
+    node("Mul", {acc, initializer(n.name + "/step", Tensor::from_vector<float>({nn}, step))}, {scaled}, scaled);
+    std::string cur = scaled;
+    if (bias) {
+      const std::string b = act != Activation::none ? unique(n.name + "/bias") : y;
+      node("Add", {scaled, use(n.inputs[2])}, {b}, b);
+      cur = b;
+    }
+    if (act != Activation::none) activation(act, cur, y, n.name);
+    ++stats_.integer_matmuls;
+    return true;
+  }
+
+  // Product of two quantized activations: levels x levels (exact), times s_a * s_b (the QANN's product_value).
+  bool product_integer(NodeId id) {
+    const Node& n = g_.node(id);
+    const Value& a = g_.value(n.inputs[0]);
+    const Value& b = g_.value(n.inputs[1]);
+    if (a.constant || b.constant || !a.quant || !b.quant || !a.quant->per_tensor() || !b.quant->per_tensor()) return false;
+    if (!a.type.is_static() || a.type.rank() < 2) return false;
+    if (!exact_in_f32(a.type.dims.back().value, max_level(n.inputs[0]), max_level(n.inputs[1]))) return false;
+    const std::string la = levels_of(n.inputs[0]), lb = levels_of(n.inputs[1]);
+    if (la.empty() || lb.empty()) return false;
+    const std::string acc = unique(n.name + "/acc");
+    node("MatMul", {la, lb}, {acc}, acc);
+    node("Mul", {acc, scalar_f32(n.name + "/step", a.quant->scale[0] * b.quant->scale[0])}, {out_name(id)}, n.name);
+    ++stats_.integer_matmuls;
+    return true;
   }
 
   // Every other op: its ONNX form with its attributes.
@@ -465,6 +580,10 @@ class Exporter {
   std::set<std::uint32_t> written_;
   std::map<std::uint32_t, std::string> dq_weight_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::string> causal_;
+  std::map<std::uint32_t, std::pair<std::string, std::string>> quantized_;  // FakeQuant output -> (q, zero point)
+  std::map<std::uint32_t, std::string> levels_, weight_levels_;
+  bool integer_ = false;
+  std::string one_;  // the scalar 1.0f step of the integer form's level DequantizeLinears
   ExportStats stats_;
 };
 

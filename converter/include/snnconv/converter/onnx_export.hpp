@@ -28,7 +28,18 @@ namespace snnconv::onnx_export {
 
 inline constexpr int kExportOpset = 17;
 
+// How a QANN's weight-bearing ops are written.
+//   qdq:     the standard QDQ form: DequantizeLinear(int8 W, per-channel steps) -> MatMul on dequantized floats
+//            (what quantization tools write and ORT fuses into int8 kernels). Float rounding of the MatMul can
+//            move a value across a rounding boundary of the next quantization point.
+//   integer: the QANN's own arithmetic: MatMul of the integer levels (DequantizeLinear with step 1 of the
+//            activation's QuantizeLinear output and of the int8 weight; exact in f32 while K * max|q| * max|w|
+//            < 2^24, else that node falls back to qdq), then Mul by the step s_in * s_w[j] and Add of the
+//            bias, as run_qann computes them. Activations still pass QuantizeLinear/DequantizeLinear pairs.
+enum class QdqForm : std::uint8_t { qdq, integer };
+
 struct ExportOptions {
+  QdqForm form = QdqForm::qdq;
   std::string producer = "snnconv";
   // Copy the graph's metadata (snnconv.data, snnconv.task, ...) into metadata_props.
   bool keep_metadata = true;
@@ -39,6 +50,7 @@ struct ExportStats {
   std::int64_t initializers = 0;
   std::int64_t qdq_pairs = 0;      // activation QuantizeLinear/DequantizeLinear pairs
   std::int64_t int8_weights = 0;   // weights stored as int8 + DequantizeLinear
+  std::int64_t integer_matmuls = 0;  // integer form: Linears and products computed on exact levels
   std::int64_t clips = 0;          // clamps (Max + Min) before QDQ pairs narrower than 8 bits
   std::int64_t bytes = 0;          // file size
 };
