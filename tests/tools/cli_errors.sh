@@ -71,6 +71,15 @@ if [[ -e "$code" && -e "$code_draft" ]]; then
   expect 0 "tokens per target pass" -- generate "$code" --draft "$code_draft" --prompt "def f(x):" --max-tokens 16 --gamma auto
   expect 0 '"alpha"' -- generate "$code" --draft "$code_draft" --prompt "import os" --max-tokens 8 --json
 fi
+# export: activations above 8 bits have no QuantizeLinear type at opset 17 (every node named, no file left).
+expect 2 "out.*required|required.*out" -- export "$tab"
+if "$bin" convert "$tab" --act-bits 16 --calib 4 --out "$tmp/a16.snn.h5" >/dev/null 2>&1; then
+  expect 3 "cannot be exported:.*\(FakeQuant\).*16 bits" -- export "$tmp/a16.snn.h5" --out "$tmp/a16.onnx"
+  [[ -e "$tmp/a16.onnx" ]] && { echo "FAIL: export left a16.onnx behind"; fails=$((fails + 1)); }
+  expect 2 "--form must be qdq or integer" -- export "$tmp/a16.snn.h5" --out "$tmp/a16.onnx" --form int4
+else
+  echo "FAIL: snnconv convert --act-bits 16 failed"; fails=$((fails + 1))
+fi
 [[ -e "$tmp/x.h5" ]] && { echo "FAIL: a file was left behind"; fails=$((fails + 1)); }
 
 if [[ $fails -ne 0 ]]; then echo "$fails failed"; exit 1; fi

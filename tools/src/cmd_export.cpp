@@ -123,6 +123,23 @@ int run_export(const ExportCmdOptions& o) {
     fuse_graph(canonical);
     g = &canonical;
   }
+  // The dataset the model records, re-pointed from the exported file's folder so that `snnconv run OUT.onnx`
+  // finds it (snnconv.data is relative to the model file).
+  {
+    namespace fs = std::filesystem;
+    Graph& target = from_file ? m.qann : canonical;
+    std::string data = from_file ? m.data : o.data;
+    if (data.empty())
+      if (const auto it = canonical.metadata.find("snnconv.data"); it != canonical.metadata.end())
+        data = (fs::path(o.model).parent_path() / it->second).string();
+    if (!data.empty()) {
+      std::error_code ec;
+      const fs::path out_dir = fs::absolute(fs::path(o.out)).parent_path();
+      const fs::path rel = fs::relative(fs::absolute(data), out_dir, ec);
+      target.metadata["snnconv.data"] = ec || rel.empty() ? fs::absolute(data).string() : rel.string();
+    }
+    if (from_file) target.metadata["snnconv.task"] = m.task;
+  }
   onnx_export::ExportOptions eo;
   if (o.form == "integer")
     eo.form = onnx_export::QdqForm::integer;
