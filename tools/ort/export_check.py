@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Exported QDQ ONNX vs our QANN engine: top-1 agreement on a dataset split, run in ONNX Runtime.
+"""Exported QDQ (or float) ONNX vs our engine: top-1 agreement on a dataset split, run in ONNX Runtime.
 
     /usr/bin/python3 tools/ort/export_check.py --snnconv build/tools/snnconv --model examples/fashion_vit/fashion_vit_relu.onnx
         [--act-bits 8] [--weight-bits 8] [--calib 64] [--split test] [--limit N] [--form integer|qdq]
-        [--opt-level basic] [--min-agreement 0.995] [--keep DIR]
+        [--opt-level basic] [--min-agreement 0.995] [--keep DIR] [--float]
 
 Steps: `snnconv convert MODEL` (post-training quantization, W/A bits), `snnconv export FILE.snn.h5 --out X.onnx
 --samples DIR` (the QANN as QDQ ONNX, plus the split's inputs and the QANN's outputs on them), then
 `tools/ort/ort_run.js` runs X.onnx on every sample in one ONNX Runtime session. Top-1 = argmax over the last
 axis of the first output (classifiers: per sample; language models: the next-byte prediction at every
-position). Prints agreement, both accuracies and the largest |ORT - QANN|; exit status 1 when the agreement
+position). With --float the ONNX model itself is exported (its canonical fused float graph, e.g. after
+pruning) and compared with our dense engine (no quantization). Prints agreement, both accuracies and the largest |ORT - QANN|; exit status 1 when the agreement
 is below --min-agreement, 77 (ctest: skipped) when onnxruntime-node is not installed
 (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install).
 """
@@ -54,6 +55,7 @@ def main():
     ap.add_argument("--min-agreement", type=float, default=0.995)
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
+    ap.add_argument("--float", action="store_true", help="export the float canonical graph, compare with --engine ann")
     args = ap.parse_args()
 
     if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
@@ -67,10 +69,13 @@ def main():
         onnx_file = os.path.join(work, "model.qdq.onnx")
         samples_dir = os.path.join(work, "samples")
         ort_dir = os.path.join(work, "ort")
-        run([args.snnconv, "convert", args.model, "--act-bits", str(args.act_bits), "--weight-bits",
-             str(args.weight_bits), "--calib", str(args.calib), "--out", snn])
-        cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
-               "--split", args.split]
+        if args.float:
+            cmd = [args.snnconv, "export", args.model, "--out", onnx_file, "--samples", samples_dir, "--split", args.split]
+        else:
+            run([args.snnconv, "convert", args.model, "--act-bits", str(args.act_bits), "--weight-bits",
+                 str(args.weight_bits), "--calib", str(args.calib), "--out", snn])
+            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
+                   "--split", args.split]
         if args.limit >= 0:
             cmd += ["--limit", str(args.limit)]
         print(run(cmd).strip())
@@ -90,10 +95,12 @@ def main():
         scored = labels >= 0 if labels.size == top_ours.size else np.zeros(top_ours.size, bool)
         acc = lambda t: float((t[scored] == labels[scored]).mean()) if scored.any() else float("nan")
         verdict = "PASS" if agree >= args.min_agreement else "FAIL"
-        print(f"{verdict}: {os.path.basename(args.model)} W{args.weight_bits}A{args.act_bits} form {args.form}, "
+        what = "float" if args.float else f"W{args.weight_bits}A{args.act_bits} form {args.form}"
+        ref = "ANN" if args.float else "QANN"
+        print(f"{verdict}: {os.path.basename(args.model)} {what}, "
               f"ORT {ort_man.get('ort_version')} opt-level {args.opt_level}: top-1 agreement {agree:.4f} "
               f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of '{args.split}'), "
-              f"accuracy ORT {acc(top_ort):.4f} / QANN {acc(top_ours):.4f}, max |ORT - QANN| "
+              f"accuracy ORT {acc(top_ort):.4f} / {ref} {acc(top_ours):.4f}, max |ORT - {ref}| "
               f"{float(np.abs(theirs - ours).max()):.3g}, {time.time() - t0:.1f} s")
         return 0 if verdict == "PASS" else 1
     finally:

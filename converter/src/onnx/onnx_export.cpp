@@ -90,7 +90,6 @@ class Exporter {
       vi->set_name(names_[in.index]);
       fill_type(*vi->mutable_type(), g_.value(in).type);
     }
-    if (integer_) one_ = scalar_f32("level_step_one", 1.0f);
     for (NodeId id : g_.topological_order()) emit(id);
     for (ValueId out : g_.outputs()) {
       const Value& v = g_.value(out);
@@ -396,7 +395,9 @@ class Exporter {
   }
 
   // ---- the integer form (ExportOptions::form == integer) ---------------------------------------------
-  // The integer levels of a quantized value as floats (DequantizeLinear with step 1), moved through the same
+  // The integer levels of a quantized value as floats (a Cast of the QuantizeLinear output: a DequantizeLinear
+  // with step 1 would let ORT's QDQ fusion move the MatMul onto its int8 kernels, whose u8s8 path saturates
+  // 16-bit pair sums on AVX2 CPUs), moved through the same
   // Reshape/Transpose/Concat... as the value itself; "" when `v` carries no levels.
   std::string levels_of(ValueId v) {
     if (!v.valid() || g_.value(v).constant) return "";
@@ -405,7 +406,7 @@ class Exporter {
     const NodeId p = g_.value(v).producer;
     if (auto q = quantized_.find(v.index); q != quantized_.end()) {
       name = unique(g_.value(v).name + "/levels");
-      node("DequantizeLinear", {q->second.first, one_, q->second.second}, {name}, name);
+      attr_int(node("Cast", {q->second.first}, {name}, name), "to", TensorProto::FLOAT);
     } else if (p.valid() && (ann::is_data_movement(g_.node(p).kind) || g_.node(p).kind == OpKind::Concat)) {
       const Node& n = g_.node(p);
       std::vector<std::string> ins;
@@ -461,7 +462,7 @@ class Exporter {
       }
       const std::string wi = initializer(wv.name + ".int8", Tensor::from_vector<std::int8_t>(wv.constant->shape(), q));
       w = unique(wv.name + ".levels");
-      node("DequantizeLinear", {wi, one_, initializer(wv.name + ".zero_point", Tensor::scalar<std::int8_t>(0))}, {w}, w);
+      attr_int(node("Cast", {wi}, {w}, w), "to", TensorProto::FLOAT);
       weight_levels_[n.inputs[1].index] = w;
       ++stats_.int8_weights;
     }
@@ -583,7 +584,6 @@ class Exporter {
   std::map<std::uint32_t, std::pair<std::string, std::string>> quantized_;  // FakeQuant output -> (q, zero point)
   std::map<std::uint32_t, std::string> levels_, weight_levels_;
   bool integer_ = false;
-  std::string one_;  // the scalar 1.0f step of the integer form's level DequantizeLinears
   ExportStats stats_;
 };
 

@@ -32,10 +32,10 @@ inline constexpr int kExportOpset = 17;
 //   qdq:     the standard QDQ form: DequantizeLinear(int8 W, per-channel steps) -> MatMul on dequantized floats
 //            (what quantization tools write and ORT fuses into int8 kernels). Float rounding of the MatMul can
 //            move a value across a rounding boundary of the next quantization point.
-//   integer: the QANN's own arithmetic: MatMul of the integer levels (DequantizeLinear with step 1 of the
-//            activation's QuantizeLinear output and of the int8 weight; exact in f32 while K * max|q| * max|w|
-//            < 2^24, else that node falls back to qdq), then Mul by the step s_in * s_w[j] and Add of the
-//            bias, as run_qann computes them. Activations still pass QuantizeLinear/DequantizeLinear pairs.
+//   integer: the QANN's own arithmetic: MatMul of the integer levels (a Cast to float of the activation's
+//            QuantizeLinear output and of the int8 weight; exact in f32 while K * max|q| * max|w| < 2^24, else
+//            that node falls back to qdq), then Mul by the step s_in * s_w[j] and Add of the bias, as run_qann
+//            computes them. Activations still pass QuantizeLinear/DequantizeLinear pairs (for the float ops).
 enum class QdqForm : std::uint8_t { qdq, integer };
 
 struct ExportOptions {
