@@ -125,13 +125,13 @@ int run_export(const ExportCmdOptions& o) {
   }
   // The dataset the model records, re-pointed from the exported file's folder so that `snnconv run OUT.onnx`
   // finds it (snnconv.data is relative to the model file).
+  std::string data = from_file ? m.data : o.data;
+  if (data.empty())
+    if (const auto it = canonical.metadata.find("snnconv.data"); it != canonical.metadata.end())
+      data = (std::filesystem::path(o.model).parent_path() / it->second).string();
   {
     namespace fs = std::filesystem;
     Graph& target = from_file ? m.qann : canonical;
-    std::string data = from_file ? m.data : o.data;
-    if (data.empty())
-      if (const auto it = canonical.metadata.find("snnconv.data"); it != canonical.metadata.end())
-        data = (fs::path(o.model).parent_path() / it->second).string();
     if (!data.empty()) {
       std::error_code ec;
       const fs::path out_dir = fs::absolute(fs::path(o.out)).parent_path();
@@ -157,11 +157,6 @@ int run_export(const ExportCmdOptions& o) {
     fmt::print("integer     {} Linears and products computed on exact integer levels\n", st.integer_matmuls);
   if (!o.samples_dir.empty()) {
     if (!from_file) {
-      const auto it = canonical.metadata.find("snnconv.data");
-      const std::string data = !o.data.empty() ? o.data
-                               : it != canonical.metadata.end()
-                                   ? (std::filesystem::path(o.model).parent_path() / it->second).string()
-                                   : std::string();
       if (data.empty())
         throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data", {o.model, "", "", ""});
       m.model = o.model;
