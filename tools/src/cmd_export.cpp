@@ -178,8 +178,8 @@ void add_export(CLI::App& app, Action& action) {
       "export",
       "Write a model as a standard ONNX file (opset 17) that ONNX Runtime runs: an ONNX model as its canonical "
       "fused float graph (Linear -> MatMul/Add, attention decomposed, GELU as its Erf chain; useful after "
-      "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (int8 weights with per-channel "
-      "DequantizeLinear, activations through QuantizeLinear/DequantizeLinear). No NIR export yet");
+      "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (activations through "
+      "QuantizeLinear/DequantizeLinear, int8 weights; see --form). No NIR export yet");
   cmd->add_option("model", opts->model, "ONNX model file, or an SNN model file (.snn.h5) from `snnconv convert`")
       ->required();
   cmd->add_option("--out", opts->out, "Output ONNX file")->required();
