@@ -92,7 +92,9 @@ TEST_SUITE("unit") {
       std::vector<Tensor> samples;
       const Graph q = test::make_qann_block(11, bits, &samples, 8);
       const std::string out = (dir.path / ("block" + std::to_string(bits) + ".onnx")).string();
-      const onnx_export::ExportStats st = onnx_export::export_onnx(q, out);
+      onnx_export::ExportOptions eo;
+      eo.form = onnx_export::QdqForm::qdq;
+      const onnx_export::ExportStats st = onnx_export::export_onnx(q, out, eo);
       CHECK(st.qdq_pairs == count_ops(q, OpKind::FakeQuant));
       CHECK(st.int8_weights == count_ops(q, OpKind::Linear));
       // A4: every point has fewer levels than int8/uint8 and gets a Clip; A8 none.
@@ -123,9 +125,7 @@ TEST_SUITE("unit") {
       std::vector<Tensor> samples;
       const Graph q = test::make_qann_block(5, bits, &samples, 8);
       const std::string out = (dir.path / ("int" + std::to_string(bits) + ".onnx")).string();
-      onnx_export::ExportOptions eo;
-      eo.form = onnx_export::QdqForm::integer;
-      const onnx_export::ExportStats st = onnx_export::export_onnx(q, out, eo);
+      const onnx_export::ExportStats st = onnx_export::export_onnx(q, out);  // the integer form is the default
       // Every Linear and both attention products.
       CHECK(st.integer_matmuls == count_ops(q, OpKind::Linear) + 2);
       CHECK(st.qdq_pairs == count_ops(q, OpKind::FakeQuant));

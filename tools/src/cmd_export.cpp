@@ -123,23 +123,12 @@ int run_export(const ExportCmdOptions& o) {
     fuse_graph(canonical);
     g = &canonical;
   }
-  // The dataset the model records, re-pointed from the exported file's folder so that `snnconv run OUT.onnx`
-  // finds it (snnconv.data is relative to the model file).
   std::string data = from_file ? m.data : o.data;
   if (data.empty())
     if (const auto it = canonical.metadata.find("snnconv.data"); it != canonical.metadata.end())
       data = (std::filesystem::path(o.model).parent_path() / it->second).string();
-  {
-    namespace fs = std::filesystem;
-    Graph& target = from_file ? m.qann : canonical;
-    if (!data.empty()) {
-      std::error_code ec;
-      const fs::path out_dir = fs::absolute(fs::path(o.out)).parent_path();
-      const fs::path rel = fs::relative(fs::absolute(data), out_dir, ec);
-      target.metadata["snnconv.data"] = ec || rel.empty() ? fs::absolute(data).string() : rel.string();
-    }
-    if (from_file) target.metadata["snnconv.task"] = m.task;
-  }
+  point_data_from(from_file ? m.qann : canonical, data, o.out);
+  if (from_file) m.qann.metadata["snnconv.task"] = m.task;
   onnx_export::ExportOptions eo;
   if (o.form == "integer")
     eo.form = onnx_export::QdqForm::integer;
@@ -171,6 +160,17 @@ int run_export(const ExportCmdOptions& o) {
 }
 
 }  // namespace
+
+void point_data_from(Graph& g, const std::string& data, const std::string& out) {
+  // snnconv.data is relative to the model file: re-point it from the exported file's folder so that
+  // `snnconv run OUT.onnx` finds the dataset.
+  namespace fs = std::filesystem;
+  if (data.empty()) return;
+  std::error_code ec;
+  const fs::path out_dir = fs::absolute(fs::path(out)).parent_path();
+  const fs::path rel = fs::relative(fs::absolute(data), out_dir, ec);
+  g.metadata["snnconv.data"] = ec || rel.empty() ? fs::absolute(data).string() : rel.string();
+}
 
 void add_export(CLI::App& app, Action& action) {
   auto opts = std::make_shared<ExportCmdOptions>();

@@ -28,7 +28,7 @@ namespace snnconv::onnx_export {
 
 inline constexpr int kExportOpset = 17;
 
-// How a QANN's weight-bearing ops are written.
+// How a QANN's weight-bearing ops are written (default: integer).
 //   qdq:     the standard QDQ form: DequantizeLinear(int8 W, per-channel steps) -> MatMul on dequantized floats
 //            (what quantization tools write and ORT fuses into int8 kernels). Float rounding of the MatMul can
 //            move a value across a rounding boundary of the next quantization point.
@@ -39,7 +39,7 @@ inline constexpr int kExportOpset = 17;
 enum class QdqForm : std::uint8_t { qdq, integer };
 
 struct ExportOptions {
-  QdqForm form = QdqForm::qdq;
+  QdqForm form = QdqForm::integer;
   std::string producer = "snnconv";
   // Copy the graph's metadata (snnconv.data, snnconv.task, ...) into metadata_props.
   bool keep_metadata = true;
