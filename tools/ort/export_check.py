@@ -56,6 +56,9 @@ def main():
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
     ap.add_argument("--float", action="store_true", help="export the float canonical graph, compare with --engine ann")
+    ap.add_argument("--reimport", action="store_true",
+                    help="also read the exported file back with snnconv and compare our dense engine on it with the "
+                         "reference (round trip through our own importer)")
     args = ap.parse_args()
 
     if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
@@ -102,6 +105,20 @@ def main():
               f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of '{args.split}'), "
               f"accuracy ORT {acc(top_ort):.4f} / {ref} {acc(top_ours):.4f}, max |ORT - {ref}| "
               f"{float(np.abs(theirs - ours).max()):.3g}, {time.time() - t0:.1f} s")
+        if args.reimport:
+            back_dir = os.path.join(work, "reimport")
+            cmd = [args.snnconv, "export", onnx_file, "--out", os.path.join(work, "reimport.onnx"), "--samples", back_dir,
+                   "--split", args.split]
+            if args.limit >= 0:
+                cmd += ["--limit", str(args.limit)]
+            run(cmd)
+            back_man = json.load(open(os.path.join(back_dir, "engine", "manifest.json")))
+            back = load(os.path.join(back_dir, "engine"), back_man["outputs"][0], back_man["samples"])
+            ragree = float((back.argmax(1) == top_ours).mean())
+            print(f"round trip: snnconv's dense engine on the exported file vs {ref}: top-1 agreement {ragree:.4f}, "
+                  f"max abs diff {float(np.abs(back - ours).max()):.3g}")
+            if ragree < args.min_agreement:
+                verdict = "FAIL"
         return 0 if verdict == "PASS" else 1
     finally:
         if not args.keep:
