@@ -5,11 +5,12 @@ set -euo pipefail
 packages=(cmake ninja-build g++ libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev libprotobuf-dev protobuf-compiler
           libcli11-dev doctest-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
           dataset-fashion-mnist python3 python3-numpy python3-h5py
-          python3-matplotlib python3-jsonschema chromium)
-# python3-matplotlib: the report's PNG plots (tools/plot_report.py); python3-jsonschema: report.json is validated
+          python3-matplotlib python3-jsonschema chromium nodejs npm)
+# nodejs, npm: ONNX Runtime (the npm package onnxruntime-node, installed into tools/ort by scripts/test.sh), the
+# reference runtime the export tests compare against. python3-matplotlib: the report's PNG plots (tools/plot_report.py); python3-jsonschema: report.json is validated
 # against tools/report.schema.json; chromium: the test that renders report.html headless.
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp nodejs npm)
+  packages+=(python3-torch python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,10 @@
 //   {"model": ..., "ort_version": ..., "session": {...}, "outputs": [{"name","dtype","shape","file"}],
 //    "timing": {"runs": R, "warmup": W, "median_ms", "min_ms", "mean_ms", "max_ms", "stdev_ms"}}
 // ("timing" only with --repeat; the outputs are those of the last run).
+// Many samples in one session: IN_DIR/manifest.json may say "samples": S; each input file then holds S
+// tensors of the given shape one after another, the model runs once per sample, and each output file holds
+// the S results one after another (OUT_DIR/manifest.json repeats "samples" and gives one sample's shape).
+// This is how `snnconv export --samples DIR` writes a dataset split (models exported at batch 1).
 // Session: CPU execution provider, intraOpNumThreads=N (default 1), interOpNumThreads=1,
 // sequential execution, graphOptimizationLevel 'all' unless --opt-level says otherwise.
 // Setup: cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install   (a plain install fails).
@@ -88,7 +92,13 @@ function readInputs(inDir) {
   const manPath = path.join(inDir, 'manifest.json');
   const man = JSON.parse(fs.readFileSync(manPath, 'utf8'));
   if (!man || !Array.isArray(man.inputs)) throw new Error(`${manPath}: no "inputs" array`);
-  const feeds = {};
+  const samples = man.samples === undefined ? 0 : Number(man.samples);
+  if (man.samples !== undefined && !(Number.isInteger(samples) && samples >= 1)) {
+    throw new Error(`${manPath}: "samples" must be an integer >= 1`);
+  }
+  const feedsList = [];
+  for (let s = 0; s < Math.max(samples, 1); s++) feedsList.push({});
+  const feeds = feedsList[0];
   for (const inp of man.inputs) {
     for (const k of ['name', 'dtype', 'shape', 'file']) {
       if (inp[k] === undefined) throw new Error(`${manPath}: an input lacks "${k}"`);
@@ -97,18 +107,21 @@ function readInputs(inDir) {
     const shape = inp.shape.map(Number);
     const count = shape.reduce((a, b) => a * b, 1);
     const buf = fs.readFileSync(path.resolve(inDir, inp.file));
-    if (buf.length !== count * size) {
+    const per = count * size;
+    if (buf.length !== per * Math.max(samples, 1)) {
       throw new Error(`input '${inp.name}': ${inp.file} has ${buf.length} bytes, ` +
-        `shape [${shape}] ${dtype} needs ${count * size}`);
+        `shape [${shape}] ${dtype}` + (samples ? ` x ${samples} samples` : '') + ` needs ${per * Math.max(samples, 1)}`);
     }
-    // copy into a fresh, aligned ArrayBuffer (Buffers may be pooled / unaligned)
-    const ab = new ArrayBuffer(buf.length);
-    new Uint8Array(ab).set(buf);
-    let data = new Ctor(ab);
-    if (dtype === 'bool') data = Uint8Array.from(data, (v) => (v ? 1 : 0));
-    feeds[inp.name] = new ort.Tensor(dtype, data, shape);
+    for (let s = 0; s < feedsList.length; s++) {
+      // copy into a fresh, aligned ArrayBuffer (Buffers may be pooled / unaligned)
+      const ab = new ArrayBuffer(per);
+      new Uint8Array(ab).set(buf.subarray(s * per, (s + 1) * per));
+      let data = new Ctor(ab);
+      if (dtype === 'bool') data = Uint8Array.from(data, (v) => (v ? 1 : 0));
+      feedsList[s][inp.name] = new ort.Tensor(dtype, data, shape);
+    }
   }
-  return feeds;
+  return samples ? { feeds, feedsList, samples } : { feeds, feedsList: null, samples: 0 };
 }
 
 function safeFileName(name, used) {
@@ -138,7 +151,7 @@ function stats(ms) {
 
 async function main() {
   const opt = parseArgs(process.argv.slice(2));
-  const feeds = readInputs(opt.inDir);
+  const { feeds, feedsList, samples } = readInputs(opt.inDir);
   const sessionOptions = {
     executionProviders: ['cpu'],
     intraOpNumThreads: opt.threads,
@@ -153,12 +166,22 @@ async function main() {
   const missing = session.inputNames.filter((n) => !(n in feeds));
   if (missing.length) throw new Error(`model inputs missing from manifest: ${missing.join(', ')}`);
   const extra = Object.keys(feeds).filter((n) => !session.inputNames.includes(n));
-  for (const n of extra) delete feeds[n];
+  for (const f of feedsList || [feeds]) for (const n of extra) delete f[n];
   if (extra.length) process.stderr.write(`ort_run: ignoring inputs the model does not take: ${extra.join(', ')}\n`);
 
   let results;
   let timing = null;
-  if (opt.repeat) {
+  let perSample = null;  // samples mode: output name -> [Buffer per sample]
+  if (samples) {
+    if (opt.repeat) usage('--repeat cannot be combined with a "samples" manifest');
+    perSample = {};
+    for (const f of feedsList) {
+      results = await session.run(f);
+      for (const name of session.outputNames) {
+        (perSample[name] = perSample[name] || []).push(Buffer.from(tensorBytes(results[name])));
+      }
+    }
+  } else if (opt.repeat) {
     for (let i = 0; i < opt.warmup; i++) results = await session.run(feeds);
     const ms = [];
     for (let i = 0; i < opt.repeat; i++) {
@@ -177,7 +200,7 @@ async function main() {
   for (const name of session.outputNames) {
     const t = results[name];
     const file = safeFileName(name, used);
-    fs.writeFileSync(path.join(opt.outDir, file), tensorBytes(t));
+    fs.writeFileSync(path.join(opt.outDir, file), perSample ? Buffer.concat(perSample[name]) : tensorBytes(t));
     outputs.push({ name, dtype: t.type, shape: t.dims.map(Number), file });
   }
   const manifest = {
@@ -193,9 +216,13 @@ async function main() {
     },
     outputs,
   };
+  if (samples) manifest.samples = samples;
   if (timing) manifest.timing = timing;
   fs.writeFileSync(path.join(opt.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
-  for (const o of outputs) process.stdout.write(`${o.name} ${o.dtype} [${o.shape.join(', ')}] -> ${o.file}\n`);
+  for (const o of outputs) {
+    process.stdout.write(`${o.name} ${o.dtype} [${o.shape.join(', ')}]` + (samples ? ` x ${samples} samples` : '') +
+      ` -> ${o.file}\n`);
+  }
   if (timing) {
     process.stdout.write(`timing: ${timing.runs} runs after ${timing.warmup} warm-up: median ${timing.median_ms} ms, ` +
       `min ${timing.min_ms} ms, mean ${timing.mean_ms} ms\n`);

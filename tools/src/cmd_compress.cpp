@@ -9,6 +9,7 @@
 #include "compress_mixed_cli.hpp"
 #include "report/report.hpp"
 #include "snnconv/cascade/compress.hpp"
+#include "snnconv/converter/onnx_export.hpp"
 
 namespace snnconv::cli {
 namespace {
@@ -17,6 +18,7 @@ struct CompressCliOptions {
   cascade::CompressOptions c;
   std::string clip = "mse";
   std::string out;
+  std::string onnx_out;  // also the compressed QANN as QDQ ONNX (integer form)
   std::string report_dir;
 };
 
@@ -66,6 +68,14 @@ int run_compress(CompressCliOptions& o) {
     files->write("compression.json", report_json(r, o).dump(2) + "\n");
     files->write("compression.md", report_markdown(r));
   }
+  if (!o.onnx_out.empty()) {
+    Graph qann = r.model.qann;
+    point_data_from(qann, r.model.data, o.onnx_out);
+    qann.metadata["snnconv.task"] = r.model.task;
+    const onnx_export::ExportStats st = onnx_export::export_onnx(qann, o.onnx_out);
+    fmt::print("{}: the compressed QANN as QDQ ONNX (opset {}, integer form), {} bytes\n", o.onnx_out,
+               onnx_export::kExportOpset, st.bytes);
+  }
   cascade::save_quantized_model(r.model, o.c.quant, o.out);
   if (files) files->commit();
   fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes, {} quantization points\n", o.out, r.params_after,
@@ -109,6 +119,9 @@ void add_compress(CLI::App& app, Action& action) {
                 "After pruning, with weights rounded to their quantized values, set each Linear's bias so its mean "
                 "pre-activation output on the calibration data equals the unpruned float model's");
   cmd->add_option("--out", c.out, "Output model file (.snn.h5)")->required();
+  cmd->add_option("--onnx-out", c.onnx_out,
+                  "Also write the compressed QANN as ONNX that ONNX Runtime runs (QuantizeLinear, integer form; "
+                  "`snnconv export` has the other form)");
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
   add_mixed_precision_options(*cmd, c.c);
   cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });

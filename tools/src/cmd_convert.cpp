@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "snnconv/cascade/spiking.hpp"
+#include "snnconv/converter/onnx_export.hpp"
 
 namespace snnconv::cli {
 namespace {
@@ -11,6 +12,7 @@ struct ConvertOptions {
   cascade::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string out;
+  std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)
 };
 
 int run_convert(ConvertOptions& o) {
@@ -18,6 +20,14 @@ int run_convert(ConvertOptions& o) {
   o.quant.quant.clip = parse_clip_method(o.clip);
   const cascade::QuantizedModel m = cascade::quantize_model(o.quant);
   cascade::save_quantized_model(m, o.quant, o.out);
+  if (!o.onnx_out.empty()) {
+    Graph qann = m.qann;
+    point_data_from(qann, m.data, o.onnx_out);
+    qann.metadata["snnconv.task"] = m.task;
+    const onnx_export::ExportStats st = onnx_export::export_onnx(qann, o.onnx_out);
+    fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
+               o.onnx_out, onnx_export::kExportOpset, st.bytes);
+  }
   std::size_t neurons = 0, synapses = 0;
   for (const Node& n : m.snn.nodes()) {
     neurons += n.kind == OpKind::SpikeNeuron ? 1 : 0;
@@ -50,6 +60,8 @@ void add_convert(CLI::App& app, Action& action) {
   cmd->add_option("--calib-split", opts->quant.calib_split, "Calibration split (default: train, else val)");
   cmd->add_option("--seq", opts->quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
+  cmd->add_option("--onnx-out", opts->onnx_out,
+                  "Also write the QANN as QDQ ONNX (integer form) to this file, as `snnconv export` does");
   cmd->callback([opts, &action] { action = [opts] { return run_convert(*opts); }; });
 }
 

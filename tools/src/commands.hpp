@@ -24,6 +24,10 @@ void add_compress(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_cascade(CLI::App& app, Action& action);
+void add_export(CLI::App& app, Action& action);
+
+// Sets g's metadata snnconv.data to `data` as seen from the folder of the file `out` will be written to.
+void point_data_from(Graph& g, const std::string& data, const std::string& out);
 
 // "batch=1,seq=128" -> map; UsageError on a malformed entry.
 std::map<std::string, std::int64_t> parse_dims(const std::string& text);

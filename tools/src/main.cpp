@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_report(app, action);
   snnconv::cli::add_compare(app, action);
   snnconv::cli::add_cascade(app, action);
+  snnconv::cli::add_export(app, action);
   try {
     std::vector<std::string> args;
     try {

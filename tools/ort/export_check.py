@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Exported QDQ (or float) ONNX vs our engine: top-1 agreement on a dataset split, run in ONNX Runtime.
+
+    /usr/bin/python3 tools/ort/export_check.py --snnconv build/tools/snnconv --model examples/fashion_vit/fashion_vit_relu.onnx
+        [--act-bits 8] [--weight-bits 8] [--calib 64] [--split test] [--limit N] [--form integer|qdq]
+        [--opt-level basic] [--min-agreement 0.995] [--keep DIR] [--float]
+
+Steps: `snnconv convert MODEL` (post-training quantization, W/A bits), `snnconv export FILE.snn.h5 --out X.onnx
+--samples DIR` (the QANN as QDQ ONNX, plus the split's inputs and the QANN's outputs on them), then
+`tools/ort/ort_run.js` runs X.onnx on every sample in one ONNX Runtime session. Top-1 = argmax over the last
+axis of the first output (classifiers: per sample; language models: the next-byte prediction at every
+position). With --float the ONNX model itself is exported (its canonical fused float graph, e.g. after
+pruning) and compared with our dense engine (no quantization). Prints agreement, both accuracies and the largest |ORT - QANN|; exit status 1 when the agreement
+is below --min-agreement, 77 (ctest: skipped) when onnxruntime-node is not installed
+(cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install).
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}{p.stderr}")
+        sys.exit(1)
+    return p.stdout
+
+
+def load(folder, entry, samples):
+    a = np.fromfile(os.path.join(folder, entry["file"]), dtype=np.dtype(entry["dtype"]))
+    return a.reshape(samples * int(np.prod(entry["shape"][:-1])), entry["shape"][-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--snnconv", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--act-bits", type=int, default=8)
+    ap.add_argument("--weight-bits", type=int, default=8)
+    ap.add_argument("--calib", type=int, default=64)
+    ap.add_argument("--compress", default=None,
+                    help="make the model file with `snnconv compress MODEL ARGS` (e.g. pruning flags) instead of convert")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--limit", type=int, default=-1)
+    ap.add_argument("--form", default="integer", choices=["integer", "qdq"])
+    ap.add_argument("--opt-level", default="basic", choices=["disabled", "basic", "extended", "layout", "all"])
+    ap.add_argument("--min-agreement", type=float, default=0.995)
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--keep", default=None, help="keep the files in this folder")
+    ap.add_argument("--float", action="store_true", help="export the float canonical graph, compare with --engine ann")
+    ap.add_argument("--reimport", action="store_true",
+                    help="also read the exported file back with snnconv and compare our dense engine on it with the "
+                         "reference (round trip through our own importer)")
+    args = ap.parse_args()
+
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
+        print("SKIP: onnxruntime-node is not installed (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install)")
+        return 77
+    work = args.keep or tempfile.mkdtemp(prefix="export-check-")
+    os.makedirs(work, exist_ok=True)
+    try:
+        t0 = time.time()
+        snn = os.path.join(work, "model.snn.h5")
+        onnx_file = os.path.join(work, "model.qdq.onnx")
+        samples_dir = os.path.join(work, "samples")
+        ort_dir = os.path.join(work, "ort")
+        if args.float:
+            cmd = [args.snnconv, "export", args.model, "--out", onnx_file, "--samples", samples_dir, "--split", args.split]
+        else:
+            make = "compress" if args.compress is not None else "convert"
+            run([args.snnconv, make, args.model, "--act-bits", str(args.act_bits), "--weight-bits",
+                 str(args.weight_bits), "--calib", str(args.calib), "--out", snn] + (args.compress or "").split())
+            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
+                   "--split", args.split]
+        if args.limit >= 0:
+            cmd += ["--limit", str(args.limit)]
+        print(run(cmd).strip())
+        run([args.node, os.path.join(HERE, "ort_run.js"), onnx_file, os.path.join(samples_dir, "inputs"), ort_dir,
+             "--opt-level", args.opt_level])
+        ours_man = json.load(open(os.path.join(samples_dir, "engine", "manifest.json")))
+        ort_man = json.load(open(os.path.join(ort_dir, "manifest.json")))
+        n = ours_man["samples"]
+        ours = load(os.path.join(samples_dir, "engine"), ours_man["outputs"][0], n)
+        theirs = load(ort_dir, ort_man["outputs"][0], n)
+        if ours.shape != theirs.shape:
+            print(f"FAIL: output shapes differ: ours {ours.shape}, ORT {theirs.shape}")
+            return 1
+        labels = np.fromfile(os.path.join(samples_dir, "labels.bin"), dtype=np.int64)
+        top_ours, top_ort = ours.argmax(1), theirs.argmax(1)
+        agree = float((top_ours == top_ort).mean())
+        scored = labels >= 0 if labels.size == top_ours.size else np.zeros(top_ours.size, bool)
+        acc = lambda t: float((t[scored] == labels[scored]).mean()) if scored.any() else float("nan")
+        verdict = "PASS" if agree >= args.min_agreement else "FAIL"
+        what = "float" if args.float else f"W{args.weight_bits}A{args.act_bits} form {args.form}"
+        if args.compress:
+            what += f" (compress {args.compress})"
+        ref = "ANN" if args.float else "QANN"
+        print(f"{verdict}: {os.path.basename(args.model)} {what}, "
+              f"ORT {ort_man.get('ort_version')} opt-level {args.opt_level}: top-1 agreement {agree:.4f} "
+              f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of '{args.split}'), "
+              f"accuracy ORT {acc(top_ort):.4f} / {ref} {acc(top_ours):.4f}, max |ORT - {ref}| "
+              f"{float(np.abs(theirs - ours).max()):.3g}, {time.time() - t0:.1f} s")
+        if args.reimport:
+            back_dir = os.path.join(work, "reimport")
+            cmd = [args.snnconv, "export", onnx_file, "--out", os.path.join(work, "reimport.onnx"), "--samples", back_dir,
+                   "--split", args.split]
+            if args.limit >= 0:
+                cmd += ["--limit", str(args.limit)]
+            run(cmd)
+            back_man = json.load(open(os.path.join(back_dir, "engine", "manifest.json")))
+            back = load(os.path.join(back_dir, "engine"), back_man["outputs"][0], back_man["samples"])
+            ragree = float((back.argmax(1) == top_ours).mean())
+            same_file = float((back.argmax(1) == top_ort).mean())
+            print(f"round trip: snnconv's dense engine on the exported file vs {ref}: top-1 agreement {ragree:.4f}, "
+                  f"max abs diff {float(np.abs(back - ours).max()):.3g}; vs ORT on the same file: top-1 agreement "
+                  f"{same_file:.4f}, max abs diff {float(np.abs(back - theirs).max()):.3g}")
+            if ragree < args.min_agreement or same_file < 0.995:
+                verdict = "FAIL"
+        return 0 if verdict == "PASS" else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

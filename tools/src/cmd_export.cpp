@@ -1,0 +1,203 @@
+// `snnconv export MODEL --out FILE.onnx [--dims ...] [--samples DIR --split test --limit N]`
+#include <fmt/core.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/converter/fuse.hpp"
+#include "snnconv/converter/onnx_export.hpp"
+#include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/datasets/model_file.hpp"
+
+namespace snnconv::cli {
+namespace {
+
+struct ExportCmdOptions {
+  std::string model, out, dims, data;
+  std::string form = "integer";
+  std::string samples_dir, split = "test";
+  std::int64_t limit = -1;
+};
+
+void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  if (!f || !f.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !f.flush())
+    throw IoError("cannot write", {p.string(), "", "", ""});
+}
+
+void append(std::vector<char>& dst, const Tensor& t) {
+  const auto* p = reinterpret_cast<const char*>(t.raw());
+  dst.insert(dst.end(), p, p + t.nbytes());
+}
+
+std::string json_dtype(DType t) {
+  switch (t) {
+    case DType::f32: return "float32";
+    case DType::f16: return "float16";
+    case DType::i8: return "int8";
+    case DType::u8: return "uint8";
+    case DType::i32: return "int32";
+    case DType::i64: return "int64";
+    case DType::boolean: return "bool";
+  }
+  return "?";
+}
+
+// DIR/inputs/manifest.json (+ one raw file per graph input, the samples one after another: the format of
+// tools/ort/ort_run.js with "samples"), DIR/engine/manifest.json (our engine's outputs, same layout) and
+// DIR/labels.bin (int64 per sample; language models: int64 next byte per position, -1 where none).
+void dump_samples(const Graph& g, const cascade::QuantizedModel& m, bool quantized, const ExportCmdOptions& o) {
+  namespace fs = std::filesystem;
+  const std::vector<cascade::Sample> samples = cascade::load_samples(m, o.split, o.limit);
+  if (samples.empty()) throw UsageError("split '" + o.split + "' has no samples", {m.data, "", "", ""});
+  const fs::path dir(o.samples_dir);
+  fs::create_directories(dir / "inputs");
+  fs::create_directories(dir / "engine");
+  std::vector<std::vector<char>> in_bytes(g.inputs().size()), out_bytes(g.outputs().size());
+  std::vector<Shape> out_shapes(g.outputs().size());
+  std::vector<DType> out_types(g.outputs().size(), DType::f32);
+  std::vector<std::int64_t> labels;
+  std::unique_ptr<ann::Engine> engine;
+  if (!quantized) engine = std::make_unique<ann::Engine>(g);
+  for (const cascade::Sample& s : samples) {
+    for (std::size_t i = 0; i < s.inputs.size() && i < in_bytes.size(); ++i) append(in_bytes[i], s.inputs[i]);
+    std::vector<Tensor> outs = quantized ? ann::run_qann(g, s.inputs).outputs : engine->run(s.inputs);
+    for (std::size_t k = 0; k < outs.size() && k < out_bytes.size(); ++k) {
+      append(out_bytes[k], outs[k]);
+      out_shapes[k] = outs[k].shape();
+      out_types[k] = outs[k].dtype();
+    }
+    if (s.next.empty())
+      labels.push_back(s.label);
+    else
+      labels.insert(labels.end(), s.next.begin(), s.next.end());
+  }
+  const auto n = static_cast<std::int64_t>(samples.size());
+  nlohmann::json in_man{{"samples", n}, {"split", o.split}, {"data", m.data}, {"inputs", nlohmann::json::array()}};
+  for (std::size_t i = 0; i < in_bytes.size(); ++i) {
+    const Value& v = g.value(g.inputs()[i]);
+    const std::string file = fmt::format("in{}.bin", i);
+    write_bytes(dir / "inputs" / file, in_bytes[i]);
+    in_man["inputs"].push_back(
+        {{"name", v.name}, {"dtype", json_dtype(v.type.dtype)}, {"shape", v.type.static_shape()}, {"file", file}});
+  }
+  std::ofstream(dir / "inputs" / "manifest.json") << in_man.dump(1) << "\n";
+  nlohmann::json out_man{{"samples", n}, {"engine", quantized ? "qann" : "ann"}, {"outputs", nlohmann::json::array()}};
+  for (std::size_t k = 0; k < out_bytes.size(); ++k) {
+    const std::string file = fmt::format("out{}.bin", k);
+    write_bytes(dir / "engine" / file, out_bytes[k]);
+    out_man["outputs"].push_back({{"name", g.value(g.outputs()[k]).name},
+                                  {"dtype", json_dtype(out_types[k])},
+                                  {"shape", out_shapes[k]},
+                                  {"file", file}});
+  }
+  std::ofstream(dir / "engine" / "manifest.json") << out_man.dump(1) << "\n";
+  std::vector<char> lb(labels.size() * sizeof(std::int64_t));
+  std::memcpy(lb.data(), labels.data(), lb.size());
+  write_bytes(dir / "labels.bin", lb);
+  fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", n, o.split,
+             quantized ? "qann" : "ann", o.samples_dir);
+}
+
+int run_export(const ExportCmdOptions& o) {
+  if (o.out.empty()) throw UsageError("--out is required");
+  const bool from_file = datasets::is_model_file(o.model);
+  cascade::QuantizedModel m;
+  Graph canonical;
+  const Graph* g = nullptr;
+  if (from_file) {
+    if (!o.dims.empty()) throw UsageError("--dims applies to ONNX models; an SNN model file has its shapes fixed");
+    m = cascade::load_quantized_model(o.model, o.data);
+    g = &m.qann;
+  } else {
+    onnx_import::ImportOptions io;
+    io.dims = parse_dims(o.dims);
+    canonical = onnx_import::import_onnx(o.model, io);
+    fuse_graph(canonical);
+    g = &canonical;
+  }
+  std::string data = from_file ? m.data : o.data;
+  if (data.empty())
+    if (const auto it = canonical.metadata.find("snnconv.data"); it != canonical.metadata.end())
+      data = (std::filesystem::path(o.model).parent_path() / it->second).string();
+  point_data_from(from_file ? m.qann : canonical, data, o.out);
+  if (from_file) m.qann.metadata["snnconv.task"] = m.task;
+  onnx_export::ExportOptions eo;
+  if (o.form == "integer")
+    eo.form = onnx_export::QdqForm::integer;
+  else if (o.form != "qdq")
+    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
+  const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
+  fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
+             from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
+             st.initializers, st.bytes);
+  if (from_file)
+    fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
+               "{} int8 weights\n",
+               st.qdq_pairs, st.clips, st.int8_weights);
+  if (from_file && eo.form == onnx_export::QdqForm::integer)
+    fmt::print("integer     {} Linears and products computed on exact integer levels\n", st.integer_matmuls);
+  if (!o.samples_dir.empty()) {
+    if (!from_file) {
+      if (data.empty())
+        throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data", {o.model, "", "", ""});
+      m.model = o.model;
+      m.data = data;
+      const auto task = canonical.metadata.find("snnconv.task");
+      m.task = task != canonical.metadata.end() ? task->second : "classification";
+      m.canonical = canonical;
+    }
+    dump_samples(*g, m, from_file, o);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void point_data_from(Graph& g, const std::string& data, const std::string& out) {
+  // snnconv.data is relative to the model file: re-point it from the exported file's folder so that
+  // `snnconv run OUT.onnx` finds the dataset.
+  namespace fs = std::filesystem;
+  if (data.empty()) return;
+  std::error_code ec;
+  const fs::path out_dir = fs::absolute(fs::path(out)).parent_path();
+  const fs::path rel = fs::relative(fs::absolute(data), out_dir, ec);
+  g.metadata["snnconv.data"] = ec || rel.empty() ? fs::absolute(data).string() : rel.string();
+}
+
+void add_export(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ExportCmdOptions>();
+  auto* cmd = app.add_subcommand(
+      "export",
+      "Write a model as a standard ONNX file (opset 17) that ONNX Runtime runs: an ONNX model as its canonical "
+      "fused float graph (Linear -> MatMul/Add, attention decomposed, GELU as its Erf chain; useful after "
+      "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (activations through "
+      "QuantizeLinear/DequantizeLinear, int8 weights; see --form). No NIR export yet");
+  cmd->add_option("model", opts->model, "ONNX model file, or an SNN model file (.snn.h5) from `snnconv convert`")
+      ->required();
+  cmd->add_option("--out", opts->out, "Output ONNX file")->required();
+  cmd->add_option("--dims", opts->dims, "ONNX models: sizes of symbolic input dims, e.g. batch=4 (default 1, seq = "
+                                        "snnconv.max_seq); the file is written at these static shapes");
+  cmd->add_option("--form", opts->form,
+                  "Model files: integer (MatMul of the integer levels, then steps and bias: the QANN's own "
+                  "arithmetic, exact in f32) or qdq (the standard form: per-channel DequantizeLinear of the int8 "
+                  "weights -> float MatMul, which ORT fuses into int8 kernels). Both pass every activation "
+                  "through QuantizeLinear/DequantizeLinear")
+      ->capture_default_str();
+  cmd->add_option("--samples", opts->samples_dir,
+                  "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "
+                  "our engine's outputs on them (qann for a model file, ann for ONNX) to this folder");
+  cmd->add_option("--data", opts->data, "--samples: dataset (default: the one the model records)");
+  cmd->add_option("--split", opts->split, "--samples: dataset split")->capture_default_str();
+  cmd->add_option("--limit", opts->limit, "--samples: at most N samples (language models: windows)");
+  cmd->callback([opts, &action] { action = [opts] { return run_export(*opts); }; });
+}
+
+}  // namespace snnconv::cli
