@@ -266,16 +266,9 @@ std::int64_t Engine::Impl::fresh_count(const ValueState& v) const {
   return v.pos_begin[static_cast<std::size_t>(fresh_hi)] - v.pos_begin[static_cast<std::size_t>(fresh_lo)];
 }
 
-RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
-                                const StepObserver* observer) {
-  if (!causal_layout) build_causal_layout();
-  if (length < 1 || length > seq_len)
-    throw UsageError("SNN engine: prefill length must be in [1, " + std::to_string(seq_len) + "], got " +
-                     std::to_string(length));
-  bind_inputs(inputs);
-  reset();
-  incremental = true;
-  set_live(0, length);
+// Simulates the positions set_live made live; on failure the engine forgets its positions (a new prefill
+// is needed), on success they stay for the next extend.
+RunResult Engine::Impl::simulate_incremental(Ledger* ledger, const StepObserver* observer) {
   RunResult r;
   try {
     r = simulate(ledger, observer);
@@ -290,6 +283,19 @@ RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t len
   return r;
 }
 
+RunResult Engine::Impl::prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
+                                const StepObserver* observer) {
+  if (!causal_layout) build_causal_layout();
+  if (length < 1 || length > seq_len)
+    throw UsageError("SNN engine: prefill length must be in [1, " + std::to_string(seq_len) + "], got " +
+                     std::to_string(length));
+  bind_inputs(inputs);
+  reset();
+  incremental = true;
+  set_live(0, length);
+  return simulate_incremental(ledger, observer);
+}
+
 RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger,
                                const StepObserver* observer) {
   if (live_len < 1) throw UsageError("SNN engine: extend() needs a prefill() first");
@@ -299,18 +305,7 @@ RunResult Engine::Impl::extend(std::span<const Tensor> inputs, std::int64_t leng
   bind_inputs(inputs);
   incremental = true;
   set_live(live_len, length);
-  RunResult r;
-  try {
-    r = simulate(ledger, observer);
-  } catch (...) {
-    unbind_inputs();
-    incremental = false;
-    live_len = 0;
-    throw;
-  }
-  unbind_inputs();
-  incremental = false;
-  return r;
+  return simulate_incremental(ledger, observer);
 }
 
 // Between calls no events, marks or row flags are pending, so this is the whole state.

@@ -163,6 +163,7 @@ struct Engine::Impl {
   void bind_inputs(std::span<const Tensor> inputs);
   void unbind_inputs();
   RunResult simulate(Ledger* ledger, const StepObserver* observer);
+  RunResult simulate_incremental(Ledger* ledger, const StepObserver* observer);  // prefill/extend body
   void set_live(std::int64_t lo, std::int64_t hi);  // incremental: positions [lo, hi) become live
   void mark_fresh(ValueState& v);                   // step 1: every element (run) or the fresh ones
   std::int64_t fresh_count(const ValueState& v) const;
