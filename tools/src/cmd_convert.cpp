@@ -48,7 +48,8 @@ void add_convert(CLI::App& app, Action& action) {
       "convert",
       "Quantize a model post-training (calibrated on its dataset) and convert it to a spiking network; write "
       "the QANN and the SNN to an HDF5 model file that `snnconv run FILE --engine snn` reloads. Partial: "
-      "uniform bits (no mixed precision or pruning yet); classification and language-model data; no NIR export");
+      "uniform bits (mixed precision and pruning: `snnconv compress`); classification, language-model and vqa data; no NIR "
+      "export");
   cmd->add_option("model", opts->quant.model, "ONNX model file")->required();
   cmd->add_option("--data", opts->quant.data, "Dataset for calibration (default: the model's snnconv.data)");
   cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")

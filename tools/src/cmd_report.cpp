@@ -170,8 +170,8 @@ void add_report(CLI::App& app, Action& action) {
       "report",
       "The whole pipeline on one model and an energy report folder (what `snnconv MODEL.onnx` runs): import, "
       "fuse, run the ANN on test data, price on hardware profiles, write report.json/.md/.html and PNG plots. "
-      "Partial: the SNN stage uses uniform post-training quantization (no mixed precision or pruning yet) and "
-      "runs classification and language-model data only");
+      "Partial: the SNN stage uses uniform post-training quantization (mixed precision and pruning are in "
+      "`snnconv compress`, not in the report yet) and runs classification, language-model and vqa data");
   cmd->add_option("model", opts->models[0], "ONNX model file")->required();
   cmd->add_option("--out", opts->out, "Output folder (default: MODEL_report); files appear only when complete");
   cmd->add_flag("--no-plots", opts->no_plots, "Do not run tools/plot_report.py (the HTML keeps its SVG charts)");
