@@ -372,7 +372,9 @@ EvalResult evaluate(const EvalOptions& o) {
     case datasets::Task::language_model: res = bits_per_byte(o, probe, reader, std::move(res)); break;
     case datasets::Task::vqa: res = exact_match(o, probe, reader, std::move(res)); break;
     case datasets::Task::program_synthesis:
-      throw UnsupportedError("scoring " + res.task + " datasets is not implemented yet", {data.string(), "", "", ""});
+      throw UnsupportedError("scoring " + res.task + " datasets in `snnconv run` is not implemented; `snnconv cascade` "
+                             "scores pass@1 of program synthesis (docs/cascades.md)",
+                             {data.string(), "", "", ""});
   }
   res.samples_per_s = res.seconds > 0 ? static_cast<double>(res.samples) / res.seconds : 0.0;
   return res;
