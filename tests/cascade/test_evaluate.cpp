@@ -105,7 +105,8 @@ TEST_CASE("example models reach the metrics their provenance records on the bund
                   {"fashion_vit/fashion_vit_gelu", "accuracy", "", 0.903, false},
                   {"medical_tab/medical_tab", "accuracy", "results/test/accuracy", 0, false},
                   {"medical_tab/medical_tab", "roc_auc", "results/test/roc_auc", 0, false},
-                  {"fashion_vqa/fashion_vqa", "exact_match", "bundled_test_greedy_exact_match", 0, false}});
+                  {"fashion_vqa/fashion_vqa", "exact_match", "bundled_test_greedy_exact_match", 0, false},
+                  {"fashion_small/fashion_vit_tiny", "accuracy", "bundled_test_accuracy_1000", 0, false}});
 }
 
 // ~25 s of engine time on 2 cores for code_gpt (1,015 windows of 256 bytes).

@@ -40,7 +40,8 @@ TEST_CASE("example models on the engine match their torch reference outputs; fus
   const Example examples[] = {{"fashion_vit", "fashion_vit_relu"}, {"fashion_vit", "fashion_vit_gelu"},
                               {"fashion_vqa", "fashion_vqa"},      {"medical_tab", "medical_tab"},
                               {"code_gpt", "code_gpt"},            {"code_gpt", "code_gpt_draft"},
-                              {"synth_code", "synth_code_small"},  {"synth_code", "synth_code_large"}};
+                              {"synth_code", "synth_code_small"},  {"synth_code", "synth_code_large"},
+                              {"fashion_small", "fashion_vit_tiny"}};
   int checked = 0;
   for (const Example& ex : examples) {
     const fs::path ref_file = root / ex.dir / (std::string(ex.name) + ".ref.h5");
