@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "snnconv/cascade/early_read.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -56,6 +57,10 @@ struct PipelineOptions {
   std::int64_t snn_samples = 200;
   std::string snn_mode = "strict";  // or "burst"
   int max_steps = 4096;
+  // The early-read cascade of a classifier's SNN (early_read.hpp), from the same run: stages read at
+  // early_read.steps then at quiescence, priced per sample on every profile.
+  bool cascade = true;
+  EarlyReadOptions early_read;
   std::function<void(const PipelineProgress&)> progress;  // optional
 };
 
@@ -123,6 +128,8 @@ struct SnnSection {
   std::vector<SnnStepPoint> metric_vs_step;
   std::vector<SnnLayerStats> layers;
   std::vector<std::string> notes;
+  std::optional<EarlyReadResult> cascade;  // classifiers, unless PipelineOptions::cascade is false
+  std::string cascade_status = "skipped";  // "done", "skipped" (not a classifier, or off) or "failed: why"
   Graph graph;    // Stage::spiking, batch 1: its nodes are the ledger's rows
   Ledger ledger;  // summed over samples; per node timesteps; per_step when recorded
 };
