@@ -42,6 +42,8 @@ struct Section {
   std::vector<std::string> bullets;
 };
 
+// The cascade section (content_cascade.cpp).
+Section cascade_section(const nlohmann::json& report);
 std::vector<Section> report_sections(const nlohmann::json& report, const Plots& plots);
 std::vector<Section> compare_sections(const nlohmann::json& compare);
 std::string report_title(const nlohmann::json& report);

@@ -1,0 +1,99 @@
+// The report's cascade section (the SNN early-read cascade, report.json `cascade`), for content.cpp.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "report/content.hpp"
+
+namespace snnconv::report {
+namespace {
+
+using nlohmann::json;
+
+double val(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : std::nan("");
+}
+std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}%", 100.0 * x) : "n/a"; }
+std::string energy(double pj) { return std::isfinite(pj) ? format_energy_pj(pj) : "-"; }
+
+std::string stage_name(const json& stage) {
+  const int steps = stage.value("steps", 0);
+  return steps > 0 ? fmt::format("step {}", steps) : "quiescence";
+}
+
+std::string plan_text(const json& plan, const json& stages) {
+  std::string s;
+  const auto& st = plan["stages"];
+  for (std::size_t i = 0; i < st.size(); ++i) {
+    if (!s.empty()) s += " → ";
+    const auto k = static_cast<std::size_t>(st[i].get<int>() - 1);
+    s += k < stages.size() ? stage_name(stages[k]) : fmt::format("stage {}", k + 1);
+    if (i < plan["thresholds"].size() && plan["thresholds"][i].is_number())
+      s += fmt::format(" (θ {:.3f})", plan["thresholds"][i].get<double>());
+  }
+  return s;
+}
+
+}  // namespace
+
+Section cascade_section(const json& r) {
+  Section s{"cascade", "Cascade: the SNN read early, escalating to quiescence", {}, {}, {}, {}, {}};
+  if (!r.contains("cascade") || !r["cascade"].is_object()) {
+    s.paragraphs.push_back("No cascade: it is built from the SNN run of a classifier (see the notes).");
+    return s;
+  }
+  const json& c = r["cascade"];
+  const json& res = c["result"];
+  const json& stages = res["stages"];
+  const json& ev = res["chosen"]["evaluation"];
+  s.paragraphs.push_back(fmt::format(
+      "Stages are the one SNN run of this report read at a few steps, then at quiescence; a read answers when its "
+      "self-test `{}` passes its threshold, else the sample escalates and the run continues (it pays only the extra "
+      "steps). Thresholds are calibrated on samples {} ({}) to the cheapest plan within {:.2f} points of quiescence "
+      "(z = {:.3g}), with the energies of {}, and evaluated on samples {} ({}).",
+      res.value("self_test", ""), res.value("calibration_rows", ""), res.value("calibration_samples", 0),
+      100.0 * val(res, "tolerance"), val(res, "z"), c.value("calibration_profile", ""), res.value("evaluation_rows", ""),
+      res.value("evaluation_samples", 0)));
+  s.paragraphs.push_back(fmt::format(
+      "Chosen plan: {}. On the evaluation samples: accuracy {} against {} at quiescence ({:+.2f} points), {} against "
+      "{} per inference on {}: saving {}.",
+      plan_text(res["chosen"]["plan"], stages), pct(val(ev, "accuracy")), pct(val(res["largest"], "accuracy")),
+      100.0 * val(res, "accuracy_change"), energy(val(ev, "cost_pj")), energy(val(res["largest"], "cost_pj")),
+      c.value("calibration_profile", ""), pct(val(res, "saving"))));
+
+  Table st{"cascade-stages", "Stages (each alone; energy on " + c.value("calibration_profile", "") + ", all samples)",
+           {"Stage", "Energy / inference", "Accuracy (calibration)", "Accuracy (evaluation)", "Ran (eval.)",
+            "Escalated (of those that ran)", "Answered (eval.)"},
+           {}, {false, true, true, true, true, true, true}, {}};
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    auto at = [&](const char* key) { return k < ev[key].size() ? ev[key][k].get<double>() : std::nan(""); };
+    st.rows.push_back({stage_name(stages[k]), energy(val(stages[k], "cost_pj")),
+                       pct(val(stages[k], "calibration_accuracy")), pct(val(stages[k], "evaluation_accuracy")),
+                       pct(at("reached")), pct(at("escalated")), pct(at("answered"))});
+  }
+  s.tables.push_back(std::move(st));
+
+  Table pr{"cascade-profiles", "The chosen plan on every profile (evaluation samples)",
+           {"Profile", "Cascade / inference", "Quiescence / inference", "Saving"}, {}, {false, true, true, true},
+           "saving = 1 - cascade / quiescence; a sample pays its own ledger up to the step it is answered at"};
+  for (const auto& p : c["profiles"])
+    pr.rows.push_back(p.value("fits", false)
+                          ? std::vector<std::string>{p.value("profile", ""), energy(val(p, "cascade_energy_per_inference_pj")),
+                                                     energy(val(p, "quiescence_energy_per_inference_pj")), pct(val(p, "saving"))}
+                          : std::vector<std::string>{p.value("profile", ""), "does not fit", "-", "-"});
+  s.tables.push_back(std::move(pr));
+
+  Table fr{"cascade-front",
+           fmt::format("Accuracy-energy Pareto front ({} plans tried on the calibration samples)",
+                       res["chosen"].value("plans_tried", 0)),
+           {"Plan", "Accuracy (cal.)", "Energy (cal.)", "Accuracy (eval.)", "Energy (eval.)"}, {},
+           {false, true, true, true, true}, {}};
+  for (const auto& f : res["front"])
+    fr.rows.push_back({plan_text(f["plan"], stages), pct(val(f["calibration"], "accuracy")),
+                       energy(val(f["calibration"], "cost_pj")), pct(val(f["evaluation"], "accuracy")),
+                       energy(val(f["evaluation"], "cost_pj"))});
+  s.tables.push_back(std::move(fr));
+  return s;
+}
+
+}  // namespace snnconv::report
