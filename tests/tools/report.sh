@@ -45,6 +45,8 @@ front_door)
   fi
   $py "$src/tests/tools/recompute_energy.py" "$out/report.json" "$src/neuromorphic_hw/profiles" && ok "energies recomputed" \
     || fail "recomputed energies differ"
+  $py "$src/tests/tools/check_cascade_section.py" "$out/report.json" "$out/report.md" && ok "cascade section consistent" \
+    || fail "cascade section"
   # The plot script alone, from the JSON only.
   cp "$out/report.json" "$tmp/alone.json"
   $py "$src/tools/plot_report.py" "$tmp/alone.json" >/dev/null && [[ -s $tmp/energy_breakdown.png ]] \
@@ -74,7 +76,7 @@ class P(HTMLParser):
 p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read())
 want = ["summary-table", "stages", "energy-ann", "mapping", "bytes", "ledger-bytes", "sensitivity",
         "layers-ann-loihi", "layers-ann-systolic_int8", "profile-loihi", "chart-energy-ann", "chart-sensitivity",
-        "summary", "energy", "ann-vs-snn", "snn"]
+        "summary", "energy", "ann-vs-snn", "snn", "cascade", "cascade-stages", "cascade-profiles", "cascade-front"]
 missing = [w for w in want if w not in p.ids]
 bad = missing or p.scripts or not p.imgs or any(not os.path.isfile(os.path.join(sys.argv[2], s)) for s in p.imgs)
 # summary table: a header row + compute-only + 4 profiles
