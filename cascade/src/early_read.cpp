@@ -21,18 +21,22 @@ std::int64_t argmax(const std::vector<float>& v) {
 
 }  // namespace
 
+void check_early_read_options(const EarlyReadOptions& o) {
+  if (o.steps.empty() || o.steps.size() > 4)
+    throw UsageError(fmt::format("an early-read cascade needs 1 to 4 read steps, got {}", o.steps.size()));
+  for (std::size_t i = 0; i < o.steps.size(); ++i)
+    if (o.steps[i] < 2 || (i > 0 && o.steps[i] <= o.steps[i - 1]))
+      throw UsageError(fmt::format("early-read steps must be ascending and >= 2, got {} at position {}", o.steps[i], i + 1));
+  if (o.self_test == SelfTest::execution || o.self_test == SelfTest::token_quantile)
+    throw UsageError(fmt::format("self-test {} does not fit a classifier's early-read cascade", self_test_name(o.self_test)));
+  if (!(o.calib_fraction > 0.0 && o.calib_fraction < 1.0))
+    throw UsageError(fmt::format("the calibration fraction {} is outside (0, 1)", o.calib_fraction));
+}
+
 EarlyReadRecorder::EarlyReadRecorder(const Graph& snn, EarlyReadOptions options, std::vector<hw::Profile> profiles,
                                      hw::PricingOptions pricing)
     : snn_(snn), o_(std::move(options)), profiles_(std::move(profiles)), pricing_(std::move(pricing)) {
-  if (o_.steps.empty() || o_.steps.size() > 4)
-    throw UsageError(fmt::format("an early-read cascade needs 1 to 4 read steps, got {}", o_.steps.size()));
-  for (std::size_t i = 0; i < o_.steps.size(); ++i)
-    if (o_.steps[i] < 2 || (i > 0 && o_.steps[i] <= o_.steps[i - 1]))
-      throw UsageError(fmt::format("early-read steps must be ascending and >= 2, got {} at position {}", o_.steps[i], i + 1));
-  if (o_.self_test == SelfTest::execution || o_.self_test == SelfTest::token_quantile)
-    throw UsageError(fmt::format("self-test {} does not fit a classifier's early-read cascade", self_test_name(o_.self_test)));
-  if (!(o_.calib_fraction > 0.0 && o_.calib_fraction < 1.0))
-    throw UsageError(fmt::format("the calibration fraction {} is outside (0, 1)", o_.calib_fraction));
+  check_early_read_options(o_);
   reads_ = o_.steps;
   if (o_.self_test == SelfTest::temporal)
     for (int s : o_.steps) reads_.push_back(s / 2);

@@ -22,6 +22,8 @@ struct ReportCliOptions {
   bool no_plots = false;
   bool no_sensitivity = false;
   bool quiet = false;
+  std::string cascade_self_test = "temporal";
+  double cascade_tolerance_points = 0.5;
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -65,6 +67,12 @@ cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::
   cascade::PipelineOptions p = o.pipeline;
   p.model = model;
   p.profiles = split_list(o.profiles);
+  p.early_read.self_test = cascade::parse_self_test(o.cascade_self_test);
+  if (!(o.cascade_tolerance_points >= 0.0 && o.cascade_tolerance_points <= 100.0))
+    throw UsageError(fmt::format("--cascade-tolerance {} is outside [0, 100] points", o.cascade_tolerance_points));
+  p.early_read.tolerance = o.cascade_tolerance_points / 100.0;
+  // A bad --cascade-steps or self-test is bad usage before anything runs.
+  if (p.cascade) cascade::check_early_read_options(p.early_read);
   if (o.no_sensitivity) p.sensitivity_factors.clear();
   p.progress = terminal_progress(o.quiet, prefix);
   return p;
@@ -158,6 +166,17 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
       ->capture_default_str();
   cmd->add_option("--mode", o.pipeline.snn_mode, "SNN: strict or burst")->capture_default_str();
   cmd->add_option("--max-steps", o.pipeline.max_steps, "SNN: step limit per sample")->capture_default_str();
+  cmd->add_flag("!--no-cascade", o.pipeline.cascade,
+                "Skip the SNN early-read cascade (classifiers: the SNN run read at --cascade-steps, then at quiescence)");
+  cmd->add_option("--cascade-steps", o.pipeline.early_read.steps,
+                  "Cascade: the early read steps, ascending, each >= 2 (1 to 4 of them)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--cascade-self-test", o.cascade_self_test, "Cascade: temporal, max_prob, margin or entropy")
+      ->capture_default_str();
+  cmd->add_option("--cascade-tolerance", o.cascade_tolerance_points,
+                  "Cascade: accuracy points the calibrated plan may lose against quiescence")
+      ->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "No progress display on the terminal");
 }
 

@@ -26,6 +26,10 @@ struct EarlyReadOptions {
   double z = 0.0;                            // as CascadeOptions::z
 };
 
+// UsageError on steps that are not ascending, < 2 or more than 4, a self-test that is not a classifier's, or a
+// calibration fraction outside (0, 1).
+void check_early_read_options(const EarlyReadOptions& o);
+
 // The chosen plan priced on one profile, on the evaluation samples.
 struct EarlyReadProfile {
   std::string profile, kind;
