@@ -5,7 +5,8 @@ Usage: check_cascade_section.py report.json report.md
 Checks: saving = 1 - cascade / quiescence energy (recomputed, every profile that fits and the calibration one);
 reached/escalated/answered fractions in [0, 1], answered summing to 1 and each stage's escalations feeding the
 next stage of the plan; stage energies ascending; the quiescence stage's accuracy over both parts equal to the
-SNN's accuracy; the Pareto front ordered by cost with the chosen plan on it; the Markdown shows the section.
+SNN's accuracy; the Pareto front ordered by cost with the chosen plan on it; the Markdown shows the section; the same
+for `user_cascade` (--cascade-stages) when present.
 """
 import json
 import sys
@@ -67,6 +68,20 @@ def main(argv):
         fails.append("no row for the calibration profile")
     if "## Cascade" not in md or "Saving" not in md:
         fails.append("report.md has no cascade section")
+    u = r.get("user_cascade")
+    if isinstance(u, dict):  # --cascade-stages
+        uev = u["chosen"]["evaluation"]
+        if not close(u["saving"], 1 - uev["cost_pj"] / u["largest"]["cost_pj"]):
+            fails.append("user cascade: saving not recomputed")
+        for key in ("reached", "escalated", "answered"):
+            if len(uev[key]) != len(u["stages"]) or any(not 0 <= x <= 1 for x in uev[key]):
+                fails.append(f"user cascade: {key} {uev[key]} not in [0, 1] per stage")
+        if not close(sum(uev["answered"]), 1.0):
+            fails.append("user cascade: answered does not sum to 1")
+        if "## Cascade of the given stages" not in md:
+            fails.append("report.md has no user cascade section")
+        print(f"user cascade: saving {100 * u['saving']:.2f}%, {u['metric']} {100 * uev['accuracy']:.2f}% vs "
+              f"{100 * u['largest']['accuracy']:.2f}%")
     for f in fails:
         print("FAIL:", f)
     if not fails:

@@ -23,7 +23,10 @@ case $mode in
 front_door)
   out=$tmp/rep
   start=$(date +%s)
-  "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
+  # With a user cascade (--cascade-stages) of the W8A4 QANN then the ANN on the dense accelerator; the early-read
+  # cascade then uses the same max_prob self-test (its default, temporal, is covered by test_report.cpp).
+  "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 --cascade-self-test max_prob \
+    --cascade-stages "$model:engine=qann:act=4:hw=systolic_int8,$model:hw=systolic_int8" >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
   ok "snnconv MODEL.onnx --out DIR in $(($(date +%s) - start)) s"
   for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png; do
     [[ -s $out/$f ]] && ok "$f written" || fail "$f missing"
@@ -76,7 +79,8 @@ class P(HTMLParser):
 p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read())
 want = ["summary-table", "stages", "energy-ann", "mapping", "bytes", "ledger-bytes", "sensitivity",
         "layers-ann-loihi", "layers-ann-systolic_int8", "profile-loihi", "chart-energy-ann", "chart-sensitivity",
-        "summary", "energy", "ann-vs-snn", "snn", "cascade", "cascade-stages", "cascade-profiles", "cascade-front"]
+        "summary", "energy", "ann-vs-snn", "snn", "cascade", "cascade-stages", "cascade-profiles", "cascade-front",
+        "user-cascade", "user-cascade-stages", "user-cascade-front"]
 missing = [w for w in want if w not in p.ids]
 bad = missing or p.scripts or not p.imgs or any(not os.path.isfile(os.path.join(sys.argv[2], s)) for s in p.imgs)
 # summary table: a header row + compute-only + 4 profiles

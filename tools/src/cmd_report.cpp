@@ -3,10 +3,12 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.hpp"
 #include "report/report.hpp"
+#include "snnconv/cascade/cascade.hpp"
 #include "snnconv/cascade/pipeline.hpp"
 #include "snnconv/core/error.hpp"
 
@@ -23,6 +25,7 @@ struct ReportCliOptions {
   bool no_sensitivity = false;
   bool quiet = false;
   std::string cascade_self_test = "temporal";
+  std::string cascade_stages;  // `snnconv cascade` stage list
   double cascade_tolerance_points = 0.5;
 };
 
@@ -91,10 +94,39 @@ void print_headline(const nlohmann::json& j) {
   }
 }
 
+// `--cascade-stages`: run_cascade on the report's samples (the SNN's, else the first 200), first half
+// calibrating, second half evaluating, priced on the first neuromorphic profile of the report.
+cascade::CascadeResult user_cascade(const ReportCliOptions& o, const cascade::PipelineResult& r,
+                                    const std::vector<cascade::StageSpec>& stages) {
+  cascade::CascadeOptions co;
+  co.stages = stages;
+  co.self_test = cascade::parse_self_test(o.cascade_self_test);
+  co.tolerance = o.cascade_tolerance_points / 100.0;
+  co.data = r.ann.data;
+  co.calib_samples = o.pipeline.calib_samples;
+  co.threads = std::max(1, o.pipeline.threads);
+  std::int64_t n = r.snn ? r.snn->samples : std::min<std::int64_t>(200, r.ann.samples > 0 ? r.ann.samples : 200);
+  n = std::max<std::int64_t>(n, 4);
+  const std::string split = o.pipeline.split;
+  co.calib_split = fmt::format("{}:0:{}", split, n / 2);
+  co.eval_split = fmt::format("{}:{}:{}", split, n / 2, n);
+  co.profile = r.profiles.empty() ? "loihi" : r.profiles.front().name;
+  for (const hw::Profile& p : r.profiles)
+    if (p.kind == hw::ProfileKind::neuromorphic) {
+      co.profile = p.name;
+      break;
+    }
+  say(o.quiet, fmt::format("cascade     {} stages on {} rows ({}), priced on {}", stages.size(), n, split, co.profile));
+  return cascade::run_cascade(co);
+}
+
 int run_report(const ReportCliOptions& o) {
   const std::string model = o.models.at(0);
   const std::string out = o.out.empty() ? std::filesystem::path(model).stem().string() + "_report" : o.out;
-  const cascade::PipelineResult r = cascade::run_pipeline(pipeline_options(o, model, ""));
+  std::vector<cascade::StageSpec> user_stages;
+  if (!o.cascade_stages.empty()) user_stages = cascade::parse_stage_list(o.cascade_stages);  // bad usage first
+  cascade::PipelineResult r = cascade::run_pipeline(pipeline_options(o, model, ""));
+  if (!user_stages.empty()) r.user_cascade = user_cascade(o, r, user_stages);
   const nlohmann::json j = report::report_json(r);
   report::OutputFiles files(out);
   files.write("report.json", j.dump(2) + "\n");
@@ -177,6 +209,9 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
   cmd->add_option("--cascade-tolerance", o.cascade_tolerance_points,
                   "Cascade: accuracy points the calibrated plan may lose against quiescence")
       ->capture_default_str();
+  cmd->add_option("--cascade-stages", o.cascade_stages,
+                  "Also run a cascade of these stages (the syntax of `snnconv cascade --stages`) on the SNN samples "
+                  "(first half calibrates, second half evaluates), priced on the first neuromorphic profile");
   cmd->add_flag("--quiet", o.quiet, "No progress display on the terminal");
 }
 

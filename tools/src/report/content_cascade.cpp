@@ -21,13 +21,14 @@ std::string stage_name(const json& stage) {
   return steps > 0 ? fmt::format("step {}", steps) : "quiescence";
 }
 
-std::string plan_text(const json& plan, const json& stages) {
+// Early-read stages by their step; a user's (numbered) by their number in the stage table.
+std::string plan_text(const json& plan, const json& stages, bool numbered = false) {
   std::string s;
   const auto& st = plan["stages"];
   for (std::size_t i = 0; i < st.size(); ++i) {
     if (!s.empty()) s += " → ";
     const auto k = static_cast<std::size_t>(st[i].get<int>() - 1);
-    s += k < stages.size() ? stage_name(stages[k]) : fmt::format("stage {}", k + 1);
+    s += k < stages.size() && !numbered ? stage_name(stages[k]) : fmt::format("stage {}", k + 1);
     if (i < plan["thresholds"].size() && plan["thresholds"][i].is_number())
       s += fmt::format(" (θ {:.3f})", plan["thresholds"][i].get<double>());
   }
@@ -90,6 +91,43 @@ Section cascade_section(const json& r) {
            {false, true, true, true, true}, {}};
   for (const auto& f : res["front"])
     fr.rows.push_back({plan_text(f["plan"], stages), pct(val(f["calibration"], "accuracy")),
+                       energy(val(f["calibration"], "cost_pj")), pct(val(f["evaluation"], "accuracy")),
+                       energy(val(f["evaluation"], "cost_pj"))});
+  s.tables.push_back(std::move(fr));
+  return s;
+}
+
+Section user_cascade_section(const json& r) {
+  Section s{"user-cascade", "Cascade of the given stages (--cascade-stages)", {}, {}, {}, {}, {}};
+  const json& res = r["user_cascade"];
+  const json& stages = res["stages"];
+  const json& ev = res["chosen"]["evaluation"];
+  s.paragraphs.push_back(fmt::format(
+      "Self-test `{}`; thresholds calibrated on rows {} ({} samples) within {:.2f} points of the last stage, evaluated "
+      "on rows {} ({} samples). Chosen plan: {}. {} {} against {} for the last stage alone, {} against {} per "
+      "sample: saving {}.",
+      res.value("self_test", ""), res.value("calibration_rows", ""), res.value("calibration_samples", 0),
+      100.0 * val(res, "tolerance"), res.value("evaluation_rows", ""), res.value("evaluation_samples", 0),
+      plan_text(res["chosen"]["plan"], stages, true), res.value("metric", ""), pct(val(ev, "accuracy")),
+      pct(val(res["largest"], "accuracy")), energy(val(ev, "cost_pj")), energy(val(res["largest"], "cost_pj")),
+      pct(val(res, "saving"))));
+  Table st{"user-cascade-stages", "Stages (each alone)",
+           {"#", "Stage", "Profile", "Energy / sample", "Metric (calibration)", "Metric (evaluation)", "Ran (eval.)",
+            "Escalated", "Answered"},
+           {}, {true, false, false, true, true, true, true, true, true}, {}};
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    auto at = [&](const char* key) { return k < ev[key].size() ? ev[key][k].get<double>() : std::nan(""); };
+    st.rows.push_back({fmt::format("{}", k + 1), stages[k].value("spec", ""), stages[k].value("profile", ""),
+                       energy(val(stages[k], "cost_pj")), pct(val(stages[k], "calibration_accuracy")),
+                       pct(val(stages[k], "evaluation_accuracy")), pct(at("reached")), pct(at("escalated")),
+                       pct(at("answered"))});
+  }
+  s.tables.push_back(std::move(st));
+  Table fr{"user-cascade-front", "Pareto front (calibration rows; each plan also on the evaluation rows)",
+           {"Plan", "Metric (cal.)", "Energy (cal.)", "Metric (eval.)", "Energy (eval.)"}, {},
+           {false, true, true, true, true}, {}};
+  for (const auto& f : res["front"])
+    fr.rows.push_back({plan_text(f["plan"], stages, true), pct(val(f["calibration"], "accuracy")),
                        energy(val(f["calibration"], "cost_pj")), pct(val(f["evaluation"], "accuracy")),
                        energy(val(f["evaluation"], "cost_pj"))});
   s.tables.push_back(std::move(fr));

@@ -264,6 +264,7 @@ json report_json(const cascade::PipelineResult& r) {
                                 {"fits", c.fits}});
   j["sensitivity"] = sensitivity_json(r);
   j["cascade"] = r.snn && r.snn->cascade ? cascade_section_json(*r.snn->cascade) : json(nullptr);
+  j["user_cascade"] = r.user_cascade ? cascade_json(*r.user_cascade) : json(nullptr);
   j["notes"] = r.notes;
   return j;
 }

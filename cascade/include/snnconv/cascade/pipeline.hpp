@@ -155,6 +155,8 @@ struct PipelineResult {
   std::vector<Comparison> comparisons;          // empty without an SNN
   std::vector<hw::SensitivityRow> sensitivity;  // subjects: ann [, snn]
   std::vector<double> sensitivity_factors;
+  // A cascade of the user's stages (`snnconv report --cascade-stages`), run by the caller with run_cascade.
+  std::optional<CascadeResult> user_cascade;
   std::vector<std::string> notes;
 };
 
