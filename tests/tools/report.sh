@@ -28,7 +28,7 @@ front_door)
   "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 --cascade-self-test max_prob \
     --cascade-stages "$model:engine=qann:act=4:hw=systolic_int8,$model:hw=systolic_int8" >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
   ok "snnconv MODEL.onnx --out DIR in $(($(date +%s) - start)) s"
-  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png; do
+  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png cascade_front.png; do
     [[ -s $out/$f ]] && ok "$f written" || fail "$f missing"
   done
   left=$(find "$out" -name '.*tmp-*')

@@ -202,7 +202,7 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
   report::OutputFiles out(tmp.path / "plots");
   const report::Plots plots = report::make_plots(file, out);
   CHECK_MESSAGE(plots.ok, plots.status);
-  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates"})
+  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates", "cascade_front"})
     CHECK(std::count(plots.names.begin(), plots.names.end(), name) == 1);
 }
 

@@ -557,7 +557,7 @@ std::string report_title(const json& r) {
 std::vector<Section> report_sections(const json& r, const Plots& plots) {
   std::vector<Section> out{summary_section(r),           stages_section(r),      energy_section(r, plots),
           comparison_section(r, plots), mapping_section(r),     bytes_section(r),
-          layers_section(r, plots),     snn_section(r, plots),  cascade_section(r),
+          layers_section(r, plots),     snn_section(r, plots),  cascade_section(r, plots),
           sensitivity_section(r, plots),
           profiles_section(r),          notes_section(r, plots)};
   if (r.contains("user_cascade") && r["user_cascade"].is_object())

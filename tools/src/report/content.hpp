@@ -44,7 +44,7 @@ struct Section {
 
 // The cascade sections (content_cascade.cpp): the SNN early-read cascade; the user's (--cascade-stages), only
 // when report["user_cascade"] is an object.
-Section cascade_section(const nlohmann::json& report);
+Section cascade_section(const nlohmann::json& report, const Plots& plots);
 Section user_cascade_section(const nlohmann::json& report);
 std::vector<Section> report_sections(const nlohmann::json& report, const Plots& plots);
 std::vector<Section> compare_sections(const nlohmann::json& compare);

@@ -1,6 +1,7 @@
 // The report's cascade section (the SNN early-read cascade, report.json `cascade`), for content.cpp.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "report/content.hpp"
@@ -37,7 +38,7 @@ std::string plan_text(const json& plan, const json& stages, bool numbered = fals
 
 }  // namespace
 
-Section cascade_section(const json& r) {
+Section cascade_section(const json& r, const Plots& plots) {
   Section s{"cascade", "Cascade: the SNN read early, escalating to quiescence", {}, {}, {}, {}, {}};
   if (!r.contains("cascade") || !r["cascade"].is_object()) {
     s.paragraphs.push_back("No cascade: it is built from the SNN run of a classifier (see the notes).");
@@ -94,6 +95,7 @@ Section cascade_section(const json& r) {
                        energy(val(f["calibration"], "cost_pj")), pct(val(f["evaluation"], "accuracy")),
                        energy(val(f["evaluation"], "cost_pj"))});
   s.tables.push_back(std::move(fr));
+  if (std::count(plots.names.begin(), plots.names.end(), "cascade_front")) s.plots.push_back("cascade_front");
   return s;
 }
 
