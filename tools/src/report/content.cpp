@@ -562,6 +562,8 @@ std::vector<Section> report_sections(const json& r, const Plots& plots) {
           profiles_section(r),          notes_section(r, plots)};
   if (r.contains("user_cascade") && r["user_cascade"].is_object())
     out.insert(out.begin() + 9, user_cascade_section(r));  // after the early-read cascade
+  if (r.contains("speculative") && r["speculative"].is_object())
+    out.insert(out.end() - 3, speculative_section(r));  // before sensitivity, profiles and notes
   return out;
 }
 

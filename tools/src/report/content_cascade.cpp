@@ -99,6 +99,28 @@ Section cascade_section(const json& r, const Plots& plots) {
   return s;
 }
 
+Section speculative_section(const json& r) {
+  Section s{"speculative", "Speculative decoding with a draft (--draft)", {}, {}, {}, {}, {}};
+  const json& sp = r["speculative"];
+  s.paragraphs.push_back(fmt::format(
+      "Greedy decoding of {} prompts ({} tokens each, slices of split '{}' of {}) for up to {} tokens, target-only "
+      "and with draft {} proposing K = {} tokens per round; the speculative output {} the target-only output.",
+      sp.value("prompts", 0), sp.value("prompt_tokens", 0), sp.value("split", ""), sp.value("data", ""),
+      sp.value("max_tokens", 0), sp.value("draft", ""), sp.value("gamma", 0),
+      sp.value("identical", false) ? "equals" : "DIFFERS FROM"));
+  Table t{"speculative-stats", "Speculative against target-only decoding (one run each, wall clock)",
+          {"Acceptance α", "Tokens per target pass", "Expected (Leviathan et al.)", "Target passes", "Draft passes",
+           "Target-only s", "Speculative s", "Speedup"},
+          {}, {true, true, true, true, true, true, true, true},
+          "expected = (1 - α^(K+1)) / (1 - α) with the measured α; the speedup is below it by the draft's own cost"};
+  t.rows.push_back({fmt::format("{:.3f}", val(sp, "alpha")), fmt::format("{:.2f}", val(sp, "tokens_per_target_pass")),
+                    fmt::format("{:.2f}", val(sp, "expected_tokens_per_pass")), fmt::format("{}", sp.value("target_passes", 0)),
+                    fmt::format("{}", sp.value("draft_passes", 0)), fmt::format("{:.3f}", val(sp, "target_only_seconds")),
+                    fmt::format("{:.3f}", val(sp, "speculative_seconds")), fmt::format("{:.2f}x", val(sp, "speedup"))});
+  s.tables.push_back(std::move(t));
+  return s;
+}
+
 Section user_cascade_section(const json& r) {
   Section s{"user-cascade", "Cascade of the given stages (--cascade-stages)", {}, {}, {}, {}, {}};
   const json& res = r["user_cascade"];

@@ -265,6 +265,19 @@ json report_json(const cascade::PipelineResult& r) {
   j["sensitivity"] = sensitivity_json(r);
   j["cascade"] = r.snn && r.snn->cascade ? cascade_section_json(*r.snn->cascade) : json(nullptr);
   j["user_cascade"] = r.user_cascade ? cascade_json(*r.user_cascade) : json(nullptr);
+  j["speculative"] = json(nullptr);
+  if (r.speculative) {
+    const auto& sp = *r.speculative;
+    j["speculative"] = {{"draft", sp.draft}, {"data", sp.data}, {"split", sp.split}, {"prompts", sp.prompts},
+                        {"prompt_tokens", sp.prompt_tokens}, {"max_tokens", sp.max_tokens}, {"gamma", sp.gamma},
+                        {"mode", "greedy"}, {"emitted", sp.emitted}, {"target_passes", sp.target_passes},
+                        {"draft_passes", sp.draft_passes}, {"alpha", num(sp.alpha)},
+                        {"tokens_per_target_pass", num(sp.tokens_per_target_pass)},
+                        {"expected_tokens_per_pass", num(sp.expected_tokens_per_pass)},
+                        {"target_only_seconds", num(sp.target_only_seconds)},
+                        {"speculative_seconds", num(sp.speculative_seconds)}, {"speedup", num(sp.speedup)},
+                        {"identical", sp.identical}};
+  }
   j["notes"] = r.notes;
   return j;
 }

@@ -157,6 +157,17 @@ struct PipelineResult {
   std::vector<double> sensitivity_factors;
   // A cascade of the user's stages (`snnconv report --cascade-stages`), run by the caller with run_cascade.
   std::optional<CascadeResult> user_cascade;
+  // Greedy speculative decoding with a draft (`snnconv report --draft`), run by the caller (ann::speculative_generate).
+  struct Speculative {
+    std::string draft, data, split;
+    std::int64_t prompts = 0, prompt_tokens = 0, max_tokens = 0;
+    int gamma = 0;
+    std::int64_t emitted = 0, target_passes = 0, draft_passes = 0;
+    double alpha = 0, tokens_per_target_pass = 0, expected_tokens_per_pass = 0;
+    double target_only_seconds = 0, speculative_seconds = 0, speedup = 0;  // wall clock, one run each
+    bool identical = false;  // the speculative output equals target-only greedy decoding on every prompt
+  };
+  std::optional<Speculative> speculative;
   std::vector<std::string> notes;
 };
 
