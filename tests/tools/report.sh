@@ -7,6 +7,7 @@
 #   fit         a chip too small for the model is reported as not fitting with the shortfall (JSON, Markdown,
 #               HTML, terminal); bad profiles are refused naming the key; an unknown profile name is bad usage
 #   compare     `snnconv compare A B`: one comparison report, each embedded report valid
+#   speculative `--draft` on code_gpt: the speculative section, identical greedy output, figures consistent
 set -uo pipefail
 bin=$1
 mode=$2
@@ -151,6 +152,31 @@ compare)
   $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/compare.json" && ok "schema" || fail "schema"
   grep -q "fashion_vit_gelu" "$out/compare.md" && grep -q "compare-energy-ann" "$out/compare.html" && ok "side by side" \
     || fail "compare content"
+  ;;
+speculative)
+  # --draft on a decoder: greedy speculative output identical to target-only, alpha in [0, 1], tokens per pass
+  # between 1 and K + 1, the section in the Markdown; a draft on a classifier is bad usage.
+  out=$tmp/spec
+  gpt=$src/examples/code_gpt
+  "$bin" "$gpt/code_gpt.onnx" --out "$out" --samples 10 --no-snn --no-sensitivity --no-plots --quiet \
+    --draft "$gpt/code_gpt_draft.onnx" --spec-prompts 3 --spec-tokens 60 --gamma 4 >"$tmp/stdout" 2>&1 \
+    || { fail "exit $?"; cat "$tmp/stdout"; exit 1; }
+  $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/report.json" >/dev/null && ok "schema" || fail "schema"
+  $py - "$out/report.json" <<'EOF' && ok "speculative figures consistent" || fail "speculative figures"
+import json, sys
+s = json.load(open(sys.argv[1]))["speculative"]
+k = s["gamma"]
+checks = [s["identical"], 0 <= s["alpha"] <= 1, 1 <= s["tokens_per_target_pass"] <= k + 1,
+          abs(s["tokens_per_target_pass"] - s["emitted"] / s["target_passes"]) < 1e-9,
+          1 <= s["expected_tokens_per_pass"] <= k + 1, s["emitted"] == s["prompts"] * s["max_tokens"],
+          abs(s["speedup"] - s["target_only_seconds"] / s["speculative_seconds"]) < 1e-9]
+print("speculative:", {key: s[key] for key in ("alpha", "tokens_per_target_pass", "expected_tokens_per_pass", "speedup")})
+sys.exit(0 if all(checks) else 1)
+EOF
+  grep -q "## Speculative decoding" "$out/report.md" && ok "Markdown section" || fail "no Markdown section"
+  "$bin" "$model" --out "$tmp/bad" --no-snn --quiet --draft "$gpt/code_gpt_draft.onnx" >"$tmp/bad.txt" 2>&1
+  rc=$?
+  [[ $rc -eq 2 ]] && ok "a draft on a classifier is bad usage" || fail "draft on a classifier: exit $rc"
   ;;
 *)
   echo "unknown mode $mode"; exit 2 ;;
