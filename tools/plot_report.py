@@ -130,6 +130,33 @@ def accuracy_vs_step(r, path):
     return True
 
 
+def cascade_front(r, path):
+    """The early-read cascade: each stage alone, the Pareto front of the plans tried and the chosen plan,
+    accuracy on the evaluation samples against energy per inference on the calibration profile."""
+    c = r.get("cascade")
+    if not c:
+        return False
+    res = c["result"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    fx = [f["evaluation"]["cost_pj"] * 1e-6 for f in res["front"]]
+    fy = [100 * f["evaluation"]["accuracy"] for f in res["front"]]
+    ax.plot(fx, fy, marker="o", linestyle="-", color=COLOURS[0], label="Pareto front (calibration), on evaluation")
+    row = next((p for p in c["profiles"] if p["profile"] == c["calibration_profile"]), None)
+    for k, st in enumerate(res["stages"]):
+        name = f"step {st['steps']}" if st.get("steps") else "quiescence"
+        x = (row["stage_energy_per_inference_pj"][k] if row else st["cost_pj"]) * 1e-6  # evaluation samples
+        ax.scatter([x], [100 * st["evaluation_accuracy"]], color=COLOURS[1], zorder=3)
+        ax.annotate(name, (x, 100 * st["evaluation_accuracy"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ev = res["chosen"]["evaluation"]
+    ax.scatter([ev["cost_pj"] * 1e-6], [100 * ev["accuracy"]], marker="*", s=160, color=COLOURS[2], zorder=4,
+               label=f"chosen (saving {100 * res['saving']:.1f}%)")
+    ax.set_xlabel(f"energy per inference on {c['calibration_profile']} (µJ)")
+    ax.set_ylabel("accuracy, evaluation samples (%)")
+    ax.legend(fontsize=8)
+    save(fig, path)
+    return True
+
+
 def firing_rates(r, path):
     snn = r.get("snn")
     if not snn or not snn.get("layers"):
@@ -185,6 +212,7 @@ PLOTS = {
     "ann_vs_snn": ann_vs_snn,
     "accuracy_vs_step": accuracy_vs_step,
     "firing_rates": firing_rates,
+    "cascade_front": cascade_front,
     "sensitivity": sensitivity,
 }
 

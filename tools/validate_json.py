@@ -22,7 +22,7 @@ TYPES = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
 }
 KNOWN = {"$schema", "$id", "title", "description", "type", "enum", "const", "required", "properties",
-         "patternProperties", "additionalProperties", "items", "minimum", "minItems", "$ref", "anyOf", "definitions"}
+         "patternProperties", "additionalProperties", "items", "minimum", "maximum", "minItems", "$ref", "anyOf", "definitions"}
 
 
 def builtin_errors(schema, value, root, path="$"):
@@ -50,6 +50,8 @@ def builtin_errors(schema, value, root, path="$"):
         yield f"{path}: {value!r} is not one of {schema['enum']}"
     if "minimum" in schema and TYPES["number"](value) and value < schema["minimum"]:
         yield f"{path}: {value} < minimum {schema['minimum']}"
+    if "maximum" in schema and TYPES["number"](value) and value > schema["maximum"]:
+        yield f"{path}: {value} > maximum {schema['maximum']}"
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             yield f"{path}: fewer than {schema['minItems']} items"

@@ -237,8 +237,11 @@ PlanResult evaluate_plan(const std::vector<StageOutcomes>& stages, const Plan& p
       const int k = plan.stages[j];
       const SampleOutcome& o = stages[static_cast<std::size_t>(k)].samples[i];
       double c = o.cost_pj;
-      if (previous == k - 1 && stages[static_cast<std::size_t>(k)].continues_previous)
-        c = std::max(0.0, c - stages[static_cast<std::size_t>(previous)].samples[i].cost_pj);
+      // Continuation is transitive: k continues `previous` when every stage after it up to k continues its own
+      // predecessor (the same SNN run read later and later).
+      bool chained = previous >= 0;
+      for (int q = previous + 1; chained && q <= k; ++q) chained = stages[static_cast<std::size_t>(q)].continues_previous;
+      if (chained) c = std::max(0.0, c - stages[static_cast<std::size_t>(previous)].samples[i].cost_pj);
       cost += c;
       r.reached[static_cast<std::size_t>(k)] += 1.0;
       const bool last = j + 1 == plan.stages.size();

@@ -8,8 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <memory>
 
+#include "snnconv/cascade/early_read.hpp"
 #include "snnconv/cascade/spiking.hpp"
+#include "snnconv/core/error.hpp"
 
 namespace snnconv::cascade {
 
@@ -61,8 +65,40 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
   srun.max_steps = options.max_steps;
   srun.threads = std::max(1, options.threads);
   srun.curve = true;
+  std::unique_ptr<EarlyReadRecorder> early;
+  std::string cascade_status = options.cascade ? "skipped: not a classifier" : "skipped: --no-cascade";
+  if (options.cascade && m.task == "classification") {
+    const std::filesystem::path dir = options.profiles_dir.empty() ? hw::default_profiles_dir() : options.profiles_dir;
+    std::vector<hw::Profile> profiles;
+    for (const std::string& n : options.profiles.empty() ? default_profile_names(dir) : options.profiles)
+      profiles.push_back(hw::find_profile(n, dir));
+    early = std::make_unique<EarlyReadRecorder>(m.snn, options.early_read, std::move(profiles), options.pricing);
+    srun.read_steps = early->read_steps();
+    srun.on_read = [&](std::int64_t i, int step, bool final, const Tensor& out, const Ledger& own) {
+      early->on_read(i, step, final, out, own);
+    };
+  }
   const SpikingRunResult r = run_spiking(m, samples, srun);
   SnnSection s;
+  if (early) {
+    std::vector<std::int64_t> labels;
+    for (const Sample& smp : samples) labels.push_back(smp.label);
+    StageSpec base;
+    base.model = options.model;
+    base.engine = StageEngine::snn;
+    base.weight_bits = options.weight_bits;
+    base.act_bits = options.act_bits;
+    base.mode = options.snn_mode;
+    try {
+      s.cascade = early->finish(labels, base, options.split);
+      s.cascade->cascade.data = m.data;
+      cascade_status = "done";
+    } catch (const UsageError& e) {  // too few samples, or the SNN fits no profile
+      cascade_status = std::string("failed: ") + e.what();
+    }
+  }
+  s.cascade_status = cascade_status;
+  if (cascade_status.rfind("failed", 0) == 0) s.notes.push_back("the early-read cascade was not made: " + cascade_status.substr(8));
   s.mode = options.snn_mode;
   s.metric = r.metric;
   s.qann_value = q.value;

@@ -266,6 +266,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   }
   snn::Engine engine(m.snn, {o.mode, o.max_steps, o.threads});
   r.ledger = Ledger::for_graph(m.snn);
+  if (o.on_read && !std::is_sorted(o.read_steps.begin(), o.read_steps.end()))
+    throw UsageError("run_spiking: read_steps must be ascending");
   std::vector<std::vector<double>> curves;  // per sample: its score read at every step it ran
   std::vector<double> finals;
   long long steps_sum = 0;
@@ -280,11 +282,21 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   std::int64_t index = 0;
   for (const Sample& s : samples) {
     std::vector<double> per_step;
-    snn::StepObserver obs = [&](int, const std::vector<Tensor>& outs) { per_step.push_back(score(m.task, outs.at(0), s)); };
+    const bool reads = static_cast<bool>(o.on_read);
+    Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
+    snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
+      if (o.curve) per_step.push_back(score(m.task, outs.at(0), s));
+      if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
+    };
     snn::Recording rec;
     rec.raster = o.raster;
     const bool rec_this = record && index < o.record_samples;
-    const snn::RunResult res = engine.run(s.inputs, &r.ledger, o.curve ? &obs : nullptr, rec_this ? &rec : nullptr);
+    const snn::RunResult res = engine.run(s.inputs, reads ? &own : &r.ledger, o.curve || reads ? &obs : nullptr,
+                                          rec_this ? &rec : nullptr);
+    if (reads) {
+      o.on_read(index, res.steps, true, res.outputs.at(0), own);
+      r.ledger.merge(own);
+    }
     if (rec_this) {
       rec_file.populations = rec.populations;
       rec_file.neurons = rec.neurons;

@@ -7,6 +7,7 @@
 #   fit         a chip too small for the model is reported as not fitting with the shortfall (JSON, Markdown,
 #               HTML, terminal); bad profiles are refused naming the key; an unknown profile name is bad usage
 #   compare     `snnconv compare A B`: one comparison report, each embedded report valid
+#   speculative `--draft` on code_gpt: the speculative section, identical greedy output, figures consistent
 set -uo pipefail
 bin=$1
 mode=$2
@@ -23,9 +24,12 @@ case $mode in
 front_door)
   out=$tmp/rep
   start=$(date +%s)
-  "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
+  # With a user cascade (--cascade-stages) of the W8A4 QANN then the ANN on the dense accelerator; the early-read
+  # cascade then uses the same max_prob self-test (its default, temporal, is covered by test_report.cpp).
+  "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 --cascade-self-test max_prob \
+    --cascade-stages "$model:engine=qann:act=4:hw=systolic_int8,$model:hw=systolic_int8" >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
   ok "snnconv MODEL.onnx --out DIR in $(($(date +%s) - start)) s"
-  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png; do
+  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png cascade_front.png; do
     [[ -s $out/$f ]] && ok "$f written" || fail "$f missing"
   done
   left=$(find "$out" -name '.*tmp-*')
@@ -45,6 +49,8 @@ front_door)
   fi
   $py "$src/tests/tools/recompute_energy.py" "$out/report.json" "$src/neuromorphic_hw/profiles" && ok "energies recomputed" \
     || fail "recomputed energies differ"
+  $py "$src/tests/tools/check_cascade_section.py" "$out/report.json" "$out/report.md" && ok "cascade section consistent" \
+    || fail "cascade section"
   # The plot script alone, from the JSON only.
   cp "$out/report.json" "$tmp/alone.json"
   $py "$src/tools/plot_report.py" "$tmp/alone.json" >/dev/null && [[ -s $tmp/energy_breakdown.png ]] \
@@ -74,7 +80,8 @@ class P(HTMLParser):
 p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read())
 want = ["summary-table", "stages", "energy-ann", "mapping", "bytes", "ledger-bytes", "sensitivity",
         "layers-ann-loihi", "layers-ann-systolic_int8", "profile-loihi", "chart-energy-ann", "chart-sensitivity",
-        "summary", "energy", "ann-vs-snn", "snn"]
+        "summary", "energy", "ann-vs-snn", "snn", "cascade", "cascade-stages", "cascade-profiles", "cascade-front",
+        "user-cascade", "user-cascade-stages", "user-cascade-front"]
 missing = [w for w in want if w not in p.ids]
 bad = missing or p.scripts or not p.imgs or any(not os.path.isfile(os.path.join(sys.argv[2], s)) for s in p.imgs)
 # summary table: a header row + compute-only + 4 profiles
@@ -145,6 +152,31 @@ compare)
   $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/compare.json" && ok "schema" || fail "schema"
   grep -q "fashion_vit_gelu" "$out/compare.md" && grep -q "compare-energy-ann" "$out/compare.html" && ok "side by side" \
     || fail "compare content"
+  ;;
+speculative)
+  # --draft on a decoder: greedy speculative output identical to target-only, alpha in [0, 1], tokens per pass
+  # between 1 and K + 1, the section in the Markdown; a draft on a classifier is bad usage.
+  out=$tmp/spec
+  gpt=$src/examples/code_gpt
+  "$bin" "$gpt/code_gpt.onnx" --out "$out" --samples 10 --no-snn --no-sensitivity --no-plots --quiet \
+    --draft "$gpt/code_gpt_draft.onnx" --spec-prompts 3 --spec-tokens 60 --gamma 4 >"$tmp/stdout" 2>&1 \
+    || { fail "exit $?"; cat "$tmp/stdout"; exit 1; }
+  $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/report.json" >/dev/null && ok "schema" || fail "schema"
+  $py - "$out/report.json" <<'EOF' && ok "speculative figures consistent" || fail "speculative figures"
+import json, sys
+s = json.load(open(sys.argv[1]))["speculative"]
+k = s["gamma"]
+checks = [s["identical"], 0 <= s["alpha"] <= 1, 1 <= s["tokens_per_target_pass"] <= k + 1,
+          abs(s["tokens_per_target_pass"] - s["emitted"] / s["target_passes"]) < 1e-9,
+          1 <= s["expected_tokens_per_pass"] <= k + 1, s["emitted"] == s["prompts"] * s["max_tokens"],
+          abs(s["speedup"] - s["target_only_seconds"] / s["speculative_seconds"]) < 1e-9]
+print("speculative:", {key: s[key] for key in ("alpha", "tokens_per_target_pass", "expected_tokens_per_pass", "speedup")})
+sys.exit(0 if all(checks) else 1)
+EOF
+  grep -q "## Speculative decoding" "$out/report.md" && ok "Markdown section" || fail "no Markdown section"
+  "$bin" "$model" --out "$tmp/bad" --no-snn --quiet --draft "$gpt/code_gpt_draft.onnx" >"$tmp/bad.txt" 2>&1
+  rc=$?
+  [[ $rc -eq 2 ]] && ok "a draft on a classifier is bad usage" || fail "draft on a classifier: exit $rc"
   ;;
 *)
   echo "unknown mode $mode"; exit 2 ;;

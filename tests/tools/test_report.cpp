@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +14,10 @@
 #include "report/report.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/cascade/early_read.hpp"
 #include "snnconv/cascade/pipeline.hpp"
 #include "snnconv/converter/spike.hpp"
+#include "snnconv/neuromorphic_hw/profile.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
 namespace snnconv {
@@ -72,11 +75,25 @@ cascade::PipelineResult spiking_result(int samples) {
   s.graph = convert_to_spiking(qann);
   s.ledger = Ledger::for_graph(s.graph);
   snn::Engine snn_engine(s.graph, {snn::FireMode::strict, s.max_steps, 1});
+  // The early-read cascade, fed as run_spiking feeds it (the sample's own ledger at each read step).
+  cascade::EarlyReadOptions eo;
+  eo.steps = {2};
+  eo.tolerance = 0.0;
+  cascade::EarlyReadRecorder early(s.graph, eo, {hw::find_profile("loihi"), hw::find_profile("systolic_int8")});
+  std::vector<std::int64_t> labels;
   int agree = 0, qann_agree = 0, steps_total = 0;
   for (const Tensor& x : xs) {
     const std::span<const Tensor> in(&x, 1);
     const ann::QannResult q = ann::run_qann(qann, in);
-    const snn::RunResult run = snn_engine.run(in, &s.ledger);
+    const auto index = static_cast<std::int64_t>(labels.size());
+    Ledger own = Ledger::for_graph(s.graph);
+    snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
+      if (std::binary_search(early.read_steps().begin(), early.read_steps().end(), t)) early.on_read(index, t, false, outs[0], own);
+    };
+    const snn::RunResult run = snn_engine.run(in, &own, &obs);
+    early.on_read(index, run.steps, true, run.outputs[0], own);
+    s.ledger.merge(own);
+    labels.push_back(argmax(q.outputs[0]));
     agree += argmax(run.outputs[0]) == argmax(q.outputs[0]);
     qann_agree += 1;
     steps_total += run.steps;
@@ -86,6 +103,9 @@ cascade::PipelineResult spiking_result(int samples) {
   s.qann_value = static_cast<double>(qann_agree) / samples;  // "accuracy" against the QANN's own argmax
   s.snn_value = static_cast<double>(agree) / samples;
   s.mean_steps = static_cast<double>(steps_total) / samples;
+  cascade::StageSpec base;
+  base.model = "qann_mlp";
+  s.cascade = early.finish(labels, base, "test");
   for (int t = 1; t <= s.max_steps_used; ++t) s.metric_vs_step.push_back({t, t == s.max_steps_used ? s.snn_value : 0.0});
   for (std::size_t i = 0; i < s.graph.num_nodes(); ++i) {
     const Node& n = s.graph.nodes()[i];
@@ -157,6 +177,13 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
             " " + file.string() + " --builtin") == 0);
   CHECK(run(py + (kRoot / "tests/tools/recompute_energy.py").string() + " " + file.string() + " " +
             (kRoot / "neuromorphic_hw/profiles").string()) == 0);
+  REQUIRE(j["cascade"].is_object());
+  CHECK(j["cascade"]["calibration_profile"] == "loihi");
+  CHECK(j["cascade"]["result"]["stages"].size() == 2);
+  CHECK(j["cascade"]["profiles"].size() == 2);
+  const double saving = j["cascade"]["result"]["saving"].get<double>();
+  CHECK(saving == doctest::Approx(1.0 - j["cascade"]["result"]["chosen"]["evaluation"]["cost_pj"].get<double>() /
+                                            j["cascade"]["result"]["largest"]["cost_pj"].get<double>()));
 
   const report::Plots none{{}, "plots skipped (test)", false};
   const std::string html = report::report_html(j, none);
@@ -166,11 +193,16 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
   const std::string md = report::report_markdown(j, none);
   CHECK(md.find("ANN/SNN") != std::string::npos);
   CHECK(md.find("Spikes per population") != std::string::npos);
+  for (const char* id : {"id=\"cascade-stages\"", "id=\"cascade-profiles\"", "id=\"cascade-front\""})
+    CHECK_MESSAGE(html.find(id) != std::string::npos, id);
+  std::ofstream(tmp.path / "report.md") << md;
+  CHECK(run(py + (kRoot / "tests/tools/check_cascade_section.py").string() + " " + file.string() + " " +
+            (tmp.path / "report.md").string()) == 0);
   // With the SNN, the plot script draws the SNN plots too.
   report::OutputFiles out(tmp.path / "plots");
   const report::Plots plots = report::make_plots(file, out);
   CHECK_MESSAGE(plots.ok, plots.status);
-  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates"})
+  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates", "cascade_front"})
     CHECK(std::count(plots.names.begin(), plots.names.end(), name) == 1);
 }
 

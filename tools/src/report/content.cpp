@@ -555,10 +555,16 @@ std::string report_title(const json& r) {
 }
 
 std::vector<Section> report_sections(const json& r, const Plots& plots) {
-  return {summary_section(r),           stages_section(r),      energy_section(r, plots),
+  std::vector<Section> out{summary_section(r),           stages_section(r),      energy_section(r, plots),
           comparison_section(r, plots), mapping_section(r),     bytes_section(r),
-          layers_section(r, plots),     snn_section(r, plots),  sensitivity_section(r, plots),
+          layers_section(r, plots),     snn_section(r, plots),  cascade_section(r, plots),
+          sensitivity_section(r, plots),
           profiles_section(r),          notes_section(r, plots)};
+  if (r.contains("user_cascade") && r["user_cascade"].is_object())
+    out.insert(out.begin() + 9, user_cascade_section(r));  // after the early-read cascade
+  if (r.contains("speculative") && r["speculative"].is_object())
+    out.insert(out.end() - 3, speculative_section(r));  // before sensitivity, profiles and notes
+  return out;
 }
 
 std::vector<Section> compare_sections(const json& c) {

@@ -42,6 +42,11 @@ struct Section {
   std::vector<std::string> bullets;
 };
 
+// The cascade sections (content_cascade.cpp): the SNN early-read cascade; the user's (--cascade-stages), only
+// when report["user_cascade"] is an object.
+Section cascade_section(const nlohmann::json& report, const Plots& plots);
+Section user_cascade_section(const nlohmann::json& report);
+Section speculative_section(const nlohmann::json& report);  // only when report["speculative"] is an object
 std::vector<Section> report_sections(const nlohmann::json& report, const Plots& plots);
 std::vector<Section> compare_sections(const nlohmann::json& compare);
 std::string report_title(const nlohmann::json& report);

@@ -95,7 +95,8 @@ void OutputFiles::commit() {
 
 const std::vector<std::string>& plot_names() {
   static const std::vector<std::string> names{"energy_breakdown", "energy_per_layer", "ann_vs_snn",
-                                              "accuracy_vs_step", "firing_rates",     "sensitivity"};
+                                              "accuracy_vs_step", "firing_rates",     "cascade_front",
+                                              "sensitivity"};
   return names;
 }
 
@@ -109,6 +110,7 @@ std::string plot_title(const std::string& name) {
   if (name == "ann_vs_snn") return "ANN vs SNN energy per inference";
   if (name == "accuracy_vs_step") return "SNN accuracy vs read-out step";
   if (name == "firing_rates") return "SNN firing rate per population";
+  if (name == "cascade_front") return "Early-read cascade: accuracy vs energy (stages, Pareto front, chosen plan)";
   if (name == "sensitivity") return "Sensitivity of the energy to each constant (x0.5, x2)";
   return name;
 }

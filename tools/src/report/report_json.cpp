@@ -1,6 +1,7 @@
 // report.json: every figure of a pipeline run (schema: docs/report-schema.md, tools/report.schema.json).
 #include <cmath>
 
+#include "report/cascade_report.hpp"
 #include "report/report.hpp"
 
 namespace snnconv::report {
@@ -191,6 +192,27 @@ json sensitivity_json(const cascade::PipelineResult& r) {
   return {{"factors", r.sensitivity_factors}, {"subjects", subjects}, {"rows", std::move(rows)}};
 }
 
+// The SNN early-read cascade: the `snnconv cascade` object (cascade_json) of the calibration profile, plus the
+// chosen plan priced on every profile.
+json cascade_section_json(const cascade::EarlyReadResult& e) {
+  json j;
+  j["kind"] = "snn_early_read";
+  j["calibration_profile"] = e.calibration_profile;
+  j["result"] = cascade_json(e.cascade);
+  j["profiles"] = json::array();
+  for (const auto& p : e.profiles) {
+    json pj{{"profile", p.profile}, {"kind", p.kind}, {"fits", p.fits}};
+    pj["cascade_energy_per_inference_pj"] = p.fits ? num(p.cascade_pj) : json(nullptr);
+    pj["quiescence_energy_per_inference_pj"] = p.fits ? num(p.quiescence_pj) : json(nullptr);
+    pj["saving"] = p.fits ? num(p.saving) : json(nullptr);
+    json st = json::array();
+    for (double v : p.stage_pj) st.push_back(num(v));
+    pj["stage_energy_per_inference_pj"] = st;
+    j["profiles"].push_back(std::move(pj));
+  }
+  return j;
+}
+
 }  // namespace
 
 json report_json(const cascade::PipelineResult& r) {
@@ -241,6 +263,21 @@ json report_json(const cascade::PipelineResult& r) {
                                 {"ratio", c.fits ? num(c.ratio) : json(nullptr)},
                                 {"fits", c.fits}});
   j["sensitivity"] = sensitivity_json(r);
+  j["cascade"] = r.snn && r.snn->cascade ? cascade_section_json(*r.snn->cascade) : json(nullptr);
+  j["user_cascade"] = r.user_cascade ? cascade_json(*r.user_cascade) : json(nullptr);
+  j["speculative"] = json(nullptr);
+  if (r.speculative) {
+    const auto& sp = *r.speculative;
+    j["speculative"] = {{"draft", sp.draft}, {"data", sp.data}, {"split", sp.split}, {"prompts", sp.prompts},
+                        {"prompt_tokens", sp.prompt_tokens}, {"max_tokens", sp.max_tokens}, {"gamma", sp.gamma},
+                        {"mode", "greedy"}, {"emitted", sp.emitted}, {"target_passes", sp.target_passes},
+                        {"draft_passes", sp.draft_passes}, {"alpha", num(sp.alpha)},
+                        {"tokens_per_target_pass", num(sp.tokens_per_target_pass)},
+                        {"expected_tokens_per_pass", num(sp.expected_tokens_per_pass)},
+                        {"target_only_seconds", num(sp.target_only_seconds)},
+                        {"speculative_seconds", num(sp.speculative_seconds)}, {"speedup", num(sp.speedup)},
+                        {"identical", sp.identical}};
+  }
   j["notes"] = r.notes;
   return j;
 }

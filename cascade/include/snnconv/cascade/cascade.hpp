@@ -86,7 +86,8 @@ struct SampleOutcome {
 
 struct StageOutcomes {
   std::vector<SampleOutcome> samples;
-  bool continues_previous = false;  // continues(stage i-1, stage i): after stage i-1 it costs the difference
+  bool continues_previous = false;  // continues(stage i-1, stage i): after stage i-1 (or an earlier stage of an
+                                    // unbroken chain of continuations) it costs only the difference
 };
 
 // The stages a plan uses (indices, ascending, ending with the last stage) and the threshold of each but the

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "snnconv/cascade/early_read.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -56,6 +57,10 @@ struct PipelineOptions {
   std::int64_t snn_samples = 200;
   std::string snn_mode = "strict";  // or "burst"
   int max_steps = 4096;
+  // The early-read cascade of a classifier's SNN (early_read.hpp), from the same run: stages read at
+  // early_read.steps then at quiescence, priced per sample on every profile.
+  bool cascade = true;
+  EarlyReadOptions early_read;
   std::function<void(const PipelineProgress&)> progress;  // optional
 };
 
@@ -123,6 +128,8 @@ struct SnnSection {
   std::vector<SnnStepPoint> metric_vs_step;
   std::vector<SnnLayerStats> layers;
   std::vector<std::string> notes;
+  std::optional<EarlyReadResult> cascade;  // classifiers, unless PipelineOptions::cascade is false
+  std::string cascade_status = "skipped";  // "done", "skipped" (not a classifier, or off) or "failed: why"
   Graph graph;    // Stage::spiking, batch 1: its nodes are the ledger's rows
   Ledger ledger;  // summed over samples; per node timesteps; per_step when recorded
 };
@@ -148,6 +155,19 @@ struct PipelineResult {
   std::vector<Comparison> comparisons;          // empty without an SNN
   std::vector<hw::SensitivityRow> sensitivity;  // subjects: ann [, snn]
   std::vector<double> sensitivity_factors;
+  // A cascade of the user's stages (`snnconv report --cascade-stages`), run by the caller with run_cascade.
+  std::optional<CascadeResult> user_cascade;
+  // Greedy speculative decoding with a draft (`snnconv report --draft`), run by the caller (ann::speculative_generate).
+  struct Speculative {
+    std::string draft, data, split;
+    std::int64_t prompts = 0, prompt_tokens = 0, max_tokens = 0;
+    int gamma = 0;
+    std::int64_t emitted = 0, target_passes = 0, draft_passes = 0;
+    double alpha = 0, tokens_per_target_pass = 0, expected_tokens_per_pass = 0;
+    double target_only_seconds = 0, speculative_seconds = 0, speedup = 0;  // wall clock, one run each
+    bool identical = false;  // the speculative output equals target-only greedy decoding on every prompt
+  };
+  std::optional<Speculative> speculative;
   std::vector<std::string> notes;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -79,6 +80,12 @@ struct SpikingRunOptions {
   std::string record_path;
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
+  // SNN only, per-sample reads (the report's early-read cascade, early_read.hpp): on_read is called at the end
+  // of every step listed in read_steps that the sample reaches, and once more at its last step with final =
+  // true, with the first graph output as read then and the sample's own ledger so far (the run ledger still
+  // sums every sample). Sample indices are positions in `samples`.
+  std::vector<int> read_steps;
+  std::function<void(std::int64_t sample, int step, bool final, const Tensor& output, const Ledger& own)> on_read;
 };
 
 struct LayerSpikes {
