@@ -13,6 +13,7 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/datasets/hdf5_probe.hpp"
 #include "snnconv/datasets/importers.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/neuromorphic_hw/profile.hpp"
@@ -60,6 +61,7 @@ Outcome guarded(F&& body) {
 }
 
 void read_h5(const fs::path& path) {
+  datasets::clear_hdf5_probe_cache();  // every input rewrites the same path, maybe within one mtime tick
   datasets::DatasetReader reader(path);
   const datasets::DatasetInfo& info = reader.info();
   reader.string_attribute("/", "source");
@@ -131,6 +133,7 @@ Outcome h5_layout_entry(std::span<const std::uint8_t> bytes) {
 
 Outcome snn_model_entry(std::span<const std::uint8_t> bytes) {
   const std::string path = scratch_file("model.snn.h5", bytes);
+  datasets::clear_hdf5_probe_cache();
   return guarded([&] { (void)datasets::read_model_file(path); });
 }
 
