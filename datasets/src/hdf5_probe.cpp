@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "snnconv/core/error.hpp"
 
@@ -40,8 +43,60 @@ namespace {
 
 // Child exit codes. Anything else (a sanitizer's exit code 1, a signal) is a libhdf5 failure.
 constexpr int kChildOk = 0;
-constexpr int kChildSnnconvError = 42;
+constexpr int kChildSnnconvError = 42;  // the error follows through the pipe
 constexpr int kChildOutOfMemory = 43;
+constexpr int kChildOtherException = 44;  // the parent reads for real and meets it itself
+
+// An snnconv error crossing from the child: its class, message and context, '\0'-separated.
+enum class Kind : char { error = 'E', parse = 'P', graph = 'G', shape = 'S', unsupported = 'U', usage = 'A',
+                         limit = 'L', numeric = 'N', io = 'I' };
+
+Kind kind_of(const Error& e) {
+  if (dynamic_cast<const ParseError*>(&e)) return Kind::parse;
+  if (dynamic_cast<const GraphError*>(&e)) return Kind::graph;
+  if (dynamic_cast<const ShapeError*>(&e)) return Kind::shape;
+  if (dynamic_cast<const UnsupportedError*>(&e)) return Kind::unsupported;
+  if (dynamic_cast<const UsageError*>(&e)) return Kind::usage;
+  if (dynamic_cast<const LimitError*>(&e)) return Kind::limit;
+  if (dynamic_cast<const NumericError*>(&e)) return Kind::numeric;
+  if (dynamic_cast<const IoError*>(&e)) return Kind::io;
+  return Kind::error;
+}
+
+std::string encode(const Error& e) {
+  constexpr std::size_t kMaxField = 8192;  // the whole message stays below the pipe's buffer
+  std::string out(1, static_cast<char>(kind_of(e)));
+  for (const std::string* field : {&e.message(), &e.context().file, &e.context().node, &e.context().op,
+                                   &e.context().value})
+    out += '\0' + field->substr(0, kMaxField);
+  return out;
+}
+
+// Throws the error `payload` describes (encode's output); returns when it is malformed.
+void rethrow(const std::string& payload) {
+  if (payload.size() < 2) return;
+  std::vector<std::string> f;
+  std::size_t begin = 2;  // past the kind and the first separator
+  for (;;) {
+    const std::size_t end = payload.find('\0', begin);
+    f.push_back(payload.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  if (f.size() != 5) return;
+  const ErrorContext context{f[1], f[2], f[3], f[4]};
+  switch (static_cast<Kind>(payload[0])) {
+    case Kind::parse: throw ParseError(f[0], context);
+    case Kind::graph: throw GraphError(f[0], context);
+    case Kind::shape: throw ShapeError(f[0], context);
+    case Kind::unsupported: throw UnsupportedError(f[0], context);
+    case Kind::usage: throw UsageError(f[0], context);
+    case Kind::limit: throw LimitError(f[0], context);
+    case Kind::numeric: throw NumericError(f[0], context);
+    case Kind::io: throw IoError(f[0], context);
+    case Kind::error: throw Error(f[0], context);
+  }
+}
 
 bool g_in_child = false;
 
@@ -54,9 +109,15 @@ struct Key {
   bool operator<(const Key& other) const { return tie() < other.tie(); }
 };
 
+// What a probe found out about one file.
+struct Verdict {
+  enum class What { safe, snnconv_error, libhdf5_failure } what = What::safe;
+  std::string detail;  // the encoded error, or how libhdf5 failed
+};
+
 std::mutex g_cache_mutex;
-std::map<Key, std::optional<std::string>>& cache() {  // failure message, or nullopt when the file is safe
-  static std::map<Key, std::optional<std::string>> verdicts;
+std::map<Key, Verdict>& cache() {
+  static std::map<Key, Verdict> verdicts;
   return verdicts;
 }
 
@@ -75,7 +136,7 @@ std::uint64_t mapped_bytes() {  // VmSize: the address space the process maps no
   return pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-[[noreturn]] void run_child(const std::function<void()>& reads, std::uint64_t memory_limit) {
+[[noreturn]] void run_child(const std::function<void()>& reads, std::uint64_t memory_limit, int pipe_out) {
   g_in_child = true;
   if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
   // Default actions: no fuzzer or sanitizer handler reports a crash of the child as the process's own,
@@ -95,36 +156,83 @@ std::uint64_t mapped_bytes() {  // VmSize: the address space the process maps no
     reads();
   } catch (const std::bad_alloc&) {
     code = kChildOutOfMemory;
+  } catch (const Error& e) {
+    code = kChildSnnconvError;
+    const std::string payload = encode(e);
+    if (::write(pipe_out, payload.data(), payload.size()) != static_cast<ssize_t>(payload.size()))
+      code = kChildOtherException;
   } catch (...) {
-    code = kChildSnnconvError;  // the parent reads and throws this error itself
+    code = kChildOtherException;
   }
   ::_exit(code);  // no atexit handlers, no stdio flush, no leak check: the parent owns all of that
 }
 
-// The child's verdict: nullopt when the parent may read, else why libhdf5 failed.
-std::optional<std::string> wait_for(pid_t child, std::chrono::seconds time_limit, std::uint64_t memory_limit) {
+std::string read_all(int fd) {
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      out.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      return out;
+    }
+  }
+}
+
+// Waits for the child (killing it at the time limit); nullopt when the parent should read unprotected.
+std::optional<Verdict> wait_for(pid_t child, int pipe_in, std::chrono::seconds time_limit,
+                                std::uint64_t memory_limit) {
   const auto deadline = std::chrono::steady_clock::now() + time_limit;
   long sleep_ns = 50'000;
   int status = 0;
   for (;;) {
     const pid_t done = ::waitpid(child, &status, WNOHANG);
     if (done == child) break;
-    if (done < 0 && errno != EINTR) return std::nullopt;  // lost track of the child: read unprotected
+    if (done < 0 && errno != EINTR) return std::nullopt;  // lost track of the child
     if (std::chrono::steady_clock::now() >= deadline) {
       ::kill(child, SIGKILL);
       while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
       }
-      return fmt::format("took more than {} s", time_limit.count());
+      return Verdict{Verdict::What::libhdf5_failure, fmt::format("took more than {} s", time_limit.count())};
     }
     timespec pause{0, sleep_ns};
     ::nanosleep(&pause, nullptr);
     sleep_ns = std::min(sleep_ns * 2, 5'000'000L);
   }
-  if (WIFSIGNALED(status)) return fmt::format("crashed with signal {}", WTERMSIG(status));
+  using What = Verdict::What;
+  if (WIFSIGNALED(status)) return Verdict{What::libhdf5_failure, fmt::format("crashed with signal {}", WTERMSIG(status))};
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == kChildOk || code == kChildSnnconvError) return std::nullopt;
-  if (code == kChildOutOfMemory) return fmt::format("needed more than {} bytes", memory_limit);
-  return fmt::format("crashed with exit code {}", code);  // a sanitizer report (fuzz builds) precedes it
+  switch (code) {
+    case kChildOk:
+    case kChildOtherException:
+      return Verdict{};
+    case kChildSnnconvError:
+      return Verdict{What::snnconv_error, read_all(pipe_in)};
+    case kChildOutOfMemory:
+      return Verdict{What::libhdf5_failure, fmt::format("needed more than {} bytes", memory_limit)};
+    default:  // a sanitizer's report (fuzz and sanitizer builds) precedes it on stderr
+      return Verdict{What::libhdf5_failure, fmt::format("crashed with exit code {}", code)};
+  }
+}
+
+// Runs the probe in a child; nullopt when no child could be started.
+std::optional<Verdict> probe(const std::function<void()>& reads, std::uintmax_t file_bytes) {
+  const auto time_limit = hdf5_probe_time_limit(file_bytes);
+  const std::uint64_t memory_limit = hdf5_probe_memory_limit_bytes(file_bytes);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  std::fflush(nullptr);  // nothing buffered is written twice
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    run_child(reads, memory_limit, fds[1]);
+  }
+  ::close(fds[1]);
+  std::optional<Verdict> verdict;
+  if (child > 0) verdict = wait_for(child, fds[0], time_limit, memory_limit);
+  ::close(fds[0]);
+  return verdict;
 }
 
 }  // namespace
@@ -156,31 +264,30 @@ void probe_hdf5_file(const std::filesystem::path& path, const std::function<void
   const Key key{path.string(), static_cast<std::uintmax_t>(st.st_size),
                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
                 static_cast<std::uint64_t>(st.st_ino)};
-  std::optional<std::string> verdict;
+  std::optional<Verdict> verdict;
   {
     std::lock_guard lock(g_cache_mutex);
     auto found = cache().find(key);
-    if (found != cache().end()) {
-      verdict = found->second;
-      if (!verdict) return;
-    }
+    if (found != cache().end()) verdict = found->second;
   }
   if (!verdict) {
-    const auto time_limit = hdf5_probe_time_limit(key.size);
-    const std::uint64_t memory_limit = hdf5_probe_memory_limit_bytes(key.size);
-    std::fflush(nullptr);  // nothing buffered is written twice
-    const pid_t child = ::fork();
-    if (child < 0) return;  // no process to spare: read unprotected rather than not at all
-    if (child == 0) run_child(reads, memory_limit);
-    verdict = wait_for(child, time_limit, memory_limit);
+    verdict = probe(reads, key.size);
+    if (!verdict) return;  // no process to spare: read unprotected rather than not at all
     std::lock_guard lock(g_cache_mutex);
-    cache()[key] = verdict;
-    if (!verdict) return;
+    cache()[key] = *verdict;
   }
-  throw ParseError(fmt::format("libhdf5 failed on this file ({}): the file is corrupt or not an HDF5 file "
-                               "snnconv can read",
-                               *verdict),
-                   ErrorContext{path.string(), "", "", ""});
+  switch (verdict->what) {
+    case Verdict::What::safe:
+      return;
+    case Verdict::What::snnconv_error:  // the reader's own error: the parent need not touch the file
+      rethrow(verdict->detail);
+      return;
+    case Verdict::What::libhdf5_failure:
+      throw ParseError(fmt::format("libhdf5 failed on this file ({}): the file is corrupt or not an HDF5 file "
+                                   "snnconv can read",
+                                   verdict->detail),
+                       ErrorContext{path.string(), "", "", ""});
+  }
 }
 
 }  // namespace detail

@@ -2,11 +2,13 @@
 // 1.10.8 crashes, spins or allocates gigabytes on some crafted files, inside H5Fopen/H5Aread, before
 // snnconv sees any data. So DatasetReader and read_model_file first do the same reads in a forked child
 // with a time limit and an address-space limit; only when the child survives does the process read the
-// file itself (libhdf5 is deterministic on the same bytes). A child killed by a signal, a timeout or
-// memory exhaustion becomes a ParseError naming the file:
+// file itself (libhdf5 is deterministic on the same bytes). An snnconv error in the child (a file that is
+// not HDF5, a broken layout) is thrown again in the process, same class, message and context, without the
+// process opening the file. A child killed by a signal, a timeout or memory exhaustion becomes a
+// ParseError naming the file:
 //   "libhdf5 failed on this file (crashed with signal 11): the file is corrupt or not an HDF5 file
 //    snnconv can read".
-// Verdicts are cached per (path, size, mtime, inode) for the life of the process.
+// Verdicts (errors included) are cached per (path, size, mtime, inode) for the life of the process.
 // SNNCONV_HDF5_PROBE=0 in the environment turns the probe off (debugging libhdf5 under gdb only).
 // Cost: one fork and a second pass over the file's data (a few ms for the bundled files).
 #pragma once
