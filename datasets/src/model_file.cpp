@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "h5_io.hpp"
+#include "hdf5_probe.hpp"
 #include "snnconv/core/attrs_codec.hpp"
 #include "snnconv/core/verifier.hpp"
 
@@ -24,6 +25,7 @@ namespace snnconv::datasets {
 namespace {
 
 namespace fs = std::filesystem;
+ModelFile read_unprobed(const fs::path& path);  // read_model_file without the probe
 using detail::Where;
 
 constexpr const char* kModelFormat = "snnconv-model";
@@ -270,11 +272,13 @@ void write_model_file(const fs::path& path, const std::map<std::string, std::str
       }
       detail::write_strings(f.openGroup("/"), "graphs", order);
     }
-    (void)read_model_file(tmp);  // what we rename into place is what we can read
+    (void)read_unprobed(tmp);  // what we rename into place is what we can read
   });
 }
 
-ModelFile read_model_file(const fs::path& path) {
+namespace {
+
+ModelFile read_unprobed(const fs::path& path) {
   detail::silence_hdf5();
   const std::string file = path.string();
   try {
@@ -299,6 +303,14 @@ ModelFile read_model_file(const fs::path& path) {
   } catch (const H5::Exception& e) {
     throw ParseError("malformed model file: " + detail::describe(e), {file, "", "", ""});
   }
+}
+
+}  // namespace
+
+ModelFile read_model_file(const fs::path& path) {
+  // The whole read runs in a child first: libhdf5 may crash or hang on a corrupt file (hdf5_probe.hpp).
+  detail::probe_hdf5_file(path, [&] { (void)read_unprobed(path); });
+  return read_unprobed(path);
 }
 
 bool is_model_file(const fs::path& path) {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "h5_io.hpp"
+#include "hdf5_probe.hpp"
 
 namespace snnconv::datasets {
 
@@ -16,6 +17,61 @@ namespace {
 // Per open dataset: several 1 MiB chunks, so a batch straddling two chunks decompresses each once.
 constexpr std::size_t kChunkCacheBytes = std::size_t{8} << 20;
 constexpr std::size_t kChunkCacheSlots = 521;  // a prime well above the chunk count held
+
+// The probe (hdf5_probe.hpp) reads every array of a file in blocks of at most kProbeBlockBytes; past
+// kProbeFullReadBytes of data per file it reads only the first and the last block of each dataset.
+constexpr std::int64_t kProbeBlockBytes = std::int64_t{16} << 20;
+constexpr std::int64_t kProbeFullReadBytes = std::int64_t{1} << 30;
+
+// One dataset as the probe reads it: strings whole, numbers in blocks within the budget.
+void probe_dataset(const DatasetReader& reader, const std::string& split, const std::string& name,
+                   std::int64_t& budget) {
+  const Shape shape = reader.shape(split, name);
+  DType dtype{};
+  try {
+    dtype = reader.dtype(split, name);
+  } catch (const UnsupportedError&) {
+    (void)reader.read_strings(split, name);
+    return;
+  }
+  if (shape.empty()) {
+    (void)reader.read(split, name);
+    return;
+  }
+  if (reader.info().task == Task::classification && name == "inputs") (void)reader.input_transform(split, name);
+  std::int64_t row_bytes = static_cast<std::int64_t>(dtype_size(dtype));
+  for (std::size_t d = 1; d < shape.size(); ++d)  // saturating: a crafted shape must not overflow here
+    row_bytes = shape[d] > 0 && row_bytes > kProbeFullReadBytes / shape[d] ? kProbeFullReadBytes + 1
+                                                                            : row_bytes * std::max<std::int64_t>(shape[d], 1);
+  const std::int64_t rows_per_block = std::max<std::int64_t>(1, kProbeBlockBytes / row_bytes);
+  const std::int64_t rows = shape[0];
+  auto read_block = [&](std::int64_t begin) {
+    const std::int64_t count = std::min(rows_per_block, rows - begin);
+    (void)reader.read_rows(split, name, begin, count);
+    budget -= count * row_bytes;
+  };
+  if (rows <= budget / row_bytes) {
+    for (std::int64_t begin = 0; begin < rows; begin += rows_per_block) read_block(begin);
+  } else if (rows > 0) {  // over the limit: the first and the last block
+    read_block(0);
+    if (rows > rows_per_block) read_block(rows - rows_per_block);
+  }
+}
+
+// What the probe child reads: the layout validation (the constructor; its error is the constructor's error
+// in the parent too), then every split's arrays and the attributes readers use. An error of one of these
+// reads is left for the parent to meet if it ever does that read: the probe goes on with the next dataset.
+void probe_reads(const std::filesystem::path& path) {
+  const DatasetReader reader(path);
+  std::int64_t budget = kProbeFullReadBytes;
+  for (const std::string& split : reader.splits())
+    for (const std::string& name : reader.dataset_names(split)) {
+      try {
+        probe_dataset(reader, split, name, budget);
+      } catch (const Error&) {
+      }
+    }
+}
 }  // namespace
 
 struct DatasetReader::Impl {
@@ -81,6 +137,8 @@ struct DatasetReader::Impl {
 };
 
 DatasetReader::DatasetReader(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+  // Every read in a child first: libhdf5 may crash or hang on a corrupt file (hdf5_probe.hpp).
+  detail::probe_hdf5_file(path, [&] { probe_reads(path); });
   impl_->path = path;
   impl_->file_name = path.string();
   impl_->file = detail::open_read_only(impl_->file_name);
