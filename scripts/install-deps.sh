@@ -5,13 +5,16 @@ set -euo pipefail
 packages=(cmake ninja-build g++ libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev libprotobuf-dev protobuf-compiler
           libcli11-dev doctest-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
           dataset-fashion-mnist python3 python3-numpy python3-h5py
-          python3-matplotlib python3-jsonschema chromium nodejs npm)
+          python3-matplotlib python3-jsonschema chromium)
 # nodejs, npm: ONNX Runtime (the npm package onnxruntime-node, installed into tools/ort by scripts/test.sh), the
 # reference runtime the export tests compare against. python3-matplotlib: the report's PNG plots (tools/plot_report.py); python3-jsonschema: report.json is validated
 # against tools/report.schema.json; chromium: the test that renders report.html headless.
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp)
 fi
+# Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts with
+# Debian's npm package): only a machine without npm gets Debian's.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
