@@ -173,6 +173,22 @@ class SkeletonBuilder {
     region_[v.index] = r ? 1 : 0;
     return r;
   }
+  // `n`, a copy of v's producer already rewired to read levels, added with a new output "<v>_q" carrying
+  // `quant`: from now on that value is v's levels.
+  ValueId add_levels_copy(Node n, ValueId v, const std::optional<QuantParams>& quant) {
+    Value out = g_.value(v);
+    out.name = unique_name(g_, out.name + "_q");
+    out.producer = NodeId{};
+    const ValueId ov = g_.add_value(std::move(out));
+    g_.value(ov).quant = quant;
+    n.outputs = {ov};
+    n.name = g_.value(ov).name;
+    g_.add_node(std::move(n));
+    if (ov.index >= region_.size()) region_.resize(ov.index + 1, -1);
+    region_[ov.index] = 1;
+    fq_[v.index] = ov;
+    return ov;
+  }
   ValueId levels_of(ValueId v, bool probabilities) {
     if (is_levels(v)) return v;
     if (auto it = fq_.find(v.index); it != fq_.end()) return it->second;
@@ -188,18 +204,8 @@ class SkeletonBuilder {
           unsupported(g_, p, "a Concat operand already has its own quantization point; the operands cannot share one step");
         out_.points.back().tie = tie;
       }
-      Value out = g_.value(v);
-      out.name = unique_name(g_, out.name + "_q");
-      out.producer = NodeId{};
-      const ValueId ov = g_.add_value(std::move(out));
-      g_.value(ov).quant = g_.value(cat.inputs[0]).quant;
-      cat.outputs = {ov};
-      cat.name = g_.value(ov).name;
-      g_.add_node(std::move(cat));
-      if (ov.index >= region_.size()) region_.resize(ov.index + 1, -1);
-      region_[ov.index] = 1;
-      fq_[v.index] = ov;
-      return ov;
+      const std::optional<QuantParams> quant = g_.value(cat.inputs[0]).quant;
+      return add_levels_copy(std::move(cat), v, quant);
     }
     // A real value moved by Reshape/Transpose/Gather...: quantize before the movement and move the levels,
     // so that spikes (not currents) travel through it. Same numbers: rounding commutes with movement.
@@ -207,19 +213,9 @@ class SkeletonBuilder {
                                                in_region(g_.node(p).inputs[0])) {
       Node moved = g_.node(p);
       const ValueId src = levels_of(moved.inputs[0], probabilities);
-      Value out = g_.value(v);
-      out.name = unique_name(g_, out.name + "_q");
-      out.producer = NodeId{};
-      const ValueId ov = g_.add_value(std::move(out));
-      g_.value(ov).quant = g_.value(src).quant;  // levels keep their step through movement
       moved.inputs[0] = src;
-      moved.outputs = {ov};
-      moved.name = g_.value(ov).name;
-      g_.add_node(std::move(moved));
-      if (ov.index >= region_.size()) region_.resize(ov.index + 1, -1);
-      region_[ov.index] = 1;
-      fq_[v.index] = ov;
-      return ov;
+      const std::optional<QuantParams> quant = g_.value(src).quant;  // levels keep their step through movement
+      return add_levels_copy(std::move(moved), v, quant);
     }
     const std::string base = g_.value(v).name;
     const ValueId q = add_node_value(g_, OpKind::FakeQuant, {v}, NoAttrs{}, base + "_q");

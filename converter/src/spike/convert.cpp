@@ -220,11 +220,7 @@ class SpikeConverter {
           if (q_.value(n.inputs[k]).quant != q_.value(n.inputs[0]).quant)
             fail_unsupported(id, n.inputs[k], "Concat operands must share one threshold and count range");
         }
-        std::vector<ValueId> ins;
-        for (ValueId v : n.inputs) ins.push_back(value(v));
-        const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
-        s_.value(o).quant = q_.value(n.inputs[0]).quant;
-        spiking_[out.index] = true;
+        pass_spikes(id, n, out);
         return;
       }
       default:
@@ -234,15 +230,20 @@ class SpikeConverter {
       for (std::size_t k = 1; k < n.inputs.size(); ++k)
         if (n.inputs[k].valid() && !q_.is_constant(n.inputs[k]))
           fail_unsupported(id, n.inputs[k], "data movement of spikes needs constant indices and shapes");
-      std::vector<ValueId> ins;
-      for (ValueId v : n.inputs) ins.push_back(value(v));
-      const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
-      // Counts keep their threshold through data movement; the engine and readers find it on the value.
-      s_.value(o).quant = q_.value(n.inputs[0]).quant;
-      spiking_[out.index] = true;
+      pass_spikes(id, n, out);
       return;
     }
     fail_unsupported(id, out, std::string(op_name(n.kind)) + " has no spiking form");
+  }
+
+  // Concat and data movement of spike counts: the same op on the spiking values. Counts keep their
+  // threshold (the first operand's) through it; the engine and readers find it on the value.
+  void pass_spikes(NodeId id, const Node& n, ValueId out) {
+    std::vector<ValueId> ins;
+    for (ValueId v : n.inputs) ins.push_back(value(v));
+    const ValueId o = emit(id, n.kind, std::move(ins), n.attrs);
+    s_.value(o).quant = q_.value(n.inputs[0]).quant;
+    spiking_[out.index] = true;
   }
 
   const Graph& q_;

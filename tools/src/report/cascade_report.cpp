@@ -1,5 +1,6 @@
 // cascade.json / cascade.md writers.
 #include "report/cascade_report.hpp"
+#include "report/report.hpp"
 
 #include <fmt/format.h>
 
@@ -8,8 +9,7 @@
 namespace snnconv::report {
 namespace {
 
-nlohmann::json plan_json(const cascade::Plan& p, const cascade::CalibratedPlan& c) {
-  (void)c;
+nlohmann::json plan_json(const cascade::Plan& p) {
   nlohmann::json j;
   j["stages"] = nlohmann::json::array();
   for (int s : p.stages) j["stages"].push_back(s + 1);
@@ -28,12 +28,6 @@ nlohmann::json result_json(const cascade::PlanResult& r) {
   j["escalated"] = r.escalated;
   j["answered"] = r.answered;
   return j;
-}
-
-std::string energy(double pj) {
-  if (pj >= 1e6) return fmt::format("{:.4g} µJ", pj * 1e-6);
-  if (pj >= 1e3) return fmt::format("{:.4g} nJ", pj * 1e-3);
-  return fmt::format("{:.4g} pJ", pj);
 }
 
 std::string pct(double x) { return fmt::format("{:.2f}%", 100.0 * x); }
@@ -90,7 +84,7 @@ nlohmann::json cascade_json(const cascade::CascadeResult& r) {
     j["stages"].push_back(e);
   }
   nlohmann::json chosen;
-  chosen["plan"] = plan_json(r.chosen.plan, r.chosen);
+  chosen["plan"] = plan_json(r.chosen.plan);
   chosen["calibration"] = result_json(r.chosen.calibration);
   chosen["evaluation"] = result_json(r.eval);
   chosen["target_accuracy"] = r.chosen.target_accuracy;
@@ -102,7 +96,7 @@ nlohmann::json cascade_json(const cascade::CascadeResult& r) {
   j["front"] = nlohmann::json::array();
   for (std::size_t i = 0; i < r.chosen.front.size(); ++i) {
     nlohmann::json e;
-    e["plan"] = plan_json(r.chosen.front[i].first, r.chosen);
+    e["plan"] = plan_json(r.chosen.front[i].first);
     e["calibration"] = result_json(r.chosen.front[i].second);
     if (i < r.front_eval.size()) e["evaluation"] = result_json(r.front_eval[i]);
     j["front"].push_back(e);
@@ -126,7 +120,7 @@ std::string cascade_markdown(const nlohmann::json& j) {
   int k = 1;
   for (const auto& s : j["stages"])
     md += fmt::format("| {} | `{}` | {} | {} | {} | {} | {:.1f} |\n", k++, s["spec"].get<std::string>(),
-                      s["profile"].get<std::string>(), energy(s["cost_pj"].get<double>()),
+                      s["profile"].get<std::string>(), format_energy_pj(s["cost_pj"].get<double>()),
                       pct(s["calibration_accuracy"].get<double>()), pct(s["evaluation_accuracy"].get<double>()),
                       s["seconds"].get<double>());
   const auto& c = j["chosen"];
@@ -134,11 +128,11 @@ std::string cascade_markdown(const nlohmann::json& j) {
   md += fmt::format("\n## Chosen plan\n\nStages {}.\n\n", stages_text(c["plan"]));
   md += fmt::format("| | {} | cost per sample |\n|---|---:|---:|\n", metric);
   md += fmt::format("| cascade, calibration rows | {} | {} |\n", pct(c["calibration"]["accuracy"].get<double>()),
-                    energy(c["calibration"]["cost_pj"].get<double>()));
+                    format_energy_pj(c["calibration"]["cost_pj"].get<double>()));
   md += fmt::format("| cascade, evaluation rows | **{}** | **{}** |\n", pct(ev["accuracy"].get<double>()),
-                    energy(ev["cost_pj"].get<double>()));
+                    format_energy_pj(ev["cost_pj"].get<double>()));
   md += fmt::format("| largest stage alone, evaluation rows | {} | {} |\n\n",
-                    pct(j["largest"]["accuracy"].get<double>()), energy(j["largest"]["cost_pj"].get<double>()));
+                    pct(j["largest"]["accuracy"].get<double>()), format_energy_pj(j["largest"]["cost_pj"].get<double>()));
   md += fmt::format("Saving against the largest stage alone: **{}** of its energy, at {:+.2f} points of {}.\n\n",
                     pct(j["saving"].get<double>()), 100.0 * j["accuracy_change"].get<double>(), metric);
   md += "Per stage on the evaluation rows (fraction of all samples that ran it, escalated of those that ran it, "
@@ -151,8 +145,8 @@ std::string cascade_markdown(const nlohmann::json& j) {
   md += "| plan | " + metric + " (cal.) | cost (cal.) | " + metric + " (eval.) | cost (eval.) |\n|---|---:|---:|---:|---:|\n";
   for (const auto& f : j["front"])
     md += fmt::format("| {} | {} | {} | {} | {} |\n", stages_text(f["plan"]), pct(f["calibration"]["accuracy"].get<double>()),
-                      energy(f["calibration"]["cost_pj"].get<double>()), pct(f["evaluation"]["accuracy"].get<double>()),
-                      energy(f["evaluation"]["cost_pj"].get<double>()));
+                      format_energy_pj(f["calibration"]["cost_pj"].get<double>()), pct(f["evaluation"]["accuracy"].get<double>()),
+                      format_energy_pj(f["evaluation"]["cost_pj"].get<double>()));
   md += "\n## Notes\n\n";
   for (const auto& n : j["notes"]) md += "- " + n.get<std::string>() + "\n";
   for (const auto& s : j["stages"])
