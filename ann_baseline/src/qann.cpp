@@ -51,22 +51,42 @@ std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min
   return static_cast<std::int32_t>(std::clamp(q, lo, hi));
 }
 
-void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
-                      const float* beta, float* y, std::int64_t valid_cols) {
+float layer_norm_eps_term(std::int64_t cols, float epsilon, float s) {
+  const double n = static_cast<double>(cols);
+  return static_cast<float>(n * n * static_cast<double>(epsilon) / (static_cast<double>(s) * static_cast<double>(s)));
+}
+
+std::int64_t softmax_weight(std::int64_t k, float s) {
+  return static_cast<std::int64_t>(
+      std::floor(std::ldexp(std::exp(-static_cast<double>(s) * static_cast<double>(k)), kSoftmaxFracBits) + 0.5));
+}
+
+void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
+                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols) {
   switch (fn) {
-    case DiffUnitAttrs::Fn::softmax:
-      if (valid_cols >= 0 && valid_cols < cols) {
-        detail::softmax_strided(x, y, valid_cols, 1);
-        std::fill(y + valid_cols, y + cols, 0.0f);
-      } else {
-        detail::softmax_strided(x, y, cols, 1);
-      }
+    case DiffUnitAttrs::Fn::softmax: {
+      const std::int64_t n = valid_cols >= 0 && valid_cols < cols ? valid_cols : cols;
+      std::fill(y + n, y + cols, 0.0f);
+      if (n == 0) return;
+      const std::int32_t top = *std::max_element(q, q + n);
+      std::int64_t sum = 0;
+      for (std::int64_t j = 0; j < n; ++j) sum += softmax_weight(std::int64_t{top} - q[j], s);
+      const float denom = static_cast<float>(sum);
+      for (std::int64_t j = 0; j < n; ++j)
+        y[j] = static_cast<float>(softmax_weight(std::int64_t{top} - q[j], s)) / denom;
       return;
+    }
     case DiffUnitAttrs::Fn::layer_norm: {
-      float mean = 0.0f, inv_std = 0.0f;
-      detail::layer_norm_row(x, y, cols, epsilon, &mean, &inv_std);
-      // Scale then bias as two roundings, as the reference kernel applies them.
+      std::int64_t s1 = 0, s2 = 0;
       for (std::int64_t j = 0; j < cols; ++j) {
+        s1 += q[j];
+        s2 += std::int64_t{q[j]} * q[j];
+      }
+      const std::int64_t var_n2 = cols * s2 - s1 * s1;  // cols^2 * variance of the levels, exact
+      const float denom = std::sqrt(static_cast<float>(var_n2) + layer_norm_eps_term(cols, epsilon, s));
+      // One rounding per operation, in this order (the exported graph's Div, Mul, Add).
+      for (std::int64_t j = 0; j < cols; ++j) {
+        y[j] = static_cast<float>(cols * q[j] - s1) / denom;
         y[j] = y[j] * gamma[j];
         if (beta) y[j] = y[j] + beta[j];
       }

@@ -274,12 +274,10 @@ class QannRunner {
     o.kind = Slot::Kind::floats;
     o.shape = x.lv.shape;
     o.f.assign(x.lv.q.size(), 0.0f);
-    std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::size_t r = 0; r * static_cast<std::size_t>(cols) < x.lv.q.size(); ++r) {
       const std::size_t base = r * static_cast<std::size_t>(cols);
-      for (std::size_t j = 0; j < row.size(); ++j) row[j] = dequantize(x.lv.q[base + j], x.lv.scale);
-      whole_vector_row(fn, row.data(), cols, eps, gamma.data(), beta.empty() ? nullptr : beta.data(),
-                       o.f.data() + base,
+      whole_vector_row(fn, x.lv.q.data() + base, x.lv.scale, cols, eps, gamma.data(),
+                       beta.empty() ? nullptr : beta.data(), o.f.data() + base,
                        causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1);
     }
   }

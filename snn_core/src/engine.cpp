@@ -556,9 +556,7 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
   const bool ln = u.fn == DiffUnitAttrs::Fn::layer_norm;
   for (std::int32_t r : u.rows_changed) {
     const std::int64_t base = std::int64_t{r} * u.cols;
-    for (std::int64_t j = 0; j < u.cols; ++j)
-      u.x_row[static_cast<std::size_t>(j)] = ann::dequantize(in.count[static_cast<std::size_t>(base + j)], u.s_a);
-    ann::whole_vector_row(u.fn, u.x_row.data(), u.cols, u.epsilon, u.gamma.data(),
+    ann::whole_vector_row(u.fn, in.count.data() + base, u.s_a, u.cols, u.epsilon, u.gamma.data(),
                           u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base,
                           u.causal ? ann::causal_valid_cols(r, u.causal_m, u.cols) : -1);
     out.mark_range(base, base + u.cols);
@@ -567,9 +565,9 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
   Counters& c = step_rows[u.row];
   const auto n = static_cast<std::uint64_t>(u.rows_changed.size());
   const auto cols = static_cast<std::uint64_t>(u.cols);
-  // LayerNorm per row: dequantize, sum, subtract, square-accumulate, normalise, scale, bias (7 per element)
-  // plus one sqrt and one divide; softmax: dequantize, max, subtract, sum (4 per element) plus an exp and a
-  // divide per element.
+  // LayerNorm per row: sum, square, square-accumulate, scale, subtract, normalise, scale, bias (7 integer or
+  // float ops per element) plus one sqrt and one divide; softmax: max, subtract, sum (counted as 4 per
+  // element) plus an exp (a table lookup in ann::whole_vector_row) and a divide per element.
   c.dense_ops += n * cols * (ln ? 7 : 4);
   c.nonlinear_ops += ln ? n * 2 : n * cols * 2;
   c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += n * cols * kCountBytes;

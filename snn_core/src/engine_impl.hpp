@@ -90,7 +90,7 @@ struct Unit {
   DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::layer_norm;
   float epsilon = 0.0f;
   std::int64_t cols = 0;
-  std::vector<float> gamma, beta, x_row, y;
+  std::vector<float> gamma, beta, y;
 
   // SpikeNeuron: threshold s, count bounds, folded nonlinearity; target count per neuron and the list of
   // neurons whose count differs from their target.

@@ -161,7 +161,6 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
             (k == 1 ? u.gamma : u.beta) = p.constant->to_f32();
           }
         }
-        u.x_row.assign(static_cast<std::size_t>(u.cols), 0.0f);
         u.y.assign(numel, 0.0f);
         const std::size_t rows = numel / static_cast<std::size_t>(u.cols);
         u.row_flag.assign(rows, 0);

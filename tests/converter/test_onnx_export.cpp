@@ -126,8 +126,10 @@ TEST_SUITE("unit") {
       const Graph q = test::make_qann_block(5, bits, &samples, 8);
       const std::string out = (dir.path / ("int" + std::to_string(bits) + ".onnx")).string();
       const onnx_export::ExportStats st = onnx_export::export_onnx(q, out);  // the integer form is the default
-      // Every Linear and both attention products.
+      // Every Linear and both attention products; every LayerNorm and Softmax on levels.
       CHECK(st.integer_matmuls == count_ops(q, OpKind::Linear) + 2);
+      CHECK(st.integer_units == count_ops(q, OpKind::LayerNorm) + count_ops(q, OpKind::Softmax));
+      CHECK(st.integer_units >= 2);
       CHECK(st.qdq_pairs == count_ops(q, OpKind::FakeQuant));
       const Graph back = onnx_import::import_onnx(out);
       double worst = 0.0;
@@ -137,12 +139,11 @@ TEST_SUITE("unit") {
         const auto a = ours.to_f32(), b = theirs.to_f32();
         for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
       }
-      // W8A8: bit-identical. W4A4: a product lands exactly on a tie (x/s = -3.5 with these steps), which
-      // QuantizeLinear rounds to even (-4) and the QANN up (-3); that one level propagates.
-      const float out_step = q.value(q.outputs()[0]).quant->scale[0];
-      MESSAGE("integer form W" << bits << "A" << bits << ": max |ONNX - QANN| = " << worst / out_step << " output steps");
-      if (bits == 8) CHECK(worst == 0.0);
-      else CHECK(worst <= 2.0 * out_step);
+      // Bit-identical at both widths: the levels are floor(x/s + 1/2) as the QANN computes them (at W4A4 a
+      // product lands exactly on the tie x/s = -3.5, which QuantizeLinear alone would round to even), and
+      // LayerNorm / Softmax run on the levels with the QANN's own sequence of operations.
+      MESSAGE("integer form W" << bits << "A" << bits << ": max |ONNX - QANN| = " << worst);
+      CHECK(worst == 0.0);
     }
   }
 

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/ort/export_check.py --snnconv build/tools/snnconv --model examples/fashion_vit/fashion_vit_relu.onnx
         [--act-bits 8] [--weight-bits 8] [--calib 64] [--split test] [--limit N] [--form integer|qdq]
-        [--opt-level basic] [--min-agreement 0.995] [--keep DIR] [--float]
+        [--opt-level basic] [--min-agreement 0.995] [--max-abs-diff X] [--keep DIR] [--float]
 
 Steps: `snnconv convert MODEL` (post-training quantization, W/A bits), `snnconv export FILE.snn.h5 --out X.onnx
 --samples DIR` (the QANN as QDQ ONNX, plus the split's inputs and the QANN's outputs on them), then
@@ -11,7 +11,7 @@ Steps: `snnconv convert MODEL` (post-training quantization, W/A bits), `snnconv 
 axis of the first output (classifiers: per sample; language models: the next-byte prediction at every
 position). With --float the ONNX model itself is exported (its canonical fused float graph, e.g. after
 pruning) and compared with our dense engine (no quantization). Prints agreement, both accuracies and the largest |ORT - QANN|; exit status 1 when the agreement
-is below --min-agreement, 77 (ctest: skipped) when onnxruntime-node is not installed
+is below --min-agreement or the largest |ORT - ours| above --max-abs-diff (0 = bit-identical outputs), 77 (ctest: skipped) when onnxruntime-node is not installed
 (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install).
 """
 import argparse
@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--form", default="integer", choices=["integer", "qdq"])
     ap.add_argument("--opt-level", default="basic", choices=["disabled", "basic", "extended", "layout", "all"])
     ap.add_argument("--min-agreement", type=float, default=0.995)
+    ap.add_argument("--max-abs-diff", type=float, default=None,
+                    help="also fail when any output differs from ours by more than this (0: bit-identical)")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
     ap.add_argument("--float", action="store_true", help="export the float canonical graph, compare with --engine ann")
@@ -100,7 +102,10 @@ def main():
         agree = float((top_ours == top_ort).mean())
         scored = labels >= 0 if labels.size == top_ours.size else np.zeros(top_ours.size, bool)
         acc = lambda t: float((t[scored] == labels[scored]).mean()) if scored.any() else float("nan")
+        max_diff = float(np.abs(theirs - ours).max())
         verdict = "PASS" if agree >= args.min_agreement else "FAIL"
+        if args.max_abs_diff is not None and not max_diff <= args.max_abs_diff:
+            verdict = "FAIL"
         what = "float" if args.float else f"W{args.weight_bits}A{args.act_bits} form {args.form}"
         if args.compress:
             what += f" (compress {args.compress})"
@@ -109,7 +114,8 @@ def main():
               f"ORT {ort_man.get('ort_version')} opt-level {args.opt_level}: top-1 agreement {agree:.4f} "
               f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of '{args.split}'), "
               f"accuracy ORT {acc(top_ort):.4f} / {ref} {acc(top_ours):.4f}, max |ORT - {ref}| "
-              f"{float(np.abs(theirs - ours).max()):.3g}, {time.time() - t0:.1f} s")
+              f"{max_diff:.3g}" + (f" (bound {args.max_abs_diff:g})" if args.max_abs_diff is not None else "") +
+              f", {time.time() - t0:.1f} s")
         if args.reimport:
             back_dir = os.path.join(work, "reimport")
             cmd = [args.snnconv, "export", onnx_file, "--out", os.path.join(work, "reimport.onnx"), "--samples", back_dir,

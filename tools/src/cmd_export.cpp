@@ -132,7 +132,9 @@ int run_export(const ExportCmdOptions& o) {
   onnx_export::ExportOptions eo;
   if (o.form == "integer")
     eo.form = onnx_export::QdqForm::integer;
-  else if (o.form != "qdq")
+  else if (o.form == "qdq")
+    eo.form = onnx_export::QdqForm::qdq;
+  else
     throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
   const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
   fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
@@ -143,7 +145,8 @@ int run_export(const ExportCmdOptions& o) {
                "{} int8 weights\n",
                st.qdq_pairs, st.clips, st.int8_weights);
   if (from_file && eo.form == onnx_export::QdqForm::integer)
-    fmt::print("integer     {} Linears and products computed on exact integer levels\n", st.integer_matmuls);
+    fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
+               st.integer_matmuls, st.integer_units);
   if (!o.samples_dir.empty()) {
     if (!from_file) {
       if (data.empty())

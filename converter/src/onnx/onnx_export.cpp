@@ -209,7 +209,12 @@ class Exporter {
       case OpKind::Gelu:
         return gelu(use(n.inputs[0]), out_name(id), std::get<GeluAttrs>(n.attrs).tanh_approximation, n.name);
       case OpKind::Attention: return attention(id);
-      case OpKind::Softmax: return softmax(id);
+      case OpKind::Softmax:
+        if (integer_ && softmax_integer(id)) return;
+        return softmax(id);
+      case OpKind::LayerNorm:
+        if (integer_ && layer_norm_integer(id)) return;
+        return generic(id);
       case OpKind::FakeQuant: return fake_quant(id);
       case OpKind::MatMul:
         if (integer_ && product_integer(id)) return;
@@ -376,6 +381,41 @@ class Exporter {
     const bool is_unsigned = qp.n_min >= 0;
     const std::int32_t type_min = is_unsigned ? 0 : -128, type_max = is_unsigned ? 255 : 127;
     std::string x = use(n.inputs[0]);
+    const std::string scale = scalar_f32(n.name + "/scale", s);
+    const std::string zero = is_unsigned ? initializer(n.name + "/zero_point", Tensor::scalar<std::uint8_t>(0))
+                                         : initializer(n.name + "/zero_point", Tensor::scalar<std::int8_t>(0));
+    const std::string q = unique(n.name + "/q");
+    if (integer_) {
+      // The QANN's level, floor(x/s + 1/2) clamped, computed as written (QuantizeLinear would round ties to
+      // even): Div, Add 0.5, Max/Min in level units, floor as trunc (Cast to int32) minus one where the value
+      // is below its truncation, then QuantizeLinear with step 1 (exact on integers) only to get the type.
+      const std::string b = n.name;
+      const std::string v = op("Add", {op("Div", {x, scale}, b + "/ratio"), scalar_f32(b + "/half", 0.5f)}, b + "/shifted");
+      const std::string c = op("Min", {op("Max", {v, scalar_f32(b + "/level_min", float(qp.n_min))}, b + "/clamp_lo"),
+                                       scalar_f32(b + "/level_max", float(qp.n_max))},
+                               b + "/clamp");
+      std::string fl = cast(cast(c, TensorProto::INT32, b + "/trunc_i"), TensorProto::FLOAT, b + "/trunc");
+      if (qp.n_min < 0)
+        fl = op("Sub", {fl, cast(op("Less", {c, fl}, b + "/below"), TensorProto::FLOAT, b + "/below_f")}, b + "/floor");
+      node("QuantizeLinear", {fl, scalar_f32(b + "/unit_step", 1.0f), zero}, {q}, q);
+      if (qp.n_min != type_min || qp.n_max != type_max) ++stats_.clips;
+    } else {
+      quantize_linear(id, x, scale, zero, q);
+    }
+    node("DequantizeLinear", {q, scale, zero}, {out_name(id)}, n.name);
+    ++stats_.qdq_pairs;
+    quantized_[n.outputs[0].index] = {q, zero};
+  }
+
+  // The standard QuantizeLinear (ties to even), with a clamp to [s*n_min, s*n_max] first when the levels are
+  // narrower than the type.
+  void quantize_linear(NodeId id, std::string x, const std::string& scale, const std::string& zero,
+                       const std::string& q) {
+    const Node& n = g_.node(id);
+    const QuantParams& qp = *g_.value(n.outputs[0]).quant;
+    const float s = qp.scale[0];
+    const bool is_unsigned = qp.n_min >= 0;
+    const std::int32_t type_min = is_unsigned ? 0 : -128, type_max = is_unsigned ? 255 : 127;
     if (qp.n_min != type_min || qp.n_max != type_max) {
       // Max then Min rather than Clip: the same clamp, in ops our own importer reads back.
       const std::string lo = unique(n.name + "/clamp_lo"), c = unique(n.name + "/clamp");
@@ -384,14 +424,7 @@ class Exporter {
       x = c;
       ++stats_.clips;
     }
-    const std::string scale = scalar_f32(n.name + "/scale", s);
-    const std::string zero = is_unsigned ? initializer(n.name + "/zero_point", Tensor::scalar<std::uint8_t>(0))
-                                         : initializer(n.name + "/zero_point", Tensor::scalar<std::int8_t>(0));
-    const std::string q = unique(n.name + "/q");
     node("QuantizeLinear", {x, scale, zero}, {q}, q);
-    node("DequantizeLinear", {q, scale, zero}, {out_name(id)}, n.name);
-    ++stats_.qdq_pairs;
-    quantized_[n.outputs[0].index] = {q, zero};
   }
 
   // ---- the integer form (ExportOptions::form == integer) ---------------------------------------------
@@ -503,6 +536,123 @@ class Exporter {
     return true;
   }
 
+  // ---- whole-vector units on integer levels (ann::whole_vector_row, node for node) -------------------
+  // The QuantParams of the levels a value carries (a FakeQuant output, or one moved by Reshape/Transpose...).
+  const QuantParams* level_params(ValueId v) const {
+    while (v.valid()) {
+      const Value& val = g_.value(v);
+      if (val.quant && val.producer.valid() && g_.node(val.producer).kind == OpKind::FakeQuant) return &*val.quant;
+      if (!val.producer.valid() || !ann::is_data_movement(g_.node(val.producer).kind)) return nullptr;
+      v = g_.node(val.producer).inputs.at(0);
+    }
+    return nullptr;
+  }
+  std::string i64_levels(ValueId v, const std::string& base) {
+    const std::string f = levels_of(v);
+    if (f.empty()) return "";
+    const std::string name = unique(base + "/levels_i64");
+    attr_int(node("Cast", {f}, {name}, name), "to", TensorProto::INT64);
+    return name;
+  }
+  std::string op(const std::string& type, const std::vector<std::string>& ins, const std::string& base) {
+    const std::string y = unique(base);
+    node(type, ins, {y}, y);
+    return y;
+  }
+  std::string cast(const std::string& x, int to, const std::string& base) {
+    const std::string y = unique(base);
+    attr_int(node("Cast", {x}, {y}, y), "to", to);
+    return y;
+  }
+  std::string scalar_i64(const std::string& base, std::int64_t v) {
+    return initializer(base, Tensor::scalar<std::int64_t>(v));
+  }
+  std::string last_axis() {
+    if (last_axis_.empty()) last_axis_ = initializer("snnconv/last_axis", Tensor::from_vector<std::int64_t>({1}, {-1}));
+    return last_axis_;
+  }
+  std::string row_sum(const std::string& x, const std::string& base) {
+    const std::string y = unique(base);
+    attr_int(node("ReduceSum", {x, last_axis()}, {y}, y), "keepdims", 1);
+    return y;
+  }
+
+  // LayerNorm of levels: integer sums (exact in int64), then Cast, Add eps term, Sqrt, Div, Mul gamma, Add beta.
+  bool layer_norm_integer(NodeId id) {
+    const Node& n = g_.node(id);
+    const auto& a = std::get<LayerNormAttrs>(n.attrs);
+    const QuantParams* qp = level_params(n.inputs[0]);
+    const Value& xv = g_.value(n.inputs[0]);
+    if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
+        (a.axis != -1 && a.axis != xv.type.rank() - 1) || n.inputs.size() < 2 || !n.inputs[1].valid())
+      return false;
+    const std::int64_t cols = xv.type.dims.back().value;
+    const std::string b = n.name, qi = i64_levels(n.inputs[0], b);
+    if (qi.empty()) return false;
+    const std::string cols_i = scalar_i64(b + "/cols", cols);
+    const std::string s1 = row_sum(qi, b + "/sum_q"), s2 = row_sum(op("Mul", {qi, qi}, b + "/q2"), b + "/sum_q2");
+    const std::string d = op("Sub", {op("Mul", {qi, cols_i}, b + "/nq"), s1}, b + "/centered");
+    const std::string v =
+        op("Sub", {op("Mul", {s2, cols_i}, b + "/n_s2"), op("Mul", {s1, s1}, b + "/s1_sq")}, b + "/var_n2");
+    const std::string eps = scalar_f32(b + "/eps_term", ann::layer_norm_eps_term(cols, a.epsilon, qp->scale[0]));
+    const std::string den = op("Sqrt", {op("Add", {cast(v, TensorProto::FLOAT, b + "/var_f"), eps}, b + "/var_eps")},
+                               b + "/denom");
+    const bool beta = n.inputs.size() > 2 && n.inputs[2].valid();
+    const std::string norm = op("Div", {cast(d, TensorProto::FLOAT, b + "/centered_f"), den}, b + "/norm");
+    const std::string y = out_name(id);
+    const std::string scaled = beta ? unique(b + "/scaled") : y;
+    node("Mul", {norm, use(n.inputs[1])}, {scaled}, scaled);
+    if (beta) node("Add", {scaled, use(n.inputs[2])}, {y}, n.name);
+    ++stats_.integer_units;
+    return true;
+  }
+
+  // Softmax of levels: fixed-point weights from a table indexed by (row max - q), exact int64 row sums, one
+  // Div. A causal row takes its max and sum over the visible columns only.
+  bool softmax_integer(NodeId id) {
+    const Node& n = g_.node(id);
+    const auto& a = std::get<SoftmaxAttrs>(n.attrs);
+    const QuantParams* qp = level_params(n.inputs[0]);
+    const Value& xv = g_.value(n.inputs[0]);
+    if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
+        (a.axis != -1 && a.axis != xv.type.rank() - 1) || (a.causal && xv.type.rank() < 2))
+      return false;
+    const std::string b = n.name, qi = i64_levels(n.inputs[0], b);
+    if (qi.empty()) return false;
+    const std::int64_t span = std::int64_t{qp->n_max} - qp->n_min;
+    std::vector<std::int64_t> table(static_cast<std::size_t>(span + 1));
+    for (std::int64_t k = 0; k <= span; ++k) table[static_cast<std::size_t>(k)] = ann::softmax_weight(k, qp->scale[0]);
+    const std::string tab = initializer(b + "/exp_table", Tensor::from_vector<std::int64_t>({span + 1}, table));
+    std::string masked = qi, keep;
+    if (a.causal) {
+      const Shape sh = xv.type.static_shape();
+      const std::int64_t m = sh[sh.size() - 2], nk = sh.back();
+      std::vector<std::int64_t> add(static_cast<std::size_t>(m * nk), 0), ones(add.size(), 1);
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = ann::causal_valid_cols(i, m, nk); j < nk; ++j) {
+          add[static_cast<std::size_t>(i * nk + j)] = -(std::int64_t{1} << 40);
+          ones[static_cast<std::size_t>(i * nk + j)] = 0;
+        }
+      masked = op("Add", {qi, initializer(b + "/causal_low", Tensor::from_vector<std::int64_t>({m, nk}, add))},
+                  b + "/masked");
+      keep = initializer(b + "/causal_keep", Tensor::from_vector<std::int64_t>({m, nk}, ones));
+    }
+    const std::string top = unique(b + "/row_max");
+    onnx::NodeProto* rm = node("ReduceMax", {masked}, {top}, top);
+    attr_ints(rm, "axes", {-1});
+    attr_int(rm, "keepdims", 1);
+    std::string k = op("Sub", {top, qi}, b + "/below_max");
+    if (a.causal) k = op("Max", {k, scalar_i64(b + "/zero", 0)}, b + "/below_max_clamped");
+    const std::string g = unique(b + "/weights");
+    attr_int(node("Gather", {tab, k}, {g}, g), "axis", 0);
+    const std::string w = a.causal ? op("Mul", {g, keep}, b + "/weights_visible") : g;
+    const std::string sum = row_sum(w, b + "/weight_sum");
+    node("Div", {cast(w, TensorProto::FLOAT, b + "/weights_f"), cast(sum, TensorProto::FLOAT, b + "/weight_sum_f")},
+         {out_name(id)}, n.name);
+    ++stats_.integer_units;
+    return true;
+  }
+
   // Every other op: its ONNX form with its attributes.
   void generic(NodeId id) {
     const Node& n = g_.node(id);
@@ -583,6 +733,7 @@ class Exporter {
   std::map<std::pair<std::int64_t, std::int64_t>, std::string> causal_;
   std::map<std::uint32_t, std::pair<std::string, std::string>> quantized_;  // FakeQuant output -> (q, zero point)
   std::map<std::uint32_t, std::string> levels_, weight_levels_;
+  std::string last_axis_;
   bool integer_ = false;
   ExportStats stats_;
 };

@@ -38,10 +38,24 @@ float apply_target(Activation act, float x);
 std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min, std::int32_t n_max);
 
 // A whole-vector unit (LayerNorm over the last axis, Softmax over the last axis) on one row of `cols`
-// floats, with the reference kernels' math. gamma/beta: LayerNorm scale and bias ([cols]; beta may be null).
-// valid_cols >= 0 (causal softmax): only the first valid_cols entries take part, the others are 0.
-void whole_vector_row(DiffUnitAttrs::Fn fn, const float* x, std::int64_t cols, float epsilon, const float* gamma,
-                      const float* beta, float* y, std::int64_t valid_cols = -1);
+// integer levels q with step s (the row's value is s*q). Defined on the levels so that every sum is an
+// exact integer (order-independent) and floating point enters through a fixed sequence of correctly
+// rounded operations, which the ONNX export reproduces node for node (docs/compression.md, "Export"):
+//   LayerNorm: S1 = sum q, S2 = sum q^2, V = cols*S2 - S1^2 (int64, exact),
+//              y_j = float(cols*q_j - S1) / sqrt(float(V) + layer_norm_eps_term(cols, eps, s)), then
+//              y_j = y_j * gamma_j, then y_j = y_j + beta_j (= LayerNorm(s*q) up to rounding).
+//   Softmax:   m = max q, E_j = softmax_weight(m - q_j, s) (fixed point, exact int64 sum),
+//              y_j = float(E_j) / float(sum E).
+// gamma/beta: LayerNorm scale and bias ([cols]; beta may be null). valid_cols >= 0 (causal softmax): only
+// the first valid_cols entries take part (max and sum too), the others are 0.
+void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
+                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols = -1);
+// cols^2 * epsilon / s^2 (in double, rounded once to float): LayerNorm's epsilon in units of the levels.
+float layer_norm_eps_term(std::int64_t cols, float epsilon, float s);
+// round(2^kSoftmaxFracBits * exp(-s*k)) (exp in double): the softmax weight of a level k steps below the
+// row's maximum. Entries below ~6e-8 of the maximum weigh 0.
+inline constexpr int kSoftmaxFracBits = 23;
+std::int64_t softmax_weight(std::int64_t k, float s);
 // Entries of row `row` (flat row index over [..., M, cols]) that a causal softmax keeps: row % m + 1 + (cols - m).
 std::int64_t causal_valid_cols(std::int64_t row, std::int64_t m, std::int64_t cols);
 

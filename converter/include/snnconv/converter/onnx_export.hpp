@@ -36,6 +36,10 @@ inline constexpr int kExportOpset = 17;
 //            QuantizeLinear output and of the int8 weight; exact in f32 while K * max|q| * max|w| < 2^24, else
 //            that node falls back to qdq), then Mul by the step s_in * s_w[j] and Add of the bias, as run_qann
 //            computes them. Activations still pass QuantizeLinear/DequantizeLinear pairs (for the float ops).
+//            A LayerNorm or Softmax on levels is written as ann::whole_vector_row computes it: int64 sums
+//            (Cast, ReduceSum, Mul, Sub; softmax weights by Gather from a fixed-point exp table, ReduceMax for
+//            the row maximum) and the same correctly rounded float operations in the same order, so ONNX
+//            Runtime reproduces the QANN's values bit for bit there too.
 enum class QdqForm : std::uint8_t { qdq, integer };
 
 struct ExportOptions {
@@ -51,6 +55,7 @@ struct ExportStats {
   std::int64_t qdq_pairs = 0;      // activation QuantizeLinear/DequantizeLinear pairs
   std::int64_t int8_weights = 0;   // weights stored as int8 + DequantizeLinear
   std::int64_t integer_matmuls = 0;  // integer form: Linears and products computed on exact levels
+  std::int64_t integer_units = 0;    // integer form: LayerNorms and Softmaxes computed on levels
   std::int64_t clips = 0;          // clamps (Max + Min) before QDQ pairs narrower than 8 bits
   std::int64_t bytes = 0;          // file size
 };
