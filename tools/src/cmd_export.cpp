@@ -132,7 +132,9 @@ int run_export(const ExportCmdOptions& o) {
   onnx_export::ExportOptions eo;
   if (o.form == "integer")
     eo.form = onnx_export::QdqForm::integer;
-  else if (o.form != "qdq")
+  else if (o.form == "qdq")
+    eo.form = onnx_export::QdqForm::qdq;
+  else
     throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
   const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
   fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,

@@ -36,6 +36,10 @@ inline constexpr int kExportOpset = 17;
 //            QuantizeLinear output and of the int8 weight; exact in f32 while K * max|q| * max|w| < 2^24, else
 //            that node falls back to qdq), then Mul by the step s_in * s_w[j] and Add of the bias, as run_qann
 //            computes them. Activations still pass QuantizeLinear/DequantizeLinear pairs (for the float ops).
+//            A grouped weight (QuantParams axis 0, group_size G; qann.hpp): per group a Slice of the input
+//            levels on the last axis, MatMul with the group's int8 levels (Cast), Mul by s_in * s_w[g][:],
+//            then a chain of Adds in increasing g (grouped_linear_value's order) and the bias. The qdq form
+//            refuses grouped weights (DequantizeLinear's block_size needs opset 21).
 enum class QdqForm : std::uint8_t { qdq, integer };
 
 struct ExportOptions {
