@@ -118,6 +118,8 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
     }
     SensitivityOptions so;
     so.bits = bits;
+    so.weight_group = quant.quant.weight_group;
+    so.weight_group_of = quant.quant.weight_group_of;
     const SensitivityTable sens = weight_sensitivity(m.canonical, units, samples, so);
     std::vector<KnapsackItem> items;
     std::map<std::string, std::size_t> unit_index;
