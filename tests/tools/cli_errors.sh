@@ -81,6 +81,8 @@ if [[ -e "$code" && -e "$code_draft" ]]; then
   expect 2 "need --engine snn" -- generate "$code" --prompt ab --engine qann --check-exact
   expect 0 "exactness: 0 next-token logits differ" -- generate "$code" --prompt "def " --max-tokens 4 --engine snn \
     --mode burst --act-bits 4 --calib 4 --check-exact
+  expect 0 "exactness: 0 next-token logits differ" -- generate "$code" --prompt "def f(x):" --max-tokens 8 --engine snn \
+    --weight-bits 4 --weight-group 32 --act-bits 4 --calib 4 --check-exact
 fi
 vit="$src/examples/fashion_vit/fashion_vit_relu.onnx"
 if [[ -e "$vit" ]]; then  # mixed precision: impossible budgets and unfitting data (exit 2, naming the value)
