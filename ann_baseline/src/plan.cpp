@@ -9,14 +9,17 @@
 namespace snnconv::ann {
 namespace {
 
-// Which scale applies to element `flat` (per tensor, per channel along axis, or per group along axis).
+// Which scale applies to element `flat` (per tensor, per channel along axis, per group along axis, or per
+// block: a group along axis at every index of the other axes, types.hpp).
 std::size_t channel_of(const QuantParams& qp, const Shape& shape, std::int64_t flat) {
   if (qp.scale.size() == 1) return 0;
   const auto axis = static_cast<std::size_t>(qp.axis < 0 ? qp.axis + static_cast<int>(shape.size()) : qp.axis);
   std::int64_t inner = 1;
   for (std::size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
   const std::int64_t group = qp.group_size > 0 ? qp.group_size : 1;
-  return static_cast<std::size_t>(((flat / inner) % shape[axis]) / group);
+  const std::int64_t dim = shape[axis], groups = (dim + group - 1) / group, a = (flat / inner) % dim;
+  if (static_cast<std::int64_t>(qp.scale.size()) == groups) return static_cast<std::size_t>(a / group);
+  return static_cast<std::size_t>(((flat / (inner * dim)) * groups + a / group) * inner + flat % inner);
 }
 
 }  // namespace
@@ -34,7 +37,10 @@ Tensor dequantize_constant(const Graph& g, ValueId id) {
     if (qp.axis < -rank || qp.axis >= rank) throw GraphError("quantized constant: axis out of range", ctx);
     const auto axis = static_cast<std::size_t>(qp.axis < 0 ? qp.axis + rank : qp.axis);
     const std::int64_t group = qp.group_size > 0 ? qp.group_size : 1;
-    if (static_cast<std::int64_t>(qp.scale.size()) != (q.shape()[axis] + group - 1) / group)
+    const std::int64_t groups = (q.shape()[axis] + group - 1) / group;
+    const auto count = static_cast<std::int64_t>(qp.scale.size());
+    const bool blocked = qp.group_size > 0 && q.shape()[axis] > 0 && count == groups * (q.numel() / q.shape()[axis]);
+    if (count != groups && !blocked)
       throw GraphError("quantized constant: " + std::to_string(qp.scale.size()) + " scales do not fit shape " +
                            shape_to_string(q.shape()),
                        ctx);

@@ -17,6 +17,16 @@ float linear_value(std::int64_t acc, float s_in, float s_w, float bias) {
   return step * static_cast<float>(acc) + bias;
 }
 
+float grouped_linear_value(const std::int64_t* acc, const float* s_w, std::int64_t groups, std::int64_t stride,
+                           float s_in, float bias) {
+  float y = (s_in * s_w[0]) * static_cast<float>(acc[0]);
+  for (std::int64_t g = 1; g < groups; ++g) {
+    const float term = (s_in * s_w[g * stride]) * static_cast<float>(acc[g * stride]);
+    y = y + term;
+  }
+  return y + bias;
+}
+
 float product_value(std::int64_t acc, float s_a, float s_b) {
   return (s_a * s_b) * static_cast<float>(acc);
 }
@@ -187,8 +197,25 @@ IntWeights int_weights(const Value& weight, const std::string& what) {
   r.bits = qp.bits;
   for (std::int32_t z : qp.zero_point)
     if (z != 0) throw UnsupportedError(what + ": weight '" + weight.name + "' has a zero point (symmetric only)");
-  if (qp.group_size > 0) throw UnsupportedError(what + ": grouped weight scales are not supported");
-  if (qp.per_tensor()) {
+  r.group_rows = r.k;
+  if (qp.group_size > 0 && !qp.per_tensor()) {
+    // Groups of G input rows (axis 0): steps [K/G][N], or one step per group shared by every output.
+    const std::int64_t gs = qp.group_size;
+    if (qp.axis != 0 || r.k % gs != 0)
+      throw UnsupportedError(what + ": weight '" + weight.name + "' groups of " + std::to_string(gs) +
+                             " must run along axis 0 (K) and divide K = " + std::to_string(r.k));
+    r.groups = r.k / gs;
+    r.group_rows = gs;
+    const auto count = static_cast<std::int64_t>(qp.scale.size());
+    if (count == r.groups * r.n) {
+      r.step = qp.scale;
+    } else if (count == r.groups) {
+      for (std::int64_t g = 0; g < r.groups; ++g) r.step.insert(r.step.end(), static_cast<std::size_t>(r.n), qp.scale[g]);
+    } else {
+      throw UnsupportedError(what + ": weight '" + weight.name + "' has " + std::to_string(count) +
+                             " steps; groups of " + std::to_string(gs) + " need " + std::to_string(r.groups * r.n));
+    }
+  } else if (qp.per_tensor()) {
     r.step.assign(static_cast<std::size_t>(r.n), qp.scale[0]);
   } else if (static_cast<std::int64_t>(qp.scale.size()) == r.n && (qp.axis == 1 || qp.axis == -1)) {
     r.step = qp.scale;

@@ -230,6 +230,10 @@ class QannRunner {
     o.pending = std::get<LinearAttrs>(n.attrs).activation;
     const std::int64_t rows = static_cast<std::int64_t>(x.lv.q.size()) / w.k;
     o.f.assign(static_cast<std::size_t>(rows * w.n), 0.0f);
+    if (w.groups > 1) {
+      grouped_linear(w, x.lv, bias, o.f);
+      return;
+    }
     std::vector<std::int64_t> acc(static_cast<std::size_t>(w.n));
     for (std::int64_t r = 0; r < rows; ++r) {
       std::fill(acc.begin(), acc.end(), 0);
@@ -242,6 +246,25 @@ class QannRunner {
         const auto jj = static_cast<std::size_t>(j);
         o.f[static_cast<std::size_t>(r * w.n + j)] = linear_value(acc[jj], x.lv.scale, w.step[jj], bias[jj]);
       }
+    }
+  }
+
+  // A grouped Linear: exact partial sums per (group, output), combined by grouped_linear_value (qann.hpp).
+  static void grouped_linear(const IntWeights& w, const QuantLevels& x, const std::vector<float>& bias,
+                             std::vector<float>& y) {
+    const std::int64_t rows = static_cast<std::int64_t>(x.q.size()) / w.k;
+    std::vector<std::int64_t> acc(static_cast<std::size_t>(w.groups * w.n));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::fill(acc.begin(), acc.end(), 0);
+      for (std::int64_t k = 0; k < w.k; ++k) {
+        const std::int64_t q = x.q[static_cast<std::size_t>(r * w.k + k)];
+        std::int64_t* a = acc.data() + (k / w.group_rows) * w.n;
+        const std::int32_t* wr = w.w.data() + k * w.n;
+        for (std::int64_t j = 0; j < w.n; ++j) a[j] += q * wr[j];
+      }
+      for (std::int64_t j = 0; j < w.n; ++j)
+        y[static_cast<std::size_t>(r * w.n + j)] = grouped_linear_value(
+            acc.data() + j, w.step.data() + j, w.groups, w.n, x.scale, bias[static_cast<std::size_t>(j)]);
     }
   }
 

@@ -19,16 +19,21 @@ float round_half_even(float v) {
 }
 
 // Which scale / zero point applies to each element: one for the whole tensor, or one per index along
-// `axis` (optionally per group of `group_size` indices).
+// `axis` (optionally per group of `group_size` indices), or per block (a group along `axis` at every index
+// of the other axes: the scale has the tensor's shape with `axis` reduced to ceil(dim/group), types.hpp).
 struct ChannelMap {
   bool per_tensor = true;
+  bool blocked = false;
   std::int64_t inner = 1;  // elements per step along the axis
   std::int64_t dim = 1;    // size of the axis
   std::int64_t group = 1;  // indices per scale
 
   std::size_t operator()(std::int64_t flat) const {
     if (per_tensor) return 0;
-    return static_cast<std::size_t>(((flat / inner) % dim) / group);
+    const std::int64_t a = (flat / inner) % dim;
+    if (!blocked) return static_cast<std::size_t>(a / group);
+    const std::int64_t groups = (dim + group - 1) / group, outer = flat / (inner * dim);
+    return static_cast<std::size_t>((outer * groups + a / group) * inner + flat % inner);
   }
 };
 
@@ -42,6 +47,11 @@ ChannelMap channel_map(const NodeCall& c, const Shape& shape, std::size_t count,
   for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) m.inner *= shape[d];
   m.group = group_size > 0 ? group_size : 1;
   const std::int64_t expected = (m.dim + m.group - 1) / m.group;
+  if (group_size > 0 && m.dim > 0 && static_cast<std::int64_t>(count) != expected &&
+      static_cast<std::int64_t>(count) == expected * (checked_numel(shape, what) / m.dim)) {
+    m.blocked = true;
+    return m;
+  }
   if (static_cast<std::int64_t>(count) != expected)
     c.fail_shape(std::string(what) + " has " + std::to_string(count) + " entries, axis " + std::to_string(axis) +
                  " of " + shape_to_string(shape) + " needs " + std::to_string(expected));

@@ -69,12 +69,18 @@ CompressResult compress_model(const CompressOptions& o) {
     for (const HierarchyReport& h : r.mixed.weight_units)
       if (h.level == "tensor" && h.name == name) u.sensitivity = h.sensitivity;
     r.weight_bytes += static_cast<double>(u.params) * u.weight_bits / 8.0;
+    const Value& w = r.model.canonical.value(n.inputs.at(1));
+    const auto git = quant.quant.weight_group_of.find(name);
+    const std::int64_t group = git != quant.quant.weight_group_of.end() ? git->second : quant.quant.weight_group;
+    const std::int64_t k = w.constant->dim(0), nn = w.constant->dim(1);
+    r.step_bytes += 4 * nn * (group > 0 ? k / group : 1);
     r.units.push_back(std::move(u));
   }
   for (const QuantPoint& p : r.model.points) {
     const auto it = quant.quant.act_bits_of.find(p.name);
     r.act_bits[p.name] = it != quant.quant.act_bits_of.end() ? it->second : quant.quant.act_bits;
   }
+  r.weight_group = quant.quant.weight_group;
   if (o.eval_samples > 0) r.accuracy = evaluate_compression(r.model, o);
   return r;
 }

@@ -35,6 +35,22 @@ HierarchyReport to_report(const PrecisionUnit& u, const std::map<int, double>& s
   return h;
 }
 
+// Grouped weights (quant.weight_group G > 0): the bits of the f32 steps beyond one per output channel,
+// 32 * (K/G - 1) * N, added to every candidate's cost (docs/compression.md, "Grouped weights").
+double extra_step_bits(const Graph& g, const std::string& linear, const QuantizeOptions& q) {
+  const auto it = q.weight_group_of.find(linear);
+  const std::int64_t group = it != q.weight_group_of.end() ? it->second : q.weight_group;
+  if (group <= 0) return 0.0;
+  for (const Node& n : g.nodes()) {
+    if (n.kind != OpKind::Linear || n.name != linear) continue;
+    const Tensor& w = *g.value(n.inputs.at(1)).constant;
+    if (w.dim(0) % group != 0)
+      throw UsageError(fmt::format("Linear '{}': weight group {} does not divide its K = {}", linear, group, w.dim(0)));
+    return 32.0 * static_cast<double>(w.dim(0) / group - 1) * static_cast<double>(w.dim(1));
+  }
+  return 0.0;
+}
+
 }  // namespace
 
 MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const CompressOptions& o,
@@ -68,17 +84,25 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
       }
     // Costs in bits (or the cost file's unit) per tensor and candidate bits.
     std::map<std::string, std::map<int, double>> cost;
-    for (const PrecisionUnit* u : tensors)
-      for (int b : bits) cost[u->name][b] = static_cast<double>(u->params) * b;
+    double extra_bits = 0.0;  // grouped steps: a fixed cost per tensor, whatever its bits
+    for (const PrecisionUnit* u : tensors) {
+      const double extra = extra_step_bits(m.canonical, u->name, quant.quant);
+      extra_bits += extra;
+      for (int b : bits) cost[u->name][b] = static_cast<double>(u->params) * b + extra;
+    }
     if (o.budget_wbits != 0.0) {
       rep.weight_budget = fmt::format("--budget-wbits {}", o.budget_wbits);
       if (o.budget_wbits < bits.front() || o.budget_wbits > bits.back())
         throw UsageError(fmt::format("--budget-wbits {} is outside the candidate bits {}..{}: no allocation meets it",
                                      o.budget_wbits, bits.front(), bits.back()));
       rep.weight_budget_cost = std::floor(o.budget_wbits * static_cast<double>(total_params) + 1e-6);
+      if (rep.weight_budget_cost < static_cast<double>(total_params * bits.front()) + extra_bits)
+        throw UsageError(fmt::format("--budget-wbits {}: with the grouped steps ({:.0f} bits) not even every weight "
+                                     "at {} bits fits",
+                                     o.budget_wbits, extra_bits, bits.front()));
     } else if (o.budget_bytes != 0) {
       rep.weight_budget = fmt::format("--budget-bytes {}", o.budget_bytes);
-      const std::int64_t min_bytes = (total_params * bits.front() + 7) / 8;
+      const std::int64_t min_bytes = (total_params * bits.front() + static_cast<std::int64_t>(extra_bits) + 7) / 8;
       if (o.budget_bytes < min_bytes)
         throw UsageError(fmt::format("--budget-bytes {} is below the smallest allocation: every weight at {} bits "
                                      "takes {} bytes",
@@ -94,6 +118,8 @@ MixedPrecisionReport allocate_mixed_precision(const QuantizedModel& m, const Com
     }
     SensitivityOptions so;
     so.bits = bits;
+    so.weight_group = quant.quant.weight_group;
+    so.weight_group_of = quant.quant.weight_group_of;
     const SensitivityTable sens = weight_sensitivity(m.canonical, units, samples, so);
     std::vector<KnapsackItem> items;
     std::map<std::string, std::size_t> unit_index;

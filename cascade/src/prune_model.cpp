@@ -29,7 +29,8 @@ void correct_pruned_biases(QuantizedModel& m, const QuantizeModelOptions& quant,
   if (!o.bias_correction) return;
   const std::vector<std::vector<Tensor>> calib = calibration_inputs(m, quant);
   if (o.correct_weight_quantization)
-    prune::fake_quantize_weights(m.canonical, quant.quant.weight_bits, quant.quant.weight_bits_of);
+    prune::fake_quantize_weights(m.canonical, quant.quant.weight_bits, quant.quant.weight_bits_of,
+                                 quant.quant.weight_group, quant.quant.weight_group_of);
   const auto changes = prune::correct_biases(m.canonical, step.original, step.mapping, calib);
   double max_change = 0.0;
   for (const auto& [name, c] : changes) max_change = std::max(max_change, c);

@@ -219,6 +219,7 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
       {"data", m.data},
       {"task", m.task},
       {"weight_bits", std::to_string(o.quant.weight_bits)},
+      {"weight_group", std::to_string(o.quant.weight_group)},
       {"act_bits", std::to_string(o.quant.act_bits)},
       {"clip", std::string(clip_method_name(o.quant.clip))},
       {"calibration_samples", std::to_string(m.calibration_samples)},

@@ -337,6 +337,11 @@ float Engine::Impl::current_at(const ValueState& v, std::int64_t i) const {
   switch (u.kind) {
     case OpKind::SynapseLinear: {
       const auto j = static_cast<std::size_t>(i % u.n);
+      if (u.groups > 1) {
+        const std::int64_t r = i / u.n;
+        return ann::grouped_linear_value(u.acc.data() + r * u.groups * u.n + static_cast<std::int64_t>(j),
+                                         u.step.data() + j, u.groups, u.n, u.s_a, u.bias[j]);
+      }
       return ann::linear_value(u.acc[k], u.s_a, u.step[j], u.bias[j]);
     }
     case OpKind::SpikeMatMul:
@@ -407,7 +412,8 @@ void accumulate_columns(Unit& u, const std::vector<Event>& events, std::int64_t 
   for (const Event& e : events) {
     const std::int64_t r = e.index / u.k, kk = e.index % u.k;
     const std::int32_t* w = u.w.data() + kk * u.n;
-    std::int64_t* acc = u.acc.data() + r * u.n;
+    // [rows, groups, N]; ungrouped: groups == 1, group_rows == K
+    std::int64_t* acc = u.acc.data() + (r * u.groups + kk / u.group_rows) * u.n;
     const std::int64_t d = e.delta;
     for (std::int64_t j = j0; j < j1; ++j) acc[j] += d * w[j];
   }

@@ -74,11 +74,14 @@ struct Unit {
   std::vector<std::int32_t> rows_changed;
 
   // SynapseLinear: x [rows, K] -> acc [rows, N]; weight levels [K][N] so one event reads one row.
+  // Grouped weights (groups > 1): one partial sum per (row, group, output), acc [rows, groups, N]; input k
+  // adds to group k / group_rows; the current is ann::grouped_linear_value over the groups.
   std::int64_t k = 0, n = 0;
   std::vector<std::int32_t> w;
-  std::vector<float> step, bias;  // [N]
+  std::vector<float> step, bias;  // step [groups][N], bias [N]
+  std::int64_t groups = 1, group_rows = 0;
   int w_bits = 8;
-  std::vector<std::int64_t> acc;  // SynapseLinear [rows, N]; SpikeMatMul [batch, M, N]
+  std::vector<std::int64_t> acc;  // SynapseLinear [rows, groups, N]; SpikeMatMul [batch, M, N]
   float s_a = 1.0f, s_b = 1.0f;   // input steps (s_a: SynapseLinear input, SpikeMatMul operand A)
 
   // SpikeMatMul: A [batch, M, K] x B [batch, K, N]; the unit keeps its own copies of the accumulated

@@ -100,6 +100,8 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
         u.n = w.n;
         u.w = w.w;
         u.step = w.step;
+        u.groups = w.groups;
+        u.group_rows = w.group_rows;
         u.w_bits = w.bits;
         u.bias.assign(static_cast<std::size_t>(w.n), 0.0f);
         if (nd.inputs.size() > 2 && nd.inputs[2].valid()) {
@@ -108,7 +110,7 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
           u.bias = b.constant->to_f32();
         }
         u.s_a = in.scale;
-        u.acc.assign(numel, 0);
+        u.acc.assign(numel * static_cast<std::size_t>(w.groups), 0);
         const std::size_t rows = numel / static_cast<std::size_t>(w.n);
         u.row_flag.assign(rows, 0);
         u.rows_changed.reserve(rows);

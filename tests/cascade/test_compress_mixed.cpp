@@ -75,6 +75,29 @@ TEST_CASE("compress with --budget-wbits 4 on fashion_vit: within the uniform 4-b
   }
 }
 
+TEST_CASE("compress with grouped weights: step bytes and a bytes budget that counts the grouped steps") {
+  if (!std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx")) return;
+  cascade::CompressOptions o = vit_options();
+  o.quant.quant.weight_bits = 4;
+  const cascade::CompressResult ch = cascade::compress_model(o);
+  CHECK(ch.weight_bytes == 65856.0);  // 131712 weights at 4 bits
+  CHECK(ch.step_bytes == 7208);       // 1802 output channels, f32
+  o.quant.quant.weight_group = 32;
+  const cascade::CompressResult g = cascade::compress_model(o);
+  CHECK(g.weight_bytes == 65856.0);
+  CHECK(g.step_bytes == 16464);  // 131712 / 32 steps
+  CHECK(g.weight_group == 32);
+  // Every weight at 2 bits (32928 bytes) plus the grouped steps beyond per channel (16464 - 7208 = 9256).
+  o.budget_bytes = 40000;
+  const std::string m = usage_message([&] { cascade::compress_model(o); });
+  CHECK(m.find("--budget-bytes 40000") != std::string::npos);
+  CHECK(m.find("42184") != std::string::npos);
+  o.budget_bytes = 60000;
+  const cascade::CompressResult b = cascade::compress_model(o);
+  CHECK(b.weight_bytes + static_cast<double>(b.step_bytes - 7208) <= 60000.0);
+  CHECK(b.weight_bytes > 40000.0);
+}
+
 TEST_CASE("compress: impossible budgets are UsageErrors naming the value") {
   if (!std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx")) return;
   cascade::CompressOptions o = vit_options();

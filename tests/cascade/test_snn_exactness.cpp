@@ -122,6 +122,20 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("SNN with grouped weights (G 4) equals the QANN exactly at quiescence (2 4 6 bit)") {
+    for (int bits : {2, 4, 6}) {
+      CAPTURE(bits);
+      std::vector<Tensor> samples;
+      Graph mlp = test::make_qann_mlp(3000 + static_cast<std::uint64_t>(bits), bits, &samples, 64);
+      CHECK(test::group_weights(mlp, 4, 7) == 2);  // fc1 K 12, fc2 K 16
+      require_exact(check_graph(mlp, samples), "grouped MLP", bits);
+      samples.clear();
+      Graph block = test::make_qann_block(4000 + static_cast<std::uint64_t>(bits), bits, &samples, 64);
+      CHECK(test::group_weights(block, 4, 8) == 6);  // q, k, v, o (K 8), fc1 (K 8), fc2 (K 16)
+      require_exact(check_graph(block, samples), "grouped block", bits);
+    }
+  }
+
   TEST_CASE("a run stopped at max_steps reports it is not quiescent") {
     std::vector<Tensor> samples;
     const Graph g = test::make_qann_block(77, 6, &samples, 1);

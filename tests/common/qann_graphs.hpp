@@ -144,4 +144,29 @@ inline Graph make_qann_block(std::uint64_t seed, int bits, std::vector<Tensor>* 
   return std::move(g);
 }
 
+// Turns every Linear weight whose K is a multiple of `group` into a grouped weight (QuantParams axis 0,
+// group_size `group`, steps [K/G][N]): same integer levels, step s_w[g][j] = s_w[j] * a seeded factor in
+// [0.5, 1.5], so each group of rows has its own step. Returns the number of weights changed.
+inline int group_weights(Graph& g, std::int64_t group, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> fd(0.5f, 1.5f);
+  int changed = 0;
+  for (const Node& n : g.nodes()) {
+    if (n.kind != OpKind::Linear) continue;
+    Value& w = g.value(n.inputs[1]);
+    const std::int64_t k = w.constant->dim(0), nn = w.constant->dim(1);
+    if (!w.quant || w.quant->group_size > 0 || k % group != 0 || k == group) continue;
+    QuantParams qp = *w.quant;
+    qp.axis = 0;
+    qp.group_size = static_cast<int>(group);
+    qp.scale.clear();
+    for (std::int64_t gi = 0; gi < k / group; ++gi)
+      for (std::int64_t j = 0; j < nn; ++j)
+        qp.scale.push_back(w.quant->scale[w.quant->per_tensor() ? 0 : static_cast<std::size_t>(j)] * fd(rng));
+    w.quant = qp;
+    ++changed;
+  }
+  return changed;
+}
+
 }  // namespace snnconv::test

@@ -136,6 +136,22 @@ TEST_CASE("fake_quantize_weight: per output channel symmetric levels") {
   CHECK_THROWS_AS(fake_quantize_weight(w, 1), UsageError);
 }
 
+TEST_CASE("fake_quantize_weight with groups: the grouped quantizer's levels times its block steps") {
+  // [4, 1] at 3 bits, groups of 2 rows: rows 0-1 step 0.2 (max 0.6), rows 2-3 step 1 (max 3).
+  const Tensor w = Tensor::from_vector<float>({4, 1}, {0.6f, 0.25f, 3.0f, -1.4f});
+  const std::vector<float> q = fake_quantize_weight(w, 3, 2).to_f32();
+  CHECK(q[0] == doctest::Approx(0.6f));
+  CHECK(q[1] == doctest::Approx(0.2f));  // 0.25 / 0.2 = 1.25 -> 1
+  CHECK(q[2] == doctest::Approx(3.0f));
+  CHECK(q[3] == doctest::Approx(-1.0f));  // -1.4 -> -1
+  // Per channel the same weight has one step 1: 0.6 -> 1, 0.25 -> 0.
+  const std::vector<float> ch = fake_quantize_weight(w, 3).to_f32();
+  CHECK(ch[0] == doctest::Approx(1.0f));
+  CHECK(ch[1] == 0.0f);
+  CHECK(fake_quantize_weight(w, 3, 4).to_f32() == ch);  // G = K is per channel
+  CHECK_THROWS_AS(fake_quantize_weight(w, 3, 3), UsageError);
+}
+
 TEST_CASE("mean_row_kl: zero for equal logits and the two-class value") {
   const Tensor a = Tensor::from_vector<float>({2, 2}, {0.0f, 0.0f, 1.0f, 2.0f});
   CHECK(mean_row_kl(a, a) == 0.0);

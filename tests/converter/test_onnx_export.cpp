@@ -147,6 +147,32 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("onnx export: grouped weights in the integer form equal run_qann bit for bit at W8A8 and qdq refuses them") {
+    ScratchDir dir;
+    std::vector<Tensor> samples;
+    Graph q = test::make_qann_block(6, 8, &samples, 8);
+    REQUIRE(test::group_weights(q, 4, 9) == 6);
+    const std::string out = (dir.path / "grouped.onnx").string();
+    const onnx_export::ExportStats st = onnx_export::export_onnx(q, out);
+    CHECK(st.integer_matmuls == count_ops(q, OpKind::Linear) + 2);
+    const Graph back = onnx_import::import_onnx(out);
+    // One Slice + MatMul per group: q, k, v, o, fc1 have 2 groups of 4 rows (K 8), fc2 4 (K 16).
+    CHECK(count_ops(back, OpKind::Slice) == 5 * 2 + 4);
+    int worst_bits = 0;
+    for (const Tensor& x : samples) {
+      const Tensor ours = ann::run_qann(q, std::span<const Tensor>(&x, 1)).outputs.at(0);
+      const Tensor theirs = test::run_graph(back, {{back.value(back.inputs()[0]).name, x}}).at(0);
+      REQUIRE(ours.shape() == theirs.shape());
+      const auto a = ours.to_f32(), b = theirs.to_f32();
+      for (std::size_t i = 0; i < a.size(); ++i) worst_bits += a[i] != b[i];
+    }
+    CHECK(worst_bits == 0);
+    onnx_export::ExportOptions qdq;
+    qdq.form = onnx_export::QdqForm::qdq;
+    CHECK_THROWS_AS(onnx_export::export_onnx(q, (dir.path / "grouped_qdq.onnx").string(), qdq), UnsupportedError);
+    CHECK_FALSE(fs::exists(dir.path / "grouped_qdq.onnx"));
+  }
+
   TEST_CASE("onnx export refuses what opset 17 QDQ cannot express, naming the node, and leaves no file") {
     ScratchDir dir;
     Graph q = test::make_qann_mlp(3, 8);

@@ -201,6 +201,12 @@ TEST_CASE("bias correction after weight rounding: mean logits of the 4-bit-weigh
   Graph twice = g;
   prune::fake_quantize_weights(twice, 4);  // idempotent: the quantizer maps rounded weights to the same levels
   CHECK(max_diff(g, twice, calib) == 0.0);
+  Graph grouped = original;  // grouped steps (rows of 16): idempotent too, and not the per-channel rounding
+  prune::fake_quantize_weights(grouped, 4, {}, 16);
+  Graph grouped_twice = grouped;
+  prune::fake_quantize_weights(grouped_twice, 4, {}, 16);
+  CHECK(max_diff(grouped, grouped_twice, calib) == 0.0);
+  CHECK(max_diff(grouped, g, calib) > 0.0);
   const auto mean_logits = [&](const Graph& m) {
     ann::Engine e(m, {.threads = 1});
     std::vector<double> sum(10, 0.0);

@@ -81,10 +81,15 @@ if [[ -e "$code" && -e "$code_draft" ]]; then
   expect 2 "need --engine snn" -- generate "$code" --prompt ab --engine qann --check-exact
   expect 0 "exactness: 0 next-token logits differ" -- generate "$code" --prompt "def " --max-tokens 4 --engine snn \
     --mode burst --act-bits 4 --calib 4 --check-exact
+  expect 0 "exactness: 0 next-token logits differ" -- generate "$code" --prompt "def f(x):" --max-tokens 8 --engine snn \
+    --weight-bits 4 --weight-group 32 --act-bits 4 --calib 4 --check-exact
 fi
 vit="$src/examples/fashion_vit/fashion_vit_relu.onnx"
 if [[ -e "$vit" ]]; then  # mixed precision: impossible budgets and unfitting data (exit 2, naming the value)
   expect 2 "budget-wbits 1.5" -- compress "$vit" --out "$tmp/c.snn.h5" --budget-wbits 1.5 --calib 2
+  expect 2 "weight group 48 does not divide its K = 64" -- convert "$vit" --out "$tmp/g.snn.h5" --weight-group 48 --calib 2
+  expect 2 "weight-group must be >= 1.*got -4" -- compress "$vit" --out "$tmp/g.snn.h5" --weight-group -4 --calib 2
+  [[ -e "$tmp/g.snn.h5" ]] && { echo "FAIL: a refused weight group left a model file"; fails=$((fails + 1)); }
   expect 2 "budget-bytes 1000 is below.*32928 bytes" -- compress "$vit" --out "$tmp/c.snn.h5" --budget-bytes 1000 --calib 2 --sensitivity-samples 1
   expect 2 "one weight budget" -- compress "$vit" --out "$tmp/c.snn.h5" --budget-bytes 50000 --budget-wbits 4 --calib 2
   expect 2 "cost file" -- compress "$vit" --out "$tmp/c.snn.h5" --cost-file "$tmp/no-such-costs.json" --calib 2

@@ -2,7 +2,7 @@
 """Exported QDQ (or float) ONNX vs our engine: top-1 agreement on a dataset split, run in ONNX Runtime.
 
     /usr/bin/python3 tools/ort/export_check.py --snnconv build/tools/snnconv --model examples/fashion_vit/fashion_vit_relu.onnx
-        [--act-bits 8] [--weight-bits 8] [--calib 64] [--split test] [--limit N] [--form integer|qdq]
+        [--act-bits 8] [--weight-bits 8] [--weight-group G] [--calib 64] [--split test] [--limit N] [--form integer|qdq]
         [--opt-level basic] [--min-agreement 0.995] [--max-abs-diff X] [--keep DIR] [--float]
 
 Steps: `snnconv convert MODEL` (post-training quantization, W/A bits), `snnconv export FILE.snn.h5 --out X.onnx
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--act-bits", type=int, default=8)
     ap.add_argument("--weight-bits", type=int, default=8)
+    ap.add_argument("--weight-group", type=int, default=0,
+                    help="grouped weights: one step per G input rows and output channel (0: per channel)")
     ap.add_argument("--calib", type=int, default=64)
     ap.add_argument("--compress", default=None,
                     help="make the model file with `snnconv compress MODEL ARGS` (e.g. pruning flags) instead of convert")
@@ -81,7 +83,8 @@ def main():
         else:
             make = "compress" if args.compress is not None else "convert"
             run([args.snnconv, make, args.model, "--act-bits", str(args.act_bits), "--weight-bits",
-                 str(args.weight_bits), "--calib", str(args.calib), "--out", snn] + (args.compress or "").split())
+                 str(args.weight_bits), "--weight-group", str(args.weight_group), "--calib", str(args.calib), "--out",
+                 snn] + (args.compress or "").split())
             cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
                    "--split", args.split]
         if args.limit >= 0:
@@ -107,6 +110,8 @@ def main():
         if args.max_abs_diff is not None and not max_diff <= args.max_abs_diff:
             verdict = "FAIL"
         what = "float" if args.float else f"W{args.weight_bits}A{args.act_bits} form {args.form}"
+        if args.weight_group > 0 and not args.float:
+            what += f" weight group {args.weight_group}"
         if args.compress:
             what += f" (compress {args.compress})"
         ref = "ANN" if args.float else "QANN"

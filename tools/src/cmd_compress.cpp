@@ -30,6 +30,8 @@ nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOp
   j["params_before"] = r.params_before;
   j["params_after"] = r.params_after;
   j["weight_bytes"] = r.weight_bytes;
+  j["weight_group"] = o.c.quant.quant.weight_group;
+  j["step_bytes"] = r.step_bytes;
   nlohmann::json units = nlohmann::json::array();
   for (const cascade::UnitReport& u : r.units) {
     nlohmann::json s = nlohmann::json::object();
@@ -47,8 +49,10 @@ nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOp
 std::string report_markdown(const cascade::CompressResult& r) {
   std::string md = fmt::format("# Compression report: {}\n\nData: {} (calibration: {} samples of '{}')\n\n",
                                r.model.model, r.model.data, r.model.calibration_samples, r.model.calibration_split);
-  md += fmt::format("Parameters: {} before, {} after; weight bytes at the allocated bits: {:.0f}\n\n",
-                    r.params_before, r.params_after, r.weight_bytes);
+  md += fmt::format("Parameters: {} before, {} after; weight bytes at the allocated bits: {:.0f}, plus {} bytes of "
+                    "f32 weight steps ({})\n\n",
+                    r.params_before, r.params_after, r.weight_bytes, r.step_bytes,
+                    r.weight_group > 0 ? fmt::format("groups of {} rows", r.weight_group) : "per output channel");
   md += "| unit | params | weight bits |\n|---|---:|---:|\n";
   for (const cascade::UnitReport& u : r.units) md += fmt::format("| {} | {} | {} |\n", u.name, u.params, u.weight_bits);
   if (!r.pruned.empty()) {
@@ -78,8 +82,8 @@ int run_compress(CompressCliOptions& o) {
   }
   cascade::save_quantized_model(r.model, o.c.quant, o.out);
   if (files) files->commit();
-  fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes, {} quantization points\n", o.out, r.params_after,
-             r.params_before, r.weight_bytes, r.model.points.size());
+  fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes + {} step bytes, {} quantization points\n", o.out,
+             r.params_after, r.params_before, r.weight_bytes, r.step_bytes, r.model.points.size());
   if (r.accuracy.samples > 0)
     fmt::print("{} on {} test samples: float {:.4f}, compressed {:.4f}\n", r.accuracy.metric, r.accuracy.samples,
                r.accuracy.float_value, r.accuracy.compressed_value);
@@ -99,6 +103,10 @@ void add_compress(CLI::App& app, Action& action) {
   cmd->add_option("model", c.c.quant.model, "ONNX model file")->required();
   cmd->add_option("--data", c.c.quant.data, "Dataset for calibration (default: the model's snnconv.data)");
   cmd->add_option("--weight-bits", c.c.quant.quant.weight_bits, "Uniform weight bits (2..8, per output channel)")
+      ->capture_default_str();
+  cmd->add_option("--weight-group", c.c.quant.quant.weight_group,
+                  "Grouped weights: one step per G consecutive input rows and output channel (G must divide every "
+                  "Linear's K; weight bytes then count (K/G)*N f32 steps); 0: per output channel")
       ->capture_default_str();
   cmd->add_option("--act-bits", c.c.quant.quant.act_bits, "Uniform activation bits (2..16)")->capture_default_str();
   cmd->add_option("--clip", c.clip, "Activation range: minmax, percentile or mse")->capture_default_str();

@@ -1,4 +1,4 @@
-// `snnconv convert MODEL --act-bits B [--weight-bits W] [--clip M] [--calib N] --out model.snn.h5`
+// `snnconv convert MODEL --act-bits B [--weight-bits W] [--weight-group G] [--clip M] [--calib N] --out model.snn.h5`
 #include <fmt/core.h>
 
 #include "commands.hpp"
@@ -33,8 +33,9 @@ int run_convert(ConvertOptions& o) {
     neurons += n.kind == OpKind::SpikeNeuron ? 1 : 0;
     synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
   }
-  fmt::print("{}: W{}A{} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out,
-             o.quant.quant.weight_bits, o.quant.quant.act_bits, m.points.size(), m.calibration_samples,
+  const std::string group = o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : "";
+  fmt::print("{}: W{}A{}{} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out,
+             o.quant.quant.weight_bits, o.quant.quant.act_bits, group, m.points.size(), m.calibration_samples,
              m.calibration_split, o.clip);
   fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
   return 0;
@@ -55,6 +56,10 @@ void add_convert(CLI::App& app, Action& action) {
   cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")
       ->capture_default_str();
   cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "Weight bits (2..8, per output channel)")
+      ->capture_default_str();
+  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
+                  "Grouped weights: one step per G consecutive input rows and output channel (G must divide every "
+                  "Linear's K); 0: per output channel")
       ->capture_default_str();
   cmd->add_option("--clip", opts->clip, "Activation range: minmax, percentile or mse")->capture_default_str();
   cmd->add_option("--calib", opts->quant.calib_samples, "Calibration samples")->capture_default_str();

@@ -1,7 +1,7 @@
 // `snnconv generate MODEL --prompt TEXT --max-tokens N [--temperature T --top-k K --top-p P --seed S]
 //  [--draft DRAFT [--gamma K|auto] [--gamma-max N] [--cost-ratio C]] [--threads N] [--json]
 //  [--max-memory BYTES]
-//  [--engine ann|qann|snn [--act-bits B] [--weight-bits W] [--mode strict|burst] [--max-steps T] [--seq N]
+//  [--engine ann|qann|snn [--act-bits B] [--weight-bits W] [--weight-group G] [--mode strict|burst] [--max-steps T] [--seq N]
 //   [--calib N] [--clip C] [--check-exact] [--resimulate] [--early-read] [--draft-steps K [--gamma G]]]`
 #include <fmt/core.h>
 
@@ -234,6 +234,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     j["seconds"] = r.seconds;
     if (!from_file) {
       j["weight_bits"] = o.quant.quant.weight_bits;
+      j["weight_group"] = o.quant.quant.weight_group;
       j["act_bits"] = o.quant.quant.act_bits;
     }
     if (snn) {
@@ -403,6 +404,9 @@ void add_generate(CLI::App& app, Action& action) {
                   "`snnconv convert` for qann/snn")
       ->capture_default_str();
   cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
+      ->capture_default_str();
+  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
+                  "qann/snn: grouped weight steps, one per G input rows and output channel (0: per channel)")
       ->capture_default_str();
   cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
       ->capture_default_str();

@@ -63,6 +63,12 @@ int inspect_model_file(const InspectOptions& o) {
   struct Row {
     std::string name, op, weight;
     std::int64_t params = 0;
+    int weight_bits = 0, weight_group = 0;  // quantized weight: bits; rows per step (0: per channel)
+    std::int64_t weight_steps = 0;
+    std::string quant() const {
+      if (weight_bits == 0) return "";
+      return fmt::format("W{} {}", weight_bits, weight_group > 0 ? fmt::format("g{}", weight_group) : "ch");
+    }
   };
   std::vector<Row> rows;
   std::int64_t total = 0;
@@ -74,7 +80,15 @@ int inspect_model_file(const InspectOptions& o) {
       if (!in.valid() || !g.is_constant(in) || seen[in.index] || !is_parameter(g.value(in))) continue;
       seen[in.index] = true;
       r.params += g.value(in).constant->numel();
-      if (g.value(in).constant->rank() == 2 && r.weight.empty()) r.weight = shape_to_string(g.value(in).constant->shape());
+      const Value& v = g.value(in);
+      if (v.constant->rank() == 2 && r.weight.empty()) {
+        r.weight = shape_to_string(v.constant->shape());
+        if (v.quant) {
+          r.weight_bits = v.quant->bits;
+          r.weight_group = v.quant->group_size;
+          r.weight_steps = static_cast<std::int64_t>(v.quant->scale.size());
+        }
+      }
     }
     total += r.params;
     if (r.params > 0) rows.push_back(std::move(r));
@@ -87,7 +101,15 @@ int inspect_model_file(const InspectOptions& o) {
     j["params"] = total;
     j["nodes"] = g.num_nodes();
     j["layers"] = nlohmann::json::array();
-    for (const Row& r : rows) j["layers"].push_back({{"name", r.name}, {"op", r.op}, {"weight", r.weight}, {"params", r.params}});
+    for (const Row& r : rows) {
+      nlohmann::json l = {{"name", r.name}, {"op", r.op}, {"weight", r.weight}, {"params", r.params}};
+      if (r.weight_bits > 0) {
+        l["weight_bits"] = r.weight_bits;
+        l["weight_group"] = r.weight_group;  // 0: one step per output channel
+        l["weight_steps"] = r.weight_steps;
+      }
+      j["layers"].push_back(std::move(l));
+    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -99,10 +121,10 @@ int inspect_model_file(const InspectOptions& o) {
   std::size_t name_w = 4;
   for (const Row& r : rows) name_w = std::max(name_w, r.name.size());
   name_w = std::min<std::size_t>(name_w, 48);
-  fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}\n", "name", name_w, "op", "weight", "params");
+  fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}  {}\n", "name", name_w, "op", "weight", "params", "quant");
   for (const Row& r : rows) {
     std::string name = r.name.size() > name_w ? "..." + r.name.substr(r.name.size() - name_w + 3) : r.name;
-    fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}\n", name, name_w, r.op, r.weight, with_commas(r.params));
+    fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}  {}\n", name, name_w, r.op, r.weight, with_commas(r.params), r.quant());
   }
   return 0;
 }

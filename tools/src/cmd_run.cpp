@@ -105,6 +105,7 @@ int run_quantized(RunOptions& o) {
     j["task"] = m.task;
     j["engine"] = o.engine;
     j["weight_bits"] = o.quant.quant.weight_bits;
+    j["weight_group"] = o.quant.quant.weight_group;
     j["act_bits"] = o.quant.quant.act_bits;
     j["clip"] = o.clip;
     j["calibration_samples"] = m.calibration_samples;
@@ -133,8 +134,10 @@ int run_quantized(RunOptions& o) {
   }
   fmt::print("model       {}\n", m.model);
   fmt::print("data        {} (split {}, task {})\n", m.data, o.eval.split, m.task);
-  fmt::print("quantized   W{}A{} ({} calibration samples of '{}', clip {})\n", o.quant.quant.weight_bits,
-             o.quant.quant.act_bits, m.calibration_samples, m.calibration_split, o.clip);
+  fmt::print("quantized   W{}A{}{} ({} calibration samples of '{}', clip {})\n", o.quant.quant.weight_bits,
+             o.quant.quant.act_bits,
+             o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : std::string(),
+             m.calibration_samples, m.calibration_split, o.clip);
   fmt::print("engine      {}{}\n", o.engine, snn ? " (" + o.mode + ")" : "");
   fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples,
              m.task == "language_model" ? "windows" : "samples");
@@ -228,6 +231,9 @@ void add_run(CLI::App& app, Action& action) {
                   "and language-model data; one sample at a time")
       ->capture_default_str();
   cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
+      ->capture_default_str();
+  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
+                  "qann/snn: grouped weight steps, one per G input rows and output channel (0: per channel)")
       ->capture_default_str();
   cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
       ->capture_default_str();

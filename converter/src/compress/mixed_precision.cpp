@@ -118,22 +118,19 @@ std::vector<PrecisionUnit> hierarchy_units(const Graph& canonical, const std::ve
   return out;
 }
 
-Tensor fake_quantize_weight(const Tensor& weight, int bits) {
+Tensor fake_quantize_weight(const Tensor& weight, int bits, std::int64_t group) {
   if (weight.rank() != 2) throw ShapeError("fake_quantize_weight: the weight must be [K, N], got " + shape_to_string(weight.shape()));
   if (bits < 2 || bits > 8) throw UsageError(fmt::format("weight bits must be in 2..8, got {}", bits));
   const std::int64_t k = weight.dim(0), n = weight.dim(1);
-  std::vector<float> w = weight.to_f32();
-  const std::int32_t qmax = (1 << (bits - 1)) - 1;
-  for (std::int64_t j = 0; j < n; ++j) {  // the arithmetic of quantize_skeleton, then times the step
-    float a = 0.0f;
-    for (std::int64_t r = 0; r < k; ++r) a = std::max(a, std::abs(w[static_cast<std::size_t>(r * n + j)]));
-    const float s = a > 0.0f ? a / static_cast<float>(qmax) : 1.0f;
-    for (std::int64_t r = 0; r < k; ++r) {
-      float& x = w[static_cast<std::size_t>(r * n + j)];
-      x = std::clamp(std::round(x / s), static_cast<float>(-qmax), static_cast<float>(qmax)) * s;
+  // The levels and steps of quantize_skeleton, then level times step.
+  WeightLevels q = quantize_weight(weight, bits, group == k ? 0 : group, "fake_quantize_weight");
+  const std::int64_t rows = q.quant.group_size > 0 ? q.quant.group_size : k;
+  for (std::int64_t r = 0; r < k; ++r)
+    for (std::int64_t j = 0; j < n; ++j) {
+      float& x = q.levels[static_cast<std::size_t>(r * n + j)];
+      x = x * q.quant.scale[static_cast<std::size_t>((r / rows) * n + j)];
     }
-  }
-  return Tensor::from_vector<float>({k, n}, w);
+  return Tensor::from_vector<float>({k, n}, std::move(q.levels));
 }
 
 double mean_row_kl(const Tensor& p_logits, const Tensor& q_logits) {
@@ -229,7 +226,7 @@ SensitivityTable weight_sensitivity(const Graph& canonical, const std::vector<Pr
         Value& w = g.value(it->second);
         if (!w.constant) throw UnsupportedError("sensitivity: the weight of Linear '" + m + "' is not a constant");
         saved.emplace_back(it->second, *w.constant);
-        w.constant = fake_quantize_weight(*w.constant, bits);
+        w.constant = fake_quantize_weight(*w.constant, bits, o.group_of(m));
       }
       const double kl = mean_kl(ref, run_all(g, samples, o.threads));
       for (auto& [v, t] : saved) g.value(v).constant = std::move(t);
@@ -251,7 +248,7 @@ double allocation_kl(const Graph& canonical, const std::map<std::string, int>& b
     if (n.kind != OpKind::Linear || it == bits_of.end()) continue;
     Value& w = g.value(n.inputs.at(1));
     if (!w.constant) throw UnsupportedError("allocation: the weight of Linear '" + n.name + "' is not a constant");
-    w.constant = fake_quantize_weight(*w.constant, it->second);
+    w.constant = fake_quantize_weight(*w.constant, it->second, o.group_of(n.name));
     done.insert(n.name);
   }
   for (const auto& [name, bits] : bits_of)

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/converter/mixed_precision.hpp"
 #include "snnconv/converter/prune.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/shape_inference.hpp"
@@ -372,7 +373,8 @@ std::map<std::string, double> correct_biases(Graph& g, const Graph& reference, c
   return changes;
 }
 
-void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of) {
+void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of, std::int64_t group,
+                           const std::map<std::string, std::int64_t>& group_of) {
   for (std::size_t i = 0; i < g.num_nodes(); ++i) {
     const Node& n = g.nodes()[i];
     if (n.kind != OpKind::Linear || !g.is_constant(n.inputs.at(1))) continue;
@@ -382,6 +384,13 @@ void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>&
     const float qmax = static_cast<float>((1 << (b - 1)) - 1);
     Tensor w = *g.value(n.inputs[1]).constant;
     const std::int64_t k = w.dim(0), cols = w.dim(1);
+    const auto git = group_of.find(n.name);
+    const std::int64_t gs = git != group_of.end() ? git->second : group;
+    if (gs > 0 && gs != k) {  // grouped steps: the quantizer's own levels times steps
+      const ValueId id = g.add_constant(g.value(n.inputs[1]).name + ".wq", fake_quantize_weight(w, b, gs));
+      g.node(NodeId(static_cast<std::uint32_t>(i))).inputs[1] = id;
+      continue;
+    }
     float* p = w.data<float>();
     for (std::int64_t c = 0; c < cols; ++c) {
       float mx = 0.0f;

@@ -44,6 +44,10 @@ void check_options(const QuantizeOptions& o) {
   if (!(o.percentile > 0.0 && o.percentile <= 100.0))
     throw UsageError("percentile must be in (0, 100], got " + std::to_string(o.percentile));
   if (o.max_values < 16) throw UsageError("max_values must be >= 16");
+  if (o.weight_group < 0)
+    throw UsageError("--weight-group must be >= 1 (0: per output channel), got " + std::to_string(o.weight_group));
+  for (const auto& [k, gs] : o.weight_group_of)
+    if (gs < 0) throw UsageError("Linear '" + k + "': weight group must be >= 0, got " + std::to_string(gs));
 }
 
 // Sum of squared quantization errors of `values` at step s.
@@ -59,6 +63,49 @@ double quant_mse(const std::vector<float>& values, float s, std::int32_t n_min, 
 }
 
 }  // namespace
+
+WeightLevels quantize_weight(const Tensor& weight, int bits, std::int64_t group, const std::string& what) {
+  if (weight.rank() != 2) throw ShapeError(what + ": weight must be [K, N], got " + shape_to_string(weight.shape()));
+  if (bits < 2 || bits > 8) throw UsageError(what + ": weight bits must be in 2..8, got " + std::to_string(bits));
+  const std::int64_t k = weight.dim(0), nn = weight.dim(1);
+  if (group < 0) throw UsageError(what + ": weight group must be >= 1 (0: per channel), got " + std::to_string(group));
+  if (group > 0 && (k % group != 0))
+    throw UsageError(what + ": weight group " + std::to_string(group) + " does not divide its K = " + std::to_string(k));
+  const std::int64_t rows = group == 0 ? k : group, groups = k / rows;
+  WeightLevels r;
+  r.levels = weight.to_f32();
+  std::vector<float>& w = r.levels;
+  const std::int32_t qmax = (1 << (bits - 1)) - 1;
+  QuantParams& qp = r.quant;
+  qp.bits = bits;
+  qp.n_min = -qmax;
+  qp.n_max = qmax;
+  if (groups == 1) {
+    qp.axis = 1;
+  } else {
+    qp.axis = 0;
+    qp.group_size = static_cast<int>(rows);
+  }
+  qp.scale.assign(static_cast<std::size_t>(groups * nn), 1.0f);
+  for (std::int64_t g = 0; g < groups; ++g) {
+    const std::int64_t r0 = g * rows, r1 = r0 + rows;
+    for (std::int64_t j = 0; j < nn; ++j) {
+      float a = 0.0f;
+      for (std::int64_t i = r0; i < r1; ++i) a = std::max(a, std::abs(w[static_cast<std::size_t>(i * nn + j)]));
+      const float s = a > 0.0f ? a / static_cast<float>(qmax) : 1.0f;
+      qp.scale[static_cast<std::size_t>(g * nn + j)] = s;
+      for (std::int64_t i = r0; i < r1; ++i) {
+        float& x = w[static_cast<std::size_t>(i * nn + j)];
+        x = std::clamp(std::round(x / s), static_cast<float>(-qmax), static_cast<float>(qmax));
+      }
+    }
+  }
+  return r;
+}
+
+std::int64_t weight_step_bytes(const QuantParams& qp) {
+  return static_cast<std::int64_t>(qp.scale.size()) * 4;
+}
 
 float choose_step(const PointStats& st, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& o) {
   const float range = n_min < 0 ? std::max(-st.min, st.max) : std::max(st.max, 0.0f);
@@ -177,6 +224,8 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
   std::set<std::string> linears(sk.linears.begin(), sk.linears.end());
   for (const auto& [name, b] : o.weight_bits_of)
     if (!linears.count(name)) throw UsageError("--weight-bits for '" + name + "': the model has no Linear of that name");
+  for (const auto& [name, gs] : o.weight_group_of)
+    if (!linears.count(name)) throw UsageError("weight group for '" + name + "': the model has no Linear of that name");
   std::set<std::string> points;
   for (const QuantPoint& p : sk.points) points.insert(p.name);
   for (const auto& [name, b] : o.act_bits_of)
@@ -227,26 +276,12 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
     if (!wv.constant || wv.constant->rank() != 2)
       throw UnsupportedError("quantization: Linear weight must be a constant [K, N]", g.context(NodeId(i)));
     const std::int64_t k = wv.constant->dim(0), nn = wv.constant->dim(1);
-    std::vector<float> w = wv.constant->to_f32();
-    const std::int32_t qmax = (1 << (bits - 1)) - 1;
-    QuantParams qp;
-    qp.bits = bits;
-    qp.n_min = -qmax;
-    qp.n_max = qmax;
-    qp.axis = 1;
-    qp.scale.assign(static_cast<std::size_t>(nn), 1.0f);
-    for (std::int64_t j = 0; j < nn; ++j) {
-      float a = 0.0f;
-      for (std::int64_t r = 0; r < k; ++r) a = std::max(a, std::abs(w[static_cast<std::size_t>(r * nn + j)]));
-      const float s = a > 0.0f ? a / static_cast<float>(qmax) : 1.0f;
-      qp.scale[static_cast<std::size_t>(j)] = s;
-      for (std::int64_t r = 0; r < k; ++r) {
-        float& x = w[static_cast<std::size_t>(r * nn + j)];
-        x = std::clamp(std::round(x / s), static_cast<float>(-qmax), static_cast<float>(qmax));
-      }
-    }
-    const ValueId nw = g.add_constant(wv.name + ".q" + std::to_string(bits), Tensor::from_vector<float>({k, nn}, w));
-    g.value(nw).quant = qp;
+    const auto git = o.weight_group_of.find(n.name);
+    const std::int64_t group = git != o.weight_group_of.end() ? git->second : o.weight_group;
+    WeightLevels q = quantize_weight(*wv.constant, bits, group == k ? 0 : group, "Linear '" + n.name + "'");
+    const std::string suffix = ".q" + std::to_string(bits) + (q.quant.group_size > 0 ? "g" + std::to_string(group) : "");
+    const ValueId nw = g.add_constant(wv.name + suffix, Tensor::from_vector<float>({k, nn}, std::move(q.levels)));
+    g.value(nw).quant = q.quant;
     n.inputs[1] = nw;
   }
   g.remove_dead();

@@ -264,7 +264,9 @@ class Exporter {
     if (auto it = dq_weight_.find(w.index); it != dq_weight_.end()) return it->second;
     const QuantParams& qp = *v.quant;
     const Tensor& t = *v.constant;
-    if (qp.group_size > 0) unsupported(id, "grouped weight steps need DequantizeLinear's block_size (opset 21)");
+    if (qp.group_size > 0)
+      unsupported(id, "grouped weight steps need DequantizeLinear's block_size (opset 21); the integer form "
+                      "(ExportOptions::form integer) writes them");
     if (!qp.zero_point.empty())
       for (std::int32_t z : qp.zero_point)
         if (z != 0) unsupported(id, "weight zero points other than 0 are not exported");
@@ -477,7 +479,8 @@ class Exporter {
     if (!wv.quant || !wv.constant || wv.constant->rank() != 2 || !xv.quant || !xv.quant->per_tensor()) return false;
     const QuantParams& wq = *wv.quant;
     const std::int64_t k = wv.constant->dim(0), nn = wv.constant->dim(1);
-    if (wq.group_size > 0 || !(wq.per_tensor() || (wq.axis == 1 && std::int64_t(wq.scale.size()) == nn))) return false;
+    if (wq.group_size > 0 && !wq.per_tensor()) return linear_grouped(id);
+    if (!(wq.per_tensor() || (wq.axis == 1 && std::int64_t(wq.scale.size()) == nn))) return false;
     if (!exact_in_f32(k, max_level(n.inputs[0]), std::max(std::abs(double(wq.n_min)), std::abs(double(wq.n_max)))))
       return false;
     const std::string x = levels_of(n.inputs[0]);
@@ -515,6 +518,65 @@ class Exporter {
       cur = b;
     }
     if (act != Activation::none) activation(act, cur, y, n.name);
+    ++stats_.integer_matmuls;
+    return true;
+  }
+
+  // A grouped Linear (qann.hpp): per group g of G input rows, MatMul(Slice(levels, g*G, (g+1)*G on the last
+  // axis), W_g levels) (exact while G * max|q| * max|w| < 2^24), Mul by s_in * s_w[g][:]; an explicit chain
+  // of Adds over increasing g (grouped_linear_value's order, not ReduceSum), then Add bias.
+  bool linear_grouped(NodeId id) {
+    const Node& n = g_.node(id);
+    const Value& wv = g_.value(n.inputs[1]);
+    const Value& xv = g_.value(n.inputs[0]);
+    const ann::IntWeights iw = ann::int_weights(wv, "node '" + n.name + "'");
+    const std::int64_t gs = iw.group_rows, nn = iw.n;
+    if (iw.bits > 8 || iw.w.empty()) unsupported(id, "grouped weight '" + wv.name + "' needs int8 levels");
+    if (!exact_in_f32(gs, max_level(n.inputs[0]), std::max(std::abs(double(wv.quant->n_min)), std::abs(double(wv.quant->n_max)))))
+      unsupported(id, "grouped weight '" + wv.name + "': a group's integer sum may not be exact in f32");
+    const std::string x = levels_of(n.inputs[0]);
+    if (x.empty()) unsupported(id, "the input of a grouped Linear must be quantized levels");
+    const float s_in = xv.quant->scale[0];
+    const std::string axes = initializer(n.name + "/slice_axes", Tensor::from_vector<std::int64_t>({1}, {-1}));
+    std::string sum;
+    for (std::int64_t gi = 0; gi < iw.groups; ++gi) {
+      const std::string tag = n.name + "/g" + std::to_string(gi);
+      const std::string xs = unique(tag + "/x");
+      node("Slice",
+           {x, initializer(tag + "/start", Tensor::from_vector<std::int64_t>({1}, {gi * gs})),
+            initializer(tag + "/end", Tensor::from_vector<std::int64_t>({1}, {(gi + 1) * gs})), axes},
+           {xs}, xs);
+      std::vector<std::int8_t> q(static_cast<std::size_t>(gs * nn));
+      for (std::size_t i = 0; i < q.size(); ++i) q[i] = static_cast<std::int8_t>(iw.w[static_cast<std::size_t>(gi * gs * nn) + i]);
+      const std::string wi = initializer(wv.name + ".int8.g" + std::to_string(gi), Tensor::from_vector<std::int8_t>({gs, nn}, q));
+      const std::string wf = unique(tag + "/w");
+      attr_int(node("Cast", {wi}, {wf}, wf), "to", TensorProto::FLOAT);
+      std::vector<float> step(static_cast<std::size_t>(nn));
+      for (std::int64_t j = 0; j < nn; ++j) step[std::size_t(j)] = s_in * iw.step[static_cast<std::size_t>(gi * nn + j)];
+      const std::string acc = unique(tag + "/acc"), term = unique(tag + "/term");
+      node("MatMul", {xs, wf}, {acc}, acc);
+      node("Mul", {acc, initializer(tag + "/step", Tensor::from_vector<float>({nn}, step))}, {term}, term);
+      if (gi == 0) {
+        sum = term;
+      } else {
+        const std::string next = unique(tag + "/sum");
+        node("Add", {sum, term}, {next}, next);
+        sum = next;
+      }
+    }
+    const Activation act = std::get<LinearAttrs>(n.attrs).activation;
+    const bool bias = n.inputs.size() > 2 && n.inputs[2].valid();
+    const std::string y = out_name(id);
+    std::string cur = sum;
+    if (bias) {
+      const std::string b = act != Activation::none ? unique(n.name + "/bias") : y;
+      node("Add", {sum, use(n.inputs[2])}, {b}, b);
+      cur = b;
+    } else if (act == Activation::none) {
+      node("Identity", {sum}, {y}, y);
+    }
+    if (act != Activation::none) activation(act, cur, y, n.name);
+    ++stats_.int8_weights;
     ++stats_.integer_matmuls;
     return true;
   }

@@ -3,6 +3,11 @@
 //
 // A quantized activation is a vector of integer levels q (int32) with one step s per tensor (value = s*q).
 // A quantized weight is integer levels per output channel with a step s_w[n] (symmetric, zero point 0).
+// A grouped weight [K, N] (QuantParams axis 0, group_size G, K % G == 0) has a step s_w[g][n] per group g of
+// G consecutive input rows and output n; its Linear keeps one exact int64 partial sum per (row, group,
+// output), acc[g][n] = sum over the group's inputs k of q_in[k] * w[k][n], and output n is
+// y_n = (...((s_in*s_w[0][n]) * acc[0][n] + (s_in*s_w[1][n]) * acc[1][n]) + ...) + bias[n], summed in float in
+// increasing g (grouped_linear_value). G = K is per channel; the ungrouped path is linear_value.
 // Everything integer is exact and order-independent (int64 accumulators); floating point enters only
 // through the few scalar functions below, each compiled once (out of line) so that both engines get the
 // same bits whatever the compiler decides about contraction or inlining elsewhere.
@@ -24,6 +29,11 @@ namespace snnconv::ann {
 
 // Output of a quantized Linear from its exact integer accumulator: (s_in * s_w) * acc + b.
 float linear_value(std::int64_t acc, float s_in, float s_w, float bias);
+// Output of a grouped Linear from its G exact partial sums acc[g * stride] and steps s_w[g * stride]
+// (g = 0..groups-1): term_g = (s_in * s_w[g]) * float(acc[g]); y = term_0, y = y + term_g for g = 1, 2, ...
+// in that order, then y + bias. groups == 1 gives linear_value's bits.
+float grouped_linear_value(const std::int64_t* acc, const float* s_w, std::int64_t groups, std::int64_t stride,
+                           float s_in, float bias);
 // Product of two quantized operands (Q.K^T, P.V) from its exact integer accumulator: (s_a * s_b) * acc.
 float product_value(std::int64_t acc, float s_a, float s_b);
 // Residual Add of two quantized tensors: s_a * q_a + s_b * q_b (then a quantization point follows).
@@ -72,12 +82,15 @@ bool is_data_movement(OpKind kind);
 std::vector<std::int64_t> movement_source_map(const Graph& g, NodeId id);
 
 // Integer weight levels of a constant weight value [K, N] (f32 holding integers, or i8/i32) and its steps
-// expanded to one per output channel. Throws NumericError/UnsupportedError naming `what` when the weight
-// is not integer-valued, has a zero point or a scale layout other than per tensor / per output channel.
+// expanded to one per output channel, or per (group, output channel) for a grouped weight. Throws
+// NumericError/UnsupportedError naming `what` when the weight is not integer-valued, has a zero point or a
+// scale layout other than per tensor / per output channel / per group of rows (axis 0, K % G == 0).
 struct IntWeights {
   std::int64_t k = 0, n = 0;
   std::vector<std::int32_t> w;  // [K][N], one contiguous row of N per input
-  std::vector<float> step;      // [N]
+  std::vector<float> step;      // [groups][N]
+  std::int64_t groups = 1;      // > 1: grouped (grouped_linear_value); input row k is in group k / group_rows
+  std::int64_t group_rows = 0;  // K / groups
   int bits = 8;
 };
 IntWeights int_weights(const Value& weight, const std::string& what);

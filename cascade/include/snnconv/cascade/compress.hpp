@@ -51,6 +51,8 @@ struct CompressResult {
   QuantizedModel model;                  // canonical (pruned), qann, snn
   std::int64_t params_before = 0, params_after = 0;
   double weight_bytes = 0.0;             // sum over Linear weights of params * bits / 8
+  std::int64_t step_bytes = 0;           // the weights' f32 steps: N per Linear, (K/G)*N grouped
+  std::int64_t weight_group = 0;         // quant.quant.weight_group (0: per output channel)
   std::vector<UnitReport> units;
   std::map<std::string, int> act_bits;   // quantization point -> bits
   std::vector<std::string> pruned;       // what pruning removed, one line per unit (head, channels, block)

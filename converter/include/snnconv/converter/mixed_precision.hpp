@@ -18,7 +18,7 @@
 // Sensitivity of a unit at b bits: KL(p_float || p_unit@b) of the model's output distribution (softmax of
 // the last axis of the first graph output, so per position for a decoder), in nats, averaged over the
 // output rows of every calibration sample, where only the unit is quantized (weights: its Linears' weights
-// per output channel symmetric at b bits, everything else float; activations: only that point's FakeQuant,
+// symmetric at b bits, per output channel or grouped as SensitivityOptions says, everything else float; activations: only that point's FakeQuant,
 // with the step the calibration picks at b bits, every other point float).
 #pragma once
 
@@ -48,9 +48,10 @@ struct PrecisionUnit {
 // each level in the Linears' topological order. `linears` as QannSkeleton::linears.
 std::vector<PrecisionUnit> hierarchy_units(const Graph& canonical, const std::vector<std::string>& linears);
 
-// Per output channel symmetric quantization of a [K, N] weight to `bits`, returned dequantized (f32), the
-// same levels and steps quantize_skeleton stores.
-Tensor fake_quantize_weight(const Tensor& weight, int bits);
+// Per output channel (group 0) or grouped (steps per `group` input rows, quantize.hpp) symmetric
+// quantization of a [K, N] weight to `bits`, returned dequantized (f32): the same levels and steps
+// quantize_skeleton stores.
+Tensor fake_quantize_weight(const Tensor& weight, int bits, std::int64_t group = 0);
 
 struct SensitivityOptions {
   std::vector<int> bits{2, 3, 4, 6, 8};
@@ -58,6 +59,13 @@ struct SensitivityOptions {
   // Activations only: > 0 measures each point at b bits with every other point at context_bits (the
   // operating point of the budget) instead of float.
   int context_bits = 0;
+  // Weights: grouped steps as QuantizeOptions::weight_group / weight_group_of (0: per output channel).
+  std::int64_t weight_group = 0;
+  std::map<std::string, std::int64_t> weight_group_of;
+  std::int64_t group_of(const std::string& linear) const {
+    const auto it = weight_group_of.find(linear);
+    return it != weight_group_of.end() ? it->second : weight_group;
+  }
 };
 
 // Sensitivity table: per unit (index into the units given), bits -> KL.

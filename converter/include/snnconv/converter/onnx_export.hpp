@@ -40,6 +40,10 @@ inline constexpr int kExportOpset = 17;
 //            (Cast, ReduceSum, Mul, Sub; softmax weights by Gather from a fixed-point exp table, ReduceMax for
 //            the row maximum) and the same correctly rounded float operations in the same order, so ONNX
 //            Runtime reproduces the QANN's values bit for bit there too.
+//            A grouped weight (QuantParams axis 0, group_size G; qann.hpp): per group a Slice of the input
+//            levels on the last axis, MatMul with the group's int8 levels (Cast), Mul by s_in * s_w[g][:],
+//            then a chain of Adds in increasing g (grouped_linear_value's order) and the bias. The qdq form
+//            refuses grouped weights (DequantizeLinear's block_size needs opset 21).
 enum class QdqForm : std::uint8_t { qdq, integer };
 
 struct ExportOptions {

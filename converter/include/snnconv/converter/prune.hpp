@@ -115,6 +115,9 @@ std::map<std::string, double> correct_biases(Graph& g, const Graph& reference, c
 // from zero); b = bits_of[node name] when present, else `bits`. The quantizer re-quantizes such weights to
 // the same integers, so running correct_biases on the result before quantize_prepared corrects the mean
 // output shift weight quantization causes (bias correction "after quantization").
-void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of = {});
+// With `group` > 0 (or a group_of entry for the node; QuantizeOptions::weight_group), steps per group of
+// that many input rows and output channel instead, as the grouped quantizer computes them.
+void fake_quantize_weights(Graph& g, int bits, const std::map<std::string, int>& bits_of = {}, std::int64_t group = 0,
+                           const std::map<std::string, std::int64_t>& group_of = {});
 
 }  // namespace snnconv::prune

@@ -13,7 +13,9 @@
 // model), by min/max, a percentile of |x|, or the clip that minimises the quantization MSE. A tensor whose
 // calibration values are all >= 0 gets unsigned levels [0, 2^b - 1]; the others [-2^(b-1), 2^(b-1) - 1].
 // Weights: symmetric per output channel, levels [-(2^(b-1) - 1), 2^(b-1) - 1], stored as exact integers
-// in f32 with QuantParams (axis 1 of the [K, N] weight).
+// in f32 with QuantParams (axis 1 of the [K, N] weight); or grouped (weight_group G, K % G == 0): one step
+// per group of G consecutive input rows and output channel, from that block's max |w| (QuantParams axis 0,
+// group_size G, scale [K/G][N]; qann.hpp has the integer semantics). G = K is per channel.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,22 @@ struct QuantizeOptions {
   // name), activation bits. Unknown names are a UsageError.
   std::map<std::string, int> weight_bits_of;
   std::map<std::string, int> act_bits_of;
+  // Grouped weights: rows (inputs) per weight step; 0 = per output channel. Per Linear node name override
+  // (0 there: per channel). A G that does not divide a Linear's K is a UsageError naming it.
+  std::int64_t weight_group = 0;
+  std::map<std::string, std::int64_t> weight_group_of;
 };
+
+// Symmetric integer levels of a constant [K, N] weight at `bits` (stored as exact integers in f32) and
+// their QuantParams: per output channel when group is 0 or K, else per group of `group` rows. `what` names
+// the Linear in the UsageError for a group that does not divide K.
+struct WeightLevels {
+  std::vector<float> levels;  // [K][N]
+  QuantParams quant;
+};
+WeightLevels quantize_weight(const Tensor& weight, int bits, std::int64_t group, const std::string& what);
+// Bytes of a quantized weight's steps as stored (f32 each): N per channel, (K/G)*N grouped.
+std::int64_t weight_step_bytes(const QuantParams& weight_quant);
 
 // One quantization point of a skeleton.
 struct QuantPoint {

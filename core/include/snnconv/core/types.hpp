@@ -45,7 +45,11 @@ struct QuantParams {
   std::vector<float> scale;          // 1 entry per tensor, or one per channel / group
   std::vector<std::int32_t> zero_point;  // same length as scale (or empty = 0)
   int axis = -1;                     // channel axis for per-channel; -1 per tensor
-  int group_size = 0;                // > 0: scales per group of `group_size` along `axis`
+  // > 0: scales per group of `group_size` consecutive indices along `axis`. `scale` then holds either
+  // ceil(dim/G) entries (one per group, shared by every index of the other axes) or ceil(dim/G) * numel/dim
+  // entries: the tensor's shape with `axis` reduced to ceil(dim/G), row-major (ONNX block quantization's
+  // layout). A grouped Linear weight [K, N] (docs/compression.md, "Grouped weights"): axis 0, scale [K/G][N].
+  int group_size = 0;
 
   bool per_tensor() const { return scale.size() == 1; }
   std::int64_t levels() const { return std::int64_t{n_max} - n_min + 1; }
