@@ -39,6 +39,27 @@ float dequantize(std::int32_t q, float s) {
   return s * static_cast<float>(q);
 }
 
+float qann_erf(float x) {
+  const float t = std::min(std::max(x, -kQannErfClamp), kQannErfClamp);
+  const float z = t * t;
+  float p = kQannErfP[5], q = kQannErfQ[5];
+  for (int k = 4; k >= 0; --k) {
+    p = p * z;
+    p = p + kQannErfP[k];
+    q = q * z;
+    q = q + kQannErfQ[k];
+  }
+  const float num = t * p;
+  return num / q;
+}
+
+float qann_gelu(float x) {
+  constexpr float kSqrt2 = 1.41421356237309504880f;
+  const float a = 1.0f + qann_erf(x / kSqrt2);
+  const float xa = x * a;
+  return xa * 0.5f;
+}
+
 float apply_target(Activation act, float x) {
   switch (act) {
     case Activation::none:
@@ -46,7 +67,7 @@ float apply_target(Activation act, float x) {
     case Activation::relu:
       return x < 0.0f ? 0.0f : x;
     case Activation::gelu:
-      return detail::gelu_exact(x);
+      return qann_gelu(x);
     case Activation::gelu_tanh:
       return detail::gelu_tanh(x);
   }

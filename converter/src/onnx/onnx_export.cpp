@@ -219,6 +219,8 @@ void Exporter::emit(NodeId id) {
   switch (n.kind) {
     case OpKind::Linear: return linear(id);
     case OpKind::Gelu:
+      if (integer_ && !std::get<GeluAttrs>(n.attrs).tanh_approximation && after_point(n.inputs[0]))
+        return gelu_qann(use(n.inputs[0]), out_name(id), n.name);
       return gelu(use(n.inputs[0]), out_name(id), std::get<GeluAttrs>(n.attrs).tanh_approximation, n.name);
     case OpKind::Attention: return attention(id);
     case OpKind::Softmax:
@@ -239,7 +241,10 @@ void Exporter::activation(Activation a, const std::string& x, const std::string&
   switch (a) {
     case Activation::none: node("Identity", {x}, {y}, base); return;
     case Activation::relu: node("Relu", {x}, {y}, base); return;
-    case Activation::gelu: gelu(x, y, false, base); return;
+    case Activation::gelu:  // a Linear's activation is always folded into the next quantization point
+      if (integer_) gelu_qann(x, y, base);
+      else gelu(x, y, false, base);
+      return;
     case Activation::gelu_tanh: gelu(x, y, true, base); return;
   }
 }

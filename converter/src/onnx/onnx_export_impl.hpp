@@ -47,6 +47,10 @@ class Exporter {
   void emit(NodeId id);
   void activation(Activation a, const std::string& x, const std::string& y, const std::string& base);
   void gelu(const std::string& x, const std::string& y, bool tanh_approx, const std::string& base);
+  // onnx_export_integer.cpp: the QANN's GELU (ann::qann_gelu) as Div/Max/Min/Mul/Add chains, and whether a
+  // value depends on a quantization point (a GELU there is folded into the next point, not the prologue).
+  void gelu_qann(const std::string& x, const std::string& y, const std::string& base);
+  bool after_point(ValueId v);
   std::string weight(NodeId id, ValueId w);
   void linear(NodeId id);
   std::string causal_mask(const std::string& base, std::int64_t m, std::int64_t nk);
@@ -106,6 +110,7 @@ class Exporter {
   std::map<std::pair<std::int64_t, std::int64_t>, std::string> causal_;
   std::map<std::uint32_t, std::pair<std::string, std::string>> quantized_;  // FakeQuant output -> (q, zero point)
   std::map<std::uint32_t, std::string> levels_, weight_levels_;
+  std::map<std::uint32_t, bool> after_point_;
   std::string last_axis_;
   bool integer_ = false;
   ExportStats stats_;

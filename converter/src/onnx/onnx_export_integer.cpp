@@ -332,4 +332,38 @@ bool Exporter::softmax_integer(NodeId id) {
   return true;
 }
 
+// ---- GELU folded into a quantization point (ann::qann_gelu, operation for operation) -------------------
+void Exporter::gelu_qann(const std::string& x, const std::string& y, const std::string& base) {
+  const std::string b = base + "/gelu";
+  const std::string d = op("Div", {x, scalar_f32(b + "/sqrt2", 1.41421356237309504880f)}, b + "/div");
+  const std::string t = op("Min", {op("Max", {d, scalar_f32(b + "/lo", -ann::kQannErfClamp)}, b + "/clamp_lo"),
+                                   scalar_f32(b + "/hi", ann::kQannErfClamp)},
+                           b + "/t");
+  const std::string z = op("Mul", {t, t}, b + "/z");
+  std::string p = scalar_f32(b + "/p5", ann::kQannErfP[5]), q = scalar_f32(b + "/q5", ann::kQannErfQ[5]);
+  for (int k = 4; k >= 0; --k) {
+    const std::string ks = std::to_string(k);
+    p = op("Add", {op("Mul", {p, z}, b + "/pz" + ks), scalar_f32(b + "/p" + ks, ann::kQannErfP[k])}, b + "/P" + ks);
+    q = op("Add", {op("Mul", {q, z}, b + "/qz" + ks), scalar_f32(b + "/q" + ks, ann::kQannErfQ[k])}, b + "/Q" + ks);
+  }
+  const std::string erf = op("Div", {op("Mul", {t, p}, b + "/tP"), q}, b + "/erf");
+  const std::string a = op("Add", {erf, scalar_f32(b + "/one", 1.0f)}, b + "/1p");
+  const std::string xa = op("Mul", {x, a}, b + "/xa");
+  node("Mul", {xa, scalar_f32(b + "/half", 0.5f)}, {y}, y);
+}
+
+bool Exporter::after_point(ValueId v) {
+  if (!v.valid() || g_.value(v).constant) return false;
+  if (auto it = after_point_.find(v.index); it != after_point_.end()) return it->second;
+  const NodeId p = g_.value(v).producer;
+  bool r = false;
+  if (p.valid()) {
+    const Node& n = g_.node(p);
+    r = n.kind == OpKind::FakeQuant;
+    for (std::size_t k = 0; !r && k < n.inputs.size(); ++k) r = after_point(n.inputs[k]);
+  }
+  after_point_[v.index] = r;
+  return r;
+}
+
 }  // namespace snnconv::onnx_export::detail

@@ -40,9 +40,21 @@ float product_value(std::int64_t acc, float s_a, float s_b);
 float sum_value(std::int32_t q_a, float s_a, std::int32_t q_b, float s_b);
 // s * q.
 float dequantize(std::int32_t q, float s);
-// The elementwise nonlinearity folded into a quantization point (ReLU, GELU), as the reference kernels
-// compute it.
+// The elementwise nonlinearity folded into a quantization point: ReLU as the reference kernel, GELU (erf
+// form) as qann_gelu below, GELU (tanh form) as the reference kernel (libm tanh; not reproducible in ONNX).
 float apply_target(Activation act, float x);
+// The QANN's erf: t = clamp(x, -4, 4), z = t*t, P and Q by Horner in z from the highest power (one rounding
+// per multiply and per add), erf ~ (t * P) / Q. Coefficients fitted by tools/numerics/fit_qann_erf.py; largest
+// |error| 4.2e-7 on [-6, 6] (libm's erff: ~6e-8). Only correctly rounded +, *, / and min/max, so the ONNX
+// export writes the same chain and ONNX Runtime computes the same bits (an Erf node would not).
+inline constexpr float kQannErfClamp = 4.0f;
+inline constexpr float kQannErfP[6] = {1.12837899f,     0.196247816f,    0.0534673147f,
+                                       0.00400359044f,  0.000288039126f, 1.974827e-06f};
+inline constexpr float kQannErfQ[6] = {1.0f,           0.507251263f,    0.11647594f,
+                                       0.015444316f,   0.00121634419f,  3.74807059e-05f};
+float qann_erf(float x);
+// GELU of the QANN: a = 1 + qann_erf(x / sqrt2), then (x * a) * 0.5 (the chain torch exports, Erf replaced).
+float qann_gelu(float x);
 // The quantization point: clamp(floor(f(x)/s + 0.5f), n_min, n_max), the reference FakeQuant's expression
 // (ties round up, matching an ST-BIF neuron whose membrane starts at s/2). NaN maps to n_min.
 std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min, std::int32_t n_max);
