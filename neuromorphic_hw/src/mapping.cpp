@@ -48,6 +48,10 @@ LayerShape shape_of_layer(const Graph& g, NodeId id) {
   s.neurons = checked_numel(out.type.static_shape(), n.name);
   const std::int64_t w_elems = w.constant->numel();
   s.synapse_bytes = ceil_div(w_elems * weight_bits(w), 8);
+  // Grouped weight steps (QuantParams axis 0, group_size G) live beside the synapses: every f32 step beyond
+  // one per output channel (per-channel steps fold into the neuron's threshold).
+  if (w.quant && w.quant->group_size > 0 && ws.size() == 2 && w.quant->scale.size() > static_cast<std::size_t>(ws[1]))
+    s.synapse_bytes += static_cast<std::int64_t>(w.quant->scale.size() - static_cast<std::size_t>(ws[1])) * 4;
   if (ws.empty()) throw ShapeError("synaptic layer with a scalar weight", g.context(id));
   switch (n.kind) {
     case OpKind::SynapseConv:

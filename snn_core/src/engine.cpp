@@ -375,6 +375,17 @@ void Engine::Impl::step_neuron(Unit& u) {
   c.neuron_updates += in.changed.size();
   c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += in.changed.size() * kCountBytes;
   c.bytes_written[static_cast<std::size_t>(MemClass::membrane)] += in.changed.size() * kCountBytes;
+  if (in.producer_unit >= 0) {
+    // A grouped Linear's current combines its K/G partial sums: per evaluation G-1 extra multiply-adds in
+    // float (grouped_linear_value), the other partial sums read and one step per group read.
+    const Unit& p = units[static_cast<std::size_t>(in.producer_unit)];
+    if (!p.dense && p.kind == OpKind::SynapseLinear && p.groups > 1) {
+      const auto n = static_cast<std::uint64_t>(in.changed.size()), extra = static_cast<std::uint64_t>(p.groups - 1);
+      c.dense_ops += n * 2 * extra;
+      c.bytes_read[static_cast<std::size_t>(MemClass::membrane)] += n * extra * kAccBytes;
+      c.bytes_read[static_cast<std::size_t>(MemClass::weights)] += n * static_cast<std::uint64_t>(p.groups) * 4;
+    }
+  }
   const bool burst = options.mode == FireMode::burst;
   std::size_t keep = 0;
   for (std::int32_t i : u.active) {

@@ -219,6 +219,21 @@ TEST_CASE("layer shapes from a spiking graph: neurons and fan-in and synapse byt
   CHECK(layers[1].neuron_row == 5);
 }
 
+TEST_CASE("layer shapes: grouped weight steps beyond one per channel count as synapse bytes") {
+  using namespace snnconv::test;
+  Graph g;
+  ValueId x = input(g, "x", DType::f32, {4, 64});
+  ValueId s0 = node(g, OpKind::SpikeNeuron, {x}, NeuronAttrs{})[0];
+  ValueId w = g.add_constant("w", Tensor(DType::f32, {64, 8}));
+  // W4, groups of 16 rows: steps [64/16][8] = 32 f32, 24 of them beyond one per output channel.
+  g.value(w).quant = QuantParams{4, -7, 7, std::vector<float>(32, 0.1f), {}, 0, 16};
+  ValueId y = node(g, OpKind::SynapseLinear, {s0, w})[0];
+  g.set_outputs({node(g, OpKind::SpikeNeuron, {y}, NeuronAttrs{})[0]});
+  const auto layers = layer_shapes_from_graph(g);
+  REQUIRE(layers.size() == 1);
+  CHECK(layers[0].synapse_bytes == 64 * 8 * 4 / 8 + 24 * 4);
+}
+
 TEST_CASE("graph to layers to mapping to price: spikes of a population pay the hops to the layer they feed") {
   using namespace snnconv::test;
   Graph g;

@@ -2,6 +2,8 @@
 // the integer QANN it implements, and the errors of bad options or graphs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <random>
 
 #include "graph_builder.hpp"
@@ -131,6 +133,59 @@ TEST_SUITE("unit") {
     }
     CHECK(mismatches == 0);
     CHECK(nonzero > 64);  // the test is not vacuous: the output population does fire
+  }
+
+  TEST_CASE("a grouped synaptic layer pays its partial sums and steps in the ledger, with the same spikes") {
+    // x [3, 8] -> neuron (s 1) -> SynapseLinear (integer weights, every step 1, no bias) -> ReLU neuron (s 1):
+    // currents are exact integers, so per-channel steps and two groups of 4 rows give the same spikes; the
+    // grouped layer adds, per target evaluation E, 2 float ops, one more int64 partial sum and 2 f32 steps.
+    std::mt19937_64 rng(3);
+    std::uniform_int_distribution<int> wd(-7, 7);
+    std::vector<float> w(8 * 4);
+    for (float& v : w) v = static_cast<float>(wd(rng));
+    auto build = [&](bool grouped) {
+      Graph g;
+      g.stage = Stage::spiking;
+      const ValueId x = test::input(g, "x", DType::f32, {3, 8});
+      const ValueId xq = test::node(g, OpKind::SpikeNeuron, {x}, NeuronAttrs{}, 1, "x_q")[0];
+      g.value(xq).quant = act_quant(1.0f, -8, 7, 4);
+      const ValueId wv = g.add_constant("W", Tensor::from_vector<float>({8, 4}, w));
+      QuantParams wq = act_quant(1.0f, -7, 7, 4);
+      wq.axis = grouped ? 0 : 1;
+      wq.group_size = grouped ? 4 : 0;
+      wq.scale.assign(grouped ? 8 : 4, 1.0f);
+      g.value(wv).quant = wq;
+      const ValueId bv = g.add_constant("b", Tensor::from_vector<float>({4}, std::vector<float>(4, 0.0f)));
+      const ValueId h = test::node(g, OpKind::SynapseLinear, {xq, wv, bv}, NoAttrs{}, 1, "fc")[0];
+      const ValueId y = test::node(g, OpKind::SpikeNeuron, {h}, NeuronAttrs{Activation::relu}, 1, "y_q")[0];
+      g.value(y).quant = act_quant(1.0f, 0, 15, 4);
+      g.set_outputs({y});
+      return g;
+    };
+    const Graph pc = build(false), gr = build(true);
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    Tensor x(DType::f32, {3, 8});
+    for (float& v : x.span<float>()) v = nd(rng);
+    Ledger lp = Ledger::for_graph(pc), lg = Ledger::for_graph(gr);
+    snn::Engine ep(pc, {snn::FireMode::strict, 1000, 1}), eg(gr, {snn::FireMode::strict, 1000, 1});
+    const snn::RunResult rp = ep.run(std::span<const Tensor>(&x, 1), &lp);
+    const snn::RunResult rg = eg.run(std::span<const Tensor>(&x, 1), &lg);
+    REQUIRE(rp.outputs[0].identical(rg.outputs[0]));
+    const Counters a = lp.total(), b = lg.total();
+    CHECK(a.spikes() == b.spikes());
+    CHECK(a.spikes() > 10);
+    const auto weights = static_cast<std::size_t>(MemClass::weights), membrane = static_cast<std::size_t>(MemClass::membrane);
+    // Target evaluations of the output population: its membrane updates minus the spikes it emitted.
+    const auto row = static_cast<std::size_t>(
+        std::find(lp.node_names.begin(), lp.node_names.end(), "y_q") - lp.node_names.begin());
+    REQUIRE(row < lp.per_node.size());
+    const Counters& y = lp.per_node[row];
+    const std::uint64_t evals = y.neuron_updates - y.spikes();
+    CHECK(evals >= 12);  // every one of the 12 outputs is evaluated at least once
+    CHECK(b.dense_ops - a.dense_ops == 2 * evals);
+    CHECK(b.bytes_read[weights] - a.bytes_read[weights] == 2 * 4 * evals);
+    CHECK(b.bytes_read[membrane] - a.bytes_read[membrane] == 8 * evals);
+    CHECK(b.total_acs() == a.total_acs());
   }
 
   TEST_CASE("the SNN engine refuses bad options and non-spiking graphs") {

@@ -189,10 +189,12 @@ void add_export(CLI::App& app, Action& action) {
   cmd->add_option("--dims", opts->dims, "ONNX models: sizes of symbolic input dims, e.g. batch=4 (default 1, seq = "
                                         "snnconv.max_seq); the file is written at these static shapes");
   cmd->add_option("--form", opts->form,
-                  "Model files: integer (MatMul of the integer levels, then steps and bias: the QANN's own "
-                  "arithmetic, exact in f32) or qdq (the standard form: per-channel DequantizeLinear of the int8 "
-                  "weights -> float MatMul, which ORT fuses into int8 kernels). Both pass every activation "
-                  "through QuantizeLinear/DequantizeLinear")
+                  "Model files: integer (the QANN's own arithmetic op for op: MatMul of the integer levels then "
+                  "steps and bias, levels as floor(x/s + 1/2), LayerNorm/Softmax on the levels with int64 sums, "
+                  "GELU by the QANN's rational erf; ONNX Runtime reproduces the QANN bit for bit after the float "
+                  "prologue) or qdq (the standard form: per-channel DequantizeLinear of the int8 weights -> float "
+                  "MatMul, QuantizeLinear, LayerNormalization, Softmax, Erf; close, not exact). Both pass every "
+                  "activation through QuantizeLinear/DequantizeLinear")
       ->capture_default_str();
   cmd->add_option("--samples", opts->samples_dir,
                   "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "

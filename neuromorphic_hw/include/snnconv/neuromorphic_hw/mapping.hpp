@@ -26,7 +26,8 @@ struct LayerShape {
 
 // Synaptic layers (SynapseLinear, SynapseConv, Linear, Gemm and MatMul with a constant weight) in
 // topological order. neurons = output elements; fan_in = weight rows (Linear) or C_in/group x kernel
-// (Conv); synapse_bytes = weight elements x weight bits / 8 (QuantParams bits when set, else the dtype).
+// (Conv); synapse_bytes = weight elements x weight bits / 8 (QuantParams bits when set, else the dtype), plus
+// 4 bytes per grouped weight step beyond one per output channel.
 // Sources follow producers back through non-synaptic nodes (pass-through, neurons, differential units)
 // to the nearest synaptic layer. Throws ShapeError naming the node when a needed shape is unknown.
 std::vector<LayerShape> layer_shapes_from_graph(const Graph& g);
