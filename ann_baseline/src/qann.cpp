@@ -99,12 +99,23 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       const std::int64_t n = valid_cols >= 0 && valid_cols < cols ? valid_cols : cols;
       std::fill(y + n, y + cols, 0.0f);
       if (n == 0) return;
+      // The weights of one step s, kept per thread: a pure function of (k, s), so caching changes no bit.
+      thread_local float cached_s = -1.0f;
+      thread_local std::vector<std::int64_t> table;
+      if (cached_s != s) {
+        cached_s = s;
+        table.clear();
+      }
       const std::int32_t top = *std::max_element(q, q + n);
       std::int64_t sum = 0;
-      for (std::int64_t j = 0; j < n; ++j) sum += softmax_weight(std::int64_t{top} - q[j], s);
+      for (std::int64_t j = 0; j < n; ++j) {
+        const auto k = static_cast<std::size_t>(std::int64_t{top} - q[j]);
+        while (table.size() <= k) table.push_back(softmax_weight(static_cast<std::int64_t>(table.size()), s));
+        sum += table[k];
+        y[j] = static_cast<float>(table[k]);  // <= 2^23: exact in float
+      }
       const float denom = static_cast<float>(sum);
-      for (std::int64_t j = 0; j < n; ++j)
-        y[j] = static_cast<float>(softmax_weight(std::int64_t{top} - q[j], s)) / denom;
+      for (std::int64_t j = 0; j < n; ++j) y[j] = y[j] / denom;
       return;
     }
     case DiffUnitAttrs::Fn::layer_norm: {
