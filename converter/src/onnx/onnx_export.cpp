@@ -324,13 +324,26 @@ void Exporter::linear(NodeId id) {
   const std::string x = use(n.inputs[0]), w = weight(id, n.inputs[1]), y = out_name(id);
   const std::string mm = bias || act != Activation::none ? unique(n.name + "/matmul") : y;
   node("MatMul", {x, w}, {mm}, mm);
-  std::string cur = mm;
-  if (bias) {
+  linear_tail(id, mm);
+}
+
+// After a Linear's product `cur` (the output itself when there is neither bias nor activation): + bias, then
+// the activation, ending in the Linear's output name.
+void Exporter::linear_tail(NodeId id, const std::string& cur) {
+  const Node& n = g_.node(id);
+  const std::string y = out_name(id);
+  if (cur == y) return;
+  const Activation act = std::get<LinearAttrs>(n.attrs).activation;
+  std::string c = cur;
+  if (n.inputs.size() > 2 && n.inputs[2].valid()) {
     const std::string b = act != Activation::none ? unique(n.name + "/bias") : y;
-    node("Add", {mm, use(n.inputs[2])}, {b}, b);
-    cur = b;
+    node("Add", {c, use(n.inputs[2])}, {b}, b);
+    c = b;
   }
-  if (act != Activation::none) activation(act, cur, y, n.name);
+  if (act != Activation::none)
+    activation(act, c, y, n.name);
+  else if (c != y)
+    node("Identity", {c}, {y}, y);
 }
 
 // [M, N] additive mask: 0 where row i sees column j <= i + (N - M), -inf elsewhere.

@@ -47,6 +47,7 @@ class Exporter {
   void emit(NodeId id);
   void activation(Activation a, const std::string& x, const std::string& y, const std::string& base);
   void gelu(const std::string& x, const std::string& y, bool tanh_approx, const std::string& base);
+  void linear_tail(NodeId id, const std::string& cur);
   // onnx_export_integer.cpp: the QANN's GELU (ann::qann_gelu) as Div/Max/Min/Mul/Add chains, and whether a
   // value depends on a quantization point (a GELU there is folded into the next point, not the prologue).
   void gelu_qann(const std::string& x, const std::string& y, const std::string& base);

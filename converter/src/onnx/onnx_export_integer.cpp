@@ -122,13 +122,7 @@ bool Exporter::linear_integer(NodeId id) {
   const std::string acc = unique(n.name + "/acc"), scaled = bias || act != Activation::none ? unique(n.name + "/scaled") : y;
   node("MatMul", {x, w}, {acc}, acc);
   node("Mul", {acc, initializer(n.name + "/step", Tensor::from_vector<float>({nn}, step))}, {scaled}, scaled);
-  std::string cur = scaled;
-  if (bias) {
-    const std::string b = act != Activation::none ? unique(n.name + "/bias") : y;
-    node("Add", {scaled, use(n.inputs[2])}, {b}, b);
-    cur = b;
-  }
-  if (act != Activation::none) activation(act, cur, y, n.name);
+  linear_tail(id, scaled);
   ++stats_.integer_matmuls;
   return true;
 }
@@ -175,18 +169,7 @@ bool Exporter::linear_grouped(NodeId id) {
       sum = next;
     }
   }
-  const Activation act = std::get<LinearAttrs>(n.attrs).activation;
-  const bool bias = n.inputs.size() > 2 && n.inputs[2].valid();
-  const std::string y = out_name(id);
-  std::string cur = sum;
-  if (bias) {
-    const std::string b = act != Activation::none ? unique(n.name + "/bias") : y;
-    node("Add", {sum, use(n.inputs[2])}, {b}, b);
-    cur = b;
-  } else if (act == Activation::none) {
-    node("Identity", {sum}, {y}, y);
-  }
-  if (act != Activation::none) activation(act, cur, y, n.name);
+  linear_tail(id, sum);
   ++stats_.int8_weights;
   ++stats_.integer_matmuls;
   return true;
