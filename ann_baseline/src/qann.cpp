@@ -187,6 +187,21 @@ std::int64_t causal_valid_cols(std::int64_t row, std::int64_t m, std::int64_t co
   return std::clamp<std::int64_t>(row % m + 1 + (cols - m), 0, cols);
 }
 
+std::vector<bool> after_quantization(const Graph& g) {
+  std::vector<bool> after(g.num_values(), false);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Node& n : g.nodes()) {
+      bool any = n.kind == OpKind::FakeQuant;
+      for (ValueId v : n.inputs) any = any || (v.valid() && after[v.index]);
+      if (!any) continue;
+      for (ValueId o : n.outputs)
+        if (o.valid() && !after[o.index]) after[o.index] = changed = true;
+    }
+  }
+  return after;
+}
+
 std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm_attr) {
   const std::size_t rank = in.size();
   std::vector<std::int64_t> perm = perm_attr;

@@ -21,19 +21,7 @@ struct Slot {
 
 class QannRunner {
  public:
-  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()), integer_part_(g.num_values(), false) {
-    // Values that depend on a quantization point's output (fixed point over the nodes).
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (const Node& n : g_.nodes()) {
-        bool any = n.kind == OpKind::FakeQuant;
-        for (ValueId v : n.inputs) any = any || (v.valid() && integer_part_[v.index]);
-        if (!any) continue;
-        for (ValueId o : n.outputs)
-          if (o.valid() && !integer_part_[o.index]) integer_part_[o.index] = changed = true;
-      }
-    }
-  }
+  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()), integer_part_(after_quantization(g)) {}
 
   QannResult run(std::span<const Tensor> inputs) {
     if (g_.stage != Stage::quantized)

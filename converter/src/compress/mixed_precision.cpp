@@ -303,17 +303,7 @@ SensitivityTable activation_unit_sensitivity(const QannSkeleton& sk, const Calib
       throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
     return st->second;
   };
-  const auto params_at = [&](const QuantPoint& p, int bits) {
-    const PointStats& st = stats_of(p);
-    QuantParams qp;
-    qp.bits = bits;
-    const bool is_unsigned = p.probabilities || st.min >= 0.0f;
-    qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
-    qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
-    qp.scale = {choose_step(st, qp.n_min, qp.n_max, quant)};
-    qp.axis = -1;
-    return qp;
-  };
+  const auto params_at = [&](const QuantPoint& p, int bits) { return activation_params(p, stats_of(p), bits, quant); };
   // The skeleton with the FakeQuant of `keep` only (every other one bypassed, context 0) or with every point
   // at the context bits.
   const auto base_graph = [&](const std::vector<std::string>& keep) {

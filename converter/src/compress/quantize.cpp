@@ -107,6 +107,17 @@ std::int64_t weight_step_bytes(const QuantParams& qp) {
   return static_cast<std::int64_t>(qp.scale.size()) * 4;
 }
 
+QuantParams activation_params(const QuantPoint& p, const PointStats& st, int bits, const QuantizeOptions& o) {
+  QuantParams qp;
+  qp.bits = bits;
+  const bool is_unsigned = p.probabilities || st.min >= 0.0f;
+  qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
+  qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
+  qp.scale = {choose_step(st, qp.n_min, qp.n_max, o)};
+  qp.axis = -1;
+  return qp;
+}
+
 float choose_step(const PointStats& st, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& o) {
   const float range = n_min < 0 ? std::max(-st.min, st.max) : std::max(st.max, 0.0f);
   if (!(range > 0.0f) || n_max <= 0) return 1.0f;
@@ -250,14 +261,7 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
       throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
     const PointStats& st = p.tie >= 0 ? tied.at(p.tie) : it->second;
     const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
-    QuantParams qp;
-    qp.bits = bits;
-    const bool is_unsigned = p.probabilities || st.min >= 0.0f;
-    qp.n_min = is_unsigned ? 0 : -(1 << (bits - 1));
-    qp.n_max = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
-    qp.scale = {choose_step(st, qp.n_min, qp.n_max, o)};
-    qp.axis = -1;
-    g.value(g.find_value(p.name)).quant = qp;
+    g.value(g.find_value(p.name)).quant = activation_params(p, st, bits, o);
   }
 
   // Moved levels (Reshape/Transpose/Gather of a point's output) carry the step of the point they move.

@@ -111,7 +111,7 @@ class Exporter {
   std::map<std::pair<std::int64_t, std::int64_t>, std::string> causal_;
   std::map<std::uint32_t, std::pair<std::string, std::string>> quantized_;  // FakeQuant output -> (q, zero point)
   std::map<std::uint32_t, std::string> levels_, weight_levels_;
-  std::map<std::uint32_t, bool> after_point_;
+  std::vector<bool> after_point_;  // ann::after_quantization, computed on first use
   std::string last_axis_;
   bool integer_ = false;
   ExportStats stats_;

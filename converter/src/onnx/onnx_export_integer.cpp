@@ -336,17 +336,8 @@ void Exporter::gelu_qann(const std::string& x, const std::string& y, const std::
 }
 
 bool Exporter::after_point(ValueId v) {
-  if (!v.valid() || g_.value(v).constant) return false;
-  if (auto it = after_point_.find(v.index); it != after_point_.end()) return it->second;
-  const NodeId p = g_.value(v).producer;
-  bool r = false;
-  if (p.valid()) {
-    const Node& n = g_.node(p);
-    r = n.kind == OpKind::FakeQuant;
-    for (std::size_t k = 0; !r && k < n.inputs.size(); ++k) r = after_point(n.inputs[k]);
-  }
-  after_point_[v.index] = r;
-  return r;
+  if (after_point_.empty()) after_point_ = ann::after_quantization(g_);
+  return v.valid() && after_point_[v.index];
 }
 
 }  // namespace snnconv::onnx_export::detail

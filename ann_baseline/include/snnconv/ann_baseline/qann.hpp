@@ -81,6 +81,10 @@ std::int64_t softmax_weight(std::int64_t k, float s);
 // Entries of row `row` (flat row index over [..., M, cols]) that a causal softmax keeps: row % m + 1 + (cols - m).
 std::int64_t causal_valid_cols(std::int64_t row, std::int64_t m, std::int64_t cols);
 
+// Per value of `g`: whether it depends on the output of a quantization point (FakeQuant), i.e. belongs to
+// the QANN's integer part rather than its real-valued prologue (a fixed point over the nodes).
+std::vector<bool> after_quantization(const Graph& g);
+
 // For a row-major tensor of shape `in` transposed by `perm` (empty: reverse), the flat output index of
 // every flat input index.
 std::vector<std::int64_t> transpose_index_map(const Shape& in, const std::vector<std::int64_t>& perm);

@@ -101,5 +101,9 @@ Graph quantize_skeleton(const QannSkeleton& skeleton, const Calibration& calibra
 
 // The step a clip method picks for `stats` at `levels` (n_min..n_max), exposed for tests.
 float choose_step(const PointStats& stats, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& options);
+// The QuantParams of activation point `p` at `bits` from the statistics `stats` it is calibrated on: unsigned
+// levels [0, 2^b - 1] for probabilities and values never below 0, else [-2^(b-1), 2^(b-1) - 1]; per tensor,
+// step by choose_step.
+QuantParams activation_params(const QuantPoint& p, const PointStats& stats, int bits, const QuantizeOptions& options);
 
 }  // namespace snnconv
