@@ -8,7 +8,7 @@ import os
 import re
 import sys
 
-LIBS = ["core", "ann_baseline", "datasets", "snn_core", "neuromorphic_hw", "converter", "cascade", "tools"]
+LIBS = ["core", "ann_baseline", "datasets", "snn_core", "neuromorphic_hw", "converter", "pipeline", "cascade", "tools"]
 
 
 def allowed_edges(root):

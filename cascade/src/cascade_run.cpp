@@ -17,7 +17,7 @@
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/cascade/cascade.hpp"
 #include "snnconv/cascade/dsl.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
@@ -26,6 +26,7 @@
 #include "snnconv/snn_core/engine.hpp"
 
 namespace snnconv::cascade {
+using namespace snnconv::pipeline;  // the stages a cascade and the front door run
 namespace {
 
 using Clock = std::chrono::steady_clock;

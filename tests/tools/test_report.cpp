@@ -15,7 +15,7 @@
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/cascade/early_read.hpp"
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 #include "snnconv/converter/spike.hpp"
 #include "snnconv/neuromorphic_hw/profile.hpp"
 #include "snnconv/snn_core/engine.hpp"

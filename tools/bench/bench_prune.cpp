@@ -5,7 +5,7 @@
 //
 // For each configuration (none, heads 25%, MLP 25%, both, 1 block; heads+MLP 50%, 2 blocks), each with
 // bias correction off and on (and a "none + bias correction" row: the correction of weight rounding alone):
-// prepare_model -> prune_prepared (cascade/prune_model.hpp) -> the float canonical graph scored on the
+// prepare_model -> prune_prepared (pipeline/prune_model.hpp) -> the float canonical graph scored on the
 // first N test samples (dense engine) -> quantize_prepared at W8A8 (mse clipping) -> the QANN scored on the
 // same samples. Classification: accuracy (%); language model: bits per byte. Parameters: f32 constants of
 // the float graph.
@@ -15,7 +15,7 @@
 #include <cmath>
 
 #include "snnconv/ann_baseline/engine.hpp"
-#include "snnconv/cascade/prune_model.hpp"
+#include "snnconv/pipeline/prune_model.hpp"
 #include "snnconv/converter/prune.hpp"
 #include "snnconv/core/error.hpp"
 
@@ -23,10 +23,10 @@ using namespace snnconv;
 
 namespace {
 
-double score_float(const Graph& g, const std::vector<cascade::Sample>& samples, bool lm) {
+double score_float(const Graph& g, const std::vector<pipeline::Sample>& samples, bool lm) {
   ann::Engine e(g, {.threads = 2});
   double num = 0.0, den = 0.0;
-  for (const cascade::Sample& s : samples) {
+  for (const pipeline::Sample& s : samples) {
     const Tensor y = e.run(s.inputs)[0];
     const float* p = y.data<float>();
     const std::int64_t v = y.dim(y.rank() - 1);
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   try {
     struct Config {
       const char* name;
-      cascade::PruneModelOptions o;
+      pipeline::PruneModelOptions o;
     };
     const Config configs[] = {{"none", {}},
                               {"heads 25%", {.heads = 0.25}},
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
                               {"1 block", {.blocks = 1}},
                               {"heads 50% + MLP 50%", {.heads = 0.5, .mlp = 0.5}},
                               {"2 blocks", {.blocks = 2}}};
-    cascade::QuantizeModelOptions qo;
+    pipeline::QuantizeModelOptions qo;
     qo.model = model;
     qo.seq = seq;
     qo.calib_samples = calib;
@@ -90,24 +90,24 @@ int main(int argc, char** argv) {
     for (const Config& c : configs)
       for (bool bc : {false, true}) {
         // Float column: pruning (+ bias correction against the float model only).
-        cascade::QuantizedModel m = cascade::prepare_model(qo);
-        cascade::PruneModelOptions po = c.o;
+        pipeline::QuantizedModel m = pipeline::prepare_model(qo);
+        pipeline::PruneModelOptions po = c.o;
         po.bias_correction = bc;
         po.correct_weight_quantization = false;
-        cascade::prune_prepared(m, qo, po);
-        const std::vector<cascade::Sample> test = cascade::load_samples(m, "test", samples);
+        pipeline::prune_prepared(m, qo, po);
+        const std::vector<pipeline::Sample> test = pipeline::load_samples(m, "test", samples);
         const bool lm = m.task == "language_model";
         const double f = score_float(m.canonical, test, lm);
         std::string q = "-";
         if (!no_quant) {  // quantized column: what `snnconv compress` does (bias correction sees weight rounding)
-          m = cascade::prepare_model(qo);
+          m = pipeline::prepare_model(qo);
           po.correct_weight_quantization = true;
-          cascade::prune_prepared(m, qo, po);
-          cascade::quantize_prepared(m, qo);
-          cascade::SpikingRunOptions ro;
-          ro.engine = cascade::SpikingEngine::qann;
+          pipeline::prune_prepared(m, qo, po);
+          pipeline::quantize_prepared(m, qo);
+          pipeline::SpikingRunOptions ro;
+          ro.engine = pipeline::SpikingEngine::qann;
           ro.threads = 2;
-          const double v = cascade::run_spiking(m, test, ro).value;
+          const double v = pipeline::run_spiking(m, test, ro).value;
           q = lm ? fmt::format("{:.4f}", v) : fmt::format("{:.1f}", 100.0 * v);
         }
         fmt::print("| {} | {} | {} | {} | {} |\n", c.name, bc ? "yes" : "no", prune::count_params(m.canonical),

@@ -17,7 +17,7 @@
 #include <limits>
 
 #include "snnconv/ann_baseline/engine.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/quantize.hpp"
@@ -33,7 +33,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 // The QANN at batch `batch`: the same skeleton and calibration as `m` (points are matched by name), with
 // weights stored as int8 levels so the dense engine dequantizes them once at plan time.
-Graph dense_qann(const cascade::QuantizedModel& m, const cascade::QuantizeModelOptions& qo, std::int64_t batch,
+Graph dense_qann(const pipeline::QuantizedModel& m, const pipeline::QuantizeModelOptions& qo, std::int64_t batch,
                  std::int64_t seq, const std::vector<std::vector<Tensor>>& calib) {
   const Graph probe = onnx_import::read_onnx(m.model);
   onnx_import::ImportOptions io;
@@ -69,15 +69,15 @@ int main(int argc, char** argv) {
   app.add_option("--seq", seq, "Language models: window");
   CLI11_PARSE(app, argc, argv);
   try {
-    cascade::QuantizeModelOptions qo;
+    pipeline::QuantizeModelOptions qo;
     qo.model = model;
     qo.seq = seq;
     qo.calib_samples = 32;
     qo.quant.act_bits = act_bits;
     qo.quant.weight_bits = 8;
-    const cascade::QuantizedModel m = cascade::quantize_model(qo);
-    const std::vector<cascade::Sample> ss = cascade::load_samples(m, "test", samples);
-    const std::vector<cascade::Sample> cs = cascade::load_samples(m, m.calibration_split, qo.calib_samples);
+    const pipeline::QuantizedModel m = pipeline::quantize_model(qo);
+    const std::vector<pipeline::Sample> ss = pipeline::load_samples(m, "test", samples);
+    const std::vector<pipeline::Sample> cs = pipeline::load_samples(m, m.calibration_split, qo.calib_samples);
     std::vector<std::vector<Tensor>> calib;
     for (const auto& s : cs) calib.push_back(s.inputs);
     const std::int64_t n = static_cast<std::int64_t>(ss.size());

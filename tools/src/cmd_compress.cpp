@@ -1,5 +1,5 @@
 // `snnconv compress MODEL --out model.snn.h5 [--report DIR] [bits, budgets, pruning]`: compression of one
-// model on its dataset (cascade/compress.hpp), the compressed model file and the compression report.
+// model on its dataset (pipeline/compress.hpp), the compressed model file and the compression report.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -8,21 +8,21 @@
 #include "commands.hpp"
 #include "compress_mixed_cli.hpp"
 #include "report/report.hpp"
-#include "snnconv/cascade/compress.hpp"
+#include "snnconv/pipeline/compress.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 
 namespace snnconv::cli {
 namespace {
 
 struct CompressCliOptions {
-  cascade::CompressOptions c;
+  pipeline::CompressOptions c;
   std::string clip = "mse";
   std::string out;
   std::string onnx_out;  // also the compressed QANN as QDQ ONNX (integer form)
   std::string report_dir;
 };
 
-nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOptions& o) {
+nlohmann::json report_json(const pipeline::CompressResult& r, const CompressCliOptions& o) {
   nlohmann::json j;
   j["model"] = r.model.model;
   j["data"] = r.model.data;
@@ -33,7 +33,7 @@ nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOp
   j["weight_group"] = o.c.quant.quant.weight_group;
   j["step_bytes"] = r.step_bytes;
   nlohmann::json units = nlohmann::json::array();
-  for (const cascade::UnitReport& u : r.units) {
+  for (const pipeline::UnitReport& u : r.units) {
     nlohmann::json s = nlohmann::json::object();
     for (const auto& [bits, kl] : u.sensitivity) s[std::to_string(bits)] = kl;
     units.push_back({{"name", u.name}, {"params", u.params}, {"weight_bits", u.weight_bits}, {"sensitivity", s}});
@@ -46,7 +46,7 @@ nlohmann::json report_json(const cascade::CompressResult& r, const CompressCliOp
   return j;
 }
 
-std::string report_markdown(const cascade::CompressResult& r) {
+std::string report_markdown(const pipeline::CompressResult& r) {
   std::string md = fmt::format("# Compression report: {}\n\nData: {} (calibration: {} samples of '{}')\n\n",
                                r.model.model, r.model.data, r.model.calibration_samples, r.model.calibration_split);
   md += fmt::format("Parameters: {} before, {} after; weight bytes at the allocated bits: {:.0f}, plus {} bytes of "
@@ -54,7 +54,7 @@ std::string report_markdown(const cascade::CompressResult& r) {
                     r.params_before, r.params_after, r.weight_bytes, r.step_bytes,
                     r.weight_group > 0 ? fmt::format("groups of {} rows", r.weight_group) : "per output channel");
   md += "| unit | params | weight bits |\n|---|---:|---:|\n";
-  for (const cascade::UnitReport& u : r.units) md += fmt::format("| {} | {} | {} |\n", u.name, u.params, u.weight_bits);
+  for (const pipeline::UnitReport& u : r.units) md += fmt::format("| {} | {} | {} |\n", u.name, u.params, u.weight_bits);
   if (!r.pruned.empty()) {
     md += "\n## Pruned\n\n";
     for (const std::string& p : r.pruned) md += "- " + p + "\n";
@@ -65,7 +65,7 @@ std::string report_markdown(const cascade::CompressResult& r) {
 
 int run_compress(CompressCliOptions& o) {
   o.c.quant.quant.clip = parse_clip_method(o.clip);
-  const cascade::CompressResult r = cascade::compress_model(o.c);
+  const pipeline::CompressResult r = pipeline::compress_model(o.c);
   std::unique_ptr<report::OutputFiles> files;
   if (!o.report_dir.empty()) {  // write the report first: the model file is the last thing renamed into place
     files = std::make_unique<report::OutputFiles>(o.report_dir);
@@ -80,7 +80,7 @@ int run_compress(CompressCliOptions& o) {
     fmt::print("{}: the compressed QANN as QDQ ONNX (opset {}, integer form), {} bytes\n", o.onnx_out,
                onnx_export::kExportOpset, st.bytes);
   }
-  cascade::save_quantized_model(r.model, o.c.quant, o.out);
+  pipeline::save_quantized_model(r.model, o.c.quant, o.out);
   if (files) files->commit();
   fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes + {} step bytes, {} quantization points\n", o.out,
              r.params_after, r.params_before, r.weight_bytes, r.step_bytes, r.model.points.size());

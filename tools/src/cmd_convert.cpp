@@ -2,14 +2,14 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 
 namespace snnconv::cli {
 namespace {
 
 struct ConvertOptions {
-  cascade::QuantizeModelOptions quant;
+  pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string out;
   std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)
@@ -18,8 +18,8 @@ struct ConvertOptions {
 int run_convert(ConvertOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
   o.quant.quant.clip = parse_clip_method(o.clip);
-  const cascade::QuantizedModel m = cascade::quantize_model(o.quant);
-  cascade::save_quantized_model(m, o.quant, o.out);
+  const pipeline::QuantizedModel m = pipeline::quantize_model(o.quant);
+  pipeline::save_quantized_model(m, o.quant, o.out);
   if (!o.onnx_out.empty()) {
     Graph qann = m.qann;
     point_data_from(qann, m.data, o.onnx_out);

@@ -10,7 +10,7 @@
 #include "commands.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -53,9 +53,9 @@ std::string json_dtype(DType t) {
 // DIR/inputs/manifest.json (+ one raw file per graph input, the samples one after another: the format of
 // tools/ort/ort_run.js with "samples"), DIR/engine/manifest.json (our engine's outputs, same layout) and
 // DIR/labels.bin (int64 per sample; language models: int64 next byte per position, -1 where none).
-void dump_samples(const Graph& g, const cascade::QuantizedModel& m, bool quantized, const ExportCmdOptions& o) {
+void dump_samples(const Graph& g, const pipeline::QuantizedModel& m, bool quantized, const ExportCmdOptions& o) {
   namespace fs = std::filesystem;
-  const std::vector<cascade::Sample> samples = cascade::load_samples(m, o.split, o.limit);
+  const std::vector<pipeline::Sample> samples = pipeline::load_samples(m, o.split, o.limit);
   if (samples.empty()) throw UsageError("split '" + o.split + "' has no samples", {m.data, "", "", ""});
   const fs::path dir(o.samples_dir);
   fs::create_directories(dir / "inputs");
@@ -66,7 +66,7 @@ void dump_samples(const Graph& g, const cascade::QuantizedModel& m, bool quantiz
   std::vector<std::int64_t> labels;
   std::unique_ptr<ann::Engine> engine;
   if (!quantized) engine = std::make_unique<ann::Engine>(g);
-  for (const cascade::Sample& s : samples) {
+  for (const pipeline::Sample& s : samples) {
     for (std::size_t i = 0; i < s.inputs.size() && i < in_bytes.size(); ++i) append(in_bytes[i], s.inputs[i]);
     std::vector<Tensor> outs = quantized ? ann::run_qann(g, s.inputs).outputs : engine->run(s.inputs);
     for (std::size_t k = 0; k < outs.size() && k < out_bytes.size(); ++k) {
@@ -109,12 +109,12 @@ void dump_samples(const Graph& g, const cascade::QuantizedModel& m, bool quantiz
 int run_export(const ExportCmdOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
   const bool from_file = datasets::is_model_file(o.model);
-  cascade::QuantizedModel m;
+  pipeline::QuantizedModel m;
   Graph canonical;
   const Graph* g = nullptr;
   if (from_file) {
     if (!o.dims.empty()) throw UsageError("--dims applies to ONNX models; an SNN model file has its shapes fixed");
-    m = cascade::load_quantized_model(o.model, o.data);
+    m = pipeline::load_quantized_model(o.model, o.data);
     g = &m.qann;
   } else {
     onnx_import::ImportOptions io;

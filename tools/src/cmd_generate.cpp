@@ -11,7 +11,7 @@
 #include "commands.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
-#include "snnconv/cascade/spiking_generate.hpp"
+#include "snnconv/pipeline/spiking_generate.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
@@ -36,9 +36,9 @@ struct GenerateCliOptions {
   int threads = 0;
   bool json = false;
   std::string max_memory;  // empty: physical memory
-  // --engine qann|snn: the post-training quantized model (cascade::quantize_model) or an SNN model file
+  // --engine qann|snn: the post-training quantized model (pipeline::quantize_model) or an SNN model file
   std::string engine = "ann";
-  cascade::QuantizeModelOptions quant;
+  pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string mode = "strict";
   int max_steps = 4096;
@@ -89,14 +89,14 @@ nlohmann::json stats_json(const ann::SpeculativeStats& s) {
   return j;
 }
 
-double mean_of(const std::vector<cascade::DecodeStepStats>& steps, double (*f)(const cascade::DecodeStepStats&)) {
+double mean_of(const std::vector<pipeline::DecodeStepStats>& steps, double (*f)(const pipeline::DecodeStepStats&)) {
   if (steps.empty()) return 0.0;
   double sum = 0.0;
-  for (const cascade::DecodeStepStats& s : steps) sum += f(s);
+  for (const pipeline::DecodeStepStats& s : steps) sum += f(s);
   return sum / static_cast<double>(steps.size());
 }
 
-nlohmann::json step_json(const cascade::DecodeStepStats& s, bool resimulated) {
+nlohmann::json step_json(const pipeline::DecodeStepStats& s, bool resimulated) {
   nlohmann::json j = {{"length", s.length},
                       {"token", s.token},
                       {"steps", s.steps},
@@ -141,9 +141,9 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   }
   o.quant.model = o.model;
   o.quant.quant.clip = parse_clip_method(o.clip);
-  const cascade::QuantizedModel m = from_file ? cascade::load_quantized_model(o.model) : cascade::quantize_model(o.quant);
+  const pipeline::QuantizedModel m = from_file ? pipeline::load_quantized_model(o.model) : pipeline::quantize_model(o.quant);
   if (o.draft_steps > 0) {
-    cascade::SpikingSpeculativeOptions so;
+    pipeline::SpikingSpeculativeOptions so;
     so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
     so.max_steps = o.max_steps;
     so.draft_steps = o.draft_steps;
@@ -154,7 +154,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     }
     so.threads = o.threads > 0 ? o.threads : 1;
     so.max_tokens = o.max_tokens;
-    const cascade::SpikingSpeculativeResult r = cascade::speculative_generate_spiking(m, prompt, so);
+    const pipeline::SpikingSpeculativeResult r = pipeline::speculative_generate_spiking(m, prompt, so);
     const datasets::ByteTokenizer tok;
     const std::string text = tok.decode(std::vector<std::int32_t>(r.tokens.begin(), r.tokens.end()));
     const double alpha = r.proposed > 0 ? static_cast<double>(r.accepted) / static_cast<double>(r.proposed) : 0.0;
@@ -196,8 +196,8 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     fmt::print("-- draft: {} calls, {} steps, {} synaptic ops\n", r.draft_calls, r.draft_steps, r.draft_work.total_acs());
     return 0;
   }
-  cascade::SpikingGenerateOptions go;
-  go.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
+  pipeline::SpikingGenerateOptions go;
+  go.engine = o.engine == "qann" ? pipeline::SpikingEngine::qann : pipeline::SpikingEngine::snn;
   go.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   go.max_steps = o.max_steps;
   go.threads = o.threads > 0 ? o.threads : 1;
@@ -206,20 +206,20 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   go.check_exact = o.check_exact;
   go.resimulate = o.resimulate;
   go.early_read = o.early_read;
-  const cascade::SpikingGenerateResult r = cascade::generate_spiking(m, prompt, go);
+  const pipeline::SpikingGenerateResult r = pipeline::generate_spiking(m, prompt, go);
   const datasets::ByteTokenizer tokenizer;
   const std::vector<std::int32_t> ids(r.tokens.begin(), r.tokens.end());
   const std::string text = tokenizer.decode(ids);
-  const bool snn = go.engine == cascade::SpikingEngine::snn;
-  const double steps_mean = mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.steps); });
-  const double spikes_mean = mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.work.spikes()); });
+  const bool snn = go.engine == pipeline::SpikingEngine::snn;
+  const double steps_mean = mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return double(s.steps); });
+  const double spikes_mean = mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return double(s.work.spikes()); });
   const double ops_mean =
-      mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.work.total_acs()); });
+      mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return double(s.work.total_acs()); });
   const double resim_ops_mean =
-      mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return double(s.resimulated.total_acs()); });
+      mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return double(s.resimulated.total_acs()); });
   int steps_max = 0;
   std::int64_t not_quiescent = r.prefill.quiescent ? 0 : 1;
-  for (const cascade::DecodeStepStats& s : r.steps) {
+  for (const pipeline::DecodeStepStats& s : r.steps) {
     steps_max = std::max(steps_max, s.steps);
     not_quiescent += s.quiescent ? 0 : 1;
   }
@@ -243,18 +243,18 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
       j["not_quiescent"] = not_quiescent;
       j["prefill"] = step_json(r.prefill, o.resimulate);
       j["per_token"] = nlohmann::json::array();
-      for (const cascade::DecodeStepStats& s : r.steps) j["per_token"].push_back(step_json(s, o.resimulate));
+      for (const pipeline::DecodeStepStats& s : r.steps) j["per_token"].push_back(step_json(s, o.resimulate));
       j["per_token_mean"] = {{"steps", steps_mean},
                              {"spikes", spikes_mean},
                              {"synaptic_ops", ops_mean},
-                             {"seconds", mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.seconds; })}};
+                             {"seconds", mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return s.seconds; })}};
       if (o.resimulate) {
         j["per_token_mean"]["resimulated_synaptic_ops"] = resim_ops_mean;
         j["per_token_mean"]["resimulated_seconds"] =
-            mean_of(r.steps, [](const cascade::DecodeStepStats& s) { return s.resimulated_seconds; });
+            mean_of(r.steps, [](const pipeline::DecodeStepStats& s) { return s.resimulated_seconds; });
       }
       if (o.check_exact) j["logit_mismatches_vs_qann"] = r.logit_mismatches;
-      if (o.early_read) j["early_read_agreement"] = cascade::early_read_agreement(r);
+      if (o.early_read) j["early_read_agreement"] = pipeline::early_read_agreement(r);
     }
     fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return 0;
@@ -269,7 +269,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     fmt::print("-- per generated token (1 new position each): steps mean {:.1f} (max {}), spikes {:.0f}, synaptic ops {:.0f}\n",
                steps_mean, steps_max, spikes_mean, ops_mean);
     fmt::print("-- steps per token:");
-    for (const cascade::DecodeStepStats& s : r.steps) fmt::print(" {}", s.steps);
+    for (const pipeline::DecodeStepStats& s : r.steps) fmt::print(" {}", s.steps);
     fmt::print("\n");
     if (o.resimulate)
       fmt::print("-- re-simulating the whole window per token instead: synaptic ops {:.0f} ({:.1f}x)\n", resim_ops_mean,
@@ -278,7 +278,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   if (not_quiescent > 0) fmt::print("-- {} calls stopped at --max-steps {} before quiescence\n", not_quiescent, o.max_steps);
   if (o.check_exact) fmt::print("-- exactness: {} next-token logits differ from the QANN\n", r.logit_mismatches);
   if (o.early_read) {
-    const std::vector<double> agree = cascade::early_read_agreement(r);
+    const std::vector<double> agree = pipeline::early_read_agreement(r);
     fmt::print("-- greedy token read at step k equals the quiescent one:");
     for (std::size_t k = 1; k <= agree.size(); k *= 2) fmt::print(" k={}: {:.0f}%", k, 100.0 * agree[k - 1]);
     if (!agree.empty()) fmt::print(" (100% from step {})", [&] {

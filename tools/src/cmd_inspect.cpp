@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "commands.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/dump.hpp"
@@ -54,7 +54,7 @@ bool is_hdf5(const std::string& path) {
 // A model file: the QANN graph. Parameters as for ONNX (is_parameter: floating-point constants with more
 // than one element: weights, biases, norm gains, tables), counted at their first reader.
 int inspect_model_file(const InspectOptions& o) {
-  const cascade::QuantizedModel m = cascade::load_quantized_model(o.model);
+  const pipeline::QuantizedModel m = pipeline::load_quantized_model(o.model);
   const Graph& g = m.qann;
   if (o.ir) {
     fmt::print("{}", to_text(g));

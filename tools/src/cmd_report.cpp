@@ -13,7 +13,7 @@
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
 #include "snnconv/cascade/cascade.hpp"
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/reader.hpp"

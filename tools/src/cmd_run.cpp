@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "snnconv/cascade/evaluate.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/evaluate.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -15,13 +15,13 @@ namespace snnconv::cli {
 
 namespace {
 struct RunOptions {
-  cascade::EvalOptions eval;
+  pipeline::EvalOptions eval;
   std::string engine = "ann";
   std::string dims;
   std::string max_memory;  // empty: physical memory
   bool json = false;
   // qann / snn
-  cascade::QuantizeModelOptions quant;
+  pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string mode = "strict";
   int max_steps = 4096;
@@ -81,11 +81,11 @@ int run_quantized(RunOptions& o) {
   o.quant.seq = o.eval.seq;
   o.quant.quant.clip = parse_clip_method(o.clip);
   const bool from_file = datasets::is_model_file(o.eval.model);
-  const cascade::QuantizedModel m =
-      from_file ? cascade::load_quantized_model(o.eval.model, o.eval.data) : cascade::quantize_model(o.quant);
-  const std::vector<cascade::Sample> samples = cascade::load_samples(m, o.eval.split, o.eval.limit);
-  cascade::SpikingRunOptions so;
-  so.engine = o.engine == "qann" ? cascade::SpikingEngine::qann : cascade::SpikingEngine::snn;
+  const pipeline::QuantizedModel m =
+      from_file ? pipeline::load_quantized_model(o.eval.model, o.eval.data) : pipeline::quantize_model(o.quant);
+  const std::vector<pipeline::Sample> samples = pipeline::load_samples(m, o.eval.split, o.eval.limit);
+  pipeline::SpikingRunOptions so;
+  so.engine = o.engine == "qann" ? pipeline::SpikingEngine::qann : pipeline::SpikingEngine::snn;
   so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   so.max_steps = o.max_steps;
   so.threads = std::max(1, o.eval.threads);
@@ -94,9 +94,9 @@ int run_quantized(RunOptions& o) {
   so.record_path = o.record;
   so.raster = o.raster;
   so.record_samples = o.record_samples;
-  if (!o.record.empty() && so.engine != cascade::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
-  const cascade::SpikingRunResult r = cascade::run_spiking(m, samples, so);
-  const bool snn = so.engine == cascade::SpikingEngine::snn;
+  if (!o.record.empty() && so.engine != pipeline::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
+  const pipeline::SpikingRunResult r = pipeline::run_spiking(m, samples, so);
+  const bool snn = so.engine == pipeline::SpikingEngine::snn;
   if (o.json) {
     nlohmann::json j;
     j["model"] = m.model;
@@ -123,7 +123,7 @@ int run_quantized(RunOptions& o) {
       if (o.curve) j["metric_by_step"] = r.curve;
       j["total"] = counters_json(r.ledger.total());
       j["layers"] = nlohmann::json::array();
-      for (const cascade::LayerSpikes& l : r.layers)
+      for (const pipeline::LayerSpikes& l : r.layers)
         j["layers"].push_back({{"name", l.name},
                                {"neurons", l.neurons},
                                {"spikes_per_inference", l.spikes_per_inference},
@@ -164,7 +164,7 @@ int run_run(RunOptions& o) {
   if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
   check_run_memory(o, o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory"));
-  const cascade::EvalResult r = cascade::evaluate(o.eval);
+  const pipeline::EvalResult r = pipeline::evaluate(o.eval);
   const Counters total = r.ledger.total();
   if (o.json) {
     nlohmann::json j;

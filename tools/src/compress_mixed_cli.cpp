@@ -5,7 +5,7 @@
 
 namespace snnconv::cli {
 
-void add_mixed_precision_options(CLI::App& cmd, cascade::CompressOptions& c) {
+void add_mixed_precision_options(CLI::App& cmd, pipeline::CompressOptions& c) {
   cmd.add_option("--budget-wbits", c.budget_wbits,
                  "Mixed precision: mean bits per Linear weight; bits per weight tensor chosen to minimise the summed "
                  "KL sensitivity (exact knapsack)");
@@ -31,9 +31,9 @@ void add_mixed_precision_options(CLI::App& cmd, cascade::CompressOptions& c) {
 
 namespace {
 
-nlohmann::json units_json(const std::vector<cascade::HierarchyReport>& units) {
+nlohmann::json units_json(const std::vector<pipeline::HierarchyReport>& units) {
   nlohmann::json a = nlohmann::json::array();
-  for (const cascade::HierarchyReport& h : units) {
+  for (const pipeline::HierarchyReport& h : units) {
     nlohmann::json s = nlohmann::json::object();
     for (const auto& [bits, kl] : h.sensitivity) s[std::to_string(bits)] = kl;
     a.push_back({{"name", h.name},
@@ -64,8 +64,8 @@ std::string sens_header(const std::map<int, double>& s) {
 
 }  // namespace
 
-nlohmann::json mixed_precision_json(const cascade::CompressResult& r) {
-  const cascade::MixedPrecisionReport& m = r.mixed;
+nlohmann::json mixed_precision_json(const pipeline::CompressResult& r) {
+  const pipeline::MixedPrecisionReport& m = r.mixed;
   if (!m.weights && !m.activations) return nullptr;
   nlohmann::json j;
   j["sensitivity_samples"] = m.sensitivity_samples;
@@ -88,20 +88,20 @@ nlohmann::json mixed_precision_json(const cascade::CompressResult& r) {
   return j;
 }
 
-nlohmann::json accuracy_json(const cascade::CompressResult& r) {
-  const cascade::AccuracyReport& a = r.accuracy;
+nlohmann::json accuracy_json(const pipeline::CompressResult& r) {
+  const pipeline::AccuracyReport& a = r.accuracy;
   if (a.samples == 0) return nullptr;
   return {{"metric", a.metric}, {"split", a.split}, {"samples", a.samples}, {"float", a.float_value},
           {"compressed_qann", a.compressed_value}};
 }
 
-std::string mixed_precision_markdown(const cascade::CompressResult& r) {
+std::string mixed_precision_markdown(const pipeline::CompressResult& r) {
   std::string md;
-  const cascade::AccuracyReport& a = r.accuracy;
+  const pipeline::AccuracyReport& a = r.accuracy;
   if (a.samples > 0)
     md += fmt::format("\n## Accuracy\n\n{} on the first {} samples of '{}': float {:.4f}, compressed (QANN) {:.4f}\n",
                       a.metric, a.samples, a.split, a.float_value, a.compressed_value);
-  const cascade::MixedPrecisionReport& m = r.mixed;
+  const pipeline::MixedPrecisionReport& m = r.mixed;
   if (m.weights && !m.weight_units.empty()) {
     md += fmt::format(
         "\n## Mixed-precision weights\n\nBudget {} (cost {:.0f}; allocation costs {:.0f}), solved {}; "
@@ -112,7 +112,7 @@ std::string mixed_precision_markdown(const cascade::CompressResult& r) {
     const std::string head = sens_header(m.weight_units.front().sensitivity);
     const auto nl = head.find('\n');
     md += "| unit | level | params | bits |" + head.substr(0, nl) + "\n|---|---|---:|---:|" + head.substr(nl + 1) + "\n";
-    for (const cascade::HierarchyReport& h : m.weight_units)
+    for (const pipeline::HierarchyReport& h : m.weight_units)
       md += fmt::format("| {} | {} | {} | {:.2f} |{}\n", h.name, h.level, h.params, h.mean_bits, sens_cells(h.sensitivity));
   }
   if (m.activations && !m.act_units.empty()) {
@@ -122,7 +122,7 @@ std::string mixed_precision_markdown(const cascade::CompressResult& r) {
     const std::string head = sens_header(m.act_units.front().sensitivity);
     const auto nl = head.find('\n');
     md += "| point | elements | bits |" + head.substr(0, nl) + "\n|---|---:|---:|" + head.substr(nl + 1) + "\n";
-    for (const cascade::HierarchyReport& h : m.act_units)
+    for (const pipeline::HierarchyReport& h : m.act_units)
       md += fmt::format("| {} | {} | {:.0f} |{}\n", h.name, h.params, h.mean_bits, sens_cells(h.sensitivity));
   }
   return md;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 #include "snnconv/core/temp_files.hpp"
 
 namespace snnconv::report {

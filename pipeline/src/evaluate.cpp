@@ -1,5 +1,5 @@
 // evaluate(): a model on a dataset split through the dense engine, scored by the dataset's task.
-#include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/converter/fuse.hpp"
 
 #include <fmt/core.h>
@@ -16,7 +16,7 @@
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/datasets/reader.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -380,4 +380,4 @@ EvalResult evaluate(const EvalOptions& o) {
   return res;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 struct CompressOptions;
 
@@ -58,4 +58,4 @@ struct AccuracyReport {
 };
 AccuracyReport evaluate_compression(const QuantizedModel& m, const CompressOptions& o);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

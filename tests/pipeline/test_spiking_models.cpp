@@ -10,21 +10,21 @@
 #include <cstring>
 #include <filesystem>
 
-#include "snnconv/cascade/evaluate.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/evaluate.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 
 namespace snnconv {
 namespace {
 
 const std::filesystem::path kRoot = SNNCONV_SOURCE_DIR;
 
-cascade::QuantizedModel quantize(const char* model, int wbits, int abits, std::int64_t calib = 32) {
-  cascade::QuantizeModelOptions o;
+pipeline::QuantizedModel quantize(const char* model, int wbits, int abits, std::int64_t calib = 32) {
+  pipeline::QuantizeModelOptions o;
   o.model = (kRoot / "examples" / model).string();
   o.calib_samples = calib;
   o.quant.weight_bits = wbits;
   o.quant.act_bits = abits;
-  return cascade::quantize_model(o);
+  return pipeline::quantize_model(o);
 }
 
 std::int64_t samples_for(std::int64_t fallback) {
@@ -35,24 +35,24 @@ std::int64_t samples_for(std::int64_t fallback) {
 const char* mode_name(snn::FireMode m) { return m == snn::FireMode::strict ? "strict" : "burst"; }
 
 TEST_CASE("fashion_vit at W8A8 keeps its accuracy and its SNN equals the QANN exactly" * doctest::test_suite("unit")) {
-  const cascade::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 8);
-  const auto samples = cascade::load_samples(m, "test", 200);
-  cascade::EvalOptions eo;
+  const pipeline::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 8);
+  const auto samples = pipeline::load_samples(m, "test", 200);
+  pipeline::EvalOptions eo;
   eo.model = m.model;
   eo.limit = 200;
   eo.threads = 1;
-  const double fp32 = cascade::evaluate(eo).value;
-  cascade::SpikingRunOptions q;
-  q.engine = cascade::SpikingEngine::qann;
-  const auto qr = cascade::run_spiking(m, samples, q);
+  const double fp32 = pipeline::evaluate(eo).value;
+  pipeline::SpikingRunOptions q;
+  q.engine = pipeline::SpikingEngine::qann;
+  const auto qr = pipeline::run_spiking(m, samples, q);
   MESSAGE("fp32 " << fp32 << " W8A8 QANN " << qr.value);
   CHECK(qr.value >= fp32 - 0.02);
-  const std::vector<cascade::Sample> few(samples.begin(), samples.begin() + 2);
+  const std::vector<pipeline::Sample> few(samples.begin(), samples.begin() + 2);
   for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
-    cascade::SpikingRunOptions s;
+    pipeline::SpikingRunOptions s;
     s.mode = mode;
     s.check_exact = true;
-    const auto sr = cascade::run_spiking(m, few, s);
+    const auto sr = pipeline::run_spiking(m, few, s);
     MESSAGE("SNN " << std::string(mode_name(mode)) << ": mean steps " << sr.mean_steps << ", spikes/inference "
                    << sr.spikes_per_inference);
     CHECK(sr.output_mismatches == 0);
@@ -65,15 +65,15 @@ TEST_CASE("fashion_vit at W8A8 keeps its accuracy and its SNN equals the QANN ex
 // (breast_cancer has 114 test rows).
 void check_exact(const char* model, std::int64_t default_samples, const char* split = "test") {
   for (int bits : {2, 3, 4, 6}) {
-    const cascade::QuantizedModel m = quantize(model, 8, bits, 8);
-    const auto samples = cascade::load_samples(m, split, samples_for(default_samples));
+    const pipeline::QuantizedModel m = quantize(model, 8, bits, 8);
+    const auto samples = pipeline::load_samples(m, split, samples_for(default_samples));
     REQUIRE(!samples.empty());
     for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
-      cascade::SpikingRunOptions s;
+      pipeline::SpikingRunOptions s;
       s.mode = mode;
       s.check_exact = true;
       s.threads = 2;  // also exercises the threaded synapse path
-      const auto sr = cascade::run_spiking(m, samples, s);
+      const auto sr = pipeline::run_spiking(m, samples, s);
       CAPTURE(bits);
       MESSAGE(std::string(model) << " A" << bits << " " << std::string(mode_name(mode)) << ": " << sr.samples << " inputs, mean steps "
                     << sr.mean_steps << " (max " << sr.max_steps << "), spikes/inference " << sr.spikes_per_inference
@@ -98,13 +98,13 @@ TEST_CASE("fashion_vqa SNN equals its QANN at activation bits 2 3 4 6 in both mo
 }
 
 TEST_CASE("fashion_vqa at W8A8 answers like the float model" * doctest::test_suite("unit")) {
-  const cascade::QuantizedModel m = quantize("fashion_vqa/fashion_vqa.onnx", 8, 8, 16);
-  const auto samples = cascade::load_samples(m, "test", 40);
+  const pipeline::QuantizedModel m = quantize("fashion_vqa/fashion_vqa.onnx", 8, 8, 16);
+  const auto samples = pipeline::load_samples(m, "test", 40);
   REQUIRE(samples.size() == 40);
   CHECK(samples[0].inputs.size() == 2);
-  cascade::SpikingRunOptions q;
-  q.engine = cascade::SpikingEngine::qann;
-  const auto qr = cascade::run_spiking(m, samples, q);
+  pipeline::SpikingRunOptions q;
+  q.engine = pipeline::SpikingEngine::qann;
+  const auto qr = pipeline::run_spiking(m, samples, q);
   CHECK(qr.metric == "exact_match");
   MESSAGE("fashion_vqa W8A8 QANN exact match " << qr.value << " on 40 questions (float model: 95.4% on the test split)");
   CHECK(qr.value >= 0.85);
@@ -116,8 +116,8 @@ TEST_CASE("code_gpt SNN next-byte logits equal the QANN's at activation bits 2 3
 }
 
 TEST_CASE("real-model SNN outputs and ledgers are bit-identical for 1 and 2 threads" * doctest::test_suite("unit")) {
-  const cascade::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 4, 8);
-  const auto samples = cascade::load_samples(m, "test", 3);
+  const pipeline::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 4, 8);
+  const auto samples = pipeline::load_samples(m, "test", 3);
   for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
     snn::Engine one(m.snn, {mode, 4096, 1}), two(m.snn, {mode, 4096, 2});
     Ledger l1 = Ledger::for_graph(m.snn), l2 = Ledger::for_graph(m.snn);
@@ -138,20 +138,20 @@ TEST_CASE("real-model SNN outputs and ledgers are bit-identical for 1 and 2 thre
 }
 
 TEST_CASE("bad quantization requests are refused" * doctest::test_suite("unit")) {
-  cascade::QuantizeModelOptions o;
+  pipeline::QuantizeModelOptions o;
   o.model = (kRoot / "examples" / "medical_tab" / "medical_tab.onnx").string();
   o.calib_samples = 4;
   o.quant.act_bits = 1;
-  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::quantize_model(o), UsageError);
   o.quant.act_bits = 4;
   o.quant.weight_bits = 9;
-  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::quantize_model(o), UsageError);
   o.quant.weight_bits = 8;
   o.calib_samples = 0;
-  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::quantize_model(o), UsageError);
   o.calib_samples = 4;
   o.quant.weight_bits_of["no such layer"] = 4;
-  CHECK_THROWS_AS(cascade::quantize_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::quantize_model(o), UsageError);
 }
 
 }  // namespace

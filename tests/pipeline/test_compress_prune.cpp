@@ -1,18 +1,18 @@
-// `snnconv compress` pruning on fashion_vit (cascade/compress.hpp, prune_model.hpp): parameter counts fall
+// `snnconv compress` pruning on fashion_vit (pipeline/compress.hpp, prune_model.hpp): parameter counts fall
 // by the formula through the whole pipeline and survive the model file, a removed block's nodes are gone
 // from the QANN and the SNN, and out-of-range requests are UsageErrors.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
-#include "snnconv/cascade/compress.hpp"
+#include "snnconv/pipeline/compress.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv {
 namespace {
 
-cascade::CompressOptions vit_options() {
-  cascade::CompressOptions o;
+pipeline::CompressOptions vit_options() {
+  pipeline::CompressOptions o;
   o.quant.model = (std::filesystem::path(SNNCONV_SOURCE_DIR) / "examples/fashion_vit/fashion_vit_relu.onnx").string();
   o.quant.calib_samples = 4;
   return o;
@@ -21,11 +21,11 @@ cascade::CompressOptions vit_options() {
 }  // namespace
 
 TEST_CASE("compress prunes 25% of heads and MLP channels: parameters fall by the formula" * doctest::test_suite("unit")) {
-  cascade::CompressOptions o = vit_options();
+  pipeline::CompressOptions o = vit_options();
   o.prune_heads = 0.25;
   o.prune_mlp = 0.25;
   o.bias_correction = true;
-  const cascade::CompressResult r = cascade::compress_model(o);
+  const pipeline::CompressResult r = pipeline::compress_model(o);
   // Per block: 16 columns of q, k, v (64 x 16 weights + 16 biases each) and 16 rows of proj (16 x 64);
   // 32 columns of fc1 (64 x 32 + 32) and 32 rows of fc2 (32 x 64). Four blocks.
   CHECK(r.params_before - r.params_after == 4 * (3 * 16 * 65 + 16 * 64 + 32 * 65 + 32 * 64));
@@ -34,8 +34,8 @@ TEST_CASE("compress prunes 25% of heads and MLP channels: parameters fall by the
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "snnconv_test_compress_prune";
   std::filesystem::create_directories(dir);
   const std::string file = (dir / "vit.snn.h5").string();
-  cascade::save_quantized_model(r.model, o.quant, file);
-  const cascade::QuantizedModel back = cascade::load_quantized_model(file);
+  pipeline::save_quantized_model(r.model, o.quant, file);
+  const pipeline::QuantizedModel back = pipeline::load_quantized_model(file);
   int found = 0;
   for (const Node& n : back.qann.nodes())
     if (n.name == "/blocks.0/fc1/MatMul") {
@@ -48,10 +48,10 @@ TEST_CASE("compress prunes 25% of heads and MLP channels: parameters fall by the
 
 TEST_CASE("compress removing one block removes its nodes from the float model, the QANN and the SNN" *
           doctest::test_suite("unit")) {
-  cascade::CompressOptions o = vit_options();
-  const cascade::CompressResult full = cascade::compress_model(o);
+  pipeline::CompressOptions o = vit_options();
+  const pipeline::CompressResult full = pipeline::compress_model(o);
   o.prune_blocks = 1;
-  const cascade::CompressResult r = cascade::compress_model(o);
+  const pipeline::CompressResult r = pipeline::compress_model(o);
   CHECK(full.model.canonical.num_nodes() - r.model.canonical.num_nodes() == 19);
   CHECK(r.model.qann.num_nodes() < full.model.qann.num_nodes());
   CHECK(r.model.snn.num_nodes() < full.model.snn.num_nodes());
@@ -59,15 +59,15 @@ TEST_CASE("compress removing one block removes its nodes from the float model, t
 }
 
 TEST_CASE("compress refuses pruning fractions outside 0 to 1 and too many blocks" * doctest::test_suite("unit")) {
-  cascade::CompressOptions o = vit_options();
+  pipeline::CompressOptions o = vit_options();
   o.prune_heads = 1.0;
-  CHECK_THROWS_AS(cascade::compress_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::compress_model(o), UsageError);
   o.prune_heads = 0.0;
   o.prune_mlp = -0.25;
-  CHECK_THROWS_AS(cascade::compress_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::compress_model(o), UsageError);
   o.prune_mlp = 0.0;
   o.prune_blocks = 4;
-  CHECK_THROWS_AS(cascade::compress_model(o), UsageError);
+  CHECK_THROWS_AS(pipeline::compress_model(o), UsageError);
 }
 
 }  // namespace snnconv

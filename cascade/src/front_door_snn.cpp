@@ -1,7 +1,7 @@
 // The SNN stage of the pipeline: the seam where compression (QANN), spiking conversion and the SNN run plug
 // in. It appends its StageRecords (compress, convert, snn) and returns the SnnSection; price_pipeline and
 // the report writers take it from there (docs/report-schema.md, the `snn` object).
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 
 #include <fmt/format.h>
 
@@ -12,10 +12,11 @@
 #include <memory>
 
 #include "snnconv/cascade/early_read.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::cascade {
+using namespace snnconv::pipeline;  // the stages a cascade and the front door run
 
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
                                         std::vector<StageRecord>& stages) {

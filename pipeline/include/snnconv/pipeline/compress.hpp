@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "snnconv/cascade/compress_mixed.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/compress_mixed.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 struct CompressOptions {
   QuantizeModelOptions quant;  // model, data, calibration, uniform bits and clip method
@@ -64,4 +64,4 @@ struct CompressResult {
 // pruning fraction outside [0, 1)), ShapeError when the calibration data does not fit the model.
 CompressResult compress_model(const CompressOptions& options);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

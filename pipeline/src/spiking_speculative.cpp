@@ -3,10 +3,10 @@
 #include <chrono>
 #include <random>
 
-#include "snnconv/cascade/spiking_generate.hpp"
+#include "snnconv/pipeline/spiking_generate.hpp"
 #include "snnconv/core/error.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 std::int64_t greedy_at(const Tensor& logits, std::int64_t row, std::int64_t T) {
@@ -111,4 +111,4 @@ SpikingSpeculativeResult speculative_generate_spiking(const QuantizedModel& m, s
   return r;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -1,5 +1,5 @@
 // Mixed-precision allocation and before/after scoring of `snnconv compress` (compress_mixed.hpp).
-#include "snnconv/cascade/compress_mixed.hpp"
+#include "snnconv/pipeline/compress_mixed.hpp"
 
 #include <fmt/format.h>
 
@@ -9,11 +9,11 @@
 #include <set>
 
 #include "snnconv/ann_baseline/engine.hpp"
-#include "snnconv/cascade/compress.hpp"
+#include "snnconv/pipeline/compress.hpp"
 #include "snnconv/converter/mixed_precision.hpp"
 #include "snnconv/core/error.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 std::vector<int> sorted_bits(std::vector<int> bits, int lo, int hi, const char* what) {
@@ -265,4 +265,4 @@ AccuracyReport evaluate_compression(const QuantizedModel& m, const CompressOptio
   return a;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -1,5 +1,5 @@
 // quantize_model / run_spiking (spiking.hpp): the QANN and SNN on a real model and dataset.
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 
 #include <fmt/format.h>
 
@@ -17,7 +17,7 @@
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/datasets/recording_file.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -375,4 +375,4 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   return r;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/prune.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 struct PruneModelOptions {
   double heads = 0.0;   // fraction of heads removed per attention unit, [0, 1)
@@ -39,4 +39,4 @@ void correct_pruned_biases(QuantizedModel& m, const QuantizeModelOptions& quant,
 std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOptions& quant,
                                         const PruneModelOptions& options);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

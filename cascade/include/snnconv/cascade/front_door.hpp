@@ -2,7 +2,7 @@
 // test data, price every ledger on the chosen hardware profiles, and vary each constant by 2x. The result
 // holds every figure the report shows; the writers (tools/src/report) only format it.
 //
-// The SNN seam: `run_snn_stage` (cascade/src/pipeline_snn.cpp) returns the optional `SnnSection`; today it
+// The SNN seam: `run_snn_stage` (cascade/src/front_door_snn.cpp) returns the optional `SnnSection`; today it
 // returns nothing (the QANN quantizer of real models is not there yet) and says so in its StageRecord.
 // Once it fills an SnnSection, `price_pipeline` prices the SNN ledger on the same profiles, adds the
 // ANN/SNN ratios and the SNN columns of the sensitivity table, and report.json gets its `snn` object
@@ -175,7 +175,7 @@ struct PipelineResult {
 // UnsupportedError for an unsupported model, ...).
 PipelineResult run_pipeline(const PipelineOptions& options);
 
-// The SNN stage (the seam, cascade/src/pipeline_snn.cpp): compress with defaults, convert to a spiking
+// The SNN stage (the seam, cascade/src/front_door_snn.cpp): compress with defaults, convert to a spiking
 // graph, run it on the same samples as the ANN. Appends its records (compress, convert, snn) to `stages`;
 // returns nothing while the QANN quantizer is not available.
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,

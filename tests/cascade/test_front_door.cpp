@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 
 namespace snnconv {
 namespace {

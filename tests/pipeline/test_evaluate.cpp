@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/datasets/writer.hpp"
 
 #include <unistd.h>
@@ -36,12 +36,12 @@ TEST_CASE("trained classifiers reach their recorded accuracy on the bundled data
     // Two layouts: results.test.accuracy (medical_tab, scored on the bundled split) or test_accuracy.
     const double recorded = doc.contains("results") ? doc.at("results").at("test").at("accuracy").get<double>()
                                                     : doc.at("test_accuracy").get<double>();
-    cascade::EvalOptions o;
+    pipeline::EvalOptions o;
     o.model = model.string();
     o.data = (kRoot / "examples" / "data" / ex.data).string();
     o.limit = 1000;
     o.threads = 2;
-    const cascade::EvalResult r = cascade::evaluate(o);
+    const pipeline::EvalResult r = pipeline::evaluate(o);
     CHECK(r.task == "classification");
     CHECK(r.metric == "accuracy");
     CHECK(r.ledger.samples == static_cast<std::uint64_t>(r.samples));
@@ -85,10 +85,10 @@ void check_recorded(const std::vector<Recorded>& rows) {
     }
     const std::string name = std::string(rec.model) + " " + rec.metric;
     CAPTURE(name);
-    cascade::EvalOptions o;
+    pipeline::EvalOptions o;
     o.model = model.string();  // data: the model's snnconv.data (the bundled file), split test
     o.threads = 2;
-    const cascade::EvalResult r = cascade::evaluate(o);
+    const pipeline::EvalResult r = pipeline::evaluate(o);
     const double got = r.metric == rec.metric ? r.value : r.extra.at(rec.metric);
     const double want = read_recorded(rec);
     MESSAGE(name << ": " << got << " (recorded " << want << ", difference " << got - want << ") on " << r.samples
@@ -138,15 +138,15 @@ TEST_CASE("language-model windows score every byte but the first: a short last w
     w.write_strings("test", "doc_names", {"f.py"});
     w.commit();
   }
-  cascade::EvalOptions o;
+  pipeline::EvalOptions o;
   o.model = (kRoot / "examples" / "synth_code" / "synth_code_small.onnx").string();
   o.data = data.string();
   o.seq = 16;
   o.threads = 1;
   o.batch = 1;
-  const cascade::EvalResult a = cascade::evaluate(o);
+  const pipeline::EvalResult a = pipeline::evaluate(o);
   o.batch = 2;  // batches of 2 and 1, then the short window
-  const cascade::EvalResult b = cascade::evaluate(o);
+  const pipeline::EvalResult b = pipeline::evaluate(o);
   std::filesystem::remove_all(dir);
   CHECK(a.metric == "bits_per_byte");
   CHECK(a.samples == 4);
@@ -158,31 +158,31 @@ TEST_CASE("language-model windows score every byte but the first: a short last w
 
 TEST_CASE("the last partial batch runs on a re-import (symbolic batch) or padded (fixed batch)" *
           doctest::test_suite("unit")) {
-  cascade::EvalOptions o;
+  pipeline::EvalOptions o;
   o.data = (kRoot / "examples" / "data" / "fashion_mnist_small.h5").string();
   o.limit = 10;
   o.batch = 4;
   o.threads = 1;
   o.model = (kRoot / "examples" / "fixtures" / "vit_op13_dynamic.onnx").string();
-  const cascade::EvalResult a = cascade::evaluate(o);
+  const pipeline::EvalResult a = pipeline::evaluate(o);
   CHECK(a.samples == 10);
   CHECK(a.ledger.samples == 10);  // 4 + 4 + a batch-2 import
   o.batch = 10;
-  const cascade::EvalResult whole = cascade::evaluate(o);
+  const pipeline::EvalResult whole = pipeline::evaluate(o);
   CHECK(whole.value == a.value);
   CHECK(whole.ledger.total().total_macs() == a.ledger.total().total_macs());
 
   o.model = (kRoot / "examples" / "fixtures" / "vit_op13_static.onnx").string();  // batch fixed at 2
   o.limit = 5;
-  const cascade::EvalResult padded = cascade::evaluate(o);
+  const pipeline::EvalResult padded = pipeline::evaluate(o);
   CHECK(padded.samples == 5);
   CHECK(padded.ledger.samples == 6);  // the padded row was computed and is counted
 }
 
 TEST_CASE("a model without snnconv.data needs --data" * doctest::test_suite("unit")) {
-  cascade::EvalOptions o;
+  pipeline::EvalOptions o;
   o.model = (kRoot / "examples" / "fixtures" / "vit_op13_dynamic.onnx").string();
-  CHECK_THROWS_WITH_AS(cascade::evaluate(o), doctest::Contains("snnconv.data"), UsageError);
+  CHECK_THROWS_WITH_AS(pipeline::evaluate(o), doctest::Contains("snnconv.data"), UsageError);
 }
 
 }  // namespace

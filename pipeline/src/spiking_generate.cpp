@@ -1,7 +1,7 @@
 // generate_spiking: greedy or sampled decoding on the SNN (incremental: prefill, then extend per token) or
 // on the QANN reference (run_qann on the window, read the last live row; the model is causal, so the rows
 // after it do not matter).
-#include "snnconv/cascade/spiking_generate.hpp"
+#include "snnconv/pipeline/spiking_generate.hpp"
 
 #include <chrono>
 #include <cstring>
@@ -10,7 +10,7 @@
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/core/error.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -148,4 +148,4 @@ std::vector<double> early_read_agreement(const SpikingGenerateResult& r) {
   return agree;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -14,7 +14,7 @@
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 // A model imported at batch 1 (sequence length from --seq or snnconv.max_seq), fused, with the dataset it
 // is scored on and the calibration samples taken from the calibration split.
@@ -113,4 +113,4 @@ struct SpikingRunResult {
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -1,14 +1,14 @@
 // compress_model (compress.hpp): pruning, bias correction, bit allocation and quantization on real data.
-#include "snnconv/cascade/compress.hpp"
+#include "snnconv/pipeline/compress.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "snnconv/cascade/prune_model.hpp"
+#include "snnconv/pipeline/prune_model.hpp"
 #include "snnconv/core/error.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 namespace {
 
 // Parameters of a graph: elements of its f32 constants that are inputs of a node (weights, biases, tables).
@@ -85,4 +85,4 @@ CompressResult compress_model(const CompressOptions& o) {
   return r;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -1,11 +1,11 @@
 // prune_prepared (prune_model.hpp): pruning and bias correction of a prepared model on its calibration data.
-#include "snnconv/cascade/prune_model.hpp"
+#include "snnconv/pipeline/prune_model.hpp"
 
 #include <fmt/format.h>
 
 #include "snnconv/converter/prune.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 PruneStep prune_structure(QuantizedModel& m, const QuantizeModelOptions& quant, const PruneModelOptions& o) {
   prune::units_removed(o.heads, 2);  // range checks before any work
@@ -48,4 +48,4 @@ std::vector<std::string> prune_prepared(QuantizedModel& m, const QuantizeModelOp
   return step.lines;
 }
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

@@ -10,7 +10,7 @@
 
 #include "snnconv/core/ledger.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 struct EvalOptions {
   std::string model;           // ONNX file
@@ -57,4 +57,4 @@ struct EvalResult {
 // program_synthesis is not scored yet (UnsupportedError).
 EvalResult evaluate(const EvalOptions& options);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

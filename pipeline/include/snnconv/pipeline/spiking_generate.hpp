@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "snnconv/ann_baseline/generate.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/core/ledger.hpp"
 
-namespace snnconv::cascade {
+namespace snnconv::pipeline {
 
 struct SpikingGenerateOptions {
   SpikingEngine engine = SpikingEngine::snn;
@@ -96,4 +96,4 @@ struct SpikingSpeculativeResult {
 SpikingSpeculativeResult speculative_generate_spiking(const QuantizedModel& m, std::span<const std::int64_t> prompt,
                                                       const SpikingSpeculativeOptions& options);
 
-}  // namespace snnconv::cascade
+}  // namespace snnconv::pipeline

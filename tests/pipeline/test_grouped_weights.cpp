@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "snnconv/ann_baseline/qann.hpp"
-#include "snnconv/cascade/spiking.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/quantize.hpp"
 
 namespace snnconv {
@@ -16,8 +16,8 @@ namespace {
 
 const std::filesystem::path kRoot = SNNCONV_SOURCE_DIR;
 
-cascade::QuantizeModelOptions options(int wbits, int abits, std::int64_t group) {
-  cascade::QuantizeModelOptions o;
+pipeline::QuantizeModelOptions options(int wbits, int abits, std::int64_t group) {
+  pipeline::QuantizeModelOptions o;
   o.model = (kRoot / "examples/fashion_vit/fashion_vit_relu.onnx").string();
   o.calib_samples = 8;
   o.quant.weight_bits = wbits;
@@ -59,8 +59,8 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("fashion_vit W4 with groups of 16 rows: block steps and model file round trip and SNN == QANN exactly") {
-    const cascade::QuantizeModelOptions o = options(4, 6, 16);
-    const cascade::QuantizedModel m = cascade::quantize_model(o);
+    const pipeline::QuantizeModelOptions o = options(4, 6, 16);
+    const pipeline::QuantizedModel m = pipeline::quantize_model(o);
     int grouped = 0;
     for (const Node& n : m.qann.nodes()) {
       if (n.kind != OpKind::Linear) continue;
@@ -79,8 +79,8 @@ TEST_SUITE("unit") {
     // Model file round trip: every QuantParams and the metadata survive; the reloaded QANN computes the same.
     const std::filesystem::path file =
         std::filesystem::temp_directory_path() / ("snnconv-grouped-" + std::to_string(::getpid()) + ".snn.h5");
-    cascade::save_quantized_model(m, o, file.string());
-    const cascade::QuantizedModel back = cascade::load_quantized_model(file.string());
+    pipeline::save_quantized_model(m, o, file.string());
+    const pipeline::QuantizedModel back = pipeline::load_quantized_model(file.string());
     std::filesystem::remove(file);
     REQUIRE(back.qann.num_values() == m.qann.num_values());
     int quant_differs = 0;
@@ -88,18 +88,18 @@ TEST_SUITE("unit") {
       quant_differs += !(m.qann.value(ValueId(i)).quant == back.qann.value(ValueId(i)).quant);
     CHECK(quant_differs == 0);
 
-    const auto samples = cascade::load_samples(m, "test", 3);
+    const auto samples = pipeline::load_samples(m, "test", 3);
     REQUIRE(samples.size() == 3);
     for (const auto& s : samples) {
       const Tensor a = ann::run_qann(m.qann, s.inputs).outputs.at(0), b = ann::run_qann(back.qann, s.inputs).outputs.at(0);
       CHECK(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
     }
     for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
-      cascade::SpikingRunOptions so;
+      pipeline::SpikingRunOptions so;
       so.mode = mode;
       so.check_exact = true;
       so.threads = 2;
-      const auto r = cascade::run_spiking(back, samples, so);
+      const auto r = pipeline::run_spiking(back, samples, so);
       MESSAGE("fashion_vit W4A6 g16 " << std::string(mode == snn::FireMode::strict ? "strict" : "burst") << ": mean steps "
                                       << r.mean_steps << ", spikes/inference " << r.spikes_per_inference);
       CHECK(r.output_mismatches == 0);
@@ -109,9 +109,9 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("a weight group that does not divide a Linear's K is a usage error naming it") {
-    CHECK_THROWS_WITH_AS(cascade::quantize_model(options(4, 8, 48)), doctest::Contains("does not divide its K = 64"),
+    CHECK_THROWS_WITH_AS(pipeline::quantize_model(options(4, 8, 48)), doctest::Contains("does not divide its K = 64"),
                          UsageError);
-    CHECK_THROWS_WITH_AS(cascade::quantize_model(options(4, 8, -2)), doctest::Contains("--weight-group must be >= 1"),
+    CHECK_THROWS_WITH_AS(pipeline::quantize_model(options(4, 8, -2)), doctest::Contains("--weight-group must be >= 1"),
                          UsageError);
   }
 }

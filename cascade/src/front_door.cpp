@@ -1,5 +1,5 @@
 // run_pipeline(): the stages of `snnconv model.onnx`, and price_pipeline(): every ledger on every profile.
-#include "snnconv/cascade/pipeline.hpp"
+#include "snnconv/cascade/front_door.hpp"
 
 #include <fmt/format.h>
 
@@ -7,13 +7,14 @@
 #include <chrono>
 
 #include "snnconv/ann_baseline/engine.hpp"
-#include "snnconv/cascade/evaluate.hpp"
+#include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/stats.hpp"
 
 namespace snnconv::cascade {
+using namespace snnconv::pipeline;  // the stages a cascade and the front door run
 namespace {
 
 using Clock = std::chrono::steady_clock;
