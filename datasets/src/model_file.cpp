@@ -222,6 +222,11 @@ class GraphReader {
     } catch (const Error& e) {
       fail("/" + grp_, std::string("the stored graph is not valid: ") + e.what());
     }
+    try {  // weights as an ONNX import checks them: NaN never, Inf only in masks
+      check_finite_constants(g);
+    } catch (const NumericError& e) {
+      throw NumericError(e.message(), {file_, e.context().node, e.context().op, e.context().value});
+    }
     return g;
   }
 
