@@ -13,6 +13,7 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/spike.hpp"
+#include "snnconv/core/atomic_output.hpp"
 #include "snnconv/core/finite.hpp"
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
@@ -207,7 +208,7 @@ std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& spl
   return out;
 }
 
-void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
   const std::map<std::string, std::string> meta{
       {"model", m.model},
       {"data", m.data},
@@ -218,7 +219,11 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
       {"clip", std::string(clip_method_name(o.quant.clip))},
       {"calibration_samples", std::to_string(m.calibration_samples)},
       {"calibration_split", m.calibration_split}};
-  datasets::write_model_file(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+  return datasets::model_file_image(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+}
+
+void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+  write_file_atomically(path, quantized_model_image(m, o, path), "model file");
 }
 
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {

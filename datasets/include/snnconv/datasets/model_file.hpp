@@ -20,8 +20,13 @@ struct ModelFile {
 };
 
 // UsageError for a graph with symbolic dims or a constant of a dtype HDF5 cannot store here (f16).
+// Written atomically (core/atomic_output.hpp): IoError with the OS's words when the disk is full.
 void write_model_file(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata,
                       const std::vector<std::pair<std::string, const Graph*>>& graphs);
+// The bytes write_model_file writes, built in memory and read back (for a command that commits several
+// outputs together); `path` names the file in messages.
+std::string model_file_image(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata,
+                             const std::vector<std::pair<std::string, const Graph*>>& graphs);
 ModelFile read_model_file(const std::filesystem::path& path);
 
 // Whether a file starts like an HDF5 file written by write_model_file (format attribute "snnconv-model");
