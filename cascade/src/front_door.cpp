@@ -236,6 +236,10 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
 PipelineResult run_pipeline(const PipelineOptions& o) {
   if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
   if (o.samples == 0) throw UsageError("--samples must be >= 1 (or negative for the whole split)");
+  {  // a bad profile name or file is refused now, not at pricing after every stage ran
+    const std::filesystem::path dir = o.profiles_dir.empty() ? hw::default_profiles_dir() : o.profiles_dir;
+    for (const std::string& n : o.profiles) (void)hw::find_profile(n, dir);
+  }
   PipelineResult r;
   r.generator = "snnconv 0.1.0";
   StageRunner stage(o, r.stages, 6);

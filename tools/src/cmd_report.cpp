@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "snnconv/converter/onnx_import.hpp"
 #include "report/report.hpp"
 #include "snnconv/ann_baseline/decode.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
@@ -243,6 +244,8 @@ int run_report(const ReportCliOptions& o) {
 
 int run_compare(const ReportCliOptions& o) {
   if (o.models.size() < 2) throw UsageError("compare needs at least two models");
+  // A malformed or unsupported model is refused before the first pipeline runs, not after.
+  for (const std::string& m : o.models) (void)onnx_import::read_onnx(m);
   const std::string out = o.out.empty() ? std::string("compare_report") : o.out;
   std::vector<nlohmann::json> reports;
   for (std::size_t i = 0; i < o.models.size(); ++i) {
