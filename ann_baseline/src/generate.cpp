@@ -28,7 +28,7 @@ namespace {
 void check_options(std::span<const float> logits, const SamplingOptions& o) {
   if (logits.empty()) throw UsageError("sampling: empty logits");
   require_finite_logits(logits);
-  if (std::isnan(o.temperature)) throw UsageError("sampling temperature is NaN");
+  if (!std::isfinite(o.temperature)) throw UsageError("sampling temperature must be a finite number");
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw UsageError("top-p must be in (0, 1]");
   if (o.top_k < 0) throw UsageError("top-k must be >= 0");
 }

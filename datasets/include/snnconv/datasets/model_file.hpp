@@ -1,7 +1,7 @@
 // The model file: graphs of the IR (a QANN and its SNN) with their weights, quantization parameters and
-// metadata in one HDF5 file that h5py reads (docs/spiking.md, "Model file"). Written to a temporary name
-// and renamed; a malformed file is a ParseError naming the object at fault, and every graph read back
-// passes verify() at its stage.
+// metadata in one HDF5 file that h5py reads (docs/spiking.md, "Model file"). Built in memory, read back, and
+// written atomically (core/atomic_output.hpp); a malformed file is a ParseError naming the object at fault,
+// every graph read back passes verify() at its stage, and its constants check_finite_constants().
 #pragma once
 
 #include <filesystem>
