@@ -49,9 +49,6 @@ struct Engine::Impl {
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
   std::vector<double> node_seconds;                     // EngineOptions::time_nodes
-  // How many buffers of one type the pool keeps: the graph's count of values of that type. Reference kernels
-  // allocate their outputs themselves, so without a cap every pass would add their buffers to the pool.
-  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
 
   Impl(const Graph& g, EngineOptions o)
       : graph(g),
@@ -64,10 +61,6 @@ struct Engine::Impl {
       throw LimitError("engine: the plan needs " + plan.memory.describe() + ", above the memory limit of " +
                            format_bytes(o.max_memory_bytes) + " (--max-memory)",
                        {g.source_file, "", "", ""});
-    for (std::size_t i = 0; i < g.num_values(); ++i) {
-      const Value& v = g.value(ValueId(static_cast<std::uint32_t>(i)));
-      if (!v.constant && v.type.is_static()) ++pool_cap[{v.type.dtype, v.type.static_shape()}];
-    }
   }
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
@@ -93,8 +86,10 @@ struct Engine::Impl {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
     auto key = std::make_pair(t.dtype(), t.shape());
-    const auto cap = pool_cap.find(key);
-    if (cap != pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
+    // The plan's cap: as many buffers of one type as fast kernels hold at once (plan_memory.cpp). Reference
+    // kernels allocate their outputs themselves, so without a cap every pass would add their buffers here.
+    const auto cap = plan.pool_cap.find(key);
+    if (cap != plan.pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
     t = Tensor();
   }
 

@@ -9,12 +9,13 @@
 #include <span>
 #include <vector>
 
+#include "snnconv/ann_baseline/gemm.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv::ann::kernels {
 
-struct PackedB;  // gemm_packed.hpp
+using PackedB = gemm::PackedF32;
 
 // An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
 // element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the

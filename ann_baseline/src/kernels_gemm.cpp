@@ -222,7 +222,7 @@ void conv2d_packed(const KernelArgs& a) {
   // Tasks of whole samples, ~96 output pixels each (the cut does not change any element's arithmetic).
   const std::int64_t per_task = std::max<std::int64_t>(1, 96 / std::max<std::int64_t>(pixels, 1));
   for_chunks(g.batch, per_task, [&](std::int64_t s0, std::int64_t s1) {
-    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps)), pad;
+    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps));
     // im2col with one row per output pixel: row (sample, oy, ox) holds that pixel's patch (c, ky, kx).
     for (std::int64_t nb = s0; nb < s1; ++nb)
       for (std::int64_t oy = 0; oy < g.oh; ++oy)
@@ -240,7 +240,8 @@ void conv2d_packed(const KernelArgs& a) {
             }
           }
         }
-    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps, pad);
+    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps,
+                a.packed->panel);
     // [pixels, maps] per sample -> y[sample, maps, pixels], plus the bias.
     for (std::int64_t nb = s0; nb < s1; ++nb)
       for (std::int64_t m = 0; m < g.maps; ++m) {

@@ -9,6 +9,7 @@
 //         {"cmd":"outputs","id":ID,"dir":DIR}  writes the last run's outputs as raw files + manifest.json
 //         {"cmd":"profile","id":ID}            per-node seconds summed so far (needs "time_nodes":true)
 //         {"cmd":"unload","id":ID}  /  {"cmd":"quit"}
+//         {"cmd":"info"}                        -> {"isa":..., "detected_isa":..., "cpu":...}
 //       Errors answer {"ok":false,"error":...} and the server keeps going.
 //   snnconv_bench profile MODEL INPUT_DIR [--threads N] [--runs R] [--warmup W] [--no-fuse]
 //       Per-node wall time of R runs, summed by op/kernel and listed for the slowest nodes.
@@ -30,6 +31,7 @@
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -153,6 +155,13 @@ int serve() {
       const json req = json::parse(line);
       const std::string cmd = req.at("cmd").get<std::string>();
       if (cmd == "quit") break;
+      if (cmd == "info") {  // the kernels' instruction set (SNNCONV_ISA caps it) and the CPU
+        reply["isa"] = isa_name(active_isa());
+        reply["detected_isa"] = isa_name(detected_isa());
+        reply["cpu"] = cpu_description();
+        std::cout << reply.dump() << std::endl;
+        continue;
+      }
       const std::string id = req.value("id", std::string());
       if (cmd == "load") {
         const auto t0 = std::chrono::steady_clock::now();
