@@ -170,10 +170,13 @@ void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, co
                            const AttentionAttrs& attrs, unsigned bnhd, Tensor& y) {
   if (q.dtype() != DType::f32 || k.dtype() != DType::f32 || v.dtype() != DType::f32)
     throw UnsupportedError("attention_online: q, k and v must be f32");
-  if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
-    throw ShapeError("attention_online: q, k, v must be 4-D [B, H, N, D]");
+  // 3-D operands [B*H, N, D] (what nn.MultiheadAttention's export reshapes to) are read as [1, B*H, N, D].
+  const bool three = q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && bnhd == 0;
+  if (!three && (q.rank() != 4 || k.rank() != 4 || v.rank() != 4))
+    throw ShapeError("attention_online: q, k, v must be 4-D [B, H, N, D] or 3-D [B*H, N, D]");
   // Logical [B,H,N,D] sizes of a tensor stored [B,H,N,D] or (layout bit set) [B,N,H,D].
   auto dims = [&](const Tensor& t, unsigned bit) {
+    if (three) return std::array<std::int64_t, 4>{1, t.dim(0), t.dim(1), t.dim(2)};
     return (bnhd & bit) ? std::array<std::int64_t, 4>{t.dim(0), t.dim(2), t.dim(1), t.dim(3)}
                         : std::array<std::int64_t, 4>{t.dim(0), t.dim(1), t.dim(2), t.dim(3)};
   };
@@ -188,7 +191,9 @@ void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, co
   if (kd[0] != a.batch || kd[1] != a.heads || kd[3] != a.d || vd[0] != a.batch || vd[1] != a.heads || vd[2] != a.nk)
     throw ShapeError("attention_online: shapes do not fit: q " + shape_to_string(q.shape()) + ", k " +
                      shape_to_string(k.shape()) + ", v " + shape_to_string(v.shape()));
-  const Shape want_y = (bnhd & kLayoutY) ? Shape{a.batch, a.nq, a.heads, a.dv} : Shape{a.batch, a.heads, a.nq, a.dv};
+  const Shape want_y = three               ? Shape{a.heads, a.nq, a.dv}
+                       : (bnhd & kLayoutY) ? Shape{a.batch, a.nq, a.heads, a.dv}
+                                           : Shape{a.batch, a.heads, a.nq, a.dv};
   if (y.dtype() != DType::f32 || y.shape() != want_y) y = Tensor(DType::f32, want_y);
   // Strides of (head, row) for either layout; the batch stride is the whole sample in both.
   auto set = [&](const float*& p, std::int64_t& head, std::int64_t& row, std::int64_t& batch, const Tensor& t,

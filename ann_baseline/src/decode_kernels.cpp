@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "reference_detail.hpp"
+#include "vec_avx2.hpp"
 #include "snnconv/core/error.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -23,6 +24,12 @@
 #endif
 
 namespace snnconv::ann::decode_kernels {
+#ifdef SNNCONV_DECODE_AVX2
+using vec::exp8;
+using vec::gelu8;
+using vec::lanes;
+using vec::map8;
+#endif
 namespace {
 
 struct Problem {
@@ -109,63 +116,6 @@ void columns(const Problem& p, std::int64_t j0, std::int64_t j1) {
   }
 }
 
-// e^x for x <= 88 (below -87.3: 0): x = n ln2 + r with |r| <= ln2/2 (ln2 split in a part exact in float and
-// the rest), e^r by its Taylor polynomial to degree 7 (remainder < 6e-9 relative), times 2^n from the
-// exponent bits.
-__m256 exp8(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.3f);
-  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 e = _mm256_set1_ps(1.0f / 5040.0f);
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 720.0f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 120.0f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 24.0f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 6.0f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(0.5f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  const __m256 y = _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
-  return _mm256_andnot_ps(underflow, y);
-}
-
-// GELU (exact form) 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz & Stegun 7.1.26,
-// erf(z) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-z^2), t = 1 / (1 + p z), z >= 0, odd in z:
-// absolute error <= 1.5e-7 (so the GELU is within ~1e-7 of x relative).
-__m256 gelu8(__m256 x) {
-  const __m256 z = _mm256_div_ps(x, _mm256_set1_ps(1.41421356237309504880f));
-  const __m256 sign = _mm256_and_ps(z, _mm256_set1_ps(-0.0f));
-  const __m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-  const __m256 t =
-      _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.0f)));
-  __m256 poly = _mm256_set1_ps(1.061405429f);
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.284496736f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.254829592f));
-  poly = _mm256_mul_ps(poly, t);
-  const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
-  const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, _mm256_set1_ps(1.0f));
-  const __m256 erf = _mm256_or_ps(erf_abs, sign);
-  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
-}
-
-// y[i] = f(x[i]) for i < n with every element through the 8-wide code (the tail via a padded copy), so an
-// element's result does not depend on its position.
-template <typename F>
-void map8(float* x, std::int64_t n, F f) {
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
-  if (i == n) return;
-  alignas(32) float pad[8] = {};
-  std::copy(x + i, x + n, pad);
-  _mm256_store_ps(pad, f(_mm256_load_ps(pad)));
-  std::copy(pad, pad + (n - i), x + i);
-}
 #else
 void columns(const Problem& p, std::int64_t j0, std::int64_t j1) {
   scalar_columns(p, 0, p.m, j0, j1);
@@ -219,12 +169,6 @@ void linear_rows(const float* x, const float* w, const float* bias, float* y, st
 
 namespace {
 
-#ifdef SNNCONV_DECODE_AVX2
-// Lane mask of the first `n` (0..8) lanes, for the partial last vector of a row.
-__m256i lanes(std::int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-#endif
 
 // q . k over d elements in a fixed order: one 8-wide FMA chain (the last vector masked), then a fixed
 // horizontal sum.

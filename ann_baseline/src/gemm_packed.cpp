@@ -300,13 +300,15 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
                  const float* residual) {
   const std::int64_t k = w.k, n = w.n, panel = w.panel;
   const IsaKernel ik = kernel_for(panel);
-  // Tasks: up to 48-row chunks (whole micro-tiles of either ISA) x 128-column blocks. Each output element is
+  // Tasks: up to 192-row chunks (whole micro-tiles of either ISA) x 128-column blocks. Each output element is
   // computed the same way in any task, so the cut may follow the thread count: small products (one sequence of
-  // 128 tokens) are cut finer until every thread has about four tasks. Within a task, panel outer and row tiles
-  // inner: the panel stays in L1 while the task's packed rows stream from L2.
+  // 128 tokens) are cut finer until every thread has about four tasks. Tasks are numbered row block fastest, so
+  // the tasks a thread runs one after the other share one column block of the weights (k x 128 floats, in L2)
+  // while the packed rows stream from L2 / L3. Within a task, panel outer and row tiles inner: the panel's slice
+  // stays in L1 while the task's packed rows stream past it.
   const std::int64_t want = 4 * std::max(1, tbb::this_task_arena::max_concurrency());
   const std::int64_t row_unit = 2 * kRowsWide;  // 24 rows: whole tiles of 6 and of 12
-  std::int64_t task_rows = 2 * row_unit, task_cols = 128;
+  std::int64_t task_rows = 8 * row_unit, task_cols = 128;
   auto tasks = [&] { return ((rows + task_rows - 1) / task_rows) * ((n + task_cols - 1) / task_cols); };
   while (tasks() < want && (task_rows > row_unit || task_cols > panel)) {
     if (task_rows > row_unit && (task_rows / row_unit >= task_cols / panel || task_cols == panel)) task_rows -= row_unit;
@@ -324,8 +326,8 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
   const bool in_registers = act == Activation::none || act == Activation::relu;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t r0 = (t / col_tasks) * task_rows, r1 = std::min(rows, r0 + task_rows);
-      const std::int64_t c0 = (t % col_tasks) * task_cols, c1 = std::min(n, c0 + task_cols);
+      const std::int64_t r0 = (t % row_tasks) * task_rows, r1 = std::min(rows, r0 + task_rows);
+      const std::int64_t c0 = (t / row_tasks) * task_cols, c1 = std::min(n, c0 + task_cols);
       Epilogue e;
       e.bias = bias ? bias + c0 : nullptr;
       e.relu = act == Activation::relu;

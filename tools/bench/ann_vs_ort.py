@@ -12,7 +12,10 @@ interOpNumThreads 1, graph optimisation level `all`). Each side times its own ru
 untimed warm-up runs per side, the R timed runs alternate ours/ORT one run at a time (the order flips every
 round), so load changes on the shared machine hit both sides alike. The table gives medians and the
 ratio ours/ORT of the medians (< 1: we are faster), the ratio of the fastest runs (min/min, less sensitive to
-load spikes), and the largest |ours - ORT| over the outputs of the last run.
+load spikes), the ratio of the median process CPU times (with 1 thread the steadiest figure on a loaded
+machine: time the scheduler gives to other processes is not counted; with 2 threads it also counts each
+runtime's spinning workers, so read it only for 1 thread), and the largest |ours - ORT| over the outputs of the
+last run.
 --profile re-runs our side with per-node timing and prints where the time goes; --keep-inputs DIR keeps the
 input folders (DIR/<case>) for `snnconv_bench profile MODEL DIR/<case>`.
 Needs: the built bench target (cmake --build build --target snnconv_bench) and tools/ort's npm install.
@@ -264,25 +267,30 @@ def main():
                 for _ in range(args.warmup):
                     ours.call(cmd="run", id="m", n=1)
                     ort.call(cmd="run", id="m", n=1)
-                a, b = [], []
+                a, b, ca, cb = [], [], [], []
                 for r in range(args.runs):
                     first, second = (ours, ort) if r % 2 == 0 else (ort, ours)
-                    x = first.call(cmd="run", id="m", n=1)["ms"][0]
-                    y = second.call(cmd="run", id="m", n=1)["ms"][0]
-                    (a if first is ours else b).append(x)
-                    (b if first is ours else a).append(y)
+                    x = first.call(cmd="run", id="m", n=1)
+                    y = second.call(cmd="run", id="m", n=1)
+                    xo, xr = (x, y) if first is ours else (y, x)
+                    a.append(xo["ms"][0])
+                    b.append(xr["ms"][0])
+                    ca.append(xo["cpu_ms"][0])
+                    cb.append(xr["cpu_ms"][0])
                 d_ours, d_ort = os.path.join(tmp, "o_ours"), os.path.join(tmp, "o_ort")
                 ours.call(cmd="outputs", id="m", dir=d_ours)
                 ort.call(cmd="outputs", id="m", dir=d_ort)
                 diff = max(float(np.max(np.abs(p.astype(np.float64) - q))) for p, q in
                            zip(read_outputs(d_ours), read_outputs(d_ort)))
                 ma, mb = statistics.median(a), statistics.median(b)
-                rows.append((label, shapes, t, ma, mb, ma / mb, min(a) / min(b), diff))
+                cpu_ratio = statistics.median(ca) / statistics.median(cb)
+                rows.append((label, shapes, t, ma, mb, ma / mb, min(a) / min(b), cpu_ratio, diff))
                 record["cases"].append({"case": label, "inputs": shapes, "threads": t, "ours_ms": a, "ort_ms": b,
+                                        "ours_cpu_ms": ca, "ort_cpu_ms": cb,
                                         "ours_median_ms": ma, "ort_median_ms": mb, "ratio": ma / mb,
-                                        "max_abs_diff": diff})
+                                        "cpu_ratio": cpu_ratio, "max_abs_diff": diff})
                 print(f"{label:<26} {t}T  ours {ma:9.3f} ms  ORT {mb:9.3f} ms  ratio {ma / mb:5.2f}  "
-                      f"max|diff| {diff:.2e}", flush=True)
+                      f"cpu ratio {cpu_ratio:5.2f}  max|diff| {diff:.2e}", flush=True)
                 ours.call(cmd="unload", id="m")
                 ort.call(cmd="unload", id="m")
                 if args.profile:
@@ -306,10 +314,11 @@ def main():
     print(f"ISA {record['isa']} ({record['cpu']}), date {record['date']}, ONNX Runtime {record.get('ort_version')}, {args.runs} alternating runs after "
           f"{args.warmup} warm-up, load average {record['loadavg_start'][0]:.1f} -> {record['loadavg_end'][0]:.1f}")
     print()
-    print("| case | inputs | threads | ours ms | ORT ms | ours/ORT | min/min | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|")
-    for label, shapes, t, ma, mb, ratio, best, diff in rows:
-        print(f"| {label} | {shapes.split(' / ')[1]} | {t} | {ma:.3f} | {mb:.3f} | **{ratio:.2f}** | {best:.2f} | {diff:.1e} |")
+    print("| case | inputs | threads | ours ms | ORT ms | ours/ORT | min/min | CPU time ours/ORT | max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, shapes, t, ma, mb, ratio, best, cpu_ratio, diff in rows:
+        print(f"| {label} | {shapes.split(' / ')[1]} | {t} | {ma:.3f} | {mb:.3f} | **{ratio:.2f}** | {best:.2f} | "
+              f"{cpu_ratio:.2f} | {diff:.1e} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)

@@ -1,7 +1,10 @@
 // bench_gemm: GFLOP/s of the packed-weight GEMM (snnconv/ann_baseline/gemm.hpp) per instruction set and thread
 // count on the shapes of the models in docs/benchmarks.md, and a check that every ISA gives the same bits.
 //
-//   bench_gemm [--shapes m,k,n;m,k,n...] [--threads 1,2] [--reps R] [--min-ms MS]
+//   bench_gemm [--shapes m,k,n;m,k,n...] [--threads 1,2] [--reps R] [--min-ms MS] [--copies C]
+//
+// --copies C cycles through C copies of the weights (C x the matrix above the L3 cache: weights come from
+// memory, as in a 100M-parameter model; default 1: the weights stay in cache).
 //
 // Each measurement is the best of R repetitions of a batch of calls lasting at least MS milliseconds; the ISAs
 // alternate within each shape, so load on the shared machine hits them alike. With one thread the time is the
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   std::string threads_text = "1,2";
   int reps = 5;
   double min_ms = 50;
+  int copies = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads_text = next();
     else if (a == "--reps") reps = std::stoi(next());
     else if (a == "--min-ms") min_ms = std::stod(next());
+    else if (a == "--copies") copies = std::stoi(next());
     else {
       fmt::print(stderr, "usage: bench_gemm [--shapes m,k,n;...] [--threads 1,2] [--reps R] [--min-ms MS]\n");
       return 2;
@@ -98,8 +103,9 @@ int main(int argc, char** argv) {
     for (float& v : x) v = dist(rng);
     for (float& v : w) v = dist(rng);
     for (float& v : bias) v = dist(rng);
-    std::vector<ann::gemm::PackedF32> packed;
-    for (Isa isa : isas) packed.push_back(ann::gemm::pack_f32(w.data(), s.k, s.n, false, isa));
+    std::vector<std::vector<ann::gemm::PackedF32>> packed(isas.size());
+    for (std::size_t i = 0; i < isas.size(); ++i)
+      for (int c = 0; c < copies; ++c) packed[i].push_back(ann::gemm::pack_f32(w.data(), s.k, s.n, false, isas[i]));
     std::vector<std::vector<float>> y(isas.size(), std::vector<float>(static_cast<std::size_t>(s.m * s.n)));
     for (int t : parse_ints(threads_text)) {
       tbb::task_arena arena(t);
@@ -108,7 +114,12 @@ int main(int argc, char** argv) {
       for (int r = 0; r < reps; ++r)
         for (std::size_t i = 0; i < isas.size(); ++i) {
           arena.execute([&] {
-            auto run = [&] { ann::gemm::multiply_f32(x.data(), s.m, packed[i], bias.data(), Activation::none, y[i].data()); };
+            int next_copy = 0;
+            auto run = [&] {
+              ann::gemm::multiply_f32(x.data(), s.m, packed[i][static_cast<std::size_t>(next_copy)], bias.data(),
+                                      Activation::none, y[i].data());
+              next_copy = (next_copy + 1) % copies;
+            };
             if (r == 0) {  // calibrate the batch to last min_ms
               const auto t0 = std::chrono::steady_clock::now();
               run();
