@@ -152,6 +152,65 @@ void tile_avx2(const float* a, const float* p, std::int64_t k, float* c, std::in
   }
 }
 
+// C[R, 16 P] = A[R, k] . P panels (each k x 16, panel_stride apart), A rows in place; the whole of k in one pass.
+template <int R, int P>
+void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride, std::int64_t k,
+                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+  __m256 acc[2 * R * P];
+#pragma GCC unroll 16
+  for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < k; ++i) {
+    __m256 b[2 * P];
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q) {
+      const float* pq = p + q * panel_stride + i * kPanel;
+      // Weights that do not fit the caches stream from memory: each panel's own stream, 48 k steps (3 KiB) ahead.
+      _mm_prefetch(reinterpret_cast<const char*>(pq + 48 * kPanel), _MM_HINT_T0);
+      b[2 * q] = _mm256_load_ps(pq);
+      b[2 * q + 1] = _mm256_load_ps(pq + 8);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + i);
+#pragma GCC unroll 8
+      for (int v = 0; v < 2 * P; ++v) acc[r * 2 * P + v] = _mm256_fmadd_ps(av, b[v], acc[r * 2 * P + v]);
+    }
+  }
+  alignas(32) float tmp[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < 2 * P; ++v) {
+    const std::int64_t w = std::min<std::int64_t>(8, cols - 8 * v);
+    if (w <= 0) break;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      _mm256_store_ps(tmp, acc[r * 2 * P + v]);
+      Epilogue ev = e;
+      if (ev.bias) ev.bias += 8 * v;
+      if (ev.residual) ev.residual += 8 * v;
+      apply_scalar(tmp, w, r, ev);  // the same float operations as the tiles' vector epilogue
+      std::memcpy(c + r * ldc + 8 * v, tmp, static_cast<std::size_t>(w) * sizeof(float));
+    }
+  }
+}
+
+template <int R, int P>
+void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
+                     std::int64_t ldc, const Epilogue& e) {
+  const std::int64_t stride = k * kPanel, group = P * kPanel;
+  auto at = [&](std::int64_t col) {
+    Epilogue ec = e;
+    if (ec.bias) ec.bias += col;
+    if (ec.residual) ec.residual += col;
+    return ec;
+  };
+  std::int64_t c0 = 0;
+  for (; c0 + group <= n; c0 += group)
+    small_tile_avx2<R, P>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0));
+  for (; c0 < n; c0 += kPanel)
+    small_tile_avx2<R, 1>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, std::min(kPanel, n - c0),
+                          at(c0));
+}
+
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
 
 template <int R>
@@ -177,6 +236,35 @@ Epilogue rows_down(Epilogue e, std::int64_t r) {
 }
 
 }  // namespace
+
+void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e) {
+#ifdef SNNCONV_PACKED_GEMM
+  // 16 ymm registers: R * P * 2 accumulators <= 12 beside the loaded panel rows and the broadcast. More than
+  // six rows run as six, then the rest (the panels are then read twice, from L1 / L2).
+  switch (rows) {
+    case 1: return small_rows_avx2<1, 6>(a, lda, panels, k, n, c, ldc, e);
+    case 2: return small_rows_avx2<2, 3>(a, lda, panels, k, n, c, ldc, e);
+    case 3: return small_rows_avx2<3, 2>(a, lda, panels, k, n, c, ldc, e);
+    case 4: return small_rows_avx2<4, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 5: return small_rows_avx2<5, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 6: return small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+    default:
+      small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6));
+  }
+#else
+  // Portable: one row tile at a time through the packed-A path.
+  AlignedFloats ap(static_cast<std::size_t>(rows * k));
+  pack_a(a, lda, rows, k, kRows, ap.data());
+  for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
+    Epilogue ec = e;
+    if (ec.bias) ec.bias += c0;
+    if (ec.residual) ec.residual += c0;
+    panel_avx2(ap.data(), rows, panels + (c0 / kPanel) * k * kPanel, k, c + c0, ldc, std::min(kPanel, n - c0), ec, false);
+  }
+#endif
+}
 
 void panel_avx2(const float* apack, std::int64_t rows, const float* p, std::int64_t k, float* c, std::int64_t ldc,
                 std::int64_t cols, const Epilogue& e, bool accumulate) {
@@ -296,8 +384,44 @@ void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const floa
   run_blocks(ik, ap.data(), rows, 0, rows, panels, k, n, c, ldc, panel, panel_stride, epilogue);
 }
 
+namespace {
+
+// A product of at most kSmallRows rows: tasks of whole panel groups along n (each weight read once), in parallel
+// only when the weights are big enough to be worth a second thread.
+void gemm_small(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
+                const float* residual) {
+  const std::int64_t k = w.k, n = w.n, panel = w.panel;
+#ifdef SNNCONV_PACKED_GEMM
+  const SmallKernel kernel = panel == kPanelWide ? small_avx512 : small_avx2;
+#else
+  const SmallKernel kernel = small_avx2;
+#endif
+  const bool in_registers = act == Activation::none || act == Activation::relu;
+  const std::int64_t task_cols = 8 * kPanelWide;  // 256 columns: whole panel groups of either ISA
+  const std::int64_t tasks = (n + task_cols - 1) / task_cols;
+  for_chunks(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    const std::int64_t c0 = t0 * task_cols, c1 = std::min(n, t1 * task_cols);
+    Epilogue e;
+    e.bias = bias ? bias + c0 : nullptr;
+    e.relu = act == Activation::relu;
+    if (residual && in_registers) {
+      e.residual = residual + c0;
+      e.ldr = n;
+    }
+    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e);
+    if (in_registers) return;
+    gelu_block(y + c0, rows, c1 - c0, n, act);
+    if (residual)
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
+  }, rows * k * n / 8);  // weight reads: a second thread pays from ~0.5 M multiply-adds per row
+}
+
+}  // namespace
+
 void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
                  const float* residual) {
+  if (rows <= kSmallRows) return gemm_small(x, rows, w, bias, act, y, residual);
   const std::int64_t k = w.k, n = w.n, panel = w.panel;
   const IsaKernel ik = kernel_for(panel);
   // Tasks: up to 192-row chunks (whole micro-tiles of either ISA) x 128-column blocks. Each output element is

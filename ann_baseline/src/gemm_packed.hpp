@@ -78,4 +78,16 @@ void panel_avx2(const float* apack, std::int64_t rows, const float* p, std::int6
 void panel_avx512(const float* apack, std::int64_t rows, const float* p, std::int64_t k, float* c, std::int64_t ldc,
                   std::int64_t cols, const Epilogue& e, bool accumulate);
 
+// Products of at most kSmallRows rows (a decode step, a speculative verification window): every row of the
+// window at once against several panels at once, the rows of a read in place, all of k in one pass, so each
+// weight is read once per call however many rows there are (weight-bound decoding then costs about one row's
+// time for the whole window). The same FMA chain per element as the tiled kernels: the same bits.
+inline constexpr std::int64_t kSmallRows = 8;
+using SmallKernel = void (*)(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                             std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+void small_avx512(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                  std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+
 }  // namespace snnconv::ann::kernels

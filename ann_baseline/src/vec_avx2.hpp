@@ -1,4 +1,4 @@
-// Vectorised math on 8 floats (AVX2 + FMA), shared by the fast kernels that need exp or GELU on whole rows
+// Vectorised math on 8 floats (AVX2 + FMA), shared by the fast kernels that need exp on whole rows
 // (softmax, the decode path). Inline, so each kernel file compiles them with its own flags; the operations are
 // explicit intrinsics, so contraction flags do not change their bits.
 #pragma once
@@ -35,27 +35,6 @@ inline __m256 exp8(__m256 x) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   const __m256 y = _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
   return _mm256_andnot_ps(underflow, y);
-}
-
-// GELU (exact form) 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz & Stegun 7.1.26,
-// erf(z) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-z^2), t = 1 / (1 + p z), z >= 0, odd in z:
-// absolute error <= 1.5e-7 (so the GELU is within ~1e-7 of x relative).
-inline __m256 gelu8(__m256 x) {
-  const __m256 z = _mm256_div_ps(x, _mm256_set1_ps(1.41421356237309504880f));
-  const __m256 sign = _mm256_and_ps(z, _mm256_set1_ps(-0.0f));
-  const __m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-  const __m256 t =
-      _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.0f)));
-  __m256 poly = _mm256_set1_ps(1.061405429f);
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.284496736f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.254829592f));
-  poly = _mm256_mul_ps(poly, t);
-  const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
-  const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, _mm256_set1_ps(1.0f));
-  const __m256 erf = _mm256_or_ps(erf_abs, sign);
-  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
 }
 
 // y[i] = f(x[i]) for i < n with every element through the 8-wide code (the tail via a padded copy), so an
