@@ -57,7 +57,7 @@ claims("w_negative", [8, -2], "limit_negative_dim.onnx")
 claims("w_overflow", [1 << 32, 1 << 32, 1 << 32], "limit_overflow_dims.onnx")  # product 2^96 overflows int64
 
 
-# Valid models that snnconv does not support (exit 3): an opset below 13, an op of a custom domain, a float64
+# Valid models that snnconv does not support (exit 3): an opset below 11, an op of a custom domain, a float64
 # tensor type.
 def save_one(nodes, name, opsets, inputs=None, outputs=None, initializer=()):
     g = helper.make_graph(nodes, name, inputs or [x], outputs or [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 8])],
@@ -65,7 +65,7 @@ def save_one(nodes, name, opsets, inputs=None, outputs=None, initializer=()):
     onnx.save(helper.make_model(g, opset_imports=opsets, producer_name="snnconv-tests"), os.path.join(here, name + ".onnx"))
 
 
-save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_opset", [helper.make_opsetid("", 11)])
+save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_opset", [helper.make_opsetid("", 9)])
 save_one([helper.make_node("Relu", ["x"], ["t"], name="relu0"),
           helper.make_node("Swish", ["t"], ["r"], name="swish0", domain="com.example")], "unsupported_domain",
          [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
