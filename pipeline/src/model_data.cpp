@@ -24,27 +24,7 @@ std::string input_list(const Graph& g) {
   return out;
 }
 
-std::int64_t embedding_rows(const Graph& g, ValueId input) {
-  const auto consumers = g.consumers();
-  // Follow a Cast / Identity / Reshape / Unsqueeze chain to the Gather that looks the ids up.
-  std::vector<ValueId> frontier{input};
-  for (int depth = 0; depth < 4 && !frontier.empty(); ++depth) {
-    std::vector<ValueId> next;
-    for (ValueId v : frontier)
-      for (NodeId n : consumers[v.index]) {
-        const Node& node = g.node(n);
-        if (node.kind == OpKind::Gather && node.inputs.size() == 2 && node.inputs[1] == v) {
-          const Value& table = g.value(node.inputs[0]);
-          if (table.constant && table.constant->rank() >= 1) return table.constant->dim(0);
-        }
-        if (node.kind == OpKind::Cast || node.kind == OpKind::Identity || node.kind == OpKind::Reshape ||
-            node.kind == OpKind::Unsqueeze || node.kind == OpKind::Flatten)
-          next.push_back(node.outputs.at(0));
-      }
-    frontier = std::move(next);
-  }
-  return 0;
-}
+std::int64_t embedding_rows(const Graph& g, ValueId input) { return vocabulary_of(g, input); }
 
 void check_tokens(const Tensor& ids, std::int64_t vocab, const std::string& file, const std::string& array) {
   if (vocab <= 0) return;

@@ -42,17 +42,41 @@ bool is_npz_path(const std::string& path) {
   return datasets::is_npz_file(path);
 }
 
+std::int64_t vocabulary_of(const Graph& g, ValueId input) {
+  const auto consumers = g.consumers();
+  // Follow a Cast / Identity / Reshape / Unsqueeze chain to the Gather that looks the ids up.
+  std::vector<ValueId> frontier{input};
+  for (int depth = 0; depth < 4 && !frontier.empty(); ++depth) {
+    std::vector<ValueId> next;
+    for (ValueId v : frontier)
+      for (NodeId n : consumers[v.index]) {
+        const Node& node = g.node(n);
+        if (node.kind == OpKind::Gather && node.inputs.size() == 2 && node.inputs[1] == v) {
+          const Value& table = g.value(node.inputs[0]);
+          if (table.constant && table.constant->rank() >= 1) return table.constant->dim(0);
+        }
+        if (node.kind == OpKind::Cast || node.kind == OpKind::Identity || node.kind == OpKind::Reshape ||
+            node.kind == OpKind::Unsqueeze || node.kind == OpKind::Flatten)
+          next.push_back(node.outputs.at(0));
+      }
+    frontier = std::move(next);
+  }
+  return 0;
+}
+
 std::string infer_task(const Graph& g) {
   if (g.outputs().empty() || g.inputs().empty()) return {};
   const TensorType& out = g.value(g.outputs()[0]).type;
   if (!is_float(out.dtype)) return {};
-  bool tokens = false;
+  if (out.rank() == 2) return "classification";
+  if (out.rank() != 3) return {};
   for (ValueId in : g.inputs()) {
     const TensorType& t = g.value(in).type;
-    tokens = tokens || (is_integer(t.dtype) && t.rank() == 2);
+    if (!is_integer(t.dtype) || t.rank() != 2) continue;
+    const std::int64_t vocab = vocabulary_of(g, in);
+    const Dim& v = out.dims[2];
+    if (vocab == 0 || (v.is_known() && v.value == vocab)) return "language_model";
   }
-  if (out.rank() == 2) return "classification";
-  if (out.rank() == 3 && tokens) return "language_model";
   return {};
 }
 

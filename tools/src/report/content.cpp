@@ -98,9 +98,12 @@ Section summary_section(const json& r) {
   const json& a = r["ann"];
   if (a.value("evaluated", false))
     s.paragraphs.push_back(fmt::format(
-        "ANN (dense engine, as exported): {} {} on {} samples of split '{}' of {} ({:.0f} samples/s in the engine).",
+        "ANN (dense engine, as exported): {} {} on {} samples of {} ({:.0f} samples/s in the engine).",
         str(a["metric"], "name"), metric_text(str(a["metric"], "name"), num(a["metric"], "value")),
-        a.value("samples", 0), str(a, "split"), str(a, "data"), num(a, "samples_per_s")));
+        a.value("samples", 0),
+        // An .npz has no splits: its rows are the samples.
+        str(a, "data").ends_with(".npz") ? str(a, "data") : fmt::format("split '{}' of {}", str(a, "split"), str(a, "data")),
+        num(a, "samples_per_s")));
   else
     s.paragraphs.push_back("ANN: not scored (" + str(a, "not_evaluated_reason") +
                            "); energies are for one static inference.");

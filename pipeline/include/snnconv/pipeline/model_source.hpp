@@ -44,9 +44,14 @@ struct ModelSource {
 // the model's outputs, a sequence window < 1 or one the export does not allow.
 ModelSource open_model(const SourceOptions& options);
 
-// The task a graph's inputs and outputs imply, or "" when they do not: a float [B, C] first output is a
-// classifier; integer tokens [B, T] in and a float [B, T, V] first output, a language model.
-std::string infer_task(const Graph& unbound);
+// The task a graph's typed inputs and outputs imply, or "" when they do not: a float [B, C] first output is a
+// classifier; integer tokens [B, T] in and a float [B, T, V] first output whose V is the vocabulary (the rows of
+// the embedding the tokens index, when one is found: an encoder's hidden states [B, T, D] are not logits), a
+// language model.
+std::string infer_task(const Graph& graph);
+
+// Rows of the embedding table an integer input indexes (through Cast / Reshape / Unsqueeze), 0 when none is found.
+std::int64_t vocabulary_of(const Graph& graph, ValueId input);
 
 // True when `path` is read as an .npz (by extension, else by its zip signature).
 bool is_npz_path(const std::string& path);
