@@ -86,6 +86,20 @@ for a, b in (('ann1', 'ann2'), ('snn1', 'snn2'), ('qann1', 'qann2')):
     assert x.shape == y.shape == (5, 10) and np.abs(x - y).max() <= 1e-5, (a, b, np.abs(x - y).max())
 " || fail "batch 1 and batch 2 outputs differ"
 
+# ---- cascade and export --samples from an .npz -------------------------------------------------------------
+expect 0 "largest stage alone 87\.50%" -- cascade --stages "$src/examples/fashion_small/fashion_vit_tiny.onnx,$sb/fashion_vit_b1.onnx" \
+  --profile systolic_int8 --data "$sb/fashion_test.npz" --calib-split rows:0:32 --eval-split rows:32:64 --out "$tmp/casc"
+expect 3 "the export fixes the batch at 2" -- cascade --stages "$src/examples/fashion_small/fashion_vit_tiny.onnx,$sb/fashion_vit_b2.onnx" \
+  --profile systolic_int8 --data "$sb/fashion_test.npz" --calib-split rows:0:32 --eval-split rows:32:64 --out "$tmp/casc2"
+expect 0 "5 rows in 3 runs of .*medical_test.npz" -- export "$sb/medical_tab_b2.onnx" --out "$tmp/e.onnx" --samples "$tmp/samples" \
+  --data "$sb/medical_test.npz" --limit 5
+/usr/bin/python3 -c "
+import numpy as np
+l = np.fromfile('$tmp/samples/labels.bin', dtype=np.int64)
+y = np.load('$sb/medical_test.npz')['labels'][:5]
+assert l.tolist() == y.tolist() + [-1], l  # one label per row, the padded row unscored
+" || fail "export --samples labels.bin of a static batch 2"
+
 # ---- without data: synthetic calibration, said in the summary --------------------------------------------
 expect 0 "report" -- "$sb/fashion_vit_b2.onnx" --snn-samples 4 --calib 4 --no-plots --no-sensitivity --quiet --out "$tmp/syn"
 grep -q "synthetic calibration inputs" "$tmp/syn/report.md" || fail "no-data report does not say synthetic calibration"

@@ -242,7 +242,7 @@ void add_run(CLI::App& app, Action& action) {
                   "Data: an .npz with one array per model input named after it (first axis = samples, one per row "
                   "whatever the export's static batch; optional int 'labels'; a language model's token rows [N, T] or "
                   "one 1-D token stream) or an HDF5 dataset (.h5); default: the model's snnconv.data metadata "
-                  "(docs/your-model.md)");
+                  "(docs/datasets.md, \"Your own data\")");
   cmd->add_option("--split", opts->eval.split, "HDF5 dataset split (an .npz has none)")->capture_default_str();
   cmd->add_option("--task", opts->eval.task,
                   "classification, language_model or vqa: override the model's snnconv.task metadata (without it the "

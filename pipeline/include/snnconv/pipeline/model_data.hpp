@@ -1,5 +1,5 @@
 // The samples a model is fed, whatever they came from: a split of an HDF5 dataset (docs/datasets.md), the
-// user's own .npz (one array per graph input, first axis = samples; docs/your-model.md), or synthetic inputs
+// user's own .npz (one array per graph input, first axis = samples; docs/datasets.md, "Your own data"), or synthetic inputs
 // when there is no data at all. Every stage (dense evaluation, calibration, the QANN and SNN runs, saved
 // outputs) reads rows through this one representation, so a file is checked once, the same way everywhere.
 #pragma once
