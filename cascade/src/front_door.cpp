@@ -99,7 +99,10 @@ bool same_rows(const Ledger& l, const Graph& g) {
   return true;
 }
 
-void run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src, StageRunner& stage) {
+// Returns false when the evaluation failed on the model's outputs (a NumericError: the stage is then
+// not available, and the ANN is priced on one static inference like an unscored task).
+bool run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src, StageRunner& stage) {
+  bool ok = true;
   AnnSection& a = r.ann;
   a.split = o.split;
   a.batch = src.run_rows(o.batch);
@@ -138,6 +141,9 @@ void run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src
       }
     } catch (const UnsupportedError& e) {  // the task is not scored yet: price one inference
       a.not_evaluated_reason = e.message();
+    } catch (const NumericError& e) {  // non-finite outputs: no metric, but the model is still priced
+      a.not_evaluated_reason = std::string("failed: ") + e.what();
+      ok = false;
     }
   }
   if (a.ledger.per_node.empty()) {
@@ -150,6 +156,7 @@ void run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src
     if (t.dims.size() >= 2 && t.dims[1].is_known())
       a.ledger.tokens = a.ledger.samples * static_cast<std::uint64_t>(t.dims[1].value);
   }
+  return ok;
 }
 
 }  // namespace
@@ -223,6 +230,10 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
 PipelineResult run_pipeline(const PipelineOptions& o) {
   if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
   if (o.samples == 0) throw UsageError("--samples must be >= 1 (or negative for the whole split)");
+  {  // a bad profile name or file is refused now, not at pricing after every stage ran
+    const std::filesystem::path dir = o.profiles_dir.empty() ? hw::default_profiles_dir() : o.profiles_dir;
+    for (const std::string& n : o.profiles) (void)hw::find_profile(n, dir);
+  }
   PipelineResult r;
   r.generator = "snnconv 0.1.0";
   StageRunner stage(o, r.stages, 6);
@@ -236,6 +247,11 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   so.seq = o.seq;
   ModelSource src = open_model(so);  // the one read of the file; every later graph is bound from it
   settle_window(src);
+  // No data, no --seq, no snnconv.max_seq: the synthetic inputs get a short window rather than no report (the
+  // window a model was trained at is not in a dynamic export); said in the notes.
+  constexpr std::int64_t kSyntheticWindow = 16;
+  const bool synthetic_window = !src.seq_symbol.empty() && src.window == 0 && src.data.empty() && src.calib_data.empty();
+  if (synthetic_window) src.window = kSyntheticWindow;
   if (!src.seq_symbol.empty() && src.window == 0)
     throw UsageError("the model's sequence length is symbolic and nothing fixes it: give --seq", {o.model, "", "", ""});
   Graph g = src.bind(1);
@@ -244,6 +260,10 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   r.model.opset = g.opset;
   r.model.task = src.task;
   r.model.task_source = src.task_origin;
+  if (synthetic_window)
+    r.notes.push_back(fmt::format("no data and a symbolic sequence length '{}': the synthetic inputs are {} tokens long "
+                                  "(give --seq N for another window)",
+                                  src.seq_symbol, kSyntheticWindow));
   r.model.bound_dims = metadata_or(g, "snnconv.bound_dims");
   r.model.nodes_imported = static_cast<std::int64_t>(g.num_nodes());
   stage.end("done", fmt::format("{} nodes, {}{}", g.num_nodes(),
@@ -266,9 +286,12 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
 
   stage.begin("ann");
   r.ann.graph = g;
-  run_ann(r, o, src, stage);
-  stage.end("done", r.ann.evaluated ? fmt::format("{} {:.4f} on {} samples", r.ann.metric, r.ann.value, r.ann.samples)
-                                    : "not scored: " + r.ann.not_evaluated_reason);
+  const bool ann_ok = run_ann(r, o, src, stage);
+  if (!ann_ok)
+    stage.end("not_available", r.ann.not_evaluated_reason + "; priced on one static inference");
+  else
+    stage.end("done", r.ann.evaluated ? fmt::format("{} {:.4f} on {} samples", r.ann.metric, r.ann.value, r.ann.samples)
+                                      : "not scored: " + r.ann.not_evaluated_reason);
 
   stage.begin("snn");
   r.snn = run_snn_stage(o, src, r.ann.graph, r.stages);

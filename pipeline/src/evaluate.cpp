@@ -12,6 +12,8 @@
 
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/fuse.hpp"
+#include "snnconv/core/finite.hpp"
+#include "snnconv/pipeline/metrics.hpp"
 #include "snnconv/pipeline/model_data.hpp"
 
 namespace snnconv::pipeline {
@@ -33,50 +35,23 @@ void merge_ledger(Ledger& into, const Ledger& from) {
   else into.samples += from.samples;
 }
 
-std::int64_t argmax_row(const float* row, std::int64_t n) {
-  std::int64_t best = 0;
-  for (std::int64_t j = 1; j < n; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
-}
-
-// Area under the ROC curve of scores for label 1 against label 0: the Mann-Whitney statistic with tied
-// scores ranked at their average rank. NaN when one class is absent.
-double roc_auc(const std::vector<float>& score, const std::vector<std::int64_t>& label) {
-  std::vector<std::size_t> order(score.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
-  double rank_sum = 0.0, positives = 0.0;
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
-    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
-    for (std::size_t t = i; t < j; ++t)
-      if (label[order[t]] == 1) {
-        rank_sum += avg_rank;
-        positives += 1.0;
-      }
-    i = j;
-  }
-  const double negatives = static_cast<double>(score.size()) - positives;
-  if (positives == 0.0 || negatives == 0.0) return std::nan("");
-  return (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives);
+// What a non-finite output message suggests checking: the sample's inputs are finite (the data reader refuses
+// others), so the model overflowed on them or its weights did.
+std::string overflow_hint(const Tensor& inputs, std::int64_t row) {
+  if (inputs.dtype() != DType::f32 || inputs.rank() == 0) return {};
+  const std::int64_t per = inputs.numel() / std::max<std::int64_t>(inputs.dim(0), 1);
+  float largest = 0.0f;
+  for (std::int64_t j = 0; j < per; ++j) largest = std::max(largest, std::fabs(inputs.data<float>()[row * per + j]));
+  return fmt::format("its largest input magnitude is {:.3g}: the model overflows on inputs far outside the range it "
+                     "was trained on", largest);
 }
 
 // -log p(next) in nats, summed over the scored positions [0, len) of one row of logits [len, V].
 double row_nats(const float* logits, std::int64_t vocab, std::int64_t len, const std::int64_t* next,
                 std::int64_t& scored) {
-  double nats = 0.0;
-  for (std::int64_t t = 0; t < len; ++t) {
-    if (next[t] < 0) continue;
-    const float* row = logits + t * vocab;
-    const float mx = row[argmax_row(row, vocab)];
-    double sum = 0.0;
-    for (std::int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-    nats += std::log(sum) - static_cast<double>(row[next[t]] - mx);
-    ++scored;
-  }
-  return nats;
+  for (std::int64_t t = 0; t < len; ++t) scored += next[t] >= 0;
+  return cross_entropy_nats(std::span<const float>(logits, static_cast<std::size_t>(len * vocab)), vocab,
+                            std::span<const std::int64_t>(next, static_cast<std::size_t>(len)));
 }
 
 // Inputs of a group cut to `len` positions along the sequence dim (inputs whose dim 1 is the source's seq symbol).
@@ -202,6 +177,18 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     const Tensor logits = out.at(0).cast(DType::f32);
     const std::int64_t inner = logits.numel() / std::max<std::int64_t>(logits.dim(0), 1);
+    {  // a metric of a non-finite output is undefined: refused naming the output, the sample and the element
+      const Shape row_shape(logits.shape().begin() + 1, logits.shape().end());
+      const std::string name = r.graph.outputs().empty() ? "" : r.graph.value(r.graph.outputs()[0]).name;
+      for (std::int64_t k = 0; k < count; ++k)
+        require_finite_output(std::span<const float>(logits.data<float>() + k * inner, static_cast<std::size_t>(inner)),
+                              row_shape,
+                              OutputSite{name,
+                                         fmt::format("{} {} of {}", lm ? "window" : "sample", begin + k,
+                                                     rs.kind == "hdf5" ? fmt::format("split '{}'", o.split) : rs.file),
+                                         in.empty() ? "" : overflow_hint(in[0], k)},
+                              {o.model.empty() ? src.model : o.model, "", "", name});
+    }
     for (std::int64_t k = 0; k < count; ++k) {
       const std::int64_t row = begin + k;
       const float* p = logits.data<float>() + k * inner;
@@ -210,12 +197,9 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
         if (label < 0 || label >= inner)
           throw UsageError(fmt::format("labels[{}] = {} is not a class of the model's {} outputs", row, label, inner),
                            {data, "", "", "labels"});
-        correct += argmax_row(p, inner) == label;
+        correct += argmax_row(std::span<const float>(p, static_cast<std::size_t>(inner))) == label;
         if (inner == 2) {
-          // As torch.softmax in f32 (its saturation to 1.0 makes the same ties the recorded AUC saw).
-          const float m = std::max(p[0], p[1]);
-          const float e0 = std::exp(p[0] - m), e1 = std::exp(p[1] - m);
-          positive_prob.push_back(e1 / (e0 + e1));
+          positive_prob.push_back(two_class_probability(p[0], p[1]));
           auc_labels.push_back(label);
         }
       } else if (!rs.next.empty()) {
@@ -228,7 +212,7 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
           for (std::int64_t t = 0; t < positions && ok; ++t)
             if (next[t] >= 0) {
               any = true;
-              ok = argmax_row(p + t * vocab, vocab) == next[t];
+              ok = argmax_row(std::span<const float>(p + t * vocab, static_cast<std::size_t>(vocab))) == next[t];
             }
           exact += ok && any;
         } else {

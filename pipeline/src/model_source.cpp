@@ -70,22 +70,32 @@ std::string infer_task(const Graph& g) {
   if (!is_float(out.dtype)) return {};
   if (out.rank() == 2) return "classification";
   if (out.rank() != 3) return {};
+  // A mask input (integer [B, T], no embedding) says nothing; the inputs that index an embedding decide.
+  bool integer_rows = false, embedded = false;
   for (ValueId in : g.inputs()) {
     const TensorType& t = g.value(in).type;
     if (!is_integer(t.dtype) || t.rank() != 2) continue;
+    integer_rows = true;
     const std::int64_t vocab = vocabulary_of(g, in);
+    if (vocab <= 0) continue;
+    embedded = true;
     const Dim& v = out.dims[2];
-    if (vocab == 0 || (v.is_known() && v.value == vocab)) return "language_model";
+    if (v.is_known() && v.value == vocab) return "language_model";
   }
-  return {};
+  return integer_rows && !embedded ? "language_model" : "";  // no embedding found: the shapes alone
 }
 
 int ModelSource::token_input() const {
+  // The integer [B, T] input that indexes an embedding (a BERT's input_ids, not its attention_mask), else the
+  // first integer [B, T] input.
+  int first = -1;
   for (std::size_t i = 0; i < unbound.inputs().size(); ++i) {
     const TensorType& t = unbound.value(unbound.inputs()[i]).type;
-    if (is_integer(t.dtype) && t.rank() == 2) return static_cast<int>(i);
+    if (!is_integer(t.dtype) || t.rank() != 2) continue;
+    if (vocabulary_of(unbound, unbound.inputs()[i]) > 0) return static_cast<int>(i);
+    if (first < 0) first = static_cast<int>(i);
   }
-  return -1;
+  return first;
 }
 
 Graph ModelSource::bind(std::int64_t batch, std::int64_t seq, const std::map<std::string, std::int64_t>& extra) const {

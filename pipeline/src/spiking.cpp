@@ -11,6 +11,9 @@
 
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/converter/fuse.hpp"
+#include "snnconv/core/atomic_output.hpp"
+#include "snnconv/core/finite.hpp"
+#include "snnconv/pipeline/metrics.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/spike.hpp"
 #include "snnconv/datasets/model_file.hpp"
@@ -21,13 +24,6 @@ namespace snnconv::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::int64_t argmax(const float* row, std::int64_t n) {
-  std::int64_t best = 0;
-  for (std::int64_t j = 1; j < n; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
-}
 
 const Graph& graph_of(const QuantizedModel& m) {
   const Graph& g = m.canonical.num_values() > 0 ? m.canonical : m.qann;
@@ -168,18 +164,23 @@ std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& spl
   return group_samples(m, load_rows(source_of(m), m.data, RowRequest{split, limit, 0}));
 }
 
-SampleScore score_sample(const std::string& task, const Tensor& out, const Sample& s) {
+SampleScore score_sample(const std::string& task, const Tensor& out, const Sample& s, const OutputSite& site) {
   SampleScore sc;
   const Tensor logits = out.dtype() == DType::f32 ? out : out.cast(DType::f32);
   const float* p = logits.data<float>();
   const std::int64_t inner = logits.numel() / std::max<std::int64_t>(logits.rank() > 0 ? logits.dim(0) : 1, 1);
   const std::int64_t v = logits.shape().empty() ? 1 : logits.shape().back();
+  // A metric of a non-finite output is undefined: refused naming the output, the sample and the element (only
+  // the rows that are scored: a static batch's padded rows are not).
+  const std::int64_t real_rows = std::min(s.rows, logits.rank() > 0 ? logits.dim(0) : 1);
+  require_finite_output(std::span<const float>(p, static_cast<std::size_t>(inner * real_rows)), logits.shape(), site);
+  auto span_of = [](const float* row, std::int64_t n) { return std::span<const float>(row, static_cast<std::size_t>(n)); };
   if (!s.labels.empty()) {
     for (std::int64_t r = 0; r < s.rows; ++r) {
       const std::int64_t label = s.labels[static_cast<std::size_t>(r)];
       if (label < 0 || label >= inner)
         throw UsageError(fmt::format("label {} is not a class of the model's {} outputs", label, inner));
-      sc.value += argmax(p + r * inner, inner) == label ? 1.0 : 0.0;
+      sc.value += argmax_row(span_of(p + r * inner, inner)) == label ? 1.0 : 0.0;
     }
     sc.count = static_cast<double>(s.rows);
     return sc;
@@ -195,21 +196,15 @@ SampleScore score_sample(const std::string& task, const Tensor& out, const Sampl
       for (std::int64_t t = 0; t < positions && ok; ++t)
         if (next[t] >= 0) {
           any = true;
-          ok = argmax(row0 + t * v, v) == next[t];
+          ok = argmax_row(span_of(row0 + t * v, v)) == next[t];
         }
       sc.value += ok && any ? 1.0 : 0.0;
       sc.count += 1.0;
       continue;
     }
-    for (std::int64_t t = 0; t < positions; ++t) {
-      if (next[t] < 0) continue;
-      const float* row = row0 + t * v;
-      const float mx = row[argmax(row, v)];
-      double sum = 0.0;
-      for (std::int64_t j = 0; j < v; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-      sc.value += std::log(sum) - static_cast<double>(row[next[t]] - mx);
-      sc.count += 1.0;
-    }
+    sc.value += cross_entropy_nats(span_of(row0, positions * v), v,
+                                   std::span<const std::int64_t>(next, static_cast<std::size_t>(positions)));
+    for (std::int64_t t = 0; t < positions; ++t) sc.count += next[t] >= 0 ? 1.0 : 0.0;
   }
   return sc;
 }
@@ -228,7 +223,7 @@ double finish_metric(const std::string& metric, const SampleScore& total) {
   return total.value / total.count;
 }
 
-void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
   const std::map<std::string, std::string> meta{
       {"model", m.model},
       {"data", m.data},
@@ -241,7 +236,11 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
       {"calibration_split", m.calibration_split},
       {"calibration_data", m.calib_data},
       {"calibration_description", m.calibration_description}};
-  datasets::write_model_file(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+  return datasets::model_file_image(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+}
+
+void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+  write_file_atomically(path, quantized_model_image(m, o, path), "model file");
 }
 
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
@@ -320,10 +319,19 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     into.value += s.value;
     into.count += s.count;
   };
+  // Where a non-finite output came from, for the message.
+  auto site = [&](const Graph& g, std::int64_t i, const char* engine) {
+    return OutputSite{g.outputs().empty() ? "" : g.value(g.outputs()[0]).name,
+                      fmt::format("sample {} of the run on the {}", i, engine),
+                      "the quantized model's levels are bounded, so a float unit (an embedding, a whole-vector unit) "
+                      "overflowed"};
+  };
   if (o.engine == SpikingEngine::qann) {
+    std::int64_t qi = 0;
     for (const Sample& s : samples) {
       const std::vector<Tensor> outs = ann::run_qann(m.qann, s.inputs).outputs;
-      add(total, score_sample(m.task, outs.at(0), s));
+      add(total, score_sample(m.task, outs.at(0), s, site(m.qann, qi, "QANN")));
+      qi += s.rows;
       keep(outs, s);
     }
     r.value = finish_metric(r.metric, total);
@@ -352,7 +360,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     const bool reads = static_cast<bool>(o.on_read);
     Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
     snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
-      if (o.curve) per_step.push_back(score_sample(m.task, outs.at(0), s));
+      if (o.curve) per_step.push_back(score_sample(m.task, outs.at(0), s, site(m.snn, index, "SNN")));
       if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
     };
     snn::Recording rec;
@@ -381,7 +389,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       rec_file.samples.push_back(std::move(rs));
     }
     ++index;
-    const SampleScore sc = score_sample(m.task, res.outputs.at(0), s);
+    const SampleScore sc = score_sample(m.task, res.outputs.at(0), s, site(m.snn, index - 1, "SNN"));
     add(total, sc);
     keep(res.outputs, s);
     steps_sum += res.steps;

@@ -40,8 +40,15 @@ Outcome snn_model_entry(std::span<const std::uint8_t> bytes);
 // what `--data FILE.npz` reads first.
 Outcome npz_entry(std::span<const std::uint8_t> bytes);
 
+// Model outputs (logits, labels, sampling options chosen by the bytes; NaN, Inf, extremes and ties
+// included) through every metric, softmax and sort that reads model outputs (tools/fuzz/metrics_entry.cpp).
+// An accepted input must also give results in their ranges.
+Outcome metrics_entry(std::span<const std::uint8_t> bytes);
+
 // The message of the snnconv::Error that refused the last input (empty after an accepted one).
 const std::string& last_refusal();
+// Records the outcome of an entry that catches its own errors (rejected when `refused`, with `message`).
+Outcome outcome_of(bool refused, const std::string& message);
 
 struct Harness {
   std::string_view name;  // the NAME of tools/fuzz/run.sh and of tests/data/fuzz/NAME/

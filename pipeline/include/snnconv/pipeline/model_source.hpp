@@ -36,7 +36,8 @@ struct ModelSource {
   // A copy of `unbound` with dim 0 bound to run_rows(batch), the sequence dim to `seq` (0: window), `extra`
   // dims as given (every other symbol as bind_model_dims does), constants folded. Stage::imported.
   Graph bind(std::int64_t batch, std::int64_t seq = 0, const std::map<std::string, std::int64_t>& extra = {}) const;
-  // The graph input that carries tokens (integer, rank 2), or -1.
+  // The graph input that carries tokens: the integer [B, T] input that indexes an embedding, else the first
+  // integer [B, T] one, else -1.
   int token_input() const;
 };
 
@@ -47,7 +48,8 @@ ModelSource open_model(const SourceOptions& options);
 // The task a graph's typed inputs and outputs imply, or "" when they do not: a float [B, C] first output is a
 // classifier; integer tokens [B, T] in and a float [B, T, V] first output whose V is the vocabulary (the rows of
 // the embedding the tokens index, when one is found: an encoder's hidden states [B, T, D] are not logits), a
-// language model.
+// language model (integer inputs that index no embedding, e.g. masks, do not count; when no input indexes one,
+// the shapes alone decide).
 std::string infer_task(const Graph& graph);
 
 // Rows of the embedding table an integer input indexes (through Cast / Reshape / Unsqueeze), 0 when none is found.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/finite.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/pipeline/model_data.hpp"
@@ -67,6 +68,9 @@ std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, con
 // a QuantizedModel without the float graph; samples and runs work as after quantize_model. The data path
 // is stored as given; `data` overrides it on load when not empty.
 void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
+// The bytes save_quantized_model writes (built in memory and read back), for a command that commits the
+// model file together with other outputs (core/atomic_output.hpp).
+std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
 
 // One run of the quantized graph: `rows` samples (one unless the export fixes a larger batch B: then B rows, the
@@ -94,7 +98,8 @@ struct SampleScore {
   double value = 0.0;
   double count = 0.0;
 };
-SampleScore score_sample(const std::string& task, const Tensor& logits, const Sample& s);
+// NumericError naming `site` when the scored rows of `logits` hold a NaN or an Inf (core/finite.hpp).
+SampleScore score_sample(const std::string& task, const Tensor& logits, const Sample& s, const OutputSite& site = {});
 // "accuracy", "bits_per_byte", "exact_match", or "" when the samples carry no labels or targets.
 std::string metric_of(const std::string& task, const std::vector<Sample>& samples);
 // The metric from summed scores: the mean (accuracy, exact match) or bits per scored byte.
