@@ -171,7 +171,8 @@ RowSet h5_rows(const ModelSource& src, const std::string& file, const RowRequest
     case datasets::Task::vqa: return vqa_rows(src, reader, req.split, req.limit);
     case datasets::Task::program_synthesis: break;
   }
-  throw UnsupportedError("program_synthesis datasets are scored by `snnconv cascade` only (docs/cascades.md)",
+  throw UnsupportedError("scoring program_synthesis datasets in `snnconv run` is not implemented; `snnconv cascade` "
+                         "scores pass@1 of program synthesis (docs/cascades.md)",
                          {file, "", "", ""});
 }
 
