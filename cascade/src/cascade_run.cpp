@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "snnconv/ann_baseline/decode.hpp"
@@ -17,6 +18,7 @@
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/cascade/cascade.hpp"
 #include "snnconv/cascade/dsl.hpp"
+#include "snnconv/pipeline/model_source.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -126,6 +128,14 @@ class ClassifierStages {
   }
 
   std::vector<Sample> rows(const QuantizedModel& m, const RowRange& r) {
+    const Graph& g = m.canonical.num_values() > 0 ? m.canonical : m.qann;
+    const TensorType& in = g.value(g.inputs().at(0)).type;
+    if (in.rank() > 0 && in.dims[0].is_known() && in.dims[0].value > 1)
+      throw UnsupportedError(fmt::format("cascade stages run one sample per pass; the export fixes the batch at {}: "
+                                         "export with batch 1 or dynamic_axes (run, convert, generate and the report "
+                                         "take static batches)",
+                                         in.dims[0].value),
+                             {m.model, "", "", ""});
     std::vector<Sample> all = load_samples(m, r.split, r.end);
     if (r.end >= 0 && static_cast<std::int64_t>(all.size()) < r.end)
       throw UsageError(fmt::format("split '{}' has {} rows, fewer than {} asks for", r.split, all.size(), r.text),
@@ -377,14 +387,18 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   }
   CascadeResult r;
   r.data = dataset_for(o).string();
-  const datasets::DatasetReader reader(r.data);
-  r.task = std::string(datasets::task_name(reader.info().task));
+  // An .npz is a classifier's rows (the cascade scores classifiers and synth-code programs; programs need the
+  // HDF5 layout): its rows are named NAME:BEGIN:END with any NAME, the file has no splits.
+  const bool npz = pipeline::is_npz_path(r.data);
+  std::optional<datasets::DatasetReader> reader;
+  if (!npz) reader.emplace(r.data);
+  r.task = npz ? "classification" : std::string(datasets::task_name(reader->info().task));
   check_self_test(o.self_test, r.task, o.stages);
-  if (o.self_test == SelfTest::execution && reader.info().name != "synth-code")
+  if (o.self_test == SelfTest::execution && (npz || reader->info().name != "synth-code"))
     throw UsageError(fmt::format("--self-test execution runs synth-code DSL programs; dataset '{}' is not synth-code",
-                                 reader.info().name), {r.data, "", "", ""});
-  for (std::size_t k = 0; k < ranges.size(); ++k)
-    if (!reader.has_split(ranges[k].split))
+                                 npz ? r.data : reader->info().name), {r.data, "", "", ""});
+  for (std::size_t k = 0; k < ranges.size() && !npz; ++k)
+    if (!reader->has_split(ranges[k].split))
       throw UsageError(fmt::format("dataset has no split '{}' ({})", ranges[k].split,
                                    k == 0 ? "--calib-split; name rows of another split, e.g. test:0:500" : "--eval-split"),
                        {r.data, "", "", ""});
@@ -400,7 +414,7 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   ClassifierStages classifiers(o, r.data);
   std::vector<Tasks> tasks;
   if (r.task == "program_synthesis")
-    for (const RowRange& rr : ranges) tasks.push_back(read_tasks(reader, rr, r.data));
+    for (const RowRange& rr : ranges) tasks.push_back(read_tasks(*reader, rr, r.data));
   for (std::size_t i = 0; i < n; ++i) {
     const StageSpec& s = o.stages[i];
     const auto t0 = Clock::now();

@@ -8,8 +8,8 @@
 
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
+#include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/converter/fuse.hpp"
-#include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/stats.hpp"
 
@@ -60,13 +60,6 @@ class StageRunner {
   Clock::time_point t0_;
 };
 
-std::string first_dim_symbol(const Graph& g) {
-  if (g.inputs().empty()) return {};
-  const TensorType& t = g.value(g.inputs()[0]).type;
-  if (t.dims.empty() || t.dims[0].is_known()) return {};
-  return t.dims[0].symbol;
-}
-
 std::string metadata_or(const Graph& g, const std::string& key, std::string fallback = {}) {
   const auto it = g.metadata.find(key);
   return it == g.metadata.end() ? fallback : it->second;
@@ -108,30 +101,31 @@ bool same_rows(const Ledger& l, const Graph& g) {
 
 // Returns false when the evaluation failed on the model's outputs (a NumericError: the stage is then
 // not available, and the ANN is priced on one static inference like an unscored task).
-bool run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
+bool run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src, StageRunner& stage) {
   bool ok = true;
   AnnSection& a = r.ann;
   a.split = o.split;
-  a.batch = o.batch;
-  const bool has_data = !o.data.empty() || r.ann.graph.metadata.count("snnconv.data") > 0;
+  a.batch = src.run_rows(o.batch);
+  a.task = src.task;
   std::uint64_t passes_if_static = 1;
-  if (!has_data) {
-    a.not_evaluated_reason = "the model records no dataset (ONNX metadata snnconv.data) and none was given with --data";
+  if (src.data.empty()) {
+    a.not_evaluated_reason = "no data: the model records no dataset (ONNX metadata snnconv.data) and none was given "
+                             "with --data";
   } else {
     EvalOptions eo;
     eo.model = o.model;
-    eo.data = o.data;
     eo.split = o.split;
     eo.limit = o.samples;
     eo.batch = o.batch;
+    eo.seq = src.window;
     eo.threads = o.threads;
     eo.fuse = true;
     eo.progress = stage.ticker();
     try {
-      EvalResult e = evaluate(eo);
-      a.evaluated = true;
+      EvalResult e = evaluate(src, eo);
+      a.evaluated = !e.metric.empty();
+      if (!a.evaluated) a.not_evaluated_reason = "the data has no labels (" + e.data_description + ")";
       a.data = e.data;
-      a.task = e.task;
       a.metric = e.metric;
       a.value = e.value;
       a.samples = e.samples;
@@ -140,7 +134,7 @@ bool run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
       if (same_rows(e.ledger, a.graph)) {
         a.ledger = std::move(e.ledger);
       } else {  // the evaluation batch folded to other nodes: the same counts from the batch-1 graph
-        passes_if_static = e.ledger.samples;
+        passes_if_static = e.ledger.samples / std::max<std::uint64_t>(1, static_cast<std::uint64_t>(src.run_rows(1)));
         r.notes.push_back(
             "the ANN ledger was recomputed on the batch-1 graph (the evaluation graph folded to "
             "other nodes); the dense engine's counts depend on shapes only");
@@ -152,9 +146,9 @@ bool run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
       ok = false;
     }
   }
-  if (!a.evaluated || a.ledger.per_node.empty()) {
+  if (a.ledger.per_node.empty()) {
     a.ledger = static_ledger(a.graph, o.threads, passes_if_static);
-    if (!a.evaluated) a.samples = static_cast<std::int64_t>(a.ledger.samples);
+    if (a.samples == 0) a.samples = static_cast<std::int64_t>(a.ledger.samples);
   }
   // Language models: every window position is a token.
   if (a.task == "language_model" && !a.graph.inputs().empty()) {
@@ -245,17 +239,36 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   StageRunner stage(o, r.stages, 6);
 
   stage.begin("import");
-  const Graph probe = onnx_import::read_onnx(o.model);
-  onnx_import::ImportOptions io;
-  if (const std::string sym = first_dim_symbol(probe); !sym.empty()) io.dims[sym] = 1;
-  Graph g = onnx_import::import_onnx(o.model, io);
+  SourceOptions so;
+  so.model = o.model;
+  so.task = o.task;
+  so.data = o.data;
+  so.calib_data = o.calib_data;
+  so.seq = o.seq;
+  ModelSource src = open_model(so);  // the one read of the file; every later graph is bound from it
+  settle_window(src);
+  // No data, no --seq, no snnconv.max_seq: the synthetic inputs get a short window rather than no report (the
+  // window a model was trained at is not in a dynamic export); said in the notes.
+  constexpr std::int64_t kSyntheticWindow = 16;
+  const bool synthetic_window = !src.seq_symbol.empty() && src.window == 0 && src.data.empty() && src.calib_data.empty();
+  if (synthetic_window) src.window = kSyntheticWindow;
+  if (!src.seq_symbol.empty() && src.window == 0)
+    throw UsageError("the model's sequence length is symbolic and nothing fixes it: give --seq", {o.model, "", "", ""});
+  Graph g = src.bind(1);
   r.model.file = o.model;
   r.model.name = std::filesystem::path(o.model).stem().string();
   r.model.opset = g.opset;
-  r.model.task = metadata_or(g, "snnconv.task");
+  r.model.task = src.task;
+  r.model.task_source = src.task_origin;
+  if (synthetic_window)
+    r.notes.push_back(fmt::format("no data and a symbolic sequence length '{}': the synthetic inputs are {} tokens long "
+                                  "(give --seq N for another window)",
+                                  src.seq_symbol, kSyntheticWindow));
   r.model.bound_dims = metadata_or(g, "snnconv.bound_dims");
   r.model.nodes_imported = static_cast<std::int64_t>(g.num_nodes());
-  stage.end("done", fmt::format("{} nodes, bound {}", g.num_nodes(), r.model.bound_dims));
+  stage.end("done", fmt::format("{} nodes, {}{}", g.num_nodes(),
+                                r.model.bound_dims.empty() ? "all dims fixed by the export" : "bound " + r.model.bound_dims,
+                                src.static_batch > 0 ? fmt::format(" (static batch {})", src.static_batch) : ""));
 
   stage.begin("fuse");
   const FuseStats fused = fuse_graph(g);
@@ -273,8 +286,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
 
   stage.begin("ann");
   r.ann.graph = g;
-  const bool ann_ok = run_ann(r, o, stage);
-  if (r.model.task.empty()) r.model.task = r.ann.task;
+  const bool ann_ok = run_ann(r, o, src, stage);
   if (!ann_ok)
     stage.end("not_available", r.ann.not_evaluated_reason + "; priced on one static inference");
   else
@@ -282,7 +294,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
                                       : "not scored: " + r.ann.not_evaluated_reason);
 
   stage.begin("snn");
-  r.snn = run_snn_stage(o, r.ann.graph, r.stages);
+  r.snn = run_snn_stage(o, src, r.ann.graph, r.stages);
   stage.end_progress(r.snn ? "done" : "not_available");
 
   stage.begin("price");
@@ -300,6 +312,12 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   }
 
   if (!r.ann.evaluated) r.notes.push_back("the ANN was not scored: " + r.ann.not_evaluated_reason);
+  if (src.task_origin == "inferred")
+    r.notes.push_back("the task (" + src.task + ") was inferred from the model's inputs and outputs (no snnconv.task "
+                      "metadata); override it with --task");
+  if (r.snn && r.snn->calibration_source == "synthetic")
+    r.notes.push_back("no data: the SNN was calibrated and run on synthetic inputs (" + r.snn->calibration_description +
+                      "); its accuracy is not measured and its spike and energy figures are for those inputs");
   for (const hw::Profile& p : r.profiles)
     if (p.kind == hw::ProfileKind::neuromorphic) {
       r.notes.push_back(

@@ -1,5 +1,5 @@
-// The SNN stage of the pipeline: the seam where compression (QANN), spiking conversion and the SNN run plug
-// in. It appends its StageRecords (compress, convert, snn) and returns the SnnSection; price_pipeline and
+// The SNN stage of the pipeline: quantization (QANN) of the fused graph it is given, spiking conversion and the
+// SNN run. It appends its StageRecords (compress, convert, snn) and returns the SnnSection; price_pipeline and
 // the report writers take it from there (docs/report-schema.md, the `snn` object).
 #include "snnconv/cascade/front_door.hpp"
 
@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "snnconv/cascade/early_read.hpp"
+#include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/core/error.hpp"
 
@@ -24,9 +25,8 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
                    std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages);
 }  // namespace
 
-std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
-                                        std::vector<StageRecord>& stages) {
-  (void)fused_ann;  // quantize_model imports the model again at batch 1 (the pricing graph's binding)
+std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const ModelSource& source,
+                                        const Graph& fused_ann, std::vector<StageRecord>& stages) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   if (!options.snn) {
@@ -40,17 +40,20 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
   auto t0 = Clock::now();
   QuantizeModelOptions qo;
   qo.model = options.model;
-  qo.data = options.data;
   qo.calib_samples = options.calib_samples;
+  qo.synthetic_calibration = true;  // without data the report still quantizes and converts, and says so
   qo.quant.weight_bits = options.weight_bits;
   qo.quant.act_bits = options.act_bits;
   QuantizedModel m;
   try {
-    m = quantize_model(qo);
+    m = prepare_model(source, fused_ann, qo);  // the fused graph as given: no second import
+    quantize_prepared(m, qo);
+  } catch (const UsageError&) {  // data that does not fit the model is the user's to fix: exit 2, no report
+    throw;
   } catch (const Error& e) {
-    // No dataset to calibrate on, a task or an op the quantizer cannot express yet (not implemented), or a
-    // failure: non-finite calibration activations, a limit. The ANN report stands without the SNN.
-    const bool failed = !dynamic_cast<const UnsupportedError*>(&e) && !dynamic_cast<const UsageError*>(&e);
+    // A task or an op the quantizer cannot express yet (not implemented), or a failure: non-finite calibration
+    // activations, a limit. The ANN report stands without the SNN.
+    const bool failed = !dynamic_cast<const UnsupportedError*>(&e);
     stages.push_back(StageRecord{"compress", "not_available", since(t0), (failed ? "failed: " : "") + std::string(e.what())});
     stages.push_back(StageRecord{"convert", "not_available", 0.0, "needs the QANN"});
     stages.push_back(StageRecord{"snn", "not_available", 0.0,
@@ -59,9 +62,9 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
     return std::nullopt;
   }
   stages.push_back(StageRecord{"compress", "done", since(t0),
-                               fmt::format("W{}A{} post-training quantization, {} points, {} calibration samples of '{}'",
+                               fmt::format("W{}A{} post-training quantization, {} points, calibrated on {}",
                                            options.weight_bits, options.act_bits, m.points.size(),
-                                           m.calibration_samples, m.calibration_split)});
+                                           m.calibration_description)});
   stages.push_back(StageRecord{"convert", "done", 0.0, fmt::format("{} SNN nodes", m.snn.num_nodes())});
   t0 = Clock::now();
   try {
@@ -83,7 +86,12 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
   const std::int64_t limit = options.samples < 0 ? options.snn_samples
                              : options.snn_samples < 0 ? options.samples
                                                        : std::min(options.samples, options.snn_samples);
-  const std::vector<Sample> samples = load_samples(m, options.split, limit);
+  // The test samples, or synthetic ones (another seed than the calibration's) when there is no data.
+  const bool synthetic = m.data.empty();
+  const RowSet rows = synthetic ? synthetic_rows(source_of(m), limit < 0 ? 200 : limit, 2)
+                                : load_rows(source_of(m), m.data, RowRequest{options.split, limit, 0});
+  const std::vector<Sample> samples = group_samples(m, rows);
+  const std::int64_t batch_rows = samples.empty() ? 1 : samples.front().inputs.at(0).dim(0);
   SpikingRunOptions qrun;
   qrun.engine = SpikingEngine::qann;
   const SpikingRunResult q = run_spiking(m, samples, qrun);
@@ -91,10 +99,14 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
   srun.mode = options.snn_mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   srun.max_steps = options.max_steps;
   srun.threads = std::max(1, options.threads);
-  srun.curve = true;
+  srun.curve = rows.scored();  // accuracy vs steps needs labels
   std::unique_ptr<EarlyReadRecorder> early;
-  std::string cascade_status = options.cascade ? "skipped: not a classifier" : "skipped: --no-cascade";
-  if (options.cascade && m.task == "classification") {
+  std::string cascade_status = !options.cascade                ? "skipped: --no-cascade"
+                               : m.task != "classification"      ? "skipped: not a classifier"
+                               : rows.labels.empty()             ? "skipped: the samples have no labels"
+                               : batch_rows != 1                 ? "skipped: the export's static batch is not 1"
+                                                                 : "";
+  if (cascade_status.empty()) {
     const std::filesystem::path dir = options.profiles_dir.empty() ? hw::default_profiles_dir() : options.profiles_dir;
     std::vector<hw::Profile> profiles;
     for (const std::string& n : options.profiles.empty() ? default_profile_names(dir) : options.profiles)
@@ -128,6 +140,10 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
   if (cascade_status.rfind("failed", 0) == 0) s.notes.push_back("the early-read cascade was not made: " + cascade_status.substr(8));
   s.mode = options.snn_mode;
   s.metric = r.metric;
+  s.data = rows.description;
+  s.calibration_source = m.calibration_split == "synthetic" ? "synthetic" : m.calibration_split == "npz" ? "npz" : "hdf5";
+  s.calibration_description = m.calibration_description;
+  s.calibration_samples = m.calibration_samples;
   s.qann_value = q.value;
   s.snn_value = r.value;
   s.samples = r.samples;
@@ -148,15 +164,22 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
     st.firing_rate = l.rate_per_neuron_step;
     s.layers.push_back(std::move(st));
   }
-  s.notes.push_back(fmt::format("W{}A{} post-training quantization (clip {}), calibrated on {} samples of the '{}' split; "
-                                "the QANN and the SNN run on the first {} samples of '{}'",
+  s.notes.push_back(fmt::format("W{}A{} post-training quantization (clip {}), calibrated on {}; the QANN and the SNN "
+                                "run on {} samples: {}",
                                 options.weight_bits, options.act_bits, clip_method_name(qo.quant.clip),
-                                m.calibration_samples, m.calibration_split, r.samples, options.split));
+                                m.calibration_description, r.samples, rows.description));
+  if (batch_rows > 1)
+    s.notes.push_back(fmt::format("the export fixes the batch at {}: samples run {} at a time, the last group padded "
+                                  "by repeating its last sample (padded outputs discarded, their work counted)",
+                                  batch_rows, batch_rows));
   s.graph = std::move(m.snn);
   s.ledger = r.ledger;
   stages.push_back(StageRecord{"snn", "done", since(t0),
-                               fmt::format("{} {:.4f} (QANN {:.4f}) on {} samples, mean {:.1f} steps", r.metric,
-                                           r.value, q.value, r.samples, r.mean_steps)});
+                               r.metric.empty()
+                                   ? fmt::format("not scored (no labels) on {} samples, mean {:.1f} steps", r.samples,
+                                                 r.mean_steps)
+                                   : fmt::format("{} {:.4f} (QANN {:.4f}) on {} samples, mean {:.1f} steps", r.metric,
+                                                 r.value, q.value, r.samples, r.mean_steps)});
   return s;
 }
 

@@ -238,30 +238,13 @@ AccuracyReport evaluate_compression(const QuantizedModel& m, const CompressOptio
   eo.threads = 1;
   eo.fill_ledger = false;
   ann::Engine engine(m.canonical, eo);
-  double hits = 0.0, bits = 0.0;
-  std::int64_t scored = 0;
+  SampleScore total;
   for (const Sample& s : samples) {
-    const Tensor out = engine.run(s.inputs).at(0);
-    const std::vector<float> y = out.to_f32();
-    const auto cols = static_cast<std::size_t>(out.dim(out.rank() - 1));
-    if (a.metric == "accuracy") {
-      const auto best = std::max_element(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(cols)) - y.begin();
-      hits += best == s.label ? 1.0 : 0.0;
-      ++scored;
-      continue;
-    }
-    for (std::size_t r = 0; r < s.next.size(); ++r) {
-      if (s.next[r] < 0) continue;
-      const float* row = y.data() + r * cols;
-      double mx = -INFINITY;
-      for (std::size_t c = 0; c < cols; ++c) mx = std::max(mx, static_cast<double>(row[c]));
-      double z = 0.0;
-      for (std::size_t c = 0; c < cols; ++c) z += std::exp(static_cast<double>(row[c]) - mx);
-      bits += (mx + std::log(z) - static_cast<double>(row[s.next[r]])) / std::log(2.0);
-      ++scored;
-    }
+    const SampleScore sc = score_sample(m.task, engine.run(s.inputs).at(0), s);
+    total.value += sc.value;
+    total.count += sc.count;
   }
-  if (scored > 0) a.float_value = a.metric == "accuracy" ? hits / static_cast<double>(scored) : bits / static_cast<double>(scored);
+  if (total.count > 0) a.float_value = finish_metric(a.metric, total);
   return a;
 }
 

@@ -11,97 +11,116 @@
 
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/converter/fuse.hpp"
-#include "snnconv/converter/onnx_import.hpp"
-#include "snnconv/converter/spike.hpp"
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/core/finite.hpp"
+#include "snnconv/pipeline/metrics.hpp"
+#include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/converter/spike.hpp"
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/datasets/recording_file.hpp"
-#include "snnconv/pipeline/metrics.hpp"
 
 namespace snnconv::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::filesystem::path dataset_of(const std::string& model, const std::string& data, const Graph& g) {
-  if (!data.empty()) return data;
-  const auto it = g.metadata.find("snnconv.data");
-  if (it == g.metadata.end())
-    throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data", {model, "", "", ""});
-  return std::filesystem::path(model).parent_path() / it->second;
+const Graph& graph_of(const QuantizedModel& m) {
+  const Graph& g = m.canonical.num_values() > 0 ? m.canonical : m.qann;
+  if (g.inputs().empty()) throw GraphError("the model has no inputs", {m.model, "", "", ""});
+  return g;
 }
 
-std::int64_t window_of(const std::string& model, std::int64_t seq, const Graph& g) {
-  if (seq > 0) return seq;
-  const auto it = g.metadata.find("snnconv.max_seq");
-  if (it != g.metadata.end()) return std::stoll(it->second);
-  throw UsageError("language model needs a window: give --seq", {model, "", "", ""});
-}
-
-// Classification: correct (0/1); language model: summed nats over the predicted positions. `index` names the
-// sample (its position in the run) when the output is not finite.
-double score(const std::string& task, const Graph& g, const Tensor& logits, const Sample& s, std::int64_t index,
-             const char* engine) {
-  const std::span<const float> all(logits.data<float>(), static_cast<std::size_t>(logits.numel()));
-  const std::string name = g.outputs().empty() ? "" : g.value(g.outputs()[0]).name;
-  require_finite_output(all, logits.shape(),
-                        OutputSite{name, fmt::format("sample {} of the run on the {}", index, engine),
-                                   "the quantized model's levels are bounded, so a float unit (an embedding, a "
-                                   "whole-vector unit) overflowed"});
-  const std::int64_t v = logits.shape().back();
-  auto row = [&](std::size_t t) { return all.subspan(t * static_cast<std::size_t>(v), static_cast<std::size_t>(v)); };
-  if (task == "classification") return argmax_row(row(0)) == s.label ? 1.0 : 0.0;
-  if (task == "vqa") {  // exact match: every answer byte is the argmax under teacher forcing (= greedy decoding)
-    for (std::size_t t = 0; t < s.next.size(); ++t)
-      if (s.next[t] >= 0 && argmax_row(row(t)) != s.next[t]) return 0.0;
-    return 1.0;
-  }
-  return cross_entropy_nats(all, v, s.next);
-}
-
-double finish(const std::string& task, double total, const std::vector<Sample>& samples) {
-  if (samples.empty()) return 0.0;
-  if (task == "classification" || task == "vqa") return total / static_cast<double>(samples.size());
-  double bytes = 0.0;
-  for (const Sample& s : samples)
-    for (std::int64_t n : s.next) bytes += n >= 0 ? 1.0 : 0.0;
-  return bytes > 0 ? total / std::log(2.0) / bytes : 0.0;
+// Rows every run of the bound graph takes (dim 0 of its first input).
+std::int64_t graph_rows(const Graph& g) {
+  const TensorType& t = g.value(g.inputs()[0]).type;
+  return t.rank() > 0 && t.dims[0].is_known() ? t.dims[0].value : 1;
 }
 
 }  // namespace
 
-QuantizedModel prepare_model(const QuantizeModelOptions& o) {
-  const Graph probe = onnx_import::read_onnx(o.model);
-  QuantizedModel m;
-  m.model = o.model;
-  m.data = dataset_of(o.model, o.data, probe).string();
-  const datasets::DatasetReader reader(m.data);
-  m.task = std::string(datasets::task_name(reader.info().task));
-  onnx_import::ImportOptions io;
-  for (ValueId in : probe.inputs()) {  // bind the symbolic dims: batch 1, sequence = the window
-    const TensorType& t = probe.value(in).type;
-    for (std::size_t d = 0; d < t.dims.size(); ++d)
-      if (!t.dims[d].is_known() && !io.dims.count(t.dims[d].symbol))
-        io.dims[t.dims[d].symbol] = d == 0 ? 1 : window_of(o.model, o.seq, probe);
+ModelSource source_of(const QuantizedModel& m) {
+  ModelSource s;
+  s.model = m.model;
+  s.unbound = graph_of(m);
+  s.task = m.task;
+  s.task_origin = "model";
+  s.data = m.data;
+  s.calib_data = m.calib_data;
+  s.static_batch = graph_rows(s.unbound);
+  const int tokens = s.token_input();
+  if (tokens >= 0) {
+    const TensorType& t = s.unbound.value(s.unbound.inputs()[static_cast<std::size_t>(tokens)]).type;
+    if (t.dims[1].is_known()) s.window = t.dims[1].value;
   }
-  if (m.task != "classification" && m.task != "language_model" && m.task != "vqa")
-    throw UnsupportedError("quantization and spiking runs of " + m.task + " datasets are not implemented yet",
+  return s;
+}
+
+QuantizedModel prepare_model(const ModelSource& src, Graph canonical, const QuantizeModelOptions& o) {
+  QuantizedModel m;
+  m.model = src.model;
+  m.data = src.data;
+  m.task = src.task;
+  if (m.task == "program_synthesis")
+    throw UnsupportedError("quantization and spiking runs of program_synthesis models are scored by `snnconv cascade` only",
                            {m.data, "", "", ""});
-  m.canonical = onnx_import::import_onnx(o.model, io);
-  fuse_graph(m.canonical);
   if (o.calib_samples < 1) throw UsageError("calibration needs at least 1 sample");
+  m.canonical = std::move(canonical);
+  m.calib_data = !o.calib_data.empty() ? o.calib_data : !src.calib_data.empty() ? src.calib_data : m.data;
+  if (m.calib_data.empty()) {
+    if (!o.synthetic_calibration)
+      throw UsageError("no data to calibrate on: give --data FILE (.npz or .h5) or --calib-data FILE (the model records "
+                       "no snnconv.data)",
+                       {m.model, "", "", ""});
+    m.calibration_split = "synthetic";
+    m.calibration_description = synthetic_rows(source_of(m), 1).description;
+    const std::size_t colon = m.calibration_description.find('(');
+    m.calibration_description = fmt::format("{} synthetic inputs {}", o.calib_samples,
+                                            colon == std::string::npos ? "" : m.calibration_description.substr(colon));
+    return m;
+  }
+  if (!std::filesystem::exists(m.calib_data)) throw IoError("the calibration data file does not exist", {m.calib_data, "", "", ""});
+  if (is_npz_path(m.calib_data)) {
+    m.calibration_split = "npz";
+    m.calibration_description = fmt::format("the first {} samples of {}{}", o.calib_samples, m.calib_data,
+                                            m.calib_data == m.data ? " (the data also scored: give --calib-data for a "
+                                                                     "separate calibration set)"
+                                                                   : "");
+    return m;
+  }
+  const datasets::DatasetReader reader(m.calib_data);
   const std::string calib_split = !o.calib_split.empty() ? o.calib_split : reader.has_split("train") ? "train" : "val";
   if (!reader.has_split(calib_split))
-    throw UsageError("dataset has no split '" + calib_split + "' for calibration", {m.data, "", "", ""});
+    throw UsageError("dataset has no split '" + calib_split + "' for calibration", {m.calib_data, "", "", ""});
   m.calibration_split = calib_split;
+  m.calibration_description = fmt::format("the first {} samples of split '{}' of {}", o.calib_samples, calib_split, m.calib_data);
   return m;
 }
 
+QuantizedModel prepare_model(const QuantizeModelOptions& o) {
+  SourceOptions so;
+  so.model = o.model;
+  so.task = o.task;
+  so.data = o.data;
+  so.calib_data = o.calib_data;
+  so.seq = o.seq;
+  ModelSource src = open_model(so);
+  settle_window(src);  // token rows of an .npz fix a symbolic sequence length the model does not record
+  if (!src.seq_symbol.empty() && src.window == 0)
+    throw UsageError("the model's sequence length is symbolic: give the window with --seq", {o.model, "", "", ""});
+  Graph canonical = src.bind(1);
+  fuse_graph(canonical);
+  return prepare_model(src, std::move(canonical), o);
+}
+
 std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, const QuantizeModelOptions& o) {
+  const ModelSource src = source_of(m);
+  RowSet rows;
+  if (m.calibration_split == "synthetic") rows = synthetic_rows(src, o.calib_samples);
+  else rows = load_rows(src, m.calib_data, RowRequest{m.calibration_split, o.calib_samples, 0});
+  if (rows.rows == 0) throw UsageError("the calibration data has no samples", {m.calib_data, "", "", ""});
   std::vector<std::vector<Tensor>> inputs;
-  for (Sample& s : load_samples(m, m.calibration_split, o.calib_samples)) inputs.push_back(std::move(s.inputs));
+  for (Sample& s : group_samples(m, rows)) inputs.push_back(std::move(s.inputs));
   return inputs;
 }
 
@@ -109,7 +128,7 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   QannSkeleton sk = build_qann_skeleton(m.canonical);
   const std::vector<std::vector<Tensor>> inputs = calibration_inputs(m, o);
   const Calibration cal = calibrate(sk, inputs, o.quant);
-  m.calibration_samples = cal.samples;
+  m.calibration_samples = std::min<std::int64_t>(cal.samples * graph_rows(m.canonical), o.calib_samples);
   m.qann = quantize_skeleton(sk, cal, o.quant);
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);
@@ -122,90 +141,86 @@ QuantizedModel quantize_model(const QuantizeModelOptions& o) {
   return m;
 }
 
-std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit) {
-  const datasets::DatasetReader reader(m.data);
-  if (!reader.has_split(split)) throw UsageError("dataset has no split '" + split + "'", {m.data, "", "", ""});
-  const Graph& g = m.canonical.num_values() > 0 ? m.canonical : m.qann;
-  if (g.inputs().empty()) throw GraphError("the model has no inputs", {m.model, "", "", ""});
-  const TensorType& t = g.value(g.inputs().at(0)).type;
-  const Shape shape = t.static_shape();
+std::vector<Sample> group_samples(const QuantizedModel& m, const RowSet& rs) {
+  const std::int64_t B = graph_rows(graph_of(m));
   std::vector<Sample> out;
-  if (m.task == "classification") {
-    std::int64_t rows = reader.count(split);
-    if (limit >= 0) rows = std::min(rows, limit);
-    if (rows == 0) return out;
-    const datasets::ClassificationBatch b = datasets::read_classification_batch(reader, split, 0, rows);
-    const std::int64_t per = b.inputs.numel() / rows;
-    if (per != checked_numel(shape))
-      throw UsageError(fmt::format("dataset rows of shape {} do not fit the model input {}",
-                                   shape_to_string(b.inputs.shape()), type_to_string(t)),
-                       {m.model, "", "", g.value(g.inputs()[0]).name});
-    const Tensor x = b.inputs.cast(DType::f32);
-    const std::vector<std::int64_t> labels = b.labels.to_i64();
-    for (std::int64_t i = 0; i < rows; ++i) {
-      std::vector<float> v(x.data<float>() + i * per, x.data<float>() + (i + 1) * per);
-      for (float f : v)
-        if (!std::isfinite(f))
-          throw NumericError(fmt::format("sample {} of split '{}' holds a non-finite value", i, split),
-                             {m.data, "", "", "inputs"});
-      Sample s;
-      s.inputs.push_back(Tensor::from_vector<float>(shape, v).cast(t.dtype));
-      s.label = labels[static_cast<std::size_t>(i)];
-      out.push_back(std::move(s));
-    }
-    return out;
-  }
-  if (m.task == "vqa") {  // inputs image/255 and prompt+answer bytes (0-padded); scored by teacher forcing
-    if (g.inputs().size() != 2) throw UsageError("a vqa model needs two inputs (image, tokens)", {m.model, "", "", ""});
-    const Shape tshape = g.value(g.inputs()[1]).type.static_shape();
-    const std::int64_t seq = tshape.back();
-    std::int64_t rows = reader.count(split);
-    if (limit >= 0) rows = std::min(rows, limit);
-    const Tensor images = reader.read_rows(split, "images", 0, rows).cast(DType::f32);
-    const std::vector<std::int64_t> pt = reader.read_rows(split, "prompt_tokens", 0, rows).to_i64();
-    const std::vector<std::int64_t> pl = reader.read_rows(split, "prompt_lengths", 0, rows).to_i64();
-    const std::vector<std::int64_t> at = reader.read_rows(split, "answer_tokens", 0, rows).to_i64();
-    const std::vector<std::int64_t> al = reader.read_rows(split, "answer_lengths", 0, rows).to_i64();
-    const std::int64_t pw = static_cast<std::int64_t>(pt.size()) / std::max<std::int64_t>(rows, 1);
-    const std::int64_t aw = static_cast<std::int64_t>(at.size()) / std::max<std::int64_t>(rows, 1);
-    const std::int64_t per = images.numel() / std::max<std::int64_t>(rows, 1);
-    if (per != checked_numel(shape))
-      throw UsageError("vqa images do not fit the model's image input " + type_to_string(t), {m.model, "", "", ""});
-    for (std::int64_t i = 0; i < rows; ++i) {
-      const auto ui = static_cast<std::size_t>(i);
-      if (pl[ui] + al[ui] > seq || pl[ui] < 1 || al[ui] < 1)
-        throw UsageError(fmt::format("vqa row {}: prompt+answer of {} bytes do not fit the window {}", i,
-                                     pl[ui] + al[ui], seq), {m.data, "", "", ""});
-      std::vector<float> img(images.data<float>() + i * per, images.data<float>() + (i + 1) * per);
-      for (float& f : img) f /= 255.0f;
-      std::vector<std::int64_t> tok(static_cast<std::size_t>(seq), 0);
-      Sample s;
-      s.next.assign(static_cast<std::size_t>(seq), -1);
-      for (std::int64_t j = 0; j < pl[ui]; ++j) tok[static_cast<std::size_t>(j)] = pt[static_cast<std::size_t>(i * pw + j)];
-      for (std::int64_t j = 0; j < al[ui]; ++j) {
-        const std::int64_t b = at[static_cast<std::size_t>(i * aw + j)];
-        tok[static_cast<std::size_t>(pl[ui] + j)] = b;
-        s.next[static_cast<std::size_t>(pl[ui] + j - 1)] = b;  // the logits at position p predict byte p + 1
-      }
-      s.inputs.push_back(Tensor::from_vector<float>(shape, img).cast(t.dtype));
-      s.inputs.push_back(Tensor::from_vector<std::int64_t>(tshape, tok).cast(g.value(g.inputs()[1]).type.dtype));
-      out.push_back(std::move(s));
-    }
-    return out;
-  }
-  const std::int64_t seq = shape.back();
-  const std::int64_t total = reader.doc_offsets(split).back();
-  std::int64_t windows = total / seq;
-  if (limit >= 0) windows = std::min(windows, limit);
-  for (std::int64_t w = 0; w < windows; ++w) {
-    const std::vector<std::int64_t> tokens = reader.read_range(split, "tokens", w * seq, seq).to_i64();
+  for (std::int64_t begin = 0; begin < rs.rows; begin += B) {
     Sample s;
-    s.inputs.push_back(Tensor::from_vector<std::int64_t>({1, seq}, tokens).cast(t.dtype));
-    s.next.assign(static_cast<std::size_t>(seq), -1);
-    for (std::int64_t i = 0; i + 1 < seq; ++i) s.next[static_cast<std::size_t>(i)] = tokens[static_cast<std::size_t>(i + 1)];
+    s.rows = std::min(B, rs.rows - begin);
+    s.inputs = take_rows(rs, begin, s.rows, B);
+    if (!rs.labels.empty()) {
+      s.labels.assign(rs.labels.begin() + begin, rs.labels.begin() + begin + s.rows);
+      s.label = s.labels.front();
+    }
+    if (!rs.next.empty())
+      s.next.assign(rs.next.begin() + begin * rs.seq, rs.next.begin() + (begin + s.rows) * rs.seq);
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit) {
+  if (m.data.empty()) throw UsageError("no data to run on: give --data FILE (.npz or .h5)", {m.model, "", "", ""});
+  return group_samples(m, load_rows(source_of(m), m.data, RowRequest{split, limit, 0}));
+}
+
+SampleScore score_sample(const std::string& task, const Tensor& out, const Sample& s, const OutputSite& site) {
+  SampleScore sc;
+  const Tensor logits = out.dtype() == DType::f32 ? out : out.cast(DType::f32);
+  const float* p = logits.data<float>();
+  const std::int64_t inner = logits.numel() / std::max<std::int64_t>(logits.rank() > 0 ? logits.dim(0) : 1, 1);
+  const std::int64_t v = logits.shape().empty() ? 1 : logits.shape().back();
+  // A metric of a non-finite output is undefined: refused naming the output, the sample and the element (only
+  // the rows that are scored: a static batch's padded rows are not).
+  const std::int64_t real_rows = std::min(s.rows, logits.rank() > 0 ? logits.dim(0) : 1);
+  require_finite_output(std::span<const float>(p, static_cast<std::size_t>(inner * real_rows)), logits.shape(), site);
+  auto span_of = [](const float* row, std::int64_t n) { return std::span<const float>(row, static_cast<std::size_t>(n)); };
+  if (!s.labels.empty()) {
+    for (std::int64_t r = 0; r < s.rows; ++r) {
+      const std::int64_t label = s.labels[static_cast<std::size_t>(r)];
+      if (label < 0 || label >= inner)
+        throw UsageError(fmt::format("label {} is not a class of the model's {} outputs", label, inner));
+      sc.value += argmax_row(span_of(p + r * inner, inner)) == label ? 1.0 : 0.0;
+    }
+    sc.count = static_cast<double>(s.rows);
+    return sc;
+  }
+  if (s.next.empty()) return sc;
+  const std::int64_t T = static_cast<std::int64_t>(s.next.size()) / s.rows;
+  const std::int64_t positions = std::min(T, inner / v);
+  for (std::int64_t r = 0; r < s.rows; ++r) {
+    const float* row0 = p + r * inner;
+    const std::int64_t* next = s.next.data() + r * T;
+    if (task == "vqa") {  // exact match: every answer byte is the argmax under teacher forcing (= greedy decoding)
+      bool ok = true, any = false;
+      for (std::int64_t t = 0; t < positions && ok; ++t)
+        if (next[t] >= 0) {
+          any = true;
+          ok = argmax_row(span_of(row0 + t * v, v)) == next[t];
+        }
+      sc.value += ok && any ? 1.0 : 0.0;
+      sc.count += 1.0;
+      continue;
+    }
+    sc.value += cross_entropy_nats(span_of(row0, positions * v), v,
+                                   std::span<const std::int64_t>(next, static_cast<std::size_t>(positions)));
+    for (std::int64_t t = 0; t < positions; ++t) sc.count += next[t] >= 0 ? 1.0 : 0.0;
+  }
+  return sc;
+}
+
+std::string metric_of(const std::string& task, const std::vector<Sample>& samples) {
+  for (const Sample& s : samples) {
+    if (!s.labels.empty()) return "accuracy";
+    if (!s.next.empty()) return task == "vqa" ? "exact_match" : "bits_per_byte";
+  }
+  return {};
+}
+
+double finish_metric(const std::string& metric, const SampleScore& total) {
+  if (total.count <= 0.0 || metric.empty()) return 0.0;
+  if (metric == "bits_per_byte") return total.value / std::log(2.0) / total.count;
+  return total.value / total.count;
 }
 
 std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
@@ -218,7 +233,9 @@ std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOp
       {"act_bits", std::to_string(o.quant.act_bits)},
       {"clip", std::string(clip_method_name(o.quant.clip))},
       {"calibration_samples", std::to_string(m.calibration_samples)},
-      {"calibration_split", m.calibration_split}};
+      {"calibration_split", m.calibration_split},
+      {"calibration_data", m.calib_data},
+      {"calibration_description", m.calibration_description}};
   return datasets::model_file_image(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
 }
 
@@ -238,6 +255,10 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
   m.data = data.empty() ? meta("data") : data;
   m.task = meta("task");
   m.calibration_split = meta("calibration_split");
+  // Files written before the model source (issue 15) lack these.
+  if (const auto it = f.metadata.find("calibration_data"); it != f.metadata.end()) m.calib_data = it->second;
+  if (const auto it = f.metadata.find("calibration_description"); it != f.metadata.end())
+    m.calibration_description = it->second;
   try {
     m.calibration_samples = std::stoll(meta("calibration_samples"));
   } catch (const std::logic_error&) {
@@ -254,23 +275,76 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {
   SpikingRunResult r;
-  r.metric = m.task == "classification" ? "accuracy" : m.task == "vqa" ? "exact_match" : "bits_per_byte";
-  r.samples = static_cast<std::int64_t>(samples.size());
+  r.metric = metric_of(m.task, samples);
+  for (const Sample& s : samples) r.samples += s.rows;
+  const Graph& io = m.qann.num_nodes() > 0 ? m.qann : m.snn;
+  for (ValueId v : io.outputs()) r.output_names.push_back(io.value(v).name);
+  std::vector<std::vector<Tensor>> kept;  // per sample, per output: its real rows
+  auto keep = [&](const std::vector<Tensor>& outs, const Sample& s) {
+    if (!o.keep_outputs) return;
+    std::vector<Tensor> rows;
+    for (const Tensor& t : outs) {
+      Shape sh = t.shape();
+      if (sh.empty() || sh[0] == s.rows) {
+        rows.push_back(t);
+        continue;
+      }
+      const std::size_t row_bytes = t.nbytes() / static_cast<std::size_t>(sh[0]);
+      sh[0] = s.rows;
+      Tensor cut(t.dtype(), sh);
+      std::memcpy(cut.raw(), t.raw(), row_bytes * static_cast<std::size_t>(s.rows));
+      rows.push_back(std::move(cut));
+    }
+    kept.push_back(std::move(rows));
+  };
+  auto gather_kept = [&] {
+    if (kept.empty()) return;
+    for (std::size_t k = 0; k < kept.front().size(); ++k) {
+      Shape sh = kept.front()[k].shape();
+      if (sh.empty()) continue;
+      sh[0] = 0;
+      for (const auto& per : kept) sh[0] += per[k].dim(0);
+      Tensor all(kept.front()[k].dtype(), sh);
+      std::size_t at = 0;
+      for (const auto& per : kept) {
+        std::memcpy(all.raw() + at, per[k].raw(), per[k].nbytes());
+        at += per[k].nbytes();
+      }
+      r.outputs.push_back(std::move(all));
+    }
+  };
   const auto t0 = Clock::now();
-  double total = 0.0;
+  SampleScore total;
+  auto add = [](SampleScore& into, const SampleScore& s) {
+    into.value += s.value;
+    into.count += s.count;
+  };
+  // Where a non-finite output came from, for the message.
+  auto site = [&](const Graph& g, std::int64_t i, const char* engine) {
+    return OutputSite{g.outputs().empty() ? "" : g.value(g.outputs()[0]).name,
+                      fmt::format("sample {} of the run on the {}", i, engine),
+                      "the quantized model's levels are bounded, so a float unit (an embedding, a whole-vector unit) "
+                      "overflowed"};
+  };
   if (o.engine == SpikingEngine::qann) {
-    std::int64_t i = 0;
-    for (const Sample& s : samples) total += score(m.task, m.qann, ann::run_qann(m.qann, s.inputs).outputs.at(0), s, i++, "QANN");
-    r.value = finish(m.task, total, samples);
+    std::int64_t qi = 0;
+    for (const Sample& s : samples) {
+      const std::vector<Tensor> outs = ann::run_qann(m.qann, s.inputs).outputs;
+      add(total, score_sample(m.task, outs.at(0), s, site(m.qann, qi, "QANN")));
+      qi += s.rows;
+      keep(outs, s);
+    }
+    r.value = finish_metric(r.metric, total);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    gather_kept();
     return r;
   }
   snn::Engine engine(m.snn, {o.mode, o.max_steps, o.threads});
   r.ledger = Ledger::for_graph(m.snn);
   if (o.on_read && !std::is_sorted(o.read_steps.begin(), o.read_steps.end()))
     throw UsageError("run_spiking: read_steps must be ascending");
-  std::vector<std::vector<double>> curves;  // per sample: its score read at every step it ran
-  std::vector<double> finals;
+  std::vector<std::vector<SampleScore>> curves;  // per sample: its score read at every step it ran
+  std::vector<SampleScore> finals;
   long long steps_sum = 0;
   r.output_mismatches = o.check_exact ? 0 : -1;
   const bool record = !o.record_path.empty();
@@ -282,11 +356,11 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   rec_file.raster_names = o.raster;
   std::int64_t index = 0;
   for (const Sample& s : samples) {
-    std::vector<double> per_step;
+    std::vector<SampleScore> per_step;
     const bool reads = static_cast<bool>(o.on_read);
     Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
     snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
-      if (o.curve) per_step.push_back(score(m.task, m.snn, outs.at(0), s, index, "SNN"));
+      if (o.curve) per_step.push_back(score_sample(m.task, outs.at(0), s, site(m.snn, index, "SNN")));
       if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
     };
     snn::Recording rec;
@@ -315,8 +389,9 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       rec_file.samples.push_back(std::move(rs));
     }
     ++index;
-    const double sc = score(m.task, m.snn, res.outputs.at(0), s, index - 1, "SNN");
-    total += sc;
+    const SampleScore sc = score_sample(m.task, res.outputs.at(0), s, site(m.snn, index - 1, "SNN"));
+    add(total, sc);
+    keep(res.outputs, s);
     steps_sum += res.steps;
     r.max_steps = std::max(r.max_steps, res.steps);
     r.not_quiescent += res.quiescent ? 0 : 1;
@@ -345,15 +420,21 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     for (const auto& c : curves) longest = std::max(longest, c.size());
     r.curve.assign(longest, 0.0);
     for (std::size_t t = 0; t < longest; ++t) {
-      double sum = 0.0;
-      for (std::size_t i = 0; i < curves.size(); ++i) sum += t < curves[i].size() ? curves[i][t] : finals[i];
-      r.curve[t] = finish(m.task, sum, samples);
+      SampleScore sum;
+      for (std::size_t i = 0; i < curves.size(); ++i) add(sum, t < curves[i].size() ? curves[i][t] : finals[i]);
+      r.curve[t] = finish_metric(r.metric, sum);
     }
   }
-  r.value = finish(m.task, total, samples);
+  r.value = finish_metric(r.metric, total);
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double n = std::max<double>(1.0, static_cast<double>(samples.size()));
-  r.mean_steps = static_cast<double>(steps_sum) / n;
+  gather_kept();
+  // The engine counts one sample per run; a static-batch export computes all of its rows each run (padding
+  // included), and per-inference figures divide by the rows computed.
+  const std::int64_t B = graph_rows(m.snn);
+  r.ledger.samples *= static_cast<std::uint64_t>(B);
+  const double runs = std::max<double>(1.0, static_cast<double>(samples.size()));
+  const double n = runs * static_cast<double>(B);
+  r.mean_steps = static_cast<double>(steps_sum) / runs;
   Counters sum;
   for (const Counters& c : r.ledger.per_node) sum += c;
   r.spikes_per_inference = static_cast<double>(sum.spikes()) / n;

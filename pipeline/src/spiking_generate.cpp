@@ -19,12 +19,12 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Row `row` of the first graph output [1, T, V] (or [T, V]).
-std::span<const float> logits_row(const Tensor& logits, std::int64_t row, std::int64_t T) {
-  if (logits.dtype() != DType::f32 || logits.numel() % T != 0)
-    throw UnsupportedError("generation: the model's first output must be f32 logits [1, T, V], got " +
+// Position `row` of the first batch row of the first graph output [B, T, V] (or [T, V]).
+std::span<const float> logits_row(const Tensor& logits, std::int64_t row, std::int64_t T, std::int64_t B = 1) {
+  if (logits.dtype() != DType::f32 || logits.numel() % (T * B) != 0)
+    throw UnsupportedError("generation: the model's first output must be f32 logits [B, T, V], got " +
                            shape_to_string(logits.shape()));
-  const std::int64_t v = logits.numel() / T;
+  const std::int64_t v = logits.numel() / (T * B);
   return {logits.data<float>() + row * v, static_cast<std::size_t>(v)};
 }
 
@@ -38,9 +38,15 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
   if (g.inputs().size() != 1 || g.outputs().empty())
     throw UnsupportedError("generation needs a decoder with one token input [1, T]");
   const TensorType& it = g.value(g.inputs()[0]).type;
-  if (!it.is_static() || it.static_shape().size() != 2 || it.static_shape()[0] != 1)
-    throw UnsupportedError("generation needs a token input [1, T], got " + type_to_string(it));
+  if (!it.is_static() || it.static_shape().size() != 2 || !is_integer(it.dtype))
+    throw UnsupportedError("generation needs a token input [B, T], got " + type_to_string(it));
+  // A static-batch export (B > 1) runs the prompt in its first row and repeats it in the others; the SNN then
+  // re-simulates the whole window per token (incremental decoding keeps the state of batch-1 graphs only).
+  const std::int64_t B = it.static_shape()[0];
   const std::int64_t T = it.static_shape()[1];
+  if (B > 1 && (o.resimulate || o.early_read))
+    throw UsageError("--resimulate and --early-read need a batch-1 export (this one fixes the batch at " +
+                     std::to_string(B) + ")");
   if (static_cast<std::int64_t>(prompt.size()) > T)
     throw UsageError("the prompt has " + std::to_string(prompt.size()) + " tokens, the window only " +
                      std::to_string(T) + " (--seq)");
@@ -48,8 +54,10 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
   std::vector<std::int64_t> window(static_cast<std::size_t>(T), 0);
   std::copy(prompt.begin(), prompt.end(), window.begin());
   auto input = [&] {
+    std::vector<std::int64_t> rows;
+    for (std::int64_t b = 0; b < B; ++b) rows.insert(rows.end(), window.begin(), window.end());
     std::vector<Tensor> in;
-    in.push_back(Tensor::from_vector<std::int64_t>({1, T}, window).cast(it.dtype));
+    in.push_back(Tensor::from_vector<std::int64_t>({B, T}, rows).cast(it.dtype));
     return in;
   };
   std::mt19937_64 rng(o.sampling.seed);
@@ -64,7 +72,7 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
       const auto t1 = Clock::now();
       const ann::QannResult q = ann::run_qann(m.qann, in);
       const double sec = seconds_since(t1);
-      const std::int64_t tok = ann::sample_token(logits_row(q.outputs.at(0), length - 1, T), o.sampling, rng);
+      const std::int64_t tok = ann::sample_token(logits_row(q.outputs.at(0), length - 1, T, B), o.sampling, rng);
       r.tokens.push_back(tok);
       DecodeStepStats s;
       s.length = length;
@@ -89,16 +97,17 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     std::vector<std::int64_t> by_step;
     const snn::StepObserver read_early = [&](int, const std::vector<Tensor>& outs) {
       std::mt19937_64 unused;  // greedy draws no random number
-      by_step.push_back(ann::sample_token(logits_row(outs.at(0), length - 1, T), ann::SamplingOptions{}, unused));
+      by_step.push_back(ann::sample_token(logits_row(outs.at(0), length - 1, T, B), ann::SamplingOptions{}, unused));
     };
     const snn::StepObserver* obs = o.early_read ? &read_early : nullptr;
     const auto t0 = Clock::now();
-    const snn::RunResult sr =
-        r.tokens.empty() ? engine.prefill(in, length, &call, obs) : engine.extend(in, length, &call, obs);
+    const snn::RunResult sr = B > 1              ? engine.run(in, &call, obs)
+                              : r.tokens.empty() ? engine.prefill(in, length, &call, obs)
+                                                 : engine.extend(in, length, &call, obs);
     const double sec = seconds_since(t0);
     r.seconds += sec;
     r.ledger.merge(call);
-    const std::span<const float> row = logits_row(sr.outputs.at(0), length - 1, T);
+    const std::span<const float> row = logits_row(sr.outputs.at(0), length - 1, T, B);
     const std::int64_t tok = ann::sample_token(row, o.sampling, rng);
     DecodeStepStats s;
     s.length = length;
@@ -118,7 +127,7 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     }
     if (o.check_exact) {
       const ann::QannResult q = ann::run_qann(m.qann, in);
-      const std::span<const float> qrow = logits_row(q.outputs.at(0), length - 1, T);
+      const std::span<const float> qrow = logits_row(q.outputs.at(0), length - 1, T, B);
       for (std::size_t i = 0; i < row.size(); ++i)
         r.logit_mismatches += std::memcmp(&row[i], &qrow[i], sizeof(float)) != 0;
     }

@@ -76,12 +76,14 @@ TEST_CASE("the pipeline on fashion_vit_relu: stages and ANN ledger and prices an
   }
 }
 
-TEST_CASE("a model without data is priced on one static inference and says why it was not scored") {
+TEST_CASE("a model without data: the ANN is priced on one static inference, the SNN made on synthetic inputs") {
   const auto model = kRoot / "examples/fixtures/vit_op17_static.onnx";  // fixed batch 2, no snnconv.data
   cascade::PipelineOptions o;
   o.model = model.string();
   o.profiles = {"systolic_int8"};
   o.sensitivity_factors.clear();
+  o.calib_samples = 4;
+  o.snn_samples = 4;
   const cascade::PipelineResult r = cascade::run_pipeline(o);
   CHECK_FALSE(r.ann.evaluated);
   CHECK(r.ann.not_evaluated_reason.find("snnconv.data") != std::string::npos);
@@ -91,7 +93,22 @@ TEST_CASE("a model without data is priced on one static inference and says why i
   CHECK(r.ann_prices[1].result.energy_per_inference_pj() > 0);
   CHECK(r.sensitivity.empty());
   CHECK(r.stages.back().status == "skipped");
-  CHECK_FALSE(r.snn.has_value());  // no data to calibrate on: the SNN stage says why and the ANN is still priced
+  CHECK(r.model.task == "classification");  // no metadata: inferred from the [B, 10] float output
+  CHECK(r.model.task_source == "inferred");
+  // No data to calibrate on: synthetic inputs, said in the section, the stage note and the report's notes.
+  REQUIRE(r.snn.has_value());
+  CHECK(r.snn->calibration_source == "synthetic");
+  CHECK(r.snn->calibration_samples == 4);
+  CHECK(r.snn->metric.empty());  // nothing to score
+  CHECK(r.snn->samples == 4);
+  CHECK(r.snn->ledger.samples == 4);  // two runs of the fixed batch of 2
+  CHECK(r.snn->ledger.total().spikes() > 0);
+  CHECK(r.snn->cascade_status.find("skipped") == 0);
+  bool noted = false;
+  for (const std::string& n : r.notes) noted = noted || n.find("synthetic inputs") != std::string::npos;
+  CHECK(noted);
+  REQUIRE(r.snn_prices.size() == 2);
+  CHECK(r.snn_prices[1].result.energy_per_inference_pj() > 0);
 }
 }
 

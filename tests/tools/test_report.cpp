@@ -69,6 +69,10 @@ cascade::PipelineResult spiking_result(int samples) {
   cascade::SnnSection s;
   s.mode = "strict";
   s.metric = "accuracy";
+  s.data = "hand-made rows";
+  s.calibration_source = "hdf5";
+  s.calibration_description = "the hand-made rows";
+  s.calibration_samples = samples;
   s.samples = samples;
   s.activation_bits = 4;
   s.max_steps = 256;

@@ -15,6 +15,7 @@
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/hdf5_probe.hpp"
 #include "snnconv/datasets/importers.hpp"
+#include "snnconv/datasets/npz.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/neuromorphic_hw/profile.hpp"
 
@@ -168,6 +169,10 @@ Outcome profile_entry(std::span<const std::uint8_t> bytes) {
   });
 }
 
+Outcome npz_entry(std::span<const std::uint8_t> bytes) {
+  return guarded([&] { (void)datasets::parse_npz(bytes, "fuzz.npz"); });
+}
+
 Outcome idx_entry(std::span<const std::uint8_t> bytes) {
   std::size_t image_bytes = 0;
   std::span<const std::uint8_t> rest = bytes;
@@ -190,6 +195,7 @@ const std::vector<Harness>& harnesses() {
       {"profile", &profile_entry},
       {"idx", &idx_entry},
       {"snn_model", &snn_model_entry},
+      {"npz", &npz_entry},
       {"metrics", &metrics_entry},
   };
   return all;

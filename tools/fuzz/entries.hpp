@@ -36,6 +36,9 @@ Outcome idx_entry(std::span<const std::uint8_t> bytes);
 
 // The SNN model file reader (datasets/model_file.hpp): the bytes as a file, read back and verified.
 Outcome snn_model_entry(std::span<const std::uint8_t> bytes);
+// NumPy .npz archive -> datasets::parse_npz (zip directory, stored / deflate members, .npy headers and dtypes),
+// what `--data FILE.npz` reads first.
+Outcome npz_entry(std::span<const std::uint8_t> bytes);
 
 // Model outputs (logits, labels, sampling options chosen by the bytes; NaN, Inf, extremes and ties
 // included) through every metric, softmax and sort that reads model outputs (tools/fuzz/metrics_entry.cpp).

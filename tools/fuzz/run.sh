@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang, ASan + UBSan, own build dir) and runs one of them.
 # Usage: tools/fuzz/run.sh NAME SECONDS [extra libFuzzer flags...]
-#   NAME: onnx | h5 | h5_layout | profile | idx | snn_model | metrics   (docs/reliability.md)
+#   NAME: onnx | h5 | h5_layout | profile | idx | snn_model | metrics | npz   (docs/reliability.md)
 # Seeds come from the repository's real files; the working corpus grows in build-fuzz/corpus/NAME and
 # crashing inputs land in build-fuzz/artifacts/NAME/. A crash becomes a regression input: copy it to
 # tests/data/fuzz/NAME/ (replayed by the ctest test fuzz_regressions), then fix the bug.
@@ -14,8 +14,8 @@ seconds=${2:?usage: tools/fuzz/run.sh NAME SECONDS}
 shift 2
 build=${BUILD_DIR:-build-fuzz}
 case "$name" in
-  onnx | h5 | h5_layout | profile | idx | snn_model | metrics) ;;
-  *) echo "unknown harness '$name' (onnx, h5, h5_layout, profile, idx, snn_model, metrics)" >&2; exit 2 ;;
+  onnx | h5 | h5_layout | profile | idx | snn_model | metrics | npz) ;;
+  *) echo "unknown harness '$name' (onnx, h5, h5_layout, profile, idx, snn_model, metrics, npz)" >&2; exit 2 ;;
 esac
 
 launcher=()
@@ -41,6 +41,8 @@ case "$name" in
     /usr/bin/python3 -c "import random,sys; r=random.Random(1); [open(sys.argv[1]+f'/random_{i}','wb').write(bytes(r.randrange(256) for _ in range(1024))) for i in range(4)]" "$seeds" ;;
   profile) cp neuromorphic_hw/profiles/*.json "$seeds/" ;;
   idx) /usr/bin/python3 tools/fuzz/make_idx_seeds.py "$seeds" >/dev/null ;;
+  npz)  # the numpy-written test files (np.savez, np.savez_compressed, .npy versions 1-3, refused dtypes)
+    cp tests/data/npz/*.npz tests/data/npz/*.npy "$seeds/" ;;
   metrics)  # choice bytes: a few fixed patterns and random bytes (the reader reads zeros past the end)
     for b in 00 02 07 40 ff; do head -c 256 /dev/zero | tr '\0' "\\$(printf '%03o' 0x$b)" > "$seeds/fill_$b"; done
     /usr/bin/python3 -c "import random,sys; r=random.Random(2); [open(sys.argv[1]+f'/random_{i}','wb').write(bytes(r.randrange(256) for _ in range(600))) for i in range(6)]" "$seeds" ;;

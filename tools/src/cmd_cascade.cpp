@@ -86,7 +86,8 @@ void add_cascade(CLI::App& app, Action& action) {
   cmd->add_option("--self-test", opts->self_test,
                   "max_prob, margin, entropy or temporal (classifiers; temporal: SNN stages), execution or "
                   "token_quantile (code generation)");
-  cmd->add_option("--data", opts->run.data, "Dataset (.h5); default: the first stage's snnconv.data metadata");
+  cmd->add_option("--data", opts->run.data, "Data: an HDF5 dataset (.h5), or an .npz of a classifier's rows (one array per input, 'labels'; rows named "
+                  "NAME:BEGIN:END with any NAME); default: the first stage's snnconv.data metadata");
   cmd->add_option("--calib-split", opts->run.calib_split,
                   "Rows the thresholds are calibrated on: SPLIT or SPLIT:BEGIN:END (default val)");
   cmd->add_option("--eval-split", opts->run.eval_split,

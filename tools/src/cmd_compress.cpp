@@ -111,7 +111,11 @@ void add_compress(CLI::App& app, Action& action) {
       "its spiking conversion) and a compression report (docs/compression.md).");
   CompressCliOptions& c = *opts;
   cmd->add_option("model", c.c.quant.model, "ONNX model file")->required();
-  cmd->add_option("--data", c.c.quant.data, "Dataset for calibration (default: the model's snnconv.data)");
+  cmd->add_option("--data", c.c.quant.data,
+                  "Data (.npz named after the model's inputs, or .h5) for calibration and the accuracy check (default: "
+                  "the model's snnconv.data)");
+  cmd->add_option("--calib-data", c.c.quant.calib_data, "Data to calibrate on (.npz or .h5); default: --data");
+  cmd->add_option("--task", c.c.quant.task, "Override the model's task: classification, language_model or vqa");
   cmd->add_option("--weight-bits", c.c.quant.quant.weight_bits, "Uniform weight bits (2..8, per output channel)")
       ->capture_default_str();
   cmd->add_option("--weight-group", c.c.quant.quant.weight_group,

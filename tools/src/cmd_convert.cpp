@@ -45,9 +45,8 @@ int run_convert(ConvertOptions& o) {
     synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
   }
   const std::string group = o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : "";
-  fmt::print("{}: W{}A{}{} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out,
-             o.quant.quant.weight_bits, o.quant.quant.act_bits, group, m.points.size(), m.calibration_samples,
-             m.calibration_split, o.clip);
+  fmt::print("{}: W{}A{}{} ({} quantization points, calibrated on {}, clip {})\n", o.out, o.quant.quant.weight_bits,
+             o.quant.quant.act_bits, group, m.points.size(), m.calibration_description, o.clip);
   fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
   return 0;
 }
@@ -61,9 +60,14 @@ void add_convert(CLI::App& app, Action& action) {
       "Quantize a model post-training (calibrated on its dataset) and convert it to a spiking network; write "
       "the QANN and the SNN to an HDF5 model file that `snnconv run FILE --engine snn` reloads. Partial: "
       "uniform bits (mixed precision and pruning: `snnconv compress`); classification, language-model and vqa data; no NIR "
-      "export");
+      "export. A static-batch export is calibrated B samples at a time");
   cmd->add_option("model", opts->quant.model, "ONNX model file")->required();
-  cmd->add_option("--data", opts->quant.data, "Dataset for calibration (default: the model's snnconv.data)");
+  cmd->add_option("--data", opts->quant.data,
+                  "Data (.npz named after the model's inputs, or .h5) recorded with the model; calibration uses its first "
+                  "--calib samples (an .npz) or its calibration split (.h5) unless --calib-data is given (default: the "
+                  "model's snnconv.data)");
+  cmd->add_option("--calib-data", opts->quant.calib_data, "Data to calibrate on (.npz or .h5); default: --data");
+  cmd->add_option("--task", opts->quant.task, "Override the model's task: classification, language_model or vqa");
   cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")
       ->capture_default_str();
   cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "Weight bits (2..8, per output channel)")
@@ -74,7 +78,7 @@ void add_convert(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--clip", opts->clip, "Activation range: minmax, percentile or mse")->capture_default_str();
   cmd->add_option("--calib", opts->quant.calib_samples, "Calibration samples")->capture_default_str();
-  cmd->add_option("--calib-split", opts->quant.calib_split, "Calibration split (default: train, else val)");
+  cmd->add_option("--calib-split", opts->quant.calib_split, "HDF5 calibration split (default: train, else val)");
   cmd->add_option("--seq", opts->quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--onnx-out", opts->onnx_out,

@@ -11,6 +11,7 @@
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/pipeline/model_source.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_export.hpp"
@@ -71,10 +72,17 @@ std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, boo
       out_shapes[k] = outs[k].shape();
       out_types[k] = outs[k].dtype();
     }
-    if (s.next.empty())
-      labels.push_back(s.label);
-    else
+    // One label per row of the run (a static-batch export's padded rows get -1: not scored).
+    const std::int64_t run_rows = s.inputs.empty() || s.inputs[0].rank() == 0 ? 1 : s.inputs[0].dim(0);
+    if (s.next.empty()) {
+      if (s.labels.empty()) labels.push_back(s.label);
+      else labels.insert(labels.end(), s.labels.begin(), s.labels.end());
+      labels.resize(labels.size() + static_cast<std::size_t>(std::max<std::int64_t>(run_rows - std::max<std::int64_t>(s.rows, 1), 0)), -1);
+    } else {
       labels.insert(labels.end(), s.next.begin(), s.next.end());
+      const std::int64_t T = static_cast<std::int64_t>(s.next.size()) / std::max<std::int64_t>(s.rows, 1);
+      labels.resize(labels.size() + static_cast<std::size_t>(std::max<std::int64_t>(run_rows - s.rows, 0) * T), -1);
+    }
   }
   const auto n = static_cast<std::int64_t>(samples.size());
   nlohmann::json in_man{{"samples", n}, {"split", o.split}, {"data", m.data}, {"inputs", nlohmann::json::array()}};
@@ -99,7 +107,9 @@ std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, boo
   std::vector<char> lb(labels.size() * sizeof(std::int64_t));
   std::memcpy(lb.data(), labels.data(), lb.size());
   write_bytes(dir, "labels.bin", lb);
-  return n;
+  std::int64_t rows = 0;  // a static-batch export's runs hold B rows each
+  for (const pipeline::Sample& s : samples) rows += s.rows;
+  return rows;
 }
 
 int run_export(const ExportCmdOptions& o) {
@@ -146,7 +156,9 @@ int run_export(const ExportCmdOptions& o) {
       m.model = o.model;
       m.data = data;
       const auto task = canonical.metadata.find("snnconv.task");
-      m.task = task != canonical.metadata.end() ? task->second : "classification";
+      // Without metadata the task is the graph's (an LM exported without snnconv metadata is not a classifier).
+      m.task = task != canonical.metadata.end() ? task->second : pipeline::infer_task(canonical);
+      if (m.task.empty()) m.task = "classification";
       m.canonical = canonical;
     }
     samples_folder = std::make_unique<AtomicFolder>(o.samples_dir, "samples folder");
@@ -166,8 +178,9 @@ int run_export(const ExportCmdOptions& o) {
     fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
                st.integer_matmuls, st.integer_units);
   if (samples_folder)
-    fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", dumped, o.split,
-               from_file ? "qann" : "ann", o.samples_dir);
+    fmt::print("samples     {} rows of {} and the {} engine's outputs -> {}\n", dumped,
+               pipeline::is_npz_path(m.data) ? m.data : fmt::format("split '{}'", o.split), from_file ? "qann" : "ann",
+               o.samples_dir);
   return 0;
 }
 
@@ -208,8 +221,8 @@ void add_export(CLI::App& app, Action& action) {
   cmd->add_option("--samples", opts->samples_dir,
                   "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "
                   "our engine's outputs on them (qann for a model file, ann for ONNX) to this folder");
-  cmd->add_option("--data", opts->data, "--samples: dataset (default: the one the model records)");
-  cmd->add_option("--split", opts->split, "--samples: dataset split")->capture_default_str();
+  cmd->add_option("--data", opts->data, "--samples: data (.h5 dataset or .npz; default: the one the model records)");
+  cmd->add_option("--split", opts->split, "--samples: HDF5 dataset split (an .npz has none)")->capture_default_str();
   cmd->add_option("--limit", opts->limit, "--samples: at most N samples (language models: windows)");
   cmd->callback([opts, &action] { action = [opts] { return run_export(*opts); }; });
 }

@@ -11,7 +11,9 @@
 #include "commands.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
+#include "snnconv/pipeline/generate_window.hpp"
 #include "snnconv/pipeline/spiking_generate.hpp"
+#include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
@@ -131,17 +133,31 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   if ((o.check_exact || o.resimulate || o.early_read) && o.engine != "snn")
     throw UsageError("--check-exact, --resimulate and --early-read need --engine snn");
   const bool from_file = datasets::is_model_file(o.model);
-  if (!from_file && o.quant.seq <= 0) {
-    // The window: the prompt and the tokens to generate, at most the model's trained context.
-    o.quant.seq = static_cast<std::int64_t>(prompt.size()) + o.max_tokens - 1;
-    const Graph probe = onnx_import::read_onnx(o.model);
-    const auto it = probe.metadata.find("snnconv.max_seq");
-    if (it != probe.metadata.end()) o.quant.seq = std::min<std::int64_t>(o.quant.seq, std::stoll(it->second));
-    o.quant.seq = std::max<std::int64_t>(o.quant.seq, static_cast<std::int64_t>(prompt.size()));
-  }
   o.quant.model = o.model;
   o.quant.quant.clip = parse_clip_method(o.clip);
-  const pipeline::QuantizedModel m = from_file ? pipeline::load_quantized_model(o.model) : pipeline::quantize_model(o.quant);
+  pipeline::QuantizedModel m;
+  if (from_file) {
+    m = pipeline::load_quantized_model(o.model);
+  } else {
+    // One read of the model; the window: --seq, else the prompt and the tokens to generate (at most the model's
+    // trained context), else the export's fixed length.
+    pipeline::SourceOptions so;
+    so.model = o.model;
+    so.task = o.quant.task;
+    so.data = o.quant.data;
+    so.calib_data = o.quant.calib_data;
+    so.seq = o.quant.seq;
+    pipeline::ModelSource src = pipeline::open_model(so);
+    if (o.quant.seq <= 0 && !src.seq_symbol.empty()) {
+      std::int64_t w = static_cast<std::int64_t>(prompt.size()) + o.max_tokens - 1;
+      if (src.window > 0) w = std::min(w, src.window);
+      src.window = std::max<std::int64_t>(w, static_cast<std::int64_t>(prompt.size()));
+    }
+    Graph canonical = src.bind(1);
+    fuse_graph(canonical);
+    m = pipeline::prepare_model(src, std::move(canonical), o.quant);
+    pipeline::quantize_prepared(m, o.quant);
+  }
   if (o.draft_steps > 0) {
     pipeline::SpikingSpeculativeOptions so;
     so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
@@ -313,6 +329,35 @@ int run_generate(GenerateCliOptions& o) {
   if (!o.draft.empty()) parse_gamma(o.gamma, spec);
   const std::uint64_t max_memory =
       o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
+  // An export whose sequence length is fixed cannot be bound per window: the whole window runs per token.
+  pipeline::SourceOptions so;
+  so.model = o.model;
+  const pipeline::ModelSource src = pipeline::open_model(so);
+  if (src.seq_symbol.empty() && src.token_input() >= 0) {
+    if (!o.draft.empty()) throw UsageError("--draft needs exports with a symbolic sequence dim (KV-cache decoding)");
+    ann::GenerateOptions options;
+    options.max_tokens = o.max_tokens;
+    options.sampling = sampling;
+    const pipeline::WindowGenerateResult w = pipeline::generate_window(src, prompt, options, o.threads);
+    const std::string text = tokenizer.decode(std::vector<std::int32_t>(w.tokens.begin(), w.tokens.end()));
+    if (o.json) {
+      nlohmann::json j;
+      j["model"] = o.model;
+      j["prompt"] = o.prompt;
+      j["completion"] = text;
+      j["tokens"] = w.tokens;
+      j["window"] = w.window;
+      j["batch"] = w.batch;
+      j["decoding"] = "whole_window";
+      j["passes"] = w.passes;
+      fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+      return 0;
+    }
+    fmt::print("{}{}\n", o.prompt, text);
+    fmt::print("-- the export fixes the window at {} (batch {}): no KV cache, the whole window ran {} times ({:.2f} s)\n",
+               w.window, w.batch, w.passes, w.seconds);
+    return 0;
+  }
   DecoderGraphCache graphs(o.model);
   // The prompt's window is the largest graph the session runs (each later step is one token); its plan
   // is refused before anything runs when it needs more than --max-memory. The graph stays cached.
@@ -377,7 +422,9 @@ void add_generate(CLI::App& app, Action& action) {
       "positions' state kept) or on the QANN integer reference; reports steps, spikes and synaptic ops per "
       "token. --engine snn --draft-steps K: greedy speculative decoding with the same SNN read after K steps "
       "as the draft.");
-  cmd->add_option("model", opts->model, "ONNX causal decoder with a dynamic seq axis (the target with --draft)")
+  cmd->add_option("model", opts->model,
+                  "ONNX causal decoder (the target with --draft); an export with a fixed sequence length runs its whole "
+                  "window per token (no KV cache; the prompt repeated in every row of a static batch)")
       ->required();
   cmd->add_option("--prompt", opts->prompt, "Prompt text (byte tokenizer)")->required();
   cmd->add_option("--max-tokens", opts->max_tokens, "Tokens to generate (stops early at the last position)");
@@ -415,6 +462,10 @@ void add_generate(CLI::App& app, Action& action) {
                   "+ max-tokens - 1, at most snnconv.max_seq); generation stops at its last position");
   cmd->add_option("--calib", opts->quant.calib_samples, "qann/snn: calibration windows (first N of the calibration split)")
       ->capture_default_str();
+  cmd->add_option("--data", opts->quant.data,
+                  "qann/snn: data to calibrate on (.npz token rows or a 1-D token stream named after the token input, or "
+                  ".h5); default: the model's snnconv.data");
+  cmd->add_option("--calib-data", opts->quant.calib_data, "qann/snn: data to calibrate on; default: --data");
   cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
       ->capture_default_str();
   cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")

@@ -231,8 +231,12 @@ int run_report(const ReportCliOptions& o) {
       snn_note = "not available: " + st.note;
       break;
     }
-  fmt::print("SNN         {}\n", r.snn ? fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value)
-                                       : !o.pipeline.snn ? std::string("skipped (--no-snn)") : snn_note);
+  std::string snn_line = !o.pipeline.snn ? std::string("skipped (--no-snn)") : snn_note;
+  if (r.snn)  // without labels (synthetic inputs, an .npz without 'labels') there is no metric to print
+    snn_line = r.snn->metric.empty() ? fmt::format("not scored ({} samples without labels; calibrated on {})",
+                                                   r.snn->samples, r.snn->calibration_description)
+                                     : fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value);
+  fmt::print("SNN         {}\n", snn_line);
   print_headline(j);
   // Stages that failed are in the report (stages[].status not_available, with the reason); say so here too.
   for (const cascade::StageRecord& st : r.stages)
@@ -267,7 +271,17 @@ int run_compare(const ReportCliOptions& o) {
 }
 
 void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
-  cmd->add_option("--data", o.pipeline.data, "Dataset (.h5); default: the model's bundled data (snnconv.data)");
+  cmd->add_option("--data", o.pipeline.data,
+                  "Data: an .npz with one array per model input named after it (first axis = samples; optional int "
+                  "'labels'; a language model's token rows or 1-D token stream) or an HDF5 dataset (.h5); default: the "
+                  "model's snnconv.data. Without any, the report is made on synthetic inputs and says so");
+  cmd->add_option("--calib-data", o.pipeline.calib_data,
+                  "SNN: data to calibrate on (.npz or .h5); default: --data (an .npz: its first --calib samples)");
+  cmd->add_option("--task", o.pipeline.task,
+                  "classification, language_model or vqa: override snnconv.task (without it the task is inferred from "
+                  "the model's inputs and outputs)");
+  cmd->add_option("--seq", o.pipeline.seq,
+                  "Sequence window of a language model (default: snnconv.max_seq, else the export's, else the data's)");
   cmd->add_option("--profile", o.profiles,
                   "Hardware profiles, comma-separated names or .json paths (default: every bundled neuromorphic "
                   "and dense profile)");
@@ -283,7 +297,8 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
       ->capture_default_str();
   cmd->add_option("--weight-bits", o.pipeline.weight_bits, "SNN: weight bits (per output channel)")
       ->capture_default_str();
-  cmd->add_option("--calib", o.pipeline.calib_samples, "SNN: calibration samples (train split, else val)")
+  cmd->add_option("--calib", o.pipeline.calib_samples,
+                  "SNN: calibration samples (the first N of --calib-data or an .npz --data; else the train split, else val)")
       ->capture_default_str();
   cmd->add_option("--snn-samples", o.pipeline.snn_samples,
                   "SNN: test samples the QANN and SNN run on (the first ones; at most --samples)")

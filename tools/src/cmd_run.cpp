@@ -1,5 +1,6 @@
-// `snnconv run MODEL [--data FILE.h5] [--split test] [--limit N] [--batch N] [--seq N] [--threads N]
-//  [--engine ann] [--reference] [--dims ...] [--max-memory BYTES] [--json]`
+// `snnconv run MODEL [--data FILE.h5|FILE.npz] [--split test] [--limit N] [--batch N] [--seq N] [--task T]
+//  [--threads N] [--engine ann|qann|snn] [--calib-data FILE] [--save-outputs FILE.npz] [--reference] [--dims ...]
+//  [--max-memory BYTES] [--json]`
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/datasets/npz.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 
@@ -19,6 +21,7 @@ struct RunOptions {
   std::string engine = "ann";
   std::string dims;
   std::string max_memory;  // empty: physical memory
+  std::string save_outputs;  // .npz of the raw outputs, one row per sample
   bool json = false;
   // qann / snn
   pipeline::QuantizeModelOptions quant;
@@ -32,31 +35,33 @@ struct RunOptions {
   std::int64_t record_samples = 16;
 };
 
-// The symbol of dim `d` of the graph's first input, or "" when that dim is fixed or absent.
-std::string first_input_symbol(const Graph& g, std::size_t d) {
-  if (g.inputs().empty()) return {};
-  const TensorType& t = g.value(g.inputs()[0]).type;
-  return d < t.dims.size() && !t.dims[d].is_known() ? t.dims[d].symbol : std::string();
-}
-
-// --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and
-// builds its engine itself; until cascade's EvalOptions carries the limit, the CLI builds the same plan
-// with the largest batch first and refuses it before any data is read.
+// --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and builds
+// its engine itself; the CLI builds the same plan with the largest batch first and refuses it before any data
+// is read.
 void check_run_memory(const RunOptions& o, std::uint64_t max_bytes) {
   if (max_bytes == 0) return;
-  const Graph probe = onnx_import::read_onnx(o.eval.model);
-  onnx_import::ImportOptions io;
-  io.dims = o.eval.dims;
-  if (const std::string batch = first_input_symbol(probe, 0); !batch.empty()) io.dims[batch] = o.eval.batch;
-  if (const std::string seq = first_input_symbol(probe, 1); !seq.empty()) {
-    std::int64_t length = o.eval.seq;
-    const auto it = probe.metadata.find("snnconv.max_seq");
-    if (length <= 0 && it != probe.metadata.end()) length = std::stoll(it->second);
-    if (length > 0) io.dims[seq] = length;
-  }
-  Graph g = onnx_import::import_onnx(o.eval.model, io);
+  pipeline::SourceOptions so;
+  so.model = o.eval.model;
+  so.task = o.eval.task;
+  so.seq = o.eval.seq;
+  so.data = o.eval.data;
+  const pipeline::ModelSource src = pipeline::open_model(so);
+  Graph g = src.bind(o.eval.batch, 0, o.eval.dims);
   if (o.eval.fuse) fuse_graph(g);
   check_plan_memory(g, max_bytes);
+}
+
+// --save-outputs: the raw outputs, one row per sample (padding dropped), named after the graph outputs; `lengths`
+// holds the valid positions per row when a language model's last window is shorter.
+void save_outputs(const std::string& path, const std::vector<std::string>& names, const std::vector<Tensor>& outputs,
+                  const std::vector<std::int64_t>& lengths) {
+  std::vector<std::pair<std::string, Tensor>> arrays;
+  for (std::size_t k = 0; k < outputs.size() && k < names.size(); ++k) arrays.emplace_back(names[k], outputs[k]);
+  if (!lengths.empty())
+    arrays.emplace_back("lengths", Tensor::from_vector<std::int64_t>({static_cast<std::int64_t>(lengths.size())}, lengths));
+  datasets::write_npz(path, arrays);
+  fmt::print(stderr, "outputs     {} ({} arrays, {} rows)\n", path, arrays.size(),
+             outputs.empty() || outputs[0].rank() == 0 ? 0 : outputs[0].dim(0));
 }
 
 nlohmann::json counters_json(const Counters& c) {
@@ -79,6 +84,7 @@ int run_quantized(RunOptions& o) {
   o.quant.model = o.eval.model;
   o.quant.data = o.eval.data;
   o.quant.seq = o.eval.seq;
+  o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
   const bool from_file = datasets::is_model_file(o.eval.model);
   const pipeline::QuantizedModel m =
@@ -94,9 +100,16 @@ int run_quantized(RunOptions& o) {
   so.record_path = o.record;
   so.raster = o.raster;
   so.record_samples = o.record_samples;
+  so.keep_outputs = !o.save_outputs.empty();
   if (!o.record.empty() && so.engine != pipeline::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
   const pipeline::SpikingRunResult r = pipeline::run_spiking(m, samples, so);
   const bool snn = so.engine == pipeline::SpikingEngine::snn;
+  if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, {});
+  const std::string metric_line =
+      r.metric.empty() ? fmt::format("{:<11} {} {} run (the data has no labels)", "not scored", r.samples,
+                                     m.task == "language_model" ? "windows" : "samples")
+                       : fmt::format("{:<11} {:.4f} on {} {}", r.metric, r.value, r.samples,
+                                     m.task == "language_model" ? "windows" : "samples");
   if (o.json) {
     nlohmann::json j;
     j["model"] = m.model;
@@ -110,8 +123,9 @@ int run_quantized(RunOptions& o) {
     j["clip"] = o.clip;
     j["calibration_samples"] = m.calibration_samples;
     j["calibration_split"] = m.calibration_split;
+    j["calibration"] = m.calibration_description;
     j["samples"] = r.samples;
-    j["metric"] = {{"name", r.metric}, {"value", r.value}};
+    j["metric"] = r.metric.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"name", r.metric}, {"value", r.value}};
     j["seconds"] = r.seconds;
     if (snn) {
       j["mode"] = o.mode;
@@ -134,13 +148,14 @@ int run_quantized(RunOptions& o) {
   }
   fmt::print("model       {}\n", m.model);
   fmt::print("data        {} (split {}, task {})\n", m.data, o.eval.split, m.task);
-  fmt::print("quantized   W{}A{}{} ({} calibration samples of '{}', clip {})\n", o.quant.quant.weight_bits,
+  fmt::print("quantized   W{}A{}{} (calibrated on {}, clip {})\n", o.quant.quant.weight_bits,
              o.quant.quant.act_bits,
              o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : std::string(),
-             m.calibration_samples, m.calibration_split, o.clip);
+             m.calibration_description.empty() ? fmt::format("{} samples of '{}'", m.calibration_samples, m.calibration_split)
+                                               : m.calibration_description,
+             o.clip);
   fmt::print("engine      {}{}\n", o.engine, snn ? " (" + o.mode + ")" : "");
-  fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples,
-             m.task == "language_model" ? "windows" : "samples");
+  fmt::print("{}\n", metric_line);
   if (snn) {
     fmt::print("steps       mean {:.1f}, max {} to quiescence ({} not quiescent by --max-steps {})\n", r.mean_steps,
                r.max_steps, r.not_quiescent, o.max_steps);
@@ -164,7 +179,9 @@ int run_run(RunOptions& o) {
   if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
   check_run_memory(o, o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory"));
+  o.eval.keep_outputs = !o.save_outputs.empty();
   const pipeline::EvalResult r = pipeline::evaluate(o.eval);
+  if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, r.lengths);
   const Counters total = r.ledger.total();
   if (o.json) {
     nlohmann::json j;
@@ -174,7 +191,7 @@ int run_run(RunOptions& o) {
     j["task"] = r.task;
     j["engine"] = o.engine;
     j["samples"] = r.samples;
-    j["metric"] = {{"name", r.metric}, {"value", r.value}};
+    j["metric"] = r.metric.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"name", r.metric}, {"value", r.value}};
     j["metrics"] = nlohmann::json::object();
     for (const auto& [name, value] : r.extra) j["metrics"][name] = value;
     j["seconds"] = r.seconds;
@@ -193,9 +210,12 @@ int run_run(RunOptions& o) {
     return 0;
   }
   fmt::print("model       {}\n", r.model);
-  fmt::print("data        {} (split {}, task {})\n", r.data, o.eval.split, r.task);
-  fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples,
-             r.task == "language_model" ? "windows" : "samples");
+  fmt::print("data        {} (task {})\n", r.data_description, r.task.empty() ? "unknown" : r.task);
+  if (r.metric.empty())
+    fmt::print("{:<11} {} {} run (the data has no labels)\n", "not scored", r.samples,
+               r.task == "language_model" ? "windows" : "samples");
+  else
+    fmt::print("{:<11} {:.4f} on {} {}\n", r.metric, r.value, r.samples, r.task == "language_model" ? "windows" : "samples");
   for (const auto& [name, value] : r.extra) fmt::print("{:<11} {:.6g}\n", name, value);
   fmt::print("throughput  {:.1f} {}/s ({:.3f} s in the engine)\n", r.samples_per_s,
              r.task == "language_model" ? "windows" : "samples", r.seconds);
@@ -218,8 +238,18 @@ void add_run(CLI::App& app, Action& action) {
                   "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "
                   "quantization options are then those stored in the file)")
       ->required();
-  cmd->add_option("--data", opts->eval.data, "Dataset file (.h5); default: the model's snnconv.data metadata");
-  cmd->add_option("--split", opts->eval.split, "Dataset split")->capture_default_str();
+  cmd->add_option("--data", opts->eval.data,
+                  "Data: an .npz with one array per model input named after it (first axis = samples, one per row "
+                  "whatever the export's static batch; optional int 'labels'; a language model's token rows [N, T] or "
+                  "one 1-D token stream) or an HDF5 dataset (.h5); default: the model's snnconv.data metadata "
+                  "(docs/datasets.md, \"Your own data\")");
+  cmd->add_option("--split", opts->eval.split, "HDF5 dataset split (an .npz has none)")->capture_default_str();
+  cmd->add_option("--task", opts->eval.task,
+                  "classification, language_model or vqa: override the model's snnconv.task metadata (without it the "
+                  "task is inferred: float [B, C] output = classifier; int tokens in and [B, T, V] out = language model)");
+  cmd->add_option("--save-outputs", opts->save_outputs,
+                  "Write the raw outputs of the engine run (ann, qann or snn) to this .npz: one array per graph output "
+                  "named after it, one row per sample, to compare with torch");
   cmd->add_option("--limit", opts->eval.limit, "Score at most N samples (language models: windows)");
   cmd->add_option("--batch", opts->eval.batch, "Samples per forward pass")->capture_default_str();
   cmd->add_option("--seq", opts->eval.seq, "Language models: window length (default: snnconv.max_seq)");
@@ -239,8 +269,11 @@ void add_run(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
       ->capture_default_str();
-  cmd->add_option("--calib", opts->quant.calib_samples, "qann/snn: calibration samples (first N of --calib-split)")
+  cmd->add_option("--calib", opts->quant.calib_samples,
+                  "qann/snn: calibration samples (the first N of --calib-data, else of an .npz --data (also scored; "
+                  "said in the output), else of --calib-split)")
       ->capture_default_str();
+  cmd->add_option("--calib-data", opts->quant.calib_data, "qann/snn: data to calibrate on (.npz or .h5); default: --data");
   cmd->add_option("--calib-split", opts->quant.calib_split, "qann/snn: split the calibration samples come from (default: train, else val; never the "
                   "scored split)");
   cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")

@@ -514,7 +514,10 @@ Graph read_onnx(const std::string& path, const ImportOptions& options) {
 }
 
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
-  Graph g = read_onnx(path, options);
+  return bind_onnx(read_onnx(path, options), options, path);
+}
+
+Graph bind_onnx(Graph g, const ImportOptions& options, const std::string& path) {
   try {
     check_finite_constants(g);
     bind_model_dims(g, options.dims);

@@ -98,19 +98,39 @@ Section summary_section(const json& r) {
   const json& a = r["ann"];
   if (a.value("evaluated", false))
     s.paragraphs.push_back(fmt::format(
-        "ANN (dense engine, as exported): {} {} on {} samples of split '{}' of {} ({:.0f} samples/s in the engine).",
+        "ANN (dense engine, as exported): {} {} on {} samples of {} ({:.0f} samples/s in the engine).",
         str(a["metric"], "name"), metric_text(str(a["metric"], "name"), num(a["metric"], "value")),
-        a.value("samples", 0), str(a, "split"), str(a, "data"), num(a, "samples_per_s")));
+        a.value("samples", 0),
+        // An .npz has no splits: its rows are the samples.
+        str(a, "data").ends_with(".npz") ? str(a, "data") : fmt::format("split '{}' of {}", str(a, "split"), str(a, "data")),
+        num(a, "samples_per_s")));
   else
     s.paragraphs.push_back("ANN: not scored (" + str(a, "not_evaluated_reason") +
                            "); energies are for one static inference.");
   if (has_snn(r)) {
     const json& sn = r["snn"];
-    s.paragraphs.push_back(fmt::format("SNN ({} mode): {} {} (QANN {}) on {} samples, mean {:.1f} steps to quiescence.",
-                                       str(sn, "mode"), str(sn["metric"], "name"),
-                                       metric_text(str(sn["metric"], "name"), num(sn["metric"], "snn_value")),
-                                       metric_text(str(sn["metric"], "name"), num(sn["metric"], "qann_value")),
-                                       sn.value("samples", 0), num(sn, "mean_steps")));
+    const bool scored = sn["metric"]["name"].is_string();
+    if (scored)
+      s.paragraphs.push_back(fmt::format("SNN ({} mode): {} {} (QANN {}) on {} samples, mean {:.1f} steps to quiescence.",
+                                         str(sn, "mode"), str(sn["metric"], "name"),
+                                         metric_text(str(sn["metric"], "name"), num(sn["metric"], "snn_value")),
+                                         metric_text(str(sn["metric"], "name"), num(sn["metric"], "qann_value")),
+                                         sn.value("samples", 0), num(sn, "mean_steps")));
+    else
+      s.paragraphs.push_back(fmt::format("SNN ({} mode): not scored (the samples carry no labels) on {} samples, mean "
+                                         "{:.1f} steps to quiescence.",
+                                         str(sn, "mode"), sn.value("samples", 0), num(sn, "mean_steps")));
+    if (sn.contains("calibration")) {
+      const json& c = sn["calibration"];
+      if (str(c, "source") == "synthetic")
+        s.paragraphs.push_back("No data was given: the model was quantized and converted on synthetic calibration "
+                               "inputs (" + str(c, "description") + "), and the SNN ran on synthetic samples. Accuracy "
+                               "is not measured; spike counts and energies are for those inputs. Give --data FILE.npz "
+                               "for figures on your data.");
+      else
+        s.paragraphs.push_back("Calibrated on " + str(c, "description") + "; the QANN and the SNN ran on " +
+                               str(sn, "data") + ".");
+    }
   } else {
     s.paragraphs.push_back("SNN: not available yet (" + stage_note(r, "compress") +
                            "). The SNN columns, the ANN/SNN ratios, accuracy vs steps and firing rates appear "
@@ -388,11 +408,13 @@ Section snn_section(const json& r, const Plots& plots) {
                   "quiescence; {} samples not quiescent at the limit.",
                   str(sn, "mode"), sn.value("samples", 0), sn.value("max_steps", 0), num(sn, "mean_steps"),
                   sn.value("max_steps_used", 0), sn.value("not_quiescent", 0)));
-  Table steps{"snn-steps", metric + " of the accumulated output read at step T", {"Step", metric}, {}, {true, true},
-              {}};
-  for (const auto& p : sn["metric_vs_step"])
-    steps.rows.push_back({fmt::format("{}", p.value("step", 0)), metric_text(metric, num(p, "value"))});
-  s.tables.push_back(std::move(steps));
+  if (!metric.empty()) {
+    Table steps{"snn-steps", metric + " of the accumulated output read at step T", {"Step", metric}, {}, {true, true},
+                {}};
+    for (const auto& p : sn["metric_vs_step"])
+      steps.rows.push_back({fmt::format("{}", p.value("step", 0)), metric_text(metric, num(p, "value"))});
+    s.tables.push_back(std::move(steps));
+  }
   Table layers{"snn-layers", "Spikes per population",   {"Population", "Neurons", "Spikes / inference", "Firing rate"},
                {},           {false, true, true, true}, "firing rate = spikes / (neurons x timesteps), per sample"};
   for (const auto& l : sn["layers"])

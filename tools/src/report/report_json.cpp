@@ -141,8 +141,14 @@ json snn_json(const cascade::SnnSection& s) {
                       {"spikes", l.spikes},
                       {"spikes_per_inference", num(l.spikes_per_inference)},
                       {"firing_rate", num(l.firing_rate)}});
+  const bool scored = !s.metric.empty();
   return {{"mode", s.mode},
-          {"metric", {{"name", s.metric}, {"qann_value", num(s.qann_value)}, {"snn_value", num(s.snn_value)}}},
+          {"metric", {{"name", scored ? json(s.metric) : json(nullptr)},
+                      {"qann_value", scored ? num(s.qann_value) : json(nullptr)},
+                      {"snn_value", scored ? num(s.snn_value) : json(nullptr)}}},
+          {"data", s.data},
+          {"calibration",
+           {{"source", s.calibration_source}, {"description", s.calibration_description}, {"samples", s.calibration_samples}}},
           {"samples", s.samples},
           {"activation_bits", s.activation_bits},
           {"max_steps", s.max_steps},
@@ -225,6 +231,7 @@ json report_json(const cascade::PipelineResult& r) {
                 {"name", m.name},
                 {"opset", m.opset},
                 {"task", m.task},
+                {"task_source", m.task_source},
                 {"bound_dims", m.bound_dims},
                 {"params", m.params},
                 {"param_bytes", m.param_bytes},

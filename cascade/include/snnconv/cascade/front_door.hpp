@@ -2,11 +2,9 @@
 // test data, price every ledger on the chosen hardware profiles, and vary each constant by 2x. The result
 // holds every figure the report shows; the writers (tools/src/report) only format it.
 //
-// The SNN seam: `run_snn_stage` (cascade/src/front_door_snn.cpp) returns the optional `SnnSection`; today it
-// returns nothing (the QANN quantizer of real models is not there yet) and says so in its StageRecord.
-// Once it fills an SnnSection, `price_pipeline` prices the SNN ledger on the same profiles, adds the
-// ANN/SNN ratios and the SNN columns of the sensitivity table, and report.json gets its `snn` object
-// (docs/report-schema.md) with no change to the writers' contract.
+// The model is read once (pipeline::ModelSource): the ANN stage binds graphs from it, the SNN stage
+// (`run_snn_stage`, cascade/src/front_door_snn.cpp) quantizes the fused batch-1 graph it is given. Without any
+// data the SNN stage calibrates and runs on synthetic inputs and the report says so.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +20,7 @@
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
 #include "snnconv/neuromorphic_hw/profile.hpp"
+#include "snnconv/pipeline/model_source.hpp"
 
 namespace snnconv::cascade {
 
@@ -38,8 +37,11 @@ struct PipelineProgress {
 };
 
 struct PipelineOptions {
-  std::string model;  // ONNX file
-  std::string data;   // dataset (.h5); empty: the model's snnconv.data metadata
+  std::string model;       // ONNX file
+  std::string data;        // .h5 dataset or .npz; empty: the model's snnconv.data metadata (none: synthetic inputs)
+  std::string calib_data;  // .h5 or .npz to calibrate on; empty: the data (an .npz: its first calib_samples rows)
+  std::string task;        // override the model's task: classification | language_model | vqa
+  std::int64_t seq = 0;    // sequence window; 0: snnconv.max_seq, else the export's, else the data's
   std::string split = "test";
   std::int64_t samples = 1000;         // test samples (language models: windows) to run; < 0: the whole split
   std::int64_t batch = 64;             // samples per forward pass of the ANN evaluation
@@ -76,7 +78,8 @@ struct ModelSummary {
   std::string file;
   std::string name;  // file stem
   int opset = 0;
-  std::string task;        // snnconv.task metadata, else the dataset's task, else ""
+  std::string task;         // snnconv.task metadata, else the dataset's task, else inferred from the graph, else ""
+  std::string task_source;  // "--task", "metadata", "dataset", "inferred" or ""
   std::string bound_dims;  // the dims the pricing graph was bound to (batch 1)
   std::int64_t params = 0, param_bytes = 0;
   std::int64_t macs_per_inference = 0;  // at the bound dims
@@ -116,7 +119,11 @@ struct SnnLayerStats {
 
 struct SnnSection {
   std::string mode;       // "strict" (one +-1 spike per neuron per step) or "burst" (multi-bit events)
-  std::string metric;     // as the ANN's
+  std::string metric;     // as the ANN's; "" when the samples carry no labels (synthetic inputs, an unlabelled .npz)
+  std::string data;       // what the QANN and SNN ran on (one line)
+  std::string calibration_source;       // "hdf5", "npz" or "synthetic"
+  std::string calibration_description;  // one line
+  std::int64_t calibration_samples = 0;
   double qann_value = 0;  // the quantized ANN on the same samples
   double snn_value = 0;   // the SNN's accumulated output at the end of the run
   std::int64_t samples = 0;
@@ -177,11 +184,12 @@ struct PipelineResult {
 // error of the SNN stage are recorded in that stage (not_available, note "failed: ...") and the run goes on.
 PipelineResult run_pipeline(const PipelineOptions& options);
 
-// The SNN stage (the seam, cascade/src/front_door_snn.cpp): compress with defaults, convert to a spiking
-// graph, run it on the same samples as the ANN. Appends its records (compress, convert, snn) to `stages`;
-// returns nothing while the QANN quantizer is not available.
-std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
-                                        std::vector<StageRecord>& stages);
+// The SNN stage (cascade/src/front_door_snn.cpp): quantize the fused graph `fused_ann` (bound at batch 1, read
+// from `source`), convert it to a spiking graph, run the QANN and the SNN on the first test samples (synthetic
+// ones without data). Appends its records (compress, convert, snn) to `stages`; returns nothing when skipped or
+// when the model cannot be quantized (the records say why).
+std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const pipeline::ModelSource& source,
+                                        const Graph& fused_ann, std::vector<StageRecord>& stages);
 
 // Prices what `r` holds (r.ann, and r.snn when set) on the options' profiles: fills r.profiles,
 // r.ann_prices, r.snn_prices, r.comparisons, r.sensitivity. Public so a caller holding its own SNN run

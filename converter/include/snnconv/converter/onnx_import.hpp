@@ -39,6 +39,10 @@ Graph read_onnx(const std::string& path, const ImportOptions& options = {});
 // metadata["snnconv.bound_dims"].
 Graph import_onnx(const std::string& path, const ImportOptions& options = {});
 
+// The second half of import_onnx on a graph read_onnx returned (taken by value: pass a copy to bind one read
+// several ways, as pipeline::ModelSource does): binds the dims, folds constants. `path` names the file in errors.
+Graph bind_onnx(Graph unbound, const ImportOptions& options, const std::string& path);
+
 // Reads one serialized ONNX TensorProto file (the `input_0.pb` / `output_0.pb` format of ONNX's test data).
 // ParseError naming the file when it is not one.
 Tensor read_tensor_file(const std::string& path);

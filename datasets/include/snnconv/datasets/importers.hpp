@@ -70,6 +70,34 @@ std::string_view python_code_split(std::uint64_t seed, std::string_view relpath)
 
 ImportSummary import_python_code(const std::filesystem::path& output, const PythonCodeOptions& options = {});
 
+// ---- your own files (`snnconv datasets import npz|images|text`) -----------------------------------
+
+struct FileImportOptions {
+  std::string split = "test";  // the one split written: train, val or test
+  std::string name;            // the `name` attribute; "": the input's file or folder name
+  std::string task;            // npz: "" infers (a `labels` array: classification; else language_model)
+  WriterOptions writer;
+};
+
+// An .npz (np.savez) in the HDF5 layout. classification: a `labels` array (integers >= 0, one per sample) and
+// exactly one other array, the inputs [N, ...] (uint8 kept with scale 1, every other dtype stored as float32;
+// NaN/Inf refused naming the array and the index; class_names "0".."max label"). language_model: one integer
+// array of byte tokens (0..255), [N, T] (each row a document) or [T] (one document). UsageError for what the
+// layout cannot hold (several input arrays, tokens above 255, no labels for a classifier), naming the arrays.
+ImportSummary import_npz(const std::filesystem::path& input, const std::filesystem::path& output,
+                         const FileImportOptions& options = {});
+
+// A folder of images, one sub-folder per class (torchvision's ImageFolder layout: classes are the sub-folder names
+// in sorted order, images sorted by name inside each), as uint8 [N, C, H, W] with scale 1/255. Files are read by
+// read_image (image_file.hpp); hidden files are skipped, other extensions refused by name. Every image must have
+// the size and channel count of the first (no resizing: the error names the file and both sizes).
+ImportSummary import_images(const std::filesystem::path& dir, const std::filesystem::path& output,
+                            const FileImportOptions& options = {});
+
+// Text files as a byte-level language-model split: each file one document (bytes unchanged), named as given.
+ImportSummary import_text(const std::vector<std::filesystem::path>& files, const std::filesystem::path& output,
+                          const FileImportOptions& options = {});
+
 // ---- by name ----------------------------------------------------------------------------------------
 
 // Names import_dataset accepts.

@@ -1,5 +1,5 @@
-// The quantize -> convert -> simulate path on a real model and dataset: what `snnconv run --engine qann|snn`
-// and the report run. Lives in cascade (layer 4) because it joins the importer and quantizer (converter),
+// The quantize -> convert -> simulate path on a real model and data: what `snnconv run --engine qann|snn`
+// and the report run. Lives in pipeline (layer 4) because it joins the importer and quantizer (converter),
 // the datasets, the QANN reference (ann_baseline) and the SNN engine (snn_core).
 #pragma once
 
@@ -10,42 +10,55 @@
 #include <vector>
 
 #include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/finite.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
+#include "snnconv/pipeline/model_data.hpp"
+#include "snnconv/pipeline/model_source.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
 namespace snnconv::pipeline {
 
-// A model imported at batch 1 (sequence length from --seq or snnconv.max_seq), fused, with the dataset it
-// is scored on and the calibration samples taken from the calibration split.
+// A model bound at batch 1 (a static-batch export: its own batch; sequence length from --seq, snnconv.max_seq or
+// the export), fused, with the data it is scored on and where its calibration samples came from.
 struct QuantizedModel {
   std::string model, data, task;
-  Graph canonical;  // batch 1, fused
+  std::string calib_data;  // the file calibrated on ("" for synthetic inputs)
+  Graph canonical;  // batch 1 (or the export's static batch), fused
   Graph qann;       // Stage::quantized
   Graph snn;        // Stage::spiking
   std::vector<QuantPoint> points;
   std::vector<std::string> linears;
   std::int64_t calibration_samples = 0;
-  std::string calibration_split;
+  std::string calibration_split;        // the HDF5 split; "npz" (the file's first rows) or "synthetic"
+  std::string calibration_description;  // one line for reports, e.g. "the first 64 samples of x.npz (also scored)"
 };
 
 struct QuantizeModelOptions {
   std::string model;                // ONNX file
-  std::string data;                 // dataset; empty: the model's snnconv.data
-  std::string calib_split;          // empty: "train" when the dataset has it, else "val"
+  std::string data;                 // .h5 dataset or .npz; empty: the model's snnconv.data
+  std::string calib_data;           // .h5 or .npz to calibrate on; empty: `data`
+  std::string calib_split;          // HDF5: empty: "train" when the dataset has it, else "val"
   std::int64_t calib_samples = 64;  // first N samples (classification) or windows (language model)
   std::int64_t seq = 0;             // language model window; 0: the model's snnconv.max_seq
+  std::string task;                 // override the model's task (model_source.hpp)
+  // With no data at all (no --data, --calib-data or snnconv.data): calibrate on calib_samples synthetic inputs
+  // (model_data.hpp) instead of refusing. The front door sets it; the commands do not.
+  bool synthetic_calibration = false;
   QuantizeOptions quant;
 };
 
-// Imports, fuses, builds the QANN skeleton, calibrates on the calibration split, quantizes and converts to
-// spiking. Classification and language-model datasets are supported; other tasks are an UnsupportedError.
+// Reads, binds, fuses, builds the QANN skeleton, calibrates, quantizes and converts to spiking. Calibration
+// samples: --calib-data, else the data file (an .npz: its first calib_samples rows, also scored; an HDF5
+// dataset: its calibration split), else synthetic inputs when allowed. UsageError when there is none.
 QuantizedModel quantize_model(const QuantizeModelOptions& options);
 
 // quantize_model in two stages, so that compression (compress.hpp) can change the float model in between:
-// prepare_model imports and fuses (m.canonical) and picks the calibration split (qann and snn stay empty);
+// prepare_model reads, binds and fuses (m.canonical) and picks the calibration data (qann and snn stay empty);
 // quantize_prepared builds the QANN of m.canonical, calibrates, quantizes and converts.
 QuantizedModel prepare_model(const QuantizeModelOptions& options);
+// prepare_model on a model already read and its fused graph bound at batch 1 (the front door's): no file parse.
+QuantizedModel prepare_model(const ModelSource& source, Graph canonical, const QuantizeModelOptions& options);
 void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& options);
 // The graph inputs of the first calib_samples samples of m's calibration split.
 std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, const QuantizeModelOptions& options);
@@ -60,14 +73,37 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
 std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
 
-// The test-split inputs of sample i (one tensor per graph input) and its label, for classification; for a
-// language model the window's tokens and, as label, -1.
+// One run of the quantized graph: `rows` samples (one unless the export fixes a larger batch B: then B rows, the
+// last group padded by repeating its last row). inputs: one tensor per graph input; labels: classification, per
+// real row (empty when the data has none); next: language model and vqa, the token each position of each real
+// row predicts (-1: none), rows x T. label: the first row's label (-1 when none), for single-row callers.
 struct Sample {
   std::vector<Tensor> inputs;
   std::int64_t label = -1;
-  std::vector<std::int64_t> next;  // language model: the bytes each position predicts (-1: none)
+  std::vector<std::int64_t> next;
+  std::int64_t rows = 1;
+  std::vector<std::int64_t> labels;
 };
+// The samples of `split` (an .npz has none: its rows) of m's data, at most `limit` (< 0: all), grouped as the
+// graph's batch dim says.
 std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& split, std::int64_t limit);
+// The same from rows already loaded (model_data.hpp) for m's graph.
+std::vector<Sample> group_samples(const QuantizedModel& m, const RowSet& rows);
+// A view of m as a model source (its bound graph, task, window, batch) for load_rows.
+ModelSource source_of(const QuantizedModel& m);
+
+// The score of a sample's real rows from the logits (first graph output): classification, rows right; language
+// model, nats and scored positions; vqa, rows whose every answer position is right. count: rows or positions.
+struct SampleScore {
+  double value = 0.0;
+  double count = 0.0;
+};
+// NumericError naming `site` when the scored rows of `logits` hold a NaN or an Inf (core/finite.hpp).
+SampleScore score_sample(const std::string& task, const Tensor& logits, const Sample& s, const OutputSite& site = {});
+// "accuracy", "bits_per_byte", "exact_match", or "" when the samples carry no labels or targets.
+std::string metric_of(const std::string& task, const std::vector<Sample>& samples);
+// The metric from summed scores: the mean (accuracy, exact match) or bits per scored byte.
+double finish_metric(const std::string& metric, const SampleScore& total);
 
 enum class SpikingEngine : std::uint8_t { qann, snn };
 
@@ -89,6 +125,7 @@ struct SpikingRunOptions {
   // sums every sample). Sample indices are positions in `samples`.
   std::vector<int> read_steps;
   std::function<void(std::int64_t sample, int step, bool final, const Tensor& output, const Ledger& own)> on_read;
+  bool keep_outputs = false;  // SpikingRunResult::outputs: every graph output, one row per real sample row
 };
 
 struct LayerSpikes {
@@ -99,9 +136,9 @@ struct LayerSpikes {
 };
 
 struct SpikingRunResult {
-  std::string metric;  // "accuracy" or "bits_per_byte"
+  std::string metric;  // "accuracy", "bits_per_byte", "exact_match", or "" without labels
   double value = 0.0;
-  std::int64_t samples = 0;
+  std::int64_t samples = 0;  // real rows run (padding rows of a static batch not counted)
   double mean_steps = 0.0;
   int max_steps = 0;
   std::int64_t not_quiescent = 0;
@@ -110,8 +147,10 @@ struct SpikingRunResult {
   double spikes_per_inference = 0.0;
   double synaptic_ops_per_inference = 0.0;
   std::vector<LayerSpikes> layers;
-  Ledger ledger;  // SNN: summed over samples (rows: SNN graph nodes); QANN: empty
+  Ledger ledger;  // SNN: summed over samples (rows: SNN graph nodes; samples counts every row computed); QANN: empty
   double seconds = 0.0;
+  std::vector<std::string> output_names;  // keep_outputs
+  std::vector<Tensor> outputs;            // keep_outputs: per graph output, [rows, ...]
 };
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);
