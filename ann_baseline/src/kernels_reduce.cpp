@@ -21,7 +21,7 @@ std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
 void split(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const int rank = x.rank();
-  const std::int64_t axis_attr = std::get<AxisAttrs>(a.node.attrs).axis;
+  const std::int64_t axis_attr = std::get<SplitAttrs>(a.node.attrs).axis;
   const auto ax = static_cast<std::size_t>(axis_attr < 0 ? axis_attr + rank : axis_attr);
   const std::size_t elem = dtype_size(x.dtype());
   const std::int64_t outer = product(x.shape(), 0, ax), inner = product(x.shape(), ax + 1, x.shape().size());
@@ -93,7 +93,7 @@ KernelChoice choose_split_reduce(const Graph& g, const Node& n, std::span<const 
     case OpKind::Split: {
       if (types.empty() || !types[0] || !types[0]->is_static() || types[0]->rank() == 0) return {};
       const int rank = types[0]->rank();
-      const std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+      const std::int64_t axis = std::get<SplitAttrs>(n.attrs).axis;
       if (axis < -rank || axis >= rank) return {};
       const auto ax = static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
       std::int64_t total = 0;

@@ -169,14 +169,14 @@ TEST_CASE("Split and ReduceMean / ReduceSum are bit-identical to the reference")
   {
     Graph g;  // the fused qkv projection cut into q, k, v along the last axis
     const ValueId x = test::input(g, "x", DType::f32, {2, 9, 24});
-    g.set_outputs(test::node(g, OpKind::Split, {x}, AxisAttrs{-1}, 3));
+    g.set_outputs(test::node(g, OpKind::Split, {x}, SplitAttrs{-1}, 3));
     check_fast_kernel(g, {random_f32({2, 9, 24}, 60)}, "split", 0.0f);
   }
   {
     Graph g;  // uneven sizes (a sizes input), a middle axis
     const ValueId x = test::input(g, "x", DType::f32, {3, 10, 5});
     const ValueId sizes = g.add_constant("sizes", Tensor::from_vector<std::int64_t>({2}, {3, 7}));
-    g.set_outputs(test::node(g, OpKind::Split, {x, sizes}, AxisAttrs{1}, 2));
+    g.set_outputs(test::node(g, OpKind::Split, {x, sizes}, SplitAttrs{1}, 2));
     check_fast_kernel(g, {random_f32({3, 10, 5}, 61)}, "split", 0.0f);
   }
   const std::vector<std::pair<std::vector<std::int64_t>, bool>> reductions{
