@@ -63,5 +63,6 @@ std::optional<Rewrite> match_gelu(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_matmul_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_split_linear(Graph& g, const View& view, NodeId anchor);
 
 }  // namespace snnconv::fuse
