@@ -83,7 +83,7 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Range, "Range", 3, 3, 1, kNo, kShapeOnly | kI, range},
     {OpKind::QuantizeLinear, "QuantizeLinear", 2, 3, 1, kAxis, kQuantPoint | kI | kC, quantize_linear},
     {OpKind::DequantizeLinear, "DequantizeLinear", 2, 3, 1, kAxis, kI | kC, dequantize_linear},
-    {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ, linear},
+    {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ | kS, linear},  // spiking: dense prologue
     {OpKind::Attention, "Attention", 3, 4, 1, attr_index<AttentionAttrs>, kBilinear | kWholeVector | kC | kQ,
      attention},
     {OpKind::FakeQuant, "FakeQuant", 1, 1, 1, kNo, kQuantPoint | kElementwise | kQ, same_as_first},

@@ -108,7 +108,7 @@ TEST_CASE("byom fixtures: the fused dense engine equals torch within 1e-4, every
     const auto a = out[0].to_f32(), b = want.to_f32();
     float worst = 0.0f;
     for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
-    MESSAGE(f.name << ": max |dense - torch| / (1 + |torch|) = " << worst);
+    MESSAGE(fname << ": max |dense - torch| / (1 + |torch|) = " << worst);
     CHECK(worst <= 1e-4f);
   }
 }
@@ -159,7 +159,7 @@ TEST_CASE("byom fixtures: SNN == QANN bit for bit at activation bits 2, 4, 8, st
       const Graph qann = quantize_skeleton(sk, cal, qo);
       for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
         const Exactness x = snn_vs_qann(qann, samples, mode);
-        MESSAGE(f.name << " A" << bits << (mode == snn::FireMode::strict ? " strict" : " burst") << ": "
+        MESSAGE(fname << " A" << bits << (mode == snn::FireMode::strict ? std::string(" strict") : std::string(" burst")) << ": "
                        << x.mismatches << " of " << x.outputs << " outputs differ, mean steps "
                        << static_cast<double>(x.steps) / static_cast<double>(samples.size()));
         CHECK(x.not_quiescent == 0);

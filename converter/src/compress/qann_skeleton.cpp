@@ -50,7 +50,7 @@ void fold_attention_scale(Graph& g, NodeId att, float scale, const std::vector<s
     if (consumers[q.index].size() != 1)
       unsupported(g, att, "the attention scale cannot be folded: Q ('" + g.value(q).name + "') has other readers");
     Node& n = g.node(p);
-    if (n.kind == OpKind::Reshape || n.kind == OpKind::Transpose) {
+    if (ann::is_data_movement(n.kind)) {  // scaling commutes with moving elements
       q = n.inputs[0];
       continue;
     }
@@ -114,6 +114,10 @@ class SkeletonBuilder {
       std::vector<std::size_t> slots;
       switch (n.kind) {
         case OpKind::Linear:
+          // A Linear on the graph inputs alone (an input embedding) stays in the real-valued prologue, as
+          // a patch-embedding Conv does: the network's input population is the first point after it.
+          if (in_region(n.inputs[0])) slots = {0};
+          break;
         case OpKind::LayerNorm:
         case OpKind::Softmax:
           slots = {0};
@@ -126,6 +130,9 @@ class SkeletonBuilder {
               (in_region(n.inputs[0]) || in_region(n.inputs[1])))
             slots = {0, 1};
           break;
+        case OpKind::ReduceMean:
+          if (in_region(n.inputs[0])) mean_as_linear(id);
+          break;
         case OpKind::Conv:
         case OpKind::Gemm:
           if (in_region(n.inputs[0])) unsupported(g_, id, std::string(op_name(n.kind)) + " inside the network has no quantized form (only in the input prologue)");
@@ -134,7 +141,7 @@ class SkeletonBuilder {
           break;
       }
       for (std::size_t k : slots) g_.node(id).inputs[k] = levels_of(g_.node(id).inputs[k], n.kind == OpKind::MatMul && k == 0 && is_probs(n.inputs[0]));
-      if (n.kind == OpKind::Linear) out_.linears.push_back(n.name);
+      if (n.kind == OpKind::Linear && !slots.empty()) out_.linears.push_back(n.name);
     }
     g_.stage = Stage::quantized;
     infer_shapes(g_);
@@ -144,6 +151,47 @@ class SkeletonBuilder {
   }
 
  private:
+  // Mean pooling (ReduceMean over one axis, e.g. the tokens) is a linear map of the levels: the reduced
+  // axis moved last, a Linear with a [N, 1] weight of 1/N (quantized like every weight), then a Reshape to
+  // the ReduceMean's shape, which becomes that Reshape. So it is a synaptic layer in the SNN.
+  void mean_as_linear(NodeId id) {
+    const Node n = g_.node(id);
+    const auto& ra = std::get<ReduceAttrs>(n.attrs);
+    const Shape shape = g_.value(n.inputs[0]).type.static_shape();
+    const auto rank = static_cast<std::int64_t>(shape.size());
+    if (ra.axes.size() != 1)
+      unsupported(g_, id, "ReduceMean over " + std::to_string(ra.axes.size()) +
+                              " axes inside the network has no quantized form (mean pooling over one axis has)");
+    const std::int64_t axis = ra.axes[0] < 0 ? ra.axes[0] + rank : ra.axes[0];
+    const std::int64_t count = shape[static_cast<std::size_t>(axis)];
+    ValueId x = levels_of(n.inputs[0], false);
+    Shape moved = shape;
+    if (axis != rank - 1) {
+      std::vector<std::int64_t> perm;
+      for (std::int64_t d = 0; d < rank; ++d)
+        if (d != axis) perm.push_back(d);
+      perm.push_back(axis);
+      for (std::int64_t d = 0; d < rank; ++d) moved[static_cast<std::size_t>(d)] = shape[static_cast<std::size_t>(perm[static_cast<std::size_t>(d)])];
+      const ValueId t = add_node_value(g_, OpKind::Transpose, {x}, TransposeAttrs{perm}, n.name + "/pool_t");
+      g_.value(t).type = TensorType::of(DType::f32, moved);
+      g_.value(t).quant = g_.value(x).quant;
+      x = t;
+    }
+    const ValueId w = g_.add_constant(unique_name(g_, n.name + "/pool_w"),
+                                      Tensor::from_vector<float>({count, 1}, std::vector<float>(static_cast<std::size_t>(count), 1.0f / static_cast<float>(count))));
+    const ValueId y = add_node_value(g_, OpKind::Linear, {x, w}, LinearAttrs{}, n.name + "/pool");
+    moved.back() = 1;
+    g_.value(y).type = TensorType::of(DType::f32, moved);
+    out_.linears.push_back(g_.node(g_.value(y).producer).name);
+    const Shape out_shape = g_.value(n.outputs[0]).type.static_shape();
+    const ValueId target = g_.add_constant(unique_name(g_, n.name + "/pool_shape"),
+                                           Tensor::from_vector<std::int64_t>({static_cast<std::int64_t>(out_shape.size())}, out_shape));
+    Node& r = g_.node(id);
+    r.kind = OpKind::Reshape;
+    r.attrs = ReshapeAttrs{};
+    r.inputs = {y, target};
+  }
+
   bool is_probs(ValueId v) const {
     const NodeId p = g_.value(v).producer;
     return p.valid() && g_.node(p).kind == OpKind::Softmax;

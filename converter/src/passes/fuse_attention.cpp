@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "fuse_detail.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv::fuse {
 namespace {
@@ -44,6 +45,35 @@ template <typename Allowed> bool is_causal_pattern(const Tensor& t, Allowed allo
     for (std::int64_t j = 0; j < nk; ++j)
       if (allowed(i * nk + j) != (j <= i + nk - nq)) return false;
   return true;
+}
+
+// The value of `v` when it is a constant or computed from constants alone by a few nodes (the importer leaves
+// e.g. nanoGPT's `bias[:, :, :T, :T] == 0` as Slice/Equal/Cast of a buffer), by the reference kernels.
+std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth = 0) {
+  if (!v.valid()) return std::nullopt;
+  if (g.value(v).constant) return *g.value(v).constant;
+  const NodeId p = g.value(v).producer;
+  if (!p.valid() || depth > 8 || g.node(p).outputs.size() != 1) return std::nullopt;
+  const Node& n = g.node(p);
+  std::vector<Tensor> held;
+  held.reserve(n.inputs.size());
+  std::vector<const Tensor*> ptrs;
+  for (ValueId in : n.inputs) {
+    if (!in.valid()) {
+      ptrs.push_back(nullptr);
+      continue;
+    }
+    auto t = constant_value(g, in, depth + 1);
+    if (!t || t->numel() > (1 << 22)) return std::nullopt;
+    held.push_back(std::move(*t));
+    ptrs.push_back(&held.back());
+  }
+  try {
+    std::vector<Tensor> out = ann::evaluate_reference(g, p, ptrs);
+    return std::move(out.at(0));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
 }
 
 // The K operand [B,H,Nk,D] for a score product q . kt: read through a Transpose when kt is one (composing
@@ -117,7 +147,8 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
       }
     }
     if (!mask.valid() || g.value(mask).type.dtype != DType::f32 || g.value(mask).type.rank() > rank) return std::nullopt;
-    if (const Tensor* m = view.constant(mask)) {
+    if (const auto mc = constant_value(g, mask)) {
+      const Tensor* m = &*mc;
       const auto vals = m->to_f32();
       if (is_causal_pattern(*m, [&](std::int64_t i) { return vals[static_cast<std::size_t>(i)] == 0.0f; })) {
         bool only_zero_or_masked = true;
@@ -146,7 +177,8 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
     }
     const ValueId cond = w.inputs[0];
     if (g.value(cond).type.dtype != DType::boolean || g.value(cond).type.rank() > rank) return std::nullopt;
-    if (const Tensor* c = view.constant(cond)) {
+    if (const auto cc = constant_value(g, cond)) {
+      const Tensor* c = &*cc;
       const auto raw = c->to_i64();
       auto allowed = [&](std::int64_t i) { return (raw[static_cast<std::size_t>(i)] != 0) == cond_attends; };
       if (is_causal_pattern(*c, allowed)) {

@@ -71,12 +71,11 @@ class SpikeConverter {
     return map_[v.index];
   }
 
-  // Units with a spiking form (Linear, products, whole-vector units) never run in the prologue: their inputs
-  // must be quantization points, as in the QANN. A patch-embedding Conv, lookups and elementwise ops may.
+  // Products and whole-vector units never run in the prologue: their inputs must be quantization points, as
+  // in the QANN. A patch-embedding Conv, an input-embedding Linear, lookups and elementwise ops may.
   bool is_prologue(const Node& n) const {
     if (n.outputs.size() != 1) return false;
     switch (n.kind) {
-      case OpKind::Linear:
       case OpKind::MatMul:
       case OpKind::LayerNorm:
       case OpKind::Softmax:
