@@ -182,6 +182,10 @@ float activate(Activation a, float v) {
       return detail::gelu_exact(v);
     case Activation::gelu_tanh:
       return detail::gelu_tanh(v);
+    case Activation::tanh:
+      return std::tanh(v);
+    case Activation::silu:
+      return detail::silu(v);
   }
   return v;
 }

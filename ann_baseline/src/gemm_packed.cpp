@@ -44,6 +44,12 @@ void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, 
       a = 0.5f * a * (1.0f + (kSqrt2OverPi * (a + 0.044715f * a * a * a)).tanh());
       return;
     }
+    case Activation::tanh:
+    case Activation::silu:
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < cols; ++j)
+          y[r * ldy + j] = act == Activation::tanh ? std::tanh(y[r * ldy + j]) : y[r * ldy + j] / (1.0f + std::exp(-y[r * ldy + j]));
+      return;
   }
 }
 

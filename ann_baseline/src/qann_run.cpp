@@ -104,6 +104,7 @@ class QannRunner {
         return fake_quant(id);
       case OpKind::Relu:
       case OpKind::Gelu:
+      case OpKind::Tanh:
         return fold_nonlinearity(id);
       case OpKind::Linear:
         return linear(id);
@@ -196,6 +197,8 @@ class QannRunner {
     o = x;
     if (n.kind == OpKind::Relu)
       o.pending = Activation::relu;
+    else if (n.kind == OpKind::Tanh)
+      o.pending = Activation::tanh;
     else
       o.pending = std::get<GeluAttrs>(n.attrs).tanh_approximation ? Activation::gelu_tanh : Activation::gelu;
   }
@@ -281,6 +284,8 @@ class QannRunner {
         (k == 1 ? gamma : beta) = p.constant->to_f32();
       }
     }
+    std::vector<std::uint8_t> keep;
+    if (n.kind == OpKind::Softmax && n.inputs.size() > 1 && n.inputs[1].valid()) keep = mask_keep(id, x.lv.shape);
     Slot& o = out(id);
     o.kind = Slot::Kind::floats;
     o.shape = x.lv.shape;
@@ -289,7 +294,34 @@ class QannRunner {
       const std::size_t base = r * static_cast<std::size_t>(cols);
       whole_vector_row(fn, x.lv.q.data() + base, x.lv.scale, cols, eps, gamma.data(),
                        beta.empty() ? nullptr : beta.data(), o.f.data() + base,
-                       causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1);
+                       causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1,
+                       keep.empty() ? nullptr : keep.data() + base);
+    }
+  }
+
+  // The keep flags of a masked softmax's input 1 (a constant, a graph input or a prologue value).
+  std::vector<std::uint8_t> mask_keep(NodeId id, const Shape& scores) const {
+    const ValueId mv = g_.node(id).inputs[1];
+    const Value& val = g_.value(mv);
+    const Slot& s = slots_[mv.index];
+    Tensor held;
+    const Tensor* m = nullptr;
+    if (val.constant) {
+      m = &*val.constant;
+    } else if (s.kind == Slot::Kind::tensor) {
+      m = &s.t;
+    } else if (s.kind == Slot::Kind::floats && s.pending == Activation::none) {
+      held = Tensor::from_vector<float>(s.shape, s.f);
+      m = &held;
+    } else {
+      fail(id, mv, "the attention mask must be a constant or computed from the graph inputs alone");
+    }
+    try {
+      return attention_keep(*m, scores);
+    } catch (const Error& e) {
+      ErrorContext c = g_.context(id);
+      c.value = val.name;
+      throw NumericError("QANN: " + e.message(), c);
     }
   }
 

@@ -52,8 +52,25 @@ std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
 }  // namespace
 
 Outputs eval_softmax(const NodeCall& c) {
-  const Tensor& x = c.input(0, "input");
-  require_f32(c, x, "Softmax input");
+  const Tensor& x_in = c.input(0, "input");
+  require_f32(c, x_in, "Softmax input");
+  // Input 1 (quantized graphs, a decomposed masked attention): an additive f32 mask or a bool mask (true =
+  // attend, false adds -inf), broadcast to the scores.
+  Tensor masked;
+  if (const Tensor* mask = c.optional_input(1)) {
+    masked = Tensor(DType::f32, x_in.shape());
+    BroadcastWalker walk(x_in.shape(), {x_in.shape(), mask->shape()});
+    const float* px = x_in.data<float>();
+    float* pm = masked.data<float>();
+    const bool boolean = mask->dtype() == DType::boolean;
+    if (!boolean) require_f32(c, *mask, "Softmax mask");
+    for (std::int64_t i = 0; i < x_in.numel(); ++i, walk.next()) {
+      const float add = boolean ? (mask->data<bool>()[walk.offset(1)] ? 0.0f : -std::numeric_limits<float>::infinity())
+                                : mask->data<float>()[walk.offset(1)];
+      pm[i] = px[walk.offset(0)] + add;
+    }
+  }
+  const Tensor& x = c.optional_input(1) != nullptr ? masked : x_in;
   const auto& at = c.attrs<SoftmaxAttrs>();
   const int axis = c.axis(at.axis, x.rank());
   const auto ax = static_cast<std::size_t>(axis);

@@ -11,6 +11,8 @@ std::string_view activation_name(Activation a) {
     case Activation::relu: return "relu";
     case Activation::gelu: return "gelu";
     case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::tanh: return "tanh";
+    case Activation::silu: return "silu";
   }
   return "?";
 }

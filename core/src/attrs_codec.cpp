@@ -46,7 +46,7 @@ struct In {
   }
 };
 
-constexpr int kActivations = 4;  // Activation::none .. gelu_tanh
+constexpr int kActivations = 6;  // Activation::none .. silu
 constexpr int kDTypes = 7;       // DType f32 .. bool
 
 struct Encoder {

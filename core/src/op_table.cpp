@@ -58,7 +58,7 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::MatMul, "MatMul", 2, 2, 1, kNo, kWeightBearing | kBilinear | kDense, matmul},
     {OpKind::Gemm, "Gemm", 2, 3, 1, attr_index<GemmAttrs>, kWeightBearing | kI | kC, gemm},
     {OpKind::Conv, "Conv", 2, 3, 1, attr_index<ConvAttrs>, kWeightBearing | kEvery, conv},  // spiking: dense prologue
-    {OpKind::Softmax, "Softmax", 1, 1, 1, attr_index<SoftmaxAttrs>, kWholeVector | kDense, same_as_first},
+    {OpKind::Softmax, "Softmax", 1, 2, 1, attr_index<SoftmaxAttrs>, kWholeVector | kDense, same_as_first},
     {OpKind::LayerNorm, "LayerNormalization", 2, 3, 1, attr_index<LayerNormAttrs>, kWholeVector | kDense, same_as_first},
     {OpKind::ReduceMean, "ReduceMean", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
     {OpKind::ReduceSum, "ReduceSum", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},

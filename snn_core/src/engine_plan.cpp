@@ -153,6 +153,12 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
           u.causal_m = in.shape[static_cast<std::size_t>(rank - 2)];
         }
         u.s_a = in.scale;
+        if (at.fn == DiffUnitAttrs::Fn::softmax && nd.inputs.size() > 1 && nd.inputs[1].valid()) {
+          const ValueId mv = nd.inputs[1];
+          if (!g.value(mv).constant && !values[mv.index].fixed)
+            fail(g, id, mv, "an attention mask must be known at step 1 (a constant, graph input or prologue value)", true);
+          u.mask_in = static_cast<int>(mv.index);
+        }
         if (at.fn == DiffUnitAttrs::Fn::layer_norm) {
           if (nd.inputs.size() < 2 || !nd.inputs[1].valid()) fail(g, id, {}, "LayerNorm unit needs a scale input");
           for (std::size_t k = 1; k < nd.inputs.size(); ++k) {

@@ -75,12 +75,14 @@ void fold_attention_scale(Graph& g, NodeId att, float scale, const std::vector<s
 void expand_attention(Graph& g, NodeId att) {
   const Node n = g.node(att);
   const auto& at = std::get<AttentionAttrs>(n.attrs);
-  if (n.inputs.size() > 3 && n.inputs[3].valid())
-    unsupported(g, att, "an Attention with an explicit mask has no quantized form here (only causal masking)");
   if (g.value(n.inputs[1]).type.rank() != 4) unsupported(g, att, "attention operands must be [B, H, N, D]");
   const ValueId kt = add_node_value(g, OpKind::Transpose, {n.inputs[1]}, TransposeAttrs{{0, 1, 3, 2}}, n.name + "/k_t");
   const ValueId s = add_node_value(g, OpKind::MatMul, {n.inputs[0], kt}, NoAttrs{}, n.name + "/scores");
-  const ValueId p = add_node_value(g, OpKind::Softmax, {s}, SoftmaxAttrs{-1, at.causal}, n.name + "/probs");
+  // An explicit mask (a padding mask input, a constant pattern) stays beside the scores: the softmax takes
+  // part only where it attends (ann::attention_keep), so its -inf never reaches a quantization point.
+  std::vector<ValueId> sm_in{s};
+  if (n.inputs.size() > 3 && n.inputs[3].valid()) sm_in.push_back(n.inputs[3]);
+  const ValueId p = add_node_value(g, OpKind::Softmax, sm_in, SoftmaxAttrs{-1, at.causal}, n.name + "/probs");
   Node& m = g.node(att);
   m.kind = OpKind::MatMul;
   m.inputs = {p, n.inputs[2]};

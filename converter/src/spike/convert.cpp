@@ -150,13 +150,15 @@ class SpikeConverter {
         return;
       }
       case OpKind::Relu:
-      case OpKind::Gelu: {
+      case OpKind::Gelu:
+      case OpKind::Tanh: {
         const ValueId x = n.inputs[0];
         if (spiking_[x.index] || pending_[x.index] != Activation::none || folded_from_[x.index])
           fail_unsupported(id, x, "a nonlinearity folds into a neuron only right after a linear unit");
         require_only_quant_consumers(id, out);
         folded_from_[out.index] = x;
         pending_[out.index] = n.kind == OpKind::Relu                            ? Activation::relu
+                              : n.kind == OpKind::Tanh                          ? Activation::tanh
                               : std::get<GeluAttrs>(n.attrs).tanh_approximation ? Activation::gelu_tanh
                                                                                 : Activation::gelu;
         return;
@@ -187,6 +189,9 @@ class SpikeConverter {
         } else {
           const auto& sa = std::get<SoftmaxAttrs>(n.attrs);
           at = {DiffUnitAttrs::Fn::softmax, sa.axis, 0.0f, sa.causal};
+          // A mask (input 1) is known at step 1: a constant, a graph input or a prologue value.
+          if (n.inputs.size() > 1 && n.inputs[1].valid() && !q_.is_constant(n.inputs[1]) && !fixed_[n.inputs[1].index])
+            fail_unsupported(id, n.inputs[1], "an attention mask must be a constant or computed from the graph inputs alone");
         }
         const int rank = q_.value(n.inputs[0]).type.rank();
         if (at.axis != -1 && at.axis != rank - 1)

@@ -70,8 +70,17 @@ std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min
 //              y_j = float(E_j) / float(sum E).
 // gamma/beta: LayerNorm scale and bias ([cols]; beta may be null). valid_cols >= 0 (causal softmax): only
 // the first valid_cols entries take part (max and sum too), the others are 0.
+// keep (softmax only; null: every entry): a 0 entry is masked out of the max and the sum and outputs 0 (a row
+// with nothing kept is all 0).
 void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
-                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols = -1);
+                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols = -1,
+                      const std::uint8_t* keep = nullptr);
+// An attention mask in the QANN: additive f32 values broadcast to the scores (numpy rules), where 0 lets an
+// entry take part and any value <= kMaskedBelow (-inf, torch's -1e4 / -1e9 / finfo.min) masks it out; the
+// softmax then runs over the kept entries (whole_vector_row's keep). One flag per score element. Any other
+// value (a finite additive bias such as ALiBi) is a NumericError naming it: it has no integer form.
+inline constexpr float kMaskedBelow = -1000.0f;
+std::vector<std::uint8_t> attention_keep(const Tensor& mask, const Shape& scores);
 // cols^2 * epsilon / s^2 (in double, rounded once to float): LayerNorm's epsilon in units of the levels.
 float layer_norm_eps_term(std::int64_t cols, float epsilon, float s);
 // round(2^kSoftmaxFracBits * exp(-s*k)) (exp in double): the softmax weight of a level k steps below the

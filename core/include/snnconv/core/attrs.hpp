@@ -10,7 +10,9 @@
 
 namespace snnconv {
 
-enum class Activation : std::uint8_t { none, relu, gelu, gelu_tanh };
+// tanh and silu (x * sigmoid(x)) are folded into quantization points only (the QANN and the SNN); fusion does
+// not absorb them into a Linear.
+enum class Activation : std::uint8_t { none, relu, gelu, gelu_tanh, tanh, silu };
 std::string_view activation_name(Activation a);
 
 struct NoAttrs {
