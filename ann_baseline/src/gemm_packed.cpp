@@ -288,7 +288,15 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
       gemm_panels(x + r0 * k, k, r1 - r0, w.panels.data() + (c0 / kPanel) * k * kPanel, k, c1 - c0, y + r0 * n + c0,
                   n, pad, 0, e);
       if (in_registers) continue;
-      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      if (act == Activation::gelu || act == Activation::gelu_tanh) {
+        gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      } else {  // tanh, silu: element by element (the reference's scalar functions)
+        for (std::int64_t r = r0; r < r1; ++r)
+          for (std::int64_t j = c0; j < c1; ++j) {
+            float& v = y[r * n + j];
+            v = act == Activation::tanh ? std::tanh(v) : v / (1.0f + std::exp(-v));
+          }
+      }
       if (residual)
         for (std::int64_t r = r0; r < r1; ++r)
           for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];

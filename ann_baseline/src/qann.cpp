@@ -196,6 +196,19 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       for (std::int64_t j = 0; j < n; ++j) y[j] = y[j] / denom;
       return;
     }
+    case DiffUnitAttrs::Fn::rms_norm: {
+      std::int64_t s2 = 0;
+      for (std::int64_t j = 0; j < cols; ++j) s2 += std::int64_t{q[j]} * q[j];
+      const float mean = (static_cast<float>(s2) + rms_norm_eps_term(cols, epsilon, s)) / static_cast<float>(cols);
+      const float r = std::sqrt(mean);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        y[j] = static_cast<float>(q[j]) / r;
+        y[j] = y[j] * gamma[j];
+      }
+      return;
+    }
+    case DiffUnitAttrs::Fn::rotary:
+      throw UnsupportedError("whole_vector_row: rotary rows need their position (rotary_row)");
     case DiffUnitAttrs::Fn::layer_norm: {
       std::int64_t s1 = 0, s2 = 0;
       for (std::int64_t j = 0; j < cols; ++j) {
@@ -212,6 +225,22 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       }
       return;
     }
+  }
+}
+
+float rms_norm_eps_term(std::int64_t cols, float epsilon, float s) {
+  return static_cast<float>(static_cast<double>(cols) * static_cast<double>(epsilon) /
+                            (static_cast<double>(s) * static_cast<double>(s)));
+}
+
+void rotary_row(const std::int32_t* q, float s, std::int64_t cols, const float* cos_row, const float* sin_row, float* y) {
+  const std::int64_t h = cols / 2;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    const float x = dequantize(q[j], s);
+    const float r = j < h ? dequantize(-q[j + h], s) : dequantize(q[j - h], s);
+    const float a = x * cos_row[j];
+    const float b = r * sin_row[j];
+    y[j] = a + b;
   }
 }
 

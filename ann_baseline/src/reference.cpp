@@ -117,11 +117,14 @@ std::vector<Tensor> evaluate_reference(const Graph& g, NodeId id, std::span<cons
     case OpKind::Gelu:
     case OpKind::Not: return eval_unary(c);
     case OpKind::Cast: return eval_cast(c);
+    case OpKind::Clip: return eval_clip(c);
     case OpKind::MatMul: return eval_matmul(c);
     case OpKind::Gemm: return eval_gemm(c);
     case OpKind::Conv: return eval_conv(c);
     case OpKind::Softmax: return eval_softmax(c);
     case OpKind::LayerNorm: return eval_layer_norm(c);
+    case OpKind::RMSNorm: return eval_rms_norm(c);
+    case OpKind::Rotary: return eval_rotary(c);
     case OpKind::ReduceMean:
     case OpKind::ReduceSum:
     case OpKind::ReduceMax: return eval_reduce(c);

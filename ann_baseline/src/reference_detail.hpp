@@ -191,6 +191,9 @@ Outputs eval_shape(const NodeCall& c);
 Outputs eval_constant_of_shape(const NodeCall& c);
 Outputs eval_range(const NodeCall& c);
 Outputs eval_cast(const NodeCall& c);
+Outputs eval_clip(const NodeCall& c);
+Outputs eval_rms_norm(const NodeCall& c);
+Outputs eval_rotary(const NodeCall& c);
 Outputs eval_where(const NodeCall& c);
 
 // reference_quant.cpp

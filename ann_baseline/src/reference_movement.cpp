@@ -424,6 +424,30 @@ Outputs eval_range(const NodeCall& c) {
 
 Outputs eval_cast(const NodeCall& c) { return {c.input(0, "input").cast(c.attrs<CastAttrs>().to)}; }
 
+// Clip: max(min(x, hi), lo) elementwise with optional scalar bounds of x's dtype (torch's narrow-range QDQ
+// exports clip the integer levels: QuantizeLinear -> Clip -> DequantizeLinear). A NaN stays NaN.
+Outputs eval_clip(const NodeCall& c) {
+  const Tensor& x = c.input(0, "input");
+  const Tensor* lo = c.optional_input(1);
+  const Tensor* hi = c.optional_input(2);
+  for (const Tensor* b : {lo, hi})
+    if (b != nullptr && (b->numel() != 1 || b->dtype() != x.dtype()))
+      c.fail_shape("Clip min/max must be scalars of the input's dtype");
+  return {visit_dtype(NumericTypes{}, c, x.dtype(), "Clip input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor out(x.dtype(), x.shape());
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
+      T v = px[i];
+      if (lo != nullptr && v < lo->data<T>()[0]) v = lo->data<T>()[0];
+      if (hi != nullptr && v > hi->data<T>()[0]) v = hi->data<T>()[0];
+      py[i] = v;
+    }
+    return out;
+  })};
+}
+
 Outputs eval_where(const NodeCall& c) {
   const Tensor& cond = c.input(0, "condition");
   const Tensor& x = c.input(1, "X");

@@ -54,7 +54,10 @@ struct AttrPrinter {
     return a.target == Activation::none ? "" : fmt::format("target={}", activation_name(a.target));
   }
   std::string operator()(const DiffUnitAttrs& a) const {
-    return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm" : "softmax",
+    return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm"
+                       : a.fn == DiffUnitAttrs::Fn::softmax  ? "softmax"
+                       : a.fn == DiffUnitAttrs::Fn::rms_norm ? "rms_norm"
+                                                             : "rotary",
                        a.axis, a.epsilon);
   }
 };

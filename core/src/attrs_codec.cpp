@@ -95,7 +95,7 @@ template <> AttentionAttrs decode_one(In& in) { AttentionAttrs a; a.scale = in.f
 template <> NeuronAttrs decode_one(In& in) { return {in.e<Activation>(kActivations)}; }
 template <> DiffUnitAttrs decode_one(In& in) {
   DiffUnitAttrs a;
-  a.fn = in.e<DiffUnitAttrs::Fn>(2), a.axis = in.i(), a.epsilon = in.f(), a.causal = in.b();
+  a.fn = in.e<DiffUnitAttrs::Fn>(4), a.axis = in.i(), a.epsilon = in.f(), a.causal = in.b();
   return a;
 }
 

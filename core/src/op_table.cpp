@@ -55,6 +55,7 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Gelu, "Gelu", 1, 1, 1, attr_index<GeluAttrs>, kElementwise | kNonlinear | kC | kQ | kS, unary},
     {OpKind::Not, "Not", 1, 1, 1, kNo, kElementwise | kEvery, logical_not},
     {OpKind::Cast, "Cast", 1, 1, 1, attr_index<CastAttrs>, kElementwise | kEvery, cast},
+    {OpKind::Clip, "Clip", 1, 3, 1, kNo, kElementwise | kDense, same_as_first},
     {OpKind::MatMul, "MatMul", 2, 2, 1, kNo, kWeightBearing | kBilinear | kDense, matmul},
     {OpKind::Gemm, "Gemm", 2, 3, 1, attr_index<GemmAttrs>, kWeightBearing | kI | kC, gemm},
     {OpKind::Conv, "Conv", 2, 3, 1, attr_index<ConvAttrs>, kWeightBearing | kEvery, conv},  // spiking: dense prologue
@@ -86,7 +87,9 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ | kS, linear},  // spiking: dense prologue
     {OpKind::Attention, "Attention", 3, 4, 1, attr_index<AttentionAttrs>, kBilinear | kWholeVector | kC | kQ,
      attention},
-    {OpKind::FakeQuant, "FakeQuant", 1, 1, 1, kNo, kQuantPoint | kElementwise | kQ, same_as_first},
+    {OpKind::RMSNorm, "RMSNorm", 2, 2, 1, attr_index<LayerNormAttrs>, kWholeVector | kC | kQ, same_as_first},
+    {OpKind::Rotary, "Rotary", 3, 3, 1, kNo, kC | kQ, same_as_first},
+    {OpKind::FakeQuant, "FakeQuant", 1, 1, 1, kNo, kQuantPoint | kElementwise | kC | kQ, same_as_first},  // canonical: a QDQ file's points
     {OpKind::SpikeNeuron, "SpikeNeuron", 1, 1, 1, attr_index<NeuronAttrs>,
      kSpiking | kStateful | kQuantPoint | kElementwise | kS, same_as_first},
     {OpKind::SynapseLinear, "SynapseLinear", 2, 3, 1, kNo, kSpiking | kWeightBearing | kS, linear},

@@ -311,21 +311,21 @@ class FakeQuantQCDQ(torch.autograd.Function):
     the form 2-7 bit QAT tools write (torch 1.13's own fake_quantize exports only 8-bit ranges)."""
 
     @staticmethod
-    def forward(ctx, x, scale, qmin, qmax):
-        return torch.clamp(torch.round(x / scale), qmin, qmax) * scale
+    def forward(ctx, x, scale, zero, qmin, qmax):
+        s = scale if scale.dim() == 0 else scale.view(-1, *([1] * (x.dim() - 1)))  # per channel: axis 0
+        return torch.clamp(torch.round(x / s), qmin, qmax) * s
 
     @staticmethod
     def backward(ctx, g):
-        return g, None, None, None
+        return g, None, None, None, None
 
     @staticmethod
-    def symbolic(g, x, scale, qmin, qmax):
-        s = g.op("Constant", value_t=torch.tensor(float(scale), dtype=torch.float32))
-        z = g.op("Constant", value_t=torch.tensor(0, dtype=torch.int8))
-        q = g.op("QuantizeLinear", x, s, z)
+    def symbolic(g, x, scale, zero, qmin, qmax):
+        axis = {} if scale.type().dim() == 0 else {"axis_i": 0}
+        q = g.op("QuantizeLinear", x, scale, zero, **axis)
         lo = g.op("Constant", value_t=torch.tensor(int(qmin), dtype=torch.int8))
         hi = g.op("Constant", value_t=torch.tensor(int(qmax), dtype=torch.int8))
-        return g.op("DequantizeLinear", g.op("Clip", q, lo, hi), s, z)
+        return g.op("DequantizeLinear", g.op("Clip", q, lo, hi), scale, zero, **axis)
 
 
 class ActQ(nn.Module):
@@ -350,24 +350,29 @@ class ActQ(nn.Module):
         scale = float(self.amax) / qmax
         if self.bits == 8:  # torch's own export: QuantizeLinear -> DequantizeLinear (int8 / uint8)
             return torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)
-        return FakeQuantQCDQ.apply(x, scale, qmin, qmax)
+        return FakeQuantQCDQ.apply(x, torch.tensor(scale), torch.tensor(0, dtype=torch.int8), qmin, qmax)
 
 
-def weight_q(w, bits):
-    """Symmetric per-output-channel weight fake quantization (torch's per-channel op: int8 levels)."""
+def weight_q(w, bits, scale=None):
+    """Symmetric per-output-channel weight fake quantization; `scale` (frozen for export) or the abs-max."""
     qmax = 2 ** (bits - 1) - 1
-    scale = (w.detach().abs().amax(dim=1) / qmax).clamp(min=1e-8)
-    zero = torch.zeros(w.shape[0], dtype=torch.int32)
-    if bits == 8:
-        return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, -128, 127)
-    return w + (torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax) * scale[:, None] - w).detach()
+    if scale is None:
+        scale = (w.detach().abs().amax(dim=1) / qmax).clamp(min=1e-8)
+        return w + (torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax) * scale[:, None] - w).detach()
+    if bits == 8:  # torch's per-channel op: QuantizeLinear/DequantizeLinear with axis 0
+        return torch.fake_quantize_per_channel_affine(w, scale, torch.zeros(w.shape[0], dtype=torch.int32), 0, -128, 127)
+    return FakeQuantQCDQ.apply(w, scale, torch.zeros(w.shape[0], dtype=torch.int8), -qmax, qmax)
 
 
 class QLinear(nn.Linear):
     bits = 8
 
+    def freeze(self):
+        qmax = 2 ** (self.bits - 1) - 1
+        self.register_buffer("w_scale", (self.weight.detach().abs().amax(dim=1) / qmax).clamp(min=1e-8))
+
     def forward(self, x):
-        return F.linear(x, weight_q(self.weight, self.bits), self.bias)
+        return F.linear(x, weight_q(self.weight, self.bits, getattr(self, "w_scale", None)), self.bias)
 
 
 class QATClassifier(nn.Module):
@@ -384,10 +389,13 @@ class QATClassifier(nn.Module):
         for _ in range(2):
             blk = nn.ModuleDict(dict(ln1=nn.LayerNorm(d), qkv=QLinear(d, 3 * d), proj=QLinear(d, d), ln2=nn.LayerNorm(d),
                                      fc1=QLinear(d, 64), fc2=QLinear(64, d)))
-            for name in ("x_in", "ln1_in", "a_in", "q", "k", "v", "s", "p", "o", "r1", "ln2_in", "m_in", "h", "r2"):
+            # One point per value the QANN quantizes: the residual stream (x_in, ln2_in: LayerNorm input and
+            # residual operand alike), every Linear input, Q, K, V, the scores, the probabilities, the residual
+            # branches.
+            for name in ("x_in", "a_in", "q", "k", "v", "s", "p", "o", "r1", "ln2_in", "m_in", "h", "r2"):
                 blk[name] = ActQ(bits, unsigned=name in ("p", "h"))
             self.blocks.append(blk)
-        self.ln_in, self.norm, self.head_in = ActQ(bits), nn.LayerNorm(d), ActQ(bits)
+        self.ln_in, self.norm, self.pool_in, self.head_in = ActQ(bits), nn.LayerNorm(d), ActQ(bits), ActQ(bits)
         self.head = QLinear(d, 10)
 
     def forward(self, x):
@@ -395,7 +403,7 @@ class QATClassifier(nn.Module):
         x = self.embed(x) + self.pos
         for B in self.blocks:
             x = B["x_in"](x)
-            qkv = B["qkv"](B["a_in"](B["ln1"](B["ln1_in"](x))))
+            qkv = B["qkv"](B["a_in"](B["ln1"](x)))
             q, k, v = qkv.split(32, dim=2)
             q = B["q"]((q / math.sqrt(8)).view(b, t, self.h, 8).transpose(1, 2))
             k = B["k"](k.view(b, t, self.h, 8).transpose(1, 2))
@@ -406,7 +414,7 @@ class QATClassifier(nn.Module):
             x = B["ln2_in"](x)
             x = x + B["r2"](B["fc2"](B["h"](F.relu(B["fc1"](B["m_in"](B["ln2"](x)))))))
         x = self.ln_in(x)
-        return self.head(self.head_in(self.norm(x).mean(dim=1)))
+        return self.head(self.head_in(self.pool_in(self.norm(x)).mean(dim=1)))
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -453,7 +461,11 @@ def bits_per_byte(model, windows):
 
 # ---------------------------------------------------------------------------------------------- export
 
-def export(model, name, inputs, input_names, meta, opset=17, dynamic=None, outdir=HERE, ref_inputs=None, labels=None):
+OUT = [HERE]  # --out
+
+
+def export(model, name, inputs, input_names, meta, opset=17, dynamic=None, ref_inputs=None, labels=None):
+    outdir = OUT[0]
     path = os.path.join(outdir, name + ".onnx")
     if dynamic is None:
         dynamic = {n: {0: "batch"} for n in input_names}
@@ -489,6 +501,7 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--out", default=HERE)
     args = ap.parse_args()
+    OUT[0] = args.out
     only = set(filter(None, args.only.split(",")))
     want = lambda n: not only or n in only  # noqa: E731
     torch.set_num_threads(2)
@@ -604,6 +617,10 @@ def main():
             if isinstance(mod, ActQ):
                 mod.observe = False
         train_classifier(m, dx, dy, 200, lr=5e-4)  # QAT: straight-through fine-tuning
+        for mod in m.modules():  # export with frozen weight steps, as a QAT checkpoint holds them
+            if isinstance(mod, QLinear):
+                mod.bits = bits
+                mod.freeze()
         info = export(m, name, [tx3], ["input"], cls_meta, opset=13, labels=ty3)
         info.update(what=f"{bits}-bit QAT transformer classifier on digits: per-tensor activation fake quant at every "
                          f"point (abs-max steps, frozen), per-channel symmetric weights; "

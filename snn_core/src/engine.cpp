@@ -570,10 +570,17 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
       }
     }
   }
-  const bool ln = u.fn == DiffUnitAttrs::Fn::layer_norm;
+  const bool ln = u.fn != DiffUnitAttrs::Fn::softmax;  // LayerNorm, RMSNorm, rotary: priced like LayerNorm
   if (first && u.mask_in >= 0) read_mask(u, in.shape);
   for (std::int32_t r : u.rows_changed) {
     const std::int64_t base = std::int64_t{r} * u.cols;
+    if (u.fn == DiffUnitAttrs::Fn::rotary) {  // a position-dependent linear map: the row's cos/sin
+      const std::int64_t p = (std::int64_t{r} % u.causal_m) * u.cols;
+      ann::rotary_row(in.count.data() + base, u.s_a, u.cols, u.gamma.data() + p, u.beta.data() + p, u.y.data() + base);
+      out.mark_range(base, base + u.cols);
+      u.row_flag[static_cast<std::size_t>(r)] = 0;
+      continue;
+    }
     ann::whole_vector_row(u.fn, in.count.data() + base, u.s_a, u.cols, u.epsilon, u.gamma.data(),
                           u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base,
                           u.causal ? ann::causal_valid_cols(r, u.causal_m, u.cols) : -1,

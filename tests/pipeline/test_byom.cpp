@@ -170,5 +170,106 @@ TEST_CASE("byom fixtures: SNN == QANN bit for bit at activation bits 2, 4, 8, st
   }
 }
 
+TEST_CASE("byom QAT fixtures: the file's own steps, no calibration; QANN ~ torch; SNN == QANN" *
+          doctest::test_suite("golden")) {
+  for (const char* name : {"qat4", "qat8"}) {
+    const std::string fname = name;
+    if (!selected(fname)) continue;
+    CAPTURE(fname);
+    const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / (fname + ".ref.h5"));
+    Graph g = import_at(fname, 1, 0);
+    const FuseStats st = fuse_graph(g);
+    CHECK(st.per_pattern.at("qdq") > 0);
+    const int file_points = count_kind(g, OpKind::FakeQuant);
+    CHECK(file_points >= 29);  // 14 per block + the pooling and head inputs
+    const QannSkeleton sk = build_qann_skeleton(g);
+    CHECK(sk.points.empty());  // every point the QANN needs comes from the file
+    const auto samples = samples_of(g, ref);
+    const Calibration cal = calibrate(sk, {}, QuantizeOptions{});
+    const Graph qann = quantize_skeleton(sk, cal, QuantizeOptions{});
+    // Against torch's fake-quantized forward: the same steps; differences come from rounding ties and the
+    // integer-form LayerNorm / softmax.
+    const Tensor& want = ref.outputs.at("logits");
+    const std::int64_t classes = want.dim(1);
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const ann::QannResult q = ann::run_qann(qann, samples[i]);
+      const float* a = q.outputs[0].data<float>();
+      const float* b = want.data<float>() + static_cast<std::int64_t>(i) * classes;
+      std::int64_t ta = 0, tb = 0;
+      for (std::int64_t c = 0; c < classes; ++c) {
+        worst = std::max(worst, std::fabs(a[c] - b[c]));
+        if (a[c] > a[ta]) ta = c;
+        if (b[c] > b[tb]) tb = c;
+      }
+      CHECK(ta == tb);
+    }
+    MESSAGE(fname << ": " << file_points << " file points; max |QANN - torch| = " << worst);
+    for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+      const Exactness x = snn_vs_qann(qann, samples, mode);
+      CHECK(x.not_quiescent == 0);
+      CHECK(x.mismatches == 0);
+    }
+  }
+}
+
+TEST_CASE("byom: an attention mask with an additive bias (not 0 or <= -1000) is refused naming the value" *
+          doctest::test_suite("unit")) {
+  const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / "bert_padding.ref.h5");
+  Graph g = import_at("bert_padding", 1, 16);
+  fuse_graph(g);
+  auto samples = samples_of(g, ref);
+  const QannSkeleton sk = build_qann_skeleton(g);
+  QuantizeOptions qo;
+  const Graph qann = quantize_skeleton(sk, calibrate(sk, samples, qo), qo);
+  // attention_mask = 2 gives (1 - 2) * -10000 = +10000: a bias inside the softmax, which has no integer form.
+  std::vector<Tensor> bad = samples[0];
+  for (std::size_t k = 0; k < g.inputs().size(); ++k)
+    if (g.value(g.inputs()[k]).name == "attention_mask") bad[k].data<std::int64_t>()[3] = 2;
+  try {
+    (void)ann::run_qann(qann, bad);
+    FAIL("no error");
+  } catch (const NumericError& e) {
+    CHECK(std::string(e.what()).find("attention mask value 10000") != std::string::npos);
+    CHECK(!e.context().value.empty());
+  }
+}
+
+TEST_CASE("byom: a QDQ step of zero is refused naming the node (exit 3)" * doctest::test_suite("unit")) {
+  Graph g;
+  g.opset = 13;
+  Value in;
+  in.name = "x";
+  in.type = TensorType::of(DType::f32, {1, 4});
+  const ValueId x = g.add_value(in);
+  g.set_inputs({x});
+  const ValueId s = g.add_constant("s", Tensor::from_vector<float>({}, {0.0f}));
+  const ValueId z = g.add_constant("z", Tensor::from_vector<std::int8_t>({}, {0}));
+  auto add = [&](OpKind k, std::vector<ValueId> ins, DType t, const std::string& nm) {
+    Value v;
+    v.name = nm;
+    v.type = TensorType::of(t, {1, 4});
+    const ValueId o = g.add_value(v);
+    Node n;
+    n.kind = k;
+    n.name = nm;
+    n.attrs = AxisAttrs{1};
+    n.inputs = std::move(ins);
+    n.outputs = {o};
+    g.add_node(std::move(n));
+    return o;
+  };
+  const ValueId q = add(OpKind::QuantizeLinear, {x, s, z}, DType::i8, "q");
+  const ValueId y = add(OpKind::DequantizeLinear, {q, s, z}, DType::f32, "dq");
+  g.set_outputs({y});
+  try {
+    fuse_graph(g);
+    FAIL("no error");
+  } catch (const UnsupportedError& e) {
+    CHECK(std::string(e.what()).find("quantization step 0") != std::string::npos);
+    CHECK(e.context().node == "dq");
+  }
+}
+
 }  // namespace
 }  // namespace snnconv

@@ -49,7 +49,9 @@ template <typename Allowed> bool is_causal_pattern(const Tensor& t, Allowed allo
 
 // The value of `v` when it is a constant or computed from constants alone by a few nodes (the importer leaves
 // e.g. nanoGPT's `bias[:, :, :T, :T] == 0` as Slice/Equal/Cast of a buffer), by the reference kernels.
-std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth = 0) {
+}  // namespace
+
+std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth) {
   if (!v.valid()) return std::nullopt;
   if (g.value(v).constant) return *g.value(v).constant;
   const NodeId p = g.value(v).producer;
@@ -75,6 +77,8 @@ std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth = 0) {
     return std::nullopt;
   }
 }
+
+namespace {
 
 // The K operand [B,H,Nk,D] for a score product q . kt: read through a Transpose when kt is one (composing
 // the permutations), else transpose kt's last two axes with a new node.

@@ -117,6 +117,12 @@ std::optional<Rewrite> match_split_linear(Graph& g, const View& view, NodeId anc
     part.name = lin.name + "/part" + std::to_string(i);
     part.attrs = lin.attrs;
     part.inputs = {lin.inputs[0], g.add_constant(base + ".w", std::move(wt))};
+    if (const auto& q = g.value(lin.inputs[1]).quant) {  // a QDQ file's weight steps: the part's columns
+      QuantParams qp = *q;
+      if (qp.axis == 1 && static_cast<std::int64_t>(qp.scale.size()) == n)
+        qp.scale.assign(q->scale.begin() + p.begin, q->scale.begin() + p.end);
+      if (qp.axis == 1 || qp.scale.size() == 1) g.value(part.inputs[1]).quant = qp;
+    }
     if (b != nullptr) {
       std::vector<float> bp(bias.begin() + p.begin, bias.begin() + p.end);
       part.inputs.push_back(g.add_constant(base + ".b", Tensor::from_vector<float>({cols}, bp)));

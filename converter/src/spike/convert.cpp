@@ -80,6 +80,8 @@ class SpikeConverter {
       case OpKind::LayerNorm:
       case OpKind::Softmax:
       case OpKind::Attention:
+      case OpKind::RMSNorm:
+      case OpKind::Rotary:
         return false;
       default:
         break;
@@ -176,13 +178,23 @@ class SpikeConverter {
         pending_[out.index] = act;
         return;
       }
+      case OpKind::Rotary: {
+        require_spiking(id, 0, "rotary embedding input");
+        for (std::size_t k = 1; k < 3; ++k)
+          if (!q_.is_constant(n.inputs[k])) fail_unsupported(id, n.inputs[k], "rotary cos/sin must be constants");
+        emit(id, OpKind::DiffUnit, {value(n.inputs[0]), value(n.inputs[1]), value(n.inputs[2])},
+             DiffUnitAttrs{DiffUnitAttrs::Fn::rotary, -1, 0.0f, false});
+        return;
+      }
       case OpKind::LayerNorm:
+      case OpKind::RMSNorm:
       case OpKind::Softmax: {
         require_spiking(id, 0, "whole-vector unit input");
         DiffUnitAttrs at;
-        if (n.kind == OpKind::LayerNorm) {
+        if (n.kind == OpKind::LayerNorm || n.kind == OpKind::RMSNorm) {
           const auto& ln = std::get<LayerNormAttrs>(n.attrs);
-          at = {DiffUnitAttrs::Fn::layer_norm, ln.axis, ln.epsilon};
+          at = {n.kind == OpKind::RMSNorm ? DiffUnitAttrs::Fn::rms_norm : DiffUnitAttrs::Fn::layer_norm, ln.axis,
+                ln.epsilon};
           for (std::size_t k = 1; k < n.inputs.size(); ++k)
             if (n.inputs[k].valid() && !q_.is_constant(n.inputs[k]))
               fail_unsupported(id, n.inputs[k], "LayerNorm scale and bias must be constants");

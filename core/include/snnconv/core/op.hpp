@@ -14,6 +14,7 @@ enum class OpKind : std::uint16_t {
   Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, Where,
   // Elementwise, unary.
   Neg, Sqrt, Exp, Erf, Tanh, Relu, Sigmoid, Gelu, Not, Cast,
+  Clip,  // x clamped to optional scalar inputs min, max (opset >= 11)
   // Weight-bearing / contractions.
   MatMul, Gemm, Conv,
   // Whole-vector.
@@ -26,6 +27,9 @@ enum class OpKind : std::uint16_t {
   QuantizeLinear, DequantizeLinear,
   // Canonical fused ops.
   Linear, Attention,
+  // RMSNorm(x, gamma): x / sqrt(mean(x^2, last axis) + eps) * gamma (LayerNormAttrs).
+  // Rotary(x, cos, sin): x * cos + rotate_half(x) * sin over the last axis, rotate_half(x) = [-x2, x1].
+  RMSNorm, Rotary,
   // QANN quantization point: y = scale * clamp(floor(x / scale + 1/2), n_min, n_max) (value's QuantParams).
   FakeQuant,
   // Spiking ops (SNN stage).

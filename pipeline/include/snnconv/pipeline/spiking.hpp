@@ -27,6 +27,9 @@ struct QuantizedModel {
   std::vector<std::string> linears;
   std::int64_t calibration_samples = 0;
   std::string calibration_split;
+  // Quantization points a QDQ file brought with its own steps (FakeQuants of the canonical graph): the QANN
+  // keeps them; only `points` (those the file lacks) are calibrated, and with none, nothing is.
+  std::int64_t file_points = 0;
 };
 
 struct QuantizeModelOptions {
