@@ -504,7 +504,7 @@ def main():
     OUT[0] = args.out
     only = set(filter(None, args.only.split(",")))
     want = lambda n: not only or n in only  # noqa: E731
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("SNNCONV_TORCH_THREADS", "2")))  # 1 on a loaded machine
     prov = {}
     prov_path = os.path.join(args.out, "provenance.json")
     if os.path.exists(prov_path):

@@ -5,10 +5,12 @@
 //    SNNCONV_BYOM_FIXTURES=name,... filter for longer runs).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "snnconv/ann_baseline/engine.hpp"
@@ -170,6 +172,72 @@ TEST_CASE("byom fixtures: SNN == QANN bit for bit at activation bits 2, 4, 8, st
   }
 }
 
+// Bits per byte of next-byte predictions: logits [T, V] at positions first..T-2 predicting tokens[t + 1 - offset].
+double bits_per_byte(const float* logits, std::int64_t t_len, std::int64_t vocab, const std::int64_t* tokens,
+                     std::int64_t offset) {
+  double bits = 0.0;
+  std::int64_t n = 0;
+  for (std::int64_t t = offset; t + 1 < t_len; ++t) {
+    const float* row = logits + t * vocab;
+    const float top = *std::max_element(row, row + vocab);
+    double z = 0.0;
+    for (std::int64_t c = 0; c < vocab; ++c) z += std::exp(static_cast<double>(row[c] - top));
+    const std::int64_t target = tokens[t + 1 - offset];
+    bits += (std::log(z) - static_cast<double>(row[target] - top)) / std::log(2.0);
+    ++n;
+  }
+  return bits / static_cast<double>(n);
+}
+
+TEST_CASE("byom fixtures: W8A8 QANN against float (top-1 of classifiers, bits per byte of LMs within 0.05)" *
+          doctest::test_suite("golden")) {
+  for (const Fixture& f : kFixtures) {
+    if (!selected(f.name)) continue;
+    const std::string fname = f.name;
+    CAPTURE(fname);
+    const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / (std::string(f.name) + ".ref.h5"));
+    Graph g = import_at(f.name, 1, f.seq);
+    fuse_graph(g);
+    const auto samples = samples_of(g, ref);
+    const QannSkeleton sk = build_qann_skeleton(g);
+    QuantizeOptions qo;  // W8A8, calibrated on the fixture's own samples
+    const Graph qann = quantize_skeleton(sk, calibrate(sk, samples, qo), qo);
+    const Tensor& want = ref.outputs.at("logits");  // torch's float outputs
+    const std::int64_t per = want.numel() / want.dim(0);
+    if (want.rank() == 2) {  // a classifier: the same top-1 on every sample
+      int agree = 0;
+      for (std::size_t i = 0; i < samples.size(); ++i) {
+        const ann::QannResult q = ann::run_qann(qann, samples[i]);
+        const float* a = q.outputs[0].data<float>();
+        const float* b = want.data<float>() + static_cast<std::int64_t>(i) * per;
+        agree += std::max_element(a, a + per) - a == std::max_element(b, b + per) - b;
+      }
+      MESSAGE(fname << " W8A8: top-1 agreement with float " << agree << "/" << samples.size());
+      CHECK(agree == static_cast<int>(samples.size()));
+    } else {  // a language model: bits per byte of the text positions
+      const std::int64_t t_len = want.dim(1), vocab = want.dim(2);
+      const auto ids_at = [&](const std::vector<Tensor>& s) -> const Tensor& {
+        for (std::size_t k = 0; k < g.inputs().size(); ++k)
+          if (g.value(g.inputs()[k]).name == "input_ids") return s[k];
+        FAIL("no input_ids");
+        return s[0];
+      };
+      const std::int64_t offset = t_len - ids_at(samples[0]).dim(1);  // image tokens before the text (LLaVA)
+      double bq = 0.0, bf = 0.0;
+      for (std::size_t i = 0; i < samples.size(); ++i) {
+        const ann::QannResult q = ann::run_qann(qann, samples[i]);
+        const std::int64_t* ids = ids_at(samples[i]).data<std::int64_t>();
+        bq += bits_per_byte(q.outputs[0].data<float>(), t_len, vocab, ids, offset);
+        bf += bits_per_byte(want.data<float>() + static_cast<std::int64_t>(i) * per, t_len, vocab, ids, offset);
+      }
+      bq /= static_cast<double>(samples.size());
+      bf /= static_cast<double>(samples.size());
+      MESSAGE(fname << " W8A8: bits per byte float " << bf << ", QANN " << bq << " (diff " << bq - bf << ")");
+      CHECK(std::fabs(bq - bf) <= 0.05);
+    }
+  }
+}
+
 TEST_CASE("byom QAT fixtures: the file's own steps, no calibration; QANN ~ torch; SNN == QANN" *
           doctest::test_suite("golden")) {
   for (const char* name : {"qat4", "qat8"}) {
@@ -182,6 +250,21 @@ TEST_CASE("byom QAT fixtures: the file's own steps, no calibration; QANN ~ torch
     CHECK(st.per_pattern.at("qdq") > 0);
     const int file_points = count_kind(g, OpKind::FakeQuant);
     CHECK(file_points >= 29);  // 14 per block + the pooling and head inputs
+    {  // the dense engine runs the file's fake quantization as torch does (attention unfused: docs/your-model.md)
+      const Graph g3 = [&] {
+        Graph x = import_at(fname, 3, 0);
+        fuse_graph(x);
+        return x;
+      }();
+      ann::Engine e(g3, {.threads = 2});
+      const auto out = e.run(std::vector<Tensor>{ref.inputs.at("input")});
+      const auto a = out[0].to_f32(), b = ref.outputs.at("logits").to_f32();
+      REQUIRE(a.size() == b.size());
+      float worst = 0.0f;
+      for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
+      MESSAGE(fname << ": max |dense - torch| / (1 + |torch|) = " << worst);
+      CHECK(worst <= 1e-4f);
+    }
     const QannSkeleton sk = build_qann_skeleton(g);
     CHECK(sk.points.empty());  // every point the QANN needs comes from the file
     const auto samples = samples_of(g, ref);
@@ -235,7 +318,56 @@ TEST_CASE("byom: an attention mask with an additive bias (not 0 or <= -1000) is 
   }
 }
 
-TEST_CASE("byom: a QDQ step of zero is refused naming the node (exit 3)" * doctest::test_suite("unit")) {
+TEST_CASE("byom: a -inf mask that would reach a quantization point is refused naming the value" *
+          doctest::test_suite("unit")) {
+  // x -> LayerNorm -> + mask(-inf) -> Linear: the Linear's input point would read -inf.
+  Graph g;
+  g.opset = 17;
+  Value in;
+  in.name = "x";
+  in.type = TensorType::of(DType::f32, {1, 4});
+  const ValueId x = g.add_value(in);
+  g.set_inputs({x});
+  const float inf = std::numeric_limits<float>::infinity();
+  const ValueId gamma = g.add_constant("gamma", Tensor::from_vector<float>({4}, {1, 1, 1, 1}));
+  const ValueId beta = g.add_constant("beta", Tensor::from_vector<float>({4}, {0, 0, 0, 0}));
+  const ValueId mask = g.add_constant("mask", Tensor::from_vector<float>({1, 4}, {0, 0, -inf, 0}));
+  const ValueId w = g.add_constant("w", Tensor::from_vector<float>({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}));
+  auto add = [&](OpKind k, std::vector<ValueId> ins, Attrs attrs, const std::string& nm, Shape shape) {
+    Value v;
+    v.name = nm;
+    v.type = TensorType::of(DType::f32, shape);
+    const ValueId o = g.add_value(v);
+    Node n;
+    n.kind = k;
+    n.name = nm;
+    n.attrs = std::move(attrs);
+    n.inputs = std::move(ins);
+    n.outputs = {o};
+    g.add_node(std::move(n));
+    return o;
+  };
+  const ValueId y = add(OpKind::LayerNorm, {x, gamma, beta}, LayerNormAttrs{}, "ln", {1, 4});
+  const ValueId z = add(OpKind::Add, {y, mask}, NoAttrs{}, "masked", {1, 4});
+  const ValueId o = add(OpKind::Linear, {z, w}, LinearAttrs{}, "head", {1, 2});
+  g.set_outputs({o});
+  fuse_graph(g);
+  const QannSkeleton sk = build_qann_skeleton(g);
+  std::vector<std::vector<Tensor>> samples{{Tensor::from_vector<float>({1, 4}, {0.5f, -1.0f, 2.0f, 0.25f})}};
+  try {
+    (void)calibrate(sk, samples, QuantizeOptions{});
+    FAIL("no error");
+  } catch (const NumericError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("non-finite value") != std::string::npos);
+    CHECK(msg.find("'masked'") != std::string::npos);  // the value that carries the -inf
+    CHECK(msg.find("only feed a softmax") != std::string::npos);
+  }
+}
+
+TEST_CASE("byom: a QDQ step of zero or below is refused naming the node (exit 3)" * doctest::test_suite("unit")) {
+ for (const float step : {0.0f, -0.5f}) {
+  CAPTURE(step);
   Graph g;
   g.opset = 13;
   Value in;
@@ -243,7 +375,7 @@ TEST_CASE("byom: a QDQ step of zero is refused naming the node (exit 3)" * docte
   in.type = TensorType::of(DType::f32, {1, 4});
   const ValueId x = g.add_value(in);
   g.set_inputs({x});
-  const ValueId s = g.add_constant("s", Tensor::from_vector<float>({}, {0.0f}));
+  const ValueId s = g.add_constant("s", Tensor::from_vector<float>({}, {step}));
   const ValueId z = g.add_constant("z", Tensor::from_vector<std::int8_t>({}, {0}));
   auto add = [&](OpKind k, std::vector<ValueId> ins, DType t, const std::string& nm) {
     Value v;
@@ -266,9 +398,11 @@ TEST_CASE("byom: a QDQ step of zero is refused naming the node (exit 3)" * docte
     fuse_graph(g);
     FAIL("no error");
   } catch (const UnsupportedError& e) {
-    CHECK(std::string(e.what()).find("quantization step 0") != std::string::npos);
+    CHECK(std::string(e.what()).find("quantization step " + std::to_string(step)) != std::string::npos);
+    CHECK(std::string(e.what()).find("not a positive finite number") != std::string::npos);
     CHECK(e.context().node == "dq");
   }
+ }
 }
 
 }  // namespace

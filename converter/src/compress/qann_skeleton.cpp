@@ -155,6 +155,10 @@ class SkeletonBuilder {
       for (std::size_t k : slots) g_.node(id).inputs[k] = levels_of(g_.node(id).inputs[k], n.kind == OpKind::MatMul && k == 0 && is_probs(n.inputs[0]));
       if (n.kind == OpKind::Linear && !slots.empty()) out_.linears.push_back(n.name);
     }
+    // The rewrites above add data movement of their own (mean pooling's Reshape): a file point after it moves
+    // before it too.
+    while (hoist_file_point()) {
+    }
     // Levels moved by data movement carry their point's QuantParams (placeholders until quantize_skeleton).
     for (NodeId id : g_.topological_order()) {
       const Node& n = g_.node(id);
@@ -178,6 +182,9 @@ class SkeletonBuilder {
     for (NodeId id : g_.topological_order()) {
       const Node& f = g_.node(id);
       if (f.kind != OpKind::FakeQuant) continue;
+      const std::string& fname = g_.value(f.outputs[0]).name;
+      if (std::any_of(out_.points.begin(), out_.points.end(), [&](const QuantPoint& pt) { return pt.name == fname; }))
+        continue;  // a point of our own is placed before movement already (levels_of)
       const ValueId x = f.inputs[0];
       const NodeId p = g_.value(x).producer;
       if (!p.valid() || !ann::is_data_movement(g_.node(p).kind) || consumers[x.index].size() != 1) continue;

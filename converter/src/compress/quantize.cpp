@@ -309,7 +309,9 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
 
   for (std::uint32_t i = 0; i < g.num_nodes(); ++i) {
     Node& n = g.node(NodeId(i));
-    if (n.kind != OpKind::Linear) continue;
+    // A Linear of the dense prologue (an input embedding on the graph inputs, not in sk.linears) keeps its
+    // real weights: it runs once, densely, before the first neurons.
+    if (n.kind != OpKind::Linear || !linears.count(n.name)) continue;
     const int bits = o.weight_bits_of.count(n.name) ? o.weight_bits_of.at(n.name) : o.weight_bits;
     const Value& wv = g.value(n.inputs[1]);
     if (!wv.constant || wv.constant->rank() != 2)
