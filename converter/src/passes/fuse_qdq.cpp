@@ -155,8 +155,9 @@ std::optional<Rewrite> match_qdq(Graph& g, const View& view, NodeId anchor) {
   const std::vector<float> qs = steps_of(g, view, q);
   if (s.size() != 1 || qs.size() != 1)
     refuse(g, anchor, "per-channel activation quantization has no neuron form (one step per tensor)");
-  if (!same_values(view, qn.inputs[1], dq.inputs[1]) || zero_points_of(view, qn, 1) != zp)
-    refuse(g, anchor, "QuantizeLinear and DequantizeLinear of one pair disagree on step or zero point");
+  // Q and DQ with different steps rescale the levels (our own integer-form export writes such pairs): not a
+  // quantization point; the dense engine runs the pair as it is.
+  if (!same_values(view, qn.inputs[1], dq.inputs[1]) || zero_points_of(view, qn, 1) != zp) return std::nullopt;
   chain.push_back(q);
   QuantParams qp;
   qp.scale = s;
