@@ -10,7 +10,7 @@ packages=(cmake ninja-build g++ libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev
 # reference runtime the export tests compare against. python3-matplotlib: the report's PNG plots (tools/plot_report.py); python3-jsonschema: report.json is validated
 # against tools/report.schema.json; chromium: the test that renders report.html headless.
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp)
+  packages+=(python3-torch python3-torchvision python3-onnx python3-sklearn python3-matplotlib libopenblas0-openmp)
 fi
 # Node.js may already come from elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts with
 # Debian's npm package): only a machine without npm gets Debian's.

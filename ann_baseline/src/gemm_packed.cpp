@@ -45,6 +45,12 @@ void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, 
       a = 0.5f * a * (1.0f + (kSqrt2OverPi * (a + 0.044715f * a * a * a)).tanh());
       return;
     }
+    case Activation::tanh:
+    case Activation::silu:
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < cols; ++j)
+          y[r * ldy + j] = act == Activation::tanh ? std::tanh(y[r * ldy + j]) : y[r * ldy + j] / (1.0f + std::exp(-y[r * ldy + j]));
+      return;
   }
 }
 
@@ -462,7 +468,15 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
       run_blocks(ik, pa, rows, r0, r1 - r0, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + r0 * n + c0,
                  n, panel, k * panel, e);
       if (in_registers) continue;
-      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      if (act == Activation::gelu || act == Activation::gelu_tanh) {
+        gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      } else {  // tanh, silu: element by element (the reference's scalar functions)
+        for (std::int64_t r = r0; r < r1; ++r)
+          for (std::int64_t j = c0; j < c1; ++j) {
+            float& v = y[r * n + j];
+            v = act == Activation::tanh ? std::tanh(v) : v / (1.0f + std::exp(-v));
+          }
+      }
       if (residual)
         for (std::int64_t r = r0; r < r1; ++r)
           for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];

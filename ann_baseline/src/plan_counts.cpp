@@ -143,6 +143,16 @@ Counters node_counts(const Graph& g, NodeId id) {
       break;
     // LayerNorm: sum, subtract, square-accumulate, normalise, scale (+ bias) per element; one
     // reciprocal square root per row.
+    // RMSNorm: square-accumulate, normalise, scale per element and one reciprocal square root per row;
+    // Rotary: two multiplies and an add per element.
+    case OpKind::RMSNorm: {
+      c.dense_ops += 3 * in_n;
+      const TensorType& t = g.value(n.inputs[0]).type;
+      if (t.is_static() && in_n > 0 && t.rank() > 0 && t.dims.back().value > 0)
+        c.nonlinear_ops += in_n / static_cast<std::uint64_t>(t.dims.back().value);
+      break;
+    }
+    case OpKind::Rotary: c.dense_ops += 3 * out_n; break;
     case OpKind::LayerNorm: {
       const std::uint64_t per = n.inputs.size() > 2 && n.inputs[2].valid() ? 6 : 5;
       c.dense_ops += per * in_n;

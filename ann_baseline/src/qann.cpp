@@ -70,6 +70,10 @@ float apply_target(Activation act, float x) {
       return qann_gelu(x);
     case Activation::gelu_tanh:
       return detail::gelu_tanh(x);
+    case Activation::tanh:
+      return std::tanh(x);
+    case Activation::silu:
+      return detail::silu(x);
   }
   return x;
 }
@@ -92,13 +96,87 @@ std::int64_t softmax_weight(std::int64_t k, float s) {
       std::floor(std::ldexp(std::exp(-static_cast<double>(s) * static_cast<double>(k)), kSoftmaxFracBits) + 0.5));
 }
 
+namespace {
+
+// Softmax over the entries of a row that `keep` lets take part (a mask); the others are 0. A row with no
+// entry left is all 0.
+void masked_softmax_row(const std::int32_t* q, float s, std::int64_t n, const std::uint8_t* keep, float* y) {
+  std::int32_t top = std::numeric_limits<std::int32_t>::min();
+  for (std::int64_t j = 0; j < n; ++j)
+    if (keep[j]) top = std::max(top, q[j]);
+  std::int64_t sum = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    if (!keep[j]) {
+      y[j] = 0.0f;
+      continue;
+    }
+    const std::int64_t w = softmax_weight(std::int64_t{top} - q[j], s);
+    sum += w;
+    y[j] = static_cast<float>(w);
+  }
+  if (sum == 0) return;
+  const float denom = static_cast<float>(sum);
+  for (std::int64_t j = 0; j < n; ++j)
+    if (keep[j]) y[j] = y[j] / denom;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> attention_keep(const Tensor& mask, const Shape& scores) {
+  // A bool mask (true = attend) reads as 0 / -inf.
+  const bool boolean = mask.dtype() == DType::boolean;
+  const Tensor m = mask.dtype() == DType::f32 || boolean ? mask : mask.cast(DType::f32);
+  std::vector<float> vals;
+  if (boolean) {
+    for (std::int64_t b : m.to_i64()) vals.push_back(b != 0 ? 0.0f : -std::numeric_limits<float>::infinity());
+  } else {
+    vals = m.to_f32();
+  }
+  const Shape& ms = m.shape();
+  if (ms.size() > scores.size()) throw ShapeError("attention mask " + shape_to_string(ms) + " has more dims than the scores " + shape_to_string(scores));
+  // Broadcast strides of the mask over the scores (numpy rules, right-aligned).
+  const std::size_t off = scores.size() - ms.size();
+  std::vector<std::int64_t> stride(scores.size(), 0);
+  std::int64_t st = 1;
+  for (std::size_t d = ms.size(); d-- > 0;) {
+    if (ms[d] != 1 && ms[d] != scores[off + d])
+      throw ShapeError("attention mask " + shape_to_string(ms) + " does not broadcast to the scores " + shape_to_string(scores));
+    stride[off + d] = ms[d] == 1 ? 0 : st;
+    st *= ms[d];
+  }
+  std::int64_t total = 1;
+  for (std::int64_t d : scores) total *= d;
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(total));
+  std::vector<std::int64_t> idx(scores.size(), 0);
+  std::int64_t at = 0;
+  for (std::int64_t i = 0; i < total; ++i) {
+    const float v = vals[static_cast<std::size_t>(at)];
+    if (v == 0.0f) {
+      keep[static_cast<std::size_t>(i)] = 1;
+    } else if (!(v <= kMaskedBelow)) {
+      throw NumericError("attention mask value " + std::to_string(v) + " at element " + std::to_string(at) +
+                         " is neither 0 (attend) nor <= -1000 (masked): an additive bias inside the softmax has no "
+                         "integer form");
+    }
+    for (std::size_t d = scores.size(); d-- > 0;) {  // next index, row-major
+      at += stride[d];
+      if (++idx[d] < scores[d]) break;
+      at -= stride[d] * scores[d];
+      idx[d] = 0;
+    }
+  }
+  return keep;
+}
+
 void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
-                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols) {
+                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols,
+                      const std::uint8_t* keep) {
   switch (fn) {
     case DiffUnitAttrs::Fn::softmax: {
       const std::int64_t n = valid_cols >= 0 && valid_cols < cols ? valid_cols : cols;
       std::fill(y + n, y + cols, 0.0f);
       if (n == 0) return;
+      if (keep != nullptr) return masked_softmax_row(q, s, n, keep, y);
       // The weights of one step s, kept per thread: a pure function of (k, s), so caching changes no bit.
       thread_local float cached_s = -1.0f;
       thread_local std::vector<std::int64_t> table;
@@ -118,6 +196,19 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       for (std::int64_t j = 0; j < n; ++j) y[j] = y[j] / denom;
       return;
     }
+    case DiffUnitAttrs::Fn::rms_norm: {
+      std::int64_t s2 = 0;
+      for (std::int64_t j = 0; j < cols; ++j) s2 += std::int64_t{q[j]} * q[j];
+      const float mean = (static_cast<float>(s2) + rms_norm_eps_term(cols, epsilon, s)) / static_cast<float>(cols);
+      const float r = std::sqrt(mean);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        y[j] = static_cast<float>(q[j]) / r;
+        y[j] = y[j] * gamma[j];
+      }
+      return;
+    }
+    case DiffUnitAttrs::Fn::rotary:
+      throw UnsupportedError("whole_vector_row: rotary rows need their position (rotary_row)");
     case DiffUnitAttrs::Fn::layer_norm: {
       std::int64_t s1 = 0, s2 = 0;
       for (std::int64_t j = 0; j < cols; ++j) {
@@ -134,6 +225,22 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       }
       return;
     }
+  }
+}
+
+float rms_norm_eps_term(std::int64_t cols, float epsilon, float s) {
+  return static_cast<float>(static_cast<double>(cols) * static_cast<double>(epsilon) /
+                            (static_cast<double>(s) * static_cast<double>(s)));
+}
+
+void rotary_row(const std::int32_t* q, float s, std::int64_t cols, const float* cos_row, const float* sin_row, float* y) {
+  const std::int64_t h = cols / 2;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    const float x = dequantize(q[j], s);
+    const float r = j < h ? dequantize(-q[j + h], s) : dequantize(q[j - h], s);
+    const float a = x * cos_row[j];
+    const float b = r * sin_row[j];
+    y[j] = a + b;
   }
 }
 

@@ -104,12 +104,16 @@ class QannRunner {
         return fake_quant(id);
       case OpKind::Relu:
       case OpKind::Gelu:
+      case OpKind::Tanh:
         return fold_nonlinearity(id);
       case OpKind::Linear:
         return linear(id);
       case OpKind::LayerNorm:
+      case OpKind::RMSNorm:
       case OpKind::Softmax:
         return whole_vector(id);
+      case OpKind::Rotary:
+        return rotary(id);
       case OpKind::MatMul:
         return product(id);
       case OpKind::Add:
@@ -196,6 +200,8 @@ class QannRunner {
     o = x;
     if (n.kind == OpKind::Relu)
       o.pending = Activation::relu;
+    else if (n.kind == OpKind::Tanh)
+      o.pending = Activation::tanh;
     else
       o.pending = std::get<GeluAttrs>(n.attrs).tanh_approximation ? Activation::gelu_tanh : Activation::gelu;
   }
@@ -262,6 +268,7 @@ class QannRunner {
     const int rank = static_cast<int>(x.lv.shape.size());
     const std::int64_t axis =
         n.kind == OpKind::Softmax ? std::get<SoftmaxAttrs>(n.attrs).axis : std::get<LayerNormAttrs>(n.attrs).axis;
+    const bool rms = n.kind == OpKind::RMSNorm;
     const bool causal = n.kind == OpKind::Softmax && std::get<SoftmaxAttrs>(n.attrs).causal;
     if (causal && rank < 2) fail(id, n.inputs[0], "causal softmax needs scores [..., M, N]");
     if (rank == 0 || (axis != -1 && axis != rank - 1))
@@ -270,8 +277,8 @@ class QannRunner {
     std::vector<float> gamma, beta;
     float eps = 0.0f;
     DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::softmax;
-    if (n.kind == OpKind::LayerNorm) {
-      fn = DiffUnitAttrs::Fn::layer_norm;
+    if (n.kind == OpKind::LayerNorm || rms) {
+      fn = rms ? DiffUnitAttrs::Fn::rms_norm : DiffUnitAttrs::Fn::layer_norm;
       eps = std::get<LayerNormAttrs>(n.attrs).epsilon;
       for (std::size_t k = 1; k < n.inputs.size(); ++k) {
         if (!n.inputs[k].valid()) continue;
@@ -281,6 +288,8 @@ class QannRunner {
         (k == 1 ? gamma : beta) = p.constant->to_f32();
       }
     }
+    std::vector<std::uint8_t> keep;
+    if (n.kind == OpKind::Softmax && n.inputs.size() > 1 && n.inputs[1].valid()) keep = mask_keep(id, x.lv.shape);
     Slot& o = out(id);
     o.kind = Slot::Kind::floats;
     o.shape = x.lv.shape;
@@ -289,7 +298,58 @@ class QannRunner {
       const std::size_t base = r * static_cast<std::size_t>(cols);
       whole_vector_row(fn, x.lv.q.data() + base, x.lv.scale, cols, eps, gamma.data(),
                        beta.empty() ? nullptr : beta.data(), o.f.data() + base,
-                       causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1);
+                       causal ? causal_valid_cols(static_cast<std::int64_t>(r), x.lv.shape[rank - 2], cols) : -1,
+                       keep.empty() ? nullptr : keep.data() + base);
+    }
+  }
+
+  // Rotary embedding of levels: per row of [..., T, cols], the cos/sin rows of its position (row % T).
+  void rotary(NodeId id) {
+    const Node& n = g_.node(id);
+    const Slot& x = levels_in(id, 0);
+    const Shape& sh = x.lv.shape;
+    const Value& cv = g_.value(n.inputs[1]);
+    const Value& sv = g_.value(n.inputs[2]);
+    if (sh.size() < 2 || !cv.constant || !sv.constant) fail(id, {}, "Rotary needs [..., T, D] levels and constant cos/sin");
+    const std::int64_t cols = sh.back(), t = sh[sh.size() - 2];
+    if (cv.constant->numel() != t * cols || sv.constant->numel() != t * cols)
+      fail(id, n.inputs[1], "Rotary cos/sin must hold one row per position: [T, D] = [" + std::to_string(t) + ", " +
+                                std::to_string(cols) + "]");
+    const std::vector<float> c = cv.constant->to_f32(), s = sv.constant->to_f32();
+    Slot& o = out(id);
+    o.kind = Slot::Kind::floats;
+    o.shape = sh;
+    o.f.assign(x.lv.q.size(), 0.0f);
+    const std::int64_t rows = static_cast<std::int64_t>(x.lv.q.size()) / cols;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t p = (r % t) * cols;
+      rotary_row(x.lv.q.data() + r * cols, x.lv.scale, cols, c.data() + p, s.data() + p, o.f.data() + r * cols);
+    }
+  }
+
+  // The keep flags of a masked softmax's input 1 (a constant, a graph input or a prologue value).
+  std::vector<std::uint8_t> mask_keep(NodeId id, const Shape& scores) const {
+    const ValueId mv = g_.node(id).inputs[1];
+    const Value& val = g_.value(mv);
+    const Slot& s = slots_[mv.index];
+    Tensor held;
+    const Tensor* m = nullptr;
+    if (val.constant) {
+      m = &*val.constant;
+    } else if (s.kind == Slot::Kind::tensor) {
+      m = &s.t;
+    } else if (s.kind == Slot::Kind::floats && s.pending == Activation::none) {
+      held = Tensor::from_vector<float>(s.shape, s.f);
+      m = &held;
+    } else {
+      fail(id, mv, "the attention mask must be a constant or computed from the graph inputs alone");
+    }
+    try {
+      return attention_keep(*m, scores);
+    } catch (const Error& e) {
+      ErrorContext c = g_.context(id);
+      c.value = val.name;
+      throw NumericError("QANN: " + e.message(), c);
     }
   }
 

@@ -122,6 +122,8 @@ std::vector<Tensor> evaluate_reference(const Graph& g, NodeId id, std::span<cons
     case OpKind::Conv: return eval_conv(c);
     case OpKind::Softmax: return eval_softmax(c);
     case OpKind::LayerNorm: return eval_layer_norm(c);
+    case OpKind::RMSNorm: return eval_rms_norm(c);
+    case OpKind::Rotary: return eval_rotary(c);
     case OpKind::ReduceMean:
     case OpKind::ReduceSum:
     case OpKind::ReduceMax:

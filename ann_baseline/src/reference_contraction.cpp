@@ -25,6 +25,8 @@ float apply_activation(Activation a, float v) {
     case Activation::relu: return v < 0.0f ? 0.0f : v;
     case Activation::gelu: return gelu_exact(v);
     case Activation::gelu_tanh: return gelu_tanh(v);
+    case Activation::tanh: return std::tanh(v);
+    case Activation::silu: return silu(v);
   }
   return v;
 }

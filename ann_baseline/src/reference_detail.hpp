@@ -166,6 +166,9 @@ inline float gelu_exact(float x) {
   constexpr float kSqrt2 = 1.41421356237309504880f;
   return 0.5f * x * (1.0f + std::erf(x / kSqrt2));
 }
+// SiLU (swish), x * sigmoid(x), as x / (1 + exp(-x)): the one definition the reference, the fused Linear and
+// the QANN's folded activation share.
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 inline float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535588f;
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
@@ -250,6 +253,8 @@ Outputs eval_shape(const NodeCall& c);
 Outputs eval_constant_of_shape(const NodeCall& c);
 Outputs eval_range(const NodeCall& c);
 Outputs eval_cast(const NodeCall& c);
+Outputs eval_rms_norm(const NodeCall& c);
+Outputs eval_rotary(const NodeCall& c);
 Outputs eval_where(const NodeCall& c);
 
 // reference_quant.cpp

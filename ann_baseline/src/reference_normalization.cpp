@@ -53,8 +53,25 @@ std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
 }  // namespace
 
 Outputs eval_softmax(const NodeCall& c) {
-  const Tensor& x = c.input(0, "input");
-  require_f32(c, x, "Softmax input");
+  const Tensor& x_in = c.input(0, "input");
+  require_f32(c, x_in, "Softmax input");
+  // Input 1 (quantized graphs, a decomposed masked attention): an additive f32 mask or a bool mask (true =
+  // attend, false adds -inf), broadcast to the scores.
+  Tensor masked;
+  if (const Tensor* mask = c.optional_input(1)) {
+    masked = Tensor(DType::f32, x_in.shape());
+    BroadcastWalker walk(x_in.shape(), {x_in.shape(), mask->shape()});
+    const float* px = x_in.data<float>();
+    float* pm = masked.data<float>();
+    const bool boolean = mask->dtype() == DType::boolean;
+    if (!boolean) require_f32(c, *mask, "Softmax mask");
+    for (std::int64_t i = 0; i < x_in.numel(); ++i, walk.next()) {
+      const float add = boolean ? (mask->data<bool>()[walk.offset(1)] ? 0.0f : -std::numeric_limits<float>::infinity())
+                                : mask->data<float>()[walk.offset(1)];
+      pm[i] = px[walk.offset(0)] + add;
+    }
+  }
+  const Tensor& x = c.optional_input(1) != nullptr ? masked : x_in;
   const auto& at = c.attrs<SoftmaxAttrs>();
   const int axis = c.axis(at.axis, x.rank());
   const auto ax = static_cast<std::size_t>(axis);
@@ -153,6 +170,52 @@ Outputs eval_cumsum(const NodeCall& c) {
       }
     return out;
   })};
+}
+
+// RMSNorm over the last axis as torch's Llama-style module computes it: x * (1 / sqrt(mean(x^2) + eps)) * gamma,
+// the mean summed in index order.
+Outputs eval_rms_norm(const NodeCall& c) {
+  const Tensor& x = c.input(0, "input");
+  const Tensor& gamma = c.input(1, "scale");
+  require_f32(c, x, "RMSNorm input");
+  if (x.rank() < 1 || gamma.numel() != x.shape().back()) c.fail_shape("RMSNorm scale must have the last dim's size");
+  const std::int64_t cols = x.shape().back(), rows = x.numel() / std::max<std::int64_t>(cols, 1);
+  Tensor out(DType::f32, x.shape());
+  const float* px = x.data<float>();
+  const float* pg = gamma.data<float>();
+  float* py = out.data<float>();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float sq = 0.0f;
+    for (std::int64_t j = 0; j < cols; ++j) sq += px[r * cols + j] * px[r * cols + j];
+    const float inv = 1.0f / std::sqrt(sq / static_cast<float>(cols) + c.attrs<LayerNormAttrs>().epsilon);
+    for (std::int64_t j = 0; j < cols; ++j) py[r * cols + j] = px[r * cols + j] * inv * pg[j];
+  }
+  return {std::move(out)};
+}
+
+// Rotary position embedding: x * cos + rotate_half(x) * sin, cos/sin broadcast to x, rotate_half over the last
+// axis [-x[h:], x[:h]] (h = cols / 2); Mul, Mul, Add in float as the exported chain.
+Outputs eval_rotary(const NodeCall& c) {
+  const Tensor& x = c.input(0, "input");
+  const Tensor& cs = c.input(1, "cos");
+  const Tensor& sn = c.input(2, "sin");
+  require_f32(c, x, "Rotary input");
+  require_f32(c, cs, "Rotary cos");
+  require_f32(c, sn, "Rotary sin");
+  if (x.rank() < 1 || x.shape().back() % 2 != 0) c.fail_shape("Rotary needs an even last dim");
+  const std::int64_t cols = x.shape().back(), h = cols / 2;
+  Tensor out(DType::f32, x.shape());
+  BroadcastWalker walk(x.shape(), {x.shape(), cs.shape(), sn.shape()});
+  const float* px = x.data<float>();
+  const float* pc = cs.data<float>();
+  const float* ps = sn.data<float>();
+  float* py = out.data<float>();
+  for (std::int64_t i = 0; i < x.numel(); ++i, walk.next()) {
+    const std::int64_t j = i % cols;
+    const float rot = j < h ? -px[i + h] : px[i - h];
+    py[i] = px[i] * pc[walk.offset(1)] + rot * ps[walk.offset(2)];
+  }
+  return {std::move(out)};
 }
 
 }  // namespace snnconv::ann::detail

@@ -11,6 +11,8 @@ std::string_view activation_name(Activation a) {
     case Activation::relu: return "relu";
     case Activation::gelu: return "gelu";
     case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::tanh: return "tanh";
+    case Activation::silu: return "silu";
   }
   return "?";
 }
@@ -82,7 +84,10 @@ struct AttrPrinter {
     return a.ceil_parts ? fmt::format("axis={} ceil_parts=1", a.axis) : fmt::format("axis={}", a.axis);
   }
   std::string operator()(const DiffUnitAttrs& a) const {
-    return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm" : "softmax",
+    return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm"
+                       : a.fn == DiffUnitAttrs::Fn::softmax  ? "softmax"
+                       : a.fn == DiffUnitAttrs::Fn::rms_norm ? "rms_norm"
+                                                             : "rotary",
                        a.axis, a.epsilon);
   }
 };

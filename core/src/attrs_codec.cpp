@@ -46,7 +46,7 @@ struct In {
   }
 };
 
-constexpr int kActivations = 4;  // Activation::none .. gelu_tanh
+constexpr int kActivations = 6;  // Activation::none .. silu
 constexpr int kDTypes = 7;       // DType f32 .. bool
 
 struct Encoder {
@@ -107,7 +107,7 @@ template <> AttentionAttrs decode_one(In& in) { AttentionAttrs a; a.scale = in.f
 template <> NeuronAttrs decode_one(In& in) { return {in.e<Activation>(kActivations)}; }
 template <> DiffUnitAttrs decode_one(In& in) {
   DiffUnitAttrs a;
-  a.fn = in.e<DiffUnitAttrs::Fn>(2), a.axis = in.i(), a.epsilon = in.f(), a.causal = in.b();
+  a.fn = in.e<DiffUnitAttrs::Fn>(4), a.axis = in.i(), a.epsilon = in.f(), a.causal = in.b();
   return a;
 }
 

@@ -60,7 +60,8 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::MatMul, "MatMul", 2, 2, 1, kNo, kWeightBearing | kBilinear | kDense, matmul},
     {OpKind::Gemm, "Gemm", 2, 3, 1, attr_index<GemmAttrs>, kWeightBearing | kI | kC, gemm},
     {OpKind::Conv, "Conv", 2, 3, 1, attr_index<ConvAttrs>, kWeightBearing | kEvery, conv},  // spiking: dense prologue
-    {OpKind::Softmax, "Softmax", 1, 1, 1, attr_index<SoftmaxAttrs>, kWholeVector | kDense, same_as_first},
+    // Softmax's optional second input: an additive attention mask kept beside the scores (fusion puts it there).
+    {OpKind::Softmax, "Softmax", 1, 2, 1, attr_index<SoftmaxAttrs>, kWholeVector | kDense, same_as_first},
     // Outputs Y and the optional Mean, InvStdDev (the statistics of each normalised row, f32).
     {OpKind::LayerNorm, "LayerNormalization", 2, 3, 3, attr_index<LayerNormAttrs>, kWholeVector | kDense, layer_norm, 1},
     {OpKind::ReduceMean, "ReduceMean", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
@@ -164,10 +165,12 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::OneHot, "OneHot", 3, 3, 1, kAxis, kDense, one_hot},
     {OpKind::CastLike, "CastLike", 2, 2, 1, kNo, kElementwise | kDense, cast_like},
     {OpKind::Size, "Size", 1, 1, 1, kNo, kShapeOnly | kI, size},
-    {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ, linear},
+    {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ | kS, linear},  // spiking: dense prologue
     {OpKind::Attention, "Attention", 3, 4, 1, attr_index<AttentionAttrs>, kBilinear | kWholeVector | kC | kQ,
      attention},
-    {OpKind::FakeQuant, "FakeQuant", 1, 1, 1, kNo, kQuantPoint | kElementwise | kQ, same_as_first},
+    {OpKind::RMSNorm, "RMSNorm", 2, 2, 1, attr_index<LayerNormAttrs>, kWholeVector | kC | kQ, same_as_first},
+    {OpKind::Rotary, "Rotary", 3, 3, 1, kNo, kC | kQ, same_as_first},
+    {OpKind::FakeQuant, "FakeQuant", 1, 1, 1, kNo, kQuantPoint | kElementwise | kC | kQ, same_as_first},  // canonical: a QDQ file's points
     {OpKind::SpikeNeuron, "SpikeNeuron", 1, 1, 1, attr_index<NeuronAttrs>,
      kSpiking | kStateful | kQuantPoint | kElementwise | kS, same_as_first},
     {OpKind::SynapseLinear, "SynapseLinear", 2, 3, 1, kNo, kSpiking | kWeightBearing | kS, linear},

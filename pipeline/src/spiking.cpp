@@ -126,7 +126,11 @@ std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, con
 
 void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   QannSkeleton sk = build_qann_skeleton(m.canonical);
-  const std::vector<std::vector<Tensor>> inputs = calibration_inputs(m, o);
+  m.file_points = 0;
+  for (const Node& n : m.canonical.nodes()) m.file_points += n.kind == OpKind::FakeQuant;
+  // A QDQ file with every point the QANN needs converts without calibration data.
+  const std::vector<std::vector<Tensor>> inputs =
+      sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);
   const Calibration cal = calibrate(sk, inputs, o.quant);
   m.calibration_samples = std::min<std::int64_t>(cal.samples * graph_rows(m.canonical), o.calib_samples);
   m.qann = quantize_skeleton(sk, cal, o.quant);

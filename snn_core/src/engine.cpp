@@ -570,12 +570,21 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
       }
     }
   }
-  const bool ln = u.fn == DiffUnitAttrs::Fn::layer_norm;
+  const bool ln = u.fn != DiffUnitAttrs::Fn::softmax;  // LayerNorm, RMSNorm, rotary: priced like LayerNorm
+  if (first && u.mask_in >= 0) read_mask(u, in.shape);
   for (std::int32_t r : u.rows_changed) {
     const std::int64_t base = std::int64_t{r} * u.cols;
+    if (u.fn == DiffUnitAttrs::Fn::rotary) {  // a position-dependent linear map: the row's cos/sin
+      const std::int64_t p = (std::int64_t{r} % u.causal_m) * u.cols;
+      ann::rotary_row(in.count.data() + base, u.s_a, u.cols, u.gamma.data() + p, u.beta.data() + p, u.y.data() + base);
+      out.mark_range(base, base + u.cols);
+      u.row_flag[static_cast<std::size_t>(r)] = 0;
+      continue;
+    }
     ann::whole_vector_row(u.fn, in.count.data() + base, u.s_a, u.cols, u.epsilon, u.gamma.data(),
                           u.beta.empty() ? nullptr : u.beta.data(), u.y.data() + base,
-                          u.causal ? ann::causal_valid_cols(r, u.causal_m, u.cols) : -1);
+                          u.causal ? ann::causal_valid_cols(r, u.causal_m, u.cols) : -1,
+                          u.keep.empty() ? nullptr : u.keep.data() + base);
     out.mark_range(base, base + u.cols);
     u.row_flag[static_cast<std::size_t>(r)] = 0;
   }
@@ -592,6 +601,29 @@ void Engine::Impl::step_diff_unit(Unit& u, bool first) {
   c.bytes_written[static_cast<std::size_t>(MemClass::activations)] += n * cols * 4;
   c.bytes_read[static_cast<std::size_t>(MemClass::spikes)] += in.events.size() * event_bytes(options.mode, in.bits);
   u.rows_changed.clear();
+}
+
+// The keep flags of a masked softmax from its mask as it reads at step 1 (the same ann::attention_keep the
+// QANN calls, so both mask the same entries).
+void Engine::Impl::read_mask(Unit& u, const Shape& scores) {
+  const auto mv = static_cast<std::size_t>(u.mask_in);
+  const Value& val = g.value(ValueId(static_cast<std::uint32_t>(mv)));
+  const ValueState& vs = values[mv];
+  const Tensor* m = nullptr;
+  if (val.constant) {
+    m = &*val.constant;
+  } else if (vs.producer_unit < 0) {
+    m = vs.tensor;
+  } else {
+    m = &units[static_cast<std::size_t>(vs.producer_unit)].dense_out;
+  }
+  try {
+    u.keep = ann::attention_keep(*m, scores);
+  } catch (const Error& e) {
+    ErrorContext c = g.context(NodeId(static_cast<std::uint32_t>(u.row)));
+    c.value = val.name;
+    throw NumericError("SNN engine: " + e.message(), c);
+  }
 }
 
 void Engine::Impl::step_add(Unit& u, bool first) {

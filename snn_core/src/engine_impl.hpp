@@ -120,6 +120,10 @@ struct Unit {
   // DiffUnit causal softmax: rows of the [..., M, cols] scores.
   bool causal = false;
   std::int64_t causal_m = 0;
+  // DiffUnit masked softmax: the mask value (input 1; a constant, graph input or prologue value) and the
+  // keep flag of every score element, read at step 1 (ann::attention_keep).
+  int mask_in = -1;
+  std::vector<std::uint8_t> keep;
 };
 
 // c * num / den field by field (rounded down); timesteps kept.
@@ -177,6 +181,7 @@ struct Engine::Impl {
   void step_synapse(Unit& u, bool first);
   void step_product(Unit& u, bool first);
   void step_diff_unit(Unit& u, bool first);
+  void read_mask(Unit& u, const Shape& scores);
   void step_add(Unit& u, bool first);
   void step_movement(Unit& u);
   void step_dense(Unit& u);

@@ -153,7 +153,23 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
           u.causal_m = in.shape[static_cast<std::size_t>(rank - 2)];
         }
         u.s_a = in.scale;
-        if (at.fn == DiffUnitAttrs::Fn::layer_norm) {
+        if (at.fn == DiffUnitAttrs::Fn::softmax && nd.inputs.size() > 1 && nd.inputs[1].valid()) {
+          const ValueId mv = nd.inputs[1];
+          if (!g.value(mv).constant && !values[mv.index].fixed)
+            fail(g, id, mv, "an attention mask must be known at step 1 (a constant, graph input or prologue value)", true);
+          u.mask_in = static_cast<int>(mv.index);
+        }
+        if (at.fn == DiffUnitAttrs::Fn::rotary) {  // cos/sin tables: one row of cols per position
+          const std::int64_t t = rank >= 2 ? in.shape[static_cast<std::size_t>(rank - 2)] : 0;
+          for (std::size_t k = 1; k < 3; ++k) {
+            const Value& p = g.value(nd.inputs.at(k));
+            if (!p.constant || p.constant->numel() != t * u.cols)
+              fail(g, id, nd.inputs[k], "rotary cos/sin must be constants [T, cols]", true);
+            (k == 1 ? u.gamma : u.beta) = p.constant->to_f32();
+          }
+          u.causal_m = t;
+        }
+        if (at.fn == DiffUnitAttrs::Fn::layer_norm || at.fn == DiffUnitAttrs::Fn::rms_norm) {
           if (nd.inputs.size() < 2 || !nd.inputs[1].valid()) fail(g, id, {}, "LayerNorm unit needs a scale input");
           for (std::size_t k = 1; k < nd.inputs.size(); ++k) {
             if (!nd.inputs[k].valid()) continue;

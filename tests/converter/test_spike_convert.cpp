@@ -89,11 +89,21 @@ TEST_SUITE("unit") {
       wq.bits = 4, wq.n_min = -7, wq.n_max = 7, wq.scale = {0.1f};
       const ValueId w = g.add_constant("W", Tensor::from_vector<float>({4, 3}, std::vector<float>(12, 1.0f)));
       g.value(w).quant = wq;
-      const ValueId y = test::node(g, OpKind::Linear, {x, w}, LinearAttrs{}, 1, "fc")[0];
+      // A Linear on the graph input alone is the dense prologue (an input embedding); the one after it
+      // reads a current with no quantization point in between.
+      const ValueId h = test::node(g, OpKind::Linear, {x, w}, LinearAttrs{}, 1, "embed")[0];
+      QuantParams aq;
+      aq.bits = 4, aq.n_min = -8, aq.n_max = 7, aq.scale = {0.5f};
+      const ValueId hq = test::node(g, OpKind::FakeQuant, {h}, NoAttrs{}, 1, "h_q")[0];
+      g.value(hq).quant = aq;
+      const ValueId w2 = g.add_constant("W2", Tensor::from_vector<float>({3, 4}, std::vector<float>(12, 1.0f)));
+      g.value(w2).quant = wq;
+      const ValueId z = test::node(g, OpKind::Linear, {hq, w2}, LinearAttrs{}, 1, "fc1")[0];
+      const ValueId y = test::node(g, OpKind::Linear, {z, w}, LinearAttrs{}, 1, "fc")[0];
       g.set_outputs({y});
       const std::string msg = error_of<GraphError>(g);
       CHECK(msg.find("node=fc") != std::string::npos);
-      CHECK(msg.find("value=x") != std::string::npos);
+      CHECK(msg.find("value=" + g.value(z).name) != std::string::npos);
     }
     SUBCASE("Linear reading a LayerNorm output directly") {
       test::QannBuilder b(9, 4, {2, 4});

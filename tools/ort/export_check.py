@@ -13,6 +13,10 @@ position). With --float the ONNX model itself is exported (its canonical fused f
 pruning) and compared with our dense engine (no quantization). Prints agreement, both accuracies and the largest |ORT - QANN|; exit status 1 when the agreement
 is below --min-agreement or the largest |ORT - ours| above --max-abs-diff (0 = bit-identical outputs), 77 (ctest: skipped) when onnxruntime-node is not installed
 (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install).
+
+With --original (an externally quantized QDQ model, docs/compression.md "Externally quantized models"): ONNX
+Runtime runs the original MODEL itself on the exported samples, so our QANN built from the file's own steps is
+compared with ONNX Runtime executing the very same file (`convert` takes no bit options then).
 """
 import argparse
 import json
@@ -62,6 +66,8 @@ def main():
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--keep", default=None, help="keep the files in this folder")
     ap.add_argument("--float", action="store_true", help="export the float canonical graph, compare with --engine ann")
+    ap.add_argument("--original", action="store_true",
+                    help="run ORT on MODEL itself (a QDQ file) and compare with our QANN of its own steps")
     ap.add_argument("--reimport", action="store_true",
                     help="also read the exported file back with snnconv and compare our dense engine on it with the "
                          "reference (round trip through our own importer)")
@@ -80,6 +86,10 @@ def main():
         ort_dir = os.path.join(work, "ort")
         if args.float:
             cmd = [args.snnconv, "export", args.model, "--out", onnx_file, "--samples", samples_dir, "--split", args.split]
+        elif args.original:
+            print(run([args.snnconv, "convert", args.model, "--calib", str(args.calib), "--out", snn]).strip())
+            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
+                   "--split", args.split]
         else:
             make = "compress" if args.compress is not None else "convert"
             run([args.snnconv, make, args.model, "--act-bits", str(args.act_bits), "--weight-bits",
@@ -90,8 +100,8 @@ def main():
         if args.limit >= 0:
             cmd += ["--limit", str(args.limit)]
         print(run(cmd).strip())
-        run([args.node, os.path.join(HERE, "ort_run.js"), onnx_file, os.path.join(samples_dir, "inputs"), ort_dir,
-             "--opt-level", args.opt_level])
+        run([args.node, os.path.join(HERE, "ort_run.js"), args.model if args.original else onnx_file,
+             os.path.join(samples_dir, "inputs"), ort_dir, "--opt-level", args.opt_level])
         ours_man = json.load(open(os.path.join(samples_dir, "engine", "manifest.json")))
         ort_man = json.load(open(os.path.join(ort_dir, "manifest.json")))
         n = ours_man["samples"]
@@ -110,6 +120,8 @@ def main():
         if args.max_abs_diff is not None and not max_diff <= args.max_abs_diff:
             verdict = "FAIL"
         what = "float" if args.float else f"W{args.weight_bits}A{args.act_bits} form {args.form}"
+        if args.original:
+            what = "its own QDQ steps, ORT on the original file"
         if args.weight_group > 0 and not args.float:
             what += f" weight group {args.weight_group}"
         if args.compress:

@@ -45,8 +45,13 @@ int run_convert(ConvertOptions& o) {
     synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
   }
   const std::string group = o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : "";
-  fmt::print("{}: W{}A{}{} ({} quantization points, calibrated on {}, clip {})\n", o.out, o.quant.quant.weight_bits,
-             o.quant.quant.act_bits, group, m.points.size(), m.calibration_description, o.clip);
+  if (m.file_points > 0)
+    fmt::print("{}: the file's own quantization: {} points with the QDQ file's steps (no recalibration), {} calibrated "
+               "on {}\n", o.out, m.file_points, m.points.size(),
+               m.points.empty() ? std::string("-") : m.calibration_description);
+  else
+    fmt::print("{}: W{}A{}{} ({} quantization points, calibrated on {}, clip {})\n", o.out, o.quant.quant.weight_bits,
+               o.quant.quant.act_bits, group, m.points.size(), m.calibration_description, o.clip);
   fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
   return 0;
 }

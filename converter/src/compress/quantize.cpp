@@ -159,7 +159,7 @@ float choose_step(const PointStats& st, std::int32_t n_min, std::int32_t n_max, 
 Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, const QuantizeOptions& o) {
   check_options(o);
   const Graph& g = sk.graph;
-  if (samples.empty()) throw UsageError("calibration needs at least one sample");
+  if (samples.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
   Calibration cal;
   std::map<std::uint32_t, std::string> point_of_node;
   for (const QuantPoint& p : sk.points) {
@@ -196,6 +196,12 @@ Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor
     }
     for (NodeId id : order) {
       const Node& n = g.node(id);
+      if (n.kind == OpKind::FakeQuant && !point_of_node.count(id.index)) {
+        // A point of a QDQ file: it keeps the file's step, so the float run applies it as the model does.
+        const Tensor* x = &*vals[n.inputs[0].index];
+        vals[n.outputs[0].index] = std::move(ann::evaluate_reference(g, id, std::span<const Tensor* const>(&x, 1)).at(0));
+        continue;
+      }
       if (n.kind == OpKind::FakeQuant) {  // identity in float; record what it reads
         const Tensor& x = *vals[n.inputs[0].index];
         const std::string& name = point_of_node.at(id.index);
@@ -205,8 +211,11 @@ Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor
         for (std::size_t i = 0; i < f.size(); ++i) {
           const float a = f[i];
           if (!std::isfinite(a))
-            throw NumericError("calibration: a non-finite value reaches quantization point '" + name + "' (sample " +
-                               std::to_string(si) + ")", g.context(id));
+            throw NumericError("calibration: a non-finite value (" + std::to_string(a) + ") reaches quantization point '" +
+                                   name + "' (sample " + std::to_string(si) + ", reading '" + g.value(n.inputs[0]).name +
+                                   "'); an attention mask of -inf must only feed a softmax: check that `snnconv inspect "
+                                   "--fused` shows the attention fused",
+                               g.context(id));
           st.min = std::min(st.min, a);
           st.max = std::max(st.max, a);
           if ((st.seen + static_cast<std::int64_t>(i)) % k == 0) st.values.push_back(a);
@@ -227,6 +236,32 @@ Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor
     ++cal.samples;
   }
   return cal;
+}
+
+// The levels of a weight whose values are a QDQ file's dequantized levels (fuse.hpp, "qdq"): W / s per output
+// channel (axis 1 of [K, N]) or per tensor, which must give integers inside the file's level range.
+WeightLevels file_weight_levels(const Value& wv, const std::string& what) {
+  const QuantParams& fq = *wv.quant;
+  const std::int64_t k = wv.constant->dim(0), n = wv.constant->dim(1);
+  if (!(fq.axis == 1 && static_cast<std::int64_t>(fq.scale.size()) == n) && fq.scale.size() != 1)
+    throw UnsupportedError("quantization: " + what + " has file steps along axis " + std::to_string(fq.axis) +
+                           "; only per output channel or per tensor steps have a synaptic form");
+  const std::vector<float> w = wv.constant->to_f32();
+  WeightLevels r;
+  r.levels.resize(w.size());
+  for (std::int64_t i = 0; i < k; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float s = fq.scale.size() == 1 ? fq.scale[0] : fq.scale[static_cast<std::size_t>(j)];
+      const auto at = static_cast<std::size_t>(i * n + j);
+      const float q = std::nearbyint(w[at] / s);
+      if (q < static_cast<float>(fq.n_min) || q > static_cast<float>(fq.n_max))
+        throw NumericError("quantization: " + what + ": a file weight level " + std::to_string(q) + " is outside [" +
+                           std::to_string(fq.n_min) + ", " + std::to_string(fq.n_max) + "]");
+      r.levels[at] = q;
+    }
+  r.quant = fq;
+  r.quant.axis = fq.scale.size() == 1 ? -1 : 1;
+  return r;
 }
 
 Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
@@ -274,7 +309,9 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
 
   for (std::uint32_t i = 0; i < g.num_nodes(); ++i) {
     Node& n = g.node(NodeId(i));
-    if (n.kind != OpKind::Linear) continue;
+    // A Linear of the dense prologue (an input embedding on the graph inputs, not in sk.linears) keeps its
+    // real weights: it runs once, densely, before the first neurons.
+    if (n.kind != OpKind::Linear || !linears.count(n.name)) continue;
     const int bits = o.weight_bits_of.count(n.name) ? o.weight_bits_of.at(n.name) : o.weight_bits;
     const Value& wv = g.value(n.inputs[1]);
     if (!wv.constant || wv.constant->rank() != 2)
@@ -282,6 +319,13 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
     const std::int64_t k = wv.constant->dim(0), nn = wv.constant->dim(1);
     const auto git = o.weight_group_of.find(n.name);
     const std::int64_t group = git != o.weight_group_of.end() ? git->second : o.weight_group;
+    if (wv.quant && !o.weight_bits_of.count(n.name)) {  // a QDQ file's weight: its own steps and levels
+      WeightLevels q = file_weight_levels(wv, "Linear '" + n.name + "'");
+      const ValueId nw = g.add_constant(wv.name + ".levels", Tensor::from_vector<float>({k, nn}, std::move(q.levels)));
+      g.value(nw).quant = q.quant;
+      n.inputs[1] = nw;
+      continue;
+    }
     WeightLevels q = quantize_weight(*wv.constant, bits, group == k ? 0 : group, "Linear '" + n.name + "'");
     const std::string suffix = ".q" + std::to_string(bits) + (q.quant.group_size > 0 ? "g" + std::to_string(group) : "");
     const ValueId nw = g.add_constant(wv.name + suffix, Tensor::from_vector<float>({k, nn}, std::move(q.levels)));

@@ -246,6 +246,13 @@ void Exporter::activation(Activation a, const std::string& x, const std::string&
       else gelu(x, y, false, base);
       return;
     case Activation::gelu_tanh: gelu(x, y, true, base); return;
+    case Activation::tanh: node("Tanh", {x}, {y}, base); return;
+    case Activation::silu: {
+      const std::string sig = unique(base + "/sigmoid");
+      node("Sigmoid", {x}, {sig}, base + "/sigmoid");
+      node("Mul", {x, sig}, {y}, base);
+      return;
+    }
   }
 }
 

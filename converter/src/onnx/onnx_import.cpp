@@ -47,6 +47,8 @@ std::optional<OpKind> resolve_op(const std::string& op_type) {
   switch (*kind) {
     case OpKind::Linear:
     case OpKind::Attention:
+    case OpKind::RMSNorm:
+    case OpKind::Rotary:
     case OpKind::FakeQuant:
       return std::nullopt;
     default:

@@ -78,13 +78,20 @@ ValueId add_value(Graph& g, const std::string& name, TensorType type) {
 namespace {
 
 // Table order is priority order (see the file comment).
-constexpr std::array<Rule, 6> kRules{{
+constexpr std::array<Rule, 13> kRules{{
+    {"qdq", OpKind::DequantizeLinear, match_qdq},
     {"layer_norm", OpKind::ReduceMean, match_layer_norm},
+    {"rms_norm", OpKind::ReduceMean, match_rms_norm},
     {"gelu", OpKind::Erf, match_gelu},
     {"gelu_tanh", OpKind::Tanh, match_gelu_tanh},
     {"attention", OpKind::Softmax, match_attention},
     {"linear", OpKind::MatMul, match_matmul_linear},
     {"gemm_linear", OpKind::Gemm, match_gemm_linear},
+    {"split_linear", OpKind::Linear, match_split_linear},
+    {"silu", OpKind::Sigmoid, match_silu},
+    {"rotary", OpKind::Add, match_rotary},
+    {"linear_scale", OpKind::Mul, match_linear_scale},
+    {"linear_scale", OpKind::Div, match_linear_scale},
 }};
 
 // Tries every rule on every node once; applies the first rewrite found.

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "fuse_detail.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv::fuse {
 namespace {
@@ -11,7 +12,26 @@ namespace {
 // Scores this far below zero are treated as "masked" (torch writes -inf, -1e4 or -1e9).
 constexpr float kMaskedBelow = -1.0e3f;
 
-bool rank4(const Graph& g, ValueId v) { return g.value(v).type.rank() == 4; }
+bool has_rank(const Graph& g, ValueId v, int rank) { return g.value(v).type.rank() == rank; }
+
+// A new node `kind(x, axes = [0])` (Unsqueeze / Squeeze of the leading axis) writing `out`.
+Node leading_axis(Graph& g, OpKind kind, ValueId x, ValueId out, const std::string& name) {
+  Node n;
+  n.kind = kind;
+  n.name = name;
+  n.inputs = {x, g.add_constant(name + ".axes", Tensor::from_vector<std::int64_t>({1}, {0}))};
+  n.outputs = {out};
+  return n;
+}
+
+// `x` [G, ...] seen as [1, G, ...]: a new value and the Unsqueeze that makes it.
+ValueId with_unit_batch(Graph& g, ValueId x, const std::string& name, std::vector<Node>& nodes) {
+  TensorType t = g.value(x).type;
+  t.dims.insert(t.dims.begin(), Dim::known(1));
+  const ValueId y = add_value(g, name, t);
+  nodes.push_back(leading_axis(g, OpKind::Unsqueeze, x, y, name));
+  return y;
+}
 
 // True when the attend-matrix `allowed(i, j)` over the trailing [Nq, Nk] of `t` (every leading dim 1)
 // is exactly the causal lower triangle.
@@ -27,22 +47,61 @@ template <typename Allowed> bool is_causal_pattern(const Tensor& t, Allowed allo
   return true;
 }
 
+// The value of `v` when it is a constant or computed from constants alone by a few nodes (the importer leaves
+// e.g. nanoGPT's `bias[:, :, :T, :T] == 0` as Slice/Equal/Cast of a buffer), by the reference kernels.
+}  // namespace
+
+std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth) {
+  if (!v.valid()) return std::nullopt;
+  if (g.value(v).constant) return *g.value(v).constant;
+  const NodeId p = g.value(v).producer;
+  if (!p.valid() || depth > 8 || g.node(p).outputs.size() != 1) return std::nullopt;
+  const Node& n = g.node(p);
+  std::vector<Tensor> held;
+  held.reserve(n.inputs.size());
+  std::vector<const Tensor*> ptrs;
+  for (ValueId in : n.inputs) {
+    if (!in.valid()) {
+      ptrs.push_back(nullptr);
+      continue;
+    }
+    auto t = constant_value(g, in, depth + 1);
+    if (!t || t->numel() > (1 << 22)) return std::nullopt;
+    held.push_back(std::move(*t));
+    ptrs.push_back(&held.back());
+  }
+  try {
+    std::vector<Tensor> out = ann::evaluate_reference(g, p, ptrs);
+    return std::move(out.at(0));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
 // The K operand [B,H,Nk,D] for a score product q . kt: read through a Transpose when kt is one (composing
 // the permutations), else transpose kt's last two axes with a new node.
 ValueId untransposed_k(Graph& g, const View& view, ValueId kt, std::vector<Node>& new_nodes) {
-  std::vector<std::int64_t> perm{0, 1, 3, 2};
+  const auto rank = static_cast<std::size_t>(g.value(kt).type.rank());
+  std::vector<std::int64_t> perm(rank);
+  for (std::size_t i = 0; i < rank; ++i) perm[i] = static_cast<std::int64_t>(i);
+  std::swap(perm[rank - 1], perm[rank - 2]);
   ValueId src = kt;
   if (const NodeId tr = view.producer(kt, OpKind::Transpose); tr.valid()) {
     const auto& p = std::get<TransposeAttrs>(view.node(tr).attrs).perm;
-    if (p.size() == 4) {
-      perm = {p[0], p[1], p[3], p[2]};  // (X^p)^swap = X^(p o swap)
+    if (p.size() == rank) {
+      perm = p;  // (X^p)^swap = X^(p o swap)
+      std::swap(perm[rank - 1], perm[rank - 2]);
       src = view.node(tr).inputs[0];
     }
   }
-  if (perm == std::vector<std::int64_t>{0, 1, 2, 3}) return src;
+  bool identity = true;
+  for (std::size_t i = 0; i < rank; ++i) identity &= perm[i] == static_cast<std::int64_t>(i);
+  if (identity) return src;
   const TensorType& st = g.value(src).type;
   TensorType kt_type = st;
-  for (std::size_t i = 0; i < 4; ++i) kt_type.dims[i] = st.dims[static_cast<std::size_t>(perm[i])];
+  for (std::size_t i = 0; i < rank; ++i) kt_type.dims[i] = st.dims[static_cast<std::size_t>(perm[i])];
   const ValueId k = add_value(g, g.value(kt).name + ".k", kt_type);
   Node n;
   n.kind = OpKind::Transpose;
@@ -62,13 +121,15 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   const int rank = g.value(scores).type.rank();
   const auto& sm_attrs = std::get<SoftmaxAttrs>(sm.attrs);
   const std::int64_t axis = sm_attrs.axis;
-  if (rank != 4 || (axis != -1 && axis != 3) || sm_attrs.causal) return std::nullopt;
+  // Rank 4: [B, H, N, D] (heads split by the model). Rank 3: [B*H, N, D] (torch's nn.MultiheadAttention),
+  // fused as one batch of B*H heads.
+  if ((rank != 4 && rank != 3) || (axis != -1 && axis != rank - 1) || sm_attrs.causal) return std::nullopt;
   // softmax(.) . v
   const NodeId pv_id = view.sole_consumer(sm.outputs[0]);
   if (!pv_id.valid() || view.node(pv_id).kind != OpKind::MatMul || view.node(pv_id).inputs[0] != sm.outputs[0])
     return std::nullopt;
   const ValueId v = view.node(pv_id).inputs[1];
-  if (!rank4(g, v)) return std::nullopt;
+  if (!has_rank(g, v, rank)) return std::nullopt;
   std::vector<NodeId> chain{anchor, pv_id};
   std::vector<Node> pre_nodes;  // nodes the rewrite adds before the Attention (mask negation)
 
@@ -89,8 +150,9 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
         mask = add.inputs[static_cast<std::size_t>(1 - side)];
       }
     }
-    if (!mask.valid() || g.value(mask).type.dtype != DType::f32 || g.value(mask).type.rank() > 4) return std::nullopt;
-    if (const Tensor* m = view.constant(mask)) {
+    if (!mask.valid() || g.value(mask).type.dtype != DType::f32 || g.value(mask).type.rank() > rank) return std::nullopt;
+    if (const auto mc = constant_value(g, mask)) {
+      const Tensor* m = &*mc;
       const auto vals = m->to_f32();
       if (is_causal_pattern(*m, [&](std::int64_t i) { return vals[static_cast<std::size_t>(i)] == 0.0f; })) {
         bool only_zero_or_masked = true;
@@ -118,8 +180,9 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
       return std::nullopt;
     }
     const ValueId cond = w.inputs[0];
-    if (g.value(cond).type.dtype != DType::boolean || g.value(cond).type.rank() > 4) return std::nullopt;
-    if (const Tensor* c = view.constant(cond)) {
+    if (g.value(cond).type.dtype != DType::boolean || g.value(cond).type.rank() > rank) return std::nullopt;
+    if (const auto cc = constant_value(g, cond)) {
+      const Tensor* c = &*cc;
       const auto raw = c->to_i64();
       auto allowed = [&](std::int64_t i) { return (raw[static_cast<std::size_t>(i)] != 0) == cond_attends; };
       if (is_causal_pattern(*c, allowed)) {
@@ -169,22 +232,54 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   if (product != masked && view.sole_consumer(product) != chain.back()) return std::nullopt;
   const NodeId qk_id = view.producer(product, OpKind::MatMul);
   if (!qk_id.valid()) return std::nullopt;
-  const ValueId q = view.node(qk_id).inputs[0];
+  ValueId q = view.node(qk_id).inputs[0];
   const ValueId kt = view.node(qk_id).inputs[1];
-  if (!rank4(g, q) || !rank4(g, kt) || view.constant(kt) != nullptr) return std::nullopt;
+  if (!has_rank(g, q, rank) || !has_rank(g, kt, rank) || view.constant(kt) != nullptr) return std::nullopt;
   chain.push_back(qk_id);
+  // A scale applied to Q before the product (nn.MultiheadAttention divides q by sqrt(d) first).
+  if (view.sole_consumer(q) == qk_id) {
+    if (const NodeId mul_id = view.producer(q, OpKind::Mul); mul_id.valid()) {
+      const Node& m = view.node(mul_id);
+      for (int side = 0; side < 2; ++side)
+        if (auto c = view.scalar(m.inputs[static_cast<std::size_t>(side)])) {
+          scale *= *c;
+          q = m.inputs[static_cast<std::size_t>(1 - side)];
+          chain.push_back(mul_id);
+          break;
+        }
+    } else if (const NodeId div_id = view.producer(q, OpKind::Div); div_id.valid()) {
+      if (auto c = view.scalar(view.node(div_id).inputs[1]); c && *c != 0.0f) {
+        scale *= 1.0f / *c;
+        q = view.node(div_id).inputs[0];
+        chain.push_back(div_id);
+      }
+    }
+  }
 
   Rewrite rw;
   rw.nodes = std::move(pre_nodes);
-  const ValueId k = untransposed_k(g, view, kt, rw.nodes);
+  ValueId k = untransposed_k(g, view, kt, rw.nodes);
+  ValueId vv = v;
+  const ValueId out = view.node(pv_id).outputs[0];
+  ValueId att_out = out;
+  const std::string name = view.node(qk_id).name;
+  if (rank == 3) {  // [G, N, D] -> [1, G, N, D] around the Attention, and back
+    q = with_unit_batch(g, q, name + ".q4", rw.nodes);
+    k = with_unit_batch(g, k, name + ".k4", rw.nodes);
+    vv = with_unit_batch(g, v, name + ".v4", rw.nodes);
+    TensorType t = g.value(out).type;
+    t.dims.insert(t.dims.begin(), Dim::known(1));
+    att_out = add_value(g, name + ".out4", t);
+  }
   Node att;
   att.kind = OpKind::Attention;
-  att.name = view.node(qk_id).name;
+  att.name = name;
   att.attrs = AttentionAttrs{scale, causal};
-  att.inputs = {q, k, v};
+  att.inputs = {q, k, vv};
   if (mask.valid()) att.inputs.push_back(mask);
-  att.outputs = {view.node(pv_id).outputs[0]};
+  att.outputs = {att_out};
   rw.nodes.push_back(std::move(att));
+  if (rank == 3) rw.nodes.push_back(leading_axis(g, OpKind::Squeeze, att_out, out, name + ".out"));
   rw.erase = chain;
   return rw;
 }

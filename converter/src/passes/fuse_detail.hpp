@@ -64,5 +64,14 @@ std::optional<Rewrite> match_gelu_tanh(Graph& g, const View& view, NodeId anchor
 std::optional<Rewrite> match_matmul_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_split_linear(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_qdq(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_linear_scale(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_rms_norm(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_silu(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_rotary(Graph& g, const View& view, NodeId anchor);
+// The value of `v` when it is a constant or computed from constants alone by a few nodes, by the reference
+// kernels (fuse_attention.cpp); nullopt otherwise.
+std::optional<Tensor> constant_value(const Graph& g, ValueId v, int depth = 0);
 
 }  // namespace snnconv::fuse

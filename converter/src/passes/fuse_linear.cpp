@@ -89,6 +89,11 @@ std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anch
     for (std::int64_t i = 0; i < k; ++i)
       for (std::int64_t j = 0; j < n; ++j) pw[i * n + j] = at.alpha * (at.trans_b ? pb[j * k + i] : pb[i * n + j]);
     w = g.add_constant(g.value(gemm.inputs[1]).name + ".kn", std::move(wt));
+    if (const auto& q = g.value(gemm.inputs[1]).quant; q && at.alpha == 1.0f) {  // a QDQ file's weight steps
+      QuantParams qp = *q;
+      if (at.trans_b && qp.axis >= 0) qp.axis = 1 - qp.axis;
+      g.value(w).quant = qp;
+    }
   }
   ValueId bias;
   if (bias_vector) bias = g.add_constant(g.value(gemm.inputs[2]).name + ".vector", std::move(*bias_vector));

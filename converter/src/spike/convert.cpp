@@ -71,16 +71,17 @@ class SpikeConverter {
     return map_[v.index];
   }
 
-  // Units with a spiking form (Linear, products, whole-vector units) never run in the prologue: their inputs
-  // must be quantization points, as in the QANN. A patch-embedding Conv, lookups and elementwise ops may.
+  // Products and whole-vector units never run in the prologue: their inputs must be quantization points, as
+  // in the QANN. A patch-embedding Conv, an input-embedding Linear, lookups and elementwise ops may.
   bool is_prologue(const Node& n) const {
     if (n.outputs.size() != 1) return false;
     switch (n.kind) {
-      case OpKind::Linear:
       case OpKind::MatMul:
       case OpKind::LayerNorm:
       case OpKind::Softmax:
       case OpKind::Attention:
+      case OpKind::RMSNorm:
+      case OpKind::Rotary:
         return false;
       default:
         break;
@@ -151,13 +152,15 @@ class SpikeConverter {
         return;
       }
       case OpKind::Relu:
-      case OpKind::Gelu: {
+      case OpKind::Gelu:
+      case OpKind::Tanh: {
         const ValueId x = n.inputs[0];
         if (spiking_[x.index] || pending_[x.index] != Activation::none || folded_from_[x.index])
           fail_unsupported(id, x, "a nonlinearity folds into a neuron only right after a linear unit");
         require_only_quant_consumers(id, out);
         folded_from_[out.index] = x;
         pending_[out.index] = n.kind == OpKind::Relu                            ? Activation::relu
+                              : n.kind == OpKind::Tanh                          ? Activation::tanh
                               : std::get<GeluAttrs>(n.attrs).tanh_approximation ? Activation::gelu_tanh
                                                                                 : Activation::gelu;
         return;
@@ -175,19 +178,32 @@ class SpikeConverter {
         pending_[out.index] = act;
         return;
       }
+      case OpKind::Rotary: {
+        require_spiking(id, 0, "rotary embedding input");
+        for (std::size_t k = 1; k < 3; ++k)
+          if (!q_.is_constant(n.inputs[k])) fail_unsupported(id, n.inputs[k], "rotary cos/sin must be constants");
+        emit(id, OpKind::DiffUnit, {value(n.inputs[0]), value(n.inputs[1]), value(n.inputs[2])},
+             DiffUnitAttrs{DiffUnitAttrs::Fn::rotary, -1, 0.0f, false});
+        return;
+      }
       case OpKind::LayerNorm:
+      case OpKind::RMSNorm:
       case OpKind::Softmax: {
         require_spiking(id, 0, "whole-vector unit input");
         DiffUnitAttrs at;
-        if (n.kind == OpKind::LayerNorm) {
+        if (n.kind == OpKind::LayerNorm || n.kind == OpKind::RMSNorm) {
           const auto& ln = std::get<LayerNormAttrs>(n.attrs);
-          at = {DiffUnitAttrs::Fn::layer_norm, ln.axis, ln.epsilon};
+          at = {n.kind == OpKind::RMSNorm ? DiffUnitAttrs::Fn::rms_norm : DiffUnitAttrs::Fn::layer_norm, ln.axis,
+                ln.epsilon};
           for (std::size_t k = 1; k < n.inputs.size(); ++k)
             if (n.inputs[k].valid() && !q_.is_constant(n.inputs[k]))
               fail_unsupported(id, n.inputs[k], "LayerNorm scale and bias must be constants");
         } else {
           const auto& sa = std::get<SoftmaxAttrs>(n.attrs);
           at = {DiffUnitAttrs::Fn::softmax, sa.axis, 0.0f, sa.causal};
+          // A mask (input 1) is known at step 1: a constant, a graph input or a prologue value.
+          if (n.inputs.size() > 1 && n.inputs[1].valid() && !q_.is_constant(n.inputs[1]) && !fixed_[n.inputs[1].index])
+            fail_unsupported(id, n.inputs[1], "an attention mask must be a constant or computed from the graph inputs alone");
         }
         const int rank = q_.value(n.inputs[0]).type.rank();
         if (at.axis != -1 && at.axis != rank - 1)

@@ -70,10 +70,25 @@ std::int32_t quantize_level(float x, Activation act, float s, std::int32_t n_min
 //              y_j = float(E_j) / float(sum E).
 // gamma/beta: LayerNorm scale and bias ([cols]; beta may be null). valid_cols >= 0 (causal softmax): only
 // the first valid_cols entries take part (max and sum too), the others are 0.
+// keep (softmax only; null: every entry): a 0 entry is masked out of the max and the sum and outputs 0 (a row
+// with nothing kept is all 0).
 void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
-                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols = -1);
+                      const float* gamma, const float* beta, float* y, std::int64_t valid_cols = -1,
+                      const std::uint8_t* keep = nullptr);
+// An attention mask in the QANN: additive f32 values broadcast to the scores (numpy rules), where 0 lets an
+// entry take part and any value <= kMaskedBelow (-inf, torch's -1e4 / -1e9 / finfo.min) masks it out; the
+// softmax then runs over the kept entries (whole_vector_row's keep). One flag per score element. Any other
+// value (a finite additive bias such as ALiBi) is a NumericError naming it: it has no integer form.
+inline constexpr float kMaskedBelow = -1000.0f;
+std::vector<std::uint8_t> attention_keep(const Tensor& mask, const Shape& scores);
 // cols^2 * epsilon / s^2 (in double, rounded once to float): LayerNorm's epsilon in units of the levels.
 float layer_norm_eps_term(std::int64_t cols, float epsilon, float s);
+// RMSNorm (whole_vector_row's rms_norm): S2 = sum q^2 (int64, exact), r = sqrt((float(S2) + cols*eps/s^2) / cols),
+// y_j = float(q_j) / r, then y_j * gamma_j (= RMSNorm of s*q up to rounding). The eps term in double, rounded once.
+float rms_norm_eps_term(std::int64_t cols, float epsilon, float s);
+// Rotary embedding of one row of levels q (cols even, h = cols/2) with the position's cos/sin rows:
+// y_j = (s*q_j) * cos_j + (s*r_j) * sin_j, r = [-q[h:], q[:h]]: Mul, Mul, Add as the exported chain.
+void rotary_row(const std::int32_t* q, float s, std::int64_t cols, const float* cos_row, const float* sin_row, float* y);
 // round(2^kSoftmaxFracBits * exp(-s*k)) (exp in double): the softmax weight of a level k steps below the
 // row's maximum. Entries below ~6e-8 of the maximum weigh 0.
 inline constexpr int kSoftmaxFracBits = 23;

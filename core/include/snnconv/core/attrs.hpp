@@ -10,7 +10,9 @@
 
 namespace snnconv {
 
-enum class Activation : std::uint8_t { none, relu, gelu, gelu_tanh };
+// tanh and silu (x * sigmoid(x)) are folded into quantization points only (the QANN and the SNN); fusion does
+// not absorb them into a Linear.
+enum class Activation : std::uint8_t { none, relu, gelu, gelu_tanh, tanh, silu };
 std::string_view activation_name(Activation a);
 
 struct NoAttrs {
@@ -107,7 +109,8 @@ struct NeuronAttrs {
 };
 // A differential unit wrapping a whole-vector op: keeps the accumulated input and emits f(X_t) - f(X_{t-1}).
 struct DiffUnitAttrs {
-  enum class Fn : std::uint8_t { layer_norm, softmax } fn = Fn::layer_norm;
+  // rms_norm: inputs (x, gamma); rotary: inputs (x, cos, sin), rows of [..., T, cols] at position row % T.
+  enum class Fn : std::uint8_t { layer_norm, softmax, rms_norm, rotary } fn = Fn::layer_norm;
   std::int64_t axis = -1;
   float epsilon = 1e-5f;
   bool causal = false;  // softmax only: as SoftmaxAttrs::causal

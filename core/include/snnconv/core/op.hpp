@@ -46,6 +46,9 @@ enum class OpKind : std::uint16_t {
   Size,
   // Canonical fused ops.
   Linear, Attention,
+  // RMSNorm(x, gamma): x / sqrt(mean(x^2, last axis) + eps) * gamma (LayerNormAttrs).
+  // Rotary(x, cos, sin): x * cos + rotate_half(x) * sin over the last axis, rotate_half(x) = [-x2, x1].
+  RMSNorm, Rotary,
   // QANN quantization point: y = scale * clamp(floor(x / scale + 1/2), n_min, n_max) (value's QuantParams).
   FakeQuant,
   // Spiking ops (SNN stage).

@@ -32,6 +32,9 @@ struct QuantizedModel {
   std::int64_t calibration_samples = 0;
   std::string calibration_split;        // the HDF5 split; "npz" (the file's first rows) or "synthetic"
   std::string calibration_description;  // one line for reports, e.g. "the first 64 samples of x.npz (also scored)"
+  // Quantization points a QDQ file brought with its own steps (FakeQuants of the canonical graph): the QANN
+  // keeps them; only `points` (those the file lacks) are calibrated, and with none, nothing is.
+  std::int64_t file_points = 0;
 };
 
 struct QuantizeModelOptions {
