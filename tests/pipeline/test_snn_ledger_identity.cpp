@@ -75,6 +75,26 @@ void check_runs(const pipeline::QuantizedModel& m, std::int64_t samples, const c
       CHECK(mismatches == 0);
       CHECK(differing_rows(lo, ln) == 0);
     }
+    // Batched passes (several samples per pass, thread shards): per-sample results and the summed ledger.
+    std::vector<std::vector<Tensor>> inputs;
+    for (const auto& s : ss) inputs.push_back(s.inputs);
+    for (int threads : {1, 2})
+      for (int batch : {2, 64}) {
+        CAPTURE(threads);
+        CAPTURE(batch);
+        snn::EngineOptions eo{mode, 4096, threads};
+        eo.batch = batch;
+        snn::Engine now(m.snn, eo);
+        Ledger ln = Ledger::for_graph(m.snn);
+        const std::vector<snn::RunResult> rn = now.run_batch(inputs, &ln);
+        REQUIRE(rn.size() == ss.size());
+        int mismatches = 0;
+        for (std::size_t i = 0; i < ss.size(); ++i)
+          mismatches += rn[i].steps != ro[i].steps || rn[i].last_event_step != ro[i].last_event_step ||
+                        rn[i].quiescent != ro[i].quiescent || !same_bits(rn[i].outputs, ro[i].outputs);
+        CHECK(mismatches == 0);
+        CHECK(differing_rows(lo, ln) == 0);
+      }
     CHECK(lo.total().spikes() > 0);  // not vacuous
   }
 }

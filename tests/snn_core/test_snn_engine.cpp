@@ -193,7 +193,8 @@ TEST_SUITE("unit") {
     CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), UsageError);
     CHECK_THROWS_WITH_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), doctest::Contains("max_steps must be >= 1"),
                          UsageError);
-    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 10, 0}), UsageError);
+    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 10, -1}), UsageError);
+    CHECK(snn::Engine(g, {snn::FireMode::strict, 10, 0}).threads() >= 1);  // 0: every core
     const TwoLayer net = two_layer(1);
     CHECK_THROWS_WITH_AS(snn::Engine(net.qann), doctest::Contains("stage 'spiking'"), GraphError);
     snn::Engine e(g);

@@ -1,0 +1,35 @@
+// Differential units (DiffUnit: LayerNorm, softmax over the last axis): they keep the accumulated integer
+// input (the input population's counts) and, for every row whose input changed in a step, recompute f on
+// the row with the QANN's own row function, so downstream neurons read f(X_t) itself (docs/spiking.md,
+// section 4). Work is dense and counted as such. Another whole-vector unit (RMSNorm, mean pooling) is a new
+// DiffUnitAttrs function with its row function in ann_baseline and its op counts here.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+
+namespace snnconv::snn {
+
+struct DiffParams {
+  int in = -1, out = -1;
+  DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::layer_norm;
+  float epsilon = 0.0f;
+  std::int64_t cols = 0, rows = 0;  // rows per sample
+  std::vector<float> gamma, beta;
+  float s_a = 1.0f;
+  bool causal = false;  // causal softmax over [..., M, cols]
+  std::int64_t causal_m = 0;
+};
+
+struct DiffState {
+  std::vector<float> y;  // [batch * rows * cols] f of the current input
+};
+
+struct DiffScratch {
+  std::vector<std::uint8_t> row_flag;
+  std::vector<std::int32_t> rows_changed;
+};
+
+}  // namespace snnconv::snn

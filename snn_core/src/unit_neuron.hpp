@@ -1,0 +1,38 @@
+// Neuron populations: the bounded signed integrate-and-fire neuron (ST-BIF) of every quantization point
+// (docs/spiking.md, section 3). Parameters, state and scratch apart (NEST): a population's counts live with
+// its value (State::counts), its targets and pending list here.
+//
+// Other neuron models (leaky ones: LIF, CubaLIF, LI) become kinds of their own beside this one: a file pair
+// with their parameters, state, plan and step functions, reading the same marked currents and emitting
+// the same events.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+
+namespace snnconv::snn {
+
+struct NeuronParams {
+  int in = -1, out = -1;  // the current it integrates; its population
+  Activation act = Activation::none;  // folded nonlinearity f: target = clamp(floor(f(X)/s + 1/2))
+  float s = 1.0f;                     // threshold = step of one count
+  std::int32_t n_min = 0, n_max = 0;  // count bounds
+  // A grouped Linear's current combines its K/G partial sums: each target evaluation pays G-1 extra float
+  // multiply-adds, the other partial sums and one step per group (0: the producer is not grouped).
+  std::int64_t producer_groups = 0;
+};
+
+struct NeuronState {
+  std::vector<std::int32_t> target;      // [batch * numel] level each neuron steps its count toward
+  std::vector<std::int32_t> active;      // neurons whose count differs from their target
+  std::vector<std::uint8_t> active_flag;  // [batch * numel]
+};
+
+struct NeuronScratch {
+  std::vector<float> current;  // one row of the input current
+  std::vector<std::int32_t> level;
+};
+
+}  // namespace snnconv::snn

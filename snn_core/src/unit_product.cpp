@@ -1,0 +1,151 @@
+// Products of two spiking operands (unit_product.hpp). Causal decoding skips a pair whose other operand
+// element is not live (its count is 0, so is the product) and outputs that never become live (masked
+// scores): exact, and a new row costs only its own pairs.
+#include <algorithm>
+#include <limits>
+
+#include "units.hpp"
+
+namespace snnconv::snn {
+
+ProductParams plan_product(const PlanBuilder& b, NodeId id) {
+  const ValueInfo& a = b.spiking_in(id, 0);
+  const ValueInfo& bv = b.spiking_in(id, 1);
+  const Shape& sa = a.shape;
+  const Shape& sb = bv.shape;
+  if (sa.size() < 2 || sa.size() != sb.size() || !std::equal(sa.begin(), sa.end() - 2, sb.begin()) ||
+      sa.back() != sb[sb.size() - 2])
+    plan_fail(b.g, id, {}, "products need [..., M, K] x [..., K, N] with equal leading dims", true);
+  const Node& nd = b.g.node(id);
+  ProductParams p;
+  p.a = static_cast<int>(nd.inputs[0].index);
+  p.b = static_cast<int>(nd.inputs[1].index);
+  p.out = static_cast<int>(nd.outputs[0].index);
+  p.m = sa[sa.size() - 2];
+  p.k = sa.back();
+  p.n = sb.back();
+  p.batch = a.numel / (p.m * p.k);
+  p.s_a = a.scale;
+  p.s_b = bv.scale;
+  p.ab_step = p.s_a * p.s_b;
+  const double bound = static_cast<double>(p.k) * static_cast<double>(a.max_abs_count) *
+                       static_cast<double>(bv.max_abs_count);
+  p.acc64 = bound > static_cast<double>(std::numeric_limits<std::int32_t>::max());
+  return p;
+}
+
+std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
+  const auto bt = static_cast<std::uint64_t>(u.batch);
+  const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.m * u.k + u.k * u.n) * 4;
+  const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
+  return operands + acc + bt * static_cast<std::uint64_t>(u.m) * (1 + 4);
+}
+
+void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
+  const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
+  s.a.assign(bt * static_cast<std::size_t>(p.m * p.k), 0);
+  s.b.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
+  if (p.acc64) {
+    s.acc64.assign(n, 0);
+    s.acc32.clear();
+  } else {
+    s.acc32.assign(n, 0);
+    s.acc64.clear();
+  }
+  x.row_flag.assign(bt * static_cast<std::size_t>(p.m), 0);
+  x.rows_changed.clear();
+  x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
+}
+
+void reset(ProductState& s) {
+  std::fill(s.a.begin(), s.a.end(), 0);
+  std::fill(s.b.begin(), s.b.end(), 0);
+  std::fill(s.acc32.begin(), s.acc32.end(), 0);
+  std::fill(s.acc64.begin(), s.acc64.end(), 0);
+}
+
+namespace {
+
+// First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
+// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred.
+template <typename Acc>
+void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, std::uint64_t& a_pairs,
+                  std::uint64_t& b_pairs) {
+  const ValueInfo& va = st.info(p.a);
+  const ValueInfo& vb = st.info(p.b);
+  const ValueInfo& out = st.info(p.out);
+  const std::int64_t mk = p.m * p.k, kn = p.k * p.n;
+  const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  for (const Event& e : st.events(p.a)) {
+    const std::int64_t bt = e.index / mk, i = (e.index % mk) / p.k, q = e.index % p.k;
+    const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
+    Acc* arow = acc + (bt * p.m + i) * p.n;
+    const Acc d = e.delta;
+    if (!gate) {
+      for (std::int64_t j = 0; j < p.n; ++j) arow[j] += d * brow[j];
+      a_pairs += static_cast<std::uint64_t>(p.n);
+    } else {
+      const std::int32_t* po = out.pos.data() + (bt * p.m + i) * p.n;
+      const std::int32_t* pb = vb.pos.data() + (bt * p.k + q) * p.n;
+      for (std::int64_t j = 0; j < p.n; ++j)
+        if (po[j] != kNever && pb[j] < st.live_end) {
+          arow[j] += d * brow[j];
+          ++a_pairs;
+        }
+    }
+    s.a[static_cast<std::size_t>(e.index)] += e.delta;
+    const auto row = static_cast<std::size_t>(bt * p.m + i);
+    if (!x.row_flag[row]) {
+      x.row_flag[row] = 1;
+      x.rows_changed.push_back(static_cast<std::int32_t>(row));
+    }
+  }
+  for (const Event& e : st.events(p.b)) {
+    const std::int64_t bt = e.index / kn, q = (e.index % kn) / p.n, j = e.index % p.n;
+    const Acc d = e.delta;
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      const std::int64_t o = (bt * p.m + i) * p.n + j;
+      const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
+      if (gate && (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end)) continue;
+      acc[o] += d * s.a[ai];
+      st.mark(p.out, o);
+      ++b_pairs;
+    }
+    s.b[static_cast<std::size_t>(e.index)] += e.delta;
+  }
+}
+
+}  // namespace
+
+void step_product(const Unit& u, Step& st) {
+  const ProductParams& p = st.plan.products[static_cast<std::size_t>(u.slot)];
+  ProductState& s = st.state.products[static_cast<std::size_t>(u.slot)];
+  ProductScratch& x = st.scratch.products[static_cast<std::size_t>(u.slot)];
+  const ValueInfo& va = st.info(p.a);
+  const ValueInfo& vb = st.info(p.b);
+  std::uint64_t a_pairs = 0, b_pairs = 0;
+  if (p.acc64)
+    apply_events(p, s, x, s.acc64.data(), st, a_pairs, b_pairs);
+  else
+    apply_events(p, s, x, s.acc32.data(), st, a_pairs, b_pairs);
+  Counters& c = st.counters(u);
+  c.acs[width_slot(vb.bits)] += a_pairs;
+  c.acs[width_slot(va.bits)] += b_pairs;
+  const std::uint64_t operand_reads = a_pairs + b_pairs;
+  c.bytes_read[mem(MemClass::membrane)] += operand_reads * (kCountBytes + kAccBytes);
+  c.bytes_written[mem(MemClass::membrane)] += operand_reads * kAccBytes;
+  c.bytes_read[mem(MemClass::spikes)] += st.events(p.a).size() * event_bytes(st.mode, va.bits) +
+                                         st.events(p.b).size() * event_bytes(st.mode, vb.bits);
+  if (st.first) {
+    st.mark_fresh(p.out);
+    if (st.incremental)
+      for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+  } else {
+    for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+  }
+  for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
+  x.rows_changed.clear();
+}
+
+}  // namespace snnconv::snn

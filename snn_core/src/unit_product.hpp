@@ -1,0 +1,30 @@
+// Products of two spiking operands (SpikeMatMul: Q.K^T, P.V) by the product rule on accumulated integer
+// operands, Δ(AB)_t = a_t B_{t-1} + A_{t-1} b_t + a_t b_t, computed only where events occurred (docs/spiking.md,
+// section 4). The unit keeps its own copies of the accumulated operands (the spiking KV cache of a decoder).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace snnconv::snn {
+
+struct ProductParams {
+  int a = -1, b = -1, out = -1;
+  std::int64_t batch = 0, m = 0, k = 0, n = 0;  // per sample: A [batch, M, K] x B [batch, K, N]
+  float s_a = 1.0f, s_b = 1.0f;
+  float ab_step = 1.0f;  // s_a * s_b, the factor product_value forms first
+  bool acc64 = false;    // int64 accumulators (the int32 bound K * max|a| * max|b| does not hold)
+};
+
+struct ProductState {
+  std::vector<std::int32_t> a, b;  // accumulated operands [samples * batch * M * K], [samples * batch * K * N]
+  std::vector<std::int32_t> acc32;  // [samples * batch * M * N]
+  std::vector<std::int64_t> acc64;
+};
+
+struct ProductScratch {
+  std::vector<std::uint8_t> row_flag;      // [samples * batch * M]
+  std::vector<std::int32_t> rows_changed;
+};
+
+}  // namespace snnconv::snn
