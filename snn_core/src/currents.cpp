@@ -117,6 +117,13 @@ void current_row(const Step& st, int v, std::int64_t r, float* out) {
       for (std::int64_t j = 0; j < w; ++j) out[j] = y[j];
       return;
     }
+    case UnitKind::add: {
+      const AddParams& p = st.plan.adds[slot];
+      const std::int32_t* qa = st.state.counts[static_cast<std::size_t>(st.info(p.a).storage)].data() + first;
+      const std::int32_t* qb = st.state.counts[static_cast<std::size_t>(st.info(p.b).storage)].data() + first;
+      sum_row(qa, p.s_a, qb, p.s_b, w, out);
+      return;
+    }
     default:
       break;
   }

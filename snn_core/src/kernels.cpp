@@ -61,6 +61,33 @@ void quantize_row_reference(const float* x, std::int64_t n, Activation act, floa
   for (std::int64_t j = 0; j < n; ++j) out[j] = ann::quantize_level(x[j], act, s, n_min, n_max);
 }
 
+bool settle_reference(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  bool differs = false;
+  for (std::int64_t j = 0; j < n; ++j) {
+    target[j] = level[j];
+    differs = differs || level[j] != count[j];
+  }
+  return differs;
+}
+
+std::int64_t fire_reference(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base,
+                            bool burst, Event* out, FireTally& tally) {
+  std::int64_t written = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::int32_t d = target[j] - count[j];
+    if (d == 0) continue;
+    const std::int32_t delta = burst ? d : (d > 0 ? 1 : -1);
+    count[j] += delta;
+    out[written++] = {base + static_cast<std::int32_t>(j), delta};
+    if (delta > 0)
+      tally.pos += static_cast<std::uint64_t>(delta);
+    else
+      tally.neg += static_cast<std::uint64_t>(-delta);
+    tally.remaining = tally.remaining || count[j] != target[j];
+  }
+  return written;
+}
+
 // ---- AVX2 -------------------------------------------------------------------------------------------
 
 void add_events_avx2(std::int32_t* acc, const std::int8_t* w, std::int64_t k, std::int64_t n, const Event* events,
@@ -183,6 +210,51 @@ void quantize_row_avx2(const float* x, std::int64_t n, Activation act, float s, 
   quantize_row_reference(x + j, n - j, act, s, n_min, n_max, out + j);
 }
 
+bool settle_avx2(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  std::int64_t j = 0;
+  __m256i ne = _mm256_setzero_si256();
+  for (; j + 8 <= n; j += 8) {
+    const __m256i lv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(level + j));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(target + j), lv);
+    ne = _mm256_or_si256(ne, _mm256_xor_si256(lv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + j))));
+  }
+  const bool differs = !_mm256_testz_si256(ne, ne);
+  return settle_reference(level + j, target + j, count + j, n - j) || differs;
+}
+
+std::int64_t fire_avx2(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                       Event* out, FireTally& tally) {
+  std::int64_t written = 0, j = 0;
+  const __m256i one = _mm256_set1_epi32(1), minus = _mm256_set1_epi32(-1), zero = _mm256_setzero_si256();
+  __m256i rem = zero;
+  for (; j + 8 <= n; j += 8) {
+    __m256i* cp = reinterpret_cast<__m256i*>(count + j);
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(target + j));
+    const __m256i c = _mm256_loadu_si256(cp);
+    const __m256i d = _mm256_sub_epi32(t, c);
+    auto fire = static_cast<unsigned>(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(d, zero))) & 0xFF);
+    if (!fire) continue;
+    const __m256i delta = burst ? d : _mm256_max_epi32(_mm256_min_epi32(d, one), minus);
+    const __m256i c2 = _mm256_add_epi32(c, delta);
+    _mm256_storeu_si256(cp, c2);
+    rem = _mm256_or_si256(rem, _mm256_xor_si256(c2, t));
+    alignas(32) std::int32_t dl[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(dl), delta);
+    while (fire) {
+      const int b = __builtin_ctz(fire);
+      fire &= fire - 1;
+      out[written++] = {base + static_cast<std::int32_t>(j + b), dl[b]};
+      if (dl[b] > 0)
+        tally.pos += static_cast<std::uint64_t>(dl[b]);
+      else
+        tally.neg += static_cast<std::uint64_t>(-dl[b]);
+    }
+  }
+  tally.remaining = tally.remaining || !_mm256_testz_si256(rem, rem);
+  return written + fire_reference(count + j, target + j, n - j, base + static_cast<std::int32_t>(j), burst,
+                                  out + written, tally);
+}
+
 }  // namespace
 
 Kernels reference_kernels() {
@@ -192,6 +264,8 @@ Kernels reference_kernels() {
   k.gemm_codes = gemm_codes_reference;
   k.max_code = 255;
   k.quantize_row = quantize_row_reference;
+  k.settle = settle_reference;
+  k.fire = fire_reference;
   return k;
 }
 
@@ -203,6 +277,8 @@ Kernels avx2_kernels() {
   k.gemm_codes = gemm_codes_avx2;
   k.max_code = 127;
   k.quantize_row = quantize_row_avx2;
+  k.settle = settle_avx2;
+  k.fire = fire_avx2;
   return k;
 }
 }  // namespace detail

@@ -19,6 +19,41 @@ struct Event {
   std::int32_t index;
   std::int32_t delta;
 };
+static_assert(sizeof(Event) == 8, "the kernels write events as pairs of int32");
+
+// A step's events of one population, in a buffer laid out once: a population gets at most one event per
+// neuron per step (every movement map gives each output element one source), so its size bounds the list.
+class EventList {
+ public:
+  void reserve(std::size_t n) {
+    if (buf_.size() < n) buf_.resize(n);
+  }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const Event* begin() const { return buf_.data(); }
+  const Event* end() const { return buf_.data() + n_; }
+  const Event* data() const { return buf_.data(); }
+  void clear() { n_ = 0; }
+  void push_back(Event e) {
+    if (n_ == buf_.size()) buf_.resize(2 * n_ + 16);
+    buf_[n_++] = e;
+  }
+  // Room for k more events at tail(); advance(k) keeps those written.
+  Event* tail(std::size_t k) {
+    reserve(n_ + k);
+    return buf_.data() + n_;
+  }
+  void advance(std::size_t k) { n_ += k; }
+
+ private:
+  std::vector<Event> buf_;
+  std::size_t n_ = 0;
+};
+
+struct FireTally {
+  std::uint64_t pos = 0, neg = 0;
+  bool remaining = false;
+};
 
 // Columns per block of the packed weight layout (one AVX-512 register of int32 accumulators).
 inline constexpr std::int64_t kPackCols = 16;
@@ -59,6 +94,15 @@ void product_row(const Acc* acc, float ab_step, std::int64_t n, float* out) {
   for (std::int64_t j = 0; j < n; ++j) out[j] = ab_step * static_cast<float>(acc[j]);
 }
 
+// ann::sum_value row by row: out[j] = s_a * float(q_a[j]) + s_b * float(q_b[j]).
+inline void sum_row(const std::int32_t* q_a, float s_a, const std::int32_t* q_b, float s_b, std::int64_t n, float* out) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float x = s_a * static_cast<float>(q_a[j]);
+    const float y = s_b * static_cast<float>(q_b[j]);
+    out[j] = x + y;
+  }
+}
+
 struct Kernels {
   Isa isa = Isa::avx2;
   // Sparse path: for every event e, acc[(e.index / k) * n + j] += e.delta * w[(e.index % k) * n + j] for j in
@@ -77,6 +121,14 @@ struct Kernels {
   // tanh, which calls libm, goes through the scalar function).
   void (*quantize_row)(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
                        std::int32_t n_max, std::int32_t* out) = nullptr;
+  // A neuron chunk's new levels: target[j] = level[j]; true when some level[j] != count[j].
+  bool (*settle)(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) = nullptr;
+  // Fires a chunk of neurons toward their targets: every j with count[j] != target[j] steps its count by
+  // sign(target - count) (strict) or to the target (burst) and appends {base + j, delta} to `out` (in
+  // increasing j). Returns the events written; `tally` gets their summed positive and negative deltas and
+  // whether some count still differs from its target.
+  std::int64_t (*fire)(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                       Event* out, FireTally& tally) = nullptr;
 };
 
 // The kernels of instruction set `isa` (the reference ones for nothing faster).

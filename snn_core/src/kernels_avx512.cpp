@@ -127,6 +127,51 @@ void quantize_row_avx512(const float* x, std::int64_t n, Activation act, float s
   }
 }
 
+bool settle_avx512(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  __mmask16 ne = 0;
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i lv = _mm512_maskz_loadu_epi32(m, level + j);
+    _mm512_mask_storeu_epi32(target + j, m, lv);
+    ne |= _mm512_mask_cmpneq_epi32_mask(m, lv, _mm512_maskz_loadu_epi32(m, count + j));
+  }
+  return ne != 0;
+}
+
+std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                         Event* out, FireTally& tally) {
+  std::int64_t written = 0;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo_perm = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi_perm = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i one = _mm512_set1_epi32(1), minus = _mm512_set1_epi32(-1), zero = _mm512_setzero_si512();
+  __mmask16 rem = 0;
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i t = _mm512_maskz_loadu_epi32(m, target + j);
+    const __m512i c = _mm512_maskz_loadu_epi32(m, count + j);
+    const __m512i d = _mm512_sub_epi32(t, c);
+    const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, zero);
+    if (!fire) continue;
+    const __m512i delta = burst ? d : _mm512_max_epi32(_mm512_min_epi32(d, one), minus);
+    const __m512i c2 = _mm512_add_epi32(c, delta);
+    _mm512_mask_storeu_epi32(count + j, fire, c2);
+    rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
+    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, zero)));
+    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero)));
+    // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
+    const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(iota, _mm512_set1_epi32(base + static_cast<std::int32_t>(j))));
+    const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
+    const int k = __builtin_popcount(static_cast<unsigned>(fire));
+    std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
+    _mm512_mask_storeu_epi32(dst, tail_mask(2 * k), _mm512_permutex2var_epi32(idx, lo_perm, dl));
+    if (k > 8) _mm512_mask_storeu_epi32(dst + 16, tail_mask(2 * k - 16), _mm512_permutex2var_epi32(idx, hi_perm, dl));
+    written += k;
+  }
+  tally.remaining = tally.remaining || rem != 0;
+  return written;
+}
+
 }  // namespace
 
 namespace detail {
@@ -137,6 +182,8 @@ Kernels avx512_kernels() {
   k.gemm_codes = gemm_codes_vnni;
   k.max_code = 255;
   k.quantize_row = quantize_row_avx512;
+  k.settle = settle_avx512;
+  k.fire = fire_avx512;
   return k;
 }
 }  // namespace detail

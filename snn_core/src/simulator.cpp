@@ -116,6 +116,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
     for (std::int32_t i : v.elems) v.elem_flag[static_cast<std::size_t>(i)] = 0;
     v.rows.clear();
     v.elems.clear();
+    v.ledger_extra = 0;
   }
 }
 

@@ -30,11 +30,16 @@ struct State {
 };
 
 struct ValueScratch {
-  std::vector<Event> events;               // spiking (storage owners): this step's events
+  EventList events;               // spiking (storage owners): this step's events
   std::vector<std::int32_t> rows;          // current: rows marked whole this step
   std::vector<std::uint8_t> row_flag;      // [batch * numel / width]
   std::vector<std::int32_t> elems;         // current: single elements marked (outside marked rows)
   std::vector<std::uint8_t> elem_flag;     // [batch * numel]
+  // The ledger counts the distinct elements whose input changed (what hardware would update). A producer may
+  // have whole rows evaluated where only some of their elements changed (re-evaluating an unchanged element
+  // gives its stored target again, so this changes no result): ledger_extra is the exact count minus the
+  // marked count (rows * width + elements outside marked rows).
+  std::int64_t ledger_extra = 0;
 };
 
 struct Scratch {
@@ -46,6 +51,7 @@ struct Scratch {
   std::vector<Counters> rows;           // per node: this step's counters (summed over the pass's samples)
   std::vector<std::uint8_t> fired;      // per sample: a neuron fired this step
   std::vector<std::uint8_t> pending;    // per sample: a neuron's count still differs from its target
+  std::vector<std::int32_t> rows_tmp;   // a unit's working list of rows within its step
 };
 
 // What a unit's step sees.
@@ -68,7 +74,7 @@ struct Step {
   std::vector<std::int32_t>& counts(int v) {
     return state.counts[static_cast<std::size_t>(info(v).storage)];
   }
-  std::vector<Event>& events(int v) { return scratch.values[static_cast<std::size_t>(info(v).storage)].events; }
+  EventList& events(int v) { return scratch.values[static_cast<std::size_t>(info(v).storage)].events; }
   ValueScratch& marks(int v) { return scratch.values[static_cast<std::size_t>(v)]; }
   Counters& counters(const Unit& u) { return scratch.rows[u.row]; }
 
@@ -98,6 +104,17 @@ struct Step {
       m.row_flag[static_cast<std::size_t>(r)] = 1;
       m.rows.push_back(static_cast<std::int32_t>(r));
     }
+  }
+  // The elements of value v whose input changed (the ledger's count) are `exact`, and they lie in `rows`:
+  // mark those rows whole for evaluation. `rows` must not be marked yet.
+  void mark_rows_covering(int v, const std::vector<std::int32_t>& rows, std::int64_t exact) {
+    const ValueInfo& vi = info(v);
+    ValueScratch& m = marks(v);
+    for (std::int32_t r : rows) {
+      m.row_flag[static_cast<std::size_t>(r)] = 1;
+      m.rows.push_back(r);
+    }
+    m.ledger_extra += exact - static_cast<std::int64_t>(rows.size()) * vi.width;
   }
   // Step 1: every element (a whole run) or the newly live ones (prefill/extend).
   void mark_fresh(int v);

@@ -63,7 +63,7 @@ void step_diff(const Unit& u, Step& st) {
   DiffScratch& x = st.scratch.diffs[static_cast<std::size_t>(u.slot)];
   const ValueInfo& in = st.info(p.in);
   const ValueInfo& out = st.info(p.out);
-  const std::vector<Event>& events = st.events(p.in);
+  const EventList& events = st.events(p.in);
   auto touch = [&](std::size_t r) {
     if (!x.row_flag[r]) {
       x.row_flag[r] = 1;

@@ -89,7 +89,7 @@ void step_movement(const Unit& u, Step& st) {
   if (p.same_order) return;  // shares its source's counts and events
   const std::int64_t n_in = st.info(p.in).numel, n_out = st.info(p.out).numel;
   std::vector<std::int32_t>& count = st.counts(p.out);
-  std::vector<Event>& out = st.events(p.out);
+  EventList& out = st.events(p.out);
   for (const Event& e : st.events(p.in)) {
     const std::int64_t s = e.index / n_in, i = e.index % n_in;
     for (std::int64_t f = p.fan_begin[static_cast<std::size_t>(i)]; f < p.fan_begin[static_cast<std::size_t>(i) + 1]; ++f) {
@@ -104,7 +104,7 @@ void step_concat(const Unit& u, Step& st) {
   const ConcatParams& p = st.plan.concats[static_cast<std::size_t>(u.slot)];
   const std::int64_t n_out = st.info(p.out).numel;
   std::vector<std::int32_t>& count = st.counts(p.out);
-  std::vector<Event>& out = st.events(p.out);
+  EventList& out = st.events(p.out);
   for (std::size_t k = 0; k < p.ins.size(); ++k) {
     const std::int64_t n_in = st.info(p.ins[k]).numel;
     for (const Event& e : st.events(p.ins[k])) {

@@ -32,6 +32,9 @@ NeuronParams plan_neuron(const PlanBuilder& b, NodeId id) {
   out.scale = qp.scale[0];
   out.bits = qp.bits;
   out.max_abs_count = std::max<std::int64_t>(std::abs(std::int64_t{qp.n_min}), std::abs(std::int64_t{qp.n_max}));
+  p.width = in.width;
+  p.chunks_per_row = (in.width + kNeuronChunk - 1) / kNeuronChunk;
+  p.chunks = in.numel / in.width * p.chunks_per_row;
   if (in.producer >= 0) {
     const Unit& pu = b.plan.units[static_cast<std::size_t>(in.producer)];
     if (pu.kind == UnitKind::synapse) {
@@ -44,15 +47,15 @@ NeuronParams plan_neuron(const PlanBuilder& b, NodeId id) {
 
 std::uint64_t neuron_bytes(const Plan& plan, const NeuronParams& u) {
   const auto n = static_cast<std::uint64_t>(plan.value(u.out).numel);
-  return n * (4 + 4 + 1);  // target, active list, flag
+  return n * 4 + static_cast<std::uint64_t>(u.chunks) * (1 + 4);  // targets, chunk flags and lists
 }
 
 void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Plan& plan, int batch) {
-  const auto n = static_cast<std::size_t>(plan.value(p.out).numel) * static_cast<std::size_t>(batch);
-  s.target.assign(n, 0);
-  s.active_flag.assign(n, 0);
-  s.active.clear();
-  s.active.reserve(n);
+  const auto b = static_cast<std::size_t>(batch);
+  s.target.assign(static_cast<std::size_t>(plan.value(p.out).numel) * b, 0);
+  s.chunk_flag.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  s.active.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  s.active_len.assign(b, 0);
   const auto w = static_cast<std::size_t>(plan.value(p.in).width);
   x.current.assign(w, 0.0f);
   x.level.assign(w, 0);
@@ -60,42 +63,52 @@ void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Pla
 
 void reset(NeuronState& s) {
   std::fill(s.target.begin(), s.target.end(), 0);
-  std::fill(s.active_flag.begin(), s.active_flag.end(), 0);
-  s.active.clear();
+  std::fill(s.chunk_flag.begin(), s.chunk_flag.end(), 0);
+  std::fill(s.active_len.begin(), s.active_len.end(), 0);
 }
 
 void step_neuron(const Unit& u, Step& st) {
   const NeuronParams& p = st.plan.neurons[static_cast<std::size_t>(u.slot)];
   NeuronState& s = st.state.neurons[static_cast<std::size_t>(u.slot)];
   NeuronScratch& x = st.scratch.neurons[static_cast<std::size_t>(u.slot)];
+  const Kernels& kern = st.plan.kernels;
   const ValueInfo& in = st.info(p.in);
   const ValueScratch& m = st.marks(p.in);
-  std::vector<std::int32_t>& count = st.counts(p.out);
-  std::vector<Event>& events = st.events(p.out);
+  std::int32_t* count = st.counts(p.out).data();
+  std::int32_t* target = s.target.data();
+  EventList& events = st.events(p.out);
   Counters& c = st.counters(u);
-  const std::int64_t w = in.width;
-  std::uint64_t evaluated = 0;
-  auto settle = [&](std::int64_t i, std::int32_t level) {
-    const auto k = static_cast<std::size_t>(i);
-    s.target[k] = level;
-    if (level != count[k] && !s.active_flag[k]) {
-      s.active_flag[k] = 1;
-      s.active.push_back(static_cast<std::int32_t>(i));
-    }
+  const std::int64_t w = p.width, numel = in.numel, rows_per_sample = numel / w, cpr = p.chunks_per_row;
+  auto activate = [&](std::int64_t chunk) {
+    if (s.chunk_flag[static_cast<std::size_t>(chunk)]) return;
+    s.chunk_flag[static_cast<std::size_t>(chunk)] = 1;
+    const std::int64_t sample = chunk / p.chunks;
+    s.active[static_cast<std::size_t>(sample * p.chunks + s.active_len[static_cast<std::size_t>(sample)]++)] =
+        static_cast<std::int32_t>(chunk);
   };
-  // Rows marked whole: the current of the row at once, then its levels.
+  std::uint64_t evaluated = 0;
+  // Rows marked whole: the row's current and levels at once; a chunk whose levels differ from its counts
+  // becomes active.
   for (std::int32_t r : m.rows) {
     current_row(st, p.in, r, x.current.data());
-    st.plan.kernels.quantize_row(x.current.data(), w, p.act, p.s, p.n_min, p.n_max, x.level.data());
+    kern.quantize_row(x.current.data(), w, p.act, p.s, p.n_min, p.n_max, x.level.data());
     const std::int64_t base = std::int64_t{r} * w;
-    for (std::int64_t j = 0; j < w; ++j) settle(base + j, x.level[static_cast<std::size_t>(j)]);
+    for (std::int64_t ch = 0; ch < cpr; ++ch) {
+      const std::int64_t lo = ch * kNeuronChunk, n = std::min(kNeuronChunk, w - lo);
+      if (kern.settle(x.level.data() + lo, target + base + lo, count + base + lo, n)) activate(std::int64_t{r} * cpr + ch);
+    }
     evaluated += static_cast<std::uint64_t>(w);
   }
   for (std::int32_t i : m.elems) {
-    if (m.row_flag[static_cast<std::size_t>(i / w)]) continue;  // evaluated with its row
-    settle(i, ann::quantize_level(current_at(st, p.in, i), p.act, p.s, p.n_min, p.n_max));
+    const std::int64_t r = i / w;
+    if (m.row_flag[static_cast<std::size_t>(r)]) continue;  // evaluated with its row
+    const std::int32_t level = ann::quantize_level(current_at(st, p.in, i), p.act, p.s, p.n_min, p.n_max);
+    target[i] = level;
+    if (level != count[i]) activate(r * cpr + (i - r * w) / kNeuronChunk);
     ++evaluated;
   }
+  (void)rows_per_sample;
+  evaluated = static_cast<std::uint64_t>(static_cast<std::int64_t>(evaluated) + m.ledger_extra);
   c.neuron_updates += evaluated;
   c.bytes_read[mem(MemClass::membrane)] += evaluated * kCountBytes;
   c.bytes_written[mem(MemClass::membrane)] += evaluated * kCountBytes;
@@ -107,34 +120,34 @@ void step_neuron(const Unit& u, Step& st) {
     c.bytes_read[mem(MemClass::membrane)] += evaluated * extra * kAccBytes;
     c.bytes_read[mem(MemClass::weights)] += evaluated * static_cast<std::uint64_t>(p.producer_groups) * 4;
   }
+  // Fire: every active chunk steps its neurons' counts toward their targets (one +-1 spike each, or the whole
+  // difference as one event) in one sweep; it stays active while a count still differs.
   const bool burst = st.mode == FireMode::burst;
-  const std::int64_t numel = st.info(p.out).numel;
   const std::size_t first_event = events.size();
-  std::size_t keep = 0;
-  for (std::int32_t i : s.active) {
-    const auto k = static_cast<std::size_t>(i);
-    const std::int32_t diff = s.target[k] - count[k];
-    if (diff == 0) {  // the target moved back to the count: nothing to fire
-      s.active_flag[k] = 0;
-      continue;
+  FireTally tally;
+  for (std::size_t sample = 0; sample < s.active_len.size(); ++sample) {
+    std::int64_t& len = s.active_len[sample];
+    if (len == 0) continue;
+    std::int32_t* a = s.active.data() + static_cast<std::int64_t>(sample) * p.chunks;
+    const std::size_t before = events.size();
+    std::int64_t keep = 0;
+    for (std::int64_t e = 0; e < len; ++e) {
+      const std::int64_t chunk = a[e], r = chunk / cpr, lo = r * w + (chunk % cpr) * kNeuronChunk;
+      const std::int64_t n = std::min(kNeuronChunk, (r + 1) * w - lo);
+      tally.remaining = false;
+      events.advance(static_cast<std::size_t>(kern.fire(count + lo, target + lo, n, static_cast<std::int32_t>(lo), burst,
+                                                        events.tail(static_cast<std::size_t>(n)), tally)));
+      if (tally.remaining)
+        a[keep++] = static_cast<std::int32_t>(chunk);
+      else
+        s.chunk_flag[static_cast<std::size_t>(chunk)] = 0;
     }
-    const std::int32_t delta = burst ? diff : (diff > 0 ? 1 : -1);
-    count[k] += delta;
-    events.push_back({i, delta});
-    if (delta > 0)
-      c.spikes_pos += static_cast<std::uint64_t>(delta);
-    else
-      c.spikes_neg += static_cast<std::uint64_t>(-delta);
-    const auto sample = static_cast<std::size_t>(i / numel);
-    st.scratch.fired[sample] = 1;
-    if (count[k] != s.target[k]) {
-      s.active[keep++] = i;
-      st.scratch.pending[sample] = 1;
-    } else {
-      s.active_flag[k] = 0;
-    }
+    len = keep;
+    if (events.size() != before) st.scratch.fired[sample] = 1;
+    if (keep > 0) st.scratch.pending[sample] = 1;
   }
-  s.active.resize(keep);
+  c.spikes_pos += tally.pos;
+  c.spikes_neg += tally.neg;
   const auto fired = static_cast<std::uint64_t>(events.size() - first_event);
   if (burst) c.burst_events += fired;
   c.neuron_updates += fired;

@@ -22,12 +22,21 @@ struct NeuronParams {
   // A grouped Linear's current combines its K/G partial sums: each target evaluation pays G-1 extra float
   // multiply-adds, the other partial sums and one step per group (0: the producer is not grouped).
   std::int64_t producer_groups = 0;
+  std::int64_t width = 1;             // row width of the population
+  std::int64_t chunks_per_row = 1;    // ceil(width / kNeuronChunk)
+  std::int64_t chunks = 0;            // per sample: rows * chunks_per_row
 };
 
+// Neurons are tracked in chunks of up to kNeuronChunk consecutive neurons of one row: a chunk is active while
+// one of its neurons' count differs from its target, and a step fires an active chunk with one vector sweep.
+inline constexpr std::int64_t kNeuronChunk = 64;
+
 struct NeuronState {
-  std::vector<std::int32_t> target;      // [batch * numel] level each neuron steps its count toward
-  std::vector<std::int32_t> active;      // neurons whose count differs from their target
-  std::vector<std::uint8_t> active_flag;  // [batch * numel]
+  std::vector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
+  std::vector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is in its sample's active list
+  // Active chunks per sample: active[s * chunks .. s * chunks + active_len[s]) (global chunk indices).
+  std::vector<std::int32_t> active;
+  std::vector<std::int64_t> active_len;  // [batch]
 };
 
 struct NeuronScratch {

@@ -38,7 +38,7 @@ std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
   const auto bt = static_cast<std::uint64_t>(u.batch);
   const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.m * u.k + u.k * u.n) * 4;
   const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
-  return operands + acc + bt * static_cast<std::uint64_t>(u.m) * (1 + 4);
+  return operands + acc + bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) + bt * 8;
 }
 
 void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
@@ -56,6 +56,10 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.row_flag.assign(bt * static_cast<std::size_t>(p.m), 0);
   x.rows_changed.clear();
   x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
+  x.col_flag.assign(bt * static_cast<std::size_t>(p.n), 0);
+  x.cols.clear();
+  x.col_count.assign(bt, 0);
+  x.batches.clear();
 }
 
 void reset(ProductState& s) {
@@ -109,10 +113,18 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
       if (gate && (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end)) continue;
       acc[o] += d * s.a[ai];
-      st.mark(p.out, o);
+      if (gate) st.mark(p.out, o);
       ++b_pairs;
     }
     s.b[static_cast<std::size_t>(e.index)] += e.delta;
+    if (!gate) {  // column j of every row of this batch entry changed: counted, and marked, in step_product
+      const auto col = static_cast<std::size_t>(bt * p.n + j);
+      if (!x.col_flag[col]) {
+        x.col_flag[col] = 1;
+        x.cols.push_back(static_cast<std::int32_t>(col));
+        if (x.col_count[static_cast<std::size_t>(bt)]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
+      }
+    }
   }
 }
 
@@ -143,9 +155,30 @@ void step_product(const Unit& u, Step& st) {
       for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
   } else {
     for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+    // B's events changed columns: in a batch entry with columns J, the rows without A events change in J only.
+    // The ledger counts those (M - rows with A events) * |J| elements; the rows are evaluated whole.
+    std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
+    rows.clear();
+    std::int64_t exact = 0;
+    for (std::int32_t bt : x.batches) {
+      std::int64_t others = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t r = std::int64_t{bt} * p.m + i;
+        if (x.row_flag[static_cast<std::size_t>(r)]) continue;
+        rows.push_back(static_cast<std::int32_t>(r));
+        ++others;
+      }
+      exact += others * x.col_count[static_cast<std::size_t>(bt)];
+      x.col_count[static_cast<std::size_t>(bt)] = 0;
+    }
+    st.mark_rows_covering(p.out, rows, exact);
   }
   for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
   x.rows_changed.clear();
+  for (std::int32_t col : x.cols) x.col_flag[static_cast<std::size_t>(col)] = 0;
+  x.cols.clear();
+  for (std::int32_t bt : x.batches) x.col_count[static_cast<std::size_t>(bt)] = 0;
+  x.batches.clear();
 }
 
 }  // namespace snnconv::snn

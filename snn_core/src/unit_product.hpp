@@ -23,8 +23,12 @@ struct ProductState {
 };
 
 struct ProductScratch {
-  std::vector<std::uint8_t> row_flag;      // [samples * batch * M]
+  std::vector<std::uint8_t> row_flag;      // [samples * batch * M] rows with A events
   std::vector<std::int32_t> rows_changed;
+  std::vector<std::uint8_t> col_flag;      // [samples * batch * N] columns with B events
+  std::vector<std::int32_t> cols;
+  std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
+  std::vector<std::int32_t> batches;       // batch entries with B events
 };
 
 }  // namespace snnconv::snn

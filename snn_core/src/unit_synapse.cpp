@@ -128,7 +128,7 @@ namespace {
 
 // The step's events as an event matrix of unsigned codes d + c (one row per changed accumulator row), then
 // one GEMM against the packed weights.
-void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const std::vector<Event>& events,
+void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const EventList& events,
                       std::int32_t offset, const Kernels& kern, tbb::task_arena* arena) {
   const std::int64_t kp = padded_k(p.k);
   const auto rows = static_cast<std::int64_t>(x.rows_changed.size());
@@ -158,7 +158,7 @@ void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   for (std::int32_t r : x.rows_changed) x.row_slot[static_cast<std::size_t>(r)] = -1;
 }
 
-void accumulate_sparse(const SynapseParams& p, SynapseState& s, const std::vector<Event>& events, const Kernels& kern,
+void accumulate_sparse(const SynapseParams& p, SynapseState& s, const EventList& events, const Kernels& kern,
                        tbb::task_arena* arena) {
   auto columns = [&](std::int64_t j0, std::int64_t j1) {
     if (p.acc64) {
@@ -194,7 +194,7 @@ void step_synapse(const Unit& u, Step& st) {
   SynapseState& s = st.state.synapses[static_cast<std::size_t>(u.slot)];
   SynapseScratch& x = st.scratch.synapses[static_cast<std::size_t>(u.slot)];
   const ValueInfo& in = st.info(p.in);
-  const std::vector<Event>& events = st.events(p.in);
+  const EventList& events = st.events(p.in);
   std::int32_t max_delta = 0;
   for (const Event& e : events) {
     const auto r = static_cast<std::size_t>(e.index / p.k);

@@ -144,7 +144,49 @@ TEST_SUITE("unit") {
     CHECK(differing == 0);
   }
 
-  TEST_CASE("row currents equal linear_value, grouped_linear_value and product_value bit for bit") {
+  TEST_CASE("settle and fire: every instruction set equals the reference (strict and burst)") {
+    std::mt19937_64 rng(15);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t n : {1, 7, 8, 15, 16, 33, 64, 100}) {
+      for (bool burst : {false, true}) {
+        std::uniform_int_distribution<int> d(-9, 9);
+        std::vector<std::int32_t> level(static_cast<std::size_t>(n)), count(level.size());
+        for (std::size_t j = 0; j < level.size(); ++j) {
+          level[j] = d(rng);
+          count[j] = rng() % 3 == 0 ? level[j] : d(rng);
+        }
+        std::vector<std::int32_t> t_ref(level.size(), 9), c_ref = count;
+        const bool differs = ref.settle(level.data(), t_ref.data(), count.data(), n);
+        std::vector<snn::Event> e_ref(level.size());
+        snn::FireTally f_ref;
+        const std::int64_t n_ref = ref.fire(c_ref.data(), t_ref.data(), n, 500, burst, e_ref.data(), f_ref);
+        for (const snn::Kernels& kern : variants()) {
+          std::vector<std::int32_t> t(level.size(), 9), c = count;
+          CHECK(kern.settle(level.data(), t.data(), count.data(), n) == differs);
+          CHECK(t == t_ref);
+          std::vector<snn::Event> e(level.size() + 16, snn::Event{-1, -1});
+          snn::FireTally f;
+          const std::int64_t got = kern.fire(c.data(), t.data(), n, 500, burst, e.data(), f);
+          CAPTURE(isa_name(kern.isa));
+          CAPTURE(n);
+          CAPTURE(burst);
+          REQUIRE(got == n_ref);
+          CHECK(c == c_ref);
+          int differing = 0;
+          for (std::int64_t k = 0; k < got; ++k)
+            differing += e[static_cast<std::size_t>(k)].index != e_ref[static_cast<std::size_t>(k)].index ||
+                         e[static_cast<std::size_t>(k)].delta != e_ref[static_cast<std::size_t>(k)].delta;
+          CHECK(differing == 0);
+          CHECK(e[static_cast<std::size_t>(got)].index == -1);  // nothing written past the events
+          CHECK(f.pos == f_ref.pos);
+          CHECK(f.neg == f_ref.neg);
+          CHECK(f.remaining == f_ref.remaining);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("row currents equal linear_value, grouped_linear_value, product_value and sum_value bit for bit") {
     std::mt19937_64 rng(13);
     std::uniform_real_distribution<float> sd(1e-4f, 0.5f), bd(-3.0f, 3.0f);
     std::uniform_int_distribution<std::int64_t> ad(-(std::int64_t{1} << 40), std::int64_t{1} << 40);
@@ -178,6 +220,12 @@ TEST_SUITE("unit") {
       for (std::int64_t j = 0; j < n; ++j)
         differing += bits_of(out[static_cast<std::size_t>(j)]) !=
                      bits_of(ann::grouped_linear_value(acc64.data() + j, s_w.data() + j, groups, n, s_in, bias[static_cast<std::size_t>(j)]));
+      std::vector<std::int32_t> qb(acc32.size());
+      for (auto& q : qb) q = static_cast<std::int32_t>(rng() % 255) - 127;
+      snn::sum_row(acc32.data(), s_in, qb.data(), s_w[1], n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) !=
+                     bits_of(ann::sum_value(acc32[static_cast<std::size_t>(j)], s_in, qb[static_cast<std::size_t>(j)], s_w[1]));
       const float ab = s_in * s_w[0];
       snn::product_row(acc64.data(), ab, n, out.data());
       for (std::int64_t j = 0; j < n; ++j)

@@ -38,6 +38,23 @@ namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// CPU time of the whole process (every thread): steadier than wall time on a shared machine, where a run
+// also waits for the other processes.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall and CPU time of one call.
+template <typename F>
+std::pair<double, double> timed(F&& f) {
+  const double c0 = cpu_seconds();
+  const auto t0 = Clock::now();
+  f();
+  return {seconds_since(t0), cpu_seconds() - c0};
+}
+
 onnx_import::ImportOptions batch_dims(const std::string& model, std::int64_t batch, std::int64_t seq) {
   const Graph probe = onnx_import::read_onnx(model);
   onnx_import::ImportOptions io;
@@ -87,7 +104,12 @@ struct Row {
   std::string engine;
   int threads = 1;
   double seconds = std::numeric_limits<double>::infinity();
-  std::uint64_t acs = 0, spikes = 0;
+  double cpu = std::numeric_limits<double>::infinity();
+  void keep(std::pair<double, double> t) {
+    seconds = std::min(seconds, t.first);
+    cpu = std::min(cpu, t.second);
+  }
+  std::uint64_t acs = 0, spikes = 0, updates = 0, dense_ops = 0;
   double steps = 0;
   std::int64_t not_quiescent = 0;
 };
@@ -148,21 +170,17 @@ int main(int argc, char** argv) {
       (void)e_fp32.run(batch_in);
       (void)e_qann.run(batch_in);
       for (int rep = 0; rep < reps; ++rep) {
-        auto t0 = Clock::now();
-        (void)e_fp32.run(batch_in);
-        group[0].seconds = std::min(group[0].seconds, seconds_since(t0));
-        t0 = Clock::now();
-        (void)e_qann.run(batch_in);
-        group[1].seconds = std::min(group[1].seconds, seconds_since(t0));
+        group[0].keep(timed([&] { (void)e_fp32.run(batch_in); }));
+        group[1].keep(timed([&] { (void)e_qann.run(batch_in); }));
         for (std::size_t k = 0; k < snns.size(); ++k) {
           Ledger l = Ledger::for_graph(m.snn);
-          t0 = Clock::now();
-          const std::vector<snn::RunResult> res = snns[k].run_batch(inputs, &l);
-          const double dt = seconds_since(t0);
+          std::vector<snn::RunResult> res;
           Row& r = group[2 + k];
-          r.seconds = std::min(r.seconds, dt);
+          r.keep(timed([&] { res = snns[k].run_batch(inputs, &l); }));
           r.acs = l.total().total_acs();
           r.spikes = l.total().spikes();
+          r.updates = l.total().neuron_updates;
+          r.dense_ops = l.total().dense_ops;
           double steps = 0;
           r.not_quiescent = 0;
           for (const auto& x : res) {
@@ -177,24 +195,31 @@ int main(int argc, char** argv) {
     fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
                act_bits, n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task,
                cpu_description(), batch, reps);
-    fmt::print("| engine | threads | ms per sample | vs fp32 | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
-    fmt::print("|---|---:|---:|---:|---:|---:|---:|\n");
+    fmt::print("| engine | threads | ms per sample | vs fp32 | CPU ms per sample | vs fp32 (CPU) | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
+    fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const double per = 1e3 / static_cast<double>(n);
     nlohmann::json j = nlohmann::json::array();
     for (const Row& r : rows) {
       const Row* base = nullptr;
       for (const Row& b : rows)
         if (b.engine == "dense fp32" && b.threads == r.threads) base = &b;
-      const double core_s = r.seconds * r.threads;
+      // Per core: the work over the CPU time all threads of the process spent.
+      const double core_s = r.cpu;
       const bool snn = r.engine.rfind("SNN", 0) == 0;
-      fmt::print("| {} | {} | {:.4f} | {:.2f}x | {} | {} | {} |\n", r.engine, r.threads, r.seconds * per,
-                 r.seconds / base->seconds, snn ? fmt::format("{:.3g}", static_cast<double>(r.acs) / core_s) : "-",
+      fmt::print("| {} | {} | {:.4f} | {:.2f}x | {:.4f} | {:.2f}x | {} | {} | {} |\n", r.engine, r.threads,
+                 r.seconds * per, r.seconds / base->seconds, r.cpu * per, r.cpu / base->cpu,
+                 snn ? fmt::format("{:.3g}", static_cast<double>(r.acs) / core_s) : "-",
                  snn ? fmt::format("{:.3g}", static_cast<double>(r.spikes) / core_s) : "-",
                  snn ? fmt::format("{:.1f}", r.steps) : "-");
       j.push_back({{"engine", r.engine}, {"threads", r.threads}, {"ms_per_sample", r.seconds * per},
-                   {"vs_fp32", r.seconds / base->seconds}, {"acs", r.acs}, {"spikes", r.spikes},
+                   {"vs_fp32", r.seconds / base->seconds}, {"cpu_ms_per_sample", r.cpu * per}, {"acs", r.acs}, {"spikes", r.spikes},
                    {"mean_steps", r.steps}, {"not_quiescent", r.not_quiescent}});
     }
+    for (const Row& r : rows)
+      if (r.engine.rfind("SNN", 0) == 0 && r.threads == rows[0].threads)
+        fmt::print("{} per sample: {:.4g} synaptic ACs, {:.4g} spikes, {:.4g} neuron updates, {:.4g} dense ops\n", r.engine,
+                   static_cast<double>(r.acs) / static_cast<double>(n), static_cast<double>(r.spikes) / static_cast<double>(n),
+                   static_cast<double>(r.updates) / static_cast<double>(n), static_cast<double>(r.dense_ops) / static_cast<double>(n));
     if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
     return 0;
   } catch (const snnconv::Error& e) {
