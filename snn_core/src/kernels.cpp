@@ -27,10 +27,10 @@ std::vector<std::int8_t> pack_weights(const std::int8_t* w, std::int64_t k, std:
 
 namespace {
 
-void add_events_reference(std::int32_t* acc, const std::int8_t* w, std::int64_t k, std::int64_t n,
+void add_events_reference(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n,
                           const Event* events, std::size_t count, std::int64_t j0, std::int64_t j1) {
   for (std::size_t e = 0; e < count; ++e) {
-    const std::int64_t r = events[e].index / k, kk = events[e].index % k;
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
     const std::int8_t* wr = w + kk * n;
     std::int32_t* a = acc + r * n;
     const std::int32_t d = events[e].delta;
@@ -88,13 +88,17 @@ std::int64_t fire_reference(std::int32_t* count, const std::int32_t* target, std
   return written;
 }
 
+void add_scaled_row_reference(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) acc[j] += a * src[j];
+}
+
 // ---- AVX2 -------------------------------------------------------------------------------------------
 
-void add_events_avx2(std::int32_t* acc, const std::int8_t* w, std::int64_t k, std::int64_t n, const Event* events,
+void add_events_avx2(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
                      std::size_t count, std::int64_t j0, std::int64_t j1) {
   const std::int64_t vec_end = j0 + (j1 - j0) / 8 * 8;
   for (std::size_t e = 0; e < count; ++e) {
-    const std::int64_t r = events[e].index / k, kk = events[e].index % k;
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
     const std::int8_t* wr = w + kk * n;
     std::int32_t* a = acc + r * n;
     const std::int32_t d = events[e].delta;
@@ -255,6 +259,17 @@ std::int64_t fire_avx2(std::int32_t* count, const std::int32_t* target, std::int
                                   out + written, tally);
 }
 
+void add_scaled_row_avx2(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  const __m256i av = _mm256_set1_epi32(a);
+  std::int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256i* p = reinterpret_cast<__m256i*>(acc + j);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j));
+    _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_mullo_epi32(x, av)));
+  }
+  for (; j < n; ++j) acc[j] += a * src[j];
+}
+
 }  // namespace
 
 Kernels reference_kernels() {
@@ -265,6 +280,7 @@ Kernels reference_kernels() {
   k.max_code = 255;
   k.quantize_row = quantize_row_reference;
   k.settle = settle_reference;
+  k.add_scaled_row = add_scaled_row_reference;
   k.fire = fire_reference;
   return k;
 }
@@ -278,6 +294,7 @@ Kernels avx2_kernels() {
   k.max_code = 127;
   k.quantize_row = quantize_row_avx2;
   k.settle = settle_avx2;
+  k.add_scaled_row = add_scaled_row_avx2;
   k.fire = fire_avx2;
   return k;
 }

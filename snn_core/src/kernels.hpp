@@ -55,6 +55,21 @@ struct FireTally {
   bool remaining = false;
 };
 
+// Exact n / d and n % d for 0 <= n < 2^32 by one 128-bit multiply instead of a division (Lemire, Kaser and
+// Kurz, "Faster remainder by direct computation", 2019: with M = ceil(2^64 / d), n / d = (M * n) >> 64).
+// Event indices are split into row and column this way on every event.
+struct FastDiv {
+  std::uint64_t d = 1, m = 0;
+  FastDiv() = default;
+  explicit FastDiv(std::int64_t divisor)
+      : d(static_cast<std::uint64_t>(divisor)), m(divisor > 1 ? ~std::uint64_t{0} / d + 1 : 0) {}
+  std::int64_t div(std::int64_t n) const {
+    if (d == 1) return n;
+    return static_cast<std::int64_t>((static_cast<unsigned __int128>(m) * static_cast<std::uint64_t>(n)) >> 64);
+  }
+  std::int64_t mod(std::int64_t n) const { return n - div(n) * static_cast<std::int64_t>(d); }
+};
+
 // Columns per block of the packed weight layout (one AVX-512 register of int32 accumulators).
 inline constexpr std::int64_t kPackCols = 16;
 
@@ -107,7 +122,7 @@ struct Kernels {
   Isa isa = Isa::avx2;
   // Sparse path: for every event e, acc[(e.index / k) * n + j] += e.delta * w[(e.index % k) * n + j] for j in
   // [j0, j1): one contiguous weight row per event.
-  void (*add_events)(std::int32_t* acc, const std::int8_t* w, std::int64_t k, std::int64_t n, const Event* events,
+  void (*add_events)(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
                      std::size_t count, std::int64_t j0, std::int64_t j1) = nullptr;
   // Dense path: for r < rows and j in [16 * b0, min(n, 16 * b1)):
   //   acc_rows[r][j] += sum_k codes[r * kp + k] * W[k][j] - corr[j]
@@ -127,6 +142,8 @@ struct Kernels {
   // sign(target - count) (strict) or to the target (burst) and appends {base + j, delta} to `out` (in
   // increasing j). Returns the events written; `tally` gets their summed positive and negative deltas and
   // whether some count still differs from its target.
+  // acc[j] += a * src[j] for j < n (an operand row of a product against one count).
+  void (*add_scaled_row)(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) = nullptr;
   std::int64_t (*fire)(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
                        Event* out, FireTally& tally) = nullptr;
 };

@@ -16,10 +16,10 @@ __mmask16 tail_mask(std::int64_t cols) {
   return cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
 }
 
-void add_events_avx512(std::int32_t* acc, const std::int8_t* w, std::int64_t k, std::int64_t n, const Event* events,
+void add_events_avx512(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
                        std::size_t count, std::int64_t j0, std::int64_t j1) {
   for (std::size_t e = 0; e < count; ++e) {
-    const std::int64_t r = events[e].index / k, kk = events[e].index % k;
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
     const std::int8_t* wr = w + kk * n;
     std::int32_t* a = acc + r * n;
     const std::int32_t d = events[e].delta;
@@ -172,6 +172,15 @@ std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::i
   return written;
 }
 
+void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  const __m512i av = _mm512_set1_epi32(a);
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i x = _mm512_maskz_loadu_epi32(m, src + j);
+    _mm512_mask_storeu_epi32(acc + j, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j), _mm512_mullo_epi32(x, av)));
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -183,6 +192,7 @@ Kernels avx512_kernels() {
   k.max_code = 255;
   k.quantize_row = quantize_row_avx512;
   k.settle = settle_avx512;
+  k.add_scaled_row = add_scaled_row_avx512;
   k.fire = fire_avx512;
   return k;
 }

@@ -22,6 +22,7 @@ DiffParams plan_diff(const PlanBuilder& b, NodeId id) {
   p.epsilon = at.epsilon;
   p.cols = in.shape.back();
   p.rows = in.numel / p.cols;
+  p.div_cols = FastDiv(p.cols);
   if (at.causal) {
     if (at.fn != DiffUnitAttrs::Fn::softmax || rank < 2)
       plan_fail(g, id, nd.inputs[0], "a causal unit must be a softmax over [..., M, N] scores", true);
@@ -79,7 +80,7 @@ void step_diff(const Unit& u, Step& st) {
       const std::int64_t e = out.pos_begin[static_cast<std::size_t>(st.fresh_hi)];
       for (std::int64_t i = b; i < e; ++i) touch(static_cast<std::size_t>(out.by_pos[static_cast<std::size_t>(i)] / p.cols));
     }
-    for (const Event& e : events) touch(static_cast<std::size_t>(e.index / p.cols));
+    for (const Event& e : events) touch(static_cast<std::size_t>(p.div_cols.div(e.index)));
   }
   const std::vector<std::int32_t>& count = st.counts(p.in);
   const bool ln = p.fn == DiffUnitAttrs::Fn::layer_norm;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels.hpp"
 #include "snnconv/core/attrs.hpp"
 
 namespace snnconv::snn {
@@ -21,6 +22,7 @@ struct DiffParams {
   float s_a = 1.0f;
   bool causal = false;  // causal softmax over [..., M, cols]
   std::int64_t causal_m = 0;
+  FastDiv div_cols;
 };
 
 struct DiffState {

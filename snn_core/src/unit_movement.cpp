@@ -38,6 +38,15 @@ MovementParams plan_movement(const PlanBuilder& b, NodeId id) {
   std::vector<std::int64_t> fill(p.fan_begin.begin(), p.fan_begin.end() - 1);
   for (std::size_t o = 0; o < src.size(); ++o)
     p.fan[static_cast<std::size_t>(fill[static_cast<std::size_t>(src[o])]++)] = static_cast<std::int32_t>(o);
+  p.n_in = in.numel;
+  p.n_out = out.numel;
+  bool single = true;
+  for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i) single = single && p.fan_begin[i + 1] - p.fan_begin[i] <= 1;
+  if (single) {
+    p.dest.assign(static_cast<std::size_t>(in.numel), -1);
+    for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i)
+      if (p.fan_begin[i + 1] > p.fan_begin[i]) p.dest[i] = p.fan[static_cast<std::size_t>(p.fan_begin[i])];
+  }
   return p;
 }
 
@@ -87,15 +96,39 @@ ConcatParams plan_concat(const PlanBuilder& b, NodeId id) {
 void step_movement(const Unit& u, Step& st) {
   const MovementParams& p = st.plan.movements[static_cast<std::size_t>(u.slot)];
   if (p.same_order) return;  // shares its source's counts and events
-  const std::int64_t n_in = st.info(p.in).numel, n_out = st.info(p.out).numel;
-  std::vector<std::int32_t>& count = st.counts(p.out);
+  std::int32_t* count = st.counts(p.out).data();
   EventList& out = st.events(p.out);
-  for (const Event& e : st.events(p.in)) {
-    const std::int64_t s = e.index / n_in, i = e.index % n_in;
+  const EventList& in = st.events(p.in);
+  // Events come grouped by sample (each unit emits a sample's events together): the sample and its offsets
+  // change only at a group's boundary.
+  std::int64_t sample = -1, lo = 0, hi = 0, out_base = 0;
+  auto enter = [&](std::int64_t index) {
+    sample = index / p.n_in;
+    lo = sample * p.n_in;
+    hi = lo + p.n_in;
+    out_base = sample * p.n_out;
+  };
+  if (!p.dest.empty()) {
+    Event* o = out.tail(in.size());
+    std::size_t written = 0;
+    for (const Event& e : in) {
+      if (e.index < lo || e.index >= hi) enter(e.index);
+      const std::int32_t d = p.dest[static_cast<std::size_t>(e.index - lo)];
+      if (d < 0) continue;
+      const auto oi = static_cast<std::int32_t>(out_base + d);
+      count[oi] += e.delta;
+      o[written++] = {oi, e.delta};
+    }
+    out.advance(written);
+    return;
+  }
+  for (const Event& e : in) {
+    if (e.index < lo || e.index >= hi) enter(e.index);
+    const std::int64_t i = e.index - lo;
     for (std::int64_t f = p.fan_begin[static_cast<std::size_t>(i)]; f < p.fan_begin[static_cast<std::size_t>(i) + 1]; ++f) {
-      const auto o = static_cast<std::int32_t>(s * n_out + p.fan[static_cast<std::size_t>(f)]);
-      count[static_cast<std::size_t>(o)] += e.delta;
-      out.push_back({o, e.delta});
+      const auto oi = static_cast<std::int32_t>(out_base + p.fan[static_cast<std::size_t>(f)]);
+      count[oi] += e.delta;
+      out.push_back({oi, e.delta});
     }
   }
 }

@@ -13,6 +13,8 @@ struct MovementParams {
   bool same_order = false;              // output element i is input element i (storage shared)
   std::vector<std::int64_t> fan_begin;  // otherwise: input i goes to fan[fan_begin[i] .. fan_begin[i+1])
   std::vector<std::int32_t> fan;
+  std::vector<std::int32_t> dest;       // when every input goes to at most one output: its output, or -1
+  std::int64_t n_in = 0, n_out = 0;     // per sample
 };
 
 struct ConcatParams {

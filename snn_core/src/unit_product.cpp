@@ -3,6 +3,7 @@
 // scores): exact, and a new row costs only its own pairs.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "units.hpp"
 
@@ -31,6 +32,10 @@ ProductParams plan_product(const PlanBuilder& b, NodeId id) {
   const double bound = static_cast<double>(p.k) * static_cast<double>(a.max_abs_count) *
                        static_cast<double>(bv.max_abs_count);
   p.acc64 = bound > static_cast<double>(std::numeric_limits<std::int32_t>::max());
+  p.div_mk = FastDiv(p.m * p.k);
+  p.div_k = FastDiv(p.k);
+  p.div_kn = FastDiv(p.k * p.n);
+  p.div_n = FastDiv(p.n);
   return p;
 }
 
@@ -38,7 +43,9 @@ std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
   const auto bt = static_cast<std::uint64_t>(u.batch);
   const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.m * u.k + u.k * u.n) * 4;
   const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
-  return operands + acc + bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) + bt * 8;
+  const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) +
+                                bt * 8 + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 + bt * static_cast<std::uint64_t>(u.k) * 5;
+  return operands + acc + scratch;
 }
 
 void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
@@ -60,6 +67,9 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.cols.clear();
   x.col_count.assign(bt, 0);
   x.batches.clear();
+  x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
+  x.db_rows.clear();
 }
 
 void reset(ProductState& s) {
@@ -72,26 +82,37 @@ void reset(ProductState& s) {
 namespace {
 
 // First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
-// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred.
+// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
+// gathered by operand row q, so that every row i of A with A[i][q] != 0 adds that row of events at once.
+template <typename Acc>
+void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  if constexpr (std::is_same_v<Acc, std::int32_t>) {
+    kern.add_scaled_row(acc, src, a, n);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) acc[j] += Acc{a} * src[j];
+  }
+}
+
 template <typename Acc>
 void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, std::uint64_t& a_pairs,
                   std::uint64_t& b_pairs) {
+  const Kernels& kern = st.plan.kernels;
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
-  const std::int64_t mk = p.m * p.k, kn = p.k * p.n;
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
   for (const Event& e : st.events(p.a)) {
-    const std::int64_t bt = e.index / mk, i = (e.index % mk) / p.k, q = e.index % p.k;
+    const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
+    const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
     const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
     Acc* arow = acc + (bt * p.m + i) * p.n;
-    const Acc d = e.delta;
     if (!gate) {
-      for (std::int64_t j = 0; j < p.n; ++j) arow[j] += d * brow[j];
+      add_scaled(kern, arow, brow, e.delta, p.n);
       a_pairs += static_cast<std::uint64_t>(p.n);
     } else {
       const std::int32_t* po = out.pos.data() + (bt * p.m + i) * p.n;
       const std::int32_t* pb = vb.pos.data() + (bt * p.k + q) * p.n;
+      const Acc d = e.delta;
       for (std::int64_t j = 0; j < p.n; ++j)
         if (po[j] != kNever && pb[j] < st.live_end) {
           arow[j] += d * brow[j];
@@ -105,27 +126,55 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       x.rows_changed.push_back(static_cast<std::int32_t>(row));
     }
   }
-  for (const Event& e : st.events(p.b)) {
-    const std::int64_t bt = e.index / kn, q = (e.index % kn) / p.n, j = e.index % p.n;
-    const Acc d = e.delta;
-    for (std::int64_t i = 0; i < p.m; ++i) {
-      const std::int64_t o = (bt * p.m + i) * p.n + j;
-      const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
-      if (gate && (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end)) continue;
-      acc[o] += d * s.a[ai];
-      if (gate) st.mark(p.out, o);
-      ++b_pairs;
+  const EventList& eb = st.events(p.b);
+  if (gate) {
+    for (const Event& e : eb) {
+      const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
+      const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+      const Acc d = e.delta;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t o = (bt * p.m + i) * p.n + j;
+        const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
+        if (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end) continue;
+        acc[o] += d * s.a[ai];
+        st.mark(p.out, o);
+        ++b_pairs;
+      }
+      s.b[static_cast<std::size_t>(e.index)] += e.delta;
+    }
+    return;
+  }
+  for (const Event& e : eb) {
+    const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
+    const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+    const std::int64_t row = bt * p.k + q;
+    x.db[static_cast<std::size_t>(e.index)] += e.delta;
+    if (!x.db_flag[static_cast<std::size_t>(row)]) {
+      x.db_flag[static_cast<std::size_t>(row)] = 1;
+      x.db_rows.push_back(static_cast<std::int32_t>(row));
     }
     s.b[static_cast<std::size_t>(e.index)] += e.delta;
-    if (!gate) {  // column j of every row of this batch entry changed: counted, and marked, in step_product
-      const auto col = static_cast<std::size_t>(bt * p.n + j);
-      if (!x.col_flag[col]) {
-        x.col_flag[col] = 1;
-        x.cols.push_back(static_cast<std::int32_t>(col));
-        if (x.col_count[static_cast<std::size_t>(bt)]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
-      }
+    // Column j of every row of this batch entry changed: counted, and marked, in step_product.
+    const auto col = static_cast<std::size_t>(bt * p.n + j);
+    if (!x.col_flag[col]) {
+      x.col_flag[col] = 1;
+      x.cols.push_back(static_cast<std::int32_t>(col));
+      if (x.col_count[static_cast<std::size_t>(bt)]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
     }
   }
+  b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
+  for (std::int32_t row : x.db_rows) {
+    const std::int64_t bt = row / p.k, q = row - bt * p.k;
+    std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
+    const std::int32_t* acol = s.a.data() + bt * p.m * p.k + q;
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      const std::int32_t a = acol[i * p.k];
+      if (a != 0) add_scaled(kern, acc + (bt * p.m + i) * p.n, drow, a, p.n);
+    }
+    std::fill_n(drow, p.n, 0);
+    x.db_flag[static_cast<std::size_t>(row)] = 0;
+  }
+  x.db_rows.clear();
 }
 
 }  // namespace

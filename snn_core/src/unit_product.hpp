@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels.hpp"
+
 namespace snnconv::snn {
 
 struct ProductParams {
@@ -14,6 +16,7 @@ struct ProductParams {
   float s_a = 1.0f, s_b = 1.0f;
   float ab_step = 1.0f;  // s_a * s_b, the factor product_value forms first
   bool acc64 = false;    // int64 accumulators (the int32 bound K * max|a| * max|b| does not hold)
+  FastDiv div_mk, div_k, div_kn, div_n;  // splitting event indices of A [.., M, K] and B [.., K, N]
 };
 
 struct ProductState {
@@ -29,6 +32,9 @@ struct ProductScratch {
   std::vector<std::int32_t> cols;
   std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
   std::vector<std::int32_t> batches;       // batch entries with B events
+  std::vector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
+  std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
+  std::vector<std::int32_t> db_rows;
 };
 
 }  // namespace snnconv::snn

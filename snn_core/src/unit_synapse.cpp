@@ -28,7 +28,7 @@ template <typename Acc, typename W>
 void add_events_generic(Acc* acc, const W* w, const SynapseParams& p, const Event* events, std::size_t count,
                         std::int64_t j0, std::int64_t j1) {
   for (std::size_t e = 0; e < count; ++e) {
-    const std::int64_t r = events[e].index / p.k, kk = events[e].index % p.k;
+    const std::int64_t r = p.div_k.div(events[e].index), kk = events[e].index - r * p.k;
     const W* wr = w + kk * p.n;
     // [rows, groups, N]; ungrouped: groups == 1, group_rows == K
     Acc* a = acc + (r * p.groups + kk / p.group_rows) * p.n;
@@ -52,6 +52,7 @@ SynapseParams plan_synapse(const PlanBuilder& b, NodeId id) {
   p.k = w.k;
   p.n = w.n;
   p.rows = out.numel / w.n;
+  p.div_k = FastDiv(w.k);
   p.groups = w.groups;
   p.group_rows = w.group_rows;
   p.w_bits = w.bits;
@@ -136,7 +137,7 @@ void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   std::memset(x.codes.data(), offset, x.codes.size());
   for (std::int64_t i = 0; i < rows; ++i) x.row_slot[static_cast<std::size_t>(x.rows_changed[static_cast<std::size_t>(i)])] = static_cast<std::int32_t>(i);
   for (const Event& e : events) {
-    const std::int64_t r = e.index / p.k, k = e.index % p.k;
+    const std::int64_t r = p.div_k.div(e.index), k = e.index - r * p.k;
     std::uint8_t& code = x.codes[static_cast<std::size_t>(x.row_slot[static_cast<std::size_t>(r)] * kp + k)];
     code = static_cast<std::uint8_t>(code + e.delta);
   }
@@ -167,7 +168,7 @@ void accumulate_sparse(const SynapseParams& p, SynapseState& s, const EventList&
       else
         add_events_generic(s.acc64.data(), p.w32.data(), p, events.data(), events.size(), j0, j1);
     } else if (p.groups == 1) {
-      kern.add_events(s.acc32.data(), p.w8.data(), p.k, p.n, events.data(), events.size(), j0, j1);
+      kern.add_events(s.acc32.data(), p.w8.data(), p.div_k, p.n, events.data(), events.size(), j0, j1);
     } else {
       add_events_generic(s.acc32.data(), p.w8.data(), p, events.data(), events.size(), j0, j1);
     }
@@ -197,7 +198,7 @@ void step_synapse(const Unit& u, Step& st) {
   const EventList& events = st.events(p.in);
   std::int32_t max_delta = 0;
   for (const Event& e : events) {
-    const auto r = static_cast<std::size_t>(e.index / p.k);
+    const auto r = static_cast<std::size_t>(p.div_k.div(e.index));
     if (!x.row_flag[r]) {
       x.row_flag[r] = 1;
       x.rows_changed.push_back(static_cast<std::int32_t>(r));

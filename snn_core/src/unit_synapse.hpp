@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels.hpp"
+
 namespace snnconv::snn {
 
 struct SynapseParams {
@@ -28,7 +30,7 @@ struct SynapseParams {
   // their column sums (the kernel feeds unsigned event codes d + c and subtracts c * colsum).
   std::vector<std::int8_t> packed;
   std::vector<std::int32_t> colsum;
-  std::int64_t max_delta = 1;     // largest |event delta| the mode can produce (strict 1, burst n_max - n_min)
+  FastDiv div_k;                  // event index -> (row, input k)
 };
 
 struct SynapseState {

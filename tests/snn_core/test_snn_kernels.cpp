@@ -45,10 +45,10 @@ TEST_SUITE("unit") {
           for (auto& e : events) e = {idx(rng), burst ? dd(rng) : (rng() % 2 ? 1 : -1)};
           std::vector<std::int32_t> expect(static_cast<std::size_t>(rows * n), 5);
           const std::int64_t j0 = n > 3 ? 1 : 0, j1 = n > 3 ? n - 1 : n;
-          ref.add_events(expect.data(), w.data(), k, n, events.data(), events.size(), j0, j1);
+          ref.add_events(expect.data(), w.data(), snn::FastDiv(k), n, events.data(), events.size(), j0, j1);
           for (const snn::Kernels& kern : variants()) {
             std::vector<std::int32_t> got(static_cast<std::size_t>(rows * n), 5);
-            kern.add_events(got.data(), w.data(), k, n, events.data(), events.size(), j0, j1);
+            kern.add_events(got.data(), w.data(), snn::FastDiv(k), n, events.data(), events.size(), j0, j1);
             CAPTURE(isa_name(kern.isa));
             CAPTURE(n);
             CAPTURE(k);
@@ -182,6 +182,33 @@ TEST_SUITE("unit") {
           CHECK(f.neg == f_ref.neg);
           CHECK(f.remaining == f_ref.remaining);
         }
+      }
+    }
+  }
+
+  TEST_CASE("FastDiv equals integer division and add_scaled_row equals the reference") {
+    std::mt19937_64 rng(16);
+    int wrong = 0;
+    for (std::int64_t d : {1, 2, 3, 7, 16, 17, 64, 197, 768, 3072, 65536, 1000003, 2147483647}) {
+      const snn::FastDiv f(d);
+      std::vector<std::int64_t> ns{0, 1, d - 1, d, d + 1, 2147483647, 4294967295};
+      for (int i = 0; i < 2000; ++i) ns.push_back(static_cast<std::int64_t>(rng() % 4294967296ull));
+      for (std::int64_t n : ns) wrong += f.div(n) != n / d || f.mod(n) != n % d;
+    }
+    CHECK(wrong == 0);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t n : {1, 5, 16, 17, 40}) {
+      std::vector<std::int32_t> src(static_cast<std::size_t>(n)), a(src.size());
+      for (std::size_t j = 0; j < src.size(); ++j) {
+        src[j] = static_cast<std::int32_t>(rng() % 255) - 127;
+        a[j] = static_cast<std::int32_t>(rng() % 100000) - 50000;
+      }
+      std::vector<std::int32_t> expect = a;
+      ref.add_scaled_row(expect.data(), src.data(), -7, n);
+      for (const snn::Kernels& kern : variants()) {
+        std::vector<std::int32_t> got = a;
+        kern.add_scaled_row(got.data(), src.data(), -7, n);
+        CHECK(got == expect);
       }
     }
   }
