@@ -26,11 +26,13 @@ struct Engine::Impl {
   Simulator main;                          // run(), prefill(), extend(), counts()
   std::vector<std::unique_ptr<Simulator>> shards;
   std::unique_ptr<State> saved;            // checkpoint()
+  std::vector<std::vector<double>> node_seconds;  // time_units: per shard (index 0: the main pass)
 
   Impl(const Graph& graph, EngineOptions opts)
       : g(graph), options(check(opts)), plan(build_plan(graph)), main(plan, opts.mode) {
     memory = estimate_memory(plan);
     threads = options.threads > 0 ? options.threads : tbb::this_task_arena::max_concurrency();
+    if (options.time_units) node_seconds.assign(static_cast<std::size_t>(threads) + 1, std::vector<double>(g.num_nodes() + 1, 0.0));
     if (threads > 1) arena = std::make_unique<tbb::task_arena>(threads);
     check_memory(1, 1);
   }
@@ -116,6 +118,7 @@ struct Engine::Impl {
     o.raster_values = &raster_values;
     o.max_steps = options.max_steps;
     o.arena = arena.get();
+    o.node_seconds = options.time_units ? &node_seconds[0] : nullptr;
     return std::move(main.simulate(o).at(0));
   }
 
@@ -160,6 +163,7 @@ struct Engine::Impl {
         o.first_index = at;
         o.max_steps = options.max_steps;
         o.arena = shard_count == 1 ? arena.get() : nullptr;
+        o.node_seconds = options.time_units ? &node_seconds[static_cast<std::size_t>(sh) + 1] : nullptr;
         std::vector<RunResult> r = sim.simulate(o);
         for (std::int64_t i = 0; i < count; ++i) results[static_cast<std::size_t>(at + i)] = std::move(r[static_cast<std::size_t>(i)]);
       }
@@ -196,6 +200,7 @@ struct Engine::Impl {
     o.fresh_hi = hi;
     o.max_steps = options.max_steps;
     o.arena = arena.get();
+    o.node_seconds = options.time_units ? &node_seconds[0] : nullptr;
     main.state.live_len = hi;
     try {
       return std::move(main.simulate(o).at(0));
@@ -272,6 +277,12 @@ const MemoryEstimate& Engine::memory() const {
 }
 int Engine::threads() const {
   return impl_->threads;
+}
+std::vector<double> Engine::node_seconds() const {
+  std::vector<double> sum(impl_->g.num_nodes() + 1, 0.0);
+  for (const auto& v : impl_->node_seconds)
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += v[i];
+  return sum;
 }
 
 std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {

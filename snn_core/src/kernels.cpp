@@ -1,6 +1,7 @@
 // Reference and AVX2 kernels of the SNN engine (kernels.hpp). The AVX2 ones are the build's baseline; the
 // AVX-512 + VNNI ones live in kernels_avx512.cpp and are used only when active_isa() allows them.
 #include "kernels.hpp"
+#include "kernels_batch.hpp"
 
 #include <immintrin.h>
 
@@ -90,6 +91,16 @@ std::int64_t fire_reference(std::int32_t* count, const std::int32_t* target, std
 
 void add_scaled_row_reference(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
   for (std::int64_t j = 0; j < n; ++j) acc[j] += a * src[j];
+}
+
+void matmul_i32_reference(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                          std::int64_t n) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      std::int32_t sum = 0;
+      for (std::int64_t q = 0; q < k; ++q) sum += a[i * k + q] * b[q * n + j];
+      c[i * n + j] = sum;
+    }
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------------------
@@ -270,6 +281,46 @@ void add_scaled_row_avx2(std::int32_t* acc, const std::int32_t* src, std::int32_
   for (; j < n; ++j) acc[j] += a * src[j];
 }
 
+// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 32 kept in
+// four registers.
+void matmul_i32_avx2(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                     std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 32) {
+    const std::int64_t cols = std::min<std::int64_t>(32, n - j0);
+    if (cols < 32) {  // the tail block: plain loops
+      for (std::int64_t i = 0; i < m; ++i) {
+        std::int32_t* ci = c + i * n + j0;
+        for (std::int64_t j = 0; j < cols; ++j) ci[j] = 0;
+        for (std::int64_t q = 0; q < k; ++q) {
+          const std::int32_t x = a[i * k + q];
+          if (x == 0) continue;
+          const std::int32_t* bq = b + q * n + j0;
+          for (std::int64_t j = 0; j < cols; ++j) ci[j] += x * bq[j];
+        }
+      }
+      continue;
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0;
+      for (std::int64_t q = 0; q < k; ++q) {
+        const std::int32_t x = a[i * k + q];
+        if (x == 0) continue;
+        const __m256i xv = _mm256_set1_epi32(x);
+        const auto* bq = reinterpret_cast<const __m256i*>(b + q * n + j0);
+        r0 = _mm256_add_epi32(r0, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq)));
+        r1 = _mm256_add_epi32(r1, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 1)));
+        r2 = _mm256_add_epi32(r2, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 2)));
+        r3 = _mm256_add_epi32(r3, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 3)));
+      }
+      auto* ci = reinterpret_cast<__m256i*>(c + i * n + j0);
+      _mm256_storeu_si256(ci, r0);
+      _mm256_storeu_si256(ci + 1, r1);
+      _mm256_storeu_si256(ci + 2, r2);
+      _mm256_storeu_si256(ci + 3, r3);
+    }
+  }
+}
+
 }  // namespace
 
 Kernels reference_kernels() {
@@ -280,7 +331,10 @@ Kernels reference_kernels() {
   k.max_code = 255;
   k.quantize_row = quantize_row_reference;
   k.settle = settle_reference;
+  k.fire_chunks = detail::fire_chunks_impl<fire_reference>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>;
   k.add_scaled_row = add_scaled_row_reference;
+  k.matmul_i32 = matmul_i32_reference;
   k.fire = fire_reference;
   return k;
 }
@@ -294,7 +348,11 @@ Kernels avx2_kernels() {
   k.max_code = 127;
   k.quantize_row = quantize_row_avx2;
   k.settle = settle_avx2;
+  k.fire_chunks = detail::fire_chunks_impl<fire_avx2>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_avx2, settle_avx2, fire_avx2>;
   k.add_scaled_row = add_scaled_row_avx2;
+  k.matmul_i32 = matmul_i32_avx2;
+  k.lanes = 8;
   k.fire = fire_avx2;
   return k;
 }

@@ -70,6 +70,9 @@ struct FastDiv {
   std::int64_t mod(std::int64_t n) const { return n - div(n) * static_cast<std::int64_t>(d); }
 };
 
+// Neurons are tracked and fired in chunks of up to kChunk consecutive neurons of one row.
+inline constexpr std::int64_t kChunk = 64;
+
 // Columns per block of the packed weight layout (one AVX-512 register of int32 accumulators).
 inline constexpr std::int64_t kPackCols = 16;
 
@@ -144,6 +147,20 @@ struct Kernels {
   // whether some count still differs from its target.
   // acc[j] += a * src[j] for j < n (an operand row of a product against one count).
   void (*add_scaled_row)(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) = nullptr;
+  // Batched neuron kernels (kernels_batch.hpp): evaluate and fire many rows, fire many chunks.
+  std::int64_t (*eval_fire_rows)(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                 Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                 std::int32_t* count, std::int32_t* level, bool burst, Event* out,
+                                 std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                 FireTally& tally) = nullptr;
+  std::int64_t (*fire_chunks)(std::int32_t* count, const std::int32_t* target, std::int32_t* chunks,
+                              std::int64_t& nchunks, std::int64_t w, const FastDiv& cpr, bool burst,
+                              std::uint8_t* chunk_flag, Event* out, FireTally& tally) = nullptr;
+  // c = a * b for int32 matrices a [m][k], b [k][n], c [m][n] (every entry overwritten; the caller ensures
+  // the sums fit in int32).
+  void (*matmul_i32)(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                     std::int64_t n) = nullptr;
+  int lanes = 8;  // int32 lanes per vector register of this instruction set
   std::int64_t (*fire)(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
                        Event* out, FireTally& tally) = nullptr;
 };

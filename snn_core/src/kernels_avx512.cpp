@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels.hpp"
+#include "kernels_batch.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 
 namespace snnconv::snn {
@@ -181,6 +182,34 @@ void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int3
   }
 }
 
+// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 64 kept in
+// four registers (masked at the tail).
+void matmul_i32_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                       std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 64) {
+    const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(std::max<std::int64_t>(0, n - j0 - 16)),
+                    m2 = tail_mask(std::max<std::int64_t>(0, n - j0 - 32)), m3 = tail_mask(std::max<std::int64_t>(0, n - j0 - 48));
+    for (std::int64_t i = 0; i < m; ++i) {
+      __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0;
+      for (std::int64_t q = 0; q < k; ++q) {
+        const std::int32_t x = a[i * k + q];
+        if (x == 0) continue;
+        const __m512i xv = _mm512_set1_epi32(x);
+        const std::int32_t* bq = b + q * n + j0;
+        r0 = _mm512_add_epi32(r0, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m0, bq)));
+        if (m1) r1 = _mm512_add_epi32(r1, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m1, bq + 16)));
+        if (m2) r2 = _mm512_add_epi32(r2, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m2, bq + 32)));
+        if (m3) r3 = _mm512_add_epi32(r3, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m3, bq + 48)));
+      }
+      std::int32_t* ci = c + i * n + j0;
+      _mm512_mask_storeu_epi32(ci, m0, r0);
+      if (m1) _mm512_mask_storeu_epi32(ci + 16, m1, r1);
+      if (m2) _mm512_mask_storeu_epi32(ci + 32, m2, r2);
+      if (m3) _mm512_mask_storeu_epi32(ci + 48, m3, r3);
+    }
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -192,7 +221,11 @@ Kernels avx512_kernels() {
   k.max_code = 255;
   k.quantize_row = quantize_row_avx512;
   k.settle = settle_avx512;
+  k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>;
   k.add_scaled_row = add_scaled_row_avx512;
+  k.matmul_i32 = matmul_i32_avx512;
+  k.lanes = 16;
   k.fire = fire_avx512;
   return k;
 }

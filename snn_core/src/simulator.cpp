@@ -2,6 +2,7 @@
 #include "simulator.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 #include "snnconv/ann_baseline/qann.hpp"
@@ -94,7 +95,10 @@ void Simulator::reset() {
 void Simulator::step(Step& st, const PassOptions& o) {
   if (st.first)  // every (newly live) neuron evaluates its initial target once (biases and constant inputs enter here)
     for (ValueId in : plan_.graph->inputs()) st.mark_fresh(static_cast<int>(in.index));
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0;
   for (const Unit& u : plan_.units) {
+    if (o.node_seconds) t0 = Clock::now();
     switch (u.kind) {
       case UnitKind::neuron: step_neuron(u, st); break;
       case UnitKind::synapse: step_synapse(u, st); break;
@@ -105,7 +109,9 @@ void Simulator::step(Step& st, const PassOptions& o) {
       case UnitKind::concat: step_concat(u, st); break;
       case UnitKind::prologue: step_prologue(u, st); break;
     }
+    if (o.node_seconds) (*o.node_seconds)[u.row] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
+  if (o.node_seconds) t0 = Clock::now();
   if (o.recording && o.raster_values)
     for (std::size_t r = 0; r < o.raster_values->size(); ++r)
       for (const Event& e : st.events((*o.raster_values)[r]))
@@ -118,6 +124,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
     v.elems.clear();
     v.ledger_extra = 0;
   }
+  if (o.node_seconds) o.node_seconds->back() += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 std::vector<Tensor> Simulator::read_outputs(const PassOptions& o, int sample) const {
@@ -159,6 +166,7 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
     std::fill(scratch.pending.begin(), scratch.pending.end(), 0);
     st.t = t;
     st.first = t == 1;
+    ++scratch.tick;
     step(st, o);
     if (o.recording) {
       std::vector<std::uint64_t> pos, neg;

@@ -20,6 +20,7 @@ struct PassOptions {
   std::int64_t fresh_lo = 0, fresh_hi = 0;
   int max_steps = 0;
   tbb::task_arena* arena = nullptr;
+  std::vector<double>* node_seconds = nullptr;  // time_units: per node, plus the bookkeeping (last entry)
 };
 
 class Simulator {

@@ -33,7 +33,8 @@ NeuronParams plan_neuron(const PlanBuilder& b, NodeId id) {
   out.bits = qp.bits;
   out.max_abs_count = std::max<std::int64_t>(std::abs(std::int64_t{qp.n_min}), std::abs(std::int64_t{qp.n_max}));
   p.width = in.width;
-  p.chunks_per_row = (in.width + kNeuronChunk - 1) / kNeuronChunk;
+  p.chunks_per_row = (in.width + kChunk - 1) / kChunk;
+  p.div_cpr = FastDiv(p.chunks_per_row);
   p.chunks = in.numel / in.width * p.chunks_per_row;
   if (in.producer >= 0) {
     const Unit& pu = b.plan.units[static_cast<std::size_t>(in.producer)];
@@ -57,8 +58,12 @@ void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Pla
   s.active.assign(static_cast<std::size_t>(p.chunks) * b, 0);
   s.active_len.assign(b, 0);
   const auto w = static_cast<std::size_t>(plan.value(p.in).width);
-  x.current.assign(w, 0.0f);
+  x.current.assign(w * static_cast<std::size_t>(kEvalRows), 0.0f);
   x.level.assign(w, 0);
+  x.chunks.assign(static_cast<std::size_t>(std::max(kEvalRows * p.chunks_per_row, p.chunks)), 0);
+  x.remaining.assign(x.chunks.size(), 0);
+  x.fired_tick.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  x.fired_rem.assign(x.fired_tick.size(), 0);
 }
 
 void reset(NeuronState& s) {
@@ -78,7 +83,7 @@ void step_neuron(const Unit& u, Step& st) {
   std::int32_t* target = s.target.data();
   EventList& events = st.events(p.out);
   Counters& c = st.counters(u);
-  const std::int64_t w = p.width, numel = in.numel, rows_per_sample = numel / w, cpr = p.chunks_per_row;
+  const std::int64_t w = p.width, cpr = p.chunks_per_row;
   auto activate = [&](std::int64_t chunk) {
     if (s.chunk_flag[static_cast<std::size_t>(chunk)]) return;
     s.chunk_flag[static_cast<std::size_t>(chunk)] = 1;
@@ -87,27 +92,38 @@ void step_neuron(const Unit& u, Step& st) {
         static_cast<std::int32_t>(chunk);
   };
   std::uint64_t evaluated = 0;
-  // Rows marked whole: the row's current and levels at once; a chunk whose levels differ from its counts
-  // becomes active.
-  for (std::int32_t r : m.rows) {
-    current_row(st, p.in, r, x.current.data());
-    kern.quantize_row(x.current.data(), w, p.act, p.s, p.n_min, p.n_max, x.level.data());
-    const std::int64_t base = std::int64_t{r} * w;
-    for (std::int64_t ch = 0; ch < cpr; ++ch) {
-      const std::int64_t lo = ch * kNeuronChunk, n = std::min(kNeuronChunk, w - lo);
-      if (kern.settle(x.level.data() + lo, target + base + lo, count + base + lo, n)) activate(std::int64_t{r} * cpr + ch);
+  const bool burst = st.mode == FireMode::burst;
+  const std::size_t first_event = events.size();
+  FireTally tally;
+  const std::uint32_t tick = st.scratch.tick;
+  // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
+  // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
+  for (std::size_t k0 = 0; k0 < m.rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
+    const std::size_t nrows = std::min(m.rows.size() - k0, static_cast<std::size_t>(kEvalRows));
+    for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, m.rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
+    std::int64_t nfired = 0;
+    const std::size_t most = nrows * static_cast<std::size_t>(w);
+    const std::int64_t written = kern.eval_fire_rows(x.current.data(), m.rows.data() + k0, static_cast<std::int64_t>(nrows), w,
+                                                     p.act, p.s, p.n_min, p.n_max, target, count, x.level.data(), burst,
+                                                     events.tail(most), x.chunks.data(), x.remaining.data(), nfired, tally);
+    events.advance(static_cast<std::size_t>(written));
+    for (std::int64_t f = 0; f < nfired; ++f) {
+      const std::int32_t ch = x.chunks[static_cast<std::size_t>(f)];
+      x.fired_tick[static_cast<std::size_t>(ch)] = tick;
+      x.fired_rem[static_cast<std::size_t>(ch)] = x.remaining[static_cast<std::size_t>(f)];
+      if (x.remaining[static_cast<std::size_t>(f)]) activate(ch);
+      st.scratch.fired[static_cast<std::size_t>(ch / p.chunks)] = 1;
     }
-    evaluated += static_cast<std::uint64_t>(w);
+    evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
   }
   for (std::int32_t i : m.elems) {
     const std::int64_t r = i / w;
     if (m.row_flag[static_cast<std::size_t>(r)]) continue;  // evaluated with its row
     const std::int32_t level = ann::quantize_level(current_at(st, p.in, i), p.act, p.s, p.n_min, p.n_max);
     target[i] = level;
-    if (level != count[i]) activate(r * cpr + (i - r * w) / kNeuronChunk);
+    if (level != count[i]) activate(r * cpr + (i - r * w) / kChunk);
     ++evaluated;
   }
-  (void)rows_per_sample;
   evaluated = static_cast<std::uint64_t>(static_cast<std::int64_t>(evaluated) + m.ledger_extra);
   c.neuron_updates += evaluated;
   c.bytes_read[mem(MemClass::membrane)] += evaluated * kCountBytes;
@@ -120,31 +136,35 @@ void step_neuron(const Unit& u, Step& st) {
     c.bytes_read[mem(MemClass::membrane)] += evaluated * extra * kAccBytes;
     c.bytes_read[mem(MemClass::weights)] += evaluated * static_cast<std::uint64_t>(p.producer_groups) * 4;
   }
-  // Fire: every active chunk steps its neurons' counts toward their targets (one +-1 spike each, or the whole
-  // difference as one event) in one sweep; it stays active while a count still differs.
-  const bool burst = st.mode == FireMode::burst;
-  const std::size_t first_event = events.size();
-  FireTally tally;
+  // Fire the other active chunks: every one steps its neurons' counts toward their targets (one +-1 spike
+  // each, or the whole difference as one event) in one sweep; it stays active while a count still differs.
+  // A chunk that already fired in the evaluation above keeps its place only if a count still differs.
   for (std::size_t sample = 0; sample < s.active_len.size(); ++sample) {
     std::int64_t& len = s.active_len[sample];
     if (len == 0) continue;
     std::int32_t* a = s.active.data() + static_cast<std::int64_t>(sample) * p.chunks;
-    const std::size_t before = events.size();
-    std::int64_t keep = 0;
+    std::int64_t keep = 0, todo = 0;
+    // Chunks fired already move to the front (kept or dropped), the rest are fired below.
     for (std::int64_t e = 0; e < len; ++e) {
-      const std::int64_t chunk = a[e], r = chunk / cpr, lo = r * w + (chunk % cpr) * kNeuronChunk;
-      const std::int64_t n = std::min(kNeuronChunk, (r + 1) * w - lo);
-      tally.remaining = false;
-      events.advance(static_cast<std::size_t>(kern.fire(count + lo, target + lo, n, static_cast<std::int32_t>(lo), burst,
-                                                        events.tail(static_cast<std::size_t>(n)), tally)));
-      if (tally.remaining)
-        a[keep++] = static_cast<std::int32_t>(chunk);
-      else
-        s.chunk_flag[static_cast<std::size_t>(chunk)] = 0;
+      const std::int32_t ch = a[e];
+      if (x.fired_tick[static_cast<std::size_t>(ch)] == tick) {
+        if (x.fired_rem[static_cast<std::size_t>(ch)])
+          a[keep++] = ch;
+        else
+          s.chunk_flag[static_cast<std::size_t>(ch)] = 0;
+      } else {
+        x.chunks[static_cast<std::size_t>(todo++)] = ch;
+      }
+    }
+    if (todo > 0) {
+      const std::int64_t written = kern.fire_chunks(count, target, x.chunks.data(), todo, w, p.div_cpr, burst,
+                                                    s.chunk_flag.data(), events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
+      events.advance(static_cast<std::size_t>(written));
+      if (written > 0) st.scratch.fired[sample] = 1;
+      for (std::int64_t e = 0; e < todo; ++e) a[keep++] = x.chunks[static_cast<std::size_t>(e)];
     }
     len = keep;
-    if (events.size() != before) st.scratch.fired[sample] = 1;
-    if (keep > 0) st.scratch.pending[sample] = 1;
+    if (len > 0) st.scratch.pending[sample] = 1;
   }
   c.spikes_pos += tally.pos;
   c.spikes_neg += tally.neg;

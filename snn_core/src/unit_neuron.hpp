@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels.hpp"
 #include "snnconv/core/attrs.hpp"
 
 namespace snnconv::snn {
@@ -23,14 +24,14 @@ struct NeuronParams {
   // multiply-adds, the other partial sums and one step per group (0: the producer is not grouped).
   std::int64_t producer_groups = 0;
   std::int64_t width = 1;             // row width of the population
-  std::int64_t chunks_per_row = 1;    // ceil(width / kNeuronChunk)
+  std::int64_t chunks_per_row = 1;    // ceil(width / kChunk)
+  FastDiv div_cpr;                    // chunk -> row
   std::int64_t chunks = 0;            // per sample: rows * chunks_per_row
 };
 
-// Neurons are tracked in chunks of up to kNeuronChunk consecutive neurons of one row: a chunk is active while
-// one of its neurons' count differs from its target, and a step fires an active chunk with one vector sweep.
-inline constexpr std::int64_t kNeuronChunk = 64;
-
+// Neurons are tracked in chunks of up to kChunk (kernels.hpp) consecutive neurons of one row: a chunk is active
+// while one of its neurons' count differs from its target, and a step fires an active chunk with one vector
+// sweep.
 struct NeuronState {
   std::vector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
   std::vector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is in its sample's active list
@@ -40,8 +41,15 @@ struct NeuronState {
 };
 
 struct NeuronScratch {
-  std::vector<float> current;  // one row of the input current
-  std::vector<std::int32_t> level;
+  std::vector<float> current;        // the input currents of up to kEvalRows marked rows
+  std::vector<std::int32_t> level;   // one row's levels
+  std::vector<std::int32_t> chunks;  // chunks found differing
+  std::vector<std::uint8_t> remaining;
+  std::vector<std::uint32_t> fired_tick;  // [batch * chunks] the step (Scratch::tick) a chunk fired in evaluation
+  std::vector<std::uint8_t> fired_rem;    // [batch * chunks] a count still differed after that
 };
+
+// Marked rows evaluated per kernel call.
+inline constexpr std::int64_t kEvalRows = 32;
 
 }  // namespace snnconv::snn

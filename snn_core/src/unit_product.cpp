@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <cstdlib>
 
 #include "units.hpp"
 
@@ -70,6 +71,10 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
+  x.a_events.assign(bt, 0);
+  x.b_events.assign(bt, 0);
+  x.dense.assign(bt, 0);
+  x.touched.clear();
 }
 
 void reset(ProductState& s) {
@@ -101,13 +106,34 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  if (!gate) {
+    // Per batch entry, the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector
+    // operations counted in registers of `lanes` int32).
+    for (const Event& e : st.events(p.a)) {
+      const std::int64_t bt = p.div_mk.div(e.index);
+      if (x.a_events[static_cast<std::size_t>(bt)]++ == 0 && x.b_events[static_cast<std::size_t>(bt)] == 0)
+        x.touched.push_back(static_cast<std::int32_t>(bt));
+    }
+    for (const Event& e : st.events(p.b)) {
+      const std::int64_t bt = p.div_kn.div(e.index);
+      if (x.b_events[static_cast<std::size_t>(bt)]++ == 0 && x.a_events[static_cast<std::size_t>(bt)] == 0)
+        x.touched.push_back(static_cast<std::int32_t>(bt));
+    }
+    const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
+    const std::int64_t dense_cost = p.m * p.k * vn + 2 * p.m * vn;
+    for (std::int32_t bt : x.touched) {
+      const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
+      const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
+      x.dense[static_cast<std::size_t>(bt)] = !std::is_same_v<Acc, std::int64_t> && (std::getenv("SNN_DENSE") ? true : dense_cost < sparse_cost);
+    }
+  }
   for (const Event& e : st.events(p.a)) {
     const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
     const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
     const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
     Acc* arow = acc + (bt * p.m + i) * p.n;
     if (!gate) {
-      add_scaled(kern, arow, brow, e.delta, p.n);
+      if (!x.dense[static_cast<std::size_t>(bt)]) add_scaled(kern, arow, brow, e.delta, p.n);
       a_pairs += static_cast<std::uint64_t>(p.n);
     } else {
       const std::int32_t* po = out.pos.data() + (bt * p.m + i) * p.n;
@@ -148,12 +174,14 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
     const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
     const std::int64_t row = bt * p.k + q;
-    x.db[static_cast<std::size_t>(e.index)] += e.delta;
-    if (!x.db_flag[static_cast<std::size_t>(row)]) {
-      x.db_flag[static_cast<std::size_t>(row)] = 1;
-      x.db_rows.push_back(static_cast<std::int32_t>(row));
-    }
     s.b[static_cast<std::size_t>(e.index)] += e.delta;
+    if (!x.dense[static_cast<std::size_t>(bt)]) {
+      x.db[static_cast<std::size_t>(e.index)] += e.delta;
+      if (!x.db_flag[static_cast<std::size_t>(row)]) {
+        x.db_flag[static_cast<std::size_t>(row)] = 1;
+        x.db_rows.push_back(static_cast<std::int32_t>(row));
+      }
+    }
     // Column j of every row of this batch entry changed: counted, and marked, in step_product.
     const auto col = static_cast<std::size_t>(bt * p.n + j);
     if (!x.col_flag[col]) {
@@ -175,6 +203,28 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     x.db_flag[static_cast<std::size_t>(row)] = 0;
   }
   x.db_rows.clear();
+  // Batch entries recomputed densely: acc = A_t B_t, which is what the product rule accumulates, exactly.
+  for (std::int32_t bt : x.touched) {
+    if (x.dense[static_cast<std::size_t>(bt)]) {
+      const std::int32_t* a = s.a.data() + std::int64_t{bt} * p.m * p.k;
+      const std::int32_t* b = s.b.data() + std::int64_t{bt} * p.k * p.n;
+      if constexpr (std::is_same_v<Acc, std::int32_t>) {
+        kern.matmul_i32(a, b, acc + std::int64_t{bt} * p.m * p.n, p.m, p.k, p.n);
+      } else {
+        Acc* c = acc + std::int64_t{bt} * p.m * p.n;
+        for (std::int64_t i = 0; i < p.m; ++i)
+          for (std::int64_t j = 0; j < p.n; ++j) {
+            Acc sum = 0;
+            for (std::int64_t q = 0; q < p.k; ++q) sum += Acc{a[i * p.k + q]} * b[q * p.n + j];
+            c[i * p.n + j] = sum;
+          }
+      }
+    }
+    x.a_events[static_cast<std::size_t>(bt)] = 0;
+    x.b_events[static_cast<std::size_t>(bt)] = 0;
+    x.dense[static_cast<std::size_t>(bt)] = 0;
+  }
+  x.touched.clear();
 }
 
 }  // namespace

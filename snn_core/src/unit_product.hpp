@@ -35,6 +35,10 @@ struct ProductScratch {
   std::vector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
   std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
   std::vector<std::int32_t> db_rows;
+  // Per batch entry: A and B events of the step, and whether its product is recomputed densely.
+  std::vector<std::int32_t> a_events, b_events;
+  std::vector<std::uint8_t> dense;
+  std::vector<std::int32_t> touched;
 };
 
 }  // namespace snnconv::snn

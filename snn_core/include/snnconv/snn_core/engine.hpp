@@ -33,6 +33,7 @@ struct EngineOptions {
   // the samples per pass to what fits; a single sample that does not fit is a LimitError naming the figure.
   std::uint64_t max_memory_bytes = 0;
   int batch = 64;  // >= 1: samples per pass of run_batch (per thread shard)
+  bool time_units = false;  // benchmarks only: accumulate each node's step time (Engine::node_seconds)
 };
 
 // Bytes the engine needs (docs/spiking.md, "Memory"): the plan's parameters (integer and packed weights,
@@ -105,6 +106,9 @@ class Engine {
   // Parameter bytes and state bytes per sample (run_batch checks options.max_memory_bytes against them).
   const MemoryEstimate& memory() const;
   int threads() const;  // the resolved thread count (options.threads, or every core for 0)
+  // With EngineOptions::time_units: seconds spent stepping each node (index = node index; ledger row),
+  // summed over every run and thread, plus one last entry: the per-step bookkeeping outside the units.
+  std::vector<double> node_seconds() const;
 
   // Causal decoding (docs/spiking.md, "Generation on the SNN"). The graph's inputs carry the sequence on
   // axis 1 of a batch-1 input ([1, T, ...]; T = sequence_length()). Every element of every value gets the
