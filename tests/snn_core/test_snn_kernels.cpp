@@ -213,6 +213,31 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("matmul_i32: every instruction set equals the reference") {
+    std::mt19937_64 rng(17);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t m : {1, 5, 17}) {
+      for (std::int64_t k : {1, 16, 33}) {
+        for (std::int64_t n : {1, 16, 17, 31, 32, 64, 70, 197}) {
+          std::vector<std::int32_t> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+          for (auto& x : a) x = rng() % 3 == 0 ? 0 : static_cast<std::int32_t>(rng() % 31) - 15;
+          for (auto& x : b) x = static_cast<std::int32_t>(rng() % 255) - 127;
+          std::vector<std::int32_t> expect(static_cast<std::size_t>(m * n), 99);
+          ref.matmul_i32(a.data(), b.data(), expect.data(), m, k, n);
+          for (const snn::Kernels& kern : variants()) {
+            std::vector<std::int32_t> got(expect.size(), -99);
+            kern.matmul_i32(a.data(), b.data(), got.data(), m, k, n);
+            CAPTURE(isa_name(kern.isa));
+            CAPTURE(m);
+            CAPTURE(k);
+            CAPTURE(n);
+            CHECK(got == expect);
+          }
+        }
+      }
+    }
+  }
+
   TEST_CASE("row currents equal linear_value, grouped_linear_value, product_value and sum_value bit for bit") {
     std::mt19937_64 rng(13);
     std::uniform_real_distribution<float> sd(1e-4f, 0.5f), bd(-3.0f, 3.0f);

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "snnconv/ann_baseline/engine.hpp"
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "SNN samples per pass and thread shard");
   app.add_option("--modes", modes, "SNN modes")->delimiter(',');
   app.add_option("--json", json_path, "Also write the rows as JSON");
+  bool profile = false;
+  app.add_flag("--profile", profile, "Time every SNN unit (adds clock reads) and print the share of each op kind");
   CLI11_PARSE(app, argc, argv);
   try {
     pipeline::QuantizeModelOptions qo;
@@ -159,6 +162,7 @@ int main(int argc, char** argv) {
       for (const std::string& mode : modes) {
         snn::EngineOptions so{mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict, 4096, threads};
         so.batch = batch;
+        so.time_units = profile;
         snns.emplace_back(m.snn, so);
       }
       const int resolved = snns.empty() ? std::max(1, threads) : snns[0].threads();
@@ -191,6 +195,20 @@ int main(int argc, char** argv) {
         }
       }
       rows.insert(rows.end(), group.begin(), group.end());
+      if (profile)
+        for (std::size_t k = 0; k < snns.size(); ++k) {
+          const std::vector<double> t = snns[k].node_seconds();
+          std::map<std::string, double> by_op;
+          double total = 0;
+          for (std::size_t i = 0; i < t.size(); ++i) {
+            const std::string op = i + 1 < t.size() ? std::string(op_name(m.snn.node(NodeId(static_cast<std::uint32_t>(i))).kind)) : "(bookkeeping)";
+            by_op[op] += t[i];
+            total += t[i];
+          }
+          fmt::print("profile SNN {} ({} threads, every repetition): ", modes[k], resolved);
+          for (const auto& [op, sec] : by_op) fmt::print("{} {:.1f}% ({:.3f} ms/sample), ", op, 100 * sec / total, 1e3 * sec / static_cast<double>(n * (reps + 0)));
+          fmt::print("\n");
+        }
     }
     fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
                act_bits, n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task,
