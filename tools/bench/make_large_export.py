@@ -12,7 +12,8 @@ Usage: /usr/bin/python3 tools/bench/make_large_export.py [--model M] OUT.onnx [-
   vit_b_16_stock  torchvision.models.vit_b_16 itself (nn.MultiheadAttention with a packed in_proj), as users
                 export it; the converter does not take it yet (docs/benchmarks.md names the gap)
   gpt2_small    a GPT-2-small-shaped decoder (12 layers, 768 wide, 12 heads, MLP 3072, 1024 positions, vocabulary
-                50257, untied head: 124M parameters) in examples/code_gpt's written-out form (gpt.py); metadata
+                50257, untied head: 163M parameters; 124M with the head tied to the embedding as GPT-2 ties it) in
+                examples/code_gpt's written-out form (gpt.py); metadata
                 points at the bundled byte-level python code data (token ids < 256 are used)
 
 --data OUT.h5 (vit_b_16, vit_b_16_stock): a classification dataset for snnconv run: the first 16 Fashion-MNIST
