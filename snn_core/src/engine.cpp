@@ -134,6 +134,8 @@ struct Engine::Impl {
     std::int64_t shard_count = std::min<std::int64_t>(threads, n);
     if (shard_count < 2) shard_count = 1;
     std::int64_t batch = std::min<std::int64_t>(options.batch, (n + shard_count - 1) / shard_count);
+    if (options.pass_bytes != 0 && memory.per_sample() > 0)
+      batch = std::clamp<std::int64_t>(static_cast<std::int64_t>(options.pass_bytes / memory.per_sample()), 1, batch);
     if (options.max_memory_bytes != 0) {
       const std::uint64_t room =
           options.max_memory_bytes > memory.parameter_bytes ? options.max_memory_bytes - memory.parameter_bytes : 0;

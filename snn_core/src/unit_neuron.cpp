@@ -77,7 +77,6 @@ void step_neuron(const Unit& u, Step& st) {
   NeuronState& s = st.state.neurons[static_cast<std::size_t>(u.slot)];
   NeuronScratch& x = st.scratch.neurons[static_cast<std::size_t>(u.slot)];
   const Kernels& kern = st.plan.kernels;
-  const ValueInfo& in = st.info(p.in);
   const ValueScratch& m = st.marks(p.in);
   std::int32_t* count = st.counts(p.out).data();
   std::int32_t* target = s.target.data();

@@ -202,7 +202,7 @@ TEST_SUITE("unit") {
     CHECK_THROWS_AS(e.run(std::span<const Tensor>(&wrong, 1)), ShapeError);
   }
 
-  TEST_CASE("--max-memory: state that does not fit is refused before allocation with the figure; passes shrink") {
+  TEST_CASE("--max-memory: state that does not fit is refused before allocation with the figure and passes shrink to fit and to pass_bytes") {
     const TwoLayer net = two_layer(3);
     const snn::MemoryEstimate mem = snn::Engine(net.snn).memory();
     REQUIRE(mem.parameter_bytes > 0);
@@ -216,6 +216,9 @@ TEST_SUITE("unit") {
     snn::EngineOptions two{snn::FireMode::strict, 1000, 2};
     two.max_memory_bytes = mem.total(2);
     snn::Engine limited(net.snn, two), free(net.snn, {snn::FireMode::strict, 1000, 1});
+    snn::EngineOptions one_per_pass{snn::FireMode::strict, 1000, 1};
+    one_per_pass.pass_bytes = 1;  // every pass holds a single sample
+    snn::Engine single(net.snn, one_per_pass);
     std::mt19937_64 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<std::vector<Tensor>> samples(9);
@@ -227,13 +230,22 @@ TEST_SUITE("unit") {
     Ledger la = Ledger::for_graph(net.snn), lb = Ledger::for_graph(net.snn);
     const auto a = limited.run_batch(samples, &la);
     const auto b = free.run_batch(samples, &lb);
+    Ledger lc = Ledger::for_graph(net.snn);
+    const auto c = single.run_batch(samples, &lc);
     REQUIRE(a.size() == 9);
+    REQUIRE(c.size() == 9);
     for (std::size_t i = 0; i < a.size(); ++i) {
       CHECK(a[i].outputs[0].identical(b[i].outputs[0]));
+      CHECK(c[i].outputs[0].identical(b[i].outputs[0]));
       CHECK(a[i].steps == b[i].steps);
+      CHECK(c[i].steps == b[i].steps);
     }
-    CHECK(la.total().spikes() == lb.total().spikes());
-    CHECK(la.total().total_acs() == lb.total().total_acs());
+    for (const Ledger* l : {&la, &lc}) {
+      CHECK(l->total().spikes() == lb.total().spikes());
+      CHECK(l->total().total_acs() == lb.total().total_acs());
+      CHECK(l->total().neuron_updates == lb.total().neuron_updates);
+      CHECK(l->samples == lb.samples);
+    }
   }
 
   TEST_CASE("run_batch: a sample stopped at max_steps is reported not quiescent, the others quiesce") {

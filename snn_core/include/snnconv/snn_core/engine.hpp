@@ -33,6 +33,10 @@ struct EngineOptions {
   // the samples per pass to what fits; a single sample that does not fit is a LimitError naming the figure.
   std::uint64_t max_memory_bytes = 0;
   int batch = 64;  // >= 1: samples per pass of run_batch (per thread shard)
+  // run_batch lowers the samples per pass so that one pass's state and scratch stay under this many bytes
+  // (at least one sample): beyond a few hundred MiB a pass gains no weight reuse, only memory (code_gpt at
+  // window 512: 111 MiB per sample). 0: no such cap (only batch and max_memory_bytes).
+  std::uint64_t pass_bytes = std::uint64_t{256} << 20;
   bool time_units = false;  // benchmarks only: accumulate each node's step time (Engine::node_seconds)
 };
 
