@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "snnconv/converter/onnx_import.hpp"
 #include "report/report.hpp"
 #include "snnconv/ann_baseline/decode.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
@@ -224,14 +225,27 @@ int run_report(const ReportCliOptions& o) {
     fmt::print("ANN         {} {:.4f} on {} samples\n", r.ann.metric, r.ann.value, r.ann.samples);
   else
     fmt::print("ANN         not scored ({}); priced on one static inference\n", r.ann.not_evaluated_reason);
+  std::string snn_note = "not available";
+  for (const cascade::StageRecord& st : r.stages)
+    if (st.status == "not_available" && (st.name == "compress" || st.name == "snn")) {
+      snn_note = "not available: " + st.note;
+      break;
+    }
   fmt::print("SNN         {}\n", r.snn ? fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value)
-                                       : std::string("not available yet (no QANN quantizer for real models)"));
+                                       : !o.pipeline.snn ? std::string("skipped (--no-snn)") : snn_note);
   print_headline(j);
+  // Stages that failed are in the report (stages[].status not_available, with the reason); say so here too.
+  for (const cascade::StageRecord& st : r.stages)
+    if (st.status == "not_available" && st.note.rfind("failed: ", 0) == 0)
+      std::fprintf(stderr, "snnconv: warning: stage '%s' failed, the report lists it as not available: %s\n",
+                   st.name.c_str(), st.note.substr(8).c_str());
   return 0;
 }
 
 int run_compare(const ReportCliOptions& o) {
   if (o.models.size() < 2) throw UsageError("compare needs at least two models");
+  // A malformed or unsupported model is refused before the first pipeline runs, not after.
+  for (const std::string& m : o.models) (void)onnx_import::read_onnx(m);
   const std::string out = o.out.empty() ? std::string("compare_report") : o.out;
   std::vector<nlohmann::json> reports;
   for (std::size_t i = 0; i < o.models.size(); ++i) {
