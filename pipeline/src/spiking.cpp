@@ -343,11 +343,16 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     gather_kept();
     return r;
   }
-  snn::Engine engine(m.snn, {o.mode, o.max_steps, o.threads});
+  snn::EngineOptions eo{o.mode, o.max_steps, o.threads};
+  eo.batch = o.batch;
+  eo.max_memory_bytes = o.max_memory_bytes;
+  snn::Engine engine(m.snn, eo);
+  r.threads = engine.threads();
   r.ledger = Ledger::for_graph(m.snn);
   if (o.on_read && !std::is_sorted(o.read_steps.begin(), o.read_steps.end()))
     throw UsageError("run_spiking: read_steps must be ascending");
-  std::vector<std::vector<SampleScore>> curves;  // per sample: its score read at every step it ran
+  const std::size_t count = samples.size();
+  std::vector<std::vector<SampleScore>> curves(count);  // per sample: its score read at every step it ran
   std::vector<SampleScore> finals;
   long long steps_sum = 0;
   r.output_mismatches = o.check_exact ? 0 : -1;
@@ -358,51 +363,69 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   rec_file.metadata = {{"model", m.model}, {"data", m.data}, {"task", m.task},
                        {"mode", o.mode == snn::FireMode::strict ? "strict" : "burst"}};
   rec_file.raster_names = o.raster;
-  std::int64_t index = 0;
-  for (const Sample& s : samples) {
-    std::vector<SampleScore> per_step;
-    const bool reads = static_cast<bool>(o.on_read);
-    Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
-    snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
-      if (o.curve) per_step.push_back(score_sample(m.task, outs.at(0), s, site(m.snn, index, "SNN")));
-      if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
+  std::vector<snn::RunResult> results;
+  if (!record && !o.on_read) {
+    // Every sample in layer-synchronous passes over the engine's threads (snn::Engine::run_batch). The
+    // observer runs on the shard threads; each writes only its own sample's curve.
+    std::vector<std::vector<Tensor>> inputs;
+    inputs.reserve(count);
+    for (const Sample& s : samples) inputs.push_back(s.inputs);
+    snn::BatchObserver obs = [&](std::int64_t i, int, const std::vector<Tensor>& outs) {
+      curves[static_cast<std::size_t>(i)].push_back(
+          score_sample(m.task, outs.at(0), samples[static_cast<std::size_t>(i)], site(m.snn, i, "SNN")));
     };
-    snn::Recording rec;
-    rec.raster = o.raster;
-    const bool rec_this = record && index < o.record_samples;
-    const snn::RunResult res = engine.run(s.inputs, reads ? &own : &r.ledger, o.curve || reads ? &obs : nullptr,
-                                          rec_this ? &rec : nullptr);
-    if (reads) {
-      o.on_read(index, res.steps, true, res.outputs.at(0), own);
-      r.ledger.merge(own);
-    }
-    if (rec_this) {
-      rec_file.populations = rec.populations;
-      rec_file.neurons = rec.neurons;
-      datasets::RecordingFile::Sample rs;
-      rs.index = index;
-      rs.steps = res.steps;
-      rs.spikes_pos = std::move(rec.spikes_pos);
-      rs.spikes_neg = std::move(rec.spikes_neg);
-      for (const auto& events : rec.raster_events) {
-        std::vector<std::int32_t> flat;
-        flat.reserve(events.size() * 3);
-        for (const auto& e : events) flat.insert(flat.end(), {e.step, e.neuron, e.delta});
-        rs.raster.push_back(std::move(flat));
+    results = engine.run_batch(inputs, &r.ledger, o.curve ? &obs : nullptr);
+  } else {
+    // Recording and per-sample reads (own ledgers) go sample by sample.
+    std::int64_t index = 0;
+    for (const Sample& s : samples) {
+      std::vector<SampleScore>& per_step = curves[static_cast<std::size_t>(index)];
+      const bool reads = static_cast<bool>(o.on_read);
+      Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
+      snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
+        if (o.curve) per_step.push_back(score_sample(m.task, outs.at(0), s, site(m.snn, index, "SNN")));
+        if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
+      };
+      snn::Recording rec;
+      rec.raster = o.raster;
+      const bool rec_this = record && index < o.record_samples;
+      snn::RunResult res = engine.run(s.inputs, reads ? &own : &r.ledger, o.curve || reads ? &obs : nullptr,
+                                      rec_this ? &rec : nullptr);
+      if (reads) {
+        o.on_read(index, res.steps, true, res.outputs.at(0), own);
+        r.ledger.merge(own);
       }
-      rec_file.samples.push_back(std::move(rs));
+      if (rec_this) {
+        rec_file.populations = rec.populations;
+        rec_file.neurons = rec.neurons;
+        datasets::RecordingFile::Sample rs;
+        rs.index = index;
+        rs.steps = res.steps;
+        rs.spikes_pos = std::move(rec.spikes_pos);
+        rs.spikes_neg = std::move(rec.spikes_neg);
+        for (const auto& events : rec.raster_events) {
+          std::vector<std::int32_t> flat;
+          flat.reserve(events.size() * 3);
+          for (const auto& e : events) flat.insert(flat.end(), {e.step, e.neuron, e.delta});
+          rs.raster.push_back(std::move(flat));
+        }
+        rec_file.samples.push_back(std::move(rs));
+      }
+      results.push_back(std::move(res));
+      ++index;
     }
-    ++index;
-    const SampleScore sc = score_sample(m.task, res.outputs.at(0), s, site(m.snn, index - 1, "SNN"));
+  }
+  r.snn_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (std::size_t i = 0; i < count; ++i) {
+    const Sample& s = samples[i];
+    const snn::RunResult& res = results[i];
+    const SampleScore sc = score_sample(m.task, res.outputs.at(0), s, site(m.snn, static_cast<std::int64_t>(i), "SNN"));
     add(total, sc);
     keep(res.outputs, s);
     steps_sum += res.steps;
     r.max_steps = std::max(r.max_steps, res.steps);
     r.not_quiescent += res.quiescent ? 0 : 1;
-    if (o.curve) {
-      curves.push_back(std::move(per_step));
-      finals.push_back(sc);
-    }
+    if (o.curve) finals.push_back(sc);
     if (o.check_exact) {
       const ann::QannResult q = ann::run_qann(m.qann, s.inputs);
       for (std::size_t k = 0; k < q.outputs.size() && k < res.outputs.size(); ++k) {
@@ -412,8 +435,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
           r.output_mismatches += a.numel();
           continue;
         }
-        for (std::int64_t i = 0; i < a.numel(); ++i)
-          r.output_mismatches += std::memcmp(a.data<float>() + i, b.data<float>() + i, sizeof(float)) != 0;
+        for (std::int64_t j = 0; j < a.numel(); ++j)
+          r.output_mismatches += std::memcmp(a.data<float>() + j, b.data<float>() + j, sizeof(float)) != 0;
       }
     }
   }

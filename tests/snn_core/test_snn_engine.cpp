@@ -193,12 +193,74 @@ TEST_SUITE("unit") {
     CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), UsageError);
     CHECK_THROWS_WITH_AS(snn::Engine(g, {snn::FireMode::strict, 0, 1}), doctest::Contains("max_steps must be >= 1"),
                          UsageError);
-    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 10, 0}), UsageError);
+    CHECK_THROWS_AS(snn::Engine(g, {snn::FireMode::strict, 10, -1}), UsageError);
+    CHECK(snn::Engine(g, {snn::FireMode::strict, 10, 0}).threads() >= 1);  // 0: every core
     const TwoLayer net = two_layer(1);
     CHECK_THROWS_WITH_AS(snn::Engine(net.qann), doctest::Contains("stage 'spiking'"), GraphError);
     snn::Engine e(g);
     const Tensor wrong(DType::f32, {5});
     CHECK_THROWS_AS(e.run(std::span<const Tensor>(&wrong, 1)), ShapeError);
+  }
+
+  TEST_CASE("--max-memory: state that does not fit is refused before allocation with the figure and passes shrink to fit and to pass_bytes") {
+    const TwoLayer net = two_layer(3);
+    const snn::MemoryEstimate mem = snn::Engine(net.snn).memory();
+    REQUIRE(mem.parameter_bytes > 0);
+    REQUIRE(mem.per_sample() > 0);
+    snn::EngineOptions tight{snn::FireMode::strict, 1000, 1};
+    tight.max_memory_bytes = mem.total(1) - 1;
+    const std::string figure = "SNN engine: the simulation needs " + mem.describe(1);
+    CHECK_THROWS_WITH_AS(snn::Engine(net.snn, tight), doctest::Contains(figure.c_str()), LimitError);
+    // Room for exactly two samples: run_batch of 9 samples at batch 64 and 2 threads runs in passes that fit
+    // and gives the results of the unlimited engine.
+    snn::EngineOptions two{snn::FireMode::strict, 1000, 2};
+    two.max_memory_bytes = mem.total(2);
+    snn::Engine limited(net.snn, two), free(net.snn, {snn::FireMode::strict, 1000, 1});
+    snn::EngineOptions one_per_pass{snn::FireMode::strict, 1000, 1};
+    one_per_pass.pass_bytes = 1;  // every pass holds a single sample
+    snn::Engine single(net.snn, one_per_pass);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<std::vector<Tensor>> samples(9);
+    for (auto& s : samples) {
+      Tensor x(DType::f32, {3, 5});
+      for (float& v : x.span<float>()) v = nd(rng);
+      s.push_back(std::move(x));
+    }
+    Ledger la = Ledger::for_graph(net.snn), lb = Ledger::for_graph(net.snn);
+    const auto a = limited.run_batch(samples, &la);
+    const auto b = free.run_batch(samples, &lb);
+    Ledger lc = Ledger::for_graph(net.snn);
+    const auto c = single.run_batch(samples, &lc);
+    REQUIRE(a.size() == 9);
+    REQUIRE(c.size() == 9);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].outputs[0].identical(b[i].outputs[0]));
+      CHECK(c[i].outputs[0].identical(b[i].outputs[0]));
+      CHECK(a[i].steps == b[i].steps);
+      CHECK(c[i].steps == b[i].steps);
+    }
+    for (const Ledger* l : {&la, &lc}) {
+      CHECK(l->total().spikes() == lb.total().spikes());
+      CHECK(l->total().total_acs() == lb.total().total_acs());
+      CHECK(l->total().neuron_updates == lb.total().neuron_updates);
+      CHECK(l->samples == lb.samples);
+    }
+  }
+
+  TEST_CASE("run_batch: a sample stopped at max_steps is reported not quiescent, the others quiesce") {
+    const Graph g = one_population();
+    // Levels up to 7 need 7 strict steps; the second sample needs only 1.
+    std::vector<std::vector<Tensor>> samples;
+    samples.push_back({Tensor::from_vector<float>({6}, {0.0f, 0.26f, -0.74f, 3.3f, -10.0f, 0.25f})});
+    samples.push_back({Tensor::from_vector<float>({6}, {0.0f, 0.5f, 0.0f, 0.0f, -0.5f, 0.0f})});
+    snn::Engine e(g, {snn::FireMode::strict, 3, 1});
+    const auto r = e.run_batch(samples);
+    REQUIRE(r.size() == 2);
+    CHECK_FALSE(r[0].quiescent);
+    CHECK(r[0].steps == 3);
+    CHECK(r[1].quiescent);
+    CHECK(r[1].steps == 1);
   }
 }
 

@@ -1,27 +1,35 @@
-// SNN wall time against the dense engine on the same quantized model, side by side in one run
-// (docs/benchmarks.md, "SNN vs dense"). Not a test: run by hand.
+// SNN wall time against the dense engine on the same model, side by side in one run (docs/benchmarks.md,
+// "SNN vs dense"). Not a test: run by hand.
 //
-//   bench_snn [--model M] [--act-bits B] [--samples N] [--reps R] [--seq S]
+//   bench_snn [--model M] [--act-bits B] [--samples N] [--reps R] [--seq S] [--threads T,...] [--batch B]
+//             [--modes strict,burst] [--json FILE]
 //
-// Dense side: the QANN (FakeQuant points, int8 per-channel weights) on the dense engine at batch N in one
-// pass (fake-quantized float arithmetic, fused kernels). SNN side: the converted network on the event-driven
-// engine, one sample at a time to quiescence, strict and burst, 1 thread. Reported: milliseconds per
-// sample, the SNN/dense ratio, synaptic accumulates and spikes processed per second per core. Repetitions
-// alternate the engines so that machine noise hits both; the fastest repetition of each is kept.
+// Dense side: the float model (fp32, fused, the dense engine's packed kernels) and the QANN (FakeQuant
+// points, int8 per-channel weights, fake-quantized float arithmetic), both at batch N in one pass. SNN side:
+// the converted network on the event-driven engine, run_batch over the same N samples (--batch samples per
+// pass and thread shard), strict and burst. Per thread setting (0: every core) the table gives milliseconds
+// per sample, the ratio to the fp32 engine with the same threads, synaptic accumulates and spikes per second
+// per core. Repetitions alternate the engines so that machine noise hits all of them; the fastest
+// repetition of each is kept.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "snnconv/ann_baseline/engine.hpp"
-#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/cpu_features.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
 using namespace snnconv;
@@ -31,19 +39,46 @@ namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// CPU time of the whole process (every thread): steadier than wall time on a shared machine, where a run
+// also waits for the other processes.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall and CPU time of one call.
+template <typename F>
+std::pair<double, double> timed(F&& f) {
+  const double c0 = cpu_seconds();
+  const auto t0 = Clock::now();
+  f();
+  return {seconds_since(t0), cpu_seconds() - c0};
+}
+
+onnx_import::ImportOptions batch_dims(const std::string& model, std::int64_t batch, std::int64_t seq) {
+  const Graph probe = onnx_import::read_onnx(model);
+  onnx_import::ImportOptions io;
+  for (ValueId in : probe.inputs()) {
+    const TensorType& t = probe.value(in).type;
+    for (std::size_t d = 0; d < t.dims.size(); ++d)
+      if (!t.dims[d].is_known()) io.dims[t.dims[d].symbol] = d == 0 ? batch : seq;
+  }
+  return io;
+}
+
+Graph dense_fp32(const std::string& model, std::int64_t batch, std::int64_t seq) {
+  Graph g = onnx_import::import_onnx(model, batch_dims(model, batch, seq));
+  fuse_graph(g);
+  return g;
+}
+
 // The QANN at batch `batch`: the same skeleton and calibration as `m` (points are matched by name), with
 // weights stored as int8 levels so the dense engine dequantizes them once at plan time.
 Graph dense_qann(const pipeline::QuantizedModel& m, const pipeline::QuantizeModelOptions& qo, std::int64_t batch,
                  std::int64_t seq, const std::vector<std::vector<Tensor>>& calib) {
-  const Graph probe = onnx_import::read_onnx(m.model);
-  onnx_import::ImportOptions io;
-  const TensorType& t = probe.value(probe.inputs()[0]).type;
-  for (std::size_t d = 0; d < t.dims.size(); ++d)
-    if (!t.dims[d].is_known()) io.dims[t.dims[d].symbol] = d == 0 ? batch : seq;
-  Graph g = onnx_import::import_onnx(m.model, io);
-  fuse_graph(g);
+  Graph g = dense_fp32(m.model, batch, seq);
   const QannSkeleton sk = build_qann_skeleton(g);
-  // Calibrate the batch-1 skeleton (same point names) and apply its statistics here.
   Graph one = m.canonical;
   const QannSkeleton sk1 = build_qann_skeleton(one);
   const Calibration cal = calibrate(sk1, calib, qo.quant);
@@ -55,18 +90,51 @@ Graph dense_qann(const pipeline::QuantizedModel& m, const pipeline::QuantizeMode
   return q;
 }
 
+std::vector<Tensor> stack(const Graph& dense, const std::vector<pipeline::Sample>& ss) {
+  std::vector<Tensor> out;
+  for (std::size_t k = 0; k < ss[0].inputs.size(); ++k) {
+    Tensor b(ss[0].inputs[k].dtype(), dense.value(dense.inputs()[k]).type.static_shape());
+    const std::size_t per = ss[0].inputs[k].nbytes();
+    for (std::size_t i = 0; i < ss.size(); ++i) std::memcpy(b.raw() + i * per, ss[i].inputs[k].raw(), per);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+struct Row {
+  std::string engine;
+  int threads = 1;
+  double seconds = std::numeric_limits<double>::infinity();
+  double cpu = std::numeric_limits<double>::infinity();
+  void keep(std::pair<double, double> t) {
+    seconds = std::min(seconds, t.first);
+    cpu = std::min(cpu, t.second);
+  }
+  std::uint64_t acs = 0, spikes = 0, updates = 0, dense_ops = 0;
+  double steps = 0;
+  std::int64_t not_quiescent = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"SNN vs dense engine on the same quantized model"};
-  std::string model = "examples/fashion_vit/fashion_vit_relu.onnx";
-  int act_bits = 4, reps = 3;
+  std::string model = "examples/fashion_vit/fashion_vit_relu.onnx", json_path;
+  int act_bits = 4, reps = 3, batch = 64;
   std::int64_t samples = 64, seq = 0;
+  std::vector<int> thread_settings{1, 0};
+  std::vector<std::string> modes{"strict", "burst"};
   app.add_option("--model", model);
   app.add_option("--act-bits", act_bits);
   app.add_option("--samples", samples, "Samples (language models: windows); the dense batch");
   app.add_option("--reps", reps);
   app.add_option("--seq", seq, "Language models: window");
+  app.add_option("--threads", thread_settings, "Thread settings, each a row group (0: every core)")->delimiter(',');
+  app.add_option("--batch", batch, "SNN samples per pass and thread shard");
+  app.add_option("--modes", modes, "SNN modes")->delimiter(',');
+  app.add_option("--json", json_path, "Also write the rows as JSON");
+  bool profile = false;
+  app.add_flag("--profile", profile, "Time every SNN unit (adds clock reads) and print the share of each op kind");
   CLI11_PARSE(app, argc, argv);
   try {
     pipeline::QuantizeModelOptions qo;
@@ -78,62 +146,99 @@ int main(int argc, char** argv) {
     const pipeline::QuantizedModel m = pipeline::quantize_model(qo);
     const std::vector<pipeline::Sample> ss = pipeline::load_samples(m, "test", samples);
     const std::vector<pipeline::Sample> cs = pipeline::load_samples(m, m.calibration_split, qo.calib_samples);
-    std::vector<std::vector<Tensor>> calib;
+    std::vector<std::vector<Tensor>> calib, inputs;
     for (const auto& s : cs) calib.push_back(s.inputs);
-    const std::int64_t n = static_cast<std::int64_t>(ss.size());
-    const std::int64_t window = m.qann.value(m.qann.inputs()[0]).type.static_shape().back();
-    const Graph dense = dense_qann(m, qo, n, m.task == "language_model" ? window : 0, calib);
-    ann::Engine engine(dense, ann::EngineOptions{.threads = 1});
-    // Stack the samples into one batch.
-    std::vector<Tensor> batch_in;
-    {
-      const Tensor& first = ss[0].inputs[0];
-      Shape shape = dense.value(dense.inputs()[0]).type.static_shape();
-      Tensor b(first.dtype(), shape);
-      const std::size_t per = first.nbytes();
-      for (std::int64_t i = 0; i < n; ++i)
-        std::memcpy(b.raw() + static_cast<std::size_t>(i) * per, ss[static_cast<std::size_t>(i)].inputs[0].raw(), per);
-      batch_in.push_back(std::move(b));
-    }
-    snn::Engine strict(m.snn, {snn::FireMode::strict, 4096, 1});
-    snn::Engine burst(m.snn, {snn::FireMode::burst, 4096, 1});
-    double best_dense = std::numeric_limits<double>::infinity(), best_strict = best_dense, best_burst = best_dense;
-    std::uint64_t acs_strict = 0, acs_burst = 0, spikes_strict = 0, spikes_burst = 0;
-    double steps_strict = 0, steps_burst = 0;
-    (void)engine.run(batch_in);  // warm-up
-    for (int r = 0; r < reps; ++r) {
-      auto t0 = Clock::now();
-      (void)engine.run(batch_in);
-      best_dense = std::min(best_dense, seconds_since(t0));
-      for (int mode = 0; mode < 2; ++mode) {
-        snn::Engine& e = mode == 0 ? strict : burst;
-        Ledger l = Ledger::for_graph(m.snn);
-        long long steps = 0;
-        t0 = Clock::now();
-        for (const auto& s : ss) steps += e.run(s.inputs, &l).steps;
-        const double dt = seconds_since(t0);
-        const Counters tot = l.total();
-        std::uint64_t acs = 0;
-        for (std::uint64_t a : tot.acs) acs += a;
-        if (mode == 0) {
-          best_strict = std::min(best_strict, dt), acs_strict = acs, spikes_strict = tot.spikes();
-          steps_strict = static_cast<double>(steps) / static_cast<double>(n);
-        } else {
-          best_burst = std::min(best_burst, dt), acs_burst = acs, spikes_burst = tot.spikes();
-          steps_burst = static_cast<double>(steps) / static_cast<double>(n);
+    for (const auto& s : ss) inputs.push_back(s.inputs);
+    const auto n = static_cast<std::int64_t>(ss.size());
+    const std::int64_t window = m.task == "language_model" ? m.qann.value(m.qann.inputs()[0]).type.static_shape().back() : 0;
+    const Graph fp32 = dense_fp32(model, n, window);
+    const Graph qann = dense_qann(m, qo, n, window, calib);
+    const std::vector<Tensor> batch_in = stack(fp32, ss);
+    std::vector<Row> rows;
+    for (int threads : thread_settings) {
+      ann::Engine e_fp32(fp32, ann::EngineOptions{.threads = threads});
+      ann::Engine e_qann(qann, ann::EngineOptions{.threads = threads});
+      std::vector<snn::Engine> snns;
+      for (const std::string& mode : modes) {
+        snn::EngineOptions so{mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict, 4096, threads};
+        so.batch = batch;
+        so.time_units = profile;
+        snns.emplace_back(m.snn, so);
+      }
+      const int resolved = snns.empty() ? std::max(1, threads) : snns[0].threads();
+      std::vector<Row> group(2 + modes.size());
+      group[0].engine = "dense fp32";
+      group[1].engine = "dense QANN";
+      for (std::size_t k = 0; k < modes.size(); ++k) group[2 + k].engine = "SNN " + modes[k];
+      for (Row& r : group) r.threads = resolved;
+      (void)e_fp32.run(batch_in);
+      (void)e_qann.run(batch_in);
+      for (int rep = 0; rep < reps; ++rep) {
+        group[0].keep(timed([&] { (void)e_fp32.run(batch_in); }));
+        group[1].keep(timed([&] { (void)e_qann.run(batch_in); }));
+        for (std::size_t k = 0; k < snns.size(); ++k) {
+          Ledger l = Ledger::for_graph(m.snn);
+          std::vector<snn::RunResult> res;
+          Row& r = group[2 + k];
+          r.keep(timed([&] { res = snns[k].run_batch(inputs, &l); }));
+          r.acs = l.total().total_acs();
+          r.spikes = l.total().spikes();
+          r.updates = l.total().neuron_updates;
+          r.dense_ops = l.total().dense_ops;
+          double steps = 0;
+          r.not_quiescent = 0;
+          for (const auto& x : res) {
+            steps += x.steps;
+            r.not_quiescent += x.quiescent ? 0 : 1;
+          }
+          r.steps = steps / static_cast<double>(n);
         }
       }
+      rows.insert(rows.end(), group.begin(), group.end());
+      if (profile)
+        for (std::size_t k = 0; k < snns.size(); ++k) {
+          const std::vector<double> t = snns[k].node_seconds();
+          std::map<std::string, double> by_op;
+          double total = 0;
+          for (std::size_t i = 0; i < t.size(); ++i) {
+            const std::string op = i + 1 < t.size() ? std::string(op_name(m.snn.node(NodeId(static_cast<std::uint32_t>(i))).kind)) : "(bookkeeping)";
+            by_op[op] += t[i];
+            total += t[i];
+          }
+          fmt::print("profile SNN {} ({} threads, every repetition): ", modes[k], resolved);
+          for (const auto& [op, sec] : by_op) fmt::print("{} {:.1f}% ({:.3f} ms/sample), ", op, 100 * sec / total, 1e3 * sec / static_cast<double>(n * (reps + 0)));
+          fmt::print("\n");
+        }
     }
+    fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
+               act_bits, n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task,
+               cpu_description(), batch, reps);
+    fmt::print("| engine | threads | ms per sample | vs fp32 | CPU ms per sample | vs fp32 (CPU) | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
+    fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const double per = 1e3 / static_cast<double>(n);
-    fmt::print("model {} A{} W8, {} {} (task {}), 1 thread, fastest of {} alternating repetitions\n", model, act_bits,
-               n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task, reps);
-    fmt::print("| engine | ms per sample | vs dense | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
-    fmt::print("|---|---:|---:|---:|---:|---:|\n");
-    fmt::print("| dense QANN, batch {} | {:.3f} | 1.00x | - | - | - |\n", n, best_dense * per);
-    fmt::print("| SNN strict | {:.3f} | {:.2f}x | {:.3g} | {:.3g} | {:.1f} |\n", best_strict * per, best_strict / best_dense,
-               static_cast<double>(acs_strict) / best_strict, static_cast<double>(spikes_strict) / best_strict, steps_strict);
-    fmt::print("| SNN burst | {:.3f} | {:.2f}x | {:.3g} | {:.3g} | {:.1f} |\n", best_burst * per, best_burst / best_dense,
-               static_cast<double>(acs_burst) / best_burst, static_cast<double>(spikes_burst) / best_burst, steps_burst);
+    nlohmann::json j = nlohmann::json::array();
+    for (const Row& r : rows) {
+      const Row* base = nullptr;
+      for (const Row& b : rows)
+        if (b.engine == "dense fp32" && b.threads == r.threads) base = &b;
+      // Per core: the work over the CPU time all threads of the process spent.
+      const double core_s = r.cpu;
+      const bool snn = r.engine.rfind("SNN", 0) == 0;
+      fmt::print("| {} | {} | {:.4f} | {:.2f}x | {:.4f} | {:.2f}x | {} | {} | {} |\n", r.engine, r.threads,
+                 r.seconds * per, r.seconds / base->seconds, r.cpu * per, r.cpu / base->cpu,
+                 snn ? fmt::format("{:.3g}", static_cast<double>(r.acs) / core_s) : "-",
+                 snn ? fmt::format("{:.3g}", static_cast<double>(r.spikes) / core_s) : "-",
+                 snn ? fmt::format("{:.1f}", r.steps) : "-");
+      j.push_back({{"engine", r.engine}, {"threads", r.threads}, {"ms_per_sample", r.seconds * per},
+                   {"vs_fp32", r.seconds / base->seconds}, {"cpu_ms_per_sample", r.cpu * per}, {"acs", r.acs}, {"spikes", r.spikes},
+                   {"mean_steps", r.steps}, {"not_quiescent", r.not_quiescent}});
+    }
+    for (const Row& r : rows)
+      if (r.engine.rfind("SNN", 0) == 0 && r.threads == rows[0].threads)
+        fmt::print("{} per sample: {:.4g} synaptic ACs, {:.4g} spikes, {:.4g} neuron updates, {:.4g} dense ops\n", r.engine,
+                   static_cast<double>(r.acs) / static_cast<double>(n), static_cast<double>(r.spikes) / static_cast<double>(n),
+                   static_cast<double>(r.updates) / static_cast<double>(n), static_cast<double>(r.dense_ops) / static_cast<double>(n));
+    if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
     return 0;
   } catch (const snnconv::Error& e) {
     fmt::print(stderr, "bench_snn: error: {}\n", e.what());

@@ -3,6 +3,7 @@
 //  [--max-memory BYTES] [--json]`
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -80,6 +81,8 @@ nlohmann::json counters_json(const Counters& c) {
 
 int run_quantized(RunOptions& o) {
   if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
+  if (o.eval.threads < 0) throw UsageError("--threads must be >= 0 (0: every core), got " + std::to_string(o.eval.threads));
+  if (o.eval.batch < 1) throw UsageError("--batch must be >= 1, got " + std::to_string(o.eval.batch));
   if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
   o.quant.model = o.eval.model;
   o.quant.data = o.eval.data;
@@ -94,7 +97,9 @@ int run_quantized(RunOptions& o) {
   so.engine = o.engine == "qann" ? pipeline::SpikingEngine::qann : pipeline::SpikingEngine::snn;
   so.mode = o.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   so.max_steps = o.max_steps;
-  so.threads = std::max(1, o.eval.threads);
+  so.threads = o.eval.threads;  // 0: every core
+  so.batch = static_cast<int>(std::clamp<std::int64_t>(o.eval.batch, 1, 1 << 20));
+  so.max_memory_bytes = o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
   so.curve = o.curve;
   so.check_exact = o.check_exact;
   so.record_path = o.record;
@@ -128,6 +133,8 @@ int run_quantized(RunOptions& o) {
     j["metric"] = r.metric.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"name", r.metric}, {"value", r.value}};
     j["seconds"] = r.seconds;
     if (snn) {
+      j["snn_seconds"] = r.snn_seconds;
+      j["threads"] = r.threads;
       j["mode"] = o.mode;
       j["max_steps"] = o.max_steps;
       j["steps"] = {{"mean", r.mean_steps}, {"max", r.max_steps}, {"not_quiescent", r.not_quiescent}};
@@ -168,7 +175,11 @@ int run_quantized(RunOptions& o) {
       fmt::print("\n");
     }
   }
-  fmt::print("time        {:.2f} s\n", r.seconds);
+  if (snn)
+    fmt::print("time        {:.2f} s ({:.2f} s simulating on {} thread{})\n", r.seconds, r.snn_seconds, r.threads,
+               r.threads == 1 ? "" : "s");
+  else
+    fmt::print("time        {:.2f} s\n", r.seconds);
   return 0;
 }
 
@@ -251,14 +262,14 @@ void add_run(CLI::App& app, Action& action) {
                   "Write the raw outputs of the engine run (ann, qann or snn) to this .npz: one array per graph output "
                   "named after it, one row per sample, to compare with torch");
   cmd->add_option("--limit", opts->eval.limit, "Score at most N samples (language models: windows)");
-  cmd->add_option("--batch", opts->eval.batch, "Samples per forward pass")->capture_default_str();
+  cmd->add_option("--batch", opts->eval.batch, "Samples per forward pass (snn: per layer-synchronous pass and thread)")->capture_default_str();
   cmd->add_option("--seq", opts->eval.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--threads", opts->eval.threads, "Worker threads (0: every core; results do not depend on it)")
       ->capture_default_str();
   cmd->add_option("--engine", opts->engine,
                   "Engine: ann (dense, fp32 or the model's own QDQ), qann (post-training quantized, integer "
                   "reference) or snn (the QANN converted to spiking, event-driven). qann/snn: classification "
-                  "and language-model data; one sample at a time")
+                  "and language-model data; snn: --batch samples per pass, --threads shards)")
       ->capture_default_str();
   cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
       ->capture_default_str();
@@ -293,8 +304,9 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");
   cmd->add_option("--max-memory", opts->max_memory,
-                  "Refuse a model whose engine plan (weights + activations of one batch) needs more than BYTES "
-                  "(K, M, G suffixes; default: physical memory)");
+                  "Refuse a model whose engine plan (weights + activations of one batch; snn: parameters + state "
+                  "of the samples of a pass) needs more than BYTES (K, M, G suffixes; default: physical memory). "
+                  "snn: passes shrink to what fits; one sample that does not fit is refused before allocation");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }

@@ -114,7 +114,11 @@ struct SpikingRunOptions {
   SpikingEngine engine = SpikingEngine::snn;
   snn::FireMode mode = snn::FireMode::strict;
   int max_steps = 4096;
-  int threads = 1;
+  int threads = 1;  // 0: every core (snn::EngineOptions::threads); results do not depend on it
+  // SNN only: samples per layer-synchronous pass and thread shard (snn::Engine::run_batch), and the engine's
+  // memory limit (0: none): state that would not fit is refused before allocation naming the figure.
+  int batch = 64;
+  std::uint64_t max_memory_bytes = 0;
   bool curve = false;        // metric as read at every step (accuracy vs timesteps)
   bool check_exact = false;  // SNN only: also run the QANN and count mismatching output bits
   // SNN only: record per-step spike counts of every population for the first record_samples samples (and
@@ -151,7 +155,9 @@ struct SpikingRunResult {
   double synaptic_ops_per_inference = 0.0;
   std::vector<LayerSpikes> layers;
   Ledger ledger;  // SNN: summed over samples (rows: SNN graph nodes; samples counts every row computed); QANN: empty
-  double seconds = 0.0;
+  double seconds = 0.0;      // the whole run (with check_exact: the QANN runs too)
+  double snn_seconds = 0.0;  // SNN: engine set-up and simulation alone
+  int threads = 1;           // SNN: the engine's resolved thread count
   std::vector<std::string> output_names;  // keep_outputs
   std::vector<Tensor> outputs;            // keep_outputs: per graph output, [rows, ...]
 };

@@ -1,6 +1,10 @@
 // The event-driven SNN engine: synchronous timesteps over a Stage::spiking graph, where within a step only
 // events do work. At quiescence every population's spike count equals the QANN's integer level of the
 // same quantization point, bit for bit (docs/spiking.md).
+//
+// Many samples go through one pass (run_batch): layer-synchronous, each weight row or event-matrix GEMM
+// serving every sample, each sample quiescing on its own. Results and ledgers do not depend on the batch
+// size, the thread count or the instruction set the kernels use.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +28,37 @@ enum class FireMode : std::uint8_t { strict, burst };
 struct EngineOptions {
   FireMode mode = FireMode::strict;
   int max_steps = 4096;  // >= 1; a run that is not quiescent by then stops and says so
-  int threads = 1;       // >= 1; results and ledgers are bit-identical for any count
+  int threads = 1;       // 0: every core; results and ledgers are bit-identical for any count
+  // Refuse, before allocating it, simulation state above this many bytes (0: no limit). run_batch lowers
+  // the samples per pass to what fits; a single sample that does not fit is a LimitError naming the figure.
+  std::uint64_t max_memory_bytes = 0;
+  int batch = 64;  // >= 1: samples per pass of run_batch (per thread shard)
+  // run_batch lowers the samples per pass so that one pass's state and scratch stay under this many bytes
+  // (at least one sample): beyond a few hundred MiB a pass gains no weight reuse, only memory (code_gpt at
+  // window 512: 111 MiB per sample). 0: no such cap (only batch and max_memory_bytes).
+  std::uint64_t pass_bytes = std::uint64_t{256} << 20;
+  bool time_units = false;  // benchmarks only: accumulate each node's step time (Engine::node_seconds)
+};
+
+// Bytes the engine needs (docs/spiking.md, "Memory"): the plan's parameters (integer and packed weights,
+// steps, index maps) and, per sample of a pass, its simulation state (counts, targets, accumulators,
+// operands, unit outputs) and its per-step scratch (events, marks, flags).
+struct MemoryEstimate {
+  std::uint64_t parameter_bytes = 0;
+  std::uint64_t state_bytes_per_sample = 0;
+  std::uint64_t scratch_bytes_per_sample = 0;
+  std::uint64_t per_sample() const { return state_bytes_per_sample + scratch_bytes_per_sample; }
+  std::uint64_t total(std::int64_t samples) const {
+    return parameter_bytes + static_cast<std::uint64_t>(samples) * per_sample();
+  }
+  std::string describe(std::int64_t samples) const;  // "12.3 MiB (parameters 1.0 MiB + 4 x 2.8 MiB per sample)"
 };
 
 // Called at the end of every step with the step number (1-based) and the graph outputs as they read at that
 // step (the accuracy-versus-timesteps curve reads outputs this way).
 using StepObserver = std::function<void(int step, const std::vector<Tensor>& outputs)>;
+// run_batch's observer: sample index (position in the batch), step, and that sample's outputs.
+using BatchObserver = std::function<void(std::int64_t sample, int step, const std::vector<Tensor>& outputs)>;
 
 // What a run records on request (`snnconv run --record`): per step, the +/- spikes of every neuron population
 // (SpikeNeuron nodes, in graph order), and for the populations named in `raster` every event.
@@ -70,6 +99,20 @@ class Engine {
   // `ledger` when given (Ledger::for_graph of the same graph): per node, and per step in ledger->per_step.
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr,
                 Recording* recording = nullptr);
+
+  // Many samples from rest (samples[i] follows graph.inputs() order), options.batch per pass and shard,
+  // sharded over the threads: the same results and, summed into `ledger`, the same counters as run() of
+  // each sample in turn. A sample that reaches max_steps is reported with quiescent = false. The observer
+  // sees every step of every sample (its index in `samples`).
+  std::vector<RunResult> run_batch(std::span<const std::vector<Tensor>> samples, Ledger* ledger = nullptr,
+                                   const BatchObserver* observer = nullptr);
+
+  // Parameter bytes and state bytes per sample (run_batch checks options.max_memory_bytes against them).
+  const MemoryEstimate& memory() const;
+  int threads() const;  // the resolved thread count (options.threads, or every core for 0)
+  // With EngineOptions::time_units: seconds spent stepping each node (index = node index; ledger row),
+  // summed over every run and thread, plus one last entry: the per-step bookkeeping outside the units.
+  std::vector<double> node_seconds() const;
 
   // Causal decoding (docs/spiking.md, "Generation on the SNN"). The graph's inputs carry the sequence on
   // axis 1 of a batch-1 input ([1, T, ...]; T = sequence_length()). Every element of every value gets the

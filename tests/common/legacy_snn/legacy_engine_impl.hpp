@@ -12,9 +12,9 @@
 #include "snnconv/core/attrs.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
-#include "snnconv/snn_core/engine.hpp"
+#include "legacy_engine.hpp"
 
-namespace snnconv::snn {
+namespace snnconv::legacy_snn {
 
 // One spike event of a population: neuron `index` changed its count by `delta` (+-1 in strict mode, the
 // whole difference in burst mode).
@@ -188,4 +188,4 @@ struct Engine::Impl {
   std::vector<Tensor> read_outputs() const;
 };
 
-}  // namespace snnconv::snn
+}  // namespace snnconv::legacy_snn

@@ -16,10 +16,10 @@
 // an element that was live before: extend() only has to bring the new positions to quiescence.
 #include <algorithm>
 
-#include "engine_impl.hpp"
+#include "legacy_engine_impl.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 
-namespace snnconv::snn {
+namespace snnconv::legacy_snn {
 namespace {
 
 constexpr std::int32_t kZero = kNever;  // forward pass: a constant zero (never fires, never needs evaluation)
@@ -358,4 +358,4 @@ void Engine::Impl::rollback() {
   }
 }
 
-}  // namespace snnconv::snn
+}  // namespace snnconv::legacy_snn

@@ -2,13 +2,13 @@
 // rows of every synapse, the index maps of data movement. All validation happens here, never in a step.
 #include <algorithm>
 
-#include "engine_impl.hpp"
+#include "legacy_engine_impl.hpp"
 #include "snnconv/ann_baseline/node_counts.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/core/verifier.hpp"
 
-namespace snnconv::snn {
+namespace snnconv::legacy_snn {
 namespace {
 
 [[noreturn]] void fail(const Graph& g, NodeId id, ValueId v, const std::string& msg, bool unsupported = false) {
@@ -287,4 +287,4 @@ Engine::Impl::Impl(const Graph& graph, EngineOptions opts) : g(graph), options(o
   }
 }
 
-}  // namespace snnconv::snn
+}  // namespace snnconv::legacy_snn

@@ -1,0 +1,366 @@
+// Reference and AVX2 kernels of the SNN engine (kernels.hpp). The AVX2 ones are the build's baseline; the
+// AVX-512 + VNNI ones live in kernels_avx512.cpp and are used only when active_isa() allows them.
+#include "kernels.hpp"
+#include "kernels_batch.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "snnconv/ann_baseline/qann.hpp"
+
+namespace snnconv::snn {
+
+std::vector<std::int8_t> pack_weights(const std::int8_t* w, std::int64_t k, std::int64_t n) {
+  const std::int64_t kq = padded_k(k) / 4, nb = column_blocks(n);
+  std::vector<std::int8_t> p(static_cast<std::size_t>(nb * kq * 64), 0);
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (std::int64_t q = 0; q < kq; ++q)
+      for (std::int64_t c = 0; c < kPackCols; ++c)
+        for (std::int64_t kk = 0; kk < 4; ++kk) {
+          const std::int64_t row = 4 * q + kk, col = b * kPackCols + c;
+          if (row < k && col < n)
+            p[static_cast<std::size_t>((b * kq + q) * 64 + c * 4 + kk)] = w[row * n + col];
+        }
+  return p;
+}
+
+namespace {
+
+void add_events_reference(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n,
+                          const Event* events, std::size_t count, std::int64_t j0, std::int64_t j1) {
+  for (std::size_t e = 0; e < count; ++e) {
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
+    const std::int8_t* wr = w + kk * n;
+    std::int32_t* a = acc + r * n;
+    const std::int32_t d = events[e].delta;
+    for (std::int64_t j = j0; j < j1; ++j) a[j] += d * static_cast<std::int32_t>(wr[j]);
+  }
+}
+
+void gemm_codes_reference(const std::uint8_t* codes, std::int64_t rows, std::int64_t kp, const std::int8_t* packed,
+                          const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n, std::int64_t b0,
+                          std::int64_t b1) {
+  const std::int64_t kq = kp / 4;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t b = b0; b < b1; ++b)
+      for (std::int64_t c = 0; c < kPackCols; ++c) {
+        const std::int64_t j = b * kPackCols + c;
+        if (j >= n) break;
+        std::int32_t sum = 0;
+        for (std::int64_t q = 0; q < kq; ++q)
+          for (std::int64_t kk = 0; kk < 4; ++kk)
+            sum += static_cast<std::int32_t>(codes[r * kp + 4 * q + kk]) *
+                   static_cast<std::int32_t>(packed[(b * kq + q) * 64 + c * 4 + kk]);
+        acc_rows[r][j] += sum - corr[j];
+      }
+}
+
+void quantize_row_reference(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
+                            std::int32_t n_max, std::int32_t* out) {
+  for (std::int64_t j = 0; j < n; ++j) out[j] = ann::quantize_level(x[j], act, s, n_min, n_max);
+}
+
+bool settle_reference(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  bool differs = false;
+  for (std::int64_t j = 0; j < n; ++j) {
+    target[j] = level[j];
+    differs = differs || level[j] != count[j];
+  }
+  return differs;
+}
+
+std::int64_t fire_reference(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base,
+                            bool burst, Event* out, FireTally& tally) {
+  std::int64_t written = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::int32_t d = target[j] - count[j];
+    if (d == 0) continue;
+    const std::int32_t delta = burst ? d : (d > 0 ? 1 : -1);
+    count[j] += delta;
+    out[written++] = {base + static_cast<std::int32_t>(j), delta};
+    if (delta > 0)
+      tally.pos += static_cast<std::uint64_t>(delta);
+    else
+      tally.neg += static_cast<std::uint64_t>(-delta);
+    tally.remaining = tally.remaining || count[j] != target[j];
+  }
+  return written;
+}
+
+void add_scaled_row_reference(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) acc[j] += a * src[j];
+}
+
+void matmul_i32_reference(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                          std::int64_t n) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      std::int32_t sum = 0;
+      for (std::int64_t q = 0; q < k; ++q) sum += a[i * k + q] * b[q * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// ---- AVX2 -------------------------------------------------------------------------------------------
+
+void add_events_avx2(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
+                     std::size_t count, std::int64_t j0, std::int64_t j1) {
+  const std::int64_t vec_end = j0 + (j1 - j0) / 8 * 8;
+  for (std::size_t e = 0; e < count; ++e) {
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
+    const std::int8_t* wr = w + kk * n;
+    std::int32_t* a = acc + r * n;
+    const std::int32_t d = events[e].delta;
+    std::int64_t j = j0;
+    if (d == 1) {
+      for (; j < vec_end; j += 8) {
+        const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wr + j)));
+        __m256i* p = reinterpret_cast<__m256i*>(a + j);
+        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), wv));
+      }
+    } else if (d == -1) {
+      for (; j < vec_end; j += 8) {
+        const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wr + j)));
+        __m256i* p = reinterpret_cast<__m256i*>(a + j);
+        _mm256_storeu_si256(p, _mm256_sub_epi32(_mm256_loadu_si256(p), wv));
+      }
+    } else {
+      const __m256i dv = _mm256_set1_epi32(d);
+      for (; j < vec_end; j += 8) {
+        const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wr + j)));
+        __m256i* p = reinterpret_cast<__m256i*>(a + j);
+        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_mullo_epi32(wv, dv)));
+      }
+    }
+    for (; j < j1; ++j) a[j] += d * static_cast<std::int32_t>(wr[j]);
+  }
+}
+
+// One tile of NR rows x 16 columns (two registers of 8): codes are 4 bytes per k quad, broadcast; the packed
+// block holds columns 0-7 in its first 32 bytes, 8-15 in the next. maddubs forms u8 x s8 pair sums in 16
+// bits (exact for codes <= 127: 2 * 127 * 128 < 2^15), madd with ones adds the pairs into int32.
+template <int NR>
+void gemm_tile_avx2(const std::uint8_t* codes, std::int64_t kp, const std::int8_t* block, std::int64_t kq,
+                    const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t j, std::int64_t cols) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i lo[NR], hi[NR];
+  for (int r = 0; r < NR; ++r) lo[r] = hi[r] = _mm256_setzero_si256();
+  for (std::int64_t q = 0; q < kq; ++q) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + q * 64));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + q * 64 + 32));
+    for (int r = 0; r < NR; ++r) {
+      std::int32_t quad;
+      std::memcpy(&quad, codes + r * kp + 4 * q, 4);
+      const __m256i e = _mm256_set1_epi32(quad);
+      lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(_mm256_maddubs_epi16(e, w0), ones));
+      hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(_mm256_maddubs_epi16(e, w1), ones));
+    }
+  }
+  alignas(32) std::int32_t tmp[16];
+  for (int r = 0; r < NR; ++r) {
+    std::int32_t* a = acc_rows[r] + j;
+    if (cols == 16) {
+      const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + j));
+      const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + j + 8));
+      __m256i* p0 = reinterpret_cast<__m256i*>(a);
+      __m256i* p1 = reinterpret_cast<__m256i*>(a + 8);
+      _mm256_storeu_si256(p0, _mm256_add_epi32(_mm256_loadu_si256(p0), _mm256_sub_epi32(lo[r], c0)));
+      _mm256_storeu_si256(p1, _mm256_add_epi32(_mm256_loadu_si256(p1), _mm256_sub_epi32(hi[r], c1)));
+    } else {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), lo[r]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), hi[r]);
+      for (std::int64_t c = 0; c < cols; ++c) a[c] += tmp[c] - corr[j + c];
+    }
+  }
+}
+
+void gemm_codes_avx2(const std::uint8_t* codes, std::int64_t rows, std::int64_t kp, const std::int8_t* packed,
+                     const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n, std::int64_t b0,
+                     std::int64_t b1) {
+  const std::int64_t kq = kp / 4;
+  for (std::int64_t b = b0; b < b1; ++b) {
+    const std::int8_t* block = packed + b * kq * 64;
+    const std::int64_t j = b * kPackCols, cols = std::min<std::int64_t>(kPackCols, n - j);
+    std::int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) gemm_tile_avx2<4>(codes + r * kp, kp, block, kq, corr, acc_rows + r, j, cols);
+    for (; r < rows; ++r) gemm_tile_avx2<1>(codes + r * kp, kp, block, kq, corr, acc_rows + r, j, cols);
+  }
+}
+
+// ann::qann_erf and qann_gelu lane by lane: the same correctly rounded operations in the same order; the
+// clamp keeps NaN as std::min/std::max do (compare, then select).
+__m256 qann_gelu_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-ann::kQannErfClamp), hi = _mm256_set1_ps(ann::kQannErfClamp);
+  const __m256 u = _mm256_div_ps(x, _mm256_set1_ps(1.41421356237309504880f));
+  __m256 t = _mm256_blendv_ps(u, lo, _mm256_cmp_ps(u, lo, _CMP_LT_OQ));  // std::max(u, lo)
+  t = _mm256_blendv_ps(t, hi, _mm256_cmp_ps(hi, t, _CMP_LT_OQ));         // std::min(t, hi)
+  const __m256 z = _mm256_mul_ps(t, t);
+  __m256 p = _mm256_set1_ps(ann::kQannErfP[5]), q = _mm256_set1_ps(ann::kQannErfQ[5]);
+  for (int k = 4; k >= 0; --k) {
+    p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(ann::kQannErfP[k]));
+    q = _mm256_add_ps(_mm256_mul_ps(q, z), _mm256_set1_ps(ann::kQannErfQ[k]));
+  }
+  const __m256 erf = _mm256_div_ps(_mm256_mul_ps(t, p), q);
+  const __m256 a = _mm256_add_ps(_mm256_set1_ps(1.0f), erf);
+  return _mm256_mul_ps(_mm256_mul_ps(x, a), _mm256_set1_ps(0.5f));
+}
+
+void quantize_row_avx2(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
+                       std::int32_t n_max, std::int32_t* out) {
+  if (act == Activation::gelu_tanh) return quantize_row_reference(x, n, act, s, n_min, n_max, out);
+  const __m256 sv = _mm256_set1_ps(s), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(n_min)), hi = _mm256_set1_ps(static_cast<float>(n_max));
+  std::int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 f = _mm256_loadu_ps(x + j);
+    if (act == Activation::relu) f = _mm256_blendv_ps(f, zero, _mm256_cmp_ps(f, zero, _CMP_LT_OQ));
+    if (act == Activation::gelu) f = qann_gelu_avx2(f);
+    const __m256 q = _mm256_round_ps(_mm256_add_ps(_mm256_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    // max returns its second operand for a NaN first operand: NaN becomes n_min, as in quantize_level.
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), _mm256_cvttps_epi32(c));
+  }
+  quantize_row_reference(x + j, n - j, act, s, n_min, n_max, out + j);
+}
+
+bool settle_avx2(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  std::int64_t j = 0;
+  __m256i ne = _mm256_setzero_si256();
+  for (; j + 8 <= n; j += 8) {
+    const __m256i lv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(level + j));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(target + j), lv);
+    ne = _mm256_or_si256(ne, _mm256_xor_si256(lv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + j))));
+  }
+  const bool differs = !_mm256_testz_si256(ne, ne);
+  return settle_reference(level + j, target + j, count + j, n - j) || differs;
+}
+
+std::int64_t fire_avx2(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                       Event* out, FireTally& tally) {
+  std::int64_t written = 0, j = 0;
+  const __m256i one = _mm256_set1_epi32(1), minus = _mm256_set1_epi32(-1), zero = _mm256_setzero_si256();
+  __m256i rem = zero;
+  for (; j + 8 <= n; j += 8) {
+    __m256i* cp = reinterpret_cast<__m256i*>(count + j);
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(target + j));
+    const __m256i c = _mm256_loadu_si256(cp);
+    const __m256i d = _mm256_sub_epi32(t, c);
+    auto fire = static_cast<unsigned>(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(d, zero))) & 0xFF);
+    if (!fire) continue;
+    const __m256i delta = burst ? d : _mm256_max_epi32(_mm256_min_epi32(d, one), minus);
+    const __m256i c2 = _mm256_add_epi32(c, delta);
+    _mm256_storeu_si256(cp, c2);
+    rem = _mm256_or_si256(rem, _mm256_xor_si256(c2, t));
+    alignas(32) std::int32_t dl[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(dl), delta);
+    while (fire) {
+      const int b = __builtin_ctz(fire);
+      fire &= fire - 1;
+      out[written++] = {base + static_cast<std::int32_t>(j + b), dl[b]};
+      if (dl[b] > 0)
+        tally.pos += static_cast<std::uint64_t>(dl[b]);
+      else
+        tally.neg += static_cast<std::uint64_t>(-dl[b]);
+    }
+  }
+  tally.remaining = tally.remaining || !_mm256_testz_si256(rem, rem);
+  return written + fire_reference(count + j, target + j, n - j, base + static_cast<std::int32_t>(j), burst,
+                                  out + written, tally);
+}
+
+void add_scaled_row_avx2(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  const __m256i av = _mm256_set1_epi32(a);
+  std::int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256i* p = reinterpret_cast<__m256i*>(acc + j);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j));
+    _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_mullo_epi32(x, av)));
+  }
+  for (; j < n; ++j) acc[j] += a * src[j];
+}
+
+// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 32 kept in
+// four registers.
+void matmul_i32_avx2(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                     std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 32) {
+    const std::int64_t cols = std::min<std::int64_t>(32, n - j0);
+    if (cols < 32) {  // the tail block: plain loops
+      for (std::int64_t i = 0; i < m; ++i) {
+        std::int32_t* ci = c + i * n + j0;
+        for (std::int64_t j = 0; j < cols; ++j) ci[j] = 0;
+        for (std::int64_t q = 0; q < k; ++q) {
+          const std::int32_t x = a[i * k + q];
+          if (x == 0) continue;
+          const std::int32_t* bq = b + q * n + j0;
+          for (std::int64_t j = 0; j < cols; ++j) ci[j] += x * bq[j];
+        }
+      }
+      continue;
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0;
+      for (std::int64_t q = 0; q < k; ++q) {
+        const std::int32_t x = a[i * k + q];
+        if (x == 0) continue;
+        const __m256i xv = _mm256_set1_epi32(x);
+        const auto* bq = reinterpret_cast<const __m256i*>(b + q * n + j0);
+        r0 = _mm256_add_epi32(r0, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq)));
+        r1 = _mm256_add_epi32(r1, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 1)));
+        r2 = _mm256_add_epi32(r2, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 2)));
+        r3 = _mm256_add_epi32(r3, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 3)));
+      }
+      auto* ci = reinterpret_cast<__m256i*>(c + i * n + j0);
+      _mm256_storeu_si256(ci, r0);
+      _mm256_storeu_si256(ci + 1, r1);
+      _mm256_storeu_si256(ci + 2, r2);
+      _mm256_storeu_si256(ci + 3, r3);
+    }
+  }
+}
+
+}  // namespace
+
+Kernels reference_kernels() {
+  Kernels k;
+  k.isa = Isa::avx2;
+  k.add_events = add_events_reference;
+  k.gemm_codes = gemm_codes_reference;
+  k.max_code = 255;
+  k.quantize_row = quantize_row_reference;
+  k.settle = settle_reference;
+  k.fire_chunks = detail::fire_chunks_impl<fire_reference>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>;
+  k.add_scaled_row = add_scaled_row_reference;
+  k.matmul_i32 = matmul_i32_reference;
+  k.fire = fire_reference;
+  return k;
+}
+
+namespace detail {
+Kernels avx2_kernels() {
+  Kernels k;
+  k.isa = Isa::avx2;
+  k.add_events = add_events_avx2;
+  k.gemm_codes = gemm_codes_avx2;
+  k.max_code = 127;
+  k.quantize_row = quantize_row_avx2;
+  k.settle = settle_avx2;
+  k.fire_chunks = detail::fire_chunks_impl<fire_avx2>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_avx2, settle_avx2, fire_avx2>;
+  k.add_scaled_row = add_scaled_row_avx2;
+  k.matmul_i32 = matmul_i32_avx2;
+  k.lanes = 8;
+  k.fire = fire_avx2;
+  return k;
+}
+}  // namespace detail
+
+Kernels kernels_for(Isa isa) {
+  if (isa >= Isa::avx512_vnni) return detail::avx512_kernels();
+  return detail::avx2_kernels();
+}
+
+}  // namespace snnconv::snn

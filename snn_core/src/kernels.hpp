@@ -1,0 +1,177 @@
+// The SNN engine's integer kernels, one reference (plain C++) and one variant per instruction set, chosen
+// once per engine from snnconv::active_isa() (AVX-512 + VNNI, or the AVX2 baseline). Every variant computes
+// the same integers as the reference (tests/snn_core/test_snn_kernels.cpp): sums of integers are exact in
+// any order, so the kernel choice never changes a result or a ledger.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "snnconv/core/attrs.hpp"
+#include "snnconv/core/cpu_features.hpp"
+
+namespace snnconv::snn {
+
+// One spike event of a population: neuron `index` (global within a pass) changed its count by `delta`
+// (+-1 in strict mode, the whole difference in burst mode).
+struct Event {
+  std::int32_t index;
+  std::int32_t delta;
+};
+static_assert(sizeof(Event) == 8, "the kernels write events as pairs of int32");
+
+// A step's events of one population, in a buffer laid out once: a population gets at most one event per
+// neuron per step (every movement map gives each output element one source), so its size bounds the list.
+class EventList {
+ public:
+  void reserve(std::size_t n) {
+    if (buf_.size() < n) buf_.resize(n);
+  }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const Event* begin() const { return buf_.data(); }
+  const Event* end() const { return buf_.data() + n_; }
+  const Event* data() const { return buf_.data(); }
+  void clear() { n_ = 0; }
+  void push_back(Event e) {
+    if (n_ == buf_.size()) buf_.resize(2 * n_ + 16);
+    buf_[n_++] = e;
+  }
+  // Room for k more events at tail(); advance(k) keeps those written.
+  Event* tail(std::size_t k) {
+    reserve(n_ + k);
+    return buf_.data() + n_;
+  }
+  void advance(std::size_t k) { n_ += k; }
+
+ private:
+  std::vector<Event> buf_;
+  std::size_t n_ = 0;
+};
+
+struct FireTally {
+  std::uint64_t pos = 0, neg = 0;
+  bool remaining = false;
+};
+
+// Exact n / d and n % d for 0 <= n < 2^32 by one 128-bit multiply instead of a division (Lemire, Kaser and
+// Kurz, "Faster remainder by direct computation", 2019: with M = ceil(2^64 / d), n / d = (M * n) >> 64).
+// Event indices are split into row and column this way on every event.
+struct FastDiv {
+  std::uint64_t d = 1, m = 0;
+  FastDiv() = default;
+  explicit FastDiv(std::int64_t divisor)
+      : d(static_cast<std::uint64_t>(divisor)), m(divisor > 1 ? ~std::uint64_t{0} / d + 1 : 0) {}
+  std::int64_t div(std::int64_t n) const {
+    if (d == 1) return n;
+    return static_cast<std::int64_t>((static_cast<unsigned __int128>(m) * static_cast<std::uint64_t>(n)) >> 64);
+  }
+  std::int64_t mod(std::int64_t n) const { return n - div(n) * static_cast<std::int64_t>(d); }
+};
+
+// Neurons are tracked and fired in chunks of up to kChunk consecutive neurons of one row.
+inline constexpr std::int64_t kChunk = 64;
+
+// Columns per block of the packed weight layout (one AVX-512 register of int32 accumulators).
+inline constexpr std::int64_t kPackCols = 16;
+
+// Weights [K][N] (int8 levels) in the GEMM kernels' layout: per block of 16 columns and quad of 4 rows k,
+// 64 bytes [column][k % 4]; K is padded to a multiple of 4 and N to a multiple of 16 with zeros.
+std::vector<std::int8_t> pack_weights(const std::int8_t* w, std::int64_t k, std::int64_t n);
+inline std::int64_t padded_k(std::int64_t k) { return (k + 3) / 4 * 4; }
+inline std::int64_t column_blocks(std::int64_t n) { return (n + kPackCols - 1) / kPackCols; }
+
+// Row forms of ann::linear_value, grouped_linear_value and product_value (the same operations in the same
+// order: the float factor s_in * s_w, or s_a * s_b, formed first, then one rounding per multiply and per add,
+// no fused multiply-add), and of ann::quantize_level. Tested bit for bit against those functions.
+//   linear:  out[j] = in_step[j] * float(acc[j]) + bias[j]
+//   grouped: out[j] = ((in_step[0][j] * float(acc[0][j]) + in_step[1][j] * float(acc[1][j])) + ...) + bias[j],
+//            acc and in_step [groups][stride]
+//   product: out[j] = ab_step * float(acc[j])
+template <typename Acc>
+void linear_row(const Acc* acc, const float* in_step, const float* bias, std::int64_t n, float* out) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float y = in_step[j] * static_cast<float>(acc[j]);
+    out[j] = y + bias[j];
+  }
+}
+template <typename Acc>
+void grouped_row(const Acc* acc, const float* in_step, const float* bias, std::int64_t groups, std::int64_t stride,
+                 std::int64_t n, float* out) {
+  for (std::int64_t j = 0; j < n; ++j) out[j] = in_step[j] * static_cast<float>(acc[j]);
+  for (std::int64_t g = 1; g < groups; ++g)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float term = in_step[g * stride + j] * static_cast<float>(acc[g * stride + j]);
+      out[j] = out[j] + term;
+    }
+  for (std::int64_t j = 0; j < n; ++j) out[j] = out[j] + bias[j];
+}
+template <typename Acc>
+void product_row(const Acc* acc, float ab_step, std::int64_t n, float* out) {
+  for (std::int64_t j = 0; j < n; ++j) out[j] = ab_step * static_cast<float>(acc[j]);
+}
+
+// ann::sum_value row by row: out[j] = s_a * float(q_a[j]) + s_b * float(q_b[j]).
+inline void sum_row(const std::int32_t* q_a, float s_a, const std::int32_t* q_b, float s_b, std::int64_t n, float* out) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float x = s_a * static_cast<float>(q_a[j]);
+    const float y = s_b * static_cast<float>(q_b[j]);
+    out[j] = x + y;
+  }
+}
+
+struct Kernels {
+  Isa isa = Isa::avx2;
+  // Sparse path: for every event e, acc[(e.index / k) * n + j] += e.delta * w[(e.index % k) * n + j] for j in
+  // [j0, j1): one contiguous weight row per event.
+  void (*add_events)(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
+                     std::size_t count, std::int64_t j0, std::int64_t j1) = nullptr;
+  // Dense path: for r < rows and j in [16 * b0, min(n, 16 * b1)):
+  //   acc_rows[r][j] += sum_k codes[r * kp + k] * W[k][j] - corr[j]
+  // with `packed` from pack_weights (kp = padded_k(K)) and corr[j] = c * sum_k W[k][j] for codes d + c.
+  // Exact for codes up to max_code (the AVX2 kernel's 16-bit pair sums saturate above 127).
+  void (*gemm_codes)(const std::uint8_t* codes, std::int64_t rows, std::int64_t kp, const std::int8_t* packed,
+                     const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n, std::int64_t b0,
+                     std::int64_t b1) = nullptr;
+  int max_code = 127;
+  // out[j] = ann::quantize_level(x[j], act, s, n_min, n_max) for j < n, bit for bit (a GELU target with
+  // tanh, which calls libm, goes through the scalar function).
+  void (*quantize_row)(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
+                       std::int32_t n_max, std::int32_t* out) = nullptr;
+  // A neuron chunk's new levels: target[j] = level[j]; true when some level[j] != count[j].
+  bool (*settle)(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) = nullptr;
+  // Fires a chunk of neurons toward their targets: every j with count[j] != target[j] steps its count by
+  // sign(target - count) (strict) or to the target (burst) and appends {base + j, delta} to `out` (in
+  // increasing j). Returns the events written; `tally` gets their summed positive and negative deltas and
+  // whether some count still differs from its target.
+  // acc[j] += a * src[j] for j < n (an operand row of a product against one count).
+  void (*add_scaled_row)(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) = nullptr;
+  // Batched neuron kernels (kernels_batch.hpp): evaluate and fire many rows, fire many chunks.
+  std::int64_t (*eval_fire_rows)(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                 Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                 std::int32_t* count, std::int32_t* level, bool burst, Event* out,
+                                 std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                 FireTally& tally) = nullptr;
+  std::int64_t (*fire_chunks)(std::int32_t* count, const std::int32_t* target, std::int32_t* chunks,
+                              std::int64_t& nchunks, std::int64_t w, const FastDiv& cpr, bool burst,
+                              std::uint8_t* chunk_flag, Event* out, FireTally& tally) = nullptr;
+  // c = a * b for int32 matrices a [m][k], b [k][n], c [m][n] (every entry overwritten; the caller ensures
+  // the sums fit in int32).
+  void (*matmul_i32)(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                     std::int64_t n) = nullptr;
+  int lanes = 8;  // int32 lanes per vector register of this instruction set
+  std::int64_t (*fire)(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                       Event* out, FireTally& tally) = nullptr;
+};
+
+// The kernels of instruction set `isa` (the reference ones for nothing faster).
+Kernels kernels_for(Isa isa);
+Kernels reference_kernels();
+
+namespace detail {
+Kernels avx2_kernels();
+Kernels avx512_kernels();  // kernels_avx512.cpp (built with AVX-512 flags)
+}  // namespace detail
+
+}  // namespace snnconv::snn

@@ -1,0 +1,234 @@
+// AVX-512 + VNNI kernels of the SNN engine (kernels.hpp). Built with the AVX-512 flags (CMake:
+// snnconv_avx512_sources) and called only when active_isa() says the CPU has them. Intrinsics only: the
+// compiler's own vectoriser is off in this file (docs/reliability.md, "The compiler").
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels.hpp"
+#include "kernels_batch.hpp"
+#include "snnconv/ann_baseline/qann.hpp"
+
+namespace snnconv::snn {
+namespace {
+
+__mmask16 tail_mask(std::int64_t cols) {
+  return cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
+}
+
+void add_events_avx512(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
+                       std::size_t count, std::int64_t j0, std::int64_t j1) {
+  for (std::size_t e = 0; e < count; ++e) {
+    const std::int64_t r = k.div(events[e].index), kk = events[e].index - r * static_cast<std::int64_t>(k.d);
+    const std::int8_t* wr = w + kk * n;
+    std::int32_t* a = acc + r * n;
+    const std::int32_t d = events[e].delta;
+    const __m512i dv = _mm512_set1_epi32(d);
+    for (std::int64_t j = j0; j < j1; j += 16) {
+      const __mmask16 m = tail_mask(j1 - j);
+      const __m512i wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, wr + j));
+      const __m512i av = _mm512_maskz_loadu_epi32(m, a + j);
+      __m512i sum;
+      if (d == 1)
+        sum = _mm512_add_epi32(av, wv);
+      else if (d == -1)
+        sum = _mm512_sub_epi32(av, wv);
+      else
+        sum = _mm512_add_epi32(av, _mm512_mullo_epi32(wv, dv));
+      _mm512_mask_storeu_epi32(a + j, m, sum);
+    }
+  }
+}
+
+// One tile of NR rows x NB blocks of 16 columns: vpdpbusd adds four u8 x s8 products into each int32 lane
+// without saturation, so codes up to 255 are exact.
+template <int NR, int NB>
+void gemm_tile_vnni(const std::uint8_t* codes, std::int64_t kp, const std::int8_t* packed, std::int64_t kq,
+                    std::int64_t b, const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n) {
+  __m512i acc[NR][NB];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NB; ++c) acc[r][c] = _mm512_setzero_si512();
+  const std::int8_t* blocks[NB];
+  for (int c = 0; c < NB; ++c) blocks[c] = packed + (b + c) * kq * 64;
+  for (std::int64_t q = 0; q < kq; ++q) {
+    __m512i wv[NB];
+    for (int c = 0; c < NB; ++c) wv[c] = _mm512_loadu_si512(blocks[c] + q * 64);
+    for (int r = 0; r < NR; ++r) {
+      std::int32_t quad;
+      std::memcpy(&quad, codes + r * kp + 4 * q, 4);
+      const __m512i e = _mm512_set1_epi32(quad);
+      for (int c = 0; c < NB; ++c) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], e, wv[c]);
+    }
+  }
+  for (int c = 0; c < NB; ++c) {
+    const std::int64_t j = (b + c) * kPackCols;
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i cv = _mm512_maskz_loadu_epi32(m, corr + j);
+    for (int r = 0; r < NR; ++r) {
+      std::int32_t* a = acc_rows[r] + j;
+      _mm512_mask_storeu_epi32(a, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, a), _mm512_sub_epi32(acc[r][c], cv)));
+    }
+  }
+}
+
+template <int NR>
+void gemm_rows_vnni(const std::uint8_t* codes, std::int64_t kp, const std::int8_t* packed, std::int64_t kq,
+                    const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n, std::int64_t b0,
+                    std::int64_t b1) {
+  std::int64_t b = b0;
+  for (; b + 4 <= b1; b += 4) gemm_tile_vnni<NR, 4>(codes, kp, packed, kq, b, corr, acc_rows, n);
+  for (; b + 2 <= b1; b += 2) gemm_tile_vnni<NR, 2>(codes, kp, packed, kq, b, corr, acc_rows, n);
+  for (; b < b1; ++b) gemm_tile_vnni<NR, 1>(codes, kp, packed, kq, b, corr, acc_rows, n);
+}
+
+void gemm_codes_vnni(const std::uint8_t* codes, std::int64_t rows, std::int64_t kp, const std::int8_t* packed,
+                     const std::int32_t* corr, std::int32_t* const* acc_rows, std::int64_t n, std::int64_t b0,
+                     std::int64_t b1) {
+  const std::int64_t kq = kp / 4;
+  std::int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) gemm_rows_vnni<4>(codes + r * kp, kp, packed, kq, corr, acc_rows + r, n, b0, b1);
+  for (; r < rows; ++r) gemm_rows_vnni<1>(codes + r * kp, kp, packed, kq, corr, acc_rows + r, n, b0, b1);
+}
+
+// ann::qann_gelu lane by lane (see the AVX2 twin in kernels.cpp).
+__m512 qann_gelu_avx512(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-ann::kQannErfClamp), hi = _mm512_set1_ps(ann::kQannErfClamp);
+  const __m512 u = _mm512_div_ps(x, _mm512_set1_ps(1.41421356237309504880f));
+  __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, lo, _CMP_LT_OQ), u, lo);  // std::max(u, lo)
+  t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(hi, t, _CMP_LT_OQ), t, hi);         // std::min(t, hi)
+  const __m512 z = _mm512_mul_ps(t, t);
+  __m512 p = _mm512_set1_ps(ann::kQannErfP[5]), q = _mm512_set1_ps(ann::kQannErfQ[5]);
+  for (int k = 4; k >= 0; --k) {
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(ann::kQannErfP[k]));
+    q = _mm512_add_ps(_mm512_mul_ps(q, z), _mm512_set1_ps(ann::kQannErfQ[k]));
+  }
+  const __m512 erf = _mm512_div_ps(_mm512_mul_ps(t, p), q);
+  const __m512 a = _mm512_add_ps(_mm512_set1_ps(1.0f), erf);
+  return _mm512_mul_ps(_mm512_mul_ps(x, a), _mm512_set1_ps(0.5f));
+}
+
+void quantize_row_avx512(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
+                         std::int32_t n_max, std::int32_t* out) {
+  if (act == Activation::gelu_tanh) {
+    for (std::int64_t j = 0; j < n; ++j) out[j] = ann::quantize_level(x[j], act, s, n_min, n_max);
+    return;
+  }
+  const __m512 sv = _mm512_set1_ps(s), half = _mm512_set1_ps(0.5f), zero = _mm512_setzero_ps();
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(n_min)), hi = _mm512_set1_ps(static_cast<float>(n_max));
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    __m512 f = _mm512_maskz_loadu_ps(m, x + j);
+    if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
+    if (act == Activation::gelu) f = qann_gelu_avx512(f);
+    const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    // max returns its second operand for a NaN first operand: NaN becomes n_min, as in quantize_level.
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
+    _mm512_mask_storeu_epi32(out + j, m, _mm512_cvttps_epi32(c));
+  }
+}
+
+bool settle_avx512(const std::int32_t* level, std::int32_t* target, const std::int32_t* count, std::int64_t n) {
+  __mmask16 ne = 0;
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i lv = _mm512_maskz_loadu_epi32(m, level + j);
+    _mm512_mask_storeu_epi32(target + j, m, lv);
+    ne |= _mm512_mask_cmpneq_epi32_mask(m, lv, _mm512_maskz_loadu_epi32(m, count + j));
+  }
+  return ne != 0;
+}
+
+std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
+                         Event* out, FireTally& tally) {
+  std::int64_t written = 0;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo_perm = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi_perm = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i one = _mm512_set1_epi32(1), minus = _mm512_set1_epi32(-1), zero = _mm512_setzero_si512();
+  __mmask16 rem = 0;
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i t = _mm512_maskz_loadu_epi32(m, target + j);
+    const __m512i c = _mm512_maskz_loadu_epi32(m, count + j);
+    const __m512i d = _mm512_sub_epi32(t, c);
+    const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, zero);
+    if (!fire) continue;
+    const __m512i delta = burst ? d : _mm512_max_epi32(_mm512_min_epi32(d, one), minus);
+    const __m512i c2 = _mm512_add_epi32(c, delta);
+    _mm512_mask_storeu_epi32(count + j, fire, c2);
+    rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
+    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, zero)));
+    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero)));
+    // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
+    const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(iota, _mm512_set1_epi32(base + static_cast<std::int32_t>(j))));
+    const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
+    const int k = __builtin_popcount(static_cast<unsigned>(fire));
+    std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
+    _mm512_mask_storeu_epi32(dst, tail_mask(2 * k), _mm512_permutex2var_epi32(idx, lo_perm, dl));
+    if (k > 8) _mm512_mask_storeu_epi32(dst + 16, tail_mask(2 * k - 16), _mm512_permutex2var_epi32(idx, hi_perm, dl));
+    written += k;
+  }
+  tally.remaining = tally.remaining || rem != 0;
+  return written;
+}
+
+void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  const __m512i av = _mm512_set1_epi32(a);
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i x = _mm512_maskz_loadu_epi32(m, src + j);
+    _mm512_mask_storeu_epi32(acc + j, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j), _mm512_mullo_epi32(x, av)));
+  }
+}
+
+// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 64 kept in
+// four registers (masked at the tail).
+void matmul_i32_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                       std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 64) {
+    const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(std::max<std::int64_t>(0, n - j0 - 16)),
+                    m2 = tail_mask(std::max<std::int64_t>(0, n - j0 - 32)), m3 = tail_mask(std::max<std::int64_t>(0, n - j0 - 48));
+    for (std::int64_t i = 0; i < m; ++i) {
+      __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0;
+      for (std::int64_t q = 0; q < k; ++q) {
+        const std::int32_t x = a[i * k + q];
+        if (x == 0) continue;
+        const __m512i xv = _mm512_set1_epi32(x);
+        const std::int32_t* bq = b + q * n + j0;
+        r0 = _mm512_add_epi32(r0, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m0, bq)));
+        if (m1) r1 = _mm512_add_epi32(r1, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m1, bq + 16)));
+        if (m2) r2 = _mm512_add_epi32(r2, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m2, bq + 32)));
+        if (m3) r3 = _mm512_add_epi32(r3, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m3, bq + 48)));
+      }
+      std::int32_t* ci = c + i * n + j0;
+      _mm512_mask_storeu_epi32(ci, m0, r0);
+      if (m1) _mm512_mask_storeu_epi32(ci + 16, m1, r1);
+      if (m2) _mm512_mask_storeu_epi32(ci + 32, m2, r2);
+      if (m3) _mm512_mask_storeu_epi32(ci + 48, m3, r3);
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
+Kernels avx512_kernels() {
+  Kernels k;
+  k.isa = Isa::avx512_vnni;
+  k.add_events = add_events_avx512;
+  k.gemm_codes = gemm_codes_vnni;
+  k.max_code = 255;
+  k.quantize_row = quantize_row_avx512;
+  k.settle = settle_avx512;
+  k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
+  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>;
+  k.add_scaled_row = add_scaled_row_avx512;
+  k.matmul_i32 = matmul_i32_avx512;
+  k.lanes = 16;
+  k.fire = fire_avx512;
+  return k;
+}
+}  // namespace detail
+
+}  // namespace snnconv::snn

@@ -1,0 +1,225 @@
+// The step loop of one pass (simulator.hpp).
+#include "simulator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "units.hpp"
+
+namespace snnconv::snn {
+
+std::size_t width_slot(int bits) {
+  return static_cast<std::size_t>(std::clamp(bits, 1, kFloatWidth));
+}
+std::uint64_t bytes_of_bits(int bits) {
+  return static_cast<std::uint64_t>((std::clamp(bits, 1, 32) + 7) / 8);
+}
+std::uint64_t event_bytes(FireMode mode, int bits) {
+  // A strict event is an index with its sign packed; a burst event also carries a multi-bit count.
+  return kIndexBytes + (mode == FireMode::burst ? bytes_of_bits(bits) : 0);
+}
+
+void Step::mark_fresh(int v) {
+  const ValueInfo& vi = info(v);
+  if (!incremental || vi.pos.empty()) {
+    const std::int64_t rows = static_cast<std::int64_t>(state.batch) * (vi.numel / vi.width);
+    for (std::int64_t r = 0; r < rows; ++r) mark_row(v, r);
+    return;
+  }
+  const std::int64_t b = vi.pos_begin[static_cast<std::size_t>(fresh_lo)];
+  const std::int64_t e = vi.pos_begin[static_cast<std::size_t>(fresh_hi)];
+  for (std::int64_t x = b; x < e; ++x) mark(v, vi.by_pos[static_cast<std::size_t>(x)]);
+}
+
+std::int64_t Step::fresh_count(int v) const {
+  const ValueInfo& vi = info(v);
+  if (vi.pos_begin.empty()) return vi.numel;
+  return vi.pos_begin[static_cast<std::size_t>(fresh_hi)] - vi.pos_begin[static_cast<std::size_t>(fresh_lo)];
+}
+
+void Simulator::allocate(int batch) {
+  if (state.batch == batch && !state.counts.empty()) {
+    reset();
+    return;
+  }
+  const auto b = static_cast<std::size_t>(batch);
+  state = State{};
+  state.batch = batch;
+  scratch = Scratch{};
+  const std::size_t nv = plan_.values.size();
+  state.counts.resize(nv);
+  scratch.values.resize(nv);
+  for (std::size_t v = 0; v < nv; ++v) {
+    const ValueInfo& vi = plan_.values[v];
+    const auto n = static_cast<std::size_t>(vi.numel) * b;
+    if (vi.spiking) {
+      if (vi.storage == static_cast<int>(v)) {
+        state.counts[v].assign(n, 0);
+        scratch.values[v].events.reserve(n);
+      }
+    } else if (vi.producer >= 0 || vi.input >= 0) {
+      scratch.values[v].row_flag.assign(n / static_cast<std::size_t>(vi.width), 0);
+      scratch.values[v].elem_flag.assign(n, 0);
+    }
+  }
+  state.neurons.resize(plan_.neurons.size());
+  scratch.neurons.resize(plan_.neurons.size());
+  for (std::size_t i = 0; i < plan_.neurons.size(); ++i) snn::allocate(plan_.neurons[i], state.neurons[i], scratch.neurons[i], plan_, batch);
+  state.synapses.resize(plan_.synapses.size());
+  scratch.synapses.resize(plan_.synapses.size());
+  for (std::size_t i = 0; i < plan_.synapses.size(); ++i) snn::allocate(plan_.synapses[i], state.synapses[i], scratch.synapses[i], plan_, batch);
+  state.products.resize(plan_.products.size());
+  scratch.products.resize(plan_.products.size());
+  for (std::size_t i = 0; i < plan_.products.size(); ++i) snn::allocate(plan_.products[i], state.products[i], scratch.products[i], plan_, batch);
+  state.diffs.resize(plan_.diffs.size());
+  scratch.diffs.resize(plan_.diffs.size());
+  for (std::size_t i = 0; i < plan_.diffs.size(); ++i) snn::allocate(plan_.diffs[i], state.diffs[i], scratch.diffs[i], plan_, batch);
+  state.prologues.assign(plan_.prologues.size(), PrologueState{});
+  scratch.rows.assign(plan_.graph->num_nodes(), Counters{});
+  scratch.fired.assign(b, 0);
+  scratch.pending.assign(b, 0);
+}
+
+void Simulator::reset() {
+  for (auto& c : state.counts) std::fill(c.begin(), c.end(), 0);
+  for (auto& s : state.neurons) snn::reset(s);
+  for (auto& s : state.synapses) snn::reset(s);
+  for (auto& s : state.products) snn::reset(s);
+  for (auto& s : state.diffs) snn::reset(s);
+  for (auto& s : state.prologues) s.out.clear();
+  state.live_len = 0;
+}
+
+void Simulator::step(Step& st, const PassOptions& o) {
+  if (st.first)  // every (newly live) neuron evaluates its initial target once (biases and constant inputs enter here)
+    for (ValueId in : plan_.graph->inputs()) st.mark_fresh(static_cast<int>(in.index));
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0;
+  for (const Unit& u : plan_.units) {
+    if (o.node_seconds) t0 = Clock::now();
+    switch (u.kind) {
+      case UnitKind::neuron: step_neuron(u, st); break;
+      case UnitKind::synapse: step_synapse(u, st); break;
+      case UnitKind::product: step_product(u, st); break;
+      case UnitKind::diff: step_diff(u, st); break;
+      case UnitKind::add: step_add(u, st); break;
+      case UnitKind::movement: step_movement(u, st); break;
+      case UnitKind::concat: step_concat(u, st); break;
+      case UnitKind::prologue: step_prologue(u, st); break;
+    }
+    if (o.node_seconds) (*o.node_seconds)[u.row] += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  if (o.node_seconds) t0 = Clock::now();
+  if (o.recording && o.raster_values)
+    for (std::size_t r = 0; r < o.raster_values->size(); ++r)
+      for (const Event& e : st.events((*o.raster_values)[r]))
+        o.recording->raster_events[r].push_back({st.t, e.index, e.delta});
+  for (ValueScratch& v : scratch.values) {
+    v.events.clear();
+    for (std::int32_t r : v.rows) v.row_flag[static_cast<std::size_t>(r)] = 0;
+    for (std::int32_t i : v.elems) v.elem_flag[static_cast<std::size_t>(i)] = 0;
+    v.rows.clear();
+    v.elems.clear();
+    v.ledger_extra = 0;
+  }
+  if (o.node_seconds) o.node_seconds->back() += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<Tensor> Simulator::read_outputs(const PassOptions& o, int sample) const {
+  Step st{plan_, const_cast<State&>(state), const_cast<Scratch&>(scratch), mode_};
+  st.inputs = o.inputs;
+  std::vector<Tensor> out;
+  for (ValueId id : plan_.graph->outputs()) {
+    const ValueInfo& v = plan_.values[id.index];
+    Tensor f(DType::f32, v.shape);
+    float* p = f.data<float>();
+    const std::int64_t base = static_cast<std::int64_t>(sample) * v.numel;
+    if (v.spiking) {
+      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      for (std::int64_t i = 0; i < v.numel; ++i) p[i] = ann::dequantize(count[static_cast<std::size_t>(base + i)], v.scale);
+    } else {
+      for (std::int64_t i = 0; i < v.numel; ++i) p[i] = current_at(st, static_cast<int>(id.index), base + i);
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
+  const int batch = state.batch;
+  std::vector<RunResult> res(static_cast<std::size_t>(batch));
+  std::vector<std::uint8_t> done(static_cast<std::size_t>(batch), 0);
+  int active = batch;
+  Step st{plan_, state, scratch, mode_};
+  st.incremental = o.incremental;
+  st.fresh_lo = o.fresh_lo;
+  st.fresh_hi = o.fresh_hi;
+  st.live_end = o.incremental ? o.fresh_hi : std::numeric_limits<std::int64_t>::max();
+  st.arena = o.arena;
+  st.inputs = o.inputs;
+  Ledger* ledger = o.ledger;
+  for (int t = 1; t <= o.max_steps && active > 0; ++t) {
+    for (Counters& c : scratch.rows) c = Counters{};
+    std::fill(scratch.fired.begin(), scratch.fired.end(), 0);
+    std::fill(scratch.pending.begin(), scratch.pending.end(), 0);
+    st.t = t;
+    st.first = t == 1;
+    ++scratch.tick;
+    step(st, o);
+    if (o.recording) {
+      std::vector<std::uint64_t> pos, neg;
+      for (const Unit& u : plan_.units)
+        if (u.kind == UnitKind::neuron) {
+          pos.push_back(scratch.rows[u.row].spikes_pos);
+          neg.push_back(scratch.rows[u.row].spikes_neg);
+        }
+      o.recording->spikes_pos.push_back(std::move(pos));
+      o.recording->spikes_neg.push_back(std::move(neg));
+    }
+    if (ledger) {
+      Counters total;
+      for (const Unit& u : plan_.units) {
+        Counters& c = scratch.rows[u.row];
+        c.timesteps = static_cast<std::uint64_t>(active);  // samples that simulated this step
+        total += c;
+        ledger->per_node[u.row] += c;
+      }
+      total.timesteps = static_cast<std::uint64_t>(active);
+      if (ledger->per_step.size() < static_cast<std::size_t>(t)) ledger->per_step.resize(static_cast<std::size_t>(t));
+      ledger->per_step[static_cast<std::size_t>(t - 1)] += total;
+    }
+    for (int s = 0; s < batch; ++s) {
+      const auto k = static_cast<std::size_t>(s);
+      if (done[k]) continue;
+      res[k].steps = t;
+      if (scratch.fired[k]) res[k].last_event_step = t;
+      if (o.observer && *o.observer) (*o.observer)(o.first_index + s, t, read_outputs(o, s));
+      if (!scratch.pending[k]) {
+        res[k].quiescent = true;
+        done[k] = 1;
+        --active;
+      }
+    }
+  }
+  if (ledger) ledger->samples += static_cast<std::uint64_t>(batch);
+  for (int s = 0; s < batch; ++s) {
+    RunResult& r = res[static_cast<std::size_t>(s)];
+    r.outputs = read_outputs(o, s);
+    for (ValueId id : plan_.graph->outputs()) {
+      const ValueInfo& v = plan_.values[id.index];
+      if (!v.spiking) {
+        r.output_levels.emplace_back();
+        continue;
+      }
+      Tensor q(DType::i32, v.shape);
+      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      std::copy_n(count.begin() + static_cast<std::ptrdiff_t>(s) * v.numel, v.numel, q.data<std::int32_t>());
+      r.output_levels.push_back(std::move(q));
+    }
+  }
+  return res;
+}
+
+}  // namespace snnconv::snn

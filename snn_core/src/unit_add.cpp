@@ -1,0 +1,66 @@
+// Residual Add (unit_add.hpp): marks the elements whose operands had events; the neuron that follows reads
+// ann::sum_value of the two current counts.
+#include "units.hpp"
+
+namespace snnconv::snn {
+
+AddParams plan_add(const PlanBuilder& b, NodeId id) {
+  const ValueInfo& a = b.spiking_in(id, 0);
+  const ValueInfo& bv = b.spiking_in(id, 1);
+  const Node& nd = b.g.node(id);
+  const ValueInfo& out = b.value(nd.outputs[0]);
+  if (a.shape != bv.shape || a.shape != out.shape) plan_fail(b.g, id, {}, "residual Add needs operands of one shape", true);
+  AddParams p;
+  p.a = static_cast<int>(nd.inputs[0].index);
+  p.b = static_cast<int>(nd.inputs[1].index);
+  p.out = static_cast<int>(nd.outputs[0].index);
+  p.s_a = a.scale;
+  p.s_b = bv.scale;
+  return p;
+}
+
+void step_add(const Unit& u, Step& st) {
+  const AddParams& p = st.plan.adds[static_cast<std::size_t>(u.slot)];
+  const ValueInfo& a = st.info(p.a);
+  const ValueInfo& b = st.info(p.b);
+  const ValueInfo& out = st.info(p.out);
+  ValueScratch& m = st.marks(p.out);
+  Counters& c = st.counters(u);
+  const EventList& ea = st.events(p.a);
+  const EventList& eb = st.events(p.b);
+  c.bytes_read[mem(MemClass::spikes)] += ea.size() * event_bytes(st.mode, a.bits) + eb.size() * event_bytes(st.mode, b.bits);
+  if (st.first) st.mark_fresh(p.out);
+  const std::int64_t w = out.width;
+  if (st.gated(out)) {  // causal decoding: element by element, live ones only
+    for (const Event& e : ea) st.mark(p.out, e.index);
+    for (const Event& e : eb) st.mark(p.out, e.index);
+    std::uint64_t changed = m.rows.size() * static_cast<std::uint64_t>(w);
+    for (std::int32_t i : m.elems) changed += m.row_flag[static_cast<std::size_t>(i / w)] ? 0 : 1;
+    c.dense_ops += changed;  // one float add per changed residual element
+    return;
+  }
+  if (!st.first) {
+    // The distinct elements with an event (the ledger's count), then their rows evaluated whole.
+    std::int64_t exact = 0;
+    std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
+    rows.clear();
+    for (const EventList* ev : {&ea, &eb})
+      for (const Event& e : *ev) {
+        const auto k = static_cast<std::size_t>(e.index);
+        if (m.elem_flag[k]) continue;
+        m.elem_flag[k] = 1;
+        m.elems.push_back(e.index);
+        ++exact;
+        const auto r = static_cast<std::size_t>(e.index / w);
+        if (!m.row_flag[r]) {
+          m.row_flag[r] = 1;  // provisional: set again by mark_rows_covering
+          rows.push_back(static_cast<std::int32_t>(r));
+        }
+      }
+    for (std::int32_t r : rows) m.row_flag[static_cast<std::size_t>(r)] = 0;
+    st.mark_rows_covering(p.out, rows, exact);
+  }
+  c.dense_ops += m.rows.size() * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m.ledger_extra);
+}
+
+}  // namespace snnconv::snn

@@ -1,0 +1,178 @@
+// The ST-BIF neuron population (unit_neuron.hpp): in the integer domain, target = quantize_level(f(X)) is the
+// level its membrane s/2 + f(X) - count*s points at; the neuron steps its count toward the target, one +-1
+// spike per step (strict) or the whole difference as one multi-bit event (burst).
+#include <algorithm>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "units.hpp"
+
+namespace snnconv::snn {
+
+NeuronParams plan_neuron(const PlanBuilder& b, NodeId id) {
+  const Graph& g = b.g;
+  const Node& nd = g.node(id);
+  const ValueId ov = nd.outputs[0];
+  const ValueInfo& in = b.value(nd.inputs[0]);
+  ValueInfo& out = b.value(ov);
+  if (in.spiking) plan_fail(g, id, nd.inputs[0], "a neuron integrates a current, not another population's counts");
+  if (g.value(nd.inputs[0]).type.dtype != DType::f32) plan_fail(g, id, nd.inputs[0], "a neuron integrates an f32 current");
+  if (in.numel != out.numel) plan_fail(g, id, ov, "population size differs from its input");
+  const QuantParams& qp = *g.value(ov).quant;
+  if (!qp.per_tensor() || !(qp.scale[0] > 0.0f) || (!qp.zero_point.empty() && qp.zero_point[0] != 0) ||
+      qp.n_min > qp.n_max)
+    plan_fail(g, id, ov, "a population needs one positive threshold, zero point 0 and n_min <= n_max", true);
+  NeuronParams p;
+  p.in = static_cast<int>(nd.inputs[0].index);
+  p.out = static_cast<int>(ov.index);
+  p.act = std::get<NeuronAttrs>(nd.attrs).target;
+  p.s = qp.scale[0];
+  p.n_min = qp.n_min;
+  p.n_max = qp.n_max;
+  out.spiking = true;
+  out.scale = qp.scale[0];
+  out.bits = qp.bits;
+  out.max_abs_count = std::max<std::int64_t>(std::abs(std::int64_t{qp.n_min}), std::abs(std::int64_t{qp.n_max}));
+  p.width = in.width;
+  p.chunks_per_row = (in.width + kChunk - 1) / kChunk;
+  p.div_cpr = FastDiv(p.chunks_per_row);
+  p.chunks = in.numel / in.width * p.chunks_per_row;
+  if (in.producer >= 0) {
+    const Unit& pu = b.plan.units[static_cast<std::size_t>(in.producer)];
+    if (pu.kind == UnitKind::synapse) {
+      const SynapseParams& sp = b.plan.synapses[static_cast<std::size_t>(pu.slot)];
+      if (sp.groups > 1) p.producer_groups = sp.groups;
+    }
+  }
+  return p;
+}
+
+std::uint64_t neuron_bytes(const Plan& plan, const NeuronParams& u) {
+  const auto n = static_cast<std::uint64_t>(plan.value(u.out).numel);
+  return n * 4 + static_cast<std::uint64_t>(u.chunks) * (1 + 4);  // targets, chunk flags and lists
+}
+
+void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Plan& plan, int batch) {
+  const auto b = static_cast<std::size_t>(batch);
+  s.target.assign(static_cast<std::size_t>(plan.value(p.out).numel) * b, 0);
+  s.chunk_flag.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  s.active.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  s.active_len.assign(b, 0);
+  const auto w = static_cast<std::size_t>(plan.value(p.in).width);
+  x.current.assign(w * static_cast<std::size_t>(kEvalRows), 0.0f);
+  x.level.assign(w, 0);
+  x.chunks.assign(static_cast<std::size_t>(std::max(kEvalRows * p.chunks_per_row, p.chunks)), 0);
+  x.remaining.assign(x.chunks.size(), 0);
+  x.fired_tick.assign(static_cast<std::size_t>(p.chunks) * b, 0);
+  x.fired_rem.assign(x.fired_tick.size(), 0);
+}
+
+void reset(NeuronState& s) {
+  std::fill(s.target.begin(), s.target.end(), 0);
+  std::fill(s.chunk_flag.begin(), s.chunk_flag.end(), 0);
+  std::fill(s.active_len.begin(), s.active_len.end(), 0);
+}
+
+void step_neuron(const Unit& u, Step& st) {
+  const NeuronParams& p = st.plan.neurons[static_cast<std::size_t>(u.slot)];
+  NeuronState& s = st.state.neurons[static_cast<std::size_t>(u.slot)];
+  NeuronScratch& x = st.scratch.neurons[static_cast<std::size_t>(u.slot)];
+  const Kernels& kern = st.plan.kernels;
+  const ValueScratch& m = st.marks(p.in);
+  std::int32_t* count = st.counts(p.out).data();
+  std::int32_t* target = s.target.data();
+  EventList& events = st.events(p.out);
+  Counters& c = st.counters(u);
+  const std::int64_t w = p.width, cpr = p.chunks_per_row;
+  auto activate = [&](std::int64_t chunk) {
+    if (s.chunk_flag[static_cast<std::size_t>(chunk)]) return;
+    s.chunk_flag[static_cast<std::size_t>(chunk)] = 1;
+    const std::int64_t sample = chunk / p.chunks;
+    s.active[static_cast<std::size_t>(sample * p.chunks + s.active_len[static_cast<std::size_t>(sample)]++)] =
+        static_cast<std::int32_t>(chunk);
+  };
+  std::uint64_t evaluated = 0;
+  const bool burst = st.mode == FireMode::burst;
+  const std::size_t first_event = events.size();
+  FireTally tally;
+  const std::uint32_t tick = st.scratch.tick;
+  // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
+  // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
+  for (std::size_t k0 = 0; k0 < m.rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
+    const std::size_t nrows = std::min(m.rows.size() - k0, static_cast<std::size_t>(kEvalRows));
+    for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, m.rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
+    std::int64_t nfired = 0;
+    const std::size_t most = nrows * static_cast<std::size_t>(w);
+    const std::int64_t written = kern.eval_fire_rows(x.current.data(), m.rows.data() + k0, static_cast<std::int64_t>(nrows), w,
+                                                     p.act, p.s, p.n_min, p.n_max, target, count, x.level.data(), burst,
+                                                     events.tail(most), x.chunks.data(), x.remaining.data(), nfired, tally);
+    events.advance(static_cast<std::size_t>(written));
+    for (std::int64_t f = 0; f < nfired; ++f) {
+      const std::int32_t ch = x.chunks[static_cast<std::size_t>(f)];
+      x.fired_tick[static_cast<std::size_t>(ch)] = tick;
+      x.fired_rem[static_cast<std::size_t>(ch)] = x.remaining[static_cast<std::size_t>(f)];
+      if (x.remaining[static_cast<std::size_t>(f)]) activate(ch);
+      st.scratch.fired[static_cast<std::size_t>(ch / p.chunks)] = 1;
+    }
+    evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
+  }
+  for (std::int32_t i : m.elems) {
+    const std::int64_t r = i / w;
+    if (m.row_flag[static_cast<std::size_t>(r)]) continue;  // evaluated with its row
+    const std::int32_t level = ann::quantize_level(current_at(st, p.in, i), p.act, p.s, p.n_min, p.n_max);
+    target[i] = level;
+    if (level != count[i]) activate(r * cpr + (i - r * w) / kChunk);
+    ++evaluated;
+  }
+  evaluated = static_cast<std::uint64_t>(static_cast<std::int64_t>(evaluated) + m.ledger_extra);
+  c.neuron_updates += evaluated;
+  c.bytes_read[mem(MemClass::membrane)] += evaluated * kCountBytes;
+  c.bytes_written[mem(MemClass::membrane)] += evaluated * kCountBytes;
+  if (p.producer_groups > 1) {
+    // Per evaluation G-1 extra float multiply-adds (grouped_linear_value), the other partial sums read and one
+    // step per group read.
+    const auto extra = static_cast<std::uint64_t>(p.producer_groups - 1);
+    c.dense_ops += evaluated * 2 * extra;
+    c.bytes_read[mem(MemClass::membrane)] += evaluated * extra * kAccBytes;
+    c.bytes_read[mem(MemClass::weights)] += evaluated * static_cast<std::uint64_t>(p.producer_groups) * 4;
+  }
+  // Fire the other active chunks: every one steps its neurons' counts toward their targets (one +-1 spike
+  // each, or the whole difference as one event) in one sweep; it stays active while a count still differs.
+  // A chunk that already fired in the evaluation above keeps its place only if a count still differs.
+  for (std::size_t sample = 0; sample < s.active_len.size(); ++sample) {
+    std::int64_t& len = s.active_len[sample];
+    if (len == 0) continue;
+    std::int32_t* a = s.active.data() + static_cast<std::int64_t>(sample) * p.chunks;
+    std::int64_t keep = 0, todo = 0;
+    // Chunks fired already move to the front (kept or dropped), the rest are fired below.
+    for (std::int64_t e = 0; e < len; ++e) {
+      const std::int32_t ch = a[e];
+      if (x.fired_tick[static_cast<std::size_t>(ch)] == tick) {
+        if (x.fired_rem[static_cast<std::size_t>(ch)])
+          a[keep++] = ch;
+        else
+          s.chunk_flag[static_cast<std::size_t>(ch)] = 0;
+      } else {
+        x.chunks[static_cast<std::size_t>(todo++)] = ch;
+      }
+    }
+    if (todo > 0) {
+      const std::int64_t written = kern.fire_chunks(count, target, x.chunks.data(), todo, w, p.div_cpr, burst,
+                                                    s.chunk_flag.data(), events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
+      events.advance(static_cast<std::size_t>(written));
+      if (written > 0) st.scratch.fired[sample] = 1;
+      for (std::int64_t e = 0; e < todo; ++e) a[keep++] = x.chunks[static_cast<std::size_t>(e)];
+    }
+    len = keep;
+    if (len > 0) st.scratch.pending[sample] = 1;
+  }
+  c.spikes_pos += tally.pos;
+  c.spikes_neg += tally.neg;
+  const auto fired = static_cast<std::uint64_t>(events.size() - first_event);
+  if (burst) c.burst_events += fired;
+  c.neuron_updates += fired;
+  c.bytes_read[mem(MemClass::membrane)] += fired * 2 * kCountBytes;
+  c.bytes_written[mem(MemClass::membrane)] += fired * kCountBytes;
+  c.bytes_written[mem(MemClass::spikes)] += fired * event_bytes(st.mode, st.info(p.out).bits);
+}
+
+}  // namespace snnconv::snn

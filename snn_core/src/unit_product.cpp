@@ -1,0 +1,283 @@
+// Products of two spiking operands (unit_product.hpp). Causal decoding skips a pair whose other operand
+// element is not live (its count is 0, so is the product) and outputs that never become live (masked
+// scores): exact, and a new row costs only its own pairs.
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+#include <cstdlib>
+
+#include "units.hpp"
+
+namespace snnconv::snn {
+
+ProductParams plan_product(const PlanBuilder& b, NodeId id) {
+  const ValueInfo& a = b.spiking_in(id, 0);
+  const ValueInfo& bv = b.spiking_in(id, 1);
+  const Shape& sa = a.shape;
+  const Shape& sb = bv.shape;
+  if (sa.size() < 2 || sa.size() != sb.size() || !std::equal(sa.begin(), sa.end() - 2, sb.begin()) ||
+      sa.back() != sb[sb.size() - 2])
+    plan_fail(b.g, id, {}, "products need [..., M, K] x [..., K, N] with equal leading dims", true);
+  const Node& nd = b.g.node(id);
+  ProductParams p;
+  p.a = static_cast<int>(nd.inputs[0].index);
+  p.b = static_cast<int>(nd.inputs[1].index);
+  p.out = static_cast<int>(nd.outputs[0].index);
+  p.m = sa[sa.size() - 2];
+  p.k = sa.back();
+  p.n = sb.back();
+  p.batch = a.numel / (p.m * p.k);
+  p.s_a = a.scale;
+  p.s_b = bv.scale;
+  p.ab_step = p.s_a * p.s_b;
+  const double bound = static_cast<double>(p.k) * static_cast<double>(a.max_abs_count) *
+                       static_cast<double>(bv.max_abs_count);
+  p.acc64 = bound > static_cast<double>(std::numeric_limits<std::int32_t>::max());
+  p.div_mk = FastDiv(p.m * p.k);
+  p.div_k = FastDiv(p.k);
+  p.div_kn = FastDiv(p.k * p.n);
+  p.div_n = FastDiv(p.n);
+  return p;
+}
+
+std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
+  const auto bt = static_cast<std::uint64_t>(u.batch);
+  const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.m * u.k + u.k * u.n) * 4;
+  const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
+  const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) +
+                                bt * 8 + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 + bt * static_cast<std::uint64_t>(u.k) * 5;
+  return operands + acc + scratch;
+}
+
+void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
+  const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
+  s.a.assign(bt * static_cast<std::size_t>(p.m * p.k), 0);
+  s.b.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
+  if (p.acc64) {
+    s.acc64.assign(n, 0);
+    s.acc32.clear();
+  } else {
+    s.acc32.assign(n, 0);
+    s.acc64.clear();
+  }
+  x.row_flag.assign(bt * static_cast<std::size_t>(p.m), 0);
+  x.rows_changed.clear();
+  x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
+  x.col_flag.assign(bt * static_cast<std::size_t>(p.n), 0);
+  x.cols.clear();
+  x.col_count.assign(bt, 0);
+  x.batches.clear();
+  x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
+  x.db_rows.clear();
+  x.a_events.assign(bt, 0);
+  x.b_events.assign(bt, 0);
+  x.dense.assign(bt, 0);
+  x.touched.clear();
+}
+
+void reset(ProductState& s) {
+  std::fill(s.a.begin(), s.a.end(), 0);
+  std::fill(s.b.begin(), s.b.end(), 0);
+  std::fill(s.acc32.begin(), s.acc32.end(), 0);
+  std::fill(s.acc64.begin(), s.acc64.end(), 0);
+}
+
+namespace {
+
+// First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
+// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
+// gathered by operand row q, so that every row i of A with A[i][q] != 0 adds that row of events at once.
+template <typename Acc>
+void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
+  if constexpr (std::is_same_v<Acc, std::int32_t>) {
+    kern.add_scaled_row(acc, src, a, n);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) acc[j] += Acc{a} * src[j];
+  }
+}
+
+template <typename Acc>
+void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, std::uint64_t& a_pairs,
+                  std::uint64_t& b_pairs) {
+  const Kernels& kern = st.plan.kernels;
+  const ValueInfo& va = st.info(p.a);
+  const ValueInfo& vb = st.info(p.b);
+  const ValueInfo& out = st.info(p.out);
+  const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  if (!gate) {
+    // Per batch entry, the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector
+    // operations counted in registers of `lanes` int32).
+    for (const Event& e : st.events(p.a)) {
+      const std::int64_t bt = p.div_mk.div(e.index);
+      if (x.a_events[static_cast<std::size_t>(bt)]++ == 0 && x.b_events[static_cast<std::size_t>(bt)] == 0)
+        x.touched.push_back(static_cast<std::int32_t>(bt));
+    }
+    for (const Event& e : st.events(p.b)) {
+      const std::int64_t bt = p.div_kn.div(e.index);
+      if (x.b_events[static_cast<std::size_t>(bt)]++ == 0 && x.a_events[static_cast<std::size_t>(bt)] == 0)
+        x.touched.push_back(static_cast<std::int32_t>(bt));
+    }
+    const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
+    const std::int64_t dense_cost = p.m * p.k * vn + 2 * p.m * vn;
+    for (std::int32_t bt : x.touched) {
+      const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
+      const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
+      x.dense[static_cast<std::size_t>(bt)] = !std::is_same_v<Acc, std::int64_t> && (std::getenv("SNN_DENSE") ? true : dense_cost < sparse_cost);
+    }
+  }
+  for (const Event& e : st.events(p.a)) {
+    const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
+    const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
+    const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
+    Acc* arow = acc + (bt * p.m + i) * p.n;
+    if (!gate) {
+      if (!x.dense[static_cast<std::size_t>(bt)]) add_scaled(kern, arow, brow, e.delta, p.n);
+      a_pairs += static_cast<std::uint64_t>(p.n);
+    } else {
+      const std::int32_t* po = out.pos.data() + (bt * p.m + i) * p.n;
+      const std::int32_t* pb = vb.pos.data() + (bt * p.k + q) * p.n;
+      const Acc d = e.delta;
+      for (std::int64_t j = 0; j < p.n; ++j)
+        if (po[j] != kNever && pb[j] < st.live_end) {
+          arow[j] += d * brow[j];
+          ++a_pairs;
+        }
+    }
+    s.a[static_cast<std::size_t>(e.index)] += e.delta;
+    const auto row = static_cast<std::size_t>(bt * p.m + i);
+    if (!x.row_flag[row]) {
+      x.row_flag[row] = 1;
+      x.rows_changed.push_back(static_cast<std::int32_t>(row));
+    }
+  }
+  const EventList& eb = st.events(p.b);
+  if (gate) {
+    for (const Event& e : eb) {
+      const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
+      const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+      const Acc d = e.delta;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t o = (bt * p.m + i) * p.n + j;
+        const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
+        if (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end) continue;
+        acc[o] += d * s.a[ai];
+        st.mark(p.out, o);
+        ++b_pairs;
+      }
+      s.b[static_cast<std::size_t>(e.index)] += e.delta;
+    }
+    return;
+  }
+  for (const Event& e : eb) {
+    const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
+    const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+    const std::int64_t row = bt * p.k + q;
+    s.b[static_cast<std::size_t>(e.index)] += e.delta;
+    if (!x.dense[static_cast<std::size_t>(bt)]) {
+      x.db[static_cast<std::size_t>(e.index)] += e.delta;
+      if (!x.db_flag[static_cast<std::size_t>(row)]) {
+        x.db_flag[static_cast<std::size_t>(row)] = 1;
+        x.db_rows.push_back(static_cast<std::int32_t>(row));
+      }
+    }
+    // Column j of every row of this batch entry changed: counted, and marked, in step_product.
+    const auto col = static_cast<std::size_t>(bt * p.n + j);
+    if (!x.col_flag[col]) {
+      x.col_flag[col] = 1;
+      x.cols.push_back(static_cast<std::int32_t>(col));
+      if (x.col_count[static_cast<std::size_t>(bt)]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
+    }
+  }
+  b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
+  for (std::int32_t row : x.db_rows) {
+    const std::int64_t bt = row / p.k, q = row - bt * p.k;
+    std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
+    const std::int32_t* acol = s.a.data() + bt * p.m * p.k + q;
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      const std::int32_t a = acol[i * p.k];
+      if (a != 0) add_scaled(kern, acc + (bt * p.m + i) * p.n, drow, a, p.n);
+    }
+    std::fill_n(drow, p.n, 0);
+    x.db_flag[static_cast<std::size_t>(row)] = 0;
+  }
+  x.db_rows.clear();
+  // Batch entries recomputed densely: acc = A_t B_t, which is what the product rule accumulates, exactly.
+  for (std::int32_t bt : x.touched) {
+    if (x.dense[static_cast<std::size_t>(bt)]) {
+      const std::int32_t* a = s.a.data() + std::int64_t{bt} * p.m * p.k;
+      const std::int32_t* b = s.b.data() + std::int64_t{bt} * p.k * p.n;
+      if constexpr (std::is_same_v<Acc, std::int32_t>) {
+        kern.matmul_i32(a, b, acc + std::int64_t{bt} * p.m * p.n, p.m, p.k, p.n);
+      } else {
+        Acc* c = acc + std::int64_t{bt} * p.m * p.n;
+        for (std::int64_t i = 0; i < p.m; ++i)
+          for (std::int64_t j = 0; j < p.n; ++j) {
+            Acc sum = 0;
+            for (std::int64_t q = 0; q < p.k; ++q) sum += Acc{a[i * p.k + q]} * b[q * p.n + j];
+            c[i * p.n + j] = sum;
+          }
+      }
+    }
+    x.a_events[static_cast<std::size_t>(bt)] = 0;
+    x.b_events[static_cast<std::size_t>(bt)] = 0;
+    x.dense[static_cast<std::size_t>(bt)] = 0;
+  }
+  x.touched.clear();
+}
+
+}  // namespace
+
+void step_product(const Unit& u, Step& st) {
+  const ProductParams& p = st.plan.products[static_cast<std::size_t>(u.slot)];
+  ProductState& s = st.state.products[static_cast<std::size_t>(u.slot)];
+  ProductScratch& x = st.scratch.products[static_cast<std::size_t>(u.slot)];
+  const ValueInfo& va = st.info(p.a);
+  const ValueInfo& vb = st.info(p.b);
+  std::uint64_t a_pairs = 0, b_pairs = 0;
+  if (p.acc64)
+    apply_events(p, s, x, s.acc64.data(), st, a_pairs, b_pairs);
+  else
+    apply_events(p, s, x, s.acc32.data(), st, a_pairs, b_pairs);
+  Counters& c = st.counters(u);
+  c.acs[width_slot(vb.bits)] += a_pairs;
+  c.acs[width_slot(va.bits)] += b_pairs;
+  const std::uint64_t operand_reads = a_pairs + b_pairs;
+  c.bytes_read[mem(MemClass::membrane)] += operand_reads * (kCountBytes + kAccBytes);
+  c.bytes_written[mem(MemClass::membrane)] += operand_reads * kAccBytes;
+  c.bytes_read[mem(MemClass::spikes)] += st.events(p.a).size() * event_bytes(st.mode, va.bits) +
+                                         st.events(p.b).size() * event_bytes(st.mode, vb.bits);
+  if (st.first) {
+    st.mark_fresh(p.out);
+    if (st.incremental)
+      for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+  } else {
+    for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+    // B's events changed columns: in a batch entry with columns J, the rows without A events change in J only.
+    // The ledger counts those (M - rows with A events) * |J| elements; the rows are evaluated whole.
+    std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
+    rows.clear();
+    std::int64_t exact = 0;
+    for (std::int32_t bt : x.batches) {
+      std::int64_t others = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t r = std::int64_t{bt} * p.m + i;
+        if (x.row_flag[static_cast<std::size_t>(r)]) continue;
+        rows.push_back(static_cast<std::int32_t>(r));
+        ++others;
+      }
+      exact += others * x.col_count[static_cast<std::size_t>(bt)];
+      x.col_count[static_cast<std::size_t>(bt)] = 0;
+    }
+    st.mark_rows_covering(p.out, rows, exact);
+  }
+  for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
+  x.rows_changed.clear();
+  for (std::int32_t col : x.cols) x.col_flag[static_cast<std::size_t>(col)] = 0;
+  x.cols.clear();
+  for (std::int32_t bt : x.batches) x.col_count[static_cast<std::size_t>(bt)] = 0;
+  x.batches.clear();
+}
+
+}  // namespace snnconv::snn

@@ -1,0 +1,44 @@
+// Products of two spiking operands (SpikeMatMul: Q.K^T, P.V) by the product rule on accumulated integer
+// operands, Δ(AB)_t = a_t B_{t-1} + A_{t-1} b_t + a_t b_t, computed only where events occurred (docs/spiking.md,
+// section 4). The unit keeps its own copies of the accumulated operands (the spiking KV cache of a decoder).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels.hpp"
+
+namespace snnconv::snn {
+
+struct ProductParams {
+  int a = -1, b = -1, out = -1;
+  std::int64_t batch = 0, m = 0, k = 0, n = 0;  // per sample: A [batch, M, K] x B [batch, K, N]
+  float s_a = 1.0f, s_b = 1.0f;
+  float ab_step = 1.0f;  // s_a * s_b, the factor product_value forms first
+  bool acc64 = false;    // int64 accumulators (the int32 bound K * max|a| * max|b| does not hold)
+  FastDiv div_mk, div_k, div_kn, div_n;  // splitting event indices of A [.., M, K] and B [.., K, N]
+};
+
+struct ProductState {
+  std::vector<std::int32_t> a, b;  // accumulated operands [samples * batch * M * K], [samples * batch * K * N]
+  std::vector<std::int32_t> acc32;  // [samples * batch * M * N]
+  std::vector<std::int64_t> acc64;
+};
+
+struct ProductScratch {
+  std::vector<std::uint8_t> row_flag;      // [samples * batch * M] rows with A events
+  std::vector<std::int32_t> rows_changed;
+  std::vector<std::uint8_t> col_flag;      // [samples * batch * N] columns with B events
+  std::vector<std::int32_t> cols;
+  std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
+  std::vector<std::int32_t> batches;       // batch entries with B events
+  std::vector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
+  std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
+  std::vector<std::int32_t> db_rows;
+  // Per batch entry: A and B events of the step, and whether its product is recomputed densely.
+  std::vector<std::int32_t> a_events, b_events;
+  std::vector<std::uint8_t> dense;
+  std::vector<std::int32_t> touched;
+};
+
+}  // namespace snnconv::snn

@@ -1,0 +1,25 @@
+// The dense prologue: a node whose inputs are graph inputs, constants or other prologue outputs (a patch
+// embedding, a token and position lookup) runs once, at step 1, with the reference kernel, per sample; its
+// output is the current of the first neuron population (direct input encoding). Priced by the dense
+// engine's rules (ann::node_counts).
+#pragma once
+
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::snn {
+
+struct PrologueParams {
+  NodeId node;
+  int out = -1;
+  Counters counts;  // one sample's dense work
+};
+
+struct PrologueState {
+  std::vector<Tensor> out;  // per sample
+};
+
+}  // namespace snnconv::snn

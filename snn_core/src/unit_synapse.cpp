@@ -1,0 +1,241 @@
+// Synaptic layers (unit_synapse.hpp): per step, the events of the input population go into the exact integer
+// accumulators of their rows by the cheaper exact kernel, and the output rows that received events are
+// marked for their neurons.
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "snnconv/ann_baseline/qann.hpp"
+#include "units.hpp"
+
+namespace snnconv::snn {
+namespace {
+
+// Events per accumulator row at which the event-matrix GEMM beats row adds: it does rows x K x N
+// multiply-adds for events x N row adds, at about kDenseSpeedup times the rate (measured on
+// tools/bench/bench_snn, docs/benchmarks.md).
+constexpr double kDenseSpeedupVnni = 12.0;
+constexpr double kDenseSpeedupAvx2 = 5.0;
+constexpr std::int64_t kColumnChunk = 16;       // columns per parallel chunk: fixed, so the split never depends
+                                                // on the thread count (the sums are integers anyway)
+constexpr std::size_t kParallelMinWork = 1 << 15;  // events x fan-out below which one thread is faster
+
+template <typename Acc, typename W>
+void add_events_generic(Acc* acc, const W* w, const SynapseParams& p, const Event* events, std::size_t count,
+                        std::int64_t j0, std::int64_t j1) {
+  for (std::size_t e = 0; e < count; ++e) {
+    const std::int64_t r = p.div_k.div(events[e].index), kk = events[e].index - r * p.k;
+    const W* wr = w + kk * p.n;
+    // [rows, groups, N]; ungrouped: groups == 1, group_rows == K
+    Acc* a = acc + (r * p.groups + kk / p.group_rows) * p.n;
+    const Acc d = events[e].delta;
+    for (std::int64_t j = j0; j < j1; ++j) a[j] += d * static_cast<Acc>(wr[j]);
+  }
+}
+
+}  // namespace
+
+SynapseParams plan_synapse(const PlanBuilder& b, NodeId id) {
+  const Graph& g = b.g;
+  const Node& nd = g.node(id);
+  const ValueInfo& in = b.spiking_in(id, 0);
+  const ValueInfo& out = b.value(nd.outputs[0]);
+  const ann::IntWeights w = ann::int_weights(g.value(nd.inputs[1]), "node '" + nd.name + "'");
+  if (in.shape.empty() || in.shape.back() != w.k) plan_fail(g, id, nd.inputs[0], "input does not fit the weight's K");
+  SynapseParams p;
+  p.in = static_cast<int>(nd.inputs[0].index);
+  p.out = static_cast<int>(nd.outputs[0].index);
+  p.k = w.k;
+  p.n = w.n;
+  p.rows = out.numel / w.n;
+  p.div_k = FastDiv(w.k);
+  p.groups = w.groups;
+  p.group_rows = w.group_rows;
+  p.w_bits = w.bits;
+  p.step = w.step;
+  p.s_a = in.scale;
+  p.in_step.resize(p.step.size());
+  for (std::size_t i = 0; i < p.step.size(); ++i) p.in_step[i] = p.s_a * p.step[i];
+  p.bias.assign(static_cast<std::size_t>(w.n), 0.0f);
+  if (nd.inputs.size() > 2 && nd.inputs[2].valid()) {
+    const Value& bias = g.value(nd.inputs[2]);
+    if (!bias.constant || bias.constant->numel() != w.n) plan_fail(g, id, nd.inputs[2], "bias must be a constant [N]");
+    p.bias = bias.constant->to_f32();
+  }
+  // Accumulator width: |acc| <= sum_k |w[k][j]| * max|count| for every row, group and column (counts never
+  // leave their bounds, in any step).
+  bool fits_i8 = true;
+  std::vector<std::int64_t> colabs(static_cast<std::size_t>(w.groups * w.n), 0);
+  for (std::int64_t k = 0; k < w.k; ++k)
+    for (std::int64_t j = 0; j < w.n; ++j) {
+      const std::int32_t v = w.w[static_cast<std::size_t>(k * w.n + j)];
+      fits_i8 = fits_i8 && v >= -128 && v <= 127;
+      colabs[static_cast<std::size_t>((k / w.group_rows) * w.n + j)] += std::abs(std::int64_t{v});
+    }
+  const std::int64_t max_colabs = colabs.empty() ? 0 : *std::max_element(colabs.begin(), colabs.end());
+  constexpr std::int64_t kI32 = std::numeric_limits<std::int32_t>::max();
+  p.acc64 = !fits_i8 || max_colabs > kI32 / std::max<std::int64_t>(1, in.max_abs_count);
+  if (fits_i8) {
+    p.w8.assign(w.w.begin(), w.w.end());
+    // The GEMM's unsigned codes reach 255: its partial sums stay below 255 * max column |w|.
+    if (!p.acc64 && w.groups == 1 && max_colabs <= kI32 / 256) {
+      p.packed = pack_weights(p.w8.data(), p.k, p.n);
+      p.colsum.assign(static_cast<std::size_t>(p.n), 0);
+      for (std::int64_t k = 0; k < p.k; ++k)
+        for (std::int64_t j = 0; j < p.n; ++j) p.colsum[static_cast<std::size_t>(j)] += p.w8[static_cast<std::size_t>(k * p.n + j)];
+    }
+  } else {
+    p.w32 = w.w;
+  }
+  return p;
+}
+
+std::uint64_t synapse_bytes(const Plan& plan, const SynapseParams& u) {
+  const auto rows = static_cast<std::uint64_t>(u.rows);
+  const std::uint64_t acc = rows * static_cast<std::uint64_t>(u.groups * u.n) * (u.acc64 ? 8 : 4);
+  // Scratch: row flags and slots, the changed-row list, the dense path's event-matrix rows.
+  const std::uint64_t scratch = rows * (1 + 4 + 4) + (u.packed.empty() ? 0 : rows * static_cast<std::uint64_t>(padded_k(u.k)));
+  (void)plan;
+  return acc + scratch;
+}
+
+void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const Plan&, int batch) {
+  const auto rows = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(batch);
+  const auto n = rows * static_cast<std::size_t>(p.groups * p.n);
+  if (p.acc64) {
+    s.acc64.assign(n, 0);
+    s.acc32.clear();
+  } else {
+    s.acc32.assign(n, 0);
+    s.acc64.clear();
+  }
+  x.row_flag.assign(rows, 0);
+  x.rows_changed.clear();
+  x.rows_changed.reserve(rows);
+  x.row_slot.assign(rows, -1);
+  x.codes.clear();
+}
+
+void reset(SynapseState& s) {
+  std::fill(s.acc32.begin(), s.acc32.end(), 0);
+  std::fill(s.acc64.begin(), s.acc64.end(), 0);
+}
+
+namespace {
+
+// The step's events as an event matrix of unsigned codes d + c (one row per changed accumulator row), then
+// one GEMM against the packed weights.
+void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const EventList& events,
+                      std::int32_t offset, const Kernels& kern, tbb::task_arena* arena) {
+  const std::int64_t kp = padded_k(p.k);
+  const auto rows = static_cast<std::int64_t>(x.rows_changed.size());
+  x.codes.resize(static_cast<std::size_t>(rows * kp));
+  std::memset(x.codes.data(), offset, x.codes.size());
+  for (std::int64_t i = 0; i < rows; ++i) x.row_slot[static_cast<std::size_t>(x.rows_changed[static_cast<std::size_t>(i)])] = static_cast<std::int32_t>(i);
+  for (const Event& e : events) {
+    const std::int64_t r = p.div_k.div(e.index), k = e.index - r * p.k;
+    std::uint8_t& code = x.codes[static_cast<std::size_t>(x.row_slot[static_cast<std::size_t>(r)] * kp + k)];
+    code = static_cast<std::uint8_t>(code + e.delta);
+  }
+  std::vector<std::int32_t*> acc_rows(static_cast<std::size_t>(rows));
+  for (std::int64_t i = 0; i < rows; ++i)
+    acc_rows[static_cast<std::size_t>(i)] = s.acc32.data() + std::int64_t{x.rows_changed[static_cast<std::size_t>(i)]} * p.n;
+  std::vector<std::int32_t> corr(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
+  for (std::int64_t j = 0; j < p.n; ++j) corr[static_cast<std::size_t>(j)] = offset * p.colsum[static_cast<std::size_t>(j)];
+  const std::int64_t blocks = column_blocks(p.n);
+  if (arena && rows * kp * p.n >= static_cast<std::int64_t>(kParallelMinWork) * 8 && blocks > 1) {
+    arena->execute([&] {
+      tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks, 1), [&](const tbb::blocked_range<std::int64_t>& br) {
+        kern.gemm_codes(x.codes.data(), rows, kp, p.packed.data(), corr.data(), acc_rows.data(), p.n, br.begin(), br.end());
+      }, tbb::simple_partitioner());
+    });
+  } else {
+    kern.gemm_codes(x.codes.data(), rows, kp, p.packed.data(), corr.data(), acc_rows.data(), p.n, 0, blocks);
+  }
+  for (std::int32_t r : x.rows_changed) x.row_slot[static_cast<std::size_t>(r)] = -1;
+}
+
+void accumulate_sparse(const SynapseParams& p, SynapseState& s, const EventList& events, const Kernels& kern,
+                       tbb::task_arena* arena) {
+  auto columns = [&](std::int64_t j0, std::int64_t j1) {
+    if (p.acc64) {
+      if (!p.w8.empty())
+        add_events_generic(s.acc64.data(), p.w8.data(), p, events.data(), events.size(), j0, j1);
+      else
+        add_events_generic(s.acc64.data(), p.w32.data(), p, events.data(), events.size(), j0, j1);
+    } else if (p.groups == 1) {
+      kern.add_events(s.acc32.data(), p.w8.data(), p.div_k, p.n, events.data(), events.size(), j0, j1);
+    } else {
+      add_events_generic(s.acc32.data(), p.w8.data(), p, events.data(), events.size(), j0, j1);
+    }
+  };
+  if (arena && events.size() * static_cast<std::size_t>(p.n) >= kParallelMinWork && p.n > kColumnChunk) {
+    const std::int64_t chunks = (p.n + kColumnChunk - 1) / kColumnChunk;
+    arena->execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<std::int64_t>(0, chunks, 1),
+          [&](const tbb::blocked_range<std::int64_t>& range) {
+            columns(range.begin() * kColumnChunk, std::min(p.n, range.end() * kColumnChunk));
+          },
+          tbb::simple_partitioner());
+    });
+  } else {
+    columns(0, p.n);
+  }
+}
+
+}  // namespace
+
+void step_synapse(const Unit& u, Step& st) {
+  const SynapseParams& p = st.plan.synapses[static_cast<std::size_t>(u.slot)];
+  SynapseState& s = st.state.synapses[static_cast<std::size_t>(u.slot)];
+  SynapseScratch& x = st.scratch.synapses[static_cast<std::size_t>(u.slot)];
+  const ValueInfo& in = st.info(p.in);
+  const EventList& events = st.events(p.in);
+  std::int32_t max_delta = 0;
+  for (const Event& e : events) {
+    const auto r = static_cast<std::size_t>(p.div_k.div(e.index));
+    if (!x.row_flag[r]) {
+      x.row_flag[r] = 1;
+      x.rows_changed.push_back(static_cast<std::int32_t>(r));
+    }
+    max_delta = std::max(max_delta, std::abs(e.delta));
+  }
+  if (!events.empty()) {
+    const Kernels& kern = st.plan.kernels;
+    // The dense path when its codes d + c (c = the step's largest |d|, so codes lie in [0, 2c]: an input
+    // element gets at most one event per step, as every movement map gives each output one source) stay
+    // exact for the kernel, and when it is cheaper.
+    const double speedup = kern.isa >= Isa::avx512_vnni ? kDenseSpeedupVnni : kDenseSpeedupAvx2;
+    const double dense_work = static_cast<double>(x.rows_changed.size()) * static_cast<double>(padded_k(p.k));
+    const bool dense = !p.packed.empty() && 2 * max_delta <= kern.max_code &&
+                       static_cast<double>(events.size()) * speedup >= dense_work;
+    if (dense)
+      accumulate_dense(p, s, x, events, max_delta, kern, st.arena);
+    else
+      accumulate_sparse(p, s, events, kern, st.arena);
+  }
+  Counters& c = st.counters(u);
+  const auto fan_out = static_cast<std::uint64_t>(p.n);
+  const auto ne = static_cast<std::uint64_t>(events.size());
+  c.acs[width_slot(p.w_bits)] += ne * fan_out;
+  c.bytes_read[mem(MemClass::weights)] += ne * fan_out * bytes_of_bits(p.w_bits);
+  c.bytes_read[mem(MemClass::membrane)] += ne * fan_out * kAccBytes;
+  c.bytes_written[mem(MemClass::membrane)] += ne * fan_out * kAccBytes;
+  c.bytes_read[mem(MemClass::spikes)] += ne * event_bytes(st.mode, in.bits);
+  if (st.first) {  // the bias reaches every (newly live) target once
+    st.mark_fresh(p.out);
+    if (st.incremental)  // extend(): rows that were live already and got events too
+      for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+  } else {
+    for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+  }
+  for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
+  x.rows_changed.clear();
+}
+
+}  // namespace snnconv::snn

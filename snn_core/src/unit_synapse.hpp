@@ -1,0 +1,48 @@
+// Synaptic layers (SynapseLinear): an exact integer accumulator per target; each input event (k, d) adds
+// d * W[k, :] (docs/spiking.md, section 4). Per step the unit picks the fastest exact kernel by event density:
+// row adds of the events when sparse, an integer GEMM of the step's event matrix against packed int8
+// weights when dense (kernels.hpp). Integer sums are exact in any order, so the choice changes no bit, and
+// the ledger counts the events and fan-out, never the kernel.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels.hpp"
+
+namespace snnconv::snn {
+
+struct SynapseParams {
+  int in = -1, out = -1;
+  std::int64_t k = 0, n = 0;      // weight [K, N]
+  std::int64_t rows = 0;          // rows of the output per sample (numel / N)
+  std::int64_t groups = 1;        // grouped weights: one partial sum per (row, group, output)
+  std::int64_t group_rows = 0;    // K / groups
+  int w_bits = 8;
+  std::vector<std::int8_t> w8;    // [K][N] levels when they fit in int8 (the kernels' path)
+  std::vector<std::int32_t> w32;  // [K][N] levels otherwise
+  std::vector<float> step;        // [groups][N] weight steps
+  std::vector<float> in_step;     // [groups][N] s_in * step: the float factor linear_value forms first
+  std::vector<float> bias;        // [N]
+  float s_a = 1.0f;               // input step
+  bool acc64 = false;             // int64 accumulators: the int32 bound sum_k |w| * max|count| does not hold
+  // The dense path (ungrouped int8 weights, int32 accumulators): weights packed for the GEMM kernel and
+  // their column sums (the kernel feeds unsigned event codes d + c and subtracts c * colsum).
+  std::vector<std::int8_t> packed;
+  std::vector<std::int32_t> colsum;
+  FastDiv div_k;                  // event index -> (row, input k)
+};
+
+struct SynapseState {
+  std::vector<std::int32_t> acc32;  // [batch * rows][groups][N]
+  std::vector<std::int64_t> acc64;
+};
+
+struct SynapseScratch {
+  std::vector<std::uint8_t> row_flag;       // [batch * rows]
+  std::vector<std::int32_t> rows_changed;   // rows that received events this step
+  std::vector<std::int32_t> row_slot;       // [batch * rows] dense path: row -> event-matrix row (-1: none)
+  std::vector<std::uint8_t> codes;          // dense path: event matrix [rows_changed][K padded], codes d + c
+};
+
+}  // namespace snnconv::snn

@@ -1,0 +1,111 @@
+// A frozen copy of the SNN engine as it stood at commit 0b68821, before the scale-up of issue 16, in its own
+// namespace. Not part of the product: the ledger-identity test (tests/pipeline/test_snn_ledger_identity.cpp)
+// runs it beside the current engine and requires identical ledgers, steps and outputs.
+// The event-driven SNN engine: synchronous timesteps over a Stage::spiking graph, where within a step only
+// events do work. At quiescence every population's spike count equals the QANN's integer level of the
+// same quantization point, bit for bit (docs/spiking.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "snnconv/core/graph.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv::legacy_snn {
+
+// strict: at most one +-1 spike per neuron per step (binary events).
+// burst: a neuron emits its whole count difference at once, priced as one multi-bit event (not binary).
+enum class FireMode : std::uint8_t { strict, burst };
+
+struct EngineOptions {
+  FireMode mode = FireMode::strict;
+  int max_steps = 4096;  // >= 1; a run that is not quiescent by then stops and says so
+  int threads = 1;       // >= 1; results and ledgers are bit-identical for any count
+};
+
+// Called at the end of every step with the step number (1-based) and the graph outputs as they read at that
+// step (the accuracy-versus-timesteps curve reads outputs this way).
+using StepObserver = std::function<void(int step, const std::vector<Tensor>& outputs)>;
+
+// What a run records on request (`snnconv run --record`): per step, the +/- spikes of every neuron population
+// (SpikeNeuron nodes, in graph order), and for the populations named in `raster` every event.
+struct Recording {
+  std::vector<std::string> raster;  // population (value) names to record event by event; unknown: UsageError
+  // Filled by run():
+  std::vector<std::string> populations;  // SpikeNeuron output names, the columns of spikes_*
+  std::vector<std::int64_t> neurons;     // per population
+  std::vector<std::vector<std::uint64_t>> spikes_pos, spikes_neg;  // [step][population]
+  struct Event {
+    std::int32_t step, neuron, delta;
+  };
+  std::vector<std::vector<Event>> raster_events;  // per raster name
+};
+
+struct RunResult {
+  // Graph outputs in order, f32: s * count for a population; for a read-out current (a synapse's or
+  // product's accumulated output, e.g. the logits of a final Linear) its value from the exact accumulator.
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> output_levels;  // graph outputs in order: i32 counts (empty tensor for a current)
+  // Steps simulated: the step at whose end no neuron could fire any more (every count equals its target;
+  // within a step events flow through the whole graph in topological order), or max_steps.
+  int steps = 0;
+  int last_event_step = 0;  // last step in which any neuron fired (0: no neuron ever fired)
+  bool quiescent = false;   // false: stopped at max_steps with neurons still able to fire
+};
+
+class Engine {
+ public:
+  // Validates the graph (stage spiking, verify, static shapes, supported ops) and lays out the state.
+  // Throws UsageError for bad options, GraphError/UnsupportedError naming the node otherwise.
+  Engine(const Graph& graph, EngineOptions options = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  // One sample from rest: `inputs` follow graph.inputs() order (the graph's dtypes, static shapes). Adds its counts to
+  // `ledger` when given (Ledger::for_graph of the same graph): per node, and per step in ledger->per_step.
+  RunResult run(std::span<const Tensor> inputs, Ledger* ledger = nullptr, const StepObserver* observer = nullptr,
+                Recording* recording = nullptr);
+
+  // Causal decoding (docs/spiking.md, "Generation on the SNN"). The graph's inputs carry the sequence on
+  // axis 1 of a batch-1 input ([1, T, ...]; T = sequence_length()). Every element of every value gets the
+  // position at which it becomes live (the latest sequence position it depends on; entries a causal softmax
+  // masks, and what only they feed, never become live). prefill() simulates positions [0, length) from
+  // rest to quiescence; extend() makes positions [live_length(), length) live and simulates until
+  // quiescence again while every earlier position's accumulated state (synaptic accumulators, product
+  // operands such as K and V, counts, unit outputs) is kept, so its ledger counts only the new positions'
+  // work. `inputs` are the whole window (positions >= length are ignored; earlier positions must not
+  // change between calls). Outputs are read for every position; only positions < length are meaningful.
+  // UnsupportedError when the graph has no such sequence axis; UsageError for a bad length or an extend()
+  // without a prefill(). run() discards the incremental state.
+  RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                    const StepObserver* observer = nullptr);
+  RunResult extend(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger = nullptr,
+                   const StepObserver* observer = nullptr);
+  // One saved copy of the whole simulation state (counts, accumulators, operands, unit outputs, pending
+  // neurons, live length): checkpoint() saves it, rollback() restores it (UsageError without one). Used to
+  // drop speculated positions that were rejected.
+  void checkpoint();
+  void rollback();
+  std::int64_t live_length() const;      // positions simulated so far (0: no prefill since the last run)
+  std::int64_t sequence_length() const;  // T (lays out the positions on first use)
+
+  // Spike counts of a population (a SpikeNeuron output or a Reshape/Transpose of one) after the last
+  // run, by value name; empty when no such spiking value exists.
+  std::vector<std::int32_t> counts(std::string_view value_name) const;
+
+  const Graph& graph() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace snnconv::legacy_snn

@@ -1,0 +1,290 @@
+// The SNN engine's kernels (snn_core/src/kernels.hpp) against their references: every instruction-set
+// variant of the event row adds and of the event-matrix GEMM gives the reference's integers, and the row
+// forms of the current functions give ann::linear_value / grouped_linear_value / product_value bit for bit.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "kernels.hpp"
+#include "snnconv/ann_baseline/qann.hpp"
+
+namespace snnconv {
+namespace {
+
+std::vector<snn::Kernels> variants() {
+  std::vector<snn::Kernels> v{snn::detail::avx2_kernels()};
+  if (detected_isa() >= Isa::avx512_vnni) v.push_back(snn::detail::avx512_kernels());
+  return v;
+}
+
+std::uint32_t bits_of(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("event row adds: every instruction set equals the reference") {
+    std::mt19937_64 rng(11);
+    const snn::Kernels ref = snn::reference_kernels();
+    int cases = 0;
+    for (std::int64_t n : {1, 7, 8, 16, 17, 64, 100}) {
+      for (std::int64_t k : {1, 5, 64}) {
+        const std::int64_t rows = 6;
+        std::uniform_int_distribution<int> wd(-128, 127);
+        std::vector<std::int8_t> w(static_cast<std::size_t>(k * n));
+        for (auto& x : w) x = static_cast<std::int8_t>(wd(rng));
+        std::uniform_int_distribution<std::int32_t> idx(0, static_cast<std::int32_t>(rows * k - 1));
+        for (int burst = 0; burst < 2; ++burst) {
+          std::uniform_int_distribution<std::int32_t> dd(-300, 300);
+          std::vector<snn::Event> events(40);
+          for (auto& e : events) e = {idx(rng), burst ? dd(rng) : (rng() % 2 ? 1 : -1)};
+          std::vector<std::int32_t> expect(static_cast<std::size_t>(rows * n), 5);
+          const std::int64_t j0 = n > 3 ? 1 : 0, j1 = n > 3 ? n - 1 : n;
+          ref.add_events(expect.data(), w.data(), snn::FastDiv(k), n, events.data(), events.size(), j0, j1);
+          for (const snn::Kernels& kern : variants()) {
+            std::vector<std::int32_t> got(static_cast<std::size_t>(rows * n), 5);
+            kern.add_events(got.data(), w.data(), snn::FastDiv(k), n, events.data(), events.size(), j0, j1);
+            CAPTURE(isa_name(kern.isa));
+            CAPTURE(n);
+            CAPTURE(k);
+            CHECK(got == expect);
+            ++cases;
+          }
+        }
+      }
+    }
+    CHECK(cases >= 42);
+  }
+
+  TEST_CASE("event-matrix GEMM: every instruction set equals the reference and the plain sum") {
+    std::mt19937_64 rng(12);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t n : {3, 16, 40, 64, 130}) {
+      for (std::int64_t k : {1, 6, 64, 77}) {
+        for (std::int64_t rows : {1, 3, 4, 9}) {
+          std::uniform_int_distribution<int> wd(-128, 127);
+          std::vector<std::int8_t> w(static_cast<std::size_t>(k * n));
+          for (auto& x : w) x = static_cast<std::int8_t>(wd(rng));
+          const std::vector<std::int8_t> packed = snn::pack_weights(w.data(), k, n);
+          const std::int64_t kp = snn::padded_k(k), nb = snn::column_blocks(n);
+          for (const snn::Kernels& kern : variants()) {
+            const int c = kern.max_code / 2;
+            std::uniform_int_distribution<int> dd(-c, c);
+            std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * kp), static_cast<std::uint8_t>(c));
+            std::vector<std::int32_t> deltas(static_cast<std::size_t>(rows * k), 0);
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t kk = 0; kk < k; ++kk)
+                if (rng() % 3 == 0) {
+                  const int d = dd(rng);
+                  deltas[static_cast<std::size_t>(r * k + kk)] = d;
+                  codes[static_cast<std::size_t>(r * kp + kk)] = static_cast<std::uint8_t>(c + d);
+                }
+            std::vector<std::int32_t> corr(static_cast<std::size_t>(nb * snn::kPackCols), 0);
+            for (std::int64_t j = 0; j < n; ++j) {
+              std::int32_t sum = 0;
+              for (std::int64_t kk = 0; kk < k; ++kk) sum += w[static_cast<std::size_t>(kk * n + j)];
+              corr[static_cast<std::size_t>(j)] = c * sum;
+            }
+            std::vector<std::int32_t> plain(static_cast<std::size_t>(rows * n), -3), a(plain), b(plain);
+            for (std::int64_t r = 0; r < rows; ++r)
+              for (std::int64_t j = 0; j < n; ++j)
+                for (std::int64_t kk = 0; kk < k; ++kk)
+                  plain[static_cast<std::size_t>(r * n + j)] +=
+                      deltas[static_cast<std::size_t>(r * k + kk)] * w[static_cast<std::size_t>(kk * n + j)];
+            std::vector<std::int32_t*> ra(static_cast<std::size_t>(rows)), rb(static_cast<std::size_t>(rows));
+            for (std::int64_t r = 0; r < rows; ++r) {
+              ra[static_cast<std::size_t>(r)] = a.data() + r * n;
+              rb[static_cast<std::size_t>(r)] = b.data() + r * n;
+            }
+            ref.gemm_codes(codes.data(), rows, kp, packed.data(), corr.data(), ra.data(), n, 0, nb);
+            // The variant in two column ranges, as the threads split it.
+            const std::int64_t mid = nb / 2;
+            kern.gemm_codes(codes.data(), rows, kp, packed.data(), corr.data(), rb.data(), n, 0, mid);
+            kern.gemm_codes(codes.data(), rows, kp, packed.data(), corr.data(), rb.data(), n, mid, nb);
+            CAPTURE(isa_name(kern.isa));
+            CAPTURE(n);
+            CAPTURE(k);
+            CAPTURE(rows);
+            CHECK(a == plain);
+            CHECK(b == plain);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("quantize_row: every instruction set equals quantize_level bit for bit, NaN and infinities too") {
+    std::mt19937_64 rng(14);
+    std::vector<float> x;
+    for (float v : {0.0f, -0.0f, 0.5f, -0.5f, 0.25f, 1e30f, -1e30f, std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(), 3.9999f,
+                    -4.0f, 4.0f, 1e-40f})
+      x.push_back(v);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    while (x.size() < 1000) x.push_back(nd(rng));
+    // Exact ties of the rounding: multiples of s/2.
+    for (int i = -40; i <= 40; ++i) x.push_back(0.0625f * static_cast<float>(i));
+    int differing = 0, cases = 0;
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh})
+      for (float s : {0.125f, 0.0370f, 1.0f})
+        for (auto [lo, hi] : {std::pair{-8, 7}, std::pair{0, 15}, std::pair{-128, 127}})
+          for (const snn::Kernels& kern : variants()) {
+            std::vector<std::int32_t> got(x.size());
+            // An odd length and an offset: the tails of every vector width.
+            kern.quantize_row(x.data() + 1, static_cast<std::int64_t>(x.size()) - 1, act, s, lo, hi, got.data() + 1);
+            for (std::size_t j = 1; j < x.size(); ++j) differing += got[j] != ann::quantize_level(x[j], act, s, lo, hi);
+            ++cases;
+          }
+    CHECK(cases == 4 * 3 * 3 * static_cast<int>(variants().size()));
+    CHECK(differing == 0);
+  }
+
+  TEST_CASE("settle and fire: every instruction set equals the reference (strict and burst)") {
+    std::mt19937_64 rng(15);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t n : {1, 7, 8, 15, 16, 33, 64, 100}) {
+      for (bool burst : {false, true}) {
+        std::uniform_int_distribution<int> d(-9, 9);
+        std::vector<std::int32_t> level(static_cast<std::size_t>(n)), count(level.size());
+        for (std::size_t j = 0; j < level.size(); ++j) {
+          level[j] = d(rng);
+          count[j] = rng() % 3 == 0 ? level[j] : d(rng);
+        }
+        std::vector<std::int32_t> t_ref(level.size(), 9), c_ref = count;
+        const bool differs = ref.settle(level.data(), t_ref.data(), count.data(), n);
+        std::vector<snn::Event> e_ref(level.size());
+        snn::FireTally f_ref;
+        const std::int64_t n_ref = ref.fire(c_ref.data(), t_ref.data(), n, 500, burst, e_ref.data(), f_ref);
+        for (const snn::Kernels& kern : variants()) {
+          std::vector<std::int32_t> t(level.size(), 9), c = count;
+          CHECK(kern.settle(level.data(), t.data(), count.data(), n) == differs);
+          CHECK(t == t_ref);
+          std::vector<snn::Event> e(level.size() + 16, snn::Event{-1, -1});
+          snn::FireTally f;
+          const std::int64_t got = kern.fire(c.data(), t.data(), n, 500, burst, e.data(), f);
+          CAPTURE(isa_name(kern.isa));
+          CAPTURE(n);
+          CAPTURE(burst);
+          REQUIRE(got == n_ref);
+          CHECK(c == c_ref);
+          int differing = 0;
+          for (std::int64_t k = 0; k < got; ++k)
+            differing += e[static_cast<std::size_t>(k)].index != e_ref[static_cast<std::size_t>(k)].index ||
+                         e[static_cast<std::size_t>(k)].delta != e_ref[static_cast<std::size_t>(k)].delta;
+          CHECK(differing == 0);
+          CHECK(e[static_cast<std::size_t>(got)].index == -1);  // nothing written past the events
+          CHECK(f.pos == f_ref.pos);
+          CHECK(f.neg == f_ref.neg);
+          CHECK(f.remaining == f_ref.remaining);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("FastDiv equals integer division and add_scaled_row equals the reference") {
+    std::mt19937_64 rng(16);
+    int wrong = 0;
+    for (std::int64_t d : {1, 2, 3, 7, 16, 17, 64, 197, 768, 3072, 65536, 1000003, 2147483647}) {
+      const snn::FastDiv f(d);
+      std::vector<std::int64_t> ns{0, 1, d - 1, d, d + 1, 2147483647, 4294967295};
+      for (int i = 0; i < 2000; ++i) ns.push_back(static_cast<std::int64_t>(rng() % 4294967296ull));
+      for (std::int64_t n : ns) wrong += f.div(n) != n / d || f.mod(n) != n % d;
+    }
+    CHECK(wrong == 0);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t n : {1, 5, 16, 17, 40}) {
+      std::vector<std::int32_t> src(static_cast<std::size_t>(n)), a(src.size());
+      for (std::size_t j = 0; j < src.size(); ++j) {
+        src[j] = static_cast<std::int32_t>(rng() % 255) - 127;
+        a[j] = static_cast<std::int32_t>(rng() % 100000) - 50000;
+      }
+      std::vector<std::int32_t> expect = a;
+      ref.add_scaled_row(expect.data(), src.data(), -7, n);
+      for (const snn::Kernels& kern : variants()) {
+        std::vector<std::int32_t> got = a;
+        kern.add_scaled_row(got.data(), src.data(), -7, n);
+        CHECK(got == expect);
+      }
+    }
+  }
+
+  TEST_CASE("matmul_i32: every instruction set equals the reference") {
+    std::mt19937_64 rng(17);
+    const snn::Kernels ref = snn::reference_kernels();
+    for (std::int64_t m : {1, 5, 17}) {
+      for (std::int64_t k : {1, 16, 33}) {
+        for (std::int64_t n : {1, 16, 17, 31, 32, 64, 70, 197}) {
+          std::vector<std::int32_t> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+          for (auto& x : a) x = rng() % 3 == 0 ? 0 : static_cast<std::int32_t>(rng() % 31) - 15;
+          for (auto& x : b) x = static_cast<std::int32_t>(rng() % 255) - 127;
+          std::vector<std::int32_t> expect(static_cast<std::size_t>(m * n), 99);
+          ref.matmul_i32(a.data(), b.data(), expect.data(), m, k, n);
+          for (const snn::Kernels& kern : variants()) {
+            std::vector<std::int32_t> got(expect.size(), -99);
+            kern.matmul_i32(a.data(), b.data(), got.data(), m, k, n);
+            CAPTURE(isa_name(kern.isa));
+            CAPTURE(m);
+            CAPTURE(k);
+            CAPTURE(n);
+            CHECK(got == expect);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("row currents equal linear_value, grouped_linear_value, product_value and sum_value bit for bit") {
+    std::mt19937_64 rng(13);
+    std::uniform_real_distribution<float> sd(1e-4f, 0.5f), bd(-3.0f, 3.0f);
+    std::uniform_int_distribution<std::int64_t> ad(-(std::int64_t{1} << 40), std::int64_t{1} << 40);
+    std::uniform_int_distribution<std::int32_t> a32(-5000000, 5000000);
+    const std::int64_t n = 37, groups = 3;
+    std::vector<float> s_w(static_cast<std::size_t>(groups * n)), in_step(s_w.size()), bias(static_cast<std::size_t>(n));
+    int differing = 0;
+    for (int rep = 0; rep < 200; ++rep) {
+      const float s_in = sd(rng);
+      for (std::size_t i = 0; i < s_w.size(); ++i) {
+        s_w[i] = sd(rng);
+        in_step[i] = s_in * s_w[i];
+      }
+      for (float& b : bias) b = bd(rng);
+      std::vector<std::int64_t> acc64(s_w.size());
+      std::vector<std::int32_t> acc32(s_w.size());
+      for (std::size_t i = 0; i < acc64.size(); ++i) {
+        acc64[i] = rep % 2 ? ad(rng) : a32(rng);
+        acc32[i] = a32(rng);
+      }
+      std::vector<float> out(static_cast<std::size_t>(n));
+      snn::linear_row(acc64.data(), in_step.data(), bias.data(), n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) !=
+                     bits_of(ann::linear_value(acc64[static_cast<std::size_t>(j)], s_in, s_w[static_cast<std::size_t>(j)], bias[static_cast<std::size_t>(j)]));
+      snn::linear_row(acc32.data(), in_step.data(), bias.data(), n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) !=
+                     bits_of(ann::linear_value(acc32[static_cast<std::size_t>(j)], s_in, s_w[static_cast<std::size_t>(j)], bias[static_cast<std::size_t>(j)]));
+      snn::grouped_row(acc64.data(), in_step.data(), bias.data(), groups, n, n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) !=
+                     bits_of(ann::grouped_linear_value(acc64.data() + j, s_w.data() + j, groups, n, s_in, bias[static_cast<std::size_t>(j)]));
+      std::vector<std::int32_t> qb(acc32.size());
+      for (auto& q : qb) q = static_cast<std::int32_t>(rng() % 255) - 127;
+      snn::sum_row(acc32.data(), s_in, qb.data(), s_w[1], n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) !=
+                     bits_of(ann::sum_value(acc32[static_cast<std::size_t>(j)], s_in, qb[static_cast<std::size_t>(j)], s_w[1]));
+      const float ab = s_in * s_w[0];
+      snn::product_row(acc64.data(), ab, n, out.data());
+      for (std::int64_t j = 0; j < n; ++j)
+        differing += bits_of(out[static_cast<std::size_t>(j)]) != bits_of(ann::product_value(acc64[static_cast<std::size_t>(j)], s_in, s_w[0]));
+    }
+    CHECK(differing == 0);
+  }
+}
+
+}  // namespace snnconv
