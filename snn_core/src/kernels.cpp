@@ -209,7 +209,9 @@ __m256 qann_gelu_avx2(__m256 x) {
 
 void quantize_row_avx2(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
                        std::int32_t n_max, std::int32_t* out) {
-  if (act == Activation::gelu_tanh) return quantize_row_reference(x, n, act, s, n_min, n_max, out);
+  // Vectorised: none, relu, gelu; any other activation (gelu_tanh, tanh, silu) through the QANN's function.
+  if (act != Activation::none && act != Activation::relu && act != Activation::gelu)
+    return quantize_row_reference(x, n, act, s, n_min, n_max, out);
   const __m256 sv = _mm256_set1_ps(s), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
   const __m256 lo = _mm256_set1_ps(static_cast<float>(n_min)), hi = _mm256_set1_ps(static_cast<float>(n_max));
   std::int64_t j = 0;

@@ -110,7 +110,8 @@ __m512 qann_gelu_avx512(__m512 x) {
 
 void quantize_row_avx512(const float* x, std::int64_t n, Activation act, float s, std::int32_t n_min,
                          std::int32_t n_max, std::int32_t* out) {
-  if (act == Activation::gelu_tanh) {
+  // Vectorised: none, relu, gelu; any other activation (gelu_tanh, tanh, silu) through the QANN's function.
+  if (act != Activation::none && act != Activation::relu && act != Activation::gelu) {
     for (std::int64_t j = 0; j < n; ++j) out[j] = ann::quantize_level(x[j], act, s, n_min, n_max);
     return;
   }

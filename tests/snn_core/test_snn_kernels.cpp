@@ -130,7 +130,8 @@ TEST_SUITE("unit") {
     // Exact ties of the rounding: multiples of s/2.
     for (int i = -40; i <= 40; ++i) x.push_back(0.0625f * static_cast<float>(i));
     int differing = 0, cases = 0;
-    for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh})
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::gelu_tanh, Activation::tanh,
+                            Activation::silu})
       for (float s : {0.125f, 0.0370f, 1.0f})
         for (auto [lo, hi] : {std::pair{-8, 7}, std::pair{0, 15}, std::pair{-128, 127}})
           for (const snn::Kernels& kern : variants()) {
@@ -140,7 +141,7 @@ TEST_SUITE("unit") {
             for (std::size_t j = 1; j < x.size(); ++j) differing += got[j] != ann::quantize_level(x[j], act, s, lo, hi);
             ++cases;
           }
-    CHECK(cases == 4 * 3 * 3 * static_cast<int>(variants().size()));
+    CHECK(cases == 6 * 3 * 3 * static_cast<int>(variants().size()));
     CHECK(differing == 0);
   }
 
