@@ -43,7 +43,8 @@ std::optional<Part> slice_part(const View& view, const Node& n, std::int64_t dim
 
 // Every output of Split `n` over the last axis, as column ranges.
 std::optional<std::vector<Part>> split_parts(const View& view, const Node& n, std::int64_t dim, int rank) {
-  std::int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+  // Equal parts only (an uneven opset-18 num_outputs split, ceil_parts, stays unfused).
+  std::int64_t axis = std::get<SplitAttrs>(n.attrs).axis;
   if (axis < 0) axis += rank;
   if (axis != rank - 1) return std::nullopt;
   std::vector<std::int64_t> sizes;
