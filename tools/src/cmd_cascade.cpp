@@ -62,10 +62,10 @@ int run_cascade_cmd(CascadeCliOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("cascade: {} on {} evaluation samples: {} {:.2f}% at {:.4g} pJ per sample; largest stage alone {:.2f}% "
-             "at {:.4g} pJ; saving {:.1f}%\n",
-             r.metric, r.eval_samples, r.metric, 100.0 * r.eval.accuracy, r.eval.cost_pj,
-             100.0 * r.largest_eval_accuracy, r.largest_eval_cost_pj, 100.0 * r.saving);
+  fmt::print("cascade: {} on {} evaluation samples: {} {:.2f}% at {} per sample; largest stage alone {:.2f}% "
+             "at {}; saving {:.1f}%\n",
+             r.metric, r.eval_samples, r.metric, 100.0 * r.eval.accuracy, format_energy_pj(r.eval.cost_pj),
+             100.0 * r.largest_eval_accuracy, format_energy_pj(r.largest_eval_cost_pj), 100.0 * r.saving);
   fmt::print("wrote {}/cascade.json and cascade.md\n", o.out);
   return 0;
 }

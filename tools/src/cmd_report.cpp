@@ -98,7 +98,7 @@ void print_headline(const nlohmann::json& j) {
       continue;
     }
     fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
-               report::format_energy_pj(
+               format_energy_pj(
                    p["per_inference_pj"]["total"].is_number() ? p["per_inference_pj"]["total"].get<double>() : 0.0));
   }
 }

@@ -63,18 +63,15 @@ std::string stage_note(const json& r, const std::string& name) {
   return "not run";
 }
 
-std::string seconds_text(double s) {
-  if (!std::isfinite(s)) return "n/a";
-  if (s == 0) return "0";
-  if (s < 1e-6) return fmt::format("{:.3g} ns", s * 1e9);
-  if (s < 1e-3) return fmt::format("{:.3g} µs", s * 1e6);
-  if (s < 1) return fmt::format("{:.3g} ms", s * 1e3);
-  return fmt::format("{:.3g} s", s);
-}
-
-std::string constant_text(double v) {
-  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
-  return fmt::format("{:g}", v);
+// A profile constant in its unit, with the SI style of every other figure.
+std::string quantity_text(double v, const std::string& unit) {
+  if (unit == "pJ") return format_energy_pj(v);
+  if (unit == "pJ/byte") return format_energy_pj(v) + "/B";
+  if (unit == "ns") return format_seconds(v * 1e-9);
+  if (unit == "bytes") return format_bytes(v);
+  if (unit == "bytes/s") return si_format(v, "B/s");
+  if (unit == "count") return format_count(v);
+  return si_format(v, unit);  // W, Hz
 }
 
 // The energy of a price per inference, or its shortfall.
@@ -176,7 +173,7 @@ Table energy_table(const json& ps, const std::string& subject) {
       for (const auto& c : kComponents) row.push_back(format_energy_pj(num(p["per_inference_pj"], c.c_str())));
       row.push_back(format_energy_pj(num(p["per_inference_pj"], "total")));
       const double lat = num(p, "latency_per_inference_s");
-      row.push_back(str(p, "kind") == "compute-only" ? "-" : seconds_text(lat));
+      row.push_back(str(p, "kind") == "compute-only" ? "-" : format_seconds(lat));
       row.push_back(p["energy_per_spike_pj"].is_number() ? format_energy_pj(num(p, "energy_per_spike_pj")) : "-");
       row.push_back(p["per_token_pj"].is_object() ? format_energy_pj(num(p["per_token_pj"], "total")) : "-");
     }
@@ -470,7 +467,7 @@ Section sensitivity_section(const json& r, const Plots& plots) {
   for (const json* rowp : rows) {
     const json& row = *rowp;
     std::vector<std::string> cells{str(row, "profile"), str(row, "constant"),
-                                   constant_text(num(row, "base_value")) + " " + str(row, "unit"),
+                                   quantity_text(num(row, "base_value"), str(row, "unit")),
                                    row.value("verified", true) ? "yes" : "no"};
     for (const auto& sub : subjects)
       for (const auto& p : row["points"]) cells.push_back(cell(row["base"], p, sub));
@@ -525,7 +522,7 @@ Section profiles_section(const json& r) {
             {false, true, false, false, false, false},
             str(p, "description")};
     for (const auto& [k, c] : p["constants"].items())
-      t.rows.push_back({k, constant_text(num(c, "value")), str(c, "unit"), str(c, "node"),
+      t.rows.push_back({k, quantity_text(num(c, "value"), str(c, "unit")), str(c, "unit"), str(c, "node"),
                         c.value("verified", true) ? "yes" : "no", str(c, "source")});
     s.tables.push_back(std::move(t));
   }

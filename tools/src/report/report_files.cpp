@@ -1,5 +1,5 @@
-// Output folder discipline (temporary names, one guarded rename step), the plot script runner, and the
-// number formatting the writers share.
+// Output folder discipline (temporary names, one guarded rename step), the plot script runner and HTML
+// escaping.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -197,43 +197,6 @@ Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out) {
   p.ok = true;
   p.status = fmt::format("made {} plots with {}", p.names.size(), script);
   return p;
-}
-
-// ---- formatting ----------------------------------------------------------------------------------------------
-
-std::string format_energy_pj(double pj) {
-  if (!std::isfinite(pj)) return "n/a";
-  static const char* const units[] = {"pJ", "nJ", "µJ", "mJ", "J", "kJ"};
-  double v = pj;
-  std::size_t u = 0;
-  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
-    v /= 1000.0;
-    ++u;
-  }
-  if (v == 0) return "0";
-  return fmt::format("{:.3g} {}", v, units[u]);
-}
-
-std::string format_bytes(double bytes) {
-  if (!std::isfinite(bytes)) return "n/a";
-  static const char* const units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = bytes;
-  std::size_t u = 0;
-  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
-    v /= 1000.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.3g} {}", v, units[u]);
-}
-
-std::string format_count(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  const double a = std::fabs(v);
-  if (a >= 1e9) return fmt::format("{:.3g} G", v / 1e9);
-  if (a >= 1e6) return fmt::format("{:.3g} M", v / 1e6);
-  if (a >= 1e4) return fmt::format("{:.3g} k", v / 1e3);
-  if (a == std::floor(a)) return fmt::format("{:.0f}", v);
-  return fmt::format("{:.3g}", v);
 }
 
 std::string html_escape(const std::string& s) {
