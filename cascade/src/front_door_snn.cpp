@@ -127,6 +127,8 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
                                 options.weight_bits, options.act_bits, clip_method_name(qo.quant.clip),
                                 m.calibration_samples, m.calibration_split, r.samples, options.split));
   s.graph = std::move(m.snn);
+  s.qann = std::move(m.qann);
+  s.weight_bits = options.weight_bits;
   s.ledger = r.ledger;
   stages.push_back(StageRecord{"snn", "done", since(t0),
                                fmt::format("{} {:.4f} (QANN {:.4f}) on {} samples, mean {:.1f} steps", r.metric,

@@ -123,7 +123,9 @@ BreakEven break_even(const PricingSubject& snn, const Profile& profile, const Ac
   b.formula_steps = linear(ann_pj - m.fixed_pj - m.per_rate_pj() * m.rate, m.per_step_pj());
   if (!std::isnan(b.formula_steps) && b.formula_steps < 1.0) b.formula_steps = kNaN;  // not even one step
   // The same on the pricing functions, in factors of the measured activity.
-  const double rate_factor = solve([&](double f) { return priced(snn, profile, options, f, 1.0); }, 0.0, ann_pj,
+  // The rate starts at a millionth of the measured one, not at zero: with no spike at all a dense array skips the
+  // spiking layers entirely, a price the SNN cannot reach by firing less.
+  const double rate_factor = solve([&](double f) { return priced(snn, profile, options, f, 1.0); }, 1e-6, ann_pj,
                                    b.formula_rate / m.rate);
   const double step_factor = solve([&](double f) { return priced(snn, profile, options, 1.0, f); }, 1.0 / m.steps,
                                    ann_pj, b.formula_steps / m.steps);

@@ -51,6 +51,14 @@ expect 0 "accuracy" -- run "$tab" --limit 4 --max-memory 1G
 expect 2 "not a positive byte count" -- run "$tab" --max-memory 12X
 expect 1 "above the memory limit of 2.0 KiB" -- generate "$src/examples/code_gpt/code_gpt_draft.onnx" --prompt "def " \
   --max-tokens 2 --max-memory 2K
+# The front door (issue 17): a stage that did not run says why, in report.json's words (not "not available yet"
+# for every case); the SNN line counts its samples; the finding names which side is cheaper on each profile.
+expect 0 "^SNN +not run: --no-snn$" -- "$tab" --out "$tmp/fd1" --no-snn --no-plots --no-sensitivity --samples 20 --quiet
+expect 0 "^stage snn skipped: --no-snn$" -- "$tab" --out "$tmp/fd1" --no-snn --no-plots --no-sensitivity --samples 20 --quiet
+expect 0 "^SNN +accuracy [0-9.]+% on 10 samples" -- "$tab" --out "$tmp/fd2" --no-plots --no-sensitivity --samples 20 \
+  --snn-samples 10 --calib 16 --quiet
+expect 0 "^On loihi the (ANN|SNN) is cheaper: " -- "$tab" --out "$tmp/fd2" --no-plots --no-sensitivity --samples 20 \
+  --snn-samples 10 --calib 16 --quiet
 # A NaN in a dataset sample is named with the split's inputs and the sample index.
 /usr/bin/python3 - "$src/examples/data/breast_cancer.h5" "$tmp/nan.h5" <<'PY'
 import shutil, sys

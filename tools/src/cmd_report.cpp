@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "report/content.hpp"
 #include "report/report.hpp"
 #include "snnconv/ann_baseline/decode.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
@@ -90,17 +91,19 @@ cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::
   return p;
 }
 
-void print_headline(const nlohmann::json& j) {
-  for (const auto& p : j["pricing"]["ann"]) {
-    const std::string profile = p["profile"].get<std::string>();
-    if (!p["fits"].get<bool>()) {
-      fmt::print("  ANN on {:<14} {}\n", profile, p["shortfall"].get<std::string>());
-      continue;
-    }
-    fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
-               format_energy_pj(
-                   p["per_inference_pj"]["total"].is_number() ? p["per_inference_pj"]["total"].get<double>() : 0.0));
+// The finding as report.md's first paragraph states it (the same lines), then the flagged constants that could
+// change it and the reason of every stage that did not run (the notes of report.json).
+void print_finding(const nlohmann::json& j, const std::string& indent = "") {
+  for (const std::string& line : report::headline_lines(j)) fmt::print("{}{}\n", indent, line);
+  const std::vector<std::string> flagged = report::assumption_lines(j);
+  if (!flagged.empty()) {
+    fmt::print("{}Flagged constants that move a comparison by more than {:.0f}% when halved or doubled:\n", indent,
+               100.0 * j["findings"].value("threshold", 0.25));
+    for (const std::string& line : flagged) fmt::print("{}  {}\n", indent, line);
   }
+  for (const auto& st : j["stages"])
+    if (st.value("status", "") != "done")
+      fmt::print("{}stage {} {}: {}\n", indent, st.value("name", ""), st.value("status", ""), st.value("note", ""));
 }
 
 // `--cascade-stages`: run_cascade on the report's samples (the SNN's, else the first 200), first half
@@ -221,12 +224,28 @@ int run_report(const ReportCliOptions& o) {
   files.commit();
   fmt::print("report      {}/report.html (report.md, report.json, {} plots)\n", out, plots.names.size());
   if (r.ann.evaluated)
-    fmt::print("ANN         {} {:.4f} on {} samples\n", r.ann.metric, r.ann.value, r.ann.samples);
+    fmt::print("ANN         {} {} on {} samples (fp32, as exported)\n", r.ann.metric,
+               report::metric_text(r.ann.metric, r.ann.value), r.ann.samples);
   else
     fmt::print("ANN         not scored ({}); priced on one static inference\n", r.ann.not_evaluated_reason);
-  fmt::print("SNN         {}\n", r.snn ? fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value)
-                                       : std::string("not available yet (no QANN quantizer for real models)"));
-  print_headline(j);
+  if (r.snn) {
+    fmt::print("SNN         {} {} on {} samples ({} mode, mean {} steps to quiescence)\n", r.snn->metric,
+               report::metric_text(r.snn->metric, r.snn->snn_value), r.snn->samples, r.snn->mode,
+               format_count(r.snn->mean_steps));
+    std::string scores;
+    for (const cascade::AnnBaseline& b : r.baselines)
+      scores += fmt::format("{}{} {}", scores.empty() ? "" : ", ", b.label, report::metric_text(r.snn->metric, b.value));
+    if (!scores.empty()) fmt::print("baselines   on the SNN's {} samples: {}\n", r.snn->samples, scores);
+  } else {
+    std::string why = "the SNN stage did not run";
+    for (const cascade::StageRecord& st : r.stages)
+      if ((st.name == "compress" || st.name == "snn") && st.status != "done") {
+        why = st.note;
+        break;
+      }
+    fmt::print("SNN         not run: {}\n", why);
+  }
+  print_finding(j);
   return 0;
 }
 
@@ -247,7 +266,7 @@ int run_compare(const ReportCliOptions& o) {
   fmt::print("comparison  {}/compare.html (compare.md, compare.json) of {} models\n", out, reports.size());
   for (const auto& rep : reports) {
     fmt::print("{}\n", rep["model"]["file"].get<std::string>());
-    print_headline(rep);
+    print_finding(rep, "  ");
   }
   return 0;
 }

@@ -17,7 +17,7 @@
 
 namespace snnconv::report {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // report.json of one pipeline run.
 nlohmann::json report_json(const cascade::PipelineResult& r);

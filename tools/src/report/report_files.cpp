@@ -95,8 +95,8 @@ void OutputFiles::commit() {
 
 const std::vector<std::string>& plot_names() {
   static const std::vector<std::string> names{"energy_breakdown", "energy_per_layer", "ann_vs_snn",
-                                              "accuracy_vs_step", "firing_rates",     "cascade_front",
-                                              "sensitivity"};
+                                              "break_even",       "accuracy_vs_step", "firing_rates",
+                                              "cascade_front",    "sensitivity"};
   return names;
 }
 
@@ -106,12 +106,13 @@ std::string plot_file(const std::string& name) {
 
 std::string plot_title(const std::string& name) {
   if (name == "energy_breakdown") return "Energy per inference by profile and component";
-  if (name == "energy_per_layer") return "Energy per layer (ANN)";
-  if (name == "ann_vs_snn") return "ANN vs SNN energy per inference";
+  if (name == "energy_per_layer") return "Energy per layer, the most expensive ones (fp32 ANN and SNN)";
+  if (name == "ann_vs_snn") return "Energy per inference of each ANN baseline and the SNN, per profile";
+  if (name == "break_even") return "Break-even: firing rate and steps at which the SNN costs what each ANN does";
   if (name == "accuracy_vs_step") return "SNN accuracy vs read-out step";
   if (name == "firing_rates") return "SNN firing rate per population";
   if (name == "cascade_front") return "Early-read cascade: accuracy vs energy (stages, Pareto front, chosen plan)";
-  if (name == "sensitivity") return "Sensitivity of the energy to each constant (x0.5, x2)";
+  if (name == "sensitivity") return "Sensitivity of the SNN/ANN energy ratio to each constant (x0.5, x2)";
   return name;
 }
 
