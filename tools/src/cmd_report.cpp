@@ -61,7 +61,7 @@ std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool qui
   return [prefix](const cascade::PipelineProgress& p) {
     std::string line = fmt::format("{}[{}/{}] {:<12}", prefix, p.index, p.count, p.stage);
     if (p.finished)
-      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
+      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available" : p.status, p.seconds);
     else if (p.total > 0)
       line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
     else

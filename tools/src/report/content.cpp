@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 namespace snnconv::report {
@@ -525,9 +526,18 @@ Section notes_section(const json& r, const Plots& plots) {
     if (!n.empty() && seen.insert(n).second) s.bullets.push_back(n);
   };
   for (const auto& n : r["notes"]) add(n.get<std::string>());
-  for (const std::string subject : {"ann", "snn"})
-    for (const auto& p : prices(r, subject))
-      for (const auto& n : p["notes"]) add(str(p, "profile") + ": " + n.get<std::string>());
+  // A pricing note once per profile and text, with the models it applies to.
+  std::vector<std::pair<std::string, std::string>> keys;  // (profile, note) in first-seen order
+  std::map<std::pair<std::string, std::string>, std::string> who;
+  for (const auto& [subject, ps] : r["pricing"].items())
+    for (const auto& p : ps)
+      for (const auto& n : p["notes"]) {
+        const auto key = std::make_pair(str(p, "profile"), n.get<std::string>());
+        if (!who.count(key)) keys.push_back(key);
+        std::string& w = who[key];
+        w += (w.empty() ? "" : ", ") + subject_label(r, subject);
+      }
+  for (const auto& key : keys) add(fmt::format("{} ({}): {}", key.first, who[key], key.second));
   if (has_snn(r))
     for (const auto& n : r["snn"]["notes"]) add("snn: " + n.get<std::string>());
   add("plots: " + plots.status);
