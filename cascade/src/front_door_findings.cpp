@@ -257,7 +257,11 @@ Findings find(const PipelineResult& r, const PipelineOptions& o, double threshol
     if (!sp.result.fits || !b) {
       f.snn_profile = f.ann_profile = sp.profile;
       f.kind = sp.kind;
-      f.why_not = !sp.result.fits ? "the SNN does not fit: " + sp.result.shortfall : "no ANN baseline fits";
+      // The shortfall starts with "does not fit on PROFILE: "; the sentence already names the profile.
+      std::string shortfall = sp.result.shortfall;
+      const std::string lead = "does not fit on " + sp.profile + ": ";
+      if (shortfall.rfind(lead, 0) == 0) shortfall = shortfall.substr(lead.size());
+      f.why_not = !sp.result.fits ? "the SNN does not fit: " + shortfall : "no ANN baseline fits";
       out.profiles.push_back(std::move(f));
       continue;
     }
