@@ -89,6 +89,21 @@ def main(folder, stdout_path):
         got = len(m.group(1).split("; ")) if m else 0
         if got != want_causes:
             fails.append(f"{lead}: {got} causes named, {want_causes} expected: {line}")
+    # The flagged constants that move a comparison by more than the threshold: listed in the summary and on the
+    # terminal, one line each ("loihi mac_energy = 23.6 pJ (assumption): ...").
+    summary = md.split('<a id="summary"></a>', 1)[-1].split("<a id=", 1)[0]
+    for f in findings["profiles"]:
+        for a in f["assumptions"]:
+            head = f"{a['profile']} {a['constant']} = "
+            if not any(x.startswith(head) and f"({a['status']})" in x for x in summary.split("\n")):
+                fails.append(f"report.md's summary does not list {head}...")
+            if not any(x.strip().startswith(head) for x in terminal):
+                fails.append(f"the terminal does not list {head}...")
+    # Per-inference figures only: no raw total (an integer of 7 digits or more) in the notes.
+    notes = md.split('<a id="notes"></a>', 1)[-1]
+    for x in notes.split("\n"):
+        if x.startswith("- ") and re.search(r"(?<![.\d])\d{7,}(?![.\d])", x):
+            fails.append(f"a raw total in the notes: {x}")
     for fail in fails:
         print("FAIL:", fail)
     print(f"{len(lines)} finding lines checked against report.json and the terminal")
