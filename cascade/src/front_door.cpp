@@ -281,7 +281,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
                                     : "not scored: " + r.ann.not_evaluated_reason);
 
   stage.begin("snn");
-  r.snn = run_snn_stage(o, r.ann.graph, r.stages);
+  r.snn = run_snn_stage(o, r.ann.graph, r.stages, stage.ticker());
   stage.end_progress(r.snn ? "done" : "not_available");
 
   stage.begin("baselines");

@@ -19,7 +19,8 @@ namespace snnconv::cascade {
 using namespace snnconv::pipeline;  // the stages a cascade and the front door run
 
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
-                                        std::vector<StageRecord>& stages) {
+                                        std::vector<StageRecord>& stages,
+                                        const std::function<void(std::int64_t, std::int64_t)>& tick) {
   (void)fused_ann;  // quantize_model imports the model again at batch 1 (the pricing graph's binding)
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
@@ -60,12 +61,14 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
   const std::vector<Sample> samples = load_samples(m, options.split, limit);
   SpikingRunOptions qrun;
   qrun.engine = SpikingEngine::qann;
+  qrun.on_sample = tick;
   const SpikingRunResult q = run_spiking(m, samples, qrun);
   SpikingRunOptions srun;
   srun.mode = options.snn_mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   srun.max_steps = options.max_steps;
   srun.threads = std::max(1, options.threads);
   srun.curve = true;
+  srun.on_sample = tick;
   std::unique_ptr<EarlyReadRecorder> early;
   std::string cascade_status = options.cascade ? "skipped: not a classifier" : "skipped: --no-cascade";
   if (options.cascade && m.task == "classification") {

@@ -119,6 +119,16 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);
   m.linears = std::move(sk.linears);
+  m.weight_bits = o.quant.weight_bits;
+  m.weight_group = o.quant.weight_group;
+  m.act_bits = o.quant.act_bits;
+  m.clip = std::string(clip_method_name(o.quant.clip));
+}
+
+std::string QuantizedModel::bits_label() const {
+  std::string label = "W" + std::to_string(weight_bits) + "A" + std::to_string(act_bits);
+  if (weight_group > 0) label += " g" + std::to_string(weight_group);
+  return label;
 }
 
 QuantizedModel quantize_model(const QuantizeModelOptions& o) {
@@ -239,11 +249,18 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
   m.data = data.empty() ? meta("data") : data;
   m.task = meta("task");
   m.calibration_split = meta("calibration_split");
-  try {
-    m.calibration_samples = std::stoll(meta("calibration_samples"));
-  } catch (const std::logic_error&) {
-    throw ParseError("model file attribute calibration_samples is not a number", {path, "", "", ""});
-  }
+  auto number = [&](const char* k) -> std::int64_t {
+    try {
+      return std::stoll(meta(k));
+    } catch (const std::logic_error&) {
+      throw ParseError(std::string("model file attribute ") + k + " is not a number", {path, "", "", ""});
+    }
+  };
+  m.calibration_samples = number("calibration_samples");
+  m.weight_bits = static_cast<int>(number("weight_bits"));
+  m.weight_group = static_cast<int>(number("weight_group"));
+  m.act_bits = static_cast<int>(number("act_bits"));
+  m.clip = meta("clip");
   for (auto& [name, g] : f.graphs) {
     if (name == "qann") m.qann = std::move(g);
     if (name == "snn") m.snn = std::move(g);
@@ -260,7 +277,11 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   const auto t0 = Clock::now();
   double total = 0.0;
   if (o.engine == SpikingEngine::qann) {
-    for (const Sample& s : samples) total += score(m.task, ann::run_qann(m.qann, s.inputs).outputs.at(0), s);
+    std::int64_t done = 0;
+    for (const Sample& s : samples) {
+      total += score(m.task, ann::run_qann(m.qann, s.inputs).outputs.at(0), s);
+      if (o.on_sample) o.on_sample(++done, r.samples);
+    }
     r.value = finish(m.task, total, samples);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return r;
@@ -315,6 +336,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       rec_file.samples.push_back(std::move(rs));
     }
     ++index;
+    if (o.on_sample) o.on_sample(index, r.samples);
     const double sc = score(m.task, res.outputs.at(0), s);
     total += sc;
     steps_sum += res.steps;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "report/cascade_report.hpp"
 #include "report/report.hpp"
 #include "snnconv/cascade/cascade.hpp"
@@ -50,7 +51,6 @@ int run_cascade_cmd(CascadeCliOptions& o) {
   if (!(o.tolerance_points >= 0.0 && o.tolerance_points <= 100.0))
     throw UsageError(fmt::format("--tolerance {} is outside [0, 100] points", o.tolerance_points));
   o.run.tolerance = o.tolerance_points / 100.0;
-  if (o.run.threads < 0) throw UsageError("--threads must be >= 0");
   if (!o.quiet) o.run.progress = [](const std::string& line) { std::cerr << line << '\n'; };
   const cascade::CascadeResult r = cascade::run_cascade(o.run);
   const nlohmann::json j = report::cascade_json(r);
@@ -84,8 +84,10 @@ void add_cascade(CLI::App& app, Action& action) {
                   "[:mode=strict|burst][:hw=PROFILE][:k=N][:temp=T]")
       ->required();
   cmd->add_option("--self-test", opts->self_test,
-                  "max_prob, margin, entropy or temporal (classifiers; temporal: SNN stages), execution or "
-                  "token_quantile (code generation)");
+                  "Classifiers: max_prob, margin, entropy, temporal (SNN stages); code generation: execution, "
+                  "token_quantile")
+      ->check(CLI::IsMember({"max_prob", "margin", "entropy", "temporal", "execution", "token_quantile"}))
+      ->capture_default_str();
   cmd->add_option("--data", opts->run.data, "Dataset (.h5); default: the first stage's snnconv.data metadata");
   cmd->add_option("--calib-split", opts->run.calib_split,
                   "Rows the thresholds are calibrated on: SPLIT or SPLIT:BEGIN:END (default val)");
@@ -102,10 +104,10 @@ void add_cascade(CLI::App& app, Action& action) {
   cmd->add_option("--profile", opts->run.profile, "Hardware profile the stages are priced on (default loihi)");
   cmd->add_option("--calib", opts->run.calib_samples, "qann/snn stages: quantization calibration samples (default 64)");
   cmd->add_option("--max-tokens", opts->run.max_tokens, "Code generation: bytes generated per candidate at most (default 16)");
-  cmd->add_option("--threads", opts->run.threads, "Dense-engine threads (default 1; results do not depend on it)");
+  add_threads_option(cmd, opts->run.threads, "Dense-engine threads (results do not depend on it)");
   cmd->add_option("--out", opts->out, "Output folder (default cascade_report); files appear only when complete");
   cmd->add_flag("--json", opts->json, "Print cascade.json to stdout");
-  cmd->add_flag("--quiet", opts->quiet, "No progress lines on stderr");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_cascade_cmd(*opts); }; });
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 
@@ -12,11 +13,13 @@ struct ConvertOptions {
   pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string out;
+  bool quiet = false;
   std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)
 };
 
 int run_convert(ConvertOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
+  require_onnx_model(o.quant.model, "convert");
   o.quant.quant.clip = parse_clip_method(o.clip);
   const pipeline::QuantizedModel m = pipeline::quantize_model(o.quant);
   pipeline::save_quantized_model(m, o.quant, o.out);
@@ -25,7 +28,7 @@ int run_convert(ConvertOptions& o) {
     point_data_from(qann, m.data, o.onnx_out);
     qann.metadata["snnconv.task"] = m.task;
     const onnx_export::ExportStats st = onnx_export::export_onnx(qann, o.onnx_out);
-    fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
+    if (!o.quiet) fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
                o.onnx_out, onnx_export::kExportOpset, st.bytes);
   }
   std::size_t neurons = 0, synapses = 0;
@@ -33,11 +36,9 @@ int run_convert(ConvertOptions& o) {
     neurons += n.kind == OpKind::SpikeNeuron ? 1 : 0;
     synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
   }
-  const std::string group = o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : "";
-  fmt::print("{}: W{}A{}{} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out,
-             o.quant.quant.weight_bits, o.quant.quant.act_bits, group, m.points.size(), m.calibration_samples,
-             m.calibration_split, o.clip);
-  fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
+  if (!o.quiet) fmt::print("{}: {} ({} quantization points, {} calibration samples of '{}', clip {})\n", o.out, m.bits_label(),
+             m.points.size(), m.calibration_samples, m.calibration_split, m.clip);
+  if (!o.quiet) fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
   return 0;
 }
 
@@ -53,21 +54,14 @@ void add_convert(CLI::App& app, Action& action) {
       "export");
   cmd->add_option("model", opts->quant.model, "ONNX model file")->required();
   cmd->add_option("--data", opts->quant.data, "Dataset for calibration (default: the model's snnconv.data)");
-  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")
-      ->capture_default_str();
-  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "Weight bits (2..8, per output channel)")
-      ->capture_default_str();
-  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
-                  "Grouped weights: one step per G consecutive input rows and output channel (G must divide every "
-                  "Linear's K); 0: per output channel")
-      ->capture_default_str();
-  cmd->add_option("--clip", opts->clip, "Activation range: minmax, percentile or mse")->capture_default_str();
-  cmd->add_option("--calib", opts->quant.calib_samples, "Calibration samples")->capture_default_str();
-  cmd->add_option("--calib-split", opts->quant.calib_split, "Calibration split (default: train, else val)");
+  add_quant_options(cmd,
+                    {&opts->quant.quant.weight_bits, &opts->quant.quant.weight_group, &opts->quant.quant.act_bits,
+                     &opts->clip, &opts->quant.calib_samples, &opts->quant.calib_split});
   cmd->add_option("--seq", opts->quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--onnx-out", opts->onnx_out,
                   "Also write the QANN as QDQ ONNX (integer form) to this file, as `snnconv export` does");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_convert(*opts); }; });
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/datasets/importers.hpp"
 
 namespace snnconv::cli {
@@ -10,6 +11,7 @@ namespace {
 struct ImportOptions {
   std::string name;
   std::string out;
+  bool quiet = false;
 };
 }  // namespace
 
@@ -22,10 +24,11 @@ void add_datasets(CLI::App& app, Action& action) {
   auto* imp = ds->add_subcommand("import", "Import a real dataset found on this machine into our HDF5 layout");
   imp->add_option("name", opts->name, "Dataset: " + names)->required();
   imp->add_option("--out", opts->out, "Output file (written to a temporary name, then renamed)")->required();
+  add_quiet_flag(imp, opts->quiet);
   imp->callback([opts, &action] {
     action = [opts] {
       const auto summary = datasets::import_dataset(opts->name, opts->out);
-      fmt::print("{}", datasets::format_summary(summary));
+      if (!opts->quiet) fmt::print("{}", datasets::format_summary(summary));
       return 0;
     };
   });

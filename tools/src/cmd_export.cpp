@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/pipeline/spiking.hpp"
@@ -24,6 +25,7 @@ struct ExportCmdOptions {
   std::string form = "integer";
   std::string samples_dir, split = "test";
   std::int64_t limit = -1;
+  bool quiet = false;
 };
 
 void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes) {
@@ -102,7 +104,7 @@ void dump_samples(const Graph& g, const pipeline::QuantizedModel& m, bool quanti
   std::vector<char> lb(labels.size() * sizeof(std::int64_t));
   std::memcpy(lb.data(), labels.data(), lb.size());
   write_bytes(dir / "labels.bin", lb);
-  fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", n, o.split,
+  if (!o.quiet) fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", n, o.split,
              quantized ? "qann" : "ann", o.samples_dir);
 }
 
@@ -135,17 +137,17 @@ int run_export(const ExportCmdOptions& o) {
   else if (o.form == "qdq")
     eo.form = onnx_export::QdqForm::qdq;
   else
-    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
+    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");  // the validator refuses it first
   const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
-  fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
+  if (!o.quiet) fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
              from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
              st.initializers, st.bytes);
   if (from_file)
-    fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
+    if (!o.quiet) fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
                "{} int8 weights\n",
                st.qdq_pairs, st.clips, st.int8_weights);
   if (from_file && eo.form == onnx_export::QdqForm::integer)
-    fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
+    if (!o.quiet) fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
                st.integer_matmuls, st.integer_units);
   if (!o.samples_dir.empty()) {
     if (!from_file) {
@@ -195,13 +197,15 @@ void add_export(CLI::App& app, Action& action) {
                   "prologue) or qdq (the standard form: per-channel DequantizeLinear of the int8 weights -> float "
                   "MatMul, QuantizeLinear, LayerNormalization, Softmax, Erf; close, not exact). Both pass every "
                   "activation through QuantizeLinear/DequantizeLinear")
+      ->check(CLI::IsMember({"integer", "qdq"}))
       ->capture_default_str();
   cmd->add_option("--samples", opts->samples_dir,
                   "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "
                   "our engine's outputs on them (qann for a model file, ann for ONNX) to this folder");
   cmd->add_option("--data", opts->data, "--samples: dataset (default: the one the model records)");
   cmd->add_option("--split", opts->split, "--samples: dataset split")->capture_default_str();
-  cmd->add_option("--limit", opts->limit, "--samples: at most N samples (language models: windows)");
+  add_limit_option(cmd, opts->limit, "--samples: at most N samples (language models: windows), N >= 1");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_export(*opts); }; });
 }
 

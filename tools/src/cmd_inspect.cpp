@@ -24,6 +24,7 @@ struct InspectOptions {
   bool ir = false;
   bool json = false;
   bool fused = false;
+  bool quiet = false;
 };
 
 std::string with_commas(std::int64_t v) {
@@ -213,6 +214,9 @@ void add_inspect(CLI::App& app, Action& action) {
   cmd->add_flag("--fused", opts->fused,
                 "Fuse to the canonical stage first (LayerNorm, Gelu, Linear, Attention) and print the count per "
                 "pattern");
+  // inspect's output is its answer and it writes nothing else: --quiet is accepted so that scripts can pass it to
+  // every command, and changes nothing.
+  cmd->add_flag("--quiet", opts->quiet, "Accepted for uniformity: inspect prints its answer only");
   cmd->callback([opts, &action] { action = [opts] { return run_inspect(*opts); }; });
 }
 

@@ -185,9 +185,11 @@ PipelineResult run_pipeline(const PipelineOptions& options);
 
 // The SNN stage (the seam, cascade/src/front_door_snn.cpp): compress with defaults, convert to a spiking
 // graph, run it on the same samples as the ANN. Appends its records (compress, convert, snn) to `stages`;
-// returns nothing while the QANN quantizer is not available.
+// returns nothing while the QANN quantizer is not available. `tick` (optional) is called after every sample
+// of the QANN and SNN runs with (done, total) of that run, for a progress display.
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
-                                        std::vector<StageRecord>& stages);
+                                        std::vector<StageRecord>& stages,
+                                        const std::function<void(std::int64_t, std::int64_t)>& tick = {});
 
 // Prices what `r` holds (r.ann, and r.snn when set) on the options' profiles: fills r.profiles,
 // r.ann_prices, r.snn_prices, r.comparisons, r.sensitivity. Public so a caller holding its own SNN run
