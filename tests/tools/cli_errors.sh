@@ -153,6 +153,7 @@ expect 2 "^--batch: 0 is below the minimum 1" -- run "$tab" --batch 0
 expect 2 "^--batch: 0 is below the minimum 1" -- "$tab" --batch 0 --no-snn
 expect 2 "^--calib: 0 is below the minimum 1" -- convert "$tab" --calib 0 --out "$tmp/c0.snn.h5"
 expect 2 "^--act-bits: Value 1 not in range 2 to 16" -- "$tab" --act-bits 1
+expect 2 "^--snn-samples: 0 would run no SNN sample" -- "$tab" --snn-samples 0
 # Choices appear in --help (they were in prose only), and negated flags show no "{false}".
 expect 0 "--engine TEXT:\{ann,qann,snn\}=ann" -- run --help
 expect 0 "--mode TEXT:\{strict,burst\}=strict" -- run --help

@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "progress.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
 #include "snnconv/pipeline/spiking_generate.hpp"
@@ -217,6 +218,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   go.check_exact = o.check_exact;
   go.resimulate = o.resimulate;
   go.early_read = o.early_read;
+  go.on_token = sample_progress(o.quiet, o.engine + " ", "tokens");
   const pipeline::SpikingGenerateResult r = pipeline::generate_spiking(m, prompt, go);
   const datasets::ByteTokenizer tokenizer;
   const std::vector<std::int32_t> ids(r.tokens.begin(), r.tokens.end());

@@ -204,7 +204,11 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
   add_quant_options(cmd, {&o.pipeline.weight_bits, nullptr, &o.pipeline.act_bits, nullptr, &o.pipeline.calib_samples, nullptr},
                     "SNN: ");
   cmd->add_option("--snn-samples", o.pipeline.snn_samples,
-                  "SNN: test samples the QANN and SNN run on (the first ones; at most --samples)")
+                  "SNN: test samples the QANN and SNN run on (the first ones; at most --samples; negative: as many "
+                  "as --samples)")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v == "0" ? std::string("0 would run no SNN sample: give N >= 1") : std::string(); },
+          "N!=0"))
       ->capture_default_str();
   add_snn_options(cmd, o.pipeline.snn_mode, o.pipeline.max_steps, "SNN: ");
   cmd->add_flag_callback("--no-cascade", [&o] { o.pipeline.cascade = false; },
