@@ -4,16 +4,31 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <numeric>
 
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::ann {
 
+void require_finite_logits(std::span<const float> logits) {
+  bool any = false;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const float v = logits[i];
+    if (std::isnan(v) || v == std::numeric_limits<float>::infinity())
+      throw NumericError("the next-token logits are " + std::string(std::isnan(v) ? "nan" : "+inf") + " at token id " +
+                         std::to_string(i) + ": no token can be chosen from them");
+    any = any || std::isfinite(v);
+  }
+  if (!logits.empty() && !any) throw NumericError("every next-token logit is -inf: no token can be chosen from them");
+}
+
 namespace {
 void check_options(std::span<const float> logits, const SamplingOptions& o) {
   if (logits.empty()) throw UsageError("sampling: empty logits");
-  if (std::isnan(o.temperature)) throw UsageError("sampling temperature is NaN");
+  require_finite_logits(logits);
+  if (!std::isfinite(o.temperature)) throw UsageError("sampling temperature must be a finite number");
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw UsageError("top-p must be in (0, 1]");
   if (o.top_k < 0) throw UsageError("top-k must be >= 0");
 }

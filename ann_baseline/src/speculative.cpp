@@ -84,6 +84,7 @@ std::span<const float> row(const Tensor& logits, std::int64_t r) {
 }
 
 std::int64_t argmax(std::span<const float> x) {
+  require_finite_logits(x);
   return std::distance(x.begin(), std::max_element(x.begin(), x.end()));
 }
 

@@ -24,10 +24,17 @@ int parse_int(const std::string& stage, const std::string& key, const std::strin
   return x;
 }
 
+// A NaN or +Inf logit has no probability (the callers refuse non-finite outputs with the sample named
+// first; this keeps the self-test scores defined for any input, which the `metrics` fuzz harness checks).
+// -Inf is a masked class: probability 0, unless every class is masked.
 std::vector<double> softmax(std::span<const float> logits) {
   std::vector<double> p(logits.size());
   if (logits.empty()) return p;
+  for (std::size_t i = 0; i < logits.size(); ++i)
+    if (std::isnan(logits[i]) || logits[i] == std::numeric_limits<float>::infinity())
+      throw NumericError(fmt::format("self-test: logit {} is {}", i, std::isnan(logits[i]) ? "nan" : "+inf"));
   const float mx = *std::max_element(logits.begin(), logits.end());
+  if (!std::isfinite(mx)) throw NumericError("self-test: every logit is -inf");
   double sum = 0.0;
   for (std::size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp(static_cast<double>(logits[i] - mx));
   for (double& x : p) x /= sum;
@@ -176,11 +183,16 @@ double entropy_score(std::span<const float> logits) {
 
 double temporal_score(std::span<const float> half_logits, std::span<const float> final_logits) {
   if (half_logits.size() != final_logits.size() || final_logits.empty()) return 0.0;
-  return argmax(half_logits) == argmax(final_logits) ? max_prob_score(final_logits) : 0.0;
+  (void)softmax(half_logits);  // refuses a NaN read at half the steps, as the final one
+  const double p = max_prob_score(final_logits);
+  return argmax(half_logits) == argmax(final_logits) ? p : 0.0;
 }
 
 double quantile_score(std::vector<double> p, double q) {
   if (p.empty()) return 0.0;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    if (std::isnan(p[i])) throw NumericError(fmt::format("token_quantile: the probability of token {} is nan", i));
+  if (std::isnan(q)) throw UsageError("token_quantile: the quantile is nan");
   std::sort(p.begin(), p.end());
   const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(p.size() - 1);
   const auto lo = static_cast<std::size_t>(std::floor(pos));
@@ -276,7 +288,10 @@ namespace {
 // Candidate thresholds of one stage: quantiles of its scores, plus 0 (always answer) and +inf (never).
 std::vector<double> threshold_grid(const StageOutcomes& s, int points) {
   std::vector<double> scores;
-  for (const SampleOutcome& o : s.samples) scores.push_back(o.score);
+  for (const SampleOutcome& o : s.samples) {
+    if (std::isnan(o.score)) throw NumericError(fmt::format("cascade: sample {} has a nan self-test score", scores.size()));
+    scores.push_back(o.score);
+  }
   std::sort(scores.begin(), scores.end());
   std::vector<double> g{0.0, std::numeric_limits<double>::infinity()};
   if (!scores.empty())

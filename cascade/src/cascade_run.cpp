@@ -21,6 +21,7 @@
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/finite.hpp"
 #include "snnconv/core/si_format.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -195,6 +196,10 @@ class ClassifierStages {
       double correct = 0.0;
       for (std::size_t i = 0; i < runs[k].size(); ++i) {
         const ClassifierRun& cr = runs[k][i];
+        const std::string row = fmt::format("row {} of split '{}' on stage '{}'", ranges[k].begin + static_cast<std::int64_t>(i),
+                                            ranges[k].split, s.text);
+        require_finite_output(cr.final_logits, {}, OutputSite{"", row, ""}, {s.model, "", "", ""});
+        require_finite_output(cr.half_logits, {}, OutputSite{"", row + " (read at half its steps)", ""}, {s.model, "", "", ""});
         SampleOutcome so;
         const auto best = std::max_element(cr.final_logits.begin(), cr.final_logits.end()) - cr.final_logits.begin();
         so.correct = best == samples[k][i].label;

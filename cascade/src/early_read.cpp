@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/finite.hpp"
 
 namespace snnconv::cascade {
 namespace {
@@ -67,6 +68,7 @@ void EarlyReadRecorder::on_read(std::int64_t sample, int step, bool final, const
     s.cost.resize(o_.steps.size() + 1);
   }
   std::vector<float> v(output.data<float>(), output.data<float>() + output.numel());
+  require_finite_output(v, output.shape(), OutputSite{"", fmt::format("sample {} read at step {}", sample, step), ""});
   if (!final) {
     const std::size_t r = index_of(reads_, step);
     if (r < reads_.size() && reads_[r] == step) s.logits[r] = v;

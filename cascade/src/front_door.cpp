@@ -106,7 +106,10 @@ bool same_rows(const Ledger& l, const Graph& g) {
   return true;
 }
 
-void run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
+// Returns false when the evaluation failed on the model's outputs (a NumericError: the stage is then
+// not available, and the ANN is priced on one static inference like an unscored task).
+bool run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
+  bool ok = true;
   AnnSection& a = r.ann;
   a.split = o.split;
   a.batch = o.batch;
@@ -144,6 +147,9 @@ void run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
       }
     } catch (const UnsupportedError& e) {  // the task is not scored yet: price one inference
       a.not_evaluated_reason = e.message();
+    } catch (const NumericError& e) {  // non-finite outputs: no metric, but the model is still priced
+      a.not_evaluated_reason = std::string("failed: ") + e.what();
+      ok = false;
     }
   }
   if (!a.evaluated || a.ledger.per_node.empty()) {
@@ -156,6 +162,7 @@ void run_ann(PipelineResult& r, const PipelineOptions& o, StageRunner& stage) {
     if (t.dims.size() >= 2 && t.dims[1].is_known())
       a.ledger.tokens = a.ledger.samples * static_cast<std::uint64_t>(t.dims[1].value);
   }
+  return ok;
 }
 
 }  // namespace
@@ -242,6 +249,10 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
 PipelineResult run_pipeline(const PipelineOptions& o) {
   if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
   if (o.samples == 0) throw UsageError("--samples must be >= 1 (or negative for the whole split)");
+  {  // a bad profile name or file is refused now, not at pricing after every stage ran
+    const std::filesystem::path dir = o.profiles_dir.empty() ? hw::default_profiles_dir() : o.profiles_dir;
+    for (const std::string& n : o.profiles) (void)hw::find_profile(n, dir);
+  }
   PipelineResult r;
   r.generator = "snnconv 0.1.0";
   StageRunner stage(o, r.stages, 8);
@@ -275,10 +286,13 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
 
   stage.begin("ann");
   r.ann.graph = g;
-  run_ann(r, o, stage);
+  const bool ann_ok = run_ann(r, o, stage);
   if (r.model.task.empty()) r.model.task = r.ann.task;
-  stage.end("done", r.ann.evaluated ? fmt::format("{} {:.4f} on {} samples", r.ann.metric, r.ann.value, r.ann.samples)
-                                    : "not scored: " + r.ann.not_evaluated_reason);
+  if (!ann_ok)
+    stage.end("not_available", r.ann.not_evaluated_reason + "; priced on one static inference");
+  else
+    stage.end("done", r.ann.evaluated ? fmt::format("{} {:.4f} on {} samples", r.ann.metric, r.ann.value, r.ann.samples)
+                                      : "not scored: " + r.ann.not_evaluated_reason);
 
   stage.begin("snn");
   r.snn = run_snn_stage(o, r.ann.graph, r.stages, stage.ticker());

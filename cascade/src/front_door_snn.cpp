@@ -18,6 +18,13 @@
 namespace snnconv::cascade {
 using namespace snnconv::pipeline;  // the stages a cascade and the front door run
 
+namespace {
+// The SNN run of the stage (after quantization and conversion): its records and its section.
+SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const QuantizeModelOptions& qo,
+                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages,
+                   const std::function<void(std::int64_t, std::int64_t)>& tick);
+}  // namespace
+
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Graph& fused_ann,
                                         std::vector<StageRecord>& stages,
                                         const std::function<void(std::int64_t, std::int64_t)>& tick) {
@@ -42,11 +49,15 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
   QuantizedModel m;
   try {
     m = quantize_model(qo);
-  } catch (const Error& e) {  // no dataset to calibrate on, a task or an op the quantizer cannot express yet
-    if (!dynamic_cast<const UnsupportedError*>(&e) && !dynamic_cast<const UsageError*>(&e)) throw;
-    stages.push_back(StageRecord{"compress", "not_available", since(t0), e.what()});
+  } catch (const Error& e) {
+    // No dataset to calibrate on, a task or an op the quantizer cannot express yet (not implemented), or a
+    // failure: non-finite calibration activations, a limit. The ANN report stands without the SNN.
+    const bool failed = !dynamic_cast<const UnsupportedError*>(&e) && !dynamic_cast<const UsageError*>(&e);
+    stages.push_back(StageRecord{"compress", "not_available", since(t0), (failed ? "failed: " : "") + std::string(e.what())});
     stages.push_back(StageRecord{"convert", "not_available", 0.0, "needs the QANN"});
-    stages.push_back(StageRecord{"snn", "not_available", 0.0, "needs the spiking graph"});
+    stages.push_back(StageRecord{"snn", "not_available", 0.0,
+                                 failed ? "needs the spiking graph; compress failed: " + std::string(e.what())
+                                        : "needs the spiking graph"});
     return std::nullopt;
   }
   stages.push_back(StageRecord{"compress", "done", since(t0),
@@ -55,6 +66,23 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
                                            m.calibration_samples, m.calibration_split)});
   stages.push_back(StageRecord{"convert", "done", 0.0, fmt::format("{} SNN nodes", m.snn.num_nodes())});
   t0 = Clock::now();
+  try {
+    return run_snn(options, m, qo, t0, stages, tick);
+  } catch (const Error& e) {  // a numeric error, a limit, ...: the SNN is not available, the ANN report stands
+    stages.push_back(StageRecord{"snn", "not_available", since(t0), std::string("failed: ") + e.what()});
+  } catch (const std::bad_alloc&) {
+    stages.push_back(StageRecord{"snn", "not_available", since(t0), "failed: out of memory"});
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const QuantizeModelOptions& qo,
+                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages,
+                   const std::function<void(std::int64_t, std::int64_t)>& tick) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   const std::int64_t limit = options.samples < 0 ? options.snn_samples
                              : options.snn_samples < 0 ? options.samples
                                                        : std::min(options.samples, options.snn_samples);
@@ -138,5 +166,7 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Gr
                                            r.value, q.value, r.samples, r.mean_steps)});
   return s;
 }
+
+}  // namespace
 
 }  // namespace snnconv::cascade

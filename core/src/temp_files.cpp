@@ -1,5 +1,8 @@
 #include "snnconv/core/temp_files.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,9 +23,47 @@ struct Slot {
 };
 std::array<Slot, kMaxTempFiles> g_slots;
 
+// Removes the entries of the open folder `dir` and what they hold, with async-signal-safe calls only
+// (open, getdents64, unlinkat, close): a staging folder of AtomicFolder is registered as one path.
+void remove_contents(int dir, int depth) {
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) return;
+    bool removed_any = false;
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      const char* name = d->d_name;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      if (::unlinkat(dir, name, 0) == 0) {
+        removed_any = true;
+        continue;
+      }
+      if (depth <= 0) continue;
+      const int sub = ::openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) continue;
+      remove_contents(sub, depth - 1);
+      ::close(sub);
+      if (::unlinkat(dir, name, AT_REMOVEDIR) == 0) removed_any = true;
+    }
+    if (removed_any) ::lseek(dir, 0, SEEK_SET);  // entries moved under us: read the folder again
+    else return;
+  }
+}
+
+void remove_path(const char* path) {
+  if (::unlink(path) == 0) return;
+  const int dir = ::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) return;
+  remove_contents(dir, 8);
+  ::close(dir);
+  ::rmdir(path);
+}
+
 extern "C" void on_interrupt(int sig) {
   for (auto& s : g_slots)
-    if (s.ready.load()) ::unlink(s.path);
+    if (s.ready.load()) remove_path(s.path);
   ::_exit(128 + sig);
 }
 }  // namespace

@@ -1,6 +1,7 @@
 #include "snnconv/core/verifier.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <variant>
 #include <vector>
 
@@ -92,13 +93,12 @@ void verify(const Graph& g, Stage stage) {
 namespace snnconv {
 
 void check_finite_constants(const Graph& g) {
-  // NaN is never legitimate. Inf is: masks fill with -inf (Where(mask, scores, -inf), additive masks), so
-  // Inf is refused only where a weight is read (weight-bearing ops, LayerNorm scale/bias).
-  auto has_nan = [](const Tensor& t) {
-    for (float v : t.to_f32())
-      if (v != v) return true;
-    return false;
-  };
+  // NaN is never legitimate. Inf is, in masks and fill values: Where(mask, scores, -inf), an additive causal
+  // mask of 0 and -inf, a -inf scalar to clamp with. Those constants hold nothing but zeros and infinities.
+  // So Inf is refused wherever a weight is read (weight-bearing ops, LayerNorm scale/bias), and in any other
+  // constant that holds Inf beside a nonzero finite number: an embedding table, a positional table, a
+  // per-feature scale or bias, a class token with a corrupt entry (which would turn every output it reaches
+  // into Inf or NaN).
   for (NodeId id : g.topological_order()) {
     const Node& n = g.node(id);
     const bool reads_weights = has_flag(n.kind, kWeightBearing) || n.kind == OpKind::LayerNorm;
@@ -106,11 +106,30 @@ void check_finite_constants(const Graph& g) {
       if (!in.valid() || !g.is_constant(in)) continue;
       const Tensor& t = *g.value(in).constant;
       if (!is_float(t.dtype()) || t.all_finite()) continue;
-      const bool nan = has_nan(t);
-      if (!nan && !reads_weights) continue;
+      bool nan = false, nonzero_finite = false;
+      std::int64_t first_inf = -1, first_nan = -1;
+      const std::vector<float> v = t.to_f32();
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (std::isnan(v[i])) {
+          nan = true;
+          if (first_nan < 0) first_nan = static_cast<std::int64_t>(i);
+        } else if (std::isinf(v[i])) {
+          if (first_inf < 0) first_inf = static_cast<std::int64_t>(i);
+        } else if (v[i] != 0.0f) {
+          nonzero_finite = true;
+        }
+      }
+      if (!nan && !reads_weights && !nonzero_finite) continue;  // a mask or a fill value
       ErrorContext c = g.context(id);
       c.value = g.value(in).name;
-      throw NumericError(std::string("constant holds ") + (nan ? "NaN" : "Inf") + " (first read by this node)", c);
+      if (nan)
+        throw NumericError("constant holds NaN at element " + std::to_string(first_nan) + " (first read by this node)", c);
+      throw NumericError("constant holds Inf at element " + std::to_string(first_inf) +
+                             (reads_weights ? " of a weight"
+                                           : " among nonzero finite values: a corrupt weight or table (an embedding, "
+                                             "a bias), not a mask") +
+                             " (first read by this node)",
+                         c);
     }
   }
 }

@@ -1,11 +1,12 @@
 #include "h5_io.hpp"
 
-#include "snnconv/core/temp_files.hpp"
+#include "snnconv/core/atomic_output.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 
 namespace snnconv::datasets::detail {
@@ -252,35 +253,83 @@ std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& w
   return out;
 }
 
-void write_file_atomically(const std::filesystem::path& path, const std::string& what,
-                           const std::function<void(const std::string& temporary)>& write) {
-  namespace fs = std::filesystem;
-  silence_hdf5();
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-  TempFileGuard guard(tmp.string());
-  std::error_code ec;
-  try {
-    write(tmp.string());
-  } catch (const H5::Exception& e) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot write " + what + ": " + describe(e), {path.string(), "", "", ""});
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename the " + what + " into place: " + ec.message(), {path.string(), "", "", ""});
-  }
-  guard.release();
+namespace {
+
+// A name for an in-memory file that no disk file can have: libhdf5's core driver refuses to open an image
+// under the name of a file that exists. "/dev/null/..." never exists (ENOTDIR).
+std::string image_name(const std::string& label) {
+  static std::atomic<unsigned> counter{0};
+  return fmt::format("/dev/null/snnconv-image-{}-{}-{}", ::getpid(), counter++, label);
 }
 
-H5::H5File create_file(const std::string& path) {
+H5::FileAccPropList in_memory_access() {
+  H5::FileAccPropList access;
+  // 1 MiB growth steps, no backing store: libhdf5 never opens, writes or closes a disk file.
+  if (H5Pset_fapl_core(access.getId(), std::size_t{1} << 20, 0) < 0)
+    throw H5::PropListIException("in_memory_access", "H5Pset_fapl_core failed");
+  return access;
+}
+
+}  // namespace
+
+H5::H5File create_file(const std::string& label) {
+  silence_hdf5();
   H5::FileCreatPropList create;
   if (H5Pset_obj_track_times(create.getId(), 0) < 0) throw H5::PropListIException("create_file", "track times");
-  return H5::H5File(path, H5F_ACC_TRUNC, create);
+  return H5::H5File(image_name(std::filesystem::path(label).filename().string()), H5F_ACC_TRUNC, create,
+                    in_memory_access());
+}
+
+std::string file_image(const H5::H5File& file) {
+  const hid_t id = file.getId();
+  if (H5Fflush(id, H5F_SCOPE_GLOBAL) < 0) throw H5::FileIException("file_image", "H5Fflush failed");
+  const ssize_t size = H5Fget_file_image(id, nullptr, 0);
+  if (size < 0) throw H5::FileIException("file_image", "H5Fget_file_image failed");
+  std::string image(static_cast<std::size_t>(size), '\0');
+  if (H5Fget_file_image(id, image.data(), image.size()) != size)
+    throw H5::FileIException("file_image", "H5Fget_file_image returned another size");
+  return image;
+}
+
+H5::H5File open_image(const std::string& image, const std::string& label) {
+  silence_hdf5();
+  H5::FileAccPropList access = in_memory_access();
+  // libhdf5 copies the buffer; the const_cast is its C API's signature, nothing writes through it.
+  if (H5Pset_file_image(access.getId(), const_cast<char*>(image.data()), image.size()) < 0)
+    throw H5::PropListIException("open_image", "H5Pset_file_image failed");
+  return H5::H5File(image_name(std::filesystem::path(label).filename().string()), H5F_ACC_RDONLY,
+                    H5::FileCreatPropList::DEFAULT, access);
+}
+
+std::string build_file_image(const std::filesystem::path& path, const std::string& what,
+                             const std::function<void(H5::H5File&)>& build,
+                             const std::function<void(const H5::H5File&)>& check) {
+  silence_hdf5();
+  std::string image;
+  try {
+    H5::H5File file = create_file(path.string());
+    build(file);
+    image = file_image(file);
+    file.close();
+  } catch (const H5::Exception& e) {
+    throw IoError("cannot build the " + what + ": " + describe(e), {path.string(), "", "", ""});
+  }
+  if (check) {
+    try {
+      const H5::H5File back = open_image(image, path.string());
+      check(back);
+    } catch (const H5::Exception& e) {
+      throw IoError("the " + what + " does not read back: " + describe(e), {path.string(), "", "", ""});
+    }
+  }
+  return image;
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& what,
+                           const std::function<void(H5::H5File&)>& build,
+                           const std::function<void(const H5::H5File&)>& check) {
+  const std::string image = build_file_image(path, what, build, check);
+  snnconv::write_file_atomically(path, image, what);
 }
 
 namespace {

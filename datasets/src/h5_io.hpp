@@ -70,15 +70,28 @@ Tensor read_rows(const H5::DataSet& dataset, DType dtype, const Shape& shape, st
 // A 1-D dataset of variable- or fixed-length strings. ParseError when not strings.
 std::vector<std::string> read_strings(const H5::DataSet& dataset, const Where& where);
 
-// Writes a whole HDF5 file atomically: `write` fills the temporary `.NAME.tmp-PID` beside `path` (registered
-// for removal on SIGINT/SIGTERM), which is then renamed to `path`. On any failure the temporary is removed;
-// HDF5 exceptions become IoError naming `what` and the file.
-void write_file_atomically(const std::filesystem::path& path, const std::string& what,
-                           const std::function<void(const std::string& temporary)>& write);
-
+// HDF5 files are built in memory (libhdf5's core driver without a backing store) and their bytes written by
+// core/atomic_output.hpp. So libhdf5 never writes to a disk: a full disk or an I/O error is met by our own
+// write(2) and reported in the OS's words, and libhdf5's failure paths on a failed write (which leaked
+// handles and crashed in H5close at exit after a failed H5Fclose) are never taken.
+//
 // Reproducible files: HDF5 stamps every object with creation/modification times by default, so two runs
 // would differ in bytes. Files, groups and datasets are created through these helpers with times off.
-H5::H5File create_file(const std::string& path);  // truncates
+// `label` only names the in-memory file (messages of libhdf5).
+H5::H5File create_file(const std::string& label);
+// The bytes of an in-memory file (flushed first).
+std::string file_image(const H5::H5File& file);
+// A read-only view of an image: what is about to be written, read back before it is.
+H5::H5File open_image(const std::string& image, const std::string& label);
+// Builds a file in memory with `build`, reads it back with `check` (optional; its errors stop the write),
+// and returns its bytes. HDF5 exceptions become IoError naming `what` and `path`.
+std::string build_file_image(const std::filesystem::path& path, const std::string& what,
+                             const std::function<void(H5::H5File&)>& build,
+                             const std::function<void(const H5::H5File&)>& check = {});
+// build_file_image, then the bytes written atomically to `path` (AtomicFile).
+void write_file_atomically(const std::filesystem::path& path, const std::string& what,
+                           const std::function<void(H5::H5File&)>& build,
+                           const std::function<void(const H5::H5File&)>& check = {});
 // Creates PARENT/NAME, and the missing groups on the way when NAME has several components.
 H5::Group create_group(const H5::Group& parent, const std::string& name);
 

@@ -19,6 +19,7 @@
 #include "h5_io.hpp"
 #include "hdf5_probe.hpp"
 #include "snnconv/core/attrs_codec.hpp"
+#include "snnconv/core/atomic_output.hpp"
 #include "snnconv/core/verifier.hpp"
 
 namespace snnconv::datasets {
@@ -26,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 ModelFile read_unprobed(const fs::path& path);  // read_model_file without the probe
+ModelFile read_open(const H5::H5File& f, const std::string& file);  // the reads of an open file
 using detail::Where;
 
 constexpr const char* kModelFormat = "snnconv-model";
@@ -222,6 +224,11 @@ class GraphReader {
     } catch (const Error& e) {
       fail("/" + grp_, std::string("the stored graph is not valid: ") + e.what());
     }
+    try {  // weights as an ONNX import checks them: NaN never, Inf only in masks
+      check_finite_constants(g);
+    } catch (const NumericError& e) {
+      throw NumericError(e.message(), {file_, e.context().node, e.context().op, e.context().value});
+    }
     return g;
   }
 
@@ -256,24 +263,28 @@ const Graph* ModelFile::find(const std::string& name) const {
   return nullptr;
 }
 
+std::string model_file_image(const fs::path& path, const std::map<std::string, std::string>& metadata,
+                             const std::vector<std::pair<std::string, const Graph*>>& graphs) {
+  const auto build = [&](H5::H5File& f) {
+    detail::set_string_attribute(f, "format", kModelFormat);
+    detail::set_integer_attribute(f, "format_version", kModelFormatVersion);
+    for (const auto& [k, v] : metadata) detail::set_string_attribute(f, k, v);
+    std::vector<std::string> order;
+    for (const auto& [name, g] : graphs) {
+      H5::Group grp = detail::create_group(f, "/" + name);
+      write_graph(grp, *g, path.string() + ": graph '" + name + "'");
+      order.push_back(name);
+    }
+    detail::write_strings(f.openGroup("/"), "graphs", order);
+  };
+  // What is written is what we can read.
+  const auto check = [&](const H5::H5File& f) { (void)read_open(f, path.string()); };
+  return detail::build_file_image(path, "model file", build, check);
+}
+
 void write_model_file(const fs::path& path, const std::map<std::string, std::string>& metadata,
                       const std::vector<std::pair<std::string, const Graph*>>& graphs) {
-  detail::write_file_atomically(path, "model file", [&](const std::string& tmp) {
-    {
-      H5::H5File f = detail::create_file(tmp);
-      detail::set_string_attribute(f, "format", kModelFormat);
-      detail::set_integer_attribute(f, "format_version", kModelFormatVersion);
-      for (const auto& [k, v] : metadata) detail::set_string_attribute(f, k, v);
-      std::vector<std::string> order;
-      for (const auto& [name, g] : graphs) {
-        H5::Group grp = detail::create_group(f, "/" + name);
-        write_graph(grp, *g, path.string() + ": graph '" + name + "'");
-        order.push_back(name);
-      }
-      detail::write_strings(f.openGroup("/"), "graphs", order);
-    }
-    (void)read_unprobed(tmp);  // what we rename into place is what we can read
-  });
+  write_file_atomically(path, model_file_image(path, metadata, graphs), "model file");
 }
 
 namespace {
@@ -282,7 +293,14 @@ ModelFile read_unprobed(const fs::path& path) {
   detail::silence_hdf5();
   const std::string file = path.string();
   try {
-    const H5::H5File f = detail::open_read_only(file);
+    return read_open(detail::open_read_only(file), file);
+  } catch (const H5::Exception& e) {
+    throw ParseError("malformed model file: " + detail::describe(e), {file, "", "", ""});
+  }
+}
+
+ModelFile read_open(const H5::H5File& f, const std::string& file) {
+  try {
     const Where root{file, "/"};
     const H5::Group g = f.openGroup("/");
     if (detail::get_string_attribute(g, "format", root).value_or("") != kModelFormat)

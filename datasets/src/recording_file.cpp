@@ -11,8 +11,7 @@ namespace fs = std::filesystem;
 
 void write_recording_file(const fs::path& path, const RecordingFile& rec) {
   const auto L = static_cast<std::int64_t>(rec.populations.size());
-  detail::write_file_atomically(path, "recording", [&](const std::string& tmp) {
-    H5::H5File f = detail::create_file(tmp);
+  const auto build = [&](H5::H5File& f) {
     detail::set_string_attribute(f, "format", "snnconv-recording");
     detail::set_integer_attribute(f, "format_version", 1);
     for (const auto& [k, v] : rec.metadata) detail::set_string_attribute(f, k, v);
@@ -41,7 +40,12 @@ void write_recording_file(const fs::path& path, const RecordingFile& rec) {
                              Tensor::from_vector<std::int32_t>({e, 3}, s.raster[r]), 4);
       }
     }
-  });
+  };
+  const auto check = [&](const H5::H5File& f) {  // the image opens and says what it is
+    if (detail::get_string_attribute(f.openGroup("/"), "format", {path.string(), "/"}) != "snnconv-recording")
+      throw IoError("the recording does not read back its format attribute", {path.string(), "", "", ""});
+  };
+  detail::write_file_atomically(path, "recording", build, check);
 }
 
 }  // namespace snnconv::datasets

@@ -61,38 +61,13 @@ ReferenceData read_reference_file(const fs::path& path) {
 }
 
 void write_reference_file(const fs::path& path, const ReferenceData& data) {
-  detail::silence_hdf5();
-  fs::path temporary = temporary_path_for(path);
-  ErrorContext context{path.string(), "", "", ""};
-  TempFileGuard guard(temporary.string());  // SIGINT/SIGTERM while writing removes the temporary
-  try {
-    {
-      H5::H5File file = detail::create_file(temporary.string());
-      for (const auto& [group_name, tensors] :
-           {std::pair{"inputs", &data.inputs}, std::pair{"outputs", &data.outputs}}) {
-        H5::Group group = detail::create_group(file, std::string("/") + group_name);
-        for (const auto& [name, tensor] : *tensors) {
-          context.value = std::string("/") + group_name + "/" + name;
-          // Exact values matter more than size here: no compression.
-          detail::write_tensor(group, name, tensor, 0);
-        }
-      }
+  detail::write_file_atomically(path, "reference file", [&](H5::H5File& file) {
+    for (const auto& [group_name, tensors] : {std::pair{"inputs", &data.inputs}, std::pair{"outputs", &data.outputs}}) {
+      H5::Group group = detail::create_group(file, std::string("/") + group_name);
+      // Exact values matter more than size here: no compression.
+      for (const auto& [name, tensor] : *tensors) detail::write_tensor(group, name, tensor, 0);
     }
-    fs::rename(temporary, path);
-    guard.release();
-  } catch (const H5::Exception& e) {
-    std::error_code ec;
-    fs::remove(temporary, ec);
-    throw IoError("write failed: " + detail::describe(e), context);
-  } catch (const fs::filesystem_error& e) {
-    std::error_code ec;
-    fs::remove(temporary, ec);
-    throw IoError(std::string("cannot rename: ") + e.what(), context);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(temporary, ec);
-    throw;
-  }
+  });
 }
 
 }  // namespace snnconv::datasets

@@ -1,5 +1,5 @@
 #include "snnconv/datasets/writer.hpp"
-#include "snnconv/core/temp_files.hpp"
+#include "snnconv/core/atomic_output.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -15,9 +15,7 @@ namespace snnconv::datasets {
 namespace fs = std::filesystem;
 
 fs::path temporary_path_for(const fs::path& final_path) {
-  fs::path folder = final_path.parent_path();
-  std::string name = fmt::format(".{}.tmp-{}", final_path.filename().string(), ::getpid());
-  return folder.empty() ? fs::path(name) : folder / name;
+  return temporary_name_for(final_path);
 }
 
 struct DatasetWriter::Impl {
@@ -25,8 +23,7 @@ struct DatasetWriter::Impl {
   fs::path temporary_path;
   std::string file_name;  // final path, for error messages: that is the file the user asked for
   WriterOptions options;
-  std::optional<H5::H5File> file;
-  std::optional<TempFileGuard> guard;  // removes the temporary if the process is interrupted
+  std::optional<H5::H5File> file;  // in memory until commit() (h5_io.hpp)
   bool committed = false;
   // split -> dataset -> first dimension, to compute `count` and report disagreements clearly.
   std::map<std::string, std::map<std::string, std::int64_t>> first_dims;
@@ -80,28 +77,23 @@ DatasetWriter::DatasetWriter(fs::path final_path, WriterOptions options) : impl_
   std::error_code ec;
   if (!folder.empty() && !fs::is_directory(folder, ec))
     throw IoError("cannot write: the folder does not exist", impl_->context());
-  impl_->guard.emplace(impl_->temporary_path.string());
   try {
-    impl_->file.emplace(detail::create_file(impl_->temporary_path.string()));
+    impl_->file.emplace(detail::create_file(impl_->file_name));
     H5::Group root = impl_->file->openGroup("/");
     detail::set_string_attribute(root, "format", kFormatName);
     detail::set_integer_attribute(root, "format_version", kFormatVersion);
   } catch (const H5::Exception& e) {
     impl_->file.reset();
-    fs::remove(impl_->temporary_path, ec);
-    throw IoError("cannot create " + impl_->temporary_path.string() + ": " + detail::describe(e), impl_->context());
+    throw IoError("cannot create the dataset file: " + detail::describe(e), impl_->context());
   }
 }
 
 DatasetWriter::~DatasetWriter() {
   if (!impl_ || impl_->committed) return;
   try {
-    impl_->file.reset();
+    impl_->file.reset();  // in memory: nothing reaches the disk
   } catch (...) {
-    // Closing a half-written file may fail; the file is deleted next anyway.
   }
-  std::error_code ec;
-  fs::remove(impl_->temporary_path, ec);
 }
 
 DatasetWriter::DatasetWriter(DatasetWriter&&) noexcept = default;
@@ -211,22 +203,20 @@ std::uintmax_t DatasetWriter::commit() {
                                     std::max<std::int64_t>(0, count.value_or(0)));
     }
   });
+  std::string image;
   try {
+    image = detail::file_image(*impl_->file);
     impl_->file->close();
     impl_->file.reset();
     // The reader's own validation: a file we rename into place is a file we can read.
-    H5::H5File check(impl_->temporary_path.string(), H5F_ACC_RDONLY);
+    const H5::H5File check = detail::open_image(image, impl_->file_name);
     detail::validate_layout(check, impl_->file_name);
   } catch (const H5::Exception& e) {
-    throw IoError("write failed: " + detail::describe(e), impl_->context());
+    throw IoError("cannot build the dataset file: " + detail::describe(e), impl_->context());
   }
-  std::error_code ec;
-  fs::rename(impl_->temporary_path, impl_->final_path, ec);
-  if (ec) throw IoError("cannot rename " + impl_->temporary_path.string() + ": " + ec.message(), impl_->context());
+  write_file_atomically(impl_->final_path, image, "dataset file");
   impl_->committed = true;
-  impl_->guard->release();
-  std::uintmax_t bytes = fs::file_size(impl_->final_path, ec);
-  return ec ? 0 : bytes;
+  return image.size();
 }
 
 }  // namespace snnconv::datasets

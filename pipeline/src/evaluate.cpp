@@ -14,7 +14,9 @@
 
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/finite.hpp"
 #include "snnconv/datasets/reader.hpp"
+#include "snnconv/pipeline/metrics.hpp"
 
 namespace snnconv::pipeline {
 namespace {
@@ -64,34 +66,30 @@ void merge_ledger(Ledger& into, const Ledger& from) {
   else into.samples += from.samples;
 }
 
-std::int64_t argmax_row(const float* row, std::int64_t n) {
-  std::int64_t best = 0;
-  for (std::int64_t j = 1; j < n; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
+// What a non-finite output message suggests checking: the sample's inputs are finite (the reader refuses
+// others), so the model overflowed on them or its weights did.
+std::string overflow_hint(const Tensor& inputs, std::int64_t row) {
+  if (inputs.dtype() != DType::f32 || inputs.rank() == 0) return {};
+  const std::int64_t per = inputs.numel() / std::max<std::int64_t>(inputs.dim(0), 1);
+  float largest = 0.0f;
+  for (std::int64_t j = 0; j < per; ++j) largest = std::max(largest, std::fabs(inputs.data<float>()[row * per + j]));
+  return fmt::format("its largest input magnitude is {:.3g}: the model overflows on inputs far outside the range it "
+                     "was trained on", largest);
 }
 
-// Area under the ROC curve of scores for label 1 against label 0: the Mann-Whitney statistic with tied
-// scores ranked at their average rank. NaN when one class is absent.
-double roc_auc(const std::vector<float>& score, const std::vector<std::int64_t>& label) {
-  std::vector<std::size_t> order(score.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
-  double rank_sum = 0.0, positives = 0.0;
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
-    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
-    for (std::size_t t = i; t < j; ++t)
-      if (label[order[t]] == 1) {
-        rank_sum += avg_rank;
-        positives += 1.0;
-      }
-    i = j;
-  }
-  const double negatives = static_cast<double>(score.size()) - positives;
-  if (positives == 0.0 || negatives == 0.0) return std::nan("");
-  return (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives);
+// Refuses a non-finite output of the rows [0, count) of `out` (first dim = batch), named by sample index.
+void require_finite_batch(const Tensor& out, std::int64_t first, std::int64_t count, const Graph& g,
+                          const EvalOptions& o, const std::string& kind, const Tensor* inputs) {
+  const std::int64_t per = out.numel() / std::max<std::int64_t>(out.dim(0), 1);
+  const std::span<const float> all(out.data<float>(), static_cast<std::size_t>(count * per));
+  if (!first_non_finite(all)) return;
+  const Shape row_shape(out.shape().begin() + 1, out.shape().end());
+  const std::string name = g.outputs().empty() ? "" : g.value(g.outputs()[0]).name;
+  for (std::int64_t i = 0; i < count; ++i)
+    require_finite_output(all.subspan(static_cast<std::size_t>(i * per), static_cast<std::size_t>(per)), row_shape,
+                          OutputSite{name, fmt::format("{} {} of split '{}'", kind, first + i, o.split),
+                                     inputs ? overflow_hint(*inputs, i) : ""},
+                          {o.model, "", "", name});
 }
 
 Tensor fit_input_at(const Tensor& data, const Graph& g, std::size_t input, const EvalOptions& o) {
@@ -146,14 +144,12 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
     const Tensor logits = out.at(0).cast(DType::f32);
     const std::int64_t classes = logits.numel() / logits.dim(0);
     const std::vector<std::int64_t> labels = b.labels.to_i64();
+    require_finite_batch(logits, begin, count, r->graph, o, "sample", &b.inputs);
     for (std::int64_t i = 0; i < count; ++i) {
-      const float* row = logits.data<float>() + i * classes;
-      correct += argmax_row(row, classes) == labels[static_cast<std::size_t>(i)];
+      const std::span<const float> row(logits.data<float>() + i * classes, static_cast<std::size_t>(classes));
+      correct += argmax_row(row) == labels[static_cast<std::size_t>(i)];
       if (classes == 2) {
-        // As torch.softmax in f32 (its saturation to 1.0 makes the same ties the recorded AUC saw).
-        const float m = std::max(row[0], row[1]);
-        const float e0 = std::exp(row[0] - m), e1 = std::exp(row[1] - m);
-        positive_prob.push_back(e1 / (e0 + e1));
+        positive_prob.push_back(two_class_probability(row[0], row[1]));
         all_labels.push_back(labels[static_cast<std::size_t>(i)]);
       }
     }
@@ -171,19 +167,6 @@ EvalResult classify(const EvalOptions& o, const Graph& probe, const datasets::Da
   res.kernels = main->engine->kernel_names();
   res.ledger = std::move(main->ledger);
   return res;
-}
-
-// Summed -log p(next byte) in nats over positions [0, count) of row b of logits [B, n, V], targets next[i].
-double row_nats(const float* logits, std::int64_t vocab, std::int64_t count, const std::int64_t* next) {
-  double nats = 0.0;
-  for (std::int64_t t = 0; t < count; ++t) {
-    const float* row = logits + t * vocab;
-    const float mx = row[argmax_row(row, vocab)];
-    double sum = 0.0;
-    for (std::int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-    nats += std::log(sum) - static_cast<double>(row[next[t]] - mx);
-  }
-  return nats;
 }
 
 EvalResult bits_per_byte(const EvalOptions& o, const Graph& probe, const datasets::DatasetReader& reader,
@@ -231,8 +214,11 @@ EvalResult bits_per_byte(const EvalOptions& o, const Graph& probe, const dataset
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     const Tensor logits = out.at(0).cast(DType::f32);  // [count, len, vocab]
     const std::int64_t vocab = logits.shape().back();
+    require_finite_batch(logits, first_window, count, r.graph, o, "window", nullptr);
     for (std::int64_t b = 0; b < count; ++b)
-      nats += row_nats(logits.data<float>() + b * len * vocab, vocab, len, bytes.data() + b * seq + 1);
+      nats += cross_entropy_nats(
+          std::span<const float>(logits.data<float>() + b * len * vocab, static_cast<std::size_t>(len * vocab)), vocab,
+          std::span<const std::int64_t>(bytes.data() + b * seq + 1, static_cast<std::size_t>(len)));
     scored += count * len;
   };
   for (std::int64_t w = 0; w < full_windows; w += batch) {
@@ -331,12 +317,14 @@ EvalResult exact_match(const EvalOptions& o, const Graph& probe, const datasets:
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     const Tensor logits = out.at(0).cast(DType::f32);  // [count, len, vocab]
     const std::int64_t vocab = logits.shape().back();
+    require_finite_batch(logits, begin, count, r->graph, o, "sample", nullptr);
     for (std::int64_t b = 0; b < count; ++b) {
       const auto p = pl[static_cast<std::size_t>(b)], a = al[static_cast<std::size_t>(b)];
       bool ok = a > 0;
       // The byte at position p + j is predicted at position p + j - 1.
       for (std::int64_t j = 0; ok && j < a; ++j)
-        ok = argmax_row(logits.data<float>() + (b * len + p + j - 1) * vocab, vocab) ==
+        ok = argmax_row(std::span<const float>(logits.data<float>() + (b * len + p + j - 1) * vocab,
+                                               static_cast<std::size_t>(vocab))) ==
              atv[static_cast<std::size_t>(b * at.dim(1) + j)];
       matches += ok;
     }

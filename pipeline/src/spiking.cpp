@@ -13,9 +13,12 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/converter/spike.hpp"
+#include "snnconv/core/atomic_output.hpp"
+#include "snnconv/core/finite.hpp"
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/datasets/recording_file.hpp"
+#include "snnconv/pipeline/metrics.hpp"
 
 namespace snnconv::pipeline {
 namespace {
@@ -37,33 +40,25 @@ std::int64_t window_of(const std::string& model, std::int64_t seq, const Graph& 
   throw UsageError("language model needs a window: give --seq", {model, "", "", ""});
 }
 
-std::int64_t argmax(const float* row, std::int64_t n) {
-  std::int64_t best = 0;
-  for (std::int64_t j = 1; j < n; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
-}
-
-// Classification: correct (0/1); language model: summed nats over the predicted positions.
-double score(const std::string& task, const Tensor& logits, const Sample& s) {
-  const float* p = logits.data<float>();
+// Classification: correct (0/1); language model: summed nats over the predicted positions. `index` names the
+// sample (its position in the run) when the output is not finite.
+double score(const std::string& task, const Graph& g, const Tensor& logits, const Sample& s, std::int64_t index,
+             const char* engine) {
+  const std::span<const float> all(logits.data<float>(), static_cast<std::size_t>(logits.numel()));
+  const std::string name = g.outputs().empty() ? "" : g.value(g.outputs()[0]).name;
+  require_finite_output(all, logits.shape(),
+                        OutputSite{name, fmt::format("sample {} of the run on the {}", index, engine),
+                                   "the quantized model's levels are bounded, so a float unit (an embedding, a "
+                                   "whole-vector unit) overflowed"});
   const std::int64_t v = logits.shape().back();
-  if (task == "classification") return argmax(p, v) == s.label ? 1.0 : 0.0;
+  auto row = [&](std::size_t t) { return all.subspan(t * static_cast<std::size_t>(v), static_cast<std::size_t>(v)); };
+  if (task == "classification") return argmax_row(row(0)) == s.label ? 1.0 : 0.0;
   if (task == "vqa") {  // exact match: every answer byte is the argmax under teacher forcing (= greedy decoding)
     for (std::size_t t = 0; t < s.next.size(); ++t)
-      if (s.next[t] >= 0 && argmax(p + static_cast<std::int64_t>(t) * v, v) != s.next[t]) return 0.0;
+      if (s.next[t] >= 0 && argmax_row(row(t)) != s.next[t]) return 0.0;
     return 1.0;
   }
-  double nats = 0.0;
-  for (std::size_t t = 0; t < s.next.size(); ++t) {
-    if (s.next[t] < 0) continue;
-    const float* row = p + static_cast<std::int64_t>(t) * v;
-    const float mx = row[argmax(row, v)];
-    double sum = 0.0;
-    for (std::int64_t j = 0; j < v; ++j) sum += std::exp(static_cast<double>(row[j] - mx));
-    nats += std::log(sum) - static_cast<double>(row[s.next[t]] - mx);
-  }
-  return nats;
+  return cross_entropy_nats(all, v, s.next);
 }
 
 double finish(const std::string& task, double total, const std::vector<Sample>& samples) {
@@ -223,7 +218,7 @@ std::vector<Sample> load_samples(const QuantizedModel& m, const std::string& spl
   return out;
 }
 
-void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
   const std::map<std::string, std::string> meta{
       {"model", m.model},
       {"data", m.data},
@@ -234,7 +229,11 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
       {"clip", std::string(clip_method_name(o.quant.clip))},
       {"calibration_samples", std::to_string(m.calibration_samples)},
       {"calibration_split", m.calibration_split}};
-  datasets::write_model_file(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+  return datasets::model_file_image(path, meta, {{"qann", &m.qann}, {"snn", &m.snn}});
+}
+
+void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o, const std::string& path) {
+  write_file_atomically(path, quantized_model_image(m, o, path), "model file");
 }
 
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
@@ -277,10 +276,10 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   const auto t0 = Clock::now();
   double total = 0.0;
   if (o.engine == SpikingEngine::qann) {
-    std::int64_t done = 0;
+    std::int64_t i = 0;
     for (const Sample& s : samples) {
-      total += score(m.task, ann::run_qann(m.qann, s.inputs).outputs.at(0), s);
-      if (o.on_sample) o.on_sample(++done, r.samples);
+      total += score(m.task, m.qann, ann::run_qann(m.qann, s.inputs).outputs.at(0), s, i++, "QANN");
+      if (o.on_sample) o.on_sample(i, r.samples);
     }
     r.value = finish(m.task, total, samples);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -307,7 +306,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     const bool reads = static_cast<bool>(o.on_read);
     Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
     snn::StepObserver obs = [&](int t, const std::vector<Tensor>& outs) {
-      if (o.curve) per_step.push_back(score(m.task, outs.at(0), s));
+      if (o.curve) per_step.push_back(score(m.task, m.snn, outs.at(0), s, index, "SNN"));
       if (reads && std::binary_search(o.read_steps.begin(), o.read_steps.end(), t)) o.on_read(index, t, false, outs.at(0), own);
     };
     snn::Recording rec;
@@ -337,7 +336,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     }
     ++index;
     if (o.on_sample) o.on_sample(index, r.samples);
-    const double sc = score(m.task, res.outputs.at(0), s);
+    const double sc = score(m.task, m.snn, res.outputs.at(0), s, index - 1, "SNN");
     total += sc;
     steps_sum += res.steps;
     r.max_steps = std::max(r.max_steps, res.steps);

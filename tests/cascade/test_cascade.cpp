@@ -67,10 +67,7 @@ TEST_CASE("the DSL evaluator gives dsl.py's values on its self-test cases and re
 
 TEST_CASE("the DSL evaluator reproduces every output dsl.py stored in synth_code.h5") {
   const auto data = kRoot / "examples/data/synth_code.h5";
-  if (!std::filesystem::exists(data)) {
-    MESSAGE("skipped: " << data.string() << " is not there");
-    return;
-  }
+  REQUIRE_MESSAGE(std::filesystem::exists(data), data.string() << " is committed");
   const datasets::DatasetReader r(data);
   std::int64_t tasks = 0, values = 0, wrong = 0;
   for (const std::string split : {"val", "test"}) {
@@ -249,10 +246,8 @@ TEST_CASE("cascade usage errors: one stage or a self-test that does not fit or t
 TEST_CASE("stages whose costs do not ascend are refused after the stage that breaks the order") {
   const auto sm = kRoot / "examples/synth_code/synth_code_small.onnx";
   const auto lg = kRoot / "examples/synth_code/synth_code_large.onnx";
-  if (!std::filesystem::exists(sm) || !std::filesystem::exists(lg)) {
-    MESSAGE("skipped: synth_code models are not there");
-    return;
-  }
+  REQUIRE_MESSAGE(std::filesystem::exists(sm), sm.string() << " is committed");
+  REQUIRE_MESSAGE(std::filesystem::exists(lg), lg.string() << " is committed");
   cascade::CascadeOptions o;
   o.stages = {cascade::parse_stage_spec(lg.string()), cascade::parse_stage_spec(sm.string())};
   o.self_test = cascade::SelfTest::execution;

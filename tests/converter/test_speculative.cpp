@@ -96,12 +96,12 @@ std::vector<ann::SpeculativeOptions> greedy_configs(int tokens, std::vector<int>
 
 TEST_SUITE("unit") {
   TEST_CASE("speculative: greedy code_gpt with code_gpt_draft equals target-only greedy (3 prompts)") {
-    if (!have_models()) return;
+    REQUIRE_MESSAGE(have_models(), "code_gpt, code_gpt_draft and python_code_small.h5 are committed");
     check_greedy_identical(test_prompts(3, 32), 200, greedy_configs(200, {1, 4}, true));
   }
 
   TEST_CASE("speculative: stop token and last position end generation exactly as generate() does") {
-    if (!have_models()) return;
+    REQUIRE_MESSAGE(have_models(), "code_gpt, code_gpt_draft and python_code_small.h5 are committed");
     Models m;
     const auto prompt = test_prompts(1, 32)[0];
     // Stop at the first newline.
@@ -141,7 +141,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("speculative: sampled first tokens follow the target's transformed distribution (chi-square)") {
-    if (!have_models()) return;
+    REQUIRE_MESSAGE(have_models(), "code_gpt, code_gpt_draft and python_code_small.h5 are committed");
     Models m;
     const auto prompt = test_prompts(2, 24)[1];
     const std::vector<std::int64_t> prefix(prompt.begin(), prompt.end() - 1);
@@ -184,7 +184,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("speculative: mismatched vocabularies and gamma < 1 are refused") {
-    if (!have_models()) return;
+    REQUIRE_MESSAGE(have_models(), "code_gpt, code_gpt_draft and python_code_small.h5 are committed");
     Models m;
     const std::vector<std::int64_t> prompt{1, 2, 3};
     ann::SpeculativeOptions o;
@@ -197,7 +197,7 @@ TEST_SUITE("unit") {
     o.gamma_max = 2;
     CHECK_THROWS_AS(ann::speculative_generate(m.target, m.draft, prompt, o), UsageError);
     const fs::path other = example("fixtures/gpt_op17_dynamic.onnx");  // a 64-token vocabulary
-    if (!fs::exists(other)) return;
+    REQUIRE_MESSAGE(fs::exists(other), other.string() << " is committed");
     DecoderGraphCache other_graphs(other.string());
     ann::DecodeSession small(other_graphs.provider());
     REQUIRE(small.vocab_size() != m.target.vocab_size());
@@ -214,7 +214,7 @@ TEST_SUITE("unit") {
 
 TEST_SUITE("slow") {
   TEST_CASE("speculative: greedy code_gpt with code_gpt_draft equals target-only greedy (50 prompts x 200 tokens)") {
-    if (!have_models()) return;
+    REQUIRE_MESSAGE(have_models(), "code_gpt, code_gpt_draft and python_code_small.h5 are committed");
     check_greedy_identical(test_prompts(50, 32), 200, greedy_configs(200, {2, 3, 4, 5}, true));
   }
 }

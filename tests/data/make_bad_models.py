@@ -47,4 +47,46 @@ def claims(name, dims, file_name, raw=b"\0\0\0\0"):
 claims("w_huge", [1 << 20, 1 << 20], "limit_huge_initializer.onnx")  # 2^40 elements claimed, 4 bytes held
 claims("w_negative", [8, -2], "limit_negative_dim.onnx")
 claims("w_overflow", [1 << 32, 1 << 32, 1 << 32], "limit_overflow_dims.onnx")  # product 2^96 overflows int64
+
+
+# Valid models that snnconv does not support (exit 3): an opset below 13, an op of a custom domain, a float64
+# tensor type.
+def save_one(nodes, name, opsets, inputs=None, outputs=None, initializer=()):
+    g = helper.make_graph(nodes, name, inputs or [x], outputs or [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 8])],
+                          initializer=list(initializer))
+    onnx.save(helper.make_model(g, opset_imports=opsets, producer_name="snnconv-tests"), os.path.join(here, name + ".onnx"))
+
+
+save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_opset", [helper.make_opsetid("", 11)])
+save_one([helper.make_node("Relu", ["x"], ["t"], name="relu0"),
+          helper.make_node("Swish", ["t"], ["r"], name="swish0", domain="com.example")], "unsupported_domain",
+         [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+x64 = helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1, 8])
+save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_dtype", [helper.make_opsetid("", 17)],
+         inputs=[x64], outputs=[helper.make_tensor_value_info("r", TensorProto.DOUBLE, [1, 8])])
+
+
+# Bundled example models with an Inf in an embedding table (refused at load; docs/reliability.md, "Non-finite
+# values"): medical_tab's per-feature embedding (feat_weight, read by Mul) and the GPT fixture's token embedding
+# (read by Gather). The dataset metadata is re-pointed from tests/data so that `snnconv run FILE` finds it.
+def with_inf(src, out, pick):
+    import numpy as np
+    from onnx import numpy_helper
+    m = onnx.load(os.path.join(here, "..", "..", "examples", src))
+    name = pick(m)
+    for i, t in enumerate(m.graph.initializer):
+        if t.name == name:
+            a = numpy_helper.to_array(t).copy()
+            a.reshape(-1)[a.size // 2] = np.inf
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, name))
+    for p in m.metadata_props:
+        if p.key == "snnconv.data":
+            p.value = os.path.relpath(os.path.join(here, "..", "..", "examples", os.path.dirname(src), p.value), here)
+    onnx.save(m, os.path.join(here, out))
+
+
+with_inf("medical_tab/medical_tab.onnx", "medical_tab_inf_embedding.onnx", lambda m: "feat_weight")
+with_inf("fixtures/gpt_op17_dynamic.onnx", "gpt_inf_embedding.onnx",
+         lambda m: next(n.input[0] for n in m.graph.node if n.op_type == "Gather"
+                        and any(t.name == n.input[0] for t in m.graph.initializer)))
 print("written")

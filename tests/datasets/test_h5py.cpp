@@ -31,10 +31,7 @@ int run_python(const TempDir& dir, const std::string& script) {
 }  // namespace
 
 TEST_CASE("h5py reads the files we write" * doctest::test_suite("unit")) {
-  if (!have_h5py()) {
-    MESSAGE("skipped: /usr/bin/python3 cannot import h5py (apt-get install python3-h5py)");
-    return;
-  }
+  REQUIRE_MESSAGE(have_h5py(), "/usr/bin/python3 imports h5py (python3-h5py, scripts/install-deps.sh)");
   TempDir dir;
   std::vector<std::uint8_t> pixels(5 * 28 * 28);
   for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i % 251);
@@ -78,10 +75,7 @@ with h5py.File(sys.argv[0].replace('check.py', 'ref.h5'), 'r') as f:
 }
 
 TEST_CASE("we read and validate what h5py writes" * doctest::test_suite("unit")) {
-  if (!have_h5py()) {
-    MESSAGE("skipped: /usr/bin/python3 cannot import h5py (apt-get install python3-h5py)");
-    return;
-  }
+  REQUIRE_MESSAGE(have_h5py(), "/usr/bin/python3 imports h5py (python3-h5py, scripts/install-deps.sh)");
   TempDir dir;
   // h5py's natural types: str attributes, Python ints, float64 scale, numpy arrays; one bad file whose
   // labels lack a row.

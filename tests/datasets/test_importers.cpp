@@ -67,10 +67,8 @@ void check_fails_cleanly(const fs::path& source, const std::string& needle, cons
 }  // namespace
 
 TEST_CASE("fashion-mnist: full import equals the idx bytes" * doctest::test_suite("slow")) {
-  if (!fs::exists(kFashionDir / "train-images-idx3-ubyte.gz")) {
-    MESSAGE("skipped: dataset-fashion-mnist is not installed");
-    return;
-  }
+  REQUIRE_MESSAGE(fs::exists(kFashionDir / "train-images-idx3-ubyte.gz"),
+                  "dataset-fashion-mnist is installed (scripts/install-deps.sh)");
   TempDir dir;
   auto started = std::chrono::steady_clock::now();
   ImportSummary summary = import_fashion_mnist(dir / "fashion-mnist.h5");
@@ -217,10 +215,7 @@ TEST_CASE("python-code: file selection rule" * doctest::test_suite("unit")) {
 TEST_CASE("python-code: import; non-empty splits; byte-exact round trip of the test split" *
           doctest::test_suite("unit")) {
   PythonCodeOptions options;
-  if (!fs::is_directory(options.root)) {
-    MESSAGE("skipped: " << options.root << " is missing");
-    return;
-  }
+  REQUIRE_MESSAGE(fs::is_directory(options.root), options.root << " exists (python3, scripts/install-deps.sh)");
   TempDir dir;
   auto started = std::chrono::steady_clock::now();
   ImportSummary summary = import_python_code(dir / "python-code.h5", options);

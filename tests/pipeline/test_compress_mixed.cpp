@@ -34,7 +34,7 @@ template <typename F> std::string usage_message(F&& f) {
 
 TEST_SUITE("unit") {
 TEST_CASE("compress with --budget-wbits 4 on fashion_vit: within the uniform 4-bit bytes and repeatable") {
-  if (!std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx")) return;
+  REQUIRE_MESSAGE(std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx"), "fashion_vit_relu is committed");
   pipeline::CompressOptions o = vit_options();
   o.budget_wbits = 4.0;
   o.budget_act_bits = 6.0;
@@ -76,7 +76,7 @@ TEST_CASE("compress with --budget-wbits 4 on fashion_vit: within the uniform 4-b
 }
 
 TEST_CASE("compress with grouped weights: step bytes and a bytes budget that counts the grouped steps") {
-  if (!std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx")) return;
+  REQUIRE_MESSAGE(std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx"), "fashion_vit_relu is committed");
   pipeline::CompressOptions o = vit_options();
   o.quant.quant.weight_bits = 4;
   const pipeline::CompressResult ch = pipeline::compress_model(o);
@@ -99,7 +99,7 @@ TEST_CASE("compress with grouped weights: step bytes and a bytes budget that cou
 }
 
 TEST_CASE("compress: impossible budgets are UsageErrors naming the value") {
-  if (!std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx")) return;
+  REQUIRE_MESSAGE(std::filesystem::exists(kRoot / "examples/fashion_vit/fashion_vit_relu.onnx"), "fashion_vit_relu is committed");
   pipeline::CompressOptions o = vit_options();
   o.budget_wbits = 1.5;
   CHECK(usage_message([&] { pipeline::compress_model(o); }).find("--budget-wbits 1.5") != std::string::npos);
@@ -118,7 +118,7 @@ TEST_CASE("compress: impossible budgets are UsageErrors naming the value") {
 }
 
 TEST_CASE("compress: calibration data that do not fit the model is an error naming the shapes") {
-  if (!std::filesystem::exists(kRoot / "examples/data/digits.h5")) return;
+  REQUIRE_MESSAGE(std::filesystem::exists(kRoot / "examples/data/digits.h5"), "digits.h5 is committed");
   pipeline::CompressOptions o = vit_options();
   o.quant.data = (kRoot / "examples/data/digits.h5").string();  // 8x8 digits for a 28x28 model
   o.budget_wbits = 4.0;

@@ -12,9 +12,9 @@ fails=0
 S=$src/examples/synth_code
 F=$src/examples/fashion_vit/fashion_vit_relu.onnx
 
-if [[ ! -f $S/synth_code_large.onnx || ! -f $src/examples/data/synth_code.h5 ]]; then
-  echo "skipped: synth_code models or data are not there"; exit 0
-fi
+for f in "$S/synth_code_small.onnx" "$S/synth_code_large.onnx" "$src/examples/data/synth_code.h5"; do
+  [[ -f $f ]] || { echo "FAIL: $f is committed but missing"; exit 1; }
+done
 
 "$bin" cascade --stages "$S/synth_code_small.onnx:k=4,$S/synth_code_large.onnx" --self-test execution \
   --profile systolic_int8 --calib-split val:0:200 --eval-split test:0:200 --out "$tmp/out" --quiet >"$tmp/stdout" 2>&1

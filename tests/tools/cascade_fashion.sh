@@ -15,7 +15,7 @@ T=$src/examples/fashion_small/fashion_vit_tiny.onnx
 F=$src/examples/fashion_vit/fashion_vit_relu.onnx
 D=$src/examples/data/fashion_mnist_small.h5
 for f in "$T" "$F" "$D"; do
-  [[ -f $f ]] || { echo "skipped: $f is not there"; exit 0; }
+  [[ -f $f ]] || { echo "FAIL: $f is committed but missing"; exit 1; }
 done
 
 check() {  # NAME CALIB EVAL

@@ -73,6 +73,10 @@ expect 2 "unknown dataset|fashion-mnist" -- datasets import no-such-set --out "$
 gpt="$src/examples/fixtures/gpt_op17_dynamic.onnx"
 code="$src/examples/code_gpt/code_gpt.onnx"
 code_draft="$src/examples/code_gpt/code_gpt_draft.onnx"
+# Committed files: a missing one is a failure, never a silent skip of the checks below.
+for f in "$gpt" "$code" "$code_draft" "$src/examples/fashion_vit/fashion_vit_relu.onnx"; do
+  [[ -e $f ]] || { echo "FAIL: $f is committed but missing"; fails=$((fails + 1)); }
+done
 expect 2 "gamma must be >= 1" -- generate "$gpt" --draft "$gpt" --prompt ab --gamma 0
 expect 2 "positive integer or 'auto'" -- generate "$gpt" --draft "$gpt" --prompt ab --gamma fast
 if [[ -e "$code" && -e "$code_draft" ]]; then

@@ -68,7 +68,7 @@ front_door)
     && ok "plot_report.py standalone" || fail "plot_report.py standalone"
   chrome=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
   if [[ -z $chrome ]]; then
-    echo "SKIP: chromium is not installed (apt-get install chromium): the HTML rendering check did not run"
+    fail "chromium is not installed (scripts/install-deps.sh installs it): the HTML rendering check cannot run"
   else
     timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/chrome-profile" --enable-logging=stderr --v=0 \
       --dump-dom "file://$out/report.html" >"$tmp/dom.html" 2>"$tmp/chrome.txt"

@@ -235,8 +235,9 @@ TEST_CASE("output files appear only at commit and an abandoned run leaves nothin
     out.write("b.txt", "beta");
     CHECK(std::filesystem::exists(out.reserve("a.txt")));
     CHECK_FALSE(std::filesystem::exists(dir / "a.txt"));
-  }  // abandoned: temporaries removed
-  CHECK(std::filesystem::is_empty(dir));
+  }  // abandoned: the staging folder is removed and no output folder is left, empty or not
+  CHECK_FALSE(std::filesystem::exists(dir));
+  CHECK(std::filesystem::is_empty(tmp.path));
   {
     report::OutputFiles out(dir);
     out.write("a.txt", "alpha");
@@ -246,6 +247,7 @@ TEST_CASE("output files appear only at commit and an abandoned run leaves nothin
   }
   CHECK(std::filesystem::exists(dir / "a.txt"));
   CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 1);
+  CHECK(std::distance(std::filesystem::directory_iterator(tmp.path), std::filesystem::directory_iterator()) == 1);
 }
 
 TEST_CASE("html escaping") {

@@ -103,6 +103,11 @@ void read_h5(const fs::path& path) {
 
 const std::string& last_refusal() { return refusal(); }
 
+Outcome outcome_of(bool refused, const std::string& message) {
+  refusal() = refused ? message : std::string();
+  return refused ? Outcome::rejected : Outcome::accepted;
+}
+
 std::string scratch_file(std::string_view name, std::span<const std::uint8_t> bytes) {
   const fs::path path = scratch_dir() / std::string(name);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -185,6 +190,7 @@ const std::vector<Harness>& harnesses() {
       {"profile", &profile_entry},
       {"idx", &idx_entry},
       {"snn_model", &snn_model_entry},
+      {"metrics", &metrics_entry},
   };
   return all;
 }

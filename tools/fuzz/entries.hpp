@@ -37,8 +37,15 @@ Outcome idx_entry(std::span<const std::uint8_t> bytes);
 // The SNN model file reader (datasets/model_file.hpp): the bytes as a file, read back and verified.
 Outcome snn_model_entry(std::span<const std::uint8_t> bytes);
 
+// Model outputs (logits, labels, sampling options chosen by the bytes; NaN, Inf, extremes and ties
+// included) through every metric, softmax and sort that reads model outputs (tools/fuzz/metrics_entry.cpp).
+// An accepted input must also give results in their ranges.
+Outcome metrics_entry(std::span<const std::uint8_t> bytes);
+
 // The message of the snnconv::Error that refused the last input (empty after an accepted one).
 const std::string& last_refusal();
+// Records the outcome of an entry that catches its own errors (rejected when `refused`, with `message`).
+Outcome outcome_of(bool refused, const std::string& message);
 
 struct Harness {
   std::string_view name;  // the NAME of tools/fuzz/run.sh and of tests/data/fuzz/NAME/

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang, ASan + UBSan, own build dir) and runs one of them.
 # Usage: tools/fuzz/run.sh NAME SECONDS [extra libFuzzer flags...]
-#   NAME: onnx | h5 | h5_layout | profile | idx | snn_model   (docs/reliability.md)
+#   NAME: onnx | h5 | h5_layout | profile | idx | snn_model | metrics   (docs/reliability.md)
 # Seeds come from the repository's real files; the working corpus grows in build-fuzz/corpus/NAME and
 # crashing inputs land in build-fuzz/artifacts/NAME/. A crash becomes a regression input: copy it to
 # tests/data/fuzz/NAME/ (replayed by the ctest test fuzz_regressions), then fix the bug.
@@ -14,11 +14,8 @@ seconds=${2:?usage: tools/fuzz/run.sh NAME SECONDS}
 shift 2
 build=${BUILD_DIR:-build-fuzz}
 case "$name" in
-  onnx | h5 | h5_layout | profile | idx | snn_model) ;;
-  snn_model)
-    echo "snn_model: the SNN model file reader does not exist yet; see tools/fuzz/entries.hpp" >&2
-    exit 2 ;;
-  *) echo "unknown harness '$name' (onnx, h5, h5_layout, profile, idx, snn_model)" >&2; exit 2 ;;
+  onnx | h5 | h5_layout | profile | idx | snn_model | metrics) ;;
+  *) echo "unknown harness '$name' (onnx, h5, h5_layout, profile, idx, snn_model, metrics)" >&2; exit 2 ;;
 esac
 
 launcher=()
@@ -44,6 +41,9 @@ case "$name" in
     /usr/bin/python3 -c "import random,sys; r=random.Random(1); [open(sys.argv[1]+f'/random_{i}','wb').write(bytes(r.randrange(256) for _ in range(1024))) for i in range(4)]" "$seeds" ;;
   profile) cp neuromorphic_hw/profiles/*.json "$seeds/" ;;
   idx) /usr/bin/python3 tools/fuzz/make_idx_seeds.py "$seeds" >/dev/null ;;
+  metrics)  # choice bytes: a few fixed patterns and random bytes (the reader reads zeros past the end)
+    for b in 00 02 07 40 ff; do head -c 256 /dev/zero | tr '\0' "\\$(printf '%03o' 0x$b)" > "$seeds/fill_$b"; done
+    /usr/bin/python3 -c "import random,sys; r=random.Random(2); [open(sys.argv[1]+f'/random_{i}','wb').write(bytes(r.randrange(256) for _ in range(600))) for i in range(6)]" "$seeds" ;;
   snn_model)  # a real model file from the regular build (scripts/build.sh) as the seed
     build/tools/snnconv convert examples/medical_tab/medical_tab.onnx --act-bits 2 --calib 4 --out "$seeds/medical_a2.snn.h5" >/dev/null ;;
 esac

@@ -69,22 +69,32 @@ int run_compress(CompressCliOptions& o) {
   require_onnx_model(o.c.quant.model, "compress");
   o.c.quant.quant.clip = parse_clip_method(o.clip);
   const pipeline::CompressResult r = pipeline::compress_model(o.c);
+  // Every output (report folder, ONNX file, model file) is built and checked before any is renamed into
+  // place, so a failure in one (a full disk) leaves none of them.
+  AtomicFile model_file(o.out, "model file");
+  model_file.write(pipeline::quantized_model_image(r.model, o.c.quant, o.out));
+  std::vector<AtomicOutput*> outputs{&model_file};
   std::unique_ptr<report::OutputFiles> files;
-  if (!o.report_dir.empty()) {  // write the report first: the model file is the last thing renamed into place
+  if (!o.report_dir.empty()) {
     files = std::make_unique<report::OutputFiles>(o.report_dir);
     files->write("compression.json", report_json(r, o).dump(2) + "\n");
     files->write("compression.md", report_markdown(r));
+    outputs.push_back(&files->folder());
   }
+  std::unique_ptr<AtomicFile> onnx_file;
+  onnx_export::ExportStats st;
   if (!o.onnx_out.empty()) {
     Graph qann = r.model.qann;
     point_data_from(qann, r.model.data, o.onnx_out);
     qann.metadata["snnconv.task"] = r.model.task;
-    const onnx_export::ExportStats st = onnx_export::export_onnx(qann, o.onnx_out);
+    onnx_file = std::make_unique<AtomicFile>(o.onnx_out, "ONNX file");
+    onnx_file->write(onnx_export::serialize_onnx(qann, o.onnx_out, {}, st));
+    outputs.push_back(onnx_file.get());
+  }
+  commit_together(outputs);
+  if (onnx_file)
     if (!o.quiet) fmt::print("{}: the compressed QANN as QDQ ONNX (opset {}, integer form), {} bytes\n", o.onnx_out,
                onnx_export::kExportOpset, st.bytes);
-  }
-  pipeline::save_quantized_model(r.model, o.c.quant, o.out);
-  if (files) files->commit();
   if (!o.quiet) fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes + {} step bytes, {} quantization points\n", o.out,
              r.params_after, r.params_before, r.weight_bytes, r.step_bytes, r.model.points.size());
   if (r.accuracy.samples > 0)

@@ -1,8 +1,11 @@
 // `snnconv convert MODEL --act-bits B [--weight-bits W] [--weight-group G] [--clip M] [--calib N] --out model.snn.h5`
 #include <fmt/core.h>
 
+#include <memory>
+
 #include "commands.hpp"
 #include "options.hpp"
+#include "snnconv/core/atomic_output.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 
@@ -22,14 +25,22 @@ int run_convert(ConvertOptions& o) {
   require_onnx_model(o.quant.model, "convert");
   o.quant.quant.clip = parse_clip_method(o.clip);
   const pipeline::QuantizedModel m = pipeline::quantize_model(o.quant);
-  pipeline::save_quantized_model(m, o.quant, o.out);
+  // Every output is built and checked before any is renamed into place: a failure leaves none.
+  AtomicFile model_file(o.out, "model file");
+  model_file.write(pipeline::quantized_model_image(m, o.quant, o.out));
+  std::unique_ptr<AtomicFile> onnx_file;
+  onnx_export::ExportStats st;
   if (!o.onnx_out.empty()) {
     Graph qann = m.qann;
     point_data_from(qann, m.data, o.onnx_out);
     qann.metadata["snnconv.task"] = m.task;
-    const onnx_export::ExportStats st = onnx_export::export_onnx(qann, o.onnx_out);
+    onnx_file = std::make_unique<AtomicFile>(o.onnx_out, "ONNX file");
+    onnx_file->write(onnx_export::serialize_onnx(qann, o.onnx_out, {}, st));
+    commit_together({&model_file, onnx_file.get()});
     if (!o.quiet) fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
                o.onnx_out, onnx_export::kExportOpset, st.bytes);
+  } else {
+    model_file.commit();
   }
   std::size_t neurons = 0, synapses = 0;
   for (const Node& n : m.snn.nodes()) {

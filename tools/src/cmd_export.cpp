@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "snnconv/core/atomic_output.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/pipeline/spiking.hpp"
@@ -28,10 +29,8 @@ struct ExportCmdOptions {
   bool quiet = false;
 };
 
-void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  if (!f || !f.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !f.flush())
-    throw IoError("cannot write", {p.string(), "", "", ""});
+void write_bytes(AtomicFolder& dir, const std::string& relative, const std::vector<char>& bytes) {
+  dir.write(relative, std::string_view(bytes.data(), bytes.size()));
 }
 
 void append(std::vector<char>& dst, const Tensor& t) {
@@ -55,13 +54,11 @@ std::string json_dtype(DType t) {
 // DIR/inputs/manifest.json (+ one raw file per graph input, the samples one after another: the format of
 // tools/ort/ort_run.js with "samples"), DIR/engine/manifest.json (our engine's outputs, same layout) and
 // DIR/labels.bin (int64 per sample; language models: int64 next byte per position, -1 where none).
-void dump_samples(const Graph& g, const pipeline::QuantizedModel& m, bool quantized, const ExportCmdOptions& o) {
-  namespace fs = std::filesystem;
+// The files go to `dir` (staged; the caller commits them with the ONNX file).
+std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, bool quantized, const ExportCmdOptions& o,
+                          AtomicFolder& dir) {
   const std::vector<pipeline::Sample> samples = pipeline::load_samples(m, o.split, o.limit);
   if (samples.empty()) throw UsageError("split '" + o.split + "' has no samples", {m.data, "", "", ""});
-  const fs::path dir(o.samples_dir);
-  fs::create_directories(dir / "inputs");
-  fs::create_directories(dir / "engine");
   std::vector<std::vector<char>> in_bytes(g.inputs().size()), out_bytes(g.outputs().size());
   std::vector<Shape> out_shapes(g.outputs().size());
   std::vector<DType> out_types(g.outputs().size(), DType::f32);
@@ -86,26 +83,25 @@ void dump_samples(const Graph& g, const pipeline::QuantizedModel& m, bool quanti
   for (std::size_t i = 0; i < in_bytes.size(); ++i) {
     const Value& v = g.value(g.inputs()[i]);
     const std::string file = fmt::format("in{}.bin", i);
-    write_bytes(dir / "inputs" / file, in_bytes[i]);
+    write_bytes(dir, "inputs/" + file, in_bytes[i]);
     in_man["inputs"].push_back(
         {{"name", v.name}, {"dtype", json_dtype(v.type.dtype)}, {"shape", v.type.static_shape()}, {"file", file}});
   }
-  std::ofstream(dir / "inputs" / "manifest.json") << in_man.dump(1) << "\n";
+  dir.write("inputs/manifest.json", in_man.dump(1) + "\n");
   nlohmann::json out_man{{"samples", n}, {"engine", quantized ? "qann" : "ann"}, {"outputs", nlohmann::json::array()}};
   for (std::size_t k = 0; k < out_bytes.size(); ++k) {
     const std::string file = fmt::format("out{}.bin", k);
-    write_bytes(dir / "engine" / file, out_bytes[k]);
+    write_bytes(dir, "engine/" + file, out_bytes[k]);
     out_man["outputs"].push_back({{"name", g.value(g.outputs()[k]).name},
                                   {"dtype", json_dtype(out_types[k])},
                                   {"shape", out_shapes[k]},
                                   {"file", file}});
   }
-  std::ofstream(dir / "engine" / "manifest.json") << out_man.dump(1) << "\n";
+  dir.write("engine/manifest.json", out_man.dump(1) + "\n");
   std::vector<char> lb(labels.size() * sizeof(std::int64_t));
   std::memcpy(lb.data(), labels.data(), lb.size());
-  write_bytes(dir / "labels.bin", lb);
-  if (!o.quiet) fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", n, o.split,
-             quantized ? "qann" : "ann", o.samples_dir);
+  write_bytes(dir, "labels.bin", lb);
+  return n;
 }
 
 int run_export(const ExportCmdOptions& o) {
@@ -137,18 +133,14 @@ int run_export(const ExportCmdOptions& o) {
   else if (o.form == "qdq")
     eo.form = onnx_export::QdqForm::qdq;
   else
-    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");  // the validator refuses it first
-  const onnx_export::ExportStats st = onnx_export::export_onnx(*g, o.out, eo);
-  if (!o.quiet) fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
-             from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
-             st.initializers, st.bytes);
-  if (from_file)
-    if (!o.quiet) fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
-               "{} int8 weights\n",
-               st.qdq_pairs, st.clips, st.int8_weights);
-  if (from_file && eo.form == onnx_export::QdqForm::integer)
-    if (!o.quiet) fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
-               st.integer_matmuls, st.integer_units);
+    throw UsageError("--form must be qdq or integer, got '" + o.form + "'");
+  // The ONNX file and the samples folder are built and checked first, then renamed into place together: a
+  // failure in either (samples that do not load, a full disk) leaves neither.
+  onnx_export::ExportStats st;
+  AtomicFile onnx_file(o.out, "ONNX file");
+  onnx_file.write(onnx_export::serialize_onnx(*g, o.out, eo, st));
+  std::int64_t dumped = 0;
+  std::unique_ptr<AtomicFolder> samples_folder;
   if (!o.samples_dir.empty()) {
     if (!from_file) {
       if (data.empty())
@@ -159,8 +151,25 @@ int run_export(const ExportCmdOptions& o) {
       m.task = task != canonical.metadata.end() ? task->second : "classification";
       m.canonical = canonical;
     }
-    dump_samples(*g, m, from_file, o);
+    samples_folder = std::make_unique<AtomicFolder>(o.samples_dir, "samples folder");
+    dumped = dump_samples(*g, m, from_file, o, *samples_folder);
+    commit_together({&onnx_file, samples_folder.get()});
+  } else {
+    onnx_file.commit();
   }
+  if (!o.quiet) fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
+             from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
+             st.initializers, st.bytes);
+  if (from_file)
+    if (!o.quiet) fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
+               "{} int8 weights\n",
+               st.qdq_pairs, st.clips, st.int8_weights);
+  if (from_file && eo.form == onnx_export::QdqForm::integer)
+    if (!o.quiet) fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
+               st.integer_matmuls, st.integer_units);
+  if (samples_folder)
+    if (!o.quiet) fmt::print("samples     {} of split '{}' and the {} engine's outputs -> {}\n", dumped, o.split,
+               from_file ? "qann" : "ann", o.samples_dir);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "report/content.hpp"
+#include "snnconv/converter/onnx_import.hpp"
 #include "report/report.hpp"
 #include "options.hpp"
 #include "progress.hpp"
@@ -163,11 +164,18 @@ int run_report(const ReportCliOptions& o) {
     fmt::print("SNN         not run: {}\n", why);
   }
   print_finding(j);
+  // Stages that failed are in the report (stages[].status not_available, with the reason); say so here too.
+  for (const cascade::StageRecord& st : r.stages)
+    if (st.status == "not_available" && st.note.rfind("failed: ", 0) == 0)
+      std::fprintf(stderr, "snnconv: warning: stage '%s' failed, the report lists it as not available: %s\n",
+                   st.name.c_str(), st.note.substr(8).c_str());
   return 0;
 }
 
 int run_compare(const ReportCliOptions& o) {
   if (o.models.size() < 2) throw UsageError("compare needs at least two models");
+  // A malformed or unsupported model is refused before the first pipeline runs, not after.
+  for (const std::string& m : o.models) (void)onnx_import::read_onnx(m);
   const std::string out = o.out.empty() ? std::string("compare_report") : o.out;
   std::vector<nlohmann::json> reports;
   for (std::size_t i = 0; i < o.models.size(); ++i) {

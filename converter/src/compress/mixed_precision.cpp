@@ -138,6 +138,11 @@ double mean_row_kl(const Tensor& p_logits, const Tensor& q_logits) {
     throw ShapeError("KL: logits of shapes " + shape_to_string(p_logits.shape()) + " and " +
                      shape_to_string(q_logits.shape()) + " do not match");
   const std::vector<float> p = p_logits.to_f32(), q = q_logits.to_f32();
+  for (const std::vector<float>* x : {&p, &q})  // a NaN KL would be a sensitivity no allocation can rank
+    for (std::size_t i = 0; i < x->size(); ++i)
+      if (!std::isfinite((*x)[i]))
+        throw NumericError(fmt::format("sensitivity: the {} model's output {} is not finite ({}) on a calibration "
+                                       "sample", x == &p ? "float" : "quantized", i, (*x)[i]));
   const auto cols = static_cast<std::size_t>(p_logits.dim(p_logits.rank() - 1));
   if (cols == 0) return 0.0;
   const std::size_t rows = p.size() / cols;

@@ -31,6 +31,10 @@ const Tensor& weight(const Graph& g, NodeId lin) { return *g.value(g.node(lin).i
 
 // Ranks 0..n-1 by score ascending, ties by index: the first `count` are removed; returned sorted.
 std::vector<std::int64_t> lowest(const std::vector<double>& score, std::int64_t count) {
+  for (std::size_t i = 0; i < score.size(); ++i)  // a NaN has no rank: sorting it is undefined behaviour
+    if (std::isnan(score[i]))
+      throw NumericError(fmt::format("pruning: the importance of unit {} is nan (the calibration samples overflow the "
+                                     "float model)", i));
   std::vector<std::int64_t> idx(score.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::stable_sort(idx.begin(), idx.end(), [&](std::int64_t a, std::int64_t b) {

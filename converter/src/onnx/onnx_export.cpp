@@ -15,7 +15,7 @@
 #include <limits>
 
 #include "onnx/onnx_export_impl.hpp"
-#include "snnconv/core/temp_files.hpp"
+#include "snnconv/core/atomic_output.hpp"
 
 namespace snnconv::onnx_export {
 namespace detail {
@@ -534,9 +534,7 @@ void Exporter::attrs(onnx::NodeProto*, OpKind, const DiffUnitAttrs&) {}
 
 }  // namespace detail
 
-ExportStats export_onnx(const Graph& g, const std::string& path, const ExportOptions& options) {
-  namespace fs = std::filesystem;
-  ExportStats stats;
+std::string serialize_onnx(const Graph& g, const std::string& path, const ExportOptions& options, ExportStats& stats) {
   const onnx::ModelProto model = detail::Exporter(g, options).build(stats);
   try {
     onnx::checker::check_model(model);
@@ -548,27 +546,16 @@ ExportStats export_onnx(const Graph& g, const std::string& path, const ExportOpt
     throw LimitError("ONNX export: the model needs " + std::to_string(bytes) +
                          " bytes, above protobuf's 2 GiB limit (external data is not written)",
                      {path, "", "", ""});
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const fs::path tmp = dir / (".onnx-export." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  TempFileGuard guard(tmp.string());
-  std::error_code ec;
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw IoError("cannot create the ONNX file (folder missing or not writable)", {path, "", "", ""});
-    if (!model.SerializeToOstream(&f) || !f.flush()) {
-      f.close();
-      fs::remove(tmp, ec);
-      throw IoError("cannot write the ONNX file", {path, "", "", ""});
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename the ONNX file into place: " + ec.message(), {path, "", "", ""});
-  }
-  guard.release();
-  stats.bytes = static_cast<std::int64_t>(bytes);
+  std::string out;
+  if (!model.SerializeToString(&out)) throw GraphError("ONNX export: protobuf could not serialize the model", {path, "", "", ""});
+  stats.bytes = static_cast<std::int64_t>(out.size());
+  return out;
+}
+
+ExportStats export_onnx(const Graph& g, const std::string& path, const ExportOptions& options) {
+  ExportStats stats;
+  const std::string bytes = serialize_onnx(g, path, options, stats);
+  write_file_atomically(path, bytes, "ONNX file");
   return stats;
 }
 

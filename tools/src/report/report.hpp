@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "snnconv/cascade/front_door.hpp"
+#include "snnconv/core/atomic_output.hpp"
 #include "snnconv/core/si_format.hpp"
-#include "snnconv/core/temp_files.hpp"
 
 namespace snnconv::report {
 
@@ -42,35 +42,30 @@ const std::vector<std::string>& plot_names();
 std::string plot_file(const std::string& name);  // "energy_breakdown.png"
 std::string plot_title(const std::string& name);
 
-// Output files of one run: each written to `.NAME.tmp-PID` in the folder and registered for removal on
-// SIGINT/SIGTERM; commit() renames them all with those signals blocked, so an interrupted run leaves
-// nothing and a finished one leaves every file. Uncommitted temporaries are removed on destruction.
+// Output files of one run, in a staging folder beside the target (`.DIR.tmp-PID`, core/atomic_output.hpp)
+// removed on SIGINT/SIGTERM or on destruction; commit() renames it into place (or, when DIR already holds
+// files, renames the files in), so an interrupted or failed run leaves no file and no empty folder, and a
+// finished one leaves every file.
 class OutputFiles {
  public:
   explicit OutputFiles(std::filesystem::path dir);
-  ~OutputFiles();
   OutputFiles(const OutputFiles&) = delete;
   OutputFiles& operator=(const OutputFiles&) = delete;
 
-  // Reserves NAME: returns its temporary path (registered), for a writer that is not us (the plot script).
+  // Reserves NAME: returns its path in the staging folder, for a writer that is not us (the plot script).
   std::filesystem::path reserve(const std::string& name);
-  // Writes NAME's content to its temporary path.
+  // Writes NAME's content (flushed and size-checked; IoError with the OS's words).
   void write(const std::string& name, const std::string& content);
-  // Drops a reserved name whose file was not made (removes any partial temporary).
+  // Drops a reserved name whose file was not made (removes any partial file).
   void drop(const std::string& name);
-  bool exists(const std::string& name) const;  // the temporary of a reserved name exists
+  bool exists(const std::string& name) const;  // the staged file of a reserved name exists
   void commit();
   const std::filesystem::path& dir() const { return dir_; }
+  AtomicFolder& folder() { return folder_; }  // to commit with other outputs (commit_together)
 
  private:
-  struct Entry {
-    std::string name;
-    std::filesystem::path temp;
-    std::unique_ptr<TempFileGuard> guard;
-  };
   std::filesystem::path dir_;
-  std::vector<Entry> entries_;
-  bool committed_ = false;
+  AtomicFolder folder_;
 };
 
 // Runs tools/plot_report.py (found next to the sources, or $SNNCONV_PLOT_SCRIPT; Python from

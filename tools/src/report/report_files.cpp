@@ -1,5 +1,5 @@
-// Output folder discipline (temporary names, one guarded rename step), the plot script runner and HTML
-// escaping.
+// Output folder discipline (a staging folder renamed into place: core/atomic_output.hpp), the plot script
+// runner and HTML escaping.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -21,75 +21,17 @@ namespace snnconv::report {
 
 // ---- OutputFiles -----------------------------------------------------------------------------------------
 
-OutputFiles::OutputFiles(std::filesystem::path dir) : dir_(std::move(dir)) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec || !std::filesystem::is_directory(dir_))
-    throw IoError("cannot create the output folder: " + ec.message(), ErrorContext{dir_.string(), {}, {}, {}});
-}
+OutputFiles::OutputFiles(std::filesystem::path dir) : dir_(std::move(dir)), folder_(dir_, "report folder") {}
 
-OutputFiles::~OutputFiles() {
-  if (committed_) return;
-  for (auto& e : entries_) {
-    std::error_code ec;
-    std::filesystem::remove(e.temp, ec);
-  }
-}
+std::filesystem::path OutputFiles::reserve(const std::string& name) { return folder_.path(name); }
 
-std::filesystem::path OutputFiles::reserve(const std::string& name) {
-  for (const auto& e : entries_)
-    if (e.name == name) return e.temp;
-  Entry e;
-  e.name = name;
-  e.temp = dir_ / fmt::format(".{}.tmp-{}", name, ::getpid());
-  e.guard = std::make_unique<TempFileGuard>(e.temp.string());
-  entries_.push_back(std::move(e));
-  return entries_.back().temp;
-}
+void OutputFiles::write(const std::string& name, const std::string& content) { folder_.write(name, content); }
 
-void OutputFiles::write(const std::string& name, const std::string& content) {
-  const std::filesystem::path temp = reserve(name);
-  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  out.close();
-  if (!out) throw IoError("cannot write " + name, ErrorContext{temp.string(), {}, {}, {}});
-}
+void OutputFiles::drop(const std::string& name) { folder_.remove(name); }
 
-void OutputFiles::drop(const std::string& name) {
-  for (auto it = entries_.begin(); it != entries_.end(); ++it)
-    if (it->name == name) {
-      std::error_code ec;
-      std::filesystem::remove(it->temp, ec);
-      entries_.erase(it);
-      return;
-    }
-}
+bool OutputFiles::exists(const std::string& name) const { return folder_.exists(name); }
 
-bool OutputFiles::exists(const std::string& name) const {
-  for (const auto& e : entries_)
-    if (e.name == name) return std::filesystem::is_regular_file(e.temp);
-  return false;
-}
-
-void OutputFiles::commit() {
-  // With SIGINT/SIGTERM blocked the renames finish as a group; a signal that arrived meanwhile is delivered
-  // after, when nothing temporary is left (the finished files stay).
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  std::string failed;
-  for (auto& e : entries_) {
-    std::error_code ec;
-    std::filesystem::rename(e.temp, dir_ / e.name, ec);
-    if (ec && failed.empty()) failed = e.name + ": " + ec.message();
-    e.guard->release();
-  }
-  committed_ = true;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (!failed.empty()) throw IoError("cannot rename into place " + failed, ErrorContext{dir_.string(), {}, {}, {}});
-}
+void OutputFiles::commit() { folder_.commit(); }
 
 // ---- plots -------------------------------------------------------------------------------------------------
 

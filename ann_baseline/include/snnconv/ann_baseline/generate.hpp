@@ -18,6 +18,11 @@ struct SamplingOptions {
   std::uint64_t seed = 0;
 };
 
+// NumericError naming the first token id whose logit is NaN or +Inf, or when every logit is -Inf: such a row
+// has no argmax or distribution (a NaN breaks the ordering the cut-offs sort by). -Inf alone is a masked
+// token. sampling_distribution, sample_token and speculative decoding call it on every row they read.
+void require_finite_logits(std::span<const float> logits);
+
 // The distribution sample_token draws from, dense over the vocabulary (size = logits.size(), sums to 1):
 // greedy (temperature <= 0) is one-hot at the argmax (lowest id on ties); otherwise softmax(logits / T)
 // restricted to the top-k candidates, then to the smallest prefix (ordered by probability desc, id asc)

@@ -67,7 +67,8 @@ struct PipelineOptions {
 
 struct StageRecord {
   std::string name;    // import, fuse, compress, convert, snn, ann, price, sensitivity
-  std::string status;  // "done", "not_available" (not implemented yet), "skipped" (does not apply)
+  std::string status;  // "done", "not_available" (not implemented yet, or failed: note "failed: ERROR"),
+                       // "skipped" (does not apply)
   double seconds = 0;
   std::string note;
 };
@@ -180,7 +181,8 @@ struct PipelineResult {
 };
 
 // Runs every stage. Throws what the stages throw (UsageError for bad options or a missing dataset,
-// UnsupportedError for an unsupported model, ...).
+// UnsupportedError for an unsupported model, ...), except that a NumericError of the ANN evaluation and any
+// error of the SNN stage are recorded in that stage (not_available, note "failed: ...") and the run goes on.
 PipelineResult run_pipeline(const PipelineOptions& options);
 
 // The SNN stage (the seam, cascade/src/front_door_snn.cpp): compress with defaults, convert to a spiking

@@ -64,7 +64,11 @@ struct ExportStats {
   std::int64_t bytes = 0;          // file size
 };
 
-// Writes `g` (Stage::canonical or Stage::quantized) to `path`.
+// The serialized ONNX file of `g` (Stage::canonical or Stage::quantized), checked by ONNX's checker; `path`
+// names it in messages. For commands that commit it together with other outputs (core/atomic_output.hpp).
+std::string serialize_onnx(const Graph& g, const std::string& path, const ExportOptions& options, ExportStats& stats);
+
+// Writes `g` to `path` atomically (IoError with the OS's words when the disk is full).
 ExportStats export_onnx(const Graph& g, const std::string& path, const ExportOptions& options = {});
 
 }  // namespace snnconv::onnx_export

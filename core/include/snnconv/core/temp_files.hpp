@@ -4,7 +4,8 @@
 //
 // The registry is process-global state: a signal handler can reach nothing else. It is the one documented
 // exception to "no singletons" (docs/architecture.md); it holds at most kMaxTempFiles paths in a fixed table
-// and the handler uses only async-signal-safe calls (unlink, _exit).
+// and the handler uses only async-signal-safe calls (unlink, open, getdents64, unlinkat, _exit). A registered
+// folder (the staging folder of an AtomicFolder, atomic_output.hpp) is removed with everything it holds.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,8 @@ private:
   int slot_ = -1;
 };
 
-// Installs SIGINT/SIGTERM handlers that unlink every registered temporary and exit with 128 + signal.
+// Installs SIGINT/SIGTERM handlers that remove every registered temporary (file or folder tree) and exit
+// with 128 + signal.
 void install_interrupt_cleanup();
 
 }  // namespace snnconv

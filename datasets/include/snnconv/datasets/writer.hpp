@@ -1,7 +1,8 @@
-// Writing dataset files (docs/datasets.md). The file is built under a temporary name in the target folder
-// (`.NAME.tmp-PID`) and renamed by commit() only after the finished file passed the same layout
-// validation the reader applies; if commit() is never reached (an exception, an early return) the
-// destructor removes the temporary, so a failed import never leaves a file behind.
+// Writing dataset files (docs/datasets.md). The file is built in memory (libhdf5's core driver) and written
+// by commit() only after the finished image passed the same layout validation the reader applies, through
+// core/atomic_output.hpp (a temporary in the target folder, flushed, size-checked, renamed; a full disk is an
+// IoError in the OS's words). If commit() is never reached (an exception, an early return) nothing was
+// written, so a failed import never leaves a file behind.
 #pragma once
 
 #include <cstdint>
@@ -25,9 +26,10 @@ struct WriterOptions {
 
 class DatasetWriter {
  public:
-  // Creates the temporary file and writes `format` and `format_version`. IoError when that fails.
+  // Creates the in-memory file and writes `format` and `format_version`. IoError when the target's folder
+  // does not exist.
   explicit DatasetWriter(std::filesystem::path final_path, WriterOptions options = {});
-  // Removes the temporary unless commit() succeeded. Never throws.
+  // Discards the in-memory file unless commit() succeeded. Never throws.
   ~DatasetWriter();
   DatasetWriter(DatasetWriter&&) noexcept;
   DatasetWriter& operator=(DatasetWriter&&) = delete;
@@ -54,9 +56,9 @@ class DatasetWriter {
   void set_integer_attribute(std::string_view object, std::string_view name, std::int64_t value);
   void set_float_attribute(std::string_view object, std::string_view name, double value);
 
-  // Writes each split's `count` (the common first dimension; documents for language_model), closes,
-  // validates and renames onto final_path. ParseError/ShapeError when the content breaks the layout
-  // (the temporary is removed), IoError when the rename fails. Returns the file size in bytes.
+  // Writes each split's `count` (the common first dimension; documents for language_model), validates the
+  // image and writes it atomically onto final_path. ParseError/ShapeError when the content breaks the layout,
+  // IoError when writing fails (nothing is left behind either way). Returns the file size in bytes.
   std::uintmax_t commit();
 
  private:

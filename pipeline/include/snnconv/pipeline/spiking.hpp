@@ -60,6 +60,9 @@ std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, con
 // a QuantizedModel without the float graph; samples and runs work as after quantize_model. The data path
 // is stored as given; `data` overrides it on load when not empty.
 void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
+// The bytes save_quantized_model writes (built in memory and read back), for a command that commits the
+// model file together with other outputs (core/atomic_output.hpp).
+std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
 
 // The test-split inputs of sample i (one tensor per graph input) and its label, for classification; for a
