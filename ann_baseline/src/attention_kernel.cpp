@@ -40,22 +40,21 @@ AttentionArgs with_defaults(AttentionArgs a) {
 }
 
 using kernels::AlignedFloats;
-using kernels::kPanel;
 
 std::int64_t round_up(std::int64_t x, std::int64_t to) { return (x + to - 1) / to * to; }
 
 // Per-thread scratch, kept across calls and only ever grown (no allocation or clearing per task: every
 // element a task reads it has written first).
 struct Scratch {
-  AlignedFloats s, kp, vp, pv, acc, pad;
+  AlignedFloats s, kp, vp, pv, acc;
   std::vector<float> m, l;
   template <typename V> static void grow(V& v, std::int64_t n) {
     if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
   }
-  void size_for(const AttentionArgs& a) {
+  void size_for(const AttentionArgs& a, std::int64_t panel) {
     grow(s, kAttentionQueryTile * kAttentionKeyTile);
-    grow(kp, round_up(a.nk, kPanel) * a.d);
-    grow(vp, round_up(a.dv, kPanel) * a.nk);
+    grow(kp, round_up(a.nk, panel) * a.d);
+    grow(vp, round_up(a.dv, panel) * a.nk);
     grow(pv, kAttentionQueryTile * a.dv);
     grow(acc, kAttentionQueryTile * a.dv);
     grow(m, kAttentionQueryTile);
@@ -66,7 +65,7 @@ struct Scratch {
 // Rows [q0, q1) of one (batch, head), with that head's K^T and V already packed into panels (kp: panels of
 // 16 keys, d deep; vp: panels of 16 value dims, nk deep).
 void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
-                std::int64_t packed_keys, Scratch& w) {
+                std::int64_t packed_keys, std::int64_t panel, Scratch& w) {
   const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
   float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
   const std::int64_t offset = a.nk - a.nq;
@@ -84,7 +83,7 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   for (std::int64_t k0 = 0; k0 < key_end; k0 += kAttentionKeyTile) {
     const std::int64_t kt = std::min(key_end, k0 + kAttentionKeyTile) - k0;
     kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data() + k0 * a.d, a.d, kt, s, lds,
-                         w.pad);
+                         panel);
     // Rows are processed over kt rounded up to whole packets, the extra scores -inf: they change neither
     // the max nor the sum (exp gives 0), and no scalar tail is left for exp.
     const std::int64_t kt8 = round_up(kt, 8);
@@ -115,7 +114,8 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
       if (rescale != 1.0f)
         for (std::int64_t e = 0; e < a.dv; ++e) acc[r * a.dv + e] *= rescale;
     }
-    kernels::gemm_panels(s, lds, rows, w.vp.data() + k0 * kPanel, kt, a.dv, w.pv.data(), a.dv, w.pad, packed_keys * kPanel);
+    kernels::gemm_panels(s, lds, rows, w.vp.data() + k0 * panel, kt, a.dv, w.pv.data(), a.dv, panel,
+                         packed_keys * panel);
     for (std::int64_t x = 0; x < rows * a.dv; ++x) acc[x] += w.pv[static_cast<std::size_t>(x)];
   }
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -130,13 +130,15 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
 // Query tiles [t0, t1) of one (batch, head): pack the keys and values they can see (all, or up to the
 // causal limit of the last row) once, then each tile.
 void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t t0, std::int64_t t1,
-                    Scratch& w) {
+                    std::int64_t panel, Scratch& w) {
   const std::int64_t q_end = std::min(a.nq, t1 * kAttentionQueryTile);
   const std::int64_t keys = a.causal ? std::min(a.nk, q_end + (a.nk - a.nq)) : a.nk;
-  kernels::pack_panels(a.k + b * a.k_batch_stride + h * a.k_head_stride, a.k_row_stride, a.d, keys, true, w.kp.data());
-  kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, keys, a.dv, false, w.vp.data());
+  kernels::pack_panels(a.k + b * a.k_batch_stride + h * a.k_head_stride, a.k_row_stride, a.d, keys, true, w.kp.data(),
+                       panel);
+  kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, keys, a.dv, false, w.vp.data(),
+                       panel);
   for (std::int64_t t = t0; t < t1; ++t)
-    query_tile(a, b, h, t * kAttentionQueryTile, std::min(a.nq, (t + 1) * kAttentionQueryTile), keys, w);
+    query_tile(a, b, h, t * kAttentionQueryTile, std::min(a.nq, (t + 1) * kAttentionQueryTile), keys, panel, w);
 }
 
 }  // namespace
@@ -153,12 +155,13 @@ void attention_online(const AttentionArgs& args) {
   std::int64_t per_group = q_tiles;
   while (per_group > 1 && heads * ((q_tiles + per_group - 1) / per_group) < want) per_group = (per_group + 1) / 2;
   const std::int64_t groups = (q_tiles + per_group - 1) / per_group;
+  const std::int64_t panel = kernels::native_panel();  // the products' bits do not depend on it
   tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * groups), [&](const tbb::blocked_range<std::int64_t>& range) {
     thread_local Scratch w;
-    w.size_for(a);
+    w.size_for(a, panel);
     for (std::int64_t t = range.begin(); t != range.end(); ++t) {
       const std::int64_t bh = t / groups, g = t % groups;
-      attention_head(a, bh / a.heads, bh % a.heads, g * per_group, std::min(q_tiles, (g + 1) * per_group), w);
+      attention_head(a, bh / a.heads, bh % a.heads, g * per_group, std::min(q_tiles, (g + 1) * per_group), panel, w);
     }
   });
 }
@@ -167,10 +170,13 @@ void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, co
                            const AttentionAttrs& attrs, unsigned bnhd, Tensor& y) {
   if (q.dtype() != DType::f32 || k.dtype() != DType::f32 || v.dtype() != DType::f32)
     throw UnsupportedError("attention_online: q, k and v must be f32");
-  if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
-    throw ShapeError("attention_online: q, k, v must be 4-D [B, H, N, D]");
+  // 3-D operands [B*H, N, D] (what nn.MultiheadAttention's export reshapes to) are read as [1, B*H, N, D].
+  const bool three = q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && bnhd == 0;
+  if (!three && (q.rank() != 4 || k.rank() != 4 || v.rank() != 4))
+    throw ShapeError("attention_online: q, k, v must be 4-D [B, H, N, D] or 3-D [B*H, N, D]");
   // Logical [B,H,N,D] sizes of a tensor stored [B,H,N,D] or (layout bit set) [B,N,H,D].
   auto dims = [&](const Tensor& t, unsigned bit) {
+    if (three) return std::array<std::int64_t, 4>{1, t.dim(0), t.dim(1), t.dim(2)};
     return (bnhd & bit) ? std::array<std::int64_t, 4>{t.dim(0), t.dim(2), t.dim(1), t.dim(3)}
                         : std::array<std::int64_t, 4>{t.dim(0), t.dim(1), t.dim(2), t.dim(3)};
   };
@@ -185,7 +191,9 @@ void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, co
   if (kd[0] != a.batch || kd[1] != a.heads || kd[3] != a.d || vd[0] != a.batch || vd[1] != a.heads || vd[2] != a.nk)
     throw ShapeError("attention_online: shapes do not fit: q " + shape_to_string(q.shape()) + ", k " +
                      shape_to_string(k.shape()) + ", v " + shape_to_string(v.shape()));
-  const Shape want_y = (bnhd & kLayoutY) ? Shape{a.batch, a.nq, a.heads, a.dv} : Shape{a.batch, a.heads, a.nq, a.dv};
+  const Shape want_y = three               ? Shape{a.heads, a.nq, a.dv}
+                       : (bnhd & kLayoutY) ? Shape{a.batch, a.nq, a.heads, a.dv}
+                                           : Shape{a.batch, a.heads, a.nq, a.dv};
   if (y.dtype() != DType::f32 || y.shape() != want_y) y = Tensor(DType::f32, want_y);
   // Strides of (head, row) for either layout; the batch stride is the whole sample in both.
   auto set = [&](const float*& p, std::int64_t& head, std::int64_t& row, std::int64_t& batch, const Tensor& t,

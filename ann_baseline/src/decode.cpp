@@ -2,7 +2,8 @@
 // fast kernels), cached for the session; a window then runs the plan's steps with decode-specific overrides:
 // - Attention appends its new K/V rows to the node's cache and attends over the whole cache
 //   (decode_kernels::attention_rows);
-// - Linear (and MatMul by a constant matrix) use decode_kernels::linear_rows;
+// - Linear (and MatMul by a constant matrix) run the packed GEMM (gemm.hpp) on weights packed once per session
+//   (shared by every window length); a window of up to 8 tokens streams each weight once for all its rows;
 // - reshapes, transposes and embedding Gathers are plain copies;
 // - every other node runs the plan's kernel (row-wise or elementwise) or the reference.
 // All of these are row-invariant, so a token's logits do not depend on how many tokens share its window
@@ -18,6 +19,7 @@
 
 #include "attention_kernel.hpp"
 #include "decode_kernels.hpp"
+#include "gemm_packed.hpp"
 #include "plan.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 
@@ -64,6 +66,7 @@ struct WindowPlan {
   Plan plan;
   std::vector<Override> overrides;                       // per plan step
   std::vector<KvCache*> caches;                          // per plan step (attention steps only)
+  std::vector<const kernels::PackedB*> packed;           // per plan step (linear / matmul steps only)
   std::vector<Tensor> slots;                             // per value index
   std::int64_t tokens_input = -1, positions_input = -1;  // positions in graph.inputs()
   // Small windows (steps, verification windows) keep every intermediate buffer between calls instead of
@@ -137,6 +140,9 @@ struct DecodeSession::Impl {
   std::int64_t batch = -1;
   std::int64_t max_positions = 0;
   std::map<std::string, KvCache> caches;  // by Attention node name: stable across the per-length graphs
+  // Weights packed for the GEMM, by the weight value's name: every window length's graph holds the same
+  // constants, so they are packed once for the session.
+  std::map<std::string, std::unique_ptr<kernels::PackedB>> packed;
   std::map<std::int64_t, std::unique_ptr<WindowPlan>> plans;
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers, shared by all windows
 
@@ -180,8 +186,20 @@ struct DecodeSession::Impl {
         cache = &caches[node.name];
       }
       if (o != Override::none && o != Override::attention && !s.out_shapes[0]) o = Override::none;
+      const kernels::PackedB* pw = nullptr;
+      if (o == Override::linear || o == Override::matmul) {
+        const Value& wv = g.value(node.inputs[1]);
+        auto& slot = packed[wv.name];
+        if (!slot) {
+          const ValueRef r = s.inputs[1];
+          const Tensor& w = r.source == Source::owned ? wp->plan.owned[r.index] : *wv.constant;
+          slot = std::make_unique<kernels::PackedB>(gemm::pack_f32(w.data<float>(), w.dim(0), w.dim(1)));
+        }
+        pw = slot.get();
+      }
       wp->overrides.push_back(o);
       wp->caches.push_back(cache);
+      wp->packed.push_back(pw);
     }
     if (auto m = g.metadata.find("snnconv.max_positions"); m != g.metadata.end()) max_positions = std::stoll(m->second);
     return *plans.emplace(n, std::move(wp)).first->second;
@@ -303,8 +321,8 @@ struct DecodeSession::Impl {
             const Activation act =
                 wp.overrides[s] == Override::linear ? std::get<LinearAttrs>(node.attrs).activation : Activation::none;
             outs.push_back(output_buffer(wp, step.outputs[0], DType::f32, *step.out_shapes[0]));
-            decode_kernels::linear_rows(x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
-                                        outs[0].data<float>(), x.numel() / w.dim(0), w.dim(0), w.dim(1), act);
+            kernels::gemm_packed(x.data<float>(), x.numel() / w.dim(0), *wp.packed[s], b ? b->data<float>() : nullptr,
+                                 act, outs[0].data<float>());
             break;
           }
           case Override::copy:

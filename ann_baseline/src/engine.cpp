@@ -6,6 +6,8 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <map>
 #include <utility>
@@ -49,9 +51,6 @@ struct Engine::Impl {
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
   std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
   std::vector<double> node_seconds;                     // EngineOptions::time_nodes
-  // How many buffers of one type the pool keeps: the graph's count of values of that type. Reference kernels
-  // allocate their outputs themselves, so without a cap every pass would add their buffers to the pool.
-  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
 
   Impl(const Graph& g, EngineOptions o)
       : graph(g),
@@ -64,10 +63,17 @@ struct Engine::Impl {
       throw LimitError("engine: the plan needs " + plan.memory.describe() + ", above the memory limit of " +
                            format_bytes(o.max_memory_bytes) + " (--max-memory)",
                        {g.source_file, "", "", ""});
-    for (std::size_t i = 0; i < g.num_values(); ++i) {
-      const Value& v = g.value(ValueId(static_cast<std::uint32_t>(i)));
-      if (!v.constant && v.type.is_static()) ++pool_cap[{v.type.dtype, v.type.static_shape()}];
+  }
+
+  // EngineOptions::time_nodes: with one thread the calling thread's CPU time (time the scheduler gives to other
+  // processes on a shared machine is not counted), else wall-clock time.
+  double node_clock() const {
+    if (options.threads == 1) {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
     }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
   const Tensor* resolve(const ValueRef& r, std::span<const Tensor> inputs) const {
@@ -93,8 +99,10 @@ struct Engine::Impl {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
     auto key = std::make_pair(t.dtype(), t.shape());
-    const auto cap = pool_cap.find(key);
-    if (cap != pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
+    // The plan's cap: as many buffers of one type as fast kernels hold at once (plan_memory.cpp). Reference
+    // kernels allocate their outputs themselves, so without a cap every pass would add their buffers here.
+    const auto cap = plan.pool_cap.find(key);
+    if (cap != plan.pool_cap.end() && pool.count(key) < cap->second) pool.emplace(std::move(key), std::move(t));
     t = Tensor();
   }
 
@@ -121,15 +129,34 @@ struct Engine::Impl {
     }
   }
 
-  std::vector<Tensor> run(std::span<const Tensor> inputs, Ledger* ledger) {
+  // Buffers of the previous run's outputs the caller handed back (Engine::run_into), by value index.
+  std::map<std::uint32_t, Tensor> reserved;
+
+  Tensor output_buffer(std::uint32_t value, DType t, const Shape& s) {
+    if (!reserved.empty()) {
+      auto it = reserved.find(value);
+      if (it != reserved.end() && it->second.dtype() == t && it->second.shape() == s) {
+        Tensor out = std::move(it->second);
+        reserved.erase(it);
+        return out;
+      }
+    }
+    return take_buffer(t, s);
+  }
+
+  std::vector<Tensor> run(std::span<const Tensor> inputs, Ledger* ledger, std::vector<Tensor>* reuse = nullptr) {
     check_inputs(inputs);
+    reserved.clear();
+    if (reuse)
+      for (std::size_t i = 0; i < plan.outputs.size() && i < reuse->size(); ++i)
+        if (plan.outputs[i].source == Source::slot && (*reuse)[i].nbytes() > 0)
+          reserved.emplace(plan.outputs[i].index, std::move((*reuse)[i]));
     if (ledger && ledger->per_node.size() != graph.num_nodes())
       throw Error("engine: the ledger was not made for this graph (Ledger::for_graph)");
     std::vector<const Tensor*> in_ptrs;
     std::vector<Tensor> outs;
-    using Clock = std::chrono::steady_clock;
     for (const Step& step : plan.steps) {
-      const Clock::time_point t0 = options.time_nodes ? Clock::now() : Clock::time_point{};
+      const double t0 = options.time_nodes ? node_clock() : 0.0;
       in_ptrs.clear();
       for (const ValueRef& r : step.inputs) in_ptrs.push_back(resolve(r, inputs));
       if (step.view) {
@@ -141,7 +168,8 @@ struct Engine::Impl {
       } else if (step.kernel.fn) {
         outs.clear();
         for (std::size_t i = 0; i < step.outputs.size(); ++i)
-          outs.push_back(take_buffer(graph.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]));
+          outs.push_back(output_buffer(step.outputs[i], graph.value(ValueId(step.outputs[i])).type.dtype,
+                                       *step.out_shapes[i]));
         step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
@@ -153,7 +181,7 @@ struct Engine::Impl {
       }
       for (std::uint32_t v : step.release) release(v);
       if (ledger) ledger->per_node[step.node.index] += step.counts;
-      if (options.time_nodes) node_seconds[step.node.index] += std::chrono::duration<double>(Clock::now() - t0).count();
+      if (options.time_nodes) node_seconds[step.node.index] += node_clock() - t0;
     }
     if (ledger) {
       for (const auto& f : plan.folded) ledger->per_node[f.node.index] += f.counts;
@@ -183,6 +211,10 @@ std::vector<Tensor> Engine::run(std::span<const Tensor> inputs, Ledger* ledger) 
   std::vector<Tensor> out;
   impl_->arena.execute([&] { out = impl_->run(inputs, ledger); });
   return out;
+}
+
+void Engine::run_into(std::span<const Tensor> inputs, std::vector<Tensor>& outputs, Ledger* ledger) {
+  impl_->arena.execute([&] { outputs = impl_->run(inputs, ledger, &outputs); });
 }
 
 const Graph& Engine::graph() const { return impl_->graph; }

@@ -1,7 +1,8 @@
-// The packed-weight GEMM (gemm_packed.hpp): a 6 x 16 AVX2/FMA register-blocked micro-kernel in the style of
-// BLIS / GotoBLAS (Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", TOMS 2008):
-// 12 accumulators, per k step two panel loads, six broadcasts and twelve FMAs. The activations are read in
-// place (rows of x are already contiguous in k), the weights were packed once by the plan.
+// The packed-weight GEMM (gemm_packed.hpp): register-blocked micro-kernels in the style of BLIS / GotoBLAS (Goto
+// and van de Geijn, "Anatomy of high-performance matrix multiplication", TOMS 2008). The activations are read in
+// place (rows of x are already contiguous in k), the weights were packed once by the plan. This file holds the
+// driver, the packing and the AVX2 micro-kernel (6 x 16: 12 accumulators, per k step two panel loads, six
+// broadcasts and twelve FMAs); the AVX-512 one (12 x 32) is in gemm_avx512.cpp.
 #define EIGEN_DONT_PARALLELIZE
 #include "gemm_packed.hpp"
 
@@ -52,7 +53,8 @@ namespace {
 // GELU (exact or tanh) on a block whose first column is a multiple of 8 in its row: always in groups of 8
 // columns counted from the row start, each group one Eigen packet (a short last group zero-padded), so an
 // element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
-// its multiply-adds differently from the vectorised FMA path).
+// its multiply-adds differently from the vectorised FMA path). Compiled for the baseline only, so every ISA's
+// GEMM gets the same GELU bits.
 void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act) {
   using Group = Eigen::Array<float, 8, 1>;
   auto apply = [act](auto&& g) {
@@ -74,7 +76,8 @@ void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy
   }
 }
 
-// The epilogue on one stored row of `cols` values (the scalar path of a partial panel).
+// The epilogue on one stored row of `cols` values (the scalar path of a partial panel): the same float
+// operations as a vector lane.
 void apply_scalar(float* v, std::int64_t cols, std::int64_t r, const Epilogue& e) {
   for (std::int64_t j = 0; j < cols; ++j) {
     float x = v[j];
@@ -87,58 +90,44 @@ void apply_scalar(float* v, std::int64_t cols, std::int64_t r, const Epilogue& e
 
 #ifdef SNNCONV_PACKED_GEMM
 
-// C[6, 16] = A[6, k] . P[k, 16] with the 12 accumulators in named registers (an array of them ends up on
-// the stack with GCC 12). Element (r, i) of A is a[r * rs + i * ks]: rows in place (rs = lda, ks = 1) or a
-// packed micro-panel (rs = 1, ks = 6). Only the first `rows` rows and `cols` columns of C are stored (a
-// short tile reads rows of A that the caller padded). With `accumulate` the chains continue from C.
-void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, std::int64_t k, float* c,
-            std::int64_t ldc, std::int64_t rows, std::int64_t cols, const Epilogue& e, bool accumulate) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+// C[R, 16] (+)= A[R, k] . P[k, 16] with A packed k-major (a[i * R + r]): 2R accumulators in a flat array that
+// GCC keeps in registers as long as every loop indexing it is unrolled. Only the first `cols` columns of C are
+// stored.
+template <int R>
+void tile_avx2(const float* a, const float* p, std::int64_t k, float* c, std::int64_t ldc, std::int64_t cols,
+               const Epilogue& e, bool accumulate) {
+  __m256 acc[2 * R];
   if (accumulate) {  // continue the chains from C (a later block of k): the same floats as one long chain
-    alignas(32) float t[kRows][kPanel] = {};
-    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(t[r], c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
-    c00 = _mm256_load_ps(t[0]), c01 = _mm256_load_ps(t[0] + 8), c10 = _mm256_load_ps(t[1]), c11 = _mm256_load_ps(t[1] + 8);
-    c20 = _mm256_load_ps(t[2]), c21 = _mm256_load_ps(t[2] + 8), c30 = _mm256_load_ps(t[3]), c31 = _mm256_load_ps(t[3] + 8);
-    c40 = _mm256_load_ps(t[4]), c41 = _mm256_load_ps(t[4] + 8), c50 = _mm256_load_ps(t[5]), c51 = _mm256_load_ps(t[5] + 8);
+    alignas(32) float t[kPanel];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      std::memcpy(t, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+      acc[2 * r] = _mm256_load_ps(t);
+      acc[2 * r + 1] = _mm256_load_ps(t + 8);
+    }
+  } else {
+#pragma GCC unroll 12
+    for (int i = 0; i < 2 * R; ++i) acc[i] = _mm256_setzero_ps();
   }
-  const float* a0 = a;
-  const float* a1 = a + rs;
-  const float* a2 = a + 2 * rs;
-  const float* a3 = a + 3 * rs;
-  const float* a4 = a + 4 * rs;
-  const float* a5 = a + 5 * rs;
-  for (std::int64_t i = 0, off = 0; i < k; ++i, off += ks, p += kPanel) {
+  for (std::int64_t i = 0; i < k; ++i, p += kPanel, a += R) {
     const __m256 b0 = _mm256_load_ps(p);
     const __m256 b1 = _mm256_load_ps(p + 8);
-    __m256 av = _mm256_broadcast_ss(a0 + off);
-    c00 = _mm256_fmadd_ps(av, b0, c00);
-    c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a1 + off);
-    c10 = _mm256_fmadd_ps(av, b0, c10);
-    c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a2 + off);
-    c20 = _mm256_fmadd_ps(av, b0, c20);
-    c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a3 + off);
-    c30 = _mm256_fmadd_ps(av, b0, c30);
-    c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a4 + off);
-    c40 = _mm256_fmadd_ps(av, b0, c40);
-    c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a5 + off);
-    c50 = _mm256_fmadd_ps(av, b0, c50);
-    c51 = _mm256_fmadd_ps(av, b1, c51);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+      acc[2 * r] = _mm256_fmadd_ps(av, b0, acc[2 * r]);
+      acc[2 * r + 1] = _mm256_fmadd_ps(av, b1, acc[2 * r + 1]);
+    }
   }
-  __m256 lo[6] = {c00, c10, c20, c30, c40, c50}, hi[6] = {c01, c11, c21, c31, c41, c51};
   if (cols == kPanel) {
     const __m256 zero = _mm256_setzero_ps();
-    const __m256 b0 = e.bias ? _mm256_loadu_ps(e.bias) : zero, b1 = e.bias ? _mm256_loadu_ps(e.bias + 8) : zero;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      __m256 x0 = lo[r], x1 = hi[r];
+    const __m256 bb0 = e.bias ? _mm256_loadu_ps(e.bias) : zero, bb1 = e.bias ? _mm256_loadu_ps(e.bias + 8) : zero;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      __m256 x0 = acc[2 * r], x1 = acc[2 * r + 1];
       if (e.bias) {
-        x0 = _mm256_add_ps(x0, b0);
-        x1 = _mm256_add_ps(x1, b1);
+        x0 = _mm256_add_ps(x0, bb0);
+        x1 = _mm256_add_ps(x1, bb1);
       }
       if (e.relu) {  // the reference's v < 0 ? 0 : v (NaN stays NaN; -0 stays -0)
         x0 = _mm256_blendv_ps(x0, zero, _mm256_cmp_ps(x0, zero, _CMP_LT_OQ));
@@ -154,25 +143,86 @@ void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, st
     return;
   }
   alignas(32) float tmp[kPanel];
-  for (std::int64_t r = 0; r < rows; ++r) {
-    _mm256_store_ps(tmp, lo[r]);
-    _mm256_store_ps(tmp + 8, hi[r]);
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm256_store_ps(tmp, acc[2 * r]);
+    _mm256_store_ps(tmp + 8, acc[2 * r + 1]);
     apply_scalar(tmp, cols, r, e);
     std::memcpy(c + r * ldc, tmp, static_cast<std::size_t>(cols) * sizeof(float));
   }
 }
 
+// C[R, 16 P] = A[R, k] . P panels (each k x 16, panel_stride apart), A rows in place; the whole of k in one pass.
+template <int R, int P>
+void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride, std::int64_t k,
+                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+  __m256 acc[2 * R * P];
+#pragma GCC unroll 16
+  for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < k; ++i) {
+    __m256 b[2 * P];
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q) {
+      const float* pq = p + q * panel_stride + i * kPanel;
+      // Weights that do not fit the caches stream from memory: each panel's own stream, 48 k steps (3 KiB) ahead.
+      _mm_prefetch(reinterpret_cast<const char*>(pq + 48 * kPanel), _MM_HINT_T0);
+      b[2 * q] = _mm256_load_ps(pq);
+      b[2 * q + 1] = _mm256_load_ps(pq + 8);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + i);
+#pragma GCC unroll 8
+      for (int v = 0; v < 2 * P; ++v) acc[r * 2 * P + v] = _mm256_fmadd_ps(av, b[v], acc[r * 2 * P + v]);
+    }
+  }
+  alignas(32) float tmp[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < 2 * P; ++v) {
+    const std::int64_t w = std::min<std::int64_t>(8, cols - 8 * v);
+    if (w <= 0) break;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      _mm256_store_ps(tmp, acc[r * 2 * P + v]);
+      Epilogue ev = e;
+      if (ev.bias) ev.bias += 8 * v;
+      if (ev.residual) ev.residual += 8 * v;
+      apply_scalar(tmp, w, r, ev);  // the same float operations as the tiles' vector epilogue
+      std::memcpy(c + r * ldc + 8 * v, tmp, static_cast<std::size_t>(w) * sizeof(float));
+    }
+  }
+}
+
+template <int R, int P>
+void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
+                     std::int64_t ldc, const Epilogue& e) {
+  const std::int64_t stride = k * kPanel, group = P * kPanel;
+  auto at = [&](std::int64_t col) {
+    Epilogue ec = e;
+    if (ec.bias) ec.bias += col;
+    if (ec.residual) ec.residual += col;
+    return ec;
+  };
+  std::int64_t c0 = 0;
+  for (; c0 + group <= n; c0 += group)
+    small_tile_avx2<R, P>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0));
+  for (; c0 < n; c0 += kPanel)
+    small_tile_avx2<R, 1>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, std::min(kPanel, n - c0),
+                          at(c0));
+}
+
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
 
-void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, std::int64_t k, float* c,
-            std::int64_t ldc, std::int64_t rows, std::int64_t cols, const Epilogue& e, bool accumulate) {
-  float acc[kRows][kPanel] = {};
+template <int R>
+void tile_avx2(const float* a, const float* p, std::int64_t k, float* c, std::int64_t ldc, std::int64_t cols,
+               const Epilogue& e, bool accumulate) {
+  float acc[R][kPanel] = {};
   if (accumulate)
-    for (std::int64_t r = 0; r < rows; ++r) std::memcpy(acc[r], c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+    for (int r = 0; r < R; ++r) std::memcpy(acc[r], c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
   for (std::int64_t i = 0; i < k; ++i, p += kPanel)
-    for (std::int64_t r = 0; r < kRows; ++r)
-      for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[r * rs + i * ks], p[j], acc[r][j]);
-  for (std::int64_t r = 0; r < rows; ++r) {
+    for (int r = 0; r < R; ++r)
+      for (std::int64_t j = 0; j < kPanel; ++j) acc[r][j] = std::fma(a[i * R + r], p[j], acc[r][j]);
+  for (int r = 0; r < R; ++r) {
     apply_scalar(acc[r], cols, r, e);
     std::memcpy(c + r * ldc, acc[r], static_cast<std::size_t>(cols) * sizeof(float));
   }
@@ -180,7 +230,69 @@ void micro6(const float* a, std::int64_t rs, std::int64_t ks, const float* p, st
 
 #endif
 
+Epilogue rows_down(Epilogue e, std::int64_t r) {
+  if (e.residual) e.residual += r * e.ldr;
+  return e;
+}
+
 }  // namespace
+
+void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e) {
+#ifdef SNNCONV_PACKED_GEMM
+  // 16 ymm registers: R * P * 2 accumulators <= 12 beside the loaded panel rows and the broadcast. More than
+  // six rows run as six, then the rest (the panels are then read twice, from L1 / L2).
+  switch (rows) {
+    case 1: return small_rows_avx2<1, 6>(a, lda, panels, k, n, c, ldc, e);
+    case 2: return small_rows_avx2<2, 3>(a, lda, panels, k, n, c, ldc, e);
+    case 3: return small_rows_avx2<3, 2>(a, lda, panels, k, n, c, ldc, e);
+    case 4: return small_rows_avx2<4, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 5: return small_rows_avx2<5, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 6: return small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+    default:
+      small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6));
+  }
+#else
+  // Portable: one row tile at a time through the packed-A path.
+  AlignedFloats ap(static_cast<std::size_t>(rows * k));
+  pack_a(a, lda, rows, k, kRows, ap.data());
+  for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
+    Epilogue ec = e;
+    if (ec.bias) ec.bias += c0;
+    if (ec.residual) ec.residual += c0;
+    panel_avx2(ap.data(), rows, panels + (c0 / kPanel) * k * kPanel, k, c + c0, ldc, std::min(kPanel, n - c0), ec, false);
+  }
+#endif
+}
+
+void panel_avx2(const float* apack, std::int64_t rows, const float* p, std::int64_t k, float* c, std::int64_t ldc,
+                std::int64_t cols, const Epilogue& e, bool accumulate) {
+  std::int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    tile_avx2<kRows>(apack + r * k, p, k, c + r * ldc, ldc, cols, rows_down(e, r), accumulate);
+  const Epilogue er = rows_down(e, r);
+  const float* a = apack + r * k;
+  switch (rows - r) {
+    case 5: return tile_avx2<5>(a, p, k, c + r * ldc, ldc, cols, er, accumulate);
+    case 4: return tile_avx2<4>(a, p, k, c + r * ldc, ldc, cols, er, accumulate);
+    case 3: return tile_avx2<3>(a, p, k, c + r * ldc, ldc, cols, er, accumulate);
+    case 2: return tile_avx2<2>(a, p, k, c + r * ldc, ldc, cols, er, accumulate);
+    case 1: return tile_avx2<1>(a, p, k, c + r * ldc, ldc, cols, er, accumulate);
+    default: return;
+  }
+}
+
+void pack_a(const float* a, std::int64_t lda, std::int64_t rows, std::int64_t k, std::int64_t mr, float* out) {
+  for (std::int64_t r0 = 0; r0 < rows; r0 += mr) {
+    const std::int64_t h = std::min(mr, rows - r0);
+    float* dst = out + r0 * k;
+    for (std::int64_t r = 0; r < h; ++r) {
+      const float* src = a + (r0 + r) * lda;
+      for (std::int64_t i = 0; i < k; ++i) dst[i * h + r] = src[i];
+    }
+  }
+}
 
 bool packed_gemm_available() {
 #ifdef SNNCONV_PACKED_GEMM
@@ -190,88 +302,156 @@ bool packed_gemm_available() {
 #endif
 }
 
-void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out) {
-  const std::int64_t panels = (n + kPanel - 1) / kPanel;
+std::int64_t native_panel() { return gemm::panel_width(active_isa()); }
+
+void pack_panels(const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n, bool transposed, float* out,
+                 std::int64_t panel) {
+  const std::int64_t panels = (n + panel - 1) / panel;
   for (std::int64_t p = 0; p < panels; ++p) {
-    float* dst = out + p * k * kPanel;
-    const std::int64_t cols = std::min(kPanel, n - p * kPanel);
-    if (cols < kPanel) std::fill_n(dst, k * kPanel, 0.0f);
+    float* dst = out + p * k * panel;
+    const std::int64_t cols = std::min(panel, n - p * panel);
+    if (cols < panel) std::fill_n(dst, k * panel, 0.0f);
     if (transposed) {
-      // Column j of the panel is row (p * kPanel + j) of b: read it contiguously.
+      // Column j of the panel is row (p * panel + j) of b: read it contiguously.
       for (std::int64_t j = 0; j < cols; ++j) {
-        const float* src = b + (p * kPanel + j) * ldb;
-        for (std::int64_t i = 0; i < k; ++i) dst[i * kPanel + j] = src[i];
+        const float* src = b + (p * panel + j) * ldb;
+        for (std::int64_t i = 0; i < k; ++i) dst[i * panel + j] = src[i];
       }
     } else {
-      for (std::int64_t i = 0; i < k; ++i) std::copy_n(b + i * ldb + p * kPanel, cols, dst + i * kPanel);
+      for (std::int64_t i = 0; i < k; ++i) std::copy_n(b + i * ldb + p * panel, cols, dst + i * panel);
     }
   }
 }
 
-PackedB pack_b(const float* w, std::int64_t k, std::int64_t n, bool transposed) {
-  PackedB b;
-  b.k = k;
-  b.n = n;
-  b.panels.resize(static_cast<std::size_t>((n + kPanel - 1) / kPanel * k * kPanel));
-  pack_panels(w, transposed ? k : n, k, n, transposed, b.panels.data());
-  return b;
+namespace {
+
+struct IsaKernel {
+  PanelKernel kernel;
+  std::int64_t mr;  // tile height the kernel reads its packed rows in
+};
+
+IsaKernel kernel_for(std::int64_t panel) {
+#ifdef SNNCONV_PACKED_GEMM
+  if (panel == kPanelWide) return {panel_avx512, kRowsWide};
+#endif
+  return {panel_avx2, kRows};
 }
 
-void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                 std::int64_t n, float* c, std::int64_t ldc, AlignedFloats& pad, std::int64_t panel_stride,
-                 const Epilogue& epilogue) {
-  if (panel_stride == 0) panel_stride = k * kPanel;
-  const std::int64_t full_end = rows / kRows * kRows;
-  if (full_end < rows) {
-    // Rows past the end are zeros: the micro-kernel computes them but never stores them.
-    if (pad.size() < static_cast<std::size_t>(kRows * k)) pad.resize(static_cast<std::size_t>(kRows * k));
-    for (std::int64_t r = full_end; r < rows; ++r) std::copy(a + r * lda, a + r * lda + k, pad.begin() + (r - full_end) * k);
-    std::fill(pad.begin() + (rows - full_end) * k, pad.begin() + kRows * k, 0.0f);
-  }
-  // Blocks of kKBlock along k keep a panel's slice (16 KiB) and the six rows of a in L1; a later block
-  // continues the accumulators from C, so the result is that of one chain over all of k.
-  for (std::int64_t k0 = 0; k0 < k; k0 += kKBlock) {
+// Rows [r_off, r_off + rows) of a product whose A was packed by pack_blocks (ap_rows rows in all) times the
+// panels: for each block of k, every panel against the rows' micro-panels. A later block continues the
+// accumulators from C, so the result is that of one chain over all of k (k = 0 still runs one empty block: the
+// output is the epilogue of 0).
+void run_blocks(const IsaKernel& ik, const float* ap, std::int64_t ap_rows, std::int64_t r_off, std::int64_t rows,
+                const float* panels, std::int64_t k, std::int64_t n, float* c, std::int64_t ldc, std::int64_t panel,
+                std::int64_t panel_stride, const Epilogue& epilogue) {
+  std::int64_t k0 = 0;
+  do {
     const std::int64_t kb = std::min(kKBlock, k - k0);
     const bool first = k0 == 0, last = k0 + kb == k;
-    for (std::int64_t c0 = 0; c0 < n; c0 += kPanel) {
-      const float* panel = panels + (c0 / kPanel) * panel_stride + k0 * kPanel;
-      const std::int64_t cols = std::min(kPanel, n - c0);
+    const float* a = ap + k0 * ap_rows + r_off * kb;
+    for (std::int64_t c0 = 0; c0 < n; c0 += panel) {
       Epilogue e = last ? epilogue : Epilogue{};
       if (e.bias) e.bias += c0;
-      for (std::int64_t r = 0; r < rows; r += kRows) {
-        Epilogue er = e;
-        if (er.residual) er.residual += r * er.ldr + c0;
-        if (r < full_end) micro6(a + r * lda + k0, lda, 1, panel, kb, c + r * ldc + c0, ldc, kRows, cols, er, !first);
-        else micro6(pad.data() + k0, k, 1, panel, kb, c + r * ldc + c0, ldc, rows - r, cols, er, !first);
-      }
+      if (e.residual) e.residual += c0;
+      ik.kernel(a, rows, panels + (c0 / panel) * panel_stride + k0 * panel, kb, c + c0, ldc, std::min(panel, n - c0),
+                e, !first);
     }
+    k0 += kb;
+  } while (k0 < k);
+}
+
+// Packs rows [r0, r1) (r0 a multiple of mr) of a [ap_rows, k] into `ap`: block of k starting at k0 at
+// ap + k0 * ap_rows, inside it the rows' micro-panels (pack_a) from offset r0 * kb.
+void pack_blocks(const float* a, std::int64_t lda, std::int64_t ap_rows, std::int64_t r0, std::int64_t r1,
+                 std::int64_t k, std::int64_t mr, float* ap) {
+  for (std::int64_t k0 = 0; k0 < k; k0 += kKBlock) {
+    const std::int64_t kb = std::min(kKBlock, k - k0);
+    pack_a(a + r0 * lda + k0, lda, r1 - r0, kb, mr, ap + k0 * ap_rows + r0 * kb);
   }
 }
+
+}  // namespace
+
+void gemm_panels(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
+                 std::int64_t n, float* c, std::int64_t ldc, std::int64_t panel, std::int64_t panel_stride,
+                 const Epilogue& epilogue) {
+  if (panel_stride == 0) panel_stride = k * panel;
+  const IsaKernel ik = kernel_for(panel);
+  // Per thread, kept across calls and only grown.
+  thread_local AlignedFloats ap;
+  if (ap.size() < static_cast<std::size_t>(rows * k)) ap.resize(static_cast<std::size_t>(rows * k));
+  pack_blocks(a, lda, rows, 0, rows, k, ik.mr, ap.data());
+  run_blocks(ik, ap.data(), rows, 0, rows, panels, k, n, c, ldc, panel, panel_stride, epilogue);
+}
+
+namespace {
+
+// A product of at most kSmallRows rows: tasks of whole panel groups along n (each weight read once), in parallel
+// only when the weights are big enough to be worth a second thread.
+void gemm_small(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
+                const float* residual) {
+  const std::int64_t k = w.k, n = w.n, panel = w.panel;
+#ifdef SNNCONV_PACKED_GEMM
+  const SmallKernel kernel = panel == kPanelWide ? small_avx512 : small_avx2;
+#else
+  const SmallKernel kernel = small_avx2;
+#endif
+  const bool in_registers = act == Activation::none || act == Activation::relu;
+  const std::int64_t task_cols = 8 * kPanelWide;  // 256 columns: whole panel groups of either ISA
+  const std::int64_t tasks = (n + task_cols - 1) / task_cols;
+  for_chunks(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    const std::int64_t c0 = t0 * task_cols, c1 = std::min(n, t1 * task_cols);
+    Epilogue e;
+    e.bias = bias ? bias + c0 : nullptr;
+    e.relu = act == Activation::relu;
+    if (residual && in_registers) {
+      e.residual = residual + c0;
+      e.ldr = n;
+    }
+    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e);
+    if (in_registers) return;
+    gelu_block(y + c0, rows, c1 - c0, n, act);
+    if (residual)
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
+  }, rows * k * n / 8);  // weight reads: a second thread pays from ~0.5 M multiply-adds per row
+}
+
+}  // namespace
 
 void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const float* bias, Activation act, float* y,
                  const float* residual) {
-  const std::int64_t k = w.k, n = w.n;
-  // Tasks: up to 48-row chunks (8 micro-tiles) x 128-column blocks (8 panels). Each output element is
-  // computed the same way in any task, so the cut may follow the thread count: small products (one sequence
-  // of 128 tokens) are cut finer until every thread has about four tasks. Within a task, panel outer and
-  // row tiles inner: the panel stays in L1 while the task's rows of x stream from L2.
+  if (rows <= kSmallRows) return gemm_small(x, rows, w, bias, act, y, residual);
+  const std::int64_t k = w.k, n = w.n, panel = w.panel;
+  const IsaKernel ik = kernel_for(panel);
+  // Tasks: up to 192-row chunks (whole micro-tiles of either ISA) x 128-column blocks. Each output element is
+  // computed the same way in any task, so the cut may follow the thread count: small products (one sequence of
+  // 128 tokens) are cut finer until every thread has about four tasks. Tasks are numbered row block fastest, so
+  // the tasks a thread runs one after the other share one column block of the weights (k x 128 floats, in L2)
+  // while the packed rows stream from L2 / L3. Within a task, panel outer and row tiles inner: the panel's slice
+  // stays in L1 while the task's packed rows stream past it.
   const std::int64_t want = 4 * std::max(1, tbb::this_task_arena::max_concurrency());
-  std::int64_t task_rows = 8 * kRows, task_cols = 8 * kPanel;
+  const std::int64_t row_unit = 2 * kRowsWide;  // 24 rows: whole tiles of 6 and of 12
+  std::int64_t task_rows = 8 * row_unit, task_cols = 128;
   auto tasks = [&] { return ((rows + task_rows - 1) / task_rows) * ((n + task_cols - 1) / task_cols); };
-  while (tasks() < want && (task_rows > kRows || task_cols > kPanel)) {
-    if (task_rows > kRows && (task_rows >= task_cols / kPanel * kRows || task_cols == kPanel)) task_rows -= 2 * kRows;
-    else task_cols -= 2 * kPanel;
-    task_rows = std::max(task_rows, kRows);
-    task_cols = std::max(task_cols, kPanel);
+  while (tasks() < want && (task_rows > row_unit || task_cols > panel)) {
+    if (task_rows > row_unit && (task_rows / row_unit >= task_cols / panel || task_cols == panel)) task_rows -= row_unit;
+    else task_cols -= panel;
   }
-  const std::int64_t kTaskRows = task_rows, kTaskCols = task_cols;
-  const std::int64_t row_tasks = (rows + kTaskRows - 1) / kTaskRows, col_tasks = (n + kTaskCols - 1) / kTaskCols;
+  const std::int64_t row_tasks = (rows + task_rows - 1) / task_rows, col_tasks = (n + task_cols - 1) / task_cols;
+  // A is packed once for all column tasks (every task of a row block reads the same micro-panels). The buffer
+  // belongs to the calling thread, kept across calls and only grown.
+  thread_local AlignedFloats ap;
+  if (ap.size() < static_cast<std::size_t>(rows * k)) ap.resize(static_cast<std::size_t>(rows * k));
+  float* pa = ap.data();
+  for_chunks(row_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    pack_blocks(x, k, rows, t0 * task_rows, std::min(rows, t1 * task_rows), k, ik.mr, pa);
+  }, rows * k);
   const bool in_registers = act == Activation::none || act == Activation::relu;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
-    AlignedFloats pad;
     for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t r0 = (t / col_tasks) * kTaskRows, r1 = std::min(rows, r0 + kTaskRows);
-      const std::int64_t c0 = (t % col_tasks) * kTaskCols, c1 = std::min(n, c0 + kTaskCols);
+      const std::int64_t r0 = (t % row_tasks) * task_rows, r1 = std::min(rows, r0 + task_rows);
+      const std::int64_t c0 = (t / row_tasks) * task_cols, c1 = std::min(n, c0 + task_cols);
       Epilogue e;
       e.bias = bias ? bias + c0 : nullptr;
       e.relu = act == Activation::relu;
@@ -279,8 +459,8 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
         e.residual = residual + r0 * n + c0;
         e.ldr = n;
       }
-      gemm_panels(x + r0 * k, k, r1 - r0, w.panels.data() + (c0 / kPanel) * k * kPanel, k, c1 - c0, y + r0 * n + c0,
-                  n, pad, 0, e);
+      run_blocks(ik, pa, rows, r0, r1 - r0, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + r0 * n + c0,
+                 n, panel, k * panel, e);
       if (in_registers) continue;
       gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
       if (residual)
@@ -291,3 +471,26 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
 }
 
 }  // namespace snnconv::ann::kernels
+
+namespace snnconv::ann::gemm {
+
+std::int64_t panel_width(Isa isa) {
+  return isa >= Isa::avx512 && kernels::packed_gemm_available() ? kernels::kPanelWide : kernels::kPanel;
+}
+
+PackedF32 pack_f32(const float* w, std::int64_t k, std::int64_t n, bool transposed, Isa isa) {
+  PackedF32 b;
+  b.k = k;
+  b.n = n;
+  b.panel = panel_width(isa);
+  b.panels.resize(static_cast<std::size_t>((n + b.panel - 1) / b.panel * k * b.panel));
+  kernels::pack_panels(w, transposed ? k : n, k, n, transposed, b.panels.data(), b.panel);
+  return b;
+}
+
+void multiply_f32(const float* x, std::int64_t rows, const PackedF32& w, const float* bias, Activation act, float* y,
+                  const float* residual) {
+  kernels::gemm_packed(x, rows, w, bias, act, y, residual);
+}
+
+}  // namespace snnconv::ann::gemm

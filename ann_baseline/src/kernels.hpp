@@ -9,12 +9,13 @@
 #include <span>
 #include <vector>
 
+#include "snnconv/ann_baseline/gemm.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv::ann::kernels {
 
-struct PackedB;  // gemm_packed.hpp
+using PackedB = gemm::PackedF32;
 
 // An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
 // element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
@@ -67,6 +68,8 @@ KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const T
 KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
 KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+// Split (block copies) and ReduceMean / ReduceSum over one block of axes (kernels_reduce.cpp).
+KernelChoice choose_split_reduce(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
 // Linear and MatMul against constant weights packed by the plan (gemm_packed.hpp); the plan switches a step
 // to them when packed_gemm_available().
@@ -87,7 +90,7 @@ KernelFn attention_with_layout(unsigned bnhd);
 
 // The fast kernel for node `n`, or {nullptr, "reference"}.
 inline KernelChoice choose_kernel(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
-  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement}) {
+  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement, choose_split_reduce}) {
     const KernelChoice c = choose(g, n, types);
     if (c.fn) return c;
   }

@@ -68,11 +68,17 @@ void matmul_batched(const KernelArgs& a) {
   const float* px = x.data<float>();
   const float* pw = w.data<float>();
   float* py = y.data<float>();
+  // Per batch element: B packed into panels (a per-thread buffer, only grown), then the packed GEMM's
+  // micro-kernel (one FMA chain over k per element: the same bits in any task and on any ISA). Attention
+  // exported as MatMul / Softmax / MatMul (torch's nn.MultiheadAttention, [B*H, N, D] operands) runs here.
+  const std::int64_t panel = native_panel();
   for_chunks(batches, 1, [&](std::int64_t b0, std::int64_t b1) {
+    thread_local AlignedFloats packed;
+    const auto need = static_cast<std::size_t>((n + panel - 1) / panel * panel * k);
+    if (packed.size() < need) packed.resize(need);
     for (std::int64_t b = b0; b < b1; ++b) {
-      MMap out(py + b * m * n, m, n);
-      out.noalias() = CMap(px + off_a[static_cast<std::size_t>(b)], m, k) *
-                      CMap(pw + off_b[static_cast<std::size_t>(b)], k, n);
+      pack_panels(pw + off_b[static_cast<std::size_t>(b)], n, k, n, false, packed.data(), panel);
+      gemm_panels(px + off_a[static_cast<std::size_t>(b)], k, m, packed.data(), k, n, py + b * m * n, n, panel);
     }
   });
 }
@@ -222,7 +228,7 @@ void conv2d_packed(const KernelArgs& a) {
   // Tasks of whole samples, ~96 output pixels each (the cut does not change any element's arithmetic).
   const std::int64_t per_task = std::max<std::int64_t>(1, 96 / std::max<std::int64_t>(pixels, 1));
   for_chunks(g.batch, per_task, [&](std::int64_t s0, std::int64_t s1) {
-    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps)), pad;
+    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps));
     // im2col with one row per output pixel: row (sample, oy, ox) holds that pixel's patch (c, ky, kx).
     for (std::int64_t nb = s0; nb < s1; ++nb)
       for (std::int64_t oy = 0; oy < g.oh; ++oy)
@@ -240,7 +246,8 @@ void conv2d_packed(const KernelArgs& a) {
             }
           }
         }
-    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps, pad);
+    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps,
+                a.packed->panel);
     // [pixels, maps] per sample -> y[sample, maps, pixels], plus the bias.
     for (std::int64_t nb = s0; nb < s1; ++nb)
       for (std::int64_t m = 0; m < g.maps; ++m) {
@@ -259,7 +266,7 @@ KernelChoice choose_contraction(const Graph& g, const Node& n, std::span<const T
       const Shape sa = types[0]->static_shape(), sb = types[1]->static_shape();
       if (sa.size() < 2 || sb.size() < 2) return {};  // vector operands: the reference handles the promotion
       if (product(sb, 0, sb.size() - 2) == 1 && sb.size() <= sa.size()) return {matmul_flat, "eigen_gemm"};
-      return {matmul_batched, "eigen_gemm_batched"};
+      return {matmul_batched, "packed_gemm_batched"};
     }
     case OpKind::Gemm:
       if (!all_f32(types, 3) || !types[0] || !types[1]) return {};

@@ -6,11 +6,13 @@
 #include <Eigen/Core>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "kernels.hpp"
 #include "attention_kernel.hpp"
 #include "reference_detail.hpp"
+#include "vec_avx2.hpp"
 
 namespace snnconv::ann::kernels {
 namespace {
@@ -51,6 +53,57 @@ void layer_norm(const KernelArgs& a) {
   }, rows * cols);
 }
 
+// One row of the softmax, vectorised: the max over 8 lanes (exact in any order), e = exp(x - max) by the 8-wide
+// polynomial (vec::exp8, ~2 ulp), the sum in 8 lane partial sums then a fixed horizontal order (an order that
+// depends on n only), y = e / sum. A row whose max is not finite (a NaN, +inf, or every entry -inf) takes the
+// reference's function, which defines those cases.
+void softmax_row(const float* x, float* y, std::int64_t n) {
+#ifdef SNNCONV_VEC_AVX2
+  if (n < 8) return detail::softmax_strided(x, y, n, 1);
+  __m256 mv = _mm256_loadu_ps(x);
+  __m256 nan = _mm256_cmp_ps(mv, mv, _CMP_UNORD_Q);
+  std::int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    mv = _mm256_max_ps(mv, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (i < n) {  // the last 8 entries again (overlapping): the max does not care
+    const __m256 v = _mm256_loadu_ps(x + n - 8);
+    mv = _mm256_max_ps(mv, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  alignas(32) float lane[8];
+  _mm256_store_ps(lane, mv);
+  float m = lane[0];
+  for (int l = 1; l < 8; ++l) m = std::max(m, lane[l]);
+  if (_mm256_movemask_ps(nan) != 0 || !std::isfinite(m)) return detail::softmax_strided(x, y, n, 1);
+  const __m256 mb = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = vec::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+    _mm256_storeu_ps(y + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (i < n) {  // the tail through a padded vector: the padding is -inf, whose exp is 0
+    alignas(32) float pad[8];
+    std::fill_n(pad, 8, -std::numeric_limits<float>::infinity());
+    std::copy(x + i, x + n, pad);
+    const __m256 e = vec::exp8(_mm256_sub_ps(_mm256_load_ps(pad), mb));
+    _mm256_store_ps(pad, e);
+    std::copy(pad, pad + (n - i), y + i);
+    sum = _mm256_add_ps(sum, e);
+  }
+  _mm256_store_ps(lane, sum);
+  const float total = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+  const __m256 tv = _mm256_set1_ps(total);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(y + i), tv));
+  for (; i < n; ++i) y[i] /= total;
+#else
+  detail::softmax_strided(x, y, n, 1);
+#endif
+}
+
 void softmax_last(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   const std::int64_t n = x.shape().back();
@@ -58,7 +111,7 @@ void softmax_last(const KernelArgs& a) {
   const float* px = x.data<float>();
   float* py = a.out[0].data<float>();
   for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) detail::softmax_strided(px + r * n, py + r * n, n, 1);
+    for (std::int64_t r = r0; r < r1; ++r) softmax_row(px + r * n, py + r * n, n);
   }, rows * n);
 }
 

@@ -169,7 +169,7 @@ void pack_weights(const Graph& g, Plan& plan) {
       if (t == nullptr || t->dtype() != DType::f32 || t->rank() != 4) continue;
       // W [maps, c, kh, kw] is W^T of the [patch, maps] matrix the im2col rows multiply.
       plan.packed.push_back(std::make_unique<kernels::PackedB>(
-          kernels::pack_b(t->data<float>(), t->numel() / t->dim(0), t->dim(0), true)));
+          gemm::pack_f32(t->data<float>(), t->numel() / t->dim(0), t->dim(0), true)));
       st.packed = plan.packed.back().get();
       st.kernel = {kernels::conv2d_packed, "im2col_packed_gemm"};
       continue;
@@ -182,7 +182,7 @@ void pack_weights(const Graph& g, Plan& plan) {
     if (t == nullptr || t->dtype() != DType::f32 || t->rank() < 2) continue;
     const std::int64_t k = t->dim(t->rank() - 2), n_cols = t->dim(t->rank() - 1);
     if (k * n_cols != t->numel() || k == 0 || n_cols == 0) continue;
-    plan.packed.push_back(std::make_unique<kernels::PackedB>(kernels::pack_b(t->data<float>(), k, n_cols)));
+    plan.packed.push_back(std::make_unique<kernels::PackedB>(gemm::pack_f32(t->data<float>(), k, n_cols)));
     st.packed = plan.packed.back().get();
     st.kernel = linear ? kernels::KernelChoice{kernels::linear_packed, "packed_gemm"}
                        : kernels::KernelChoice{kernels::matmul_packed, "packed_gemm"};

@@ -56,13 +56,40 @@ Counters node_counts(const Graph& g, NodeId id) {
   const std::int64_t macs = node_macs(g, n);
   if (macs > 0) c.macs[static_cast<std::size_t>(mac_width(g, n))] += static_cast<std::uint64_t>(macs);
 
+  const auto live_inputs = static_cast<std::uint64_t>(
+      std::count_if(n.inputs.begin(), n.inputs.end(), [](ValueId v) { return v.valid(); }));
   switch (n.kind) {
+    // Variadic: one dense op per output element and extra operand (a one-input Max is a copy); Mean divides once.
+    case OpKind::Max:
+    case OpKind::Min:
+    case OpKind::Sum: c.dense_ops += (live_inputs - 1) * out_n; break;
+    case OpKind::Mean:
+      c.dense_ops += (live_inputs - 1) * out_n;
+      c.nonlinear_ops += out_n;
+      break;
     // Cheap elementwise work: one dense op per output element.
     case OpKind::Add:
     case OpKind::Sub:
     case OpKind::Mul:
-    case OpKind::Max:
-    case OpKind::Min:
+    case OpKind::Clip:
+    case OpKind::Abs:
+    case OpKind::Sign:
+    case OpKind::Floor:
+    case OpKind::Ceil:
+    case OpKind::Round:
+    case OpKind::IsNaN:
+    case OpKind::IsInf:
+    case OpKind::LeakyRelu:
+    case OpKind::ThresholdedRelu:
+    case OpKind::PRelu:
+    case OpKind::HardSigmoid:
+    case OpKind::HardSwish:
+    case OpKind::Shrink:
+    case OpKind::And:
+    case OpKind::Or:
+    case OpKind::Xor:
+    case OpKind::CastLike:
+    case OpKind::Hardmax:
     case OpKind::Neg:
     case OpKind::Relu:
     case OpKind::Equal:
@@ -84,7 +111,31 @@ Counters node_counts(const Graph& g, NodeId id) {
     case OpKind::Erf:
     case OpKind::Tanh:
     case OpKind::Sigmoid:
-    case OpKind::Gelu: c.nonlinear_ops += out_n; break;
+    case OpKind::Gelu:
+    case OpKind::Reciprocal:
+    case OpKind::Log:
+    case OpKind::Sin:
+    case OpKind::Cos:
+    case OpKind::Tan:
+    case OpKind::Asin:
+    case OpKind::Acos:
+    case OpKind::Atan:
+    case OpKind::Sinh:
+    case OpKind::Cosh:
+    case OpKind::Asinh:
+    case OpKind::Acosh:
+    case OpKind::Atanh:
+    case OpKind::Softplus:
+    case OpKind::Softsign:
+    case OpKind::Elu:
+    case OpKind::Selu:
+    case OpKind::Celu:
+    case OpKind::Mod: c.nonlinear_ops += out_n; break;
+    // LogSoftmax: as Softmax, with one logarithm per element in place of the divide.
+    case OpKind::LogSoftmax:
+      c.dense_ops += 3 * out_n;
+      c.nonlinear_ops += 2 * out_n;
+      break;
     // Softmax: max, subtract, sum (dense) and exp, divide (nonlinear) per element.
     case OpKind::Softmax:
       c.dense_ops += 3 * out_n;
@@ -109,7 +160,59 @@ Counters node_counts(const Graph& g, NodeId id) {
     case OpKind::ReduceMean:
     case OpKind::ReduceSum:
     case OpKind::ReduceMax:
+    case OpKind::ReduceMin:
+    case OpKind::ReduceProd:
+    case OpKind::ReduceL1:
+    case OpKind::ReduceSumSquare:
+    case OpKind::ArgMax:
+    case OpKind::ArgMin:
+    case OpKind::TopK:
+    case OpKind::GlobalMaxPool:
     case OpKind::CumSum: c.dense_ops += in_n; break;
+    // Reductions finished by a root or a logarithm per output (and an exp per input for LogSumExp).
+    case OpKind::ReduceL2:
+    case OpKind::ReduceLogSum:
+    case OpKind::GlobalAveragePool:
+      c.dense_ops += in_n;
+      c.nonlinear_ops += out_n;
+      break;
+    case OpKind::ReduceLogSumExp:
+      c.dense_ops += in_n;
+      c.nonlinear_ops += in_n + out_n;
+      break;
+    // Pooling: one dense op per window element of each output (AveragePool: one divide per output).
+    case OpKind::MaxPool:
+    case OpKind::AveragePool: {
+      std::uint64_t window = 1;
+      for (std::int64_t k : std::get<PoolAttrs>(n.attrs).kernel_shape) window *= static_cast<std::uint64_t>(k);
+      c.dense_ops += window * out_n;
+      if (n.kind == OpKind::AveragePool) c.nonlinear_ops += out_n;
+      break;
+    }
+    // (x - mean) / sqrt(var + eps) * scale + B: subtract, multiply, add and a divide per element.
+    case OpKind::BatchNormalization:
+      c.dense_ops += 3 * in_n;
+      c.nonlinear_ops += in_n;
+      break;
+    // As LayerNorm over each (sample, channel) plane, with a bias: one reciprocal square root per plane.
+    case OpKind::InstanceNormalization: {
+      c.dense_ops += 6 * in_n;
+      const TensorType& t = g.value(n.inputs[0]).type;
+      if (t.is_static() && t.rank() >= 2)
+        c.nonlinear_ops += static_cast<std::uint64_t>(t.dims[0].value * t.dims[1].value);
+      break;
+    }
+    // Losses: gather and weight per target element; SoftmaxCrossEntropyLoss adds a LogSoftmax of the scores.
+    case OpKind::NegativeLogLikelihoodLoss:
+    case OpKind::SoftmaxCrossEntropyLoss: {
+      const std::uint64_t targets = numel_of(g.value(n.inputs[1]).type);
+      c.dense_ops += 2 * targets;
+      if (n.kind == OpKind::SoftmaxCrossEntropyLoss) {
+        c.dense_ops += 3 * in_n;
+        c.nonlinear_ops += 2 * in_n;
+      }
+      break;
+    }
     // Contractions: the bias add and a folded activation on top of the MACs.
     case OpKind::Gemm:
     case OpKind::Conv:

@@ -124,7 +124,74 @@ std::vector<Tensor> evaluate_reference(const Graph& g, NodeId id, std::span<cons
     case OpKind::LayerNorm: return eval_layer_norm(c);
     case OpKind::ReduceMean:
     case OpKind::ReduceSum:
-    case OpKind::ReduceMax: return eval_reduce(c);
+    case OpKind::ReduceMax:
+    case OpKind::ReduceMin:
+    case OpKind::ReduceProd:
+    case OpKind::ReduceL1:
+    case OpKind::ReduceL2:
+    case OpKind::ReduceLogSum:
+    case OpKind::ReduceLogSumExp:
+    case OpKind::ReduceSumSquare: return eval_reduce(c);
+    case OpKind::Sum:
+    case OpKind::Mean: return eval_variadic(c);
+    case OpKind::Clip: return eval_clip(c);
+    case OpKind::Abs:
+    case OpKind::Reciprocal:
+    case OpKind::Floor:
+    case OpKind::Ceil:
+    case OpKind::Round:
+    case OpKind::Sign:
+    case OpKind::Log:
+    case OpKind::Sin:
+    case OpKind::Cos:
+    case OpKind::Tan:
+    case OpKind::Asin:
+    case OpKind::Acos:
+    case OpKind::Atan:
+    case OpKind::Sinh:
+    case OpKind::Cosh:
+    case OpKind::Asinh:
+    case OpKind::Acosh:
+    case OpKind::Atanh:
+    case OpKind::Softplus:
+    case OpKind::Softsign:
+    case OpKind::IsNaN:
+    case OpKind::IsInf:
+    case OpKind::Elu:
+    case OpKind::Selu:
+    case OpKind::Celu:
+    case OpKind::LeakyRelu:
+    case OpKind::ThresholdedRelu:
+    case OpKind::HardSigmoid:
+    case OpKind::HardSwish:
+    case OpKind::Shrink: return eval_unary_math(c);
+    case OpKind::PRelu: return eval_prelu(c);
+    case OpKind::And:
+    case OpKind::Or:
+    case OpKind::Xor: return eval_logical(c);
+    case OpKind::Mod: return eval_mod(c);
+    case OpKind::ArgMax:
+    case OpKind::ArgMin: return eval_arg_reduce(c);
+    case OpKind::TopK: return eval_top_k(c);
+    case OpKind::LogSoftmax: return eval_log_softmax(c);
+    case OpKind::Hardmax: return eval_hardmax(c);
+    case OpKind::BatchNormalization: return eval_batch_norm(c);
+    case OpKind::InstanceNormalization: return eval_instance_norm(c);
+    case OpKind::MaxPool:
+    case OpKind::AveragePool: return eval_pool(c);
+    case OpKind::GlobalMaxPool:
+    case OpKind::GlobalAveragePool: return eval_global_pool(c);
+    case OpKind::NegativeLogLikelihoodLoss: return eval_nll_loss(c);
+    case OpKind::SoftmaxCrossEntropyLoss: return eval_softmax_cross_entropy(c);
+    case OpKind::GatherElements: return eval_gather_elements(c);
+    case OpKind::GatherND: return eval_gather_nd(c);
+    case OpKind::Tile: return eval_tile(c);
+    case OpKind::Pad: return eval_pad(c);
+    case OpKind::DepthToSpace: return eval_depth_to_space(c);
+    case OpKind::SpaceToDepth: return eval_space_to_depth(c);
+    case OpKind::OneHot: return eval_one_hot(c);
+    case OpKind::CastLike: return eval_cast_like(c);
+    case OpKind::Size: return eval_size(c);
     case OpKind::CumSum: return eval_cumsum(c);
     case OpKind::Transpose: return eval_transpose(c);
     case OpKind::Reshape: return eval_reshape(c);

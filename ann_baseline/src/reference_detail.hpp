@@ -102,6 +102,33 @@ private:
   std::vector<std::int64_t> offsets_;
 };
 
+// out[i] = f(a[i'], b[i'']) over the numpy broadcast of a and b.
+template <typename A, typename B, typename Out, typename F>
+Tensor map_binary(const NodeCall& c, const Tensor& a, const Tensor& b, F f) {
+  const Shape shape = broadcast_shapes(c, {a.shape(), b.shape()});
+  Tensor out(dtype_of<Out>::value, shape);
+  const A* pa = a.data<A>();
+  const B* pb = b.data<B>();
+  Out* po = out.data<Out>();
+  BroadcastWalker walk(shape, {a.shape(), b.shape()});
+  for (std::int64_t i = 0; i < out.numel(); ++i, walk.next()) po[i] = f(pa[walk.offset(0)], pb[walk.offset(1)]);
+  return out;
+}
+
+template <typename T, typename Out, typename F> Tensor map_unary(const Tensor& x, F f) {
+  Tensor out(dtype_of<Out>::value, x.shape());
+  const T* px = x.data<T>();
+  Out* po = out.data<Out>();
+  for (std::int64_t i = 0; i < x.numel(); ++i) po[i] = f(px[i]);
+  return out;
+}
+
+inline void require_same_dtype(const NodeCall& c, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    c.fail_shape("operand dtypes differ: " + std::string(dtype_name(a.dtype())) + " and " +
+                 std::string(dtype_name(b.dtype())));
+}
+
 // ---- integer arithmetic that wraps like the two's complement hardware (and numpy) ------------------
 
 template <typename T> T wrap_add(T a, T b) {
@@ -158,6 +185,42 @@ Outputs eval_binary_arith(const NodeCall& c);  // Add Sub Mul Div Pow Max Min
 Outputs eval_comparison(const NodeCall& c);    // Equal Less LessOrEqual Greater GreaterOrEqual
 Outputs eval_unary(const NodeCall& c);         // Neg Sqrt Exp Erf Tanh Relu Sigmoid Gelu Not
 
+// reference_math.cpp
+Outputs eval_variadic(const NodeCall& c);      // Sum Mean
+Outputs eval_clip(const NodeCall& c);
+Outputs eval_unary_math(const NodeCall& c);    // Abs Reciprocal ... Shrink (op.hpp's list), IsNaN IsInf
+Outputs eval_logical(const NodeCall& c);       // And Or Xor
+Outputs eval_mod(const NodeCall& c);
+Outputs eval_prelu(const NodeCall& c);
+
+// reference_reduce.cpp
+Outputs eval_reduce(const NodeCall& c);  // every Reduce*
+Outputs eval_arg_reduce(const NodeCall& c);  // ArgMax ArgMin
+Outputs eval_top_k(const NodeCall& c);
+
+// reference_pool.cpp
+Outputs eval_pool(const NodeCall& c);         // MaxPool AveragePool
+Outputs eval_global_pool(const NodeCall& c);  // GlobalMaxPool GlobalAveragePool
+Outputs eval_batch_norm(const NodeCall& c);
+Outputs eval_instance_norm(const NodeCall& c);
+
+// reference_loss.cpp
+Outputs eval_log_softmax(const NodeCall& c);
+Outputs eval_hardmax(const NodeCall& c);
+Outputs eval_nll_loss(const NodeCall& c);
+Outputs eval_softmax_cross_entropy(const NodeCall& c);
+
+// reference_index.cpp
+Outputs eval_gather_elements(const NodeCall& c);
+Outputs eval_gather_nd(const NodeCall& c);
+Outputs eval_tile(const NodeCall& c);
+Outputs eval_pad(const NodeCall& c);
+Outputs eval_depth_to_space(const NodeCall& c);
+Outputs eval_space_to_depth(const NodeCall& c);
+Outputs eval_one_hot(const NodeCall& c);
+Outputs eval_cast_like(const NodeCall& c);
+Outputs eval_size(const NodeCall& c);
+
 // reference_contraction.cpp
 Outputs eval_matmul(const NodeCall& c);
 Outputs eval_gemm(const NodeCall& c);
@@ -168,7 +231,6 @@ Outputs eval_attention(const NodeCall& c);
 // reference_normalization.cpp
 Outputs eval_softmax(const NodeCall& c);
 Outputs eval_layer_norm(const NodeCall& c);
-Outputs eval_reduce(const NodeCall& c);  // ReduceMean ReduceSum ReduceMax
 Outputs eval_cumsum(const NodeCall& c);
 
 // reference_movement.cpp

@@ -8,32 +8,6 @@
 namespace snnconv::ann::detail {
 namespace {
 
-template <typename A, typename B, typename Out, typename F>
-Tensor map_binary(const NodeCall& c, const Tensor& a, const Tensor& b, F f) {
-  const Shape shape = broadcast_shapes(c, {a.shape(), b.shape()});
-  Tensor out(dtype_of<Out>::value, shape);
-  const A* pa = a.data<A>();
-  const B* pb = b.data<B>();
-  Out* po = out.data<Out>();
-  BroadcastWalker walk(shape, {a.shape(), b.shape()});
-  for (std::int64_t i = 0; i < out.numel(); ++i, walk.next()) po[i] = f(pa[walk.offset(0)], pb[walk.offset(1)]);
-  return out;
-}
-
-template <typename T, typename Out, typename F> Tensor map_unary(const Tensor& x, F f) {
-  Tensor out(dtype_of<Out>::value, x.shape());
-  const T* px = x.data<T>();
-  Out* po = out.data<Out>();
-  for (std::int64_t i = 0; i < x.numel(); ++i) po[i] = f(px[i]);
-  return out;
-}
-
-void require_same_dtype(const NodeCall& c, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype())
-    c.fail_shape("operand dtypes differ: " + std::string(dtype_name(a.dtype())) + " and " +
-                 std::string(dtype_name(b.dtype())));
-}
-
 template <typename T> T div_value(const NodeCall& c, T a, T b) {
   if constexpr (std::is_floating_point_v<T>) {
     return a / b;

@@ -176,7 +176,8 @@ Outputs eval_concat(const NodeCall& c) {
 
 Outputs eval_split(const NodeCall& c) {
   const Tensor& x = c.input(0, "input");
-  const int axis = c.axis(c.attrs<AxisAttrs>().axis, x.rank());
+  const auto& at = c.attrs<SplitAttrs>();
+  const int axis = c.axis(at.axis, x.rank());
   const auto ax = static_cast<std::size_t>(axis);
   const std::int64_t dim = x.dim(axis);
   const auto parts = static_cast<std::int64_t>(c.num_outputs());
@@ -191,6 +192,12 @@ Outputs eval_split(const NodeCall& c) {
     if (static_cast<std::int64_t>(sizes.size()) != parts || total != dim)
       c.fail_shape("Split sizes " + shape_to_string(sizes) + " do not split dim " + std::to_string(dim) + " into " +
                    std::to_string(parts) + " outputs");
+  } else if (at.ceil_parts) {  // opset 18 num_outputs: ceil(dim / n) each, the last part smaller
+    const std::int64_t part = (dim + parts - 1) / parts;
+    if (part * (parts - 1) >= dim && dim > 0)
+      c.fail_shape("Split of dim " + std::to_string(dim) + " into " + std::to_string(parts) +
+                   " parts leaves an empty last part");
+    for (std::int64_t i = 0; i < parts; ++i) sizes.push_back(std::min(part, dim - i * part));
   } else {
     if (dim % parts != 0)
       c.fail_shape("Split cannot cut dim " + std::to_string(dim) + " into " + std::to_string(parts) + " equal parts");

@@ -1,5 +1,6 @@
-// Reference kernels of the whole-vector ops: Softmax, LayerNormalization, the reductions and CumSum. Sums run in
-// the element type in row-major index order, so the result is one fixed function of the input.
+// Reference kernels of the whole-vector ops: Softmax, LayerNormalization and CumSum (the reductions live in
+// reference_reduce.cpp). Sums run in the element type in row-major index order, so the result is one fixed
+// function of the input.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -118,71 +119,6 @@ Outputs eval_layer_norm(const NodeCall& c) {
   if (c.num_outputs() > 1) out.push_back(std::move(mean_t));
   if (c.num_outputs() > 2) out.push_back(std::move(inv_std_t));
   return out;
-}
-
-Outputs eval_reduce(const NodeCall& c) {
-  const OpKind kind = c.node().kind;
-  const auto& at = c.attrs<ReduceAttrs>();
-  const Tensor& x = c.input(0, "data");
-  // Axes given as an input (ReduceSum-13, every reduction from opset 18) win over the folded attribute.
-  std::vector<std::int64_t> axes = at.axes;
-  if (const Tensor* t = c.optional_input(1)) axes = c.int_values(*t, "axes");
-  if (axes.empty() && at.noop_with_empty_axes) return {x};
-
-  const int rank = x.rank();
-  std::vector<bool> reduced(static_cast<std::size_t>(rank), axes.empty());
-  for (std::int64_t a : axes) {
-    const auto ax = static_cast<std::size_t>(c.axis(a, rank, "reduce axis"));
-    if (reduced[ax]) c.fail_shape("reduce axis " + std::to_string(a) + " given twice");
-    reduced[ax] = true;
-  }
-  Shape keep_shape = x.shape(), out_shape;
-  std::int64_t count = 1;
-  for (std::size_t d = 0; d < keep_shape.size(); ++d) {
-    if (reduced[d]) {
-      count *= keep_shape[d];
-      keep_shape[d] = 1;
-      if (at.keepdims) out_shape.push_back(1);
-    } else {
-      out_shape.push_back(keep_shape[d]);
-    }
-  }
-
-  return {visit_dtype(NumericTypes{}, c, x.dtype(), "reduce input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    // Integer means accumulate exactly in int64 and truncate toward zero like numpy's mean().astype().
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, T, std::int64_t>;
-    const bool is_max = kind == OpKind::ReduceMax;
-    const Acc init = is_max ? static_cast<Acc>(std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                                                   : std::numeric_limits<T>::lowest())
-                            : Acc{0};
-    std::vector<Acc> acc(static_cast<std::size_t>(checked_numel(keep_shape)), init);
-    const T* px = x.data<T>();
-    BroadcastWalker walk(x.shape(), {keep_shape});
-    for (std::int64_t i = 0; i < x.numel(); ++i, walk.next()) {
-      Acc& a = acc[static_cast<std::size_t>(walk.offset(0))];
-      const Acc v = static_cast<Acc>(px[i]);
-      if (!is_max) {
-        a = wrap_add(a, v);
-      } else if constexpr (std::is_floating_point_v<T>) {
-        if (std::isnan(v) || v > a) a = v;  // numpy's max propagates NaN
-      } else if (v > a) {
-        a = v;
-      }
-    }
-    Tensor out(x.dtype(), out_shape);
-    T* py = out.data<T>();
-    for (std::size_t i = 0; i < acc.size(); ++i) {
-      if (kind != OpKind::ReduceMean) {
-        py[i] = static_cast<T>(acc[i]);  // sums of narrow integers wrap to the element type, as numpy's do
-      } else if constexpr (std::is_floating_point_v<T>) {
-        py[i] = acc[i] / static_cast<T>(count);
-      } else {
-        py[i] = count == 0 ? T{0} : static_cast<T>(acc[i] / count);
-      }
-    }
-    return out;
-  })};
 }
 
 // ONNX CumSum-14: running sums along the axis given as a scalar input; `exclusive` shifts by one (the

@@ -51,6 +51,36 @@ struct AttrPrinter {
   std::string operator()(const NeuronAttrs& a) const {
     return a.target == Activation::none ? "" : fmt::format("target={}", activation_name(a.target));
   }
+  std::string operator()(const ScalarParamsAttrs& a) const { return fmt::format("alpha={} beta={}", a.alpha, a.beta); }
+  std::string operator()(const ArgReduceAttrs& a) const {
+    return fmt::format("axis={} keepdims={}{}", a.axis, int(a.keepdims), a.select_last_index ? " last=1" : "");
+  }
+  std::string operator()(const TopKAttrs& a) const {
+    return fmt::format("axis={} largest={} sorted={}", a.axis, int(a.largest), int(a.sorted));
+  }
+  std::string operator()(const PoolAttrs& a) const {
+    static constexpr const char* kAutoPad[] = {"notset", "same_upper", "same_lower", "valid"};
+    return fmt::format("kernel={} strides={} pads={} dilations={} auto_pad={} ceil={} include_pad={}{}",
+                       a.kernel_shape, a.strides, a.pads, a.dilations, kAutoPad[static_cast<int>(a.auto_pad)],
+                       int(a.ceil_mode), int(a.count_include_pad), a.column_major_indices ? " storage_order=1" : "");
+  }
+  std::string operator()(const LossAttrs& a) const {
+    static constexpr const char* kReduction[] = {"none", "sum", "mean"};
+    const char* r = kReduction[static_cast<int>(a.reduction)];
+    return a.has_ignore_index ? fmt::format("reduction={} ignore_index={}", r, a.ignore_index)
+                              : fmt::format("reduction={}", r);
+  }
+  std::string operator()(const EpsilonAttrs& a) const { return fmt::format("epsilon={}", a.epsilon); }
+  std::string operator()(const PadAttrs& a) const {
+    static constexpr const char* kMode[] = {"constant", "reflect", "edge"};
+    return fmt::format("mode={}", kMode[static_cast<int>(a.mode)]);
+  }
+  std::string operator()(const BlockAttrs& a) const {
+    return fmt::format("blocksize={} mode={}", a.blocksize, a.crd ? "CRD" : "DCR");
+  }
+  std::string operator()(const SplitAttrs& a) const {
+    return a.ceil_parts ? fmt::format("axis={} ceil_parts=1", a.axis) : fmt::format("axis={}", a.axis);
+  }
   std::string operator()(const DiffUnitAttrs& a) const {
     return fmt::format("fn={} axis={} epsilon={}", a.fn == DiffUnitAttrs::Fn::layer_norm ? "layer_norm" : "softmax",
                        a.axis, a.epsilon);

@@ -69,6 +69,18 @@ struct Encoder {
   void operator()(const AttentionAttrs& a) { o.f(a.scale), o.i(a.causal); }
   void operator()(const NeuronAttrs& a) { o.i(static_cast<std::int64_t>(a.target)); }
   void operator()(const DiffUnitAttrs& a) { o.i(static_cast<std::int64_t>(a.fn)), o.i(a.axis), o.f(a.epsilon), o.i(a.causal); }
+  void operator()(const ScalarParamsAttrs& a) { o.f(a.alpha), o.f(a.beta); }
+  void operator()(const ArgReduceAttrs& a) { o.i(a.axis), o.i(a.keepdims), o.i(a.select_last_index); }
+  void operator()(const TopKAttrs& a) { o.i(a.axis), o.i(a.largest), o.i(a.sorted); }
+  void operator()(const PoolAttrs& a) {
+    o.ints(a.kernel_shape), o.ints(a.strides), o.ints(a.pads), o.ints(a.dilations);
+    o.i(static_cast<std::int64_t>(a.auto_pad)), o.i(a.ceil_mode), o.i(a.count_include_pad), o.i(a.column_major_indices);
+  }
+  void operator()(const LossAttrs& a) { o.i(static_cast<std::int64_t>(a.reduction)), o.i(a.has_ignore_index), o.i(a.ignore_index); }
+  void operator()(const EpsilonAttrs& a) { o.f(a.epsilon); }
+  void operator()(const PadAttrs& a) { o.i(static_cast<std::int64_t>(a.mode)); }
+  void operator()(const BlockAttrs& a) { o.i(a.blocksize), o.i(a.crd); }
+  void operator()(const SplitAttrs& a) { o.i(a.axis), o.i(a.ceil_parts); }
 };
 
 template <typename T> T decode_one(In& in);
@@ -98,6 +110,29 @@ template <> DiffUnitAttrs decode_one(In& in) {
   a.fn = in.e<DiffUnitAttrs::Fn>(2), a.axis = in.i(), a.epsilon = in.f(), a.causal = in.b();
   return a;
 }
+
+template <> ScalarParamsAttrs decode_one(In& in) { ScalarParamsAttrs a; a.alpha = in.f(); a.beta = in.f(); return a; }
+template <> ArgReduceAttrs decode_one(In& in) {
+  ArgReduceAttrs a;
+  a.axis = in.i(), a.keepdims = in.b(), a.select_last_index = in.b();
+  return a;
+}
+template <> TopKAttrs decode_one(In& in) { TopKAttrs a; a.axis = in.i(); a.largest = in.b(); a.sorted = in.b(); return a; }
+template <> PoolAttrs decode_one(In& in) {
+  PoolAttrs a;
+  a.kernel_shape = in.ints(), a.strides = in.ints(), a.pads = in.ints(), a.dilations = in.ints();
+  a.auto_pad = in.e<AutoPad>(4), a.ceil_mode = in.b(), a.count_include_pad = in.b(), a.column_major_indices = in.b();
+  return a;
+}
+template <> LossAttrs decode_one(In& in) {
+  LossAttrs a;
+  a.reduction = in.e<LossReduction>(3), a.has_ignore_index = in.b(), a.ignore_index = in.i();
+  return a;
+}
+template <> EpsilonAttrs decode_one(In& in) { return {in.f()}; }
+template <> PadAttrs decode_one(In& in) { return {in.e<PadMode>(3)}; }
+template <> BlockAttrs decode_one(In& in) { BlockAttrs a; a.blocksize = in.i(); a.crd = in.b(); return a; }
+template <> SplitAttrs decode_one(In& in) { SplitAttrs a; a.axis = in.i(); a.ceil_parts = in.b(); return a; }
 
 template <std::size_t I> Attrs decode_index(std::size_t index, In& in) {
   if constexpr (I < std::variant_size_v<Attrs>) {

@@ -30,6 +30,7 @@ constexpr std::uint32_t kEvery = kI | kC | kQ | kS;
 using namespace shape_fns;
 constexpr std::uint8_t kNo = attr_index<NoAttrs>;
 constexpr std::uint8_t kAxis = attr_index<AxisAttrs>;
+constexpr std::uint8_t kParams = attr_index<ScalarParamsAttrs>;
 
 constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Add, "Add", 2, 2, 1, kNo, kElementwise | kPassThrough | kEvery, binary},
@@ -37,8 +38,9 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Mul, "Mul", 2, 2, 1, kNo, kElementwise | kBilinear | kEvery, binary},
     {OpKind::Div, "Div", 2, 2, 1, kNo, kElementwise | kNonlinear | kEvery, binary},
     {OpKind::Pow, "Pow", 2, 2, 1, kNo, kElementwise | kNonlinear | kEvery, binary},
-    {OpKind::Max, "Max", 2, 2, 1, kNo, kElementwise | kNonlinear | kEvery, binary},
-    {OpKind::Min, "Min", 2, 2, 1, kNo, kElementwise | kNonlinear | kEvery, binary},
+    // Max and Min are variadic in ONNX (one input is a copy).
+    {OpKind::Max, "Max", 1, 64, 1, kNo, kElementwise | kNonlinear | kEvery, variadic},
+    {OpKind::Min, "Min", 1, 64, 1, kNo, kElementwise | kNonlinear | kEvery, variadic},
     {OpKind::Equal, "Equal", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, comparison},
     {OpKind::Less, "Less", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, comparison},
     {OpKind::Greater, "Greater", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, comparison},
@@ -59,7 +61,8 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Gemm, "Gemm", 2, 3, 1, attr_index<GemmAttrs>, kWeightBearing | kI | kC, gemm},
     {OpKind::Conv, "Conv", 2, 3, 1, attr_index<ConvAttrs>, kWeightBearing | kEvery, conv},  // spiking: dense prologue
     {OpKind::Softmax, "Softmax", 1, 1, 1, attr_index<SoftmaxAttrs>, kWholeVector | kDense, same_as_first},
-    {OpKind::LayerNorm, "LayerNormalization", 2, 3, 1, attr_index<LayerNormAttrs>, kWholeVector | kDense, same_as_first},
+    // Outputs Y and the optional Mean, InvStdDev (the statistics of each normalised row, f32).
+    {OpKind::LayerNorm, "LayerNormalization", 2, 3, 3, attr_index<LayerNormAttrs>, kWholeVector | kDense, layer_norm, 1},
     {OpKind::ReduceMean, "ReduceMean", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
     {OpKind::ReduceSum, "ReduceSum", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
     {OpKind::ReduceMax, "ReduceMax", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
@@ -69,7 +72,7 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Reshape, "Reshape", 2, 2, 1, attr_index<ReshapeAttrs>, kPassThrough | kEvery, reshape},
     {OpKind::Flatten, "Flatten", 1, 1, 1, kAxis, kPassThrough | kEvery, flatten},
     {OpKind::Concat, "Concat", 1, 64, 1, kAxis, kPassThrough | kEvery, concat},
-    {OpKind::Split, "Split", 1, 2, -1, kAxis, kPassThrough | kEvery, split},
+    {OpKind::Split, "Split", 1, 2, -1, attr_index<SplitAttrs>, kPassThrough | kEvery, split},
     {OpKind::Slice, "Slice", 3, 5, 1, kNo, kPassThrough | kEvery, slice},
     {OpKind::Gather, "Gather", 2, 2, 1, kAxis, kPassThrough | kEvery, gather},
     {OpKind::Unsqueeze, "Unsqueeze", 2, 2, 1, kNo, kPassThrough | kEvery, unsqueeze},
@@ -83,6 +86,84 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
     {OpKind::Range, "Range", 3, 3, 1, kNo, kShapeOnly | kI, range},
     {OpKind::QuantizeLinear, "QuantizeLinear", 2, 3, 1, kAxis, kQuantPoint | kI | kC, quantize_linear},
     {OpKind::DequantizeLinear, "DequantizeLinear", 2, 3, 1, kAxis, kI | kC, dequantize_linear},
+    {OpKind::Sum, "Sum", 1, 64, 1, kNo, kElementwise | kPassThrough | kEvery, variadic},
+    {OpKind::Mean, "Mean", 1, 64, 1, kNo, kElementwise | kEvery, variadic},
+    // Clip's min and max are optional scalar inputs (absent: unbounded on that side).
+    {OpKind::Clip, "Clip", 1, 3, 1, kNo, kElementwise | kNonlinear | kEvery, clip},
+    {OpKind::Abs, "Abs", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Reciprocal, "Reciprocal", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Floor, "Floor", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Ceil, "Ceil", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Round, "Round", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Sign, "Sign", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Log, "Log", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Sin, "Sin", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Cos, "Cos", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Tan, "Tan", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Asin, "Asin", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Acos, "Acos", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Atan, "Atan", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Sinh, "Sinh", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Cosh, "Cosh", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Asinh, "Asinh", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Acosh, "Acosh", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Atanh, "Atanh", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Softplus, "Softplus", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Softsign, "Softsign", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::IsNaN, "IsNaN", 1, 1, 1, kNo, kElementwise | kComparison | kEvery, to_bool},
+    {OpKind::IsInf, "IsInf", 1, 1, 1, kParams, kElementwise | kComparison | kEvery, to_bool},
+    {OpKind::Elu, "Elu", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Selu, "Selu", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Celu, "Celu", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::LeakyRelu, "LeakyRelu", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::ThresholdedRelu, "ThresholdedRelu", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::HardSigmoid, "HardSigmoid", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::HardSwish, "HardSwish", 1, 1, 1, kNo, kElementwise | kNonlinear | kEvery, unary},
+    {OpKind::Shrink, "Shrink", 1, 1, 1, kParams, kElementwise | kNonlinear | kEvery, unary},
+    // PRelu's slope broadcasts to X (unidirectionally): the output has X's shape.
+    {OpKind::PRelu, "PRelu", 2, 2, 1, kNo, kElementwise | kNonlinear | kEvery, prelu},
+    {OpKind::And, "And", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, logical_binary},
+    {OpKind::Or, "Or", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, logical_binary},
+    {OpKind::Xor, "Xor", 2, 2, 1, kNo, kElementwise | kComparison | kEvery, logical_binary},
+    {OpKind::Mod, "Mod", 2, 2, 1, kParams, kElementwise | kNonlinear | kEvery, binary},  // alpha: fmod
+    {OpKind::ReduceMin, "ReduceMin", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceProd, "ReduceProd", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceL1, "ReduceL1", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceL2, "ReduceL2", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceLogSum, "ReduceLogSum", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceLogSumExp, "ReduceLogSumExp", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ReduceSumSquare, "ReduceSumSquare", 1, 2, 1, attr_index<ReduceAttrs>, kWholeVector | kDense, reduce},
+    {OpKind::ArgMax, "ArgMax", 1, 1, 1, attr_index<ArgReduceAttrs>, kWholeVector | kDense, arg_reduce},
+    {OpKind::ArgMin, "ArgMin", 1, 1, 1, attr_index<ArgReduceAttrs>, kWholeVector | kDense, arg_reduce},
+    // TopK: K is the second input (a 1-element int64 tensor); outputs Values and Indices (int64).
+    {OpKind::TopK, "TopK", 2, 2, 2, attr_index<TopKAttrs>, kWholeVector | kDense, top_k, 2},
+    {OpKind::LogSoftmax, "LogSoftmax", 1, 1, 1, kAxis, kWholeVector | kDense, same_as_first},
+    {OpKind::Hardmax, "Hardmax", 1, 1, 1, kAxis, kWholeVector | kDense, same_as_first},
+    // Inference form: X, scale, B, input_mean, input_var; one output.
+    {OpKind::BatchNormalization, "BatchNormalization", 5, 5, 1, attr_index<EpsilonAttrs>, kWholeVector | kDense,
+     batch_norm},
+    {OpKind::InstanceNormalization, "InstanceNormalization", 3, 3, 1, attr_index<EpsilonAttrs>,
+     kWholeVector | kDense, instance_norm},
+    // MaxPool's optional second output: the flat input index of each maximum (int64).
+    {OpKind::MaxPool, "MaxPool", 1, 1, 2, attr_index<PoolAttrs>, kWholeVector | kDense, pool, 1},
+    {OpKind::AveragePool, "AveragePool", 1, 1, 1, attr_index<PoolAttrs>, kWholeVector | kDense, pool},
+    {OpKind::GlobalMaxPool, "GlobalMaxPool", 1, 1, 1, kNo, kWholeVector | kDense, global_pool},
+    {OpKind::GlobalAveragePool, "GlobalAveragePool", 1, 1, 1, kNo, kWholeVector | kDense, global_pool},
+    {OpKind::NegativeLogLikelihoodLoss, "NegativeLogLikelihoodLoss", 2, 3, 1, attr_index<LossAttrs>,
+     kWholeVector | kDense, nll_loss},
+    // Optional second output: the log-probabilities.
+    {OpKind::SoftmaxCrossEntropyLoss, "SoftmaxCrossEntropyLoss", 2, 3, 2, attr_index<LossAttrs>,
+     kWholeVector | kDense, softmax_cross_entropy, 1},
+    {OpKind::GatherElements, "GatherElements", 2, 2, 1, kAxis, kPassThrough | kDense, gather_elements},
+    {OpKind::GatherND, "GatherND", 2, 2, 1, kAxis, kPassThrough | kDense, gather_nd},  // axis: batch_dims
+    // Tile's repeats and Pad's pads (and constant value, axes) are inputs.
+    {OpKind::Tile, "Tile", 2, 2, 1, kNo, kPassThrough | kDense, tile},
+    {OpKind::Pad, "Pad", 2, 4, 1, attr_index<PadAttrs>, kDense, pad},
+    {OpKind::DepthToSpace, "DepthToSpace", 1, 1, 1, attr_index<BlockAttrs>, kPassThrough | kDense, depth_to_space},
+    {OpKind::SpaceToDepth, "SpaceToDepth", 1, 1, 1, attr_index<BlockAttrs>, kPassThrough | kDense, space_to_depth},
+    {OpKind::OneHot, "OneHot", 3, 3, 1, kAxis, kDense, one_hot},
+    {OpKind::CastLike, "CastLike", 2, 2, 1, kNo, kElementwise | kDense, cast_like},
+    {OpKind::Size, "Size", 1, 1, 1, kNo, kShapeOnly | kI, size},
     {OpKind::Linear, "Linear", 2, 3, 1, attr_index<LinearAttrs>, kWeightBearing | kC | kQ, linear},
     {OpKind::Attention, "Attention", 3, 4, 1, attr_index<AttentionAttrs>, kBilinear | kWholeVector | kC | kQ,
      attention},
@@ -98,7 +179,8 @@ constexpr std::array<OpInfo, kOpCount> kTable{{
 
 constexpr bool table_matches_enum() {
   for (std::size_t i = 0; i < kTable.size(); ++i)
-    if (static_cast<std::size_t>(kTable[i].kind) != i || kTable[i].name.empty())
+    if (static_cast<std::size_t>(kTable[i].kind) != i || kTable[i].name.empty() ||
+        (kTable[i].num_outputs >= 0 && (kTable[i].min_outputs < 1 || kTable[i].min_outputs > kTable[i].num_outputs)))
       return false;
   return true;
 }

@@ -7,35 +7,6 @@
 #include "shape_fns.hpp"
 
 namespace snnconv::shape_fns {
-namespace {
-
-TensorType make(DType t, std::vector<Dim> dims) {
-  TensorType r;
-  r.dtype = t;
-  r.dims = std::move(dims);
-  return r;
-}
-TensorType unknown_rank(DType t) {
-  TensorType r;
-  r.dtype = t;
-  r.rank_known = false;
-  return r;
-}
-std::vector<Dim> known_dims(const std::vector<std::int64_t>& v) {
-  std::vector<Dim> d;
-  for (auto x : v) d.push_back(Dim::known(x));
-  return d;
-}
-// Values of a constant 1-D integer input, or nullopt when not constant.
-std::optional<std::vector<std::int64_t>> const_ints(const InferContext& c, std::size_t i) {
-  const Tensor* t = c.constant(i);
-  if (!t) return std::nullopt;
-  if (!is_integer(t->dtype())) c.fail("input " + std::to_string(i) + " must be an integer tensor");
-  return t->to_i64();
-}
-
-}  // namespace
-
 void binary(InferContext& c) {
   c.set_output(0, make(c.input(0).dtype, broadcast_dims(c.input(0).dims, c.input(1).dims, c)));
 }
@@ -263,14 +234,18 @@ void concat(InferContext& c) {
 
 void split(InferContext& c) {
   const auto& in = c.input(0);
+  const auto& at = c.attrs<SplitAttrs>();
   const int r = in.rank();
-  const std::int64_t a = c.axis(c.attrs<AxisAttrs>().axis, r);
+  const std::int64_t a = c.axis(at.axis, r);
   const std::size_t n = c.num_outputs();
   const Dim& d = in.dims[static_cast<std::size_t>(a)];
   std::vector<std::int64_t> sizes;
   if (c.has_input(1)) {
     auto s = const_ints(c, 1);
-    if (!s) c.fail("Split sizes must be a constant");
+    // Sizes known only at run time would make the output shapes data-dependent: the engines plan static shapes.
+    if (!s)
+      c.refuse("Split sizes '" + c.input_name(1) +
+               "' are computed at run time (the output shapes would depend on data); only constant sizes are supported");
     sizes = *s;
     if (sizes.size() != n) c.fail("Split has " + std::to_string(sizes.size()) + " sizes for " + std::to_string(n) + " outputs");
     std::int64_t sum = 0;
@@ -280,9 +255,18 @@ void split(InferContext& c) {
     }
     if (d.is_known() && sum != d.value) c.fail("Split sizes sum to " + std::to_string(sum) + ", dim is " + std::to_string(d.value));
   } else if (d.is_known()) {
-    if (n == 0 || d.value % static_cast<std::int64_t>(n) != 0)
-      c.fail("Split of dim " + std::to_string(d.value) + " into " + std::to_string(n) + " equal parts");
-    sizes.assign(n, d.value / static_cast<std::int64_t>(n));
+    const auto parts = static_cast<std::int64_t>(n);
+    if (n == 0) c.fail("Split has no outputs");
+    if (at.ceil_parts) {  // opset 18 num_outputs: ceil(dim / n) each, the last takes the rest
+      const std::int64_t part = (d.value + parts - 1) / parts;
+      if (part * (parts - 1) >= d.value && d.value > 0)
+        c.fail("Split of dim " + std::to_string(d.value) + " into " + std::to_string(n) + " parts leaves an empty last part");
+      for (std::int64_t i = 0; i < parts; ++i) sizes.push_back(std::min(part, d.value - i * part));
+    } else {
+      if (d.value % parts != 0)
+        c.fail("Split of dim " + std::to_string(d.value) + " into " + std::to_string(n) + " equal parts");
+      sizes.assign(n, d.value / parts);
+    }
   }
   for (std::size_t i = 0; i < n; ++i) {
     auto dims = in.dims;

@@ -11,6 +11,11 @@ const TensorType& InferContext::input(std::size_t i) const {
   return graph_.value(node_.inputs[i]).type;
 }
 
+const std::string& InferContext::input_name(std::size_t i) const {
+  if (!has_input(i)) fail("input " + std::to_string(i) + " is absent");
+  return graph_.value(node_.inputs[i]).name;
+}
+
 const Tensor* InferContext::constant(std::size_t i) const {
   if (!has_input(i)) return nullptr;
   const Value& v = graph_.value(node_.inputs[i]);
@@ -29,6 +34,14 @@ void InferContext::fail(const std::string& message) const {
   ctx.node = node_.name;
   ctx.op = std::string(op_name(node_.kind));
   throw ShapeError(message, ctx);
+}
+
+void InferContext::refuse(const std::string& message) const {
+  ErrorContext ctx;
+  ctx.file = graph_.source_file;
+  ctx.node = node_.name;
+  ctx.op = std::string(op_name(node_.kind));
+  throw UnsupportedError(message, ctx);
 }
 
 std::int64_t InferContext::axis(std::int64_t a, int rank) const {

@@ -57,8 +57,12 @@ void verify(const Graph& g, Stage stage) {
                       std::to_string(info.min_inputs) + ".." + std::to_string(info.max_inputs));
     for (int k = 0; k < info.min_inputs; ++k)
       if (!n.inputs[static_cast<std::size_t>(k)].valid()) fail(g, id, "required input " + std::to_string(k) + " is absent");
-    if (info.num_outputs >= 0 && static_cast<int>(n.outputs.size()) != info.num_outputs)
-      fail(g, id, "has " + std::to_string(n.outputs.size()) + " outputs; expected " + std::to_string(info.num_outputs));
+    const auto no = static_cast<int>(n.outputs.size());
+    if (info.num_outputs >= 0 && (no < info.min_outputs || no > info.num_outputs))
+      fail(g, id, "has " + std::to_string(no) + " outputs; " + std::string(info.name) + " has " +
+                      (info.min_outputs == info.num_outputs ? std::to_string(info.num_outputs)
+                                                            : std::to_string(info.min_outputs) + ".." +
+                                                                  std::to_string(info.num_outputs)));
     if (n.attrs.index() != info.attrs_index) fail(g, id, "carries the wrong attribute struct");
     for (ValueId o : n.outputs)
       if (o.valid() && (o.index >= g.num_values() || g.value(o).producer != id))

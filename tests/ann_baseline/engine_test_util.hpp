@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ inline float max_rel_error(const Tensor& got, const Tensor& want) {
   const float* b = want.data<float>();
   for (std::int64_t i = 0; i < got.numel(); ++i) {
     if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (std::isnan(a[i]) || std::isnan(b[i])) return std::numeric_limits<float>::infinity();  // one NaN only
+    if (std::isinf(a[i]) || std::isinf(b[i])) {
+      if (a[i] != b[i]) return std::numeric_limits<float>::infinity();
+      continue;
+    }
     worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
   }
   return worst;

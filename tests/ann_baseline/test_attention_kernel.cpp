@@ -69,6 +69,22 @@ TEST_SUITE("conformance") {
     }
   }
 
+  TEST_CASE("attention_online runs 3-D [B*H, N, D] operands as [1, B*H, N, D]") {
+    std::mt19937_64 rng(11);
+    const std::int64_t bh = 6, nq = 19, nk = 23, d = 8, dv = 12;
+    const Tensor q = random_f32({bh, nq, d}, rng), k = random_f32({bh, nk, d}, rng), v = random_f32({bh, nk, dv}, rng);
+    const Tensor mask = random_f32({nq, nk}, rng, -2.0f, 0.0f);
+    const AttentionAttrs attrs{0.3f, false};
+    const Tensor got = ann::attention_online(q, k, v, &mask, attrs);
+    REQUIRE(got.shape() == Shape{bh, nq, dv});
+    const Tensor want = ann::attention_online(q.reshaped({1, bh, nq, d}), k.reshaped({1, bh, nk, d}),
+                                              v.reshaped({1, bh, nk, dv}), &mask, attrs);
+    CHECK(got.identical(want.reshaped({bh, nq, dv})));
+    const Tensor ref = test::run1(test::OpSpec(OpKind::Attention, attrs),
+                                  {q.reshaped({1, bh, nq, d}), k.reshaped({1, bh, nk, d}), v.reshaped({1, bh, nk, dv}), mask});
+    CHECK(max_abs_diff(got, ref.reshaped({bh, nq, dv})) <= 1e-5);
+  }
+
   TEST_CASE("attention_online reads strided K/V (a cache with spare capacity) and is repeatable") {
     std::mt19937_64 rng(7);
     const std::int64_t b = 1, h = 2, nq = 3, nk = 75, d = 8, capacity = 128;

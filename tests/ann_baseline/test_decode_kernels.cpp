@@ -24,60 +24,6 @@ Tensor tensor(Shape s, const std::vector<float>& v) {
 }
 
 TEST_SUITE("unit") {
-  TEST_CASE("decode linear_rows: row-invariant and equal to the reference Linear within 1e-5") {
-    std::mt19937_64 rng(5);
-    struct Shape3 {
-      std::int64_t k, n;
-    };
-    for (const Shape3 s : {Shape3{128, 128}, Shape3{56, 56}, Shape3{37, 45}, Shape3{512, 128}, Shape3{128, 512},
-                           Shape3{9, 3}, Shape3{128, 264}}) {
-      for (Activation act : {Activation::none, Activation::gelu, Activation::relu}) {
-        CAPTURE(s.k);
-        CAPTURE(s.n);
-        CAPTURE(static_cast<int>(act));
-        const std::int64_t m = 13;
-        const auto x = random_vec(static_cast<std::size_t>(m * s.k), rng);
-        const auto w = random_vec(static_cast<std::size_t>(s.k * s.n), rng, -0.3f, 0.3f);
-        const auto b = random_vec(static_cast<std::size_t>(s.n), rng);
-        std::vector<float> all(static_cast<std::size_t>(m * s.n));
-        ann::decode_kernels::linear_rows(x.data(), w.data(), b.data(), all.data(), m, s.k, s.n, act);
-        // Every window [r0, r0 + width) reproduces the same rows bit for bit.
-        for (std::int64_t width = 1; width <= 7; ++width)
-          for (std::int64_t r0 = 0; r0 + width <= m; r0 += 3) {
-            std::vector<float> part(static_cast<std::size_t>(width * s.n));
-            ann::decode_kernels::linear_rows(x.data() + r0 * s.k, w.data(), b.data(), part.data(), width, s.k, s.n,
-                                             act);
-            CHECK(std::memcmp(part.data(), all.data() + r0 * s.n, part.size() * sizeof(float)) == 0);
-          }
-        const Tensor want = test::run1(test::OpSpec(OpKind::Linear, LinearAttrs{act}),
-                                       {tensor({m, s.k}, x), tensor({s.k, s.n}, w), tensor({s.n}, b)});
-        double worst = 0.0;
-        for (std::size_t i = 0; i < all.size(); ++i)
-          worst = std::max(worst, std::abs(static_cast<double>(all[i]) - want.data<float>()[i]) /
-                                      std::max(1.0, std::abs(static_cast<double>(want.data<float>()[i]))));
-        CHECK(worst <= 1e-5);
-      }
-    }
-  }
-
-  TEST_CASE("decode linear_rows: the vectorised GELU is within 3e-7 of the exact one") {
-    // k = 1, w = 1: y = gelu(x) on a grid covering both tails.
-    std::vector<float> x;
-    for (float v = -12.0f; v <= 12.0f; v += 0.00731f) x.push_back(v);
-    for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-6f, 40.0f, -40.0f}) x.push_back(v);
-    const float one = 1.0f;
-    std::vector<float> y(x.size());
-    ann::decode_kernels::linear_rows(x.data(), &one, nullptr, y.data(), static_cast<std::int64_t>(x.size()), 1, 1,
-                                     Activation::gelu);
-    double worst = 0.0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      const double want = ann::detail::gelu_exact(x[i]);
-      worst = std::max(worst, std::abs(y[i] - want) / std::max(1.0, std::abs(static_cast<double>(x[i]))));
-    }
-    MESSAGE("worst GELU error (relative to max(1, |x|)): " << worst);
-    CHECK(worst <= 3e-7);
-  }
-
   TEST_CASE("decode attention_rows: the reference causal Attention within 1e-5 and row-invariant") {
     std::mt19937_64 rng(9);
     for (const std::int64_t d : {32, 8, 12, 5}) {

@@ -51,6 +51,27 @@ TEST_CASE("a block runs fast; equal to the reference and to itself across runs a
                                           packed ? "folded_into_linear" : "binary_same", "layer_norm", "softmax"});
 }
 
+TEST_CASE("run_into writes the outputs into the buffers of the previous call") {
+  const Graph g = mlp_block();
+  const std::vector<Tensor> in{random_f32({4, 10, 16}, 9)};
+  ann::Engine engine(g, {.threads = 2});
+  const std::vector<Tensor> want = engine.run(in);
+  std::vector<Tensor> out;
+  engine.run_into(in, out);
+  REQUIRE(out.size() == 2);
+  const void* p0 = out[0].raw();
+  const void* p1 = out[1].raw();
+  engine.run_into(in, out);
+  CHECK(out[0].raw() == p0);  // reused, not reallocated
+  CHECK(out[1].raw() == p1);
+  for (std::size_t i = 0; i < 2; ++i)
+    CHECK(std::equal(out[i].span<float>().begin(), out[i].span<float>().end(), want[i].span<float>().begin()));
+  std::vector<Tensor> wrong{Tensor(DType::f32, {3}), Tensor()};  // a buffer that does not fit is replaced
+  engine.run_into(in, wrong);
+  CHECK(wrong[0].shape() == want[0].shape());
+  CHECK(std::equal(wrong[0].span<float>().begin(), wrong[0].span<float>().end(), want[0].span<float>().begin()));
+}
+
 TEST_CASE("the ledger counts MACs; ops and bytes per node; and samples per pass") {
   const Graph g = mlp_block();
   ann::Engine e(g);

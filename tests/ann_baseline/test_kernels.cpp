@@ -62,14 +62,14 @@ TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
     const ValueId q = test::input(g, "q", DType::f32, {2, 3, 17, 8});
     const ValueId k = test::input(g, "k", DType::f32, {2, 3, 8, 17});
     g.set_outputs(test::node(g, OpKind::MatMul, {q, k}));
-    check_fast_kernel(g, {random_f32({2, 3, 17, 8}, 3), random_f32({2, 3, 8, 17}, 4)}, "eigen_gemm_batched");
+    check_fast_kernel(g, {random_f32({2, 3, 17, 8}, 3), random_f32({2, 3, 8, 17}, 4)}, "packed_gemm_batched");
   }
   {
     Graph g;
     const ValueId a = test::input(g, "a", DType::f32, {2, 1, 5, 8});
     const ValueId b = test::input(g, "b", DType::f32, {3, 8, 6});
     g.set_outputs(test::node(g, OpKind::MatMul, {a, b}));
-    check_fast_kernel(g, {random_f32({2, 1, 5, 8}, 5), random_f32({3, 8, 6}, 6)}, "eigen_gemm_batched");
+    check_fast_kernel(g, {random_f32({2, 1, 5, 8}, 5), random_f32({3, 8, 6}, 6)}, "packed_gemm_batched");
   }
 }
 
@@ -149,11 +149,46 @@ TEST_CASE("LayerNorm over the last axis and over two trailing axes") {
   }
 }
 
-TEST_CASE("Softmax over the last axis") {
-  Graph g;
-  const ValueId x = test::input(g, "x", DType::f32, {5, 70, 33});
-  g.set_outputs(test::node(g, OpKind::Softmax, {x}, SoftmaxAttrs{-1}));
-  check_fast_kernel(g, {random_f32({5, 70, 33}, 40, -8.0f, 8.0f)}, "softmax", 0.0f);
+TEST_CASE("Softmax over the last axis (vectorised exp: within 1e-5; rows with NaN / inf as the reference)") {
+  for (std::int64_t n : {3, 8, 33, 197}) {
+    Graph g;
+    const ValueId x = test::input(g, "x", DType::f32, {5, 7, n});
+    g.set_outputs(test::node(g, OpKind::Softmax, {x}, SoftmaxAttrs{-1}));
+    Tensor in = random_f32({5, 7, n}, 40, -8.0f, 8.0f);
+    float* p = in.data<float>();
+    const float inf = std::numeric_limits<float>::infinity();
+    for (std::int64_t j = n / 2; j < n; ++j) p[j] = -inf;          // row 0: a masked tail (causal)
+    for (std::int64_t j = 0; j < n; ++j) p[n + j] = -inf;          // row 1: everything masked: NaN
+    p[2 * n + n - 1] = std::numeric_limits<float>::quiet_NaN();    // row 2: a NaN reaches every output
+    p[3 * n] = inf;                                                // row 3: +inf
+    test::check_fast_kernel(g, {in}, "softmax", 1e-5f);
+  }
+}
+
+TEST_CASE("Split and ReduceMean / ReduceSum are bit-identical to the reference") {
+  {
+    Graph g;  // the fused qkv projection cut into q, k, v along the last axis
+    const ValueId x = test::input(g, "x", DType::f32, {2, 9, 24});
+    g.set_outputs(test::node(g, OpKind::Split, {x}, AxisAttrs{-1}, 3));
+    check_fast_kernel(g, {random_f32({2, 9, 24}, 60)}, "split", 0.0f);
+  }
+  {
+    Graph g;  // uneven sizes (a sizes input), a middle axis
+    const ValueId x = test::input(g, "x", DType::f32, {3, 10, 5});
+    const ValueId sizes = g.add_constant("sizes", Tensor::from_vector<std::int64_t>({2}, {3, 7}));
+    g.set_outputs(test::node(g, OpKind::Split, {x, sizes}, AxisAttrs{1}, 2));
+    check_fast_kernel(g, {random_f32({3, 10, 5}, 61)}, "split", 0.0f);
+  }
+  const std::vector<std::pair<std::vector<std::int64_t>, bool>> reductions{
+      {{-1}, true}, {{1}, false}, {{1, 2}, true}, {{0}, true}, {{}, false}};
+  for (const auto& [axes, keep] : reductions)
+    for (OpKind k : {OpKind::ReduceMean, OpKind::ReduceSum}) {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {4, 6, 33});
+      g.set_outputs(test::node(g, k, {x}, ReduceAttrs{axes, keep}));
+      check_fast_kernel(g, {random_f32({4, 6, 33}, 62, -4.0f, 4.0f)}, k == OpKind::ReduceMean ? "reduce_mean" : "reduce_sum",
+                        0.0f);
+    }
 }
 
 TEST_CASE("Unary functions are bit-identical to the reference") {

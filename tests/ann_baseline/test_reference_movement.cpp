@@ -71,18 +71,18 @@ TEST_CASE("reference Concat and Split") {
   CHECK_THROWS_AS(run1({OpKind::Concat, AxisAttrs{0}}, {f32({1}, {1}), i64({1}, {1})}), ShapeError);
 
   // split [2,3] of 0..4
-  std::vector<Tensor> parts = run_op({OpKind::Split, AxisAttrs{0}, 2}, {arange_f32({5}), i64s({2, 3})});
+  std::vector<Tensor> parts = run_op({OpKind::Split, SplitAttrs{0}, 2}, {arange_f32({5}), i64s({2, 3})});
   REQUIRE(parts.size() == 2);
   check_exact<float>(parts[0], {2}, {0, 1});
   check_exact<float>(parts[1], {3}, {2, 3, 4});
   // equal split of [2,6] into 3 along axis -1
-  parts = run_op({OpKind::Split, AxisAttrs{-1}, 3}, {arange_f32({2, 6}), std::nullopt});
+  parts = run_op({OpKind::Split, SplitAttrs{-1}, 3}, {arange_f32({2, 6}), std::nullopt});
   REQUIRE(parts.size() == 3);
   check_exact<float>(parts[0], {2, 2}, {0, 1, 6, 7});
   check_exact<float>(parts[1], {2, 2}, {2, 3, 8, 9});
   check_exact<float>(parts[2], {2, 2}, {4, 5, 10, 11});
-  CHECK_THROWS_AS(run_op({OpKind::Split, AxisAttrs{0}, 2}, {arange_f32({5}), std::nullopt}), ShapeError);
-  CHECK_THROWS_AS(run_op({OpKind::Split, AxisAttrs{0}, 2}, {arange_f32({5}), i64s({2, 2})}), ShapeError);
+  CHECK_THROWS_AS(run_op({OpKind::Split, SplitAttrs{0}, 2}, {arange_f32({5}), std::nullopt}), ShapeError);
+  CHECK_THROWS_AS(run_op({OpKind::Split, SplitAttrs{0}, 2}, {arange_f32({5}), i64s({2, 2})}), ShapeError);
 }
 
 TEST_CASE("reference Slice: negative steps; clamped ends; axes") {

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "graph_runner.hpp"
+#include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/stats.hpp"
@@ -124,6 +125,34 @@ TEST_SUITE("golden") {
       ++checked;
     }
     MESSAGE(checked << " fixtures fused");
+  }
+
+  TEST_CASE("fusion: GELU's tanh form (nn.GELU(approximate='tanh') and gelu_new with Pow) fuses into the Linears") {
+    // examples/fixtures/make_gelu_tanh.py: torch's two export shapes of the tanh GELU, each after a Linear.
+    onnx_import::ImportOptions options;
+    options.dims["batch"] = 3;
+    const Graph imported = onnx_import::import_onnx((fixtures_dir() / "gelu_tanh_mlp.onnx").string(), options);
+    CHECK(count_ops(imported, OpKind::Tanh) == 2);
+    const auto ref = datasets::read_reference_file(fixtures_dir() / "gelu_tanh_mlp.ref.h5");
+    FuseStats stats;
+    const Graph fused = check_fusion_preserves_outputs(imported, ref.inputs, stats);
+    CHECK(stats.per_pattern.at("gelu_tanh") == 2);
+    CHECK(count_ops(fused, OpKind::Tanh) == 0);
+    CHECK(count_ops(fused, OpKind::Mul) == 0);
+    CHECK(count_ops(fused, OpKind::Pow) == 0);
+    int tanh_linears = 0;
+    for (const Node& n : fused.nodes())
+      tanh_linears += n.kind == OpKind::Linear && std::get<LinearAttrs>(n.attrs).activation == Activation::gelu_tanh;
+    CHECK(tanh_linears == 2);
+    // And against torch's own output: as imported and fused (reference kernels), fused on the engine's fast
+    // kernels (the Linear's vectorised tanh GELU epilogue).
+    for (const Graph* g : {&imported, &fused}) {
+      const auto got = test::run_graph(*g, ref.inputs);
+      CHECK(test::max_rel_diff(got.at(0), ref.outputs.at("y")) <= 1e-5);
+    }
+    ann::Engine engine(fused, {.threads = 2});
+    const auto fast = engine.run(std::vector<Tensor>{ref.inputs.at("x")});
+    CHECK(test::max_rel_diff(fast.at(0), ref.outputs.at("y")) <= 1e-5);
   }
 
   TEST_CASE("fusion: trained examples keep their outputs") {

@@ -37,12 +37,12 @@ TEST_CASE("reshape; flatten; transpose; concat; split") {
   CHECK_THROWS_AS(node(g, OpKind::Transpose, {x}, TransposeAttrs{{0, 0, 1}}), ShapeError);
   ValueId y = input(g, "y", DType::f32, {2, 5, 4});
   CHECK(shape_of(g, node(g, OpKind::Concat, {x, y}, AxisAttrs{-2})[0]) == Shape{2, 8, 4});
-  auto parts = node(g, OpKind::Split, {y, ints(g, "sp", {2, 3})}, AxisAttrs{1}, 2);
+  auto parts = node(g, OpKind::Split, {y, ints(g, "sp", {2, 3})}, SplitAttrs{1}, 2);
   CHECK(shape_of(g, parts[0]) == Shape{2, 2, 4});
   CHECK(shape_of(g, parts[1]) == Shape{2, 3, 4});
-  auto halves = node(g, OpKind::Split, {x}, AxisAttrs{2}, 2);
+  auto halves = node(g, OpKind::Split, {x}, SplitAttrs{2}, 2);
   CHECK(shape_of(g, halves[1]) == Shape{2, 3, 2});
-  CHECK_THROWS_AS(node(g, OpKind::Split, {x}, AxisAttrs{1}, 2), ShapeError);
+  CHECK_THROWS_AS(node(g, OpKind::Split, {x}, SplitAttrs{1}, 2), ShapeError);
 }
 
 TEST_CASE("slice; gather; squeeze; unsqueeze; expand") {

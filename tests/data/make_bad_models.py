@@ -10,19 +10,27 @@ from onnx import TensorProto, helper
 
 here = os.path.dirname(os.path.abspath(__file__))
 
-# Two unsupported ops (TopK twice, Hardmax once) among supported ones, opset 17.
+# Two unsupported ops (NonZero twice, Unique once) among supported ones, opset 17.
 x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
-k = helper.make_tensor("k", TensorProto.INT64, [1], [2])
 nodes = [
     helper.make_node("Relu", ["x"], ["r"], name="relu0"),
-    helper.make_node("TopK", ["r", "k"], ["v1", "i1"], name="topk_a"),
-    helper.make_node("Hardmax", ["v1"], ["h"], name="hardmax0"),
-    helper.make_node("TopK", ["h", "k"], ["v2", "i2"], name="topk_b"),
+    helper.make_node("NonZero", ["r"], ["v1"], name="nonzero_a"),
+    helper.make_node("Unique", ["v1"], ["h"], name="unique0"),
+    helper.make_node("NonZero", ["h"], ["v2"], name="nonzero_b"),
 ]
-y = helper.make_tensor_value_info("v2", TensorProto.FLOAT, [1, 2])
-g = helper.make_graph(nodes, "unsupported", [x], [y], initializer=[k])
+y = helper.make_tensor_value_info("v2", TensorProto.INT64, [1, None])
+g = helper.make_graph(nodes, "unsupported", [x], [y])
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="snnconv-tests")
 onnx.save(m, os.path.join(here, "unsupported_ops.onnx"))
+
+# A valid model the IR cannot express: Split sizes fed at run time (the output shapes depend on data).
+sizes = helper.make_tensor_value_info("sizes", TensorProto.INT64, [2])
+g = helper.make_graph([helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="split_runtime", axis=1)],
+                      "split_runtime_sizes", [x, sizes],
+                      [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None]) for n in ("a", "b")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="snnconv-tests")
+onnx.checker.check_model(m)
+onnx.save(m, os.path.join(here, "split_runtime_sizes.onnx"))
 
 # A valid model whose weights contain a NaN.
 w = helper.make_tensor("w", TensorProto.FLOAT, [8, 2], [0.1] * 7 + [float("nan")] + [0.2] * 8)
@@ -49,7 +57,7 @@ claims("w_negative", [8, -2], "limit_negative_dim.onnx")
 claims("w_overflow", [1 << 32, 1 << 32, 1 << 32], "limit_overflow_dims.onnx")  # product 2^96 overflows int64
 
 
-# Valid models that snnconv does not support (exit 3): an opset below 13, an op of a custom domain, a float64
+# Valid models that snnconv does not support (exit 3): an opset below 11, an op of a custom domain, a float64
 # tensor type.
 def save_one(nodes, name, opsets, inputs=None, outputs=None, initializer=()):
     g = helper.make_graph(nodes, name, inputs or [x], outputs or [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 8])],
@@ -57,7 +65,7 @@ def save_one(nodes, name, opsets, inputs=None, outputs=None, initializer=()):
     onnx.save(helper.make_model(g, opset_imports=opsets, producer_name="snnconv-tests"), os.path.join(here, name + ".onnx"))
 
 
-save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_opset", [helper.make_opsetid("", 11)])
+save_one([helper.make_node("Relu", ["x"], ["r"], name="relu0")], "unsupported_opset", [helper.make_opsetid("", 9)])
 save_one([helper.make_node("Relu", ["x"], ["t"], name="relu0"),
           helper.make_node("Swish", ["t"], ["r"], name="swish0", domain="com.example")], "unsupported_domain",
          [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])

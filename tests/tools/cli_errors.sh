@@ -36,7 +36,8 @@ expect 1 "empty.onnx" -- inspect "$tmp/empty.onnx"
 expect 1 "random.onnx" -- inspect "$tmp/random.onnx"
 expect 1 "truncated.onnx" -- inspect "$tmp/truncated.onnx"
 expect 1 "no-such-file.onnx" -- inspect "$tmp/no-such-file.onnx"
-expect 3 "Hardmax \(node hardmax0\).*TopK \(nodes topk_a, topk_b\)" -- inspect "$src/tests/data/unsupported_ops.onnx"
+expect 3 "NonZero \(nodes nonzero_a, nonzero_b\).*Unique \(node unique0\)" -- inspect "$src/tests/data/unsupported_ops.onnx"
+expect 3 "Split sizes 'sizes' are computed at run time.*node 'split_runtime'" -- inspect "$src/tests/data/split_runtime_sizes.onnx"
 expect 1 "NaN.*node 'mm_nan'.*value 'w'" -- inspect "$src/tests/data/nan_weights.onnx"
 expect 2 "'nodim'" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims nodim=3
 expect 2 "not NAME=SIZE" -- inspect "$src/examples/fixtures/gpt_op17_dynamic.onnx" --dims batch

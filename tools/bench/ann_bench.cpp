@@ -5,10 +5,12 @@
 //         {"cmd":"load","id":ID,"model":PATH,"inputs":DIR,"threads":N[,"fuse":true][,"time_nodes":false]}
 //             imports MODEL with its symbolic input dims bound from the input shapes, fuses it (default),
 //             builds the engine; DIR/manifest.json lists raw input tensors (the format of tools/ort/ort_run.js)
-//         {"cmd":"run","id":ID,"n":R}          R timed runs -> {"ms":[...]} (engine.run only)
+//         {"cmd":"run","id":ID,"n":R}          R timed runs -> {"ms":[...], "cpu_ms":[...]} (engine.run only;
+//                                              cpu_ms: the process's CPU time, every thread)
 //         {"cmd":"outputs","id":ID,"dir":DIR}  writes the last run's outputs as raw files + manifest.json
 //         {"cmd":"profile","id":ID}            per-node seconds summed so far (needs "time_nodes":true)
 //         {"cmd":"unload","id":ID}  /  {"cmd":"quit"}
+//         {"cmd":"info"}                        -> {"isa":..., "detected_isa":..., "cpu":...}
 //       Errors answer {"ok":false,"error":...} and the server keeps going.
 //   snnconv_bench profile MODEL INPUT_DIR [--threads N] [--runs R] [--warmup W] [--no-fuse]
 //       Per-node wall time of R runs, summed by op/kernel and listed for the slowest nodes.
@@ -25,11 +27,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <time.h>
 #include <vector>
 
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/converter/passes.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -88,19 +93,21 @@ std::unique_ptr<Loaded> load(const std::string& model, const fs::path& input_dir
                              bool time_nodes) {
   auto l = std::make_unique<Loaded>();
   const std::map<std::string, Tensor> given = read_inputs(input_dir);
-  // Bind every symbolic input dim from the given tensors' shapes.
-  const Graph probe = onnx_import::read_onnx(model);
-  onnx_import::ImportOptions io;
-  for (ValueId id : probe.inputs()) {
-    const Value& v = probe.value(id);
+  // What import_onnx does, reading the file once: parse, bind every symbolic input dim from the given tensors'
+  // shapes, fold constants.
+  l->graph = onnx_import::read_onnx(model);
+  std::map<std::string, std::int64_t> dims;
+  for (ValueId id : l->graph.inputs()) {
+    const Value& v = l->graph.value(id);
     if (v.constant) continue;
     const auto it = given.find(v.name);
     if (it == given.end()) throw UsageError("bench: no input tensor named '" + v.name + "'");
     for (int d = 0; d < v.type.rank() && d < it->second.rank(); ++d)
       if (!v.type.dims[static_cast<std::size_t>(d)].is_known())
-        io.dims[v.type.dims[static_cast<std::size_t>(d)].symbol] = it->second.dim(d);
+        dims[v.type.dims[static_cast<std::size_t>(d)].symbol] = it->second.dim(d);
   }
-  l->graph = onnx_import::import_onnx(model, io);
+  bind_model_dims(l->graph, dims);
+  fold_constants(l->graph);
   if (fuse) fuse_graph(l->graph);
   for (ValueId id : l->graph.inputs()) {
     const Value& v = l->graph.value(id);
@@ -111,10 +118,20 @@ std::unique_ptr<Loaded> load(const std::string& model, const fs::path& input_dir
   return l;
 }
 
-double run_once_ms(Loaded& l) {
+// The process's CPU time (every thread), milliseconds.
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
+}
+
+double run_once_ms(Loaded& l, double* cpu_ms = nullptr) {
+  const double c0 = process_cpu_ms();
   const auto t0 = std::chrono::steady_clock::now();
-  l.last = l.engine->run(l.inputs);
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  l.engine->run_into(l.inputs, l.last);  // the outputs' buffers are reused from run to run
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (cpu_ms) *cpu_ms = process_cpu_ms() - c0;
+  return ms;
 }
 
 void write_outputs(const Loaded& l, const fs::path& dir) {
@@ -153,6 +170,13 @@ int serve() {
       const json req = json::parse(line);
       const std::string cmd = req.at("cmd").get<std::string>();
       if (cmd == "quit") break;
+      if (cmd == "info") {  // the kernels' instruction set (SNNCONV_ISA caps it) and the CPU
+        reply["isa"] = isa_name(active_isa());
+        reply["detected_isa"] = isa_name(detected_isa());
+        reply["cpu"] = cpu_description();
+        std::cout << reply.dump() << std::endl;
+        continue;
+      }
       const std::string id = req.value("id", std::string());
       if (cmd == "load") {
         const auto t0 = std::chrono::steady_clock::now();
@@ -164,9 +188,14 @@ int serve() {
         if (it == models.end()) throw UsageError("bench: no model loaded as '" + id + "'");
         Loaded& l = *it->second;
         if (cmd == "run") {
-          std::vector<double> ms;
-          for (int r = 0; r < req.value("n", 1); ++r) ms.push_back(run_once_ms(l));
+          std::vector<double> ms, cpu;
+          for (int r = 0; r < req.value("n", 1); ++r) {
+            double c = 0;
+            ms.push_back(run_once_ms(l, &c));
+            cpu.push_back(c);
+          }
           reply["ms"] = ms;
+          reply["cpu_ms"] = cpu;
         } else if (cmd == "outputs") {
           write_outputs(l, req.at("dir").get<std::string>());
         } else if (cmd == "profile") {

@@ -12,7 +12,10 @@ interOpNumThreads 1, graph optimisation level `all`). Each side times its own ru
 untimed warm-up runs per side, the R timed runs alternate ours/ORT one run at a time (the order flips every
 round), so load changes on the shared machine hit both sides alike. The table gives medians and the
 ratio ours/ORT of the medians (< 1: we are faster), the ratio of the fastest runs (min/min, less sensitive to
-load spikes), and the largest |ours - ORT| over the outputs of the last run.
+load spikes), the ratio of the median process CPU times (with 1 thread the steadiest figure on a loaded
+machine: time the scheduler gives to other processes is not counted; with 2 threads it also counts each
+runtime's spinning workers, so read it only for 1 thread), and the largest |ours - ORT| over the outputs of the
+last run.
 --profile re-runs our side with per-node timing and prints where the time goes; --keep-inputs DIR keeps the
 input folders (DIR/<case>) for `snnconv_bench profile MODEL DIR/<case>`.
 Needs: the built bench target (cmake --build build --target snnconv_bench) and tools/ort's npm install.
@@ -66,7 +69,36 @@ def vqa_rows(batch):
     return (img.astype(np.float32) * np.float32(1.0 / 255.0)).reshape(batch, 1, 28, 28), tokens
 
 
-def cases(selected):
+def random_images(batch, size=224):
+    return np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+
+
+def random_tokens(batch, seq, vocab):
+    return np.random.default_rng(0).integers(0, vocab, (batch, seq), dtype=np.int64)
+
+
+def large_cases(selected, folder):
+    """The 100M-class exports of tools/bench/make_100m_exports.py in `folder` (not committed)."""
+    out = []
+    def need(name):
+        path = os.path.join(folder, name + ".onnx")
+        if not os.path.exists(path):
+            sys.exit(f"{path} missing: /usr/bin/python3 tools/bench/make_100m_exports.py {folder}")
+        return path
+    if "vit_b16" in selected:
+        for b in (1, 8):
+            out.append((f"vit_b16 b{b}", need("vit_b16"), lambda b=b: {"input": random_images(b)}))
+    if "bert_base" in selected:
+        for b in (1, 8):
+            out.append((f"bert_base s128 b{b}", need("bert_base"), lambda b=b: {"tokens": random_tokens(b, 128, 30522)}))
+    if "gpt2_small" in selected:
+        for b in (1, 4):
+            out.append((f"gpt2_small s128 b{b}", need("gpt2_small"),
+                        lambda b=b: {"tokens": random_tokens(b, 128, 50257)}))
+    return out
+
+
+def cases(selected, large_dir=None):
     out = []
     if "vit" in selected:
         for variant in ("relu", "gelu"):
@@ -83,6 +115,11 @@ def cases(selected):
                 img, tok = vqa_rows(b)
                 return {"image": img, "tokens": tok}
             out.append((f"fashion_vqa b{b}", ex("fashion_vqa", "fashion_vqa.onnx"), make))
+    large = [c for c in selected if c in ("vit_b16", "bert_base", "gpt2_small")]
+    if large:
+        if not large_dir:
+            sys.exit("cases vit_b16 / bert_base / gpt2_small need --large-dir (tools/bench/make_100m_exports.py)")
+        out += large_cases(large, large_dir)
     return out
 
 
@@ -133,6 +170,42 @@ class Server:
         self.p.wait(timeout=30)
 
 
+def peak_rss_mib(server):
+    with open(f"/proc/{server.p.pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def load_report(selected_cases, bench, threads, tmp):
+    """Load time and peak memory: per case and side a fresh server process loads the model, runs it once and
+    reports its peak resident set (VmHWM: weights, plan, one run's buffers and the runtime itself)."""
+    rows = []
+    for label, model, make in selected_cases:
+        in_dir = os.path.join(tmp, label.replace(" ", "_"))
+        write_inputs(make(), in_dir)
+        res = {}
+        for side, argv in (("ours", [bench, "serve"]), ("ort", ["node", os.path.join(ROOT, "tools", "bench", "ort_server.js")])):
+            srv = Server(argv, side)
+            base = peak_rss_mib(srv) if side == "ours" else float("nan")
+            r = srv.call(cmd="load", id="m", model=model, inputs=in_dir, threads=threads)
+            rss_load = peak_rss_mib(srv)
+            srv.call(cmd="run", id="m", n=1)
+            res[side] = (r["load_ms"], rss_load, peak_rss_mib(srv))
+            srv.close()
+        size = os.path.getsize(model) / 2**20
+        rows.append((label, size, res))
+        print(f"{label:<26} file {size:7.1f} MiB  load ours {res['ours'][0]:8.0f} ms ORT {res['ort'][0]:8.0f} ms  "
+              f"peak after load+run ours {res['ours'][2]:7.0f} MiB ORT {res['ort'][2]:7.0f} MiB", flush=True)
+    print()
+    print("| case | file MiB | load ms ours | load ms ORT | ours/ORT | peak RSS MiB ours | peak RSS MiB ORT | ours/ORT | ours/file |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, size, r in rows:
+        print(f"| {label} | {size:.0f} | {r['ours'][0]:.0f} | {r['ort'][0]:.0f} | {r['ours'][0] / r['ort'][0]:.2f} | "
+              f"{r['ours'][2]:.0f} | {r['ort'][2]:.0f} | {r['ours'][2] / r['ort'][2]:.2f} | {r['ours'][2] / size:.2f} |")
+
+
 def profile_table(nodes, runs):
     by = {}
     for n in nodes:
@@ -151,9 +224,14 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--cases", default="vit,gpt,vqa")
+    ap.add_argument("--cases", default="vit,gpt,vqa",
+                    help="comma list of vit, gpt, vqa (bundled examples) and vit_b16, bert_base, gpt2_small "
+                         "(100M-class exports, need --large-dir)")
+    ap.add_argument("--large-dir", help="folder written by tools/bench/make_100m_exports.py")
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "tools", "bench", "snnconv_bench"))
     ap.add_argument("--json", help="write every timing to this file")
+    ap.add_argument("--load-report", action="store_true",
+                    help="instead of run times: load time and peak memory per case, fresh processes, first thread count")
     ap.add_argument("--profile", action="store_true", help="also print our per-node profile of each case")
     ap.add_argument("--keep-inputs", metavar="DIR",
                     help="write each case's inputs under DIR/<case> and keep them (for snnconv_bench profile)")
@@ -162,13 +240,24 @@ def main():
     if not os.path.exists(args.bench):
         sys.exit(f"{args.bench} not built: cmake --build build --target snnconv_bench")
 
+    if args.load_report:
+        tmp = tempfile.mkdtemp(prefix="snnconv_bench_")
+        try:
+            load_report(cases(args.cases.split(","), args.large_dir), args.bench, threads[0], tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+
     ours = Server([args.bench, "serve"], "snnconv_bench")
     ort = Server(["node", os.path.join(ROOT, "tools", "bench", "ort_server.js")], "ort_server")
     tmp = args.keep_inputs or tempfile.mkdtemp(prefix="snnconv_bench_")
+    isa = ours.call(cmd="info")
+    print(f"ours: ISA {isa['isa']} (detected {isa['detected_isa']}), {isa['cpu']}", flush=True)
     rows, record = [], {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs, "warmup": args.warmup,
-                        "loadavg_start": os.getloadavg(), "cases": []}
+                        "loadavg_start": os.getloadavg(), "cases": [],
+                        "isa": isa["isa"], "cpu": isa["cpu"]}
     try:
-        for label, model, make in cases(args.cases.split(",")):
+        for label, model, make in cases(args.cases.split(","), args.large_dir):
             in_dir = os.path.join(tmp, label.replace(" ", "_"))
             shapes = write_inputs(make(), in_dir)
             for t in threads:
@@ -178,25 +267,30 @@ def main():
                 for _ in range(args.warmup):
                     ours.call(cmd="run", id="m", n=1)
                     ort.call(cmd="run", id="m", n=1)
-                a, b = [], []
+                a, b, ca, cb = [], [], [], []
                 for r in range(args.runs):
                     first, second = (ours, ort) if r % 2 == 0 else (ort, ours)
-                    x = first.call(cmd="run", id="m", n=1)["ms"][0]
-                    y = second.call(cmd="run", id="m", n=1)["ms"][0]
-                    (a if first is ours else b).append(x)
-                    (b if first is ours else a).append(y)
+                    x = first.call(cmd="run", id="m", n=1)
+                    y = second.call(cmd="run", id="m", n=1)
+                    xo, xr = (x, y) if first is ours else (y, x)
+                    a.append(xo["ms"][0])
+                    b.append(xr["ms"][0])
+                    ca.append(xo["cpu_ms"][0])
+                    cb.append(xr["cpu_ms"][0])
                 d_ours, d_ort = os.path.join(tmp, "o_ours"), os.path.join(tmp, "o_ort")
                 ours.call(cmd="outputs", id="m", dir=d_ours)
                 ort.call(cmd="outputs", id="m", dir=d_ort)
                 diff = max(float(np.max(np.abs(p.astype(np.float64) - q))) for p, q in
                            zip(read_outputs(d_ours), read_outputs(d_ort)))
                 ma, mb = statistics.median(a), statistics.median(b)
-                rows.append((label, shapes, t, ma, mb, ma / mb, min(a) / min(b), diff))
+                cpu_ratio = statistics.median(ca) / statistics.median(cb)
+                rows.append((label, shapes, t, ma, mb, ma / mb, min(a) / min(b), cpu_ratio, diff))
                 record["cases"].append({"case": label, "inputs": shapes, "threads": t, "ours_ms": a, "ort_ms": b,
+                                        "ours_cpu_ms": ca, "ort_cpu_ms": cb,
                                         "ours_median_ms": ma, "ort_median_ms": mb, "ratio": ma / mb,
-                                        "max_abs_diff": diff})
+                                        "cpu_ratio": cpu_ratio, "max_abs_diff": diff})
                 print(f"{label:<26} {t}T  ours {ma:9.3f} ms  ORT {mb:9.3f} ms  ratio {ma / mb:5.2f}  "
-                      f"max|diff| {diff:.2e}", flush=True)
+                      f"cpu ratio {cpu_ratio:5.2f}  max|diff| {diff:.2e}", flush=True)
                 ours.call(cmd="unload", id="m")
                 ort.call(cmd="unload", id="m")
                 if args.profile:
@@ -217,13 +311,14 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
     record["loadavg_end"] = os.getloadavg()
     print()
-    print(f"date {record['date']}, ONNX Runtime {record.get('ort_version')}, {args.runs} alternating runs after "
+    print(f"ISA {record['isa']} ({record['cpu']}), date {record['date']}, ONNX Runtime {record.get('ort_version')}, {args.runs} alternating runs after "
           f"{args.warmup} warm-up, load average {record['loadavg_start'][0]:.1f} -> {record['loadavg_end'][0]:.1f}")
     print()
-    print("| case | inputs | threads | ours ms | ORT ms | ours/ORT | min/min | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|")
-    for label, shapes, t, ma, mb, ratio, best, diff in rows:
-        print(f"| {label} | {shapes.split(' / ')[1]} | {t} | {ma:.3f} | {mb:.3f} | **{ratio:.2f}** | {best:.2f} | {diff:.1e} |")
+    print("| case | inputs | threads | ours ms | ORT ms | ours/ORT | min/min | CPU time ours/ORT | max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, shapes, t, ma, mb, ratio, best, cpu_ratio, diff in rows:
+        print(f"| {label} | {shapes.split(' / ')[1]} | {t} | {ma:.3f} | {mb:.3f} | **{ratio:.2f}** | {best:.2f} | "
+              f"{cpu_ratio:.2f} | {diff:.1e} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)

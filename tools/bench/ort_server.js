@@ -2,7 +2,8 @@
 // ONNX Runtime side of the engine-vs-ORT benchmark (tools/bench/ann_vs_ort.py drives it). Same line protocol
 // as `snnconv_bench serve`: one JSON request per stdin line, one JSON reply per stdout line.
 //   {"cmd":"load","id":ID,"model":PATH,"inputs":DIR,"threads":N[,"opt_level":"all"]}
-//   {"cmd":"run","id":ID,"n":R}  -> {"ms":[...]}  (session.run only, feeds built once at load)
+//   {"cmd":"run","id":ID,"n":R}  -> {"ms":[...], "cpu_ms":[...]}  (session.run only, feeds built once at load;
+//                                   cpu_ms: the process's CPU time, every thread)
 //   {"cmd":"outputs","id":ID,"dir":DIR} / {"cmd":"unload","id":ID} / {"cmd":"quit"}
 // Session: CPU execution provider, intraOpNumThreads = N, interOpNumThreads = 1, sequential execution,
 // graph optimisation level 'all' (as tools/ort/ort_run.js). onnxruntime-node comes from tools/ort
@@ -61,13 +62,16 @@ async function handle(req) {
     }
     case 'run': {
       if (!s) throw new Error(`no session '${req.id}'`);
-      const ms = [];
+      const ms = [], cpu_ms = [];
       for (let i = 0; i < (req.n || 1); i++) {
+        const c0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
         s.last = await s.session.run(s.feeds);
         ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const c = process.cpuUsage(c0);
+        cpu_ms.push((c.user + c.system) / 1e3);
       }
-      return { ms };
+      return { ms, cpu_ms };
     }
     case 'outputs': {
       if (!s || !s.last) throw new Error(`no run of '${req.id}' yet`);

@@ -460,13 +460,25 @@ void Exporter::generic(NodeId id) {
       ins.push_back(initializer(n.name + "/axes",
                                 Tensor::from_vector<std::int64_t>({static_cast<std::int64_t>(r.axes.size())}, r.axes)));
   }
+  if (n.kind == OpKind::Split && ins.size() == 1 && std::get<SplitAttrs>(n.attrs).ceil_parts) {
+    // Opset 18's num_outputs form: the sizes (from the outputs' static shapes) as opset 13's input.
+    const int rank = g_.value(n.inputs[0]).type.rank();
+    const std::int64_t axis = std::get<SplitAttrs>(n.attrs).axis;
+    const auto ax = static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
+    std::vector<std::int64_t> sizes;
+    for (ValueId v : n.outputs) sizes.push_back(g_.value(v).type.static_shape().at(ax));
+    ins.push_back(initializer(n.name + "/split",
+                              Tensor::from_vector<std::int64_t>({static_cast<std::int64_t>(sizes.size())}, sizes)));
+  }
   onnx::NodeProto* p = node(std::string(op_name(n.kind)), ins, outs, n.name);
   std::visit([&](const auto& a) { attrs(p, n.kind, a); }, n.attrs);
 }
 
 void Exporter::attrs(onnx::NodeProto*, OpKind, const NoAttrs&) {}
 
-void Exporter::attrs(onnx::NodeProto* p, OpKind, const AxisAttrs& a) { attr_int(p, "axis", a.axis); }
+void Exporter::attrs(onnx::NodeProto* p, OpKind kind, const AxisAttrs& a) {
+  attr_int(p, kind == OpKind::GatherND ? "batch_dims" : "axis", a.axis);
+}
 
 void Exporter::attrs(onnx::NodeProto* p, OpKind, const GemmAttrs& a) {
   attr_float(p, "alpha", a.alpha);

@@ -80,6 +80,17 @@ class Exporter {
   void attrs(onnx::NodeProto*, OpKind, const AttentionAttrs&);
   void attrs(onnx::NodeProto*, OpKind, const NeuronAttrs&);
   void attrs(onnx::NodeProto*, OpKind, const DiffUnitAttrs&);
+  // onnx_export_attrs.cpp: the attribute structs of the ops added for broader ONNX coverage.
+  void attrs(onnx::NodeProto* p, OpKind kind, const ScalarParamsAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const ArgReduceAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const TopKAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind kind, const PoolAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const LossAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const EpsilonAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const PadAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind kind, const BlockAttrs& a);
+  void attrs(onnx::NodeProto* p, OpKind, const SplitAttrs& a);
+  static void attr_string(onnx::NodeProto* n, const std::string& name, const std::string& v);
 
   // ---- the integer form (onnx_export_integer.cpp) ---------------------------------------------------
   void quantize_exact(NodeId id, const std::string& x, const std::string& scale, const std::string& zero,

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "onnx/opset_compat.hpp"
 #include "onnx/proto_attrs.hpp"
 #include "onnx/proto_tensor.hpp"
 #include "snnconv/converter/passes.hpp"
@@ -29,9 +30,6 @@ namespace snnconv::onnx_import {
 namespace {
 
 using namespace detail;
-
-constexpr std::int64_t kMinOpset = 13;
-constexpr std::int64_t kMaxOpset = 17;
 
 bool is_default_domain(const std::string& domain) {
   return domain.empty() || domain == "ai.onnx";
@@ -106,19 +104,28 @@ std::string join_nodes(const std::vector<std::string>& names) {
   return s;
 }
 
-// Fails once, listing every unsupported op type with all its nodes and every unknown domain, so that a
-// user sees the whole extent of the problem from one run.
+// Op types the importer rewrites into IR ops instead of mapping one to one.
+bool lowered_op(const std::string& op_type) { return op_type == "Constant" || op_type == "Dropout"; }
+
+// Fails once, listing every unsupported op type with all its nodes, every op whose version at the model's
+// opset the importer does not implement, and every unknown domain, so that a user sees the whole extent of
+// the problem from one run.
 void check_supported(const onnx::GraphProto& graph, std::int64_t opset, const ErrorContext& ctx) {
   std::map<std::string, std::vector<std::string>> ops;      // op_type -> nodes
   std::map<std::string, std::vector<std::string>> domains;  // domain -> "node (op)"
+  std::map<std::string, std::vector<std::string>> versions;  // problem -> nodes
   for (int i = 0; i < graph.node_size(); ++i) {
     const auto& node = graph.node(i);
-    if (!is_default_domain(node.domain()))
+    if (!is_default_domain(node.domain())) {
       domains[node.domain()].push_back(node_label(node, i) + " (" + node.op_type() + ")");
-    else if (node.op_type() != "Constant" && !resolve_op(node.op_type()))
+    } else if (!lowered_op(node.op_type()) && !resolve_op(node.op_type())) {
       ops[node.op_type()].push_back(node_label(node, i));
+    } else if (node.op_type() != "Constant") {
+      const std::string problem = version_problem(node.op_type(), opset);
+      if (!problem.empty()) versions[problem].push_back(node_label(node, i));
+    }
   }
-  if (ops.empty() && domains.empty() && graph.sparse_initializer_size() == 0) return;
+  if (ops.empty() && domains.empty() && versions.empty() && graph.sparse_initializer_size() == 0) return;
   std::string msg = "unsupported model (opset " + std::to_string(opset) + "):";
   if (!ops.empty()) {
     msg += ' ';
@@ -131,18 +138,20 @@ void check_supported(const onnx::GraphProto& graph, std::int64_t opset, const Er
     }
     msg += ".";
   }
+  for (const auto& [problem, nodes] : versions) msg += " " + problem + " (" + join_nodes(nodes) + ").";
   for (const auto& [domain, nodes] : domains)
     msg += " Unknown opset domain '" + domain + "' (" + join_nodes(nodes) + ").";
   if (graph.sparse_initializer_size() > 0) msg += " Sparse initializers are not supported.";
   ErrorContext c = ctx;
   if (!ops.empty()) c.op = ops.begin()->first;
+  if (ops.empty() && !versions.empty()) c.node = versions.begin()->second.front();
   throw UnsupportedError(msg, c);
 }
 
 class GraphBuilder {
  public:
   GraphBuilder(const onnx::ModelProto& model, const std::string& path, std::int64_t opset)
-      : model_(model), graph_proto_(model.graph()), file_(path) {
+      : model_(model), graph_proto_(model.graph()), file_(path), opset_(opset) {
     source_.file = path;
     source_.model_dir = std::filesystem::path(path).parent_path();
     if (source_.model_dir.empty()) source_.model_dir = ".";
@@ -259,20 +268,22 @@ class GraphBuilder {
     const auto& np = graph_proto_.node(index);
     const std::string label = node_label(np, index);
     const std::string& op = np.op_type();
+    const ErrorContext c = ctx(label, op);
+    if (op == "Dropout") return add_dropout(np, label, c);
     const OpKind kind = *resolve_op(op);  // check_supported ran first
     const OpInfo& info = op_info(kind);
-    const ErrorContext c = ctx(label, op);
 
     Node n;
     n.kind = kind;
     n.name = label;
-    n.attrs = attrs_from_proto(kind, np, c, source_);
+    n.attrs = attrs_from_proto(kind, np, c, source_, opset_);
     if (n.attrs.index() != info.attrs_index)
       throw Error("importer bug: attrs of " + op + " do not match the op table", c);
 
     std::vector<std::string> in_names(np.input().begin(), np.input().end());
     while (!in_names.empty() && in_names.back().empty()) in_names.pop_back();
     for (const auto& name : in_names) n.inputs.push_back(input_value(name, label, op));
+    attribute_to_input(n, np, c);
     fold_axes_input(n);
     if (static_cast<int>(n.inputs.size()) > info.max_inputs)
       throw UnsupportedError(op + " with " + std::to_string(n.inputs.size()) + " inputs is not supported (at most " +
@@ -285,28 +296,129 @@ class GraphBuilder {
 
     std::vector<std::string> out_names(np.output().begin(), np.output().end());
     while (!out_names.empty() && out_names.back().empty()) out_names.pop_back();
-    // Optional extra outputs the IR op lacks (LayerNormalization's Mean / InvStdDev) are dropped when
-    // nothing reads them.
-    if (info.num_outputs >= 0)
-      while (static_cast<int>(out_names.size()) > info.num_outputs) {
-        if (consumed_.count(out_names.back()))
-          throw UnsupportedError("output '" + out_names.back() + "' of " + op + " is used but not supported", c);
+    if (info.num_outputs >= 0) {
+      // Optional trailing outputs (LayerNormalization's Mean / InvStdDev, MaxPool's Indices) that nothing
+      // reads are dropped; outputs beyond what the IR op has are refused when something reads them.
+      while (static_cast<int>(out_names.size()) > info.min_outputs && !consumed_.count(out_names.back()))
         out_names.pop_back();
-      }
+      if (static_cast<int>(out_names.size()) > info.num_outputs)
+        throw UnsupportedError("output '" + out_names.back() + "' of " + op + " is used but not supported", c);
+      if (static_cast<int>(out_names.size()) < info.min_outputs)
+        throw GraphError(op + " needs " + std::to_string(info.min_outputs) + " outputs, has " +
+                             std::to_string(out_names.size()),
+                         c);
+    }
     if (out_names.empty()) throw GraphError(op + " has no output", c);
+    if (kind == OpKind::Split) check_num_outputs(np, out_names.size(), c);
     for (std::size_t k = 0; k < out_names.size(); ++k)
       n.outputs.push_back(out_names[k].empty() ? fresh_value(label + ".out" + std::to_string(k), false)
                                                : by_name_.at(out_names[k]));
 
     if (kind == OpKind::Shape)
       if (const auto range = shape_range_from_proto(np, c)) return add_shape_range(std::move(n), *range);
+    if (opset_ < 13 && (kind == OpKind::Softmax || kind == OpKind::LogSoftmax || kind == OpKind::Hardmax))
+      return add_coerced_2d(std::move(n));
     g_.add_node(std::move(n));
   }
 
-  // ReduceSum-13 takes its axes as an input; the IR keeps them in ReduceAttrs (attrs.hpp). Axes computed
-  // at run time stay an input until fold_constants makes them constant.
+  // Opset 11's attribute forms of what later became inputs: Split 'split', Squeeze / Unsqueeze 'axes'.
+  void attribute_to_input(Node& n, const onnx::NodeProto& np, const ErrorContext& c) {
+    const char* name = n.kind == OpKind::Split ? "split"
+                       : (n.kind == OpKind::Squeeze || n.kind == OpKind::Unsqueeze) ? "axes"
+                                                                                    : nullptr;
+    if (!name) return;
+    const std::optional<std::vector<std::int64_t>> v = ints_attribute(np, name, c);
+    if (!v) return;
+    if (n.inputs.size() > 1)
+      throw ParseError(np.op_type() + " has '" + name + "' both as an attribute and as an input", c);
+    const auto count = static_cast<std::int64_t>(v->size());
+    n.inputs.push_back(fresh_value(n.name + "." + name, true, Tensor::from_vector<std::int64_t>({count}, *v)));
+  }
+
+  // Split-18's num_outputs must equal the number of outputs (the output count decides the parts).
+  void check_num_outputs(const onnx::NodeProto& np, std::size_t outputs, const ErrorContext& c) {
+    for (const auto& a : np.attribute())
+      if (a.name() == "num_outputs" && a.i() != static_cast<std::int64_t>(outputs))
+        throw GraphError("Split num_outputs " + std::to_string(a.i()) + " differs from its " +
+                             std::to_string(outputs) + " outputs",
+                         c);
+  }
+
+  // Dropout at inference is the identity; its optional mask output is all true. Training mode (a constant
+  // true training_mode with a nonzero ratio) draws random masks: refused, as is a training_mode computed at
+  // run time.
+  void add_dropout(const onnx::NodeProto& np, const std::string& label, const ErrorContext& c) {
+    for (const auto& a : np.attribute())
+      if (a.name() != "seed" && a.name() != "ratio")
+        throw UnsupportedError("attribute '" + a.name() + "' of Dropout is not supported", c);
+    if (np.input_size() < 1 || np.input(0).empty()) throw GraphError("Dropout needs an input", c);
+    const ValueId data = input_value(np.input(0), label, "Dropout");
+    if (np.input_size() > 2 && !np.input(2).empty()) {
+      const ValueId mode = input_value(np.input(2), label, "Dropout");
+      if (!g_.is_constant(mode))
+        throw UnsupportedError("Dropout training_mode '" + np.input(2) +
+                                   "' is computed at run time; only inference (a constant false) is supported",
+                               c);
+      const std::vector<std::int64_t> on = g_.value(mode).constant->to_i64();
+      if (on.size() != 1) throw ShapeError("Dropout training_mode must be a scalar", c);
+      float ratio = 0.5f;
+      if (np.input_size() > 1 && !np.input(1).empty()) {
+        const ValueId r = input_value(np.input(1), label, "Dropout");
+        if (!g_.is_constant(r) || g_.value(r).constant->numel() != 1)
+          throw UnsupportedError("Dropout in training mode with a ratio computed at run time is not supported", c);
+        ratio = g_.value(r).constant->to_f32()[0];
+      }
+      if (on[0] != 0 && ratio != 0.0f)
+        throw UnsupportedError("Dropout in training mode (ratio " + std::to_string(ratio) +
+                                   ") draws a random mask; export the model in eval mode",
+                               c);
+    }
+    if (np.output_size() < 1 || np.output(0).empty()) throw GraphError("Dropout has no output", c);
+    emit(OpKind::Identity, label, NoAttrs{}, {data}, {by_name_.at(np.output(0))});
+    if (np.output_size() > 1 && !np.output(1).empty() && consumed_.count(np.output(1))) {
+      const ValueId shape = fresh_value(label + ".shape", false);
+      emit(OpKind::Shape, label + ".mask_shape", NoAttrs{}, {data}, {shape});
+      emit(OpKind::ConstantOfShape, label + ".mask", ConstantOfShapeAttrs{DType::boolean, 1.0}, {shape},
+           {by_name_.at(np.output(1))});
+    }
+  }
+
+  // Softmax / LogSoftmax / Hardmax before opset 13 coerce X to 2-D [prod(dims < axis), prod(dims >= axis)]:
+  // Flatten at the axis, the op over the last axis, Reshape back to X's shape.
+  void add_coerced_2d(Node n) {
+    const ValueId x = n.inputs.at(0), y = n.outputs.at(0);
+    const std::int64_t axis = n.kind == OpKind::Softmax ? std::get<SoftmaxAttrs>(n.attrs).axis
+                                                        : std::get<AxisAttrs>(n.attrs).axis;
+    const std::string base = n.name;
+    const ValueId flat = fresh_value(base + ".2d_in", false), out2d = fresh_value(base + ".2d_out", false);
+    const ValueId shape = fresh_value(base + ".shape", false);
+    emit(OpKind::Flatten, base + ".flatten", AxisAttrs{axis}, {x}, {flat});
+    if (n.kind == OpKind::Softmax) n.attrs = SoftmaxAttrs{-1, false};
+    else n.attrs = AxisAttrs{-1};
+    n.inputs = {flat};
+    n.outputs = {out2d};
+    g_.add_node(std::move(n));
+    emit(OpKind::Shape, base + ".shape", NoAttrs{}, {x}, {shape});
+    emit(OpKind::Reshape, base + ".reshape", ReshapeAttrs{}, {out2d, shape}, {y});
+  }
+
+  void emit(OpKind kind, const std::string& name, Attrs attrs, std::vector<ValueId> inputs,
+            std::vector<ValueId> outputs) {
+    Node n;
+    n.kind = kind;
+    n.name = name;
+    n.attrs = std::move(attrs);
+    n.inputs = std::move(inputs);
+    n.outputs = std::move(outputs);
+    g_.add_node(std::move(n));
+  }
+
+  // Reduce axes given as a constant input move into ReduceAttrs (attrs.hpp); axes computed at run time stay
+  // an input until fold_constants makes them constant.
   void fold_axes_input(Node& n) {
-    if (n.kind != OpKind::ReduceSum || n.inputs.size() < 2 || !g_.is_constant(n.inputs[1])) return;
+    if (!std::holds_alternative<ReduceAttrs>(n.attrs) || n.inputs.size() < 2 || !n.inputs[1].valid() ||
+        !g_.is_constant(n.inputs[1]))
+      return;
     std::get<ReduceAttrs>(n.attrs).axes = g_.value(n.inputs[1]).constant->to_i64();
     n.inputs.resize(1);
   }
@@ -347,6 +459,7 @@ class GraphBuilder {
   const onnx::ModelProto& model_;
   const onnx::GraphProto& graph_proto_;
   std::string file_;
+  std::int64_t opset_;
   TensorSource source_;
   Graph g_;
   std::unordered_map<std::string, ValueId> by_name_;

@@ -65,17 +65,64 @@ AxisAttrs axis_attrs(const onnx::NodeProto& node, std::int64_t fallback, const E
   return AxisAttrs{get_int(node, "axis", fallback, ctx)};
 }
 
-ReduceAttrs reduce_attrs(const onnx::NodeProto& node, bool axes_attribute, const ErrorContext& ctx) {
+// Axes as an attribute (opsets <= 17 except ReduceSum-13) or as an input (ReduceSum-13, every reduction at
+// opset 18; the importer folds a constant one into the attrs). ONNX's checker ties the form to the opset;
+// the importer takes whichever the node has.
+ReduceAttrs reduce_attrs(const onnx::NodeProto& node, const ErrorContext& ctx) {
+  allow_only(node, {"axes", "keepdims", "noop_with_empty_axes"}, ctx);
   ReduceAttrs r;
-  if (axes_attribute) {
-    allow_only(node, {"axes", "keepdims"}, ctx);
-    r.axes = get_ints(node, "axes", ctx);
-  } else {  // ReduceSum-13: axes come as an input (folded into the attrs once constant)
-    allow_only(node, {"keepdims", "noop_with_empty_axes"}, ctx);
-    r.noop_with_empty_axes = get_int(node, "noop_with_empty_axes", 0, ctx) != 0;
-  }
+  r.axes = get_ints(node, "axes", ctx);
+  r.noop_with_empty_axes = get_int(node, "noop_with_empty_axes", 0, ctx) != 0;
   r.keepdims = get_int(node, "keepdims", 1, ctx) != 0;
   return r;
+}
+
+AutoPad auto_pad_of(const onnx::NodeProto& node, const ErrorContext& ctx) {
+  const std::string s = get_string(node, "auto_pad", "NOTSET", ctx);
+  if (s == "NOTSET") return AutoPad::notset;
+  if (s == "SAME_UPPER") return AutoPad::same_upper;
+  if (s == "SAME_LOWER") return AutoPad::same_lower;
+  if (s == "VALID") return AutoPad::valid;
+  throw ParseError("auto_pad '" + s + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ctx);
+}
+
+PoolAttrs pool_attrs(const onnx::NodeProto& node, bool is_max, const ErrorContext& ctx) {
+  if (is_max)
+    allow_only(node, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}, ctx);
+  else
+    allow_only(node, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}, ctx);
+  PoolAttrs p;
+  p.kernel_shape = get_ints(node, "kernel_shape", ctx);
+  if (p.kernel_shape.empty()) throw ParseError(node.op_type() + " without its required 'kernel_shape' attribute", ctx);
+  p.strides = get_ints(node, "strides", ctx);
+  p.pads = get_ints(node, "pads", ctx);
+  p.dilations = get_ints(node, "dilations", ctx);
+  p.auto_pad = auto_pad_of(node, ctx);
+  p.ceil_mode = get_int(node, "ceil_mode", 0, ctx) != 0;
+  p.count_include_pad = get_int(node, "count_include_pad", 0, ctx) != 0;
+  const std::int64_t order = get_int(node, "storage_order", 0, ctx);
+  if (order != 0 && order != 1) throw ParseError("storage_order must be 0 or 1", ctx);
+  p.column_major_indices = order == 1;
+  return p;
+}
+
+LossAttrs loss_attrs(const onnx::NodeProto& node, const ErrorContext& ctx) {
+  allow_only(node, {"reduction", "ignore_index"}, ctx);
+  LossAttrs l;
+  const std::string r = get_string(node, "reduction", "mean", ctx);
+  if (r == "none") l.reduction = LossReduction::none;
+  else if (r == "sum") l.reduction = LossReduction::sum;
+  else if (r == "mean") l.reduction = LossReduction::mean;
+  else throw ParseError("reduction '" + r + "' is not one of none, sum, mean", ctx);
+  if (const auto ii = get_int_opt(node, "ignore_index", ctx)) l.has_ignore_index = true, l.ignore_index = *ii;
+  return l;
+}
+
+ScalarParamsAttrs params(const onnx::NodeProto& node, const char* a, float a_default, const char* b, float b_default,
+                         const ErrorContext& ctx) {
+  if (b) allow_only(node, {a, b}, ctx);
+  else allow_only(node, {a}, ctx);
+  return ScalarParamsAttrs{get_float(node, a, a_default, ctx), b ? get_float(node, b, b_default, ctx) : 0.0f};
 }
 
 ConvAttrs conv_attrs(const onnx::NodeProto& node, const ErrorContext& ctx) {
@@ -95,7 +142,15 @@ ConvAttrs conv_attrs(const onnx::NodeProto& node, const ErrorContext& ctx) {
 
 }  // namespace
 
-Attrs attrs_from_proto(OpKind kind, const onnx::NodeProto& node, const ErrorContext& ctx, const TensorSource& source) {
+std::optional<std::vector<std::int64_t>> ints_attribute(const onnx::NodeProto& node, std::string_view name,
+                                                        const ErrorContext& ctx) {
+  if (!typed_attr(node, name, AttributeProto::INTS, ctx)) return std::nullopt;
+  return get_ints(node, name, ctx);
+}
+
+Attrs attrs_from_proto(OpKind kind, const onnx::NodeProto& node, const ErrorContext& ctx, const TensorSource& source,
+                       std::int64_t opset) {
+  const std::int64_t softmax_axis = opset < 13 ? 1 : -1;  // before 13: the 2-D coercion axis, default 1
   switch (kind) {
     case OpKind::Gemm: {
       allow_only(node, {"alpha", "beta", "transA", "transB"}, ctx);
@@ -110,13 +165,106 @@ Attrs attrs_from_proto(OpKind kind, const onnx::NodeProto& node, const ErrorCont
     }
     // ONNX defaults at opsets 13-17.
     case OpKind::Softmax:
-      return SoftmaxAttrs{axis_attrs(node, -1, ctx).axis, false};
+      return SoftmaxAttrs{axis_attrs(node, softmax_axis, ctx).axis, false};
+    case OpKind::Squeeze:
+    case OpKind::Unsqueeze:  // opset 11's 'axes' attribute becomes the axes input (onnx_import.cpp)
+      allow_only(node, {"axes"}, ctx);
+      return NoAttrs{};
     case OpKind::Flatten:
       return axis_attrs(node, 1, ctx);
     case OpKind::Gather:
       return axis_attrs(node, 0, ctx);
-    case OpKind::Split:
+    case OpKind::Split: {
+      // 'split' (opset 11's sizes attribute) becomes a constant input in the importer; 'num_outputs' (opset
+      // 18) must equal the output count, checked there.
+      allow_only(node, {"axis", "num_outputs", "split"}, ctx);
+      return SplitAttrs{get_int(node, "axis", 0, ctx), get_int_opt(node, "num_outputs", ctx).has_value()};
+    }
+    case OpKind::GatherElements:
       return axis_attrs(node, 0, ctx);
+    case OpKind::LogSoftmax:
+    case OpKind::Hardmax:
+      return axis_attrs(node, softmax_axis, ctx);
+    case OpKind::OneHot:
+      return axis_attrs(node, -1, ctx);
+    case OpKind::GatherND: {
+      allow_only(node, {"batch_dims"}, ctx);
+      return AxisAttrs{get_int(node, "batch_dims", 0, ctx)};
+    }
+    case OpKind::Elu:
+    case OpKind::Celu:
+      return params(node, "alpha", 1.0f, nullptr, 0.0f, ctx);
+    case OpKind::Selu:  // gamma in beta
+      return params(node, "alpha", 1.67326319217681884765625f, "gamma", 1.05070102214813232421875f, ctx);
+    case OpKind::LeakyRelu:
+      return params(node, "alpha", 0.01f, nullptr, 0.0f, ctx);
+    case OpKind::ThresholdedRelu:
+      return params(node, "alpha", 1.0f, nullptr, 0.0f, ctx);
+    case OpKind::HardSigmoid:
+      return params(node, "alpha", 0.2f, "beta", 0.5f, ctx);
+    case OpKind::Shrink: {  // lambd in alpha, bias in beta
+      allow_only(node, {"bias", "lambd"}, ctx);
+      return ScalarParamsAttrs{get_float(node, "lambd", 0.5f, ctx), get_float(node, "bias", 0.0f, ctx)};
+    }
+    case OpKind::IsInf: {
+      allow_only(node, {"detect_negative", "detect_positive"}, ctx);
+      return ScalarParamsAttrs{get_int(node, "detect_negative", 1, ctx) != 0 ? 1.0f : 0.0f,
+                               get_int(node, "detect_positive", 1, ctx) != 0 ? 1.0f : 0.0f};
+    }
+    case OpKind::Mod: {
+      allow_only(node, {"fmod"}, ctx);
+      const std::int64_t fmod = get_int(node, "fmod", 0, ctx);
+      if (fmod != 0 && fmod != 1) throw ParseError("Mod fmod must be 0 or 1", ctx);
+      return ScalarParamsAttrs{static_cast<float>(fmod), 0.0f};
+    }
+    case OpKind::ArgMax:
+    case OpKind::ArgMin: {
+      allow_only(node, {"axis", "keepdims", "select_last_index"}, ctx);
+      return ArgReduceAttrs{get_int(node, "axis", 0, ctx), get_int(node, "keepdims", 1, ctx) != 0,
+                            get_int(node, "select_last_index", 0, ctx) != 0};
+    }
+    case OpKind::TopK: {
+      allow_only(node, {"axis", "largest", "sorted"}, ctx);
+      return TopKAttrs{get_int(node, "axis", -1, ctx), get_int(node, "largest", 1, ctx) != 0,
+                       get_int(node, "sorted", 1, ctx) != 0};
+    }
+    case OpKind::BatchNormalization: {
+      // momentum only matters in training; training_mode = 1 (opset 14+) would need the batch statistics.
+      allow_only(node, {"epsilon", "momentum", "training_mode"}, ctx);
+      if (get_int(node, "training_mode", 0, ctx) != 0)
+        throw UnsupportedError("BatchNormalization in training mode is not supported (export in eval mode)", ctx);
+      return EpsilonAttrs{get_float(node, "epsilon", 1e-5f, ctx)};
+    }
+    case OpKind::InstanceNormalization: {
+      allow_only(node, {"epsilon"}, ctx);
+      return EpsilonAttrs{get_float(node, "epsilon", 1e-5f, ctx)};
+    }
+    case OpKind::MaxPool:
+      return pool_attrs(node, true, ctx);
+    case OpKind::AveragePool:
+      return pool_attrs(node, false, ctx);
+    case OpKind::NegativeLogLikelihoodLoss:
+    case OpKind::SoftmaxCrossEntropyLoss:
+      return loss_attrs(node, ctx);
+    case OpKind::Pad: {
+      allow_only(node, {"mode"}, ctx);
+      const std::string mode = get_string(node, "mode", "constant", ctx);
+      if (mode == "constant") return PadAttrs{PadMode::constant};
+      if (mode == "reflect") return PadAttrs{PadMode::reflect};
+      if (mode == "edge") return PadAttrs{PadMode::edge};
+      throw UnsupportedError("Pad mode '" + mode + "' is not supported (constant, reflect, edge are)", ctx);
+    }
+    case OpKind::DepthToSpace:
+    case OpKind::SpaceToDepth: {
+      const bool d2s = kind == OpKind::DepthToSpace;
+      if (d2s) allow_only(node, {"blocksize", "mode"}, ctx);
+      else allow_only(node, {"blocksize"}, ctx);
+      const std::optional<std::int64_t> b = get_int_opt(node, "blocksize", ctx);
+      if (!b) throw ParseError(node.op_type() + " without its required 'blocksize' attribute", ctx);
+      const std::string mode = d2s ? get_string(node, "mode", "DCR", ctx) : "DCR";
+      if (mode != "DCR" && mode != "CRD") throw ParseError("DepthToSpace mode '" + mode + "' is not DCR or CRD", ctx);
+      return BlockAttrs{*b, mode == "CRD"};
+    }
     case OpKind::QuantizeLinear:
     case OpKind::DequantizeLinear:
       return axis_attrs(node, 1, ctx);
@@ -128,9 +276,15 @@ Attrs attrs_from_proto(OpKind kind, const onnx::NodeProto& node, const ErrorCont
     }
     case OpKind::ReduceMean:
     case OpKind::ReduceMax:
-      return reduce_attrs(node, true, ctx);
     case OpKind::ReduceSum:
-      return reduce_attrs(node, false, ctx);
+    case OpKind::ReduceMin:
+    case OpKind::ReduceProd:
+    case OpKind::ReduceL1:
+    case OpKind::ReduceL2:
+    case OpKind::ReduceLogSum:
+    case OpKind::ReduceLogSumExp:
+    case OpKind::ReduceSumSquare:
+      return reduce_attrs(node, ctx);
     case OpKind::CumSum: {  // the axis is an input
       allow_only(node, {"exclusive", "reverse"}, ctx);
       return CumSumAttrs{get_int(node, "exclusive", 0, ctx) != 0, get_int(node, "reverse", 0, ctx) != 0};

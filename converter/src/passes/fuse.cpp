@@ -78,9 +78,10 @@ ValueId add_value(Graph& g, const std::string& name, TensorType type) {
 namespace {
 
 // Table order is priority order (see the file comment).
-constexpr std::array<Rule, 5> kRules{{
+constexpr std::array<Rule, 6> kRules{{
     {"layer_norm", OpKind::ReduceMean, match_layer_norm},
     {"gelu", OpKind::Erf, match_gelu},
+    {"gelu_tanh", OpKind::Tanh, match_gelu_tanh},
     {"attention", OpKind::Softmax, match_attention},
     {"linear", OpKind::MatMul, match_matmul_linear},
     {"gemm_linear", OpKind::Gemm, match_gemm_linear},

@@ -60,6 +60,7 @@ ValueId add_value(Graph& g, const std::string& name, TensorType type);
 // Rules by family (fuse_norm.cpp, fuse_linear.cpp, fuse_attention.cpp).
 std::optional<Rewrite> match_layer_norm(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_gelu(Graph& g, const View& view, NodeId anchor);
+std::optional<Rewrite> match_gelu_tanh(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_matmul_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anchor);
 std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor);

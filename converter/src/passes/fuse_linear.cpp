@@ -72,6 +72,14 @@ std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anch
   const std::int64_t n = at.trans_b ? b->dim(0) : b->dim(1);
   if (c != nullptr && (!is_bias(c, n) || c->rank() > 2)) return std::nullopt;
 
+  // The bias is copied before any add_constant: that may grow the graph's value array and move the tensor
+  // `c` points into.
+  std::optional<Tensor> bias_vector;
+  if (c != nullptr) {
+    bias_vector = c->reshaped({n});
+    if (at.beta != 1.0f)
+      for (float& v : bias_vector->span<float>()) v *= at.beta;
+  }
   // W [K, N] = alpha * (B or B^T): Linear stores a row per input so one input's fan-out is contiguous.
   ValueId w = gemm.inputs[1];
   if (at.trans_b || at.alpha != 1.0f) {
@@ -83,12 +91,7 @@ std::optional<Rewrite> match_gemm_linear(Graph& g, const View& view, NodeId anch
     w = g.add_constant(g.value(gemm.inputs[1]).name + ".kn", std::move(wt));
   }
   ValueId bias;
-  if (c != nullptr) {
-    Tensor bt = c->reshaped({n});
-    if (at.beta != 1.0f)
-      for (float& v : bt.span<float>()) v *= at.beta;
-    bias = g.add_constant(g.value(gemm.inputs[2]).name + ".vector", std::move(bt));
-  }
+  if (bias_vector) bias = g.add_constant(g.value(gemm.inputs[2]).name + ".vector", std::move(*bias_vector));
   std::vector<NodeId> chain{anchor};
   ValueId out = gemm.outputs[0];
   const Activation a = absorb_activation(view, out, chain);

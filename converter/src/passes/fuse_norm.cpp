@@ -162,4 +162,101 @@ std::optional<Rewrite> match_gelu(Graph& g, const View& view, NodeId anchor) {
   return Rewrite{{std::move(gelu)}, chain};
 }
 
+// The operand of `n` (a binary node) other than `v`, or invalid; `n` must have kind k.
+namespace {
+ValueId partner_of(const View& view, NodeId id, OpKind k, ValueId v) {
+  if (!id.valid() || view.node(id).kind != k) return {};
+  return view.other_input(view.node(id), v);
+}
+bool scalar_near(const View& view, ValueId v, float want) {
+  const auto c = view.scalar(v);
+  return c && near(*c, want, 1e-5f);
+}
+}  // namespace
+
+// y = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))) (GELU's tanh form, torch's approximate='tanh' and
+// GPT-2's gelu_new) in the orders torch writes: x^3 as Mul(x, Mul(x, x)) or Pow(x, 3), each constant on either
+// side of its Mul / Add, then Mul by x and Mul by 0.5 in either order.
+std::optional<Rewrite> match_gelu_tanh(Graph& g, const View& view, NodeId anchor) {
+  const Node& th = view.node(anchor);
+  // u = c1 * a1, c1 = sqrt(2 / pi)
+  const ValueId u = th.inputs[0];
+  const NodeId u_id = view.producer(u, OpKind::Mul);
+  if (!u_id.valid() || view.sole_consumer(u) != anchor) return std::nullopt;
+  const Node& un = view.node(u_id);
+  ValueId a1;
+  for (int i = 0; i < 2 && !a1.valid(); ++i)
+    if (scalar_near(view, un.inputs[static_cast<std::size_t>(i)], 0.7978845608f)) a1 = un.inputs[static_cast<std::size_t>(1 - i)];
+  if (!a1.valid() || view.sole_consumer(a1) != u_id) return std::nullopt;
+  // a1 = x + c2 * cube, c2 = 0.044715; cube = x * (x * x) or Pow(x, 3)
+  const NodeId a1_id = view.producer(a1, OpKind::Add);
+  if (!a1_id.valid()) return std::nullopt;
+  std::vector<NodeId> chain;
+  ValueId x;
+  for (int i = 0; i < 2 && !x.valid(); ++i) {
+    const ValueId m3 = view.node(a1_id).inputs[static_cast<std::size_t>(i)];
+    const ValueId cand = view.node(a1_id).inputs[static_cast<std::size_t>(1 - i)];
+    const NodeId m3_id = view.producer(m3, OpKind::Mul);
+    if (!m3_id.valid() || view.sole_consumer(m3) != a1_id) continue;
+    const Node& m3n = view.node(m3_id);
+    ValueId cube;
+    for (int j = 0; j < 2 && !cube.valid(); ++j)
+      if (scalar_near(view, m3n.inputs[static_cast<std::size_t>(j)], 0.044715f)) cube = m3n.inputs[static_cast<std::size_t>(1 - j)];
+    if (!cube.valid() || view.sole_consumer(cube) != m3_id) continue;
+    if (const NodeId pw = view.producer(cube, OpKind::Pow); pw.valid()) {
+      if (view.node(pw).inputs[0] != cand || !scalar_near(view, view.node(pw).inputs[1], 3.0f)) continue;
+      chain = {pw, m3_id};
+    } else {
+      const ValueId sq = partner_of(view, view.producer(cube, OpKind::Mul), OpKind::Mul, cand);
+      const NodeId sq_id = view.producer(sq, OpKind::Mul);
+      if (!sq.valid() || !sq_id.valid() || view.sole_consumer(sq) != view.producer(cube, OpKind::Mul)) continue;
+      if (view.node(sq_id).inputs[0] != cand || view.node(sq_id).inputs[1] != cand) continue;
+      chain = {sq_id, view.producer(cube, OpKind::Mul), m3_id};
+    }
+    x = cand;
+  }
+  if (!x.valid()) return std::nullopt;
+  chain.insert(chain.end(), {a1_id, u_id, anchor});
+  // a2 = 1 + t
+  const NodeId a2_id = view.sole_consumer(th.outputs[0]);
+  if (!a2_id.valid() || view.node(a2_id).kind != OpKind::Add) return std::nullopt;
+  const auto one = view.scalar(view.other_input(view.node(a2_id), th.outputs[0]));
+  if (!one || *one != 1.0f) return std::nullopt;
+  const ValueId a2 = view.node(a2_id).outputs[0];
+  chain.push_back(a2_id);
+  // then * x and * 0.5, in either order
+  const NodeId mul1_id = view.sole_consumer(a2);
+  if (!mul1_id.valid() || view.node(mul1_id).kind != OpKind::Mul) return std::nullopt;
+  const ValueId partner = view.other_input(view.node(mul1_id), a2);
+  chain.push_back(mul1_id);
+  ValueId out;
+  if (partner == x) {
+    const ValueId prod = view.node(mul1_id).outputs[0];
+    const NodeId half_id = view.sole_consumer(prod);
+    if (!half_id.valid() || view.node(half_id).kind != OpKind::Mul) return std::nullopt;
+    const auto half = view.scalar(view.other_input(view.node(half_id), prod));
+    if (!half || *half != 0.5f) return std::nullopt;
+    chain.push_back(half_id);
+    out = view.node(half_id).outputs[0];
+  } else {
+    const NodeId half_id = view.producer(partner, OpKind::Mul);
+    if (!half_id.valid() || view.sole_consumer(partner) != mul1_id) return std::nullopt;
+    const Node& h = view.node(half_id);
+    const bool x_first = h.inputs[0] == x;
+    if (!x_first && h.inputs[1] != x) return std::nullopt;
+    const auto half = view.scalar(h.inputs[x_first ? 1 : 0]);
+    if (!half || *half != 0.5f) return std::nullopt;
+    chain.push_back(half_id);
+    out = view.node(mul1_id).outputs[0];
+  }
+  Node gelu;
+  gelu.kind = OpKind::Gelu;
+  gelu.name = th.name;
+  gelu.attrs = GeluAttrs{true};
+  gelu.inputs = {x};
+  gelu.outputs = {out};
+  (void)g;
+  return Rewrite{{std::move(gelu)}, chain};
+}
+
 }  // namespace snnconv::fuse

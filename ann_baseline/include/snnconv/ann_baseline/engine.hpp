@@ -22,7 +22,9 @@ struct EngineOptions {
   // Refuse a plan whose memory (MemoryPlan::total) is above this many bytes: LimitError naming the sizes,
   // thrown by the constructor before any pass allocates its buffers. 0: no limit.
   std::uint64_t max_memory_bytes = 0;
-  bool time_nodes = false;     // benchmarks only: accumulate each node's wall time (Engine::node_seconds)
+  // Benchmarks only: accumulate each node's time (Engine::node_seconds): with threads == 1 the thread's CPU time
+  // (steady on a loaded machine), else wall-clock time.
+  bool time_nodes = false;
   // The planner's rewrites (nodes of constants computed at plan time, Transposes folded into attention,
   // views, residual Adds folded into Linear, packed weights). The KV-cache decoder runs every step with its
   // own kernels and turns them off.
@@ -56,6 +58,10 @@ public:
   // (ShapeError naming the input otherwise). Adds this pass's counts to `ledger` when given (a ledger made
   // by Ledger::for_graph of the same graph).
   std::vector<Tensor> run(std::span<const Tensor> inputs, Ledger* ledger = nullptr);
+  // The same pass, writing the outputs into `outputs`: tensors left there by the previous call (same dtype and
+  // shape) are reused as the output buffers, so repeated passes allocate nothing (a 50,257-way language-model
+  // head writes 25 MB per 128 tokens; a fresh buffer costs its page faults every pass).
+  void run_into(std::span<const Tensor> inputs, std::vector<Tensor>& outputs, Ledger* ledger = nullptr);
 
   const Graph& graph() const;
   // The plan's memory (what max_memory_bytes is checked against).

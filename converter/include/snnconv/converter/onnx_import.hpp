@@ -29,7 +29,8 @@ struct ImportOptions {
 //   IoError          the model or an external-data file cannot be read
 //   ParseError       empty, corrupt or truncated file; tensor bytes contradicting the shape; bad attribute
 //   LimitError       a tensor or file above a documented limit (checked before allocating)
-//   UnsupportedError opset outside 13-17, unknown domain, unsupported ops (all listed at once), dtypes
+//   UnsupportedError opset outside 11-18, unknown domain, unsupported ops or op versions (all listed at once),
+//                    dtypes, run-time Split sizes, Dropout in training mode
 //   GraphError       an input never produced, a value produced twice, a cycle
 Graph read_onnx(const std::string& path, const ImportOptions& options = {});
 

@@ -16,7 +16,8 @@ std::string_view activation_name(Activation a);
 struct NoAttrs {
   bool operator==(const NoAttrs&) const = default;
 };
-// Concat, Flatten, Gather, Split, QuantizeLinear, DequantizeLinear.
+// Concat, Flatten, Gather, QuantizeLinear, DequantizeLinear, GatherElements, LogSoftmax, Hardmax, OneHot;
+// GatherND: batch_dims.
 struct AxisAttrs {
   std::int64_t axis = 0;
   bool operator==(const AxisAttrs&) const = default;
@@ -47,7 +48,8 @@ struct TransposeAttrs {
   std::vector<std::int64_t> perm;  // empty: reverse
   bool operator==(const TransposeAttrs&) const = default;
 };
-// ReduceMean/ReduceSum/ReduceMax. Axes given as an input (ReduceSum at opset 13) are folded in here.
+// The Reduce* ops. Axes given as a constant input (ReduceSum at opset 13, every reduction from opset 18) are
+// folded in here; axes computed at run time stay the second input.
 struct ReduceAttrs {
   std::vector<std::int64_t> axes;  // empty: all axes (unless noop_with_empty_axes)
   bool keepdims = true;
@@ -112,9 +114,78 @@ struct DiffUnitAttrs {
   bool operator==(const DiffUnitAttrs&) const = default;
 };
 
+// Two scalar parameters of an elementwise function; what they mean depends on the op (ONNX names):
+// Elu, Celu, LeakyRelu, ThresholdedRelu: alpha. Selu: alpha, gamma (in beta). HardSigmoid: alpha, beta.
+// Shrink: lambd (in alpha), bias (in beta). IsInf: detect_negative (alpha != 0), detect_positive (beta != 0).
+// Mod: fmod (alpha != 0).
+struct ScalarParamsAttrs {
+  float alpha = 0.0f;
+  float beta = 0.0f;
+  bool operator==(const ScalarParamsAttrs&) const = default;
+};
+// ArgMax / ArgMin.
+struct ArgReduceAttrs {
+  std::int64_t axis = 0;
+  bool keepdims = true;
+  bool select_last_index = false;
+  bool operator==(const ArgReduceAttrs&) const = default;
+};
+// TopK (K is the second input).
+struct TopKAttrs {
+  std::int64_t axis = -1;
+  bool largest = true;
+  bool sorted = true;
+  bool operator==(const TopKAttrs&) const = default;
+};
+enum class AutoPad : std::uint8_t { notset, same_upper, same_lower, valid };
+// MaxPool / AveragePool over the spatial dims of [N, C, D1, ...].
+struct PoolAttrs {
+  std::vector<std::int64_t> kernel_shape;  // required
+  std::vector<std::int64_t> strides;       // empty: all 1
+  std::vector<std::int64_t> pads;          // [begin..., end...]; empty: all 0 (ignored unless auto_pad is notset)
+  std::vector<std::int64_t> dilations;     // empty: all 1
+  AutoPad auto_pad = AutoPad::notset;
+  bool ceil_mode = false;
+  bool count_include_pad = false;  // AveragePool
+  bool column_major_indices = false;  // MaxPool storage_order = 1
+  bool operator==(const PoolAttrs&) const = default;
+};
+enum class LossReduction : std::uint8_t { none, sum, mean };
+// NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss.
+struct LossAttrs {
+  LossReduction reduction = LossReduction::mean;
+  bool has_ignore_index = false;
+  std::int64_t ignore_index = 0;
+  bool operator==(const LossAttrs&) const = default;
+};
+// BatchNormalization / InstanceNormalization (inference).
+struct EpsilonAttrs {
+  float epsilon = 1e-5f;
+  bool operator==(const EpsilonAttrs&) const = default;
+};
+enum class PadMode : std::uint8_t { constant, reflect, edge };
+struct PadAttrs {
+  PadMode mode = PadMode::constant;
+  bool operator==(const PadAttrs&) const = default;
+};
+// DepthToSpace (mode DCR or CRD) / SpaceToDepth.
+struct BlockAttrs {
+  std::int64_t blocksize = 1;
+  bool crd = false;
+  bool operator==(const BlockAttrs&) const = default;
+};
+// Split along `axis`: by the sizes of the second input, else into as many parts as outputs. Equal parts at
+// opsets 13-17; from opset 18 (`num_outputs`) parts of ceil(dim / n) with a smaller last part (`ceil_parts`).
+struct SplitAttrs {
+  std::int64_t axis = 0;
+  bool ceil_parts = false;
+  bool operator==(const SplitAttrs&) const = default;
+};
+
 using Attrs = std::variant<NoAttrs, AxisAttrs, GemmAttrs, ConvAttrs, TransposeAttrs, ReduceAttrs, CumSumAttrs, ReshapeAttrs,
                            CastAttrs, LayerNormAttrs, TriluAttrs, ConstantOfShapeAttrs, GeluAttrs, LinearAttrs,
-                           AttentionAttrs, NeuronAttrs, DiffUnitAttrs, SoftmaxAttrs>;
+                           AttentionAttrs, NeuronAttrs, DiffUnitAttrs, SoftmaxAttrs, ScalarParamsAttrs, ArgReduceAttrs,
+                           TopKAttrs, PoolAttrs, LossAttrs, EpsilonAttrs, PadAttrs, BlockAttrs, SplitAttrs>;
 
 std::string attrs_to_string(const Attrs& a);  // "axis=1 keepdims=0"; empty for NoAttrs
 

@@ -24,6 +24,26 @@ enum class OpKind : std::uint16_t {
   Shape, ConstantOfShape, Range,
   // Quantization (imported QDQ).
   QuantizeLinear, DequantizeLinear,
+  // ONNX ops added for broader import coverage (docs/onnx-import.md). Appended after the first ONNX ops so
+  // that those keep their numbers. Variadic elementwise (numpy broadcasting over every input):
+  Sum, Mean,
+  // Elementwise, unary (Clip: bounds as optional inputs; HardSwish: x * HardSigmoid(x; 1/6, 1/2)).
+  Clip, Abs, Reciprocal, Floor, Ceil, Round, Sign, Log, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh,
+  Atanh, Softplus, Softsign, IsNaN, IsInf, Elu, Selu, Celu, LeakyRelu, ThresholdedRelu, HardSigmoid, HardSwish,
+  Shrink,
+  // Elementwise, binary.
+  PRelu, And, Or, Xor, Mod,
+  // Whole-vector: reductions, index selection, normalisations.
+  ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax, ArgMin, TopK,
+  LogSoftmax, Hardmax, BatchNormalization, InstanceNormalization,
+  // Pooling over the spatial dims of [N, C, D1, ...].
+  MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool,
+  // Losses (what training graphs and ONNX's test suite contain).
+  NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss,
+  // Data movement and indexing.
+  GatherElements, GatherND, Tile, Pad, DepthToSpace, SpaceToDepth, OneHot, CastLike,
+  // Shape-only.
+  Size,
   // Canonical fused ops.
   Linear, Attention,
   // QANN quantization point: y = scale * clamp(floor(x / scale + 1/2), n_min, n_max) (value's QuantParams).
@@ -66,10 +86,13 @@ struct OpInfo {
   std::string_view name;     // ONNX op_type where one exists
   std::int8_t min_inputs;
   std::int8_t max_inputs;    // optional inputs may be absent (invalid ValueId)
-  std::int8_t num_outputs;   // -1: variable (Split)
+  std::int8_t num_outputs;   // the most outputs; -1: any number (Split)
   std::uint8_t attrs_index;  // index of the expected alternative in Attrs
   std::uint32_t flags;
   ShapeFn infer;
+  // The fewest outputs: below num_outputs, the trailing outputs are optional (LayerNormalization's Mean and
+  // InvStdDev, MaxPool's Indices, Dropout's mask). The importer drops optional outputs nothing reads.
+  std::int8_t min_outputs = 1;
 };
 
 const OpInfo& op_info(OpKind kind);

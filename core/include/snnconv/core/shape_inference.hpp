@@ -16,6 +16,8 @@ public:
   std::size_t num_inputs() const { return node_.inputs.size(); }
   bool has_input(std::size_t i) const { return i < node_.inputs.size() && node_.inputs[i].valid(); }
   const TensorType& input(std::size_t i) const;
+  // The name of input i's value (error messages).
+  const std::string& input_name(std::size_t i) const;
   // The constant value of input i, or nullptr when it is not a constant.
   const Tensor* constant(std::size_t i) const;
   // Like constant() but fails with a ShapeError naming `what` when the input is not constant.
@@ -25,6 +27,8 @@ public:
   void set_output(std::size_t i, TensorType t) { outputs_.at(i) = std::move(t); }
 
   [[noreturn]] void fail(const std::string& message) const;
+  // A valid model the IR cannot express (a Split whose sizes are computed at run time): UnsupportedError.
+  [[noreturn]] void refuse(const std::string& message) const;
   // Normalises a possibly negative axis against `rank`; fails when out of range.
   std::int64_t axis(std::int64_t a, int rank) const;
 
