@@ -6,7 +6,9 @@ Usage:
 
 Without --plot, every plot is written next to REPORT.json as NAME.png. Plots whose data is absent (the SNN
 ones when the report has no `snn` section) are skipped. Names: energy_breakdown, energy_per_layer,
-ann_vs_snn, accuracy_vs_step, firing_rates, sensitivity. Run with /usr/bin/python3 (matplotlib from Debian).
+ann_vs_snn, break_even, accuracy_vs_step, firing_rates, cascade_front, sensitivity. Each is one figure; the
+HTML report shows each once. Labels are the full node and population names (never cut). Run with
+/usr/bin/python3 (matplotlib from Debian).
 """
 import argparse
 import json
@@ -28,6 +30,45 @@ def fitting(prices):
     return [p for p in prices if p.get("fits") and p.get("per_inference_pj")]
 
 
+def subjects(r):
+    """(subject, label) of every priced model: the ANN baselines in order, then the SNN."""
+    out = [(b["subject"], b["label"] + " ANN") for b in r.get("baselines") or []]
+    if not out:
+        out = [("ann", "ANN")]
+    if r.get("snn"):
+        out.append(("snn", "SNN"))
+    return [(s, label) for s, label in out if s in r["pricing"]]
+
+
+def block_of(name):
+    """The block of a node path: "/blocks.0/attn/q" -> "blocks.0"; other names -> "(other)"."""
+    parts = name.split("/")
+    return parts[1] if len(parts) > 2 and name.startswith("/") else "(other)"
+
+
+def si_energy(pj):
+    """Energy with an SI prefix and 3 significant digits, as the report writes it (core/si_format.hpp)."""
+    if pj is None or not math.isfinite(pj):
+        return "n/a"
+    if pj == 0:
+        return "0"
+    joules = pj * 1e-12
+    prefixes = ["a", "f", "p", "n", "µ", "m", "", "k"]
+    e3 = min(max(int(math.floor(math.log10(abs(joules)) / 3)) + 6, 0), len(prefixes) - 1)
+    m = joules / 1000.0 ** (e3 - 6)
+    decimals = max(0, 2 - int(math.floor(math.log10(abs(m)))))
+    m = round(m, decimals)
+    if abs(m) >= 1000 and e3 < len(prefixes) - 1:  # 999.7 rounds to 1000: one prefix up
+        e3 += 1
+        m /= 1000.0
+        decimals = max(0, 2 - int(math.floor(math.log10(abs(m)))))
+    return f"{m:.{decimals}f} {prefixes[e3]}J"
+
+
+def population_label(name):
+    return name[1:] if name.startswith("/") else name
+
+
 def save(fig, path):
     # The caller gives temporary names without a .png suffix: say the format.
     fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
@@ -35,9 +76,7 @@ def save(fig, path):
 
 
 def energy_breakdown(r, path):
-    groups = [("ANN", fitting(r["pricing"]["ann"]))]
-    if r.get("snn"):
-        groups.append(("SNN", fitting(r["pricing"]["snn"])))
+    groups = [(label, fitting(r["pricing"][subject])) for subject, label in subjects(r)]
     labels, rows = [], []
     for name, prices in groups:
         for p in prices:
@@ -47,12 +86,12 @@ def energy_breakdown(r, path):
         return False
     # Left: totals on a log axis (profiles differ by orders of magnitude); right: each component's share on a
     # linear axis (stacked segments on a log axis would misstate the shares).
-    fig, (ax_total, ax_share) = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.8), sharey=True)
+    fig, (ax_total, ax_share) = plt.subplots(1, 2, figsize=(12, 0.35 * len(rows) + 1.8), sharey=True)
     totals = [sum(row) * 1e-6 for row in rows]
     ax_total.barh(labels, totals, color=COLOURS[0])
     ax_total.set_xscale("log")
     for y, t in enumerate(totals):
-        ax_total.text(t, y, f" {t:,.1f}", va="center", fontsize=8)
+        ax_total.text(t, y, f" {t:,.1f}", va="center", fontsize=7)
     ax_total.set_xlabel("energy per inference (µJ, log scale)")
     ax_total.invert_yaxis()
     left = [0.0] * len(rows)
@@ -69,25 +108,30 @@ def energy_breakdown(r, path):
 
 
 def energy_per_layer(r, path):
-    prices = [p for p in fitting(r["pricing"]["ann"])]
-    if not prices:
+    panels = [("fp32 ANN", p) for p in fitting(r["pricing"]["ann"]) if p["kind"] != "compute-only"]
+    if r.get("snn"):
+        panels += [("SNN", p) for p in fitting(r["pricing"]["snn"]) if p["kind"] != "compute-only"]
+    if not panels:
         return False
-    fig, axes = plt.subplots(len(prices), 1, figsize=(9, 2.6 * len(prices) + 0.5), squeeze=False)
-    for ax, p in zip(axes[:, 0], prices):
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.7 * len(panels) + 0.5), squeeze=False)
+    for ax, (who, p) in zip(axes[:, 0], panels):
         per = max(p["samples"], 1)
         layers = sorted(
             (lay for lay in p["layers"] if (lay["energy_pj"]["total"] or 0) > 0),
             key=lambda lay: -lay["energy_pj"]["total"],
         )[:TOP_LAYERS]
-        names = [lay["name"][-36:] for lay in layers]
+        names = [population_label(lay["name"]) for lay in layers]
+        ys = list(range(len(layers)))
         left = [0.0] * len(layers)
         for i, c in enumerate(COMPONENTS[:4]):
             vals = [(lay["energy_pj"][c] or 0.0) / per * 1e-6 for lay in layers]
-            ax.barh(names, vals, left=left, color=COLOURS[i], label=c)
+            ax.barh(ys, vals, left=left, color=COLOURS[i], label=c)
             left = [a + b for a, b in zip(left, vals)]
+        ax.set_yticks(ys)
+        ax.set_yticklabels(names)
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(f"ANN on {p['profile']}: top {len(layers)} layers (µJ per inference)", fontsize=9)
+        ax.set_title(f"{who} on {p['profile']}: top {len(layers)} layers (µJ per inference)", fontsize=9)
     axes[0, 0].legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     save(fig, path)
@@ -95,16 +139,76 @@ def energy_per_layer(r, path):
 
 
 def ann_vs_snn(r, path):
-    comps = [c for c in r.get("comparisons", []) if c.get("ratio")]
-    if not r.get("snn") or not comps:
+    """Energy per inference of every ANN baseline and the SNN, grouped by profile (log scale)."""
+    subs = subjects(r)
+    if not r.get("snn") or len(subs) < 2:
         return False
-    labels = [f"ANN {c['ann_profile']} / SNN {c['snn_profile']}" for c in comps]
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(comps) + 1.5))
-    ax.barh(labels, [c["ratio"] for c in comps], color=COLOURS[0])
-    ax.axvline(1.0, color="#888", linestyle="--")
+    profiles = [p["profile"] for p in r["pricing"]["ann"]]
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(profiles) * len(subs) + 1.8))
+    height = 0.8 / len(subs)
+    for k, (subject, label) in enumerate(subs):
+        vals = []
+        for p in r["pricing"][subject]:
+            e = p["per_inference_pj"]["total"] if p.get("fits") and p.get("per_inference_pj") else None
+            vals.append(e * 1e-6 if e else 0.0)
+        ys = [i + k * height for i in range(len(profiles))]
+        ax.barh(ys, vals, height=height, color=COLOURS[k % len(COLOURS)], label=label)
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(profiles))])
+    ax.set_yticklabels(profiles)
     ax.set_xscale("log")
-    ax.set_xlabel("ANN energy / SNN energy per inference (> 1: the SNN saves energy)")
+    ax.set_xlabel("energy per inference (µJ, log scale; a missing bar: does not fit)")
     ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    save(fig, path)
+    return True
+
+
+def break_even(r, path):
+    """Per profile: the (firing rate, steps) plane with the line where the SNN costs what each ANN baseline does
+    (the linear model of docs/energy-model.md) and the run's measured point; below a line the SNN is cheaper."""
+    findings = [f for f in (r.get("findings") or {}).get("profiles", []) if f.get("break_even")]
+    if not findings:
+        return False
+    labels = dict(subjects(r))
+    cols = min(3, len(findings))
+    rows = (len(findings) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[len(findings):]:
+        ax.axis("off")
+    for ax, f in zip(axes.flat, findings):
+        be = f["break_even"]
+        r0, t0 = be["rate"], be["steps"]
+        a, b, e0 = be["per_rate_pj"], be["per_step_pj"], be["fixed_pj"]
+        xs_max, ys_max = 2.2 * r0, 2.2 * t0
+        for row in be["baselines"]:
+            if row.get("formula_rate") is not None:
+                xs_max = max(xs_max, 1.15 * row["formula_rate"])
+        for k, row in enumerate(be["baselines"]):
+            colour = COLOURS[k % len(COLOURS)]
+            e_ann = row["ann_pj"]
+            label = f"{labels.get(row['baseline'], row['baseline'])} ({si_energy(e_ann)})"
+            if b > 0 and a > 0:
+                # T = (E_ANN - E_fixed - a r) / b, from r = 0 to where T reaches 0
+                x_end = max((e_ann - e0) / a, 0.0)
+                ax.plot([0, x_end], [(e_ann - e0) / b, 0], color=colour, label=label)
+            elif a > 0:  # steps cost nothing: a vertical line at r*
+                x = (e_ann - e0) / a
+                if x > 0:
+                    ax.axvline(x, color=colour, label=label)
+                else:
+                    ax.plot([], [], color=colour, label=label + ": never")
+            else:
+                ax.plot([], [], color=colour, label=label)
+        ax.scatter([r0], [t0], marker="*", s=140, color="black", zorder=5,
+                   label=f"measured: {r0:.2f} spikes/neuron, {t0:.1f} steps")
+        ax.set_xlim(0, xs_max)
+        ax.set_ylim(0, ys_max)
+        ax.set_xlabel("firing rate (spikes per neuron per inference)", fontsize=8)
+        ax.set_ylabel("timesteps", fontsize=8)
+        ax.set_title(f"{f['snn_profile']}: the SNN is cheaper below a line", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6.5, loc="upper right")
+    fig.tight_layout()
     save(fig, path)
     return True
 
@@ -158,32 +262,65 @@ def cascade_front(r, path):
 
 
 def firing_rates(r, path):
-    snn = r.get("snn")
-    if not snn or not snn.get("layers"):
+    """One bar per spiking population with its full name, coloured by block; returns the axes' bar count and
+    labels through the figure so tests can check them (firing_rates_figure)."""
+    fig = firing_rates_figure(r)
+    if fig is None:
         return False
-    layers = snn["layers"]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(layers) + 1.5))
-    ax.barh([lay["name"][-36:] for lay in layers], [lay["firing_rate"] or 0.0 for lay in layers], color=COLOURS[4])
-    ax.invert_yaxis()
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("firing rate (spikes per neuron per timestep)")
     save(fig, path)
     return True
+
+
+def firing_rates_figure(r):
+    snn = r.get("snn")
+    if not snn or not snn.get("layers"):
+        return None
+    layers = snn["layers"]
+    names = [population_label(lay["name"]) for lay in layers]
+    blocks = []
+    for lay in layers:
+        b = block_of(lay["name"])
+        if b not in blocks:
+            blocks.append(b)
+    colour = {b: COLOURS[i % len(COLOURS)] for i, b in enumerate(blocks)}
+    ys = list(range(len(layers)))
+    fig, ax = plt.subplots(figsize=(10, 0.2 * len(layers) + 1.5))
+    for b in blocks:
+        idx = [i for i, lay in enumerate(layers) if block_of(lay["name"]) == b]
+        ax.barh([ys[i] for i in idx], [layers[i]["firing_rate"] or 0.0 for i in idx], color=colour[b], label=b)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(names)
+    ax.set_ylim(len(layers) - 0.5, -0.5)
+    ax.tick_params(axis="y", labelsize=6.5)
+    ax.set_xlabel("firing rate (spikes per neuron per timestep)")
+    ax.legend(fontsize=7, title="block", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
 
 
 def sensitivity(r, path):
     sens = r.get("sensitivity") or {}
     rows = sens.get("rows") or []
     factors = sens.get("factors") or []
-    ratio = len(sens.get("subjects", [])) > 1
+    ratio = "snn" in sens.get("subjects", [])
+
+    def figure(at):
+        """SNN / fp32 ANN energy at a point (with an SNN), else the ANN's energy; None when not priceable."""
+        a = at["ann"]
+        if not a["fits"] or not a["energy_per_inference_pj"]:
+            return None
+        if not ratio:
+            return a["energy_per_inference_pj"]
+        n = at["snn"]
+        return n["energy_per_inference_pj"] / a["energy_per_inference_pj"] if n["fits"] else None
+
     scored = []
     for row in rows:
-        base = row["base"]["ratio"] if ratio else row["base"]["ann"]["energy_per_inference_pj"]
+        base = figure(row["base"])
         changes = []
         for p in row["points"]:
-            v = p.get("ratio") if ratio else p["ann"]["energy_per_inference_pj"]
-            ok = p["valid"] and v is not None and base and (ratio or p["ann"]["fits"])
-            changes.append(100.0 * (v / base - 1.0) if ok else 0.0)
+            v = figure(p) if p["valid"] else None
+            changes.append(100.0 * (v / base - 1.0) if v is not None and base else 0.0)
         impact = max((abs(c) for c in changes), default=0.0)
         if impact > 0:
             scored.append((impact, f"{row['profile']}: {row['constant']}", changes))
@@ -200,7 +337,7 @@ def sensitivity(r, path):
     ax.set_yticklabels([s[1] for s in scored], fontsize=7)
     ax.axvline(0, color="#888")
     ax.invert_yaxis()
-    ax.set_xlabel(("ANN/SNN ratio" if ratio else "ANN energy per inference") + ": change in %")
+    ax.set_xlabel(("SNN/fp32 ANN energy ratio" if ratio else "ANN energy per inference") + ": change in %")
     ax.legend(fontsize=8)
     save(fig, path)
     return True
@@ -210,6 +347,7 @@ PLOTS = {
     "energy_breakdown": energy_breakdown,
     "energy_per_layer": energy_per_layer,
     "ann_vs_snn": ann_vs_snn,
+    "break_even": break_even,
     "accuracy_vs_step": accuracy_vs_step,
     "firing_rates": firing_rates,
     "cascade_front": cascade_front,

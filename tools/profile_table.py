@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Prints every constant of the bundled hardware profiles as Markdown tables (value, unit, node, verified,
-source), the appendix of docs/energy-model.md.
+"""Prints every constant of the bundled hardware profiles as Markdown tables (value, unit, node, status,
+source), the appendix of docs/energy-model.md. Status: "verified" (checked against the cited source),
+"unverified" (cited from a secondary summary, or derived from such a figure) or "assumption" (a modelling
+choice; the source gives the reason).
 
 Usage: profile_table.py [PROFILES_DIR]            print the tables
        profile_table.py --check DOC.md [DIR]      exit 1 when DOC.md's appendix differs from the profiles
@@ -17,19 +19,25 @@ def fmt_value(v):
     return f"{v:.0f}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
+def status(c):
+    if c.get("assumption", False):
+        return "assumption"
+    return "verified" if c.get("verified", True) else "unverified"
+
+
 def tables(folder):
     out = []
     for name in sorted(f for f in os.listdir(folder) if f.endswith(".json")):
         with open(os.path.join(folder, name), encoding="utf-8") as f:
             p = json.load(f)
         out.append(f"#### {p['name']} ({p['kind']})\n")
-        out.append("| constant | value | unit | node | verified | source |")
+        out.append("| constant | value | unit | node | status | source |")
         out.append("|---|---:|---|---|---|---|")
         for key in sorted(p["constants"]):
             c = p["constants"][key]
             src = c["source"].replace("|", "\\|")
             out.append(f"| `{key}` | {fmt_value(c['value'])} | {c['unit']} | {c.get('node', '')} | "
-                       f"{'yes' if c.get('verified', True) else 'no'} | {src} |")
+                       f"{status(c)} | {src} |")
         out.append("")
     return "\n".join(out)
 

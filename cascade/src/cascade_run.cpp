@@ -24,6 +24,7 @@
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/finite.hpp"
+#include "snnconv/core/si_format.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
 #include "snnconv/snn_core/engine.hpp"
@@ -433,16 +434,16 @@ CascadeResult run_cascade(const CascadeOptions& o) {
     if (i > 0) {
       calib[i].continues_previous = eval[i].continues_previous = continues(o.stages[i - 1], s);
       if (sr.cost_pj <= r.stages.back().cost_pj)
-        throw UsageError(fmt::format("stage costs must ascend: stage {} ('{}') costs {:.4g} pJ per sample on {}, "
-                                     "stage {} ('{}') {:.4g} pJ; order the stages from cheap to expensive",
-                                     i + 1, s.text, sr.cost_pj, sr.profile, i, r.stages.back().spec.text,
-                                     r.stages.back().cost_pj));
+        throw UsageError(fmt::format("stage costs must ascend: stage {} ('{}') costs {} per sample on {}, "
+                                     "stage {} ('{}') {}; order the stages from cheap to expensive",
+                                     i + 1, s.text, format_energy_pj(sr.cost_pj), sr.profile, i,
+                                     r.stages.back().spec.text, format_energy_pj(r.stages.back().cost_pj)));
       if (calib[i].continues_previous)
         sr.note = "continues the previous stage's run: escalating to it costs only the extra steps";
     }
     if (o.progress)
-      o.progress(fmt::format("  {:.4g} pJ per sample, {} {:.4f} (calibration) {:.4f} (evaluation), {:.1f} s",
-                             sr.cost_pj, r.metric, sr.calib_accuracy, sr.eval_accuracy, sr.seconds));
+      o.progress(fmt::format("  {} per sample, {} {:.4f} (calibration) {:.4f} (evaluation), {:.1f} s",
+                             format_energy_pj(sr.cost_pj), r.metric, sr.calib_accuracy, sr.eval_accuracy, sr.seconds));
     r.stages.push_back(std::move(sr));
   }
   r.calib_samples = static_cast<std::int64_t>(calib[0].samples.size());

@@ -175,9 +175,14 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
   r.profiles.clear();
   for (const std::string& n : names) r.profiles.push_back(hw::find_profile(n, dir));
 
+  // Subjects: the ANN as exported, the quantized dense baselines, the SNN.
   std::vector<hw::PricingSubject> subjects;
   subjects.push_back(hw::make_pricing_subject("ann", r.ann.graph, r.ann.ledger));
+  for (const AnnBaseline& b : r.baselines)
+    if (b.subject != "ann") subjects.push_back(hw::make_pricing_subject(b.subject, b.graph, b.ledger));
   if (r.snn) subjects.push_back(hw::make_pricing_subject("snn", r.snn->graph, r.snn->ledger));
+  r.sensitivity_subjects.clear();
+  for (const hw::PricingSubject& s : subjects) r.sensitivity_subjects.push_back(s.name);
 
   auto price_all = [&](const hw::PricingSubject& s) {
     std::vector<hw::ProfilePrice> prices{hw::price_compute_only(s)};
@@ -185,10 +190,18 @@ void price_pipeline(PipelineResult& r, const PipelineOptions& o) {
     return prices;
   };
   r.ann_prices = price_all(subjects[0]);
+  for (AnnBaseline& b : r.baselines) {
+    if (b.subject == "ann") {
+      b.prices = r.ann_prices;
+      continue;
+    }
+    for (const hw::PricingSubject& s : subjects)
+      if (s.name == b.subject) b.prices = price_all(s);
+  }
   r.snn_prices.clear();
   r.comparisons.clear();
   if (r.snn) {
-    r.snn_prices = price_all(subjects[1]);
+    r.snn_prices = price_all(subjects.back());
     auto add = [&](const hw::ProfilePrice& a, const hw::ProfilePrice& s) {
       Comparison c;
       c.ann_profile = a.profile;
@@ -236,7 +249,7 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   }
   PipelineResult r;
   r.generator = "snnconv 0.1.0";
-  StageRunner stage(o, r.stages, 6);
+  StageRunner stage(o, r.stages, 8);
 
   stage.begin("import");
   SourceOptions so;
@@ -294,8 +307,12 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
                                       : "not scored: " + r.ann.not_evaluated_reason);
 
   stage.begin("snn");
-  r.snn = run_snn_stage(o, src, r.ann.graph, r.stages);
+  r.snn = run_snn_stage(o, src, r.ann.graph, r.stages, stage.ticker());
   stage.end_progress(r.snn ? "done" : "not_available");
+
+  stage.begin("baselines");
+  run_baselines(o, src, r);
+  stage.end_progress(r.stages.back().status);
 
   stage.begin("price");
   PipelineOptions no_sensitivity = o;
@@ -310,6 +327,13 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
     price_pipeline(r, o);
     stage.end("done", fmt::format("{} constants x {} factors", r.sensitivity.size(), o.sensitivity_factors.size()));
   }
+
+  stage.begin("findings");
+  r.findings = find(r, o);
+  stage.end("done", r.snn ? fmt::format("{} comparisons, break-even on {} profiles", r.findings.profiles.size(),
+                                        std::count_if(r.findings.profiles.begin(), r.findings.profiles.end(),
+                                                      [](const Finding& f) { return f.activity.has_value(); }))
+                          : "no SNN: ANN energies only");
 
   if (!r.ann.evaluated) r.notes.push_back("the ANN was not scored: " + r.ann.not_evaluated_reason);
   if (src.task_origin == "inferred")

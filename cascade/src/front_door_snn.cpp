@@ -22,11 +22,13 @@ using namespace snnconv::pipeline;  // the stages a cascade and the front door r
 namespace {
 // The SNN run of the stage (after quantization and conversion): its records and its section.
 SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const QuantizeModelOptions& qo,
-                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages);
+                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages,
+                   const std::function<void(std::int64_t, std::int64_t)>& tick);
 }  // namespace
 
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const ModelSource& source,
-                                        const Graph& fused_ann, std::vector<StageRecord>& stages) {
+                                        const Graph& fused_ann, std::vector<StageRecord>& stages,
+                                        const std::function<void(std::int64_t, std::int64_t)>& tick) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   if (!options.snn) {
@@ -68,7 +70,7 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
   stages.push_back(StageRecord{"convert", "done", 0.0, fmt::format("{} SNN nodes", m.snn.num_nodes())});
   t0 = Clock::now();
   try {
-    return run_snn(options, m, qo, t0, stages);
+    return run_snn(options, m, qo, t0, stages, tick);
   } catch (const Error& e) {  // a numeric error, a limit, ...: the SNN is not available, the ANN report stands
     stages.push_back(StageRecord{"snn", "not_available", since(t0), std::string("failed: ") + e.what()});
   } catch (const std::bad_alloc&) {
@@ -80,7 +82,8 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
 namespace {
 
 SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const QuantizeModelOptions& qo,
-                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages) {
+                   std::chrono::steady_clock::time_point t0, std::vector<StageRecord>& stages,
+                   const std::function<void(std::int64_t, std::int64_t)>& tick) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   const std::int64_t limit = options.samples < 0 ? options.snn_samples
@@ -94,12 +97,14 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
   const std::int64_t batch_rows = samples.empty() ? 1 : samples.front().inputs.at(0).dim(0);
   SpikingRunOptions qrun;
   qrun.engine = SpikingEngine::qann;
+  qrun.on_sample = tick;
   const SpikingRunResult q = run_spiking(m, samples, qrun);
   SpikingRunOptions srun;
   srun.mode = options.snn_mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
   srun.max_steps = options.max_steps;
   srun.threads = std::max(1, options.threads);
   srun.curve = rows.scored();  // accuracy vs steps needs labels
+  srun.on_sample = tick;
   std::unique_ptr<EarlyReadRecorder> early;
   std::string cascade_status = !options.cascade                ? "skipped: --no-cascade"
                                : m.task != "classification"      ? "skipped: not a classifier"
@@ -173,6 +178,8 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
                                   "by repeating its last sample (padded outputs discarded, their work counted)",
                                   batch_rows, batch_rows));
   s.graph = std::move(m.snn);
+  s.qann = std::move(m.qann);
+  s.weight_bits = options.weight_bits;
   s.ledger = r.ledger;
   stages.push_back(StageRecord{"snn", "done", since(t0),
                                r.metric.empty()

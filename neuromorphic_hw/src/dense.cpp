@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/si_format.hpp"
 
 namespace snnconv::hw {
 
@@ -205,9 +206,10 @@ PriceResult price_dense(const Ledger& ledger, const DenseAccelerator& acc, const
       mac_pj += d(c.macs[w]) * e;
     }
     // A membrane update is a read-modify-write of an accumulator on the vector unit: one dense op.
-    l.energy.compute_pj = mac_pj + acc.ac_energy_pj * d(c.total_acs()) +
-                          acc.dense_op_energy_pj * d(c.dense_ops + c.neuron_updates) +
-                          acc.nonlinear_op_energy_pj * d(c.nonlinear_ops);
+    const ComputeTerms t{mac_pj, acc.ac_energy_pj * d(c.total_acs()), acc.dense_op_energy_pj * d(c.neuron_updates),
+                         acc.dense_op_energy_pj * d(c.dense_ops), acc.nonlinear_op_energy_pj * d(c.nonlinear_ops)};
+    l.energy.compute_pj = t.total_pj();
+    r.compute_terms += t;
     cycles[i] = d(c.total_macs() + c.total_acs()) / pes + d(c.dense_ops + c.neuron_updates + c.nonlinear_ops) / lanes;
     // The KV cache outgrows the buffer in decoding: its bytes come from DRAM.
     const auto kv = static_cast<std::size_t>(MemClass::kv_cache);
@@ -275,8 +277,8 @@ PriceResult price_dense(const Ledger& ledger, const DenseAccelerator& acc, const
     r.dram_bytes += l.dram_bytes;
   }
   r.total.static_pj = acc.static_power_w * r.latency_s * 1e12;
-  r.notes.push_back(fmt::format("dense model on {}: {}x{} PEs at ideal utilisation, {} bytes SRAM, attention {}",
-                                acc.name, acc.pe_rows, acc.pe_cols, acc.sram_bytes,
+  r.notes.push_back(fmt::format("dense model on {}: {}x{} PEs at ideal utilisation, {} SRAM, attention {}",
+                                acc.name, acc.pe_rows, acc.pe_cols, format_bytes(acc.sram_bytes),
                                 options.memory_efficient_attention ? "memory-efficient (FlashAttention-1 tiling)"
                                                                    : "naive (scores materialised)"));
   return r;

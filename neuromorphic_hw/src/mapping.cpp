@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/si_format.hpp"
 
 namespace snnconv::hw {
 
@@ -179,8 +180,9 @@ Mapping map_layers(const std::vector<LayerShape>& layers, const NeuromorphicChip
     m.shortfall = fmt::format(
         "does not fit on {}: {} neurons in {} layers need {} cores of {} neurons, the chip has {} cores "
         "({} neurons): short by {} cores ({} neurons beyond capacity)",
-        chip.name, total_neurons, layers.size(), needed, chip.neurons_per_core, chip.cores,
-        chip.cores * chip.neurons_per_core, m.shortfall_cores, m.shortfall_neurons);
+        chip.name, format_count(static_cast<double>(total_neurons)), layers.size(), needed, chip.neurons_per_core,
+        chip.cores, format_count(static_cast<double>(chip.cores * chip.neurons_per_core)), m.shortfall_cores,
+        format_count(static_cast<double>(m.shortfall_neurons)));
     return m;
   }
 
@@ -231,9 +233,10 @@ Mapping map_layers(const std::vector<LayerShape>& layers, const NeuromorphicChip
   }
   if (!m.fits) {
     m.shortfall = fmt::format(
-        "does not fit on {}: {} synapse bytes exceed the on-chip synapse memory ({} cores x {} "
-        "bytes) and spilling synapses to DRAM is not allowed",
-        chip.name, m.shortfall_synapse_bytes, chip.cores, chip.synapse_memory_per_core_bytes);
+        "does not fit on {}: {} of synapses exceed the on-chip synapse memory ({} cores x {}) and spilling "
+        "synapses to DRAM is not allowed",
+        chip.name, format_bytes(static_cast<double>(m.shortfall_synapse_bytes)), chip.cores,
+        format_bytes(static_cast<double>(chip.synapse_memory_per_core_bytes)));
   }
   m.cores_used = std::min(next_core, chip.cores);
 

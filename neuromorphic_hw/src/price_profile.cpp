@@ -18,6 +18,30 @@ PricingSubject make_pricing_subject(std::string name, const Graph& g, const Ledg
   s.ledger = &ledger;
   s.layers = layer_shapes_from_graph(g);
   s.workload = dense_workload(g);
+  // Event-driven rows: the spiking populations and everything downstream of them (to a fixed point, so the
+  // node order does not matter).
+  s.event_driven.assign(g.num_nodes(), false);
+  for (std::size_t i = 0; i < g.num_nodes(); ++i) {
+    const Node& n = g.nodes()[i];
+    if (n.kind != OpKind::SpikeNeuron) continue;
+    s.event_driven[i] = true;
+    for (ValueId out : n.outputs)
+      if (out.valid() && g.value(out).type.is_static()) s.neurons += checked_numel(g.value(out).type.static_shape(), n.name);
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t i = 0; i < g.num_nodes(); ++i) {
+      if (s.event_driven[i]) continue;
+      for (ValueId in : g.nodes()[i].inputs) {
+        if (!in.valid()) continue;
+        const NodeId p = g.value(in).producer;
+        if (p.valid() && s.event_driven[p.index]) {
+          s.event_driven[i] = changed = true;
+          break;
+        }
+      }
+    }
+  }
   return s;
 }
 

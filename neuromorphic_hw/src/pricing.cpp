@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "snnconv/core/si_format.hpp"
+
 namespace snnconv::hw {
 
 EnergyBreakdown& EnergyBreakdown::operator+=(const EnergyBreakdown& o) {
@@ -17,6 +19,15 @@ EnergyBreakdown& EnergyBreakdown::operator+=(const EnergyBreakdown& o) {
 
 EnergyBreakdown EnergyBreakdown::scaled(double f) const {
   return EnergyBreakdown{compute_pj * f, sram_pj * f, dram_pj * f, noc_pj * f, static_pj * f};
+}
+
+ComputeTerms& ComputeTerms::operator+=(const ComputeTerms& o) {
+  mac_pj += o.mac_pj;
+  synaptic_pj += o.synaptic_pj;
+  neuron_pj += o.neuron_pj;
+  dense_pj += o.dense_pj;
+  nonlinear_pj += o.nonlinear_pj;
+  return *this;
 }
 
 double PriceResult::energy_per_spike_pj() const {
@@ -86,7 +97,9 @@ PriceResult price_compute_only(const Ledger& ledger, const ComputeOnlyConstants&
   PriceResult r = start(ledger, "compute-only");
   for (std::size_t i = 0; i < ledger.per_node.size(); ++i) {
     const Counters& c = ledger.per_node[i];
-    r.per_layer[i].energy.compute_pj = k.mac_energy_pj * d(c.total_macs()) + k.ac_energy_pj * d(c.total_acs());
+    const ComputeTerms t{k.mac_energy_pj * d(c.total_macs()), k.ac_energy_pj * d(c.total_acs()), 0, 0, 0};
+    r.per_layer[i].energy.compute_pj = t.total_pj();
+    r.compute_terms += t;
   }
   sum_layers(r);
   r.notes.push_back(
@@ -117,9 +130,11 @@ PriceResult price_neuromorphic(const Ledger& ledger, const NeuromorphicChip& chi
   for (std::size_t i = 0; i < rows; ++i) {
     const Counters& c = ledger.per_node[i];
     LayerEnergy& l = r.per_layer[i];
-    l.energy.compute_pj = chip.synaptic_op_energy_pj * d(c.total_acs()) + chip.mac_energy_pj * d(c.total_macs()) +
-                          chip.neuron_update_energy_pj * d(c.neuron_updates) +
-                          chip.dense_op_energy_pj * d(c.dense_ops) + chip.nonlinear_op_energy_pj * d(c.nonlinear_ops);
+    const ComputeTerms t{chip.mac_energy_pj * d(c.total_macs()), chip.synaptic_op_energy_pj * d(c.total_acs()),
+                         chip.neuron_update_energy_pj * d(c.neuron_updates), chip.dense_op_energy_pj * d(c.dense_ops),
+                         chip.nonlinear_op_energy_pj * d(c.nonlinear_ops)};
+    l.energy.compute_pj = t.total_pj();
+    r.compute_terms += t;
     l.energy.noc_pj = chip.spike_energy_pj * packets(c);
     // Synapse memory reads are inside E_syn; reported as bytes only.
     for (std::size_t w = 1; w < kWidthSlots; ++w) l.sram_bytes += d(c.acs[w]) * static_cast<double>(w) / 8.0;
@@ -190,9 +205,10 @@ PriceResult price_neuromorphic(const Ledger& ledger, const NeuromorphicChip& chi
   }
   if (unrouted_packets > 0)
     r.notes.push_back(
-        fmt::format("{} spike packets leave populations that feed no mapped layer: priced at "
-                    "E_spike only, no mesh hops",
-                    unrouted_packets));
+        fmt::format("{} spike packets per inference ({:.1f}% of all) leave populations that feed no mapped layer "
+                    "(spike products, differential units, the output): priced at E_spike only, no mesh hops",
+                    format_count(unrouted_packets / d(std::max<std::uint64_t>(ledger.samples, 1))),
+                    100.0 * unrouted_packets / std::max(1.0, d(r.spikes))));
   const double max_core_ns = core_work_ns.empty() ? 0.0 : *std::max_element(core_work_ns.begin(), core_work_ns.end());
   const double dram_time_s =
       chip.dram_bandwidth_bytes_per_s > 0 ? dram_bytes_total / chip.dram_bandwidth_bytes_per_s : 0.0;

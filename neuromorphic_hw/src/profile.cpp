@@ -107,7 +107,7 @@ std::string string_field(const json& j, std::string_view key, const std::string&
 Constant parse_constant(const json& j, const KeySpec& spec, const std::string& file) {
   const std::string where = fmt::format("constant '{}'", spec.key);
   if (!j.is_object()) fail(file, fmt::format("{} must be an object {{\"value\", \"unit\", \"source\", ...}}", where));
-  static constexpr std::string_view kAllowed[] = {"value", "unit", "source", "node", "verified", "note"};
+  static constexpr std::string_view kAllowed[] = {"value", "unit", "source", "node", "verified", "assumption", "note"};
   for (const auto& [k, v] : j.items())
     if (std::find(std::begin(kAllowed), std::end(kAllowed), k) == std::end(kAllowed))
       fail(file, fmt::format("{}: unknown key '{}'", where, k));
@@ -130,6 +130,22 @@ Constant parse_constant(const json& j, const KeySpec& spec, const std::string& f
   if (const auto ver = j.find("verified"); ver != j.end()) {
     if (!ver->is_boolean()) fail(file, fmt::format("{}: 'verified' must be true or false", where));
     c.verified = ver->get<bool>();
+  }
+  // An assumption is labelled twice, as a flag for programs and in the source for people; the two must agree,
+  // and an assumption is never "verified".
+  if (const auto as = j.find("assumption"); as != j.end()) {
+    if (!as->is_boolean()) fail(file, fmt::format("{}: 'assumption' must be true or false", where));
+    c.assumption = as->get<bool>();
+  }
+  const bool says_assumption = c.source.rfind("assumption", 0) == 0;
+  if (says_assumption && !c.assumption)
+    fail(file, fmt::format("{}: the source starts with 'assumption' but \"assumption\": true is missing", where));
+  if (c.assumption && !says_assumption)
+    fail(file, fmt::format("{}: \"assumption\": true needs a source starting with 'assumption: ' and the reason", where));
+  if (c.assumption) {
+    if (j.contains("verified") && c.verified)
+      fail(file, fmt::format("{}: an assumption cannot be \"verified\": true", where));
+    c.verified = false;
   }
   return c;
 }

@@ -137,6 +137,16 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);
   m.linears = std::move(sk.linears);
+  m.weight_bits = o.quant.weight_bits;
+  m.weight_group = o.quant.weight_group;
+  m.act_bits = o.quant.act_bits;
+  m.clip = std::string(clip_method_name(o.quant.clip));
+}
+
+std::string QuantizedModel::bits_label() const {
+  std::string label = "W" + std::to_string(weight_bits) + "A" + std::to_string(act_bits);
+  if (weight_group > 0) label += " g" + std::to_string(weight_group);
+  return label;
 }
 
 QuantizedModel quantize_model(const QuantizeModelOptions& o) {
@@ -263,11 +273,18 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
   if (const auto it = f.metadata.find("calibration_data"); it != f.metadata.end()) m.calib_data = it->second;
   if (const auto it = f.metadata.find("calibration_description"); it != f.metadata.end())
     m.calibration_description = it->second;
-  try {
-    m.calibration_samples = std::stoll(meta("calibration_samples"));
-  } catch (const std::logic_error&) {
-    throw ParseError("model file attribute calibration_samples is not a number", {path, "", "", ""});
-  }
+  auto number = [&](const char* k) -> std::int64_t {
+    try {
+      return std::stoll(meta(k));
+    } catch (const std::logic_error&) {
+      throw ParseError(std::string("model file attribute ") + k + " is not a number", {path, "", "", ""});
+    }
+  };
+  m.calibration_samples = number("calibration_samples");
+  m.weight_bits = static_cast<int>(number("weight_bits"));
+  m.weight_group = static_cast<int>(number("weight_group"));
+  m.act_bits = static_cast<int>(number("act_bits"));
+  m.clip = meta("clip");
   for (auto& [name, g] : f.graphs) {
     if (name == "qann") m.qann = std::move(g);
     if (name == "snn") m.snn = std::move(g);
@@ -331,12 +348,13 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
                       "overflowed"};
   };
   if (o.engine == SpikingEngine::qann) {
-    std::int64_t qi = 0;
+    std::int64_t qi = 0, done = 0;
     for (const Sample& s : samples) {
       const std::vector<Tensor> outs = ann::run_qann(m.qann, s.inputs).outputs;
       add(total, score_sample(m.task, outs.at(0), s, site(m.qann, qi, "QANN")));
       qi += s.rows;
       keep(outs, s);
+      if (o.on_sample) o.on_sample(++done, r.samples);
     }
     r.value = finish_metric(r.metric, total);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -419,6 +437,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   for (std::size_t i = 0; i < count; ++i) {
     const Sample& s = samples[i];
     const snn::RunResult& res = results[i];
+    if (o.on_sample) o.on_sample(static_cast<std::int64_t>(i) + 1, r.samples);
     const SampleScore sc = score_sample(m.task, res.outputs.at(0), s, site(m.snn, static_cast<std::int64_t>(i), "SNN"));
     add(total, sc);
     keep(res.outputs, s);

@@ -79,9 +79,12 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
       s.token = tok;
       s.seconds = sec;
       (r.tokens.size() == 1 ? r.prefill : r.steps.emplace_back()) = s;
+      if (o.on_token) o.on_token(static_cast<std::int64_t>(r.tokens.size()), o.max_tokens);
       if (length >= T) break;
       window[static_cast<std::size_t>(length++)] = tok;
     }
+    const auto made = static_cast<std::int64_t>(r.tokens.size());
+    if (o.on_token && made < o.max_tokens) o.on_token(made, made);  // stopped at the window's end
     r.seconds = seconds_since(t0);
     return r;
   }
@@ -133,9 +136,12 @@ SpikingGenerateResult generate_spiking(const QuantizedModel& m, std::span<const 
     }
     r.tokens.push_back(tok);
     (r.tokens.size() == 1 ? r.prefill : r.steps.emplace_back()) = s;
+    if (o.on_token) o.on_token(static_cast<std::int64_t>(r.tokens.size()), o.max_tokens);
     if (length >= T) break;
     window[static_cast<std::size_t>(length++)] = tok;
   }
+  const auto made = static_cast<std::int64_t>(r.tokens.size());
+  if (o.on_token && made < o.max_tokens) o.on_token(made, made);  // stopped at the window's end
   r.ledger.tokens = r.tokens.size();
   return r;
 }

@@ -72,6 +72,9 @@ TEST_CASE("every bundled profile loads and validates and cites a source for ever
       INFO(n << "." << key);
       CHECK_FALSE(c.source.empty());
       CHECK_FALSE(c.unit.empty());
+      // Every constant is a cited figure (verified or not) or an assumption that says why.
+      CHECK(c.assumption == (c.source.rfind("assumption: ", 0) == 0));
+      if (c.assumption) CHECK_FALSE(c.verified);
     }
   }
   const NeuromorphicChip loihi = neuromorphic_chip(find_profile("loihi", kProfiles));
@@ -84,6 +87,10 @@ TEST_CASE("every bundled profile loads and validates and cites a source for ever
   CHECK(loihi.neurons_per_core == 1024);
   CHECK(loihi.synapse_memory_per_core_bytes == 131072);
   CHECK_FALSE(find_profile("loihi", kProfiles).constants.at("synapse_memory_per_core").verified);
+  CHECK_FALSE(find_profile("loihi", kProfiles).constants.at("synapse_memory_per_core").assumption);
+  CHECK(find_profile("loihi", kProfiles).constants.at("mac_energy").assumption);
+  CHECK(find_profile("loihi", kProfiles).constants.at("mac_energy").flagged());
+  CHECK_FALSE(find_profile("loihi", kProfiles).constants.at("synaptic_op_energy").flagged());
   const OpEnergies ops = op_energies(find_profile("generic45", kProfiles));
   CHECK(ops.int8_mult_pj == 0.2);
   CHECK(ops.convention_mac_pj == 4.6);
@@ -141,5 +148,12 @@ TEST_CASE("a bad profile is refused with an error naming the key and the file") 
   check("kind.json", loihi_with("\"kind\": \"neuromorphic\"", "\"kind\": \"quantum\""), "unknown kind 'quantum'");
   check("malformed.json", "{\"name\": ", "malformed JSON");
   check("notes.json", loihi_with("\"notes\": [", "\"notes\": [3, "), "key 'notes'");
+  // The assumption flag and the source agree, and an assumption is never verified.
+  check("unflagged.json", loihi_with("\"assumption\": true,\n      \"node\": \"14 nm\"", "\"node\": \"14 nm\""),
+        "the source starts with 'assumption' but \"assumption\": true is missing");
+  check("flagged.json", loihi_with("\"value\": 1.7,", "\"value\": 1.7, \"assumption\": true,"),
+        "constant 'spike_energy': \"assumption\": true needs a source starting with 'assumption: '");
+  check("verified.json", loihi_with("\"assumption\": true,", "\"assumption\": true, \"verified\": true,"),
+        "an assumption cannot be \"verified\": true");
 }
 }

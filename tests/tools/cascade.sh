@@ -24,6 +24,10 @@ for f in cascade.json cascade.md; do
   [[ -f $tmp/out/$f ]] || { echo "FAIL: $f missing"; fails=$((fails + 1)); }
 done
 ls -a "$tmp/out" | grep -q '\.tmp-' && { echo "FAIL: a temporary file was left"; fails=$((fails + 1)); }
+# One number style: energies with SI prefixes, never an exponent (cascade.md and the terminal).
+if grep -nE '[0-9]e\+[0-9]' "$tmp/out/cascade.md" "$tmp/stdout"; then
+  echo "FAIL: an exponent in cascade.md or on the terminal"; fails=$((fails + 1))
+fi
 /usr/bin/python3 - "$tmp/out/cascade.json" <<'PY' || fails=$((fails + 1))
 import json, sys
 j = json.load(open(sys.argv[1]))

@@ -86,7 +86,7 @@ expect generate 3 "KV-cache decoding needs a token input" -- generate "$tab" --p
 expect run 0 "accuracy" -- run "$tab" --limit 8
 expect run 1 "not an HDF5 file" -- run "$tab" --data "$tmp/random.h5"
 expect run 1 "truncated.snn.h5" -- run "$tmp/truncated.snn.h5" --engine snn
-expect run 2 "--engine must be ann, qann or snn" -- run "$tab" --engine tpu
+expect run 2 "--engine: tpu not in \{ann,qann,snn\}" -- run "$tab" --engine tpu
 expect run 3 "program_synthesis datasets in .snnconv run. is not implemented" -- run "$synth"
 expect run 3 "unsupported op types" -- run "$ops" --data "$data"
 # convert

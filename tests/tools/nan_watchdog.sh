@@ -59,8 +59,9 @@ check() {
   [[ $rc -eq 137 ]] && problems+=("killed by the ${limit} s watchdog (a hang?)")
   [[ $rc -ge 4 && $rc -ne 137 ]] && problems+=("exit $rc")
   [[ $rc -ne 0 ]] && ! grep -q "snnconv: error: " <<<"$out" && problems+=("no error message")
-  # A result printed as nan/inf (an error message may name the value it refuses).
-  grep -v "snnconv: error:\|snnconv: warning:\|not available\|not scored" <<<"$out" | grep -qiwE "nan|-?inf" &&
+  # A result printed as nan/inf (an error message, or a failed stage's reason, may name the value it refuses).
+  grep -v "snnconv: error:\|snnconv: warning:\|not available\|not_available\|not scored\|not run: failed\|No SNN: failed" \
+    <<<"$out" | grep -qiwE "nan|-?inf" &&
     problems+=("prints a non-finite result")
   [[ -n $want_rc && $rc -ne $want_rc ]] && problems+=("exit $rc, expected $want_rc")
   [[ -n $want ]] && ! grep -qE -- "$want" <<<"$out" && problems+=("output lacks /$want/")

@@ -54,13 +54,13 @@ for b in 1 2; do
   expect 0 "exactness +0 output values differ" -- run "$f" --data "$sb/fashion_test.npz" --limit 5 --engine snn \
     --act-bits 4 --calib 8 --check-exact --save-outputs "$tmp/snn$b.npz"
   expect 0 "calibrated on the first 8 samples of .*fashion_test.npz" -- run "$f" --data "$sb/fashion_test.npz" \
-    --limit 5 --engine qann --calib 8 --save-outputs "$tmp/qann$b.npz"
+    --limit 5 --engine qann --act-bits 8 --calib 8 --save-outputs "$tmp/qann$b.npz"
   compare_npz "$tmp/qann$b.npz" "$sb/fashion_ref.npz" 5 0.5 1.0
   expect 0 "W8A4" -- convert "$f" --data "$sb/fashion_test.npz" --act-bits 4 --calib 8 --out "$tmp/f$b.snn.h5"
   expect 0 "accuracy +1.0000 on 3 samples" -- run "$tmp/f$b.snn.h5" --data "$sb/fashion_test.npz" --limit 3 --engine snn
   m="$sb/medical_tab_b$b.onnx"
   expect 0 "calibrated on the first 16 samples of .*medical_calib.npz" -- run "$m" --data "$sb/medical_test.npz" \
-    --calib-data "$sb/medical_calib.npz" --calib 16 --engine qann --save-outputs "$tmp/mq$b.npz"
+    --calib-data "$sb/medical_calib.npz" --calib 16 --engine qann --act-bits 8 --save-outputs "$tmp/mq$b.npz"
   compare_npz "$tmp/mq$b.npz" "$sb/medical_ref.npz" 114 1.0 0.98
   g="$sb/code_gpt_draft_b$b.onnx"
   expect 0 "bits_per_byte 2\.17[0-9]+ on 3 windows" -- run "$g" --data "$sb/code_rows.npz" --limit 3 --save-outputs "$tmp/lm$b.npz"

@@ -94,9 +94,16 @@ def main(argv):
     profiles_dir = argv[1]
     convention = constants(os.path.join(profiles_dir, "generic45.json"))
     fails, checked = [], 0
-    for subject in ("ann", "snn"):
-        ledger = r["ann"]["ledger"] if subject == "ann" else (r["snn"] or {}).get("ledger")
-        for price in r["pricing"][subject]:
+    ledgers = {"ann": r["ann"]["ledger"], "snn": (r["snn"] or {}).get("ledger")}
+    for b in r.get("baselines") or []:  # the quantized dense baselines carry their own ledgers
+        if b["ledger"] is not None:
+            ledgers[b["subject"]] = b["ledger"]
+    for subject, prices in r["pricing"].items():
+        ledger = ledgers.get(subject)
+        if prices and ledger is None:
+            fails.append(f"{subject}: priced without a ledger in the report")
+            continue
+        for price in prices:
             if price["kind"] == "compute-only":
                 k = convention
             else:
@@ -104,7 +111,7 @@ def main(argv):
                 k = constants(files[0])
             checked += check_price(price, ledger, k, fails, f"{subject} on {price['profile']}")
             if price["fits"]:
-                print(f"{subject} on {price['profile']:<14} {price['total_pj']['total'] / max(price['samples'], 1):.6g} pJ "
+                print(f"{subject:<8} on {price['profile']:<14} {price['total_pj']['total'] / max(price['samples'], 1):.6g} pJ "
                       f"per inference: recomputed")
     if fails:
         print(f"{len(fails)} disagreements:")

@@ -29,7 +29,8 @@ front_door)
   "$bin" "$model" --out "$out" --samples 200 --snn-samples 40 --cascade-self-test max_prob \
     --cascade-stages "$model:engine=qann:act=4:hw=systolic_int8,$model:hw=systolic_int8" >"$tmp/stdout" 2>"$tmp/stderr" || { fail "exit $?"; cat "$tmp/stderr"; exit 1; }
   ok "snnconv MODEL.onnx --out DIR in $(($(date +%s) - start)) s"
-  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png cascade_front.png; do
+  for f in report.json report.md report.html energy_breakdown.png energy_per_layer.png sensitivity.png cascade_front.png \
+    break_even.png firing_rates.png; do
     [[ -s $out/$f ]] && ok "$f written" || fail "$f missing"
   done
   left=$(find "$out" -name '.*tmp-*')
@@ -51,6 +52,16 @@ front_door)
     || fail "recomputed energies differ"
   $py "$src/tests/tools/check_cascade_section.py" "$out/report.json" "$out/report.md" && ok "cascade section consistent" \
     || fail "cascade section"
+  # The finding: report.md's first paragraph has a line per profile (which side is cheaper, by how much, at what
+  # accuracy, the two largest causes) with report.json's figures, and the terminal printed the same lines.
+  $py "$src/tests/tools/check_finding.py" "$out" "$tmp/stdout" && ok "finding in report.md and on the terminal" \
+    || fail "finding"
+  # One number style: no exponent anywhere a person reads a figure.
+  if grep -nE '[0-9]e\+[0-9]' "$out/report.md" "$tmp/stdout"; then fail "an exponent in report.md or on the terminal"; \
+    else ok "SI prefixes, no exponent (report.md, terminal)"; fi
+  # The firing-rate plot: one bar per population, every label unique and whole.
+  $py "$src/tests/tools/check_plots.py" "$out/report.json" && ok "firing-rate plot: one bar per population" \
+    || fail "firing-rate plot"
   # The plot script alone, from the JSON only.
   cp "$out/report.json" "$tmp/alone.json"
   $py "$src/tools/plot_report.py" "$tmp/alone.json" >/dev/null && [[ -s $tmp/energy_breakdown.png ]] \
@@ -64,12 +75,13 @@ front_door)
     rc=$?
     [[ $rc -eq 0 && -s $tmp/dom.html ]] && ok "chromium rendered report.html" || fail "chromium exit $rc"
     if grep -E "CONSOLE|Uncaught" "$tmp/chrome.txt"; then fail "script or console errors"; else ok "no console errors"; fi
-    $py - "$tmp/dom.html" "$out" <<'EOF' && ok "DOM has the expected tables, charts and images" || fail "DOM check"
+    $py - "$tmp/dom.html" "$out" <<'EOF' && ok "DOM has the expected tables and each chart once" || fail "DOM check"
 import os, sys
 from html.parser import HTMLParser
 class P(HTMLParser):
     def __init__(self):
         super().__init__(); self.ids = set(); self.imgs = []; self.tables = 0; self.rows = {}; self.cur = None; self.scripts = 0
+        self.figures = 0; self.svgs = 0
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if "id" in a: self.ids.add(a["id"])
@@ -77,16 +89,24 @@ class P(HTMLParser):
         if tag == "tr" and self.cur: self.rows[self.cur] += 1
         if tag == "img": self.imgs.append(a.get("src"))
         if tag == "script": self.scripts += 1
+        if tag == "figure": self.figures += 1
+        if tag == "svg": self.svgs += 1
 p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read())
 want = ["summary-table", "stages", "energy-ann", "mapping", "bytes", "ledger-bytes", "sensitivity",
-        "layers-ann-loihi", "layers-ann-systolic_int8", "profile-loihi", "chart-energy-ann", "chart-sensitivity",
+        "layers-ann-loihi", "layers-ann-systolic_int8", "profile-loihi", "baselines", "ops", "break-even",
+        "break-even-loihi", "break-even-systolic_int8", "blocks", "energy-ann_w8a8", "energy-ann_qann", "energy-snn",
         "summary", "energy", "ann-vs-snn", "snn", "cascade", "cascade-stages", "cascade-profiles", "cascade-front",
         "user-cascade", "user-cascade-stages", "user-cascade-front"]
 missing = [w for w in want if w not in p.ids]
 bad = missing or p.scripts or not p.imgs or any(not os.path.isfile(os.path.join(sys.argv[2], s)) for s in p.imgs)
-# summary table: a header row + compute-only + 4 profiles
-bad = bad or p.rows.get("summary-table", 0) != 6
-print(f"tables {p.tables}, images {p.imgs}, missing ids {missing}, summary rows {p.rows.get('summary-table')}")
+# summary table: a header row + compute-only + 4 profiles; baselines: header + fp32, W8A8, W8A4, SNN
+bad = bad or p.rows.get("summary-table", 0) != 6 or p.rows.get("baselines", 0) != 5
+# Each chart once: one figure per PNG made, no image twice, no chart drawn a second way (inline SVG).
+pngs = sorted(f for f in os.listdir(sys.argv[2]) if f.endswith(".png"))
+once = p.figures == len(pngs) == len(set(p.imgs)) == len(p.imgs) and sorted(p.imgs) == pngs and p.svgs == 0
+bad = bad or not once
+print(f"tables {p.tables}, figures {p.figures}, images {p.imgs}, PNG files {len(pngs)}, inline svg {p.svgs}, "
+      f"missing ids {missing}, summary rows {p.rows.get('summary-table')}")
 sys.exit(1 if bad else 0)
 EOF
   fi
@@ -152,6 +172,11 @@ compare)
   $py "$src/tools/validate_json.py" "$src/tools/report.schema.json" "$out/compare.json" && ok "schema" || fail "schema"
   grep -q "fashion_vit_gelu" "$out/compare.md" && grep -q "compare-energy-ann" "$out/compare.html" && ok "side by side" \
     || fail "compare content"
+  # The terminal states each model's finding (not only ANN energies).
+  [[ $(grep -cE "^  On (loihi|systolic_int8) the (ANN|SNN) is cheaper: " "$tmp/stdout") -eq 4 ]] \
+    && ok "terminal: the finding of each model on each profile" || fail "terminal finding: $(cat "$tmp/stdout")"
+  if grep -nE '[0-9]e\+[0-9]' "$out/compare.md" "$tmp/stdout"; then fail "an exponent in compare.md or on the terminal"; \
+    else ok "SI prefixes, no exponent (compare.md, terminal)"; fi
   ;;
 speculative)
   # --draft on a decoder: greedy speculative output identical to target-only, alpha in [0, 1], tokens per pass

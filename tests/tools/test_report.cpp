@@ -164,7 +164,25 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
   REQUIRE_FALSE(r.sensitivity.empty());
   CHECK(r.sensitivity[0].base_energy_per_inference_pj.size() == 2);
 
+  // The findings: per profile the comparison with the ANN section (no other baseline here), break-even points.
+  r.findings = cascade::find(r, o);
+  REQUIRE(r.findings.profiles.size() == 3);
+  for (const cascade::Finding& f : r.findings.profiles) {
+    INFO(f.snn_profile);
+    CHECK(f.compared);
+    CHECK(f.baseline == "ann");
+    CHECK(f.ratio == doctest::Approx(f.snn_pj / f.ann_pj));
+    CHECK(f.causes.size() == 8);
+    REQUIRE(f.activity.has_value());
+    CHECK(f.activity->energy_pj(f.activity->rate, f.activity->steps) == doctest::Approx(f.snn_pj));
+    REQUIRE(f.break_even.size() == 1);
+  }
+  REQUIRE(r.findings.across.has_value());
+  CHECK(r.findings.across->snn_profile == "loihi");
+  CHECK(r.findings.across->ann_profile == "systolic_int8");
+
   const nlohmann::json j = report::report_json(r);
+  CHECK(j["findings"]["profiles"].size() == 3);
   CHECK(j["snn"]["mode"] == "strict");
   CHECK(j["snn"]["layers"].size() == r.snn->layers.size());
   CHECK(j["comparisons"].size() == 4);
@@ -192,10 +210,12 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
   const report::Plots none{{}, "plots skipped (test)", false};
   const std::string html = report::report_html(j, none);
   for (const char* id : {"id=\"energy-snn\"", "id=\"comparisons\"", "id=\"snn-steps\"", "id=\"snn-layers\"",
-                         "id=\"layers-snn-loihi\"", "id=\"chart-energy-snn\""})
+                         "id=\"layers-snn-loihi\"", "id=\"break-even-loihi\"", "id=\"ops\""})
     CHECK_MESSAGE(html.find(id) != std::string::npos, id);
   const std::string md = report::report_markdown(j, none);
-  CHECK(md.find("ANN/SNN") != std::string::npos);
+  CHECK(md.find("On loihi the ") != std::string::npos);
+  CHECK(md.find(" is cheaper: ") != std::string::npos);
+  CHECK(html.find("<svg") == std::string::npos);  // each chart once: the plot script's PNGs only
   CHECK(md.find("Spikes per population") != std::string::npos);
   for (const char* id : {"id=\"cascade-stages\"", "id=\"cascade-profiles\"", "id=\"cascade-front\""})
     CHECK_MESSAGE(html.find(id) != std::string::npos, id);
@@ -206,7 +226,7 @@ TEST_CASE("the SNN section drops into the report: priced, compared, valid agains
   report::OutputFiles out(tmp.path / "plots");
   const report::Plots plots = report::make_plots(file, out);
   CHECK_MESSAGE(plots.ok, plots.status);
-  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates", "cascade_front"})
+  for (const char* name : {"ann_vs_snn", "accuracy_vs_step", "firing_rates", "cascade_front", "break_even"})
     CHECK(std::count(plots.names.begin(), plots.names.end(), name) == 1);
 }
 
@@ -234,12 +254,7 @@ TEST_CASE("output files appear only at commit and an abandoned run leaves nothin
   CHECK(std::distance(std::filesystem::directory_iterator(tmp.path), std::filesystem::directory_iterator()) == 1);
 }
 
-TEST_CASE("number formatting for people") {
-  CHECK(report::format_energy_pj(8.372e9) == "8.37 mJ");
-  CHECK(report::format_energy_pj(23.6) == "23.6 pJ");
-  CHECK(report::format_energy_pj(0) == "0");
-  CHECK(report::format_bytes(882000) == "882 kB");
-  CHECK(report::format_count(2427008) == "2.43 M");
+TEST_CASE("html escaping") {
   CHECK(report::html_escape("<a href=\"x\">&</a>") == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
 }
 }

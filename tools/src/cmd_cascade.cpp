@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "report/cascade_report.hpp"
 #include "report/report.hpp"
 #include "snnconv/cascade/cascade.hpp"
@@ -50,7 +51,6 @@ int run_cascade_cmd(CascadeCliOptions& o) {
   if (!(o.tolerance_points >= 0.0 && o.tolerance_points <= 100.0))
     throw UsageError(fmt::format("--tolerance {} is outside [0, 100] points", o.tolerance_points));
   o.run.tolerance = o.tolerance_points / 100.0;
-  if (o.run.threads < 0) throw UsageError("--threads must be >= 0");
   if (!o.quiet) o.run.progress = [](const std::string& line) { std::cerr << line << '\n'; };
   const cascade::CascadeResult r = cascade::run_cascade(o.run);
   const nlohmann::json j = report::cascade_json(r);
@@ -62,10 +62,10 @@ int run_cascade_cmd(CascadeCliOptions& o) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("cascade: {} on {} evaluation samples: {} {:.2f}% at {:.4g} pJ per sample; largest stage alone {:.2f}% "
-             "at {:.4g} pJ; saving {:.1f}%\n",
-             r.metric, r.eval_samples, r.metric, 100.0 * r.eval.accuracy, r.eval.cost_pj,
-             100.0 * r.largest_eval_accuracy, r.largest_eval_cost_pj, 100.0 * r.saving);
+  fmt::print("cascade: {} on {} evaluation samples: {} {:.2f}% at {} per sample; largest stage alone {:.2f}% "
+             "at {}; saving {:.1f}%\n",
+             r.metric, r.eval_samples, r.metric, 100.0 * r.eval.accuracy, format_energy_pj(r.eval.cost_pj),
+             100.0 * r.largest_eval_accuracy, format_energy_pj(r.largest_eval_cost_pj), 100.0 * r.saving);
   fmt::print("wrote {}/cascade.json and cascade.md\n", o.out);
   return 0;
 }
@@ -84,8 +84,10 @@ void add_cascade(CLI::App& app, Action& action) {
                   "[:mode=strict|burst][:hw=PROFILE][:k=N][:temp=T]")
       ->required();
   cmd->add_option("--self-test", opts->self_test,
-                  "max_prob, margin, entropy or temporal (classifiers; temporal: SNN stages), execution or "
-                  "token_quantile (code generation)");
+                  "Classifiers: max_prob, margin, entropy, temporal (SNN stages); code generation: execution, "
+                  "token_quantile")
+      ->check(CLI::IsMember({"max_prob", "margin", "entropy", "temporal", "execution", "token_quantile"}))
+      ->capture_default_str();
   cmd->add_option("--data", opts->run.data, "Data: an HDF5 dataset (.h5), or an .npz of a classifier's rows (one array per input, 'labels'; rows named "
                   "NAME:BEGIN:END with any NAME); default: the first stage's snnconv.data metadata");
   cmd->add_option("--calib-split", opts->run.calib_split,
@@ -103,10 +105,10 @@ void add_cascade(CLI::App& app, Action& action) {
   cmd->add_option("--profile", opts->run.profile, "Hardware profile the stages are priced on (default loihi)");
   cmd->add_option("--calib", opts->run.calib_samples, "qann/snn stages: quantization calibration samples (default 64)");
   cmd->add_option("--max-tokens", opts->run.max_tokens, "Code generation: bytes generated per candidate at most (default 16)");
-  cmd->add_option("--threads", opts->run.threads, "Dense-engine threads (default 1; results do not depend on it)");
+  add_threads_option(cmd, opts->run.threads, "Dense-engine threads (results do not depend on it)");
   cmd->add_option("--out", opts->out, "Output folder (default cascade_report); files appear only when complete");
   cmd->add_flag("--json", opts->json, "Print cascade.json to stdout");
-  cmd->add_flag("--quiet", opts->quiet, "No progress lines on stderr");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_cascade_cmd(*opts); }; });
 }
 

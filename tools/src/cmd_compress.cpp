@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "compress_mixed_cli.hpp"
+#include "options.hpp"
 #include "report/report.hpp"
 #include "snnconv/pipeline/compress.hpp"
 #include "snnconv/converter/onnx_export.hpp"
@@ -18,6 +19,7 @@ struct CompressCliOptions {
   pipeline::CompressOptions c;
   std::string clip = "mse";
   std::string out;
+  bool quiet = false;
   std::string onnx_out;  // also the compressed QANN as QDQ ONNX (integer form)
   std::string report_dir;
 };
@@ -64,6 +66,7 @@ std::string report_markdown(const pipeline::CompressResult& r) {
 }
 
 int run_compress(CompressCliOptions& o) {
+  require_onnx_model(o.c.quant.model, "compress");
   o.c.quant.quant.clip = parse_clip_method(o.clip);
   const pipeline::CompressResult r = pipeline::compress_model(o.c);
   // Every output (report folder, ONNX file, model file) is built and checked before any is renamed into
@@ -90,12 +93,12 @@ int run_compress(CompressCliOptions& o) {
   }
   commit_together(outputs);
   if (onnx_file)
-    fmt::print("{}: the compressed QANN as QDQ ONNX (opset {}, integer form), {} bytes\n", o.onnx_out,
+    if (!o.quiet) fmt::print("{}: the compressed QANN as QDQ ONNX (opset {}, integer form), {} bytes\n", o.onnx_out,
                onnx_export::kExportOpset, st.bytes);
-  fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes + {} step bytes, {} quantization points\n", o.out,
+  if (!o.quiet) fmt::print("{}: {} parameters ({} before), {:.0f} weight bytes + {} step bytes, {} quantization points\n", o.out,
              r.params_after, r.params_before, r.weight_bytes, r.step_bytes, r.model.points.size());
   if (r.accuracy.samples > 0)
-    fmt::print("{} on {} test samples: float {:.4f}, compressed {:.4f}\n", r.accuracy.metric, r.accuracy.samples,
+    if (!o.quiet) fmt::print("{} on {} test samples: float {:.4f}, compressed {:.4f}\n", r.accuracy.metric, r.accuracy.samples,
                r.accuracy.float_value, r.accuracy.compressed_value);
   return 0;
 }
@@ -116,16 +119,9 @@ void add_compress(CLI::App& app, Action& action) {
                   "the model's snnconv.data)");
   cmd->add_option("--calib-data", c.c.quant.calib_data, "Data to calibrate on (.npz or .h5); default: --data");
   cmd->add_option("--task", c.c.quant.task, "Override the model's task: classification, language_model or vqa");
-  cmd->add_option("--weight-bits", c.c.quant.quant.weight_bits, "Uniform weight bits (2..8, per output channel)")
-      ->capture_default_str();
-  cmd->add_option("--weight-group", c.c.quant.quant.weight_group,
-                  "Grouped weights: one step per G consecutive input rows and output channel (G must divide every "
-                  "Linear's K; weight bytes then count (K/G)*N f32 steps); 0: per output channel")
-      ->capture_default_str();
-  cmd->add_option("--act-bits", c.c.quant.quant.act_bits, "Uniform activation bits (2..16)")->capture_default_str();
-  cmd->add_option("--clip", c.clip, "Activation range: minmax, percentile or mse")->capture_default_str();
-  cmd->add_option("--calib", c.c.quant.calib_samples, "Calibration samples")->capture_default_str();
-  cmd->add_option("--calib-split", c.c.quant.calib_split, "Calibration split (default: train, else val)");
+  add_quant_options(cmd, {&c.c.quant.quant.weight_bits, &c.c.quant.quant.weight_group, &c.c.quant.quant.act_bits,
+                         &c.clip, &c.c.quant.calib_samples, &c.c.quant.calib_split},
+                    "Uniform bits (mixed precision: the budgets below): ");
   cmd->add_option("--seq", c.c.quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--prune-heads", c.c.prune_heads,
                   "Fraction of attention heads removed in every attention layer, [0, 1): floor(F * heads), the "
@@ -146,6 +142,7 @@ void add_compress(CLI::App& app, Action& action) {
                   "`snnconv export` has the other form)");
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
   add_mixed_precision_options(*cmd, c.c);
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });
 }
 

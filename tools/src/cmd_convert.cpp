@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/onnx_export.hpp"
@@ -15,11 +16,13 @@ struct ConvertOptions {
   pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
   std::string out;
+  bool quiet = false;
   std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)
 };
 
 int run_convert(ConvertOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
+  require_onnx_model(o.quant.model, "convert");
   o.quant.quant.clip = parse_clip_method(o.clip);
   const pipeline::QuantizedModel m = pipeline::quantize_model(o.quant);
   // Every output is built and checked before any is renamed into place: a failure leaves none.
@@ -34,7 +37,7 @@ int run_convert(ConvertOptions& o) {
     onnx_file = std::make_unique<AtomicFile>(o.onnx_out, "ONNX file");
     onnx_file->write(onnx_export::serialize_onnx(qann, o.onnx_out, {}, st));
     commit_together({&model_file, onnx_file.get()});
-    fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
+    if (!o.quiet) fmt::print("{}: the QANN as QDQ ONNX (opset {}, integer form; `snnconv export` has the options), {} bytes\n",
                o.onnx_out, onnx_export::kExportOpset, st.bytes);
   } else {
     model_file.commit();
@@ -44,15 +47,16 @@ int run_convert(ConvertOptions& o) {
     neurons += n.kind == OpKind::SpikeNeuron ? 1 : 0;
     synapses += n.kind == OpKind::SynapseLinear || n.kind == OpKind::SpikeMatMul ? 1 : 0;
   }
-  const std::string group = o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : "";
-  if (m.file_points > 0)
-    fmt::print("{}: the file's own quantization: {} points with the QDQ file's steps (no recalibration), {} calibrated "
-               "on {}\n", o.out, m.file_points, m.points.size(),
-               m.points.empty() ? std::string("-") : m.calibration_description);
-  else
-    fmt::print("{}: W{}A{}{} ({} quantization points, calibrated on {}, clip {})\n", o.out, o.quant.quant.weight_bits,
-               o.quant.quant.act_bits, group, m.points.size(), m.calibration_description, o.clip);
-  fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
+  if (!o.quiet) {
+    if (m.file_points > 0)
+      fmt::print("{}: the file's own quantization: {} points with the QDQ file's steps (no recalibration), {} "
+                 "calibrated on {}\n", o.out, m.file_points, m.points.size(),
+                 m.points.empty() ? std::string("-") : m.calibration_description);
+    else
+      fmt::print("{}: {} ({} quantization points, calibrated on {}, clip {})\n", o.out, m.bits_label(), m.points.size(),
+                 m.calibration_description, m.clip);
+    fmt::print("SNN: {} neuron populations, {} synaptic layers, {} nodes\n", neurons, synapses, m.snn.num_nodes());
+  }
   return 0;
 }
 
@@ -73,21 +77,14 @@ void add_convert(CLI::App& app, Action& action) {
                   "model's snnconv.data)");
   cmd->add_option("--calib-data", opts->quant.calib_data, "Data to calibrate on (.npz or .h5); default: --data");
   cmd->add_option("--task", opts->quant.task, "Override the model's task: classification, language_model or vqa");
-  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "Activation bits (2..16): the SNN's levels per neuron")
-      ->capture_default_str();
-  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "Weight bits (2..8, per output channel)")
-      ->capture_default_str();
-  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
-                  "Grouped weights: one step per G consecutive input rows and output channel (G must divide every "
-                  "Linear's K); 0: per output channel")
-      ->capture_default_str();
-  cmd->add_option("--clip", opts->clip, "Activation range: minmax, percentile or mse")->capture_default_str();
-  cmd->add_option("--calib", opts->quant.calib_samples, "Calibration samples")->capture_default_str();
-  cmd->add_option("--calib-split", opts->quant.calib_split, "HDF5 calibration split (default: train, else val)");
+  add_quant_options(cmd,
+                    {&opts->quant.quant.weight_bits, &opts->quant.quant.weight_group, &opts->quant.quant.act_bits,
+                     &opts->clip, &opts->quant.calib_samples, &opts->quant.calib_split});
   cmd->add_option("--seq", opts->quant.seq, "Language models: window length (default: snnconv.max_seq)");
   cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--onnx-out", opts->onnx_out,
                   "Also write the QANN as QDQ ONNX (integer form) to this file, as `snnconv export` does");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_convert(*opts); }; });
 }
 

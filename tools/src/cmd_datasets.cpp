@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/datasets/importers.hpp"
 
 namespace snnconv::cli {
@@ -12,6 +13,7 @@ struct ImportOptions {
   std::vector<std::string> inputs;
   std::string out;
   datasets::FileImportOptions files;
+  bool quiet = false;
 };
 
 datasets::ImportSummary run_import(const ImportOptions& o) {
@@ -50,10 +52,11 @@ void add_datasets(CLI::App& app, Action& action) {
   imp->add_option("--task", opts->files.task,
                   "npz: classification or language_model (default: classification when the file has `labels`)");
   imp->add_option("--name", opts->files.name, "npz/images/text: the dataset's name attribute (default: the input's name)");
+  add_quiet_flag(imp, opts->quiet);
   imp->callback([opts, &action] {
     action = [opts] {
       const auto summary = run_import(*opts);
-      fmt::print("{}", datasets::format_summary(summary));
+      if (!opts->quiet) fmt::print("{}", datasets::format_summary(summary));
       return 0;
     };
   });

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
@@ -26,6 +27,7 @@ struct ExportCmdOptions {
   std::string form = "integer";
   std::string samples_dir, split = "test";
   std::int64_t limit = -1;
+  bool quiet = false;
 };
 
 void write_bytes(AtomicFolder& dir, const std::string& relative, const std::vector<char>& bytes) {
@@ -167,20 +169,21 @@ int run_export(const ExportCmdOptions& o) {
   } else {
     onnx_file.commit();
   }
-  fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
+  if (!o.quiet) fmt::print("{}: {} graph of '{}' as ONNX opset {}: {} nodes, {} initializers, {} bytes\n", o.out,
              from_file ? "quantized (QDQ)" : "canonical float", o.model, onnx_export::kExportOpset, st.nodes,
              st.initializers, st.bytes);
   if (from_file)
-    fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
+    if (!o.quiet) fmt::print("QDQ         {} activation QuantizeLinear/DequantizeLinear pairs ({} with a clamp to fewer levels), "
                "{} int8 weights\n",
                st.qdq_pairs, st.clips, st.int8_weights);
   if (from_file && eo.form == onnx_export::QdqForm::integer)
-    fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
+    if (!o.quiet) fmt::print("integer     {} Linears and products computed on exact integer levels, {} LayerNorms and Softmaxes on levels\n",
                st.integer_matmuls, st.integer_units);
   if (samples_folder)
-    fmt::print("samples     {} rows of {} and the {} engine's outputs -> {}\n", dumped,
-               pipeline::is_npz_path(m.data) ? m.data : fmt::format("split '{}'", o.split), from_file ? "qann" : "ann",
-               o.samples_dir);
+    if (!o.quiet)
+      fmt::print("samples     {} rows of {} and the {} engine's outputs -> {}\n", dumped,
+                 pipeline::is_npz_path(m.data) ? m.data : fmt::format("split '{}'", o.split), from_file ? "qann" : "ann",
+                 o.samples_dir);
   return 0;
 }
 
@@ -217,13 +220,15 @@ void add_export(CLI::App& app, Action& action) {
                   "prologue) or qdq (the standard form: per-channel DequantizeLinear of the int8 weights -> float "
                   "MatMul, QuantizeLinear, LayerNormalization, Softmax, Erf; close, not exact). Both pass every "
                   "activation through QuantizeLinear/DequantizeLinear")
+      ->check(CLI::IsMember({"integer", "qdq"}))
       ->capture_default_str();
   cmd->add_option("--samples", opts->samples_dir,
                   "Also write the inputs of a dataset split (raw tensors + manifest for tools/ort/ort_run.js) and "
                   "our engine's outputs on them (qann for a model file, ann for ONNX) to this folder");
   cmd->add_option("--data", opts->data, "--samples: data (.h5 dataset or .npz; default: the one the model records)");
   cmd->add_option("--split", opts->split, "--samples: HDF5 dataset split (an .npz has none)")->capture_default_str();
-  cmd->add_option("--limit", opts->limit, "--samples: at most N samples (language models: windows)");
+  add_limit_option(cmd, opts->limit, "--samples: at most N samples (language models: windows), N >= 1");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_export(*opts); }; });
 }
 

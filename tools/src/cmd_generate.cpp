@@ -6,9 +6,12 @@
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <optional>
 
 #include "commands.hpp"
+#include "options.hpp"
+#include "progress.hpp"
 #include "snnconv/ann_baseline/generate.hpp"
 #include "snnconv/ann_baseline/speculative.hpp"
 #include "snnconv/pipeline/generate_window.hpp"
@@ -37,7 +40,8 @@ struct GenerateCliOptions {
   double cost_ratio = ann::SpeculativeOptions{}.cost_ratio;
   int threads = 0;
   bool json = false;
-  std::string max_memory;  // empty: physical memory
+  bool quiet = false;
+  std::uint64_t max_memory = 0;  // 0: physical memory
   // --engine qann|snn: the post-training quantized model (pipeline::quantize_model) or an SNN model file
   std::string engine = "ann";
   pipeline::QuantizeModelOptions quant;
@@ -91,6 +95,16 @@ nlohmann::json stats_json(const ann::SpeculativeStats& s) {
   return j;
 }
 
+// The statistics go to stderr (stdout holds the text alone, so it can be piped); --quiet drops them.
+template <typename... Args>
+void note(const GenerateCliOptions& o, fmt::format_string<Args...> format, Args&&... args) {
+  if (!o.quiet) fmt::print(stderr, format, std::forward<Args>(args)...);
+}
+
+double tokens_per_s(std::size_t tokens, double seconds) {
+  return seconds > 0 ? static_cast<double>(tokens) / seconds : 0.0;
+}
+
 double mean_of(const std::vector<pipeline::DecodeStepStats>& steps, double (*f)(const pipeline::DecodeStepStats&)) {
   if (steps.empty()) return 0.0;
   double sum = 0.0;
@@ -128,8 +142,6 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     throw UsageError("--draft-steps cannot be combined with --check-exact, --resimulate or --early-read");
   if (o.draft_steps > 0 && sampling.temperature > 0.0f)
     throw UsageError("--draft-steps: speculative decoding on the SNN is greedy only (--temperature 0)");
-  if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
-  if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
   if ((o.check_exact || o.resimulate || o.early_read) && o.engine != "snn")
     throw UsageError("--check-exact, --resimulate and --early-read need --engine snn");
   const bool from_file = datasets::is_model_file(o.model);
@@ -203,13 +215,13 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
       return 0;
     }
     fmt::print("{}{}\n", o.prompt, text);
-    fmt::print("-- speculative on the SNN ({}): draft = the SNN read after {} steps, gamma {}, window {}, {:.2f} s\n",
+    note(o, "-- speculative on the SNN ({}): draft = the SNN read after {} steps, gamma {}, window {}, {:.2f} s\n",
                o.mode, o.draft_steps, so.gamma, r.window, r.seconds);
-    fmt::print("-- rounds {}, proposed {}, accepted {} ({:.0f}%)\n", r.rounds, r.proposed, r.accepted, 100.0 * alpha);
-    fmt::print("-- target: {} calls, {} steps ({:.1f} per token), {} synaptic ops ({:.0f} per token)\n", r.target_calls,
+    note(o, "-- rounds {}, proposed {}, accepted {} ({:.0f}%)\n", r.rounds, r.proposed, r.accepted, 100.0 * alpha);
+    note(o, "-- target: {} calls, {} steps ({:.1f} per token), {} synaptic ops ({:.0f} per token)\n", r.target_calls,
                r.target_steps, static_cast<double>(r.target_steps) / n, r.target_work.total_acs(),
                static_cast<double>(r.target_work.total_acs()) / n);
-    fmt::print("-- draft: {} calls, {} steps, {} synaptic ops\n", r.draft_calls, r.draft_steps, r.draft_work.total_acs());
+    note(o, "-- draft: {} calls, {} steps, {} synaptic ops\n", r.draft_calls, r.draft_steps, r.draft_work.total_acs());
     return 0;
   }
   pipeline::SpikingGenerateOptions go;
@@ -222,6 +234,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   go.check_exact = o.check_exact;
   go.resimulate = o.resimulate;
   go.early_read = o.early_read;
+  go.on_token = sample_progress(o.quiet, o.engine + " ", "tokens");
   const pipeline::SpikingGenerateResult r = pipeline::generate_spiking(m, prompt, go);
   const datasets::ByteTokenizer tokenizer;
   const std::vector<std::int32_t> ids(r.tokens.begin(), r.tokens.end());
@@ -248,11 +261,10 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     j["tokens"] = r.tokens;
     j["window"] = r.window;
     j["seconds"] = r.seconds;
-    if (!from_file) {
-      j["weight_bits"] = o.quant.quant.weight_bits;
-      j["weight_group"] = o.quant.quant.weight_group;
-      j["act_bits"] = o.quant.quant.act_bits;
-    }
+    j["weight_bits"] = m.weight_bits;  // the model's: a model file keeps its own
+    j["weight_group"] = m.weight_group;
+    j["act_bits"] = m.act_bits;
+    j["tokens_per_s"] = tokens_per_s(r.tokens.size(), r.seconds);
     if (snn) {
       j["mode"] = o.mode;
       j["max_steps"] = o.max_steps;
@@ -276,33 +288,33 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
     return 0;
   }
   fmt::print("{}{}\n", o.prompt, text);
-  fmt::print("-- engine {}{}, window {} positions, {} tokens, {:.2f} s\n", o.engine, snn ? " (" + o.mode + ")" : "",
-             r.window, r.tokens.size(), r.seconds);
+  note(o, "-- engine {} {}{}, window {} positions, {} tokens in {:.2f} s, {:.1f} tokens/s\n", o.engine, m.bits_label(),
+       snn ? " (" + o.mode + ")" : "", r.window, r.tokens.size(), r.seconds, tokens_per_s(r.tokens.size(), r.seconds));
   if (!snn) return 0;
-  fmt::print("-- prefill of {} positions: {} steps to quiescence, {} spikes, {} synaptic ops\n", r.prefill.length,
+  note(o, "-- prefill of {} positions: {} steps to quiescence, {} spikes, {} synaptic ops\n", r.prefill.length,
              r.prefill.steps, r.prefill.work.spikes(), r.prefill.work.total_acs());
   if (!r.steps.empty()) {
-    fmt::print("-- per generated token (1 new position each): steps mean {:.1f} (max {}), spikes {:.0f}, synaptic ops {:.0f}\n",
+    note(o, "-- per generated token (1 new position each): steps mean {:.1f} (max {}), spikes {:.0f}, synaptic ops {:.0f}\n",
                steps_mean, steps_max, spikes_mean, ops_mean);
-    fmt::print("-- steps per token:");
-    for (const pipeline::DecodeStepStats& s : r.steps) fmt::print(" {}", s.steps);
-    fmt::print("\n");
+    note(o, "-- steps per token:");
+    for (const pipeline::DecodeStepStats& s : r.steps) note(o, " {}", s.steps);
+    note(o, "\n");
     if (o.resimulate)
-      fmt::print("-- re-simulating the whole window per token instead: synaptic ops {:.0f} ({:.1f}x)\n", resim_ops_mean,
+      note(o, "-- re-simulating the whole window per token instead: synaptic ops {:.0f} ({:.1f}x)\n", resim_ops_mean,
                  ops_mean > 0 ? resim_ops_mean / ops_mean : 0.0);
   }
-  if (not_quiescent > 0) fmt::print("-- {} calls stopped at --max-steps {} before quiescence\n", not_quiescent, o.max_steps);
-  if (o.check_exact) fmt::print("-- exactness: {} next-token logits differ from the QANN\n", r.logit_mismatches);
+  if (not_quiescent > 0) note(o, "-- {} calls stopped at --max-steps {} before quiescence\n", not_quiescent, o.max_steps);
+  if (o.check_exact) note(o, "-- exactness: {} next-token logits differ from the QANN\n", r.logit_mismatches);
   if (o.early_read) {
     const std::vector<double> agree = pipeline::early_read_agreement(r);
-    fmt::print("-- greedy token read at step k equals the quiescent one:");
-    for (std::size_t k = 1; k <= agree.size(); k *= 2) fmt::print(" k={}: {:.0f}%", k, 100.0 * agree[k - 1]);
-    if (!agree.empty()) fmt::print(" (100% from step {})", [&] {
+    note(o, "-- greedy token read at step k equals the quiescent one:");
+    for (std::size_t k = 1; k <= agree.size(); k *= 2) note(o, " k={}: {:.0f}%", k, 100.0 * agree[k - 1]);
+    if (!agree.empty()) note(o, " (100% from step {})", [&] {
       std::size_t k = agree.size();
       while (k > 1 && agree[k - 2] >= 1.0) --k;
       return k;
     }());
-    fmt::print("\n");
+    note(o, "\n");
   }
   return 0;
 }
@@ -310,9 +322,6 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
 int run_generate(GenerateCliOptions& o) {
   if (o.prompt.empty()) throw UsageError("--prompt must not be empty");
   if (o.max_tokens < 1) throw UsageError("--max-tokens must be >= 1");
-  if (o.threads < 0) throw UsageError("--threads must be >= 0");
-  if (o.engine != "ann" && o.engine != "qann" && o.engine != "snn")
-    throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   const datasets::ByteTokenizer tokenizer;
   std::vector<std::int64_t> prompt;
   for (std::int32_t t : tokenizer.encode(o.prompt)) prompt.push_back(t);
@@ -327,8 +336,7 @@ int run_generate(GenerateCliOptions& o) {
   spec.gamma_max = o.gamma_max;
   spec.cost_ratio = o.cost_ratio;
   if (!o.draft.empty()) parse_gamma(o.gamma, spec);
-  const std::uint64_t max_memory =
-      o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
+  const std::uint64_t max_memory = max_memory_or_physical(o.max_memory);
   // An export whose sequence length is fixed cannot be bound per window: the whole window runs per token.
   pipeline::SourceOptions so;
   so.model = o.model;
@@ -364,17 +372,25 @@ int run_generate(GenerateCliOptions& o) {
   if (max_memory != 0) check_plan_memory(graphs.get(static_cast<std::int64_t>(prompt.size())), max_memory);
   ann::DecodeSession session(graphs.provider(), decode);
 
-  std::vector<std::int64_t> out;
+  // Target-only decoding always runs: it is the output without --draft and, with --draft, the baseline the
+  // measured speedup is quoted against (same prompt, same sampling options, same threads).
+  using Clock = std::chrono::steady_clock;
+  ann::GenerateOptions options;
+  options.max_tokens = o.max_tokens;
+  options.sampling = sampling;
+  auto t0 = Clock::now();
+  std::vector<std::int64_t> out = ann::generate(session, prompt, options);
+  const double target_only_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::size_t target_only_tokens = out.size();
   std::optional<ann::SpeculativeStats> stats;
-  if (o.draft.empty()) {
-    ann::GenerateOptions options;
-    options.max_tokens = o.max_tokens;
-    options.sampling = sampling;
-    out = ann::generate(session, prompt, options);
-  } else {
+  double speculative_seconds = 0.0;
+  if (!o.draft.empty()) {
     DecoderGraphCache draft_graphs(o.draft);
     ann::DecodeSession draft(draft_graphs.provider(), decode);
+    session.truncate(0);
+    t0 = Clock::now();
     ann::SpeculativeResult r = ann::speculative_generate(session, draft, prompt, spec);
+    speculative_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     out = std::move(r.tokens);
     stats = r.stats;
   }
@@ -390,19 +406,35 @@ int run_generate(GenerateCliOptions& o) {
       j["draft"] = o.draft;
       j["gamma"] = o.gamma;
       j["speculative"] = stats_json(*stats);
+      j["speculative"]["seconds"] = speculative_seconds;
+      j["speculative"]["tokens_per_s"] = tokens_per_s(out.size(), speculative_seconds);
+      j["target_only"] = {{"seconds", target_only_seconds},
+                          {"tokens", target_only_tokens},
+                          {"tokens_per_s", tokens_per_s(target_only_tokens, target_only_seconds)}};
+      j["speedup_vs_target_only"] =
+          tokens_per_s(out.size(), speculative_seconds) / std::max(1e-12, tokens_per_s(target_only_tokens, target_only_seconds));
+    } else {
+      j["seconds"] = target_only_seconds;
+      j["tokens_per_s"] = tokens_per_s(out.size(), target_only_seconds);
     }
     // Bytes that are not valid UTF-8 are replaced rather than refused: the model is byte-level.
     fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return 0;
   }
   fmt::print("{}{}\n", o.prompt, text);
+  note(o, "-- target only: {} tokens in {:.3f} s, {:.1f} tokens/s\n", target_only_tokens, target_only_seconds,
+       tokens_per_s(target_only_tokens, target_only_seconds));
   if (stats) {
     const ann::SpeculativeStats& s = *stats;
-    fmt::print("-- speculative: gamma {} (mean {:.2f}), proposed {}, accepted {}, alpha {:.3f}\n", o.gamma,
+    note(o, "-- speculative: gamma {} (mean {:.2f}), proposed {}, accepted {}, alpha {:.3f}\n", o.gamma,
                s.mean_gamma(), s.proposed, s.accepted, s.alpha());
-    fmt::print("-- target passes {}, draft passes {}, tokens per target pass {:.2f} (expected {:.2f})\n",
+    note(o, "-- target passes {}, draft passes {}, tokens per target pass {:.2f} (expected {:.2f})\n",
                s.target_passes, s.draft_passes, s.tokens_per_target_pass(), s.expected_tokens_per_pass());
-    fmt::print("-- time in target {:.1f} ms, in draft {:.1f} ms\n", 1e3 * s.target_seconds, 1e3 * s.draft_seconds);
+    note(o, "-- time in target {:.1f} ms, in draft {:.1f} ms\n", 1e3 * s.target_seconds, 1e3 * s.draft_seconds);
+    const double spec_rate = tokens_per_s(out.size(), speculative_seconds);
+    const double plain_rate = tokens_per_s(target_only_tokens, target_only_seconds);
+    note(o, "-- speculative: {} tokens in {:.3f} s, {:.1f} tokens/s: {:.2f}x the target alone (measured, same prompt)\n",
+         out.size(), speculative_seconds, spec_rate, plain_rate > 0 ? spec_rate / plain_rate : 0.0);
   }
   return 0;
 }
@@ -415,7 +447,9 @@ void add_generate(CLI::App& app, Action& action) {
       "Generate text with a byte-level causal decoder (KV-cache decoding on the dense engine). With --draft, "
       "speculative decoding: the draft proposes --gamma tokens, the target verifies them in one pass; greedy "
       "output equals the target's own greedy output, sampled output follows the target's distribution. "
-      "Prints the statistics (acceptance rate, tokens per target pass). A --draft model runs on the dense "
+      "The text goes to stdout, the statistics to stderr (tokens/s; with --draft the acceptance rate, tokens per "
+      "target pass and the measured speedup against target-only decoding of the same prompt, which always runs "
+      "first). A --draft model runs on the dense "
       "engine. With --engine snn|qann the model is quantized "
       "(--weight-bits/--act-bits, calibrated on windows of --seq) and generation runs on the SNN "
       "(prefill of the prompt, then one new position per token simulated to quiescence with the earlier "
@@ -442,36 +476,24 @@ void add_generate(CLI::App& app, Action& action) {
                   fmt::format("--gamma auto: cost of one more draft token (a draft step plus the wider verification "
                               "window) relative to one target step (default {})",
                               ann::SpeculativeOptions{}.cost_ratio));
-  cmd->add_option("--threads", opts->threads,
-                  "Threads per model (0 = every core; snn: 1; output is identical for any)");
+  add_threads_option(cmd, opts->threads, "Threads per model (0 = every core; snn: 1; output is identical for any)");
   cmd->add_flag("--json", opts->json, "Print the completion (and the speculative statistics) as JSON");
-  cmd->add_option("--engine", opts->engine,
-                  "ann (dense, KV cache), qann (quantized integer reference, the window re-run per token) or snn "
-                  "(the QANN converted to spiking, incremental decoding); MODEL may be an SNN model file from "
-                  "`snnconv convert` for qann/snn")
-      ->capture_default_str();
-  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
-      ->capture_default_str();
-  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
-                  "qann/snn: grouped weight steps, one per G input rows and output channel (0: per channel)")
-      ->capture_default_str();
-  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
-      ->capture_default_str();
+  add_engine_option(cmd, opts->engine,
+                    "ann (dense, KV cache), qann (quantized integer reference, the window re-run per token) or snn "
+                    "(the QANN converted to spiking, incremental decoding); MODEL may be an SNN model file from "
+                    "`snnconv convert` for qann/snn");
+  add_quant_options(cmd,
+                    {&opts->quant.quant.weight_bits, &opts->quant.quant.weight_group, &opts->quant.quant.act_bits,
+                     &opts->clip, &opts->quant.calib_samples, nullptr},
+                    "qann/snn (ignored for a model file, which keeps its own): ");
   cmd->add_option("--seq", opts->quant.seq,
                   "qann/snn: window length of the quantized graph and of its calibration windows (default: prompt "
                   "+ max-tokens - 1, at most snnconv.max_seq); generation stops at its last position");
-  cmd->add_option("--calib", opts->quant.calib_samples, "qann/snn: calibration windows (first N of the calibration split)")
-      ->capture_default_str();
   cmd->add_option("--data", opts->quant.data,
                   "qann/snn: data to calibrate on (.npz token rows or a 1-D token stream named after the token input, or "
                   ".h5); default: the model's snnconv.data");
   cmd->add_option("--calib-data", opts->quant.calib_data, "qann/snn: data to calibrate on; default: --data");
-  cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
-      ->capture_default_str();
-  cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")
-      ->capture_default_str();
-  cmd->add_option("--max-steps", opts->max_steps, "snn: stop a prefill or token after T steps if not quiescent")
-      ->capture_default_str();
+  add_snn_options(cmd, opts->mode, opts->max_steps, "snn: ");
   cmd->add_flag("--check-exact", opts->check_exact,
                 "snn: also run the QANN per token and count next-token logits that differ in any bit");
   cmd->add_option("--draft-steps", opts->draft_steps,
@@ -482,9 +504,10 @@ void add_generate(CLI::App& app, Action& action) {
                 "share of tokens already final at step k");
   cmd->add_flag("--resimulate", opts->resimulate,
                 "snn: also re-simulate the whole window from rest per token and report its synaptic ops (costly)");
-  cmd->add_option("--max-memory", opts->max_memory,
-                  "ann: refuse a model whose engine plan for the prompt needs more than BYTES (K, M, G suffixes; "
-                  "default: physical memory)");
+  add_max_memory_option(cmd, opts->max_memory,
+                        "ann: refuse a model whose engine plan for the prompt needs more than BYTES (default: "
+                        "physical memory)");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_generate(*opts); }; });
 }
 

@@ -12,6 +12,7 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/dump.hpp"
+#include "snnconv/core/si_format.hpp"
 #include "snnconv/core/stats.hpp"
 
 namespace snnconv::cli {
@@ -23,6 +24,7 @@ struct InspectOptions {
   bool ir = false;
   bool json = false;
   bool fused = false;
+  bool quiet = false;
 };
 
 std::string with_commas(std::int64_t v) {
@@ -31,10 +33,9 @@ std::string with_commas(std::int64_t v) {
   return (v < 0 ? "-" : "") + s;
 }
 
+// The report's style (decimal SI prefixes), so one model's size reads the same everywhere.
 std::string human_bytes(std::int64_t b) {
-  if (b < 1024) return fmt::format("{} B", b);
-  if (b < 1024 * 1024) return fmt::format("{:.1f} KiB", b / 1024.0);
-  return fmt::format("{:.2f} MiB", b / (1024.0 * 1024.0));
+  return format_bytes(static_cast<double>(b));
 }
 
 nlohmann::json value_json(const Graph& g, ValueId v) {
@@ -213,6 +214,9 @@ void add_inspect(CLI::App& app, Action& action) {
   cmd->add_flag("--fused", opts->fused,
                 "Fuse to the canonical stage first (LayerNorm, Gelu, Linear, Attention) and print the count per "
                 "pattern");
+  // inspect's output is its answer and it writes nothing else: --quiet is accepted so that scripts can pass it to
+  // every command, and changes nothing.
+  cmd->add_flag("--quiet", opts->quiet, "Accepted for uniformity: inspect prints its answer only");
   cmd->callback([opts, &action] { action = [opts] { return run_inspect(*opts); }; });
 }
 

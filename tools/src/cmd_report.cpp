@@ -8,16 +8,15 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "report/content.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "report/report.hpp"
-#include "snnconv/ann_baseline/decode.hpp"
-#include "snnconv/ann_baseline/generate.hpp"
-#include "snnconv/ann_baseline/speculative.hpp"
+#include "options.hpp"
+#include "progress.hpp"
 #include "snnconv/cascade/cascade.hpp"
 #include "snnconv/cascade/front_door.hpp"
-#include "snnconv/converter/decoder.hpp"
+#include "snnconv/cascade/report_experiments.hpp"
 #include "snnconv/core/error.hpp"
-#include "snnconv/datasets/reader.hpp"
 
 namespace snnconv::cli {
 
@@ -33,9 +32,7 @@ struct ReportCliOptions {
   bool quiet = false;
   std::string cascade_self_test = "temporal";
   std::string cascade_stages;  // `snnconv cascade` stage list
-  std::string draft;           // decoder: speculative decoding with this draft
-  int gamma = 4;
-  int spec_prompts = 8, spec_prompt_bytes = 32, spec_tokens = 64;
+  cascade::SpeculativeExperimentOptions speculative;  // --draft and its settings
   double cascade_tolerance_points = 0.5;
 };
 
@@ -57,13 +54,13 @@ std::vector<std::string> split_list(const std::string& s) {
 
 // A terminal display on stderr: one line per stage, rewritten in place while it runs.
 std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool quiet, std::string prefix) {
-  if (quiet || ::isatty(2) == 0) return {};
+  if (!progress_wanted(quiet)) return {};
   return [prefix](const cascade::PipelineProgress& p) {
     std::string line = fmt::format("{}[{}/{}] {:<12}", prefix, p.index, p.count, p.stage);
     if (p.finished)
-      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available yet" : p.status, p.seconds);
+      line += fmt::format(" {} ({:.1f} s)", p.status == "not_available" ? "not available" : p.status, p.seconds);
     else if (p.total > 0)
-      line += fmt::format(" {}/{} samples ({:.1f} s)", p.done, p.total, p.seconds);
+      line += " " + progress_text(p.done, p.total, p.seconds, "samples");
     else
       line += " ...";
     std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), p.finished ? "\n" : "");
@@ -72,7 +69,7 @@ std::function<void(const cascade::PipelineProgress&)> terminal_progress(bool qui
 }
 
 void say(bool quiet, const std::string& s) {
-  if (!quiet && ::isatty(2) != 0) std::fprintf(stderr, "%s\n", s.c_str());
+  if (progress_wanted(quiet)) std::fprintf(stderr, "%s\n", s.c_str());
 }
 
 cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::string& model,
@@ -91,108 +88,19 @@ cascade::PipelineOptions pipeline_options(const ReportCliOptions& o, const std::
   return p;
 }
 
-void print_headline(const nlohmann::json& j) {
-  for (const auto& p : j["pricing"]["ann"]) {
-    const std::string profile = p["profile"].get<std::string>();
-    if (!p["fits"].get<bool>()) {
-      fmt::print("  ANN on {:<14} {}\n", profile, p["shortfall"].get<std::string>());
-      continue;
-    }
-    fmt::print("  ANN on {:<14} {:>10} per inference\n", profile,
-               report::format_energy_pj(
-                   p["per_inference_pj"]["total"].is_number() ? p["per_inference_pj"]["total"].get<double>() : 0.0));
+// The finding as report.md's first paragraph states it (the same lines), then the flagged constants that could
+// change it and the reason of every stage that did not run (the notes of report.json).
+void print_finding(const nlohmann::json& j, const std::string& indent = "") {
+  for (const std::string& line : report::headline_lines(j)) fmt::print("{}{}\n", indent, line);
+  const std::vector<std::string> flagged = report::assumption_lines(j);
+  if (!flagged.empty()) {
+    fmt::print("{}Flagged constants that move a comparison by more than {:.0f}% when halved or doubled:\n", indent,
+               100.0 * j["findings"].value("threshold", 0.25));
+    for (const std::string& line : flagged) fmt::print("{}  {}\n", indent, line);
   }
-}
-
-// `--cascade-stages`: run_cascade on the report's samples (the SNN's, else the first 200), first half
-// calibrating, second half evaluating, priced on the first neuromorphic profile of the report.
-cascade::CascadeResult user_cascade(const ReportCliOptions& o, const cascade::PipelineResult& r,
-                                    const std::vector<cascade::StageSpec>& stages) {
-  cascade::CascadeOptions co;
-  co.stages = stages;
-  co.self_test = cascade::parse_self_test(o.cascade_self_test);
-  co.tolerance = o.cascade_tolerance_points / 100.0;
-  co.data = r.ann.data;
-  co.calib_samples = o.pipeline.calib_samples;
-  co.threads = std::max(1, o.pipeline.threads);
-  std::int64_t n = r.snn ? r.snn->samples : std::min<std::int64_t>(200, r.ann.samples > 0 ? r.ann.samples : 200);
-  n = std::max<std::int64_t>(n, 4);
-  const std::string split = o.pipeline.split;
-  co.calib_split = fmt::format("{}:0:{}", split, n / 2);
-  co.eval_split = fmt::format("{}:{}:{}", split, n / 2, n);
-  co.profile = r.profiles.empty() ? "loihi" : r.profiles.front().name;
-  for (const hw::Profile& p : r.profiles)
-    if (p.kind == hw::ProfileKind::neuromorphic) {
-      co.profile = p.name;
-      break;
-    }
-  say(o.quiet, fmt::format("cascade     {} stages on {} rows ({}), priced on {}", stages.size(), n, split, co.profile));
-  return cascade::run_cascade(co);
-}
-
-// `--draft`: greedy target-only decoding and greedy speculative decoding on the same prompts (slices of the
-// split's token stream), side by side, as bench_speculative does (docs/speculative.md).
-cascade::PipelineResult::Speculative speculative(const ReportCliOptions& o, const cascade::PipelineResult& r) {
-  using Clock = std::chrono::steady_clock;
-  if (o.gamma < 1 || o.spec_prompts < 1 || o.spec_tokens < 1)
-    throw UsageError("--gamma, --spec-prompts and --spec-tokens must be >= 1");
-  if (r.ann.data.empty()) throw UsageError("--draft needs the model's dataset (--data) for its prompts");
-  const datasets::DatasetReader reader(r.ann.data);
-  if (!reader.has_split(o.pipeline.split) || reader.info().task != datasets::Task::language_model)
-    throw UsageError(fmt::format("--draft: '{}' split '{}' is not a language-model token stream", r.ann.data, o.pipeline.split));
-  const std::int64_t stream = reader.shape(o.pipeline.split, "tokens").at(0);
-  const std::int64_t stride = (stream - o.spec_prompt_bytes) / o.spec_prompts;
-  if (stride < 1) throw UsageError("--draft: the token stream is too short for the prompts asked for");
-  DecoderGraphCache target_graphs(o.models.at(0)), draft_graphs(o.draft);
-  const int threads = std::max(1, o.pipeline.threads);
-  ann::DecodeSession target(target_graphs.provider(), {threads}), draft(draft_graphs.provider(), {threads});
-  cascade::PipelineResult::Speculative s;
-  s.draft = o.draft;
-  s.data = r.ann.data;
-  s.split = o.pipeline.split;
-  s.prompts = o.spec_prompts;
-  s.prompt_tokens = o.spec_prompt_bytes;
-  s.max_tokens = o.spec_tokens;
-  s.gamma = o.gamma;
-  s.identical = true;
-  ann::SpeculativeStats sum;
-  for (int i = 0; i < o.spec_prompts; ++i) {
-    const std::vector<std::int64_t> prompt =
-        reader.read_range(o.pipeline.split, "tokens", i * stride, o.spec_prompt_bytes).to_i64();
-    target.truncate(0);
-    ann::GenerateOptions g;
-    g.max_tokens = o.spec_tokens;
-    auto t0 = Clock::now();
-    const std::vector<std::int64_t> plain = ann::generate(target, prompt, g);
-    s.target_only_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    target.truncate(0);
-    draft.truncate(0);
-    ann::SpeculativeOptions so;
-    so.max_tokens = o.spec_tokens;
-    so.gamma = o.gamma;
-    t0 = Clock::now();
-    const ann::SpeculativeResult spec = ann::speculative_generate(target, draft, prompt, so);
-    s.speculative_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    s.identical = s.identical && spec.tokens == plain;
-    sum.emitted += spec.stats.emitted;
-    sum.rounds += spec.stats.rounds;
-    sum.proposed += spec.stats.proposed;
-    sum.accepted += spec.stats.accepted;
-    sum.rejected += spec.stats.rejected;
-    sum.target_passes += spec.stats.target_passes;
-    sum.draft_passes += spec.stats.draft_passes;
-    if (sum.rounds_by_gamma.size() < spec.stats.rounds_by_gamma.size())
-      sum.rounds_by_gamma.resize(spec.stats.rounds_by_gamma.size());
-    for (std::size_t k = 0; k < spec.stats.rounds_by_gamma.size(); ++k) sum.rounds_by_gamma[k] += spec.stats.rounds_by_gamma[k];
-  }
-  s.emitted = sum.emitted;
-  s.target_passes = sum.target_passes;
-  s.draft_passes = sum.draft_passes;
-  s.alpha = sum.alpha();
-  s.tokens_per_target_pass = sum.tokens_per_target_pass();
-  s.expected_tokens_per_pass = sum.expected_tokens_per_pass();
-  s.speedup = s.speculative_seconds > 0 ? s.target_only_seconds / s.speculative_seconds : 0.0;
-  return s;
+  for (const auto& st : j["stages"])
+    if (st.value("status", "") != "done")
+      fmt::print("{}stage {} {}: {}\n", indent, st.value("name", ""), st.value("status", ""), st.value("note", ""));
 }
 
 int run_report(const ReportCliOptions& o) {
@@ -201,10 +109,22 @@ int run_report(const ReportCliOptions& o) {
   std::vector<cascade::StageSpec> user_stages;
   if (!o.cascade_stages.empty()) user_stages = cascade::parse_stage_list(o.cascade_stages);  // bad usage first
   cascade::PipelineResult r = cascade::run_pipeline(pipeline_options(o, model, ""));
-  if (!user_stages.empty()) r.user_cascade = user_cascade(o, r, user_stages);
-  if (!o.draft.empty()) {
-    say(o.quiet, fmt::format("speculative {} prompts x {} tokens, draft {}", o.spec_prompts, o.spec_tokens, o.draft));
-    r.speculative = speculative(o, r);
+  if (!user_stages.empty()) {
+    cascade::UserCascadeOptions co;
+    co.stages = user_stages;
+    co.self_test = cascade::parse_self_test(o.cascade_self_test);
+    co.tolerance = o.cascade_tolerance_points / 100.0;
+    co.calib_samples = o.pipeline.calib_samples;
+    co.threads = o.pipeline.threads;
+    co.split = o.pipeline.split;
+    say(o.quiet, fmt::format("cascade     {} stages on {} rows ({}), priced on {}", user_stages.size(),
+                             cascade::user_cascade_rows(r), co.split, cascade::user_cascade_profile(r)));
+    r.user_cascade = cascade::run_user_cascade(r, co);
+  }
+  if (!o.speculative.draft.empty()) {
+    say(o.quiet, fmt::format("speculative {} prompts x {} tokens, draft {}", o.speculative.prompts,
+                             o.speculative.max_tokens, o.speculative.draft));
+    r.speculative = cascade::measure_speculative(model, r.ann.data, o.pipeline.split, o.pipeline.threads, o.speculative);
   }
   const nlohmann::json j = report::report_json(r);
   report::OutputFiles files(out);
@@ -222,22 +142,31 @@ int run_report(const ReportCliOptions& o) {
   files.commit();
   fmt::print("report      {}/report.html (report.md, report.json, {} plots)\n", out, plots.names.size());
   if (r.ann.evaluated)
-    fmt::print("ANN         {} {:.4f} on {} samples\n", r.ann.metric, r.ann.value, r.ann.samples);
+    fmt::print("ANN         {} {} on {} samples (fp32, as exported)\n", r.ann.metric,
+               report::metric_text(r.ann.metric, r.ann.value), r.ann.samples);
   else
     fmt::print("ANN         not scored ({}); priced on one static inference\n", r.ann.not_evaluated_reason);
-  std::string snn_note = "not available";
-  for (const cascade::StageRecord& st : r.stages)
-    if (st.status == "not_available" && (st.name == "compress" || st.name == "snn")) {
-      snn_note = "not available: " + st.note;
-      break;
-    }
-  std::string snn_line = !o.pipeline.snn ? std::string("skipped (--no-snn)") : snn_note;
-  if (r.snn)  // without labels (synthetic inputs, an .npz without 'labels') there is no metric to print
-    snn_line = r.snn->metric.empty() ? fmt::format("not scored ({} samples without labels; calibrated on {})",
-                                                   r.snn->samples, r.snn->calibration_description)
-                                     : fmt::format("{} {:.4f}", r.snn->metric, r.snn->snn_value);
-  fmt::print("SNN         {}\n", snn_line);
-  print_headline(j);
+  if (r.snn && !r.snn->metric.empty()) {
+    fmt::print("SNN         {} {} on {} samples ({} mode, mean {} steps to quiescence)\n", r.snn->metric,
+               report::metric_text(r.snn->metric, r.snn->snn_value), r.snn->samples, r.snn->mode,
+               format_count(r.snn->mean_steps));
+    std::string scores;
+    for (const cascade::AnnBaseline& b : r.baselines)
+      scores += fmt::format("{}{} {}", scores.empty() ? "" : ", ", b.label, report::metric_text(r.snn->metric, b.value));
+    if (!scores.empty()) fmt::print("baselines   on the SNN's {} samples: {}\n", r.snn->samples, scores);
+  } else if (r.snn) {  // without labels (synthetic inputs, an .npz without 'labels') there is no metric to print
+    fmt::print("SNN         not scored ({} samples without labels; calibrated on {})\n", r.snn->samples,
+               r.snn->calibration_description);
+  } else {
+    std::string why = !o.pipeline.snn ? std::string("skipped (--no-snn)") : std::string("the SNN stage did not run");
+    for (const cascade::StageRecord& st : r.stages)
+      if ((st.name == "compress" || st.name == "snn") && st.status != "done") {
+        why = st.note;
+        break;
+      }
+    fmt::print("SNN         not run: {}\n", why);
+  }
+  print_finding(j);
   // Stages that failed are in the report (stages[].status not_available, with the reason); say so here too.
   for (const cascade::StageRecord& st : r.stages)
     if (st.status == "not_available" && st.note.rfind("failed: ", 0) == 0)
@@ -265,7 +194,7 @@ int run_compare(const ReportCliOptions& o) {
   fmt::print("comparison  {}/compare.html (compare.md, compare.json) of {} models\n", out, reports.size());
   for (const auto& rep : reports) {
     fmt::print("{}\n", rep["model"]["file"].get<std::string>());
-    print_headline(rep);
+    print_finding(rep, "  ");
   }
   return 0;
 }
@@ -288,44 +217,49 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
   cmd->add_option("--samples", o.pipeline.samples, "Test samples to run (language models: windows); < 0: all")
       ->capture_default_str();
   cmd->add_option("--split", o.pipeline.split, "Dataset split")->capture_default_str();
-  cmd->add_option("--batch", o.pipeline.batch, "Samples per forward pass of the ANN run")->capture_default_str();
-  cmd->add_option("--threads", o.pipeline.threads, "Worker threads (0: every core; results do not depend on it)")
-      ->capture_default_str();
+  add_batch_option(cmd, o.pipeline.batch, "Samples per forward pass of the ANN run");
+  add_threads_option(cmd, o.pipeline.threads);
   cmd->add_flag("--no-sensitivity", o.no_sensitivity, "Skip the table of energies with each constant x0.5 and x2");
-  cmd->add_flag("!--no-snn", o.pipeline.snn, "Skip quantization, conversion and the SNN run (ANN only)");
-  cmd->add_option("--act-bits", o.pipeline.act_bits, "SNN: activation bits of the post-training quantization")
-      ->capture_default_str();
-  cmd->add_option("--weight-bits", o.pipeline.weight_bits, "SNN: weight bits (per output channel)")
-      ->capture_default_str();
-  cmd->add_option("--calib", o.pipeline.calib_samples,
-                  "SNN: calibration samples (the first N of --calib-data or an .npz --data; else the train split, else val)")
-      ->capture_default_str();
+  cmd->add_flag_callback("--no-snn", [&o] { o.pipeline.snn = false; },
+                         "Skip quantization, conversion and the SNN run (ANN only)");
+  add_quant_options(cmd, {&o.pipeline.weight_bits, nullptr, &o.pipeline.act_bits, nullptr, &o.pipeline.calib_samples, nullptr},
+                    "SNN: ");
   cmd->add_option("--snn-samples", o.pipeline.snn_samples,
-                  "SNN: test samples the QANN and SNN run on (the first ones; at most --samples)")
+                  "SNN: test samples the QANN and SNN run on (the first ones; at most --samples; negative: as many "
+                  "as --samples)")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v == "0" ? std::string("0 would run no SNN sample: give N >= 1") : std::string(); },
+          "N!=0"))
       ->capture_default_str();
-  cmd->add_option("--mode", o.pipeline.snn_mode, "SNN: strict or burst")->capture_default_str();
-  cmd->add_option("--max-steps", o.pipeline.max_steps, "SNN: step limit per sample")->capture_default_str();
-  cmd->add_flag("!--no-cascade", o.pipeline.cascade,
-                "Skip the SNN early-read cascade (classifiers: the SNN run read at --cascade-steps, then at quiescence)");
+  add_snn_options(cmd, o.pipeline.snn_mode, o.pipeline.max_steps, "SNN: ");
+  cmd->add_flag_callback("--no-cascade", [&o] { o.pipeline.cascade = false; },
+                         "Skip the SNN early-read cascade (classifiers: the SNN run read at --cascade-steps, then at "
+                         "quiescence)");
   cmd->add_option("--cascade-steps", o.pipeline.early_read.steps,
                   "Cascade: the early read steps, ascending, each >= 2 (1 to 4 of them)")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--cascade-self-test", o.cascade_self_test, "Cascade: temporal, max_prob, margin or entropy")
+  cmd->add_option("--cascade-self-test", o.cascade_self_test, "Cascade: the self-test of the early read")
+      ->check(CLI::IsMember({"temporal", "max_prob", "margin", "entropy"}))
       ->capture_default_str();
   cmd->add_option("--cascade-tolerance", o.cascade_tolerance_points,
                   "Cascade: accuracy points the calibrated plan may lose against quiescence")
+      ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
   cmd->add_option("--cascade-stages", o.cascade_stages,
                   "Also run a cascade of these stages (the syntax of `snnconv cascade --stages`) on the SNN samples "
                   "(first half calibrates, second half evaluates), priced on the first neuromorphic profile");
-  cmd->add_option("--draft", o.draft,
+  cmd->add_option("--draft", o.speculative.draft,
                   "Decoders: also measure greedy speculative decoding with this draft model (docs/speculative.md)");
-  cmd->add_option("--gamma", o.gamma, "Speculative: proposals per round")->capture_default_str();
-  cmd->add_option("--spec-prompts", o.spec_prompts, "Speculative: prompts (slices of the split's token stream)")
+  const auto positive = CLI::Range(1, 1 << 20);
+  cmd->add_option("--gamma", o.speculative.gamma, "Speculative: proposals per round")->check(positive)->capture_default_str();
+  cmd->add_option("--spec-prompts", o.speculative.prompts, "Speculative: prompts (slices of the split's token stream)")
+      ->check(positive)
       ->capture_default_str();
-  cmd->add_option("--spec-tokens", o.spec_tokens, "Speculative: tokens generated per prompt")->capture_default_str();
-  cmd->add_flag("--quiet", o.quiet, "No progress display on the terminal");
+  cmd->add_option("--spec-tokens", o.speculative.max_tokens, "Speculative: tokens generated per prompt")
+      ->check(positive)
+      ->capture_default_str();
+  add_quiet_flag(cmd, o.quiet);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "options.hpp"
+#include "progress.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/datasets/model_file.hpp"
@@ -21,9 +23,10 @@ struct RunOptions {
   pipeline::EvalOptions eval;
   std::string engine = "ann";
   std::string dims;
-  std::string max_memory;  // empty: physical memory
+  std::uint64_t max_memory = 0;  // 0: physical memory
   std::string save_outputs;  // .npz of the raw outputs, one row per sample
   bool json = false;
+  bool quiet = false;
   // qann / snn
   pipeline::QuantizeModelOptions quant;
   std::string clip = "mse";
@@ -80,10 +83,6 @@ nlohmann::json counters_json(const Counters& c) {
 }
 
 int run_quantized(RunOptions& o) {
-  if (o.max_steps < 1) throw UsageError("--max-steps must be >= 1, got " + std::to_string(o.max_steps));
-  if (o.eval.threads < 0) throw UsageError("--threads must be >= 0 (0: every core), got " + std::to_string(o.eval.threads));
-  if (o.eval.batch < 1) throw UsageError("--batch must be >= 1, got " + std::to_string(o.eval.batch));
-  if (o.mode != "strict" && o.mode != "burst") throw UsageError("--mode must be strict or burst, got '" + o.mode + "'");
   o.quant.model = o.eval.model;
   o.quant.data = o.eval.data;
   o.quant.seq = o.eval.seq;
@@ -99,13 +98,14 @@ int run_quantized(RunOptions& o) {
   so.max_steps = o.max_steps;
   so.threads = o.eval.threads;  // 0: every core
   so.batch = static_cast<int>(std::clamp<std::int64_t>(o.eval.batch, 1, 1 << 20));
-  so.max_memory_bytes = o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory");
+  so.max_memory_bytes = max_memory_or_physical(o.max_memory);
   so.curve = o.curve;
   so.check_exact = o.check_exact;
   so.record_path = o.record;
   so.raster = o.raster;
   so.record_samples = o.record_samples;
   so.keep_outputs = !o.save_outputs.empty();
+  so.on_sample = sample_progress(o.quiet, o.engine + " ", m.task == "language_model" ? "windows" : "samples");
   if (!o.record.empty() && so.engine != pipeline::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
   const pipeline::SpikingRunResult r = pipeline::run_spiking(m, samples, so);
   const bool snn = so.engine == pipeline::SpikingEngine::snn;
@@ -122,10 +122,10 @@ int run_quantized(RunOptions& o) {
     j["split"] = o.eval.split;
     j["task"] = m.task;
     j["engine"] = o.engine;
-    j["weight_bits"] = o.quant.quant.weight_bits;
-    j["weight_group"] = o.quant.quant.weight_group;
-    j["act_bits"] = o.quant.quant.act_bits;
-    j["clip"] = o.clip;
+    j["weight_bits"] = m.weight_bits;  // the model's, not the flags': a model file keeps its own
+    j["weight_group"] = m.weight_group;
+    j["act_bits"] = m.act_bits;
+    j["clip"] = m.clip;
     j["calibration_samples"] = m.calibration_samples;
     j["calibration_split"] = m.calibration_split;
     j["calibration"] = m.calibration_description;
@@ -155,12 +155,10 @@ int run_quantized(RunOptions& o) {
   }
   fmt::print("model       {}\n", m.model);
   fmt::print("data        {} (split {}, task {})\n", m.data, o.eval.split, m.task);
-  fmt::print("quantized   W{}A{}{} (calibrated on {}, clip {})\n", o.quant.quant.weight_bits,
-             o.quant.quant.act_bits,
-             o.quant.quant.weight_group > 0 ? fmt::format(" g{}", o.quant.quant.weight_group) : std::string(),
+  fmt::print("quantized   {} (calibrated on {}, clip {}){}\n", m.bits_label(),
              m.calibration_description.empty() ? fmt::format("{} samples of '{}'", m.calibration_samples, m.calibration_split)
                                                : m.calibration_description,
-             o.clip);
+             m.clip, from_file ? ", as the model file records" : "");
   fmt::print("engine      {}{}\n", o.engine, snn ? " (" + o.mode + ")" : "");
   fmt::print("{}\n", metric_line);
   if (snn) {
@@ -187,10 +185,10 @@ int run_run(RunOptions& o) {
   if (datasets::is_model_file(o.eval.model) && o.engine == "ann")
     throw UsageError("'" + o.eval.model + "' is an SNN model file: run it with --engine snn or --engine qann");
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
-  if (o.engine != "ann") throw UsageError("--engine must be ann, qann or snn, got '" + o.engine + "'");
   o.eval.dims = parse_dims(o.dims);
-  check_run_memory(o, o.max_memory.empty() ? physical_memory_bytes() : parse_bytes(o.max_memory, "--max-memory"));
+  check_run_memory(o, max_memory_or_physical(o.max_memory));
   o.eval.keep_outputs = !o.save_outputs.empty();
+  o.eval.progress = sample_progress(o.quiet, "ann ");
   const pipeline::EvalResult r = pipeline::evaluate(o.eval);
   if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, r.lengths);
   const Counters total = r.ledger.total();
@@ -261,36 +259,20 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--save-outputs", opts->save_outputs,
                   "Write the raw outputs of the engine run (ann, qann or snn) to this .npz: one array per graph output "
                   "named after it, one row per sample, to compare with torch");
-  cmd->add_option("--limit", opts->eval.limit, "Score at most N samples (language models: windows)");
-  cmd->add_option("--batch", opts->eval.batch, "Samples per forward pass (snn: per layer-synchronous pass and thread)")->capture_default_str();
+  add_limit_option(cmd, opts->eval.limit, "Score at most N samples (language models: windows), N >= 1; default: all");
+  add_batch_option(cmd, opts->eval.batch, "Samples per forward pass (snn: per layer-synchronous pass and thread)");
   cmd->add_option("--seq", opts->eval.seq, "Language models: window length (default: snnconv.max_seq)");
-  cmd->add_option("--threads", opts->eval.threads, "Worker threads (0: every core; results do not depend on it)")
-      ->capture_default_str();
-  cmd->add_option("--engine", opts->engine,
-                  "Engine: ann (dense, fp32 or the model's own QDQ), qann (post-training quantized, integer "
-                  "reference) or snn (the QANN converted to spiking, event-driven). qann/snn: classification "
-                  "and language-model data; snn: --batch samples per pass, --threads shards)")
-      ->capture_default_str();
-  cmd->add_option("--weight-bits", opts->quant.quant.weight_bits, "qann/snn: weight bits (2..8, per channel)")
-      ->capture_default_str();
-  cmd->add_option("--weight-group", opts->quant.quant.weight_group,
-                  "qann/snn: grouped weight steps, one per G input rows and output channel (0: per channel)")
-      ->capture_default_str();
-  cmd->add_option("--act-bits", opts->quant.quant.act_bits, "qann/snn: activation bits (2..16, per tensor)")
-      ->capture_default_str();
-  cmd->add_option("--clip", opts->clip, "qann/snn: clipping of activation ranges: minmax, percentile or mse")
-      ->capture_default_str();
-  cmd->add_option("--calib", opts->quant.calib_samples,
-                  "qann/snn: calibration samples (the first N of --calib-data, else of an .npz --data (also scored; "
-                  "said in the output), else of --calib-split)")
-      ->capture_default_str();
+  add_threads_option(cmd, opts->eval.threads);
+  add_engine_option(cmd, opts->engine,
+                    "Engine: ann (dense, fp32 or the model's own QDQ), qann (post-training quantized, integer "
+                    "reference) or snn (the QANN converted to spiking, event-driven). qann/snn: classification "
+                    "and language-model data; snn: --batch samples per pass, --threads shards");
+  add_quant_options(cmd,
+                    {&opts->quant.quant.weight_bits, &opts->quant.quant.weight_group, &opts->quant.quant.act_bits,
+                     &opts->clip, &opts->quant.calib_samples, &opts->quant.calib_split},
+                    "qann/snn (ignored for a model file, which keeps its own): ");
   cmd->add_option("--calib-data", opts->quant.calib_data, "qann/snn: data to calibrate on (.npz or .h5); default: --data");
-  cmd->add_option("--calib-split", opts->quant.calib_split, "qann/snn: split the calibration samples come from (default: train, else val; never the "
-                  "scored split)");
-  cmd->add_option("--mode", opts->mode, "snn: strict (one +-1 spike per neuron per step) or burst (multi-bit events)")
-      ->capture_default_str();
-  cmd->add_option("--max-steps", opts->max_steps, "snn: stop a sample after T steps if not quiescent")
-      ->capture_default_str();
+  add_snn_options(cmd, opts->mode, opts->max_steps, "snn: ");
   cmd->add_flag("--curve", opts->curve, "snn: the metric read at every step (accuracy vs timesteps)");
   cmd->add_flag("--check-exact", opts->check_exact, "snn: also run the QANN and count output bits that differ");
   cmd->add_option("--record", opts->record,
@@ -301,13 +283,15 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--record-samples", opts->record_samples, "snn: samples recorded (the first N)")
       ->capture_default_str();
   cmd->add_flag("--reference", opts->eval.reference_only, "Run every node with its reference kernel");
-  cmd->add_flag("!--no-fuse", opts->eval.fuse, "Run the imported graph as is, without operator fusion");
+  cmd->add_flag_callback("--no-fuse", [opts] { opts->eval.fuse = false; },
+                         "Run the imported graph as is, without operator fusion");
   cmd->add_option("--dims", opts->dims, "Sizes of other symbolic input dims, e.g. lang=3");
-  cmd->add_option("--max-memory", opts->max_memory,
-                  "Refuse a model whose engine plan (weights + activations of one batch; snn: parameters + state "
-                  "of the samples of a pass) needs more than BYTES (K, M, G suffixes; default: physical memory). "
-                  "snn: passes shrink to what fits; one sample that does not fit is refused before allocation");
+  add_max_memory_option(cmd, opts->max_memory,
+                        "Refuse a model whose engine plan (weights + activations of one batch; snn: parameters + state "
+                        "of the samples of a pass) needs more than BYTES (default: physical memory). snn: passes shrink "
+                        "to what fits; one sample that does not fit is refused before allocation");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
+  add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }
 

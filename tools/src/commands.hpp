@@ -32,9 +32,6 @@ void point_data_from(Graph& g, const std::string& data, const std::string& out);
 // "batch=1,seq=128" -> map; UsageError on a malformed entry.
 std::map<std::string, std::int64_t> parse_dims(const std::string& text);
 
-// "--max-memory": BYTES with an optional K, M or G suffix (powers of 1024): "512M", "2G", "100000".
-// UsageError on anything else or zero.
-std::uint64_t parse_bytes(const std::string& text, const std::string& option);
 // The default of --max-memory: the machine's physical memory (sysconf).
 std::uint64_t physical_memory_bytes();
 // Builds the dense engine's plan for `graph` and refuses it (LimitError naming the sizes) when it needs more

@@ -42,26 +42,6 @@ std::map<std::string, std::int64_t> parse_dims(const std::string& text) {
   return dims;
 }
 
-std::uint64_t parse_bytes(const std::string& text, const std::string& option) {
-  std::string digits = text;
-  std::uint64_t unit = 1;
-  if (!digits.empty()) {
-    switch (std::toupper(static_cast<unsigned char>(digits.back()))) {
-      case 'K': unit = std::uint64_t{1} << 10; break;
-      case 'M': unit = std::uint64_t{1} << 20; break;
-      case 'G': unit = std::uint64_t{1} << 30; break;
-      default: break;
-    }
-    if (unit != 1) digits.pop_back();
-  }
-  const bool all_digits = !digits.empty() && digits.size() <= 19 &&
-                          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-  const std::uint64_t value = all_digits ? std::stoull(digits) : 0;
-  if (!all_digits || value == 0 || value > std::numeric_limits<std::uint64_t>::max() / unit)
-    throw UsageError(option + " '" + text + "' is not a positive byte count (BYTES, or a number with K, M or G)");
-  return value * unit;
-}
-
 std::uint64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return 0;  // unknown: no limit

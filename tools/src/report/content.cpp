@@ -1,4 +1,4 @@
-// report.json -> sections of tables and charts for people (rendered by report_md.cpp / report_html.cpp).
+// report.json -> sections of tables and plot references for people (rendered by report_md.cpp / report_html.cpp).
 #include "report/content.hpp"
 
 #include <fmt/format.h>
@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 namespace snnconv::report {
@@ -27,12 +28,6 @@ double num(const json& j, const char* key) {
 }
 std::string str(const json& j, const char* key) {
   return j.is_object() && j.contains(key) && j.at(key).is_string() ? j.at(key).get<std::string>() : std::string();
-}
-
-std::string metric_text(const std::string& metric, double v) {
-  if (!std::isfinite(v)) return "n/a";
-  if (metric == "accuracy") return fmt::format("{:.2f}%", 100.0 * v);
-  return fmt::format("{:.4f}", v);
 }
 
 std::string percent_change(double base, double v) {
@@ -63,18 +58,21 @@ std::string stage_note(const json& r, const std::string& name) {
   return "not run";
 }
 
-std::string seconds_text(double s) {
-  if (!std::isfinite(s)) return "n/a";
-  if (s == 0) return "0";
-  if (s < 1e-6) return fmt::format("{:.3g} ns", s * 1e9);
-  if (s < 1e-3) return fmt::format("{:.3g} µs", s * 1e6);
-  if (s < 1) return fmt::format("{:.3g} ms", s * 1e3);
-  return fmt::format("{:.3g} s", s);
+// A profile constant in its unit, with the SI style of every other figure.
+std::string quantity_text(double v, const std::string& unit) {
+  if (unit == "pJ") return format_energy_pj(v);
+  if (unit == "pJ/byte") return format_energy_pj(v) + "/B";
+  if (unit == "ns") return format_seconds(v * 1e-9);
+  if (unit == "bytes") return format_bytes(v);
+  if (unit == "bytes/s") return si_format(v, "B/s");
+  if (unit == "count") return format_count(v);
+  return si_format(v, unit);  // W, Hz
 }
 
-std::string constant_text(double v) {
-  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
-  return fmt::format("{:g}", v);
+// "verified", "unverified" (cited, not checked against the primary source) or "assumption".
+std::string status_text(const json& constant) {
+  if (constant.value("assumption", false)) return "assumption";
+  return constant.value("verified", true) ? "verified" : "unverified";
 }
 
 // The energy of a price per inference, or its shortfall.
@@ -84,7 +82,18 @@ std::string energy_cell(const json& p, const char* component = "total") {
 }
 
 Section summary_section(const json& r) {
-  Section s{"summary", "Summary", {}, {}, {}, {}, {}};
+  Section s{"summary", "Summary", {}, {}, {}, {}};
+  // The finding itself is the report's lead paragraph (lead_paragraph), above the contents.
+  if (has_snn(r)) {
+    const std::vector<std::string> flagged = assumption_lines(r);
+    std::string text = fmt::format(
+        "Flagged constants (assumptions, or figures not checked against their primary source) that move a "
+        "comparison above by more than {:.0f}% when halved or doubled:",
+        100.0 * num(r["findings"], "threshold"));
+    if (flagged.empty()) text += " none.";
+    for (const std::string& line : flagged) text += "\n" + line;
+    s.paragraphs.push_back(text);
+  }
   const json& m = r["model"];
   std::string fusions;
   for (const auto& [k, v] : m["fusions"].items())
@@ -98,12 +107,12 @@ Section summary_section(const json& r) {
   const json& a = r["ann"];
   if (a.value("evaluated", false))
     s.paragraphs.push_back(fmt::format(
-        "ANN (dense engine, as exported): {} {} on {} samples of {} ({:.0f} samples/s in the engine).",
+        "ANN (dense engine, as exported): {} {} on {} samples of {} ({} samples/s in the engine).",
         str(a["metric"], "name"), metric_text(str(a["metric"], "name"), num(a["metric"], "value")),
         a.value("samples", 0),
         // An .npz has no splits: its rows are the samples.
         str(a, "data").ends_with(".npz") ? str(a, "data") : fmt::format("split '{}' of {}", str(a, "split"), str(a, "data")),
-        num(a, "samples_per_s")));
+        format_count(num(a, "samples_per_s"))));
   else
     s.paragraphs.push_back("ANN: not scored (" + str(a, "not_evaluated_reason") +
                            "); energies are for one static inference.");
@@ -111,15 +120,15 @@ Section summary_section(const json& r) {
     const json& sn = r["snn"];
     const bool scored = sn["metric"]["name"].is_string();
     if (scored)
-      s.paragraphs.push_back(fmt::format("SNN ({} mode): {} {} (QANN {}) on {} samples, mean {:.1f} steps to quiescence.",
+      s.paragraphs.push_back(fmt::format("SNN ({} mode): {} {} (QANN {}) on {} samples, mean {} steps to quiescence.",
                                          str(sn, "mode"), str(sn["metric"], "name"),
                                          metric_text(str(sn["metric"], "name"), num(sn["metric"], "snn_value")),
                                          metric_text(str(sn["metric"], "name"), num(sn["metric"], "qann_value")),
-                                         sn.value("samples", 0), num(sn, "mean_steps")));
+                                         sn.value("samples", 0), format_count(num(sn, "mean_steps"))));
     else
       s.paragraphs.push_back(fmt::format("SNN ({} mode): not scored (the samples carry no labels) on {} samples, mean "
-                                         "{:.1f} steps to quiescence.",
-                                         str(sn, "mode"), sn.value("samples", 0), num(sn, "mean_steps")));
+                                         "{} steps to quiescence.",
+                                         str(sn, "mode"), sn.value("samples", 0), format_count(num(sn, "mean_steps"))));
     if (sn.contains("calibration")) {
       const json& c = sn["calibration"];
       if (str(c, "source") == "synthetic")
@@ -132,46 +141,50 @@ Section summary_section(const json& r) {
                                str(sn, "data") + ".");
     }
   } else {
-    s.paragraphs.push_back("SNN: not available yet (" + stage_note(r, "compress") +
-                           "). The SNN columns, the ANN/SNN ratios, accuracy vs steps and firing rates appear "
-                           "here once the spiking conversion of real models lands.");
+    s.paragraphs.push_back("SNN: not run (" + stage_note(r, "snn") + ").");
   }
-  Table t{"summary-table", "Energy per inference", {"Profile", "Kind", "ANN"}, {}, {false, false, true}, {}};
-  const bool snn = has_snn(r);
-  if (snn) {
-    t.header.insert(t.header.end(), {"SNN", "ANN/SNN"});
-    t.numeric.insert(t.numeric.end(), {true, true});
-  }
-  t.header.push_back("Fits on chip");
-  t.numeric.push_back(false);
+  // Per profile: who is cheaper, against which baseline.
+  Table t{"summary-table",
+          "Energy per inference, the SNN against the cheapest ANN baseline at least as accurate",
+          {"Profile", "Kind", "Compared with", "ANN", "SNN", "Result", "Fits on chip"},
+          {},
+          {false, false, false, true, true, false, false},
+          {}};
   const json& ap = prices(r, "ann");
   const json& sp = prices(r, "snn");
   for (std::size_t i = 0; i < ap.size(); ++i) {
     const json& p = ap[i];
-    std::vector<std::string> row{str(p, "profile"), str(p, "kind"), energy_cell(p)};
+    const std::string profile = str(p, "profile");
+    const json* f = nullptr;
+    for (const auto& x : r["findings"]["profiles"])
+      if (str(x, "snn_profile") == profile) f = &x;
     std::string fits = p.value("fits", true) ? "yes" : "no: " + str(p, "shortfall");
-    if (snn && i < sp.size()) {
-      row.push_back(energy_cell(sp[i]));
-      std::string ratio = "n/a";
-      for (const auto& c : r["comparisons"])
-        if (str(c, "ann_profile") == str(p, "profile") && str(c, "snn_profile") == str(p, "profile") &&
-            c["ratio"].is_number())
-          ratio = fmt::format("{:.2f}x", c["ratio"].get<double>());
-      row.push_back(ratio);
-      if (!sp[i].value("fits", true)) fits += "; SNN no: " + str(sp[i], "shortfall");
+    if (i < sp.size() && !sp[i].value("fits", true)) fits += "; SNN no: " + str(sp[i], "shortfall");
+    if (f && f->value("compared", false)) {
+      const double ratio = num(*f, "ratio");
+      const std::string result = std::fabs(ratio - 1.0) < 0.005 ? "equal"
+                                 : ratio > 1                    ? "ANN cheaper, " + format_ratio(ratio)
+                                                                : "SNN cheaper, " + format_ratio(1.0 / ratio);
+      t.rows.push_back({profile, str(p, "kind"), subject_label(r, str(*f, "baseline")),
+                        format_energy_pj(num(*f, "ann_energy_per_inference_pj")),
+                        format_energy_pj(num(*f, "snn_energy_per_inference_pj")), result,
+                        str(p, "kind") == "compute-only" ? "-" : fits});
+    } else {
+      t.rows.push_back({profile, str(p, "kind"), "fp32 ANN", energy_cell(p), i < sp.size() ? energy_cell(sp[i]) : "-",
+                        f ? str(*f, "why_not") : "no SNN", str(p, "kind") == "compute-only" ? "-" : fits});
     }
-    row.push_back(str(p, "kind") == "compute-only" ? "-" : fits);
-    t.rows.push_back(std::move(row));
   }
   t.note =
       "compute-only: the E_MAC = 4.6 pJ / E_AC = 0.9 pJ convention of Spikformer-style papers (no memory, no "
       "neuron updates, no static power), shown beside the full models.";
   s.tables.push_back(std::move(t));
+  if (has_snn(r)) s.tables.push_back(baselines_table(r));
+  s.tables.push_back(ops_table(r));
   return s;
 }
 
 Section stages_section(const json& r) {
-  Section s{"stages", "Pipeline stages", {}, {}, {}, {}, {}};
+  Section s{"stages", "Pipeline stages", {}, {}, {}, {}};
   Table t{"stages", "Stages", {"Stage", "Status", "Seconds", "Note"}, {}, {false, false, true, false}, {}};
   for (const auto& st : r["stages"])
     t.rows.push_back({str(st, "name"), str(st, "status"), fmt::format("{:.2f}", num(st, "seconds")), str(st, "note")});
@@ -179,9 +192,9 @@ Section stages_section(const json& r) {
   return s;
 }
 
-Table energy_table(const json& ps, const std::string& subject) {
-  Table t{
-      "energy-" + subject, subject == "ann" ? "ANN energy per inference" : "SNN energy per inference", {}, {}, {}, {}};
+Table energy_table(const json& r, const std::string& subject) {
+  const json& ps = prices(r, subject);
+  Table t{"energy-" + subject, subject_label(r, subject) + " energy per inference", {}, {}, {}, {}};
   t.header = {"Profile"};
   t.header.insert(t.header.end(), kComponentTitles.begin(), kComponentTitles.end());
   t.header.insert(t.header.end(), {"Total", "Latency", "Per spike", "Per token"});
@@ -196,7 +209,7 @@ Table energy_table(const json& ps, const std::string& subject) {
       for (const auto& c : kComponents) row.push_back(format_energy_pj(num(p["per_inference_pj"], c.c_str())));
       row.push_back(format_energy_pj(num(p["per_inference_pj"], "total")));
       const double lat = num(p, "latency_per_inference_s");
-      row.push_back(str(p, "kind") == "compute-only" ? "-" : seconds_text(lat));
+      row.push_back(str(p, "kind") == "compute-only" ? "-" : format_seconds(lat));
       row.push_back(p["energy_per_spike_pj"].is_number() ? format_energy_pj(num(p, "energy_per_spike_pj")) : "-");
       row.push_back(p["per_token_pj"].is_object() ? format_energy_pj(num(p["per_token_pj"], "total")) : "-");
     }
@@ -205,42 +218,22 @@ Table energy_table(const json& ps, const std::string& subject) {
   return t;
 }
 
-Chart energy_chart(const json& ps, const std::string& subject) {
-  Chart c{"chart-energy-" + subject,
-          (subject == "ann" ? "ANN" : "SNN") + std::string(" energy per inference"),
-          "pJ",
-          true,
-          {},
-          kComponentTitles,
-          {}};
-  for (const auto& p : ps) {
-    if (!p.value("fits", true)) continue;
-    c.categories.push_back(str(p, "profile"));
-    std::vector<double> v;
-    for (const auto& k : kComponents) v.push_back(num(p["per_inference_pj"], k.c_str()));
-    c.values.push_back(std::move(v));
-  }
-  return c;
-}
-
 Section energy_section(const json& r, const Plots& plots) {
-  Section s{"energy", "Energy by component", {}, {}, {}, {}, {}};
+  Section s{"energy", "Energy by component", {}, {}, {}, {}};
   s.paragraphs.push_back(
       "Energy per inference split into compute (MACs, synaptic ops, neuron updates, elementwise and nonlinear "
       "units), SRAM, DRAM, network-on-chip (spike packets and mesh hops) and static (leakage x latency). "
       "Formulas and constants: docs/energy-model.md; every constant's source is listed at the end.");
-  s.tables.push_back(energy_table(prices(r, "ann"), "ann"));
-  s.charts.push_back(energy_chart(prices(r, "ann"), "ann"));
-  if (has_snn(r)) {
-    s.tables.push_back(energy_table(prices(r, "snn"), "snn"));
-    s.charts.push_back(energy_chart(prices(r, "snn"), "snn"));
-  }
+  s.tables.push_back(energy_table(r, "ann"));
+  for (const auto& b : r.value("baselines", json::array()))
+    if (str(b, "subject") != "ann") s.tables.push_back(energy_table(r, str(b, "subject")));
+  if (has_snn(r)) s.tables.push_back(energy_table(r, "snn"));
   if (std::count(plots.names.begin(), plots.names.end(), "energy_breakdown")) s.plots.push_back("energy_breakdown");
   return s;
 }
 
 Section bytes_section(const json& r) {
-  Section s{"bytes", "Bytes moved per memory level", {}, {}, {}, {}, {}};
+  Section s{"bytes", "Bytes moved per memory level", {}, {}, {}, {}};
   Table t{"bytes",
           "Bytes per inference by memory level",
           {"Subject", "Profile", "SRAM", "DRAM"},
@@ -291,7 +284,7 @@ Section bytes_section(const json& r) {
 }
 
 Section mapping_section(const json& r) {
-  Section s{"mapping", "Mapping on neuromorphic chips", {}, {}, {}, {}, {}};
+  Section s{"mapping", "Mapping on neuromorphic chips", {}, {}, {}, {}};
   Table t{"mapping",
           "Does the model fit?",
           {"Subject", "Profile", "Fits", "Cores used", "Synapse bytes spilled", "Neurons spilled", "Shortfall"},
@@ -318,7 +311,7 @@ Section mapping_section(const json& r) {
 }
 
 Section layers_section(const json& r, const Plots& plots) {
-  Section s{"layers", "Energy per layer", {}, {}, {}, {}, {}};
+  Section s{"layers", "Energy per layer", {}, {}, {}, {}};
   s.paragraphs.push_back(
       fmt::format("The {} most expensive layers per profile, per inference; report.json holds every "
                   "ledger row.",
@@ -337,13 +330,11 @@ Section layers_section(const json& r, const Plots& plots) {
       double all = 0;
       for (const json* l : rows) all += num((*l)["energy_pj"], "total");
       Table t{"layers-" + subject + "-" + profile,
-              fmt::format("{} on {}", subject == "ann" ? "ANN" : "SNN", profile),
+              fmt::format("{} on {}", subject_label(r, subject), profile),
               {"Layer", "Op", "Compute", "SRAM", "DRAM", "NoC", "Total", "Share"},
               {},
               {false, false, true, true, true, true, true, true},
               {}};
-      Chart c{"chart-layers-" + subject + "-" + profile, t.title, "pJ", true, {},
-              {"Compute", "SRAM", "DRAM", "NoC"},        {}};
       double shown = 0;
       for (std::size_t i = 0; i < rows.size() && i < kTopLayers; ++i) {
         const json& l = *rows[i];
@@ -353,8 +344,6 @@ Section layers_section(const json& r, const Plots& plots) {
                           format_energy_pj(num(e, "sram") / per), format_energy_pj(num(e, "dram") / per),
                           format_energy_pj(num(e, "noc") / per), format_energy_pj(num(e, "total") / per),
                           fmt::format("{:.1f}%", all > 0 ? 100.0 * num(e, "total") / all : 0.0)});
-        c.categories.push_back(str(l, "name"));
-        c.values.push_back({num(e, "compute") / per, num(e, "sram") / per, num(e, "dram") / per, num(e, "noc") / per});
       }
       if (rows.size() > kTopLayers)
         t.rows.push_back({fmt::format("({} other layers)", rows.size() - kTopLayers), "", "", "", "", "",
@@ -364,39 +353,45 @@ Section layers_section(const json& r, const Plots& plots) {
       if (st > 0)
         t.note = "Static energy (" + format_energy_pj(st) + " per inference) is a whole-run term, not per layer.";
       s.tables.push_back(std::move(t));
-      s.charts.push_back(std::move(c));
     }
   }
   if (std::count(plots.names.begin(), plots.names.end(), "energy_per_layer")) s.plots.push_back("energy_per_layer");
   return s;
 }
 
+// "ANN cheaper, 7.13x" / "SNN cheaper, 1.21x": the direction in words, the ratio always >= 1.
+std::string verdict(double ann_pj, double snn_pj) {
+  if (!(ann_pj > 0) || !(snn_pj > 0)) return "n/a";
+  if (std::fabs(snn_pj / ann_pj - 1.0) < 0.005) return "equal";
+  return snn_pj > ann_pj ? "ANN cheaper, " + format_ratio(snn_pj / ann_pj) : "SNN cheaper, " + format_ratio(ann_pj / snn_pj);
+}
+
 Section comparison_section(const json& r, const Plots& plots) {
-  Section s{"ann-vs-snn", "ANN vs SNN", {}, {}, {}, {}, {}};
+  Section s{"ann-vs-snn", "ANN vs SNN", {}, {}, {}, {}};
   if (!has_snn(r)) {
-    s.paragraphs.push_back("Not available yet: the SNN stage did not run (" + stage_note(r, "compress") +
-                           "). The table will hold ANN/SNN energy ratios per profile (same chip) and for the ANN "
-                           "on each dense accelerator against the SNN on each neuromorphic chip.");
+    s.paragraphs.push_back("No SNN (" + stage_note(r, "snn") + "): no comparison.");
     return s;
   }
-  Table t{"comparisons",
-          "ANN/SNN energy per inference (> 1: the SNN saves energy)",
-          {"ANN on", "SNN on", "ANN", "SNN", "ANN/SNN"},
-          {},
-          {false, false, true, true, true},
-          {}};
+  s.paragraphs.push_back(
+      "The ANN as exported (fp32) on every profile against the SNN on the same profile, and the ANN on each dense "
+      "accelerator against the SNN on each neuromorphic chip. The summary compares against the cheapest baseline at "
+      "least as accurate as the SNN instead.");
+  Table t{"comparisons", "fp32 ANN and SNN energy per inference", {"ANN on", "SNN on", "ANN", "SNN", "Result"}, {},
+          {false, false, true, true, false}, {}};
   for (const auto& c : r["comparisons"])
     t.rows.push_back({str(c, "ann_profile"), str(c, "snn_profile"),
                       c.value("fits", true) ? format_energy_pj(num(c, "ann_energy_per_inference_pj")) : "-",
                       c.value("fits", true) ? format_energy_pj(num(c, "snn_energy_per_inference_pj")) : "-",
-                      c["ratio"].is_number() ? fmt::format("{:.2f}x", num(c, "ratio")) : "does not fit"});
+                      c["ratio"].is_number() ? verdict(num(c, "ann_energy_per_inference_pj"),
+                                                       num(c, "snn_energy_per_inference_pj"))
+                                             : "does not fit"});
   s.tables.push_back(std::move(t));
   if (std::count(plots.names.begin(), plots.names.end(), "ann_vs_snn")) s.plots.push_back("ann_vs_snn");
   return s;
 }
 
 Section snn_section(const json& r, const Plots& plots) {
-  Section s{"snn", "Spiking network: accuracy vs steps, firing rates", {}, {}, {}, {}, {}};
+  Section s{"snn", "Spiking network: accuracy vs steps, firing rates", {}, {}, {}, {}};
   if (!has_snn(r)) {
     s.paragraphs.push_back("Not available yet (" + stage_note(r, "snn") + ").");
     return s;
@@ -419,7 +414,7 @@ Section snn_section(const json& r, const Plots& plots) {
                {},           {false, true, true, true}, "firing rate = spikes / (neurons x timesteps), per sample"};
   for (const auto& l : sn["layers"])
     layers.rows.push_back({str(l, "name"), format_count(num(l, "neurons")),
-                           format_count(num(l, "spikes_per_inference")), fmt::format("{:.4f}", num(l, "firing_rate"))});
+                           format_count(num(l, "spikes_per_inference")), format_count(num(l, "firing_rate"))});
   s.tables.push_back(std::move(layers));
   for (const char* n : {"accuracy_vs_step", "firing_rates"})
     if (std::count(plots.names.begin(), plots.names.end(), n)) s.plots.push_back(n);
@@ -427,25 +422,27 @@ Section snn_section(const json& r, const Plots& plots) {
 }
 
 Section sensitivity_section(const json& r, const Plots& plots) {
-  Section s{"sensitivity", "Sensitivity to each constant", {}, {}, {}, {}, {}};
+  Section s{"sensitivity", "Sensitivity to each constant", {}, {}, {}, {}};
   const json& sens = r["sensitivity"];
   std::vector<double> factors;
   for (const auto& f : sens["factors"]) factors.push_back(f.get<double>());
+  // The table shows the ANN as exported and the SNN (report.json holds every baseline too).
   std::vector<std::string> subjects;
-  for (const auto& x : sens["subjects"]) subjects.push_back(x.get<std::string>());
+  for (const auto& x : sens["subjects"])
+    if (x == "ann" || x == "snn") subjects.push_back(x.get<std::string>());
   if (factors.empty() || sens["rows"].empty()) {
     s.paragraphs.push_back("No sensitivity table was computed.");
     return s;
   }
   const bool ratio = subjects.size() > 1;
   s.paragraphs.push_back(
-      std::string("How the energy per inference") + (ratio ? " and the ANN/SNN ratio move" : " moves") +
+      std::string("How the energy per inference") + (ratio ? " and the SNN/ANN energy ratio move" : " moves") +
       " when one constant is scaled and all others are fixed. A scaled value that is not a legal profile (half of a "
       "count of 1, more cores than the mesh holds) is marked invalid; a chip that no longer holds the model is "
       "marked as not fitting.");
   Table t{"sensitivity",
           "Change against the profile's own constants",
-          {"Profile", "Constant", "Value", "Verified"},
+          {"Profile", "Constant", "Value", "Status"},
           {},
           {false, false, true, false},
           {}};
@@ -456,15 +453,29 @@ Section sensitivity_section(const json& r, const Plots& plots) {
     }
   if (ratio)
     for (double f : factors) {
-      t.header.push_back("ANN/SNN " + factor_text(f));
+      t.header.push_back("SNN/ANN " + factor_text(f));
       t.numeric.push_back(true);
     }
+  // SNN / ANN energy at a point (NaN when either does not fit).
+  auto snn_over_ann = [](const json& at) {
+    const json& a = at["ann"];
+    const json& n = at["snn"];
+    if (!a.value("fits", false) || !n.value("fits", false)) return std::numeric_limits<double>::quiet_NaN();
+    return num(n, "energy_per_inference_pj") / num(a, "energy_per_inference_pj");
+  };
+  // The status of a constant, from the profiles priced (the compute-only convention's are verified).
+  auto status_of = [&](const json& row) -> std::string {
+    for (const auto& p : r["profiles"])
+      if (str(p, "name") == str(row, "profile") && p["constants"].contains(str(row, "constant")))
+        return status_text(p["constants"][str(row, "constant")]);
+    return row.value("verified", true) ? "verified" : "unverified";
+  };
   // Impact: the largest relative change of the headline figure (the ratio when there is an SNN).
   auto impact = [&](const json& row) {
     double best = 0;
     for (const auto& p : row["points"]) {
-      const double base = ratio ? num(row["base"], "ratio") : num(row["base"]["ann"], "energy_per_inference_pj");
-      const double v = ratio ? num(p, "ratio") : num(p["ann"], "energy_per_inference_pj");
+      const double base = ratio ? snn_over_ann(row["base"]) : num(row["base"]["ann"], "energy_per_inference_pj");
+      const double v = ratio ? snn_over_ann(p) : num(p["ann"], "energy_per_inference_pj");
       if (std::isfinite(base) && std::isfinite(v) && base != 0 && p.value("valid", false))
         best = std::max(best, std::fabs(v / base - 1.0));
     }
@@ -488,20 +499,18 @@ Section sensitivity_section(const json& r, const Plots& plots) {
     if (!base[sub].value("fits", false)) return "fits";
     return percent_change(num(base[sub], "energy_per_inference_pj"), num(p[sub], "energy_per_inference_pj"));
   };
-  std::vector<std::pair<double, const json*>> ranked;
   for (const json* rowp : rows) {
     const json& row = *rowp;
     std::vector<std::string> cells{str(row, "profile"), str(row, "constant"),
-                                   constant_text(num(row, "base_value")) + " " + str(row, "unit"),
-                                   row.value("verified", true) ? "yes" : "no"};
+                                   quantity_text(num(row, "base_value"), str(row, "unit")),
+                                   status_of(row)};
     for (const auto& sub : subjects)
       for (const auto& p : row["points"]) cells.push_back(cell(row["base"], p, sub));
     if (ratio)
       for (const auto& p : row["points"])
-        cells.push_back(p.value("valid", false) ? percent_change(num(row["base"], "ratio"), num(p, "ratio"))
+        cells.push_back(p.value("valid", false) ? percent_change(snn_over_ann(row["base"]), snn_over_ann(p))
                                                 : "invalid");
     t.rows.push_back(std::move(cells));
-    ranked.emplace_back(impact(row), rowp);
   }
   t.note = "Invalid points: " +
            std::to_string(std::count_if(sens["rows"].begin(), sens["rows"].end(),
@@ -511,59 +520,46 @@ Section sensitivity_section(const json& r, const Plots& plots) {
                                         })) +
            " constants have a scaled value that is not a legal profile (see report.json for the reason).";
   s.tables.push_back(std::move(t));
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  Chart c{"chart-sensitivity",
-          ratio ? "Largest changes of the ANN/SNN ratio" : "Largest changes of the ANN energy",
-          "%",
-          false,
-          {},
-          {},
-          {}};
-  for (double f : factors) c.series.push_back(factor_text(f));
-  for (std::size_t i = 0; i < ranked.size() && i < 12; ++i) {
-    if (ranked[i].first <= 0) break;
-    const json& row = *ranked[i].second;
-    c.categories.push_back(str(row, "profile") + ": " + str(row, "constant"));
-    std::vector<double> v;
-    for (const auto& p : row["points"]) {
-      const double base = ratio ? num(row["base"], "ratio") : num(row["base"]["ann"], "energy_per_inference_pj");
-      const double x = ratio ? num(p, "ratio") : num(p["ann"], "energy_per_inference_pj");
-      v.push_back(p.value("valid", false) && std::isfinite(x) && base != 0 ? 100.0 * (x / base - 1.0) : 0.0);
-    }
-    c.values.push_back(std::move(v));
-  }
-  if (!c.categories.empty()) s.charts.push_back(std::move(c));
   if (std::count(plots.names.begin(), plots.names.end(), "sensitivity")) s.plots.push_back("sensitivity");
   return s;
 }
 
 Section profiles_section(const json& r) {
-  Section s{"profiles", "Hardware profiles and the sources of their constants", {}, {}, {}, {}, {}};
+  Section s{"profiles", "Hardware profiles and the sources of their constants", {}, {}, {}, {}};
   for (const auto& p : r["profiles"]) {
     Table t{"profile-" + str(p, "name"),
             fmt::format("{} ({})", str(p, "name"), str(p, "kind")),
-            {"Constant", "Value", "Unit", "Node", "Verified", "Source"},
+            {"Constant", "Value", "Node", "Status", "Source"},
             {},
-            {false, true, false, false, false, false},
+            {false, true, false, false, false},
             str(p, "description")};
     for (const auto& [k, c] : p["constants"].items())
-      t.rows.push_back({k, constant_text(num(c, "value")), str(c, "unit"), str(c, "node"),
-                        c.value("verified", true) ? "yes" : "no", str(c, "source")});
+      t.rows.push_back({k, quantity_text(num(c, "value"), str(c, "unit")), str(c, "node"), status_text(c),
+                        str(c, "source")});
     s.tables.push_back(std::move(t));
   }
   return s;
 }
 
 Section notes_section(const json& r, const Plots& plots) {
-  Section s{"notes", "Notes and assumptions", {}, {}, {}, {}, {}};
+  Section s{"notes", "Notes and assumptions", {}, {}, {}, {}};
   std::set<std::string> seen;
   auto add = [&](const std::string& n) {
     if (!n.empty() && seen.insert(n).second) s.bullets.push_back(n);
   };
   for (const auto& n : r["notes"]) add(n.get<std::string>());
-  for (const std::string subject : {"ann", "snn"})
-    for (const auto& p : prices(r, subject))
-      for (const auto& n : p["notes"]) add(str(p, "profile") + ": " + n.get<std::string>());
+  // A pricing note once per profile and text, with the models it applies to.
+  std::vector<std::pair<std::string, std::string>> keys;  // (profile, note) in first-seen order
+  std::map<std::pair<std::string, std::string>, std::string> who;
+  for (const auto& [subject, ps] : r["pricing"].items())
+    for (const auto& p : ps)
+      for (const auto& n : p["notes"]) {
+        const auto key = std::make_pair(str(p, "profile"), n.get<std::string>());
+        if (!who.count(key)) keys.push_back(key);
+        std::string& w = who[key];
+        w += (w.empty() ? "" : ", ") + subject_label(r, subject);
+      }
+  for (const auto& key : keys) add(fmt::format("{} ({}): {}", key.first, who[key], key.second));
   if (has_snn(r))
     for (const auto& n : r["snn"]["notes"]) add("snn: " + n.get<std::string>());
   add("plots: " + plots.status);
@@ -572,20 +568,26 @@ Section notes_section(const json& r, const Plots& plots) {
 
 }  // namespace
 
+std::string lead_paragraph(const json& r) {
+  std::string lead;
+  for (const std::string& line : headline_lines(r)) lead += (lead.empty() ? "" : "\n") + line;
+  return lead;
+}
+
 std::string report_title(const json& r) {
   return "snnconv report: " + str(r["model"], "name");
 }
 
 std::vector<Section> report_sections(const json& r, const Plots& plots) {
-  std::vector<Section> out{summary_section(r),           stages_section(r),      energy_section(r, plots),
-          comparison_section(r, plots), mapping_section(r),     bytes_section(r),
-          layers_section(r, plots),     snn_section(r, plots),  cascade_section(r, plots),
-          sensitivity_section(r, plots),
-          profiles_section(r),          notes_section(r, plots)};
-  if (r.contains("user_cascade") && r["user_cascade"].is_object())
-    out.insert(out.begin() + 9, user_cascade_section(r));  // after the early-read cascade
-  if (r.contains("speculative") && r["speculative"].is_object())
-    out.insert(out.end() - 3, speculative_section(r));  // before sensitivity, profiles and notes
+  std::vector<Section> out{summary_section(r), stages_section(r), break_even_section(r, plots),
+                           energy_section(r, plots), comparison_section(r, plots), mapping_section(r),
+                           bytes_section(r), layers_section(r, plots), snn_section(r, plots),
+                           cascade_section(r, plots)};
+  if (r.contains("user_cascade") && r["user_cascade"].is_object()) out.push_back(user_cascade_section(r));
+  if (r.contains("speculative") && r["speculative"].is_object()) out.push_back(speculative_section(r));
+  out.push_back(sensitivity_section(r, plots));
+  out.push_back(profiles_section(r));
+  out.push_back(notes_section(r, plots));
   return out;
 }
 
@@ -596,7 +598,7 @@ std::vector<Section> compare_sections(const json& c) {
     for (const auto& p : prices(rep, "ann"))
       if (std::find(profiles.begin(), profiles.end(), str(p, "profile")) == profiles.end())
         profiles.push_back(str(p, "profile"));
-  Section models{"models", "Models", {}, {}, {}, {}, {}};
+  Section models{"models", "Models", {}, {}, {}, {}};
   Table mt{"compare-models",
            "Models side by side",
            {"Model", "Task", "Parameters", "MACs / inference", "Samples", "ANN metric", "SNN metric"},
@@ -615,7 +617,7 @@ std::vector<Section> compare_sections(const json& c) {
   }
   models.tables.push_back(std::move(mt));
 
-  Section energy{"energy", "Energy per inference", {}, {}, {}, {}, {}};
+  Section energy{"energy", "Energy per inference", {}, {}, {}, {}};
   for (const std::string subject : {"ann", "snn"}) {
     bool any = false;
     for (const auto& rep : reports) any = any || !prices(rep, subject).empty();
@@ -624,49 +626,44 @@ std::vector<Section> compare_sections(const json& c) {
       continue;
     }
     Table t{"compare-energy-" + subject, subject == "ann" ? "ANN" : "SNN", {"Model"}, {}, {false}, {}};
-    Chart ch{"chart-compare-" + subject, t.title + " energy per inference (total)", "pJ", false, {}, {}, {}};
     for (const auto& p : profiles) {
       t.header.push_back(p);
       t.numeric.push_back(true);
-      if (p != "compute-only") ch.series.push_back(p);
     }
     for (const auto& rep : reports) {
       std::vector<std::string> row{str(rep["model"], "name")};
-      std::vector<double> vals;
       for (const auto& prof : profiles) {
         std::string cell = "-";
-        double v = 0;
         for (const auto& p : prices(rep, subject))
-          if (str(p, "profile") == prof) {
-            cell = energy_cell(p);
-            v = p.value("fits", true) ? num(p["per_inference_pj"], "total") : 0.0;
-          }
+          if (str(p, "profile") == prof) cell = energy_cell(p);
         row.push_back(cell);
-        if (prof != "compute-only") vals.push_back(v);
       }
       t.rows.push_back(std::move(row));
-      ch.categories.push_back(str(rep["model"], "name"));
-      ch.values.push_back(std::move(vals));
     }
     energy.tables.push_back(std::move(t));
-    energy.charts.push_back(std::move(ch));
   }
-  Section ratios{"ratios", "ANN/SNN ratios", {}, {}, {}, {}, {}};
+  Section ratios{"ratios", "Which side is cheaper", {}, {}, {}, {}};
   Table rt{"compare-ratios",
-           "ANN/SNN energy per inference",
-           {"Model", "ANN on", "SNN on", "ANN/SNN"},
+           "fp32 ANN against SNN, energy per inference",
+           {"Model", "ANN on", "SNN on", "Result"},
            {},
-           {false, false, false, true},
+           {false, false, false, false},
            {}};
+  Table hl{"compare-findings", "The finding of each report", {"Model", "Finding"}, {}, {false, false}, {}};
+  for (const auto& rep : reports)
+    for (const std::string& line : headline_lines(rep)) hl.rows.push_back({str(rep["model"], "name"), line});
   for (const auto& rep : reports)
     for (const auto& cmp : rep["comparisons"])
       rt.rows.push_back({str(rep["model"], "name"), str(cmp, "ann_profile"), str(cmp, "snn_profile"),
-                         cmp["ratio"].is_number() ? fmt::format("{:.2f}x", num(cmp, "ratio")) : "does not fit"});
+                         cmp["ratio"].is_number() ? verdict(num(cmp, "ann_energy_per_inference_pj"),
+                                                            num(cmp, "snn_energy_per_inference_pj"))
+                                                  : "does not fit"});
+  if (!hl.rows.empty()) ratios.tables.push_back(std::move(hl));
   if (rt.rows.empty())
-    ratios.paragraphs.push_back("No SNN section in any report yet: no ratios.");
+    ratios.paragraphs.push_back("No SNN section in any report: no comparison.");
   else
     ratios.tables.push_back(std::move(rt));
-  Section fits{"mapping", "Mapping", {}, {}, {}, {}, {}};
+  Section fits{"mapping", "Mapping", {}, {}, {}, {}};
   Table ft{"compare-mapping", "Neuromorphic fit", {"Model", "Subject", "Profile", "Fits", "Shortfall"}, {}, {}, {}};
   ft.numeric = std::vector<bool>(ft.header.size(), false);
   for (const auto& rep : reports)

@@ -39,7 +39,7 @@ std::string plan_text(const json& plan, const json& stages, bool numbered = fals
 }  // namespace
 
 Section cascade_section(const json& r, const Plots& plots) {
-  Section s{"cascade", "Cascade: the SNN read early, escalating to quiescence", {}, {}, {}, {}, {}};
+  Section s{"cascade", "Cascade: the SNN read early, escalating to quiescence", {}, {}, {}, {}};
   if (!r.contains("cascade") || !r["cascade"].is_object()) {
     s.paragraphs.push_back("No cascade: it is built from the SNN run of a classifier (see the notes).");
     return s;
@@ -100,7 +100,7 @@ Section cascade_section(const json& r, const Plots& plots) {
 }
 
 Section speculative_section(const json& r) {
-  Section s{"speculative", "Speculative decoding with a draft (--draft)", {}, {}, {}, {}, {}};
+  Section s{"speculative", "Speculative decoding with a draft (--draft)", {}, {}, {}, {}};
   const json& sp = r["speculative"];
   s.paragraphs.push_back(fmt::format(
       "Greedy decoding of {} prompts ({} tokens each, slices of split '{}' of {}) for up to {} tokens, target-only "
@@ -122,7 +122,7 @@ Section speculative_section(const json& r) {
 }
 
 Section user_cascade_section(const json& r) {
-  Section s{"user-cascade", "Cascade of the given stages (--cascade-stages)", {}, {}, {}, {}, {}};
+  Section s{"user-cascade", "Cascade of the given stages (--cascade-stages)", {}, {}, {}, {}};
   const json& res = r["user_cascade"];
   const json& stages = res["stages"];
   const json& ev = res["chosen"]["evaluation"];

@@ -13,6 +13,7 @@
 
 #include "snnconv/cascade/front_door.hpp"
 #include "snnconv/core/atomic_output.hpp"
+#include "snnconv/core/si_format.hpp"
 
 namespace snnconv::report {
 
@@ -72,10 +73,8 @@ class OutputFiles {
 // temporary of `out`. Never throws for a missing or failing script: the status says what happened.
 Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out);
 
-// Formatting helpers shared by the writers.
-std::string format_energy_pj(double pj);  // "8.37 mJ", "23.6 pJ", ...
-std::string format_bytes(double bytes);   // "1.25 MB"
-std::string format_count(double v);       // "2.43 M", "17"
+// Numbers are formatted by core/si_format.hpp (format_energy_pj, format_bytes, format_count, ...), the one style
+// the CLI, the report and the cascade writers share.
 std::string html_escape(const std::string& s);
 
 }  // namespace snnconv::report

@@ -1,5 +1,5 @@
 // Output folder discipline (a staging folder renamed into place: core/atomic_output.hpp), the plot script
-// runner, and the number formatting the writers share.
+// runner and HTML escaping.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,8 +37,8 @@ void OutputFiles::commit() { folder_.commit(); }
 
 const std::vector<std::string>& plot_names() {
   static const std::vector<std::string> names{"energy_breakdown", "energy_per_layer", "ann_vs_snn",
-                                              "accuracy_vs_step", "firing_rates",     "cascade_front",
-                                              "sensitivity"};
+                                              "break_even",       "accuracy_vs_step", "firing_rates",
+                                              "cascade_front",    "sensitivity"};
   return names;
 }
 
@@ -48,12 +48,13 @@ std::string plot_file(const std::string& name) {
 
 std::string plot_title(const std::string& name) {
   if (name == "energy_breakdown") return "Energy per inference by profile and component";
-  if (name == "energy_per_layer") return "Energy per layer (ANN)";
-  if (name == "ann_vs_snn") return "ANN vs SNN energy per inference";
+  if (name == "energy_per_layer") return "Energy per layer, the most expensive ones (fp32 ANN and SNN)";
+  if (name == "ann_vs_snn") return "Energy per inference of each ANN baseline and the SNN, per profile";
+  if (name == "break_even") return "Break-even: firing rate and steps at which the SNN costs what each ANN does";
   if (name == "accuracy_vs_step") return "SNN accuracy vs read-out step";
   if (name == "firing_rates") return "SNN firing rate per population";
   if (name == "cascade_front") return "Early-read cascade: accuracy vs energy (stages, Pareto front, chosen plan)";
-  if (name == "sensitivity") return "Sensitivity of the energy to each constant (x0.5, x2)";
+  if (name == "sensitivity") return "Sensitivity of the SNN/ANN energy ratio to each constant (x0.5, x2)";
   return name;
 }
 
@@ -139,43 +140,6 @@ Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out) {
   p.ok = true;
   p.status = fmt::format("made {} plots with {}", p.names.size(), script);
   return p;
-}
-
-// ---- formatting ----------------------------------------------------------------------------------------------
-
-std::string format_energy_pj(double pj) {
-  if (!std::isfinite(pj)) return "n/a";
-  static const char* const units[] = {"pJ", "nJ", "µJ", "mJ", "J", "kJ"};
-  double v = pj;
-  std::size_t u = 0;
-  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
-    v /= 1000.0;
-    ++u;
-  }
-  if (v == 0) return "0";
-  return fmt::format("{:.3g} {}", v, units[u]);
-}
-
-std::string format_bytes(double bytes) {
-  if (!std::isfinite(bytes)) return "n/a";
-  static const char* const units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = bytes;
-  std::size_t u = 0;
-  while (std::fabs(v) >= 1000.0 && u + 1 < std::size(units)) {
-    v /= 1000.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.3g} {}", v, units[u]);
-}
-
-std::string format_count(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  const double a = std::fabs(v);
-  if (a >= 1e9) return fmt::format("{:.3g} G", v / 1e9);
-  if (a >= 1e6) return fmt::format("{:.3g} M", v / 1e6);
-  if (a >= 1e4) return fmt::format("{:.3g} k", v / 1e3);
-  if (a == std::floor(a)) return fmt::format("{:.0f}", v);
-  return fmt::format("{:.3g}", v);
 }
 
 std::string html_escape(const std::string& s) {

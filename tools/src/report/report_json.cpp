@@ -1,4 +1,5 @@
 // report.json: every figure of a pipeline run (schema: docs/report-schema.md, tools/report.schema.json).
+#include <algorithm>
 #include <cmath>
 
 #include "report/cascade_report.hpp"
@@ -119,7 +120,9 @@ json price_json(const hw::ProfilePrice& p) {
 json profile_json(const hw::Profile& p) {
   json constants = json::object();
   for (const auto& [key, c] : p.constants) {
-    json cj = {{"value", c.value}, {"unit", c.unit}, {"source", c.source}, {"verified", c.verified}};
+    json cj = {{"value", c.value},           {"unit", c.unit},
+               {"source", c.source},         {"verified", c.verified},
+               {"assumption", c.assumption}};
     if (!c.node.empty()) cj["node"] = c.node;
     if (!c.note.empty()) cj["note"] = c.note;
     constants[key] = std::move(cj);
@@ -163,8 +166,12 @@ json snn_json(const cascade::SnnSection& s) {
 }
 
 json sensitivity_json(const cascade::PipelineResult& r) {
-  std::vector<std::string> subjects{"ann"};
-  if (r.snn) subjects.push_back("snn");
+  std::vector<std::string> subjects = r.sensitivity_subjects;
+  if (subjects.empty()) {
+    subjects.push_back("ann");
+    if (r.snn) subjects.push_back("snn");
+  }
+  const auto snn_at = static_cast<std::size_t>(std::find(subjects.begin(), subjects.end(), "snn") - subjects.begin());
   auto per_subject = [&](const std::vector<double>& e, const std::vector<bool>& fits) {
     json j = json::object();
     for (std::size_t i = 0; i < subjects.size(); ++i)
@@ -172,9 +179,10 @@ json sensitivity_json(const cascade::PipelineResult& r) {
                         {"fits", i < fits.size() && fits[i]}};
     return j;
   };
+  // ANN (as exported) / SNN, the ratio of schema version 1.
   auto ratio = [&](const std::vector<double>& e, const std::vector<bool>& fits) -> json {
-    if (subjects.size() < 2 || e.size() < 2 || !fits[0] || !fits[1] || e[1] == 0) return nullptr;
-    return num(e[0] / e[1]);
+    if (snn_at >= subjects.size() || snn_at >= e.size() || !fits[0] || !fits[snn_at] || e[snn_at] == 0) return nullptr;
+    return num(e[0] / e[snn_at]);
   };
   json rows = json::array();
   for (const hw::SensitivityRow& row : r.sensitivity) {
@@ -219,6 +227,116 @@ json cascade_section_json(const cascade::EarlyReadResult& e) {
   return j;
 }
 
+json counts_per_inference(const Ledger& l) {
+  const Counters t = l.total();
+  const double n = static_cast<double>(std::max<std::uint64_t>(l.samples, 1));
+  auto d = [&](std::uint64_t v) { return num(static_cast<double>(v) / n); };
+  json read = json::object(), written = json::object();
+  for (std::size_t m = 0; m < kMemClassCount; ++m) {
+    const std::string name(mem_class_name(static_cast<MemClass>(m)));
+    read[name] = d(t.bytes_read[m]);
+    written[name] = d(t.bytes_written[m]);
+  }
+  return {{"macs", d(t.total_macs())},
+          {"synaptic_ops", d(t.total_acs())},
+          {"neuron_updates", d(t.neuron_updates)},
+          {"spikes", d(t.spikes())},
+          {"burst_events", d(t.burst_events)},
+          {"dense_ops", d(t.dense_ops)},
+          {"nonlinear_ops", d(t.nonlinear_ops)},
+          {"steps", num(static_cast<double>(hw::ledger_steps(l)) / n)},
+          {"bytes_read", read},
+          {"bytes_written", written}};
+}
+
+// The ops table: per subject, what one inference counts (docs/report-schema.md, `ops`).
+json ops_json(const cascade::PipelineResult& r) {
+  json out = json::array();
+  for (const cascade::AnnBaseline& b : r.baselines)
+    out.push_back({{"subject", b.subject}, {"label", b.label + " ANN"},
+                   {"per_inference", counts_per_inference(b.subject == "ann" ? r.ann.ledger : b.ledger)}});
+  if (r.baselines.empty()) out.push_back({{"subject", "ann"}, {"label", "ANN"}, {"per_inference", counts_per_inference(r.ann.ledger)}});
+  if (r.snn) out.push_back({{"subject", "snn"}, {"label", "SNN"}, {"per_inference", counts_per_inference(r.snn->ledger)}});
+  return out;
+}
+
+json baselines_json(const cascade::PipelineResult& r) {
+  json out = json::array();
+  for (const cascade::AnnBaseline& b : r.baselines)
+    out.push_back({{"subject", b.subject},
+                   {"label", b.label},
+                   {"weight_bits", b.weight_bits},
+                   {"act_bits", b.act_bits},
+                   {"snn_bits", b.snn_bits},
+                   {"metric", std::isfinite(b.value) && r.snn ? json{{"name", r.snn->metric}, {"value", b.value}}
+                                                               : json(nullptr)},
+                   {"samples", b.samples},
+                   {"ledger", b.subject == "ann" ? json(nullptr) : ledger_json(b.ledger)}});
+  return out;
+}
+
+json numbers(const std::vector<double>& v) {
+  json out = json::array();
+  for (double x : v) out.push_back(num(x));
+  return out;
+}
+
+json finding_json(const cascade::Finding& f) {
+  json causes = json::array();
+  for (const cascade::Cause& c : f.causes)
+    causes.push_back({{"term", c.term}, {"snn_pj", num(c.snn_pj)}, {"ann_pj", num(c.ann_pj)},
+                      {"snn_count", num(c.snn_count)}, {"ann_count", num(c.ann_count)}});
+  json assumptions = json::array();
+  for (const cascade::AssumptionImpact& a : f.assumptions)
+    assumptions.push_back({{"profile", a.profile}, {"constant", a.constant}, {"unit", a.unit}, {"value", num(a.value)},
+                           {"status", a.assumption ? "assumption" : "unverified"}, {"factors", a.factors},
+                           {"changes", numbers(a.changes)}});
+  json be = nullptr;
+  if (f.activity) {
+    json rows = json::array();
+    for (const cascade::BreakEvenRow& b : f.break_even)
+      rows.push_back({{"baseline", b.baseline}, {"ann_pj", num(b.point.ann_pj)}, {"rate", num(b.point.rate)},
+                      {"rate_per_step", num(b.point.rate / f.activity->steps)}, {"steps", num(b.point.steps)},
+                      {"formula_rate", num(b.point.formula_rate)}, {"formula_steps", num(b.point.formula_steps)},
+                      {"unbounded_rate", std::isinf(b.point.rate)}, {"unbounded_steps", std::isinf(b.point.steps)}});
+    const hw::ActivityModel& m = *f.activity;
+    be = {{"rate", num(m.rate)},         {"steps", num(m.steps)},           {"fixed_pj", num(m.fixed_pj)},
+          {"spike_pj", num(m.spike_pj)}, {"step_pj", num(m.step_pj)},       {"per_rate_pj", num(m.per_rate_pj())},
+          {"per_step_pj", num(m.per_step_pj())}, {"baselines", std::move(rows)}};
+  }
+  json blocks = json::array();
+  for (const cascade::BlockEnergy& b : f.blocks)
+    blocks.push_back({{"block", b.block}, {"snn_pj", num(b.snn_pj)}, {"ann_pj", num(b.ann_pj)}});
+  return {{"snn_profile", f.snn_profile},
+          {"ann_profile", f.ann_profile},
+          {"kind", f.kind},
+          {"compared", f.compared},
+          {"why_not", f.why_not},
+          {"baseline", f.compared ? json(f.baseline) : json(nullptr)},
+          {"basis", f.compared ? json(f.basis) : json(nullptr)},
+          {"snn_energy_per_inference_pj", f.compared ? num(f.snn_pj) : json(nullptr)},
+          {"ann_energy_per_inference_pj", f.compared ? num(f.ann_pj) : json(nullptr)},
+          {"ratio", f.compared ? num(f.ratio) : json(nullptr)},
+          {"snn_value", f.compared ? num(f.snn_value) : json(nullptr)},
+          {"ann_value", f.compared ? num(f.ann_value) : json(nullptr)},
+          {"equal_bits_ann_energy_per_inference_pj", f.compared ? num(f.equal_bits_ann_pj) : json(nullptr)},
+          {"steps", f.compared ? num(f.steps) : json(nullptr)},
+          {"causes", std::move(causes)},
+          {"assumptions", std::move(assumptions)},
+          {"break_even", std::move(be)},
+          {"blocks", std::move(blocks)}};
+}
+
+json findings_json(const cascade::Findings& f) {
+  json profiles = json::array();
+  for (const cascade::Finding& p : f.profiles) profiles.push_back(finding_json(p));
+  return {{"metric", f.metric},
+          {"higher_is_better", f.higher_is_better},
+          {"threshold", f.threshold},
+          {"profiles", std::move(profiles)},
+          {"across", f.across ? finding_json(*f.across) : json(nullptr)}};
+}
+
 }  // namespace
 
 json report_json(const cascade::PipelineResult& r) {
@@ -261,6 +379,15 @@ json report_json(const cascade::PipelineResult& r) {
   for (const auto& p : r.ann_prices) ann_prices.push_back(price_json(p));
   for (const auto& p : r.snn_prices) snn_prices.push_back(price_json(p));
   j["pricing"] = {{"ann", std::move(ann_prices)}, {"snn", std::move(snn_prices)}};
+  for (const cascade::AnnBaseline& b : r.baselines) {
+    if (b.subject == "ann") continue;
+    json prices = json::array();
+    for (const auto& p : b.prices) prices.push_back(price_json(p));
+    j["pricing"][b.subject] = std::move(prices);
+  }
+  j["baselines"] = baselines_json(r);
+  j["ops"] = ops_json(r);
+  j["findings"] = findings_json(r.findings);
   j["comparisons"] = json::array();
   for (const auto& c : r.comparisons)
     j["comparisons"].push_back({{"ann_profile", c.ann_profile},

@@ -39,13 +39,21 @@ void table(std::string& out, const Table& t) {
 
 }  // namespace
 
-std::string render_markdown(const std::string& title, const std::vector<Section>& sections) {
+// A line break inside a paragraph is a hard break (CommonMark: a backslash at the end of the line).
+static std::string md_paragraph(const std::string& p) {
+  std::string text = p;
+  for (std::size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 2)) text.replace(at, 1, "\\\n");
+  return text + "\n\n";
+}
+
+std::string render_markdown(const std::string& title, const std::vector<Section>& sections, const std::string& lead) {
   std::string out = "# " + title + "\n\n";
+  if (!lead.empty()) out += md_paragraph(lead);
   for (const auto& s : sections) out += fmt::format("- [{}](#{})\n", s.title, s.id);
   out += "\n";
   for (const auto& s : sections) {
     out += fmt::format("<a id=\"{}\"></a>\n\n## {}\n\n", s.id, s.title);
-    for (const auto& p : s.paragraphs) out += p + "\n\n";
+    for (const auto& p : s.paragraphs) out += md_paragraph(p);
     for (const auto& t : s.tables) table(out, t);
     for (const auto& p : s.plots) out += fmt::format("![{}]({})\n\n", plot_title(p), plot_file(p));
     for (const auto& b : s.bullets) out += "- " + b + "\n";
@@ -55,7 +63,7 @@ std::string render_markdown(const std::string& title, const std::vector<Section>
 }
 
 std::string report_markdown(const nlohmann::json& report, const Plots& plots) {
-  return render_markdown(report_title(report), report_sections(report, plots));
+  return render_markdown(report_title(report), report_sections(report, plots), lead_paragraph(report));
 }
 
 std::string compare_markdown(const nlohmann::json& compare) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "snnconv/cascade/early_read.hpp"
+#include "snnconv/cascade/findings.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -140,6 +141,8 @@ struct SnnSection {
   std::string cascade_status = "skipped";  // "done", "skipped" (not a classifier, or off) or "failed: why"
   Graph graph;    // Stage::spiking, batch 1: its nodes are the ledger's rows
   Ledger ledger;  // summed over samples; per node timesteps; per_step when recorded
+  Graph qann;     // Stage::quantized, batch 1: the QANN the SNN was converted from (the equal-bits baseline)
+  int weight_bits = 0;
 };
 
 // One ANN/SNN ratio: the ANN priced on `ann_profile` against the SNN on `snn_profile` (same profile, or an
@@ -161,8 +164,13 @@ struct PipelineResult {
   std::vector<hw::ProfilePrice> ann_prices;     // [0] the compute-only convention, then one per profile
   std::vector<hw::ProfilePrice> snn_prices;     // the same columns for the SNN; empty without an SNN
   std::vector<Comparison> comparisons;          // empty without an SNN
-  std::vector<hw::SensitivityRow> sensitivity;  // subjects: ann [, snn]
+  std::vector<hw::SensitivityRow> sensitivity;   // energies per subject, in sensitivity_subjects order
   std::vector<double> sensitivity_factors;
+  std::vector<std::string> sensitivity_subjects;  // "ann", the quantized baselines, "snn"
+  // Like-for-like dense baselines (fp32 = the `ann` section, W8A8, the QANN at the SNN's bits), each scored on the
+  // SNN's samples and priced on every profile; empty without an SNN.
+  std::vector<AnnBaseline> baselines;
+  Findings findings;  // the conclusion: per profile, which side is cheaper and why (find())
   // A cascade of the user's stages (`snnconv report --cascade-stages`), run by the caller with run_cascade.
   std::optional<CascadeResult> user_cascade;
   // Greedy speculative decoding with a draft (`snnconv report --draft`), run by the caller (ann::speculative_generate).
@@ -187,14 +195,27 @@ PipelineResult run_pipeline(const PipelineOptions& options);
 // The SNN stage (cascade/src/front_door_snn.cpp): quantize the fused graph `fused_ann` (bound at batch 1, read
 // from `source`), convert it to a spiking graph, run the QANN and the SNN on the first test samples (synthetic
 // ones without data). Appends its records (compress, convert, snn) to `stages`; returns nothing when skipped or
-// when the model cannot be quantized (the records say why).
+// when the model cannot be quantized (the records say why). `tick` (optional) is called after every sample of
+// the QANN and SNN runs with (done, total) of that run, for a progress display.
 std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const pipeline::ModelSource& source,
-                                        const Graph& fused_ann, std::vector<StageRecord>& stages);
+                                        const Graph& fused_ann, std::vector<StageRecord>& stages,
+                                        const std::function<void(std::int64_t, std::int64_t)>& tick = {});
 
 // Prices what `r` holds (r.ann, and r.snn when set) on the options' profiles: fills r.profiles,
 // r.ann_prices, r.snn_prices, r.comparisons, r.sensitivity. Public so a caller holding its own SNN run
 // (or a test) can price it exactly as the pipeline does.
 void price_pipeline(PipelineResult& r, const PipelineOptions& options);
+
+// The dense baselines of an SNN run (cascade/src/front_door_baselines.cpp): fp32 (the ANN section's ledger,
+// scored again on the SNN's samples), W8A8 (quantized and run on the QANN engine on the SNN's samples), and the
+// QANN the SNN was converted from; the quantized ones' ledgers are the dense engine's counts of their graphs.
+// Appends a `baselines` StageRecord; does nothing without r.snn.
+void run_baselines(const PipelineOptions& options, const pipeline::ModelSource& source, PipelineResult& r);
+
+// The findings of a priced result (cascade/src/front_door_findings.cpp): per profile the comparison at equal
+// accuracy with its causes, the flagged constants that move it by more than `threshold` under the sensitivity
+// factors, break-even rate and steps against every baseline, and the per-block energies.
+Findings find(const PipelineResult& r, const PipelineOptions& options, double threshold = 0.25);
 
 // The profiles priced when none are named: every bundled profile of kind neuromorphic or dense, by name.
 std::vector<std::string> default_profile_names(const std::filesystem::path& dir);

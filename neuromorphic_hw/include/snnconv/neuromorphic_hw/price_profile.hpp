@@ -23,6 +23,10 @@ struct PricingSubject {
   const Ledger* ledger = nullptr;
   std::vector<LayerShape> layers;
   DenseWorkload workload;
+  // Per ledger row: true when the row's work is driven by spikes (a spiking population or a node downstream of
+  // one); false for the dense prologue that runs once per inference. Used by the break-even analysis.
+  std::vector<bool> event_driven;
+  std::int64_t neurons = 0;  // spiking neurons per inference (outputs of SpikeNeuron nodes); 0 for an ANN
 };
 // Throws UsageError when the ledger's rows are not the graph's nodes (names differ).
 PricingSubject make_pricing_subject(std::string name, const Graph& g, const Ledger& ledger);

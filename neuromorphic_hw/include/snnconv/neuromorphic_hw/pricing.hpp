@@ -24,6 +24,19 @@ struct EnergyBreakdown {
   EnergyBreakdown scaled(double factor) const;
 };
 
+// The compute energy split by the counter it prices: what a comparison names as the causes of a difference
+// ("12.1 M synaptic ops against 2.43 M MACs"). The five terms sum to EnergyBreakdown::compute_pj.
+struct ComputeTerms {
+  double mac_pj = 0;        // multiply-accumulates (multi-bit inputs x weights)
+  double synaptic_pj = 0;   // synaptic accumulates (spike x weight)
+  double neuron_pj = 0;     // neuron (membrane) updates
+  double dense_pj = 0;      // elementwise adds/compares (LayerNorm, softmax, residuals, requantization)
+  double nonlinear_pj = 0;  // exp, erf, divide, sqrt
+
+  double total_pj() const { return mac_pj + synaptic_pj + neuron_pj + dense_pj + nonlinear_pj; }
+  ComputeTerms& operator+=(const ComputeTerms& o);
+};
+
 // One ledger row priced.
 struct LayerEnergy {
   std::string name;
@@ -44,6 +57,7 @@ struct PriceResult {
   // layer that has no ledger row.
   std::vector<LayerEnergy> per_layer;
   EnergyBreakdown total;               // whole ledger (all samples / tokens)
+  ComputeTerms compute_terms;          // total.compute_pj split by counter (whole ledger)
   double sram_bytes = 0;
   double dram_bytes = 0;
   std::uint64_t spikes = 0;

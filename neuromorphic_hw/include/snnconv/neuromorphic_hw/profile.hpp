@@ -22,8 +22,12 @@ struct Constant {
   std::string unit;      // "pJ", "bytes", "count", "W", "Hz", "ns", "pJ/byte", "bytes/s"
   std::string source;    // citation (REFERENCES.md) or "assumption: ..." with the reason
   std::string node;      // technology node the value was measured or derived at ("45 nm")
-  bool verified = true;  // false: from a secondary summary or an assumption, not the primary source
+  bool verified = true;     // false: from a secondary summary or an assumption, not checked in the primary source
+  bool assumption = false;  // a modelling choice, not a measured or published figure (source: "assumption: why")
   std::string note;
+
+  // Flagged in reports: an assumption, or a cited figure not checked against its primary source.
+  bool flagged() const { return assumption || !verified; }
 };
 
 struct Profile {

@@ -27,6 +27,11 @@ struct QuantizedModel {
   Graph canonical;  // batch 1 (or the export's static batch), fused
   Graph qann;       // Stage::quantized
   Graph snn;        // Stage::spiking
+  // The uniform bits and clipping it was quantized with (quantize_model: its options; a model file: what the
+  // file records), so that what a command prints comes from the model, not from flags it ignored.
+  int weight_bits = 0, weight_group = 0, act_bits = 0;
+  std::string clip;
+  std::string bits_label() const;  // "W8A4", "W4A4 g32"
   std::vector<QuantPoint> points;
   std::vector<std::string> linears;
   std::int64_t calibration_samples = 0;
@@ -133,6 +138,8 @@ struct SpikingRunOptions {
   std::vector<int> read_steps;
   std::function<void(std::int64_t sample, int step, bool final, const Tensor& output, const Ledger& own)> on_read;
   bool keep_outputs = false;  // SpikingRunResult::outputs: every graph output, one row per real sample row
+  // Called after every sample with the samples done so far and the total (a progress display).
+  std::function<void(std::int64_t done, std::int64_t total)> on_sample;
 };
 
 struct LayerSpikes {

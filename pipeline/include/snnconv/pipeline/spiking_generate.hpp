@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct SpikingGenerateOptions {
   // SNN only: record the greedy token of the new row as read at every step of each call (the SNN read at
   // fewer steps, as a draft would read it; issue 8). Costs a read-out per step.
   bool early_read = false;
+  // Called after every token with the tokens so far and max_tokens (a progress display); when generation stops
+  // early at the window's end, called once more with (tokens, tokens).
+  std::function<void(std::int64_t done, std::int64_t total)> on_token;
 };
 
 // What one simulation (the prompt's prefill, or one generated token's extend) did.
