@@ -20,6 +20,34 @@ bool per_channel(const Tensor* t, std::int64_t channels) {
   return t->shape().back() == channels;
 }
 
+// The common tail of both GELU forms: `sum` (1 + erf(...) or 1 + tanh(...)) times x and times 0.5, in either
+// order: (x * sum) * 0.5 or (x * 0.5) * sum. Appends the matched Muls to `chain`; returns the GELU's output.
+std::optional<ValueId> match_gelu_tail(const View& view, ValueId x, ValueId sum, std::vector<NodeId>& chain) {
+  const NodeId mul1_id = view.sole_consumer(sum);
+  if (!mul1_id.valid() || view.node(mul1_id).kind != OpKind::Mul) return std::nullopt;
+  const ValueId partner = view.other_input(view.node(mul1_id), sum);
+  chain.push_back(mul1_id);
+  if (partner == x) {  // (x * sum) * 0.5
+    const ValueId prod = view.node(mul1_id).outputs[0];
+    const NodeId half_id = view.sole_consumer(prod);
+    if (!half_id.valid() || view.node(half_id).kind != OpKind::Mul) return std::nullopt;
+    const auto half = view.scalar(view.other_input(view.node(half_id), prod));
+    if (!half || *half != 0.5f) return std::nullopt;
+    chain.push_back(half_id);
+    return view.node(half_id).outputs[0];
+  }
+  // (x * 0.5) * sum
+  const NodeId half_id = view.producer(partner, OpKind::Mul);
+  if (!half_id.valid() || view.sole_consumer(partner) != mul1_id) return std::nullopt;
+  const Node& h = view.node(half_id);
+  const bool x_first = h.inputs[0] == x;
+  if (!x_first && h.inputs[1] != x) return std::nullopt;
+  const auto half = view.scalar(h.inputs[x_first ? 1 : 0]);
+  if (!half || *half != 0.5f) return std::nullopt;
+  chain.push_back(half_id);
+  return view.node(mul1_id).outputs[0];
+}
+
 }  // namespace
 
 // m = ReduceMean(x); d = x - m; v = ReduceMean(d ^ 2); y = d / sqrt(v + eps) [* gamma] [+ beta]
@@ -126,38 +154,15 @@ std::optional<Rewrite> match_gelu(Graph& g, const View& view, NodeId anchor) {
   if (!one || *one != 1.0f) return std::nullopt;
   const ValueId one_plus = view.node(add_id).outputs[0];
 
-  const NodeId mul1_id = view.sole_consumer(one_plus);
-  if (!mul1_id.valid() || view.node(mul1_id).kind != OpKind::Mul) return std::nullopt;
-  const ValueId partner = view.other_input(view.node(mul1_id), one_plus);
-  std::vector<NodeId> chain{pre_id, anchor, add_id, mul1_id};
-  ValueId out;
-  if (partner == x) {
-    // (x * (1 + erf)) * 0.5
-    const ValueId prod = view.node(mul1_id).outputs[0];
-    const NodeId half_id = view.sole_consumer(prod);
-    if (!half_id.valid() || view.node(half_id).kind != OpKind::Mul) return std::nullopt;
-    const auto half = view.scalar(view.other_input(view.node(half_id), prod));
-    if (!half || *half != 0.5f) return std::nullopt;
-    chain.push_back(half_id);
-    out = view.node(half_id).outputs[0];
-  } else {
-    // (x * 0.5) * (1 + erf)
-    const NodeId half_id = view.producer(partner, OpKind::Mul);
-    if (!half_id.valid() || view.sole_consumer(partner) != mul1_id) return std::nullopt;
-    const Node& h = view.node(half_id);
-    const bool x_first = h.inputs[0] == x;
-    if (!x_first && h.inputs[1] != x) return std::nullopt;
-    const auto half = view.scalar(h.inputs[x_first ? 1 : 0]);
-    if (!half || *half != 0.5f) return std::nullopt;
-    chain.push_back(half_id);
-    out = view.node(mul1_id).outputs[0];
-  }
+  std::vector<NodeId> chain{pre_id, anchor, add_id};
+  const std::optional<ValueId> out = match_gelu_tail(view, x, one_plus, chain);
+  if (!out) return std::nullopt;
   Node gelu;
   gelu.kind = OpKind::Gelu;
   gelu.name = erf.name;
   gelu.attrs = GeluAttrs{false};
   gelu.inputs = {x};
-  gelu.outputs = {out};
+  gelu.outputs = {*out};
   (void)g;
   return Rewrite{{std::move(gelu)}, chain};
 }
@@ -225,36 +230,14 @@ std::optional<Rewrite> match_gelu_tanh(Graph& g, const View& view, NodeId anchor
   const ValueId a2 = view.node(a2_id).outputs[0];
   chain.push_back(a2_id);
   // then * x and * 0.5, in either order
-  const NodeId mul1_id = view.sole_consumer(a2);
-  if (!mul1_id.valid() || view.node(mul1_id).kind != OpKind::Mul) return std::nullopt;
-  const ValueId partner = view.other_input(view.node(mul1_id), a2);
-  chain.push_back(mul1_id);
-  ValueId out;
-  if (partner == x) {
-    const ValueId prod = view.node(mul1_id).outputs[0];
-    const NodeId half_id = view.sole_consumer(prod);
-    if (!half_id.valid() || view.node(half_id).kind != OpKind::Mul) return std::nullopt;
-    const auto half = view.scalar(view.other_input(view.node(half_id), prod));
-    if (!half || *half != 0.5f) return std::nullopt;
-    chain.push_back(half_id);
-    out = view.node(half_id).outputs[0];
-  } else {
-    const NodeId half_id = view.producer(partner, OpKind::Mul);
-    if (!half_id.valid() || view.sole_consumer(partner) != mul1_id) return std::nullopt;
-    const Node& h = view.node(half_id);
-    const bool x_first = h.inputs[0] == x;
-    if (!x_first && h.inputs[1] != x) return std::nullopt;
-    const auto half = view.scalar(h.inputs[x_first ? 1 : 0]);
-    if (!half || *half != 0.5f) return std::nullopt;
-    chain.push_back(half_id);
-    out = view.node(mul1_id).outputs[0];
-  }
+  const std::optional<ValueId> out = match_gelu_tail(view, x, a2, chain);
+  if (!out) return std::nullopt;
   Node gelu;
   gelu.kind = OpKind::Gelu;
   gelu.name = th.name;
   gelu.attrs = GeluAttrs{true};
   gelu.inputs = {x};
-  gelu.outputs = {out};
+  gelu.outputs = {*out};
   (void)g;
   return Rewrite{{std::move(gelu)}, chain};
 }
