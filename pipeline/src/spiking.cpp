@@ -19,6 +19,7 @@
 #include "snnconv/datasets/model_file.hpp"
 #include "snnconv/datasets/reader.hpp"
 #include "snnconv/datasets/recording_file.hpp"
+#include "spiking_shards.hpp"
 
 namespace snnconv::pipeline {
 namespace {
@@ -257,8 +258,8 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
   write_file_atomically(path, quantized_model_image(m, o, path), "model file");
 }
 
-QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
-  datasets::ModelFile f = datasets::read_model_file(path);
+namespace {
+QuantizedModel from_model_file(datasets::ModelFile f, const std::string& path, const std::string& data) {
   QuantizedModel m;
   auto meta = [&](const char* k) {
     const auto it = f.metadata.find(k);
@@ -292,6 +293,15 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
   if (m.qann.stage != Stage::quantized || m.snn.stage != Stage::spiking || m.qann.num_nodes() == 0 || m.snn.num_nodes() == 0)
     throw ParseError("model file must hold a 'qann' (quantized) and an 'snn' (spiking) graph", {path, "", "", ""});
   return m;
+}
+}  // namespace
+
+QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
+  return from_model_file(datasets::read_model_file(path), path, data);
+}
+
+QuantizedModel quantized_model_from_image(const std::string& image, const std::string& label, const std::string& data) {
+  return from_model_file(datasets::read_model_file_image(image, label), label, data);
 }
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {
@@ -347,10 +357,28 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
                       "the quantized model's levels are bounded, so a float unit (an embedding, a whole-vector unit) "
                       "overflowed"};
   };
+  const bool dist = distributed(o.comm);
+  const ShardRange shard = dist ? shard_of(samples.size(), o.comm->rank(), o.comm->size()) : ShardRange{0, samples.size()};
+  if (dist && (!o.record_path.empty() || o.on_read))
+    throw UsageError("a data-parallel run (more than one rank) records no spikes and reads no early outputs: run "
+                     "--record on one process");
   if (o.engine == SpikingEngine::qann) {
+    // Data parallel: each rank runs its shard, rank 0 gets every output and scores them in sample order.
+    std::vector<snn::RunResult> shard_outs;
+    if (dist) {
+      shard_outs.resize(samples.size());
+      for (std::size_t i = shard.lo; i < shard.hi; ++i) shard_outs[i].outputs = ann::run_qann(m.qann, samples[i].inputs).outputs;
+      std::vector<std::vector<SampleScore>> no_curves(samples.size());
+      if (!detail::gather_shards(*o.comm, shard_outs, no_curves, r.ledger)) {
+        SpikingRunResult other;
+        other.root = false;
+        return other;
+      }
+    }
     std::int64_t qi = 0, done = 0;
-    for (const Sample& s : samples) {
-      const std::vector<Tensor> outs = ann::run_qann(m.qann, s.inputs).outputs;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const Sample& s = samples[i];
+      const std::vector<Tensor> outs = dist ? std::move(shard_outs[i].outputs) : ann::run_qann(m.qann, s.inputs).outputs;
       add(total, score_sample(m.task, outs.at(0), s, site(m.qann, qi, "QANN")));
       qi += s.rows;
       keep(outs, s);
@@ -385,14 +413,28 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   if (!record && !o.on_read) {
     // Every sample in layer-synchronous passes over the engine's threads (snn::Engine::run_batch). The
     // observer runs on the shard threads; each writes only its own sample's curve.
+    // Data parallel: this rank's shard only; rank 0 gathers the others' results (spiking_shards.hpp).
     std::vector<std::vector<Tensor>> inputs;
-    inputs.reserve(count);
-    for (const Sample& s : samples) inputs.push_back(s.inputs);
-    snn::BatchObserver obs = [&](std::int64_t i, int, const std::vector<Tensor>& outs) {
+    inputs.reserve(shard.hi - shard.lo);
+    for (std::size_t i = shard.lo; i < shard.hi; ++i) inputs.push_back(samples[i].inputs);
+    const auto lo = static_cast<std::int64_t>(shard.lo);
+    snn::BatchObserver obs = [&](std::int64_t j, int, const std::vector<Tensor>& outs) {
+      const std::int64_t i = lo + j;
       curves[static_cast<std::size_t>(i)].push_back(
           score_sample(m.task, outs.at(0), samples[static_cast<std::size_t>(i)], site(m.snn, i, "SNN")));
     };
-    results = engine.run_batch(inputs, &r.ledger, o.curve ? &obs : nullptr);
+    std::vector<snn::RunResult> mine = engine.run_batch(inputs, &r.ledger, o.curve ? &obs : nullptr);
+    if (!dist) {
+      results = std::move(mine);
+    } else {
+      results.resize(count);
+      std::move(mine.begin(), mine.end(), results.begin() + lo);
+      if (!detail::gather_shards(*o.comm, results, curves, r.ledger)) {
+        SpikingRunResult other;
+        other.root = false;
+        return other;
+      }
+    }
   } else {
     // Recording and per-sample reads (own ledgers) go sample by sample.
     std::int64_t index = 0;

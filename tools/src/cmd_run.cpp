@@ -37,6 +37,7 @@ struct RunOptions {
   std::string record;
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
+  Communicator* comm = nullptr;  // mpirun's ranks (mpi_world.hpp); null: one process
 };
 
 // --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and builds
@@ -89,8 +90,22 @@ int run_quantized(RunOptions& o) {
   o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
   const bool from_file = datasets::is_model_file(o.eval.model);
-  const pipeline::QuantizedModel m =
-      from_file ? pipeline::load_quantized_model(o.eval.model, o.eval.data) : pipeline::quantize_model(o.quant);
+  const bool dist = distributed(o.comm);
+  // Data parallel: rank 0 calibrates and converts once and broadcasts the model file image; every rank then
+  // reads its samples from its own --data (or the data rank 0 resolved) and runs its shard.
+  const pipeline::QuantizedModel m = [&] {
+    if (from_file) return pipeline::load_quantized_model(o.eval.model, o.eval.data);
+    if (!dist) return pipeline::quantize_model(o.quant);
+    std::string image;
+    pipeline::QuantizedModel q;
+    if (o.comm->rank() == 0) {
+      q = pipeline::quantize_model(o.quant);
+      image = pipeline::quantized_model_image(q, o.quant, o.eval.model);
+    }
+    o.comm->broadcast(image, 0);
+    if (o.comm->rank() == 0) return q;
+    return pipeline::quantized_model_from_image(image, o.eval.model + " (as quantized on rank 0)", o.eval.data);
+  }();
   const std::vector<pipeline::Sample> samples = pipeline::load_samples(m, o.eval.split, o.eval.limit);
   pipeline::SpikingRunOptions so;
   so.engine = o.engine == "qann" ? pipeline::SpikingEngine::qann : pipeline::SpikingEngine::snn;
@@ -107,7 +122,9 @@ int run_quantized(RunOptions& o) {
   so.keep_outputs = !o.save_outputs.empty();
   so.on_sample = sample_progress(o.quiet, o.engine + " ", m.task == "language_model" ? "windows" : "samples");
   if (!o.record.empty() && so.engine != pipeline::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
+  so.comm = o.comm;
   const pipeline::SpikingRunResult r = pipeline::run_spiking(m, samples, so);
+  if (!r.root) return 0;  // rank 0 reports for the job
   const bool snn = so.engine == pipeline::SpikingEngine::snn;
   if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, {});
   const std::string metric_line =
@@ -185,6 +202,9 @@ int run_run(RunOptions& o) {
   if (datasets::is_model_file(o.eval.model) && o.engine == "ann")
     throw UsageError("'" + o.eval.model + "' is an SNN model file: run it with --engine snn or --engine qann");
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
+  if (distributed(o.comm))
+    throw UsageError("--engine ann does not run data parallel yet: under mpirun use --engine snn or qann, or run "
+                     "the dense engine as one process (docs/scaling.md)");
   o.eval.dims = parse_dims(o.dims);
   check_run_memory(o, max_memory_or_physical(o.max_memory));
   o.eval.keep_outputs = !o.save_outputs.empty();
@@ -236,13 +256,16 @@ int run_run(RunOptions& o) {
 }
 }  // namespace
 
-void add_run(CLI::App& app, Action& action) {
+void add_run(CLI::App& app, Action& action, Communicator* comm) {
   auto opts = std::make_shared<RunOptions>();
+  opts->comm = comm;
   auto* cmd = app.add_subcommand("run", "Run a model on a dataset split: metric, throughput and (with --json) the "
                                         "per-layer ledger, on the dense engine (ann), the quantized integer "
                                         "reference (qann) or the spiking engine (snn). Scores classification "
                                         "(accuracy; ROC AUC with two classes), language_model (bits per byte) "
-                                        "and vqa (exact match); program_synthesis not yet");
+                                        "and vqa (exact match); program_synthesis not yet. Under mpirun (a build with MPI), engines qann and "
+                                        "snn shard the samples over the ranks with results identical to one process "
+                                        "(docs/scaling.md)");
   cmd->add_option("model", opts->eval.model,
                   "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "
                   "quantization options are then those stored in the file)")

@@ -8,6 +8,7 @@
 
 namespace snnconv {
 class Graph;
+class Communicator;
 }
 
 namespace snnconv::cli {
@@ -18,7 +19,8 @@ using Action = std::function<int()>;
 void add_inspect(CLI::App& app, Action& action);
 void add_datasets(CLI::App& app, Action& action);
 void add_generate(CLI::App& app, Action& action);
-void add_run(CLI::App& app, Action& action);
+// comm: the mpirun job's ranks (null: one process); `run --engine snn|qann` shards its samples over them.
+void add_run(CLI::App& app, Action& action, Communicator* comm);
 void add_convert(CLI::App& app, Action& action);
 void add_compress(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);

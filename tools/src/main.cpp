@@ -10,8 +10,10 @@
 #include <cctype>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "commands.hpp"
+#include "mpi_world.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/temp_files.hpp"
@@ -78,10 +80,26 @@ std::vector<std::string> with_default_command(const CLI::App& app, int argc, cha
 }  // namespace
 
 int main(int argc, char** argv) {
+  // MPI starts before parsing (MPI_Init may read its own arguments) and only under mpirun (mpi_world.hpp).
+  std::optional<snnconv::cli::MpiWorld> world;
+  try {
+    world.emplace(argc, argv);
+  } catch (const snnconv::Error& e) {
+    std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+    return static_cast<int>(e.exit_code());
+  }
+  snnconv::Communicator* comm = world->comm();
+  const bool quiet_rank = comm != nullptr && comm->rank() != 0;  // usage errors: rank 0 speaks for the job
+  // A failure while running: with several ranks the failing one names itself and ends the whole job.
+  auto fail = [&](const std::string& message, int code) {
+    if (snnconv::distributed(comm)) world->abort(message, code);
+    std::fprintf(stderr, "snnconv: error: %s\n", message.c_str());
+    return code;
+  };
   CLI::App app{
       "snnconv: convert transformer foundation models (ONNX) into spiking neural networks, run both, and "
       "price them on neuromorphic and dense accelerators.\n`snnconv MODEL.onnx [options]` runs `snnconv report "
-      "MODEL.onnx [options]`: the whole pipeline and an energy report folder."};
+      "MODEL.onnx [options]`: the whole pipeline and an energy report folder.\n" + snnconv::cli::mpi_help_note()};
   app.name("snnconv");
   app.require_subcommand(1);
   app.set_version_flag("--version", "snnconv 0.1.0");
@@ -89,7 +107,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_inspect(app, action);
   snnconv::cli::add_datasets(app, action);
   snnconv::cli::add_generate(app, action);
-  snnconv::cli::add_run(app, action);
+  snnconv::cli::add_run(app, action, comm);
   snnconv::cli::add_convert(app, action);
   snnconv::cli::add_compress(app, action);
   snnconv::cli::add_report(app, action);
@@ -101,26 +119,30 @@ int main(int argc, char** argv) {
     try {
       args = with_default_command(app, argc, argv);
     } catch (const snnconv::UsageError& e) {
-      std::fprintf(stderr, "snnconv: error: %s\n", e.what());
+      if (!quiet_rank) std::fprintf(stderr, "snnconv: error: %s\n", e.what());
       return static_cast<int>(snnconv::ExitCode::bad_usage);
     }
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
+    const int rc = quiet_rank ? e.get_exit_code() : app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);
+  }
+  // Only `run` shards its work over ranks so far (docs/scaling.md); any other command would run K times.
+  if (snnconv::distributed(comm) && !app.got_subcommand("run")) {
+    if (!quiet_rank)
+      std::fprintf(stderr, "snnconv: error: only `snnconv run --engine snn|qann` runs data parallel under mpirun so "
+                           "far; run this command as one process (docs/scaling.md)\n");
+    return static_cast<int>(snnconv::ExitCode::bad_usage);
   }
   snnconv::install_interrupt_cleanup();
   try {
     return action ? action() : 0;
   } catch (const snnconv::Error& e) {
-    std::fprintf(stderr, "snnconv: error: %s\n", e.what());
-    return static_cast<int>(e.exit_code());
+    return fail(e.what(), static_cast<int>(e.exit_code()));
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "snnconv: error: out of memory\n");
-    return static_cast<int>(snnconv::ExitCode::runtime_failure);
+    return fail("out of memory", static_cast<int>(snnconv::ExitCode::runtime_failure));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "snnconv: error: %s\n", e.what());
-    return static_cast<int>(snnconv::ExitCode::runtime_failure);
+    return fail(e.what(), static_cast<int>(snnconv::ExitCode::runtime_failure));
   }
 }

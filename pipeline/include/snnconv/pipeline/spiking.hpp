@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "snnconv/core/finite.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
@@ -80,6 +81,10 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
 // model file together with other outputs (core/atomic_output.hpp).
 std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
+// The same from the bytes quantized_model_image returned (a model calibrated on another rank and broadcast);
+// `label` names it in messages.
+QuantizedModel quantized_model_from_image(const std::string& image, const std::string& label,
+                                          const std::string& data = "");
 
 // One run of the quantized graph: `rows` samples (one unless the export fixes a larger batch B: then B rows, the
 // last group padded by repeating its last row). inputs: one tensor per graph input; labels: classification, per
@@ -140,6 +145,13 @@ struct SpikingRunOptions {
   bool keep_outputs = false;  // SpikingRunResult::outputs: every graph output, one row per real sample row
   // Called after every sample with the samples done so far and the total (a progress display).
   std::function<void(std::int64_t done, std::int64_t total)> on_sample;
+  // Data parallel (docs/scaling.md): with more than one rank, each rank runs the contiguous shard
+  // shard_of(samples, rank, size) and sends its per-sample outputs, steps, curve readings and its ledger to
+  // rank 0, which scores every sample in order and merges the ledgers in rank order: rank 0's result is
+  // bit-identical to one process for any rank count. The other ranks return with `SpikingRunResult::root`
+  // false and nothing else filled. Every rank must hold the same model and samples. Not with record_path or
+  // on_read (UsageError). on_sample runs on rank 0 only, once the shards are back.
+  Communicator* comm = nullptr;
 };
 
 struct LayerSpikes {
@@ -167,6 +179,7 @@ struct SpikingRunResult {
   int threads = 1;           // SNN: the engine's resolved thread count
   std::vector<std::string> output_names;  // keep_outputs
   std::vector<Tensor> outputs;            // keep_outputs: per graph output, [rows, ...]
+  bool root = true;                       // false on the ranks other than 0 of a data-parallel run
 };
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);

@@ -1,0 +1,76 @@
+// The ranks of a distributed run as the libraries see them: a rank number, a rank count, and the two
+// collectives the data-parallel paths need (root's bytes to everyone; everyone's bytes to root in rank order).
+// The libraries never see MPI: the CLI implements this over MPI_COMM_WORLD (tools/src/mpi_world.cpp, the
+// one file that includes <mpi.h>) and passes it down; a null Communicator* means one process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "snnconv/core/tensor.hpp"
+
+namespace snnconv {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Replaces `bytes` on every rank but root with root's bytes.
+  virtual void broadcast(std::string& bytes, int root) = 0;
+  // Root receives every rank's bytes in rank order (its own included); the others receive nothing.
+  virtual std::vector<std::string> gather(const std::string& bytes, int root) = 0;
+};
+
+// True when `comm` spans more than one process.
+inline bool distributed(const Communicator* comm) { return comm != nullptr && comm->size() > 1; }
+
+// The static contiguous shard of `count` items that rank `rank` of `ranks` owns: [lo, hi), lo = rank * count /
+// ranks (the split the SNN engine uses for its thread shards), so every K covers every item exactly once.
+struct ShardRange {
+  std::size_t lo = 0, hi = 0;
+};
+inline ShardRange shard_of(std::size_t count, int rank, int ranks) {
+  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(ranks);
+  return {r * count / k, (r + 1) * count / k};
+}
+
+// What ranks send each other: trivially copyable values and tensors packed back to back. Readers check every
+// length against what is left, so a short message is an Error, never a read past the end.
+class BytesOut {
+ public:
+  template <typename T> void put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    bytes_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void put_bytes(const void* data, std::size_t n);
+  void put_tensor(const Tensor& t);
+  std::string& str() { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+class BytesIn {
+ public:
+  explicit BytesIn(const std::string& bytes) : bytes_(bytes) {}
+  template <typename T> T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T v;
+    std::memcpy(&v, take(sizeof v), sizeof v);
+    return v;
+  }
+  const char* take(std::size_t n);
+  Tensor get_tensor();
+  bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  const std::string& bytes_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace snnconv

@@ -1,0 +1,79 @@
+// gather_shards (spiking_shards.hpp).
+#include "spiking_shards.hpp"
+
+#include "snnconv/core/error.hpp"
+
+namespace snnconv::pipeline::detail {
+namespace {
+
+std::string pack(const ShardRange& sh, const std::vector<snn::RunResult>& results,
+                 const std::vector<std::vector<SampleScore>>& curves, const Ledger& ledger) {
+  BytesOut out;
+  out.put<std::uint64_t>(sh.lo);
+  out.put<std::uint64_t>(sh.hi);
+  for (std::size_t i = sh.lo; i < sh.hi; ++i) {
+    const snn::RunResult& r = results[i];
+    out.put<std::int32_t>(r.steps);
+    out.put<std::int32_t>(r.last_event_step);
+    out.put<std::uint8_t>(r.quiescent ? 1 : 0);
+    out.put<std::uint32_t>(static_cast<std::uint32_t>(r.outputs.size()));
+    for (const Tensor& t : r.outputs) out.put_tensor(t);
+    out.put<std::uint64_t>(curves[i].size());
+    for (const SampleScore& s : curves[i]) out.put(s);
+  }
+  out.put<std::uint64_t>(ledger.per_node.size());
+  for (const Counters& c : ledger.per_node) out.put(c);
+  out.put<std::uint64_t>(ledger.per_step.size());
+  for (const Counters& c : ledger.per_step) out.put(c);
+  out.put<std::uint64_t>(ledger.samples);
+  out.put<std::uint64_t>(ledger.tokens);
+  return std::move(out.str());
+}
+
+void unpack(const std::string& bytes, int from, std::vector<snn::RunResult>& results,
+            std::vector<std::vector<SampleScore>>& curves, Ledger& ledger) {
+  BytesIn in(bytes);
+  const auto lo = in.get<std::uint64_t>(), hi = in.get<std::uint64_t>();
+  if (lo > hi || hi > results.size())
+    throw Error("rank " + std::to_string(from) + " sent a shard outside the run's samples");
+  for (std::size_t i = lo; i < hi; ++i) {
+    snn::RunResult& r = results[i];
+    r.steps = in.get<std::int32_t>();
+    r.last_event_step = in.get<std::int32_t>();
+    r.quiescent = in.get<std::uint8_t>() != 0;
+    const auto n = in.get<std::uint32_t>();
+    r.outputs.clear();
+    for (std::uint32_t k = 0; k < n; ++k) r.outputs.push_back(in.get_tensor());
+    const auto steps = in.get<std::uint64_t>();
+    if (steps > bytes.size()) throw Error("rank " + std::to_string(from) + " sent a malformed curve");
+    curves[i].resize(steps);
+    for (SampleScore& s : curves[i]) s = in.get<SampleScore>();
+  }
+  Ledger other;
+  const auto nodes = in.get<std::uint64_t>();
+  if (nodes != ledger.per_node.size())
+    throw Error("rank " + std::to_string(from) + " sent a ledger of another graph");
+  other.per_node.resize(nodes);
+  for (Counters& c : other.per_node) c = in.get<Counters>();
+  const auto steps = in.get<std::uint64_t>();
+  if (steps > bytes.size()) throw Error("rank " + std::to_string(from) + " sent a malformed ledger");
+  other.per_step.resize(steps);
+  for (Counters& c : other.per_step) c = in.get<Counters>();
+  other.samples = in.get<std::uint64_t>();
+  other.tokens = in.get<std::uint64_t>();
+  if (!in.done()) throw Error("rank " + std::to_string(from) + " sent trailing bytes");
+  ledger.merge(other);
+}
+
+}  // namespace
+
+bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
+                   std::vector<std::vector<SampleScore>>& curves, Ledger& ledger) {
+  const ShardRange sh = shard_of(results.size(), comm.rank(), comm.size());
+  const std::vector<std::string> all = comm.gather(pack(sh, results, curves, ledger), 0);
+  if (comm.rank() != 0) return false;
+  for (std::size_t k = 1; k < all.size(); ++k) unpack(all[k], static_cast<int>(k), results, curves, ledger);
+  return true;
+}
+
+}  // namespace snnconv::pipeline::detail

@@ -1,0 +1,21 @@
+// The exchange of a data-parallel spiking run (spiking.hpp, SpikingRunOptions::comm): each rank's shard of
+// per-sample results goes to rank 0, which then scores every sample exactly as one process would.
+#pragma once
+
+#include <vector>
+
+#include "snnconv/core/communicator.hpp"
+#include "snnconv/core/ledger.hpp"
+#include "snnconv/pipeline/spiking.hpp"
+#include "snnconv/snn_core/engine.hpp"
+
+namespace snnconv::pipeline::detail {
+
+// `results` and `curves` hold one slot per sample of the whole run; this rank filled those of its shard
+// (shard_of(results.size(), rank, size)): outputs, steps, quiescent and the per-step readings. On rank 0 the
+// call fills every slot from the other ranks' shards and merges their ledgers into `ledger` in rank order (its
+// own first: integer counters, so the sum is the one-process sum); it returns true there and false elsewhere.
+bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
+                   std::vector<std::vector<SampleScore>>& curves, Ledger& ledger);
+
+}  // namespace snnconv::pipeline::detail

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Data-parallel `snnconv run` under mpirun (docs/scaling.md): for 1, 2 and 4 ranks (4 oversubscribed on this
+# machine), --save-outputs files are byte-identical and --json (metric, curve, steps, spikes, synaptic ops,
+# ledger totals, per-layer spikes; all but the timings) identical to the single-process run, on fashion_vit
+# (snn, 10 images: shards of 2 and 3) and code_gpt (snn and qann, 5 windows of 64 bytes). Commands that do not
+# shard yet are refused with exit 2 instead of running K times.
+# Usage: mpi_data_parallel.sh PATH/TO/snnconv
+set -uo pipefail
+bin=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+# The JSON without the wall-clock fields.
+strip() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k, None) for k in ("seconds","snn_seconds")]; print(json.dumps(d, sort_keys=True))' "$1"; }
+
+check() {  # name model args... : single process, then 1, 2, 4 ranks
+  local name=$1 ranks=$2; shift 2
+  "$bin" run "$@" --threads 1 --quiet --json --save-outputs "$tmp/$name.1p.npz" >"$tmp/$name.1p.json" 2>"$tmp/err" \
+    || { fail "$name single process: $(cat "$tmp/err")"; return; }
+  for k in $ranks; do
+    mpi -n "$k" "$bin" run "$@" --threads 1 --quiet --json --save-outputs "$tmp/$name.$k.npz" >"$tmp/$name.$k.json" 2>"$tmp/err" \
+      || { fail "$name on $k ranks: $(cat "$tmp/err")"; continue; }
+    cmp -s "$tmp/$name.1p.npz" "$tmp/$name.$k.npz" && ok "$name: $k ranks write the single process's outputs byte for byte" \
+      || fail "$name: outputs of $k ranks differ from one process"
+    [[ "$(strip "$tmp/$name.1p.json")" == "$(strip "$tmp/$name.$k.json")" ]] \
+      && ok "$name: $k ranks give the single process's metric, steps, spikes and ledger" \
+      || { fail "$name: --json of $k ranks differs"; diff <(strip "$tmp/$name.1p.json" | tr ',' '\n') <(strip "$tmp/$name.$k.json" | tr ',' '\n') | head; }
+  done
+}
+
+vit=$src/examples/fashion_vit/fashion_vit_relu.onnx
+gpt=$src/examples/code_gpt/code_gpt.onnx
+check vit_snn "1 2 4" "$vit" --engine snn --limit 10 --calib 16 --curve
+check gpt_snn "2" "$gpt" --engine snn --limit 5 --seq 64 --calib 8
+check gpt_qann "2" "$gpt" --engine qann --limit 5 --seq 64 --calib 8
+# The ranks really split the work: two ranks each simulate half the images (the JSON is rank 0's, the sum).
+/usr/bin/python3 - "$tmp/vit_snn.2.json" <<'PY' && ok "2-rank run scored 10 images" || fail "2-rank sample count"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["samples"] == 10 and d["metric"]["name"] == "accuracy", d
+PY
+
+mpi -n 2 "$bin" run "$vit" --engine ann --limit 4 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[[ $rc == 2 ]] && grep -q "does not run data parallel" "$tmp/err" && ok "run --engine ann under 2 ranks refused (exit 2)" \
+  || fail "run --engine ann under mpirun: exit $rc, $(cat "$tmp/err")"
+mpi -n 2 "$bin" inspect "$vit" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[[ $rc == 2 ]] && [[ $(grep -c "only \`snnconv run" "$tmp/err") == 1 ]] && ok "inspect under 2 ranks refused once (exit 2)" \
+  || fail "inspect under mpirun: exit $rc, $(cat "$tmp/err")"
+
+[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }

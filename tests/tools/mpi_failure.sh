@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A failing rank ends a data-parallel run (docs/scaling.md, "Failures"): non-zero exit, the failing rank's
+# message, no output file and no temporary left.
+#   - a truncated data file on rank 1 only (mpirun's MPMD form gives rank 1 its own --data);
+#   - kill -9 of rank 1 in the middle of the simulation.
+# Usage: mpi_failure.sh PATH/TO/snnconv
+set -uo pipefail
+bin=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+vit=$src/examples/fashion_vit/fashion_vit_relu.onnx
+data=$src/examples/data/fashion_mnist_small.h5
+head -c 40000 "$data" >"$tmp/bad.h5"
+args=(run "$vit" --engine snn --limit 6 --calib 16 --threads 1 --quiet --save-outputs "$tmp/out/o.npz")
+mkdir -p "$tmp/out"
+
+mpi -n 1 "$bin" "${args[@]}" --data "$data" : -n 1 "$bin" "${args[@]}" --data "$tmp/bad.h5" >"$tmp/stdout" 2>"$tmp/err"
+rc=$?
+[[ $rc != 0 ]] && ok "bad data on rank 1: exit $rc" || fail "bad data on rank 1: exit 0"
+grep -q "error (rank 1 of 2):.*bad.h5" "$tmp/err" && ok "rank 1's message names the rank and the file" \
+  || fail "no message from rank 1: $(cat "$tmp/err")"
+[[ -z $(ls -A "$tmp/out") ]] && ok "no output, no temporary" || fail "left: $(ls -A "$tmp/out")"
+
+# kill -9 of rank 1 while it simulates (300 images: several seconds per rank).
+mpi -n 2 "$bin" run "$vit" --engine snn --limit 300 --calib 16 --threads 1 --quiet --save-outputs "$tmp/out/o.npz" \
+  >"$tmp/stdout" 2>"$tmp/err" &
+job=$!
+victim=""
+for _ in $(seq 1 200); do
+  for p in $(pgrep -P "$job" 2>/dev/null) $(pgrep -f "^$bin run $vit" 2>/dev/null); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
+  done
+  [[ -n $victim ]] && break
+  sleep 0.1
+done
+if [[ -z $victim ]]; then
+  fail "rank 1 not found"
+else
+  sleep 3  # calibration (rank 0) and the broadcast are over; rank 1 is simulating
+  kill -9 "$victim"
+  wait "$job"
+  rc=$?
+  [[ $rc != 0 ]] && ok "kill -9 of rank 1: job ended, exit $rc" || fail "kill -9 of rank 1: exit 0"
+  grep -qi "signal 9\|killed" "$tmp/err" && ok "mpirun names the killed rank" || fail "no message: $(cat "$tmp/err")"
+  [[ -z $(ls -A "$tmp/out") ]] && ok "no output, no temporary" || fail "left: $(ls -A "$tmp/out")"
+fi
+[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }

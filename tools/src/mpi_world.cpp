@@ -1,0 +1,133 @@
+// MpiWorld over Open MPI (mpi_world.hpp). Compiled with SNNCONV_HAVE_MPI when CMake found MPI; without it the
+// class only detects an mpirun launch and refuses it.
+#include "mpi_world.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include "snnconv/core/error.hpp"
+
+#ifdef SNNCONV_HAVE_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only: the deprecated C++ bindings need libmpi_cxx
+#include <mpi.h>
+#endif
+
+namespace snnconv::cli {
+namespace {
+
+// The rank count mpirun announced, 0 when not started by mpirun.
+int launched_ranks() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return std::getenv("PMIX_RANK") != nullptr ? 1 : 0;
+}
+
+#ifdef SNNCONV_HAVE_MPI
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw IoError(std::string(what) + " failed: " + std::string(text, static_cast<std::size_t>(len)));
+}
+
+int count_of(std::size_t n, const char* what) {
+  if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw LimitError(std::string(what) + ": a message above 2 GiB between ranks is not supported");
+  return static_cast<int>(n);
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator() {
+    check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void broadcast(std::string& bytes, int root) override {
+    unsigned long long n = bytes.size();
+    check(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, MPI_COMM_WORLD), "MPI_Bcast");
+    bytes.resize(static_cast<std::size_t>(n));
+    check(MPI_Bcast(bytes.data(), count_of(bytes.size(), "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+  }
+  std::vector<std::string> gather(const std::string& bytes, int root) override {
+    const int mine = count_of(bytes.size(), "gather");
+    std::vector<int> sizes(rank_ == root ? static_cast<std::size_t>(size_) : 0);
+    check(MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
+    std::vector<int> offsets(sizes.size());
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      offsets[k] = count_of(total, "gather");
+      total += static_cast<std::size_t>(sizes[k]);
+    }
+    std::string all(total, '\0');
+    count_of(total, "gather");
+    check(MPI_Gatherv(bytes.data(), mine, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, root,
+                      MPI_COMM_WORLD),
+          "MPI_Gatherv");
+    std::vector<std::string> out;
+    for (std::size_t k = 0; k < sizes.size(); ++k)
+      out.emplace_back(all, static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(sizes[k]));
+    return out;
+  }
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+#endif
+
+}  // namespace
+
+bool mpi_built() {
+#ifdef SNNCONV_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string mpi_help_note() {
+  return mpi_built() ? "Data parallel: `mpirun -n K snnconv run --engine snn|qann ...` shards the samples over K ranks "
+                       "(docs/scaling.md)"
+                     : "This build has no MPI (CMake found none, or SNNCONV_MPI=OFF): runs use one process";
+}
+
+MpiWorld::MpiWorld(int& argc, char**& argv) {
+  const int ranks = launched_ranks();
+  if (ranks == 0) return;
+#ifdef SNNCONV_HAVE_MPI
+  check(MPI_Init(&argc, &argv), "MPI_Init");
+  comm_ = std::make_unique<MpiCommunicator>();
+  // Rank 0 speaks for the job: the others' standard output (results, tables, --help) is dropped; their
+  // standard error stays for their own failures.
+  if (comm_->rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
+    throw IoError("cannot silence the standard output of rank " + std::to_string(comm_->rank()));
+#else
+  if (ranks > 1)
+    throw UsageError("started by mpirun with " + std::to_string(ranks) +
+                     " ranks, but this snnconv was built without MPI (every rank would run the whole job): "
+                     "rebuild with libopenmpi-dev installed (CMake SNNCONV_MPI=AUTO or ON)");
+#endif
+}
+
+MpiWorld::~MpiWorld() {
+#ifdef SNNCONV_HAVE_MPI
+  if (comm_) MPI_Finalize();
+#endif
+}
+
+void MpiWorld::abort(const std::string& message, int code) {
+  if (comm_ && comm_->size() > 1)
+    std::fprintf(stderr, "snnconv: error (rank %d of %d): %s\n", comm_->rank(), comm_->size(), message.c_str());
+  else
+    std::fprintf(stderr, "snnconv: error: %s\n", message.c_str());
+  std::fflush(stderr);
+#ifdef SNNCONV_HAVE_MPI
+  if (comm_ && comm_->size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::exit(code);
+}
+
+}  // namespace snnconv::cli
