@@ -2,9 +2,11 @@
 // class only detects an mpirun launch and refuses it.
 #include "mpi_world.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <thread>
 
 #include "snnconv/core/error.hpp"
 
@@ -32,6 +34,19 @@ void check(int rc, const char* what) {
   throw IoError(std::string(what) + " failed: " + std::string(text, static_cast<std::size_t>(len)));
 }
 
+// Waits for a non-blocking collective without spinning: Open MPI's blocking collectives poll a core at 100%,
+// and a rank that waits (the others while rank 0 calibrates; rank 0 while the others finish their shards) would
+// take that core from the ranks still computing on a shared or oversubscribed machine. A 1 ms poll costs
+// nothing against shards that run for seconds.
+void wait_idle(MPI_Request& request, const char* what) {
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 int count_of(std::size_t n, const char* what) {
   if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw LimitError(std::string(what) + ": a message above 2 GiB between ranks is not supported");
@@ -48,14 +63,20 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void broadcast(std::string& bytes, int root) override {
     unsigned long long n = bytes.size();
-    check(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, MPI_COMM_WORLD), "MPI_Bcast");
+    MPI_Request request;
+    check(MPI_Ibcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, MPI_COMM_WORLD, &request), "MPI_Ibcast");
+    wait_idle(request, "MPI_Ibcast");
     bytes.resize(static_cast<std::size_t>(n));
-    check(MPI_Bcast(bytes.data(), count_of(bytes.size(), "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+    check(MPI_Ibcast(bytes.data(), count_of(bytes.size(), "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD, &request),
+          "MPI_Ibcast");
+    wait_idle(request, "MPI_Ibcast");
   }
   std::vector<std::string> gather(const std::string& bytes, int root) override {
     const int mine = count_of(bytes.size(), "gather");
     std::vector<int> sizes(rank_ == root ? static_cast<std::size_t>(size_) : 0);
-    check(MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
+    MPI_Request request;
+    check(MPI_Igather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD, &request), "MPI_Igather");
+    wait_idle(request, "MPI_Igather");
     std::vector<int> offsets(sizes.size());
     std::size_t total = 0;
     for (std::size_t k = 0; k < sizes.size(); ++k) {
@@ -64,9 +85,10 @@ class MpiCommunicator final : public Communicator {
     }
     std::string all(total, '\0');
     count_of(total, "gather");
-    check(MPI_Gatherv(bytes.data(), mine, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, root,
-                      MPI_COMM_WORLD),
-          "MPI_Gatherv");
+    check(MPI_Igatherv(bytes.data(), mine, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, root,
+                       MPI_COMM_WORLD, &request),
+          "MPI_Igatherv");
+    wait_idle(request, "MPI_Igatherv");
     std::vector<std::string> out;
     for (std::size_t k = 0; k < sizes.size(); ++k)
       out.emplace_back(all, static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(sizes[k]));
