@@ -15,6 +15,7 @@
 #include "snnconv/core/finite.hpp"
 #include "snnconv/pipeline/metrics.hpp"
 #include "snnconv/pipeline/model_data.hpp"
+#include "spiking_shards.hpp"
 
 namespace snnconv::pipeline {
 namespace {
@@ -147,15 +148,16 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
   const std::int64_t want = std::max<std::int64_t>(1, std::min(o.batch, std::max<std::int64_t>(rs.rows, 1)));
   const std::int64_t per_run = src.run_rows(want);
   const bool seq_symbolic = !src.seq_symbol.empty();
-  std::int64_t correct = 0, exact = 0, scored_bytes = 0;
-  double nats = 0.0, seconds = 0.0;
-  std::vector<float> positive_prob;  // two classes: softmax probability of class 1, for the ROC AUC
-  std::vector<std::int64_t> auc_labels;
-  std::vector<std::vector<Tensor>> kept;  // per group, per output
+  auto length = [&](std::int64_t r) { return rs.lengths.empty() ? T : rs.lengths[static_cast<std::size_t>(r)]; };
+  double seconds = 0.0;
+  // The groups (forward passes): up to per_run rows; language models keep windows of one length together. A
+  // symbolic batch gives a short group its own binding; a static batch is padded.
+  struct Group {
+    std::int64_t begin = 0, count = 0, len = 0, rows_run = 0;
+  };
+  std::vector<Group> groups;
   for (std::int64_t begin = 0; begin < rs.rows;) {
-    // A group: up to per_run rows; language models keep windows of one length together.
     std::int64_t count = std::min(per_run, rs.rows - begin);
-    auto length = [&](std::int64_t r) { return rs.lengths.empty() ? T : rs.lengths[static_cast<std::size_t>(r)]; };
     if (lm && !rs.lengths.empty())
       for (std::int64_t k = 1; k < count; ++k)
         if (length(begin + k) != length(begin)) {
@@ -167,11 +169,24 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
       len = 0;
       for (std::int64_t k = 0; k < count; ++k) len = std::max(len, length(begin + k));
     }
-    // Symbolic batch: a short group gets its own binding; a static batch is padded.
     const std::int64_t rows_run = src.static_batch > 0 ? src.static_batch : count;
-    Runner& r = runner_for(rows_run == per_run ? per_run : rows_run, len);
-    std::vector<Tensor> in = take_rows(rs, begin, count, rows_run);
-    if (seq_symbolic && T > 0) in = cut_to(src, std::move(in), len);
+    groups.push_back({begin, count, len, rows_run == per_run ? per_run : rows_run});
+    begin += count;
+  }
+  // What a group contributes to the metrics, per row in row order, so that the sums are formed in one order
+  // whether the groups ran here or on other ranks.
+  struct GroupResult {
+    std::int64_t correct = 0, exact = 0, scored = 0;
+    std::vector<double> nats;             // language models: per row
+    std::vector<float> positive_prob;     // two classes: per row
+    std::vector<std::int64_t> auc_labels;
+    std::vector<Tensor> kept;             // keep_outputs: per output, the group's real rows
+  };
+  auto run_group = [&](const Group& g) {
+    GroupResult gr;
+    Runner& r = runner_for(g.rows_run, g.len);
+    std::vector<Tensor> in = take_rows(rs, g.begin, g.count, g.rows_run);
+    if (seq_symbolic && T > 0) in = cut_to(src, std::move(in), g.len);
     const auto t0 = Clock::now();
     const std::vector<Tensor> out = r.engine->run(in, &r.ledger);
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -180,27 +195,27 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
     {  // a metric of a non-finite output is undefined: refused naming the output, the sample and the element
       const Shape row_shape(logits.shape().begin() + 1, logits.shape().end());
       const std::string name = r.graph.outputs().empty() ? "" : r.graph.value(r.graph.outputs()[0]).name;
-      for (std::int64_t k = 0; k < count; ++k)
+      for (std::int64_t k = 0; k < g.count; ++k)
         require_finite_output(std::span<const float>(logits.data<float>() + k * inner, static_cast<std::size_t>(inner)),
                               row_shape,
                               OutputSite{name,
-                                         fmt::format("{} {} of {}", lm ? "window" : "sample", begin + k,
+                                         fmt::format("{} {} of {}", lm ? "window" : "sample", g.begin + k,
                                                      rs.kind == "hdf5" ? fmt::format("split '{}'", o.split) : rs.file),
                                          in.empty() ? "" : overflow_hint(in[0], k)},
                               {o.model.empty() ? src.model : o.model, "", "", name});
     }
-    for (std::int64_t k = 0; k < count; ++k) {
-      const std::int64_t row = begin + k;
+    for (std::int64_t k = 0; k < g.count; ++k) {
+      const std::int64_t row = g.begin + k;
       const float* p = logits.data<float>() + k * inner;
       if (!rs.labels.empty()) {
         const std::int64_t label = rs.labels[static_cast<std::size_t>(row)];
         if (label < 0 || label >= inner)
           throw UsageError(fmt::format("labels[{}] = {} is not a class of the model's {} outputs", row, label, inner),
                            {data, "", "", "labels"});
-        correct += argmax_row(std::span<const float>(p, static_cast<std::size_t>(inner))) == label;
+        gr.correct += argmax_row(std::span<const float>(p, static_cast<std::size_t>(inner))) == label;
         if (inner == 2) {
-          positive_prob.push_back(two_class_probability(p[0], p[1]));
-          auc_labels.push_back(label);
+          gr.positive_prob.push_back(two_class_probability(p[0], p[1]));
+          gr.auc_labels.push_back(label);
         }
       } else if (!rs.next.empty()) {
         const std::int64_t vocab = logits.shape().back();
@@ -214,19 +229,87 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
               any = true;
               ok = argmax_row(std::span<const float>(p + t * vocab, static_cast<std::size_t>(vocab))) == next[t];
             }
-          exact += ok && any;
+          gr.exact += ok && any;
         } else {
-          nats += row_nats(p, vocab, std::min(positions, length(row)), next, scored_bytes);
+          gr.nats.push_back(row_nats(p, vocab, std::min(positions, length(row)), next, gr.scored));
         }
       }
     }
-    if (o.keep_outputs) {
-      std::vector<Tensor> rows_out;
-      for (const Tensor& x : out) rows_out.push_back(output_rows(x, count, seq_symbolic ? T : 0));
-      kept.push_back(std::move(rows_out));
+    if (o.keep_outputs)
+      for (const Tensor& x : out) gr.kept.push_back(output_rows(x, g.count, seq_symbolic ? T : 0));
+    return gr;
+  };
+  std::int64_t correct = 0, exact = 0, scored_bytes = 0;
+  double nats = 0.0;
+  std::vector<float> positive_prob;  // two classes: softmax probability of class 1, for the ROC AUC
+  std::vector<std::int64_t> auc_labels;
+  std::vector<std::vector<Tensor>> kept;  // per group, per output
+  auto add_group = [&](const Group& g, GroupResult gr) {
+    correct += gr.correct;
+    exact += gr.exact;
+    scored_bytes += gr.scored;
+    for (double v : gr.nats) nats += v;
+    positive_prob.insert(positive_prob.end(), gr.positive_prob.begin(), gr.positive_prob.end());
+    auc_labels.insert(auc_labels.end(), gr.auc_labels.begin(), gr.auc_labels.end());
+    if (o.keep_outputs) kept.push_back(std::move(gr.kept));
+    if (o.progress) o.progress(g.begin + g.count, rs.rows);
+  };
+  if (!distributed(o.comm)) {
+    for (const Group& g : groups) add_group(g, run_group(g));
+  } else {
+    // Data parallel: a contiguous shard of the groups per rank (each group runs on the same binding as in one
+    // process, so its outputs are the same bits); rank 0 adds every group's contributions in group order.
+    if (!groups.empty()) (void)runner_for(groups[0].rows_run, groups[0].len);  // the main runner, as in one process
+    const ShardRange sh = shard_of(groups.size(), o.comm->rank(), o.comm->size());
+    BytesOut mine;
+    for (std::size_t i = sh.lo; i < sh.hi; ++i) {
+      const GroupResult gr = run_group(groups[i]);
+      mine.put(gr.correct);
+      mine.put(gr.exact);
+      mine.put(gr.scored);
+      mine.put<std::uint64_t>(gr.nats.size());
+      for (double v : gr.nats) mine.put(v);
+      mine.put<std::uint64_t>(gr.positive_prob.size());
+      for (std::size_t k = 0; k < gr.positive_prob.size(); ++k) {
+        mine.put(gr.positive_prob[k]);
+        mine.put(gr.auc_labels[k]);
+      }
+      mine.put<std::uint32_t>(static_cast<std::uint32_t>(gr.kept.size()));
+      for (const Tensor& t : gr.kept) mine.put_tensor(t);
     }
-    begin += count;
-    if (o.progress) o.progress(begin, rs.rows);
+    for (auto& [key, r] : runners)  // the other bindings' ledgers, as the single process merges them below
+      if (r.get() != main) {
+        merge_ledger(main->ledger, r->ledger);
+        r->ledger = Ledger::for_graph(r->graph);
+      }
+    detail::put_ledger(mine, main ? main->ledger : Ledger{});
+    const std::vector<std::string> all = o.comm->gather(mine.str(), 0);
+    if (o.comm->rank() != 0) {
+      EvalResult other;
+      other.root = false;
+      return other;
+    }
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      BytesIn in(all[k]);
+      const ShardRange theirs = shard_of(groups.size(), static_cast<int>(k), o.comm->size());
+      for (std::size_t i = theirs.lo; i < theirs.hi; ++i) {
+        GroupResult gr;
+        gr.correct = in.get<std::int64_t>();
+        gr.exact = in.get<std::int64_t>();
+        gr.scored = in.get<std::int64_t>();
+        gr.nats.resize(static_cast<std::size_t>(std::min<std::uint64_t>(in.get<std::uint64_t>(), all[k].size())));
+        for (double& v : gr.nats) v = in.get<double>();
+        const auto n = std::min<std::uint64_t>(in.get<std::uint64_t>(), all[k].size());
+        for (std::uint64_t j = 0; j < n; ++j) {
+          gr.positive_prob.push_back(in.get<float>());
+          gr.auc_labels.push_back(in.get<std::int64_t>());
+        }
+        const auto outs = in.get<std::uint32_t>();
+        for (std::uint32_t j = 0; j < outs; ++j) gr.kept.push_back(in.get_tensor());
+        add_group(groups[i], std::move(gr));
+      }
+      if (k > 0 && main) detail::merge_ledger_from(in, main->ledger);
+    }
   }
   res.samples = rs.rows;
   if (!rs.labels.empty()) {

@@ -202,14 +202,13 @@ int run_run(RunOptions& o) {
   if (datasets::is_model_file(o.eval.model) && o.engine == "ann")
     throw UsageError("'" + o.eval.model + "' is an SNN model file: run it with --engine snn or --engine qann");
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
-  if (distributed(o.comm))
-    throw UsageError("--engine ann does not run data parallel yet: under mpirun use --engine snn or qann, or run "
-                     "the dense engine as one process (docs/scaling.md)");
   o.eval.dims = parse_dims(o.dims);
   check_run_memory(o, max_memory_or_physical(o.max_memory));
   o.eval.keep_outputs = !o.save_outputs.empty();
   o.eval.progress = sample_progress(o.quiet, "ann ");
+  o.eval.comm = o.comm;
   const pipeline::EvalResult r = pipeline::evaluate(o.eval);
+  if (!r.root) return 0;  // rank 0 reports for the job
   if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, r.lengths);
   const Counters total = r.ledger.total();
   if (o.json) {
@@ -263,8 +262,8 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                                         "per-layer ledger, on the dense engine (ann), the quantized integer "
                                         "reference (qann) or the spiking engine (snn). Scores classification "
                                         "(accuracy; ROC AUC with two classes), language_model (bits per byte) "
-                                        "and vqa (exact match); program_synthesis not yet. Under mpirun (a build with MPI), engines qann and "
-                                        "snn shard the samples over the ranks with results identical to one process "
+                                        "and vqa (exact match); program_synthesis not yet. Under mpirun (a build with MPI), every engine "
+                                        "shards the samples over the ranks with results identical to one process "
                                         "(docs/scaling.md)");
   cmd->add_option("model", opts->eval.model,
                   "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   // Only `run` shards its work over ranks so far (docs/scaling.md); any other command would run K times.
   if (snnconv::distributed(comm) && !app.got_subcommand("run")) {
     if (!quiet_rank)
-      std::fprintf(stderr, "snnconv: error: only `snnconv run --engine snn|qann` runs data parallel under mpirun so "
+      std::fprintf(stderr, "snnconv: error: only `snnconv run` runs data parallel under mpirun so "
                            "far; run this command as one process (docs/scaling.md)\n");
     return static_cast<int>(snnconv::ExitCode::bad_usage);
   }

@@ -12,6 +12,10 @@
 #include "snnconv/core/tensor.hpp"
 #include "snnconv/pipeline/model_source.hpp"
 
+namespace snnconv {
+class Communicator;  // core/communicator.hpp
+}
+
 namespace snnconv::pipeline {
 
 struct EvalOptions {
@@ -28,9 +32,14 @@ struct EvalOptions {
   std::map<std::string, std::int64_t> dims;  // extra symbolic dims (batch and seq are set from the above)
   bool keep_outputs = false;   // EvalResult::outputs: every graph output, one row per sample
   std::function<void(std::int64_t done, std::int64_t total)> progress;  // optional: after every batch
+  // Data parallel (docs/scaling.md): with more than one rank, each runs a contiguous shard of the forward passes
+  // (groups of --batch rows) and rank 0 adds every group's contributions in group order and merges the ledgers:
+  // its result is bit-identical to one process; the others return with EvalResult::root false.
+  Communicator* comm = nullptr;
 };
 
 struct EvalResult {
+  bool root = true;            // false on the ranks other than 0 of a data-parallel run (nothing else filled)
   std::string task;            // the model's task (model_source.hpp)
   std::string model;
   std::string data;            // data file actually used
