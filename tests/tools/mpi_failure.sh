@@ -27,15 +27,15 @@ grep -q "error (rank 1 of 2):.*bad.h5" "$tmp/err" && ok "rank 1's message names 
 [[ -z $(ls -A "$tmp/out") ]] && ok "no output, no temporary" || fail "left: $(ls -A "$tmp/out")"
 
 # kill -9 of rank 1 while it simulates (1,000 images: about 5 s of simulation per rank on an idle core).
-mpi -n 2 "$bin" run "$vit" --engine snn --limit 1000 --calib 16 --threads 1 --quiet --save-outputs "$tmp/out/o.npz" \
-  >"$tmp/stdout" 2>"$tmp/err" &
+# mpirun itself in the background (no function, so $! is its pid): the ranks are its children, and only those
+# are candidates (other tests may run snnconv under mpirun at the same time; the HDF5 probe children a rank
+# forks carry its environment too).
+mpirun --oversubscribe --allow-run-as-root --mca btl self,vader -n 2 "$bin" run "$vit" --engine snn --limit 1000 \
+  --calib 16 --threads 1 --quiet --save-outputs "$tmp/out/o.npz" >"$tmp/stdout" 2>"$tmp/err" &
 job=$!
 victim=""
 for _ in $(seq 1 200); do
-  # Rank 1 itself: a child of mpirun (the HDF5 probe children the rank forks carry its environment too).
-  for p in $(pgrep -f "^$bin run $vit" 2>/dev/null); do
-    parent=$(ps -o comm= -p "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" 2>/dev/null)
-    [[ $parent == mpirun || $parent == orterun ]] || continue
+  for p in $(pgrep -P "$job" 2>/dev/null); do
     if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
   done
   [[ -n $victim ]] && break
