@@ -213,7 +213,16 @@ void check_edges(const nir::Graph& g, const std::filesystem::path& path) {
 }  // namespace
 
 nir::Graph read_nir_file(const std::filesystem::path& path) {
-  const H5::H5File file = detail::open_read_only(path.string());
+  H5::H5File file;
+  try {
+    file = detail::open_read_only(path.string());
+  } catch (const IoError& e) {
+    // HDF5 recognised the signature but could not open the file: its end is missing or damaged.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw;
+    throw ParseError("not a readable NIR file: the HDF5 structure is truncated or damaged (" + e.message() + ")",
+                     ErrorContext{path.string(), {}, {}, {}});
+  }
   try {
     return read_graph(file, path.string());
   } catch (const H5::Exception& e) {

@@ -114,11 +114,12 @@ hw::PricingSubject nir_pricing_subject(const NirModel& model, const Ledger& ledg
 }
 
 std::vector<hw::ProfilePrice> price_nir(const NirModel& model, const Ledger& ledger,
+                                        const std::vector<std::string>& names,
                                         const std::filesystem::path& profiles_dir) {
   const hw::PricingSubject subject = nir_pricing_subject(model, ledger);
   const std::filesystem::path dir = profiles_dir.empty() ? hw::default_profiles_dir() : profiles_dir;
   std::vector<hw::ProfilePrice> out{hw::price_compute_only(subject)};
-  for (const std::string& name : hw::list_profiles(dir))
+  for (const std::string& name : names.empty() ? hw::list_profiles(dir) : names)
     out.push_back(hw::price_on_profile(subject, hw::find_profile(name, dir)));
   return out;
 }

@@ -2,15 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace snnconv::snn::nirk {
 
 namespace {
 
 ErrorContext where(const nir::Node& node) { return ErrorContext{{}, node.name, std::string(nir::node_type_name(node.type)), {}}; }
 
+// An input of integer value k (a spike, or k spikes summed by a SumPool2d on their way) is k synaptic events
+// per target, as a chip delivers them; any other value (a current, an LI voltage, an average) is a
+// multiply-accumulate per target.
+constexpr double kMaxEventCount = 64;
 void count_event(double v, std::int64_t targets, Counters& c) {
   const auto t = static_cast<std::uint64_t>(targets);
-  if (v == 1.0 || v == -1.0) c.acs[kFloatWidth] += t;
+  const double k = std::abs(v);
+  if (k <= kMaxEventCount && k == std::floor(k)) c.acs[kFloatWidth] += t * static_cast<std::uint64_t>(k);
   else c.macs[kFloatWidth] += t;
   c.bytes_read[static_cast<std::size_t>(MemClass::weights)] += t * 4;
 }

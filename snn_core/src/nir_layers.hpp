@@ -1,7 +1,7 @@
 // The stateless NIR nodes of the step loop (nir_network.cpp): Affine / Linear, Conv1d / Conv2d, SumPool2d /
 // AvgPool2d, Scale. Each scatters the non-zero inputs only (one contiguous weight row per input for Affine),
-// so the work and the ledger follow the events; an input of +-1 is a synaptic accumulate, any other
-// non-zero value a multiply-accumulate. Parameters are prepared once from the node (validated there).
+// so the work and the ledger follow the events; an input of integer value k is k synaptic accumulates per
+// target (spikes, or spikes summed by a SumPool2d), any other non-zero value one multiply-accumulate. Parameters are prepared once from the node (validated there).
 #pragma once
 
 #include <cstdint>

@@ -396,8 +396,22 @@ NirNetwork::NirNetwork(nir::Graph graph, NirOptions options) : impl_(std::make_u
     throw UsageError(fmt::format("the simulation step dt must be a positive number of seconds, got {}", options.dt_s));
   impl_->graph = std::move(graph);
   impl_->options = options;
-  impl_->find_structure();
-  impl_->resolve();
+  // The parameter helpers know the node, not the file: add it to what they throw.
+  const auto with_file = [&](const Error& e) {
+    ErrorContext c = e.context();
+    if (c.file.empty()) c.file = impl_->graph.source_file;
+    return c;
+  };
+  try {
+    impl_->find_structure();
+    impl_->resolve();
+  } catch (const ShapeError& e) {
+    throw ShapeError(e.message(), with_file(e));
+  } catch (const GraphError& e) {
+    throw GraphError(e.message(), with_file(e));
+  } catch (const UnsupportedError& e) {
+    throw UnsupportedError(e.message(), with_file(e));
+  }
 }
 NirNetwork::~NirNetwork() = default;
 NirNetwork::NirNetwork(NirNetwork&&) noexcept = default;

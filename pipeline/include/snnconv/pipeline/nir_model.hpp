@@ -41,9 +41,10 @@ Tensor random_spikes(const Shape& input_shape, std::int64_t batch, std::int64_t 
 // = the neuron populations and what is downstream of them.
 hw::PricingSubject nir_pricing_subject(const NirModel& model, const Ledger& ledger, std::string name = "nir");
 
-// The subject priced on the compute-only convention and on every profile in `profiles_dir` (default: the
-// installed profiles), in list order.
+// The subject priced on the compute-only convention and on the profiles `names` (names or .json paths; empty:
+// every profile in `profiles_dir`, default: the installed profiles), in order.
 std::vector<hw::ProfilePrice> price_nir(const NirModel& model, const Ledger& ledger,
+                                        const std::vector<std::string>& names = {},
                                         const std::filesystem::path& profiles_dir = {});
 
 }  // namespace snnconv::pipeline
