@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/nir_file.hpp"
 #include "snnconv/pipeline/nir_model.hpp"
@@ -139,4 +141,44 @@ TEST_CASE("NIR braille: the recurrent edge feeds the previous step's spikes back
   bool recurrent = false;
   for (const auto& n : nodes) recurrent = recurrent || !n.back_sources.empty();
   CHECK(recurrent);
+}
+
+TEST_CASE("NIR round trip: read, write, read keeps every parameter and gives the same outputs") {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("snnconv_nir_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"cnn_sinabs.nir", "braille_noDelay_bias_zero.nir", "lif_norse.nir"}) {
+    CAPTURE(f);
+    const nir::Graph a = datasets::read_nir_file(kNir / f);
+    datasets::write_nir_file(dir / f, a);
+    const nir::Graph b = datasets::read_nir_file(dir / f);
+    CHECK(b.version == a.version);
+    REQUIRE(b.nodes.size() == a.nodes.size());
+    std::int64_t compared = 0;
+    for (const nir::Node& na : a.nodes) {
+      const nir::Node* nb = b.find(na.name);
+      REQUIRE(nb != nullptr);
+      CHECK(nb->type == na.type);
+      REQUIRE(nb->params.size() == na.params.size());
+      for (const nir::Param& pa : na.params) {
+        const nir::Param* pb = nb->find(pa.name);
+        REQUIRE(pb != nullptr);
+        CHECK(pb->type == pa.type);
+        CHECK(pb->shape == pa.shape);
+        CHECK(pb->values == pa.values);
+        compared += pa.numel();
+      }
+    }
+    CHECK(compared > 0);
+    REQUIRE(b.edges.size() == a.edges.size());
+    for (std::size_t e = 0; e < a.edges.size(); ++e) {
+      CHECK(b.edges[e].src == a.edges[e].src);
+      CHECK(b.edges[e].dst == a.edges[e].dst);
+    }
+    const double dt = std::string(f) == "cnn_sinabs.nir" ? 1.0 : 1e-4;
+    const pipeline::NirModel ma = pipeline::load_nir(kNir / f, {dt, snn::NirMethod::euler});
+    const pipeline::NirModel mb = pipeline::load_nir(dir / f, {dt, snn::NirMethod::euler});
+    const Tensor x = pipeline::random_spikes(ma.network.input_shape(), 1, 30, 0.3, 11);
+    CHECK(pipeline::run_nir(ma, x).outputs.identical(pipeline::run_nir(mb, x).outputs));
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -57,5 +57,33 @@ expect 2 "positive number of seconds" -- "$bin" run "$nir/lif_norse.nir" --data 
 /usr/bin/python3 -c "import numpy as np; np.savez('$tmp/wrong.npz', input=np.zeros((10, 3), np.float32))"
 expect 1 "expected \[T, 1\]" -- "$bin" run "$nir/lif_norse.nir" --data "$tmp/wrong.npz"
 
+# Export: a NIR file written back keeps every dataset (type, shape, values) and every edge; an SNN model file of
+# fashion_vit is refused (exit 3) with the nodes NIR cannot express.
+for f in cnn_sinabs braille_noDelay_bias_zero lif_norse; do
+  expect 0 "parameters" -- "$bin" export "$nir/$f.nir" --format nir --out "$tmp/$f.nir"
+  /usr/bin/python3 - "$nir/$f.nir" "$tmp/$f.nir" <<'PY' || { echo "FAIL: round trip of $f"; fails=$((fails + 1)); }
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+bad = []
+def visit(name, o):
+    if not isinstance(o, h5py.Dataset) or name == "node/edges":
+        return
+    p = b.get(name)
+    if p is None or p.dtype != o.dtype or p.shape != o.shape or not np.array_equal(p[()], o[()]):
+        bad.append(name)
+a.visititems(visit)
+if sorted(map(tuple, a["node/edges"][()].tolist())) != sorted(map(tuple, b["node/edges"][()].tolist())):
+    bad.append("edges")
+if bad:
+    print("differ:", bad)
+sys.exit(1 if bad else 0)
+PY
+done
+"$bin" convert "$src/examples/fashion_vit/fashion_vit_relu.onnx" --act-bits 4 --calib 4 --out "$tmp/vit.snn.h5" >/dev/null 2>&1 ||
+  { echo "FAIL: convert fashion_vit"; fails=$((fails + 1)); }
+expect 3 "SpikeMatMul: product of two spiking operands" -- "$bin" export "$tmp/vit.snn.h5" --format nir --out "$tmp/vit.nir"
+grep -q "DiffUnit: differential unit" "$tmp/err" || { echo "FAIL: DiffUnit not listed"; fails=$((fails + 1)); }
+[[ -e $tmp/vit.nir ]] && { echo "FAIL: a refused export left a file"; fails=$((fails + 1)); }
+
 [[ $fails -eq 0 ]] && echo "nir_cli: all cases pass"
 exit $(( fails > 0 ))
