@@ -192,6 +192,19 @@ void NirNetwork::Impl::find_structure() {
 
 void NirNetwork::Impl::resolve() {
   const leaky::Method method = options.method == NirMethod::euler ? leaky::Method::euler : leaky::Method::exact;
+  // Parameters are checked once here, never in the step loop: finite everywhere, time constants positive.
+  for (const nir::Node& node : graph.nodes)
+    for (const nir::Param& p : node.params) {
+      for (double v : p.values)
+        if (!std::isfinite(v))
+          throw NumericError(fmt::format("NIR node '{}': parameter '{}' holds NaN or infinite values", node.name, p.name),
+                             ErrorContext{graph.source_file, node.name, std::string(nir::node_type_name(node.type)), p.name});
+      if (p.name.starts_with("tau"))
+        for (double v : p.values)
+          if (!(v > 0))
+            throw GraphError(fmt::format("NIR node '{}': time constant '{}' = {} must be > 0 seconds", node.name, p.name, v),
+                             ErrorContext{graph.source_file, node.name, std::string(nir::node_type_name(node.type)), p.name});
+    }
   params.resize(graph.nodes.size());
   for (std::size_t i : order) {
     const nir::Node& node = graph.nodes[i];

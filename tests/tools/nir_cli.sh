@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # NIR files at the command line (docs/nir.md): run, inspect and the report on the NIR paper's files, and the
 # exit code and message of each bad file (tests/data/nir/make_bad_nir.py): 1 for a missing node, a shape that
-# does not fit, a truncated file; 3 for a node type the simulator does not have; 2 for bad usage.
+# does not fit, a truncated file, a NaN parameter; 3 for a node type the simulator does not have; 2 for bad usage.
 # Usage: nir_cli.sh PATH/TO/snnconv
 set -uo pipefail
 bin=$1
@@ -49,6 +49,7 @@ for cmd in run inspect report; do
   expect 3 "Izhikevich" -- "$bin" $cmd "$nir/bad_unknown_type.nir" "${extra[@]}"
   expect 1 "expects 3 inputs, its input has 1" -- "$bin" $cmd "$nir/bad_shape_mismatch.nir" "${extra[@]}"
   expect 1 "truncated or damaged" -- "$bin" $cmd "$nir/bad_truncated.nir" "${extra[@]}"
+  expect 1 "'tau' holds NaN" -- "$bin" $cmd "$nir/bad_nan_tau.nir" "${extra[@]}"
 done
 [[ -e $tmp/never ]] && { echo "FAIL: a failed report left a folder"; fails=$((fails + 1)); }
 expect 2 "give the input spikes with --data" -- "$bin" run "$nir/lif_norse.nir"

@@ -29,7 +29,12 @@ void add_nir_options(CLI::App* cmd, NirCliOptions& o) {
   cmd->add_option("--seed", o.seed, "NIR files without --data: seed of the random spike input")->capture_default_str();
 }
 
-bool is_nir_path(const std::string& path) { return path.ends_with(".nir") || datasets::is_nir_file(path); }
+// An .onnx name is taken at its word without opening the file: the front door reads an ONNX model exactly once.
+bool is_nir_path(const std::string& path) {
+  if (path.ends_with(".nir")) return true;
+  if (path.ends_with(".onnx")) return false;
+  return datasets::is_nir_file(path);
+}
 
 namespace {
 

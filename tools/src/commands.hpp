@@ -37,7 +37,8 @@ struct NirCliOptions {
   std::int64_t samples = 16;  // the report's random samples when --samples is not given
 };
 void add_nir_options(CLI::App* cmd, NirCliOptions& o);
-// A NIR file by its contents, or by its name (*.nir), so that a damaged NIR file gets the NIR reader's error.
+// A NIR file by its name (*.nir, so that a damaged NIR file gets the NIR reader's error), else by its contents;
+// an *.onnx name is never opened here.
 bool is_nir_path(const std::string& path);
 int run_nir_file(const std::string& path, const std::string& data, const std::string& save_outputs, bool json,
                  const NirCliOptions& o);

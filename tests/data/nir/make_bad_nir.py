@@ -32,7 +32,12 @@ def shape_mismatch(f):
     f["node/nodes/0/weight"] = np.ones((1, 3), dtype=np.float32)  # expects 3 inputs, the Input gives 1
 
 
+def nan_tau(f):
+    f["node/nodes/1/tau"][0] = np.nan
+
+
 variant("bad_missing_node.nir", missing_node)
+variant("bad_nan_tau.nir", nan_tau)
 variant("bad_unknown_type.nir", unknown_type)
 variant("bad_shape_mismatch.nir", shape_mismatch)
 with open(src, "rb") as f:
