@@ -18,7 +18,10 @@
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_export.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/converter/nir_export.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/datasets/nir_file.hpp"
+#include "snnconv/pipeline/nir_model.hpp"
 
 namespace snnconv::cli {
 namespace {
@@ -26,6 +29,7 @@ namespace {
 struct ExportCmdOptions {
   std::string model, out, dims, data;
   std::string form = "integer";
+  std::string format = "onnx";
   std::string samples_dir, split = "test";
   std::int64_t limit = -1;
   bool quiet = false;
@@ -115,8 +119,28 @@ std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, boo
   return rows;
 }
 
+// --format nir. A NIR file is validated by the simulator (shapes, parameters) and written back node for
+// node, every parameter with its stored type and shape. An SNN model file: its spiking graph is checked against
+// what NIR expresses (converter/nir_export.hpp) and refused with the list.
+int run_export_nir(const ExportCmdOptions& o) {
+  if (is_nir_path(o.model)) {
+    const pipeline::NirModel m = pipeline::load_nir(o.model);
+    datasets::write_nir_file(o.out, m.network.graph());
+    if (!o.quiet)
+      fmt::print("{}: NIR {} graph of '{}': {} nodes, {} edges, {} parameters\n", o.out, m.network.graph().version,
+                 o.model, m.network.graph().nodes.size(), m.network.graph().edges.size(), m.parameter_count);
+    return 0;
+  }
+  if (!datasets::is_model_file(o.model))
+    throw UsageError("--format nir exports an SNN model file (.snn.h5 from `snnconv convert`) or a NIR file; '" +
+                     o.model + "' is neither");
+  const pipeline::QuantizedModel m = pipeline::load_quantized_model(o.model, o.data);
+  nir_export::refuse(nir_export::inexpressible_nodes(m.snn), o.model);
+}
+
 int run_export(const ExportCmdOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
+  if (o.format == "nir") return run_export_nir(o);
   const bool from_file = datasets::is_model_file(o.model);
   pipeline::QuantizedModel m;
   Graph canonical;
@@ -217,10 +241,15 @@ void add_export(CLI::App& app, Action& action) {
       "Write a model as a standard ONNX file (opset 17) that ONNX Runtime runs: an ONNX model as its canonical "
       "fused float graph (Linear -> MatMul/Add, attention decomposed, GELU as its Erf chain; useful after "
       "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (activations through "
-      "QuantizeLinear/DequantizeLinear, int8 weights; see --form). No NIR export yet");
-  cmd->add_option("model", opts->model, "ONNX model file, or an SNN model file (.snn.h5) from `snnconv convert`")
+      "QuantizeLinear/DequantizeLinear, int8 weights; see --form). --format nir: a NIR file written back "
+      "(validated, every parameter kept); an SNN model file is checked and refused with the list of nodes NIR "
+      "cannot express (partial: the converter's ST-BIF neurons have no NIR equivalent, so every converted model "
+      "is refused today; docs/nir.md)");
+  cmd->add_option("model", opts->model,
+                  "ONNX model file, an SNN model file (.snn.h5) from `snnconv convert`, or (--format nir) a NIR file")
       ->required();
-  cmd->add_option("--out", opts->out, "Output ONNX file")->required();
+  cmd->add_option("--out", opts->out, "Output file (ONNX, or NIR with --format nir)")->required();
+  cmd->add_option("--format", opts->format, "onnx or nir")->check(CLI::IsMember({"onnx", "nir"}))->capture_default_str();
   cmd->add_option("--dims", opts->dims, "ONNX models: sizes of symbolic input dims, e.g. batch=4 (default 1, seq = "
                                         "snnconv.max_seq); the file is written at these static shapes");
   cmd->add_option("--form", opts->form,

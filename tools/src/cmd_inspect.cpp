@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "snnconv/datasets/nir_file.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -131,6 +132,7 @@ int inspect_model_file(const InspectOptions& o) {
 }
 
 int run_inspect(const InspectOptions& o) {
+  if (is_nir_path(o.model)) return inspect_nir_file(o.model, o.json);
   if (is_hdf5(o.model)) return inspect_model_file(o);
   onnx_import::ImportOptions io;
   io.dims = parse_dims(o.dims);
@@ -205,7 +207,7 @@ void add_inspect(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("inspect", "Import an ONNX model and show its inputs, outputs, parameters, MACs "
                                             "and per-layer table; or show an SNN model file's (.snn.h5, from "
                                             "convert or compress) parameters per weight-bearing node");
-  cmd->add_option("model", opts->model, "ONNX model file, or SNN model file (.snn.h5)")->required();
+  cmd->add_option("model", opts->model, "ONNX model file, SNN model file (.snn.h5) or NIR file (.nir)")->required();
   cmd->add_option("--dims", opts->dims,
                   "Sizes of symbolic input dims, e.g. batch=1,seq=128 (unbound: seq from the model's "
                   "snnconv.max_seq metadata, others 1)");

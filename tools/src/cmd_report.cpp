@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "snnconv/datasets/nir_file.hpp"
 #include "report/content.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "report/report.hpp"
@@ -34,6 +35,7 @@ struct ReportCliOptions {
   std::string cascade_stages;  // `snnconv cascade` stage list
   cascade::SpeculativeExperimentOptions speculative;  // --draft and its settings
   double cascade_tolerance_points = 0.5;
+  NirCliOptions nir;
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -105,6 +107,9 @@ void print_finding(const nlohmann::json& j, const std::string& indent = "") {
 
 int run_report(const ReportCliOptions& o) {
   const std::string model = o.models.at(0);
+  if (is_nir_path(model))
+    return report_nir_file(model, o.pipeline.data, o.nir.samples, o.out,
+                           split_list(o.profiles), o.nir);
   const std::string out = o.out.empty() ? std::filesystem::path(model).stem().string() + "_report" : o.out;
   std::vector<cascade::StageSpec> user_stages;
   if (!o.cascade_stages.empty()) user_stages = cascade::parse_stage_list(o.cascade_stages);  // bad usage first
@@ -273,11 +278,19 @@ void add_report(CLI::App& app, Action& action) {
       "fuse, run the ANN on test data, price on hardware profiles, write report.json/.md/.html and PNG plots. "
       "Partial: the SNN stage uses uniform post-training quantization (mixed precision and pruning are in "
       "`snnconv compress`, not in the report yet) and runs classification, language-model and vqa data");
-  cmd->add_option("model", opts->models[0], "ONNX model file")->required();
+  cmd->add_option("model", opts->models[0],
+                  "ONNX model file, or a NIR file (.nir: a reduced report, the NIR network run on --data's spikes or "
+                  "seeded random spikes and priced on the profiles, report.json only; docs/nir.md)")
+      ->required();
   cmd->add_option("--out", opts->out, "Output folder (default: MODEL_report); files appear only when complete");
+  add_nir_options(cmd, opts->nir);
   cmd->add_flag("--no-plots", opts->no_plots, "Do not run tools/plot_report.py (the HTML keeps its SVG charts)");
   add_pipeline_options(cmd, *opts);
-  cmd->callback([opts, &action] { action = [opts] { return run_report(*opts); }; });
+  cmd->callback([opts, cmd, &action] {
+    // A NIR report runs random spike samples through the simulator: 16 unless --samples says otherwise.
+    if (cmd->count("--samples") > 0) opts->nir.samples = opts->pipeline.samples;
+    action = [opts] { return run_report(*opts); };
+  });
 }
 
 void add_compare(CLI::App& app, Action& action) {

@@ -12,6 +12,7 @@
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/datasets/nir_file.hpp"
 #include "snnconv/datasets/npz.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -38,6 +39,7 @@ struct RunOptions {
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
   Communicator* comm = nullptr;  // mpirun's ranks (mpi_world.hpp); null: one process
+  NirCliOptions nir;
 };
 
 // --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and builds
@@ -199,6 +201,11 @@ int run_quantized(RunOptions& o) {
 }
 
 int run_run(RunOptions& o) {
+  if (is_nir_path(o.eval.model)) {
+    if (distributed(o.comm))
+      throw UsageError("a NIR file runs in one process: its samples are not sharded over mpirun's ranks yet");
+    return run_nir_file(o.eval.model, o.eval.data, o.save_outputs, o.json, o.nir);
+  }
   if (datasets::is_model_file(o.eval.model) && o.engine == "ann")
     throw UsageError("'" + o.eval.model + "' is an SNN model file: run it with --engine snn or --engine qann");
   if (o.engine == "qann" || o.engine == "snn") return run_quantized(o);
@@ -267,7 +274,8 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                                         "(docs/scaling.md)");
   cmd->add_option("model", opts->eval.model,
                   "ONNX model file, or an SNN model file from `snnconv convert` (engines qann and snn; the "
-                  "quantization options are then those stored in the file)")
+                  "quantization options are then those stored in the file), or a NIR file (.nir: simulated with its "
+                  "own neurons on --data's spikes, docs/nir.md)")
       ->required();
   cmd->add_option("--data", opts->eval.data,
                   "Data: an .npz with one array per model input named after it (first axis = samples, one per row "
@@ -314,6 +322,7 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                         "to what fits; one sample that does not fit is refused before allocation");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
   add_quiet_flag(cmd, opts->quiet);
+  add_nir_options(cmd, opts->nir);
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }
 

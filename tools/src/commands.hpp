@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace snnconv {
 class Graph;
@@ -27,6 +28,25 @@ void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_cascade(CLI::App& app, Action& action);
 void add_export(CLI::App& app, Action& action);
+
+// NIR files (cmd_nir.cpp): the options run and report add, and what they call on a NIR file.
+struct NirCliOptions {
+  double dt_s = 1e-4;
+  std::string method = "euler";
+  std::int64_t steps = 100;
+  double rate = 0.1;
+  std::uint64_t seed = 0;
+  std::int64_t samples = 16;  // the report's random samples when --samples is not given
+};
+void add_nir_options(CLI::App* cmd, NirCliOptions& o);
+// A NIR file by its name (*.nir, so that a damaged NIR file gets the NIR reader's error), else by its contents;
+// an *.onnx name is never opened here.
+bool is_nir_path(const std::string& path);
+int run_nir_file(const std::string& path, const std::string& data, const std::string& save_outputs, bool json,
+                 const NirCliOptions& o);
+int inspect_nir_file(const std::string& path, bool json);
+int report_nir_file(const std::string& path, const std::string& data, std::int64_t samples, const std::string& out,
+                    const std::vector<std::string>& profiles, const NirCliOptions& o);
 
 // Sets g's metadata snnconv.data to `data` as seen from the folder of the file `out` will be written to.
 void point_data_from(Graph& g, const std::string& data, const std::string& out);

@@ -1,0 +1,67 @@
+#include "snnconv/converter/nir_export.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "snnconv/core/error.hpp"
+#include "snnconv/core/op.hpp"
+
+namespace snnconv::nir_export {
+
+namespace {
+
+// Why an op has no NIR equivalent; empty when NIR has one (Affine, Conv2d, Flatten, SumPool2d, Scale) or
+// the op is bookkeeping that the NIR graph's edges replace (Identity, Reshape to the same data).
+std::string why_not(const Node& n) {
+  switch (n.kind) {
+    case OpKind::SynapseLinear:
+    case OpKind::Linear:
+    case OpKind::Gemm:
+    case OpKind::SynapseConv:
+    case OpKind::Conv:
+    case OpKind::Flatten:
+    case OpKind::Reshape:
+    case OpKind::Identity: return "";
+    case OpKind::SpikeNeuron:
+      return "ST-BIF neuron: signed spikes, bounded spike count, soft reset by the threshold, membrane starting at "
+             "half the threshold; NIR's IF/LIF fire unsigned spikes with a hard reset";
+    case OpKind::DiffUnit: return "differential unit (LayerNorm, softmax, RMSNorm or rotary on accumulated inputs)";
+    case OpKind::SpikeMatMul: return "product of two spiking operands";
+    case OpKind::LayerNorm: return "LayerNorm";
+    case OpKind::Softmax: return "softmax";
+    case OpKind::Mul:
+    case OpKind::MatMul: return "product of two activations";
+    case OpKind::Add: return "sum of two activations (NIR sums edges into one node; no standalone add node here)";
+    default: return "no NIR primitive";
+  }
+}
+
+}  // namespace
+
+std::vector<Inexpressible> inexpressible_nodes(const Graph& g) {
+  std::vector<Inexpressible> out;
+  for (NodeId id : g.topological_order()) {
+    const Node& n = g.node(id);
+    std::string why = why_not(n);
+    if (!why.empty()) out.push_back({n.name, std::string(op_name(n.kind)), std::move(why)});
+  }
+  return out;
+}
+
+void refuse(const std::vector<Inexpressible>& nodes, const std::string& file) {
+  std::map<std::string, std::pair<std::size_t, std::string>> by_op;
+  for (const Inexpressible& n : nodes) {
+    auto& e = by_op[n.op];
+    ++e.first;
+    e.second = n.why;
+  }
+  std::string text = fmt::format("{} nodes have no NIR equivalent:", nodes.size());
+  for (const auto& [op, e] : by_op) text += fmt::format("\n  {} x {}: {}", e.first, op, e.second);
+  text += "\n  nodes:";
+  for (std::size_t i = 0; i < nodes.size() && i < 40; ++i) text += (i ? ", " : " ") + nodes[i].node;
+  if (nodes.size() > 40) text += fmt::format(", ... ({} more)", nodes.size() - 40);
+  throw UnsupportedError(text, ErrorContext{file, {}, {}, {}});
+}
+
+}  // namespace snnconv::nir_export

@@ -1,0 +1,20 @@
+#include "unit_leaky_common.hpp"
+
+#include <fmt/format.h>
+
+namespace snnconv::snn::leaky {
+
+std::vector<double> per_neuron(const nir::Node& node, const std::string& name, std::int64_t n, const double* fallback) {
+  const nir::Param* p = node.find(name);
+  if (!p) {
+    if (fallback) return std::vector<double>(static_cast<std::size_t>(n), *fallback);
+    (void)node.require(name);  // throws the GraphError naming the parameter
+  }
+  if (p->numel() == n) return p->values;
+  if (p->numel() == 1) return std::vector<double>(static_cast<std::size_t>(n), p->values[0]);
+  throw ShapeError(fmt::format("NIR node '{}': parameter '{}' has {} values {} for a population of {} neurons",
+                               node.name, name, p->numel(), shape_to_string(p->shape), n),
+                   ErrorContext{{}, node.name, std::string(nir::node_type_name(node.type)), name});
+}
+
+}  // namespace snnconv::snn::leaky
