@@ -114,7 +114,12 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
   if (data.empty())
     throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data (.npz or .h5)",
                      {o.model.empty() ? src.model : o.model, "", "", ""});
-  const RowSet rs = load_rows(src, data, RowRequest{o.split, o.limit, o.seq});
+  return evaluate(src, load_rows(src, data, RowRequest{o.split, o.limit, o.seq}), o);
+}
+
+EvalResult evaluate(const ModelSource& src, const RowSet& rs, const EvalOptions& o) {
+  if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
+  const std::string data = rs.file.empty() ? rs.description : rs.file;
   EvalResult res;
   res.model = src.model;
   res.data = data;

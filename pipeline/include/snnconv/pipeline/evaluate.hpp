@@ -10,6 +10,7 @@
 
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
+#include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
 
 namespace snnconv::pipeline {
@@ -68,5 +69,8 @@ struct EvalResult {
 EvalResult evaluate(const EvalOptions& options);
 // The same on a model already read (the front door's): no file is parsed again.
 EvalResult evaluate(const ModelSource& source, const EvalOptions& options);
+// The same on rows already loaded (model_data.hpp: load_rows or rows_from_arrays, e.g. the Python module's
+// arrays); options.data, split, limit and seq are not read (the rows are what runs).
+EvalResult evaluate(const ModelSource& source, const RowSet& rows, const EvalOptions& options);
 
 }  // namespace snnconv::pipeline
