@@ -2,10 +2,11 @@
 # Installs what building and testing snnconv needs, from Debian's repositories (run as root).
 # Usage: scripts/install-deps.sh [--python]   (--python adds torch & co., only needed to retrain examples)
 set -euo pipefail
-packages=(cmake ninja-build g++ libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev libprotobuf-dev protobuf-compiler
+packages=(cmake ninja-build g++ ccache libeigen3-dev libtbb-dev libhdf5-dev libonnx-dev libprotobuf-dev protobuf-compiler
           libcli11-dev doctest-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
           dataset-fashion-mnist python3 python3-numpy python3-h5py
           python3-matplotlib python3-jsonschema chromium python3-dev pybind11-dev python3-pybind11 python3-pytest)
+# ccache: rebuilds of any clone reuse what was compiled before (scripts/compiler-cache.sh).
 # nodejs, npm: ONNX Runtime (the npm package onnxruntime-node, installed into tools/ort by scripts/test.sh), the
 # reference runtime the export tests compare against. python3-matplotlib: the report's PNG plots (tools/plot_report.py); python3-jsonschema: report.json is validated
 # against tools/report.schema.json; chromium: the test that renders report.html headless. python3-dev, pybind11-dev,
