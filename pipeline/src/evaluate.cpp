@@ -257,6 +257,7 @@ EvalResult evaluate(const ModelSource& src, const RowSet& rs, const EvalOptions&
     res.kernels = main->engine->kernel_names();
     for (ValueId v : main->graph.outputs()) res.output_names.push_back(main->graph.value(v).name);
     res.ledger = std::move(main->ledger);
+    if (o.keep_graph) res.graph = main->graph;
   }
   if (o.keep_outputs && !kept.empty()) {
     for (std::size_t k = 0; k < kept.front().size(); ++k) {

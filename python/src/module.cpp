@@ -22,6 +22,7 @@
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/neuromorphic_hw/price_profile.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
@@ -111,6 +112,30 @@ py::dict outputs_dict(const std::vector<std::string>& names, const std::vector<T
   py::dict d;
   for (std::size_t k = 0; k < outputs.size() && k < names.size(); ++k) d[py::str(names[k])] = numpy_from_tensor(outputs[k]);
   return d;
+}
+
+// ---- ledgers and pricing ----------------------------------------------------------------------------------------
+
+// result["ledger"] of an ann or snn run: the run's ledger with the graph whose nodes are its rows, which is what
+// pricing needs (hw::make_pricing_subject). Opaque in Python: snnconv.price(result["ledger"], profile=...).
+struct PyLedger {
+  std::string subject;                 // "ann" or "snn"
+  std::shared_ptr<const Graph> graph;  // ann: the graph as run; snn: the model's SNN graph
+  std::shared_ptr<const pipeline::QuantizedModel> keep;  // snn: owns `graph`
+  Ledger ledger;
+};
+
+// price(ledger, profile): `profile` a bundled name (loihi, truenorth, spinnaker2, systolic_int8, generic45 ...), a
+// .json path, or "compute-only" (the E_MAC x MACs + E_AC x ACs convention). The dict report.json holds per price.
+py::object price(const PyLedger& l, const std::string& profile) {
+  nlohmann::json j;
+  {
+    py::gil_scoped_release release;
+    const hw::PricingSubject subject = hw::make_pricing_subject(l.subject, *l.graph, l.ledger);
+    j = report::price_json(profile == "compute-only" ? hw::price_compute_only(subject)
+                                                     : hw::price_on_profile(subject, hw::find_profile(profile)));
+  }
+  return json_to_python(j);
 }
 
 // ---- option checks: the CLI's ranges and choices (option_values.hpp), refused with the CLI's exit class -------
@@ -316,12 +341,15 @@ py::tuple run(const PyModel& m, const py::object& inputs, const RunArgs& a, cons
     eo.fuse = a.fuse;
     eo.dims = m.dims;
     eo.keep_outputs = true;
+    eo.keep_graph = true;
     pipeline::EvalResult r;
     {
       py::gil_scoped_release release;
       r = pipeline::evaluate(*m.source, *rows, eo);
     }
-    return py::make_tuple(outputs_dict(r.output_names, r.outputs), json_to_python(cli::ann_run_json(r, "")));
+    py::object result = json_to_python(cli::ann_run_json(r, ""));
+    result["ledger"] = PyLedger{"ann", std::make_shared<const Graph>(std::move(r.graph)), nullptr, std::move(r.ledger)};
+    return py::make_tuple(outputs_dict(r.output_names, r.outputs), result);
   }
   // qann / snn: an ONNX model is quantized first, on `calib` (default: the run's own arrays, as `snnconv run
   // --engine snn` calibrates on --data when no --calib-data is given).
@@ -351,6 +379,9 @@ py::tuple run(const PyModel& m, const py::object& inputs, const RunArgs& a, cons
   const nlohmann::json j = cli::spiking_run_json(*use->quantized, r, {"", engine, a.mode, a.max_steps, a.check_exact, a.curve});
   py::object result = json_to_python(j);
   if (a.record) result["recording"] = recording_dict(r.recording);
+  if (engine == "snn")
+    result["ledger"] = PyLedger{"snn", std::shared_ptr<const Graph>(use->quantized, &use->quantized->snn), use->quantized,
+                                std::move(r.ledger)};
   return py::make_tuple(outputs_dict(r.output_names, r.outputs), result);
 }
 
@@ -442,6 +473,12 @@ PYBIND11_MODULE(_snnconv, mod) {
     }
   });
 
+  py::class_<PyLedger>(mod, "Ledger", "The counts of a run with the graph they belong to (result['ledger'] of run()).")
+      .def_property_readonly("subject", [](const PyLedger& l) { return l.subject; })
+      .def_property_readonly("samples", [](const PyLedger& l) { return l.ledger.samples; })
+      .def("total", [](const PyLedger& l) { return json_to_python(cli::counters_json(l.ledger.total())); },
+           "The summed counters, as result['total'].");
+
   py::class_<PyModel>(mod, "Model", "A model: ONNX (load), quantized (quantize), spiking (to_snn, or an .snn.h5).")
       .def_property_readonly("path", [](const PyModel& m) { return m.path; })
       .def_property_readonly("quantized", &PyModel::is_quantized)
@@ -502,6 +539,11 @@ PYBIND11_MODULE(_snnconv, mod) {
           },
           "The spiking model of this QANN (runs on engine='snn' by default).")
       .def("save", &save, py::arg("path"), "Writes the SNN model file (.snn.h5) `snnconv convert --out` writes.");
+
+  mod.def("price", &price, py::arg("ledger"), py::arg("profile") = "loihi",
+          "Prices a run's ledger (result['ledger']) on a hardware profile (a bundled name, a .json path or "
+          "'compute-only'): the price object report.json holds (energy per inference split into compute, SRAM, DRAM, "
+          "NoC and static; per layer; the mapping of a neuromorphic profile).");
 
   mod.def(
       "report",

@@ -22,7 +22,7 @@ def assert_same_arrays(a, b):
 def without_times(d):
     """A run's dict without wall-clock figures and the data's description (a file for the CLI, arrays here)."""
     return {k: v for k, v in d.items() if k not in ("seconds", "snn_seconds", "samples_per_s", "data", "split",
-                                                    "calibration", "calibration_split")}
+                                                    "calibration", "calibration_split", "ledger")}
 
 
 def test_inspect_equals_cli(cli, medical):
@@ -71,11 +71,11 @@ def test_quantize_to_snn_save_load(cli, medical):
     rc, _, err = cli("convert", medical["model"], "--calib-data", medical["npz"], "--act-bits", "4", "--out", cli_path,
                      "--quiet")
     assert rc == 0, err
-    for engine in ("qann", "snn"):
+    for engine, models in (("qann", (q, snnconv.load(cli_path))), ("snn", (s, snnconv.load(path), snnconv.load(cli_path)))):
         out_npz = str(medical["dir"] / f"file_{engine}.npz")
         j = run_json(cli, "run", cli_path, "--data", medical["npz"], "--engine", engine, "--save-outputs", out_npz)
         ref = load_npz(out_npz)
-        for model in (s, snnconv.load(path), snnconv.load(cli_path)):
+        for model in models:
             outputs, result = model.run({"input": medical["x"], "labels": medical["y"]}, engine=engine)
             assert_same_arrays(outputs, ref)
             keep = ("samples", "metric", "total", "layers", "steps", "spikes_per_inference", "act_bits", "weight_bits")
@@ -161,6 +161,28 @@ def test_report_equals_cli(cli, medical, tmp_path):
         assert json.load(f) == j
     assert sorted(os.listdir(tmp_path / "py_report")) == sorted(os.listdir(tmp_path / "cli_report"))
     assert strip_times(j) == strip_times(ref)
+
+    # price(): the SNN the report built (W8A4 calibrated on the first 64 train rows, run on the first 16 test rows)
+    # rebuilt here and priced on the same profiles gives the report's prices.
+    import h5py
+    with h5py.File(os.path.join(os.path.dirname(medical["model"]), "../data/breast_cancer.h5")) as f:
+        train, test = f["train/inputs"][:64], f["test/inputs"][:16]
+    s = snnconv.load(medical["model"]).quantize(calib=train, act_bits=4).to_snn()
+    _, res = s.run(test)
+    assert isinstance(res["ledger"], snnconv.Ledger) and res["ledger"].samples == 16
+    assert res["ledger"].total() == res["total"]
+    for profile in ("loihi", "systolic_int8"):
+        mine = snnconv.price(res["ledger"], profile=profile)
+        theirs = [p for p in j["pricing"]["snn"] if p["profile"] == profile]
+        assert len(theirs) == 1 and strip_times(mine) == strip_times(theirs[0]), profile
+        assert mine["per_inference_pj"]["total"] > 0
+    # The compute-only convention of an ANN ledger: 4.6 pJ per MAC, whatever its width.
+    _, ann = snnconv.load(medical["model"]).run(test)
+    macs = sum(ann["total"]["macs_by_width"].values())
+    conv = snnconv.price(ann["ledger"], profile="compute-only")
+    assert conv["total_pj"]["compute"] == pytest.approx(4.6 * macs, rel=1e-12)
+    with pytest.raises(snnconv.Error, match="no_such_profile"):
+        snnconv.price(ann["ledger"], profile="no_such_profile")
     with pytest.raises(snnconv.UsageError):
         snnconv.report(medical["model"], out=str(tmp_path / "r2"), act_bits=40)
     with pytest.raises(snnconv.Error):
@@ -192,3 +214,52 @@ def test_record_equals_cli_recording(cli, medical):
     assert sum(int(s["spikes_pos"].sum() + s["spikes_neg"].sum()) for s in rec["samples"]) > 0
     with pytest.raises(snnconv.UsageError, match="record"):
         m.run(medical["x"], engine="qann", record=True)
+
+
+@pytest.mark.parametrize("engine", ["ann", "snn"])
+def test_vit_run_equals_cli(cli, root, tmp_path, engine):
+    """A transformer (examples/fashion_small: patch embedding, attention, LayerNorm, GELU) on 8 images."""
+    import h5py
+    with h5py.File(os.path.join(root, "examples/data/fashion_mnist_small.h5")) as f:
+        x = (f["test/inputs"][:8].astype(np.float32) / 255.0).reshape(8, 1, 28, 28)
+        y = f["test/labels"][:8]
+    model = os.path.join(root, "examples/fashion_small/fashion_vit_tiny.onnx")
+    npz, out_npz = str(tmp_path / "x.npz"), str(tmp_path / "out.npz")
+    np.savez(npz, input=x, labels=y)
+    j = run_json(cli, "run", model, "--data", npz, "--engine", engine, "--save-outputs", out_npz)
+    outputs, result = snnconv.load(model).run({"input": x, "labels": y}, engine=engine)
+    assert_same_arrays(outputs, load_npz(out_npz))
+    assert without_times(result) == without_times(j)
+
+
+def test_gil_released_during_run(medical):
+    """With a switch interval of 100 s the interpreter never takes the GIL from a thread: the main thread runs while
+    run() works only if run() releases it. The conversion of the arrays releases it for a moment too, which lets the
+    main thread tick once or twice; the simulation (about a second here) lets it tick hundreds of times."""
+    import sys
+    import threading
+    import time
+    m = snnconv.load(medical["model"])
+    q = m.quantize(calib=medical["x"])
+    x = medical["x"]
+    started, done = threading.Event(), [False]
+
+    def work():
+        started.set()
+        q.run(x, engine="snn", threads=1)
+        done[0] = True
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        started.wait()
+        ticks = 0
+        while not done[0]:
+            ticks += 1
+            time.sleep(0.001)
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert ticks >= 10, ticks

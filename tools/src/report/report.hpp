@@ -22,6 +22,9 @@ inline constexpr int kSchemaVersion = 2;
 
 // report.json of one pipeline run.
 nlohmann::json report_json(const cascade::PipelineResult& r);
+// One subject priced on one profile, as report.json's price objects (docs/report-schema.md) hold it.
+nlohmann::json price_json(const hw::ProfilePrice& p);
+
 // compare.json: several reports side by side (each a complete report object).
 nlohmann::json compare_json(const std::vector<nlohmann::json>& reports);
 

@@ -28,6 +28,7 @@ struct EvalOptions {
   bool fuse = true;            // run the fused (canonical) graph: Linear, Attention, LayerNorm, Gelu
   std::map<std::string, std::int64_t> dims;  // extra symbolic dims (batch and seq are set from the above)
   bool keep_outputs = false;   // EvalResult::outputs: every graph output, one row per sample
+  bool keep_graph = false;     // EvalResult::graph: the graph the ledger's rows are the nodes of (to price it)
   std::function<void(std::int64_t done, std::int64_t total)> progress;  // optional: after every batch
 };
 
@@ -44,6 +45,7 @@ struct EvalResult {
   double samples_per_s = 0.0;
   std::vector<std::string> kernels;  // kernel per node of the full-batch graph
   Ledger ledger;                     // summed over every pass (rows = nodes of the full-batch graph)
+  Graph graph;                       // keep_graph: that full-batch graph (bound and fused as it ran)
   // keep_outputs: per graph output, the rows of every sample in order ([samples, ...]; padding dropped; a short
   // language-model window's rows zero-padded to the full length, see lengths).
   std::vector<std::string> output_names;
