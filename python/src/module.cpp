@@ -8,6 +8,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <cstring>
 #include <memory>
@@ -51,7 +52,16 @@ Tensor tensor_from_numpy(const py::array& a, const std::string& name) {
     return t;
   };
   if (kind == 'f' && size == 4) return copy_as(DType::f32, py::dtype::of<float>());
-  if (kind == 'f' && size == 8) return copy_as(DType::f32, py::dtype::of<float>());
+  if (kind == 'f' && size == 8) {  // as the .npy reader: a finite value float32 cannot hold is refused, not made Inf
+    const py::array_t<double, py::array::c_style | py::array::forcecast> d(a);
+    const double* p = d.data();
+    for (py::ssize_t i = 0; i < d.size(); ++i)
+      if (std::isfinite(p[i]) && std::fabs(p[i]) > static_cast<double>(std::numeric_limits<float>::max()))
+        throw NumericError("element " + std::to_string(i) + " (" + std::to_string(p[i]) +
+                               ") is outside float32's range",
+                           {"", "", "", name});
+    return copy_as(DType::f32, py::dtype::of<float>());
+  }
   if (kind == 'f' && size == 2) return copy_as(DType::f16, py::dtype("float16"));
   if (kind == 'i' && size == 1) return copy_as(DType::i8, py::dtype::of<std::int8_t>());
   if (kind == 'u' && size == 1) return copy_as(DType::u8, py::dtype::of<std::uint8_t>());

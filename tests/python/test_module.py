@@ -127,6 +127,10 @@ def test_errors_carry_cli_message_and_class(cli, medical, tmp_path):
         m.run(medical["x"][:, :29])
     with pytest.raises(snnconv.UnsupportedError):
         m.run(medical["x"].astype(np.complex64))
+    with pytest.raises(snnconv.RuntimeFailure, match="outside float32's range"):  # as the .npz reader refuses it
+        m.run(np.full((2, 30), 1e300))
+    with pytest.raises(snnconv.UsageError, match="not a class"):
+        m.run({"input": medical["x"][:2], "labels": np.array([5, 0])})
     with pytest.raises(snnconv.UsageError, match="engine"):
         m.run(medical["x"], engine="gpu")
     with pytest.raises(snnconv.UsageError, match="act_bits"):
