@@ -66,12 +66,17 @@ Outputs eval_matmul(const NodeCall& c) {
       const T* ma = pa + walk.offset(0) * m * k;
       const T* mb = pb + walk.offset(1) * k * n;
       T* my = py + bi * m * n;
-      for (std::int64_t i = 0; i < m; ++i)
-        for (std::int64_t j = 0; j < n; ++j) {
-          T acc{0};
-          for (std::int64_t p = 0; p < k; ++p) acc = wrap_add(acc, wrap_mul(ma[i * k + p], mb[p * n + j]));
-          my[i * n + j] = acc;
+      // Each y[i, j] sums its k products in order p = 0, 1, ... from 0 (the definition); the loop runs p outside
+      // j so that a row of B is read contiguously, which changes no rounding (-ffp-contract=off: no FMA).
+      for (std::int64_t i = 0; i < m; ++i) {
+        T* acc = my + i * n;
+        std::fill(acc, acc + n, T{0});
+        for (std::int64_t p = 0; p < k; ++p) {
+          const T av = ma[i * k + p];
+          const T* brow = mb + p * n;
+          for (std::int64_t j = 0; j < n; ++j) acc[j] = wrap_add(acc[j], wrap_mul(av, brow[j]));
         }
+      }
     }
     return out;
   })};
@@ -233,14 +238,23 @@ Outputs eval_linear(const NodeCall& c) {
   const float* pw = w.data<float>();
   float* py = out.data<float>();
   const std::int64_t rows = product(x.shape(), 0, x.shape().size() - 1);
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < n; ++j) {
-      float acc = 0.0f;
-      for (std::int64_t p = 0; p < k; ++p) acc += px[r * k + p] * pw[p * n + j];
-      // Bias after the full sum, as the unfused MatMul then Add computes it.
-      if (bias) acc += bias->data<float>()[j];
-      py[r * n + j] = apply_activation(at.activation, acc);
+  const float* pb = bias ? bias->data<float>() : nullptr;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    // y[r, j] sums its k products in order p = 0, 1, ... from 0 (the definition); p runs outside j so that a weight
+    // row is read contiguously, which changes no rounding (-ffp-contract=off: no FMA).
+    float* acc = py + r * n;
+    std::fill(acc, acc + n, 0.0f);
+    for (std::int64_t p = 0; p < k; ++p) {
+      const float xv = px[r * k + p];
+      const float* wrow = pw + p * n;
+      for (std::int64_t j = 0; j < n; ++j) acc[j] += xv * wrow[j];
     }
+    for (std::int64_t j = 0; j < n; ++j) {
+      float y = acc[j];
+      if (pb) y += pb[j];  // bias after the full sum, as the unfused MatMul then Add computes it
+      acc[j] = apply_activation(at.activation, y);
+    }
+  }
   return {std::move(out)};
 }
 

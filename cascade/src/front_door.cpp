@@ -340,8 +340,10 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
     r.notes.push_back("the task (" + src.task + ") was inferred from the model's inputs and outputs (no snnconv.task "
                       "metadata); override it with --task");
   if (r.snn && r.snn->calibration_source == "synthetic")
-    r.notes.push_back("no data: the SNN was calibrated and run on synthetic inputs (" + r.snn->calibration_description +
-                      "); its accuracy is not measured and its spike and energy figures are for those inputs");
+    r.notes.push_back(fmt::format("no data: the SNN was {} on synthetic inputs ({}); its accuracy is not measured and "
+                                  "its spike and energy figures are for those inputs",
+                                  r.snn->calibration_samples > 0 ? "calibrated and run" : "run",
+                                  r.snn->calibration_description));
   for (const hw::Profile& p : r.profiles)
     if (p.kind == hw::ProfileKind::neuromorphic) {
       r.notes.push_back(

@@ -141,6 +141,15 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
       sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);
   const Calibration cal = calibrate(sk, inputs, o.quant);
   m.calibration_samples = std::min<std::int64_t>(cal.samples * graph_rows(m.canonical), o.calib_samples);
+  // The description was written before the data was read: it states what was asked for. Say what was used.
+  if (sk.points.empty()) {
+    m.calibration_description = fmt::format("no calibration: the file's own steps at its {} quantization points",
+                                            m.file_points);
+  } else if (m.calibration_samples < o.calib_samples) {
+    const std::string asked = fmt::format("the first {} samples", o.calib_samples);
+    if (m.calibration_description.rfind(asked, 0) == 0)
+      m.calibration_description.replace(0, asked.size(), fmt::format("all {} samples", m.calibration_samples));
+  }
   m.qann = quantize_skeleton(sk, cal, o.quant);
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);

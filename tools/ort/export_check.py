@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--compress", default=None,
                     help="make the model file with `snnconv compress MODEL ARGS` (e.g. pruning flags) instead of convert")
     ap.add_argument("--split", default="test")
+    ap.add_argument("--data", default=None,
+                    help="samples from this .npz (one array per model input) instead of a split of the recorded dataset")
     ap.add_argument("--limit", type=int, default=-1)
     ap.add_argument("--form", default="integer", choices=["integer", "qdq"])
     ap.add_argument("--opt-level", default="basic", choices=["disabled", "basic", "extended", "layout", "all"])
@@ -82,21 +84,21 @@ def main():
         t0 = time.time()
         snn = os.path.join(work, "model.snn.h5")
         onnx_file = os.path.join(work, "model.qdq.onnx")
+        source = ["--data", args.data] if args.data else ["--split", args.split]
         samples_dir = os.path.join(work, "samples")
         ort_dir = os.path.join(work, "ort")
         if args.float:
-            cmd = [args.snnconv, "export", args.model, "--out", onnx_file, "--samples", samples_dir, "--split", args.split]
+            cmd = [args.snnconv, "export", args.model, "--out", onnx_file, "--samples", samples_dir] + source
         elif args.original:
-            print(run([args.snnconv, "convert", args.model, "--calib", str(args.calib), "--out", snn]).strip())
-            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
-                   "--split", args.split]
+            print(run([args.snnconv, "convert", args.model, "--calib", str(args.calib), "--out", snn] +
+                      (["--data", args.data] if args.data else [])).strip())
+            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir] + source
         else:
             make = "compress" if args.compress is not None else "convert"
             run([args.snnconv, make, args.model, "--act-bits", str(args.act_bits), "--weight-bits",
                  str(args.weight_bits), "--weight-group", str(args.weight_group), "--calib", str(args.calib), "--out",
-                 snn] + (args.compress or "").split())
-            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir,
-                   "--split", args.split]
+                 snn] + (["--data", args.data] if args.data else []) + (args.compress or "").split())
+            cmd = [args.snnconv, "export", snn, "--out", onnx_file, "--form", args.form, "--samples", samples_dir] + source
         if args.limit >= 0:
             cmd += ["--limit", str(args.limit)]
         print(run(cmd).strip())
@@ -129,14 +131,13 @@ def main():
         ref = "ANN" if args.float else "QANN"
         print(f"{verdict}: {os.path.basename(args.model)} {what}, "
               f"ORT {ort_man.get('ort_version')} opt-level {args.opt_level}: top-1 agreement {agree:.4f} "
-              f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of '{args.split}'), "
+              f"({int((top_ours == top_ort).sum())}/{top_ours.size} predictions over {n} samples of {args.data or repr(args.split)}), "
               f"accuracy ORT {acc(top_ort):.4f} / {ref} {acc(top_ours):.4f}, max |ORT - {ref}| "
               f"{max_diff:.3g}" + (f" (bound {args.max_abs_diff:g})" if args.max_abs_diff is not None else "") +
               f", {time.time() - t0:.1f} s")
         if args.reimport:
             back_dir = os.path.join(work, "reimport")
-            cmd = [args.snnconv, "export", onnx_file, "--out", os.path.join(work, "reimport.onnx"), "--samples", back_dir,
-                   "--split", args.split]
+            cmd = [args.snnconv, "export", onnx_file, "--out", os.path.join(work, "reimport.onnx"), "--samples", back_dir] + source
             if args.limit >= 0:
                 cmd += ["--limit", str(args.limit)]
             run(cmd)

@@ -12,6 +12,7 @@
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
@@ -127,6 +128,15 @@ int run_export(const ExportCmdOptions& o) {
   } else {
     onnx_import::ImportOptions io;
     io.dims = parse_dims(o.dims);
+    if (!o.data.empty() && pipeline::is_npz_path(o.data)) {
+      // Token rows of an .npz fix a symbolic sequence length the model does not record (as in `run`).
+      pipeline::SourceOptions so;
+      so.model = o.model;
+      so.data = o.data;
+      pipeline::ModelSource src = pipeline::open_model(so);
+      pipeline::settle_window(src);
+      if (!src.seq_symbol.empty() && src.window > 0) io.dims.try_emplace(src.seq_symbol, src.window);
+    }
     canonical = onnx_import::import_onnx(o.model, io);
     fuse_graph(canonical);
     g = &canonical;

@@ -192,6 +192,11 @@ std::string Exporter::problem(NodeId id) const {
              std::to_string(qp.bits) + " bits) do not fit int8/uint8, the only QuantizeLinear types of opset " +
              std::to_string(kExportOpset);
   }
+  if (n.kind == OpKind::Rotary) {
+    const TensorType& t = g_.value(n.inputs[0]).type;
+    if (t.dims.empty() || !t.dims.back().is_known() || t.dims.back().value % 2 != 0)
+      return "rotary embedding needs a static, even last dimension";
+  }
   if ((n.kind == OpKind::Softmax && std::get<SoftmaxAttrs>(n.attrs).causal) ||
       (n.kind == OpKind::Attention && std::get<AttentionAttrs>(n.attrs).causal)) {
     const TensorType& t = g_.value(n.kind == OpKind::Softmax ? n.inputs[0] : n.inputs[1]).type;
@@ -230,6 +235,10 @@ void Exporter::emit(NodeId id) {
       if (integer_ && layer_norm_integer(id)) return;
       return generic(id);
     case OpKind::FakeQuant: return fake_quant(id);
+    case OpKind::RMSNorm:
+      if (integer_ && rms_norm_integer(id)) return;
+      return rms_norm(id);
+    case OpKind::Rotary: return rotary(id);
     case OpKind::MatMul:
       if (integer_ && product_integer(id)) return;
       return generic(id);
@@ -366,6 +375,17 @@ std::string Exporter::causal_mask(const std::string& base, std::int64_t m, std::
   return name;
 }
 
+// Scores with an attention mask: an additive mask is added, a bool mask (true = attend) selects -inf elsewhere.
+std::string Exporter::apply_mask(ValueId mask, const std::string& scores, const std::string& base) {
+  const std::string masked = unique(base + "/masked");
+  if (g_.value(mask).type.dtype == DType::boolean)
+    node("Where", {use(mask), scores, scalar_f32(base + "/neg_inf", -std::numeric_limits<float>::infinity())}, {masked},
+         masked);
+  else
+    node("Add", {scores, use(mask)}, {masked}, masked);
+  return masked;
+}
+
 void Exporter::attention(NodeId id) {
   const Node& n = g_.node(id);
   const auto& at = std::get<AttentionAttrs>(n.attrs);
@@ -376,15 +396,7 @@ void Exporter::attention(NodeId id) {
   node("MatMul", {q, kt}, {s}, s);
   node("Mul", {s, scalar_f32(n.name + "/scale", at.scale)}, {ss}, ss);
   std::string cur = ss;
-  if (n.inputs.size() > 3 && n.inputs[3].valid()) {
-    const std::string masked = unique(n.name + "/masked");
-    if (g_.value(n.inputs[3]).type.dtype == DType::boolean)
-      node("Where", {use(n.inputs[3]), cur, scalar_f32(n.name + "/neg_inf", -std::numeric_limits<float>::infinity())},
-           {masked}, masked);
-    else
-      node("Add", {cur, use(n.inputs[3])}, {masked}, masked);
-    cur = masked;
-  }
+  if (n.inputs.size() > 3 && n.inputs[3].valid()) cur = apply_mask(n.inputs[3], cur, n.name);
   if (at.causal) {
     const Shape qs = g_.value(n.inputs[0]).type.static_shape(), ks = g_.value(n.inputs[1]).type.static_shape();
     const std::string c = unique(n.name + "/causal");
@@ -396,10 +408,45 @@ void Exporter::attention(NodeId id) {
   node("MatMul", {p, v}, {out_name(id)}, n.name);
 }
 
+// RMSNorm as the chain torch exports for `x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight` (our
+// fusion folds it back into RMSNorm on import).
+void Exporter::rms_norm(NodeId id) {
+  const Node& n = g_.node(id);
+  const auto& a = std::get<LayerNormAttrs>(n.attrs);
+  const std::string x = use(n.inputs[0]);
+  const std::string sq = unique(n.name + "/pow"), mean = unique(n.name + "/mean"), eps = unique(n.name + "/add_eps"),
+                    root = unique(n.name + "/sqrt"), inv = unique(n.name + "/rsqrt"), normed = unique(n.name + "/normed");
+  node("Pow", {x, scalar_f32(n.name + "/two", 2.0f)}, {sq}, sq);
+  onnx::NodeProto* rm = node("ReduceMean", {sq}, {mean}, mean);
+  attr_ints(rm, "axes", {a.axis});
+  attr_int(rm, "keepdims", 1);
+  node("Add", {mean, scalar_f32(n.name + "/eps", a.epsilon)}, {eps}, eps);
+  node("Sqrt", {eps}, {root}, root);
+  node("Reciprocal", {root}, {inv}, inv);
+  node("Mul", {x, inv}, {normed}, normed);
+  node("Mul", {normed, use(n.inputs[1])}, {out_name(id)}, n.name);
+}
+
+// Rotary(x, cos, sin) = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1] over the last axis: the
+// rotate_half chain of Llama-style code (Split into halves, Neg, Concat).
+void Exporter::rotary(NodeId id) {
+  const Node& n = g_.node(id);
+  const std::string x = use(n.inputs[0]);
+  const std::string x1 = unique(n.name + "/x1"), x2 = unique(n.name + "/x2"), neg = unique(n.name + "/neg"),
+                    rot = unique(n.name + "/rotate_half"), xc = unique(n.name + "/x_cos"), rs = unique(n.name + "/rot_sin");
+  attr_int(node("Split", {x}, {x1, x2}, unique(n.name + "/split")), "axis", -1);  // opset 17: two equal halves
+  node("Neg", {x2}, {neg}, neg);
+  attr_int(node("Concat", {neg, x1}, {rot}, rot), "axis", -1);
+  node("Mul", {x, use(n.inputs[1])}, {xc}, xc);
+  node("Mul", {rot, use(n.inputs[2])}, {rs}, rs);
+  node("Add", {xc, rs}, {out_name(id)}, n.name);
+}
+
 void Exporter::softmax(NodeId id) {
   const Node& n = g_.node(id);
   const auto& a = std::get<SoftmaxAttrs>(n.attrs);
   std::string x = use(n.inputs[0]);
+  if (n.inputs.size() > 1 && n.inputs[1].valid()) x = apply_mask(n.inputs[1], x, n.name);  // kept beside the scores
   if (a.causal) {
     const Shape s = g_.value(n.inputs[0]).type.static_shape();
     if (s.size() < 2 || (a.axis != -1 && a.axis != static_cast<std::int64_t>(s.size()) - 1))

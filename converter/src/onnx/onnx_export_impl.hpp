@@ -56,7 +56,10 @@ class Exporter {
   void linear(NodeId id);
   std::string causal_mask(const std::string& base, std::int64_t m, std::int64_t nk);
   void attention(NodeId id);
+  std::string apply_mask(ValueId mask, const std::string& scores, const std::string& base);
   void softmax(NodeId id);
+  void rms_norm(NodeId id);
+  void rotary(NodeId id);
   void fake_quant(NodeId id);
   void quantize_linear(NodeId id, std::string x, const std::string& scale, const std::string& zero,
                        const std::string& q);
@@ -110,6 +113,7 @@ class Exporter {
   std::string row_sum(const std::string& x, const std::string& base);
   bool layer_norm_integer(NodeId id);
   bool softmax_integer(NodeId id);
+  bool rms_norm_integer(NodeId id);
 
   const Graph& g_;
   const ExportOptions& o_;

@@ -269,6 +269,31 @@ bool Exporter::layer_norm_integer(NodeId id) {
   return true;
 }
 
+// RMSNorm of levels (ann::whole_vector_row's rms_norm, operation for operation): S2 = sum q^2 in int64, exact;
+// r = sqrt((float(S2) + cols * eps / s^2) / cols); y = float(q) / r * gamma.
+bool Exporter::rms_norm_integer(NodeId id) {
+  const Node& n = g_.node(id);
+  const auto& a = std::get<LayerNormAttrs>(n.attrs);
+  const QuantParams* qp = level_params(n.inputs[0]);
+  const Value& xv = g_.value(n.inputs[0]);
+  if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
+      (a.axis != -1 && a.axis != xv.type.rank() - 1) || n.inputs.size() < 2 || !n.inputs[1].valid())
+    return false;
+  const std::int64_t cols = xv.type.dims.back().value;
+  const std::string b = n.name, qi = i64_levels(n.inputs[0], b);
+  if (qi.empty()) return false;
+  const std::string s2 = row_sum(op("Mul", {qi, qi}, b + "/q2"), b + "/sum_q2");
+  const std::string eps = scalar_f32(b + "/eps_term", ann::rms_norm_eps_term(cols, a.epsilon, qp->scale[0]));
+  const std::string mean = op("Div", {op("Add", {cast(s2, TensorProto::FLOAT, b + "/sum_q2_f"), eps}, b + "/s2_eps"),
+                                      scalar_f32(b + "/cols_f", static_cast<float>(cols))},
+                              b + "/mean_sq");
+  const std::string r = op("Sqrt", {mean}, b + "/rms");
+  const std::string norm = op("Div", {cast(qi, TensorProto::FLOAT, b + "/q_f"), r}, b + "/norm");
+  node("Mul", {norm, use(n.inputs[1])}, {out_name(id)}, n.name);
+  ++stats_.integer_units;
+  return true;
+}
+
 // Softmax of levels: fixed-point weights from a table indexed by (row max - q), exact int64 row sums, one
 // Div. A causal row takes its max and sum over the visible columns only.
 bool Exporter::softmax_integer(NodeId id) {
@@ -286,6 +311,20 @@ bool Exporter::softmax_integer(NodeId id) {
   for (std::int64_t k = 0; k <= span; ++k) table[static_cast<std::size_t>(k)] = ann::softmax_weight(k, qp->scale[0]);
   const std::string tab = initializer(b + "/exp_table", Tensor::from_vector<std::int64_t>({span + 1}, table));
   std::string masked = qi, keep;
+  const bool has_mask = n.inputs.size() > 1 && n.inputs[1].valid();
+  if (has_mask) {
+    // The QANN's keep flags (ann::attention_keep): a bool mask as given, an additive one kept where it is 0.
+    // Masked levels drop by 2^40 so that the row max is taken over the kept ones; their weights are zeroed.
+    const std::string m = use(n.inputs[1]);
+    keep = g_.value(n.inputs[1]).type.dtype == DType::boolean
+               ? cast(m, TensorProto::INT64, b + "/keep")
+               : cast(op("Equal", {m, scalar_f32(b + "/attend", 0.0f)}, b + "/attend_mask"), TensorProto::INT64,
+                      b + "/keep");
+    const std::string drop = op("Mul", {op("Sub", {keep, scalar_i64(b + "/one", 1)}, b + "/dropped"),
+                                        scalar_i64(b + "/big", std::int64_t{1} << 40)},
+                                b + "/mask_low");
+    masked = op("Add", {qi, drop}, b + "/mask_levels");
+  }
   if (a.causal) {
     const Shape sh = xv.type.static_shape();
     const std::int64_t m = sh[sh.size() - 2], nk = sh.back();
@@ -295,19 +334,20 @@ bool Exporter::softmax_integer(NodeId id) {
         add[static_cast<std::size_t>(i * nk + j)] = -(std::int64_t{1} << 40);
         ones[static_cast<std::size_t>(i * nk + j)] = 0;
       }
-    masked = op("Add", {qi, initializer(b + "/causal_low", Tensor::from_vector<std::int64_t>({m, nk}, add))},
+    masked = op("Add", {masked, initializer(b + "/causal_low", Tensor::from_vector<std::int64_t>({m, nk}, add))},
                 b + "/masked");
-    keep = initializer(b + "/causal_keep", Tensor::from_vector<std::int64_t>({m, nk}, ones));
+    const std::string causal_keep = initializer(b + "/causal_keep", Tensor::from_vector<std::int64_t>({m, nk}, ones));
+    keep = keep.empty() ? causal_keep : op("Mul", {keep, causal_keep}, b + "/keep_both");
   }
   const std::string top = unique(b + "/row_max");
   onnx::NodeProto* rm = node("ReduceMax", {masked}, {top}, top);
   attr_ints(rm, "axes", {-1});
   attr_int(rm, "keepdims", 1);
   std::string k = op("Sub", {top, qi}, b + "/below_max");
-  if (a.causal) k = op("Max", {k, scalar_i64(b + "/zero", 0)}, b + "/below_max_clamped");
+  if (!keep.empty()) k = op("Max", {k, scalar_i64(b + "/zero", 0)}, b + "/below_max_clamped");
   const std::string g = unique(b + "/weights");
   attr_int(node("Gather", {tab, k}, {g}, g), "axis", 0);
-  const std::string w = a.causal ? op("Mul", {g, keep}, b + "/weights_visible") : g;
+  const std::string w = keep.empty() ? g : op("Mul", {g, keep}, b + "/weights_visible");
   const std::string sum = row_sum(w, b + "/weight_sum");
   node("Div", {cast(w, TensorProto::FLOAT, b + "/weights_f"), cast(sum, TensorProto::FLOAT, b + "/weight_sum_f")},
        {out_name(id)}, n.name);
