@@ -8,7 +8,8 @@ import os
 import re
 import sys
 
-LIBS = ["core", "ann_baseline", "datasets", "snn_core", "neuromorphic_hw", "converter", "pipeline", "cascade", "tools"]
+LIBS = ["core", "ann_baseline", "datasets", "snn_core", "neuromorphic_hw", "converter", "pipeline", "cascade", "tools",
+        "python"]
 
 
 def allowed_edges(root):

@@ -1,4 +1,5 @@
 #include "snnconv/neuromorphic_hw/profile.hpp"
+#include "snnconv/core/install_paths.hpp"
 
 #include <fmt/format.h>
 
@@ -253,7 +254,8 @@ Profile load_profile(const std::filesystem::path& file) {
 
 std::filesystem::path default_profiles_dir() {
   if (const char* env = std::getenv("SNNCONV_PROFILES_DIR"); env != nullptr && *env != '\0') return env;
-  return SNNCONV_PROFILES_DIR;
+  if (std::filesystem::path installed = installed_data_path("profiles"); !installed.empty()) return installed;
+  return SNNCONV_PROFILES_DIR;  // the build tree: the source folder
 }
 
 std::vector<std::string> list_profiles(const std::filesystem::path& dir) {

@@ -115,7 +115,12 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
   if (data.empty())
     throw UsageError("the model records no dataset (metadata snnconv.data): give one with --data (.npz or .h5)",
                      {o.model.empty() ? src.model : o.model, "", "", ""});
-  const RowSet rs = load_rows(src, data, RowRequest{o.split, o.limit, o.seq});
+  return evaluate(src, load_rows(src, data, RowRequest{o.split, o.limit, o.seq}), o);
+}
+
+EvalResult evaluate(const ModelSource& src, const RowSet& rs, const EvalOptions& o) {
+  if (o.batch < 1) throw UsageError(fmt::format("batch must be >= 1, got {}", o.batch));
+  const std::string data = rs.file.empty() ? rs.description : rs.file;
   EvalResult res;
   res.model = src.model;
   res.data = data;
@@ -335,6 +340,7 @@ EvalResult evaluate(const ModelSource& src, const EvalOptions& o) {
     res.kernels = main->engine->kernel_names();
     for (ValueId v : main->graph.outputs()) res.output_names.push_back(main->graph.value(v).name);
     res.ledger = std::move(main->ledger);
+    if (o.keep_graph) res.graph = main->graph;
   }
   if (o.keep_outputs && !kept.empty()) {
     for (std::size_t k = 0; k < kept.front().size(); ++k) {

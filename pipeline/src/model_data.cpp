@@ -154,12 +154,25 @@ namespace {
 using namespace detail;
 
 RowSet npz_rows(const ModelSource& src, const std::string& file, const RowRequest& req) {
+  std::vector<std::pair<std::string, Tensor>> named;
+  for (datasets::NpyArray& a : datasets::read_npz(file)) named.emplace_back(a.name, std::move(a.values));
+  RowSet rs = rows_from_arrays(src, std::move(named), file, req);
+  rs.kind = "npz";
+  return rs;
+}
+
+}  // namespace
+
+RowSet rows_from_arrays(const ModelSource& src, std::vector<std::pair<std::string, Tensor>> named,
+                        const std::string& file, const RowRequest& req) {
+  using namespace detail;
   const Graph& g = src.unbound;
   std::map<std::string, Tensor> arrays;
   std::vector<std::string> order;
-  for (datasets::NpyArray& a : datasets::read_npz(file)) {
-    order.push_back(a.name);
-    arrays.emplace(a.name, std::move(a.values));
+  for (auto& [name, values] : named) {
+    if (arrays.count(name)) throw UsageError(fmt::format("two arrays are named '{}'", name), {file, "", "", name});
+    order.push_back(name);
+    arrays.emplace(name, std::move(values));
   }
   std::vector<std::string> missing, extra;
   std::set<std::string> names;
@@ -183,7 +196,7 @@ RowSet npz_rows(const ModelSource& src, const std::string& file, const RowReques
   }
   RowSet rs;
   rs.file = file;
-  rs.kind = "npz";
+  rs.kind = "arrays";
   rs.description = file;
   const int tok = src.token_input();
   // A language model's text as one token stream: a 1-D token array, cut into windows as an HDF5 split is.
@@ -250,6 +263,8 @@ RowSet npz_rows(const ModelSource& src, const std::string& file, const RowReques
   }
   return head(rs, keep);
 }
+
+namespace {
 
 // Box-Muller on the generator's raw 64-bit output: the same numbers with every standard library.
 float normal(std::mt19937_64& rng) {

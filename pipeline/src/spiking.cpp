@@ -67,6 +67,13 @@ QuantizedModel prepare_model(const ModelSource& src, Graph canonical, const Quan
                            {m.data, "", "", ""});
   if (o.calib_samples < 1) throw UsageError("calibration needs at least 1 sample");
   m.canonical = std::move(canonical);
+  if (o.calib_rows) {
+    m.calib_data = "";
+    m.calibration_split = "arrays";
+    m.calibration_description = fmt::format("the first {} samples of {}", std::min(o.calib_samples, o.calib_rows->rows),
+                                            o.calib_rows->description);
+    return m;
+  }
   m.calib_data = !o.calib_data.empty() ? o.calib_data : !src.calib_data.empty() ? src.calib_data : m.data;
   if (m.calib_data.empty()) {
     if (!o.synthetic_calibration)
@@ -117,7 +124,8 @@ QuantizedModel prepare_model(const QuantizeModelOptions& o) {
 std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, const QuantizeModelOptions& o) {
   const ModelSource src = source_of(m);
   RowSet rows;
-  if (m.calibration_split == "synthetic") rows = synthetic_rows(src, o.calib_samples);
+  if (m.calibration_split == "arrays" && o.calib_rows) rows = head(*o.calib_rows, o.calib_samples);
+  else if (m.calibration_split == "synthetic") rows = synthetic_rows(src, o.calib_samples);
   else rows = load_rows(src, m.calib_data, RowRequest{m.calibration_split, o.calib_samples, 0});
   if (rows.rows == 0) throw UsageError("the calibration data has no samples", {m.calib_data, "", "", ""});
   std::vector<std::vector<Tensor>> inputs;
@@ -411,7 +419,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   std::vector<SampleScore> finals;
   long long steps_sum = 0;
   r.output_mismatches = o.check_exact ? 0 : -1;
-  const bool record = !o.record_path.empty();
+  const bool record = !o.record_path.empty() || o.keep_recording;
   if (!record && !o.raster.empty()) throw UsageError("--raster needs --record FILE.h5");
   if (record && o.record_samples < 1) throw UsageError("record_samples must be >= 1");
   datasets::RecordingFile rec_file;
@@ -510,7 +518,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       }
     }
   }
-  if (record) datasets::write_recording_file(o.record_path, rec_file);
+  if (!o.record_path.empty()) datasets::write_recording_file(o.record_path, rec_file);
+  if (o.keep_recording) r.recording = std::move(rec_file);
   // A sample that reached quiescence before the longest one keeps its final reading at the later steps.
   if (o.curve) {
     std::size_t longest = 0;

@@ -17,7 +17,7 @@ namespace {
 
 struct CompressCliOptions {
   pipeline::CompressOptions c;
-  std::string clip = "mse";
+  std::string clip = kDefaultClip;
   std::string out;
   bool quiet = false;
   std::string onnx_out;  // also the compressed QANN as QDQ ONNX (integer form)

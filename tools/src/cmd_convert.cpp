@@ -14,7 +14,7 @@ namespace {
 
 struct ConvertOptions {
   pipeline::QuantizeModelOptions quant;
-  std::string clip = "mse";
+  std::string clip = kDefaultClip;
   std::string out;
   bool quiet = false;
   std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)

@@ -45,9 +45,9 @@ struct GenerateCliOptions {
   // --engine qann|snn: the post-training quantized model (pipeline::quantize_model) or an SNN model file
   std::string engine = "ann";
   pipeline::QuantizeModelOptions quant;
-  std::string clip = "mse";
+  std::string clip = kDefaultClip;
   std::string mode = "strict";
-  int max_steps = 4096;
+  int max_steps = kDefaultMaxSteps;
   bool check_exact = false;
   bool resimulate = false;
   bool early_read = false;

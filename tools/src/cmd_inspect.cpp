@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "snnconv/datasets/nir_file.hpp"
+#include "json/inspect_json.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
@@ -39,13 +40,6 @@ std::string human_bytes(std::int64_t b) {
   return format_bytes(static_cast<double>(b));
 }
 
-nlohmann::json value_json(const Graph& g, ValueId v) {
-  const Value& val = g.value(v);
-  nlohmann::json dims = nlohmann::json::array();
-  for (const auto& d : val.type.dims) dims.push_back(d.is_known() ? nlohmann::json(d.value) : nlohmann::json(d.symbol));
-  return {{"name", val.name}, {"dtype", std::string(dtype_name(val.type.dtype))}, {"shape", dims}};
-}
-
 bool is_hdf5(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char sig[8] = {};
@@ -62,71 +56,30 @@ int inspect_model_file(const InspectOptions& o) {
     fmt::print("{}", to_text(g));
     return 0;
   }
-  struct Row {
-    std::string name, op, weight;
-    std::int64_t params = 0;
-    int weight_bits = 0, weight_group = 0;  // quantized weight: bits; rows per step (0: per channel)
-    std::int64_t weight_steps = 0;
-    std::string quant() const {
-      if (weight_bits == 0) return "";
-      return fmt::format("W{} {}", weight_bits, weight_group > 0 ? fmt::format("g{}", weight_group) : "ch");
-    }
-  };
-  std::vector<Row> rows;
-  std::int64_t total = 0;
-  std::vector<bool> seen(g.num_values(), false);
-  for (NodeId id : g.topological_order()) {
-    const Node& n = g.node(id);
-    Row r{n.name, std::string(op_name(n.kind)), "", 0};
-    for (ValueId in : n.inputs) {
-      if (!in.valid() || !g.is_constant(in) || seen[in.index] || !is_parameter(g.value(in))) continue;
-      seen[in.index] = true;
-      r.params += g.value(in).constant->numel();
-      const Value& v = g.value(in);
-      if (v.constant->rank() == 2 && r.weight.empty()) {
-        r.weight = shape_to_string(v.constant->shape());
-        if (v.quant) {
-          r.weight_bits = v.quant->bits;
-          r.weight_group = v.quant->group_size;
-          r.weight_steps = static_cast<std::int64_t>(v.quant->scale.size());
-        }
-      }
-    }
-    total += r.params;
-    if (r.params > 0) rows.push_back(std::move(r));
-  }
+  const nlohmann::json j = inspect_model_file_json(o.model, m);
   if (o.json) {
-    nlohmann::json j;
-    j["model_file"] = o.model;
-    j["source_model"] = m.model;
-    j["data"] = m.data;
-    j["params"] = total;
-    j["nodes"] = g.num_nodes();
-    j["layers"] = nlohmann::json::array();
-    for (const Row& r : rows) {
-      nlohmann::json l = {{"name", r.name}, {"op", r.op}, {"weight", r.weight}, {"params", r.params}};
-      if (r.weight_bits > 0) {
-        l["weight_bits"] = r.weight_bits;
-        l["weight_group"] = r.weight_group;  // 0: one step per output channel
-        l["weight_steps"] = r.weight_steps;
-      }
-      j["layers"].push_back(std::move(l));
-    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("model file  {} (from {}, stage {})\n", o.model, m.model, stage_name(g.stage));
   for (ValueId v : g.inputs()) fmt::print("input       {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
   for (ValueId v : g.outputs()) fmt::print("output      {} {}\n", g.value(v).name, type_to_string(g.value(v).type));
-  fmt::print("parameters  {}\n", with_commas(total));
+  fmt::print("parameters  {}\n", with_commas(j["params"].get<std::int64_t>()));
   fmt::print("nodes       {} (QANN), {} (SNN)\n\n", g.num_nodes(), m.snn.num_nodes());
   std::size_t name_w = 4;
-  for (const Row& r : rows) name_w = std::max(name_w, r.name.size());
+  for (const auto& r : j["layers"]) name_w = std::max(name_w, r["name"].get<std::string>().size());
   name_w = std::min<std::size_t>(name_w, 48);
   fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}  {}\n", "name", name_w, "op", "weight", "params", "quant");
-  for (const Row& r : rows) {
-    std::string name = r.name.size() > name_w ? "..." + r.name.substr(r.name.size() - name_w + 3) : r.name;
-    fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}  {}\n", name, name_w, r.op, r.weight, with_commas(r.params), r.quant());
+  for (const auto& r : j["layers"]) {
+    const std::string full = r["name"].get<std::string>();
+    const std::string name = full.size() > name_w ? "..." + full.substr(full.size() - name_w + 3) : full;
+    const std::string quant =
+        r.contains("weight_bits")
+            ? fmt::format("W{} {}", r["weight_bits"].get<int>(),
+                          r["weight_group"].get<int>() > 0 ? fmt::format("g{}", r["weight_group"].get<int>()) : "ch")
+            : "";
+    fmt::print("{:<{}}  {:<18}  {:<12}  {:>10}  {}\n", name, name_w, r["op"].get<std::string>(),
+               r["weight"].get<std::string>(), with_commas(r["params"].get<std::int64_t>()), quant);
   }
   return 0;
 }
@@ -146,30 +99,7 @@ int run_inspect(const InspectOptions& o) {
   const GraphStats st = compute_stats(g);
   auto bound = g.metadata.count("snnconv.bound_dims") ? g.metadata.at("snnconv.bound_dims") : std::string();
   if (o.json) {
-    nlohmann::json j;
-    j["model"] = o.model;
-    j["opset"] = g.opset;
-    j["bound_dims"] = bound;
-    j["inputs"] = nlohmann::json::array();
-    for (ValueId v : g.inputs()) j["inputs"].push_back(value_json(g, v));
-    j["outputs"] = nlohmann::json::array();
-    for (ValueId v : g.outputs()) j["outputs"].push_back(value_json(g, v));
-    j["params"] = st.params;
-    j["param_bytes"] = st.param_bytes;
-    j["macs"] = st.macs;
-    j["op_histogram"] = st.op_histogram;
-    j["metadata"] = g.metadata;
-    if (fusion) j["fusions"] = fusion->per_pattern;
-    j["layers"] = nlohmann::json::array();
-    for (const auto& ns : st.per_node) {
-      const Node& n = g.node(ns.node);
-      j["layers"].push_back({{"name", n.name},
-                             {"op", std::string(op_name(n.kind))},
-                             {"output", type_to_string(g.value(n.outputs[0]).type)},
-                             {"params", ns.params},
-                             {"macs", ns.macs}});
-    }
-    fmt::print("{}\n", j.dump(2));
+    fmt::print("{}\n", inspect_graph_json(o.model, g, fusion ? nlohmann::json(fusion->per_pattern) : nlohmann::json()).dump(2));
     return 0;
   }
   fmt::print("model       {} (opset {})\n", o.model, g.opset);

@@ -131,20 +131,11 @@ int run_report(const ReportCliOptions& o) {
                              o.speculative.max_tokens, o.speculative.draft));
     r.speculative = cascade::measure_speculative(model, r.ann.data, o.pipeline.split, o.pipeline.threads, o.speculative);
   }
-  const nlohmann::json j = report::report_json(r);
-  report::OutputFiles files(out);
-  files.write("report.json", j.dump(2) + "\n");
-  report::Plots plots;
-  if (o.no_plots) {
-    plots.status = "plots skipped (--no-plots)";
-  } else {
-    say(o.quiet, "plotting ...");
-    plots = report::make_plots(files.reserve("report.json"), files);
-    if (!plots.ok) std::fprintf(stderr, "snnconv: warning: %s\n", plots.status.c_str());
-  }
-  files.write("report.md", report::report_markdown(j, plots));
-  files.write("report.html", report::report_html(j, plots));
-  files.commit();
+  const report::WrittenReport written =
+      report::write_report_folder(r, out, !o.no_plots, [&](const std::string& s) { say(o.quiet, s); });
+  const nlohmann::json& j = written.json;
+  const report::Plots& plots = written.plots;
+  if (!o.no_plots && !plots.ok) std::fprintf(stderr, "snnconv: warning: %s\n", plots.status.c_str());
   fmt::print("report      {}/report.html (report.md, report.json, {} plots)\n", out, plots.names.size());
   if (r.ann.evaluated)
     fmt::print("ANN         {} {} on {} samples (fp32, as exported)\n", r.ann.metric,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json/run_json.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
@@ -30,9 +31,9 @@ struct RunOptions {
   bool quiet = false;
   // qann / snn
   pipeline::QuantizeModelOptions quant;
-  std::string clip = "mse";
+  std::string clip = kDefaultClip;
   std::string mode = "strict";
-  int max_steps = 4096;
+  int max_steps = kDefaultMaxSteps;
   bool curve = false;
   bool check_exact = false;
   std::string record;
@@ -69,20 +70,6 @@ void save_outputs(const std::string& path, const std::vector<std::string>& names
   datasets::write_npz(path, arrays);
   fmt::print(stderr, "outputs     {} ({} arrays, {} rows)\n", path, arrays.size(),
              outputs.empty() || outputs[0].rank() == 0 ? 0 : outputs[0].dim(0));
-}
-
-nlohmann::json counters_json(const Counters& c) {
-  nlohmann::json macs = nlohmann::json::object();
-  for (std::size_t w = 0; w < kWidthSlots; ++w)
-    if (c.macs[w] != 0) macs[std::to_string(w)] = c.macs[w];
-  nlohmann::json read = nlohmann::json::object(), written = nlohmann::json::object();
-  for (std::size_t m = 0; m < kMemClassCount; ++m) {
-    const std::string name(mem_class_name(static_cast<MemClass>(m)));
-    if (c.bytes_read[m] != 0) read[name] = c.bytes_read[m];
-    if (c.bytes_written[m] != 0) written[name] = c.bytes_written[m];
-  }
-  return {{"macs_by_width", macs}, {"dense_ops", c.dense_ops}, {"nonlinear_ops", c.nonlinear_ops},
-          {"bytes_read", read},    {"bytes_written", written}};
 }
 
 int run_quantized(RunOptions& o) {
@@ -135,40 +122,7 @@ int run_quantized(RunOptions& o) {
                        : fmt::format("{:<11} {:.4f} on {} {}", r.metric, r.value, r.samples,
                                      m.task == "language_model" ? "windows" : "samples");
   if (o.json) {
-    nlohmann::json j;
-    j["model"] = m.model;
-    j["data"] = m.data;
-    j["split"] = o.eval.split;
-    j["task"] = m.task;
-    j["engine"] = o.engine;
-    j["weight_bits"] = m.weight_bits;  // the model's, not the flags': a model file keeps its own
-    j["weight_group"] = m.weight_group;
-    j["act_bits"] = m.act_bits;
-    j["clip"] = m.clip;
-    j["calibration_samples"] = m.calibration_samples;
-    j["calibration_split"] = m.calibration_split;
-    j["calibration"] = m.calibration_description;
-    j["samples"] = r.samples;
-    j["metric"] = r.metric.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"name", r.metric}, {"value", r.value}};
-    j["seconds"] = r.seconds;
-    if (snn) {
-      j["snn_seconds"] = r.snn_seconds;
-      j["threads"] = r.threads;
-      j["mode"] = o.mode;
-      j["max_steps"] = o.max_steps;
-      j["steps"] = {{"mean", r.mean_steps}, {"max", r.max_steps}, {"not_quiescent", r.not_quiescent}};
-      j["spikes_per_inference"] = r.spikes_per_inference;
-      j["synaptic_ops_per_inference"] = r.synaptic_ops_per_inference;
-      if (o.check_exact) j["output_mismatches_vs_qann"] = r.output_mismatches;
-      if (o.curve) j["metric_by_step"] = r.curve;
-      j["total"] = counters_json(r.ledger.total());
-      j["layers"] = nlohmann::json::array();
-      for (const pipeline::LayerSpikes& l : r.layers)
-        j["layers"].push_back({{"name", l.name},
-                               {"neurons", l.neurons},
-                               {"spikes_per_inference", l.spikes_per_inference},
-                               {"rate_per_neuron_step", l.rate_per_neuron_step}});
-    }
+    const nlohmann::json j = spiking_run_json(m, r, {o.eval.split, o.engine, o.mode, o.max_steps, o.check_exact, o.curve});
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -219,28 +173,7 @@ int run_run(RunOptions& o) {
   if (!o.save_outputs.empty()) save_outputs(o.save_outputs, r.output_names, r.outputs, r.lengths);
   const Counters total = r.ledger.total();
   if (o.json) {
-    nlohmann::json j;
-    j["model"] = r.model;
-    j["data"] = r.data;
-    j["split"] = o.eval.split;
-    j["task"] = r.task;
-    j["engine"] = o.engine;
-    j["samples"] = r.samples;
-    j["metric"] = r.metric.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"name", r.metric}, {"value", r.value}};
-    j["metrics"] = nlohmann::json::object();
-    for (const auto& [name, value] : r.extra) j["metrics"][name] = value;
-    j["seconds"] = r.seconds;
-    j["samples_per_s"] = r.samples_per_s;
-    j["ledger_samples"] = r.ledger.samples;
-    j["total"] = counters_json(total);
-    j["layers"] = nlohmann::json::array();
-    for (std::size_t i = 0; i < r.ledger.per_node.size(); ++i) {
-      nlohmann::json row = counters_json(r.ledger.per_node[i]);
-      row["name"] = r.ledger.node_names[i];
-      row["op"] = std::string(op_name(r.ledger.node_ops[i]));
-      row["kernel"] = i < r.kernels.size() ? r.kernels[i] : "reference";
-      j["layers"].push_back(std::move(row));
-    }
+    const nlohmann::json j = ann_run_json(r, o.eval.split);
     fmt::print("{}\n", j.dump(2));
     return 0;
   }

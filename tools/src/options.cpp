@@ -29,7 +29,7 @@ CLI::Validator at_least(std::int64_t min) {
 void add_quant_options(CLI::App* cmd, const QuantTargets& t, const std::string& prefix) {
   if (t.weight_bits != nullptr)
     cmd->add_option("--weight-bits", *t.weight_bits, with_prefix(prefix, "Weight bits, per output channel"))
-        ->check(CLI::Range(2, 8))
+        ->check(CLI::Range(kMinWeightBits, kMaxWeightBits))
         ->capture_default_str();
   if (t.weight_group != nullptr)
     cmd->add_option("--weight-group", *t.weight_group,
@@ -41,12 +41,12 @@ void add_quant_options(CLI::App* cmd, const QuantTargets& t, const std::string& 
     *t.act_bits = kDefaultActBits;
     cmd->add_option("--act-bits", *t.act_bits,
                     with_prefix(prefix, "Activation bits per tensor: the SNN's levels per neuron"))
-        ->check(CLI::Range(2, 16))
+        ->check(CLI::Range(kMinActBits, kMaxActBits))
         ->capture_default_str();
   }
   if (t.clip != nullptr)
     cmd->add_option("--clip", *t.clip, with_prefix(prefix, "Clipping of activation ranges"))
-        ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+        ->check(CLI::IsMember(std::vector<std::string>(std::begin(kClipChoices), std::end(kClipChoices))))
         ->capture_default_str();
   if (t.calib_samples != nullptr)
     cmd->add_option("--calib", *t.calib_samples, with_prefix(prefix, "Calibration samples (the first N)"))

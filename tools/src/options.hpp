@@ -7,12 +7,10 @@
 #include <cstdint>
 #include <string>
 
+#include "option_values.hpp"
+
 namespace snnconv::cli {
 
-// The CLI's activation-bit default for every command that quantizes: 4, the regime the SNN is built for
-// (fewer levels per neuron = fewer spikes). The library's QuantizeOptions keeps its own default; the CLI
-// overrides it here so that `run`, `convert`, `compress`, `generate`, `report` and `compare` agree.
-inline constexpr int kDefaultActBits = 4;
 
 // Where each group writes its values; null pointers leave that option out of the command.
 struct QuantTargets {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,9 @@ inline constexpr int kSchemaVersion = 2;
 
 // report.json of one pipeline run.
 nlohmann::json report_json(const cascade::PipelineResult& r);
+// One subject priced on one profile, as report.json's price objects (docs/report-schema.md) hold it.
+nlohmann::json price_json(const hw::ProfilePrice& p);
+
 // compare.json: several reports side by side (each a complete report object).
 nlohmann::json compare_json(const std::vector<nlohmann::json>& reports);
 
@@ -68,10 +72,22 @@ class OutputFiles {
   AtomicFolder folder_;
 };
 
-// Runs tools/plot_report.py (found next to the sources, or $SNNCONV_PLOT_SCRIPT; Python from
+// Runs tools/plot_report.py ($SNNCONV_PLOT_SCRIPT, else PREFIX/share/snnconv/plot_report.py when installed, else
+// the source tree's; Python from
 // $SNNCONV_PYTHON or /usr/bin/python3) on the JSON at `json_path`, writing each plot to a reserved
 // temporary of `out`. Never throws for a missing or failing script: the status says what happened.
 Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out);
+
+// The report folder of one pipeline run: report.json, the plots (unless `plots` is false: the status says so;
+// `on_status` hears "plotting ..." before the script runs and the script's failure), report.md and report.html,
+// staged and renamed into `dir` together. Returns report.json's content and the plots made. What
+// `snnconv MODEL.onnx --out DIR` and the Python module's report() write.
+struct WrittenReport {
+  nlohmann::json json;
+  Plots plots;
+};
+WrittenReport write_report_folder(const cascade::PipelineResult& r, const std::filesystem::path& dir, bool plots,
+                                  const std::function<void(const std::string&)>& on_status = {});
 
 // Numbers are formatted by core/si_format.hpp (format_energy_pj, format_bytes, format_count, ...), the one style
 // the CLI, the report and the cascade writers share.

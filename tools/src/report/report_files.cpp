@@ -12,6 +12,7 @@
 
 #include "report/report.hpp"
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/install_paths.hpp"
 
 #ifndef SNNCONV_PLOT_SCRIPT
 #define SNNCONV_PLOT_SCRIPT "tools/plot_report.py"
@@ -108,7 +109,8 @@ int run_captured(const std::vector<std::string>& argv, std::string& output) {
 Plots make_plots(const std::filesystem::path& json_path, OutputFiles& out) {
   Plots p;
   const std::string python = env_or("SNNCONV_PYTHON", "/usr/bin/python3");
-  const std::string script = env_or("SNNCONV_PLOT_SCRIPT", SNNCONV_PLOT_SCRIPT);
+  const std::filesystem::path installed = installed_data_path("plot_report.py");
+  const std::string script = env_or("SNNCONV_PLOT_SCRIPT", installed.empty() ? std::string(SNNCONV_PLOT_SCRIPT) : installed.string());
   if (::access(python.c_str(), X_OK) != 0) {
     p.status = "plots skipped: no Python at " + python;
     return p;
@@ -167,6 +169,24 @@ std::string html_escape(const std::string& s) {
     }
   }
   return out;
+}
+
+WrittenReport write_report_folder(const cascade::PipelineResult& r, const std::filesystem::path& dir, bool plots,
+                                  const std::function<void(const std::string&)>& on_status) {
+  WrittenReport w;
+  w.json = report_json(r);
+  OutputFiles files(dir);
+  files.write("report.json", w.json.dump(2) + "\n");
+  if (!plots) {
+    w.plots.status = "plots skipped (--no-plots)";
+  } else {
+    if (on_status) on_status("plotting ...");
+    w.plots = make_plots(files.reserve("report.json"), files);
+  }
+  files.write("report.md", report_markdown(w.json, w.plots));
+  files.write("report.html", report_html(w.json, w.plots));
+  files.commit();
+  return w;
 }
 
 }  // namespace snnconv::report

@@ -80,6 +80,8 @@ json mapping_json(const hw::Mapping& m) {
           {"neurons_spilled", spilled_neurons}};
 }
 
+}  // namespace
+
 json price_json(const hw::ProfilePrice& p) {
   const hw::PriceResult& r = p.result;
   const double per = r.samples > 0 ? 1.0 / static_cast<double>(r.samples) : 0.0;
@@ -116,6 +118,8 @@ json price_json(const hw::ProfilePrice& p) {
       {"notes", r.notes}};
   return j;
 }
+
+namespace {
 
 json profile_json(const hw::Profile& p) {
   json constants = json::object();

@@ -53,8 +53,9 @@ Profile with_value(const Profile& p, std::string_view key, double value);
 // Reads a profile file (IoError when unreadable).
 Profile load_profile(const std::filesystem::path& file);
 
-// The folder of the bundled profiles: $SNNCONV_PROFILES_DIR when set, else the source folder baked in at
-// build time.
+// The folder of the bundled profiles: $SNNCONV_PROFILES_DIR when set, else an installed copy beside the binary or
+// Python module (core/install_paths.hpp: PREFIX/share/snnconv/profiles), else the source folder baked in at build
+// time (the build tree).
 std::filesystem::path default_profiles_dir();
 // Names (file stems) of the profiles in `dir`, sorted.
 std::vector<std::string> list_profiles(const std::filesystem::path& dir);

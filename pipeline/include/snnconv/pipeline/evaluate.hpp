@@ -10,6 +10,7 @@
 
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
+#include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
 
 namespace snnconv {
@@ -31,6 +32,7 @@ struct EvalOptions {
   bool fuse = true;            // run the fused (canonical) graph: Linear, Attention, LayerNorm, Gelu
   std::map<std::string, std::int64_t> dims;  // extra symbolic dims (batch and seq are set from the above)
   bool keep_outputs = false;   // EvalResult::outputs: every graph output, one row per sample
+  bool keep_graph = false;     // EvalResult::graph: the graph the ledger's rows are the nodes of (to price it)
   std::function<void(std::int64_t done, std::int64_t total)> progress;  // optional: after every batch
   // Data parallel (docs/scaling.md): with more than one rank, each runs a contiguous shard of the forward passes
   // (groups of --batch rows) and rank 0 adds every group's contributions in group order and merges the ledgers:
@@ -52,6 +54,7 @@ struct EvalResult {
   double samples_per_s = 0.0;
   std::vector<std::string> kernels;  // kernel per node of the full-batch graph
   Ledger ledger;                     // summed over every pass (rows = nodes of the full-batch graph)
+  Graph graph;                       // keep_graph: that full-batch graph (bound and fused as it ran)
   // keep_outputs: per graph output, the rows of every sample in order ([samples, ...]; padding dropped; a short
   // language-model window's rows zero-padded to the full length, see lengths).
   std::vector<std::string> output_names;
@@ -77,5 +80,8 @@ struct EvalResult {
 EvalResult evaluate(const EvalOptions& options);
 // The same on a model already read (the front door's): no file is parsed again.
 EvalResult evaluate(const ModelSource& source, const EvalOptions& options);
+// The same on rows already loaded (model_data.hpp: load_rows or rows_from_arrays, e.g. the Python module's
+// arrays); options.data, split, limit and seq are not read (the rows are what runs).
+EvalResult evaluate(const ModelSource& source, const RowSet& rows, const EvalOptions& options);
 
 }  // namespace snnconv::pipeline

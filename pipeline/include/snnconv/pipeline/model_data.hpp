@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "snnconv/core/tensor.hpp"
@@ -17,7 +18,7 @@ namespace snnconv::pipeline {
 // Rows of samples for a model. Row i of every input is sample i; a language model's row is one window.
 struct RowSet {
   std::string file;         // where the rows came from ("" for synthetic ones)
-  std::string kind;         // "hdf5", "npz" or "synthetic"
+  std::string kind;         // "hdf5", "npz", "arrays" (rows_from_arrays) or "synthetic"
   std::string description;  // one line for reports: "split 'test' of fm.h5", "x.npz", "synthetic: ..."
   std::int64_t rows = 0;
   std::vector<Tensor> inputs;  // one per graph input, [rows, ...per-sample shape], in the graph input's dtype
@@ -43,6 +44,12 @@ struct RowRequest {
 // inputs and the file's arrays), a per-sample shape that differs from the input's (naming both), NaN or Inf
 // (naming the array, the sample and the element), labels that are not integers in range.
 RowSet load_rows(const ModelSource& src, const std::string& file, const RowRequest& request);
+
+// The same checks and rows from arrays already in memory (the Python module's numpy arrays), named as the .npz
+// members would be (graph input names, optional "labels"); `file` names their origin in messages. load_rows of
+// an .npz is read_npz then this.
+RowSet rows_from_arrays(const ModelSource& src, std::vector<std::pair<std::string, Tensor>> arrays,
+                        const std::string& file, const RowRequest& request);
 
 // `rows` synthetic samples (seeded, the same on every machine): float inputs N(0, 1); token inputs (integer
 // inputs read by an embedding Gather) uniform over the table's rows; other integer and bool inputs (masks) 1.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "snnconv/core/finite.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
+#include "snnconv/datasets/recording_file.hpp"
 #include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
 #include "snnconv/snn_core/engine.hpp"
@@ -54,6 +56,9 @@ struct QuantizeModelOptions {
   // With no data at all (no --data, --calib-data or snnconv.data): calibrate on calib_samples synthetic inputs
   // (model_data.hpp) instead of refusing. The front door sets it; the commands do not.
   bool synthetic_calibration = false;
+  // Rows already in memory to calibrate on (the Python module's arrays, rows_from_arrays); when set they win over
+  // calib_data and data, and their first calib_samples rows are used.
+  std::shared_ptr<const RowSet> calib_rows;
   QuantizeOptions quant;
 };
 
@@ -136,6 +141,9 @@ struct SpikingRunOptions {
   std::string record_path;
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
+  // SNN only: the same recording kept in SpikingRunResult::recording (the Python module's run(record=True)),
+  // with or without record_path.
+  bool keep_recording = false;
   // SNN only, per-sample reads (the report's early-read cascade, early_read.hpp): on_read is called at the end
   // of every step listed in read_steps that the sample reaches, and once more at its last step with final =
   // true, with the first graph output as read then and the sample's own ledger so far (the run ledger still
@@ -180,6 +188,7 @@ struct SpikingRunResult {
   std::vector<std::string> output_names;  // keep_outputs
   std::vector<Tensor> outputs;            // keep_outputs: per graph output, [rows, ...]
   bool root = true;                       // false on the ranks other than 0 of a data-parallel run
+  datasets::RecordingFile recording;      // keep_recording: what record_path receives
 };
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);
