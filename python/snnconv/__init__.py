@@ -2,8 +2,8 @@
 spiking), quantize and convert it, save the SNN model file. A thin layer over the C++ library that the
 `snnconv` command runs: the same functions, the same messages, bit-identical outputs (docs/python.md)."""
 from ._snnconv import (  # noqa: F401  (re-exported)
-    Error, RuntimeFailure, UsageError, UnsupportedError, Model, Ledger, load, price, report, __version__,
+    Error, RuntimeFailure, UsageError, UnsupportedError, Model, Ledger, NirModel, load, price, report, __version__,
 )
 
-__all__ = ["Error", "RuntimeFailure", "UsageError", "UnsupportedError", "Model", "Ledger", "load", "price", "report",
-           "__version__"]
+__all__ = ["Error", "RuntimeFailure", "UsageError", "UnsupportedError", "Model", "Ledger", "NirModel", "load", "price",
+           "report", "__version__"]

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "json/inspect_json.hpp"
+#include "json/nir_json.hpp"
 #include "json/run_json.hpp"
 #include "option_values.hpp"
 #include "report/report.hpp"
@@ -27,6 +28,7 @@
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
+#include "snnconv/pipeline/nir_model.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 
 namespace py = pybind11;
@@ -129,10 +131,11 @@ py::dict outputs_dict(const std::vector<std::string>& names, const std::vector<T
 // result["ledger"] of an ann or snn run: the run's ledger with the graph whose nodes are its rows, which is what
 // pricing needs (hw::make_pricing_subject). Opaque in Python: snnconv.price(result["ledger"], profile=...).
 struct PyLedger {
-  std::string subject;                 // "ann" or "snn"
+  std::string subject;                 // "ann", "snn" or "nir"
   std::shared_ptr<const Graph> graph;  // ann: the graph as run; snn: the model's SNN graph
   std::shared_ptr<const pipeline::QuantizedModel> keep;  // snn: owns `graph`
   Ledger ledger;
+  std::shared_ptr<const pipeline::NirModel> nir;  // nir: the network the rows are the nodes of
 };
 
 // price(ledger, profile): `profile` a bundled name (loihi, truenorth, spinnaker2, systolic_int8, generic45 ...), a
@@ -141,11 +144,54 @@ py::object price(const PyLedger& l, const std::string& profile) {
   nlohmann::json j;
   {
     py::gil_scoped_release release;
-    const hw::PricingSubject subject = hw::make_pricing_subject(l.subject, *l.graph, l.ledger);
-    j = report::price_json(profile == "compute-only" ? hw::price_compute_only(subject)
-                                                     : hw::price_on_profile(subject, hw::find_profile(profile)));
+    if (l.nir) {  // pipeline::price_nir: the compute-only convention first, then the profile asked for
+      const std::vector<hw::ProfilePrice> prices =
+          pipeline::price_nir(*l.nir, l.ledger, profile == "compute-only" ? std::vector<std::string>{}
+                                                                         : std::vector<std::string>{profile});
+      j = cli::nir_price_json(profile == "compute-only" ? prices.front() : prices.back());
+    } else {
+      const hw::PricingSubject subject = hw::make_pricing_subject(l.subject, *l.graph, l.ledger);
+      j = report::price_json(profile == "compute-only" ? hw::price_compute_only(subject)
+                                                       : hw::price_on_profile(subject, hw::find_profile(profile)));
+    }
   }
   return json_to_python(j);
+}
+
+// ---- NIR graphs (docs/nir.md): load, run on spike arrays, price ---------------------------------------------------
+
+struct PyNir {
+  std::shared_ptr<const pipeline::NirModel> model;
+};
+
+PyNir load_nir_model(const std::string& path, double dt, const std::string& method) {
+  snn::NirOptions o;
+  o.dt_s = dt;
+  if (method == "euler") o.method = snn::NirMethod::euler;
+  else if (method == "exact") o.method = snn::NirMethod::exact;
+  else throw UsageError("method: '" + method + "' is not one of euler, exact");
+  py::gil_scoped_release release;
+  return PyNir{std::make_shared<const pipeline::NirModel>(pipeline::load_nir(path, o))};
+}
+
+// run(spikes [B, T, *input_shape] or [T, *input_shape]) -> (outputs [B, T, *output_shape], result dict): the
+// result holds the summed counters ("total", as `snnconv run F.nir --json`) and the ledger for price().
+py::tuple run_nir_model(const PyNir& n, const py::array& spikes) {
+  const Tensor x = tensor_from_numpy(spikes, "spikes");
+  PyLedger ledger;
+  ledger.subject = "nir";
+  ledger.nir = n.model;
+  Tensor out;
+  {
+    py::gil_scoped_release release;
+    pipeline::NirRun r = pipeline::run_nir(*n.model, x);
+    out = std::move(r.outputs);
+    ledger.ledger = std::move(r.ledger);
+  }
+  py::dict result;
+  result["total"] = json_to_python(cli::nir_totals_json(ledger.ledger));
+  result["ledger"] = py::cast(std::move(ledger));
+  return py::make_tuple(numpy_from_tensor(out), result);
 }
 
 // ---- option checks: the CLI's ranges and choices (option_values.hpp), refused with the CLI's exit class -------
@@ -211,9 +257,6 @@ PyModel load_model(const std::string& path, const std::map<std::string, std::int
   PyModel m;
   m.path = path;
   m.dims = dims;
-  if (path.ends_with(".nir"))
-    // The place where NIR import will dispatch (issue 19, items 3-4; docs/nir.md).
-    throw UnsupportedError("NIR graphs cannot be loaded yet: this build has no NIR importer", {path, "", "", ""});
   py::gil_scoped_release release;
   if (datasets::is_model_file(path)) {
     m.quantized = std::make_shared<const pipeline::QuantizedModel>(pipeline::load_quantized_model(path, data));
@@ -571,11 +614,31 @@ PYBIND11_MODULE(_snnconv, mod) {
       py::arg("snn") = true, py::arg("plots") = true, py::arg("sensitivity") = true,
       "`snnconv MODEL.onnx --out DIR`: the whole pipeline and the report folder; returns report.json as a dict.");
 
+  py::class_<PyNir>(mod, "NirModel", "A NIR graph (load('F.nir')): simulated with its own neurons (docs/nir.md).")
+      .def_property_readonly("parameter_count", [](const PyNir& n) { return n.model->parameter_count; })
+      .def_property_readonly("neurons", [](const PyNir& n) { return n.model->network.neurons(); })
+      .def_property_readonly("input_shape", [](const PyNir& n) { return n.model->network.input_shape(); })
+      .def_property_readonly("output_shape", [](const PyNir& n) { return n.model->network.output_shape(); })
+      .def("run", &run_nir_model, py::arg("spikes"),
+           "Runs spike trains [B, T, *input_shape] (or [T, *input_shape]); returns (outputs, result) with result "
+           "holding 'total' (as `snnconv run F.nir --json`) and 'ledger' for snnconv.price.")
+      .def(
+          "random_spikes",
+          [](const PyNir& n, std::int64_t batch, std::int64_t steps, double rate, std::uint64_t seed) {
+            return numpy_from_tensor(pipeline::random_spikes(n.model->network.input_shape(), batch, steps, rate, seed));
+          },
+          py::arg("batch"), py::arg("steps"), py::kw_only(), py::arg("rate") = 0.1, py::arg("seed") = 0,
+          "Seeded Bernoulli spike trains of this graph's input shape (what `snnconv F.nir` runs without --data).");
+
   mod.def(
       "load",
       [](const std::string& path, const std::map<std::string, std::int64_t>& dims, const std::string& task,
-         std::int64_t seq, const std::string& data) { return load_model(path, dims, task, seq, data); },
+         std::int64_t seq, const std::string& data, double dt, const std::string& method) -> py::object {
+        if (path.ends_with(".nir")) return py::cast(load_nir_model(path, dt, method));
+        return py::cast(load_model(path, dims, task, seq, data));
+      },
       py::arg("path"), py::kw_only(), py::arg("dims") = std::map<std::string, std::int64_t>{}, py::arg("task") = "",
-      py::arg("seq") = 0, py::arg("data") = "",
-      "Opens an ONNX model or an SNN model file (.snn.h5). dims: sizes of symbolic input dims (inspect).");
+      py::arg("seq") = 0, py::arg("data") = "", py::arg("dt") = 1e-4, py::arg("method") = "euler",
+      "Opens an ONNX model, an SNN model file (.snn.h5) or a NIR graph (.nir: a NirModel, simulated with step dt "
+      "in seconds, method euler or exact). dims: sizes of symbolic input dims (inspect).");
 }

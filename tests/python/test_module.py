@@ -137,8 +137,12 @@ def test_errors_carry_cli_message_and_class(cli, medical, tmp_path):
         m.quantize(calib=medical["x"], act_bits=1)
     with pytest.raises(snnconv.UsageError):
         m.save(str(tmp_path / "x.snn.h5"))
-    with pytest.raises(snnconv.UnsupportedError, match="NIR"):
+    with pytest.raises(snnconv.RuntimeFailure, match="graph.nir"):  # a missing NIR file, as `run F.nir` says
         snnconv.load(str(tmp_path / "graph.nir"))
+    with pytest.raises(snnconv.UnsupportedError):  # a node type NIR has but snnconv does not simulate
+        snnconv.load(os.path.join(os.path.dirname(medical["model"]), "../../tests/data/nir/bad_unknown_type.nir"))
+    with pytest.raises(snnconv.UsageError, match="method"):
+        snnconv.load(os.path.join(os.path.dirname(medical["model"]), "../../tests/data/nir/lif_norse.nir"), method="rk4")
     assert issubclass(snnconv.UsageError, snnconv.Error) and snnconv.UsageError.exit_code == 2
     assert snnconv.UnsupportedError.exit_code == 3 and snnconv.RuntimeFailure.exit_code == 1
 
@@ -267,3 +271,28 @@ def test_gil_released_during_run(medical):
     finally:
         sys.setswitchinterval(old)
     assert ticks >= 10, ticks
+
+
+def test_nir_equals_cli(cli, root, tmp_path):
+    """A NIR graph (snnTorch's recurrent Braille SNN): outputs, counters and prices equal the CLI's."""
+    path = os.path.join(root, "tests/data/nir/braille_noDelay_bias_zero.nir")
+    n = snnconv.load(path)
+    assert isinstance(n, snnconv.NirModel)
+    assert n.parameter_count == 2519  # the float datasets of the file, as h5py counts them
+    spikes = n.random_spikes(3, 50, rate=0.2, seed=7)
+    assert spikes.shape == (3, 50, *n.input_shape)
+    out, result = n.run(spikes)
+    npz = str(tmp_path / "spikes.npz")
+    np.savez(npz, input=spikes)
+    saved = str(tmp_path / "out.npz")
+    ran = run_json(cli, "run", path, "--data", npz, "--save-outputs", saved)
+    assert_same_arrays({"output": out}, load_npz(saved))
+    assert result["total"] == ran["total"]
+    assert result["total"]["samples"] == 3
+    compute = snnconv.price(result["ledger"], profile="compute-only")
+    loihi = snnconv.price(result["ledger"], profile="loihi")
+    rc, _, err = cli("report", path, "--data", npz, "--profile", "loihi", "--out", str(tmp_path / "rep"), "--quiet")
+    assert rc == 0, err
+    with open(tmp_path / "rep" / "report.json") as f:
+        prices = json.load(f)["prices"]
+    assert compute == prices[0] and loihi == prices[1]

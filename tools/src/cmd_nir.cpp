@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json/nir_json.hpp"
 #include "snnconv/core/atomic_output.hpp"
 #include "snnconv/datasets/nir_file.hpp"
 #include "snnconv/datasets/npz.hpp"
@@ -73,32 +74,6 @@ Tensor nir_input(const pipeline::NirModel& m, const std::string& data, std::int6
                    ErrorContext{data, {}, {}, {}});
 }
 
-nlohmann::json totals_json(const Ledger& l) {
-  const Counters c = l.total();
-  return {{"samples", l.samples},         {"spikes", c.spikes()},         {"synaptic_ops", c.total_acs()},
-          {"macs", c.total_macs()},       {"neuron_updates", c.neuron_updates}, {"dense_ops", c.dense_ops}};
-}
-
-nlohmann::json prices_json(const std::vector<hw::ProfilePrice>& prices) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& p : prices) {
-    const auto& t = p.result.total;
-    const double per = p.result.samples ? static_cast<double>(p.result.samples) : 1.0;
-    out.push_back({{"profile", p.profile},
-                   {"kind", p.kind},
-                   {"fits", p.result.fits},
-                   {"shortfall", p.result.shortfall},
-                   {"energy_per_inference_pj", p.result.energy_per_inference_pj()},
-                   {"compute_pj", t.compute_pj / per},
-                   {"sram_pj", t.sram_pj / per},
-                   {"dram_pj", t.dram_pj / per},
-                   {"noc_pj", t.noc_pj / per},
-                   {"static_pj", t.static_pj / per},
-                   {"latency_per_inference_s", p.result.latency_per_inference_s()}});
-  }
-  return out;
-}
-
 void print_prices(const std::vector<hw::ProfilePrice>& prices) {
   fmt::print("{:<14} {:<13} {:>16}  {}\n", "profile", "kind", "pJ / inference", "");
   for (const auto& p : prices)
@@ -135,7 +110,7 @@ int run_nir_file(const std::string& path, const std::string& data, const std::st
   if (!save_outputs.empty()) datasets::write_npz(save_outputs, {{"output", r.outputs}});
   if (json) {
     nlohmann::json j{{"model", path}, {"data", described}, {"dt_s", o.dt_s}, {"method", o.method},
-                     {"output_shape", r.outputs.shape()}, {"total", totals_json(r.ledger)}};
+                     {"output_shape", r.outputs.shape()}, {"total", nir_totals_json(r.ledger)}};
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -189,8 +164,8 @@ int report_nir_file(const std::string& path, const std::string& data, std::int64
                          {"input", described},
                          {"simulation", {{"dt_s", o.dt_s}, {"method", o.method}}},
                          {"nodes", nodes_json(m)},
-                         {"total", totals_json(r.ledger)},
-                         {"prices", prices_json(prices)}};
+                         {"total", nir_totals_json(r.ledger)},
+                         {"prices", nir_prices_json(prices)}};
   const std::string dir = out.empty() ? std::filesystem::path(path).stem().string() + "_report" : out;
   AtomicFolder folder(dir, "report folder");
   folder.write("report.json", j.dump(2) + "\n");
