@@ -4,6 +4,8 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 
@@ -28,9 +30,17 @@ std::function<void(std::int64_t, std::int64_t)> sample_progress(bool quiet, cons
     bool drawn = false;
   };
   auto state = std::make_shared<State>();
-  return [state, label, unit](std::int64_t done, std::int64_t total) {
+  // A run shorter than this draws nothing: 1 s, or $SNNCONV_PROGRESS_AFTER seconds (0: from the first sample,
+  // which lets a test see the line whatever the machine's speed).
+  double after_s = 1.0;
+  if (const char* v = std::getenv("SNNCONV_PROGRESS_AFTER")) {
+    char* end = nullptr;
+    const double parsed = std::strtod(v, &end);
+    if (end != v && parsed >= 0.0 && std::isfinite(parsed)) after_s = parsed;
+  }
+  return [state, label, unit, after_s](std::int64_t done, std::int64_t total) {
     const double seconds = std::chrono::duration<double>(Clock::now() - state->t0).count();
-    if (!state->drawn && seconds < 1.0) return;  // a run shorter than a second draws nothing
+    if (!state->drawn && seconds < after_s) return;
     state->drawn = true;
     const std::string line = label + progress_text(done, total, seconds, unit);
     std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), done >= total ? "\n" : "");

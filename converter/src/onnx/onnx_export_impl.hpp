@@ -114,6 +114,7 @@ class Exporter {
   bool layer_norm_integer(NodeId id);
   bool softmax_integer(NodeId id);
   bool rms_norm_integer(NodeId id);
+  std::string row_norm_levels(NodeId id, const QuantParams*& qp, std::int64_t& cols);
 
   const Graph& g_;
   const ExportOptions& o_;

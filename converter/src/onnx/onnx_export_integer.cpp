@@ -239,17 +239,27 @@ std::string Exporter::row_sum(const std::string& x, const std::string& base) {
   return y;
 }
 
+// The int64 levels of a LayerNorm's or RMSNorm's input with their step and row width, or "" when the integer form
+// does not apply (no per-tensor levels, a non-static shape, an axis other than the last, no gamma).
+std::string Exporter::row_norm_levels(NodeId id, const QuantParams*& qp, std::int64_t& cols) {
+  const Node& n = g_.node(id);
+  const auto& a = std::get<LayerNormAttrs>(n.attrs);
+  qp = level_params(n.inputs[0]);
+  const Value& xv = g_.value(n.inputs[0]);
+  if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
+      (a.axis != -1 && a.axis != xv.type.rank() - 1) || n.inputs.size() < 2 || !n.inputs[1].valid())
+    return {};
+  cols = xv.type.dims.back().value;
+  return i64_levels(n.inputs[0], n.name);
+}
+
 // LayerNorm of levels: integer sums (exact in int64), then Cast, Add eps term, Sqrt, Div, Mul gamma, Add beta.
 bool Exporter::layer_norm_integer(NodeId id) {
   const Node& n = g_.node(id);
   const auto& a = std::get<LayerNormAttrs>(n.attrs);
-  const QuantParams* qp = level_params(n.inputs[0]);
-  const Value& xv = g_.value(n.inputs[0]);
-  if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
-      (a.axis != -1 && a.axis != xv.type.rank() - 1) || n.inputs.size() < 2 || !n.inputs[1].valid())
-    return false;
-  const std::int64_t cols = xv.type.dims.back().value;
-  const std::string b = n.name, qi = i64_levels(n.inputs[0], b);
+  const QuantParams* qp = nullptr;
+  std::int64_t cols = 0;
+  const std::string b = n.name, qi = row_norm_levels(id, qp, cols);
   if (qi.empty()) return false;
   const std::string cols_i = scalar_i64(b + "/cols", cols);
   const std::string s1 = row_sum(qi, b + "/sum_q"), s2 = row_sum(op("Mul", {qi, qi}, b + "/q2"), b + "/sum_q2");
@@ -274,13 +284,9 @@ bool Exporter::layer_norm_integer(NodeId id) {
 bool Exporter::rms_norm_integer(NodeId id) {
   const Node& n = g_.node(id);
   const auto& a = std::get<LayerNormAttrs>(n.attrs);
-  const QuantParams* qp = level_params(n.inputs[0]);
-  const Value& xv = g_.value(n.inputs[0]);
-  if (!qp || !qp->per_tensor() || !xv.type.is_static() || xv.type.rank() < 1 ||
-      (a.axis != -1 && a.axis != xv.type.rank() - 1) || n.inputs.size() < 2 || !n.inputs[1].valid())
-    return false;
-  const std::int64_t cols = xv.type.dims.back().value;
-  const std::string b = n.name, qi = i64_levels(n.inputs[0], b);
+  const QuantParams* qp = nullptr;
+  std::int64_t cols = 0;
+  const std::string b = n.name, qi = row_norm_levels(id, qp, cols);
   if (qi.empty()) return false;
   const std::string s2 = row_sum(op("Mul", {qi, qi}, b + "/q2"), b + "/sum_q2");
   const std::string eps = scalar_f32(b + "/eps_term", ann::rms_norm_eps_term(cols, a.epsilon, qp->scale[0]));
