@@ -120,8 +120,9 @@ std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, boo
 }
 
 // --format nir. A NIR file is validated by the simulator (shapes, parameters) and written back node for
-// node, every parameter with its stored type and shape. An SNN model file: its spiking graph is checked against
-// what NIR expresses (converter/nir_export.hpp) and refused with the list.
+// node, every parameter with its stored type and shape. An SNN model file: its spiking graph is written with
+// the ST-BIF populations as NIR compositions (converter/nir_export.hpp), or refused with the list of nodes
+// NIR cannot express.
 int run_export_nir(const ExportCmdOptions& o) {
   if (is_nir_path(o.model)) {
     const pipeline::NirModel m = pipeline::load_nir(o.model);
@@ -135,7 +136,19 @@ int run_export_nir(const ExportCmdOptions& o) {
     throw UsageError("--format nir exports an SNN model file (.snn.h5 from `snnconv convert`) or a NIR file; '" +
                      o.model + "' is neither");
   const pipeline::QuantizedModel m = pipeline::load_quantized_model(o.model, o.data);
-  nir_export::refuse(nir_export::inexpressible_nodes(m.snn), o.model);
+  const nir_export::NirExport e = nir_export::to_nir(m.snn, o.model);
+  datasets::write_nir_file(o.out, e.graph);
+  if (!o.quiet) {
+    fmt::print("{}: NIR graph of the SNN of '{}': {} nodes, {} edges, {} parameters\n", o.out, o.model,
+               e.graph.nodes.size(), e.graph.edges.size(), nir::parameter_count(e.graph));
+    fmt::print("ST-BIF      {} populations as Integrator/Threshold/Scale compositions ({} level thresholds), {} synaptic "
+               "layers\n",
+               e.populations, e.threshold_nodes, e.synaptic_layers);
+    fmt::print("run         `snnconv run {} --dt 1 --data X.npz`: X [B, T, {}] the features repeated at every step, "
+               "T >= {} (quiescent by then); output [B, T, {}], read the last step\n",
+               o.out, e.input_features, e.settle_steps, e.outputs);
+  }
+  return 0;
 }
 
 int run_export(const ExportCmdOptions& o) {
