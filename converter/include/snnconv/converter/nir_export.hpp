@@ -50,4 +50,25 @@ struct NirExport {
 // every node it cannot write, with the reason (`file` names the model in it).
 NirExport to_nir(const Graph& snn, const std::string& file);
 
+// A tensor crossing between a written NIR subgraph and the rest of the SNN.
+struct NirCut {
+  std::string direction;           // "in" (an Input node of the subgraph) or "out" (an Output node)
+  std::string value;               // the SNN graph's value name
+  std::string kind;                // "current" (its value at every step) or "spikes" (signed: +1, 0, -1 per step)
+  std::string node;                // the NIR Input / Output node
+  Shape shape;                     // NIR shape: [C], or [C, R] for R rows of C channels (channel-major)
+  std::vector<std::string> other;  // the node(s) on the other side: the producer (in) or the readers (out)
+};
+
+struct NirSubgraph {
+  std::vector<std::string> nodes;  // SNN graph nodes written, in graph order
+  std::vector<NirCut> cuts;
+  NirExport nir;
+};
+
+// The maximal subgraphs of `snn` that NIR expresses (connected SynapseLinear / ST-BIF nodes), each as its own
+// NIR graph with one Input per value entering it and one Output per value leaving it. Token-wise layers over
+// R rows ([1, R, C]) are written channel-major as [C, R], a Linear as a Conv1d of kernel 1.
+std::vector<NirSubgraph> to_nir_subgraphs(const Graph& snn, const std::string& file);
+
 }  // namespace snnconv::nir_export
