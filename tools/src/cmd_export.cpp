@@ -303,9 +303,11 @@ void add_export(CLI::App& app, Action& action) {
       "fused float graph (Linear -> MatMul/Add, attention decomposed, GELU as its Erf chain; useful after "
       "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (activations through "
       "QuantizeLinear/DequantizeLinear, int8 weights; see --form). --format nir: a NIR file written back "
-      "(validated, every parameter kept); an SNN model file is checked and refused with the list of nodes NIR "
-      "cannot express (partial: the converter's ST-BIF neurons have no NIR equivalent, so every converted model "
-      "is refused today; docs/nir.md)");
+      "(validated, every parameter kept); an SNN model file as NIR, its ST-BIF populations written exactly as "
+      "Integrator/Threshold/Scale compositions (run the file with --dt 1, the features at every step). Partial: only "
+      "one-row networks (an MLP: prologue Linear, SynapseLinear, ST-BIF with ReLU or no activation) are written "
+      "whole; other models are refused with the list of nodes NIR cannot express, or with --nir-subgraphs written "
+      "as their expressible subgraphs with the cuts named (those are not compared with the engine); docs/nir.md)");
   cmd->add_option("model", opts->model,
                   "ONNX model file, an SNN model file (.snn.h5) from `snnconv convert`, or (--format nir) a NIR file")
       ->required();
