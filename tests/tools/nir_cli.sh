@@ -155,5 +155,37 @@ PY
 /usr/bin/python3 -c "import numpy as np; np.savez('$tmp/cur.npz', input=np.random.default_rng(0).normal(size=(2, 8, 64, 17)).astype(np.float32))"
 expect 0 "output +\[2,8,64,17\]" -- "$bin" run "$tmp/sub/$mlp" --dt 1 --data "$tmp/cur.npz"
 
+# Against the engine: block 0's attention projection subgraph (a token-wise Linear written as a Conv1d over
+# [C, R]) driven by the engine's own input spikes (the raster of the population before Transpose/Reshape)
+# fires exactly the engine's spikes of its output population, step for step (first test image).
+expect 0 "steps" -- "$bin" run "$tmp/vit.snn.h5" --engine snn --limit 1 --record "$tmp/rec.h5" --record-samples 1 \
+  --raster /blocks.0/attn/MatMul_1_output_0_q,/blocks.0/attn/proj/Add_output_0_q
+cat >"$tmp/proj.py" <<'PY'
+import json, sys, h5py, numpy as np
+rec, cuts, mode, npz = sys.argv[1:5]
+sub = [s for s in json.load(open(cuts))["subgraphs"] if "/blocks.0/attn/proj/MatMul" in s["snn_nodes"]][0]
+f = h5py.File(rec, "r")
+T = int(f["samples/0"].attrs["steps"]) + 8  # 8 more steps: nothing may fire after the engine's last
+if mode == "in":  # [1, 4, 17, 16] heads -> Transpose -> Reshape [1, 17, 64] -> NIR [64, 17]
+    x = np.zeros((1, T, 64, 17), np.float32)
+    for s, i, d in f["samples/0/raster/0"][()]:
+        x[0, s - 1, (i // (17 * 16)) * 16 + i % 16, (i // 16) % 17] += d
+    np.savez(npz, input=x)
+    print(sub["file"])
+else:  # [1, 17, 64] -> NIR [64, 17]
+    ev = f["samples/0/raster/1"][()]
+    want = np.zeros((T, 64, 17), np.float32)
+    for s, i, d in ev:
+        want[s - 1, i % 64, i // 64] += d
+    got = np.load(npz)["output"][0]
+    bad = int((got != want).sum())
+    print(f"proj subgraph: {len(ev)} engine events, {int(np.abs(got).sum())} NIR spikes, {bad} differ")
+    sys.exit(1 if bad or len(ev) == 0 else 0)
+PY
+proj=$(/usr/bin/python3 "$tmp/proj.py" "$tmp/rec.h5" "$tmp/sub/vit.cuts.json" in "$tmp/proj_in.npz")
+expect 0 "outputs" -- "$bin" run "$tmp/sub/$proj" --dt 1 --data "$tmp/proj_in.npz" --save-outputs "$tmp/proj_out.npz"
+/usr/bin/python3 "$tmp/proj.py" "$tmp/rec.h5" "$tmp/sub/vit.cuts.json" out "$tmp/proj_out.npz" ||
+  { echo "FAIL: the projection subgraph's spikes differ from the engine's"; fails=$((fails + 1)); }
+
 [[ $fails -eq 0 ]] && echo "nir_cli: all cases pass"
 exit $(( fails > 0 ))

@@ -307,7 +307,7 @@ void add_export(CLI::App& app, Action& action) {
       "Integrator/Threshold/Scale compositions (run the file with --dt 1, the features at every step). Partial: only "
       "one-row networks (an MLP: prologue Linear, SynapseLinear, ST-BIF with ReLU or no activation) are written "
       "whole; other models are refused with the list of nodes NIR cannot express, or with --nir-subgraphs written "
-      "as their expressible subgraphs with the cuts named (those are not compared with the engine); docs/nir.md)");
+      "as their expressible subgraphs with the cuts named (one of fashion_vit's compared with the engine); docs/nir.md)");
   cmd->add_option("model", opts->model,
                   "ONNX model file, an SNN model file (.snn.h5) from `snnconv convert`, or (--format nir) a NIR file")
       ->required();
