@@ -57,14 +57,13 @@ std::vector<Inexpressible> inexpressible_nodes(const Graph& g) {
 }
 
 void refuse(const std::vector<Inexpressible>& nodes, const std::string& file) {
-  std::map<std::string, std::pair<std::size_t, std::string>> by_op;
-  for (const Inexpressible& n : nodes) {
-    auto& e = by_op[n.op];
-    ++e.first;
-    e.second = n.why;
-  }
+  // Grouped by op and reason, in order of first appearance: a root cause stays beside the nodes it took along.
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::map<std::pair<std::string, std::string>, std::size_t> count;
+  for (const Inexpressible& n : nodes)
+    if (count[{n.op, n.why}]++ == 0) keys.emplace_back(n.op, n.why);
   std::string text = fmt::format("{} nodes have no NIR equivalent:", nodes.size());
-  for (const auto& [op, e] : by_op) text += fmt::format("\n  {} x {}: {}", e.first, op, e.second);
+  for (const auto& k : keys) text += fmt::format("\n  {} x {}: {}", count[k], k.first, k.second);
   text += "\n  nodes:";
   for (std::size_t i = 0; i < nodes.size() && i < 40; ++i) text += (i ? ", " : " ") + nodes[i].node;
   if (nodes.size() > 40) text += fmt::format(", ... ({} more)", nodes.size() - 40);

@@ -38,6 +38,7 @@ namespace snnconv::nir_export {
 namespace {
 
 constexpr std::int64_t kExactBound = std::int64_t{1} << 23;  // |integer| below it: n and n +- 1/2 exact in float32
+constexpr std::int64_t kMaxBoundaries = 255;                 // Threshold nodes per population (8-bit levels)
 
 nir::Param f32_param(std::string name, Shape shape, std::vector<double> values) {
   return nir::Param{std::move(name), nir::ParamType::f32, std::move(shape), std::move(values)};
@@ -365,6 +366,10 @@ class Builder {
     const QuantParams& qp = *g_.value(n.outputs[0]).quant;
     const Activation act = std::get<NeuronAttrs>(n.attrs).target;
     if (qp.n_min > 0 || qp.n_max < 0) fail(n, "the count starts at 0, outside its bounds");
+    if (std::int64_t{qp.n_max} - qp.n_min > kMaxBoundaries)
+      fail(n, fmt::format("{} level boundaries; the NIR form writes one Threshold node per boundary and takes at most {} "
+                          "(activation bits <= 8)",
+                          std::int64_t{qp.n_max} - qp.n_min, kMaxBoundaries));
     const std::int64_t w = l.c;
     const Shape shape = l.nir_shape();
     const float s = qp.scale[0];

@@ -122,4 +122,25 @@ TEST_CASE("NIR export refuses what it cannot write, naming every node" * doctest
     CHECK(msg.find("2 nodes have no NIR equivalent") != std::string::npos);
     CHECK(msg.find("gelu") != std::string::npos);
   }
+  // 2^20 levels on a population: one Threshold node per boundary would be absurd; refused before any is built.
+  Graph many = m.snn;
+  for (std::uint32_t i = 0; i < many.num_nodes(); ++i)
+    if (many.node(NodeId(i)).kind == OpKind::SpikeNeuron) {
+      many.value(many.node(NodeId(i)).outputs[0]).quant->n_max = 1 << 20;
+      break;
+    }
+  CHECK_THROWS_WITH_AS((void)nir_export::to_nir(many, "many_levels"),
+                       doctest::Contains("1048576 level boundaries"), UnsupportedError);
+  // A weight level of 2^20 in the second synapse: its accumulator leaves float32's exact integers.
+  Graph wide = m.snn;
+  for (std::uint32_t i = 0; i < wide.num_nodes(); ++i) {
+    const Node& n = wide.node(NodeId(i));
+    if (n.kind != OpKind::SynapseLinear) continue;
+    Value& w = wide.value(n.inputs[1]);
+    w.quant->n_max = 1 << 21;
+    w.quant->n_min = -(1 << 21);
+    w.constant->data<float>()[0] = static_cast<float>(1 << 20);
+    break;
+  }
+  CHECK_THROWS_WITH_AS((void)nir_export::to_nir(wide, "wide_mlp"), doctest::Contains("below 2^23"), UnsupportedError);
 }

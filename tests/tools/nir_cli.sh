@@ -155,6 +155,9 @@ PY
 /usr/bin/python3 -c "import numpy as np; np.savez('$tmp/cur.npz', input=np.random.default_rng(0).normal(size=(2, 8, 64, 17)).astype(np.float32))"
 expect 0 "output +\[2,8,64,17\]" -- "$bin" run "$tmp/sub/$mlp" --dt 1 --data "$tmp/cur.npz"
 
+expect 2 "applies to SNN model files" -- "$bin" export "$nir/lif_norse.nir" --format nir --nir-subgraphs --out "$tmp/x.nir"
+expect 2 "needs --format nir" -- "$bin" export "$tmp/mlp.snn.h5" --nir-subgraphs --out "$tmp/x.onnx"
+
 # Against the engine: block 0's attention projection subgraph (a token-wise Linear written as a Conv1d over
 # [C, R]) driven by the engine's own input spikes (the raster of the population before Transpose/Reshape)
 # fires exactly the engine's spikes of its output population, step for step (first test image).

@@ -172,6 +172,7 @@ int run_export_nir_subgraphs(const ExportCmdOptions& o, const pipeline::Quantize
 // NIR cannot express.
 int run_export_nir(const ExportCmdOptions& o) {
   if (is_nir_path(o.model)) {
+    if (o.nir_subgraphs) throw UsageError("--nir-subgraphs applies to SNN model files (.snn.h5), not to a NIR file");
     const pipeline::NirModel m = pipeline::load_nir(o.model);
     datasets::write_nir_file(o.out, m.network.graph());
     if (!o.quiet)
@@ -202,6 +203,7 @@ int run_export_nir(const ExportCmdOptions& o) {
 int run_export(const ExportCmdOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
   if (o.format == "nir") return run_export_nir(o);
+  if (o.nir_subgraphs) throw UsageError("--nir-subgraphs needs --format nir");
   const bool from_file = datasets::is_model_file(o.model);
   pipeline::QuantizedModel m;
   Graph canonical;
