@@ -155,6 +155,10 @@ PY
 /usr/bin/python3 -c "import numpy as np; np.savez('$tmp/cur.npz', input=np.random.default_rng(0).normal(size=(2, 8, 64, 17)).astype(np.float32))"
 expect 0 "output +\[2,8,64,17\]" -- "$bin" run "$tmp/sub/$mlp" --dt 1 --data "$tmp/cur.npz"
 
+# The same file in an independent float32 simulator (numpy, tests/tools/nir_f32_sim.py): the engine's predictions,
+# logits within 1e-6 relative (measured: all 228 bit-equal, since float32 computes the read-out as the engine does).
+/usr/bin/python3 "$src/tests/tools/nir_f32_sim.py" "$tmp/mlp.nir" "$tmp/mlp_in.npz" "$tmp/mlp_snn.npz" ||
+  { echo "FAIL: the float32 NIR simulator differs from the engine"; fails=$((fails + 1)); }
 expect 2 "applies to SNN model files" -- "$bin" export "$nir/lif_norse.nir" --format nir --nir-subgraphs --out "$tmp/x.nir"
 expect 2 "needs --format nir" -- "$bin" export "$tmp/mlp.snn.h5" --nir-subgraphs --out "$tmp/x.onnx"
 
