@@ -548,9 +548,12 @@ def unit_prologue(sim: Simulation, node):
         axis = node.attrs["axis"] % (len(shape_out) - 1)
         y = torch.cat([batched(k) for k in range(len(node.inputs))], dim=axis + 1)
     elif kind in ("Add", "Sub", "Mul", "Div"):
-        a, b = arg(0), arg(1)
-        y = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[kind](a, b)
-        y = y.expand(shape_out) if y.dim() < len(shape_out) or y.shape[0] != B else y
+        def aligned(k):  # numpy broadcasting on the value shapes, the batch axis kept apart
+            t, shape = arg(k), m.value(node.inputs[k]).shape
+            pad = [1] * (len(shape_out) - 1 - len(shape))
+            return t.reshape(1, *pad, *shape) if m.value(node.inputs[k]).constant is not None else t.reshape(B, *pad, *shape)
+        y = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[kind](aligned(0), aligned(1))
+        y = y.expand(shape_out)
     elif kind == "Gather":
         data, ind = arg(0), arg(1)
         axis = node.attrs["axis"]
