@@ -612,7 +612,7 @@ def simulate(model: Model, inputs: dict, batch: int, steps: int | None, mode: st
     or not tracked), T used)."""
     n = next(iter(inputs.values())).shape[0]
     outs, quiet = {}, []
-    t_used = steps or 8
+    t_used = steps or (1 if mode == "burst" else 8)  # burst settles in one step
     lo = 0
     while lo < n:
         hi = min(n, lo + batch)
