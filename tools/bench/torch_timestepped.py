@@ -27,7 +27,8 @@ Usage (docs/benchmarks.md, "PyTorch time-stepped baseline"):
 Without --steps, T is found by simulation: the batch is simulated for T = 8, 16, 32, ... steps until every
 sample is quiescent (no neuron's count differs from its target) at its last step, and each sample's
 quiescence step is reported (it must equal the engine's `steps`). Exit codes: 0 done (and equal, when compared),
-1 runtime failure or a mismatch against the engine, 2 usage, 3 a model this simulation does not cover.
+1 an unreadable or malformed file or a mismatch against the engine, 2 usage (arguments, or data that do not fit
+the model: missing array, wrong shape, NaN/Inf), 3 a model this simulation does not cover.
 """
 from __future__ import annotations
 
@@ -577,32 +578,53 @@ def unit_prologue(sim: Simulation, node):
 
 # ---- inputs, comparison, timing ------------------------------------------------------------------------------
 
+class DataError(Exception):
+    """Data that does not fit the model (exit 2, as snnconv's usage errors)."""
+
+
+def _checked(path: str, name: str, arr: np.ndarray, val) -> np.ndarray:
+    """arr as the rows of graph input `val`: one sample per row, the per-sample shape, finite values."""
+    per = int(np.prod(val.shape))
+    if arr.ndim == 0 or arr.shape[0] == 0 or arr[0].size != per:
+        raise DataError(f"{path}: array '{name}' has shape {arr.shape}; input '{val.name}' needs rows of "
+                        f"{val.shape} ({per} values each)")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0]
+        raise DataError(f"{path}: array '{name}' sample {bad[0]} element {bad[1]} is "
+                        f"{arr.reshape(arr.shape[0], -1)[bad[0], bad[1]]}")
+    return arr.astype(NUMPY_DTYPES[val.dtype]).reshape(arr.shape[0], *val.shape)
+
+
 def load_inputs(model: Model, data: str | None, split: str, limit: int | None) -> dict:
     """Graph input name -> numpy [N, *shape]. An snnconv dataset (.h5, classification: inputs * scale + offset as
     datasets/src/reader.cpp computes it, float64 then rounded to float32) or an .npz with one array per input."""
     g = model.g
     path = data or g.file_attrs.get("data")
     if not path:
-        raise SystemExit("torch_timestepped: no --data and the model file names no dataset")
+        raise DataError("no --data, and the model file names no dataset")
     out = {}
     if path.endswith(".npz"):
         z = np.load(path)
         for v in g.inputs:
             val = g.values[v]
-            arr = z[val.name][:limit]
-            out[val.name] = arr.astype(NUMPY_DTYPES[val.dtype]).reshape(arr.shape[0], *val.shape)
+            if val.name not in z.files:
+                raise DataError(f"{path} has no array '{val.name}' (the model's inputs: "
+                                f"{', '.join(g.values[i].name for i in g.inputs)}; the file's: {', '.join(z.files)})")
+            out[val.name] = _checked(path, val.name, z[val.name][:limit], val)
         return out
     import h5py
     if len(g.inputs) != 1:
         raise Unsupported("an .h5 dataset for a model with several inputs: give an .npz")
     val = g.values[g.inputs[0]]
     with h5py.File(path, "r") as f:
+        if split not in f or "inputs" not in f[split]:
+            raise DataError(f"{path}: no dataset /{split}/inputs (a classification split)")
         ds = f[split]["inputs"]
         raw = ds[:limit] if limit else ds[()]
         scale = float(ds.attrs.get("scale", 1.0))
         offset = float(ds.attrs.get("offset", 0.0))
     x = (raw.astype(np.float64) * scale + offset).astype(np.float32)
-    out[val.name] = x.reshape(x.shape[0], *val.shape)
+    out[val.name] = _checked(f"{path}:/{split}/inputs", "inputs", x, val)
     return out
 
 
@@ -690,6 +712,9 @@ def main(argv=None) -> int:
     except Unsupported as e:
         print(f"torch_timestepped: unsupported: {e}", file=sys.stderr)
         return 3
+    except DataError as e:
+        print(f"torch_timestepped: error: {e}", file=sys.stderr)
+        return 2
     except (ModelFileError, OSError, KeyError) as e:
         print(f"torch_timestepped: error: {e}", file=sys.stderr)
         return 1
