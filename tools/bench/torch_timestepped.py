@@ -42,7 +42,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from snn_model_h5 import ModelFileError, NUMPY_DTYPES, read_graph  # noqa: E402
+from baseline_data import DataError, Unsupported, compare, load_inputs  # noqa: E402
+from snn_model_h5 import ModelFileError, read_graph  # noqa: E402
 
 try:
     import torch
@@ -73,10 +74,6 @@ QANN_ERF_P = [1.12837899, 0.196247816, 0.0534673147, 0.00400359044, 0.0002880391
 QANN_ERF_Q = [1.0, 0.507251263, 0.11647594, 0.015444316, 0.00121634419, 3.74807059e-05]
 SQRT2 = 1.41421356237309504880
 MOVEMENT = {"Reshape", "Transpose", "Gather", "Slice", "Squeeze", "Unsqueeze", "Flatten", "Expand", "Identity"}
-
-
-class Unsupported(Exception):
-    """A valid model this simulation does not cover (exit 3)."""
 
 
 def f32(x) -> torch.Tensor:
@@ -144,16 +141,42 @@ def qann_gelu(x: torch.Tensor) -> torch.Tensor:
     return (x * a) * f32(0.5)
 
 
+_LIBM = None
+
+
+def libm_f32(name: str, x: torch.Tensor) -> torch.Tensor:
+    """libm's float function `name` (expf, tanhf) elementwise: the engine calls std::exp/std::tanh on floats,
+    which torch's vectorised exp/tanh do not reproduce in the last bit. One C call per distinct value (a
+    simulation's currents repeat a lot), so it is exact but slow: a model with such a target is checked, not timed."""
+    global _LIBM
+    import ctypes
+    if _LIBM is None:
+        _LIBM = ctypes.CDLL("libm.so.6")
+        for fn in ("expf", "tanhf"):
+            getattr(_LIBM, fn).restype, getattr(_LIBM, fn).argtypes = ctypes.c_float, [ctypes.c_float]
+    f = getattr(_LIBM, name)
+    uniq, inverse = torch.unique(x, return_inverse=True)
+    vals = torch.tensor([f(float(v)) for v in uniq.tolist()], dtype=torch.float32)
+    return vals[inverse]
+
+
 def apply_target(act: str, x: torch.Tensor) -> torch.Tensor:
+    """ann::apply_target (and the reference kernels' activations): one rounding per operation."""
     if act == "none":
         return x
     if act == "relu":
         return torch.where(x < 0, f32(0.0), x)
     if act == "gelu":
         return qann_gelu(x)
-    # gelu_tanh, tanh, silu call libm's tanhf/expf in the engine, which torch's vectorised functions do not
-    # reproduce bit for bit.
-    raise Unsupported(f"folded activation '{act}' (libm tanh/exp in the engine) is not reproduced bit-exactly here")
+    if act == "tanh":
+        return libm_f32("tanhf", x)
+    if act == "silu":  # x / (1 + exp(-x))
+        return x / (f32(1.0) + libm_f32("expf", -x))
+    if act == "gelu_tanh":  # 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x * x * x))), left to right
+        inner = ((f32(0.044715) * x) * x) * x
+        t = libm_f32("tanhf", f32(0.79788456080286535588) * (x + inner))
+        return (f32(0.5) * x) * (f32(1.0) + t)
+    raise Unsupported(f"folded activation '{act}'")
 
 
 def quantize_level(x: torch.Tensor, act: str, s, n_min: int, n_max: int) -> torch.Tensor:
@@ -393,6 +416,35 @@ def diff_softmax(q: torch.Tensor, s, span: int, keep: torch.Tensor | None) -> to
     return y if keep is None else torch.where(keep, y, f32(0.0))
 
 
+def diff_rotary(q: torch.Tensor, s, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """ann::rotary_row on rows of [..., P, cols] at position p: (s*q_j)*cos_j + (s*r_j)*sin_j, r = [-q[h:], q[:h]]."""
+    cols = q.shape[-1]
+    h = cols // 2
+    cos, sin = cos.reshape(-1, cols), sin.reshape(-1, cols)  # [P, cols]
+    r = torch.cat([-q[..., h:], q[..., :h]], dim=-1)
+    return (f32(s) * q) * cos + (f32(s) * r) * sin
+
+
+def attention_keep(sim: Simulation, node, mv: int, scores: tuple) -> torch.Tensor:
+    """ann::attention_keep: a mask broadcast to the scores (numpy rules); 0 (or a bool true) attends, <= -1000
+    is masked, any other value has no integer form (an error naming it). [B, *scores] for a per-sample mask
+    (a graph input or prologue value), [1, *scores] for a constant."""
+    val = sim.m.value(mv)
+    m = torch.from_numpy(np.ascontiguousarray(val.constant)).unsqueeze(0) if val.constant is not None else sim.fixed[mv]
+    if m.dtype == torch.bool:
+        keep = m
+    else:
+        m = m.float()
+        bad = ~((m == 0) | (m <= -1000.0))
+        if bad.any():
+            raise ModelFileError(f"node '{node.name}': attention mask '{val.name}' holds {m[bad][0].item()}, neither "
+                                 f"0 (attend) nor <= -1000 (masked)")
+        keep = m == 0
+    pad = len(scores) - len(val.shape)
+    keep = keep.reshape(keep.shape[0], *([1] * pad), *val.shape)
+    return keep.expand(keep.shape[0], *scores)
+
+
 def unit_diff(sim: Simulation, node):
     """Differential unit: f of the accumulated integer input at every step, with the row functions above; the
     downstream population reads f(X_t) itself (never a float sum of increments)."""
@@ -411,6 +463,8 @@ def unit_diff(sim: Simulation, node):
         y = diff_layer_norm(counts, s, at["epsilon"], const(1), const(2))
     elif fn == "rms_norm":
         y = diff_rms_norm(counts, s, at["epsilon"], const(1))
+    elif fn == "rotary":
+        y = diff_rotary(counts, s, const(1), const(2))
     elif fn == "softmax":
         rows, cols = sim.shape(x)[-2] if rank >= 2 else 1, sim.shape(x)[-1]
         keep = None
@@ -418,7 +472,8 @@ def unit_diff(sim: Simulation, node):
             i = torch.arange(rows).unsqueeze(1)
             keep = torch.arange(cols).unsqueeze(0) < i + 1 + (cols - rows)  # ann::causal_valid_cols
         if len(node.inputs) > 1 and node.inputs[1] >= 0:
-            raise Unsupported(f"node '{node.name}': a masked softmax (attention-mask input)")
+            mask = attention_keep(sim, node, node.inputs[1], sim.shape(x))  # [B or 1, *scores]
+            keep = mask if keep is None else mask & keep
         y = diff_softmax(counts, s, q.n_max - q.n_min, keep)
     else:
         raise Unsupported(f"node '{node.name}': differential unit '{fn}'")
@@ -515,6 +570,20 @@ def prologue_conv(x: torch.Tensor, w: np.ndarray, bias, at) -> torch.Tensor:
     return acc.reshape(x.shape[0], w.shape[0], ho, wo)
 
 
+def prologue_linear(x: torch.Tensor, w: np.ndarray, bias, act: str) -> torch.Tensor:
+    """The reference Linear (eval_linear): y = 0, then y += x[..., p] * w[p, :] for p = 0, 1, ..., then + bias, then
+    the activation."""
+    wt = torch.from_numpy(w.astype(np.float32))
+    y = torch.zeros(*x.shape[:-1], w.shape[1])
+    for p in range(w.shape[0]):
+        y = y + x[..., p:p + 1] * wt[p]
+    if bias is not None:
+        y = y + torch.from_numpy(bias.astype(np.float32).reshape(-1))
+    if act == "gelu":  # the reference kernel's exact GELU (libm erff), not the QANN's rational erf
+        raise Unsupported("a prologue Linear with a GELU activation")
+    return apply_target(act, y)
+
+
 def unit_prologue(sim: Simulation, node):
     """Nodes on the graph inputs alone (patch embedding, class token, position embedding, token lookup) run
     once, densely, in float32 with one rounding per operation, as the engine's reference kernels at step 1."""
@@ -569,6 +638,10 @@ def unit_prologue(sim: Simulation, node):
         y = y.reshape(shape_out)
     elif kind == "Slice" and all(m.value(v).constant is not None for v in node.inputs[1:] if v >= 0):
         y = batched(0).reshape(B, -1)[:, torch.from_numpy(movement_map(node, m))].reshape(shape_out)
+    elif kind == "Linear":
+        y = prologue_linear(batched(0), m.value(node.inputs[1]).constant,
+                            m.value(node.inputs[2]).constant if len(node.inputs) > 2 and node.inputs[2] >= 0 else None,
+                            node.attrs["activation"]).reshape(shape_out)
     elif kind == "Cast":
         y = batched(0).to({"f32": torch.float32, "i64": torch.int64, "i32": torch.int32}[node.attrs["to"]])
     else:
@@ -577,56 +650,6 @@ def unit_prologue(sim: Simulation, node):
 
 
 # ---- inputs, comparison, timing ------------------------------------------------------------------------------
-
-class DataError(Exception):
-    """Data that does not fit the model (exit 2, as snnconv's usage errors)."""
-
-
-def _checked(path: str, name: str, arr: np.ndarray, val) -> np.ndarray:
-    """arr as the rows of graph input `val`: one sample per row, the per-sample shape, finite values."""
-    per = int(np.prod(val.shape))
-    if arr.ndim == 0 or arr.shape[0] == 0 or arr[0].size != per:
-        raise DataError(f"{path}: array '{name}' has shape {arr.shape}; input '{val.name}' needs rows of "
-                        f"{val.shape} ({per} values each)")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0]
-        raise DataError(f"{path}: array '{name}' sample {bad[0]} element {bad[1]} is "
-                        f"{arr.reshape(arr.shape[0], -1)[bad[0], bad[1]]}")
-    return arr.astype(NUMPY_DTYPES[val.dtype]).reshape(arr.shape[0], *val.shape)
-
-
-def load_inputs(model: Model, data: str | None, split: str, limit: int | None) -> dict:
-    """Graph input name -> numpy [N, *shape]. An snnconv dataset (.h5, classification: inputs * scale + offset as
-    datasets/src/reader.cpp computes it, float64 then rounded to float32) or an .npz with one array per input."""
-    g = model.g
-    path = data or g.file_attrs.get("data")
-    if not path:
-        raise DataError("no --data, and the model file names no dataset")
-    out = {}
-    if path.endswith(".npz"):
-        z = np.load(path)
-        for v in g.inputs:
-            val = g.values[v]
-            if val.name not in z.files:
-                raise DataError(f"{path} has no array '{val.name}' (the model's inputs: "
-                                f"{', '.join(g.values[i].name for i in g.inputs)}; the file's: {', '.join(z.files)})")
-            out[val.name] = _checked(path, val.name, z[val.name][:limit], val)
-        return out
-    import h5py
-    if len(g.inputs) != 1:
-        raise Unsupported("an .h5 dataset for a model with several inputs: give an .npz")
-    val = g.values[g.inputs[0]]
-    with h5py.File(path, "r") as f:
-        if split not in f or "inputs" not in f[split]:
-            raise DataError(f"{path}: no dataset /{split}/inputs (a classification split)")
-        ds = f[split]["inputs"]
-        raw = ds[:limit] if limit else ds[()]
-        scale = float(ds.attrs.get("scale", 1.0))
-        offset = float(ds.attrs.get("offset", 0.0))
-    x = (raw.astype(np.float64) * scale + offset).astype(np.float32)
-    out[val.name] = _checked(f"{path}:/{split}/inputs", "inputs", x, val)
-    return out
-
 
 def simulate(model: Model, inputs: dict, batch: int, steps: int | None, mode: str, max_steps: int = 4096,
              track_quiescence: bool = True):
@@ -652,25 +675,6 @@ def simulate(model: Model, inputs: dict, batch: int, steps: int | None, mode: st
         quiet.append(q)
         lo = hi
     return {k: np.concatenate(v) for k, v in outs.items()}, np.concatenate(quiet), t_used
-
-
-def compare(mine: dict, engine_npz: str) -> dict:
-    """Every output value against the engine's --save-outputs file: bit equality, max |diff|, samples differing."""
-    z = np.load(engine_npz)
-    report = {}
-    for name, a in mine.items():
-        if name not in z:
-            raise SystemExit(f"torch_timestepped: {engine_npz} has no array '{name}'")
-        b = z[name]
-        a2, b2 = a.reshape(a.shape[0], -1).astype(np.float32), b.reshape(b.shape[0], -1).astype(np.float32)
-        if a2.shape != b2.shape:
-            raise SystemExit(f"torch_timestepped: output '{name}' has shape {a2.shape} here, {b2.shape} in {engine_npz}")
-        differ = a2.view(np.uint32) != b2.view(np.uint32)
-        report[name] = {"values": int(a2.size), "values_differing": int(differ.sum()),
-                        "samples_differing": int(differ.any(axis=1).sum()),
-                        "max_abs_diff": float(np.nanmax(np.abs(a2.astype(np.float64) - b2.astype(np.float64))))
-                        if a2.size else 0.0}
-    return report
 
 
 def main(argv=None) -> int:
