@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The PyTorch time-stepped baseline (tools/bench/torch_timestepped.py, docs/benchmarks.md) against the engine on
 # 4 test images: fashion_vit_relu W8A4 strict and burst, fashion_vit_gelu W8A3 strict (the QANN's rational-erf
-# GELU folded into neurons): every output value bit-identical to `snnconv run --engine snn --save-outputs` and
+# GELU folded into neurons), and on 3 rows of the BYOM fixtures llama, bert_padding, encoder_mean: every output
+# value bit-identical to `snnconv run --engine snn --save-outputs` and
 # the same quiescence steps (max, mean) as its --json; an engine output changed in one bit is reported as a
 # mismatch (exit 1); a file that is not a model file is refused with exit 1.
 # SKIPPED (exit 77) without PyTorch: scripts/install-deps.sh installs python3-torch only with --python.
@@ -33,6 +34,16 @@ engine() {  # model act_bits mode
 engine fashion_vit_relu 4 strict
 engine fashion_vit_relu 4 burst
 engine fashion_vit_gelu 3 strict
+# BYOM fixtures exported from stock torch modules (3 rows each, their own .npz): llama (RMSNorm, rotary, SwiGLU's
+# folded silu and element products, causal), bert_padding (padding-mask softmax, folded tanh pooler),
+# encoder_mean (prologue Linear, mean pooling as a synapse).
+for m in llama bert_padding encoder_mean; do
+  f=$tmp/$m.snn.h5
+  "$bin" convert "examples/byom/$m.onnx" --act-bits 4 --data "examples/byom/$m.npz" --calib 3 --out "$f" --quiet \
+    || { fail "convert $m"; continue; }
+  "$bin" run "$f" --engine snn --data "examples/byom/$m.npz" --limit 3 --threads 1 --json --quiet \
+    --save-outputs "$tmp/e_$m.npz" >"$tmp/e_$m.json" 2>/dev/null || fail "engine run $m"
+done
 
 # The baseline's side, in one interpreter (importing torch costs ~2 s of CPU).
 $py - "$src/tools/bench" "$tmp" <<'PY'
@@ -69,6 +80,12 @@ for name, bits, mode, steps in (("fashion_vit_relu", 4, "strict", 26), ("fashion
          e + ".npz", "--engine-json", e + ".json"], 0,
         ["0 of 40 values differ in samples 0 of 4, max |diff| 0", f"quiescent after max {steps}", "steps: equal"],
         f"{name} W8A{bits} {mode}, 4 images")
+
+for name in ("llama", "bert_padding", "encoder_mean"):
+    e = f"{tmp}/e_{name}"
+    run([f"{tmp}/{name}.snn.h5", "--data", f"examples/byom/{name}.npz", "--limit", "3", "--engine-outputs",
+         e + ".npz", "--engine-json", e + ".json"], 0, [" values differ in samples 0 of 3, max |diff| 0", "steps: equal"],
+        f"byom {name} W8A4 strict, 3 rows")
 
 # The comparison is live: one bit of one engine logit flipped is reported as one differing value.
 z = dict(np.load(f"{tmp}/e_fashion_vit_relu_strict.npz"))
