@@ -10,8 +10,8 @@ steps <= t only, which is the engine's in-step topological propagation, docs/spi
   one matmul over all T*B rows of spike tensors;
 - neuron populations (SpikeNeuron, ST-BIF in the integer domain) are a loop over T of elementwise tensor ops on
   the whole layer: count_t = count_{t-1} + clamp(target_t - count_{t-1}, -1, 1) in strict mode;
-- differential units (LayerNorm, softmax, RMSNorm) and residual sums are their per-step forms on the [T, ...]
-  tensors of accumulated counts;
+- differential units (LayerNorm, RMSNorm, rotary, softmax with causal or padding masks) and residual sums are
+  their per-step forms on the [T, ...] tensors of accumulated counts;
 - data movement (Reshape, Transpose, Gather, Slice, Expand, ...) and Concat move the spike tensors.
 
 Every floating-point step mirrors the engine's definition (ann_baseline/src/qann.cpp: linear_value,
