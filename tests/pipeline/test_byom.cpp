@@ -317,6 +317,44 @@ TEST_CASE("byom QAT fixtures: the file's own steps, no calibration; QANN ~ torch
   }
 }
 
+TEST_CASE("byom QAT: an Attention with steps and a scale: the QANN keeps the scale as a Mul, the SNN refuses it" *
+          doctest::test_suite("golden")) {
+  // qat4's fused graph with its Attentions' scale set to 0.5 (a QAT export that scales after q.k^T, as the QDQ
+  // ViT does): the QANN cannot fold that scale into Q (Q is a file point), so it multiplies the scores before the
+  // file's scores step; still no point of its own.
+  const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / "qat4.ref.h5");
+  Graph g = import_at("qat4", 1, 0);
+  fuse_graph(g);
+  for (std::uint32_t i = 0; i < g.num_nodes(); ++i)
+    if (Node& n = g.node(NodeId(i)); n.kind == OpKind::Attention) std::get<AttentionAttrs>(n.attrs).scale = 0.5f;
+  const QannSkeleton sk = build_qann_skeleton(g);
+  CHECK(sk.points.empty());
+  int scaled = 0;
+  for (const Node& n : sk.graph.nodes()) scaled += n.kind == OpKind::Mul;
+  CHECK(scaled == 2);
+  const Graph qann = quantize_skeleton(sk, calibrate(sk, {}, QuantizeOptions{}), QuantizeOptions{});
+  const auto samples = samples_of(g, ref);
+  ann::Engine dense(g, {.threads = 2});
+  for (const auto& s : samples) {  // the QANN follows the scaled dense graph (top-1)
+    const Tensor d = dense.run(s).at(0);
+    const Tensor q = ann::run_qann(qann, s).outputs.at(0);
+    std::int64_t td = 0, tq = 0;
+    for (std::int64_t c = 0; c < d.numel(); ++c) {
+      if (d.data<float>()[c] > d.data<float>()[td]) td = c;
+      if (q.data<float>()[c] > q.data<float>()[tq]) tq = c;
+    }
+    CHECK(td == tq);
+  }
+  // The spiking conversion has no unit for a scale between the score product and its point (nor had it for the
+  // same chain unfused): it refuses, naming the node, instead of dropping the scale.
+  try {
+    (void)convert_to_spiking(qann);
+    FAIL("no error");
+  } catch (const UnsupportedError& e) {
+    CHECK(std::string(e.what()).find("scores_scaled") != std::string::npos);
+  }
+}
+
 TEST_CASE("byom: an attention mask with an additive bias (not 0 or <= -1000) is refused naming the value" *
           doctest::test_suite("unit")) {
   const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / "bert_padding.ref.h5");
