@@ -18,6 +18,7 @@
 #include <limits>
 #include <vector>
 
+#include "reference_detail.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::ann {
@@ -52,7 +53,8 @@ struct Scratch {
     if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
   }
   void size_for(const AttentionArgs& a, std::int64_t panel) {
-    grow(s, kAttentionQueryTile * kAttentionKeyTile);
+    const bool quantized = a.scores_quant != nullptr || a.probs_quant != nullptr;
+    grow(s, kAttentionQueryTile * (quantized ? round_up(a.nk, 8) : kAttentionKeyTile));
     grow(kp, round_up(a.nk, panel) * a.d);
     grow(vp, round_up(a.dv, panel) * a.nk);
     grow(pv, kAttentionQueryTile * a.dv);
@@ -127,6 +129,42 @@ void query_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   }
 }
 
+// Rows [q0, q1) of one (batch, head) with steps inside the attention, over the `keys` packed keys (kp, vp as for
+// query_tile). Two passes per row: all its scores from the packed micro-kernel, then scale, the scores step,
+// mask and causal limit, the reference's row softmax (softmax_strided: its max, exp and index-order sum, so
+// the rounding steps see what the unfused Softmax computes), the probabilities step; then P.V into y.
+// The keys not packed (past every row's causal limit) would only add exp(-inf) = 0 to the sum.
+void quantized_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t q1,
+                    std::int64_t keys, std::int64_t panel, Scratch& w) {
+  const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
+  float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
+  const std::int64_t offset = a.nk - a.nq;
+  const std::int64_t rows = q1 - q0;
+  const std::int64_t lds = round_up(a.nk, 8);
+  float* s = w.s.data();
+  const detail::FakeQuantStep fq_s = a.scores_quant ? detail::FakeQuantStep(*a.scores_quant, 0) : detail::FakeQuantStep();
+  const detail::FakeQuantStep fq_p = a.probs_quant ? detail::FakeQuantStep(*a.probs_quant, 0) : detail::FakeQuantStep();
+  kernels::gemm_panels(q + q0 * a.q_row_stride, a.q_row_stride, rows, w.kp.data(), a.d, keys, s, lds, panel);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = q0 + r;
+    float* sr = s + r * lds;
+    for (std::int64_t j = 0; j < keys; ++j) sr[j] *= a.scale;
+    if (a.scores_quant)
+      for (std::int64_t j = 0; j < keys; ++j) sr[j] = fq_s(sr[j]);
+    if (a.mask) {
+      const float* mrow = a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2];
+      for (std::int64_t j = 0; j < keys; ++j) sr[j] += mrow[j * a.mask_strides[3]];
+    }
+    if (a.causal)
+      for (std::int64_t j = std::max<std::int64_t>(0, i + offset + 1); j < keys; ++j) sr[j] = kNegInf;
+    detail::softmax_strided(sr, sr, keys, 1);
+    if (a.probs_quant)
+      for (std::int64_t j = 0; j < keys; ++j) sr[j] = fq_p(sr[j]);
+  }
+  kernels::gemm_panels(s, lds, rows, w.vp.data(), keys, a.dv, y + q0 * a.y_row_stride, a.y_row_stride, panel,
+                       keys * panel);
+}
+
 // Query tiles [t0, t1) of one (batch, head): pack the keys and values they can see (all, or up to the
 // causal limit of the last row) once, then each tile.
 void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t t0, std::int64_t t1,
@@ -137,8 +175,14 @@ void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
                        panel);
   kernels::pack_panels(a.v + b * a.v_batch_stride + h * a.v_head_stride, a.v_row_stride, keys, a.dv, false, w.vp.data(),
                        panel);
-  for (std::int64_t t = t0; t < t1; ++t)
-    query_tile(a, b, h, t * kAttentionQueryTile, std::min(a.nq, (t + 1) * kAttentionQueryTile), keys, panel, w);
+  const bool quantized = a.scores_quant != nullptr || a.probs_quant != nullptr;
+  for (std::int64_t t = t0; t < t1; ++t) {
+    const std::int64_t q0 = t * kAttentionQueryTile, q1 = std::min(a.nq, (t + 1) * kAttentionQueryTile);
+    if (quantized)
+      quantized_rows(a, b, h, q0, q1, keys, panel, w);
+    else
+      query_tile(a, b, h, q0, q1, keys, panel, w);
+  }
 }
 
 }  // namespace
@@ -212,6 +256,12 @@ void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, co
   a.y_batch_stride = a.heads * a.nq * a.dv;
   a.scale = attrs.scale;
   a.causal = attrs.causal;
+  for (const auto* qp : {&attrs.scores_quant, &attrs.probs_quant})
+    if (*qp && ((*qp)->scale.size() != 1 || !((*qp)->scale[0] > 0.0f) || !std::isfinite((*qp)->scale[0]) ||
+                (!(*qp)->zero_point.empty() && (*qp)->zero_point.size() != 1)))
+      throw UnsupportedError("attention_online: a step inside the attention must be one finite positive step per tensor");
+  a.scores_quant = attrs.scores_quant ? &*attrs.scores_quant : nullptr;
+  a.probs_quant = attrs.probs_quant ? &*attrs.probs_quant : nullptr;
   Tensor additive;
   if (mask != nullptr) {
     if (mask->rank() > 4) throw ShapeError("attention_online: mask rank above 4");

@@ -2,7 +2,8 @@
 // y = softmax(q.k^T * scale + mask (+ causal)) . v computed with an online softmax over key tiles
 // (FlashAttention, Dao et al. 2022): per query row a running max m and sum l, rescaled by exp(m_old - m_new)
 // when a tile raises the max, so the Nq x Nk score matrix is never materialised. Same function as the
-// reference Attention (reference_contraction.cpp) up to float rounding (tested to 1e-5).
+// reference Attention (reference_contraction.cpp) up to float rounding (tested to 1e-5). An attention with steps
+// inside (a quantization-aware export) runs a two-pass row softmax instead, over all of a row's keys.
 #pragma once
 
 #include <array>
@@ -46,6 +47,11 @@ struct AttentionArgs {
   // [B,H,Nq,Nk]; a stride of 0 broadcasts that axis.
   const float* mask = nullptr;
   std::array<std::int64_t, 4> mask_strides{};
+  // Steps inside the attention (AttentionAttrs::scores_quant / probs_quant, per tensor), or null. With either,
+  // rows take the two-pass path (quantized_rows in the .cpp): the online softmax cannot round the scores
+  // before its max and sum, nor the probabilities after the normalisation.
+  const QuantParams* scores_quant = nullptr;
+  const QuantParams* probs_quant = nullptr;
 };
 
 // Runs over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query

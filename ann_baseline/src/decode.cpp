@@ -182,6 +182,11 @@ struct DecodeSession::Impl {
         if (!at.causal || (node.inputs.size() > 3 && node.inputs[3].valid()))
           throw UnsupportedError("KV-cache decoding needs causal Attention without an explicit mask",
                                  g.context(s.node));
+        // The cached kernel is the online softmax, which has no place for rounding steps inside the attention.
+        if (at.quantized())
+          throw UnsupportedError("KV-cache decoding has no form for an Attention with quantization steps inside it "
+                                 "(scores / probabilities of a QAT export)",
+                                 g.context(s.node));
         o = Override::attention;
         cache = &caches[node.name];
       }

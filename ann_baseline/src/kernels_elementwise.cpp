@@ -169,12 +169,9 @@ KernelFn binary_for(OpKind kind, Pattern p) {
 // ---- FakeQuant (per tensor) ----------------------------------------------------------------------------
 
 void fake_quant(const KernelArgs& a) {
-  const QuantParams& qp = *a.graph.value(a.node.outputs[0]).quant;
-  const float s = qp.scale[0];
-  const float zero = qp.zero_point.empty() ? 0.0f : static_cast<float>(qp.zero_point[0]);
-  const float lo = static_cast<float>(qp.n_min), hi = static_cast<float>(qp.n_max);
-  // The reference's expression: floor(x/s + 1/2) (ties up), clamped, back to the real line.
-  map_unary(a, [=](float v) { return s * (std::clamp(std::floor(v / s + 0.5f) + zero, lo, hi) - zero); });
+  // The reference's function: floor(x/s + 1/2) (ties up), clamped, back to the real line.
+  const detail::FakeQuantStep fq(*a.graph.value(a.node.outputs[0]).quant, 0);
+  map_unary(a, [=](float v) { return fq(v); });
 }
 
 bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }

@@ -173,7 +173,8 @@ KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const
       return {softmax_last, "softmax"};
     }
     case OpKind::Attention: {
-      // The online-softmax kernel (attention_kernel.cpp): never materialises the Nq x Nk scores.
+      // The online-softmax kernel (attention_kernel.cpp): never materialises the Nq x Nk scores (with steps
+      // inside the attention, its two-pass rows hold one query tile's scores).
       for (const TensorType* t : types)
         if (t && !t->is_static()) return {};
       if (types.size() < 3 || !is_f32_static(types[0]) || !is_f32_static(types[1]) || !is_f32_static(types[2]))

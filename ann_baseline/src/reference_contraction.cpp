@@ -282,6 +282,16 @@ Outputs eval_attention(const NodeCall& c) {
       c.fail_shape("Attention mask " + shape_to_string(mask->shape()) + " does not broadcast to " +
                    shape_to_string(scores_shape));
   }
+  // Steps inside the attention (a quantization-aware export): per tensor, as the FakeQuant op they replace.
+  auto step_of = [&](const std::optional<QuantParams>& qp, const char* what) {
+    if (!qp) return std::optional<FakeQuantStep>{};
+    if (qp->scale.size() != 1 || !(qp->scale[0] > 0.0f) || !std::isfinite(qp->scale[0]) || qp->n_min > qp->n_max ||
+        (!qp->zero_point.empty() && qp->zero_point.size() != 1))
+      c.fail_graph(std::string("Attention ") + what + " step must be one finite positive step per tensor with n_min <= n_max");
+    return std::optional<FakeQuantStep>{FakeQuantStep(*qp, 0)};
+  };
+  const auto scores_step = step_of(at.scores_quant, "scores");
+  const auto probs_step = step_of(at.probs_quant, "probabilities");
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   // Full score matrix, one [Nq, Nk] block per (batch, head): this is the plain definition, not a fast path.
   Tensor scores(DType::f32, scores_shape);
@@ -293,7 +303,7 @@ Outputs eval_attention(const NodeCall& c) {
       for (std::int64_t j = 0; j < nk; ++j) {
         float dot = 0.0f;
         for (std::int64_t e = 0; e < d; ++e) dot += pq[(bh * nq + i) * d + e] * pk[(bh * nk + j) * d + e];
-        ps[(bh * nq + i) * nk + j] = dot * at.scale;
+        ps[(bh * nq + i) * nk + j] = scores_step ? (*scores_step)(dot * at.scale) : dot * at.scale;
       }
   if (mask) {
     BroadcastWalker walk(scores_shape, {mask->shape()});
@@ -312,6 +322,8 @@ Outputs eval_attention(const NodeCall& c) {
   }
   // A row with every key masked has no defined softmax and yields NaN, as in PyTorch.
   for (std::int64_t row = 0; row < nb * nh * nq; ++row) softmax_strided(ps + row * nk, ps + row * nk, nk, 1);
+  if (probs_step)
+    for (std::int64_t i = 0; i < scores.numel(); ++i) ps[i] = (*probs_step)(ps[i]);
 
   Tensor out(DType::f32, {nb, nh, nq, dv});
   const float* pv = v.data<float>();

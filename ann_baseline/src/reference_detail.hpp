@@ -2,6 +2,7 @@
 // error context, dtype dispatch, broadcasting and the scalar functions several ops must compute alike.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -173,6 +174,21 @@ inline float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535588f;
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
+
+// The FakeQuant op on one element of a per-tensor (or one channel's) step: s * (clamp(floor(x/s + 1/2) + zp,
+// n_min, n_max) - zp). Ties round up (unlike QuantizeLinear), matching the ST-BIF neuron whose membrane starts
+// at s/2; a NaN stays NaN (std::clamp returns it unchanged). The reference FakeQuant, the fast FakeQuant kernel
+// and the steps inside a fused Attention (AttentionAttrs) all round through this one function.
+struct FakeQuantStep {
+  float step = 1.0f, zero = 0.0f, lo = 0.0f, hi = 0.0f;
+  FakeQuantStep() = default;
+  FakeQuantStep(const QuantParams& q, std::size_t channel)
+      : step(q.scale[channel]),
+        zero(q.zero_point.empty() ? 0.0f : static_cast<float>(q.zero_point[channel])),
+        lo(static_cast<float>(q.n_min)),
+        hi(static_cast<float>(q.n_max)) {}
+  float operator()(float x) const { return step * (std::clamp(std::floor(x / step + 0.5f) + zero, lo, hi) - zero); }
+};
 
 // ONNX Softmax (opset 13) on one vector with stride: y = exp(x - max) / sum(exp(x - max)), summed in index
 // order. NaN propagates.

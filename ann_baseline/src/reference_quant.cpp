@@ -135,19 +135,10 @@ Outputs eval_fake_quant(const NodeCall& c) {
     c.fail_graph("FakeQuant QuantParams zero_point and scale differ in length");
   if (qp.n_min > qp.n_max) c.fail_graph("FakeQuant QuantParams have n_min > n_max");
   const ChannelMap map = channel_map(c, x.shape(), qp.scale.size(), qp.axis, qp.group_size, "FakeQuant scale");
-  const float lo = static_cast<float>(qp.n_min), hi = static_cast<float>(qp.n_max);
   const float* px = x.data<float>();
   Tensor out(DType::f32, x.shape());
   float* py = out.data<float>();
-  for (std::int64_t i = 0; i < x.numel(); ++i) {
-    const std::size_t ch = map(i);
-    const float s = qp.scale[ch];
-    const float zero = qp.zero_point.empty() ? 0.0f : static_cast<float>(qp.zero_point[ch]);
-    // floor(x/s + 1/2) in float: ties round up (unlike QuantizeLinear), matching the ST-BIF neuron whose
-    // membrane starts at s/2. A NaN stays NaN (std::clamp returns it unchanged).
-    const float q = std::clamp(std::floor(px[i] / s + 0.5f) + zero, lo, hi);
-    py[i] = s * (q - zero);
-  }
+  for (std::int64_t i = 0; i < x.numel(); ++i) py[i] = FakeQuantStep(qp, map(i))(px[i]);
   return {std::move(out)};
 }
 

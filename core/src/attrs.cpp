@@ -49,7 +49,18 @@ struct AttrPrinter {
   std::string operator()(const LinearAttrs& a) const {
     return a.activation == Activation::none ? "" : fmt::format("activation={}", activation_name(a.activation));
   }
-  std::string operator()(const AttentionAttrs& a) const { return fmt::format("scale={} causal={}", a.scale, int(a.causal)); }
+  std::string operator()(const AttentionAttrs& a) const {
+    std::string s = fmt::format("scale={} causal={}", a.scale, int(a.causal));
+    // A step inside the attention: the step, the zero point when there is one, and the level range.
+    auto step = [&](const char* what, const std::optional<QuantParams>& q) {
+      if (!q || q->scale.empty()) return;
+      s += fmt::format(" {}_step={} [{},{}]", what, q->scale[0], q->n_min, q->n_max);
+      if (!q->zero_point.empty() && q->zero_point[0] != 0) s += fmt::format(" {}_zp={}", what, q->zero_point[0]);
+    };
+    step("scores", a.scores_quant);
+    step("probs", a.probs_quant);
+    return s;
+  }
   std::string operator()(const NeuronAttrs& a) const {
     return a.target == Activation::none ? "" : fmt::format("target={}", activation_name(a.target));
   }

@@ -66,7 +66,20 @@ struct Encoder {
   void operator()(const ConstantOfShapeAttrs& a) { o.i(static_cast<std::int64_t>(a.dtype)), o.d(a.value); }
   void operator()(const GeluAttrs& a) { o.i(a.tanh_approximation); }
   void operator()(const LinearAttrs& a) { o.i(static_cast<std::int64_t>(a.activation)); }
-  void operator()(const AttentionAttrs& a) { o.f(a.scale), o.i(a.causal); }
+  // Files written before the attention steps existed hold the first two words only; the steps follow them
+  // only when there are any, so a float attention encodes as it always did.
+  void operator()(const AttentionAttrs& a) {
+    o.f(a.scale), o.i(a.causal);
+    if (a.quantized()) quant(a.scores_quant), quant(a.probs_quant);
+  }
+  void quant(const std::optional<QuantParams>& q) {
+    o.i(q.has_value());
+    if (!q) return;
+    o.i(q->bits), o.i(q->n_min), o.i(q->n_max), o.i(q->axis), o.i(q->group_size);
+    o.i(static_cast<std::int64_t>(q->scale.size()));
+    for (float s : q->scale) o.f(s);
+    o.ints(std::vector<std::int64_t>(q->zero_point.begin(), q->zero_point.end()));
+  }
   void operator()(const NeuronAttrs& a) { o.i(static_cast<std::int64_t>(a.target)); }
   void operator()(const DiffUnitAttrs& a) { o.i(static_cast<std::int64_t>(a.fn)), o.i(a.axis), o.f(a.epsilon), o.i(a.causal); }
   void operator()(const ScalarParamsAttrs& a) { o.f(a.alpha), o.f(a.beta); }
@@ -103,7 +116,31 @@ template <> TriluAttrs decode_one(In& in) { return {in.b()}; }
 template <> ConstantOfShapeAttrs decode_one(In& in) { ConstantOfShapeAttrs a; a.dtype = in.e<DType>(kDTypes); a.value = in.d(); return a; }
 template <> GeluAttrs decode_one(In& in) { return {in.b()}; }
 template <> LinearAttrs decode_one(In& in) { return {in.e<Activation>(kActivations)}; }
-template <> AttentionAttrs decode_one(In& in) { AttentionAttrs a; a.scale = in.f(); a.causal = in.b(); return a; }
+std::optional<QuantParams> decode_quant(In& in) {
+  if (!in.b()) return std::nullopt;
+  QuantParams q;
+  q.bits = static_cast<int>(in.i());
+  q.n_min = static_cast<std::int32_t>(in.i());
+  q.n_max = static_cast<std::int32_t>(in.i());
+  q.axis = static_cast<int>(in.i());
+  q.group_size = static_cast<int>(in.i());
+  const std::int64_t n = in.i();
+  if (n < 0 || static_cast<std::size_t>(n) > in.w.size() - in.at)
+    throw ParseError(in.what + ": attribute list length " + std::to_string(n) + " does not fit the encoding");
+  for (std::int64_t k = 0; k < n; ++k) q.scale.push_back(in.f());
+  for (std::int64_t z : in.ints()) q.zero_point.push_back(static_cast<std::int32_t>(z));
+  return q;
+}
+template <> AttentionAttrs decode_one(In& in) {
+  AttentionAttrs a;
+  a.scale = in.f();
+  a.causal = in.b();
+  if (in.at < in.w.size()) {  // the steps (absent in files that predate them)
+    a.scores_quant = decode_quant(in);
+    a.probs_quant = decode_quant(in);
+  }
+  return a;
+}
 template <> NeuronAttrs decode_one(In& in) { return {in.e<Activation>(kActivations)}; }
 template <> DiffUnitAttrs decode_one(In& in) {
   DiffUnitAttrs a;

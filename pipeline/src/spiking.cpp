@@ -136,7 +136,13 @@ std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, con
 void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   QannSkeleton sk = build_qann_skeleton(m.canonical);
   m.file_points = 0;
-  for (const Node& n : m.canonical.nodes()) m.file_points += n.kind == OpKind::FakeQuant;
+  for (const Node& n : m.canonical.nodes()) {
+    m.file_points += n.kind == OpKind::FakeQuant;
+    if (n.kind == OpKind::Attention) {  // a QAT file's score / probability steps, fused into the Attention
+      const auto& at = std::get<AttentionAttrs>(n.attrs);
+      m.file_points += at.scores_quant.has_value() + at.probs_quant.has_value();
+    }
+  }
   // A QDQ file with every point the QANN needs converts without calibration data.
   const std::vector<std::vector<Tensor>> inputs =
       sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);

@@ -3,6 +3,7 @@
 // multiples of the tiles; decode-shaped queries (Nq < Nk).
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <random>
 
 #include "../../ann_baseline/src/attention_kernel.hpp"
@@ -67,6 +68,79 @@ TEST_SUITE("conformance") {
       const Tensor got = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs);
       CHECK(max_abs_diff(got, want) <= 1e-5);
     }
+  }
+
+  TEST_CASE("attention with steps inside (a QAT export): reference = the unfused chain, two-pass kernel close") {
+    // The unfused chain a QAT export holds: MatMul(q, k^T) -> Mul(scale) -> FakeQuant(scores) -> [+ mask] ->
+    // Softmax -> FakeQuant(probabilities) -> MatMul(., v), every op by its reference kernel.
+    std::mt19937_64 rng(5);
+    auto step = [](float s, std::int32_t lo, std::int32_t hi, int bits) {
+      QuantParams qp;
+      qp.bits = bits, qp.n_min = lo, qp.n_max = hi, qp.scale = {s};
+      return qp;
+    };
+    struct QCase {
+      std::int64_t b, h, nq, nk, d;
+      bool causal;
+      int mask;       // 0 none, 1 additive [B,1,1,Nk]
+      int bits;       // 4: scores [-8, 7], probabilities [0, 15]; 8: [-128, 127], [0, 255]
+      bool scores, probs;
+    };
+    const std::vector<QCase> cases{
+        {1, 4, 8, 8, 8, false, 0, 4, true, true},   {2, 2, 17, 17, 16, false, 1, 8, true, true},
+        {1, 2, 40, 70, 8, true, 0, 4, true, true},  {2, 3, 33, 100, 12, false, 1, 4, true, false},
+        {1, 2, 5, 130, 8, true, 0, 8, false, true},
+    };
+    for (const QCase& c : cases) {
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      CAPTURE(c.causal);
+      CAPTURE(c.mask);
+      CAPTURE(c.bits);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng, -2.0f, 2.0f);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng, -2.0f, 2.0f);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.d}, rng);
+      std::optional<Tensor> mask;
+      if (c.mask == 1) {
+        mask = random_f32({c.b, 1, 1, c.nk}, rng, -1.0f, 0.0f);
+        mask->data<float>()[1] = -std::numeric_limits<float>::infinity();  // a padded key
+      }
+      const std::int32_t half = 1 << (c.bits - 1);
+      const float scale = 0.4f;
+      AttentionAttrs attrs{scale, c.causal};
+      if (c.scores) attrs.scores_quant = step(c.bits == 4 ? 0.45f : 0.03f, -half, half - 1, c.bits);
+      if (c.probs) attrs.probs_quant = step(1.0f / static_cast<float>(2 * half - 1), 0, 2 * half - 1, c.bits);
+      // The chain. Causal: an additive -inf above the shifted diagonal, as torch's masks are.
+      Tensor sc = test::run1(test::OpSpec(OpKind::MatMul),
+                             {q, test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{{0, 1, 3, 2}}), {k})});
+      sc = test::run1(test::OpSpec(OpKind::Mul), {sc, test::f32({}, {scale})});
+      if (attrs.scores_quant) sc = test::run1(test::OpSpec(OpKind::FakeQuant, NoAttrs{}, 1, attrs.scores_quant), {sc});
+      if (mask) sc = test::run1(test::OpSpec(OpKind::Add), {sc, *mask});
+      if (c.causal) {
+        std::vector<float> tri(static_cast<std::size_t>(c.nq * c.nk), 0.0f);
+        for (std::int64_t i = 0; i < c.nq; ++i)
+          for (std::int64_t j = i + (c.nk - c.nq) + 1; j < c.nk; ++j)
+            tri[static_cast<std::size_t>(i * c.nk + j)] = -std::numeric_limits<float>::infinity();
+        sc = test::run1(test::OpSpec(OpKind::Add), {sc, test::f32({c.nq, c.nk}, tri)});
+      }
+      Tensor p = test::run1(test::OpSpec(OpKind::Softmax, SoftmaxAttrs{-1}), {sc});
+      if (attrs.probs_quant) p = test::run1(test::OpSpec(OpKind::FakeQuant, NoAttrs{}, 1, attrs.probs_quant), {p});
+      const Tensor chain = test::run1(test::OpSpec(OpKind::MatMul), {p, v});
+
+      const Tensor ref = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, mask});
+      CHECK(ref.identical(chain));  // the same float operations in the same order
+      const Tensor fast = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs);
+      CHECK(max_abs_diff(fast, chain) <= 1e-5);
+      // The steps matter: without them the result moves by far more than the tolerance.
+      const Tensor plain = ann::attention_online(q, k, v, mask ? &*mask : nullptr, AttentionAttrs{scale, c.causal});
+      CHECK(max_abs_diff(plain, chain) > 1e-3);
+    }
+    // A step that is not one finite positive per-tensor step is refused, not run.
+    AttentionAttrs bad{1.0f, false};
+    bad.scores_quant = step(0.0f, -8, 7, 4);
+    const Tensor q = random_f32({1, 1, 2, 4}, rng);
+    CHECK_THROWS_AS(ann::attention_online(q, q, q, nullptr, bad), UnsupportedError);
+    CHECK_THROWS(test::run1(test::OpSpec(OpKind::Attention, bad), {q, q, q}));
   }
 
   TEST_CASE("attention_online runs 3-D [B*H, N, D] operands as [1, B*H, N, D]") {

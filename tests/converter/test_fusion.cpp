@@ -58,7 +58,8 @@ struct Expect {
 };
 
 Expect expected_for(const std::string& arch, bool qdq) {
-  if (qdq) return {5, 2, 0, 0, false, 0};  // quantize-dequantize pairs sit inside the attention chain
+  // The QDQ ViT: its probabilities' quantize-dequantize pair becomes the Attention's step (probs_quant).
+  if (qdq) return {5, 2, 2, 13, false, 0};
   if (arch == "vit") return {5, 2, 2, 13, false, 0};
   if (arch == "gpt") return {5, 2, 2, 13, true, 0};
   return {5, 2, 2, 13, false, 2};  // bert: additive padding mask from the input
@@ -122,6 +123,12 @@ TEST_SUITE("golden") {
         }
       CHECK(causal == (e.causal ? e.attention : 0));
       CHECK(masked == e.masked);
+      if (entry.at("qdq").get<bool>())
+        for (const Node& n : fused.nodes())
+          if (n.kind == OpKind::Attention) {
+            CHECK(std::get<AttentionAttrs>(n.attrs).probs_quant.has_value());
+            CHECK(!std::get<AttentionAttrs>(n.attrs).scores_quant.has_value());  // its scores are not quantized
+          }
       ++checked;
     }
     MESSAGE(checked << " fixtures fused");
@@ -153,6 +160,43 @@ TEST_SUITE("golden") {
     ann::Engine engine(fused, {.threads = 2});
     const auto fast = engine.run(std::vector<Tensor>{ref.inputs.at("x")});
     CHECK(test::max_rel_diff(fast.at(0), ref.outputs.at("y")) <= 1e-5);
+  }
+
+  TEST_CASE("fusion: the QAT exports' attention fuses with its steps inside, bit for bit the unfused chain") {
+    // examples/byom/qat4.onnx (QuantizeLinear -> Clip -> DequantizeLinear) and qat8.onnx (torch's own Q -> DQ):
+    // FakeQuants on the scores before the Softmax and on the probabilities after it.
+    for (const char* name : {"qat4", "qat8"}) {
+      CAPTURE(name);
+      const fs::path dir = source_dir() / "examples" / "byom";
+      onnx_import::ImportOptions options;
+      options.dims["batch"] = 3;
+      const Graph imported = onnx_import::import_onnx((dir / (std::string(name) + ".onnx")).string(), options);
+      const auto ref = datasets::read_reference_file(dir / (std::string(name) + ".ref.h5"));
+      Graph fused = imported;
+      const FuseStats stats = fuse_graph(fused);
+      CHECK(stats.per_pattern.at("attention") == 2);
+      CHECK(count_ops(fused, OpKind::Attention) == 2);
+      CHECK(count_ops(fused, OpKind::Softmax) == 0);
+      // Unfused: the qdq rule alone makes the FakeQuants; the chain then runs op by op.
+      Graph unfused = imported;
+      fuse_graph(unfused, std::set<std::string>{"attention"});
+      CHECK(count_ops(unfused, OpKind::Attention) == 0);
+      CHECK(count_ops(unfused, OpKind::Softmax) == 2);
+      for (const auto& inputs : {ref.inputs, random_inputs(imported, 3)}) {
+        const auto want = test::run_graph(unfused, inputs);
+        const auto got = test::run_graph(fused, inputs);
+        REQUIRE(got.size() == 1);
+        // And the file as imported (QuantizeLinear rounds ties to even where FakeQuant rounds them up: close).
+        CHECK(test::max_rel_diff(got[0], test::run_graph(imported, inputs).at(0)) <= 1e-5);
+        // The fused reference computes the chain's float operations in the chain's order (the scores' dot
+        // products, the same row softmax, the same rounding function): identical, not merely close.
+        CHECK(got[0].identical(want[0]));
+        // The engine's two-pass kernel: same steps, its own dot products (within the ordinary tolerance).
+        ann::Engine engine(fused, {.threads = 2});
+        const auto fast = engine.run(std::vector<Tensor>{inputs.at("input")});
+        CHECK(test::max_rel_diff(fast.at(0), want[0]) <= 1e-5);
+      }
+    }
   }
 
   TEST_CASE("fusion: trained examples keep their outputs") {

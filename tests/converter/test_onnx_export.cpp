@@ -85,6 +85,49 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("onnx export: an Attention with steps inside writes them as Q -> DQ and fuses back with the same steps") {
+    // The fused causal GPT fixture with 8-bit score and probability steps put on its Attentions (what a QAT
+    // export's fused attention carries): exported, re-imported and fused, the steps come back unchanged.
+    ScratchDir dir;
+    Graph g = import_fused(std::string(SNNCONV_SOURCE_DIR) + "/examples/fixtures/gpt_op17_static.onnx");
+    QuantParams sq;
+    sq.n_min = -128, sq.n_max = 127, sq.scale = {0.0625f}, sq.zero_point = {0};
+    QuantParams pq;
+    pq.n_min = 0, pq.n_max = 255, pq.scale = {1.0f / 255.0f}, pq.zero_point = {0};
+    int with_steps = 0;
+    for (std::uint32_t i = 0; i < g.num_nodes(); ++i)
+      if (Node& n = g.node(NodeId(i)); n.kind == OpKind::Attention) {
+        auto& at = std::get<AttentionAttrs>(n.attrs);
+        at.scores_quant = sq;
+        at.probs_quant = pq;
+        ++with_steps;
+      }
+    REQUIRE(with_steps == 2);
+    const std::string out = (dir.path / "gpt_steps.onnx").string();
+    const onnx_export::ExportStats st = onnx_export::export_onnx(g, out);
+    CHECK(st.qdq_pairs == 2 * with_steps);
+    const Graph back = import_fused(out);
+    CHECK(count_ops(back, OpKind::Attention) == with_steps);
+    CHECK(count_ops(back, OpKind::Softmax) == 0);
+    for (const Node& n : back.nodes())
+      if (n.kind == OpKind::Attention) {
+        const auto& at = std::get<AttentionAttrs>(n.attrs);
+        CHECK(at.causal);
+        REQUIRE(at.scores_quant);
+        REQUIRE(at.probs_quant);
+        CHECK(at.scores_quant->scale == sq.scale);
+        CHECK(at.scores_quant->n_min == sq.n_min);
+        CHECK(at.scores_quant->n_max == sq.n_max);
+        CHECK(at.probs_quant->scale == pq.scale);
+        CHECK(at.probs_quant->n_min == pq.n_min);
+        CHECK(at.probs_quant->n_max == pq.n_max);
+      }
+    const auto in = random_inputs(g, 3);
+    const std::vector<Tensor> a = test::run_graph(g, in), b = test::run_graph(back, in);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t k = 0; k < a.size(); ++k) CHECK(test::max_rel_diff(b[k], a[k]) <= 1e-5);
+  }
+
   TEST_CASE("onnx export: a QANN becomes QDQ (int8 weights, Q/DQ pairs) and its float evaluation tracks run_qann") {
     ScratchDir dir;
     for (int bits : {8, 4}) {

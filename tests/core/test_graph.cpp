@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "graph_builder.hpp"
+#include "snnconv/core/attrs_codec.hpp"
 #include "snnconv/core/dump.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/stats.hpp"
@@ -172,4 +173,36 @@ TEST_CASE("ledger merges row by row") {
   Ledger other;
   CHECK_THROWS_AS(a.merge(other), Error);
 }
+}
+
+TEST_SUITE("unit") {
+TEST_CASE("attrs codec: Attention steps round-trip; the two-word encoding of older files still decodes") {
+  AttentionAttrs a{0.125f, true};
+  QuantParams sq;
+  sq.bits = 4, sq.n_min = -8, sq.n_max = 7, sq.scale = {0.375f};
+  QuantParams pq;
+  pq.bits = 8, pq.n_min = 0, pq.n_max = 255, pq.scale = {1.0f / 255.0f}, pq.zero_point = {0};
+  a.scores_quant = sq;
+  a.probs_quant = pq;
+  const Attrs attrs = a;
+  const auto words = encode_attrs(attrs);
+  const Attrs back = decode_attrs(attrs.index(), words, "test");
+  CHECK(std::get<AttentionAttrs>(back) == a);
+  // Only one of the two steps.
+  AttentionAttrs only_probs{1.0f, false};
+  only_probs.probs_quant = pq;
+  CHECK(std::get<AttentionAttrs>(decode_attrs(attrs.index(), encode_attrs(only_probs), "test")) == only_probs);
+  // A float attention encodes as before the steps existed (scale, causal) and decodes without steps.
+  const auto plain = encode_attrs(Attrs{AttentionAttrs{0.5f, false}});
+  CHECK(plain.size() == 2);
+  const auto old = std::get<AttentionAttrs>(decode_attrs(attrs.index(), plain, "test"));
+  CHECK(old.scale == 0.5f);
+  CHECK(!old.quantized());
+  // A truncated step is a parse error naming the file's node, not a half-read step.
+  std::vector<std::int64_t> cut(words.begin(), words.end() - 3);
+  CHECK_THROWS_AS(decode_attrs(attrs.index(), cut, "test"), ParseError);
+  // The text form shows the steps.
+  CHECK(attrs_to_string(attrs).find("scores_step=0.375 [-8,7]") != std::string::npos);
+}
+
 }

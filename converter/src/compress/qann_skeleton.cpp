@@ -70,19 +70,34 @@ void fold_attention_scale(Graph& g, NodeId att, float scale, const std::vector<s
   }
 }
 
+// A FakeQuant of `x` with the file's step `quant` (a step the fused Attention carries): a quantization point of
+// the file again, which the skeleton takes as levels and calibration leaves alone.
+ValueId file_point(Graph& g, ValueId x, const QuantParams& quant, const std::string& name) {
+  const ValueId y = add_node_value(g, OpKind::FakeQuant, {x}, NoAttrs{}, name);
+  g.value(y).quant = quant;
+  return y;
+}
+
 // Replaces Attention(q, k, v) by MatMul(q, Transpose(k)) -> Softmax(causal) -> MatMul(., v), keeping the
-// Attention's output value (the last MatMul takes over the node).
+// Attention's output value (the last MatMul takes over the node). The steps of a QAT export's attention come
+// back as FakeQuants on the scores and on the probabilities, where the file had them.
 void expand_attention(Graph& g, NodeId att) {
   const Node n = g.node(att);
   const auto& at = std::get<AttentionAttrs>(n.attrs);
   if (g.value(n.inputs[1]).type.rank() != 4) unsupported(g, att, "attention operands must be [B, H, N, D]");
   const ValueId kt = add_node_value(g, OpKind::Transpose, {n.inputs[1]}, TransposeAttrs{{0, 1, 3, 2}}, n.name + "/k_t");
-  const ValueId s = add_node_value(g, OpKind::MatMul, {n.inputs[0], kt}, NoAttrs{}, n.name + "/scores");
+  ValueId s = add_node_value(g, OpKind::MatMul, {n.inputs[0], kt}, NoAttrs{}, n.name + "/scores");
+  if (at.quantized() && at.scale != 1.0f) {  // not folded into Q (see run): the file's own chain, scale then step
+    const ValueId c = g.add_constant(unique_name(g, n.name + "/scale"), Tensor::from_vector<float>({}, {at.scale}));
+    s = add_node_value(g, OpKind::Mul, {s, c}, NoAttrs{}, n.name + "/scores_scaled");
+  }
+  if (at.scores_quant) s = file_point(g, s, *at.scores_quant, n.name + "/scores_q");
   // An explicit mask (a padding mask input, a constant pattern) stays beside the scores: the softmax takes
   // part only where it attends (ann::attention_keep), so its -inf never reaches a quantization point.
   std::vector<ValueId> sm_in{s};
   if (n.inputs.size() > 3 && n.inputs[3].valid()) sm_in.push_back(n.inputs[3]);
-  const ValueId p = add_node_value(g, OpKind::Softmax, sm_in, SoftmaxAttrs{-1, at.causal}, n.name + "/probs");
+  ValueId p = add_node_value(g, OpKind::Softmax, sm_in, SoftmaxAttrs{-1, at.causal}, n.name + "/probs");
+  if (at.probs_quant) p = file_point(g, p, *at.probs_quant, n.name + "/probs_q");
   Node& m = g.node(att);
   m.kind = OpKind::MatMul;
   m.inputs = {p, n.inputs[2]};
@@ -105,7 +120,11 @@ class SkeletonBuilder {
     std::vector<NodeId> attention;
     for (std::uint32_t i = 0; i < g_.num_nodes(); ++i)
       if (g_.node(NodeId(i)).kind == OpKind::Attention) attention.push_back(NodeId(i));
-    for (NodeId a : attention) fold_attention_scale(g_, a, std::get<AttentionAttrs>(g_.node(a).attrs).scale, consumers);
+    // A scale of 1 needs no folding. An attention with steps inside keeps its scale as the file wrote it
+    // (expand_attention): its Q is usually a quantization point of the file, with no Linear left to fold into.
+    for (NodeId a : attention)
+      if (const auto& at = std::get<AttentionAttrs>(g_.node(a).attrs); at.scale != 1.0f && !at.quantized())
+        fold_attention_scale(g_, a, at.scale, consumers);
     for (NodeId a : attention) expand_attention(g_, a);
     while (hoist_file_point()) {
     }

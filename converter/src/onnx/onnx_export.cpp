@@ -180,10 +180,7 @@ void Exporter::unsupported(NodeId id, const std::string& msg) const {
 std::string Exporter::problem(NodeId id) const {
   const Node& n = g_.node(id);
   if (has_flag(n.kind, kSpiking)) return "a spiking op has no ONNX form";
-  if (n.kind == OpKind::FakeQuant) {
-    const Value& out = g_.value(n.outputs[0]);
-    if (!out.quant) return "FakeQuant without QuantParams";
-    const QuantParams& qp = *out.quant;
+  auto step_problem = [](const QuantParams& qp) -> std::string {
     if (!qp.per_tensor()) return "a per-channel activation step (QDQ export handles per-tensor activations)";
     if (!qp.zero_point.empty() && qp.zero_point[0] != 0) return "an activation zero point other than 0";
     if (!(qp.scale[0] > 0.0f) || !std::isfinite(qp.scale[0])) return "a quantization step that is not positive";
@@ -191,6 +188,20 @@ std::string Exporter::problem(NodeId id) const {
       return "activation levels [" + std::to_string(qp.n_min) + ", " + std::to_string(qp.n_max) + "] (" +
              std::to_string(qp.bits) + " bits) do not fit int8/uint8, the only QuantizeLinear types of opset " +
              std::to_string(kExportOpset);
+    return {};
+  };
+  if (n.kind == OpKind::FakeQuant) {
+    const Value& out = g_.value(n.outputs[0]);
+    if (!out.quant) return "FakeQuant without QuantParams";
+    if (std::string p = step_problem(*out.quant); !p.empty()) return p;
+  }
+  if (n.kind == OpKind::Attention) {
+    const auto& at = std::get<AttentionAttrs>(n.attrs);
+    if (at.quantized() && o_.form == QdqForm::integer && g_.stage == Stage::quantized)
+      return "an Attention with quantization steps inside has no integer form (the QANN expands it first)";
+    for (const auto* qp : {&at.scores_quant, &at.probs_quant})
+      if (*qp)
+        if (std::string p = step_problem(**qp); !p.empty()) return "attention " + std::string(qp == &at.scores_quant ? "scores" : "probabilities") + " step: " + p;
   }
   if (n.kind == OpKind::Rotary) {
     const TensorType& t = g_.value(n.inputs[0]).type;
@@ -396,6 +407,7 @@ void Exporter::attention(NodeId id) {
   node("MatMul", {q, kt}, {s}, s);
   node("Mul", {s, scalar_f32(n.name + "/scale", at.scale)}, {ss}, ss);
   std::string cur = ss;
+  if (at.scores_quant) cur = attention_step(*at.scores_quant, cur, n.name + "/scores_q");
   if (n.inputs.size() > 3 && n.inputs[3].valid()) cur = apply_mask(n.inputs[3], cur, n.name);
   if (at.causal) {
     const Shape qs = g_.value(n.inputs[0]).type.static_shape(), ks = g_.value(n.inputs[1]).type.static_shape();
@@ -403,9 +415,24 @@ void Exporter::attention(NodeId id) {
     node("Add", {cur, causal_mask(n.name, qs.at(2), ks.at(2))}, {c}, c);
     cur = c;
   }
-  const std::string p = unique(n.name + "/probs");
+  std::string p = unique(n.name + "/probs");
   attr_int(node("Softmax", {cur}, {p}, p), "axis", -1);
+  if (at.probs_quant) p = attention_step(*at.probs_quant, p, n.name + "/probs_q");
   node("MatMul", {p, v}, {out_name(id)}, n.name);
+}
+
+// The file's QuantizeLinear -> DequantizeLinear pair (zero point 0, checked by problem()). QuantizeLinear rounds
+// ties to even where the fused op rounds them up, as for every FakeQuant in the float QDQ form.
+std::string Exporter::attention_step(const QuantParams& qp, const std::string& x, const std::string& base) {
+  const bool is_unsigned = qp.n_min >= 0;
+  const std::string scale = scalar_f32(base + "/scale", qp.scale[0]);
+  const std::string zero = is_unsigned ? initializer(base + "/zero_point", Tensor::scalar<std::uint8_t>(0))
+                                       : initializer(base + "/zero_point", Tensor::scalar<std::int8_t>(0));
+  const std::string q = unique(base + "/q"), y = unique(base);
+  quantize_linear(qp, base, x, scale, zero, q);
+  node("DequantizeLinear", {q, scale, zero}, {y}, y);
+  ++stats_.qdq_pairs;
+  return y;
 }
 
 // RMSNorm as the chain torch exports for `x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight` (our
@@ -485,15 +512,19 @@ void Exporter::fake_quant(NodeId id) {
 void Exporter::quantize_linear(NodeId id, std::string x, const std::string& scale, const std::string& zero,
                                const std::string& q) {
   const Node& n = g_.node(id);
-  const QuantParams& qp = *g_.value(n.outputs[0]).quant;
+  quantize_linear(*g_.value(n.outputs[0]).quant, n.name, std::move(x), scale, zero, q);
+}
+
+void Exporter::quantize_linear(const QuantParams& qp, const std::string& base, std::string x, const std::string& scale,
+                               const std::string& zero, const std::string& q) {
   const float s = qp.scale[0];
   const bool is_unsigned = qp.n_min >= 0;
   const std::int32_t type_min = is_unsigned ? 0 : -128, type_max = is_unsigned ? 255 : 127;
   if (qp.n_min != type_min || qp.n_max != type_max) {
     // Max then Min rather than Clip: the same clamp, in ops our own importer reads back.
-    const std::string lo = unique(n.name + "/clamp_lo"), c = unique(n.name + "/clamp");
-    node("Max", {x, scalar_f32(n.name + "/clamp_min", s * static_cast<float>(qp.n_min))}, {lo}, lo);
-    node("Min", {lo, scalar_f32(n.name + "/clamp_max", s * static_cast<float>(qp.n_max))}, {c}, c);
+    const std::string lo = unique(base + "/clamp_lo"), c = unique(base + "/clamp");
+    node("Max", {x, scalar_f32(base + "/clamp_min", s * static_cast<float>(qp.n_min))}, {lo}, lo);
+    node("Min", {lo, scalar_f32(base + "/clamp_max", s * static_cast<float>(qp.n_max))}, {c}, c);
     x = c;
     ++stats_.clips;
   }

@@ -63,6 +63,10 @@ class Exporter {
   void fake_quant(NodeId id);
   void quantize_linear(NodeId id, std::string x, const std::string& scale, const std::string& zero,
                        const std::string& q);
+  void quantize_linear(const QuantParams& qp, const std::string& base, std::string x, const std::string& scale,
+                       const std::string& zero, const std::string& q);
+  // A step inside an Attention (AttentionAttrs::scores_quant / probs_quant) as QuantizeLinear -> DequantizeLinear.
+  std::string attention_step(const QuantParams& qp, const std::string& x, const std::string& base);
   void generic(NodeId id);
   // An op's ONNX attributes (generic, and levels_of's copies of data movement ops).
   void attrs(onnx::NodeProto*, OpKind, const NoAttrs&);

@@ -95,8 +95,9 @@ constexpr std::array<Rule, 13> kRules{{
 }};
 
 // Tries every rule on every node once; applies the first rewrite found.
-bool apply_one(Graph& g, FuseStats& stats) {
+bool apply_one(Graph& g, FuseStats& stats, const std::set<std::string>& skip) {
   for (const Rule& rule : kRules) {
+    if (skip.count(std::string(rule.name)) != 0) continue;
     const View view(g);
     for (NodeId id : g.topological_order()) {
       if (g.node(id).kind != rule.anchor) continue;
@@ -120,13 +121,15 @@ int FuseStats::total() const {
   return t;
 }
 
-FuseStats fuse_graph(Graph& g) {
+FuseStats fuse_graph(Graph& g) { return fuse_graph(g, {}); }
+
+FuseStats fuse_graph(Graph& g, const std::set<std::string>& skip) {
   FuseStats stats;
   for (const auto& rule : fuse::kRules) stats.per_pattern[std::string(rule.name)] = 0;
   // Every rewrite removes at least one node, so this terminates; the bound guards a rule bug.
   const std::size_t limit = g.num_nodes() + 1;
   std::size_t rounds = 0;
-  while (fuse::apply_one(g, stats))
+  while (fuse::apply_one(g, stats, skip))
     if (++rounds > limit) throw GraphError("fusion did not reach a fixed point", g.context(NodeId{}));
   // Leftovers no output needs (the Shape-only pieces of a fused chain, the Transpose of K) go.
   g.remove_dead();

@@ -1,4 +1,6 @@
 // Attention: MatMul(q, k^T) -> * or / scalar -> [+ mask | Where(mask, ., -big)] -> Softmax(-1) -> MatMul(., v).
+// A QAT export's FakeQuants on the scores (before the mask, or before the softmax when there is no mask) and on
+// the probabilities (after the softmax) become the Attention's steps (AttentionAttrs::scores_quant/probs_quant).
 // A constant mask that allows exactly the lower triangle (key j <= query i + Nk - Nq) becomes the causal
 // flag; any other mask stays as input 3 (additive f32, or bool where true = attend).
 #include <limits>
@@ -113,39 +115,73 @@ ValueId untransposed_k(Graph& g, const View& view, ValueId kt, std::vector<Node>
   return k;
 }
 
+// A quantization point of the file (a FakeQuant made by the qdq rule) with one step per tensor producing v:
+// its node, else invalid. Per-channel or grouped steps have no place inside the fused Attention.
+NodeId file_step(const Graph& g, const View& view, ValueId v) {
+  const NodeId id = view.producer(v, OpKind::FakeQuant);
+  if (!id.valid()) return id;
+  const auto& q = g.value(v).quant;
+  if (!q || q->scale.size() != 1 || q->group_size != 0 || (!q->zero_point.empty() && q->zero_point.size() != 1))
+    return NodeId{};
+  return id;
+}
+
 }  // namespace
 
 std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor) {
   const Node& sm = view.node(anchor);
-  const ValueId scores = sm.inputs[0];
+  ValueId scores = sm.inputs[0];
   const int rank = g.value(scores).type.rank();
   const auto& sm_attrs = std::get<SoftmaxAttrs>(sm.attrs);
   const std::int64_t axis = sm_attrs.axis;
   // Rank 4: [B, H, N, D] (heads split by the model). Rank 3: [B*H, N, D] (torch's nn.MultiheadAttention),
   // fused as one batch of B*H heads.
   if ((rank != 4 && rank != 3) || (axis != -1 && axis != rank - 1) || sm_attrs.causal) return std::nullopt;
-  // softmax(.) . v
-  const NodeId pv_id = view.sole_consumer(sm.outputs[0]);
-  if (!pv_id.valid() || view.node(pv_id).kind != OpKind::MatMul || view.node(pv_id).inputs[0] != sm.outputs[0])
+  // softmax(.) . v, or fq_p(softmax(.)) . v when the file quantizes the probabilities (a QAT export).
+  std::vector<NodeId> chain{anchor};
+  std::optional<QuantParams> probs_quant;
+  ValueId probs = sm.outputs[0];
+  if (const NodeId fq = view.sole_consumer(probs); fq.valid() && file_step(g, view, view.node(fq).outputs[0]).valid()) {
+    probs = view.node(fq).outputs[0];
+    probs_quant = g.value(probs).quant;
+    chain.push_back(fq);
+  }
+  const NodeId pv_id = view.sole_consumer(probs);
+  if (!pv_id.valid() || view.node(pv_id).kind != OpKind::MatMul || view.node(pv_id).inputs[0] != probs)
     return std::nullopt;
   const ValueId v = view.node(pv_id).inputs[1];
   if (!has_rank(g, v, rank)) return std::nullopt;
-  std::vector<NodeId> chain{anchor, pv_id};
+  chain.push_back(pv_id);
   std::vector<Node> pre_nodes;  // nodes the rewrite adds before the Attention (mask negation)
+
+  // The scores step of a QAT export, right before the softmax. A step after a mask would round the masked
+  // scores (-inf to the lowest level): that chain is not this op's function and stays unfused.
+  std::optional<QuantParams> scores_quant;
+  if (view.sole_consumer(scores) != anchor) return std::nullopt;
+  NodeId scores_reader = anchor;
+  if (const NodeId fq = file_step(g, view, scores); fq.valid()) {
+    const ValueId x = view.node(fq).inputs[0];
+    if (view.producer(x, OpKind::Add).valid() || view.producer(x, OpKind::Where).valid()) return std::nullopt;
+    if (view.sole_consumer(x) != fq) return std::nullopt;
+    scores_quant = g.value(scores).quant;
+    chain.push_back(fq);
+    scores = x;
+    scores_reader = fq;
+  }
 
   // Optional mask step.
   ValueId masked = scores;
   ValueId mask;       // input 3 when not causal
   bool causal = false;
   ValueId before_mask = scores;
-  if (view.sole_consumer(scores) != anchor) return std::nullopt;
+  if (view.sole_consumer(scores) != scores_reader) return std::nullopt;
   if (const NodeId add_id = view.producer(scores, OpKind::Add); add_id.valid()) {
     const Node& add = view.node(add_id);
     // The scores side is the one coming from the scale or the product; the other is the mask.
     for (int side = 0; side < 2 && !mask.valid(); ++side) {
       const ValueId s = add.inputs[static_cast<std::size_t>(side)];
       if (view.producer(s, OpKind::Mul).valid() || view.producer(s, OpKind::Div).valid() ||
-          view.producer(s, OpKind::MatMul).valid()) {
+          view.producer(s, OpKind::MatMul).valid() || view.producer(s, OpKind::FakeQuant).valid()) {
         before_mask = s;
         mask = add.inputs[static_cast<std::size_t>(1 - side)];
       }
@@ -209,6 +245,16 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   }
   if (before_mask != scores && view.sole_consumer(before_mask) != chain.back()) return std::nullopt;
   masked = before_mask;
+  // The scores step before the mask (the masked entries stay -inf: the Attention adds the mask after its step).
+  if (!scores_quant && masked != scores) {
+    if (const NodeId fq = file_step(g, view, masked); fq.valid()) {
+      const ValueId x = view.node(fq).inputs[0];
+      if (view.sole_consumer(x) != fq) return std::nullopt;
+      scores_quant = g.value(masked).quant;
+      chain.push_back(fq);
+      masked = x;
+    }
+  }
 
   // Optional scale.
   float scale = 1.0f;
@@ -236,8 +282,9 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   const ValueId kt = view.node(qk_id).inputs[1];
   if (!has_rank(g, q, rank) || !has_rank(g, kt, rank) || view.constant(kt) != nullptr) return std::nullopt;
   chain.push_back(qk_id);
-  // A scale applied to Q before the product (nn.MultiheadAttention divides q by sqrt(d) first).
-  if (view.sole_consumer(q) == qk_id) {
+  // A scale applied to Q before the product (nn.MultiheadAttention divides q by sqrt(d) first). Not with a scores
+  // step: (c q).k^T and (q.k^T) c round differently, and a rounding step would magnify that into a level.
+  if (!scores_quant && view.sole_consumer(q) == qk_id) {
     if (const NodeId mul_id = view.producer(q, OpKind::Mul); mul_id.valid()) {
       const Node& m = view.node(mul_id);
       for (int side = 0; side < 2; ++side)
@@ -274,7 +321,7 @@ std::optional<Rewrite> match_attention(Graph& g, const View& view, NodeId anchor
   Node att;
   att.kind = OpKind::Attention;
   att.name = name;
-  att.attrs = AttentionAttrs{scale, causal};
+  att.attrs = AttentionAttrs{scale, causal, scores_quant, probs_quant};
   att.inputs = {q, k, vv};
   if (mask.valid()) att.inputs.push_back(mask);
   att.outputs = {att_out};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "snnconv/core/graph.hpp"
@@ -21,6 +22,8 @@ struct FuseStats {
 // Throws GraphError when the fused graph is not legal at the canonical stage (an op with no canonical form
 // is left, e.g. an unfolded Shape), naming the node.
 FuseStats fuse_graph(Graph& g);
+// The same with the rules named in `skip` left out (tests compare a fused op with the chain it replaces).
+FuseStats fuse_graph(Graph& g, const std::set<std::string>& skip);
 
 // Makes token positions an explicit graph input so a causal decoder can run on a window of new tokens: the
 // position table's Slice [0:seq] (or Gather by the constant 0..seq-1) becomes Gather(table, positions) with a

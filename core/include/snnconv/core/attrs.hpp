@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "snnconv/core/dtype.hpp"
+#include "snnconv/core/types.hpp"
 
 namespace snnconv {
 
@@ -96,9 +98,16 @@ struct LinearAttrs {
 };
 // Attention over heads already split: q [B,H,Nq,D], k/v [B,H,Nk,D], optional additive mask broadcastable
 // to [B,H,Nq,Nk]. y = softmax(q.k^T * scale + mask (+ causal)) . v
+// A quantization-aware export quantizes the scores and the probabilities inside the attention; the fused op
+// keeps those steps (per tensor, as the file's FakeQuant outputs carry them):
+//   y = fq_p(softmax(fq_s(q.k^T * scale) + mask (+ causal))) . v
+// fq_s / fq_p are the FakeQuant op's function with `scores_quant` / `probs_quant` (absent: no rounding).
 struct AttentionAttrs {
   float scale = 1.0f;
   bool causal = false;
+  std::optional<QuantParams> scores_quant = std::nullopt;
+  std::optional<QuantParams> probs_quant = std::nullopt;
+  bool quantized() const { return scores_quant.has_value() || probs_quant.has_value(); }
   bool operator==(const AttentionAttrs&) const = default;
 };
 // A population of bounded signed integrate-and-fire neurons (section 4 of DESIGN.md). Its threshold and
