@@ -7,8 +7,11 @@
 #include <limits>
 #include <random>
 
+#include "graph_builder.hpp"
 #include "kernels.hpp"
+#include "prologue_conv.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv {
 namespace {
@@ -285,6 +288,60 @@ TEST_SUITE("unit") {
         differing += bits_of(out[static_cast<std::size_t>(j)]) != bits_of(ann::product_value(acc64[static_cast<std::size_t>(j)], s_in, s_w[0]));
     }
     CHECK(differing == 0);
+  }
+  TEST_CASE("ordered prologue Conv equals the reference Conv bit for bit; padded and grouped ones are left to it") {
+    std::mt19937_64 rng(29);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    struct Case {
+      std::int64_t c, h, w, m, kh, kw, sh, sw;
+      bool bias;
+    };
+    // A ViT patch embedding (fashion_vit: 1 x 28 x 28, 64 maps, 7 x 7 stride 7), overlapping strides, odd sizes.
+    for (const Case& k : {Case{1, 28, 28, 64, 7, 7, 7, 7, true}, Case{3, 13, 11, 21, 3, 2, 2, 1, true},
+                          Case{2, 9, 9, 17, 4, 4, 4, 4, false}}) {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {1, k.c, k.h, k.w});
+      std::vector<float> w(static_cast<std::size_t>(k.m * k.c * k.kh * k.kw)), b(static_cast<std::size_t>(k.m));
+      for (float& v : w) v = nd(rng);
+      for (float& v : b) v = nd(rng);
+      std::vector<ValueId> ins{x, g.add_constant("W", Tensor::from_vector<float>({k.m, k.c, k.kh, k.kw}, w))};
+      if (k.bias) ins.push_back(g.add_constant("b", Tensor::from_vector<float>({k.m}, b)));
+      ConvAttrs at;
+      at.strides = {k.sh, k.sw};
+      test::node(g, OpKind::Conv, ins, at, 1, "conv");
+      const NodeId id(0);
+      const std::optional<snn::OrderedConv> fast = snn::plan_ordered_conv(g, id);
+      REQUIRE(fast.has_value());
+      std::uint64_t differing = 0, compared = 0;
+      for (int rep = 0; rep < 4; ++rep) {
+        std::vector<float> xv(static_cast<std::size_t>(k.c * k.h * k.w));
+        for (float& v : xv) v = rep == 3 ? std::round(nd(rng) * 8.0f) : nd(rng) * 100.0f;
+        const Tensor xt = Tensor::from_vector<float>({1, k.c, k.h, k.w}, xv);
+        std::vector<const Tensor*> args{&xt, &*g.value(ins[1]).constant};
+        if (k.bias) args.push_back(&*g.value(ins[2]).constant);
+        const Tensor ref = ann::evaluate_reference(g, id, args).at(0);
+        const std::optional<Tensor> got = snn::run_ordered_conv(*fast, xt);
+        REQUIRE(got.has_value());
+        REQUIRE(got->shape() == ref.shape());
+        for (std::int64_t i = 0; i < ref.numel(); ++i, ++compared)
+          differing += bits_of(got->data<float>()[i]) != bits_of(ref.data<float>()[i]);
+      }
+      CHECK(compared > 0);
+      CHECK(differing == 0);
+      // An input that does not fit is left to the reference (which names the error).
+      CHECK_FALSE(snn::run_ordered_conv(*fast, Tensor::from_vector<float>({1, k.c + 1, k.h, k.w}, std::vector<float>(static_cast<std::size_t>((k.c + 1) * k.h * k.w)))).has_value());
+    }
+    // Padding and groups stay on the reference kernel.
+    for (int variant = 0; variant < 2; ++variant) {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {1, 2, 8, 8});
+      const ValueId w = g.add_constant("W", Tensor::from_vector<float>({2, variant == 0 ? 2 : 1, 3, 3}, std::vector<float>(variant == 0 ? 36 : 18, 1.0f)));
+      ConvAttrs at;
+      if (variant == 0) at.pads = {1, 1, 1, 1};
+      else at.group = 2;
+      test::node(g, OpKind::Conv, {x, w}, at, 1, "conv");
+      CHECK_FALSE(snn::plan_ordered_conv(g, NodeId(0)).has_value());
+    }
   }
 }
 

@@ -208,6 +208,28 @@ int main(int argc, char** argv) {
           fmt::print("profile SNN {} ({} threads, every repetition): ", modes[k], resolved);
           for (const auto& [op, sec] : by_op) fmt::print("{} {:.1f}% ({:.3f} ms/sample), ", op, 100 * sec / total, 1e3 * sec / static_cast<double>(n * (reps + 0)));
           fmt::print("\n");
+          // The costliest nodes, with the op producing their first input (a neuron's current comes from a
+          // synapse, product, differential unit or residual Add: they cost differently).
+          std::vector<std::size_t> order(t.size() - 1);
+          for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+          std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t[a] > t[b]; });
+          std::map<std::string, double> by_input;
+          for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+            const Node& nd = m.snn.node(NodeId(static_cast<std::uint32_t>(i)));
+            if (nd.kind != OpKind::SpikeNeuron || nd.inputs.empty()) continue;
+            const NodeId prod = m.snn.value(nd.inputs[0]).producer;
+            by_input[prod.valid() ? std::string(op_name(m.snn.node(prod).kind)) : "input"] += t[i];
+          }
+          fmt::print("  SpikeNeuron by the op producing its current:");
+          for (const auto& [op, sec] : by_input) fmt::print(" {} {:.1f}%,", op, 100 * sec / total);
+          fmt::print("\n");
+          for (std::size_t r = 0; r < std::min<std::size_t>(12, order.size()); ++r) {
+            const Node& nd = m.snn.node(NodeId(static_cast<std::uint32_t>(order[r])));
+            std::string from = "input";
+            if (!nd.inputs.empty() && nd.inputs[0].valid())
+              if (const NodeId prod = m.snn.value(nd.inputs[0]).producer; prod.valid()) from = std::string(op_name(m.snn.node(prod).kind));
+            fmt::print("  {:5.1f}%  {} {} (input from {})\n", 100 * t[order[r]] / total, op_name(nd.kind), nd.name, from);
+          }
         }
     }
     fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
