@@ -133,6 +133,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "SNN samples per pass and thread shard");
   app.add_option("--modes", modes, "SNN modes")->delimiter(',');
   app.add_option("--json", json_path, "Also write the rows as JSON");
+  std::int64_t pass_kib = -1;
+  app.add_option("--pass-kib", pass_kib, "SNN: cap on one pass's state and scratch in KiB (EngineOptions::pass_bytes; default: the engine's)");
   bool profile = false;
   app.add_flag("--profile", profile, "Time every SNN unit (adds clock reads) and print the share of each op kind");
   CLI11_PARSE(app, argc, argv);
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
       for (const std::string& mode : modes) {
         snn::EngineOptions so{mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict, 4096, threads};
         so.batch = batch;
+        if (pass_kib >= 0) so.pass_bytes = static_cast<std::uint64_t>(pass_kib) << 10;
         so.time_units = profile;
         snns.emplace_back(m.snn, so);
       }
@@ -235,6 +238,13 @@ int main(int argc, char** argv) {
     fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
                act_bits, n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task,
                cpu_description(), batch, reps);
+    {
+      const snn::MemoryEstimate mem = snn::Engine(m.snn).memory();
+      const std::uint64_t cap = pass_kib >= 0 ? static_cast<std::uint64_t>(pass_kib) << 10 : snn::EngineOptions{}.pass_bytes;
+      fmt::print("SNN state and scratch {:.1f} KiB per sample, pass cap {} KiB: {} samples per pass\n",
+                 static_cast<double>(mem.per_sample()) / 1024.0, cap >> 10,
+                 std::min<std::int64_t>(n, cap == 0 || mem.per_sample() == 0 ? batch : std::clamp<std::int64_t>(static_cast<std::int64_t>(cap / mem.per_sample()), 1, batch)));
+    }
     fmt::print("| engine | threads | ms per sample | vs fp32 | CPU ms per sample | vs fp32 (CPU) | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const double per = 1e3 / static_cast<double>(n);
