@@ -159,8 +159,14 @@ std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::i
     const __m512i c2 = _mm512_add_epi32(c, delta);
     _mm512_mask_storeu_epi32(count + j, fire, c2);
     rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
-    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, zero)));
-    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero)));
+    if (burst) {
+      tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, zero)));
+      tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero)));
+    } else {  // deltas of +-1: count the lanes (two mask popcounts instead of two horizontal sums)
+      const auto up = static_cast<unsigned>(_mm512_mask_cmpgt_epi32_mask(fire, delta, zero));
+      tally.pos += static_cast<std::uint64_t>(__builtin_popcount(up));
+      tally.neg += static_cast<std::uint64_t>(__builtin_popcount(static_cast<unsigned>(fire) & ~up));
+    }
     // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
     const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(iota, _mm512_set1_epi32(base + static_cast<std::int32_t>(j))));
     const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
