@@ -343,6 +343,71 @@ TEST_SUITE("unit") {
       CHECK_FALSE(snn::plan_ordered_conv(g, NodeId(0)).has_value());
     }
   }
+  TEST_CASE("eval_fire_rows: every instruction set gives the reference's targets, counts, events, fired chunks and tallies") {
+    std::mt19937_64 rng(41);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (const snn::Kernels& k : variants())
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
+        for (bool burst : {false, true})
+          for (std::int64_t w : {std::int64_t{37}, std::int64_t{64}, std::int64_t{200}}) {
+            CAPTURE(static_cast<int>(act));
+            CAPTURE(burst);
+            CAPTURE(w);
+            const std::int64_t total_rows = 6, nrows = 4;
+            const std::vector<std::int32_t> rows{4, 1, 5, 2};
+            const float s = 0.37f;
+            const std::int32_t n_min = -8, n_max = 7;
+            std::vector<float> cur(static_cast<std::size_t>(nrows * w));
+            for (float& v : cur) v = nd(rng);
+            std::vector<std::int32_t> count(static_cast<std::size_t>(total_rows * w)), target(count.size());
+            for (std::size_t i = 0; i < count.size(); ++i) {
+              // Some counts already at their level (so whole chunks stay silent), others off by several levels.
+              count[i] = rng() % 3 == 0 ? ann::quantize_level(cur[i % cur.size()], act, s, n_min, n_max)
+                                        : static_cast<std::int32_t>(rng() % 16) - 8;
+              target[i] = static_cast<std::int32_t>(rng() % 16) - 8;
+            }
+            if (w == 64)  // one row entirely at its levels: no chunk of it fires
+              for (std::int64_t j = 0; j < w; ++j)
+                count[static_cast<std::size_t>(rows[0] * w + j)] = ann::quantize_level(cur[static_cast<std::size_t>(j)], act, s, n_min, n_max);
+            struct Run {
+              std::vector<std::int32_t> count, target, fired;
+              std::vector<std::uint8_t> remaining;
+              std::vector<snn::Event> events;
+              snn::FireTally tally;
+              std::int64_t nfired = 0, written = 0;
+            };
+            auto run = [&](const snn::Kernels& kk) {
+              Run r{count, target, std::vector<std::int32_t>(static_cast<std::size_t>(total_rows * 4)),
+                    std::vector<std::uint8_t>(static_cast<std::size_t>(total_rows * 4)),
+                    std::vector<snn::Event>(static_cast<std::size_t>(total_rows * w)), {}, 0, 0};
+              std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+              r.written = kk.eval_fire_rows(cur.data(), rows.data(), nrows, w, act, s, n_min, n_max, r.target.data(),
+                                            r.count.data(), level.data(), burst, r.events.data(), r.fired.data(),
+                                            r.remaining.data(), r.nfired, r.tally);
+              r.events.resize(static_cast<std::size_t>(r.written));
+              r.fired.resize(static_cast<std::size_t>(r.nfired));
+              r.remaining.resize(static_cast<std::size_t>(r.nfired));
+              return r;
+            };
+            const Run a = run(ref), b = run(k);
+            REQUIRE(a.written > 0);
+            CHECK(b.written == a.written);
+            CHECK(b.count == a.count);
+            CHECK(b.target == a.target);
+            CHECK(b.fired == a.fired);
+            CHECK(b.remaining == a.remaining);
+            CHECK(b.tally.pos == a.tally.pos);
+            CHECK(b.tally.neg == a.tally.neg);
+            bool same_events = b.events.size() == a.events.size();
+            for (std::size_t e = 0; same_events && e < a.events.size(); ++e)
+              same_events = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
+            CHECK(same_events);
+            ++checked;
+          }
+    CHECK(checked >= 24);
+  }
 }
 
 }  // namespace snnconv
