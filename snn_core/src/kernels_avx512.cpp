@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels.hpp"
 #include "kernels_batch.hpp"
@@ -203,13 +204,32 @@ std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::i
 // back, nor a target just stored through a mask (which the load after it cannot take from the store buffer).
 // Same targets, counts, events (in the same order), fired chunks and tallies as the generic loop; activations
 // that quantize_row_avx512 does not vectorise take the generic loop.
-std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
-                                  Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                  std::int32_t* count, std::int32_t* level, bool burst, Event* out, std::int32_t* fired,
-                                  std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
-  if (act != Activation::none && act != Activation::relu && act != Activation::gelu)
-    return detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
-        cur, rows, nrows, w, act, s, n_min, n_max, target, count, level, burst, out, fired, remaining, nfired, tally);
+
+// The currents of eval_fire_rows_fused: read from a buffer, or formed from an int32 accumulator as linear_row
+// (c * float(acc) + b) and product_row (c * float(acc)) do.
+struct BufferCurrents {
+  const float* cur;
+  __m512 at(std::int64_t row, std::int64_t w, std::int64_t, std::int64_t j, __mmask16 m) const {
+    return _mm512_maskz_loadu_ps(m, cur + row * w + j);
+  }
+};
+struct AccCurrents {
+  const std::int32_t* acc;
+  const float* c;
+  std::int64_t c_step;
+  const float* b;
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 cv = c_step == 1 ? _mm512_maskz_loadu_ps(m, c + j) : _mm512_set1_ps(c[0]);
+    const __m512 y = _mm512_mul_ps(cv, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+    return b ? _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + j)) : y;
+  }
+};
+
+template <typename Currents>
+std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                             std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
+                             std::int64_t& nfired, FireTally& tally) {
   const FireConsts k;
   const __m512 sv = _mm512_set1_ps(s), half = _mm512_set1_ps(0.5f), zero = _mm512_setzero_ps();
   const __m512 lo = _mm512_set1_ps(static_cast<float>(n_min)), hi = _mm512_set1_ps(static_cast<float>(n_max));
@@ -217,7 +237,6 @@ std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, st
   std::int64_t written = 0;
   for (std::int64_t row = 0; row < nrows; ++row) {
     const std::int64_t r = rows[row], base = r * w;
-    const float* x = cur + row * w;
     for (std::int64_t ch = 0; ch < cpr; ++ch) {
       const std::int64_t j0 = ch * kChunk, n = std::min(kChunk, w - j0);
       __mmask16 rem = 0, any = 0;
@@ -225,7 +244,7 @@ std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, st
         const __mmask16 m = tail_mask(n - v);
         const std::int64_t i = base + j0 + v;
         // quantize_row_avx512, lane by lane the same operations.
-        __m512 f = _mm512_maskz_loadu_ps(m, x + j0 + v);
+        __m512 f = src.at(row, w, base, j0 + v, m);
         if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
         if (act == Activation::gelu) f = qann_gelu_avx512(f);
         const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -247,6 +266,48 @@ std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, st
     }
   }
   return written;
+}
+
+bool fused_activation(Activation act) {
+  return act == Activation::none || act == Activation::relu || act == Activation::gelu;
+}
+
+std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                  Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                  std::int32_t* count, std::int32_t* level, bool burst, Event* out, std::int32_t* fired,
+                                  std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (!fused_activation(act))
+    return detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+        cur, rows, nrows, w, act, s, n_min, n_max, target, count, level, burst, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(BufferCurrents{cur}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                         remaining, nfired, tally);
+}
+
+// eval_fire_acc_rows: the currents formed in registers too (activations quantize_row_avx512 does not vectorise
+// go through a row buffer and the generic loop).
+std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
+                                       const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
+                                       float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                       std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                       std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (!fused_activation(act)) {
+    std::vector<float> cur(static_cast<std::size_t>(w));
+    std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+    std::int64_t written = 0;
+    for (std::int64_t k = 0; k < nrows; ++k) {
+      const std::int32_t* a = acc + std::int64_t{rows[k]} * w;
+      for (std::int64_t j = 0; j < w; ++j) {
+        const float y = c[j * c_step] * static_cast<float>(a[j]);
+        cur[static_cast<std::size_t>(j)] = b ? y + b[j] : y;
+      }
+      written += detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+          remaining, nfired, tally);
+    }
+    return written;
+  }
+  return eval_fire_fused(AccCurrents{acc, c, c_step, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst,
+                         out, fired, remaining, nfired, tally);
 }
 
 void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
@@ -299,6 +360,7 @@ Kernels avx512_kernels() {
   k.settle = settle_avx512;
   k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
   k.eval_fire_rows = eval_fire_rows_fused;
+  k.eval_fire_acc_rows = eval_fire_acc_rows_avx512;
   k.add_scaled_row = add_scaled_row_avx512;
   k.matmul_i32 = matmul_i32_avx512;
   k.lanes = 16;

@@ -408,6 +408,70 @@ TEST_SUITE("unit") {
           }
     CHECK(checked >= 24);
   }
+  TEST_CASE("eval_fire_acc_rows: currents formed from accumulators give the reference's targets, counts and events") {
+    std::mt19937_64 rng(43);
+    std::uniform_int_distribution<std::int32_t> ad(-3000, 3000);
+    std::uniform_real_distribution<float> cd(1e-4f, 2e-3f), bd(-1.0f, 1.0f);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (const snn::Kernels& k : variants()) {
+      if (!k.eval_fire_acc_rows) continue;  // this instruction set forms currents with current_row
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
+        for (bool product : {false, true})
+          for (bool burst : {false, true}) {
+            const std::int64_t w = 45, total_rows = 5;
+            const std::vector<std::int32_t> rows{3, 0, 4};
+            std::vector<std::int32_t> acc(static_cast<std::size_t>(total_rows * w)), count(acc.size()), target(acc.size());
+            for (auto& a : acc) a = ad(rng);
+            for (auto& c : count) c = static_cast<std::int32_t>(rng() % 16) - 8;
+            for (auto& t : target) t = static_cast<std::int32_t>(rng() % 16) - 8;
+            std::vector<float> c(static_cast<std::size_t>(w)), b(static_cast<std::size_t>(w));
+            for (float& v : c) v = cd(rng);
+            for (float& v : b) v = bd(rng);
+            const float* cp = c.data();
+            const float* bp = product ? nullptr : b.data();
+            const std::int64_t c_step = product ? 0 : 1;
+            auto run = [&](const snn::Kernels& kk, std::vector<std::int32_t>& cnt, std::vector<std::int32_t>& tgt,
+                           std::vector<snn::Event>& ev, snn::FireTally& tally, std::vector<std::int32_t>& fired) {
+              ev.assign(static_cast<std::size_t>(total_rows * w), {});
+              fired.assign(static_cast<std::size_t>(total_rows), 0);
+              std::vector<std::uint8_t> rem(fired.size());
+              std::int64_t nf = 0;
+              const std::int64_t n = kk.eval_fire_acc_rows(acc.data(), cp, c_step, bp, rows.data(), 3, w, act, 0.21f, -8, 7,
+                                                           tgt.data(), cnt.data(), burst, ev.data(), fired.data(), rem.data(),
+                                                           nf, tally);
+              ev.resize(static_cast<std::size_t>(n));
+              fired.resize(static_cast<std::size_t>(nf));
+            };
+            std::vector<std::int32_t> c1 = count, t1 = target, c2 = count, t2 = target, f1, f2;
+            std::vector<snn::Event> e1, e2;
+            snn::FireTally ta, tb;
+            run(ref, c1, t1, e1, ta, f1);
+            run(k, c2, t2, e2, tb, f2);
+            REQUIRE(!e1.empty());
+            CHECK(c1 == c2);
+            CHECK(t1 == t2);
+            CHECK(f1 == f2);
+            CHECK(ta.pos == tb.pos);
+            CHECK(ta.neg == tb.neg);
+            bool same = e1.size() == e2.size();
+            for (std::size_t e = 0; same && e < e1.size(); ++e) same = e1[e].index == e2[e].index && e1[e].delta == e2[e].delta;
+            CHECK(same);
+            // The reference's targets are quantize_level of linear_value / product_value of the accumulator.
+            int off = 0;
+            for (std::int32_t r : rows)
+              for (std::int64_t j = 0; j < w; ++j) {
+                const auto i = static_cast<std::size_t>(r * w + j);
+                const float x = product ? ann::product_value(acc[i], c[0], 1.0f)
+                                        : ann::linear_value(acc[i], c[static_cast<std::size_t>(j)], 1.0f, b[static_cast<std::size_t>(j)]);
+                off += t1[i] != ann::quantize_level(x, act, 0.21f, -8, 7);
+              }
+            CHECK(off == 0);
+            ++checked;
+          }
+    }
+    if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 16);
+  }
 }
 
 }  // namespace snnconv
