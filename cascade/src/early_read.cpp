@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 
 #include "snnconv/core/error.hpp"
@@ -85,6 +86,55 @@ void EarlyReadRecorder::on_read(std::int64_t sample, int step, bool final, const
   s.logits.back() = std::move(v);
   s.cost.back() = std::move(final_cost);
   s.done = true;
+}
+
+void EarlyReadRecorder::gather(Communicator* comm, std::size_t count) {
+  if (!distributed(comm)) return;
+  const ShardRange mine = shard_of(count, comm->rank(), comm->size());
+  BytesOut out;
+  for (std::size_t i = mine.lo; i < mine.hi; ++i) {
+    if (i >= samples_.size() || !samples_[i].done) throw Error(fmt::format("early read: sample {} was not run on this rank", i));
+    const SampleReads& s = samples_[i];
+    out.put<std::uint64_t>(s.logits.size());
+    for (const auto& l : s.logits) {
+      out.put<std::uint64_t>(l.size());
+      out.put_bytes(l.data(), l.size() * sizeof(float));
+    }
+    out.put<std::uint64_t>(s.cost.size());
+    for (const auto& c : s.cost) {
+      out.put<std::uint64_t>(c.size());
+      out.put_bytes(c.data(), c.size() * sizeof(double));
+    }
+  }
+  const std::vector<std::string> all = comm->gather(out.str(), 0);
+  if (comm->rank() != 0) return;
+  samples_.resize(std::max(samples_.size(), count));
+  for (std::size_t k = 1; k < all.size(); ++k) {
+    const ShardRange theirs = shard_of(count, static_cast<int>(k), comm->size());
+    BytesIn in(all[k]);
+    // Every length is checked against what is left before it sizes anything (BytesIn::take).
+    auto floats = [&](auto& v, auto zero) {
+      const auto n = in.get<std::uint64_t>();
+      const auto bytes = in.get<std::uint64_t>();
+      if (n > all[k].size() || bytes != n * sizeof zero) throw Error(fmt::format("rank {} sent a malformed early read", k));
+      const char* p = in.take(bytes);
+      v.resize(n);
+      std::memcpy(v.data(), p, bytes);
+    };
+    for (std::size_t i = theirs.lo; i < theirs.hi; ++i) {
+      SampleReads& s = samples_[i];
+      const auto nl = in.get<std::uint64_t>();
+      if (nl != reads_.size() + 1) throw Error(fmt::format("rank {} sent reads of another cascade", k));
+      s.logits.resize(nl);
+      for (auto& l : s.logits) floats(l, 0.0f);
+      const auto nc = in.get<std::uint64_t>();
+      if (nc != o_.steps.size() + 1) throw Error(fmt::format("rank {} sent costs of another cascade", k));
+      s.cost.resize(nc);
+      for (auto& c : s.cost) floats(c, 0.0);
+      s.done = true;
+    }
+    if (!in.done()) throw Error(fmt::format("rank {} sent trailing bytes after its early reads", k));
+  }
 }
 
 EarlyReadResult EarlyReadRecorder::finish(const std::vector<std::int64_t>& labels, const StageSpec& base,

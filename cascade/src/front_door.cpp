@@ -121,8 +121,13 @@ bool run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src
     eo.threads = o.threads;
     eo.fuse = true;
     eo.progress = stage.ticker();
+    eo.comm = o.comm;
     try {
       EvalResult e = evaluate(src, eo);
+      if (!e.root) {  // another rank of a data-parallel run: rank 0 scores; the flag is agreed on below
+        agree_with_root(o.comm, a.evaluated);
+        return true;
+      }
       a.evaluated = !e.metric.empty();
       if (!a.evaluated) a.not_evaluated_reason = "the data has no labels (" + e.data_description + ")";
       a.data = e.data;
@@ -142,10 +147,12 @@ bool run_ann(PipelineResult& r, const PipelineOptions& o, const ModelSource& src
     } catch (const UnsupportedError& e) {  // the task is not scored yet: price one inference
       a.not_evaluated_reason = e.message();
     } catch (const NumericError& e) {  // non-finite outputs: no metric, but the model is still priced
+      if (distributed(o.comm)) throw;  // raised on one rank only: the others cannot follow, the job ends
       a.not_evaluated_reason = std::string("failed: ") + e.what();
       ok = false;
     }
   }
+  agree_with_root(o.comm, a.evaluated);  // the baselines' sharded evaluation runs on every rank or on none
   if (a.ledger.per_node.empty()) {
     a.ledger = static_ledger(a.graph, o.threads, passes_if_static);
     if (a.samples == 0) a.samples = static_cast<std::int64_t>(a.ledger.samples);
@@ -313,6 +320,10 @@ PipelineResult run_pipeline(const PipelineOptions& o) {
   stage.begin("baselines");
   run_baselines(o, src, r);
   stage.end_progress(r.stages.back().status);
+  if (distributed(o.comm) && o.comm->rank() != 0) {  // every sharded stage is done: rank 0 prices and reports
+    r.root = false;
+    return r;
+  }
 
   stage.begin("price");
   PipelineOptions no_sensitivity = o;

@@ -77,6 +77,7 @@ void run_baselines(const PipelineOptions& o, const pipeline::ModelSource& src, P
     eo.limit = s.samples;
     eo.batch = o.batch;
     eo.threads = o.threads;
+    eo.comm = o.comm;
     fp32.value = pipeline::evaluate(src, eo).value;  // bound from the one read of the file
   }
   r.baselines.push_back(std::move(fp32));
@@ -90,10 +91,14 @@ void run_baselines(const PipelineOptions& o, const pipeline::ModelSource& src, P
     qo.quant.weight_bits = 8;
     qo.quant.act_bits = 8;
     qo.synthetic_calibration = true;  // as the SNN stage: without data, synthetic calibration inputs
-    pipeline::QuantizedModel m = pipeline::prepare_model(src, r.ann.graph, qo);  // the fused graph: no second import
-    pipeline::quantize_prepared(m, qo);
+    pipeline::QuantizedModel m = pipeline::quantize_on_root(o.comm, qo, [&] {  // once, on rank 0
+      pipeline::QuantizedModel q = pipeline::prepare_model(src, r.ann.graph, qo);  // the fused graph: no second import
+      pipeline::quantize_prepared(q, qo);
+      return q;
+    });
     pipeline::SpikingRunOptions run;
     run.engine = pipeline::SpikingEngine::qann;
+    run.comm = o.comm;
     AnnBaseline w8;
     w8.subject = "ann_w8a8";
     w8.label = "W8A8";

@@ -48,8 +48,12 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
   qo.quant.act_bits = options.act_bits;
   QuantizedModel m;
   try {
-    m = prepare_model(source, fused_ann, qo);  // the fused graph as given: no second import
-    quantize_prepared(m, qo);
+    // Calibrated once (rank 0 of a data-parallel run; its errors reach every rank) on the fused graph as given.
+    m = quantize_on_root(options.comm, qo, [&] {
+      QuantizedModel q = prepare_model(source, fused_ann, qo);
+      quantize_prepared(q, qo);
+      return q;
+    });
   } catch (const UsageError&) {  // data that does not fit the model is the user's to fix: exit 2, no report
     throw;
   } catch (const Error& e) {
@@ -72,8 +76,10 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
   try {
     return run_snn(options, m, qo, t0, stages, tick);
   } catch (const Error& e) {  // a numeric error, a limit, ...: the SNN is not available, the ANN report stands
+    if (distributed(options.comm)) throw;  // raised on one rank: the others cannot follow, the job ends
     stages.push_back(StageRecord{"snn", "not_available", since(t0), std::string("failed: ") + e.what()});
   } catch (const std::bad_alloc&) {
+    if (distributed(options.comm)) throw;
     stages.push_back(StageRecord{"snn", "not_available", since(t0), "failed: out of memory"});
   }
   return std::nullopt;
@@ -98,6 +104,7 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
   SpikingRunOptions qrun;
   qrun.engine = SpikingEngine::qann;
   qrun.on_sample = tick;
+  qrun.comm = options.comm;
   const SpikingRunResult q = run_spiking(m, samples, qrun);
   SpikingRunOptions srun;
   srun.mode = options.snn_mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
@@ -122,8 +129,17 @@ SnnSection run_snn(const PipelineOptions& options, QuantizedModel& m, const Quan
       early->on_read(i, step, final, out, own);
     };
   }
+  srun.comm = options.comm;
   const SpikingRunResult r = run_spiking(m, samples, srun);
+  if (early) early->gather(options.comm, samples.size());
   SnnSection s;
+  if (!r.root) {  // another rank of a data-parallel run: what the baselines need to shard the same samples
+    for (const Sample& smp : samples) s.samples += smp.rows;
+    s.mode = options.snn_mode;
+    s.activation_bits = options.act_bits;
+    s.weight_bits = options.weight_bits;
+    return s;
+  }
   if (early) {
     std::vector<std::int64_t> labels;
     for (const Sample& smp : samples) labels.push_back(smp.label);

@@ -24,6 +24,12 @@ const char* BytesIn::take(std::size_t n) {
   return p;
 }
 
+std::string BytesIn::get_string() {
+  const auto n = get<std::uint64_t>();
+  const char* p = take(n);
+  return std::string(p, n);
+}
+
 Tensor BytesIn::get_tensor() {
   const auto code = get<std::uint8_t>();
   if (code > static_cast<std::uint8_t>(DType::boolean)) throw Error("message from another rank holds an unknown dtype");

@@ -376,9 +376,8 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   };
   const bool dist = distributed(o.comm);
   const ShardRange shard = dist ? shard_of(samples.size(), o.comm->rank(), o.comm->size()) : ShardRange{0, samples.size()};
-  if (dist && (!o.record_path.empty() || o.on_read))
-    throw UsageError("a data-parallel run (more than one rank) records no spikes and reads no early outputs: run "
-                     "--record on one process");
+  if (dist && (!o.record_path.empty() || o.keep_recording))
+    throw UsageError("a data-parallel run (more than one rank) records no spikes: run --record on one process");
   if (o.engine == SpikingEngine::qann) {
     // Data parallel: each rank runs its shard, rank 0 gets every output and scores them in sample order.
     std::vector<snn::RunResult> shard_outs;
@@ -453,9 +452,12 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
       }
     }
   } else {
-    // Recording and per-sample reads (own ledgers) go sample by sample.
-    std::int64_t index = 0;
-    for (const Sample& s : samples) {
+    // Recording and per-sample reads (own ledgers) go sample by sample. Data parallel (reads only, no recording):
+    // this rank's shard, with the samples' global indices; rank 0 gathers the others' results.
+    if (dist) results.resize(count);
+    std::int64_t index = static_cast<std::int64_t>(shard.lo);
+    for (std::size_t si = shard.lo; si < shard.hi; ++si) {
+      const Sample& s = samples[si];
       std::vector<SampleScore>& per_step = curves[static_cast<std::size_t>(index)];
       const bool reads = static_cast<bool>(o.on_read);
       Ledger own = reads ? Ledger::for_graph(m.snn) : Ledger{};
@@ -488,8 +490,16 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
         }
         rec_file.samples.push_back(std::move(rs));
       }
-      results.push_back(std::move(res));
+      if (dist)
+        results[si] = std::move(res);
+      else
+        results.push_back(std::move(res));
       ++index;
+    }
+    if (dist && !detail::gather_shards(*o.comm, results, curves, r.ledger)) {
+      SpikingRunResult other;
+      other.root = false;
+      return other;
     }
   }
   r.snn_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

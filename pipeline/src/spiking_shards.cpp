@@ -85,3 +85,69 @@ bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
 }
 
 }  // namespace snnconv::pipeline::detail
+
+namespace snnconv::pipeline {
+
+namespace {
+
+// The Error classes a model preparation can throw, as sent between ranks.
+enum class ErrorKind : std::uint8_t { none, error, parse, graph, shape, unsupported, usage, limit, numeric, io };
+
+ErrorKind kind_of(const Error& e) {
+  if (dynamic_cast<const ParseError*>(&e)) return ErrorKind::parse;
+  if (dynamic_cast<const GraphError*>(&e)) return ErrorKind::graph;
+  if (dynamic_cast<const ShapeError*>(&e)) return ErrorKind::shape;
+  if (dynamic_cast<const UnsupportedError*>(&e)) return ErrorKind::unsupported;
+  if (dynamic_cast<const UsageError*>(&e)) return ErrorKind::usage;
+  if (dynamic_cast<const LimitError*>(&e)) return ErrorKind::limit;
+  if (dynamic_cast<const NumericError*>(&e)) return ErrorKind::numeric;
+  if (dynamic_cast<const IoError*>(&e)) return ErrorKind::io;
+  return ErrorKind::error;
+}
+
+[[noreturn]] void throw_as(ErrorKind k, const std::string& message, const ErrorContext& c) {
+  switch (k) {
+    case ErrorKind::parse: throw ParseError(message, c);
+    case ErrorKind::graph: throw GraphError(message, c);
+    case ErrorKind::shape: throw ShapeError(message, c);
+    case ErrorKind::unsupported: throw UnsupportedError(message, c);
+    case ErrorKind::usage: throw UsageError(message, c);
+    case ErrorKind::limit: throw LimitError(message, c);
+    case ErrorKind::numeric: throw NumericError(message, c);
+    case ErrorKind::io: throw IoError(message, c);
+    default: throw Error(message, c);
+  }
+}
+
+}  // namespace
+
+QuantizedModel quantize_on_root(Communicator* comm, const QuantizeModelOptions& options,
+                                const std::function<QuantizedModel()>& make) {
+  if (!distributed(comm)) return make();
+  BytesOut out;
+  QuantizedModel m;
+  if (comm->rank() == 0) {
+    try {
+      m = make();
+      out.put(ErrorKind::none);
+      out.put_string(quantized_model_image(m, options, options.model));
+    } catch (const Error& e) {
+      out.put(kind_of(e));
+      for (const std::string* f : {&e.message(), &e.context().file, &e.context().node, &e.context().op, &e.context().value})
+        out.put_string(*f);
+    }
+  }
+  comm->broadcast(out.str(), 0);
+  BytesIn in(out.str());
+  const auto kind = in.get<ErrorKind>();
+  if (kind != ErrorKind::none) {
+    const std::string message = in.get_string();
+    ErrorContext c;
+    for (std::string* f : {&c.file, &c.node, &c.op, &c.value}) *f = in.get_string();
+    throw_as(kind, message, c);
+  }
+  if (comm->rank() == 0) return m;
+  return quantized_model_from_image(in.get_string(), options.model + " (as quantized on rank 0)");
+}
+
+}  // namespace snnconv::pipeline

@@ -36,6 +36,7 @@ struct ReportCliOptions {
   cascade::SpeculativeExperimentOptions speculative;  // --draft and its settings
   double cascade_tolerance_points = 0.5;
   NirCliOptions nir;
+  Communicator* comm = nullptr;  // mpirun's ranks (report only; mpi_world.hpp); null: one process
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -107,13 +108,21 @@ void print_finding(const nlohmann::json& j, const std::string& indent = "") {
 
 int run_report(const ReportCliOptions& o) {
   const std::string model = o.models.at(0);
-  if (is_nir_path(model))
+  const bool dist = distributed(o.comm);
+  if (is_nir_path(model)) {
+    if (dist) throw UsageError("a NIR report runs in one process: its samples are not sharded over mpirun's ranks yet");
     return report_nir_file(model, o.pipeline.data, o.nir.samples, o.out,
                            split_list(o.profiles), o.nir);
+  }
   const std::string out = o.out.empty() ? std::filesystem::path(model).stem().string() + "_report" : o.out;
   std::vector<cascade::StageSpec> user_stages;
   if (!o.cascade_stages.empty()) user_stages = cascade::parse_stage_list(o.cascade_stages);  // bad usage first
-  cascade::PipelineResult r = cascade::run_pipeline(pipeline_options(o, model, ""));
+  cascade::PipelineOptions po = pipeline_options(o, model, "");
+  po.comm = o.comm;
+  if (dist && o.comm->rank() != 0) po.progress = nullptr;  // rank 0 speaks for the job
+  cascade::PipelineResult r = cascade::run_pipeline(po);
+  if (!r.root) return 0;  // the sharded stages are done; rank 0 runs the rest and writes the report
+  // From here on rank 0 alone: a user cascade and the speculative measurement run in its process, unsharded.
   if (!user_stages.empty()) {
     cascade::UserCascadeOptions co;
     co.stages = user_stages;
@@ -260,9 +269,10 @@ void add_pipeline_options(CLI::App* cmd, ReportCliOptions& o) {
 
 }  // namespace
 
-void add_report(CLI::App& app, Action& action) {
+void add_report(CLI::App& app, Action& action, Communicator* comm) {
   auto opts = std::make_shared<ReportCliOptions>();
   opts->models.resize(1);
+  opts->comm = comm;
   auto* cmd = app.add_subcommand(
       "report",
       "The whole pipeline on one model and an energy report folder (what `snnconv MODEL.onnx` runs): import, "

@@ -24,7 +24,7 @@ void add_generate(CLI::App& app, Action& action);
 void add_run(CLI::App& app, Action& action, Communicator* comm);
 void add_convert(CLI::App& app, Action& action);
 void add_compress(CLI::App& app, Action& action);
-void add_report(CLI::App& app, Action& action);
+void add_report(CLI::App& app, Action& action, Communicator* comm);
 void add_compare(CLI::App& app, Action& action);
 void add_cascade(CLI::App& app, Action& action);
 void add_export(CLI::App& app, Action& action);

@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_run(app, action, comm);
   snnconv::cli::add_convert(app, action);
   snnconv::cli::add_compress(app, action);
-  snnconv::cli::add_report(app, action);
+  snnconv::cli::add_report(app, action, comm);
   snnconv::cli::add_compare(app, action);
   snnconv::cli::add_cascade(app, action);
   snnconv::cli::add_export(app, action);
@@ -128,11 +128,12 @@ int main(int argc, char** argv) {
     const int rc = quiet_rank ? e.get_exit_code() : app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);
   }
-  // Only `run` shards its work over ranks so far (docs/scaling.md); any other command would run K times.
-  if (snnconv::distributed(comm) && !app.got_subcommand("run")) {
+  // Only `run` and `report` (the front door) shard their work over ranks so far (docs/scaling.md); any other
+  // command would run K times.
+  if (snnconv::distributed(comm) && !app.got_subcommand("run") && !app.got_subcommand("report")) {
     if (!quiet_rank)
-      std::fprintf(stderr, "snnconv: error: only `snnconv run` runs data parallel under mpirun so "
-                           "far; run this command as one process (docs/scaling.md)\n");
+      std::fprintf(stderr, "snnconv: error: only `snnconv run` and `snnconv report` (the front door) run data "
+                           "parallel under mpirun so far; run this command as one process (docs/scaling.md)\n");
     return static_cast<int>(snnconv::ExitCode::bad_usage);
   }
   snnconv::install_interrupt_cleanup();

@@ -12,6 +12,7 @@
 
 #include "snnconv/cascade/cascade.hpp"
 #include "snnconv/core/graph.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -58,6 +59,10 @@ class EarlyReadRecorder {
   EarlyReadRecorder& operator=(const EarlyReadRecorder&) = delete;
   const std::vector<int>& read_steps() const { return reads_; }
   void on_read(std::int64_t sample, int step, bool final, const Tensor& output, const Ledger& own);
+  // Data parallel (a run_spiking of `count` samples sharded over comm's ranks, each calling on_read for its shard
+  // shard_of(count, rank, size)): rank 0 receives every other rank's reads and costs, after which its recorder
+  // holds what one process would. No-op for one process.
+  void gather(Communicator* comm, std::size_t count);
   // labels[i]: the class of sample i. `base` names the SNN stage (model, bits, mode); stage k gets its steps;
   // `split` names the rows in the result. UsageError when fewer than two samples calibrate or evaluate, or
   // when the SNN fits none of the profiles.

@@ -17,6 +17,7 @@
 
 #include "snnconv/cascade/early_read.hpp"
 #include "snnconv/cascade/findings.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
@@ -65,6 +66,12 @@ struct PipelineOptions {
   bool cascade = true;
   EarlyReadOptions early_read;
   std::function<void(const PipelineProgress&)> progress;  // optional
+  // Data parallel (docs/scaling.md): with more than one rank, the ANN evaluation, the QANN and SNN runs (with the
+  // early-read cascade) and the baselines shard their samples over the ranks; calibration runs once on rank 0 and
+  // is broadcast. Rank 0's result is the one-process result (timings aside); the other ranks return after the
+  // baselines with PipelineResult::root false. A stage that fails on any rank ends the job (one process would
+  // list it as not available), except the failures of the calibration, which every rank reproduces.
+  Communicator* comm = nullptr;
 };
 
 struct StageRecord {
@@ -155,6 +162,7 @@ struct Comparison {
 };
 
 struct PipelineResult {
+  bool root = true;       // false on the ranks other than 0 of a data-parallel run (nothing after the baselines filled)
   std::string generator;  // "snnconv 0.1.0"
   ModelSummary model;
   std::vector<StageRecord> stages;

@@ -99,6 +99,14 @@ Calibration calibrate(const QannSkeleton& skeleton, std::span<const std::vector<
 // convert_to_spiking accept. UsageError for bits out of range or unknown names in the per-unit maps.
 Graph quantize_skeleton(const QannSkeleton& skeleton, const Calibration& calibration, const QuantizeOptions& options);
 
+// The sum of squared errors of quantizing `values` at step s to levels n_min..n_max (round half up, clamp,
+// accumulated in double in the order of `values`): the reference for the MSE clip search.
+double quant_mse(const std::vector<float>& values, float s, std::int32_t n_min, std::int32_t n_max);
+// quant_mse at kMseLanes steps in one pass, each sum bit-identical to quant_mse's (the lanes break its chain of
+// dependent adds); what choose_step's MSE search runs.
+inline constexpr int kMseLanes = 8;
+void quant_mse_lanes(const std::vector<float>& values, const float (&steps)[kMseLanes], std::int32_t n_min,
+                     std::int32_t n_max, double (&errors)[kMseLanes]);
 // The step a clip method picks for `stats` at `levels` (n_min..n_max), exposed for tests.
 float choose_step(const PointStats& stats, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& options);
 // The QuantParams of activation point `p` at `bits` from the statistics `stats` it is calibrated on: unsigned

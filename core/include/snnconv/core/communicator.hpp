@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -29,6 +30,10 @@ class Communicator {
 // True when `comm` spans more than one process.
 inline bool distributed(const Communicator* comm) { return comm != nullptr && comm->size() > 1; }
 
+// Every rank's `v` becomes rank 0's (no-op for one process): the decisions that gate a later collective (whether a
+// stage ran, how many samples it scored) are taken on rank 0's merged results and followed by every rank.
+template <typename T> void agree_with_root(Communicator* comm, T& v);
+
 // The static contiguous shard of `count` items that rank `rank` of `ranks` owns: [lo, hi), lo = rank * count /
 // ranks (the split the SNN engine uses for its thread shards), so every K covers every item exactly once.
 struct ShardRange {
@@ -48,6 +53,7 @@ class BytesOut {
     bytes_.append(reinterpret_cast<const char*>(&v), sizeof v);
   }
   void put_bytes(const void* data, std::size_t n);
+  void put_string(const std::string& s) { put_bytes(s.data(), s.size()); }
   void put_tensor(const Tensor& t);
   std::string& str() { return bytes_; }
 
@@ -65,6 +71,7 @@ class BytesIn {
     return v;
   }
   const char* take(std::size_t n);
+  std::string get_string();  // what put_string wrote
   Tensor get_tensor();
   bool done() const { return at_ == bytes_.size(); }
 
@@ -72,5 +79,14 @@ class BytesIn {
   const std::string& bytes_;
   std::size_t at_ = 0;
 };
+
+template <typename T> void agree_with_root(Communicator* comm, T& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (!distributed(comm)) return;
+  std::string bytes(reinterpret_cast<const char*>(&v), sizeof v);
+  comm->broadcast(bytes, 0);
+  if (bytes.size() != sizeof v) throw std::runtime_error("rank 0 sent a value of another size");
+  std::memcpy(&v, bytes.data(), sizeof v);
+}
 
 }  // namespace snnconv

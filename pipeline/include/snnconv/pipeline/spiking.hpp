@@ -91,6 +91,13 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
 QuantizedModel quantized_model_from_image(const std::string& image, const std::string& label,
                                           const std::string& data = "");
 
+// Data parallel (docs/scaling.md): `make` (calibration, quantization, conversion) runs once, on rank 0; every other
+// rank receives its model file image (quantized_model_image). When `make` throws an snnconv::Error on rank 0, every
+// rank throws the same class with the same message and context, so all ranks take the same path (the report lists
+// the stage as not available). One process (comm null or of size 1): make().
+QuantizedModel quantize_on_root(Communicator* comm, const QuantizeModelOptions& options,
+                                const std::function<QuantizedModel()>& make);
+
 // One run of the quantized graph: `rows` samples (one unless the export fixes a larger batch B: then B rows, the
 // last group padded by repeating its last row). inputs: one tensor per graph input; labels: classification, per
 // real row (empty when the data has none); next: language model and vqa, the token each position of each real
@@ -158,7 +165,9 @@ struct SpikingRunOptions {
   // rank 0, which scores every sample in order and merges the ledgers in rank order: rank 0's result is
   // bit-identical to one process for any rank count. The other ranks return with `SpikingRunResult::root`
   // false and nothing else filled. Every rank must hold the same model and samples. Not with record_path or
-  // on_read (UsageError). on_sample runs on rank 0 only, once the shards are back.
+  // keep_recording (UsageError). on_read runs on the rank that simulates the sample (global sample indices): the
+  // caller gathers what it recorded (the report's early-read cascade: EarlyReadRecorder::gather). on_sample runs
+  // on rank 0 only, once the shards are back.
   Communicator* comm = nullptr;
 };
 
