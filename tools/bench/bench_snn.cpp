@@ -2,7 +2,7 @@
 // "SNN vs dense"). Not a test: run by hand.
 //
 //   bench_snn [--model M] [--act-bits B] [--samples N] [--reps R] [--seq S] [--threads T,...] [--batch B]
-//             [--modes strict,burst] [--json FILE]
+//             [--modes strict,burst] [--pass-kib K] [--profile] [--json FILE]
 //
 // Dense side: the float model (fp32, fused, the dense engine's packed kernels) and the QANN (FakeQuant
 // points, int8 per-channel weights, fake-quantized float arithmetic), both at batch N in one pass. SNN side:
