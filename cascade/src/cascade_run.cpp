@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -22,6 +23,7 @@
 #include "snnconv/pipeline/spiking.hpp"
 #include "snnconv/converter/decoder.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/finite.hpp"
 #include "snnconv/core/si_format.hpp"
@@ -124,7 +126,11 @@ class ClassifierStages {
     qo.calib_samples = o_.calib_samples;
     qo.quant.weight_bits = w;
     qo.quant.act_bits = act;
-    auto m = std::make_unique<QuantizedModel>(quantize_model(qo));
+    // Quantized once (rank 0 of a data-parallel run; the others get its model file image, or its error). A dense
+    // stage runs the float graph, which the image does not hold: the other ranks read and fuse it themselves.
+    QuantizedModel q = quantize_on_root(o_.comm, qo, [&] { return quantize_model(qo); });
+    if (distributed(o_.comm) && o_.comm->rank() != 0 && s.engine == StageEngine::ann) q.canonical = prepare_model(qo).canonical;
+    auto m = std::make_unique<QuantizedModel>(std::move(q));
     return *models_.emplace(key, std::move(m)).first->second;
   }
 
@@ -154,6 +160,14 @@ class ClassifierStages {
     std::vector<std::vector<ClassifierRun>> runs(ranges.size());
     std::vector<std::vector<Sample>> samples;
     for (const RowRange& r : ranges) samples.push_back(rows(m, r));
+    // Data parallel: this rank runs the rows of its shard of all rows in order (calibration rows, then evaluation
+    // rows); rank 0 gathers the others' runs below.
+    std::size_t total = 0;
+    for (const auto& v : samples) total += v.size();
+    const ShardRange mine = distributed(o_.comm) ? shard_of(total, o_.comm->rank(), o_.comm->size()) : ShardRange{0, total};
+    std::size_t flat = 0;
+    auto runs_here = [&] { return flat >= mine.lo && flat < mine.hi; };
+    for (std::size_t k = 0; k < ranges.size(); ++k) runs[k].resize(samples[k].size());
     if (s.engine == StageEngine::snn) {
       const snn::FireMode mode = s.mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict;
       snn::Engine engine(m.snn, {mode, s.steps > 0 ? s.steps : 4096, 1});
@@ -161,7 +175,9 @@ class ClassifierStages {
       priced = &m.snn;
       const hw::Profile prof = hw::find_profile(profile);
       for (std::size_t k = 0; k < ranges.size(); ++k)
-        for (const Sample& smp : samples[k]) {
+        for (std::size_t i = 0; i < samples[k].size(); ++i, ++flat) {
+          if (!runs_here()) continue;
+          const Sample& smp = samples[k][i];
           Ledger own = Ledger::for_graph(m.snn);
           std::vector<std::vector<float>> steps;
           snn::StepObserver obs = [&](int, const std::vector<Tensor>& outs) {
@@ -176,16 +192,28 @@ class ClassifierStages {
           cr.final_logits.assign(t.data<float>(), t.data<float>() + t.numel());
           const std::size_t half = static_cast<std::size_t>(std::max(1, res.steps / 2));
           cr.half_logits = half <= steps.size() ? steps[half - 1] : cr.final_logits;
-          runs[k].push_back(std::move(cr));
+          runs[k][i] = std::move(cr);
         }
     } else {
       const Graph& g = s.engine == StageEngine::ann ? m.canonical : m.qann;
       ann::Engine engine(g, ann::EngineOptions{.threads = o_.threads});
       ledger = Ledger::for_graph(g);
       priced = &g;
-      bool first = true;
+      // The dense engine's counts depend on shapes only: one pass of the first row fills the ledger (rank 0's
+      // job in a data-parallel run, whichever rank runs that row).
+      bool first = !distributed(o_.comm) || o_.comm->rank() == 0;
+      if (first && mine.lo > 0) {
+        for (const auto& v : samples)
+          if (!v.empty()) {
+            (void)engine.run(v.front().inputs, &ledger);
+            break;
+          }
+        first = false;
+      }
       for (std::size_t k = 0; k < ranges.size(); ++k)
-        for (const Sample& smp : samples[k]) {
+        for (std::size_t i = 0; i < samples[k].size(); ++i, ++flat) {
+          if (!runs_here()) continue;
+          const Sample& smp = samples[k][i];
           ClassifierRun cr;
           if (s.engine == StageEngine::ann) {
             const std::vector<Tensor> outs = engine.run(smp.inputs, first ? &ledger : nullptr);
@@ -197,9 +225,10 @@ class ClassifierStages {
           }
           first = false;
           cr.half_logits = cr.final_logits;
-          runs[k].push_back(std::move(cr));
+          runs[k][i] = std::move(cr);
         }
     }
+    if (distributed(o_.comm) && !gather_runs(mine, runs, ledger, s.engine == StageEngine::snn)) return;  // rank 0 finishes the stage
     cost_pj = price(profile, std::string(engine_name(s.engine)), *priced, ledger, s).result.energy_per_inference_pj();
     out.assign(ranges.size(), {});
     for (std::size_t k = 0; k < ranges.size(); ++k) {
@@ -228,6 +257,60 @@ class ClassifierStages {
   }
 
  private:
+  // Every rank's runs of its shard (rows in flat order) and, for an SNN stage, its merged own ledgers go to
+  // rank 0, which puts them in place and merges the ledgers (integer counters: the one-process sums). Returns
+  // false on the other ranks.
+  bool gather_runs(const ShardRange& mine, std::vector<std::vector<ClassifierRun>>& runs, Ledger& ledger,
+                   bool snn_stage) {
+    auto at = [&](std::size_t flat) -> ClassifierRun& {
+      for (auto& v : runs) {
+        if (flat < v.size()) return v[flat];
+        flat -= v.size();
+      }
+      throw Error("a cascade shard names a row outside the stage's rows");
+    };
+    auto put_floats = [](BytesOut& out, const std::vector<float>& v) {
+      out.put<std::uint64_t>(v.size());
+      out.put_bytes(v.data(), v.size() * sizeof(float));
+    };
+    BytesOut out;
+    for (std::size_t f = mine.lo; f < mine.hi; ++f) {
+      const ClassifierRun& cr = at(f);
+      put_floats(out, cr.final_logits);
+      put_floats(out, cr.half_logits);
+      out.put(cr.cost_pj);
+    }
+    // An SNN stage's ledger sums the own ledgers of the rows run here; a dense stage's is rank 0's one pass.
+    const bool send_ledger = snn_stage && o_.comm->rank() != 0;
+    out.put<std::uint8_t>(send_ledger ? 1 : 0);
+    if (send_ledger) put_ledger(out, ledger);
+    const std::vector<std::string> all = o_.comm->gather(out.str(), 0);
+    if (o_.comm->rank() != 0) return false;
+    std::size_t total = 0;
+    for (const auto& v : runs) total += v.size();
+    for (std::size_t k = 1; k < all.size(); ++k) {
+      BytesIn in(all[k]);
+      auto get_floats = [&](std::vector<float>& v) {
+        const auto n = in.get<std::uint64_t>();
+        const auto bytes = in.get<std::uint64_t>();
+        if (n > all[k].size() || bytes != n * sizeof(float)) throw Error(fmt::format("rank {} sent a malformed cascade run", k));
+        const char* p = in.take(bytes);
+        v.resize(n);
+        std::memcpy(v.data(), p, bytes);
+      };
+      const ShardRange theirs = shard_of(total, static_cast<int>(k), o_.comm->size());
+      for (std::size_t f = theirs.lo; f < theirs.hi; ++f) {
+        ClassifierRun& cr = at(f);
+        get_floats(cr.final_logits);
+        get_floats(cr.half_logits);
+        cr.cost_pj = in.get<double>();
+      }
+      if (in.get<std::uint8_t>() != 0) merge_ledger_from(in, ledger);
+      if (!in.done()) throw Error(fmt::format("rank {} sent trailing bytes after its cascade runs", k));
+    }
+    return true;
+  }
+
   const CascadeOptions& o_;
   std::string data_;
   std::map<std::string, std::unique_ptr<QuantizedModel>> models_;
@@ -411,6 +494,9 @@ CascadeResult run_cascade(const CascadeOptions& o) {
   r.z = o.z;
   r.calibrated = o.thresholds.empty();
 
+  if (distributed(o.comm) && r.task != "classification")
+    throw UsageError("a program-synthesis cascade runs in one process: its tasks are not sharded over mpirun's ranks yet");
+  const bool other_rank = distributed(o.comm) && o.comm->rank() != 0;
   std::vector<StageOutcomes> calib(n), eval(n);
   ClassifierStages classifiers(o, r.data);
   std::vector<Tasks> tasks;
@@ -427,6 +513,8 @@ CascadeResult run_cascade(const CascadeOptions& o) {
     if (r.task == "classification") classifiers.run(s, sr.profile, ranges, rows, sr.cost_pj);
     else run_generator(o, s, sr.profile, tasks, rows, sr.cost_pj);
     sr.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    // Rank 0 holds the stage's rows and checks them; a refusal there ends the job (MPI_Abort) with its message.
+    if (other_rank) continue;
     sr.calib_accuracy = rows[0].accuracy;
     sr.eval_accuracy = rows[1].accuracy;
     calib[i].samples = std::move(rows[0].outcomes);
@@ -445,6 +533,10 @@ CascadeResult run_cascade(const CascadeOptions& o) {
       o.progress(fmt::format("  {} per sample, {} {:.4f} (calibration) {:.4f} (evaluation), {:.1f} s",
                              format_energy_pj(sr.cost_pj), r.metric, sr.calib_accuracy, sr.eval_accuracy, sr.seconds));
     r.stages.push_back(std::move(sr));
+  }
+  if (other_rank) {
+    r.root = false;
+    return r;
   }
   r.calib_samples = static_cast<std::int64_t>(calib[0].samples.size());
   r.eval_samples = static_cast<std::int64_t>(eval[0].samples.size());

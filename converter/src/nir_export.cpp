@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "snnconv/core/attrs.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/core/op.hpp"
 
@@ -11,8 +12,9 @@ namespace snnconv::nir_export {
 
 namespace {
 
-// Why an op has no NIR equivalent; empty when NIR has one (Affine, Conv2d, Flatten, SumPool2d, Scale) or
-// the op is bookkeeping that the NIR graph's edges replace (Identity, Reshape to the same data).
+// Why an op has no NIR equivalent; empty when NIR has one (Affine, Conv2d, Flatten, SumPool2d, Scale), when
+// it is written as a composition of NIR nodes (the ST-BIF neuron), or when it is bookkeeping that the NIR
+// graph's edges replace (Identity, Reshape to the same data).
 std::string why_not(const Node& n) {
   switch (n.kind) {
     case OpKind::SynapseLinear:
@@ -23,9 +25,14 @@ std::string why_not(const Node& n) {
     case OpKind::Flatten:
     case OpKind::Reshape:
     case OpKind::Identity: return "";
-    case OpKind::SpikeNeuron:
-      return "ST-BIF neuron: signed spikes, bounded spike count, soft reset by the threshold, membrane starting at "
-             "half the threshold; NIR's IF/LIF fire unsigned spikes with a hard reset";
+    case OpKind::SpikeNeuron: {
+      // Written as Integrator/Threshold/Scale nodes (nir_stbif.cpp): one threshold per level boundary needs
+      // a level that never falls as the input grows.
+      const Activation a = std::get<NeuronAttrs>(n.attrs).target;
+      if (a == Activation::none || a == Activation::relu) return "";
+      return "ST-BIF neuron with a folded " + std::string(activation_name(a)) +
+             ": its level is not monotone in the input, so no threshold per level boundary writes it";
+    }
     case OpKind::DiffUnit: return "differential unit (LayerNorm, softmax, RMSNorm or rotary on accumulated inputs)";
     case OpKind::SpikeMatMul: return "product of two spiking operands";
     case OpKind::LayerNorm: return "LayerNorm";
@@ -50,14 +57,13 @@ std::vector<Inexpressible> inexpressible_nodes(const Graph& g) {
 }
 
 void refuse(const std::vector<Inexpressible>& nodes, const std::string& file) {
-  std::map<std::string, std::pair<std::size_t, std::string>> by_op;
-  for (const Inexpressible& n : nodes) {
-    auto& e = by_op[n.op];
-    ++e.first;
-    e.second = n.why;
-  }
+  // Grouped by op and reason, in order of first appearance: a root cause stays beside the nodes it took along.
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::map<std::pair<std::string, std::string>, std::size_t> count;
+  for (const Inexpressible& n : nodes)
+    if (count[{n.op, n.why}]++ == 0) keys.emplace_back(n.op, n.why);
   std::string text = fmt::format("{} nodes have no NIR equivalent:", nodes.size());
-  for (const auto& [op, e] : by_op) text += fmt::format("\n  {} x {}: {}", e.first, op, e.second);
+  for (const auto& k : keys) text += fmt::format("\n  {} x {}: {}", count[k], k.first, k.second);
   text += "\n  nodes:";
   for (std::size_t i = 0; i < nodes.size() && i < 40; ++i) text += (i ? ", " : " ") + nodes[i].node;
   if (nodes.size() > 40) text += fmt::format(", ... ({} more)", nodes.size() - 40);

@@ -45,4 +45,28 @@ Tensor BytesIn::get_tensor() {
   return t;
 }
 
+void put_ledger(BytesOut& out, const Ledger& ledger) {
+  out.put<std::uint64_t>(ledger.per_node.size());
+  for (const Counters& c : ledger.per_node) out.put(c);
+  out.put<std::uint64_t>(ledger.per_step.size());
+  for (const Counters& c : ledger.per_step) out.put(c);
+  out.put<std::uint64_t>(ledger.samples);
+  out.put<std::uint64_t>(ledger.tokens);
+}
+
+void merge_ledger_from(BytesIn& in, Ledger& into) {
+  Ledger other;
+  const auto nodes = in.get<std::uint64_t>();
+  if (nodes != into.per_node.size()) throw Error("another rank sent a ledger of another graph");
+  other.per_node.resize(nodes);
+  for (Counters& c : other.per_node) c = in.get<Counters>();
+  const auto steps = in.get<std::uint64_t>();
+  if (steps > (std::uint64_t{1} << 24)) throw Error("another rank sent a ledger of more than 2^24 steps");
+  other.per_step.resize(steps);
+  for (Counters& c : other.per_step) c = in.get<Counters>();
+  other.samples = in.get<std::uint64_t>();
+  other.tokens = in.get<std::uint64_t>();
+  into.merge(other);
+}
+
 }  // namespace snnconv

@@ -287,7 +287,7 @@ EvalResult evaluate(const ModelSource& src, const RowSet& rs, const EvalOptions&
         merge_ledger(main->ledger, r->ledger);
         r->ledger = Ledger::for_graph(r->graph);
       }
-    detail::put_ledger(mine, main ? main->ledger : Ledger{});
+    put_ledger(mine, main ? main->ledger : Ledger{});
     const std::vector<std::string> all = o.comm->gather(mine.str(), 0);
     if (o.comm->rank() != 0) {
       EvalResult other;
@@ -313,7 +313,7 @@ EvalResult evaluate(const ModelSource& src, const RowSet& rs, const EvalOptions&
         for (std::uint32_t j = 0; j < outs; ++j) gr.kept.push_back(in.get_tensor());
         add_group(groups[i], std::move(gr));
       }
-      if (k > 0 && main) detail::merge_ledger_from(in, main->ledger);
+      if (k > 0 && main) merge_ledger_from(in, main->ledger);
     }
   }
   res.samples = rs.rows;

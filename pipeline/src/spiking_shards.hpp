@@ -15,10 +15,6 @@ namespace snnconv::pipeline::detail {
 // (shard_of(results.size(), rank, size)): outputs, steps, quiescent and the per-step readings. On rank 0 the
 // call fills every slot from the other ranks' shards and merges their ledgers into `ledger` in rank order (its
 // own first: integer counters, so the sum is the one-process sum); it returns true there and false elsewhere.
-// A ledger's counters (per node, per step, samples, tokens) packed for rank 0, and added there to `into`
-// (Ledger::merge; Error when the node count differs: another graph).
-void put_ledger(BytesOut& out, const Ledger& ledger);
-void merge_ledger_from(BytesIn& in, Ledger& into);
 
 bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
                    std::vector<std::vector<SampleScore>>& curves, Ledger& ledger);

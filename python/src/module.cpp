@@ -21,9 +21,11 @@
 #include "option_values.hpp"
 #include "report/report.hpp"
 #include "snnconv/converter/fuse.hpp"
+#include "snnconv/converter/nir_export.hpp"
 #include "snnconv/converter/onnx_import.hpp"
 #include "snnconv/core/error.hpp"
 #include "snnconv/datasets/model_file.hpp"
+#include "snnconv/datasets/nir_file.hpp"
 #include "snnconv/neuromorphic_hw/price_profile.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/model_data.hpp"
@@ -445,6 +447,14 @@ void save(const PyModel& m, const std::string& path) {
   pipeline::save_quantized_model(*m.quantized, m.quant_options, path);
 }
 
+// `snnconv export FILE --format nir --out path`: the SNN as one NIR graph (docs/nir.md, "Export").
+void save_nir(const PyModel& m, const std::string& path) {
+  if (!m.is_quantized())
+    throw UsageError("save_nir() writes the SNN as NIR: quantize the model first (m.quantize(calib=...)) or load an .snn.h5");
+  py::gil_scoped_release release;
+  datasets::write_nir_file(path, nir_export::to_nir(m.quantized->snn, m.path).graph);
+}
+
 // `snnconv MODEL.onnx --out DIR`: the whole pipeline (cascade::run_pipeline) and the report folder, as the CLI writes
 // it (report::write_report_folder). Returns report.json's content.
 struct ReportArgs {
@@ -591,7 +601,10 @@ PYBIND11_MODULE(_snnconv, mod) {
             return s;
           },
           "The spiking model of this QANN (runs on engine='snn' by default).")
-      .def("save", &save, py::arg("path"), "Writes the SNN model file (.snn.h5) `snnconv convert --out` writes.");
+      .def("save", &save, py::arg("path"), "Writes the SNN model file (.snn.h5) `snnconv convert --out` writes.")
+      .def("save_nir", &save_nir, py::arg("path"),
+           "Writes the SNN as NIR, as `snnconv export FILE --format nir` (docs/nir.md): run it with dt=1 and the "
+           "features at every step; UnsupportedError listing the nodes NIR cannot express.");
 
   mod.def("price", &price, py::arg("ledger"), py::arg("profile") = "loihi",
           "Prices a run's ledger (result['ledger']) on a hardware profile (a bundled name, a .json path or "

@@ -296,3 +296,33 @@ def test_nir_equals_cli(cli, root, tmp_path):
     with open(tmp_path / "rep" / "report.json") as f:
         prices = json.load(f)["prices"]
     assert compute == prices[0] and loihi == prices[1]
+
+
+def test_save_nir_equals_cli(cli, root, tmp_path):
+    """A converted spiking MLP saved as NIR (save_nir) runs like `snnconv export --format nir`'s file and gives the
+    engine's predictions; a transformer is refused with UnsupportedError (exit code 3) naming what NIR lacks."""
+    snn = str(tmp_path / "mlp.snn.h5")
+    rc, _, err = cli("convert", os.path.join(root, "examples/fixtures/spiking_mlp.onnx"), "--act-bits", "4", "--out", snn,
+                     "--quiet")
+    assert rc == 0, err
+    s = snnconv.load(snn)
+    s.save_nir(str(tmp_path / "py.nir"))
+    rc, _, err = cli("export", snn, "--format", "nir", "--out", str(tmp_path / "cli.nir"), "--quiet")
+    assert rc == 0, err
+    import h5py
+    with h5py.File(os.path.join(root, "examples/data/breast_cancer.h5"), "r") as f:
+        x = f["test/inputs"][:20]
+    engine, _ = s.run(x, engine="snn")
+    spikes = np.repeat(x[:, None, :], 30, axis=1)
+    a, _ = snnconv.load(str(tmp_path / "py.nir"), dt=1.0).run(spikes)
+    b, _ = snnconv.load(str(tmp_path / "cli.nir"), dt=1.0).run(spikes)
+    assert a.tobytes() == b.tobytes()
+    assert (a[:, -1, :].argmax(1) == engine["logits"].argmax(1)).all()
+    assert np.abs(a[:, -1, :] - engine["logits"]).max() <= 1e-5 * np.abs(engine["logits"]).max()
+    vit = str(tmp_path / "vit.snn.h5")
+    rc, _, err = cli("convert", os.path.join(root, "examples/fashion_vit/fashion_vit_relu.onnx"), "--act-bits", "4",
+                     "--calib", "4", "--out", vit, "--quiet")
+    assert rc == 0, err
+    with pytest.raises(snnconv.UnsupportedError, match="SpikeMatMul: product of two spiking operands"):
+        snnconv.load(vit).save_nir(str(tmp_path / "vit.nir"))
+    assert not os.path.exists(tmp_path / "vit.nir")

@@ -65,7 +65,7 @@ check npz "2" "$src/examples/byom/encoder_mean.onnx" --data "$src/examples/byom/
 
 mpi -n 2 "$bin" compress "$vit" --act-bits 4 --out "$tmp/c.snn.h5" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-[[ $rc == 2 ]] && [[ $(grep -c "only \`snnconv run\` and \`snnconv report\`" "$tmp/err") == 1 ]] && [[ ! -e "$tmp/c.snn.h5" ]] \
+[[ $rc == 2 ]] && [[ $(grep -c "only \`snnconv run\`, \`snnconv report\`" "$tmp/err") == 1 ]] && [[ ! -e "$tmp/c.snn.h5" ]] \
   && ok "compress under 2 ranks refused once (exit 2), no output" || fail "compress under mpirun: exit $rc, $(cat "$tmp/err")"
 
 [[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }

@@ -10,6 +10,7 @@
 #include "report/cascade_report.hpp"
 #include "report/report.hpp"
 #include "snnconv/cascade/cascade.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "snnconv/core/error.hpp"
 
 namespace snnconv::cli {
@@ -51,8 +52,10 @@ int run_cascade_cmd(CascadeCliOptions& o) {
   if (!(o.tolerance_points >= 0.0 && o.tolerance_points <= 100.0))
     throw UsageError(fmt::format("--tolerance {} is outside [0, 100] points", o.tolerance_points));
   o.run.tolerance = o.tolerance_points / 100.0;
-  if (!o.quiet) o.run.progress = [](const std::string& line) { std::cerr << line << '\n'; };
+  const bool other_rank = distributed(o.run.comm) && o.run.comm->rank() != 0;
+  if (!o.quiet && !other_rank) o.run.progress = [](const std::string& line) { std::cerr << line << '\n'; };
   const cascade::CascadeResult r = cascade::run_cascade(o.run);
+  if (!r.root) return 0;  // rank 0 writes the cascade report
   const nlohmann::json j = report::cascade_json(r);
   report::OutputFiles files(o.out);
   files.write("cascade.json", j.dump(1) + "\n");
@@ -71,8 +74,9 @@ int run_cascade_cmd(CascadeCliOptions& o) {
 }
 }  // namespace
 
-void add_cascade(CLI::App& app, Action& action) {
+void add_cascade(CLI::App& app, Action& action, Communicator* comm) {
   auto opts = std::make_shared<CascadeCliOptions>();
+  opts->run.comm = comm;
   auto* cmd = app.add_subcommand(
       "cascade",
       "Small-to-large cascade: stages ordered by cost answer in turn, a stage's answer is kept when its self-test "

@@ -68,8 +68,8 @@ void add_convert(CLI::App& app, Action& action) {
       "convert",
       "Quantize a model post-training (calibrated on its dataset) and convert it to a spiking network; write "
       "the QANN and the SNN to an HDF5 model file that `snnconv run FILE --engine snn` reloads. Partial: "
-      "uniform bits (mixed precision and pruning: `snnconv compress`); classification, language-model and vqa data; no NIR "
-      "export. A static-batch export is calibrated B samples at a time");
+      "uniform bits (mixed precision and pruning: `snnconv compress`); classification, language-model and vqa data (NIR "
+      "export of the SNN: `snnconv export FILE --format nir`). A static-batch export is calibrated B samples at a time");
   cmd->add_option("model", opts->quant.model, "ONNX model file")->required();
   cmd->add_option("--data", opts->quant.data,
                   "Data (.npz named after the model's inputs, or .h5) recorded with the model; calibration uses its first "

@@ -1,5 +1,6 @@
 // `snnconv export MODEL --out FILE.onnx [--dims ...] [--samples DIR --split test --limit N]`
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <cstring>
 #include <filesystem>
@@ -33,6 +34,7 @@ struct ExportCmdOptions {
   std::string samples_dir, split = "test";
   std::int64_t limit = -1;
   bool quiet = false;
+  bool nir_subgraphs = false;
 };
 
 void write_bytes(AtomicFolder& dir, const std::string& relative, const std::vector<char>& bytes) {
@@ -119,11 +121,58 @@ std::int64_t dump_samples(const Graph& g, const pipeline::QuantizedModel& m, boo
   return rows;
 }
 
+// --nir-subgraphs: every maximal NIR-expressible subgraph of the SNN to its own file OUT_<k>.nir, the cuts
+// printed and written to OUT.cuts.json; all files are renamed into place together.
+int run_export_nir_subgraphs(const ExportCmdOptions& o, const pipeline::QuantizedModel& m) {
+  const std::vector<nir_export::NirSubgraph> subs = nir_export::to_nir_subgraphs(m.snn, o.model);
+  if (subs.empty())
+    throw UnsupportedError("no node of the SNN can be written as NIR (no SynapseLinear or ST-BIF population NIR expresses)",
+                           ErrorContext{o.model, {}, {}, {}});
+  std::string stem = o.out;
+  if (stem.size() > 4 && stem.ends_with(".nir")) stem.resize(stem.size() - 4);
+  std::vector<std::unique_ptr<AtomicFile>> files;
+  nlohmann::json manifest{{"model", o.model}, {"subgraphs", nlohmann::json::array()}};
+  for (std::size_t k = 0; k < subs.size(); ++k) {
+    const nir_export::NirSubgraph& s = subs[k];
+    const std::string path = fmt::format("{}_{}.nir", stem, k);
+    files.push_back(std::make_unique<AtomicFile>(path, "NIR file"));
+    files.back()->write(datasets::nir_file_image(path, s.nir.graph));
+    nlohmann::json cuts = nlohmann::json::array();
+    for (const nir_export::NirCut& c : s.cuts)
+      cuts.push_back({{"direction", c.direction}, {"value", c.value}, {"kind", c.kind}, {"nir_node", c.node},
+                      {"nir_shape", c.shape}, {"other", c.other}});
+    manifest["subgraphs"].push_back({{"file", std::filesystem::path(path).filename().string()},
+                                     {"snn_nodes", s.nodes},
+                                     {"populations", s.nir.populations},
+                                     {"synaptic_layers", s.nir.synaptic_layers},
+                                     {"nir_nodes", s.nir.graph.nodes.size()},
+                                     {"cuts", cuts}});
+    if (!o.quiet) {
+      fmt::print("{}: {} SNN nodes ({} populations, {} synaptic layers) as {} NIR nodes\n", path, s.nodes.size(),
+                 s.nir.populations, s.nir.synaptic_layers, s.nir.graph.nodes.size());
+      for (const nir_export::NirCut& c : s.cuts)
+        fmt::print("  cut {:3} {:7} '{}' {} '{}' (NIR node '{}', shape {})\n", c.direction, c.kind, c.value,
+                   c.direction == "in" ? "from" : "to", fmt::format("{}", fmt::join(c.other, "', '")), c.node,
+                   shape_to_string(c.shape));
+    }
+  }
+  files.push_back(std::make_unique<AtomicFile>(stem + ".cuts.json", "cuts file"));
+  files.back()->write(manifest.dump(1) + "\n");
+  std::vector<AtomicOutput*> all;
+  for (auto& f : files) all.push_back(f.get());
+  commit_together(all);
+  if (!o.quiet)
+    fmt::print("{} subgraphs; cuts in {}.cuts.json; NIR tensors of R rows are channel-major [C, R]\n", subs.size(), stem);
+  return 0;
+}
+
 // --format nir. A NIR file is validated by the simulator (shapes, parameters) and written back node for
-// node, every parameter with its stored type and shape. An SNN model file: its spiking graph is checked against
-// what NIR expresses (converter/nir_export.hpp) and refused with the list.
+// node, every parameter with its stored type and shape. An SNN model file: its spiking graph is written with
+// the ST-BIF populations as NIR compositions (converter/nir_export.hpp), or refused with the list of nodes
+// NIR cannot express.
 int run_export_nir(const ExportCmdOptions& o) {
   if (is_nir_path(o.model)) {
+    if (o.nir_subgraphs) throw UsageError("--nir-subgraphs applies to SNN model files (.snn.h5), not to a NIR file");
     const pipeline::NirModel m = pipeline::load_nir(o.model);
     datasets::write_nir_file(o.out, m.network.graph());
     if (!o.quiet)
@@ -135,12 +184,26 @@ int run_export_nir(const ExportCmdOptions& o) {
     throw UsageError("--format nir exports an SNN model file (.snn.h5 from `snnconv convert`) or a NIR file; '" +
                      o.model + "' is neither");
   const pipeline::QuantizedModel m = pipeline::load_quantized_model(o.model, o.data);
-  nir_export::refuse(nir_export::inexpressible_nodes(m.snn), o.model);
+  if (o.nir_subgraphs) return run_export_nir_subgraphs(o, m);
+  const nir_export::NirExport e = nir_export::to_nir(m.snn, o.model);
+  datasets::write_nir_file(o.out, e.graph);
+  if (!o.quiet) {
+    fmt::print("{}: NIR graph of the SNN of '{}': {} nodes, {} edges, {} parameters\n", o.out, o.model,
+               e.graph.nodes.size(), e.graph.edges.size(), nir::parameter_count(e.graph));
+    fmt::print("ST-BIF      {} populations as Integrator/Threshold/Scale compositions ({} level thresholds), {} synaptic "
+               "layers\n",
+               e.populations, e.threshold_nodes, e.synaptic_layers);
+    fmt::print("run         `snnconv run {} --dt 1 --data X.npz`: X [B, T, {}] the features repeated at every step, "
+               "T >= {} (quiescent by then); output [B, T, {}], read the last step\n",
+               o.out, e.input_features, e.settle_steps, e.outputs);
+  }
+  return 0;
 }
 
 int run_export(const ExportCmdOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
   if (o.format == "nir") return run_export_nir(o);
+  if (o.nir_subgraphs) throw UsageError("--nir-subgraphs needs --format nir");
   const bool from_file = datasets::is_model_file(o.model);
   pipeline::QuantizedModel m;
   Graph canonical;
@@ -242,14 +305,20 @@ void add_export(CLI::App& app, Action& action) {
       "fused float graph (Linear -> MatMul/Add, attention decomposed, GELU as its Erf chain; useful after "
       "pruning), or the QANN of an SNN model file from `snnconv convert` as QDQ (activations through "
       "QuantizeLinear/DequantizeLinear, int8 weights; see --form). --format nir: a NIR file written back "
-      "(validated, every parameter kept); an SNN model file is checked and refused with the list of nodes NIR "
-      "cannot express (partial: the converter's ST-BIF neurons have no NIR equivalent, so every converted model "
-      "is refused today; docs/nir.md)");
+      "(validated, every parameter kept); an SNN model file as NIR, its ST-BIF populations written exactly as "
+      "Integrator/Threshold/Scale compositions (run the file with --dt 1, the features at every step). Partial: only "
+      "one-row networks (an MLP: prologue Linear, SynapseLinear, ST-BIF with ReLU or no activation) are written "
+      "whole; other models are refused with the list of nodes NIR cannot express, or with --nir-subgraphs written "
+      "as their expressible subgraphs with the cuts named (one of fashion_vit's compared with the engine); docs/nir.md)");
   cmd->add_option("model", opts->model,
                   "ONNX model file, an SNN model file (.snn.h5) from `snnconv convert`, or (--format nir) a NIR file")
       ->required();
   cmd->add_option("--out", opts->out, "Output file (ONNX, or NIR with --format nir)")->required();
   cmd->add_option("--format", opts->format, "onnx or nir")->check(CLI::IsMember({"onnx", "nir"}))->capture_default_str();
+  cmd->add_flag("--nir-subgraphs", opts->nir_subgraphs,
+                "--format nir, SNN model files: write every maximal subgraph NIR expresses (SynapseLinear and ST-BIF "
+                "populations) to OUT_<k>.nir and the cuts (tensors crossing between NIR and the rest: currents or "
+                "signed spikes) to OUT.cuts.json");
   cmd->add_option("--dims", opts->dims, "ONNX models: sizes of symbolic input dims, e.g. batch=4 (default 1, seq = "
                                         "snnconv.max_seq); the file is written at these static shapes");
   cmd->add_option("--form", opts->form,

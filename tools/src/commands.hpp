@@ -26,7 +26,7 @@ void add_convert(CLI::App& app, Action& action);
 void add_compress(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action, Communicator* comm);
 void add_compare(CLI::App& app, Action& action);
-void add_cascade(CLI::App& app, Action& action);
+void add_cascade(CLI::App& app, Action& action, Communicator* comm);
 void add_export(CLI::App& app, Action& action);
 
 // NIR files (cmd_nir.cpp): the options run and report add, and what they call on a NIR file.

@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   snnconv::cli::add_compress(app, action);
   snnconv::cli::add_report(app, action, comm);
   snnconv::cli::add_compare(app, action);
-  snnconv::cli::add_cascade(app, action);
+  snnconv::cli::add_cascade(app, action, comm);
   snnconv::cli::add_export(app, action);
   try {
     std::vector<std::string> args;
@@ -128,12 +128,14 @@ int main(int argc, char** argv) {
     const int rc = quiet_rank ? e.get_exit_code() : app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(snnconv::ExitCode::bad_usage);
   }
-  // Only `run` and `report` (the front door) shard their work over ranks so far (docs/scaling.md); any other
+  // Only `run`, `report` (the front door) and `cascade` shard their work over ranks so far (docs/scaling.md); any other
   // command would run K times.
-  if (snnconv::distributed(comm) && !app.got_subcommand("run") && !app.got_subcommand("report")) {
+  if (snnconv::distributed(comm) && !app.got_subcommand("run") && !app.got_subcommand("report") &&
+      !app.got_subcommand("cascade")) {
     if (!quiet_rank)
-      std::fprintf(stderr, "snnconv: error: only `snnconv run` and `snnconv report` (the front door) run data "
-                           "parallel under mpirun so far; run this command as one process (docs/scaling.md)\n");
+      std::fprintf(stderr, "snnconv: error: only `snnconv run`, `snnconv report` (the front door) and `snnconv "
+                           "cascade` run data parallel under mpirun so far; run this command as one process "
+                           "(docs/scaling.md)\n");
     return static_cast<int>(snnconv::ExitCode::bad_usage);
   }
   snnconv::install_interrupt_cleanup();

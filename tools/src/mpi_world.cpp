@@ -111,8 +111,9 @@ bool mpi_built() {
 }
 
 std::string mpi_help_note() {
-  return mpi_built() ? "Data parallel: `mpirun -n K snnconv run ...` and `mpirun -n K snnconv MODEL.onnx` (report) shard "
-                       "the samples over K ranks, results identical to one process (docs/scaling.md)"
+  return mpi_built() ? "Data parallel: `mpirun -n K snnconv run ...`, `mpirun -n K snnconv MODEL.onnx` (report) and `mpirun "
+                       "-n K snnconv cascade ...` shard the samples over K ranks, results identical to one process "
+                       "(docs/scaling.md)"
                      : "This build has no MPI (CMake found none, or SNNCONV_MPI=OFF): runs use one process";
 }
 

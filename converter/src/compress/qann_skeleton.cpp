@@ -119,8 +119,10 @@ class SkeletonBuilder {
       switch (n.kind) {
         case OpKind::Linear:
           // A Linear on the graph inputs alone (an input embedding) stays in the real-valued prologue, as
-          // a patch-embedding Conv does: the network's input population is the first point after it.
-          if (in_region(n.inputs[0])) slots = {0};
+          // a patch-embedding Conv does: the network's input population is the first point after it. A Linear
+          // reading another Linear's output (a plain MLP, nn.Sequential of Linear/ReLU) is a layer of the
+          // network, not an embedding: its input is a quantization point, or the MLP would have no neuron.
+          if (in_region(n.inputs[0]) || reads_linear(n.inputs[0])) slots = {0};
           break;
         case OpKind::LayerNorm:
         case OpKind::RMSNorm:
@@ -296,6 +298,11 @@ class SkeletonBuilder {
     return ann::is_data_movement(n.kind) && is_levels(n.inputs[0]);
   }
   // Whether a value depends on a quantization point (memoised; the graph is a DAG).
+  // v is the output of a Linear (its folded activation included).
+  bool reads_linear(ValueId v) const {
+    const NodeId p = v.valid() ? g_.value(v).producer : NodeId{};
+    return p.valid() && g_.node(p).kind == OpKind::Linear;
+  }
   bool in_region(ValueId v) {
     if (!v.valid() || g_.is_constant(v)) return false;
     if (v.index >= region_.size()) region_.resize(v.index + 1, -1);

@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace snnconv {
+class Communicator;  // core/communicator.hpp
+}
+
 namespace snnconv::cascade {
 
 // ---- stages ------------------------------------------------------------------------------------------
@@ -145,6 +149,12 @@ struct CascadeOptions {
   int max_tokens = 16;               // program synthesis: bytes generated per candidate at most
   int threads = 1;
   std::function<void(const std::string& line)> progress;  // optional
+  // Data parallel (docs/scaling.md), classifiers: each stage's calibration and evaluation rows are sharded over
+  // the ranks (one contiguous shard of the rows in order), each stage's model is quantized once on rank 0 and
+  // broadcast; rank 0 gathers every row's logits and own price and finishes as one process (its result is the
+  // one-process result, timings aside); the other ranks return with CascadeResult::root false. Program synthesis
+  // is refused (UsageError).
+  Communicator* comm = nullptr;
 };
 
 struct StageReport {
@@ -157,6 +167,7 @@ struct StageReport {
 };
 
 struct CascadeResult {
+  bool root = true;                  // false on the ranks other than 0 of a data-parallel run (nothing else filled)
   std::string task, data, metric;    // metric: "accuracy" or "pass@1"
   std::string calib_split, eval_split;
   std::int64_t calib_samples = 0, eval_samples = 0;

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv {
@@ -79,6 +80,11 @@ class BytesIn {
   const std::string& bytes_;
   std::size_t at_ = 0;
 };
+
+// A ledger's counters (per node, per step, samples, tokens) packed for rank 0, and added there to `into`
+// (Ledger::merge; Error when the node count differs: another graph, or the message is malformed).
+void put_ledger(BytesOut& out, const Ledger& ledger);
+void merge_ledger_from(BytesIn& in, Ledger& into);
 
 template <typename T> void agree_with_root(Communicator* comm, T& v) {
   static_assert(std::is_trivially_copyable_v<T>);
