@@ -103,6 +103,30 @@ void matmul_i32_reference(const std::int32_t* a, const std::int32_t* b, std::int
     }
 }
 
+// eval_fire_acc_rows by its definition: each row's currents formed as linear_row / product_row do, then the
+// reference eval_fire_rows.
+std::int64_t eval_fire_acc_rows_reference(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
+                                          const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
+                                          float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                          std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                          std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  std::vector<float> cur(static_cast<std::size_t>(w)), cs(static_cast<std::size_t>(w));
+  std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+  for (std::int64_t j = 0; j < w; ++j) cs[static_cast<std::size_t>(j)] = c[j * c_step];
+  std::int64_t written = 0;
+  for (std::int64_t k = 0; k < nrows; ++k) {
+    const std::int32_t* a = acc + std::int64_t{rows[k]} * w;
+    if (b)
+      linear_row(a, cs.data(), b, w, cur.data());
+    else
+      for (std::int64_t j = 0; j < w; ++j) product_row(a + j, cs[static_cast<std::size_t>(j)], 1, cur.data() + j);
+    written += detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
+        cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+        remaining, nfired, tally);
+  }
+  return written;
+}
+
 // ---- AVX2 -------------------------------------------------------------------------------------------
 
 void add_events_avx2(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
@@ -338,6 +362,7 @@ Kernels reference_kernels() {
   k.add_scaled_row = add_scaled_row_reference;
   k.matmul_i32 = matmul_i32_reference;
   k.fire = fire_reference;
+  k.eval_fire_acc_rows = eval_fire_acc_rows_reference;
   return k;
 }
 

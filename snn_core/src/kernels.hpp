@@ -153,6 +153,14 @@ struct Kernels {
                                  std::int32_t* count, std::int32_t* level, bool burst, Event* out,
                                  std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
                                  FireTally& tally) = nullptr;
+  // eval_fire_rows with the current formed in registers from an int32 accumulator (a synapse's or a
+  // product's), the float operations of linear_row / product_row: cur[j] = c[j * c_step] * float(acc[r * w + j]),
+  // then + b[j] when b is not null. nullptr: not available (the caller forms the currents with current_row).
+  std::int64_t (*eval_fire_acc_rows)(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
+                                     const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
+                                     float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                     std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                     std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) = nullptr;
   std::int64_t (*fire_chunks)(std::int32_t* count, const std::int32_t* target, std::int32_t* chunks,
                               std::int64_t& nchunks, std::int64_t w, const FastDiv& cpr, bool burst,
                               std::uint8_t* chunk_flag, Event* out, FireTally& tally) = nullptr;

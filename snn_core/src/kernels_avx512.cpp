@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels.hpp"
 #include "kernels_batch.hpp"
@@ -140,38 +141,173 @@ bool settle_avx512(const std::int32_t* level, std::int32_t* target, const std::i
   return ne != 0;
 }
 
+// The constants of the fire step (built once per call, not per vector).
+struct FireConsts {
+  __m512i iota, lo_perm, hi_perm, one, minus, zero;
+  FireConsts()
+      : iota(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+        lo_perm(_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)),
+        hi_perm(_mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)),
+        one(_mm512_set1_epi32(1)),
+        minus(_mm512_set1_epi32(-1)),
+        zero(_mm512_setzero_si512()) {}
+};
+
+// One vector of the fire step: the lanes of m whose count c differs from its target t step toward it (count
+// stored at cp), their events appended at out + written (increasing lane), tallies added; returns the lanes
+// that fired and ors into `rem` those whose count still differs.
+inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m, std::int32_t base, bool burst,
+                             const FireConsts& k, Event* out, std::int64_t& written, FireTally& tally, __mmask16& rem) {
+  const __m512i d = _mm512_sub_epi32(t, c);
+  const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, k.zero);
+  if (!fire) return 0;
+  const __m512i delta = burst ? d : _mm512_max_epi32(_mm512_min_epi32(d, k.one), k.minus);
+  const __m512i c2 = _mm512_add_epi32(c, delta);
+  _mm512_mask_storeu_epi32(cp, fire, c2);
+  rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
+  if (burst) {
+    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, k.zero)));
+    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(k.zero, delta), k.zero)));
+  } else {  // deltas of +-1: count the lanes (two mask popcounts instead of two horizontal sums)
+    const auto up = static_cast<unsigned>(_mm512_mask_cmpgt_epi32_mask(fire, delta, k.zero));
+    tally.pos += static_cast<std::uint64_t>(__builtin_popcount(up));
+    tally.neg += static_cast<std::uint64_t>(__builtin_popcount(static_cast<unsigned>(fire) & ~up));
+  }
+  // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
+  const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(k.iota, _mm512_set1_epi32(base)));
+  const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
+  const int n = __builtin_popcount(static_cast<unsigned>(fire));
+  std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
+  _mm512_mask_storeu_epi32(dst, tail_mask(2 * n), _mm512_permutex2var_epi32(idx, k.lo_perm, dl));
+  if (n > 8) _mm512_mask_storeu_epi32(dst + 16, tail_mask(2 * n - 16), _mm512_permutex2var_epi32(idx, k.hi_perm, dl));
+  written += n;
+  return fire;
+}
+
 std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
                          Event* out, FireTally& tally) {
+  const FireConsts k;
   std::int64_t written = 0;
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i lo_perm = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi_perm = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __m512i one = _mm512_set1_epi32(1), minus = _mm512_set1_epi32(-1), zero = _mm512_setzero_si512();
   __mmask16 rem = 0;
   for (std::int64_t j = 0; j < n; j += 16) {
     const __mmask16 m = tail_mask(n - j);
     const __m512i t = _mm512_maskz_loadu_epi32(m, target + j);
     const __m512i c = _mm512_maskz_loadu_epi32(m, count + j);
-    const __m512i d = _mm512_sub_epi32(t, c);
-    const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, zero);
-    if (!fire) continue;
-    const __m512i delta = burst ? d : _mm512_max_epi32(_mm512_min_epi32(d, one), minus);
-    const __m512i c2 = _mm512_add_epi32(c, delta);
-    _mm512_mask_storeu_epi32(count + j, fire, c2);
-    rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
-    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, zero)));
-    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero)));
-    // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
-    const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(iota, _mm512_set1_epi32(base + static_cast<std::int32_t>(j))));
-    const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
-    const int k = __builtin_popcount(static_cast<unsigned>(fire));
-    std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
-    _mm512_mask_storeu_epi32(dst, tail_mask(2 * k), _mm512_permutex2var_epi32(idx, lo_perm, dl));
-    if (k > 8) _mm512_mask_storeu_epi32(dst + 16, tail_mask(2 * k - 16), _mm512_permutex2var_epi32(idx, hi_perm, dl));
-    written += k;
+    fire_vector(count + j, t, c, m, base + static_cast<std::int32_t>(j), burst, k, out, written, tally, rem);
   }
   tally.remaining = tally.remaining || rem != 0;
   return written;
+}
+
+// eval_fire_rows (kernels_batch.hpp) in one pass per vector: the level is quantized, stored as the target and
+// compared with the count in registers, and the vector fires at once, so no level buffer is written and read
+// back, nor a target just stored through a mask (which the load after it cannot take from the store buffer).
+// Same targets, counts, events (in the same order), fired chunks and tallies as the generic loop; activations
+// that quantize_row_avx512 does not vectorise take the generic loop.
+
+// The currents of eval_fire_rows_fused: read from a buffer, or formed from an int32 accumulator as linear_row
+// (c * float(acc) + b) and product_row (c * float(acc)) do.
+struct BufferCurrents {
+  const float* cur;
+  __m512 at(std::int64_t row, std::int64_t w, std::int64_t, std::int64_t j, __mmask16 m) const {
+    return _mm512_maskz_loadu_ps(m, cur + row * w + j);
+  }
+};
+struct AccCurrents {
+  const std::int32_t* acc;
+  const float* c;
+  std::int64_t c_step;
+  const float* b;
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 cv = c_step == 1 ? _mm512_maskz_loadu_ps(m, c + j) : _mm512_set1_ps(c[0]);
+    const __m512 y = _mm512_mul_ps(cv, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+    return b ? _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + j)) : y;
+  }
+};
+
+template <typename Currents>
+std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                             std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
+                             std::int64_t& nfired, FireTally& tally) {
+  const FireConsts k;
+  const __m512 sv = _mm512_set1_ps(s), half = _mm512_set1_ps(0.5f), zero = _mm512_setzero_ps();
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(n_min)), hi = _mm512_set1_ps(static_cast<float>(n_max));
+  const std::int64_t cpr = (w + kChunk - 1) / kChunk;
+  std::int64_t written = 0;
+  for (std::int64_t row = 0; row < nrows; ++row) {
+    const std::int64_t r = rows[row], base = r * w;
+    for (std::int64_t ch = 0; ch < cpr; ++ch) {
+      const std::int64_t j0 = ch * kChunk, n = std::min(kChunk, w - j0);
+      __mmask16 rem = 0, any = 0;
+      for (std::int64_t v = 0; v < n; v += 16) {
+        const __mmask16 m = tail_mask(n - v);
+        const std::int64_t i = base + j0 + v;
+        // quantize_row_avx512, lane by lane the same operations.
+        __m512 f = src.at(row, w, base, j0 + v, m);
+        if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
+        if (act == Activation::gelu) f = qann_gelu_avx512(f);
+        const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
+        __m512i c;
+        if (m == 0xFFFF) {
+          _mm512_storeu_si512(target + i, t);
+          c = _mm512_loadu_si512(count + i);
+        } else {
+          _mm512_mask_storeu_epi32(target + i, m, t);
+          c = _mm512_maskz_loadu_epi32(m, count + i);
+        }
+        any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
+      }
+      if (!any) continue;
+      tally.remaining = rem != 0;
+      fired[nfired] = static_cast<std::int32_t>(r * cpr + ch);
+      remaining[nfired++] = rem != 0 ? 1 : 0;
+    }
+  }
+  return written;
+}
+
+bool fused_activation(Activation act) {
+  return act == Activation::none || act == Activation::relu || act == Activation::gelu;
+}
+
+std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                  Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                  std::int32_t* count, std::int32_t* level, bool burst, Event* out, std::int32_t* fired,
+                                  std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (!fused_activation(act))
+    return detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+        cur, rows, nrows, w, act, s, n_min, n_max, target, count, level, burst, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(BufferCurrents{cur}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                         remaining, nfired, tally);
+}
+
+// eval_fire_acc_rows: the currents formed in registers too (activations quantize_row_avx512 does not vectorise
+// go through a row buffer and the generic loop).
+std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
+                                       const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
+                                       float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                       std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                       std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (!fused_activation(act)) {
+    std::vector<float> cur(static_cast<std::size_t>(w));
+    std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+    std::int64_t written = 0;
+    for (std::int64_t k = 0; k < nrows; ++k) {
+      const std::int32_t* a = acc + std::int64_t{rows[k]} * w;
+      for (std::int64_t j = 0; j < w; ++j) {
+        const float y = c[j * c_step] * static_cast<float>(a[j]);
+        cur[static_cast<std::size_t>(j)] = b ? y + b[j] : y;
+      }
+      written += detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+          remaining, nfired, tally);
+    }
+    return written;
+  }
+  return eval_fire_fused(AccCurrents{acc, c, c_step, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst,
+                         out, fired, remaining, nfired, tally);
 }
 
 void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
@@ -223,7 +359,8 @@ Kernels avx512_kernels() {
   k.quantize_row = quantize_row_avx512;
   k.settle = settle_avx512;
   k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
-  k.eval_fire_rows = detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>;
+  k.eval_fire_rows = eval_fire_rows_fused;
+  k.eval_fire_acc_rows = eval_fire_acc_rows_avx512;
   k.add_scaled_row = add_scaled_row_avx512;
   k.matmul_i32 = matmul_i32_avx512;
   k.lanes = 16;

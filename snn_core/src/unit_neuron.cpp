@@ -72,6 +72,37 @@ void reset(NeuronState& s) {
   std::fill(s.active_len.begin(), s.active_len.end(), 0);
 }
 
+namespace {
+
+// A current that is c[j] * float(acc) (+ b[j]) of an int32 accumulator laid out like the population (an
+// ungrouped synapse's or a product's): the kernels form it in registers. acc null: any other current.
+struct AccCurrent {
+  const std::int32_t* acc = nullptr;
+  const float* c = nullptr;
+  std::int64_t c_step = 1;
+  const float* b = nullptr;
+};
+
+AccCurrent acc_current(const Step& st, const NeuronParams& p) {
+  const ValueInfo& in = st.info(p.in);
+  if (in.producer < 0) return {};
+  const Unit& pu = st.plan.units[static_cast<std::size_t>(in.producer)];
+  const auto slot = static_cast<std::size_t>(pu.slot);
+  if (pu.kind == UnitKind::synapse) {
+    const SynapseParams& sp = st.plan.synapses[slot];
+    if (sp.groups != 1 || sp.acc64 || sp.n != p.width) return {};
+    return {st.state.synapses[slot].acc32.data(), sp.in_step.data(), 1, sp.bias.data()};
+  }
+  if (pu.kind == UnitKind::product) {
+    const ProductParams& pp = st.plan.products[slot];
+    if (pp.acc64 || pp.n != p.width) return {};
+    return {st.state.products[slot].acc32.data(), &pp.ab_step, 0, nullptr};
+  }
+  return {};
+}
+
+}  // namespace
+
 void step_neuron(const Unit& u, Step& st) {
   const NeuronParams& p = st.plan.neurons[static_cast<std::size_t>(u.slot)];
   NeuronState& s = st.state.neurons[static_cast<std::size_t>(u.slot)];
@@ -97,14 +128,22 @@ void step_neuron(const Unit& u, Step& st) {
   const std::uint32_t tick = st.scratch.tick;
   // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
   // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
+  const AccCurrent ac = kern.eval_fire_acc_rows ? acc_current(st, p) : AccCurrent{};
   for (std::size_t k0 = 0; k0 < m.rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
     const std::size_t nrows = std::min(m.rows.size() - k0, static_cast<std::size_t>(kEvalRows));
-    for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, m.rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
     std::int64_t nfired = 0;
     const std::size_t most = nrows * static_cast<std::size_t>(w);
-    const std::int64_t written = kern.eval_fire_rows(x.current.data(), m.rows.data() + k0, static_cast<std::int64_t>(nrows), w,
-                                                     p.act, p.s, p.n_min, p.n_max, target, count, x.level.data(), burst,
-                                                     events.tail(most), x.chunks.data(), x.remaining.data(), nfired, tally);
+    std::int64_t written;
+    if (ac.acc) {
+      written = kern.eval_fire_acc_rows(ac.acc, ac.c, ac.c_step, ac.b, m.rows.data() + k0, static_cast<std::int64_t>(nrows), w,
+                                        p.act, p.s, p.n_min, p.n_max, target, count, burst, events.tail(most),
+                                        x.chunks.data(), x.remaining.data(), nfired, tally);
+    } else {
+      for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, m.rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
+      written = kern.eval_fire_rows(x.current.data(), m.rows.data() + k0, static_cast<std::int64_t>(nrows), w, p.act, p.s,
+                                    p.n_min, p.n_max, target, count, x.level.data(), burst, events.tail(most),
+                                    x.chunks.data(), x.remaining.data(), nfired, tally);
+    }
     events.advance(static_cast<std::size_t>(written));
     for (std::int64_t f = 0; f < nfired; ++f) {
       const std::int32_t ch = x.chunks[static_cast<std::size_t>(f)];

@@ -124,7 +124,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     for (std::int32_t bt : x.touched) {
       const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
       const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
-      x.dense[static_cast<std::size_t>(bt)] = !std::is_same_v<Acc, std::int64_t> && (std::getenv("SNN_DENSE") ? true : dense_cost < sparse_cost);
+      x.dense[static_cast<std::size_t>(bt)] = !std::is_same_v<Acc, std::int64_t> && dense_cost < sparse_cost;
     }
   }
   for (const Event& e : st.events(p.a)) {

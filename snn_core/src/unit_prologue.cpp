@@ -1,4 +1,4 @@
-// The dense prologue (unit_prologue.hpp): the reference kernel once per sample at step 1.
+// The dense prologue (unit_prologue.hpp): the reference kernel (or the ordered Conv) once per sample at step 1.
 #include <algorithm>
 #include <cstring>
 
@@ -39,6 +39,7 @@ PrologueParams plan_prologue(const PlanBuilder& b, NodeId id) {
   p.node = id;
   p.out = static_cast<int>(nd.outputs[0].index);
   p.counts = ann::node_counts(g, id);
+  p.conv = plan_ordered_conv(g, id);
   b.value(nd.outputs[0]).fixed = true;
   return p;
 }
@@ -70,7 +71,9 @@ void step_prologue(const Unit& u, Step& st) {
       }
     }
     Tensor before = std::move(s.out[static_cast<std::size_t>(sample)]);
-    s.out[static_cast<std::size_t>(sample)] = std::move(ann::evaluate_reference(g, p.node, ins).at(0));
+    std::optional<Tensor> fast;
+    if (p.conv && ins[0]) fast = run_ordered_conv(*p.conv, *ins[0]);
+    s.out[static_cast<std::size_t>(sample)] = fast ? std::move(*fast) : std::move(ann::evaluate_reference(g, p.node, ins).at(0));
     const Tensor& now = s.out[static_cast<std::size_t>(sample)];
     if (now.dtype() != DType::f32) continue;
     if (!st.incremental || st.fresh_lo == 0) {

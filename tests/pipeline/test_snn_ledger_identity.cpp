@@ -84,6 +84,7 @@ void check_runs(const pipeline::QuantizedModel& m, std::int64_t samples, const c
         CAPTURE(batch);
         snn::EngineOptions eo{mode, 4096, threads};
         eo.batch = batch;
+        eo.pass_bytes = 0;  // passes of `batch` samples, whatever their state (the default caps them at 4 MiB)
         snn::Engine now(m.snn, eo);
         Ledger ln = Ledger::for_graph(m.snn);
         const std::vector<snn::RunResult> rn = now.run_batch(inputs, &ln);

@@ -7,8 +7,11 @@
 #include <limits>
 #include <random>
 
+#include "graph_builder.hpp"
 #include "kernels.hpp"
+#include "prologue_conv.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 
 namespace snnconv {
 namespace {
@@ -285,6 +288,189 @@ TEST_SUITE("unit") {
         differing += bits_of(out[static_cast<std::size_t>(j)]) != bits_of(ann::product_value(acc64[static_cast<std::size_t>(j)], s_in, s_w[0]));
     }
     CHECK(differing == 0);
+  }
+  TEST_CASE("ordered prologue Conv equals the reference Conv bit for bit; padded and grouped ones are left to it") {
+    std::mt19937_64 rng(29);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    struct Case {
+      std::int64_t c, h, w, m, kh, kw, sh, sw;
+      bool bias;
+    };
+    // A ViT patch embedding (fashion_vit: 1 x 28 x 28, 64 maps, 7 x 7 stride 7), overlapping strides, odd sizes.
+    for (const Case& k : {Case{1, 28, 28, 64, 7, 7, 7, 7, true}, Case{3, 13, 11, 21, 3, 2, 2, 1, true},
+                          Case{2, 9, 9, 17, 4, 4, 4, 4, false}}) {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {1, k.c, k.h, k.w});
+      std::vector<float> w(static_cast<std::size_t>(k.m * k.c * k.kh * k.kw)), b(static_cast<std::size_t>(k.m));
+      for (float& v : w) v = nd(rng);
+      for (float& v : b) v = nd(rng);
+      std::vector<ValueId> ins{x, g.add_constant("W", Tensor::from_vector<float>({k.m, k.c, k.kh, k.kw}, w))};
+      if (k.bias) ins.push_back(g.add_constant("b", Tensor::from_vector<float>({k.m}, b)));
+      ConvAttrs at;
+      at.strides = {k.sh, k.sw};
+      test::node(g, OpKind::Conv, ins, at, 1, "conv");
+      const NodeId id(0);
+      const std::optional<snn::OrderedConv> fast = snn::plan_ordered_conv(g, id);
+      REQUIRE(fast.has_value());
+      std::uint64_t differing = 0, compared = 0;
+      for (int rep = 0; rep < 4; ++rep) {
+        std::vector<float> xv(static_cast<std::size_t>(k.c * k.h * k.w));
+        for (float& v : xv) v = rep == 3 ? std::round(nd(rng) * 8.0f) : nd(rng) * 100.0f;
+        const Tensor xt = Tensor::from_vector<float>({1, k.c, k.h, k.w}, xv);
+        std::vector<const Tensor*> args{&xt, &*g.value(ins[1]).constant};
+        if (k.bias) args.push_back(&*g.value(ins[2]).constant);
+        const Tensor ref = ann::evaluate_reference(g, id, args).at(0);
+        const std::optional<Tensor> got = snn::run_ordered_conv(*fast, xt);
+        REQUIRE(got.has_value());
+        REQUIRE(got->shape() == ref.shape());
+        for (std::int64_t i = 0; i < ref.numel(); ++i, ++compared)
+          differing += bits_of(got->data<float>()[i]) != bits_of(ref.data<float>()[i]);
+      }
+      CHECK(compared > 0);
+      CHECK(differing == 0);
+      // An input that does not fit is left to the reference (which names the error).
+      CHECK_FALSE(snn::run_ordered_conv(*fast, Tensor::from_vector<float>({1, k.c + 1, k.h, k.w}, std::vector<float>(static_cast<std::size_t>((k.c + 1) * k.h * k.w)))).has_value());
+    }
+    // Padding and groups stay on the reference kernel.
+    for (int variant = 0; variant < 2; ++variant) {
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {1, 2, 8, 8});
+      const ValueId w = g.add_constant("W", Tensor::from_vector<float>({2, variant == 0 ? 2 : 1, 3, 3}, std::vector<float>(variant == 0 ? 36 : 18, 1.0f)));
+      ConvAttrs at;
+      if (variant == 0) at.pads = {1, 1, 1, 1};
+      else at.group = 2;
+      test::node(g, OpKind::Conv, {x, w}, at, 1, "conv");
+      CHECK_FALSE(snn::plan_ordered_conv(g, NodeId(0)).has_value());
+    }
+  }
+  TEST_CASE("eval_fire_rows: every instruction set gives the reference's targets, counts, events, fired chunks and tallies") {
+    std::mt19937_64 rng(41);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (const snn::Kernels& k : variants())
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
+        for (bool burst : {false, true})
+          for (std::int64_t w : {std::int64_t{37}, std::int64_t{64}, std::int64_t{200}}) {
+            CAPTURE(static_cast<int>(act));
+            CAPTURE(burst);
+            CAPTURE(w);
+            const std::int64_t total_rows = 6, nrows = 4;
+            const std::vector<std::int32_t> rows{4, 1, 5, 2};
+            const float s = 0.37f;
+            const std::int32_t n_min = -8, n_max = 7;
+            std::vector<float> cur(static_cast<std::size_t>(nrows * w));
+            for (float& v : cur) v = nd(rng);
+            std::vector<std::int32_t> count(static_cast<std::size_t>(total_rows * w)), target(count.size());
+            for (std::size_t i = 0; i < count.size(); ++i) {
+              // Some counts already at their level (so whole chunks stay silent), others off by several levels.
+              count[i] = rng() % 3 == 0 ? ann::quantize_level(cur[i % cur.size()], act, s, n_min, n_max)
+                                        : static_cast<std::int32_t>(rng() % 16) - 8;
+              target[i] = static_cast<std::int32_t>(rng() % 16) - 8;
+            }
+            if (w == 64)  // one row entirely at its levels: no chunk of it fires
+              for (std::int64_t j = 0; j < w; ++j)
+                count[static_cast<std::size_t>(rows[0] * w + j)] = ann::quantize_level(cur[static_cast<std::size_t>(j)], act, s, n_min, n_max);
+            struct Run {
+              std::vector<std::int32_t> count, target, fired;
+              std::vector<std::uint8_t> remaining;
+              std::vector<snn::Event> events;
+              snn::FireTally tally;
+              std::int64_t nfired = 0, written = 0;
+            };
+            auto run = [&](const snn::Kernels& kk) {
+              Run r{count, target, std::vector<std::int32_t>(static_cast<std::size_t>(total_rows * 4)),
+                    std::vector<std::uint8_t>(static_cast<std::size_t>(total_rows * 4)),
+                    std::vector<snn::Event>(static_cast<std::size_t>(total_rows * w)), {}, 0, 0};
+              std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+              r.written = kk.eval_fire_rows(cur.data(), rows.data(), nrows, w, act, s, n_min, n_max, r.target.data(),
+                                            r.count.data(), level.data(), burst, r.events.data(), r.fired.data(),
+                                            r.remaining.data(), r.nfired, r.tally);
+              r.events.resize(static_cast<std::size_t>(r.written));
+              r.fired.resize(static_cast<std::size_t>(r.nfired));
+              r.remaining.resize(static_cast<std::size_t>(r.nfired));
+              return r;
+            };
+            const Run a = run(ref), b = run(k);
+            REQUIRE(a.written > 0);
+            CHECK(b.written == a.written);
+            CHECK(b.count == a.count);
+            CHECK(b.target == a.target);
+            CHECK(b.fired == a.fired);
+            CHECK(b.remaining == a.remaining);
+            CHECK(b.tally.pos == a.tally.pos);
+            CHECK(b.tally.neg == a.tally.neg);
+            bool same_events = b.events.size() == a.events.size();
+            for (std::size_t e = 0; same_events && e < a.events.size(); ++e)
+              same_events = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
+            CHECK(same_events);
+            ++checked;
+          }
+    CHECK(checked >= 24);
+  }
+  TEST_CASE("eval_fire_acc_rows: currents formed from accumulators give the reference's targets, counts and events") {
+    std::mt19937_64 rng(43);
+    std::uniform_int_distribution<std::int32_t> ad(-3000, 3000);
+    std::uniform_real_distribution<float> cd(1e-4f, 2e-3f), bd(-1.0f, 1.0f);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (const snn::Kernels& k : variants()) {
+      if (!k.eval_fire_acc_rows) continue;  // this instruction set forms currents with current_row
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
+        for (bool product : {false, true})
+          for (bool burst : {false, true}) {
+            const std::int64_t w = 45, total_rows = 5;
+            const std::vector<std::int32_t> rows{3, 0, 4};
+            std::vector<std::int32_t> acc(static_cast<std::size_t>(total_rows * w)), count(acc.size()), target(acc.size());
+            for (auto& a : acc) a = ad(rng);
+            for (auto& c : count) c = static_cast<std::int32_t>(rng() % 16) - 8;
+            for (auto& t : target) t = static_cast<std::int32_t>(rng() % 16) - 8;
+            std::vector<float> c(static_cast<std::size_t>(w)), b(static_cast<std::size_t>(w));
+            for (float& v : c) v = cd(rng);
+            for (float& v : b) v = bd(rng);
+            const float* cp = c.data();
+            const float* bp = product ? nullptr : b.data();
+            const std::int64_t c_step = product ? 0 : 1;
+            auto run = [&](const snn::Kernels& kk, std::vector<std::int32_t>& cnt, std::vector<std::int32_t>& tgt,
+                           std::vector<snn::Event>& ev, snn::FireTally& tally, std::vector<std::int32_t>& fired) {
+              ev.assign(static_cast<std::size_t>(total_rows * w), {});
+              fired.assign(static_cast<std::size_t>(total_rows), 0);
+              std::vector<std::uint8_t> rem(fired.size());
+              std::int64_t nf = 0;
+              const std::int64_t n = kk.eval_fire_acc_rows(acc.data(), cp, c_step, bp, rows.data(), 3, w, act, 0.21f, -8, 7,
+                                                           tgt.data(), cnt.data(), burst, ev.data(), fired.data(), rem.data(),
+                                                           nf, tally);
+              ev.resize(static_cast<std::size_t>(n));
+              fired.resize(static_cast<std::size_t>(nf));
+            };
+            std::vector<std::int32_t> c1 = count, t1 = target, c2 = count, t2 = target, f1, f2;
+            std::vector<snn::Event> e1, e2;
+            snn::FireTally ta, tb;
+            run(ref, c1, t1, e1, ta, f1);
+            run(k, c2, t2, e2, tb, f2);
+            REQUIRE(!e1.empty());
+            CHECK(c1 == c2);
+            CHECK(t1 == t2);
+            CHECK(f1 == f2);
+            CHECK(ta.pos == tb.pos);
+            CHECK(ta.neg == tb.neg);
+            bool same = e1.size() == e2.size();
+            for (std::size_t e = 0; same && e < e1.size(); ++e) same = e1[e].index == e2[e].index && e1[e].delta == e2[e].delta;
+            CHECK(same);
+            // The reference's targets are quantize_level of linear_value / product_value of the accumulator.
+            int off = 0;
+            for (std::int32_t r : rows)
+              for (std::int64_t j = 0; j < w; ++j) {
+                const auto i = static_cast<std::size_t>(r * w + j);
+                const float x = product ? ann::product_value(acc[i], c[0], 1.0f)
+                                        : ann::linear_value(acc[i], c[static_cast<std::size_t>(j)], 1.0f, b[static_cast<std::size_t>(j)]);
+                off += t1[i] != ann::quantize_level(x, act, 0.21f, -8, 7);
+              }
+            CHECK(off == 0);
+            ++checked;
+          }
+    }
+    if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 16);
   }
 }
 

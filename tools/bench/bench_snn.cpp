@@ -2,7 +2,7 @@
 // "SNN vs dense"). Not a test: run by hand.
 //
 //   bench_snn [--model M] [--act-bits B] [--samples N] [--reps R] [--seq S] [--threads T,...] [--batch B]
-//             [--modes strict,burst] [--json FILE]
+//             [--modes strict,burst] [--pass-kib K] [--profile] [--json FILE]
 //
 // Dense side: the float model (fp32, fused, the dense engine's packed kernels) and the QANN (FakeQuant
 // points, int8 per-channel weights, fake-quantized float arithmetic), both at batch N in one pass. SNN side:
@@ -133,6 +133,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "SNN samples per pass and thread shard");
   app.add_option("--modes", modes, "SNN modes")->delimiter(',');
   app.add_option("--json", json_path, "Also write the rows as JSON");
+  std::int64_t pass_kib = -1;
+  app.add_option("--pass-kib", pass_kib, "SNN: cap on one pass's state and scratch in KiB (EngineOptions::pass_bytes; default: the engine's)");
   bool profile = false;
   app.add_flag("--profile", profile, "Time every SNN unit (adds clock reads) and print the share of each op kind");
   CLI11_PARSE(app, argc, argv);
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
       for (const std::string& mode : modes) {
         snn::EngineOptions so{mode == "burst" ? snn::FireMode::burst : snn::FireMode::strict, 4096, threads};
         so.batch = batch;
+        if (pass_kib >= 0) so.pass_bytes = static_cast<std::uint64_t>(pass_kib) << 10;
         so.time_units = profile;
         snns.emplace_back(m.snn, so);
       }
@@ -208,11 +211,40 @@ int main(int argc, char** argv) {
           fmt::print("profile SNN {} ({} threads, every repetition): ", modes[k], resolved);
           for (const auto& [op, sec] : by_op) fmt::print("{} {:.1f}% ({:.3f} ms/sample), ", op, 100 * sec / total, 1e3 * sec / static_cast<double>(n * (reps + 0)));
           fmt::print("\n");
+          // The costliest nodes, with the op producing their first input (a neuron's current comes from a
+          // synapse, product, differential unit or residual Add: they cost differently).
+          std::vector<std::size_t> order(t.size() - 1);
+          for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+          std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t[a] > t[b]; });
+          std::map<std::string, double> by_input;
+          for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+            const Node& nd = m.snn.node(NodeId(static_cast<std::uint32_t>(i)));
+            if (nd.kind != OpKind::SpikeNeuron || nd.inputs.empty()) continue;
+            const NodeId prod = m.snn.value(nd.inputs[0]).producer;
+            by_input[prod.valid() ? std::string(op_name(m.snn.node(prod).kind)) : "input"] += t[i];
+          }
+          fmt::print("  SpikeNeuron by the op producing its current:");
+          for (const auto& [op, sec] : by_input) fmt::print(" {} {:.1f}%,", op, 100 * sec / total);
+          fmt::print("\n");
+          for (std::size_t r = 0; r < std::min<std::size_t>(12, order.size()); ++r) {
+            const Node& nd = m.snn.node(NodeId(static_cast<std::uint32_t>(order[r])));
+            std::string from = "input";
+            if (!nd.inputs.empty() && nd.inputs[0].valid())
+              if (const NodeId prod = m.snn.value(nd.inputs[0]).producer; prod.valid()) from = std::string(op_name(m.snn.node(prod).kind));
+            fmt::print("  {:5.1f}%  {} {} (input from {})\n", 100 * t[order[r]] / total, op_name(nd.kind), nd.name, from);
+          }
         }
     }
     fmt::print("model {} A{} W8, {} {} (task {}), {}, SNN batch {}, fastest of {} alternating repetitions\n", model,
                act_bits, n, m.task == "language_model" ? "windows of " + std::to_string(window) : "samples", m.task,
                cpu_description(), batch, reps);
+    {
+      const snn::MemoryEstimate mem = snn::Engine(m.snn).memory();
+      const std::uint64_t cap = pass_kib >= 0 ? static_cast<std::uint64_t>(pass_kib) << 10 : snn::EngineOptions{}.pass_bytes;
+      fmt::print("SNN state and scratch {:.1f} KiB per sample, pass cap {} KiB: {} samples per pass\n",
+                 static_cast<double>(mem.per_sample()) / 1024.0, cap >> 10,
+                 std::min<std::int64_t>(n, cap == 0 || mem.per_sample() == 0 ? batch : std::clamp<std::int64_t>(static_cast<std::int64_t>(cap / mem.per_sample()), 1, batch)));
+    }
     fmt::print("| engine | threads | ms per sample | vs fp32 | CPU ms per sample | vs fp32 (CPU) | synaptic ACs/s/core | spikes/s/core | mean steps |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const double per = 1e3 / static_cast<double>(n);

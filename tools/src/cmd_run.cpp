@@ -223,7 +223,8 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                   "Write the raw outputs of the engine run (ann, qann or snn) to this .npz: one array per graph output "
                   "named after it, one row per sample, to compare with torch");
   add_limit_option(cmd, opts->eval.limit, "Score at most N samples (language models: windows), N >= 1; default: all");
-  add_batch_option(cmd, opts->eval.batch, "Samples per forward pass (snn: per layer-synchronous pass and thread)");
+  add_batch_option(cmd, opts->eval.batch, "Samples per forward pass (snn: at most this many per layer-synchronous pass and thread, fewer when a "
+                  "pass's state would outgrow 4 MiB of cache)");
   cmd->add_option("--seq", opts->eval.seq, "Language models: window length (default: snnconv.max_seq)");
   add_threads_option(cmd, opts->eval.threads);
   add_engine_option(cmd, opts->engine,

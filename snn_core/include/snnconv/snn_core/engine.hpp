@@ -34,9 +34,12 @@ struct EngineOptions {
   std::uint64_t max_memory_bytes = 0;
   int batch = 64;  // >= 1: samples per pass of run_batch (per thread shard)
   // run_batch lowers the samples per pass so that one pass's state and scratch stay under this many bytes
-  // (at least one sample): beyond a few hundred MiB a pass gains no weight reuse, only memory (code_gpt at
-  // window 512: 111 MiB per sample). 0: no such cap (only batch and max_memory_bytes).
-  std::uint64_t pass_bytes = std::uint64_t{256} << 20;
+  // (at least one sample). Every step touches much of a pass's state, so a pass that outgrows the cache a
+  // core can count on (4 MiB: a Zen 5 core's share of its L3, four L2s) runs from DRAM: fashion_vit (2 MiB
+  // per sample) steps 1.5x faster in passes of 1-2 samples than of 64, and the weight reuse a bigger pass
+  // buys is small beside that (docs/benchmarks.md, issue 16). 0: no such cap (only batch and
+  // max_memory_bytes). Results and ledgers do not depend on it.
+  std::uint64_t pass_bytes = std::uint64_t{4} << 20;
   bool time_units = false;  // benchmarks only: accumulate each node's step time (Engine::node_seconds)
 };
 
