@@ -12,18 +12,7 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
-strip() {
-  /usr/bin/python3 - "$1" <<'PY'
-import json, re, sys
-def strip(x):
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if not re.search(r"seconds|per_s$|speedup", k)}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
-print(json.dumps(strip(json.load(open(sys.argv[1]))), sort_keys=True, indent=0))
-PY
-}
+strip() { /usr/bin/python3 "$src/tests/tools/json_without_timings.py" "$1"; }
 check() {  # name ranks args...
   local name=$1 ranks=$2; shift 2
   "$bin" cascade "$@" --quiet --out "$tmp/$name.1p" >/dev/null 2>"$tmp/err" || { fail "$name single process: $(cat "$tmp/err")"; return; }
