@@ -20,4 +20,11 @@ enum class Method : std::uint8_t { euler, exact };
 std::vector<double> per_neuron(const nir::Node& node, const std::string& name, std::int64_t n,
                                const double* fallback = nullptr);
 
+// The one-step leak of tau dv/dt = (v_leak - v) + r I in the form v' = v_leak + (v - v_leak) a + b I, per neuron
+// from the node's tau and r (LIF and LI): Euler a = 1 - dt/tau, b = r dt/tau; exact a = exp(-dt/tau), b = r (1 - a).
+struct LeakFactors {
+  std::vector<double> a, b;
+};
+LeakFactors leak_factors(const nir::Node& node, std::int64_t n, double dt_s, Method method);
+
 }  // namespace snnconv::snn::leaky

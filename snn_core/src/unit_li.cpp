@@ -1,22 +1,16 @@
 #include "unit_li.hpp"
 
-#include <cmath>
+#include <utility>
 
 namespace snnconv::snn::leaky {
 
 LiParams li_params(const nir::Node& node, std::int64_t n, double dt_s, Method method) {
   const double zero = 0;
-  const std::vector<double> tau = per_neuron(node, "tau", n);
-  const std::vector<double> r = per_neuron(node, "r", n);
+  LeakFactors f = leak_factors(node, n, dt_s, method);
   LiParams p;
+  p.a = std::move(f.a);
+  p.b = std::move(f.b);
   p.v_leak = per_neuron(node, "v_leak", n, &zero);
-  p.a.resize(tau.size());
-  p.b.resize(tau.size());
-  for (std::size_t i = 0; i < tau.size(); ++i) {
-    const double x = dt_s / tau[i];
-    p.a[i] = method == Method::euler ? 1 - x : std::exp(-x);
-    p.b[i] = method == Method::euler ? r[i] * x : r[i] * (1 - p.a[i]);
-  }
   return p;
 }
 

@@ -5,13 +5,7 @@
 # Usage: mpi_cascade.sh PATH/TO/snnconv
 set -uo pipefail
 bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+source "$(dirname "$0")/mpi_lib.sh"
 strip() { /usr/bin/python3 "$src/tests/tools/json_without_timings.py" "$1"; }
 check() {  # name ranks args...
   local name=$1 ranks=$2; shift 2
@@ -44,4 +38,4 @@ mpi -n 2 "$bin" cascade --stages "$S/synth_code_small.onnx:k=4,$S/synth_code_lar
 rc=$?
 [[ $rc == 2 ]] && grep -q "program-synthesis cascade runs in one process" "$tmp/err" && [[ ! -e "$tmp/ps" ]] \
   && ok "program-synthesis cascade under 2 ranks refused (exit 2), no output" || fail "synth cascade under mpirun: exit $rc, $(cat "$tmp/err")"
-[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }
+summary

@@ -8,13 +8,7 @@
 # Usage: mpi_data_parallel.sh PATH/TO/snnconv
 set -uo pipefail
 bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+source "$(dirname "$0")/mpi_lib.sh"
 # The JSON without the wall-clock fields.
 strip() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k, None) for k in ("seconds","snn_seconds","samples_per_s")]; print(json.dumps(d, sort_keys=True))' "$1"; }
 
@@ -59,4 +53,4 @@ rc=$?
 [[ $rc == 2 ]] && [[ $(grep -c "only \`snnconv run" "$tmp/err") == 1 ]] && ok "inspect under 2 ranks refused once (exit 2)" \
   || fail "inspect under mpirun: exit $rc, $(cat "$tmp/err")"
 
-[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }
+summary

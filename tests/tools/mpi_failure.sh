@@ -6,13 +6,7 @@
 # Usage: mpi_failure.sh PATH/TO/snnconv
 set -uo pipefail
 bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+source "$(dirname "$0")/mpi_lib.sh"
 vit=$src/examples/fashion_vit/fashion_vit_relu.onnx
 data=$src/examples/data/fashion_mnist_small.h5
 head -c 40000 "$data" >"$tmp/bad.h5"
@@ -54,4 +48,4 @@ else
   grep -qi "signal 9\|killed" "$tmp/err" && ok "mpirun names the killed rank" || fail "no message: $(cat "$tmp/err")"
   [[ -z $(ls -A "$tmp/out") ]] && ok "no output, no temporary" || fail "left: $(ls -A "$tmp/out")"
 fi
-[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }
+summary

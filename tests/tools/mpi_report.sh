@@ -8,13 +8,7 @@
 # Usage: mpi_report.sh PATH/TO/snnconv
 set -uo pipefail
 bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-mpi() { mpirun --oversubscribe --allow-run-as-root --mca btl self,vader "$@"; }
+source "$(dirname "$0")/mpi_lib.sh"
 strip() { /usr/bin/python3 "$src/tests/tools/json_without_timings.py" "$1"; }
 
 check() {  # name "ranks" model args...
@@ -56,4 +50,4 @@ rc=$?
 [[ $rc == 2 ]] && [[ $(grep -c "only \`snnconv run\`, \`snnconv report\`" "$tmp/err") == 1 ]] && [[ ! -e "$tmp/c.snn.h5" ]] \
   && ok "compress under 2 ranks refused once (exit 2), no output" || fail "compress under mpirun: exit $rc, $(cat "$tmp/err")"
 
-[[ $fails == 0 ]] && echo "all ok" || { echo "$fails failure(s)"; exit 1; }
+summary
