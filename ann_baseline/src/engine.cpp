@@ -170,7 +170,8 @@ struct Engine::Impl {
         for (std::size_t i = 0; i < step.outputs.size(); ++i)
           outs.push_back(output_buffer(step.outputs[i], graph.value(ValueId(step.outputs[i])).type.dtype,
                                        *step.out_shapes[i]));
-        step.kernel.fn(kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather});
+        step.kernel.fn(
+            kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather, step.int8});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
       }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cmath>
 #include <cstdlib>
 
 #include "gemm_int8_kernels.hpp"
@@ -123,6 +124,7 @@ void tile_avx2(const Int8Block& b, const std::int16_t* a, std::int64_t kh, std::
       float v = out[c];
       if (b.scale) v = b.scale[j + c] * v;
       if (b.bias) v = v + b.bias[j + c];
+      if (b.relu) v = v < 0.0f ? 0.0f : v;
       yr[c] = v;
     }
   }
@@ -158,6 +160,13 @@ namespace gemm {
 namespace {
 
 constexpr std::int64_t kRowsPerTask = 64;
+
+// The stored level of a real input (Int8Rows::real): the FakeQuant kernel's rounding, NaN to lo.
+inline std::int32_t level_of(const Int8Rows& a, float x) {
+  const float v = std::floor(x / a.step + 0.5f) + static_cast<float>(a.zero_point);
+  if (!(v >= a.lo)) return static_cast<std::int32_t>(a.lo);
+  return static_cast<std::int32_t>(v > a.hi ? a.hi : v);
+}
 constexpr std::int64_t kPanelsPerTask = 16;  // 256 columns
 
 // Rows [r0, r1) of the activation operand in the layout the kernel reads, into `out`.
@@ -166,7 +175,11 @@ void pack_rows_vnni(const Int8Rows& a, std::int64_t k, std::int64_t r0, std::int
   for (std::int64_t r = r0; r < r1; ++r) {
     std::uint8_t* o = out + (r - r0) * kp;
     const auto* src = static_cast<const std::uint8_t*>(a.data) + r * k;
-    if (a.is_signed) {
+    if (a.real) {
+      const float* x = a.real + r * k;
+      const std::int32_t off = a.is_signed ? 128 : 0;  // s8 levels flipped to u8, as below
+      for (std::int64_t i = 0; i < k; ++i) o[i] = static_cast<std::uint8_t>(level_of(a, x[i]) + off);
+    } else if (a.is_signed) {
       for (std::int64_t i = 0; i < k; ++i) o[i] = static_cast<std::uint8_t>(src[i] ^ 0x80u);  // a + 128
     } else {
       std::memcpy(o, src, static_cast<std::size_t>(k));
@@ -179,7 +192,10 @@ void pack_rows_avx2(const Int8Rows& a, std::int64_t k, std::int64_t r0, std::int
   const std::int64_t kp = (k + 1) / 2 * 2;
   for (std::int64_t r = r0; r < r1; ++r) {
     std::int16_t* o = out + (r - r0) * kp;
-    if (a.is_signed) {
+    if (a.real) {
+      const float* x = a.real + r * k;
+      for (std::int64_t i = 0; i < k; ++i) o[i] = static_cast<std::int16_t>(level_of(a, x[i]) - a.zero_point);
+    } else if (a.is_signed) {
       const auto* src = static_cast<const std::int8_t*>(a.data) + r * k;
       for (std::int64_t i = 0; i < k; ++i) o[i] = static_cast<std::int16_t>(src[i] - a.zero_point);
     } else {
@@ -191,17 +207,25 @@ void pack_rows_avx2(const Int8Rows& a, std::int64_t k, std::int64_t r0, std::int
 }
 
 void multiply_reference(const Int8Rows& a, std::int64_t rows, const PackedS8& w, const float* scale,
-                        const float* bias, float* y) {
+                        const float* bias, float* y, bool relu) {
   std::vector<std::int64_t> acc(static_cast<std::size_t>(w.n));
+  std::vector<std::uint8_t> levels(static_cast<std::size_t>(w.k));
   const std::size_t row_bytes = static_cast<std::size_t>(w.k);
   for (std::int64_t r = 0; r < rows; ++r) {
     Int8Rows one = a;
-    one.data = static_cast<const std::uint8_t*>(a.data) + r * row_bytes;
+    if (a.real) {
+      for (std::int64_t i = 0; i < w.k; ++i) levels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(level_of(a, a.real[r * w.k + i]));
+      one.data = levels.data();
+      one.real = nullptr;
+    } else {
+      one.data = static_cast<const std::uint8_t*>(a.data) + r * row_bytes;
+    }
     accumulate_s8_reference(one, 1, w.rows.data(), w.k, w.n, acc.data());
     for (std::int64_t j = 0; j < w.n; ++j) {
       float v = static_cast<float>(acc[static_cast<std::size_t>(j)]);
       if (scale) v = scale[j] * v;
       if (bias) v = v + bias[j];
+      if (relu) v = v < 0.0f ? 0.0f : v;
       y[r * w.n + j] = v;
     }
   }
@@ -210,9 +234,9 @@ void multiply_reference(const Int8Rows& a, std::int64_t rows, const PackedS8& w,
 }  // namespace
 
 void multiply_s8(const Int8Rows& a, std::int64_t rows, const PackedS8& w, const float* scale, const float* bias,
-                 float* y) {
+                 float* y, bool relu) {
   if (rows <= 0 || w.n <= 0) return;
-  if (w.kernel == Int8Kernel::reference) return multiply_reference(a, rows, w, scale, bias, y);
+  if (w.kernel == Int8Kernel::reference) return multiply_reference(a, rows, w, scale, bias, y, relu);
   const std::int64_t panels = (w.n + kernels::kInt8Cols - 1) / kernels::kInt8Cols;
   const std::int64_t row_tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
   const std::int64_t col_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
@@ -236,6 +260,7 @@ void multiply_s8(const Int8Rows& a, std::int64_t rows, const PackedS8& w, const 
       b.correction = correction;
       b.scale = scale;
       b.bias = bias;
+      b.relu = relu;
       b.y = y + r0 * w.n;
       b.ldy = w.n;
       if (vnni) {

@@ -49,6 +49,7 @@ void tile(const Int8Block& b, const std::uint8_t* a, std::int64_t kq, std::int64
       __m512 y = _mm512_maskz_cvtepi32_ps(m, _mm512_sub_epi32(acc[r][c], corr));
       if (b.scale) y = _mm512_mul_ps(sc, y);
       if (b.bias) y = _mm512_add_ps(y, bi);
+      if (b.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(b.y + r * b.ldy + j, m, y);
     }
   }

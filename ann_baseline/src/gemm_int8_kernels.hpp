@@ -20,6 +20,7 @@ struct Int8Block {
   std::int32_t correction = 0;      // vnni: acc = dot - correction * column_sum[n]; avx2: 0
   const float* scale = nullptr;     // [n] or null
   const float* bias = nullptr;      // [n] or null
+  bool relu = false;
   float* y = nullptr;
   std::int64_t ldy = 0;
 };

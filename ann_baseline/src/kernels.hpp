@@ -10,12 +10,25 @@
 #include <vector>
 
 #include "snnconv/ann_baseline/gemm.hpp"
+#include "snnconv/ann_baseline/gemm_int8.hpp"
 #include "snnconv/core/graph.hpp"
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv::ann::kernels {
 
 using PackedB = gemm::PackedF32;
+
+// A Linear on the W8A8 path (plan_int8.cpp): its weight levels packed once, the zero point of its u8/s8 input
+// levels, and the epilogue it absorbed (the integer form's per-channel step Mul and bias Add; empty: none).
+struct Int8Linear {
+  gemm::PackedS8 w;
+  bool is_signed = false;
+  std::int32_t zero_point = 0;
+  bool real_input = false;             // input 0 is the f32 input of a FakeQuant, quantized by the kernel
+  float step = 1.0f, lo = 0.0f, hi = 0.0f;  // that FakeQuant's step and stored-level range
+  bool relu = false;
+  std::vector<float> scale, bias;      // [n] or empty
+};
 
 // An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
 // element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
@@ -32,6 +45,7 @@ struct KernelArgs {
   std::span<Tensor> out;              // already sized to the outputs' static types
   const PackedB* packed = nullptr;    // the weights packed at plan time (packed GEMM kernels only)
   const AffineGather* gather = nullptr;  // the index map of an affine gather (affine_gather kernels only)
+  const Int8Linear* int8 = nullptr;      // the W8A8 Linear's packed levels and epilogue (linear_int8 only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -75,6 +89,8 @@ KernelChoice choose_split_reduce(const Graph& g, const Node& n, std::span<const 
 // to them when packed_gemm_available().
 void linear_packed(const KernelArgs& a);
 void matmul_packed(const KernelArgs& a);
+// A Linear whose input 0 is u8/s8 levels and whose weight is int8 levels (gemm_int8.hpp), KernelArgs::int8.
+void linear_int8(const KernelArgs& a);
 // 2-D Conv with group 1 against its weights packed as W^T [patch, maps]: im2col rows, packed GEMM.
 void conv2d_packed(const KernelArgs& a);
 // Linear whose output only feeds an Add: the other Add operand (the residual, last input) is added in the

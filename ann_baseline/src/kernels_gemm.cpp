@@ -149,6 +149,20 @@ void linear_packed_residual(const KernelArgs& a) {
               std::get<LinearAttrs>(a.node.attrs).activation, a.out[0].data<float>(), a.in[n_in]->data<float>());
 }
 
+void linear_int8(const KernelArgs& a) {
+  const Int8Linear& l = *a.int8;
+  const Tensor& q = *a.in[0];
+  gemm::Int8Rows rows{q.raw(), l.is_signed, l.zero_point};
+  if (l.real_input) {
+    rows.real = q.data<float>();
+    rows.step = l.step;
+    rows.lo = l.lo;
+    rows.hi = l.hi;
+  }
+  gemm::multiply_s8(rows, q.numel() / l.w.k, l.w, l.scale.empty() ? nullptr : l.scale.data(),
+                    l.bias.empty() ? nullptr : l.bias.data(), a.out[0].data<float>(), l.relu);
+}
+
 void matmul_packed(const KernelArgs& a) {
   const Tensor& x = *a.in[0];
   gemm_packed(x.data<float>(), x.numel() / a.packed->k, *a.packed, nullptr, Activation::none, a.out[0].data<float>());

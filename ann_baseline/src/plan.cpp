@@ -158,7 +158,7 @@ void pack_weights(const Graph& g, Plan& plan) {
   if (!kernels::packed_gemm_available()) return;
   for (Step& st : plan.steps) {
     const Node& n = g.node(st.node);
-    const bool linear = n.kind == OpKind::Linear && st.kernel.fn != nullptr;
+    const bool linear = n.kind == OpKind::Linear && st.kernel.fn != nullptr && st.kernel.fn != kernels::linear_int8;
     const bool matmul = n.kind == OpKind::MatMul && std::string_view(st.kernel.name) == "eigen_gemm";
     const bool conv = n.kind == OpKind::Conv && st.kernel.fn != nullptr && std::get<ConvAttrs>(n.attrs).group == 1;
     if (conv && st.inputs.size() >= 2) {
@@ -394,6 +394,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
   for (ValueId out : g.outputs()) plan.outputs.push_back(plan.values[out.index]);
   if (!options.reference_only && options.plan_rewrites) {
     fold_attention_transposes(g, plan);
+    use_int8_linears(g, plan);  // before views: it adds readers of the u8/s8 levels
     mark_views(g, plan);
     pack_weights(g, plan);
     fold_residual_adds(g, plan);

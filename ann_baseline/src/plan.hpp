@@ -36,6 +36,7 @@ struct Step {
   bool view = false;                             // Reshape-like on a dying input: move its buffer, new shape
   const kernels::PackedB* packed = nullptr;      // weights packed for this step's kernel (Plan::packed)
   const kernels::AffineGather* gather = nullptr;  // index map of an affine-gather step (Plan::gathers)
+  const kernels::Int8Linear* int8 = nullptr;      // W8A8 Linear of this step (Plan::int8)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -49,6 +50,7 @@ struct Plan {
   std::vector<Tensor> owned;          // constants converted at plan time
   std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
   std::vector<std::unique_ptr<kernels::AffineGather>> gathers;  // index maps of Slice steps
+  std::vector<std::unique_ptr<kernels::Int8Linear>> int8;       // Linears on the W8A8 path
   std::vector<ValueRef> outputs;      // graph outputs
   // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
   // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger
@@ -69,6 +71,10 @@ struct Plan {
 
 // Builds the plan. Throws GraphError (with the node's context) for a graph the engine cannot run.
 Plan build_plan(const Graph& g, const EngineOptions& options);
+
+// Moves the Linears whose input and weight are both 8-bit integer levels onto the W8A8 GEMM (plan_int8.cpp,
+// docs/compression.md "Integer path"). Part of build_plan's rewrites.
+void use_int8_linears(const Graph& g, Plan& plan);
 
 // Fills plan.pool_cap and plan.memory by replaying two passes of the executor's buffer policy on the
 // static shapes (plan_memory.cpp). Called by build_plan.

@@ -105,8 +105,38 @@ def large_cases(selected, folder):
     return out
 
 
-def cases(selected, large_dir=None):
+def w8a8_files(folder, snnconv, batch):
+    """fashion_vit_relu quantized W8A8 by `snnconv convert` (64 calibration images of the train split, clip mse:
+    the defaults) at a static batch, written by `snnconv export` in the integer form (the QANN op for op; ONNX
+    Runtime and our engine both compute the QANN's outputs bit for bit) and in the standard qdq form (ORT's own
+    int8 QDQ kernels run it; close to the QANN, not exact). Made once per folder."""
+    import onnx
+    base = os.path.join(folder, f"vit_relu_w8a8_b{batch}")
+    files = {form: f"{base}.{form}.onnx" for form in ("integer", "qdq")}
+    if all(os.path.exists(f) for f in files.values()):
+        return files
+    os.makedirs(folder, exist_ok=True)
+    m = onnx.load(ex("fashion_vit", "fashion_vit_relu.onnx"))
+    for v in list(m.graph.input) + list(m.graph.output):  # the QANN and its export have static shapes
+        d = v.type.tensor_type.shape.dim[0]
+        d.ClearField("dim_param")
+        d.dim_value = batch
+    onnx.save(m, base + ".float.onnx")
+    run = lambda *a: subprocess.run([snnconv, *a, "--quiet"], check=True)
+    run("convert", base + ".float.onnx", "--data", ex("data", "fashion_mnist_small.h5"), "--weight-bits", "8",
+        "--act-bits", "8", "--out", base + ".snn.h5")
+    for form, f in files.items():
+        run("export", base + ".snn.h5", "--form", form, "--out", f)
+    return files
+
+
+def cases(selected, large_dir=None, snnconv=None, w8a8_dir=None):
     out = []
+    for form, key in (("integer", "vit_w8a8"), ("qdq", "vit_w8a8_qdq")):
+        if key in selected:
+            for b in (1, 64):
+                out.append((f"fashion_vit_relu W8A8 {form} b{b}", w8a8_files(w8a8_dir, snnconv, b)[form],
+                            lambda b=b: {"input": images(b)}))
     if "vit" in selected:
         for variant in ("relu", "gelu"):
             for b in (1, 64):
@@ -242,9 +272,15 @@ def main():
     ap.add_argument("--settle-ms", type=float, default=100, help="pause before each block (other side's spinning workers stop)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--cases", default="vit,gpt,vqa",
-                    help="comma list of vit, gpt, vqa (bundled examples) and vit_b16, bert_base, gpt2_small "
-                         "(100M-class exports, need --large-dir)")
+                    help="comma list of vit, gpt, vqa (bundled examples), vit_b16, bert_base, gpt2_small "
+                         "(100M-class exports, need --large-dir), vit_w8a8 (fashion_vit_relu W8A8, the integer-form "
+                         "QDQ export: our int8 path against ORT on the same file) and vit_w8a8_qdq (the standard "
+                         "qdq form: ORT's int8 QDQ kernels)")
     ap.add_argument("--large-dir", help="folder written by tools/bench/make_100m_exports.py")
+    ap.add_argument("--snnconv", default=os.path.join(ROOT, "build", "tools", "snnconv"),
+                    help="cases vit_w8a8 / vit_w8a8_qdq: the CLI that quantizes and exports the model")
+    ap.add_argument("--w8a8-dir", default=os.path.join(tempfile.gettempdir(), "snnconv_w8a8"),
+                    help="cases vit_w8a8 / vit_w8a8_qdq: folder for the quantized model files (made once)")
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "tools", "bench", "snnconv_bench"))
     ap.add_argument("--json", help="write every timing to this file")
     ap.add_argument("--load-report", action="store_true",
@@ -260,7 +296,8 @@ def main():
     if args.load_report:
         tmp = tempfile.mkdtemp(prefix="snnconv_bench_")
         try:
-            load_report(cases(args.cases.split(","), args.large_dir), args.bench, threads[0], tmp)
+            load_report(cases(args.cases.split(","), args.large_dir, args.snnconv, args.w8a8_dir), args.bench,
+                        threads[0], tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
@@ -274,7 +311,7 @@ def main():
                         "loadavg_start": os.getloadavg(), "cases": [],
                         "isa": isa["isa"], "cpu": isa["cpu"]}
     try:
-        for label, model, make in cases(args.cases.split(","), args.large_dir):
+        for label, model, make in cases(args.cases.split(","), args.large_dir, args.snnconv, args.w8a8_dir):
             in_dir = os.path.join(tmp, label.replace(" ", "_"))
             shapes = write_inputs(make(), in_dir)
             for t in threads:

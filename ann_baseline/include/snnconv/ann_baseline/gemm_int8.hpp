@@ -46,20 +46,26 @@ Int8Kernel int8_kernel_for(Isa isa);
 // Packs row-major w [k, n] for `kernel`.
 PackedS8 pack_s8(const std::int8_t* w, std::int64_t k, std::int64_t n, Int8Kernel kernel = int8_kernel_for(active_isa()));
 
-// The activation operand: rows of k levels (row stride k), u8 or s8, and its zero point.
+// The activation operand: rows of k levels (row stride k), u8 or s8, and its zero point. Or, with `real` set,
+// rows of k floats that a quantization point turns into those levels first, as the engine's FakeQuant does:
+// L = clamp(floor(x / step + 0.5f) + zero, lo, hi) (ties up; NaN gives lo, as ann::quantize_level), stored u8 or
+// s8 as `is_signed` says, with zero_point = zero. [lo, hi] must lie inside the type.
 struct Int8Rows {
   const void* data = nullptr;
   bool is_signed = false;
   std::int32_t zero_point = 0;
+  const float* real = nullptr;
+  float step = 1.0f, lo = 0.0f, hi = 0.0f;
 };
 
 // Largest |a - zero_point| the operand's type allows.
 std::int32_t max_abs_level(bool is_signed, std::int32_t zero_point);
 
-// y[rows, n] = (scale ? scale[n] * float(acc) : float(acc)) (+ bias[n]) as described above, in parallel tasks of
-// the calling TBB arena (row chunks x column blocks of sizes fixed by the shapes). scale and bias are optional.
+// y[rows, n] = (scale ? scale[n] * float(acc) : float(acc)) (+ bias[n]) as described above, then with `relu`
+// y < 0 ? 0 : y (the reference's ReLU), in parallel tasks of the calling TBB arena (row chunks x column blocks
+// of sizes fixed by the shapes). scale and bias are optional.
 void multiply_s8(const Int8Rows& a, std::int64_t rows, const PackedS8& w, const float* scale, const float* bias,
-                 float* y);
+                 float* y, bool relu = false);
 
 // The exact accumulators alone: acc[rows, n] (int64, the reference loop). For tests and checks.
 void accumulate_s8_reference(const Int8Rows& a, std::int64_t rows, const std::int8_t* w, std::int64_t k,
