@@ -47,13 +47,13 @@ std::vector<std::int8_t> integer_levels(const Tensor& w) {
 
 // The weight of a quantized Linear as int8 levels and one step per output channel: an integer constant with
 // QuantParams (levels as stored; the plan also dequantizes it for the f32 path), or an f32 constant of dequantized
-// values carrying the file's steps (a QDQ import: levels W / s, which must be exact integers). Symmetric steps
+// values carrying the file's steps (a QDQ import: levels nearbyint(W / s), as the QANN takes them). Symmetric steps
 // per tensor or per output channel only (no zero point, no groups). Empty when the weight is anything else.
 struct WeightLevels {
   std::vector<std::int8_t> levels;  // [K][N]
   std::vector<float> step;          // [N]
 };
-WeightLevels quantized_weight(const Value& v) {
+WeightLevels quantized_weight(const Value& v, Stage stage) {
   if (!v.constant || !v.quant || v.constant->rank() != 2) return {};
   const QuantParams& qp = *v.quant;
   const std::int64_t k = v.constant->dim(0), n = v.constant->dim(1);
@@ -68,13 +68,19 @@ WeightLevels quantized_weight(const Value& v) {
     if (!(s > 0.0f) || !std::isfinite(s)) return {};
   const bool dequantized = v.constant->dtype() == DType::f32;
   if (!dequantized && !is_integer(v.constant->dtype())) return {};
+  // In a QANN graph (Stage::quantized) an f32 weight holds levels that the f32 path would not scale: leave it.
+  if (dequantized && stage == Stage::quantized) return {};
   const std::vector<float> x = v.constant->to_f32();
   r.levels.resize(x.size());
   for (std::int64_t i = 0; i < k; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       const std::size_t e = static_cast<std::size_t>(i * n + j);
-      const float level = dequantized ? x[e] / r.step[static_cast<std::size_t>(j)] : x[e];
-      if (!(level >= -128.0f && level <= 127.0f) || std::nearbyint(level) != level) return {};
+      // A file's dequantized weight: the QANN's level nearbyint(W / s) (quantize.cpp, file_weight_levels); W must
+      // sit on the grid up to the rounding of the dequantization, else it is no level at all.
+      const float ratio = dequantized ? x[e] / r.step[static_cast<std::size_t>(j)] : x[e];
+      const float level = std::nearbyint(ratio);
+      if (!(level >= -128.0f && level <= 127.0f) || std::fabs(ratio - level) > 1e-3f) return {};
+      if (!dequantized && level != ratio) return {};
       r.levels[e] = static_cast<std::int8_t>(level);
     }
   return r;
@@ -143,7 +149,7 @@ void use_int8_linears(const Graph& g, Plan& plan) {
       const std::int32_t zp = qp.zero_point.empty() ? 0 : qp.zero_point[0];
       const bool fits_u8 = qp.n_min >= 0 && qp.n_max <= 255, fits_s8 = qp.n_min >= -128 && qp.n_max <= 127;
       if (!(fits_u8 || fits_s8) || !(qp.scale[0] > 0.0f) || !std::isfinite(qp.scale[0])) continue;
-      const WeightLevels wl = quantized_weight(g.value(n.inputs[1]));
+      const WeightLevels wl = quantized_weight(g.value(n.inputs[1]), g.stage);
       if (wl.levels.empty()) continue;
       k = g.value(n.inputs[1]).constant->dim(0);
       cols = g.value(n.inputs[1]).constant->dim(1);

@@ -3,6 +3,7 @@
 // Linear's, product's, residual's or whole-vector unit's result, or a graph input).
 #include <algorithm>
 
+#include "snnconv/ann_baseline/gemm_int8.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/core/verifier.hpp"
@@ -21,7 +22,8 @@ struct Slot {
 
 class QannRunner {
  public:
-  explicit QannRunner(const Graph& g) : g_(g), slots_(g.num_values()), integer_part_(after_quantization(g)) {}
+  QannRunner(const Graph& g, const QannOptions& o)
+      : g_(g), options_(o), slots_(g.num_values()), integer_part_(after_quantization(g)) {}
 
   QannResult run(std::span<const Tensor> inputs) {
     if (g_.stage != Stage::quantized)
@@ -228,6 +230,7 @@ class QannRunner {
       grouped_linear(w, x.lv, bias, o.f);
       return;
     }
+    if (options_.int8_kernels && linear_int8(id, w, x.lv, bias, rows, o.f)) return;
     std::vector<std::int64_t> acc(static_cast<std::size_t>(w.n));
     for (std::int64_t r = 0; r < rows; ++r) {
       std::fill(acc.begin(), acc.end(), 0);
@@ -241,6 +244,37 @@ class QannRunner {
         o.f[static_cast<std::size_t>(r * w.n + j)] = linear_value(acc[jj], x.lv.scale, w.step[jj], bias[jj]);
       }
     }
+  }
+
+  // The per-channel Linear on the W8A8 GEMM when the levels fit 8 bits: the same exact sums (int32 cannot
+  // overflow under the bound checked here), then (s_in * s_w) * float(acc) + bias, linear_value's operations.
+  bool linear_int8(NodeId id, const IntWeights& w, const QuantLevels& x, const std::vector<float>& bias,
+                   std::int64_t rows, std::vector<float>& y) {
+    const bool fits_u8 = x.n_min >= 0 && x.n_max <= 255, fits_s8 = x.n_min >= -128 && x.n_max <= 127;
+    if (!fits_u8 && !fits_s8) return false;
+    std::shared_ptr<const gemm::PackedS8> packed;
+    if (options_.cache) {
+      if (auto it = options_.cache->int8_weights.find(id.index); it != options_.cache->int8_weights.end())
+        packed = it->second;
+    }
+    if (!packed) {
+      std::vector<std::int8_t> levels(w.w.size());
+      for (std::size_t i = 0; i < w.w.size(); ++i) {
+        if (w.w[i] < -128 || w.w[i] > 127) return false;
+        levels[i] = static_cast<std::int8_t>(w.w[i]);
+      }
+      packed = std::make_shared<const gemm::PackedS8>(gemm::pack_s8(levels.data(), w.k, w.n));
+      if (options_.cache) options_.cache->int8_weights[id.index] = packed;
+    }
+    const gemm::PackedS8& p = *packed;
+    const double bound = static_cast<double>(w.k) * gemm::max_abs_level(!fits_u8, 0) * p.max_abs;
+    if (bound >= 2147483647.0) return false;
+    std::vector<std::uint8_t> a(x.q.size());
+    for (std::size_t i = 0; i < x.q.size(); ++i) a[i] = static_cast<std::uint8_t>(x.q[i]);  // s8: two's complement
+    std::vector<float> scale(static_cast<std::size_t>(w.n));
+    for (std::size_t j = 0; j < scale.size(); ++j) scale[j] = x.scale * w.step[j];
+    gemm::multiply_s8({a.data(), !fits_u8, 0}, rows, p, scale.data(), bias.data(), y.data());
+    return true;
   }
 
   // A grouped Linear: exact partial sums per (group, output), combined by grouped_linear_value (qann.hpp).
@@ -442,6 +476,7 @@ class QannRunner {
   }
 
   const Graph& g_;
+  QannOptions options_;
   std::vector<Slot> slots_;
   std::vector<bool> integer_part_;
   std::map<std::string, QuantLevels> levels_;
@@ -449,8 +484,8 @@ class QannRunner {
 
 }  // namespace
 
-QannResult run_qann(const Graph& g, std::span<const Tensor> inputs) {
-  return QannRunner(g).run(inputs);
+QannResult run_qann(const Graph& g, std::span<const Tensor> inputs, const QannOptions& options) {
+  return QannRunner(g, options).run(inputs);
 }
 
 }  // namespace snnconv::ann

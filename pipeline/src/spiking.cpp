@@ -385,11 +385,14 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   if (dist && (!o.record_path.empty() || o.keep_recording))
     throw UsageError("a data-parallel run (more than one rank) records no spikes: run --record on one process");
   if (o.engine == SpikingEngine::qann) {
+    // The QANN's Linears on the W8A8 GEMM, each weight packed once for the run (the same bits as the int64 loops).
+    ann::QannCache qcache;
+    const ann::QannOptions qo{.int8_kernels = true, .cache = &qcache};
     // Data parallel: each rank runs its shard, rank 0 gets every output and scores them in sample order.
     std::vector<snn::RunResult> shard_outs;
     if (dist) {
       shard_outs.resize(samples.size());
-      for (std::size_t i = shard.lo; i < shard.hi; ++i) shard_outs[i].outputs = ann::run_qann(m.qann, samples[i].inputs).outputs;
+      for (std::size_t i = shard.lo; i < shard.hi; ++i) shard_outs[i].outputs = ann::run_qann(m.qann, samples[i].inputs, qo).outputs;
       std::vector<std::vector<SampleScore>> no_curves(samples.size());
       if (!detail::gather_shards(*o.comm, shard_outs, no_curves, r.ledger)) {
         SpikingRunResult other;
@@ -400,7 +403,7 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
     std::int64_t qi = 0, done = 0;
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const Sample& s = samples[i];
-      const std::vector<Tensor> outs = dist ? std::move(shard_outs[i].outputs) : ann::run_qann(m.qann, s.inputs).outputs;
+      const std::vector<Tensor> outs = dist ? std::move(shard_outs[i].outputs) : ann::run_qann(m.qann, s.inputs, qo).outputs;
       add(total, score_sample(m.task, outs.at(0), s, site(m.qann, qi, "QANN")));
       qi += s.rows;
       keep(outs, s);

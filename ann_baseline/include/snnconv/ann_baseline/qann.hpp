@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@
 #include "snnconv/core/tensor.hpp"
 
 namespace snnconv::ann {
+
+namespace gemm {
+struct PackedS8;
+}
 
 // ---- the shared scalar definitions -------------------------------------------------------------------
 
@@ -148,6 +153,19 @@ struct QannResult {
 // activations, Add of two quantized tensors, Reshape and Transpose of quantized tensors. Anything else is
 // an UnsupportedError naming the node; a missing quantization point is a GraphError naming node and value.
 // `inputs` follow graph.inputs() order (f32, static shapes).
-QannResult run_qann(const Graph& g, std::span<const Tensor> inputs);
+// int8_kernels: per-channel Linears whose input levels fit u8 or s8 and whose weight levels fit int8 sum on the
+// W8A8 GEMM (gemm_int8.hpp: exact int32 sums, then linear_value's operations), the others as without it. The
+// outputs are the same bits either way (tests/pipeline/test_qann_int8.cpp); the default keeps the plain int64
+// loops, the definition the SNN is checked against. `snnconv run --engine qann` turns it on.
+// cache (optional): the packed weights of those Linears, kept between calls on the same graph (one cache per
+// graph; not for concurrent calls), so a run over many samples packs each weight once.
+struct QannCache {
+  std::map<std::uint32_t, std::shared_ptr<const gemm::PackedS8>> int8_weights;  // by node index; null: not 8-bit
+};
+struct QannOptions {
+  bool int8_kernels = false;
+  QannCache* cache = nullptr;
+};
+QannResult run_qann(const Graph& g, std::span<const Tensor> inputs, const QannOptions& options = {});
 
 }  // namespace snnconv::ann
