@@ -2,6 +2,8 @@
 // row-broadcast fast paths, and per-tensor FakeQuant. Each element is computed by the very expression the
 // reference uses, so these kernels differ from it only in loop structure (flat, vectorisable, chunked).
 // Other broadcast patterns and dtypes stay on the reference kernel.
+#include <immintrin.h>
+
 #include <cmath>
 
 #include "kernels.hpp"
@@ -169,9 +171,26 @@ KernelFn binary_for(OpKind kind, Pattern p) {
 // ---- FakeQuant (per tensor) ----------------------------------------------------------------------------
 
 void fake_quant(const KernelArgs& a) {
-  // The reference's function: floor(x/s + 1/2) (ties up), clamped, back to the real line.
+  // The reference's function: floor(x/s + 1/2) (ties up), clamped, back to the real line. Eight at a time with the
+  // same IEEE operations in the same order (a true division; std::clamp's comparisons, so NaN stays NaN).
   const detail::FakeQuantStep fq(*a.graph.value(a.node.outputs[0]).quant, 0);
-  map_unary(a, [=](float v) { return fq(v); });
+  const float* x = a.in[0]->data<float>();
+  float* y = a.out[0].data<float>();
+  for_chunks(
+      a.out[0].numel(), kElementChunk,
+      [&](std::int64_t b, std::int64_t e) {
+        const __m256 step = _mm256_set1_ps(fq.step), half = _mm256_set1_ps(0.5f), zero = _mm256_set1_ps(fq.zero),
+                     lo = _mm256_set1_ps(fq.lo), hi = _mm256_set1_ps(fq.hi);
+        std::int64_t i = b;
+        for (; i + 8 <= e; i += 8) {
+          __m256 v = _mm256_add_ps(_mm256_floor_ps(_mm256_add_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), step), half)), zero);
+          v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));  // v < lo ? lo : v
+          v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(hi, v, _CMP_LT_OQ));  // hi < v ? hi : v
+          _mm256_storeu_ps(y + i, _mm256_mul_ps(step, _mm256_sub_ps(v, zero)));
+        }
+        for (; i < e; ++i) y[i] = fq(x[i]);
+      },
+      a.out[0].numel());
 }
 
 bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }
