@@ -3,6 +3,9 @@
 // copies into the executor's pooled buffers, so they equal the reference bit for bit. (Reshape-like
 // nodes on a dying buffer are not copied at all: plan.cpp makes them views.)
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -135,6 +138,46 @@ template <typename T> void affine_gather(const KernelArgs& a) {
       y.numel());
 }
 
+// ---- Cast ----------------------------------------------------------------------------------------------
+// Tensor::cast's rules element by element (core/tensor.cpp): integers and bool widen through int64 and convert
+// once; a float to an integer truncates toward zero, saturates, and NaN gives 0.
+template <typename To, typename From> To cast_one(From v) {
+  if constexpr (std::is_same_v<From, float> && !std::is_same_v<To, float>) {
+    if (std::isnan(v)) return To{0};
+    const double lo = static_cast<double>(std::numeric_limits<To>::lowest());
+    const double hi = static_cast<double>(std::numeric_limits<To>::max());
+    const double t = std::trunc(static_cast<double>(v));
+    if (t <= lo) return std::numeric_limits<To>::lowest();
+    if (t >= hi) return std::numeric_limits<To>::max();
+    return static_cast<To>(t);
+  } else {
+    return static_cast<To>(static_cast<std::int64_t>(v));
+  }
+}
+
+template <typename From, typename To> void cast_elements(const KernelArgs& a) {
+  const From* x = a.in[0]->data<From>();
+  To* y = a.out[0].data<To>();
+  for_chunks(
+      a.out[0].numel(), kElementChunk,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) y[i] = cast_one<To>(x[i]);
+      },
+      a.out[0].numel());
+}
+
+template <typename To> KernelFn cast_from(DType from) {
+  switch (from) {
+    case DType::f32: return std::is_same_v<To, float> ? nullptr : cast_elements<float, To>;
+    case DType::i8: return cast_elements<std::int8_t, To>;
+    case DType::u8: return cast_elements<std::uint8_t, To>;
+    case DType::i32: return cast_elements<std::int32_t, To>;
+    case DType::i64: return cast_elements<std::int64_t, To>;
+    case DType::boolean: return cast_elements<bool, To>;
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 KernelFn affine_gather_kernel(std::size_t element_bytes) {
@@ -167,6 +210,17 @@ KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const Tens
       for (const TensorType* t : types)
         if (!t || !t->is_static() || t->dtype != out.type.dtype || t->rank() != out.type.rank()) return {};
       return {concat, "concat"};
+    }
+    case OpKind::Cast: {
+      // Casts to f32, i32 and i64 (the integer-form export's levels, masks and counts), from the numeric types.
+      const Value& out = g.value(n.outputs[0]);
+      if (types.size() != 1 || !types[0] || !types[0]->is_static() || !out.type.is_static()) return {};
+      KernelFn fn = nullptr;
+      if (out.type.dtype == DType::f32) fn = cast_from<float>(types[0]->dtype);
+      else if (out.type.dtype == DType::i32) fn = cast_from<std::int32_t>(types[0]->dtype);
+      else if (out.type.dtype == DType::i64) fn = cast_from<std::int64_t>(types[0]->dtype);
+      if (fn == nullptr) return {};
+      return {fn, "cast"};
     }
     case OpKind::Gather: {
       const Value& out = g.value(n.outputs[0]);

@@ -2,6 +2,8 @@
 // test-backend-ops idea of ggml), plus bit-identity across thread counts.
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "engine_test_util.hpp"
 
 namespace snnconv {
@@ -247,6 +249,35 @@ TEST_CASE("Pow by the constant 2 is a square") {
   const ValueId two = g.add_constant("two", Tensor::scalar(2.0f));
   g.set_outputs(test::node(g, OpKind::Pow, {x, two}));
   check_fast_kernel(g, {random_f32({6, 50}, 70, -4.0f, 4.0f)}, "square", 1e-6f);
+}
+
+TEST_CASE("Cast to f32, i32 and i64 matches the reference bit for bit (NaN, infinities, saturation, negatives)") {
+  const std::vector<float> f{0.0f, -0.0f, 1.5f, -1.5f, 2.5f, -2.7f, 127.9f, -128.9f, 255.5f, 3e9f, -3e9f, 1e30f,
+                             std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(), 16777217.0f};
+  const std::int64_t n = static_cast<std::int64_t>(f.size());
+  std::vector<Tensor> sources{Tensor::from_vector<float>({2, n / 2}, f)};
+  std::vector<std::int64_t> ints{0, 1, -1, 127, -128, 255, 200, -200, 65535, -65536, 2147483647, -2147483647,
+                                 (std::int64_t{1} << 40) + 1, -(std::int64_t{1} << 53) - 1, 16777217, 3};
+  sources.push_back(Tensor::from_vector<std::int64_t>({2, n / 2}, ints).cast(DType::i8));
+  sources.push_back(Tensor::from_vector<std::int64_t>({2, n / 2}, ints).cast(DType::u8));
+  sources.push_back(Tensor::from_vector<std::int64_t>({2, n / 2}, ints).cast(DType::i32));
+  sources.push_back(Tensor::from_vector<std::int64_t>({2, n / 2}, ints));
+  sources.push_back(Tensor::from_vector<std::int64_t>({2, n / 2}, ints).cast(DType::boolean));
+  for (const Tensor& src : sources)
+    for (DType to : {DType::f32, DType::i32, DType::i64}) {
+      if (src.dtype() == DType::f32 && to == DType::f32) continue;
+      CAPTURE(dtype_name(src.dtype()));
+      CAPTURE(dtype_name(to));
+      Graph g;
+      const ValueId x = test::input(g, "x", src.dtype(), src.shape());
+      g.set_outputs(test::node(g, OpKind::Cast, {x}, CastAttrs{to}));
+      ann::Engine fast(g, {.threads = 2});
+      ann::Engine ref(g, {.threads = 1, .reference_only = true});
+      CHECK(fast.kernel_names().at(0) == "cast");
+      const std::vector<Tensor> in{src};
+      CHECK(fast.run(in).at(0).identical(ref.run(in).at(0)));
+    }
 }
 
 TEST_CASE("FakeQuant per tensor matches the reference rounding bit for bit") {
