@@ -72,10 +72,10 @@ bool pattern_of(const Shape& sa, const Shape& sb, const Shape& out, Pattern& p) 
   return true;
 }
 
-template <typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
-  const float* x = a.in[0]->data<float>();
-  const float* z = a.in[1]->data<float>();
-  float* y = a.out[0].data<float>();
+template <typename T = float, typename R = float, typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
+  const T* x = a.in[0]->data<T>();
+  const T* z = a.in[1]->data<T>();
+  R* y = a.out[0].data<R>();
   const std::int64_t total = a.out[0].numel();
   switch (p) {
     case Pattern::same:
@@ -86,7 +86,7 @@ template <typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
           total);
       return;
     case Pattern::scalar_b: {
-      const float s = z[0];
+      const T s = z[0];
       for_chunks(
           total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], s);
@@ -95,7 +95,7 @@ template <typename F> void map_binary(const KernelArgs& a, Pattern p, F f) {
       return;
     }
     case Pattern::scalar_a: {
-      const float s = x[0];
+      const T s = x[0];
       for_chunks(
           total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) y[i] = f(s, z[i]);
@@ -144,6 +144,42 @@ template <Pattern P> void min_k(const KernelArgs& a) { map_binary(a, P, min_f); 
 // Pow with the constant exponent 2 (torch's LayerNorm at opset 13 squares with Pow): x * x, which is the
 // correctly rounded square; the reference's std::pow may differ in the last bit.
 void square(const KernelArgs& a) { map_unary(a, [](float v) { return v * v; }); }
+
+// int64 Add/Sub/Mul wrap around as the reference's (two's complement); f32 Less is IEEE (NaN compares false).
+template <Pattern P> void add_i64(const KernelArgs& a) {
+  map_binary<std::int64_t, std::int64_t>(a, P, [](std::int64_t x, std::int64_t y) { return detail::wrap_add(x, y); });
+}
+template <Pattern P> void sub_i64(const KernelArgs& a) {
+  map_binary<std::int64_t, std::int64_t>(a, P, [](std::int64_t x, std::int64_t y) { return detail::wrap_sub(x, y); });
+}
+template <Pattern P> void mul_i64(const KernelArgs& a) {
+  map_binary<std::int64_t, std::int64_t>(a, P, [](std::int64_t x, std::int64_t y) { return detail::wrap_mul(x, y); });
+}
+template <Pattern P> void less_f32(const KernelArgs& a) { map_binary<float, bool>(a, P, [](float x, float y) { return x < y; }); }
+
+template <Pattern P> KernelFn typed_fn(OpKind kind, DType in) {
+  if (in == DType::i64) {
+    switch (kind) {
+      case OpKind::Add: return add_i64<P>;
+      case OpKind::Sub: return sub_i64<P>;
+      case OpKind::Mul: return mul_i64<P>;
+      default: return nullptr;
+    }
+  }
+  if (in == DType::f32 && kind == OpKind::Less) return less_f32<P>;
+  return nullptr;
+}
+
+KernelFn typed_for(OpKind kind, DType in, Pattern p) {
+  switch (p) {
+    case Pattern::same: return typed_fn<Pattern::same>(kind, in);
+    case Pattern::scalar_b: return typed_fn<Pattern::scalar_b>(kind, in);
+    case Pattern::scalar_a: return typed_fn<Pattern::scalar_a>(kind, in);
+    case Pattern::row_b: return typed_fn<Pattern::row_b>(kind, in);
+    case Pattern::row_a: return typed_fn<Pattern::row_a>(kind, in);
+  }
+  return nullptr;
+}
 
 template <Pattern P> KernelFn binary_fn(OpKind kind) {
   switch (kind) {
@@ -199,6 +235,22 @@ bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && 
 
 KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
   const TensorType& out = g.value(n.outputs[0]).type;
+  // int64 Add/Sub/Mul and f32 Less (the integer-form export's LayerNorm sums and floor), same fast patterns.
+  const bool typed = ((n.kind == OpKind::Add || n.kind == OpKind::Sub || n.kind == OpKind::Mul) &&
+                      out.dtype == DType::i64) ||
+                     (n.kind == OpKind::Less && out.dtype == DType::boolean);
+  if (typed) {
+    if (types.size() != 2 || !types[0] || !types[1] || !types[0]->is_static() || !types[1]->is_static() ||
+        types[0]->dtype != types[1]->dtype || !out.is_static())
+      return {};
+    Pattern p{};
+    if (!pattern_of(types[0]->static_shape(), types[1]->static_shape(), out.static_shape(), p)) return {};
+    const KernelFn fn = typed_for(n.kind, types[0]->dtype, p);
+    if (fn == nullptr) return {};
+    static constexpr const char* kNames[] = {"binary_same", "binary_scalar", "binary_scalar", "binary_row",
+                                             "binary_row"};
+    return {fn, kNames[static_cast<int>(p)]};
+  }
   if (!is_f32_static(&out)) return {};
   switch (n.kind) {
     case OpKind::Relu:

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <random>
 
 #include "engine_test_util.hpp"
 
@@ -276,6 +277,40 @@ TEST_CASE("Cast to f32, i32 and i64 matches the reference bit for bit (NaN, infi
       ann::Engine ref(g, {.threads = 1, .reference_only = true});
       CHECK(fast.kernel_names().at(0) == "cast");
       const std::vector<Tensor> in{src};
+      CHECK(fast.run(in).at(0).identical(ref.run(in).at(0)));
+    }
+}
+
+TEST_CASE("int64 Add/Sub/Mul (wrapping) and f32 Less match the reference bit for bit, every broadcast pattern") {
+  std::mt19937_64 rng(3);
+  auto i64s = [&](const Shape& s) {
+    Tensor t(DType::i64, s);
+    for (std::int64_t i = 0; i < t.numel(); ++i)
+      t.data<std::int64_t>()[i] = i % 7 == 0 ? std::numeric_limits<std::int64_t>::max() - static_cast<std::int64_t>(i)
+                                             : static_cast<std::int64_t>(rng() % 2001) - 1000;
+    return t;
+  };
+  const Shape full{3, 5, 64}, row{64}, one{1};
+  for (const auto& [sa, sb] : std::vector<std::pair<Shape, Shape>>{{full, full}, {full, one}, {one, full}, {full, row}, {row, full}})
+    for (OpKind k : {OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Less}) {
+      CAPTURE(op_name(k));
+      CAPTURE(shape_to_string(sa));
+      CAPTURE(shape_to_string(sb));
+      const bool cmp = k == OpKind::Less;
+      Graph g;
+      const ValueId a = test::input(g, "a", cmp ? DType::f32 : DType::i64, sa);
+      const ValueId b = test::input(g, "b", cmp ? DType::f32 : DType::i64, sb);
+      g.set_outputs(test::node(g, k, {a, b}));
+      std::vector<Tensor> in;
+      if (cmp) {
+        in = {random_f32(sa, 5, -2.0f, 2.0f), random_f32(sb, 6, -2.0f, 2.0f)};
+        in[0].data<float>()[0] = std::numeric_limits<float>::quiet_NaN();
+      } else {
+        in = {i64s(sa), i64s(sb)};
+      }
+      ann::Engine fast(g, {.threads = 2});
+      ann::Engine ref(g, {.threads = 1, .reference_only = true});
+      CHECK(std::string(fast.kernel_names().at(0)).rfind("binary_", 0) == 0);
       CHECK(fast.run(in).at(0).identical(ref.run(in).at(0)));
     }
 }
