@@ -229,6 +229,24 @@ void fake_quant(const KernelArgs& a) {
       a.out[0].numel());
 }
 
+// QuantizeLinear with one scale and zero point (constants), f32 in: the reference's element function.
+void quantize_linear(const KernelArgs& a) {
+  const float* x = a.in[0]->data<float>();
+  const float scale = a.in[1]->data<float>()[0];
+  const bool s8 = a.out[0].dtype() == DType::i8;
+  float zero = 0.0f;
+  if (a.in.size() > 2 && a.in[2] != nullptr)
+    zero = s8 ? static_cast<float>(a.in[2]->data<std::int8_t>()[0]) : static_cast<float>(a.in[2]->data<std::uint8_t>()[0]);
+  const float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
+  auto* y = reinterpret_cast<std::uint8_t*>(a.out[0].raw());
+  for_chunks(
+      a.out[0].numel(), kElementChunk,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) y[i] = detail::quantize_linear_byte(x[i], scale, zero, lo, hi);
+      },
+      a.out[0].numel());
+}
+
 bool is_f32_static(const TensorType* t) { return t && t->dtype == DType::f32 && t->is_static(); }
 
 }  // namespace
@@ -239,6 +257,18 @@ KernelChoice choose_elementwise(const Graph& g, const Node& n, std::span<const T
   const bool typed = ((n.kind == OpKind::Add || n.kind == OpKind::Sub || n.kind == OpKind::Mul) &&
                       out.dtype == DType::i64) ||
                      (n.kind == OpKind::Less && out.dtype == DType::boolean);
+  if (n.kind == OpKind::QuantizeLinear) {
+    if ((out.dtype != DType::u8 && out.dtype != DType::i8) || !out.is_static() || types.size() < 2 ||
+        !is_f32_static(types[0]))
+      return {};
+    const Value& sv = g.value(n.inputs[1]);
+    if (!sv.constant || sv.constant->dtype() != DType::f32 || sv.constant->numel() != 1) return {};
+    if (types.size() > 2 && n.inputs[2].valid()) {
+      const Value& zv = g.value(n.inputs[2]);
+      if (!zv.constant || zv.constant->dtype() != out.dtype || zv.constant->numel() != 1) return {};
+    }
+    return {quantize_linear, "quantize_linear"};
+  }
   if (typed) {
     if (types.size() != 2 || !types[0] || !types[1] || !types[0]->is_static() || !types[1]->is_static() ||
         types[0]->dtype != types[1]->dtype || !out.is_static())

@@ -179,6 +179,12 @@ inline float gelu_tanh(float x) {
 // n_min, n_max) - zp). Ties round up (unlike QuantizeLinear), matching the ST-BIF neuron whose membrane starts
 // at s/2; a NaN stays NaN (std::clamp returns it unchanged). The reference FakeQuant, the fast FakeQuant kernel
 // and the steps inside a fused Attention (AttentionAttrs) all round through this one function.
+// Round half to even without depending on the floating-point environment's rounding mode.
+float round_half_even(float v);
+// One element of QuantizeLinear: saturate(round_half_even(x / scale) + zero) to [lo, hi] (NaN: zero), as the
+// byte of a u8 (lo = 0) or s8 (lo = -128) tensor. Shared by the reference and the fast per-tensor kernel.
+std::uint8_t quantize_linear_byte(float x, float scale, float zero, float lo, float hi);
+
 struct FakeQuantStep {
   float step = 1.0f, zero = 0.0f, lo = 0.0f, hi = 0.0f;
   FakeQuantStep() = default;

@@ -7,9 +7,7 @@
 #include "reference_detail.hpp"
 
 namespace snnconv::ann::detail {
-namespace {
 
-// Round half to even without depending on the floating-point environment's rounding mode.
 float round_half_even(float v) {
   const float low = std::floor(v);
   const float diff = v - low;  // exact: low and v are within one unit of each other
@@ -17,6 +15,15 @@ float round_half_even(float v) {
   if (diff > 0.5f) return low + 1.0f;
   return std::fmod(low, 2.0f) == 0.0f ? low : low + 1.0f;
 }
+
+std::uint8_t quantize_linear_byte(float x, float scale, float zero, float lo, float hi) {
+  // rint(x / scale) + zero_point, saturated; a NaN has no level and maps to the zero point.
+  const float r = round_half_even(x / scale);
+  const float q = std::isnan(r) ? zero : std::clamp(r + zero, lo, hi);
+  return lo < 0.0f ? static_cast<std::uint8_t>(static_cast<std::int8_t>(q)) : static_cast<std::uint8_t>(q);
+}
+
+namespace {
 
 // Which scale / zero point applies to each element: one for the whole tensor, or one per index along
 // `axis` (optionally per group of `group_size` indices), or per block (a group along `axis` at every index
@@ -90,11 +97,7 @@ Outputs eval_quantize_linear(const NodeCall& c) {
   for (std::int64_t i = 0; i < x.numel(); ++i) {
     const std::size_t ch = map(i);
     const float zero = static_cast<float>(zps[zp ? ch : 0]);
-    // rint(x / scale) + zero_point, saturated; a NaN has no level and maps to the zero point.
-    const float r = round_half_even(xs[static_cast<std::size_t>(i)] / ps[ch]);
-    const float q = std::isnan(r) ? zero : std::clamp(r + zero, lo, hi);
-    if (out_type == DType::u8) out.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(q);
-    else out.data<std::int8_t>()[i] = static_cast<std::int8_t>(q);
+    reinterpret_cast<std::uint8_t*>(out.raw())[i] = quantize_linear_byte(xs[static_cast<std::size_t>(i)], ps[ch], zero, lo, hi);
   }
   return {std::move(out)};
 }

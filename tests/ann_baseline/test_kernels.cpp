@@ -315,6 +315,33 @@ TEST_CASE("int64 Add/Sub/Mul (wrapping) and f32 Less match the reference bit for
     }
 }
 
+TEST_CASE("QuantizeLinear per tensor matches the reference bit for bit (ties to even, saturation, NaN, zero points)") {
+  Tensor in = random_f32({4, 300}, 90, -40.0f, 40.0f);
+  for (std::int64_t i = 0; i < 64; ++i) in.data<float>()[i] = (static_cast<float>(i) - 32.0f + 0.5f) * 0.25f;  // ties
+  in.data<float>()[64] = std::numeric_limits<float>::quiet_NaN();
+  in.data<float>()[65] = std::numeric_limits<float>::infinity();
+  in.data<float>()[66] = -1e30f;
+  for (DType t : {DType::u8, DType::i8})
+    for (int zp : {-1, 0, 3}) {  // -1: no zero point input (u8 only)
+      if (zp < 0 && t == DType::i8) continue;
+      CAPTURE(dtype_name(t));
+      CAPTURE(zp);
+      Graph g;
+      const ValueId x = test::input(g, "x", DType::f32, {4, 300});
+      const ValueId s = g.add_constant("s", Tensor::scalar(0.25f));
+      std::vector<ValueId> ins{x, s};
+      if (zp >= 0)
+        ins.push_back(g.add_constant("zp", t == DType::u8 ? Tensor::scalar<std::uint8_t>(static_cast<std::uint8_t>(zp))
+                                                          : Tensor::scalar<std::int8_t>(static_cast<std::int8_t>(zp))));
+      g.set_outputs(test::node(g, OpKind::QuantizeLinear, ins, AxisAttrs{1}));
+      ann::Engine fast(g, {.threads = 2});
+      ann::Engine ref(g, {.threads = 1, .reference_only = true});
+      CHECK(fast.kernel_names().at(0) == "quantize_linear");
+      const std::vector<Tensor> args{in};
+      CHECK(fast.run(args).at(0).identical(ref.run(args).at(0)));
+    }
+}
+
 TEST_CASE("FakeQuant per tensor matches the reference rounding bit for bit") {
   Graph g;
   const ValueId x = test::input(g, "x", DType::f32, {8, 300});
