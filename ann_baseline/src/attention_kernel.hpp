@@ -54,11 +54,25 @@ struct AttentionArgs {
   const QuantParams* probs_quant = nullptr;
 };
 
-// Runs over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
+// Runs attention_short when it fits, else attention_tiled; both give the same bits where both run.
+void attention_online(const AttentionArgs& args);
+
+// The general kernel: over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
 // tiles). Deterministic: every output row is computed over key tiles in a fixed order, every score and
 // product element by one fused multiply-add chain, so results do not depend on the thread count (nor on
 // the strides).
-void attention_online(const AttentionArgs& args);
+void attention_tiled(const AttentionArgs& args);
+
+// Short sequences (attention_short.cpp): at most this many keys and no steps inside the attention. Per
+// (batch, head) K^T goes into one small block and the products skip the GEMM's packing; same bits as
+// attention_tiled (same FMA chains, same row softmax, same query tiles).
+inline constexpr std::int64_t kShortAttentionKeys = 64;
+bool attention_short_fits(const AttentionArgs& args);
+void attention_short(const AttentionArgs& args);  // defaults applied, attention_short_fits(args)
+
+// Whether the products are big enough to pay for waking a second thread (both kernels ask; the answer
+// depends on the shapes only, and neither kernel's bits depend on it).
+bool attention_worth_threads(const AttentionArgs& args);
 
 // Tensor front end with the reference Attention's contract: q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv],
 // optional mask (f32 additive or bool true = attend) broadcastable to [B,H,Nq,Nk]. Throws ShapeError.

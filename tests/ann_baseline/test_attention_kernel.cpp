@@ -3,6 +3,8 @@
 // multiples of the tiles; decode-shaped queries (Nq < Nk).
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -157,6 +159,91 @@ TEST_SUITE("conformance") {
     const Tensor ref = test::run1(test::OpSpec(OpKind::Attention, attrs),
                                   {q.reshaped({1, bh, nq, d}), k.reshaped({1, bh, nk, d}), v.reshaped({1, bh, nk, dv}), mask});
     CHECK(max_abs_diff(got, ref.reshaped({bh, nq, dv})) <= 1e-5);
+  }
+
+  TEST_CASE("short-sequence attention (<= 64 keys) gives the tiled kernel's bits, in every layout") {
+    // attention_online takes the short kernel for these sizes; attention_tiled is the general one. Same FMA
+    // chains, same softmax per row, same query tiles: equal bit for bit (NaN rows: NaN in both).
+    std::mt19937_64 rng(11);
+    struct Short {
+      std::int64_t b, h, nq, nk, d, dv;
+      bool causal;
+      int mask;  // 0 none, 1 additive [B,1,1,Nk], 2 bool [Nq,Nk], 3 additive with a fully masked row
+    };
+    const std::vector<Short> cases{
+        {64, 4, 17, 17, 16, 16, false, 0}, {2, 3, 5, 5, 8, 8, true, 0},    {1, 2, 1, 64, 16, 16, true, 0},
+        {2, 2, 40, 40, 32, 32, true, 1},   {1, 4, 33, 64, 12, 20, false, 2}, {3, 1, 7, 9, 5, 3, false, 3},
+        {1, 2, 3, 1, 4, 4, false, 0},      {2, 1, 70, 50, 8, 24, true, 0},  {1, 1, 40, 2, 8, 8, true, 0},
+    };
+    for (const Short& c : cases) {
+      CAPTURE(c.b);
+      CAPTURE(c.h);
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      CAPTURE(c.causal);
+      CAPTURE(c.mask);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng, -2.0f, 2.0f);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng, -2.0f, 2.0f);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.dv}, rng);
+      Tensor mask;
+      if (c.mask == 1 || c.mask == 3) {
+        mask = random_f32({c.b, 1, c.mask == 3 ? c.nq : 1, c.nk}, rng, -3.0f, 0.0f);
+        if (c.mask == 3)
+          for (std::int64_t j = 0; j < c.nk; ++j) mask.data<float>()[c.nk + j] = -std::numeric_limits<float>::infinity();
+      } else if (c.mask == 2) {
+        std::vector<bool> attend(static_cast<std::size_t>(c.nq * c.nk));
+        std::bernoulli_distribution coin(0.7);
+        for (std::size_t i = 0; i < attend.size(); ++i) attend[i] = coin(rng);
+        mask = test::boolean({c.nq, c.nk}, attend);
+      }
+      const Tensor* m = c.mask ? &mask : nullptr;
+      const AttentionAttrs attrs{0.3f, c.causal};
+      // Both kernels through the engine's entry, with q and y in the [B,N,H,D] layout (strided rows).
+      const Tensor qs = test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{{0, 2, 1, 3}}), {q});
+      Tensor y_short, y_tiled;
+      ann::attention_online_into(qs, k, v, m, attrs, ann::kLayoutQ | ann::kLayoutY, y_short);
+      ann::AttentionArgs a;
+      a.batch = c.b, a.heads = c.h, a.nq = c.nq, a.nk = c.nk, a.d = c.d, a.dv = c.dv;
+      a.q = qs.data<float>(), a.q_head_stride = c.d, a.q_row_stride = c.h * c.d, a.q_batch_stride = c.nq * c.h * c.d;
+      a.k = k.data<float>(), a.k_head_stride = c.nk * c.d;
+      a.v = v.data<float>(), a.v_head_stride = c.nk * c.dv;
+      y_tiled = Tensor(DType::f32, {c.b, c.nq, c.h, c.dv});
+      a.y = y_tiled.data<float>(), a.y_head_stride = c.dv, a.y_row_stride = c.h * c.dv;
+      a.y_batch_stride = c.nq * c.h * c.dv;
+      a.scale = attrs.scale;
+      a.causal = c.causal;
+      Tensor additive;
+      if (m) {
+        additive = m->dtype() == DType::f32 ? *m : Tensor(DType::f32, m->shape());
+        if (m->dtype() == DType::boolean)
+          for (std::int64_t i = 0; i < m->numel(); ++i)
+            additive.data<float>()[i] = m->data<bool>()[i] ? 0.0f : -std::numeric_limits<float>::infinity();
+        a.mask = additive.data<float>();
+        a.mask_strides = m->rank() == 2 ? std::array<std::int64_t, 4>{0, 0, c.nk, 1}
+                                        : std::array<std::int64_t, 4>{additive.dim(2) * c.nk, 0, additive.dim(2) == 1 ? 0 : c.nk, 1};
+      }
+      ann::attention_tiled(a);
+      REQUIRE(y_short.shape() == y_tiled.shape());
+      std::int64_t differ = 0;
+      for (std::int64_t i = 0; i < y_short.numel(); ++i) {
+        const float x = y_short.data<float>()[i], t = y_tiled.data<float>()[i];
+        differ += std::isnan(x) || std::isnan(t) ? std::isnan(x) != std::isnan(t) : std::memcmp(&x, &t, sizeof x) != 0;
+      }
+      CHECK(differ == 0);
+      // And the definition, within 1e-5 where it is defined (a row whose keys are all masked has none).
+      const Tensor want = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, c.mask ? std::optional<Tensor>(mask) : std::nullopt});
+      const Tensor got = test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{{0, 2, 1, 3}}), {y_short});
+      double worst = 0.0;
+      std::int64_t defined = 0;
+      for (std::int64_t i = 0; i < want.numel(); ++i) {
+        const float x = got.data<float>()[i], w = want.data<float>()[i];
+        if (std::isnan(w)) continue;
+        defined += 1;
+        worst = std::max(worst, std::isnan(x) ? 1e9 : std::abs(static_cast<double>(x) - w));
+      }
+      CHECK(defined > 0);
+      CHECK(worst <= 1e-5);
+    }
   }
 
   TEST_CASE("attention_online reads strided K/V (a cache with spare capacity) and is repeatable") {

@@ -1,0 +1,340 @@
+// Attention over at most kShortAttentionKeys keys (attention_kernel.hpp): a ViT's 17 tokens, a short prompt.
+// Per (batch, head) the keys are transposed once into a small [d, keys] block that stays in L1, and the
+// scores of a few query rows at a time come from broadcast-FMA chains over it (8 keys a vector); P.V reads the
+// value rows in place. No panel packing and no GEMM driver per head: at these sizes they cost more than the
+// arithmetic. The softmax of each row is the tiled kernel's own (Eigen's vectorised max, exp and sum over the
+// same 64-byte aligned rows padded to whole packets), and every score and product element is the same FMA
+// chain as in the tiled kernel, so both kernels give the same bits (tests/ann_baseline/test_attention_kernel.cpp
+// checks it).
+#define EIGEN_DONT_PARALLELIZE  // threads come from TBB only
+#include "attention_kernel.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "snnconv/ann_baseline/gemm.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace snnconv::ann {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr std::int64_t kKeyPad = 16;  // rows of the score and key blocks start 64 bytes apart (Eigen's packets)
+
+std::int64_t round_up(std::int64_t x, std::int64_t to) { return (x + to - 1) / to * to; }
+
+// Per-thread scratch, kept across calls and only grown (every element a task reads it has written first).
+struct ShortScratch {
+  gemm::AlignedFloats kt;  // [d][ldk]: K^T of one head, keys zero-padded to ldk
+  gemm::AlignedFloats s;   // [kAttentionQueryTile][ldk]: scores, then probabilities
+  void size_for(const AttentionArgs& a, std::int64_t ldk) {
+    const auto need_k = static_cast<std::size_t>(a.d * ldk), need_s = static_cast<std::size_t>(kAttentionQueryTile * ldk);
+    if (kt.size() < need_k) kt.resize(need_k);
+    if (s.size() < need_s) s.resize(need_s);
+  }
+};
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+// Scores of R rows against NV * 8 keys: s[r][j] = sum_e q[r][e] * kt[e][j], one FMA chain over e from 0.
+template <int R, int NV>
+void scores_rows(const float* q, std::int64_t ldq, std::int64_t d, const float* kt, std::int64_t ldk, float* s,
+                 std::int64_t lds) {
+  __m256 acc[R * NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < R * NV; ++i) acc[i] = _mm256_setzero_ps();
+  for (std::int64_t e = 0; e < d; ++e) {
+    __m256 kv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) kv[v] = _mm256_load_ps(kt + e * ldk + 8 * v);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 qv = _mm256_broadcast_ss(q + r * ldq + e);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r * NV + v] = _mm256_fmadd_ps(qv, kv[v], acc[r * NV + v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(s + r * lds + 8 * v, acc[r * NV + v]);
+}
+
+template <int NV>
+void scores_block(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt,
+                  std::int64_t ldk, float* s, std::int64_t lds) {
+  constexpr int R = NV <= 3 ? 4 : NV <= 6 ? 2 : 1;  // R * NV <= 12 accumulators of 16 ymm
+  std::int64_t r = 0;
+  for (; r + R <= rows; r += R) scores_rows<R, NV>(q + r * ldq, ldq, d, kt, ldk, s + r * lds, lds);
+  for (; r < rows; ++r) scores_rows<1, NV>(q + r * ldq, ldq, d, kt, ldk, s + r * lds, lds);
+}
+
+void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+            std::int64_t keys8, float* s, std::int64_t lds) {
+  switch (keys8 / 8) {
+    case 1: return scores_block<1>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 2: return scores_block<2>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 3: return scores_block<3>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 4: return scores_block<4>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 5: return scores_block<5>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 6: return scores_block<6>(q, ldq, rows, d, kt, ldk, s, lds);
+    case 7: return scores_block<7>(q, ldq, rows, d, kt, ldk, s, lds);
+    default: return scores_block<8>(q, ldq, rows, d, kt, ldk, s, lds);
+  }
+}
+
+// Lanes [0, n) of an 8-lane mask for maskload / maskstore.
+__m256i first_lanes(std::int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<std::int64_t>(n, 8))), idx);
+}
+
+// y[r][c0 .. c0 + 8 NC) of R rows = (sum_j p[r][j] v[j][..] + 0) * inv[r]: one FMA chain over j from 0, then the
+// tiled kernel's accumulate-and-normalise (acc = 0 + pv, y = acc * inv). `cols` (<= 8 NC) columns are stored.
+template <int R, int NC>
+void pv_rows(const float* p, std::int64_t ldp, std::int64_t keys, const float* v, std::int64_t ldv, std::int64_t cols,
+             const float* inv, float* y, std::int64_t ldy) {
+  __m256 acc[R * NC];
+#pragma GCC unroll 16
+  for (int i = 0; i < R * NC; ++i) acc[i] = _mm256_setzero_ps();
+  __m256i mask[NC];
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) mask[c] = first_lanes(cols - 8 * c);
+  const bool full = cols == 8 * NC;
+  for (std::int64_t j = 0; j < keys; ++j) {
+    __m256 vv[NC];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c)
+      vv[c] = full ? _mm256_loadu_ps(v + j * ldv + 8 * c) : _mm256_maskload_ps(v + j * ldv + 8 * c, mask[c]);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 pr = _mm256_broadcast_ss(p + r * ldp + j);
+#pragma GCC unroll 4
+      for (int c = 0; c < NC; ++c) acc[r * NC + c] = _mm256_fmadd_ps(pr, vv[c], acc[r * NC + c]);
+    }
+  }
+  const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const __m256 ir = _mm256_broadcast_ss(inv + r);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) {
+      const __m256 out = _mm256_mul_ps(_mm256_add_ps(zero, acc[r * NC + c]), ir);
+      if (full) _mm256_storeu_ps(y + r * ldy + 8 * c, out);
+      else _mm256_maskstore_ps(y + r * ldy + 8 * c, mask[c], out);
+    }
+  }
+}
+
+void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t keys, const float* v,
+                   std::int64_t ldv, std::int64_t dv, const float* inv, float* y, std::int64_t ldy) {
+  for (std::int64_t c0 = 0; c0 < dv; c0 += 16) {
+    const std::int64_t cols = std::min<std::int64_t>(16, dv - c0);
+    std::int64_t r = 0;
+    if (cols > 8) {
+      for (; r + 4 <= rows; r += 4) pv_rows<4, 2>(p + r * ldp, ldp, keys, v + c0, ldv, cols, inv + r, y + r * ldy + c0, ldy);
+      for (; r < rows; ++r) pv_rows<1, 2>(p + r * ldp, ldp, keys, v + c0, ldv, cols, inv + r, y + r * ldy + c0, ldy);
+    } else {
+      for (; r + 4 <= rows; r += 4) pv_rows<4, 1>(p + r * ldp, ldp, keys, v + c0, ldv, cols, inv + r, y + r * ldy + c0, ldy);
+      for (; r < rows; ++r) pv_rows<1, 1>(p + r * ldp, ldp, keys, v + c0, ldv, cols, inv + r, y + r * ldy + c0, ldy);
+    }
+  }
+}
+
+// Keeps the compiler from fusing a rounded product into the next addition (-ffp-contract=fast): the tiled
+// kernel scales the scores and adds the mask in two separate passes.
+inline __m256 opaque(__m256 x) {
+  asm("" : "+x"(x));
+  return x;
+}
+
+// The tiled kernel's row softmax (its first and only key tile) on the scores of rows [q0, q0 + rows), in
+// registers: scale, mask, causal limit and padding to -inf, the max, Eigen's packet exp of s - m, and the sum
+// in Eigen's reduction order over the row's packets (two running packets, then predux: what ArrayXf::sum()
+// does on a 32-byte aligned row). Writes the probabilities back to s and 1 / sum to inv.
+template <int NV>
+void softmax_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                  std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  const std::int64_t offset = a.nk - a.nq;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 scale = _mm256_set1_ps(a.scale), neg_inf = _mm256_set1_ps(kNegInf);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = q0 + r;
+    float* sr = s + r * lds;
+    // Keys [0, limit) of this row exist: the tile's keys, and with causal those up to i + offset.
+    const std::int64_t limit = a.causal ? std::max<std::int64_t>(0, std::min(keys, i + offset + 1)) : keys;
+    const float* mrow = a.mask ? a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2] : nullptr;
+    __m256 x[NV];
+    __m256 mx = neg_inf;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const __m256i in_tile = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(keys - 8 * v)), lane);
+      x[v] = _mm256_mul_ps(_mm256_load_ps(sr + 8 * v), scale);
+      if (mrow) {
+        __m256 mv;
+        if (a.mask_strides[3] == 1) {
+          mv = _mm256_maskload_ps(mrow + 8 * v, in_tile);
+        } else {
+          alignas(32) float t[8] = {};
+          for (std::int64_t j = 8 * v; j < std::min<std::int64_t>(keys, 8 * v + 8); ++j) t[j - 8 * v] = mrow[j * a.mask_strides[3]];
+          mv = _mm256_load_ps(t);
+        }
+        x[v] = _mm256_add_ps(opaque(x[v]), mv);
+      }
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
+      x[v] = _mm256_blendv_ps(neg_inf, x[v], _mm256_castsi256_ps(live));
+      mx = _mm256_max_ps(mx, x[v]);
+    }
+    // The max only shifts the exponent (any order gives it exactly); a NaN score makes the row NaN anyway.
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    bool any_nan = false;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) any_nan |= _mm256_movemask_ps(_mm256_cmp_ps(x[v], x[v], _CMP_UNORD_Q)) != 0;
+    const float m_new = any_nan ? std::numeric_limits<float>::quiet_NaN() : _mm_cvtss_f32(m4);
+    const float m_use = m_new == kNegInf ? 0.0f : m_new;
+    const float rescale = std::exp(kNegInf - m_use);
+    const __m256 mv = _mm256_set1_ps(m_use);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      x[v] = Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(x[v], mv));
+      _mm256_store_ps(sr + 8 * v, x[v]);
+    }
+    __m256 sum = x[0];
+    if constexpr (NV > 1) {
+      __m256 sum1 = x[1];
+#pragma GCC unroll 4
+      for (int v = 2; v + 1 < NV; v += 2) {
+        sum = _mm256_add_ps(sum, x[v]);
+        sum1 = _mm256_add_ps(sum1, x[v + 1]);
+      }
+      sum = _mm256_add_ps(sum, sum1);
+      if constexpr (NV % 2 == 1) sum = _mm256_add_ps(sum, x[NV - 1]);
+    }
+    const float l = 0.0f * rescale + Eigen::internal::predux<Eigen::internal::Packet8f>(sum);
+    inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                  std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  switch (round_up(keys, 8) / 8) {
+    case 1: return softmax_rows<1>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 2: return softmax_rows<2>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 3: return softmax_rows<3>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 4: return softmax_rows<4>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 5: return softmax_rows<5>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 6: return softmax_rows<6>(a, b, h, q0, rows, keys, s, lds, inv);
+    case 7: return softmax_rows<7>(a, b, h, q0, rows, keys, s, lds, inv);
+    default: return softmax_rows<8>(a, b, h, q0, rows, keys, s, lds, inv);
+  }
+}
+
+#else  // portable: the same chains element by element
+
+void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+            std::int64_t keys8, float* s, std::int64_t lds) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < keys8; ++j) {
+      float acc = 0.0f;
+      for (std::int64_t e = 0; e < d; ++e) acc = std::fma(q[r * ldq + e], kt[e * ldk + j], acc);
+      s[r * lds + j] = acc;
+    }
+}
+
+void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t keys, const float* v,
+                   std::int64_t ldv, std::int64_t dv, const float* inv, float* y, std::int64_t ldy) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < dv; ++c) {
+      float acc = 0.0f;
+      for (std::int64_t j = 0; j < keys; ++j) acc = std::fma(p[r * ldp + j], v[j * ldv + c], acc);
+      y[r * ldy + c] = (0.0f + acc) * inv[r];
+    }
+}
+
+void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                  std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  const std::int64_t offset = a.nk - a.nq, keys8 = round_up(keys, 8);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = q0 + r;
+    float* sr = s + r * lds;
+    Eigen::Map<Eigen::ArrayXf> srow(sr, keys8);
+    for (std::int64_t j = keys; j < keys8; ++j) sr[j] = kNegInf;
+    srow.head(keys) *= a.scale;
+    if (a.mask) {
+      const float* mrow = a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2];
+      for (std::int64_t j = 0; j < keys; ++j) sr[j] += mrow[j * a.mask_strides[3]];
+    }
+    if (a.causal)
+      for (std::int64_t j = std::max<std::int64_t>(0, i + offset + 1); j < keys; ++j) sr[j] = kNegInf;
+    // As in the tiled kernel's first (only) key tile: m starts at -inf, l at 0, acc at 0.
+    const float tile_max = srow.maxCoeff();
+    const float m_new = std::isnan(tile_max) ? tile_max : std::max(kNegInf, tile_max);
+    const float m_use = m_new == kNegInf ? 0.0f : m_new;
+    const float rescale = std::exp(kNegInf - m_use);
+    srow = (srow - m_use).exp();
+    const float l = 0.0f * rescale + srow.sum();
+    inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+#endif
+
+// One (batch, head): K^T once, then the query tiles of kAttentionQueryTile rows (the tiled kernel's tiles, so a
+// causal tile sees the same number of keys and its rows are padded alike).
+void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, ShortScratch& w) {
+  const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
+  const float* k = a.k + b * a.k_batch_stride + h * a.k_head_stride;
+  const float* v = a.v + b * a.v_batch_stride + h * a.v_head_stride;
+  float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
+  const std::int64_t ldk = round_up(a.nk, kKeyPad), keys8 = round_up(a.nk, 8), offset = a.nk - a.nq;
+  float* kt = w.kt.data();
+  for (std::int64_t e = 0; e < a.d; ++e) {
+    for (std::int64_t j = 0; j < a.nk; ++j) kt[e * ldk + j] = k[j * a.k_row_stride + e];
+    for (std::int64_t j = a.nk; j < keys8; ++j) kt[e * ldk + j] = 0.0f;
+  }
+  float* s = w.s.data();
+  alignas(64) float inv[kAttentionQueryTile];
+  for (std::int64_t q0 = 0; q0 < a.nq; q0 += kAttentionQueryTile) {
+    const std::int64_t q1 = std::min(a.nq, q0 + kAttentionQueryTile), rows = q1 - q0;
+    const std::int64_t kt_keys = a.causal ? std::min(a.nk, q1 - 1 + offset + 1) : a.nk;
+    if (kt_keys <= 0) {  // every key of every row is past its causal limit: no softmax is defined
+      for (std::int64_t r = 0; r < rows; ++r)
+        std::fill_n(y + (q0 + r) * a.y_row_stride, a.dv, std::numeric_limits<float>::quiet_NaN());
+      continue;
+    }
+    const std::int64_t kt8 = round_up(kt_keys, 8);
+    scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, kt8, s, ldk);
+    softmax_tile(a, b, h, q0, rows, kt_keys, s, ldk, inv);
+    probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
+  }
+}
+
+}  // namespace
+
+bool attention_short_fits(const AttentionArgs& a) {
+  return a.nk >= 1 && a.nk <= kShortAttentionKeys && a.scores_quant == nullptr && a.probs_quant == nullptr;
+}
+
+void attention_short(const AttentionArgs& a) {
+  const std::int64_t heads = a.batch * a.heads;
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    thread_local ShortScratch w;
+    w.size_for(a, round_up(a.nk, kKeyPad));
+    for (std::int64_t t = t0; t < t1; ++t) short_head(a, t / a.heads, t % a.heads, w);
+  };
+  if (!attention_worth_threads(a)) return run(0, heads);
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads),
+                    [&](const tbb::blocked_range<std::int64_t>& r) { run(r.begin(), r.end()); });
+}
+
+}  // namespace snnconv::ann
