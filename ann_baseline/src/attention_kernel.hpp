@@ -63,10 +63,14 @@ void attention_online(const AttentionArgs& args);
 // the strides).
 void attention_tiled(const AttentionArgs& args);
 
-// Short sequences (attention_short.cpp): at most this many keys and no steps inside the attention. Per
-// (batch, head) K^T goes into one small block and the products skip the GEMM's packing; same bits as
-// attention_tiled (same FMA chains, same row softmax, same query tiles).
+// Short sequences (attention_short.cpp): at most kRowAttentionKeys keys and no steps inside the attention.
+// Per (batch, head) K^T goes into one small block and the products skip the GEMM's packing. Up to
+// kShortAttentionKeys keys each row's softmax runs in registers and gives attention_tiled's bits (same FMA
+// chains, same row softmax, same query tiles); above, each row takes two passes over its scores in L1 (within
+// 1e-5 of the reference, its own bits: keys past a row's limit count exactly 0, and a row's result does not
+// depend on the rows computed with it).
 inline constexpr std::int64_t kShortAttentionKeys = 64;
+inline constexpr std::int64_t kRowAttentionKeys = 512;
 bool attention_short_fits(const AttentionArgs& args);
 void attention_short(const AttentionArgs& args);  // defaults applied, attention_short_fits(args)
 

@@ -11,6 +11,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -77,8 +78,8 @@ void scores_block(const float* q, std::int64_t ldq, std::int64_t rows, std::int6
   for (; r < rows; ++r) scores_rows<1, NV>(q + r * ldq, ldq, d, kt, ldk, s + r * lds, lds);
 }
 
-void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
-            std::int64_t keys8, float* s, std::int64_t lds) {
+void scores_chunk(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+                  std::int64_t keys8, float* s, std::int64_t lds) {
   switch (keys8 / 8) {
     case 1: return scores_block<1>(q, ldq, rows, d, kt, ldk, s, lds);
     case 2: return scores_block<2>(q, ldq, rows, d, kt, ldk, s, lds);
@@ -89,6 +90,15 @@ void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d,
     case 7: return scores_block<7>(q, ldq, rows, d, kt, ldk, s, lds);
     default: return scores_block<8>(q, ldq, rows, d, kt, ldk, s, lds);
   }
+}
+
+// Up to 64 keys at once (a short row); longer rows in chunks of 24 keys against 4 rows (12 accumulators, 3
+// key loads and 4 broadcasts per 12 FMAs). Each score is one chain over e whatever the chunk.
+void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+            std::int64_t keys8, float* s, std::int64_t lds) {
+  if (keys8 <= 64) return scores_chunk(q, ldq, rows, d, kt, ldk, keys8, s, lds);
+  for (std::int64_t c0 = 0; c0 < keys8; c0 += 24)
+    scores_chunk(q, ldq, rows, d, kt + c0, ldk, std::min<std::int64_t>(24, keys8 - c0), s + c0, lds);
 }
 
 // Lanes [0, n) of an 8-lane mask for maskload / maskstore.
@@ -239,6 +249,63 @@ void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
   }
 }
 
+// Rows of more than 64 keys (the long-row variant): two passes over the row in L1 instead of registers. Pass 1
+// scales, masks and limits the scores and takes the max; pass 2 stores p = exp(s - m), exactly 0 past the
+// row's last key, and sums it in four running packets by packet index (then ((0 + 2) + (1 + 3)) and predux).
+// The zeros past a row's limit add nothing, so a row's bits do not depend on how many keys its tile covers:
+// the result of a row is the same whatever rows are computed with it.
+void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                       std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  const std::int64_t offset = a.nk - a.nq, nv = round_up(keys, 8) / 8;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 scale = _mm256_set1_ps(a.scale), neg_inf = _mm256_set1_ps(kNegInf), zero = _mm256_setzero_ps();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = q0 + r;
+    float* sr = s + r * lds;
+    const std::int64_t limit = a.causal ? std::max<std::int64_t>(0, std::min(keys, i + offset + 1)) : keys;
+    const float* mrow = a.mask ? a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2] : nullptr;
+    __m256 mx[2] = {neg_inf, neg_inf};
+    __m256 nan = zero;
+    for (std::int64_t v = 0; v < nv; ++v) {
+      __m256 x = _mm256_mul_ps(_mm256_load_ps(sr + 8 * v), scale);
+      if (mrow) {
+        const __m256i in_tile = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(keys - 8 * v)), lane);
+        __m256 mv;
+        if (a.mask_strides[3] == 1) {
+          mv = _mm256_maskload_ps(mrow + 8 * v, in_tile);
+        } else {
+          alignas(32) float t[8] = {};
+          for (std::int64_t j = 8 * v; j < std::min<std::int64_t>(keys, 8 * v + 8); ++j) t[j - 8 * v] = mrow[j * a.mask_strides[3]];
+          mv = _mm256_load_ps(t);
+        }
+        x = _mm256_add_ps(opaque(x), mv);
+      }
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
+      x = _mm256_blendv_ps(neg_inf, x, _mm256_castsi256_ps(live));
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+      mx[v & 1] = _mm256_max_ps(mx[v & 1], x);
+      _mm256_store_ps(sr + 8 * v, x);
+    }
+    const __m256 mxv = _mm256_max_ps(mx[0], mx[1]);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mxv), _mm256_extractf128_ps(mxv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float m = _mm256_movemask_ps(nan) != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm_cvtss_f32(m4);
+    const __m256 mv = _mm256_set1_ps(m == kNegInf ? 0.0f : m);
+    __m256 sum[4] = {zero, zero, zero, zero};
+    for (std::int64_t v = 0; v < nv; ++v) {
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
+      const __m256 p = _mm256_and_ps(Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)),
+                                     _mm256_castsi256_ps(live));
+      sum[v & 3] = _mm256_add_ps(sum[v & 3], p);
+      _mm256_store_ps(sr + 8 * v, p);
+    }
+    const float l = Eigen::internal::predux<Eigen::internal::Packet8f>(
+        _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3])));
+    inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
 #else  // portable: the same chains element by element
 
 void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
@@ -287,24 +354,55 @@ void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
   }
 }
 
+void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                       std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  const std::int64_t offset = a.nk - a.nq;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t i = q0 + r;
+    float* sr = s + r * lds;
+    const std::int64_t limit = a.causal ? std::max<std::int64_t>(0, std::min(keys, i + offset + 1)) : keys;
+    float m = kNegInf;
+    bool nan = false;
+    for (std::int64_t j = 0; j < keys; ++j) {
+      float x = sr[j] * a.scale;
+      if (a.mask) x += a.mask[b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2] + j * a.mask_strides[3]];
+      sr[j] = j < limit ? x : kNegInf;
+      nan |= std::isnan(sr[j]);
+      m = std::max(m, sr[j]);
+    }
+    if (nan) m = std::numeric_limits<float>::quiet_NaN();
+    float sum = 0.0f;
+    for (std::int64_t j = 0; j < keys; ++j) {
+      sr[j] = j < limit ? std::exp(sr[j] - (m == kNegInf ? 0.0f : m)) : 0.0f;
+      sum += sr[j];
+    }
+    inv[r] = sum > 0.0f ? 1.0f / sum : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
 #endif
 
 // One (batch, head): K^T once, then the query tiles of kAttentionQueryTile rows (the tiled kernel's tiles, so a
 // causal tile sees the same number of keys and its rows are padded alike).
-void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, ShortScratch& w) {
+void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t t0, std::int64_t t1,
+                ShortScratch& w) {
   const float* q = a.q + b * a.q_batch_stride + h * a.q_head_stride;
   const float* k = a.k + b * a.k_batch_stride + h * a.k_head_stride;
   const float* v = a.v + b * a.v_batch_stride + h * a.v_head_stride;
   float* y = a.y + b * a.y_batch_stride + h * a.y_head_stride;
-  const std::int64_t ldk = round_up(a.nk, kKeyPad), keys8 = round_up(a.nk, 8), offset = a.nk - a.nq;
+  const std::int64_t ldk = round_up(a.nk, kKeyPad), offset = a.nk - a.nq;
+  // The keys the tiles [t0, t1) can see (all, or up to the causal limit of their last row).
+  const std::int64_t q_end = std::min(a.nq, t1 * kAttentionQueryTile);
+  const std::int64_t keys = a.causal ? std::clamp<std::int64_t>(q_end + offset, 0, a.nk) : a.nk;
+  const std::int64_t keys8 = round_up(keys, 8);
   float* kt = w.kt.data();
   for (std::int64_t e = 0; e < a.d; ++e) {
-    for (std::int64_t j = 0; j < a.nk; ++j) kt[e * ldk + j] = k[j * a.k_row_stride + e];
-    for (std::int64_t j = a.nk; j < keys8; ++j) kt[e * ldk + j] = 0.0f;
+    for (std::int64_t j = 0; j < keys; ++j) kt[e * ldk + j] = k[j * a.k_row_stride + e];
+    for (std::int64_t j = keys; j < keys8; ++j) kt[e * ldk + j] = 0.0f;
   }
   float* s = w.s.data();
   alignas(64) float inv[kAttentionQueryTile];
-  for (std::int64_t q0 = 0; q0 < a.nq; q0 += kAttentionQueryTile) {
+  for (std::int64_t q0 = t0 * kAttentionQueryTile; q0 < q_end; q0 += kAttentionQueryTile) {
     const std::int64_t q1 = std::min(a.nq, q0 + kAttentionQueryTile), rows = q1 - q0;
     const std::int64_t kt_keys = a.causal ? std::min(a.nk, q1 - 1 + offset + 1) : a.nk;
     if (kt_keys <= 0) {  // every key of every row is past its causal limit: no softmax is defined
@@ -314,7 +412,8 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, ShortScr
     }
     const std::int64_t kt8 = round_up(kt_keys, 8);
     scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, kt8, s, ldk);
-    softmax_tile(a, b, h, q0, rows, kt_keys, s, ldk, inv);
+    if (a.nk > kShortAttentionKeys) softmax_long_rows(a, b, h, q0, rows, kt_keys, s, ldk, inv);
+    else softmax_tile(a, b, h, q0, rows, kt_keys, s, ldk, inv);
     probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
   }
 }
@@ -322,18 +421,29 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, ShortScr
 }  // namespace
 
 bool attention_short_fits(const AttentionArgs& a) {
-  return a.nk >= 1 && a.nk <= kShortAttentionKeys && a.scores_quant == nullptr && a.probs_quant == nullptr;
+  return a.nk >= 1 && a.nk <= kRowAttentionKeys && a.scores_quant == nullptr && a.probs_quant == nullptr;
 }
 
 void attention_short(const AttentionArgs& a) {
   const std::int64_t heads = a.batch * a.heads;
+  // Tasks are (batch, head) pairs; with fewer than ~4 per thread, a head's query tiles are split into groups
+  // that transpose their own keys (as in attention_tiled). Rows do not depend on the grouping.
+  const std::int64_t q_tiles = (a.nq + kAttentionQueryTile - 1) / kAttentionQueryTile;
+  const bool threads = attention_worth_threads(a);
+  const std::int64_t want = threads ? 4 * std::max(1, tbb::this_task_arena::max_concurrency()) : 1;
+  std::int64_t per_group = q_tiles;
+  while (per_group > 1 && heads * ((q_tiles + per_group - 1) / per_group) < want) per_group = (per_group + 1) / 2;
+  const std::int64_t groups = (q_tiles + per_group - 1) / per_group;
   auto run = [&](std::int64_t t0, std::int64_t t1) {
     thread_local ShortScratch w;
     w.size_for(a, round_up(a.nk, kKeyPad));
-    for (std::int64_t t = t0; t < t1; ++t) short_head(a, t / a.heads, t % a.heads, w);
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t bh = t / groups, g = t % groups;
+      short_head(a, bh / a.heads, bh % a.heads, g * per_group, std::min(q_tiles, (g + 1) * per_group), w);
+    }
   };
-  if (!attention_worth_threads(a)) return run(0, heads);
-  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads),
+  if (!threads) return run(0, heads * groups);
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * groups),
                     [&](const tbb::blocked_range<std::int64_t>& r) { run(r.begin(), r.end()); });
 }
 

@@ -8,6 +8,8 @@
 #include <limits>
 #include <random>
 
+#include <tbb/task_arena.h>
+
 #include "../../ann_baseline/src/attention_kernel.hpp"
 #include "reference_test_util.hpp"
 
@@ -243,6 +245,40 @@ TEST_SUITE("conformance") {
       }
       CHECK(defined > 0);
       CHECK(worst <= 1e-5);
+    }
+  }
+
+  TEST_CASE("long-row attention (65..512 keys): the reference within 1e-5, row-invariant, thread-count invariant") {
+    std::mt19937_64 rng(23);
+    struct Long {
+      std::int64_t b, h, nq, nk, d;
+      bool causal;
+      bool mask;  // additive [B,1,1,Nk]
+    };
+    for (const Long& c : std::vector<Long>{{2, 4, 128, 128, 32, true, false}, {1, 3, 70, 197, 16, false, true},
+                                           {1, 2, 5, 300, 12, true, false}, {1, 1, 9, 512, 8, false, false}}) {
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng, -2.0f, 2.0f);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng, -2.0f, 2.0f);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.d}, rng);
+      std::optional<Tensor> mask;
+      if (c.mask) mask = random_f32({c.b, 1, 1, c.nk}, rng, -3.0f, 0.0f);
+      const AttentionAttrs attrs{0.3f, c.causal};
+      Tensor one, two;
+      tbb::task_arena(1).execute([&] { one = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs); });
+      tbb::task_arena(2).execute([&] { two = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs); });
+      CHECK(one.identical(two));
+      const Tensor want = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, mask});
+      CHECK(max_abs_diff(one, want) <= 1e-5);
+      // The last query alone (a decode step: offset nk - 1) gives the bits it has inside all nq rows.
+      Tensor last_q(DType::f32, {c.b, c.h, 1, c.d});
+      for (std::int64_t x = 0; x < c.b * c.h; ++x)
+        std::copy_n(q.data<float>() + (x * c.nq + c.nq - 1) * c.d, c.d, last_q.data<float>() + x * c.d);
+      const Tensor last = ann::attention_online(last_q, k, v, mask ? &*mask : nullptr, attrs);
+      for (std::int64_t x = 0; x < c.b * c.h; ++x)
+        CHECK(std::memcmp(last.data<float>() + x * c.d, one.data<float>() + (x * c.nq + c.nq - 1) * c.d,
+                          static_cast<std::size_t>(c.d) * sizeof(float)) == 0);
     }
   }
 
