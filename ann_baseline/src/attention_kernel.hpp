@@ -74,6 +74,16 @@ inline constexpr std::int64_t kRowAttentionKeys = 512;
 bool attention_short_fits(const AttentionArgs& args);
 void attention_short(const AttentionArgs& args);  // defaults applied, attention_short_fits(args)
 
+// The row kernel's two products with AVX-512 (attention_avx512.cpp; call only when active_isa() >= avx512):
+// scores s[r][j] = sum_e q[r][e] kt[e][j] for j < keys16 (kt zero-padded to a multiple of 16, rows 64-byte
+// aligned), and y[r][c] = (0 + sum_{j < keys} p[r][j] v[j][c]) * inv[r]. The AVX2 versions' FMA chains: same bits.
+namespace attention_avx512 {
+void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+            std::int64_t keys16, float* s, std::int64_t lds);
+void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t keys, const float* v,
+                   std::int64_t ldv, std::int64_t dv, const float* inv, float* y, std::int64_t ldy);
+}  // namespace attention_avx512
+
 // Whether the products are big enough to pay for waking a second thread (both kernels ask; the answer
 // depends on the shapes only, and neither kernel's bits depend on it).
 bool attention_worth_threads(const AttentionArgs& args);

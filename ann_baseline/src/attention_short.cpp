@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "snnconv/ann_baseline/gemm.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -176,6 +177,7 @@ void softmax_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
   const std::int64_t offset = a.nk - a.nq;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256 scale = _mm256_set1_ps(a.scale), neg_inf = _mm256_set1_ps(kNegInf);
+  float m_use[kAttentionQueryTile];
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t i = q0 + r;
     float* sr = s + r * lds;
@@ -211,14 +213,24 @@ void softmax_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) any_nan |= _mm256_movemask_ps(_mm256_cmp_ps(x[v], x[v], _CMP_UNORD_Q)) != 0;
     const float m_new = any_nan ? std::numeric_limits<float>::quiet_NaN() : _mm_cvtss_f32(m4);
-    const float m_use = m_new == kNegInf ? 0.0f : m_new;
-    const float rescale = std::exp(kNegInf - m_use);
-    const __m256 mv = _mm256_set1_ps(m_use);
+    m_use[r] = m_new == kNegInf ? 0.0f : m_new;
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
-      x[v] = Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(x[v], mv));
-      _mm256_store_ps(sr + 8 * v, x[v]);
-    }
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(sr + 8 * v, x[v]);
+  }
+  // The exponentials of all rows in one loop of independent packets (a row's own chain of max, exp and sum
+  // would leave the core waiting on the exp's latency).
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * lds;
+    const __m256 mv = _mm256_set1_ps(m_use[r]);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      _mm256_store_ps(sr + 8 * v, Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)));
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* sr = s + r * lds;
+    __m256 x[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) x[v] = _mm256_load_ps(sr + 8 * v);
     __m256 sum = x[0];
     if constexpr (NV > 1) {
       __m256 sum1 = x[1];
@@ -230,7 +242,8 @@ void softmax_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
       sum = _mm256_add_ps(sum, sum1);
       if constexpr (NV % 2 == 1) sum = _mm256_add_ps(sum, x[NV - 1]);
     }
-    const float l = 0.0f * rescale + Eigen::internal::predux<Eigen::internal::Packet8f>(sum);
+    // The tiled kernel's l = 0 * exp(-inf - m) + sum: the sum, or NaN when m is NaN.
+    const float l = std::isnan(m_use[r]) ? m_use[r] : Eigen::internal::predux<Eigen::internal::Packet8f>(sum);
     inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
   }
 }
@@ -394,12 +407,13 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   // The keys the tiles [t0, t1) can see (all, or up to the causal limit of their last row).
   const std::int64_t q_end = std::min(a.nq, t1 * kAttentionQueryTile);
   const std::int64_t keys = a.causal ? std::clamp<std::int64_t>(q_end + offset, 0, a.nk) : a.nk;
-  const std::int64_t keys8 = round_up(keys, 8);
+  const std::int64_t keys16 = round_up(keys, 16);  // zero keys up to whole AVX-512 vectors
   float* kt = w.kt.data();
   for (std::int64_t e = 0; e < a.d; ++e) {
     for (std::int64_t j = 0; j < keys; ++j) kt[e * ldk + j] = k[j * a.k_row_stride + e];
-    for (std::int64_t j = keys; j < keys8; ++j) kt[e * ldk + j] = 0.0f;
+    for (std::int64_t j = keys; j < keys16; ++j) kt[e * ldk + j] = 0.0f;
   }
+  const bool wide = active_isa() >= Isa::avx512;
   float* s = w.s.data();
   alignas(64) float inv[kAttentionQueryTile];
   for (std::int64_t q0 = t0 * kAttentionQueryTile; q0 < q_end; q0 += kAttentionQueryTile) {
@@ -410,11 +424,12 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
         std::fill_n(y + (q0 + r) * a.y_row_stride, a.dv, std::numeric_limits<float>::quiet_NaN());
       continue;
     }
-    const std::int64_t kt8 = round_up(kt_keys, 8);
-    scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, kt8, s, ldk);
+    if (wide) attention_avx512::scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, round_up(kt_keys, 16), s, ldk);
+    else scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, round_up(kt_keys, 8), s, ldk);
     if (a.nk > kShortAttentionKeys) softmax_long_rows(a, b, h, q0, rows, kt_keys, s, ldk, inv);
     else softmax_tile(a, b, h, q0, rows, kt_keys, s, ldk, inv);
-    probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
+    if (wide) attention_avx512::probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
+    else probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
   }
 }
 
