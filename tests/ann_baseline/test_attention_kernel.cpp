@@ -12,6 +12,8 @@
 
 #include "../../ann_baseline/src/attention_kernel.hpp"
 #include "reference_test_util.hpp"
+#include "snnconv/ann_baseline/gemm.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace snnconv {
 namespace {
@@ -308,6 +310,48 @@ TEST_SUITE("conformance") {
     ann::attention_online(a);
     CHECK(got.identical(want));
     CHECK(ann::attention_online(q, k, v, nullptr, attrs).identical(want));
+  }
+}
+
+TEST_CASE("row attention products, AVX-512: each element the scalar FMA chain bit for bit (needs AVX-512)") {
+  // What makes the AVX-512 row kernel give the AVX2 one's bits: both compute every score and output element as
+  // this chain (the AVX2 side is pinned to it through attention_tiled in the short-row test above).
+  if (detected_isa() < Isa::avx512) {
+    MESSAGE("skipped: this CPU has no AVX-512 (ctest ann_kernels_avx512 reports the skip)");
+    return;
+  }
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const auto& [rows, d, keys, dv] : std::vector<std::array<std::int64_t, 4>>{{17, 16, 17, 16}, {32, 32, 128, 32},
+                                                                                  {7, 5, 70, 20}, {9, 64, 200, 64}}) {
+    const std::int64_t ldk = (keys + 15) / 16 * 16;
+    ann::gemm::AlignedFloats q(static_cast<std::size_t>(rows * d)), kt(static_cast<std::size_t>(d * ldk), 0.0f);
+    ann::gemm::AlignedFloats s(static_cast<std::size_t>(rows * ldk)), v(static_cast<std::size_t>(keys * dv));
+    ann::gemm::AlignedFloats y(static_cast<std::size_t>(rows * dv));
+    std::vector<float> inv(static_cast<std::size_t>(rows));
+    for (float& x : q) x = u(rng);
+    for (std::int64_t e = 0; e < d; ++e)
+      for (std::int64_t j = 0; j < keys; ++j) kt[static_cast<std::size_t>(e * ldk + j)] = u(rng);
+    for (float& x : v) x = u(rng);
+    for (float& x : inv) x = 1.0f + u(rng);
+    ann::attention_avx512::scores(q.data(), d, rows, d, kt.data(), ldk, ldk, s.data(), ldk);
+    std::int64_t differ = 0;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < keys; ++j) {
+        float acc = 0.0f;
+        for (std::int64_t e = 0; e < d; ++e) acc = std::fma(q[static_cast<std::size_t>(r * d + e)], kt[static_cast<std::size_t>(e * ldk + j)], acc);
+        differ += std::memcmp(&acc, &s[static_cast<std::size_t>(r * ldk + j)], sizeof acc) != 0;
+      }
+    ann::attention_avx512::probs_times_v(s.data(), ldk, rows, keys, v.data(), dv, dv, inv.data(), y.data(), dv);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < dv; ++c) {
+        float acc = 0.0f;
+        for (std::int64_t j = 0; j < keys; ++j) acc = std::fma(s[static_cast<std::size_t>(r * ldk + j)], v[static_cast<std::size_t>(j * dv + c)], acc);
+        const float want = (0.0f + acc) * inv[static_cast<std::size_t>(r)];
+        differ += std::memcmp(&want, &y[static_cast<std::size_t>(r * dv + c)], sizeof want) != 0;
+      }
+    CAPTURE(keys);
+    CHECK(differ == 0);
   }
 }
 
