@@ -160,6 +160,42 @@ void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int
   }
 }
 
+// kt[e][j] = k[j][e] for keys j < keys (k rows ldk_in apart): 8 x 8 blocks transposed in registers, the
+// rest element by element.
+void transpose_keys(const float* k, std::int64_t ldk_in, std::int64_t keys, std::int64_t d, float* kt,
+                    std::int64_t ldk) {
+  std::int64_t j0 = 0;
+  for (; j0 + 8 <= keys; j0 += 8) {
+    std::int64_t e0 = 0;
+    for (; e0 + 8 <= d; e0 += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(k + (j0 + i) * ldk_in + e0);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* o = kt + e0 * ldk + j0;
+      _mm256_storeu_ps(o + 0 * ldk, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(o + 1 * ldk, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(o + 2 * ldk, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(o + 3 * ldk, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(o + 4 * ldk, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(o + 5 * ldk, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(o + 6 * ldk, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(o + 7 * ldk, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; e0 < d; ++e0)
+      for (std::int64_t i = 0; i < 8; ++i) kt[e0 * ldk + j0 + i] = k[(j0 + i) * ldk_in + e0];
+  }
+  for (; j0 < keys; ++j0)
+    for (std::int64_t e = 0; e < d; ++e) kt[e * ldk + j0] = k[j0 * ldk_in + e];
+}
+
 // Keeps the compiler from fusing a rounded product into the next addition (-ffp-contract=fast): the tiled
 // kernel scales the scores and adds the mask in two separate passes.
 inline __m256 opaque(__m256 x) {
@@ -321,6 +357,12 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
 
 #else  // portable: the same chains element by element
 
+void transpose_keys(const float* k, std::int64_t ldk_in, std::int64_t keys, std::int64_t d, float* kt,
+                    std::int64_t ldk) {
+  for (std::int64_t e = 0; e < d; ++e)
+    for (std::int64_t j = 0; j < keys; ++j) kt[e * ldk + j] = k[j * ldk_in + e];
+}
+
 void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
             std::int64_t keys8, float* s, std::int64_t lds) {
   for (std::int64_t r = 0; r < rows; ++r)
@@ -409,10 +451,8 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   const std::int64_t keys = a.causal ? std::clamp<std::int64_t>(q_end + offset, 0, a.nk) : a.nk;
   const std::int64_t keys16 = round_up(keys, 16);  // zero keys up to whole AVX-512 vectors
   float* kt = w.kt.data();
-  for (std::int64_t e = 0; e < a.d; ++e) {
-    for (std::int64_t j = 0; j < keys; ++j) kt[e * ldk + j] = k[j * a.k_row_stride + e];
-    for (std::int64_t j = keys; j < keys16; ++j) kt[e * ldk + j] = 0.0f;
-  }
+  transpose_keys(k, a.k_row_stride, keys, a.d, kt, ldk);
+  for (std::int64_t e = 0; e < a.d; ++e) std::fill(kt + e * ldk + keys, kt + e * ldk + keys16, 0.0f);
   const bool wide = active_isa() >= Isa::avx512;
   float* s = w.s.data();
   alignas(64) float inv[kAttentionQueryTile];
