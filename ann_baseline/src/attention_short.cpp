@@ -342,7 +342,10 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
     const float m = _mm256_movemask_ps(nan) != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm_cvtss_f32(m4);
     const __m256 mv = _mm256_set1_ps(m == kNegInf ? 0.0f : m);
     __m256 sum[4] = {zero, zero, zero, zero};
-    for (std::int64_t v = 0; v < nv; ++v) {
+    // Packets wholly past the row's limit are 0 (adding them to the sums would change nothing): no exp.
+    const std::int64_t nv_live = round_up(limit, 8) / 8;
+    for (std::int64_t v = nv_live; v < nv; ++v) _mm256_store_ps(sr + 8 * v, zero);
+    for (std::int64_t v = 0; v < nv_live; ++v) {
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
       const __m256 p = _mm256_and_ps(Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)),
                                      _mm256_castsi256_ps(live));
