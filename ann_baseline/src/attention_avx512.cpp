@@ -95,6 +95,13 @@ void pv_block(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t 
 
 void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
             std::int64_t keys16, float* s, std::int64_t lds) {
+  if (keys16 > 64) {  // long rows (tiles of 8 rows when causal): 8 rows x 32 keys at a time
+    for (std::int64_t c0 = 0; c0 < keys16; c0 += 32) {
+      if (keys16 - c0 >= 32) scores_block<2>(q, ldq, rows, d, kt + c0, ldk, s + c0, lds);
+      else scores_block<1>(q, ldq, rows, d, kt + c0, ldk, s + c0, lds);
+    }
+    return;
+  }
   for (std::int64_t c0 = 0; c0 < keys16; c0 += 64) {
     const float* k0 = kt + c0;
     float* s0 = s + c0;

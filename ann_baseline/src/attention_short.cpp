@@ -341,19 +341,31 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
     m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
     const float m = _mm256_movemask_ps(nan) != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm_cvtss_f32(m4);
     const __m256 mv = _mm256_set1_ps(m == kNegInf ? 0.0f : m);
-    __m256 sum[4] = {zero, zero, zero, zero};
     // Packets wholly past the row's limit are 0 (adding them to the sums would change nothing): no exp.
     const std::int64_t nv_live = round_up(limit, 8) / 8;
     for (std::int64_t v = nv_live; v < nv; ++v) _mm256_store_ps(sr + 8 * v, zero);
-    for (std::int64_t v = 0; v < nv_live; ++v) {
+    auto p_at = [&](std::int64_t v) {
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
       const __m256 p = _mm256_and_ps(Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)),
                                      _mm256_castsi256_ps(live));
-      sum[v & 3] = _mm256_add_ps(sum[v & 3], p);
       _mm256_store_ps(sr + 8 * v, p);
+      return p;
+    };
+    // Packet v goes to running sum v mod 4; four packets per iteration keep the sums in registers and four
+    // independent exps in flight.
+    __m256 s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    std::int64_t v = 0;
+    for (; v + 4 <= nv_live; v += 4) {
+      s0 = _mm256_add_ps(s0, p_at(v));
+      s1 = _mm256_add_ps(s1, p_at(v + 1));
+      s2 = _mm256_add_ps(s2, p_at(v + 2));
+      s3 = _mm256_add_ps(s3, p_at(v + 3));
     }
+    if (v < nv_live) s0 = _mm256_add_ps(s0, p_at(v));
+    if (v + 1 < nv_live) s1 = _mm256_add_ps(s1, p_at(v + 1));
+    if (v + 2 < nv_live) s2 = _mm256_add_ps(s2, p_at(v + 2));
     const float l = Eigen::internal::predux<Eigen::internal::Packet8f>(
-        _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3])));
+        _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3)));
     inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
   }
 }
@@ -459,8 +471,12 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
   const bool wide = active_isa() >= Isa::avx512;
   float* s = w.s.data();
   alignas(64) float inv[kAttentionQueryTile];
-  for (std::int64_t q0 = t0 * kAttentionQueryTile; q0 < q_end; q0 += kAttentionQueryTile) {
-    const std::int64_t q1 = std::min(a.nq, q0 + kAttentionQueryTile), rows = q1 - q0;
+  // Causal long rows go 8 query rows at a time, each block over the keys its last row sees (32-row tiles
+  // computed ~25 % of scores past the diagonal at 128 tokens); a long row's bits do not depend on its tile.
+  // Short rows keep attention_tiled's 32-row tiles, whose key counts their bits follow.
+  const std::int64_t tile = a.causal && a.nk > kShortAttentionKeys ? 8 : kAttentionQueryTile;
+  for (std::int64_t q0 = t0 * kAttentionQueryTile; q0 < q_end; q0 += tile) {
+    const std::int64_t q1 = std::min(q_end, q0 + tile), rows = q1 - q0;
     const std::int64_t kt_keys = a.causal ? std::min(a.nk, q1 - 1 + offset + 1) : a.nk;
     if (kt_keys <= 0) {  // every key of every row is past its causal limit: no softmax is defined
       for (std::int64_t r = 0; r < rows; ++r)
