@@ -475,8 +475,14 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
     constexpr std::int64_t kInPlaceRows = 6;
     for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) {
-        const std::int64_t r0 = (t % row_tasks) * task_rows, r1 = std::min(rows, r0 + task_rows);
-        const std::int64_t c0 = (t / row_tasks) * task_cols, c1 = std::min(n, c0 + task_cols);
+        // Which operand stays put from one task to the next: with more rows than columns (activations larger
+        // than the weights: a batch of sequences) a row block of x stays in L2 while its column blocks pass
+        // (4096 x 128 x 512: x from L3 four times ran at ~125 GFLOP/s); otherwise a column block of the
+        // weights stays while the row blocks pass. The order changes no value.
+        const bool rows_stay = rows > n;
+        const std::int64_t rt = rows_stay ? t / col_tasks : t % row_tasks, ct = rows_stay ? t % col_tasks : t / row_tasks;
+        const std::int64_t r0 = rt * task_rows, r1 = std::min(rows, r0 + task_rows);
+        const std::int64_t c0 = ct * task_cols, c1 = std::min(n, c0 + task_cols);
         for (std::int64_t r = r0; r < r1; r += kInPlaceRows) {
           Epilogue e;
           e.bias = bias ? bias + c0 : nullptr;
