@@ -1,11 +1,13 @@
-// Attention over at most kShortAttentionKeys keys (attention_kernel.hpp): a ViT's 17 tokens, a short prompt.
-// Per (batch, head) the keys are transposed once into a small [d, keys] block that stays in L1, and the
-// scores of a few query rows at a time come from broadcast-FMA chains over it (8 keys a vector); P.V reads the
-// value rows in place. No panel packing and no GEMM driver per head: at these sizes they cost more than the
-// arithmetic. The softmax of each row is the tiled kernel's own (Eigen's vectorised max, exp and sum over the
-// same 64-byte aligned rows padded to whole packets), and every score and product element is the same FMA
-// chain as in the tiled kernel, so both kernels give the same bits (tests/ann_baseline/test_attention_kernel.cpp
-// checks it).
+// The row attention kernel (attention_kernel.hpp): up to kRowAttentionKeys keys, no steps inside the attention
+// (a ViT's 17 tokens, a 128-token prompt). Per (batch, head) the keys are transposed once into a small [d, keys]
+// block that stays in L1 / L2, and the scores of a few query rows at a time come from broadcast-FMA chains over
+// it; P.V reads the value rows in place (AVX-512 versions of both products in attention_avx512.cpp, the same
+// chains). No panel packing and no GEMM driver per head: at these sizes they cost more than the arithmetic.
+// Up to kShortAttentionKeys keys the softmax of each row is the tiled kernel's own (Eigen's packet max, exp and
+// sum order over the same 64-byte aligned rows padded to whole packets) on the tiled kernel's 32-row tiles, so
+// both kernels give the same bits; longer rows take two passes over their scores in L1 and have bits of their
+// own that do not depend on the rows computed with them (tests/ann_baseline/test_attention_kernel.cpp checks
+// both).
 #define EIGEN_DONT_PARALLELIZE  // threads come from TBB only
 #include "attention_kernel.hpp"
 
