@@ -120,7 +120,9 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
         x.touched.push_back(static_cast<std::int32_t>(bt));
     }
     const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
-    const std::int64_t dense_cost = p.m * p.k * vn + 2 * p.m * vn;
+    // matmul_i32 runs four rows per loaded vector of B without branches: about a quarter of a row update's
+    // cost per term (kernels_avx512.cpp; measured in docs/benchmarks.md).
+    const std::int64_t dense_cost = (p.m * p.k * vn + 3) / 4 + 2 * p.m * vn;
     for (std::int32_t bt : x.touched) {
       const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
       const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
