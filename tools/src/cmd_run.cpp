@@ -78,6 +78,7 @@ int run_quantized(RunOptions& o) {
   o.quant.seq = o.eval.seq;
   o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
+  o.quant.quant.threads = o.eval.threads;  // calibration's float passes too
   const bool from_file = datasets::is_model_file(o.eval.model);
   const bool dist = distributed(o.comm);
   // Data parallel: rank 0 calibrates and converts once and broadcasts the model file image; every rank then
