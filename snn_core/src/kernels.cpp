@@ -307,42 +307,45 @@ void add_scaled_row_avx2(std::int32_t* acc, const std::int32_t* src, std::int32_
   for (; j < n; ++j) acc[j] += a * src[j];
 }
 
-// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 32 kept in
-// four registers.
+// c = a b by blocks of 8 columns and 4 rows of a (the AVX-512 kernel's scheme): each vector of b's row q is
+// loaded once for the four rows and every term is added, zero or not; the last n % 8 columns in plain loops.
 void matmul_i32_avx2(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
                      std::int64_t n) {
-  for (std::int64_t j0 = 0; j0 < n; j0 += 32) {
-    const std::int64_t cols = std::min<std::int64_t>(32, n - j0);
-    if (cols < 32) {  // the tail block: plain loops
-      for (std::int64_t i = 0; i < m; ++i) {
-        std::int32_t* ci = c + i * n + j0;
-        for (std::int64_t j = 0; j < cols; ++j) ci[j] = 0;
-        for (std::int64_t q = 0; q < k; ++q) {
-          const std::int32_t x = a[i * k + q];
-          if (x == 0) continue;
-          const std::int32_t* bq = b + q * n + j0;
-          for (std::int64_t j = 0; j < cols; ++j) ci[j] += x * bq[j];
-        }
-      }
-      continue;
-    }
-    for (std::int64_t i = 0; i < m; ++i) {
+  const std::int64_t full = n / 8 * 8;
+  for (std::int64_t j0 = 0; j0 < full; j0 += 8) {
+    std::int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
       __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0;
+      const std::int32_t* a0 = a + i * k;
       for (std::int64_t q = 0; q < k; ++q) {
-        const std::int32_t x = a[i * k + q];
-        if (x == 0) continue;
-        const __m256i xv = _mm256_set1_epi32(x);
-        const auto* bq = reinterpret_cast<const __m256i*>(b + q * n + j0);
-        r0 = _mm256_add_epi32(r0, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq)));
-        r1 = _mm256_add_epi32(r1, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 1)));
-        r2 = _mm256_add_epi32(r2, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 2)));
-        r3 = _mm256_add_epi32(r3, _mm256_mullo_epi32(xv, _mm256_loadu_si256(bq + 3)));
+        const __m256i bv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + q * n + j0));
+        r0 = _mm256_add_epi32(r0, _mm256_mullo_epi32(_mm256_set1_epi32(a0[q]), bv));
+        r1 = _mm256_add_epi32(r1, _mm256_mullo_epi32(_mm256_set1_epi32(a0[k + q]), bv));
+        r2 = _mm256_add_epi32(r2, _mm256_mullo_epi32(_mm256_set1_epi32(a0[2 * k + q]), bv));
+        r3 = _mm256_add_epi32(r3, _mm256_mullo_epi32(_mm256_set1_epi32(a0[3 * k + q]), bv));
       }
-      auto* ci = reinterpret_cast<__m256i*>(c + i * n + j0);
-      _mm256_storeu_si256(ci, r0);
-      _mm256_storeu_si256(ci + 1, r1);
-      _mm256_storeu_si256(ci + 2, r2);
-      _mm256_storeu_si256(ci + 3, r3);
+      std::int32_t* ci = c + i * n + j0;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci), r0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + n), r1);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + 2 * n), r2);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + 3 * n), r3);
+    }
+    for (; i < m; ++i) {
+      __m256i r0 = _mm256_setzero_si256();
+      for (std::int64_t q = 0; q < k; ++q)
+        r0 = _mm256_add_epi32(r0, _mm256_mullo_epi32(_mm256_set1_epi32(a[i * k + q]),
+                                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + q * n + j0))));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * n + j0), r0);
+    }
+  }
+  if (full == n) return;
+  for (std::int64_t i = 0; i < m; ++i) {
+    std::int32_t* ci = c + i * n;
+    for (std::int64_t j = full; j < n; ++j) ci[j] = 0;
+    for (std::int64_t q = 0; q < k; ++q) {
+      const std::int32_t x = a[i * k + q];
+      const std::int32_t* bq = b + q * n;
+      for (std::int64_t j = full; j < n; ++j) ci[j] += x * bq[j];
     }
   }
 }

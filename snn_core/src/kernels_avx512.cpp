@@ -319,30 +319,35 @@ void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int3
   }
 }
 
-// Row i of c: for every q with a[i][q] != 0, c[i][:] += a[i][q] * b[q][:], over column blocks of 64 kept in
-// four registers (masked at the tail).
+// c = a b by blocks of 16 columns and 4 rows of a: each vector of b's row q is loaded once for the four rows
+// and every term is added, zero or not (a data-dependent skip mispredicts on the sparse count matrices of
+// attention and cost more than the multiply it saved).
 void matmul_i32_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
                        std::int64_t n) {
-  for (std::int64_t j0 = 0; j0 < n; j0 += 64) {
-    const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(std::max<std::int64_t>(0, n - j0 - 16)),
-                    m2 = tail_mask(std::max<std::int64_t>(0, n - j0 - 32)), m3 = tail_mask(std::max<std::int64_t>(0, n - j0 - 48));
-    for (std::int64_t i = 0; i < m; ++i) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 16) {
+    const __mmask16 mj = tail_mask(n - j0);
+    std::int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
       __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0;
+      const std::int32_t* a0 = a + i * k;
       for (std::int64_t q = 0; q < k; ++q) {
-        const std::int32_t x = a[i * k + q];
-        if (x == 0) continue;
-        const __m512i xv = _mm512_set1_epi32(x);
-        const std::int32_t* bq = b + q * n + j0;
-        r0 = _mm512_add_epi32(r0, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m0, bq)));
-        if (m1) r1 = _mm512_add_epi32(r1, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m1, bq + 16)));
-        if (m2) r2 = _mm512_add_epi32(r2, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m2, bq + 32)));
-        if (m3) r3 = _mm512_add_epi32(r3, _mm512_mullo_epi32(xv, _mm512_maskz_loadu_epi32(m3, bq + 48)));
+        const __m512i bv = _mm512_maskz_loadu_epi32(mj, b + q * n + j0);
+        r0 = _mm512_add_epi32(r0, _mm512_mullo_epi32(_mm512_set1_epi32(a0[q]), bv));
+        r1 = _mm512_add_epi32(r1, _mm512_mullo_epi32(_mm512_set1_epi32(a0[k + q]), bv));
+        r2 = _mm512_add_epi32(r2, _mm512_mullo_epi32(_mm512_set1_epi32(a0[2 * k + q]), bv));
+        r3 = _mm512_add_epi32(r3, _mm512_mullo_epi32(_mm512_set1_epi32(a0[3 * k + q]), bv));
       }
       std::int32_t* ci = c + i * n + j0;
-      _mm512_mask_storeu_epi32(ci, m0, r0);
-      if (m1) _mm512_mask_storeu_epi32(ci + 16, m1, r1);
-      if (m2) _mm512_mask_storeu_epi32(ci + 32, m2, r2);
-      if (m3) _mm512_mask_storeu_epi32(ci + 48, m3, r3);
+      _mm512_mask_storeu_epi32(ci, mj, r0);
+      _mm512_mask_storeu_epi32(ci + n, mj, r1);
+      _mm512_mask_storeu_epi32(ci + 2 * n, mj, r2);
+      _mm512_mask_storeu_epi32(ci + 3 * n, mj, r3);
+    }
+    for (; i < m; ++i) {
+      __m512i r0 = _mm512_setzero_si512();
+      for (std::int64_t q = 0; q < k; ++q)
+        r0 = _mm512_add_epi32(r0, _mm512_mullo_epi32(_mm512_set1_epi32(a[i * k + q]), _mm512_maskz_loadu_epi32(mj, b + q * n + j0)));
+      _mm512_mask_storeu_epi32(c + i * n + j0, mj, r0);
     }
   }
 }

@@ -44,6 +44,7 @@ void step_add(const Unit& u, Step& st) {
     std::int64_t exact = 0;
     std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
     rows.clear();
+    const FastDiv div_w(w);
     for (const EventList* ev : {&ea, &eb})
       for (const Event& e : *ev) {
         const auto k = static_cast<std::size_t>(e.index);
@@ -51,7 +52,7 @@ void step_add(const Unit& u, Step& st) {
         m.elem_flag[k] = 1;
         m.elems.push_back(e.index);
         ++exact;
-        const auto r = static_cast<std::size_t>(e.index / w);
+        const auto r = static_cast<std::size_t>(div_w.div(e.index));
         if (!m.row_flag[r]) {
           m.row_flag[r] = 1;  // provisional: set again by mark_rows_covering
           rows.push_back(static_cast<std::int32_t>(r));
@@ -59,6 +60,10 @@ void step_add(const Unit& u, Step& st) {
       }
     for (std::int32_t r : rows) m.row_flag[static_cast<std::size_t>(r)] = 0;
     st.mark_rows_covering(p.out, rows, exact);
+    // The element list only found the distinct elements: every one lies in a row marked whole now, so the
+    // neuron need not walk it to skip them.
+    for (std::int32_t i : m.elems) m.elem_flag[static_cast<std::size_t>(i)] = 0;
+    m.elems.clear();
   }
   c.dense_ops += m.rows.size() * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m.ledger_extra);
 }

@@ -114,10 +114,11 @@ void step_neuron(const Unit& u, Step& st) {
   EventList& events = st.events(p.out);
   Counters& c = st.counters(u);
   const std::int64_t w = p.width, cpr = p.chunks_per_row;
+  const FastDiv div_chunks(p.chunks), div_w(w);  // per sample, per row: no division instruction per element
   auto activate = [&](std::int64_t chunk) {
     if (s.chunk_flag[static_cast<std::size_t>(chunk)]) return;
     s.chunk_flag[static_cast<std::size_t>(chunk)] = 1;
-    const std::int64_t sample = chunk / p.chunks;
+    const std::int64_t sample = div_chunks.div(chunk);
     s.active[static_cast<std::size_t>(sample * p.chunks + s.active_len[static_cast<std::size_t>(sample)]++)] =
         static_cast<std::int32_t>(chunk);
   };
@@ -150,12 +151,12 @@ void step_neuron(const Unit& u, Step& st) {
       x.fired_tick[static_cast<std::size_t>(ch)] = tick;
       x.fired_rem[static_cast<std::size_t>(ch)] = x.remaining[static_cast<std::size_t>(f)];
       if (x.remaining[static_cast<std::size_t>(f)]) activate(ch);
-      st.scratch.fired[static_cast<std::size_t>(ch / p.chunks)] = 1;
+      st.scratch.fired[static_cast<std::size_t>(div_chunks.div(ch))] = 1;
     }
     evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
   }
   for (std::int32_t i : m.elems) {
-    const std::int64_t r = i / w;
+    const std::int64_t r = div_w.div(i);
     if (m.row_flag[static_cast<std::size_t>(r)]) continue;  // evaluated with its row
     const std::int32_t level = ann::quantize_level(current_at(st, p.in, i), p.act, p.s, p.n_min, p.n_max);
     target[i] = level;

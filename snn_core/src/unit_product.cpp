@@ -106,13 +106,22 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  const EventList& ea = st.events(p.a);
   if (!gate) {
-    // Per batch entry, the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector
-    // operations counted in registers of `lanes` int32).
-    for (const Event& e : st.events(p.a)) {
-      const std::int64_t bt = p.div_mk.div(e.index);
+    // A's events in one pass: per batch entry counted, the operand copy A_t and the changed rows kept (the
+    // row of A's element is its accumulator row: index / K). Then, per batch entry, the cheaper exact
+    // method: the events' row updates, or acc = A_t B_t recomputed (vector operations counted in registers
+    // of `lanes` int32).
+    const FastDiv div_m(p.m);
+    for (const Event& e : ea) {
+      const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
       if (x.a_events[static_cast<std::size_t>(bt)]++ == 0 && x.b_events[static_cast<std::size_t>(bt)] == 0)
         x.touched.push_back(static_cast<std::int32_t>(bt));
+      s.a[static_cast<std::size_t>(e.index)] += e.delta;
+      if (!x.row_flag[static_cast<std::size_t>(row)]) {
+        x.row_flag[static_cast<std::size_t>(row)] = 1;
+        x.rows_changed.push_back(static_cast<std::int32_t>(row));
+      }
     }
     for (const Event& e : st.events(p.b)) {
       const std::int64_t bt = p.div_kn.div(e.index);
@@ -120,22 +129,31 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
         x.touched.push_back(static_cast<std::int32_t>(bt));
     }
     const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
-    const std::int64_t dense_cost = p.m * p.k * vn + 2 * p.m * vn;
+    // matmul_i32 runs four rows per loaded vector of B without branches: about a quarter of a row update's
+    // cost per term (kernels_avx512.cpp; measured in docs/benchmarks.md).
+    const std::int64_t dense_cost = (p.m * p.k * vn + 3) / 4 + 2 * p.m * vn;
+    bool sparse_a = false;
     for (std::int32_t bt : x.touched) {
       const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
       const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
-      x.dense[static_cast<std::size_t>(bt)] = !std::is_same_v<Acc, std::int64_t> && dense_cost < sparse_cost;
+      const bool dense = !std::is_same_v<Acc, std::int64_t> && dense_cost < sparse_cost;
+      x.dense[static_cast<std::size_t>(bt)] = dense;
+      sparse_a = sparse_a || (!dense && na > 0);
     }
-  }
-  for (const Event& e : st.events(p.a)) {
-    const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
-    const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
-    const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
-    Acc* arow = acc + (bt * p.m + i) * p.n;
-    if (!gate) {
-      if (!x.dense[static_cast<std::size_t>(bt)]) add_scaled(kern, arow, brow, e.delta, p.n);
-      a_pairs += static_cast<std::uint64_t>(p.n);
-    } else {
+    // a_t B_{t-1} in the sparse batch entries (s.b is still B_{t-1}: B's events are applied below).
+    if (sparse_a)
+      for (const Event& e : ea) {
+        const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row), q = e.index - row * p.k;
+        if (!x.dense[static_cast<std::size_t>(bt)])
+          add_scaled(kern, acc + row * p.n, s.b.data() + (bt * p.k + q) * p.n, e.delta, p.n);
+      }
+    a_pairs += static_cast<std::uint64_t>(ea.size()) * static_cast<std::uint64_t>(p.n);
+  } else {
+    for (const Event& e : ea) {
+      const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
+      const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
+      const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
+      Acc* arow = acc + (bt * p.m + i) * p.n;
       const std::int32_t* po = out.pos.data() + (bt * p.m + i) * p.n;
       const std::int32_t* pb = vb.pos.data() + (bt * p.k + q) * p.n;
       const Acc d = e.delta;
@@ -144,12 +162,12 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           arow[j] += d * brow[j];
           ++a_pairs;
         }
-    }
-    s.a[static_cast<std::size_t>(e.index)] += e.delta;
-    const auto row = static_cast<std::size_t>(bt * p.m + i);
-    if (!x.row_flag[row]) {
-      x.row_flag[row] = 1;
-      x.rows_changed.push_back(static_cast<std::int32_t>(row));
+      s.a[static_cast<std::size_t>(e.index)] += e.delta;
+      const auto row = static_cast<std::size_t>(bt * p.m + i);
+      if (!x.row_flag[row]) {
+        x.row_flag[row] = 1;
+        x.rows_changed.push_back(static_cast<std::int32_t>(row));
+      }
     }
   }
   const EventList& eb = st.events(p.b);

@@ -141,10 +141,13 @@ void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
     std::uint8_t& code = x.codes[static_cast<std::size_t>(x.row_slot[static_cast<std::size_t>(r)] * kp + k)];
     code = static_cast<std::uint8_t>(code + e.delta);
   }
-  std::vector<std::int32_t*> acc_rows(static_cast<std::size_t>(rows));
+  // Scratch kept across steps: no allocation per call.
+  std::vector<std::int32_t*>& acc_rows = x.acc_rows;
+  acc_rows.resize(static_cast<std::size_t>(rows));
   for (std::int64_t i = 0; i < rows; ++i)
     acc_rows[static_cast<std::size_t>(i)] = s.acc32.data() + std::int64_t{x.rows_changed[static_cast<std::size_t>(i)]} * p.n;
-  std::vector<std::int32_t> corr(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
+  std::vector<std::int32_t>& corr = x.corr;
+  corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
   for (std::int64_t j = 0; j < p.n; ++j) corr[static_cast<std::size_t>(j)] = offset * p.colsum[static_cast<std::size_t>(j)];
   const std::int64_t blocks = column_blocks(p.n);
   if (arena && rows * kp * p.n >= static_cast<std::int64_t>(kParallelMinWork) * 8 && blocks > 1) {

@@ -43,6 +43,8 @@ struct SynapseScratch {
   std::vector<std::int32_t> rows_changed;   // rows that received events this step
   std::vector<std::int32_t> row_slot;       // [batch * rows] dense path: row -> event-matrix row (-1: none)
   std::vector<std::uint8_t> codes;          // dense path: event matrix [rows_changed][K padded], codes d + c
+  std::vector<std::int32_t*> acc_rows;      // dense path: the accumulator row of each event-matrix row
+  std::vector<std::int32_t> corr;           // dense path: c * column sums of W (padded to whole column blocks)
 };
 
 }  // namespace snnconv::snn
