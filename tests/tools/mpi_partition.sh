@@ -7,7 +7,8 @@
 #   and of every step) identical to `--partition 1` on one process but for the link counters;
 # - the exchange accounting: per rank, the bytes its communicator sent equal the ledger's link bytes of the nodes
 #   it owns; every row's link bytes are its link events x the event's bytes on the link (4 B strict; 4 B plus a
-#   1, 2 or 4 B magnitude burst); a cut exists at 2 and 4 ranks;
+#   1, 2 or 4 B magnitude burst); a cut exists at 2 and 4 ranks; the link energy per inference is the link bytes x
+#   loihi's link_energy_per_byte / samples;
 # - --partition chips (truenorth's chips over 2 ranks) gives the same outputs;
 # - refusals with exit 2: a malformed value, a K other than the rank count (with and without mpirun), an engine
 #   other than snn.
@@ -60,7 +61,12 @@ for r in part["ledger"]:
 assert by_rank == part["bytes_sent_per_rank"], (by_rank, part["bytes_sent_per_rank"])
 assert sum(by_rank) == part["bytes_sent"] == part["ledger_link_bytes"]
 assert sum(part["link_bytes_by_step"]) == part["ledger_link_bytes"]
-strict = json.load(open(sys.argv[2]))["mode"] == "strict"
+run = json.load(open(sys.argv[2]))
+strict = run["mode"] == "strict"
+# Priced as chip-to-chip traffic on the default profile (loihi: 162.5 pJ per byte), per inference.
+assert part["link_profile"] == "loihi"
+want = 162.5 * part["ledger_link_bytes"] / run["samples"]
+assert abs(part["link_energy_pj_per_inference"] - want) <= 1e-9 * want, (part["link_energy_pj_per_inference"], want)
 if strict:
     assert part["ledger_link_bytes"] == 4 * part["ledger_link_events"]
 print("exchange", part["ledger_link_events"], "events", part["ledger_link_bytes"], "B", "per rank", part["bytes_sent_per_rank"])

@@ -44,7 +44,7 @@ struct RunOptions {
   std::int64_t record_samples = 16;
   Communicator* comm = nullptr;  // mpirun's ranks (mpi_world.hpp); null: one process
   std::string partition;         // snn model parallel: "K" or "chips"; empty: none
-  std::string profile = "loihi"; // --partition chips: whose chips
+  std::string profile = "loihi"; // --partition: whose link energy (and chips) 
   NirCliOptions nir;
 };
 
@@ -130,6 +130,8 @@ int run_quantized(RunOptions& o) {
   o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
   const int partition = partition_ranks(o);  // before calibration: a bad value costs nothing
+  // --profile: a neuromorphic profile (UsageError otherwise), read before anything runs.
+  const double link_pj_per_byte = partition > 0 ? hw::neuromorphic_chip(hw::find_profile(o.profile)).link_energy_per_byte_pj : 0.0;
   const bool from_file = datasets::is_model_file(o.eval.model);
   const bool dist = distributed(o.comm);
   // Data parallel: rank 0 calibrates and converts once and broadcasts the model file image; every rank then
@@ -179,8 +181,15 @@ int run_quantized(RunOptions& o) {
                                      m.task == "language_model" ? "windows" : "samples")
                        : fmt::format("{:<11} {:.4f} on {} {}", r.metric, r.value, r.samples,
                                      m.task == "language_model" ? "windows" : "samples");
+  // The exchanged bytes priced as chip-to-chip traffic on --profile (docs/energy-model.md, B_link x E_link).
+  const double link_pj = link_pj_per_byte * static_cast<double>(r.ledger.total().link_bytes) /
+                         static_cast<double>(std::max<std::uint64_t>(r.ledger.samples, 1));
   if (o.json) {
-    const nlohmann::json j = spiking_run_json(m, r, {o.eval.split, o.engine, o.mode, o.max_steps, o.check_exact, o.curve});
+    nlohmann::json j = spiking_run_json(m, r, {o.eval.split, o.engine, o.mode, o.max_steps, o.check_exact, o.curve});
+    if (r.partition) {
+      j["partition"]["link_profile"] = o.profile;
+      j["partition"]["link_energy_pj_per_inference"] = link_pj;
+    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -198,7 +207,11 @@ int run_quantized(RunOptions& o) {
     fmt::print("per sample  {:.0f} spikes, {:.0f} synaptic ops\n", r.spikes_per_inference,
                r.synaptic_ops_per_inference);
     if (o.check_exact) fmt::print("exactness   {} output values differ from the QANN\n", r.output_mismatches);
-    if (r.partition) print_partition(*r.partition, r.ledger, chips, o.profile);
+    if (r.partition) {
+      print_partition(*r.partition, r.ledger, chips, o.profile);
+      fmt::print("link energy {:.4g} nJ per inference on {} (the exchanged bytes as chip-to-chip traffic)\n", link_pj / 1000.0,
+                 o.profile);
+    }
     if (o.curve) {
       fmt::print("{} by read-out step:", r.metric);
       for (std::size_t t = 0; t < r.curve.size(); ++t) fmt::print(" {}:{:.4f}", t + 1, r.curve[t]);
@@ -322,7 +335,9 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                   "--profile's mapping, chip c on rank c mod K. Without mpirun only 1 runs. Not with --record, "
                   "nor in report or cascade." +
                       std::string(mpi_built() ? "" : " This build has no MPI: only --partition 1"));
-  cmd->add_option("--profile", opts->profile, "--partition chips: the neuromorphic profile whose chips place the units")
+  cmd->add_option("--profile", opts->profile,
+                  "--partition: the neuromorphic profile whose chip-to-chip link energy prices the exchanged bytes "
+                  "(and, with chips, whose chips place the units)")
       ->capture_default_str();
   add_nir_options(cmd, opts->nir);
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
