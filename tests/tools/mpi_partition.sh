@@ -9,7 +9,7 @@
 #   it owns; every row's link bytes are its link events x the event's bytes on the link (4 B strict; 4 B plus a
 #   1, 2 or 4 B magnitude burst); a cut exists at 2 and 4 ranks; the link energy per inference is the link bytes x
 #   loihi's link_energy_per_byte / samples;
-# - --partition chips (truenorth's chips over 2 ranks) gives the same outputs;
+# - --partition chips (code_gpt on 2 Loihi chips over 2 ranks) gives the same outputs;
 # - refusals with exit 2: a malformed value, a K other than the rank count (with and without mpirun), an engine
 #   other than snn.
 # Usage: mpi_partition.sh PATH/TO/snnconv
@@ -79,13 +79,18 @@ check vit_burst "2" "$vit" --engine snn --limit 3 --calib 16 --mode burst
 check gpt_strict "2 4" "$gpt" --engine snn --limit 2 --seq 32 --calib 4
 check gpt_burst "2" "$gpt" --engine snn --limit 2 --seq 32 --calib 4 --mode burst
 
-# The neuromorphic mapping's chips: fashion_vit on truenorth's 4096-core chips (chip c on rank c mod 2).
-mpi -n 2 "$bin" run "$vit" --engine snn --limit 3 --calib 16 --threads 1 --quiet --partition chips --profile truenorth \
-  --save-outputs "$tmp/chips.npz" >"$tmp/chips.out" 2>"$tmp/err" || fail "chips: $(cat "$tmp/err")"
-cmp -s "$tmp/vit_strict.plain.npz" "$tmp/chips.npz" && ok "--partition chips: the single process's outputs" \
+# The neuromorphic mapping's chips: code_gpt at 32 bytes needs 152 Loihi cores, 2 chips of 128 (chip c on rank
+# c mod 2): the same outputs as one process, units on both ranks, bytes sent = the ledger's link bytes.
+mpi -n 2 "$bin" run "$gpt" --engine snn --limit 2 --seq 32 --calib 4 --threads 1 --quiet --json --partition chips \
+  --profile loihi --save-outputs "$tmp/chips.npz" >"$tmp/chips.json" 2>"$tmp/err" || fail "chips: $(cat "$tmp/err")"
+cmp -s "$tmp/gpt_strict.plain.npz" "$tmp/chips.npz" && ok "--partition chips (loihi, 2 chips on 2 ranks): the single process's outputs" \
   || fail "--partition chips outputs differ"
-grep -q "^partition   chips of truenorth" "$tmp/chips.out" && ok "--partition chips prints its placement" \
-  || fail "--partition chips prints no placement: $(cat "$tmp/chips.out")"
+/usr/bin/python3 - "$tmp/chips.json" <<'PY' && ok "--partition chips: both ranks hold units, bytes sent = ledger link bytes" || fail "--partition chips placement"
+import json, sys
+p = json.load(open(sys.argv[1]))["partition"]
+assert p["method"] == "chips" and min(p["units_per_rank"]) > 0, p["units_per_rank"]
+assert p["bytes_sent"] == p["ledger_link_bytes"] > 0
+PY
 
 refused() {  # description, then the command: exit 2 and a message naming --partition
   local what=$1; shift

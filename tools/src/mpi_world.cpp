@@ -157,9 +157,11 @@ bool mpi_built() {
 
 std::string mpi_help_note() {
   return mpi_built() ? "Data parallel: `mpirun -n K snnconv run ...`, `mpirun -n K snnconv MODEL.onnx` (report) and `mpirun "
-                       "-n K snnconv cascade ...` shard the samples over K ranks, results identical to one process "
-                       "(docs/scaling.md)"
-                     : "This build has no MPI (CMake found none, or SNNCONV_MPI=OFF): runs use one process";
+                       "-n K snnconv cascade ...` shard the samples over K ranks, results identical to one process; "
+                       "`mpirun -n K snnconv run ... --engine snn --partition K` splits one spiking network over the "
+                       "ranks (docs/scaling.md)"
+                     : "This build has no MPI (CMake found none, or SNNCONV_MPI=OFF): runs use one process (and "
+                       "`run --partition` only 1)";
 }
 
 MpiWorld::MpiWorld(int& argc, char**& argv) {
