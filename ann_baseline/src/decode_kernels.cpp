@@ -54,7 +54,8 @@ float dot(const float* q, const float* k, std::int64_t d) {
 }
 
 // y[0..dv) = sum_j p[j] * v_j / l, accumulated in key order (one FMA chain per element).
-void weighted_sum(const float* p, const float* v, std::int64_t keys, std::int64_t dv, float inv_l, float* y) {
+[[maybe_unused]] void weighted_sum(const float* p, const float* v, std::int64_t keys, std::int64_t dv, float inv_l,
+                                   float* y) {
 #ifdef SNNCONV_DECODE_AVX2
   const __m256 inv = _mm256_set1_ps(inv_l);
   // Up to four vectors (32 elements) per pass over the keys: independent chains hide the FMA latency; the
@@ -82,41 +83,156 @@ void weighted_sum(const float* p, const float* v, std::int64_t keys, std::int64_
 #endif
 }
 
-void attention_head(const AttentionArgs& a, std::int64_t bh, std::vector<float>& p) {
+#ifdef SNNCONV_DECODE_AVX2
+// dot(qi, k_u) for the eight keys k_u = k + u * d (d a multiple of 8): each key's own 8-wide FMA chain and
+// dot()'s fixed horizontal sum ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), done for two keys per
+// vector, so the same bits as eight dot() calls with the chains side by side.
+void dot8(const float* qi, const float* k, std::int64_t d, float* out) {
+  __m256 acc[8];
+  for (__m256& x : acc) x = _mm256_setzero_ps();
+  for (std::int64_t e = 0; e < d; e += 8) {
+    const __m256 qv = _mm256_loadu_ps(qi + e);
+#pragma GCC unroll 8
+    for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + u * d + e), acc[u]);
+  }
+#pragma GCC unroll 4
+  for (int u = 0; u < 8; u += 2) {
+    const __m256 h = _mm256_add_ps(_mm256_permute2f128_ps(acc[u], acc[u + 1], 0x20),
+                                   _mm256_permute2f128_ps(acc[u], acc[u + 1], 0x31));  // lane i + lane i+4
+    const __m256 h2 = _mm256_add_ps(h, _mm256_shuffle_ps(h, h, 0xEE));                 // (0 + 2), (1 + 3)
+    const __m256 h3 = _mm256_add_ps(h2, _mm256_shuffle_ps(h2, h2, 0x55));              // then their sum
+    out[u] = _mm256_cvtss_f32(h3);
+    out[u + 1] = _mm_cvtss_f32(_mm256_extractf128_ps(h3, 1));
+  }
+}
+#endif
+
+#ifdef SNNCONV_DECODE_AVX2
+// Rows y_r = sum_{j < keys[r]} p_r[j] v_j * inv_l[r] of g queries, NV vectors (8 NV elements) per pass over the
+// keys: every element has its own FMA chain in key order, whatever g and NV are.
+template <int NV, int G>
+void weighted_sums(const AttentionArgs& a, const float* v, float* const* pr, const std::int64_t* keys,
+                   const float* inv_l, float* y) {
+  constexpr std::int64_t g = G;
+  for (std::int64_t e0 = 0; e0 < a.dv; e0 += 8 * NV) {
+    const std::int64_t width = std::min<std::int64_t>(8 * NV, a.dv - e0);
+    const int nv = static_cast<int>((width + 7) / 8);
+    const __m256i tail = lanes(width - 8 * (nv - 1));
+    __m256 acc[G][NV];
+    for (std::int64_t r = 0; r < g; ++r)
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (std::int64_t j = 0; j < keys[g - 1]; ++j) {
+      const float* vj = v + j * a.dv + e0;
+      __m256 vv[NV];
+      for (int t = 0; t < NV; ++t)
+        vv[t] = t + 1 < nv ? _mm256_loadu_ps(vj + 8 * t) : t + 1 == nv ? _mm256_maskload_ps(vj + 8 * t, tail)
+                                                                      : _mm256_setzero_ps();
+#pragma GCC unroll 6
+      for (std::int64_t r = 0; r < g; ++r) {
+        if (j >= keys[r]) continue;
+        const __m256 pj = _mm256_set1_ps(pr[r][j]);
+#pragma GCC unroll 4
+        for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
+      }
+    }
+    for (std::int64_t r = 0; r < g; ++r) {
+      float* yi = y + r * a.dv + e0;
+      const __m256 inv = _mm256_set1_ps(inv_l[r]);
+      for (int t = 0; t + 1 < nv; ++t) _mm256_storeu_ps(yi + 8 * t, _mm256_mul_ps(acc[r][t], inv));
+      _mm256_maskstore_ps(yi + 8 * (nv - 1), tail, _mm256_mul_ps(acc[r][nv - 1], inv));
+    }
+  }
+}
+#endif
+
+// Queries [i0, i0 + g) of head bh (g <= kQueryGroup), each with its own causal key count. Every number is
+// computed as for one query alone (the same chains in the same order; the queries of the group only run side
+// by side to hide FMA latency and to read each key and value row once), so a row's result does not depend on
+// the window it is in.
+constexpr std::int64_t kQueryGroup = 6;
+
+void attention_group(const AttentionArgs& a, std::int64_t bh, std::int64_t i0, std::int64_t g, std::vector<float>& p) {
   const float* q = a.q + bh * a.q_head_stride;
   const float* k = a.k + bh * a.k_head_stride;
   const float* v = a.v + bh * a.v_head_stride;
   float* y = a.y + bh * a.nq * a.dv;
-  for (std::int64_t i = 0; i < a.nq; ++i) {
-    const std::int64_t keys = a.nk - a.nq + i + 1;
+  std::int64_t keys[kQueryGroup] = {};
+  float inv_l[kQueryGroup];
+  bool bad[kQueryGroup];
+  float* pr[kQueryGroup];
+  for (std::int64_t r = 0; r < g; ++r) {
+    const std::int64_t i = i0 + r;
+    keys[r] = a.nk - a.nq + i + 1;
+    pr[r] = p.data() + r * a.nk;
     const float* qi = q + i * a.d;
+    std::int64_t j = 0;
+#ifdef SNNCONV_DECODE_AVX2
+    if (a.d % 8 == 0)
+      for (; j + 8 <= keys[r]; j += 8) dot8(qi, k + j * a.d, a.d, pr[r] + j);
+#endif
+    for (; j < keys[r]; ++j) pr[r][j] = dot(qi, k + j * a.d, a.d);
+    // Scale, largest score, any NaN. The maximum is exact in any order (its sign of zero may differ, which
+    // exp(s - m) does not see), so it is taken 8 lanes at a time.
     float m = -std::numeric_limits<float>::infinity();
     bool nan = false;
-    for (std::int64_t j = 0; j < keys; ++j) {
-      const float s = dot(qi, k + j * a.d, a.d) * a.scale;
-      p[static_cast<std::size_t>(j)] = s;
+    j = 0;
+#ifdef SNNCONV_DECODE_AVX2
+    const __m256 scale = _mm256_set1_ps(a.scale);
+    __m256 mv8 = _mm256_set1_ps(m), nan8 = _mm256_setzero_ps();
+    for (; j + 8 <= keys[r]; j += 8) {
+      const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(pr[r] + j), scale);
+      _mm256_storeu_ps(pr[r] + j, s);
+      nan8 = _mm256_or_ps(nan8, _mm256_cmp_ps(s, s, _CMP_UNORD_Q));
+      mv8 = _mm256_max_ps(mv8, s);
+    }
+    alignas(32) float lane_max[8];
+    _mm256_store_ps(lane_max, mv8);
+    for (const float x : lane_max) m = std::max(m, x);
+    nan = _mm256_movemask_ps(nan8) != 0;
+#endif
+    for (; j < keys[r]; ++j) {
+      const float s = pr[r][j] * a.scale;
+      pr[r][j] = s;
       nan = nan || std::isnan(s);
       m = std::max(m, s);
     }
-    float* yi = y + i * a.dv;
-    if (nan || keys <= 0) {
-      std::fill(yi, yi + a.dv, std::numeric_limits<float>::quiet_NaN());
-      continue;
-    }
-    float l = 0.0f;
+    bad[r] = nan || keys[r] <= 0;
+    if (bad[r]) continue;
 #ifdef SNNCONV_DECODE_AVX2
     const __m256 mv = _mm256_set1_ps(m);
-    map8(p.data(), keys, [&](__m256 s) { return exp8(_mm256_sub_ps(s, mv)); });
-    for (std::int64_t j = 0; j < keys; ++j) l += p[static_cast<std::size_t>(j)];
+    map8(pr[r], keys[r], [&](__m256 s) { return exp8(_mm256_sub_ps(s, mv)); });
 #else
-    for (std::int64_t j = 0; j < keys; ++j) {
-      const float e = std::exp(p[static_cast<std::size_t>(j)] - m);
-      p[static_cast<std::size_t>(j)] = e;
-      l += e;
-    }
+    for (j = 0; j < keys[r]; ++j) pr[r][j] = std::exp(pr[r][j] - m);
 #endif
-    weighted_sum(p.data(), v, keys, a.dv, 1.0f / l, yi);
   }
+  // l per query: its own chain of adds in key order, the queries' chains interleaved.
+  float l[kQueryGroup] = {};
+  for (std::int64_t j = 0; j < keys[g - 1]; ++j)
+    for (std::int64_t r = 0; r < g; ++r)
+      if (j < keys[r]) l[r] += pr[r][j];
+  for (std::int64_t r = 0; r < g; ++r) inv_l[r] = 1.0f / l[r];
+#ifdef SNNCONV_DECODE_AVX2
+  // y = sum_j p[j] v_j / l: per element one FMA chain in key order (as weighted_sum); every query of the group
+  // at once, 32 elements each for up to 3 queries, 16 for more (12 accumulators either way).
+  float* yg = y + i0 * a.dv;
+  switch (g) {
+    case 1: weighted_sums<4, 1>(a, v, pr, keys, inv_l, yg); break;
+    case 2: weighted_sums<4, 2>(a, v, pr, keys, inv_l, yg); break;
+    case 3: weighted_sums<4, 3>(a, v, pr, keys, inv_l, yg); break;
+    case 4: weighted_sums<2, 4>(a, v, pr, keys, inv_l, yg); break;
+    case 5: weighted_sums<2, 5>(a, v, pr, keys, inv_l, yg); break;
+    default: weighted_sums<2, 6>(a, v, pr, keys, inv_l, yg); break;
+  }
+#else
+  for (std::int64_t r = 0; r < g; ++r) weighted_sum(pr[r], v, keys[r], a.dv, inv_l[r], y + (i0 + r) * a.dv);
+#endif
+  for (std::int64_t r = 0; r < g; ++r)
+    if (bad[r]) std::fill(y + (i0 + r) * a.dv, y + (i0 + r + 1) * a.dv, std::numeric_limits<float>::quiet_NaN());
+}
+
+void attention_head(const AttentionArgs& a, std::int64_t bh, std::vector<float>& p) {
+  for (std::int64_t i0 = 0; i0 < a.nq; i0 += kQueryGroup)
+    attention_group(a, bh, i0, std::min(kQueryGroup, a.nq - i0), p);
 }
 
 }  // namespace
@@ -125,12 +241,12 @@ void attention_rows(const AttentionArgs& a) {
   const std::int64_t heads = a.batch * a.heads;
   const std::int64_t work = heads * a.nq * a.nk * (a.d + a.dv);
   if (work < (std::int64_t{1} << 18) || heads < 2) {
-    std::vector<float> p(static_cast<std::size_t>(a.nk));
+    std::vector<float> p(static_cast<std::size_t>(kQueryGroup * a.nk));
     for (std::int64_t bh = 0; bh < heads; ++bh) attention_head(a, bh, p);
     return;
   }
   tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads), [&](const tbb::blocked_range<std::int64_t>& r) {
-    std::vector<float> p(static_cast<std::size_t>(a.nk));
+    std::vector<float> p(static_cast<std::size_t>(kQueryGroup * a.nk));
     for (std::int64_t bh = r.begin(); bh != r.end(); ++bh) attention_head(a, bh, p);
   });
 }

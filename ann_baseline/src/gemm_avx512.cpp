@@ -126,7 +126,17 @@ void small_tile(const float* a, std::int64_t lda, const float* p, std::int64_t p
   }
 }
 
-// All panels of n columns for R rows: groups of P panels, then single panels.
+// small_tile<R, rest> for rest in 1..Q, chosen at run time.
+template <int R, int Q>
+void small_rest(std::int64_t rest, const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride,
+                std::int64_t k, float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+  if constexpr (Q >= 1) {
+    if (rest == Q) return small_tile<R, Q>(a, lda, p, panel_stride, k, c, ldc, cols, e);
+    return small_rest<R, Q - 1>(rest, a, lda, p, panel_stride, k, c, ldc, cols, e);
+  }
+}
+
+// All panels of n columns for R rows: groups of P panels, then one tile of the panels left.
 template <int R, int P>
 void small_rows(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
                 std::int64_t ldc, const Epilogue& e) {
@@ -140,9 +150,11 @@ void small_rows(const float* a, std::int64_t lda, const float* panels, std::int6
   };
   for (; c0 + group <= n; c0 += group)
     small_tile<R, P>(a, lda, panels + (c0 / kPanelWide) * stride, stride, k, c + c0, ldc, group, at(c0));
-  for (; c0 < n; c0 += kPanelWide)
-    small_tile<R, 1>(a, lda, panels + (c0 / kPanelWide) * stride, stride, k, c + c0, ldc, std::min(kPanelWide, n - c0),
-                     at(c0));
+  // The panels left over (at most P, the last partial when there are P) in one tile of as many panels, not one by one:
+  // a single panel's few accumulators leave the FMA units waiting on their chains.
+  if (c0 < n)
+    small_rest<R, P>((n - c0 + kPanelWide - 1) / kPanelWide, a, lda, panels + (c0 / kPanelWide) * stride, stride, k,
+                         c + c0, ldc, n - c0, at(c0));
 }
 
 }  // namespace

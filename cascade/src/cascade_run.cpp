@@ -126,6 +126,7 @@ class ClassifierStages {
     qo.calib_samples = o_.calib_samples;
     qo.quant.weight_bits = w;
     qo.quant.act_bits = act;
+    qo.quant.threads = o_.threads;
     // Quantized once (rank 0 of a data-parallel run; the others get its model file image, or its error). A dense
     // stage runs the float graph, which the image does not hold: the other ranks read and fuse it themselves.
     QuantizedModel q = quantize_on_root(o_.comm, qo, [&] { return quantize_model(qo); });

@@ -90,6 +90,7 @@ void run_baselines(const PipelineOptions& o, const pipeline::ModelSource& src, P
     qo.calib_samples = o.calib_samples;
     qo.quant.weight_bits = 8;
     qo.quant.act_bits = 8;
+    qo.quant.threads = o.threads;
     qo.synthetic_calibration = true;  // as the SNN stage: without data, synthetic calibration inputs
     pipeline::QuantizedModel m = pipeline::quantize_on_root(o.comm, qo, [&] {  // once, on rank 0
       pipeline::QuantizedModel q = pipeline::prepare_model(src, r.ann.graph, qo);  // the fused graph: no second import

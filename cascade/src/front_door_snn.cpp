@@ -46,6 +46,7 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
   qo.synthetic_calibration = true;  // without data the report still quantizes and converts, and says so
   qo.quant.weight_bits = options.weight_bits;
   qo.quant.act_bits = options.act_bits;
+  qo.quant.threads = options.threads;  // calibration's float passes (identical for any count)
   QuantizedModel m;
   try {
     // Calibrated once (rank 0 of a data-parallel run; its errors reach every rank) on the fused graph as given.

@@ -237,6 +237,7 @@ pipeline::QuantizeModelOptions quantize_options(const std::string& model, const 
   o.quant.weight_bits = q.weight_bits;
   o.quant.weight_group = q.weight_group;
   o.quant.clip = parse_clip_method(q.clip);
+  o.quant.threads = 0;  // calibration on every core (the model does not depend on it)
   return o;
 }
 

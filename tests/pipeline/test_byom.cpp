@@ -464,5 +464,73 @@ TEST_CASE("byom: a QDQ step of zero or below is refused naming the node (exit 3)
  }
 }
 
+// Calibration in parts (threads, data-parallel ranks): the same statistics as one pass, bit for bit, and the
+// error of the first failing sample whatever the cut.
+TEST_CASE("calibration: threads and merged parts give one pass's statistics; the first failing sample's error wins") {
+  for (const char* name : {"vit_tv_op17", "llama"}) {
+    const Fixture& f = *std::find_if(std::begin(kFixtures), std::end(kFixtures),
+                                     [&](const Fixture& x) { return std::string(x.name) == name; });
+    CAPTURE(std::string(name));
+    const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / (std::string(f.name) + ".ref.h5"));
+    Graph g = import_at(f.name, 1, f.seq);
+    fuse_graph(g);
+    const auto samples = samples_of(g, ref);
+    REQUIRE(samples.size() >= 3);
+    const QannSkeleton sk = build_qann_skeleton(g);
+    QuantizeOptions qo;
+    qo.max_values = 100;  // a stride above 1, so that which values are kept depends on their place in the run
+    const Calibration one = calibrate(sk, samples, qo);
+    // One pass keeps every stride-th value of the whole run: at most max_values per point, however the run is cut.
+    std::size_t wrong_count = 0;
+    for (const auto& [point, st] : one.points) {
+      const std::int64_t stride = std::max<std::int64_t>(1, (st.seen + qo.max_values - 1) / qo.max_values);
+      wrong_count += static_cast<std::int64_t>(st.values.size()) != (st.seen + stride - 1) / stride;
+    }
+    CHECK(wrong_count == 0);
+    auto same = [&](const Calibration& c) {
+      REQUIRE(c.points.size() == one.points.size());
+      CHECK(c.samples == one.samples);
+      std::size_t differ = 0;
+      for (const auto& [point, st] : one.points) {
+        const PointStats& o = c.points.at(point);
+        differ += o.min != st.min || o.max != st.max || o.seen != st.seen || o.values != st.values;
+      }
+      CHECK(differ == 0);
+    };
+    for (int t : {2, 3}) {
+      CAPTURE(t);
+      qo.threads = t;
+      same(calibrate(sk, samples, qo));
+    }
+    qo.threads = 1;
+    const std::span<const std::vector<Tensor>> all(samples);
+    const auto n = static_cast<std::int64_t>(samples.size());
+    Calibration parts = calibrate_part(sk, all.subspan(0, 1), 0, n, qo);
+    merge_calibration(parts, calibrate_part(sk, all.subspan(1, 0), 1, n, qo));  // an empty part (an idle rank)
+    merge_calibration(parts, calibrate_part(sk, all.subspan(1), 1, n, qo));
+    same(parts);
+    CHECK_THROWS_AS(calibrate_part(sk, all.subspan(1), 0, 1, qo), UsageError);  // outside the run
+  }
+  // Sample 1 holds a NaN, sample 2 has the wrong shape: sample 1's error, on 1 thread or 3.
+  const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / "vit_tv_op17.ref.h5");
+  Graph g = import_at("vit_tv_op17", 1, 0);
+  fuse_graph(g);
+  auto samples = samples_of(g, ref);
+  samples[1][0].data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+  samples[2][0] = Tensor(DType::f32, {1, 2});
+  const QannSkeleton sk = build_qann_skeleton(g);
+  for (int t : {1, 3}) {
+    CAPTURE(t);
+    QuantizeOptions qo;
+    qo.threads = t;
+    try {
+      (void)calibrate(sk, samples, qo);
+      FAIL("no error");
+    } catch (const NumericError& e) {
+      CHECK(std::string(e.what()).find("(sample 1,") != std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace snnconv

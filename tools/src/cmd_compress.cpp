@@ -22,6 +22,7 @@ struct CompressCliOptions {
   bool quiet = false;
   std::string onnx_out;  // also the compressed QANN as QDQ ONNX (integer form)
   std::string report_dir;
+  int threads = 0;
 };
 
 nlohmann::json report_json(const pipeline::CompressResult& r, const CompressCliOptions& o) {
@@ -68,6 +69,7 @@ std::string report_markdown(const pipeline::CompressResult& r) {
 int run_compress(CompressCliOptions& o) {
   require_onnx_model(o.c.quant.model, "compress");
   o.c.quant.quant.clip = parse_clip_method(o.clip);
+  o.c.quant.quant.threads = o.threads;
   const pipeline::CompressResult r = pipeline::compress_model(o.c);
   // Every output (report folder, ONNX file, model file) is built and checked before any is renamed into
   // place, so a failure in one (a full disk) leaves none of them.
@@ -142,6 +144,7 @@ void add_compress(CLI::App& app, Action& action) {
                   "`snnconv export` has the other form)");
   cmd->add_option("--report", c.report_dir, "Folder for compression.json and compression.md");
   add_mixed_precision_options(*cmd, c.c);
+  add_threads_option(cmd, opts->threads, "Calibration threads (0: every core; the model does not depend on it)");
   add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_compress(*opts); }; });
 }

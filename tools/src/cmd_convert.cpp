@@ -18,12 +18,14 @@ struct ConvertOptions {
   std::string out;
   bool quiet = false;
   std::string onnx_out;  // also the QANN as QDQ ONNX (integer form)
+  int threads = 0;
 };
 
 int run_convert(ConvertOptions& o) {
   if (o.out.empty()) throw UsageError("--out is required");
   require_onnx_model(o.quant.model, "convert");
   o.quant.quant.clip = parse_clip_method(o.clip);
+  o.quant.quant.threads = o.threads;
   const pipeline::QuantizedModel m = pipeline::quantize_model(o.quant);
   // Every output is built and checked before any is renamed into place: a failure leaves none.
   AtomicFile model_file(o.out, "model file");
@@ -84,6 +86,7 @@ void add_convert(CLI::App& app, Action& action) {
   cmd->add_option("--out", opts->out, "Output model file (.snn.h5)")->required();
   cmd->add_option("--onnx-out", opts->onnx_out,
                   "Also write the QANN as QDQ ONNX (integer form) to this file, as `snnconv export` does");
+  add_threads_option(cmd, opts->threads, "Calibration threads (0: every core; the model file does not depend on it)");
   add_quiet_flag(cmd, opts->quiet);
   cmd->callback([opts, &action] { action = [opts] { return run_convert(*opts); }; });
 }

@@ -147,6 +147,7 @@ int run_generate_quantized(GenerateCliOptions& o, const std::vector<std::int64_t
   const bool from_file = datasets::is_model_file(o.model);
   o.quant.model = o.model;
   o.quant.quant.clip = parse_clip_method(o.clip);
+  o.quant.quant.threads = o.threads;  // calibration's float passes
   pipeline::QuantizedModel m;
   if (from_file) {
     m = pipeline::load_quantized_model(o.model);

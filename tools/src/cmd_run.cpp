@@ -129,6 +129,7 @@ int run_quantized(RunOptions& o) {
   o.quant.seq = o.eval.seq;
   o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
+  o.quant.quant.threads = o.eval.threads;  // calibration's float passes too
   const int partition = partition_ranks(o);  // before calibration: a bad value costs nothing
   // --profile: a neuromorphic profile (UsageError otherwise), read before anything runs.
   const double link_pj_per_byte = partition > 0 ? hw::neuromorphic_chip(hw::find_profile(o.profile)).link_energy_per_byte_pj : 0.0;

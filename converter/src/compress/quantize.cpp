@@ -12,6 +12,7 @@
 #include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/converter/quantize.hpp"
 #include "snnconv/core/verifier.hpp"
+#include "quantize_detail.hpp"
 
 namespace snnconv {
 
@@ -31,9 +32,7 @@ ClipMethod parse_clip_method(std::string_view name) {
   throw UsageError("unknown clip method '" + std::string(name) + "' (choose minmax, percentile or mse)");
 }
 
-namespace {
-
-void check_options(const QuantizeOptions& o) {
+void check_quantize_options(const QuantizeOptions& o) {
   auto check_w = [](int b, const std::string& what) {
     if (b < 2 || b > 8) throw UsageError(what + ": weight bits must be in 2..8, got " + std::to_string(b));
   };
@@ -51,9 +50,8 @@ void check_options(const QuantizeOptions& o) {
     throw UsageError("--weight-group must be >= 1 (0: per output channel), got " + std::to_string(o.weight_group));
   for (const auto& [k, gs] : o.weight_group_of)
     if (gs < 0) throw UsageError("Linear '" + k + "': weight group must be >= 0, got " + std::to_string(gs));
+  if (o.threads < 0) throw UsageError("calibration threads must be >= 0 (0: every core), got " + std::to_string(o.threads));
 }
-
-}  // namespace
 
 // Sum of squared quantization errors of `values` at step s.
 double quant_mse(const std::vector<float>& values, float s, std::int32_t n_min, std::int32_t n_max) {
@@ -204,88 +202,6 @@ float choose_step(const PointStats& st, std::int32_t n_min, std::int32_t n_max, 
   return range / static_cast<float>(n_max);
 }
 
-Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, const QuantizeOptions& o) {
-  check_options(o);
-  const Graph& g = sk.graph;
-  if (samples.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
-  Calibration cal;
-  std::map<std::uint32_t, std::string> point_of_node;
-  for (const QuantPoint& p : sk.points) {
-    const ValueId v = g.find_value(p.name);
-    const NodeId n = g.value(v).producer;
-    PointStats& st = cal.points[p.name];
-    st.min = std::numeric_limits<float>::infinity();
-    st.max = -std::numeric_limits<float>::infinity();
-    point_of_node[n.index] = p.name;
-  }
-  const std::vector<NodeId> order = g.topological_order();
-  // Subsampling stride per point so that at most max_values values are kept over all samples.
-  std::map<std::string, std::int64_t> stride;
-  for (const QuantPoint& p : sk.points) {
-    const ValueId v = g.find_value(p.name);
-    std::int64_t n = 1;
-    for (const Dim& d : g.value(v).type.dims) n *= d.value;
-    const std::int64_t total = n * static_cast<std::int64_t>(samples.size());
-    stride[p.name] = std::max<std::int64_t>(1, (total + o.max_values - 1) / o.max_values);
-  }
-  for (std::size_t si = 0; si < samples.size(); ++si) {
-    const std::vector<Tensor>& in = samples[si];
-    if (in.size() != g.inputs().size())
-      throw ShapeError("calibration sample " + std::to_string(si) + " has " + std::to_string(in.size()) +
-                       " inputs; the model has " + std::to_string(g.inputs().size()));
-    std::vector<std::optional<Tensor>> vals(g.num_values());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      const Value& v = g.value(g.inputs()[i]);
-      if (in[i].dtype() != v.type.dtype || in[i].shape() != v.type.static_shape())
-        throw ShapeError("calibration sample " + std::to_string(si) + ": input '" + v.name + "' is " +
-                         std::string(dtype_name(in[i].dtype())) + shape_to_string(in[i].shape()) + ", the model wants " +
-                         type_to_string(v.type));
-      vals[g.inputs()[i].index] = in[i];
-    }
-    for (NodeId id : order) {
-      const Node& n = g.node(id);
-      if (n.kind == OpKind::FakeQuant && !point_of_node.count(id.index)) {
-        // A point of a QDQ file: it keeps the file's step, so the float run applies it as the model does.
-        const Tensor* x = &*vals[n.inputs[0].index];
-        vals[n.outputs[0].index] = std::move(ann::evaluate_reference(g, id, std::span<const Tensor* const>(&x, 1)).at(0));
-        continue;
-      }
-      if (n.kind == OpKind::FakeQuant) {  // identity in float; record what it reads
-        const Tensor& x = *vals[n.inputs[0].index];
-        const std::string& name = point_of_node.at(id.index);
-        PointStats& st = cal.points.at(name);
-        const std::int64_t k = stride.at(name);
-        const auto f = x.to_f32();
-        for (std::size_t i = 0; i < f.size(); ++i) {
-          const float a = f[i];
-          if (!std::isfinite(a))
-            throw NumericError("calibration: a non-finite value (" + std::to_string(a) + ") reaches quantization point '" +
-                                   name + "' (sample " + std::to_string(si) + ", reading '" + g.value(n.inputs[0]).name +
-                                   "'); an attention mask of -inf must only feed a softmax: check that `snnconv inspect "
-                                   "--fused` shows the attention fused",
-                               g.context(id));
-          st.min = std::min(st.min, a);
-          st.max = std::max(st.max, a);
-          if ((st.seen + static_cast<std::int64_t>(i)) % k == 0) st.values.push_back(a);
-        }
-        st.seen += static_cast<std::int64_t>(f.size());
-        vals[n.outputs[0].index] = x;
-        continue;
-      }
-      std::vector<const Tensor*> ptrs;
-      for (ValueId v : n.inputs) {
-        if (!v.valid()) ptrs.push_back(nullptr);
-        else if (g.value(v).constant) ptrs.push_back(&*g.value(v).constant);
-        else ptrs.push_back(&*vals[v.index]);
-      }
-      std::vector<Tensor> outs = ann::evaluate_reference(g, id, ptrs);
-      for (std::size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) vals[n.outputs[k].index] = std::move(outs[k]);
-    }
-    ++cal.samples;
-  }
-  return cal;
-}
-
 // The levels of a weight whose values are a QDQ file's dequantized levels (fuse.hpp, "qdq"): W / s per output
 // channel (axis 1 of [K, N]) or per tensor, which must give integers inside the file's level range.
 WeightLevels file_weight_levels(const Value& wv, const std::string& what) {
@@ -313,7 +229,7 @@ WeightLevels file_weight_levels(const Value& wv, const std::string& what) {
 }
 
 Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
-  check_options(o);
+  check_quantize_options(o);
   Graph g = sk.graph;
   std::set<std::string> linears(sk.linears.begin(), sk.linears.end());
   for (const auto& [name, b] : o.weight_bits_of)

@@ -47,6 +47,9 @@ struct QuantizeOptions {
   // (0 there: per channel). A G that does not divide a Linear's K is a UsageError naming it.
   std::int64_t weight_group = 0;
   std::map<std::string, std::int64_t> weight_group_of;
+  // Calibration's float passes in parallel over blocks of samples (0: every core). The statistics are merged
+  // in sample order, so the result is identical for any count.
+  int threads = 1;
 };
 
 // Symmetric integer levels of a constant [K, N] weight at `bits` (stored as exact integers in f32) and
@@ -90,10 +93,19 @@ struct Calibration {
 };
 
 // Runs the skeleton in float (FakeQuant = identity, reference kernels) on each sample (one vector of graph
-// inputs per sample, in graph.inputs() order) and gathers statistics. Throws ShapeError naming the input
-// when a sample does not match the model, NumericError when a calibration value is NaN or infinite.
+// inputs per sample, in graph.inputs() order) and gathers statistics, on options.threads threads. Throws
+// ShapeError naming the input when a sample does not match the model, NumericError when a calibration value
+// is NaN or infinite (the error of the first such sample, whatever the thread count).
 Calibration calibrate(const QannSkeleton& skeleton, std::span<const std::vector<Tensor>> samples,
                       const QuantizeOptions& options);
+
+// The same statistics in parts: calibrate_part gathers samples [first, first + samples.size()) of a run of
+// `total` samples (the subsampling follows the whole run's positions), and merging the parts of consecutive
+// ranges in order gives exactly calibrate's result. What calibrate's threads and data-parallel ranks run.
+Calibration calibrate_part(const QannSkeleton& skeleton, std::span<const std::vector<Tensor>> samples,
+                           std::int64_t first, std::int64_t total, const QuantizeOptions& options);
+// Appends `next` (the part right after `into`'s samples) to `into`.
+void merge_calibration(Calibration& into, Calibration&& next);
 
 // Fills steps and level bounds of every point and quantizes the weights: a graph run_qann and
 // convert_to_spiking accept. UsageError for bits out of range or unknown names in the per-unit maps.

@@ -1,0 +1,171 @@
+// Calibration of a QANN skeleton: float passes over the calibration samples, statistics per quantization point
+// (quantize.hpp, docs/compression.md). A run is cut into parts of consecutive samples, each part gathered on its
+// own (a thread, or a data-parallel rank) and the parts merged in sample order, which gives the statistics of one
+// pass over all samples bit for bit: min and max are order-free, and every kept value is chosen by its position
+// in the whole run, not in its part.
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include "quantize_detail.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
+#include "snnconv/converter/quantize.hpp"
+
+namespace snnconv {
+
+namespace {
+
+// Values of a point per sample (the graph is bound to static shapes).
+std::int64_t point_numel(const Graph& g, const std::string& name) {
+  std::int64_t n = 1;
+  for (const Dim& d : g.value(g.find_value(name)).type.dims) n *= d.value;
+  return n;
+}
+
+}  // namespace
+
+Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, std::int64_t first,
+                           std::int64_t total, const QuantizeOptions& o) {
+  check_quantize_options(o);
+  const Graph& g = sk.graph;
+  if (first < 0 || first + static_cast<std::int64_t>(samples.size()) > total)
+    throw UsageError("calibration: samples [" + std::to_string(first) + ", " +
+                     std::to_string(first + static_cast<std::int64_t>(samples.size())) + ") lie outside a run of " +
+                     std::to_string(total));
+  Calibration cal;
+  struct Point {
+    std::string name;
+    std::int64_t numel = 0, stride = 1;
+  };
+  std::map<std::uint32_t, Point> point_of_node;
+  for (const QuantPoint& p : sk.points) {
+    const ValueId v = g.find_value(p.name);
+    PointStats& st = cal.points[p.name];
+    st.min = std::numeric_limits<float>::infinity();
+    st.max = -std::numeric_limits<float>::infinity();
+    Point& pt = point_of_node[g.value(v).producer.index];
+    pt.name = p.name;
+    pt.numel = point_numel(g, p.name);
+    // Subsampling stride so that at most max_values values are kept over the whole run.
+    pt.stride = std::max<std::int64_t>(1, (pt.numel * total + o.max_values - 1) / o.max_values);
+  }
+  const std::vector<NodeId> order = g.topological_order();
+  for (std::size_t j = 0; j < samples.size(); ++j) {
+    const std::int64_t si = first + static_cast<std::int64_t>(j);  // the sample's place in the whole run
+    const std::vector<Tensor>& in = samples[j];
+    if (in.size() != g.inputs().size())
+      throw ShapeError("calibration sample " + std::to_string(si) + " has " + std::to_string(in.size()) +
+                       " inputs; the model has " + std::to_string(g.inputs().size()));
+    std::vector<std::optional<Tensor>> vals(g.num_values());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const Value& v = g.value(g.inputs()[i]);
+      if (in[i].dtype() != v.type.dtype || in[i].shape() != v.type.static_shape())
+        throw ShapeError("calibration sample " + std::to_string(si) + ": input '" + v.name + "' is " +
+                         std::string(dtype_name(in[i].dtype())) + shape_to_string(in[i].shape()) + ", the model wants " +
+                         type_to_string(v.type));
+      vals[g.inputs()[i].index] = in[i];
+    }
+    for (NodeId id : order) {
+      const Node& n = g.node(id);
+      const auto point = point_of_node.find(id.index);
+      if (n.kind == OpKind::FakeQuant && point == point_of_node.end()) {
+        // A point of a QDQ file: it keeps the file's step, so the float run applies it as the model does.
+        const Tensor* x = &*vals[n.inputs[0].index];
+        vals[n.outputs[0].index] = std::move(ann::evaluate_reference(g, id, std::span<const Tensor* const>(&x, 1)).at(0));
+        continue;
+      }
+      if (n.kind == OpKind::FakeQuant) {  // identity in float; record what it reads
+        const Tensor& x = *vals[n.inputs[0].index];
+        const Point& pt = point->second;
+        PointStats& st = cal.points.at(pt.name);
+        const auto f = x.to_f32();
+        if (static_cast<std::int64_t>(f.size()) != pt.numel)
+          throw Error("calibration: quantization point '" + pt.name + "' holds " + std::to_string(f.size()) +
+                          " values for sample " + std::to_string(si) + ", its type says " + std::to_string(pt.numel),
+                      g.context(id));
+        // Position of this sample's first value in the whole run: every sample holds numel values here.
+        const std::int64_t base = si * pt.numel;
+        for (std::size_t i = 0; i < f.size(); ++i) {
+          const float a = f[i];
+          if (!std::isfinite(a))
+            throw NumericError("calibration: a non-finite value (" + std::to_string(a) + ") reaches quantization point '" +
+                                   pt.name + "' (sample " + std::to_string(si) + ", reading '" +
+                                   g.value(n.inputs[0]).name +
+                                   "'); an attention mask of -inf must only feed a softmax: check that `snnconv inspect "
+                                   "--fused` shows the attention fused",
+                               g.context(id));
+          st.min = std::min(st.min, a);
+          st.max = std::max(st.max, a);
+          if ((base + static_cast<std::int64_t>(i)) % pt.stride == 0) st.values.push_back(a);
+        }
+        st.seen += static_cast<std::int64_t>(f.size());
+        vals[n.outputs[0].index] = x;
+        continue;
+      }
+      std::vector<const Tensor*> ptrs;
+      for (ValueId v : n.inputs) {
+        if (!v.valid()) ptrs.push_back(nullptr);
+        else if (g.value(v).constant) ptrs.push_back(&*g.value(v).constant);
+        else ptrs.push_back(&*vals[v.index]);
+      }
+      std::vector<Tensor> outs = ann::evaluate_reference(g, id, ptrs);
+      for (std::size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) vals[n.outputs[k].index] = std::move(outs[k]);
+    }
+    ++cal.samples;
+  }
+  return cal;
+}
+
+void merge_calibration(Calibration& into, Calibration&& next) {
+  for (auto& [name, st] : next.points) {
+    const auto it = into.points.find(name);
+    if (it == into.points.end()) {
+      into.points.emplace(name, std::move(st));
+      continue;
+    }
+    PointStats& a = it->second;
+    a.min = std::min(a.min, st.min);
+    a.max = std::max(a.max, st.max);
+    a.values.insert(a.values.end(), st.values.begin(), st.values.end());
+    a.seen += st.seen;
+  }
+  into.samples += next.samples;
+}
+
+Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, const QuantizeOptions& o) {
+  check_quantize_options(o);
+  if (samples.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
+  const auto total = static_cast<std::int64_t>(samples.size());
+  tbb::task_arena arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic);
+  const std::int64_t parts = std::min<std::int64_t>(total, arena.max_concurrency());
+  if (parts <= 1 || sk.points.empty()) return calibrate_part(sk, samples, 0, total, o);
+  std::vector<Calibration> part(static_cast<std::size_t>(parts));
+  std::vector<std::exception_ptr> failed(static_cast<std::size_t>(parts));
+  auto lo = [&](std::int64_t p) { return total * p / parts; };
+  arena.execute([&] {
+    tbb::parallel_for(std::int64_t{0}, parts, [&](std::int64_t p) {
+      try {
+        part[static_cast<std::size_t>(p)] = calibrate_part(sk, samples.subspan(static_cast<std::size_t>(lo(p)),
+                                                                               static_cast<std::size_t>(lo(p + 1) - lo(p))),
+                                                           lo(p), total, o);
+      } catch (...) {
+        failed[static_cast<std::size_t>(p)] = std::current_exception();
+      }
+    });
+  });
+  // The first failing part holds the first failing sample: a part stops at its first error, and the parts
+  // before it had none.
+  for (const std::exception_ptr& e : failed)
+    if (e) std::rethrow_exception(e);
+  Calibration cal = std::move(part[0]);
+  for (std::size_t p = 1; p < part.size(); ++p) merge_calibration(cal, std::move(part[p]));
+  return cal;
+}
+
+}  // namespace snnconv
