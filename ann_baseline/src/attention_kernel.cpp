@@ -187,7 +187,21 @@ void attention_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std:
 
 }  // namespace
 
+bool attention_worth_threads(const AttentionArgs& a) {
+  // Multiply-adds of the two products (halved when causal); below ~0.25 M (a few microseconds on one core)
+  // the hand-off to a worker and the join cost about as much as the work.
+  const std::int64_t macs = a.batch * a.heads * a.nq * a.nk * (a.d + a.dv) / (a.causal ? 2 : 1);
+  return macs >= (std::int64_t{1} << 18) && tbb::this_task_arena::max_concurrency() > 1;
+}
+
 void attention_online(const AttentionArgs& args) {
+  const AttentionArgs a = with_defaults(args);
+  if (a.nq <= 0 || a.batch * a.heads <= 0) return;
+  if (attention_short_fits(a)) return attention_short(a);
+  attention_tiled(a);
+}
+
+void attention_tiled(const AttentionArgs& args) {
   const AttentionArgs a = with_defaults(args);
   if (a.nq <= 0 || a.batch * a.heads <= 0) return;
   // Tasks are (batch, head) pairs; with fewer pairs than ~4 per thread (one sequence, few heads), each head's
@@ -200,14 +214,17 @@ void attention_online(const AttentionArgs& args) {
   while (per_group > 1 && heads * ((q_tiles + per_group - 1) / per_group) < want) per_group = (per_group + 1) / 2;
   const std::int64_t groups = (q_tiles + per_group - 1) / per_group;
   const std::int64_t panel = kernels::native_panel();  // the products' bits do not depend on it
-  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * groups), [&](const tbb::blocked_range<std::int64_t>& range) {
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
     thread_local Scratch w;
     w.size_for(a, panel);
-    for (std::int64_t t = range.begin(); t != range.end(); ++t) {
+    for (std::int64_t t = t0; t != t1; ++t) {
       const std::int64_t bh = t / groups, g = t % groups;
       attention_head(a, bh / a.heads, bh % a.heads, g * per_group, std::min(q_tiles, (g + 1) * per_group), panel, w);
     }
-  });
+  };
+  if (!attention_worth_threads(a)) return run(0, heads * groups);
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * groups),
+                    [&](const tbb::blocked_range<std::int64_t>& range) { run(range.begin(), range.end()); });
 }
 
 void attention_online_into(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask,

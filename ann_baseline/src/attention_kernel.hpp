@@ -54,11 +54,39 @@ struct AttentionArgs {
   const QuantParams* probs_quant = nullptr;
 };
 
-// Runs over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
+// Runs attention_short when it fits, else attention_tiled; both give the same bits where both run.
+void attention_online(const AttentionArgs& args);
+
+// The general kernel: over (batch, head) in parallel with TBB (each task packs its head's K and V once, then walks the query
 // tiles). Deterministic: every output row is computed over key tiles in a fixed order, every score and
 // product element by one fused multiply-add chain, so results do not depend on the thread count (nor on
 // the strides).
-void attention_online(const AttentionArgs& args);
+void attention_tiled(const AttentionArgs& args);
+
+// Short sequences (attention_short.cpp): at most kRowAttentionKeys keys and no steps inside the attention.
+// Per (batch, head) K^T goes into one small block and the products skip the GEMM's packing. Up to
+// kShortAttentionKeys keys each row's softmax runs in registers and gives attention_tiled's bits (same FMA
+// chains, same row softmax, same query tiles); above, each row takes two passes over its scores in L1 (within
+// 1e-5 of the reference, its own bits: keys past a row's limit count exactly 0, and a row's result does not
+// depend on the rows computed with it).
+inline constexpr std::int64_t kShortAttentionKeys = 64;
+inline constexpr std::int64_t kRowAttentionKeys = 512;
+bool attention_short_fits(const AttentionArgs& args);
+void attention_short(const AttentionArgs& args);  // defaults applied, attention_short_fits(args)
+
+// The row kernel's two products with AVX-512 (attention_avx512.cpp; call only when active_isa() >= avx512):
+// scores s[r][j] = sum_e q[r][e] kt[e][j] for j < keys16 (kt zero-padded to a multiple of 16, rows 64-byte
+// aligned), and y[r][c] = (0 + sum_{j < keys} p[r][j] v[j][c]) * inv[r]. The AVX2 versions' FMA chains: same bits.
+namespace attention_avx512 {
+void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
+            std::int64_t keys16, float* s, std::int64_t lds);
+void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t keys, const float* v,
+                   std::int64_t ldv, std::int64_t dv, const float* inv, float* y, std::int64_t ldy);
+}  // namespace attention_avx512
+
+// Whether the products are big enough to pay for waking a second thread (both kernels ask; the answer
+// depends on the shapes only, and neither kernel's bits depend on it).
+bool attention_worth_threads(const AttentionArgs& args);
 
 // Tensor front end with the reference Attention's contract: q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv],
 // optional mask (f32 additive or bool true = attend) broadcastable to [B,H,Nq,Nk]. Throws ShapeError.

@@ -1,5 +1,5 @@
 // The executor: runs the plan's steps in order inside the engine's own TBB arena. Buffers of dead values
-// go to a pool keyed by dtype and shape and are reused by later outputs of the same type (transformer
+// go to a pool keyed by dtype and element count and are reused by later outputs of that size (transformer
 // blocks repeat shapes, so after the first block almost nothing is allocated). Steps the plan marked as
 // views move their input's buffer to their output; folded nodes have no step at all (plan.cpp).
 #include <oneapi/tbb/blocked_range.h>
@@ -49,7 +49,10 @@ struct Engine::Impl {
   // restrictive live instance wins, so two engines with different thread counts would interfere.
   tbb::task_arena arena;
   std::vector<Tensor> slots;                            // per value index; empty when dead or not a slot
-  std::multimap<std::pair<DType, Shape>, Tensor> pool;  // released buffers for reuse
+  // Released buffers for reuse, by dtype and element count: a buffer serves any shape of its size (a Reshape
+  // view hands its input's buffer on under a new shape; keyed by shape, that shape's producer would allocate
+  // a fresh, zeroed buffer every pass).
+  std::multimap<std::pair<DType, std::int64_t>, Tensor> pool;
   std::vector<double> node_seconds;                     // EngineOptions::time_nodes
 
   Impl(const Graph& g, EngineOptions o)
@@ -88,9 +91,9 @@ struct Engine::Impl {
   }
 
   Tensor take_buffer(DType t, const Shape& s) {
-    auto it = pool.find({t, s});
+    auto it = pool.find({t, checked_numel(s)});
     if (it == pool.end()) return Tensor(t, s);
-    Tensor out = std::move(it->second);
+    Tensor out = std::move(it->second).reshaped(s);
     pool.erase(it);
     return out;
   }
@@ -98,7 +101,7 @@ struct Engine::Impl {
   void release(std::uint32_t v) {
     Tensor& t = slots[v];
     if (t.nbytes() == 0) return;
-    auto key = std::make_pair(t.dtype(), t.shape());
+    auto key = std::make_pair(t.dtype(), t.numel());
     // The plan's cap: as many buffers of one type as fast kernels hold at once (plan_memory.cpp). Reference
     // kernels allocate their outputs themselves, so without a cap every pass would add their buffers here.
     const auto cap = plan.pool_cap.find(key);

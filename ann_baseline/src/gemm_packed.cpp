@@ -445,6 +445,61 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
     else task_cols -= panel;
   }
   const std::int64_t row_tasks = (rows + task_rows - 1) / task_rows, col_tasks = (n + task_cols - 1) / task_cols;
+  const bool in_registers = act == Activation::none || act == Activation::relu;
+  // Tasks are cut by the shapes and the thread count only; below ~0.25 M multiply-adds (a ViT's 17 tokens) the
+  // hand-off to a worker costs about as much as the product: run the same tasks on the calling thread.
+  const std::int64_t macs = rows * k * n;
+  auto finish = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+    if (in_registers) return;
+    if (act == Activation::gelu || act == Activation::gelu_tanh) {
+      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+    } else {  // tanh, silu: element by element (the reference's scalar functions)
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::int64_t j = c0; j < c1; ++j) {
+          float& v = y[r * n + j];
+          v = act == Activation::tanh ? std::tanh(v) : v / (1.0f + std::exp(-v));
+        }
+    }
+    if (residual)
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
+  };
+#ifdef SNNCONV_PACKED_GEMM
+  if (k <= kInPlaceMaxK) {
+    // The rows of x are read in place by the small-window kernels, six at a time against two panels (AVX-512:
+    // 24 accumulators, per k step four panel loads and six broadcasts), all of k in one pass. That saves
+    // packing A, a scalar transposition that cost half as much as the products at k = 64..256; six rows of x
+    // stay in L1 and the task's panels in L2 up to k = 1024 (code_gpt's fc2, k = 512: 1.6x faster than packed
+    // A tiles). Each element is the same FMA chain from 0 over k as in the packed-A tiles: the same bits.
+    const SmallKernel kernel = panel == kPanelWide ? small_avx512 : small_avx2;
+    constexpr std::int64_t kInPlaceRows = 6;
+    for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        // Which operand stays put from one task to the next: with more rows than columns (activations larger
+        // than the weights: a batch of sequences) a row block of x stays in L2 while its column blocks pass
+        // (4096 x 128 x 512: x from L3 four times ran at ~125 GFLOP/s); otherwise a column block of the
+        // weights stays while the row blocks pass. The order changes no value.
+        const bool rows_stay = rows > n;
+        const std::int64_t rt = rows_stay ? t / col_tasks : t % row_tasks, ct = rows_stay ? t % col_tasks : t / row_tasks;
+        const std::int64_t r0 = rt * task_rows, r1 = std::min(rows, r0 + task_rows);
+        const std::int64_t c0 = ct * task_cols, c1 = std::min(n, c0 + task_cols);
+        for (std::int64_t r = r0; r < r1; r += kInPlaceRows) {
+          Epilogue e;
+          e.bias = bias ? bias + c0 : nullptr;
+          e.relu = act == Activation::relu;
+          if (residual && in_registers) {
+            e.residual = residual + r * n + c0;
+            e.ldr = n;
+          }
+          kernel(x + r * k, k, std::min(kInPlaceRows, r1 - r), w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0,
+                 y + r * n + c0, n, e);
+        }
+        finish(r0, r1, c0, c1);
+      }
+    }, macs >> 2);
+    return;
+  }
+#endif
   // A is packed once for all column tasks (every task of a row block reads the same micro-panels). The buffer
   // belongs to the calling thread, kept across calls and only grown.
   thread_local AlignedFloats ap;
@@ -453,7 +508,6 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
   for_chunks(row_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     pack_blocks(x, k, rows, t0 * task_rows, std::min(rows, t1 * task_rows), k, ik.mr, pa);
   }, rows * k);
-  const bool in_registers = act == Activation::none || act == Activation::relu;
   for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t r0 = (t % row_tasks) * task_rows, r1 = std::min(rows, r0 + task_rows);
@@ -467,21 +521,9 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
       }
       run_blocks(ik, pa, rows, r0, r1 - r0, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + r0 * n + c0,
                  n, panel, k * panel, e);
-      if (in_registers) continue;
-      if (act == Activation::gelu || act == Activation::gelu_tanh) {
-        gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
-      } else {  // tanh, silu: element by element (the reference's scalar functions)
-        for (std::int64_t r = r0; r < r1; ++r)
-          for (std::int64_t j = c0; j < c1; ++j) {
-            float& v = y[r * n + j];
-            v = act == Activation::tanh ? std::tanh(v) : v / (1.0f + std::exp(-v));
-          }
-      }
-      if (residual)
-        for (std::int64_t r = r0; r < r1; ++r)
-          for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
+      finish(r0, r1, c0, c1);
     }
-  });
+  }, macs >> 2);
 }
 
 }  // namespace snnconv::ann::kernels

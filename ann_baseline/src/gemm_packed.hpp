@@ -23,6 +23,7 @@ inline constexpr std::int64_t kPanelWide = 32;    // AVX-512 panel width (two zm
 inline constexpr std::int64_t kRows = 6;          // AVX2 micro-tile rows (12 accumulators of 16 ymm)
 inline constexpr std::int64_t kRowsWide = 12;     // AVX-512 micro-tile rows (24 accumulators of 32 zmm)
 inline constexpr std::int64_t kKBlock = 256;      // k per pass over a panel (its slice stays in L1)
+inline constexpr std::int64_t kInPlaceMaxK = 1024;  // up to this k, more than 8 rows read x in place too
 
 // True when this build has the AVX2/FMA micro-kernel (always, with the x86-64-v3 baseline; a build for an older
 // baseline keeps Eigen for Linear / MatMul and a portable micro-kernel for attention).

@@ -63,7 +63,8 @@ struct Plan {
   std::uint64_t batch = 1;            // samples per pass: dim 0 of the first input (1 for rank 0)
   // Released buffers the executor's pool keeps per (dtype, shape): as many as the fast kernels take at
   // once. Without the cap, outputs of reference kernels (never taken back) would pile up pass after pass.
-  std::map<std::pair<DType, Shape>, std::size_t> pool_cap;
+  // Keyed by (dtype, element count), as the pool is.
+  std::map<std::pair<DType, std::int64_t>, std::size_t> pool_cap;
   MemoryPlan memory;
 };
 

@@ -1,5 +1,5 @@
 // The plan's memory: replays the executor's buffer policy (engine.cpp: fast kernels take buffers from a
-// pool keyed by dtype and shape, reference kernels allocate their own, released buffers go back to the
+// pool keyed by dtype and element count, reference kernels allocate their own, released buffers go back to the
 // pool up to a cap) over the static shapes, to size the pool and to know the peak before any pass runs.
 #include <fmt/core.h>
 
@@ -11,7 +11,13 @@
 namespace snnconv::ann {
 namespace {
 
-using Key = std::pair<DType, Shape>;
+using Key = std::pair<DType, std::int64_t>;  // dtype, element count (engine.cpp's pool key)
+
+std::uint64_t bytes_of(DType dtype, std::int64_t numel) {
+  const auto n = static_cast<std::uint64_t>(std::max<std::int64_t>(numel, 0));
+  const std::uint64_t size = dtype_size(dtype);
+  return n > std::numeric_limits<std::uint64_t>::max() / size ? std::numeric_limits<std::uint64_t>::max() : n * size;
+}
 
 std::uint64_t bytes_of(DType dtype, const Shape& shape) {
   // Shapes here passed shape inference's checked_numel, so no overflow; saturate anyway.
@@ -66,14 +72,29 @@ void plan_memory(const Graph& g, Plan& plan) {
   std::vector<std::optional<Key>> key_of(g.num_values());
   auto output_key = [&](const Step& step, std::size_t i) -> std::optional<Key> {
     if (!step.out_shapes[i]) return std::nullopt;
-    return Key{g.value(ValueId(step.outputs[i])).type.dtype, *step.out_shapes[i]};
+    return Key{g.value(ValueId(step.outputs[i])).type.dtype, checked_numel(*step.out_shapes[i])};
   };
 
   // Pass 1: the pool cap of each key = the most buffers of that key fast kernels hold at once.
   std::map<Key, std::size_t> live_fast, cap;
   std::vector<bool> fast_owned(g.num_values(), false);
+  // A view step (plan.cpp, mark_views) hands its dying input's buffer on as its output: the same buffer, one
+  // more name. Its output inherits the input's ownership and the input's release frees nothing.
+  auto moved_input = [](const Step& step) -> std::int64_t {
+    return step.view && !step.inputs.empty() && step.inputs[0].source == Source::slot
+               ? static_cast<std::int64_t>(step.inputs[0].index)
+               : -1;
+  };
   for (const Step& step : plan.steps) {
-    for (std::size_t i = 0; i < step.outputs.size(); ++i) {
+    if (const std::int64_t in = moved_input(step); in >= 0) {
+      // Same element count, so the same key: the buffer stays counted once, under its new name.
+      const auto u = static_cast<std::size_t>(in);
+      key_of[step.outputs[0]] = output_key(step, 0);
+      if (!key_of[step.outputs[0]]) m.exact = false;
+      fast_owned[step.outputs[0]] = fast_owned[u];
+      fast_owned[u] = false;  // its slot is released empty
+    }
+    for (std::size_t i = 0; i < step.outputs.size() && moved_input(step) < 0; ++i) {
       key_of[step.outputs[i]] = output_key(step, i);
       if (!key_of[step.outputs[i]]) m.exact = false;
       fast_owned[step.outputs[i]] = step.kernel.fn != nullptr && key_of[step.outputs[i]].has_value();
@@ -95,7 +116,8 @@ void plan_memory(const Graph& g, Plan& plan) {
   for (int pass = 0; pass < 2; ++pass) {
     std::uint64_t handed_out = 0;
     for (const Step& step : plan.steps) {
-      for (std::size_t i = 0; i < step.outputs.size(); ++i) {
+      const std::int64_t moved = moved_input(step);
+      for (std::size_t i = 0; i < step.outputs.size() && moved < 0; ++i) {
         const auto& k = key_of[step.outputs[i]];
         if (!k) continue;
         if (step.kernel.fn != nullptr && pooled[*k] > 0) {
@@ -110,7 +132,7 @@ void plan_memory(const Graph& g, Plan& plan) {
       }
       for (std::uint32_t v : step.release) {
         const auto& k = key_of[v];
-        if (!k) continue;
+        if (!k || static_cast<std::int64_t>(v) == moved) continue;  // moved on to the view's output
         const auto c = plan.pool_cap.find(*k);
         if (c != plan.pool_cap.end() && pooled[*k] < c->second) ++pooled[*k];
         else current -= std::min(current, bytes_of(k->first, k->second));

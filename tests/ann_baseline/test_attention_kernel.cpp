@@ -3,11 +3,17 @@
 // multiples of the tiles; decode-shaped queries (Nq < Nk).
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
+#include <tbb/task_arena.h>
+
 #include "../../ann_baseline/src/attention_kernel.hpp"
 #include "reference_test_util.hpp"
+#include "snnconv/ann_baseline/gemm.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace snnconv {
 namespace {
@@ -159,6 +165,125 @@ TEST_SUITE("conformance") {
     CHECK(max_abs_diff(got, ref.reshaped({bh, nq, dv})) <= 1e-5);
   }
 
+  TEST_CASE("short-sequence attention (<= 64 keys) gives the tiled kernel's bits, in every layout") {
+    // attention_online takes the short kernel for these sizes; attention_tiled is the general one. Same FMA
+    // chains, same softmax per row, same query tiles: equal bit for bit (NaN rows: NaN in both).
+    std::mt19937_64 rng(11);
+    struct Short {
+      std::int64_t b, h, nq, nk, d, dv;
+      bool causal;
+      int mask;  // 0 none, 1 additive [B,1,1,Nk], 2 bool [Nq,Nk], 3 additive with a fully masked row
+    };
+    const std::vector<Short> cases{
+        {64, 4, 17, 17, 16, 16, false, 0}, {2, 3, 5, 5, 8, 8, true, 0},    {1, 2, 1, 64, 16, 16, true, 0},
+        {2, 2, 40, 40, 32, 32, true, 1},   {1, 4, 33, 64, 12, 20, false, 2}, {3, 1, 7, 9, 5, 3, false, 3},
+        {1, 2, 3, 1, 4, 4, false, 0},      {2, 1, 70, 50, 8, 24, true, 0},  {1, 1, 40, 2, 8, 8, true, 0},
+    };
+    for (const Short& c : cases) {
+      CAPTURE(c.b);
+      CAPTURE(c.h);
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      CAPTURE(c.causal);
+      CAPTURE(c.mask);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng, -2.0f, 2.0f);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng, -2.0f, 2.0f);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.dv}, rng);
+      Tensor mask;
+      if (c.mask == 1 || c.mask == 3) {
+        mask = random_f32({c.b, 1, c.mask == 3 ? c.nq : 1, c.nk}, rng, -3.0f, 0.0f);
+        if (c.mask == 3)
+          for (std::int64_t j = 0; j < c.nk; ++j) mask.data<float>()[c.nk + j] = -std::numeric_limits<float>::infinity();
+      } else if (c.mask == 2) {
+        std::vector<bool> attend(static_cast<std::size_t>(c.nq * c.nk));
+        std::bernoulli_distribution coin(0.7);
+        for (std::size_t i = 0; i < attend.size(); ++i) attend[i] = coin(rng);
+        mask = test::boolean({c.nq, c.nk}, attend);
+      }
+      const Tensor* m = c.mask ? &mask : nullptr;
+      const AttentionAttrs attrs{0.3f, c.causal};
+      // Both kernels through the engine's entry, with q and y in the [B,N,H,D] layout (strided rows).
+      const Tensor qs = test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{{0, 2, 1, 3}}), {q});
+      Tensor y_short, y_tiled;
+      ann::attention_online_into(qs, k, v, m, attrs, ann::kLayoutQ | ann::kLayoutY, y_short);
+      ann::AttentionArgs a;
+      a.batch = c.b, a.heads = c.h, a.nq = c.nq, a.nk = c.nk, a.d = c.d, a.dv = c.dv;
+      a.q = qs.data<float>(), a.q_head_stride = c.d, a.q_row_stride = c.h * c.d, a.q_batch_stride = c.nq * c.h * c.d;
+      a.k = k.data<float>(), a.k_head_stride = c.nk * c.d;
+      a.v = v.data<float>(), a.v_head_stride = c.nk * c.dv;
+      y_tiled = Tensor(DType::f32, {c.b, c.nq, c.h, c.dv});
+      a.y = y_tiled.data<float>(), a.y_head_stride = c.dv, a.y_row_stride = c.h * c.dv;
+      a.y_batch_stride = c.nq * c.h * c.dv;
+      a.scale = attrs.scale;
+      a.causal = c.causal;
+      Tensor additive;
+      if (m) {
+        additive = m->dtype() == DType::f32 ? *m : Tensor(DType::f32, m->shape());
+        if (m->dtype() == DType::boolean)
+          for (std::int64_t i = 0; i < m->numel(); ++i)
+            additive.data<float>()[i] = m->data<bool>()[i] ? 0.0f : -std::numeric_limits<float>::infinity();
+        a.mask = additive.data<float>();
+        a.mask_strides = m->rank() == 2 ? std::array<std::int64_t, 4>{0, 0, c.nk, 1}
+                                        : std::array<std::int64_t, 4>{additive.dim(2) * c.nk, 0, additive.dim(2) == 1 ? 0 : c.nk, 1};
+      }
+      ann::attention_tiled(a);
+      REQUIRE(y_short.shape() == y_tiled.shape());
+      std::int64_t differ = 0;
+      for (std::int64_t i = 0; i < y_short.numel(); ++i) {
+        const float x = y_short.data<float>()[i], t = y_tiled.data<float>()[i];
+        differ += std::isnan(x) || std::isnan(t) ? std::isnan(x) != std::isnan(t) : std::memcmp(&x, &t, sizeof x) != 0;
+      }
+      CHECK(differ == 0);
+      // And the definition, within 1e-5 where it is defined (a row whose keys are all masked has none).
+      const Tensor want = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, c.mask ? std::optional<Tensor>(mask) : std::nullopt});
+      const Tensor got = test::run1(test::OpSpec(OpKind::Transpose, TransposeAttrs{{0, 2, 1, 3}}), {y_short});
+      double worst = 0.0;
+      std::int64_t defined = 0;
+      for (std::int64_t i = 0; i < want.numel(); ++i) {
+        const float x = got.data<float>()[i], w = want.data<float>()[i];
+        if (std::isnan(w)) continue;
+        defined += 1;
+        worst = std::max(worst, std::isnan(x) ? 1e9 : std::abs(static_cast<double>(x) - w));
+      }
+      CHECK(defined > 0);
+      CHECK(worst <= 1e-5);
+    }
+  }
+
+  TEST_CASE("long-row attention (65..512 keys): the reference within 1e-5, row-invariant, thread-count invariant") {
+    std::mt19937_64 rng(23);
+    struct Long {
+      std::int64_t b, h, nq, nk, d;
+      bool causal;
+      bool mask;  // additive [B,1,1,Nk]
+    };
+    for (const Long& c : std::vector<Long>{{2, 4, 128, 128, 32, true, false}, {1, 3, 70, 197, 16, false, true},
+                                           {1, 2, 5, 300, 12, true, false}, {1, 1, 9, 512, 8, false, false}}) {
+      CAPTURE(c.nq);
+      CAPTURE(c.nk);
+      const Tensor q = random_f32({c.b, c.h, c.nq, c.d}, rng, -2.0f, 2.0f);
+      const Tensor k = random_f32({c.b, c.h, c.nk, c.d}, rng, -2.0f, 2.0f);
+      const Tensor v = random_f32({c.b, c.h, c.nk, c.d}, rng);
+      std::optional<Tensor> mask;
+      if (c.mask) mask = random_f32({c.b, 1, 1, c.nk}, rng, -3.0f, 0.0f);
+      const AttentionAttrs attrs{0.3f, c.causal};
+      Tensor one, two;
+      tbb::task_arena(1).execute([&] { one = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs); });
+      tbb::task_arena(2).execute([&] { two = ann::attention_online(q, k, v, mask ? &*mask : nullptr, attrs); });
+      CHECK(one.identical(two));
+      const Tensor want = test::run1(test::OpSpec(OpKind::Attention, attrs), {q, k, v, mask});
+      CHECK(max_abs_diff(one, want) <= 1e-5);
+      // The last query alone (a decode step: offset nk - 1) gives the bits it has inside all nq rows.
+      Tensor last_q(DType::f32, {c.b, c.h, 1, c.d});
+      for (std::int64_t x = 0; x < c.b * c.h; ++x)
+        std::copy_n(q.data<float>() + (x * c.nq + c.nq - 1) * c.d, c.d, last_q.data<float>() + x * c.d);
+      const Tensor last = ann::attention_online(last_q, k, v, mask ? &*mask : nullptr, attrs);
+      for (std::int64_t x = 0; x < c.b * c.h; ++x)
+        CHECK(std::memcmp(last.data<float>() + x * c.d, one.data<float>() + (x * c.nq + c.nq - 1) * c.d,
+                          static_cast<std::size_t>(c.d) * sizeof(float)) == 0);
+    }
+  }
+
   TEST_CASE("attention_online reads strided K/V (a cache with spare capacity) and is repeatable") {
     std::mt19937_64 rng(7);
     const std::int64_t b = 1, h = 2, nq = 3, nk = 75, d = 8, capacity = 128;
@@ -185,6 +310,48 @@ TEST_SUITE("conformance") {
     ann::attention_online(a);
     CHECK(got.identical(want));
     CHECK(ann::attention_online(q, k, v, nullptr, attrs).identical(want));
+  }
+}
+
+TEST_CASE("row attention products, AVX-512: each element the scalar FMA chain bit for bit (needs AVX-512)") {
+  // What makes the AVX-512 row kernel give the AVX2 one's bits: both compute every score and output element as
+  // this chain (the AVX2 side is pinned to it through attention_tiled in the short-row test above).
+  if (detected_isa() < Isa::avx512) {
+    MESSAGE("skipped: this CPU has no AVX-512 (ctest ann_kernels_avx512 reports the skip)");
+    return;
+  }
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const auto& [rows, d, keys, dv] : std::vector<std::array<std::int64_t, 4>>{{17, 16, 17, 16}, {32, 32, 128, 32},
+                                                                                  {7, 5, 70, 20}, {9, 64, 200, 64}}) {
+    const std::int64_t ldk = (keys + 15) / 16 * 16;
+    ann::gemm::AlignedFloats q(static_cast<std::size_t>(rows * d)), kt(static_cast<std::size_t>(d * ldk), 0.0f);
+    ann::gemm::AlignedFloats s(static_cast<std::size_t>(rows * ldk)), v(static_cast<std::size_t>(keys * dv));
+    ann::gemm::AlignedFloats y(static_cast<std::size_t>(rows * dv));
+    std::vector<float> inv(static_cast<std::size_t>(rows));
+    for (float& x : q) x = u(rng);
+    for (std::int64_t e = 0; e < d; ++e)
+      for (std::int64_t j = 0; j < keys; ++j) kt[static_cast<std::size_t>(e * ldk + j)] = u(rng);
+    for (float& x : v) x = u(rng);
+    for (float& x : inv) x = 1.0f + u(rng);
+    ann::attention_avx512::scores(q.data(), d, rows, d, kt.data(), ldk, ldk, s.data(), ldk);
+    std::int64_t differ = 0;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < keys; ++j) {
+        float acc = 0.0f;
+        for (std::int64_t e = 0; e < d; ++e) acc = std::fma(q[static_cast<std::size_t>(r * d + e)], kt[static_cast<std::size_t>(e * ldk + j)], acc);
+        differ += std::memcmp(&acc, &s[static_cast<std::size_t>(r * ldk + j)], sizeof acc) != 0;
+      }
+    ann::attention_avx512::probs_times_v(s.data(), ldk, rows, keys, v.data(), dv, dv, inv.data(), y.data(), dv);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < dv; ++c) {
+        float acc = 0.0f;
+        for (std::int64_t j = 0; j < keys; ++j) acc = std::fma(s[static_cast<std::size_t>(r * ldk + j)], v[static_cast<std::size_t>(j * dv + c)], acc);
+        const float want = (0.0f + acc) * inv[static_cast<std::size_t>(r)];
+        differ += std::memcmp(&want, &y[static_cast<std::size_t>(r * dv + c)], sizeof want) != 0;
+      }
+    CAPTURE(keys);
+    CHECK(differ == 0);
   }
 }
 

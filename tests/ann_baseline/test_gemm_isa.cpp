@@ -22,13 +22,15 @@ struct Case {
   bool bias, residual;
 };
 
-// The cases cover short row tiles (every remainder of 6 and 12), partial panels, k across several blocks of 256,
-// k = 0 and 1, and every epilogue.
+// The cases cover short row tiles (every remainder of 6 and 12), partial panels, k across several blocks of 256
+// (both sides of kInPlaceMaxK), k = 0 and 1, and every epilogue.
 std::vector<Case> cases() {
   std::vector<Case> out;
   for (std::int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 23, 50})
     for (std::int64_t n : {1, 16, 33, 70}) out.push_back({m, 37, n, Activation::none, true, false});
-  for (std::int64_t k : {0, 1, 255, 256, 600}) out.push_back({19, k, 45, Activation::relu, true, true});
+  // k up to kInPlaceMaxK reads the rows of x in place; above, the packed-A tiles over blocks of 256.
+  for (std::int64_t k : {0, 1, 255, 256, 600, 1024, 1100}) out.push_back({19, k, 45, Activation::relu, true, true});
+  out.push_back({40, 1300, 70, Activation::gelu, true, true});
   out.push_back({64, 96, 130, Activation::gelu, true, false});
   out.push_back({3, 96, 300, Activation::gelu, true, true});
   out.push_back({8, 700, 530, Activation::relu, true, true});

@@ -151,9 +151,8 @@ Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor
   arena.execute([&] {
     tbb::parallel_for(std::int64_t{0}, parts, [&](std::int64_t p) {
       try {
-        part[static_cast<std::size_t>(p)] = calibrate_part(sk, samples.subspan(static_cast<std::size_t>(lo(p)),
-                                                                               static_cast<std::size_t>(lo(p + 1) - lo(p))),
-                                                           lo(p), total, o);
+        const auto first = static_cast<std::size_t>(lo(p)), count = static_cast<std::size_t>(lo(p + 1) - lo(p));
+        part[static_cast<std::size_t>(p)] = calibrate_part(sk, samples.subspan(first, count), lo(p), total, o);
       } catch (...) {
         failed[static_cast<std::size_t>(p)] = std::current_exception();
       }

@@ -50,7 +50,8 @@ void check_quantize_options(const QuantizeOptions& o) {
     throw UsageError("--weight-group must be >= 1 (0: per output channel), got " + std::to_string(o.weight_group));
   for (const auto& [k, gs] : o.weight_group_of)
     if (gs < 0) throw UsageError("Linear '" + k + "': weight group must be >= 0, got " + std::to_string(gs));
-  if (o.threads < 0) throw UsageError("calibration threads must be >= 0 (0: every core), got " + std::to_string(o.threads));
+  if (o.threads < 0)
+    throw UsageError("calibration threads must be >= 0 (0: every core), got " + std::to_string(o.threads));
 }
 
 // Sum of squared quantization errors of `values` at step s.
