@@ -26,7 +26,7 @@ Counters repeated(const Counters& c, std::uint64_t n) {
     out.acs[w] *= n;
   }
   for (std::uint64_t* v : {&out.neuron_updates, &out.spikes_pos, &out.spikes_neg, &out.burst_events, &out.dense_ops,
-                           &out.nonlinear_ops, &out.timesteps})
+                           &out.nonlinear_ops, &out.timesteps, &out.link_events, &out.link_bytes})
     *v *= n;
   for (std::size_t m = 0; m < kMemClassCount; ++m) {
     out.bytes_read[m] *= n;

@@ -35,6 +35,8 @@ Counters& Counters::operator+=(const Counters& o) {
     bytes_written[i] += o.bytes_written[i];
   }
   timesteps += o.timesteps;
+  link_events += o.link_events;
+  link_bytes += o.link_bytes;
   return *this;
 }
 

@@ -29,6 +29,8 @@ Counters scale_counters(const Counters& c, double f) {
   out.burst_events = scaled(c.burst_events, f);
   out.dense_ops = scaled(c.dense_ops, f);
   out.nonlinear_ops = scaled(c.nonlinear_ops, f);
+  out.link_events = scaled(c.link_events, f);
+  out.link_bytes = scaled(c.link_bytes, f);
   for (std::size_t m = 0; m < kMemClassCount; ++m) {
     out.bytes_read[m] = scaled(c.bytes_read[m], f);
     out.bytes_written[m] = scaled(c.bytes_written[m], f);

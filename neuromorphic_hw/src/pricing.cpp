@@ -135,7 +135,8 @@ PriceResult price_neuromorphic(const Ledger& ledger, const NeuromorphicChip& chi
                          chip.nonlinear_op_energy_pj * d(c.nonlinear_ops)};
     l.energy.compute_pj = t.total_pj();
     r.compute_terms += t;
-    l.energy.noc_pj = chip.spike_energy_pj * packets(c);
+    // Events that crossed to another chip (a model-parallel run's ranks) also pay the chip-to-chip link.
+    l.energy.noc_pj = chip.spike_energy_pj * packets(c) + chip.link_energy_per_byte_pj * d(c.link_bytes);
     // Synapse memory reads are inside E_syn; reported as bytes only.
     for (std::size_t w = 1; w < kWidthSlots; ++w) l.sram_bytes += d(c.acs[w]) * static_cast<double>(w) / 8.0;
   }

@@ -51,6 +51,7 @@ constexpr KeySpec kNeuromorphicKeys[] = {
     {"nonlinear_op_energy", "pJ"},
     {"dram_energy_per_byte", "pJ/byte"},
     {"dram_bandwidth", "bytes/s"},
+    {"link_energy_per_byte", "pJ/byte"},
     {"static_power", "W"},
     {"synaptic_op_time", "ns"},
     {"neuron_update_time", "ns"},
@@ -326,6 +327,7 @@ NeuromorphicChip neuromorphic_chip(const Profile& p) {
   c.nonlinear_op_energy_pj = p.value("nonlinear_op_energy");
   c.dram_energy_per_byte_pj = p.value("dram_energy_per_byte");
   c.dram_bandwidth_bytes_per_s = p.value("dram_bandwidth");
+  c.link_energy_per_byte_pj = p.value("link_energy_per_byte");
   c.static_power_w = p.value("static_power");
   c.synaptic_op_time_ns = p.value("synaptic_op_time");
   c.neuron_update_time_ns = p.value("neuron_update_time");

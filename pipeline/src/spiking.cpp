@@ -380,7 +380,12 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
                       "the quantized model's levels are bounded, so a float unit (an embedding, a whole-vector unit) "
                       "overflowed"};
   };
-  const bool dist = distributed(o.comm);
+  const bool model_parallel = o.partition_ranks > 0;
+  if (model_parallel && o.engine != SpikingEngine::snn)
+    throw UsageError("--partition splits the spiking network: it needs --engine snn");
+  if (model_parallel && (o.on_read || !o.record_path.empty() || o.keep_recording))
+    throw UsageError("a model-parallel run (--partition) records no spikes and reads no samples early: run those on one process");
+  const bool dist = distributed(o.comm) && !model_parallel;  // data parallel: samples sharded over the ranks
   const ShardRange shard = dist ? shard_of(samples.size(), o.comm->rank(), o.comm->size()) : ShardRange{0, samples.size()};
   if (dist && (!o.record_path.empty() || o.keep_recording))
     throw UsageError("a data-parallel run (more than one rank) records no spikes: run --record on one process");
@@ -419,6 +424,13 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
   eo.max_memory_bytes = o.max_memory_bytes;
   snn::Engine engine(m.snn, eo);
   r.threads = engine.threads();
+  if (model_parallel) {
+    PartitionReport pr;
+    pr.placement = o.partition_groups.empty() ? engine.place_by_work(o.partition_ranks)
+                                              : engine.place_by_groups(o.partition_groups, o.partition_ranks, "chips");
+    engine.partition(o.comm, pr.placement);
+    r.partition = std::move(pr);
+  }
   r.ledger = Ledger::for_graph(m.snn);
   if (o.on_read && !std::is_sorted(o.read_steps.begin(), o.read_steps.end()))
     throw UsageError("run_spiking: read_steps must be ascending");
@@ -449,7 +461,26 @@ SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>&
           score_sample(m.task, outs.at(0), samples[static_cast<std::size_t>(i)], site(m.snn, i, "SNN")));
     };
     std::vector<snn::RunResult> mine = engine.run_batch(inputs, &r.ledger, o.curve ? &obs : nullptr);
-    if (!dist) {
+    if (model_parallel) {
+      // Every rank ran every sample; rank 0 holds the outputs and the gathered ledger. The bytes each rank sent
+      // go to rank 0 for the report.
+      const std::uint64_t sent = o.comm ? o.comm->bytes_sent() : 0;
+      std::vector<std::string> all{std::string(reinterpret_cast<const char*>(&sent), sizeof sent)};
+      if (distributed(o.comm)) all = o.comm->gather(all[0], 0);
+      if (o.comm && o.comm->rank() != 0) {
+        SpikingRunResult other;
+        other.root = false;
+        return other;
+      }
+      for (const std::string& b : all) {
+        std::uint64_t v = 0;
+        if (b.size() != sizeof v) throw Error("another rank sent a byte count of another size");
+        std::memcpy(&v, b.data(), sizeof v);
+        r.partition->bytes_sent.push_back(v);
+      }
+      for (const snn::RunResult& x : mine) r.partition->sample_steps += static_cast<std::uint64_t>(x.steps);
+      results = std::move(mine);
+    } else if (!dist) {
       results = std::move(mine);
     } else {
       results.resize(count);

@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "partition.hpp"
 #include "simulator.hpp"
 #include "snnconv/ann_baseline/engine.hpp"
+#include "snnconv/core/communicator.hpp"
 #include "units.hpp"
 
 namespace snnconv::snn {
@@ -27,6 +29,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<Simulator>> shards;
   std::unique_ptr<State> saved;            // checkpoint()
   std::vector<std::vector<double>> node_seconds;  // time_units: per shard (index 0: the main pass)
+  std::unique_ptr<PartitionTables> part;         // model parallel (partition())
 
   Impl(const Graph& graph, EngineOptions opts)
       : g(graph), options(check(opts)), plan(build_plan(graph)), main(plan, opts.mode) {
@@ -85,6 +88,7 @@ struct Engine::Impl {
   RunResult run(std::span<const Tensor> inputs, Ledger* ledger, const StepObserver* observer, Recording* rec) {
     check_inputs(inputs);
     check_ledger(ledger);
+    if (part && rec) throw UsageError("a model-parallel run (--partition) records no spikes: record on one process");
     std::vector<int> raster_values;
     if (rec) {
       rec->populations.clear();
@@ -119,7 +123,47 @@ struct Engine::Impl {
     o.max_steps = options.max_steps;
     o.arena = arena.get();
     o.node_seconds = options.time_units ? &node_seconds[0] : nullptr;
-    return std::move(main.simulate(o).at(0));
+    Ledger local = part && ledger ? Ledger::for_graph(g) : Ledger{};
+    if (part && ledger) o.ledger = &local;
+    RunResult r = std::move(main.simulate(o).at(0));
+    if (part && ledger) gather_ledger(local, *ledger);
+    return r;
+  }
+
+  // Model parallel: rank 0 adds every rank's rows to `into` (each node is counted by its owner alone, so the
+  // sum is one rank's ledger). Every rank simulated every step of every sample: per_step's timesteps, the
+  // samples and the tokens are counted once, not once per rank.
+  void gather_ledger(const Ledger& mine, Ledger& into) const {
+    BytesOut out;
+    put_ledger(out, mine);
+    const std::vector<std::string> all = part->comm->gather(out.str(), 0);
+    if (part->rank != 0) return;
+    Ledger sum = mine;
+    for (std::size_t r = 1; r < all.size(); ++r) {
+      Ledger other = Ledger::for_graph(g);
+      BytesIn in(all[r]);
+      merge_ledger_from(in, other);
+      for (std::size_t i = 0; i < sum.per_node.size(); ++i) sum.per_node[i] += other.per_node[i];
+      if (other.per_step.size() != sum.per_step.size()) throw Error("model-parallel ranks ran different step counts");
+      for (std::size_t t = 0; t < sum.per_step.size(); ++t) {
+        const std::uint64_t steps = sum.per_step[t].timesteps;
+        sum.per_step[t] += other.per_step[t];
+        sum.per_step[t].timesteps = steps;
+      }
+    }
+    into.merge(sum);
+  }
+
+  void partition(Communicator* comm, const Placement& placement) {
+    const int ranks = comm ? comm->size() : 1;
+    if (placement.ranks != ranks)
+      throw UsageError("--partition " + std::to_string(placement.ranks) + " needs as many ranks, got " +
+                       std::to_string(ranks) + (ranks == 1 ? " (start it with mpirun -n " + std::to_string(placement.ranks) + ")" : ""));
+    if (ranks == 1) return;  // one rank simulates everything: no exchange
+    part = std::make_unique<PartitionTables>(partition_tables(plan, placement.node_rank, comm->rank(), ranks));
+    part->comm = comm;
+    main.set_partition(part.get());
+    for (auto& sh : shards) sh->set_partition(part.get());
   }
 
   std::vector<RunResult> run_batch(std::span<const std::vector<Tensor>> samples, Ledger* ledger,
@@ -132,7 +176,7 @@ struct Engine::Impl {
     // Shards: one per thread (each simulates its samples alone, no synchronisation), or one pass with the
     // threads inside the units when there are fewer samples than threads.
     std::int64_t shard_count = std::min<std::int64_t>(threads, n);
-    if (shard_count < 2) shard_count = 1;
+    if (shard_count < 2 || part) shard_count = 1;  // model parallel: one pass at a time, in step with the other ranks
     std::int64_t batch = std::min<std::int64_t>(options.batch, (n + shard_count - 1) / shard_count);
     if (options.pass_bytes != 0 && memory.per_sample() > 0)
       batch = std::clamp<std::int64_t>(static_cast<std::int64_t>(options.pass_bytes / memory.per_sample()), 1, batch);
@@ -145,8 +189,10 @@ struct Engine::Impl {
       batch = std::max<std::int64_t>(batch, 1);
       check_memory(batch, shard_count);  // a single sample that does not fit
     }
-    while (static_cast<std::int64_t>(shards.size()) < shard_count)
+    while (static_cast<std::int64_t>(shards.size()) < shard_count) {
       shards.push_back(std::make_unique<Simulator>(plan, options.mode));
+      if (part) shards.back()->set_partition(part.get());
+    }
     std::vector<Ledger> ledgers(static_cast<std::size_t>(shard_count));
     for (Ledger& l : ledgers) l = Ledger::for_graph(g);
     auto run_shard = [&](std::int64_t sh) {
@@ -181,8 +227,11 @@ struct Engine::Impl {
                           tbb::simple_partitioner());
       });
     }
-    if (ledger)
+    if (ledger && part) {
+      gather_ledger(ledgers[0], *ledger);
+    } else if (ledger) {
       for (const Ledger& l : ledgers) ledger->merge(l);
+    }
     return results;
   }
 
@@ -213,6 +262,7 @@ struct Engine::Impl {
   }
 
   RunResult prefill(std::span<const Tensor> inputs, std::int64_t length, Ledger* ledger, const StepObserver* observer) {
+    if (part) throw UsageError("causal decoding (prefill, extend) does not run model parallel (--partition) yet");
     if (!plan.causal_layout) build_causal_layout(plan);
     if (length < 1 || length > plan.seq_len)
       throw UsageError("SNN engine: prefill length must be in [1, " + std::to_string(plan.seq_len) + "], got " +
@@ -287,6 +337,16 @@ std::vector<double> Engine::node_seconds() const {
   return sum;
 }
 
+Placement Engine::place_by_work(int ranks) const {
+  return snn::place_by_work(impl_->plan, ranks);
+}
+Placement Engine::place_by_groups(const std::vector<int>& node_group, int ranks, std::string method) const {
+  return snn::place_by_groups(impl_->plan, node_group, ranks, std::move(method));
+}
+void Engine::partition(Communicator* comm, const Placement& placement) {
+  impl_->partition(comm, placement);
+}
+
 std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {
   const ValueId v = impl_->g.find_value(value_name);
   if (!v.valid() || !impl_->plan.values[v.index].spiking) return {};
@@ -294,6 +354,7 @@ std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {
   const auto& c = impl_->main.state.counts;
   if (c.empty()) return std::vector<std::int32_t>(static_cast<std::size_t>(vi.numel), 0);
   const auto& all = c[static_cast<std::size_t>(vi.storage)];
+  if (static_cast<std::int64_t>(all.size()) < vi.numel) return {};  // model parallel: another rank's population
   return {all.begin(), all.begin() + vi.numel};
 }
 

@@ -53,6 +53,7 @@ void Simulator::allocate(int batch) {
   scratch.values.resize(nv);
   for (std::size_t v = 0; v < nv; ++v) {
     const ValueInfo& vi = plan_.values[v];
+    if (part_ && !part_->value_here[v]) continue;  // another rank's, never read here
     const auto n = static_cast<std::size_t>(vi.numel) * b;
     if (vi.spiking) {
       if (vi.storage == static_cast<int>(v)) {
@@ -64,18 +65,35 @@ void Simulator::allocate(int batch) {
       scratch.values[v].elem_flag.assign(n, 0);
     }
   }
+  // Model parallel: only this rank's units get state and scratch (the others' stay empty).
+  std::vector<std::uint8_t> mine_neuron(plan_.neurons.size(), 1), mine_synapse(plan_.synapses.size(), 1),
+      mine_product(plan_.products.size(), 1), mine_diff(plan_.diffs.size(), 1);
+  if (part_)
+    for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
+      const Unit& u = plan_.units[ui];
+      const std::uint8_t m = part_->owns(ui) ? 1 : 0;
+      const auto k = static_cast<std::size_t>(u.slot);
+      if (u.kind == UnitKind::neuron) mine_neuron[k] = m;
+      if (u.kind == UnitKind::synapse) mine_synapse[k] = m;
+      if (u.kind == UnitKind::product) mine_product[k] = m;
+      if (u.kind == UnitKind::diff) mine_diff[k] = m;
+    }
   state.neurons.resize(plan_.neurons.size());
   scratch.neurons.resize(plan_.neurons.size());
-  for (std::size_t i = 0; i < plan_.neurons.size(); ++i) snn::allocate(plan_.neurons[i], state.neurons[i], scratch.neurons[i], plan_, batch);
+  for (std::size_t i = 0; i < plan_.neurons.size(); ++i)
+    if (mine_neuron[i]) snn::allocate(plan_.neurons[i], state.neurons[i], scratch.neurons[i], plan_, batch);
   state.synapses.resize(plan_.synapses.size());
   scratch.synapses.resize(plan_.synapses.size());
-  for (std::size_t i = 0; i < plan_.synapses.size(); ++i) snn::allocate(plan_.synapses[i], state.synapses[i], scratch.synapses[i], plan_, batch);
+  for (std::size_t i = 0; i < plan_.synapses.size(); ++i)
+    if (mine_synapse[i]) snn::allocate(plan_.synapses[i], state.synapses[i], scratch.synapses[i], plan_, batch);
   state.products.resize(plan_.products.size());
   scratch.products.resize(plan_.products.size());
-  for (std::size_t i = 0; i < plan_.products.size(); ++i) snn::allocate(plan_.products[i], state.products[i], scratch.products[i], plan_, batch);
+  for (std::size_t i = 0; i < plan_.products.size(); ++i)
+    if (mine_product[i]) snn::allocate(plan_.products[i], state.products[i], scratch.products[i], plan_, batch);
   state.diffs.resize(plan_.diffs.size());
   scratch.diffs.resize(plan_.diffs.size());
-  for (std::size_t i = 0; i < plan_.diffs.size(); ++i) snn::allocate(plan_.diffs[i], state.diffs[i], scratch.diffs[i], plan_, batch);
+  for (std::size_t i = 0; i < plan_.diffs.size(); ++i)
+    if (mine_diff[i]) snn::allocate(plan_.diffs[i], state.diffs[i], scratch.diffs[i], plan_, batch);
   state.prologues.assign(plan_.prologues.size(), PrologueState{});
   scratch.rows.assign(plan_.graph->num_nodes(), Counters{});
   scratch.fired.assign(b, 0);
@@ -97,7 +115,12 @@ void Simulator::step(Step& st, const PassOptions& o) {
     for (ValueId in : plan_.graph->inputs()) st.mark_fresh(static_cast<int>(in.index));
   using Clock = std::chrono::steady_clock;
   Clock::time_point t0;
-  for (const Unit& u : plan_.units) {
+  for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
+    const Unit& u = plan_.units[ui];
+    if (part_ && !part_->owns(ui)) {
+      if (part_->receive_from[ui] >= 0) exchange(ui, st);
+      continue;
+    }
     if (o.node_seconds) t0 = Clock::now();
     switch (u.kind) {
       case UnitKind::neuron: step_neuron(u, st); break;
@@ -109,6 +132,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
       case UnitKind::concat: step_concat(u, st); break;
       case UnitKind::prologue: step_prologue(u, st); break;
     }
+    if (part_ && !part_->send_to[ui].empty()) exchange(ui, st);
     if (o.node_seconds) (*o.node_seconds)[u.row] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
   if (o.node_seconds) t0 = Clock::now();
@@ -125,6 +149,27 @@ void Simulator::step(Step& st, const PassOptions& o) {
     v.ledger_extra = 0;
   }
   if (o.node_seconds) o.node_seconds->back() += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void Simulator::exchange(std::size_t ui, Step& st) {
+  const Unit& u = plan_.units[ui];
+  const bool burst = mode_ == FireMode::burst;
+  const int payload = part_->payload_bytes[ui];
+  const int tag = static_cast<int>(ui % 32768);  // the MPI standard guarantees tags up to 32767
+  if (part_->owns(ui)) {
+    wire_.clear();
+    const EventList& events = st.events(u.out);
+    pack_events(events, burst, payload, wire_);
+    Counters& c = st.counters(u);
+    for (int to : part_->send_to[ui]) {
+      part_->comm->send(to, tag, wire_);
+      c.link_events += events.size();
+      c.link_bytes += wire_.size();
+    }
+    return;
+  }
+  const std::string bytes = part_->comm->receive(part_->receive_from[ui], tag);
+  unpack_events(bytes, burst, payload, st.events(u.out), st.counts(u.out));
 }
 
 std::vector<Tensor> Simulator::read_outputs(const PassOptions& o, int sample) const {
@@ -168,6 +213,13 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
     st.first = t == 1;
     ++scratch.tick;
     step(st, o);
+    if (part_) {  // quiescence is global: a sample goes on while a neuron on any rank can fire
+      quiet_.assign(scratch.fired.begin(), scratch.fired.end());
+      quiet_.insert(quiet_.end(), scratch.pending.begin(), scratch.pending.end());
+      part_->comm->all_or(quiet_);
+      std::copy_n(quiet_.begin(), batch, scratch.fired.begin());
+      std::copy_n(quiet_.begin() + batch, batch, scratch.pending.begin());
+    }
     if (o.recording) {
       std::vector<std::uint64_t> pos, neg;
       for (const Unit& u : plan_.units)
@@ -180,7 +232,9 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
     }
     if (ledger) {
       Counters total;
-      for (const Unit& u : plan_.units) {
+      for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
+        if (part_ && !part_->owns(ui)) continue;  // its owner counts it
+        const Unit& u = plan_.units[ui];
         Counters& c = scratch.rows[u.row];
         c.timesteps = static_cast<std::uint64_t>(active);  // samples that simulated this step
         total += c;
@@ -195,7 +249,7 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
       if (done[k]) continue;
       res[k].steps = t;
       if (scratch.fired[k]) res[k].last_event_step = t;
-      if (o.observer && *o.observer) (*o.observer)(o.first_index + s, t, read_outputs(o, s));
+      if (o.observer && *o.observer && outputs_here()) (*o.observer)(o.first_index + s, t, read_outputs(o, s));
       if (!scratch.pending[k]) {
         res[k].quiescent = true;
         done[k] = 1;
@@ -204,7 +258,7 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
     }
   }
   if (ledger) ledger->samples += static_cast<std::uint64_t>(batch);
-  for (int s = 0; s < batch; ++s) {
+  for (int s = 0; s < batch && outputs_here(); ++s) {
     RunResult& r = res[static_cast<std::size_t>(s)];
     r.outputs = read_outputs(o, s);
     for (ValueId id : plan_.graph->outputs()) {

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "partition.hpp"
 #include "state.hpp"
 
 namespace snnconv::snn {
@@ -35,13 +36,26 @@ class Simulator {
   // The graph outputs of `sample` as they read now (f32: s * count for a population, the current otherwise).
   std::vector<Tensor> read_outputs(const PassOptions& o, int sample) const;
 
+  // Model parallel: simulate only this rank's units and exchange events as `tables` say (null: every unit).
+  // Takes effect at the next allocate().
+  void set_partition(const PartitionTables* tables) {
+    part_ = tables;
+    state = State{};
+  }
+
   State state;
   Scratch scratch;
 
  private:
   void step(Step& st, const PassOptions& o);
+  // Model parallel, after unit `ui`: its events to the ranks that read them, or theirs from its owner.
+  void exchange(std::size_t ui, Step& st);
   const Plan& plan_;
   FireMode mode_;
+  bool outputs_here() const { return !part_ || part_->outputs_here; }
+  const PartitionTables* part_ = nullptr;
+  std::string wire_;                 // the packed events of one exchange
+  std::vector<std::uint8_t> quiet_;  // fired and pending flags of every sample, OR-ed over the ranks
 };
 
 }  // namespace snnconv::snn

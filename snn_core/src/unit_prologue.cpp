@@ -28,6 +28,8 @@ Counters scaled(const Counters& c, std::uint64_t num, std::uint64_t den) {
     r.bytes_written[m] = f(c.bytes_written[m]);
   }
   r.timesteps = c.timesteps;
+  r.link_events = f(c.link_events);
+  r.link_bytes = f(c.link_bytes);
   return r;
 }
 

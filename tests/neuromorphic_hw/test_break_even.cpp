@@ -24,6 +24,7 @@ constexpr const char* kChip = R"({"name": "hand", "kind": "neuromorphic", "const
   "nonlinear_op_energy": {"value": 30, "unit": "pJ", "source": "test"},
   "dram_energy_per_byte": {"value": 100, "unit": "pJ/byte", "source": "test"},
   "dram_bandwidth": {"value": 1e9, "unit": "bytes/s", "source": "test"},
+  "link_energy_per_byte": {"value": 100, "unit": "pJ/byte", "source": "test"},
   "static_power": {"value": 0.001, "unit": "W", "source": "test"},
   "synaptic_op_time": {"value": 1, "unit": "ns", "source": "test"},
   "neuron_update_time": {"value": 2, "unit": "ns", "source": "test"},

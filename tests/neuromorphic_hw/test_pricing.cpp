@@ -123,6 +123,20 @@ TEST_CASE("Loihi workload priced at 23.6 pJ/SOP and 81 pJ/update and 1.7 pJ/spik
   CHECK(with_static.total.compute_pj == r.total.compute_pj);
 }
 
+TEST_CASE("events sent to another chip (link_bytes) pay the profile's link energy on the emitting row") {
+  Chain c;
+  NeuromorphicChip chip = loihi();
+  CHECK(chip.link_energy_per_byte_pj == 162.5);
+  const Mapping m = map_layers(c.layers, chip);
+  const PriceResult base = price_neuromorphic(c.ledger, chip, c.layers, m);
+  c.ledger.per_node[2].link_events = 40;
+  c.ledger.per_node[2].link_bytes = 160;  // 40 strict events of 4 bytes to another rank
+  const PriceResult linked = price_neuromorphic(c.ledger, chip, c.layers, m);
+  CHECK(linked.per_layer[2].energy.noc_pj - base.per_layer[2].energy.noc_pj == doctest::Approx(160 * 162.5));
+  CHECK(linked.total.noc_pj - base.total.noc_pj == doctest::Approx(26000.0));
+  CHECK(linked.total.compute_pj == base.total.compute_pj);
+}
+
 TEST_CASE("pricing is a pure function: a changed constant re-prices the same ledger without a re-run") {
   const Chain c;
   const Ledger before = c.ledger;

@@ -65,7 +65,9 @@ def check_price(price, ledger, k, fails, label):
         got = {"compute": want, "sram": 0.0, "dram": 0.0, "noc": 0.0}
         if kind == "neuromorphic":
             spikes = packets(layers[i]) if i < len(layers) else 0
-            got["noc"] = k["spike_energy"] * spikes + k["hop_energy_x"] * row["hops_x"] + k["hop_energy_y"] * row["hops_y"]
+            link = layers[i].get("link_bytes", 0) if i < len(layers) else 0  # model-parallel runs only
+            got["noc"] = (k["spike_energy"] * spikes + k["hop_energy_x"] * row["hops_x"] + k["hop_energy_y"] * row["hops_y"]
+                          + k["link_energy_per_byte"] * link)
             got["dram"] = k["dram_energy_per_byte"] * row["dram_bytes"]
         elif kind == "dense":
             got["sram"] = k["sram_energy_per_byte"] * row["sram_bytes"]

@@ -2,6 +2,7 @@
 //  [--threads N] [--engine ann|qann|snn] [--calib-data FILE] [--save-outputs FILE.npz] [--reference] [--dims ...]
 //  [--max-memory BYTES] [--json]`
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "commands.hpp"
 #include "json/run_json.hpp"
 #include "options.hpp"
+#include "mpi_world.hpp"
 #include "progress.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/spiking.hpp"
@@ -17,6 +19,7 @@
 #include "snnconv/datasets/npz.hpp"
 #include "snnconv/converter/fuse.hpp"
 #include "snnconv/converter/onnx_import.hpp"
+#include "snnconv/neuromorphic_hw/profile.hpp"
 
 namespace snnconv::cli {
 
@@ -40,8 +43,35 @@ struct RunOptions {
   std::vector<std::string> raster;
   std::int64_t record_samples = 16;
   Communicator* comm = nullptr;  // mpirun's ranks (mpi_world.hpp); null: one process
+  std::string partition;         // snn model parallel: "K" or "chips"; empty: none
+  std::string profile = "loihi"; // --partition: whose link energy (and chips) 
   NirCliOptions nir;
 };
+
+// --partition K|chips: the rank count K (chips: the job's), checked before anything is computed. A process
+// started without mpirun is one rank: --partition 1 runs there (the placement and a zero exchange reported),
+// anything more is refused, as is a K that differs from mpirun's rank count.
+int partition_ranks(const RunOptions& o) {
+  if (o.partition.empty()) return 0;
+  const int job = o.comm ? o.comm->size() : 1;
+  if (o.engine != "snn") throw UsageError("--partition splits the spiking network: it needs --engine snn");
+  if (o.partition == "chips") return job;
+  int k = 0;
+  std::size_t used = 0;
+  try {
+    k = std::stoi(o.partition, &used);
+  } catch (const std::logic_error&) {
+    used = 0;
+  }
+  if (used != o.partition.size() || k < 1)
+    throw UsageError("--partition must be a rank count >= 1 or 'chips', got '" + o.partition + "'");
+  if (k != job)
+    throw UsageError("--partition " + std::to_string(k) + " needs " + std::to_string(k) + " ranks, this job has " +
+                     std::to_string(job) +
+                     (o.comm ? "" : " (not started by mpirun" + std::string(mpi_built() ? ")" : "; this build has no MPI)")) +
+                     ": run `mpirun -n " + std::to_string(k) + " snnconv run ... --partition " + std::to_string(k) + "`");
+  return k;
+}
 
 // --max-memory: evaluate() binds the batch dim (and a language model's sequence dim) to what it runs and builds
 // its engine itself; the CLI builds the same plan with the largest batch first and refuses it before any data
@@ -72,6 +102,27 @@ void save_outputs(const std::string& path, const std::vector<std::string>& names
              outputs.empty() || outputs[0].rank() == 0 ? 0 : outputs[0].dim(0));
 }
 
+void print_partition(const pipeline::PartitionReport& p, const Ledger& ledger, const pipeline::ChipGroups& chips,
+                     const std::string& profile) {
+  const snn::Placement& pl = p.placement;
+  if (pl.method == "chips")
+    fmt::print("partition   chips of {}: {} cores on {} chip{} of {} cores, chip c on rank c mod {}\n", profile,
+               chips.cores, chips.chips, chips.chips == 1 ? "" : "s", chips.cores_per_chip, pl.ranks);
+  else
+    fmt::print("partition   {} rank{} balanced by synaptic work\n", pl.ranks, pl.ranks == 1 ? "" : "s");
+  for (int r = 0; r < pl.ranks; ++r) {
+    const auto k = static_cast<std::size_t>(r);
+    fmt::print("  rank {}    {} units, work {:.3g}, state {:.1f} KiB per sample (one rank: {:.1f} KiB), sent {} B\n", r,
+               pl.units[k], static_cast<double>(pl.work[k]), static_cast<double>(pl.state_bytes_per_sample[k]) / 1024.0,
+               static_cast<double>(pl.whole_state_bytes_per_sample) / 1024.0, k < p.bytes_sent.size() ? p.bytes_sent[k] : 0);
+  }
+  const Counters t = ledger.total();
+  fmt::print("exchange    {} events, {} B over {} sample-steps ({:.1f} B per sample-step); cut: {}\n", t.link_events,
+             t.link_bytes, p.sample_steps,
+             p.sample_steps > 0 ? static_cast<double>(t.link_bytes) / static_cast<double>(p.sample_steps) : 0.0,
+             pl.cut_values.empty() ? std::string("none") : fmt::format("{}", fmt::join(pl.cut_values, ", ")));
+}
+
 int run_quantized(RunOptions& o) {
   o.quant.model = o.eval.model;
   o.quant.data = o.eval.data;
@@ -79,6 +130,9 @@ int run_quantized(RunOptions& o) {
   o.quant.task = o.eval.task;
   o.quant.quant.clip = parse_clip_method(o.clip);
   o.quant.quant.threads = o.eval.threads;  // calibration's float passes too
+  const int partition = partition_ranks(o);  // before calibration: a bad value costs nothing
+  // --profile: a neuromorphic profile (UsageError otherwise), read before anything runs.
+  const double link_pj_per_byte = partition > 0 ? hw::neuromorphic_chip(hw::find_profile(o.profile)).link_energy_per_byte_pj : 0.0;
   const bool from_file = datasets::is_model_file(o.eval.model);
   const bool dist = distributed(o.comm);
   // Data parallel: rank 0 calibrates and converts once and broadcasts the model file image; every rank then
@@ -113,6 +167,12 @@ int run_quantized(RunOptions& o) {
   so.on_sample = sample_progress(o.quiet, o.engine + " ", m.task == "language_model" ? "windows" : "samples");
   if (!o.record.empty() && so.engine != pipeline::SpikingEngine::snn) throw UsageError("--record needs --engine snn");
   so.comm = o.comm;
+  so.partition_ranks = partition;
+  pipeline::ChipGroups chips;
+  if (o.partition == "chips") {
+    chips = pipeline::chip_groups(m.snn, hw::find_profile(o.profile));
+    so.partition_groups = chips.node_chip;
+  }
   const pipeline::SpikingRunResult r = pipeline::run_spiking(m, samples, so);
   if (!r.root) return 0;  // rank 0 reports for the job
   const bool snn = so.engine == pipeline::SpikingEngine::snn;
@@ -122,8 +182,15 @@ int run_quantized(RunOptions& o) {
                                      m.task == "language_model" ? "windows" : "samples")
                        : fmt::format("{:<11} {:.4f} on {} {}", r.metric, r.value, r.samples,
                                      m.task == "language_model" ? "windows" : "samples");
+  // The exchanged bytes priced as chip-to-chip traffic on --profile (docs/energy-model.md, B_link x E_link).
+  const double link_pj = link_pj_per_byte * static_cast<double>(r.ledger.total().link_bytes) /
+                         static_cast<double>(std::max<std::uint64_t>(r.ledger.samples, 1));
   if (o.json) {
-    const nlohmann::json j = spiking_run_json(m, r, {o.eval.split, o.engine, o.mode, o.max_steps, o.check_exact, o.curve});
+    nlohmann::json j = spiking_run_json(m, r, {o.eval.split, o.engine, o.mode, o.max_steps, o.check_exact, o.curve});
+    if (r.partition) {
+      j["partition"]["link_profile"] = o.profile;
+      j["partition"]["link_energy_pj_per_inference"] = link_pj;
+    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -141,6 +208,11 @@ int run_quantized(RunOptions& o) {
     fmt::print("per sample  {:.0f} spikes, {:.0f} synaptic ops\n", r.spikes_per_inference,
                r.synaptic_ops_per_inference);
     if (o.check_exact) fmt::print("exactness   {} output values differ from the QANN\n", r.output_mismatches);
+    if (r.partition) {
+      print_partition(*r.partition, r.ledger, chips, o.profile);
+      fmt::print("link energy {:.4g} nJ per inference on {} (the exchanged bytes as chip-to-chip traffic)\n", link_pj / 1000.0,
+                 o.profile);
+    }
     if (o.curve) {
       fmt::print("{} by read-out step:", r.metric);
       for (std::size_t t = 0; t < r.curve.size(); ++t) fmt::print(" {}:{:.4f}", t + 1, r.curve[t]);
@@ -257,6 +329,17 @@ void add_run(CLI::App& app, Action& action, Communicator* comm) {
                         "to what fits; one sample that does not fit is refused before allocation");
   cmd->add_flag("--json", opts->json, "Print the result with the per-layer ledger as JSON");
   add_quiet_flag(cmd, opts->quiet);
+  cmd->add_option("--partition", opts->partition,
+                  "snn, model parallel: split ONE spiking network over mpirun's K ranks as over neuromorphic chips, "
+                  "exchanging the spike events that cross ranks each step (results identical to one process; "
+                  "docs/scaling.md). K (= the rank count): units balanced by synaptic work; chips: the chips of "
+                  "--profile's mapping, chip c on rank c mod K. Without mpirun only 1 runs. Not with --record, "
+                  "nor in report or cascade." +
+                      std::string(mpi_built() ? "" : " This build has no MPI: only --partition 1"));
+  cmd->add_option("--profile", opts->profile,
+                  "--partition: the neuromorphic profile whose chip-to-chip link energy prices the exchanged bytes "
+                  "(and, with chips, whose chips place the units)")
+      ->capture_default_str();
   add_nir_options(cmd, opts->nir);
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }

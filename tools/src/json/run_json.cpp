@@ -17,6 +17,59 @@ nlohmann::json counters_json(const Counters& c) {
           {"bytes_read", read},    {"bytes_written", written}};
 }
 
+// Every counter of a row (the model-parallel JSON compares whole ledgers between rank counts).
+nlohmann::json full_counters_json(const Counters& c) {
+  nlohmann::json j = counters_json(c);
+  nlohmann::json acs = nlohmann::json::object();
+  for (std::size_t w = 0; w < kWidthSlots; ++w)
+    if (c.acs[w] != 0) acs[std::to_string(w)] = c.acs[w];
+  j["acs_by_width"] = acs;
+  j["neuron_updates"] = c.neuron_updates;
+  j["spikes_pos"] = c.spikes_pos;
+  j["spikes_neg"] = c.spikes_neg;
+  j["burst_events"] = c.burst_events;
+  j["timesteps"] = c.timesteps;
+  j["link_events"] = c.link_events;
+  j["link_bytes"] = c.link_bytes;
+  return j;
+}
+
+nlohmann::json partition_json(const pipeline::PartitionReport& p, const Ledger& ledger) {
+  const snn::Placement& pl = p.placement;
+  nlohmann::json j;
+  j["method"] = pl.method;
+  j["ranks"] = pl.ranks;
+  j["units_per_rank"] = pl.units;
+  j["work_per_rank"] = pl.work;
+  j["state_bytes_per_sample_per_rank"] = pl.state_bytes_per_sample;
+  j["state_bytes_per_sample_one_rank"] = pl.whole_state_bytes_per_sample;
+  j["cut_populations"] = pl.cut_values;
+  j["bytes_sent_per_rank"] = p.bytes_sent;
+  std::uint64_t sent = 0;
+  for (std::uint64_t b : p.bytes_sent) sent += b;
+  j["bytes_sent"] = sent;
+  const Counters t = ledger.total();
+  j["ledger_link_events"] = t.link_events;
+  j["ledger_link_bytes"] = t.link_bytes;
+  j["sample_steps"] = p.sample_steps;
+  j["bytes_per_sample_step"] = p.sample_steps > 0 ? static_cast<double>(sent) / static_cast<double>(p.sample_steps) : 0.0;
+  nlohmann::json per_step = nlohmann::json::array();
+  for (const Counters& c : ledger.per_step) per_step.push_back(c.link_bytes);
+  j["link_bytes_by_step"] = per_step;
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t i = 0; i < ledger.per_node.size(); ++i) {
+    nlohmann::json row = full_counters_json(ledger.per_node[i]);
+    row["name"] = ledger.node_names[i];
+    row["rank"] = i < pl.node_rank.size() ? pl.node_rank[i] : 0;
+    rows.push_back(std::move(row));
+  }
+  j["ledger"] = std::move(rows);
+  nlohmann::json steps = nlohmann::json::array();
+  for (const Counters& c : ledger.per_step) steps.push_back(full_counters_json(c));
+  j["ledger_by_step"] = std::move(steps);
+  return j;
+}
+
 nlohmann::json ann_run_json(const pipeline::EvalResult& r, const std::string& split) {
   nlohmann::json j;
   j["model"] = r.model;
@@ -79,6 +132,7 @@ nlohmann::json spiking_run_json(const pipeline::QuantizedModel& m, const pipelin
                              {"neurons", l.neurons},
                              {"spikes_per_inference", l.spikes_per_inference},
                              {"rate_per_neuron_step", l.rate_per_neuron_step}});
+    if (r.partition) j["partition"] = partition_json(*r.partition, r.ledger);
   }
   return j;
 }

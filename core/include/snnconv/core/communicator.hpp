@@ -1,5 +1,6 @@
-// The ranks of a distributed run as the libraries see them: a rank number, a rank count, and the two
-// collectives the data-parallel paths need (root's bytes to everyone; everyone's bytes to root in rank order).
+// The ranks of a distributed run as the libraries see them: a rank number, a rank count, the two collectives
+// the data-parallel paths need (root's bytes to everyone; everyone's bytes to root in rank order), and what the
+// model-parallel SNN needs each step (bytes from one rank to another in order; an OR of flags over all ranks).
 // The libraries never see MPI: the CLI implements this over MPI_COMM_WORLD (tools/src/mpi_world.cpp, the
 // one file that includes <mpi.h>) and passes it down; a null Communicator* means one process.
 #pragma once
@@ -26,6 +27,14 @@ class Communicator {
   virtual void broadcast(std::string& bytes, int root) = 0;
   // Root receives every rank's bytes in rank order (its own included); the others receive nothing.
   virtual std::vector<std::string> gather(const std::string& bytes, int root) = 0;
+  // Point to point: `bytes` to rank `to`, received by receive(from, tag) there. Messages between two ranks
+  // with one tag arrive in the order they were sent. send returns once `bytes` may be reused.
+  virtual void send(int to, int tag, const std::string& bytes) = 0;
+  virtual std::string receive(int from, int tag) = 0;
+  // Every rank's `flags` (the same length everywhere) become their element-wise OR over all ranks.
+  virtual void all_or(std::vector<std::uint8_t>& flags) = 0;
+  // Bytes this rank passed to send() so far (the model-parallel exchange volume, checked against the ledger).
+  virtual std::uint64_t bytes_sent() const = 0;
 };
 
 // True when `comm` spans more than one process.

@@ -32,6 +32,10 @@ struct Counters {
   std::array<std::uint64_t, kMemClassCount> bytes_read{};
   std::array<std::uint64_t, kMemClassCount> bytes_written{};
   std::uint64_t timesteps = 0;  // timesteps the node was simulated (SNN)
+  // Model-parallel SNN (docs/scaling.md): events of this node's population sent to other ranks (one per
+  // event and receiving rank) and the bytes they took on the link, priced as inter-chip traffic.
+  std::uint64_t link_events = 0;
+  std::uint64_t link_bytes = 0;
 
   std::uint64_t total_macs() const;
   std::uint64_t total_acs() const;

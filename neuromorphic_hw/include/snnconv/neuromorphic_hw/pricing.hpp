@@ -87,7 +87,7 @@ PriceResult price_compute_only(const Ledger& ledger, const ComputeOnlyConstants&
 
 // (b) A neuromorphic chip:
 //   E = N_SOP E_syn + N_MAC E_mac + N_upd E_neuron + N_dense E_dense + N_nonlin E_nonlin      (compute)
-//     + N_packets E_spike + sum_layers packets_in (hx E_hop_x + hy E_hop_y)                   (noc)
+//     + N_packets E_spike + sum_layers packets_in (hx E_hop_x + hy E_hop_y) + B_link E_link     (noc)
 //     + (spilled synapse bytes + 2 x spilled membrane bytes) x steps x E_dram                 (dram)
 //     + P_static x latency                                                                    (static)
 // `layers` and `mapping` come from layer_shapes_from_graph/map_layers; an unfitting mapping yields a

@@ -87,6 +87,7 @@ struct NeuromorphicChip {
   double nonlinear_op_energy_pj = 0;   // exp/erf/divide/sqrt
   double dram_energy_per_byte_pj = 0;  // off-chip memory for spilled synapses / membrane state
   double dram_bandwidth_bytes_per_s = 0;
+  double link_energy_per_byte_pj = 0;  // spike events sent to another chip (Counters::link_bytes)
   double static_power_w = 0;
   double synaptic_op_time_ns = 0;  // per core, serial
   double neuron_update_time_ns = 0;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "snnconv/datasets/recording_file.hpp"
 #include "snnconv/pipeline/model_data.hpp"
 #include "snnconv/pipeline/model_source.hpp"
+#include "snnconv/neuromorphic_hw/profile.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
 namespace snnconv::pipeline {
@@ -169,6 +171,21 @@ struct SpikingRunOptions {
   // caller gathers what it recorded (the report's early-read cascade: EarlyReadRecorder::gather). on_sample runs
   // on rank 0 only, once the shards are back.
   Communicator* comm = nullptr;
+  // Model parallel (docs/scaling.md, "Model-parallel SNN"), SNN only: with partition_ranks K >= 1 the network
+  // is split over comm's K ranks (K must equal the rank count) and every rank runs every sample in step with
+  // the others, exchanging the events that cross ranks. partition_groups empty: units balanced by synaptic work
+  // (snn::Engine::place_by_work); else a group (chip) per SNN graph node, group g on rank g mod K
+  // (place_by_groups, method "chips"). Rank 0's result equals one process's; the others return root = false.
+  // Not with recordings or per-sample reads (UsageError).
+  int partition_ranks = 0;
+  std::vector<int> partition_groups;
+};
+
+// What a model-parallel run placed where and exchanged (SpikingRunResult::partition).
+struct PartitionReport {
+  snn::Placement placement;
+  std::vector<std::uint64_t> bytes_sent;  // per rank: bytes of events it sent to other ranks (the communicator's count)
+  std::uint64_t sample_steps = 0;         // steps simulated, summed over samples
 };
 
 struct LayerSpikes {
@@ -198,7 +215,17 @@ struct SpikingRunResult {
   std::vector<Tensor> outputs;            // keep_outputs: per graph output, [rows, ...]
   bool root = true;                       // false on the ranks other than 0 of a data-parallel run
   datasets::RecordingFile recording;      // keep_recording: what record_path receives
+  std::optional<PartitionReport> partition;  // partition_ranks >= 1
 };
+
+// `--partition chips`: the chip of every SNN graph node on a board of the profile's chips (-1: a node the
+// mapping does not place, which follows its neighbours), by the neuromorphic mapper's greedy rule.
+struct ChipGroups {
+  std::vector<int> node_chip;
+  int chips = 1;
+  std::int64_t cores = 0, cores_per_chip = 0;
+};
+ChipGroups chip_groups(const Graph& snn, const hw::Profile& profile);
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o);
 

@@ -19,6 +19,10 @@
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
 
+namespace snnconv {
+class Communicator;
+}
+
 namespace snnconv::snn {
 
 // strict: at most one +-1 spike per neuron per step (binary events).
@@ -89,6 +93,22 @@ struct RunResult {
   bool quiescent = false;   // false: stopped at max_steps with neurons still able to fire
 };
 
+// Model-parallel placement (docs/scaling.md, "Model-parallel SNN"): which rank simulates each unit of one
+// network. Units are placed in groups that only spike events connect: every current (a synapse's, product's or
+// differential unit's output) stays on the rank of its producer and of all its consumers, so what crosses a
+// rank is exactly a population's events; a group holding a current graph output (the logits) is on rank 0,
+// which reads the outputs.
+struct Placement {
+  std::string method;                 // "work" (balanced) or "chips" (the neuromorphic mapping's chips)
+  int ranks = 1;
+  std::vector<int> node_rank;         // per graph node (ledger row): its rank
+  std::vector<std::int64_t> units;    // per rank: units placed there
+  std::vector<std::uint64_t> work;    // per rank: synaptic work at full activity (the balancing weight)
+  std::vector<std::uint64_t> state_bytes_per_sample;  // per rank: state it allocates (counts it owns or mirrors)
+  std::uint64_t whole_state_bytes_per_sample = 0;     // the same for the whole network on one rank
+  std::vector<std::string> cut_values;  // populations whose events go to another rank, in plan order
+};
+
 class Engine {
  public:
   // Validates the graph (stage spiking, verify, static shapes, supported ops) and lays out the state.
@@ -145,6 +165,19 @@ class Engine {
   std::vector<std::int32_t> counts(std::string_view value_name) const;
 
   const Graph& graph() const;
+
+  // Model parallel. place_by_work: the groups in plan order split into `ranks` contiguous runs of about equal
+  // work (deterministic: every rank computes the same placement). place_by_groups: `node_group` gives each
+  // graph node a group (a chip of the neuromorphic mapping; -1: follow the group of its neighbours) and group g
+  // goes to rank g mod ranks. partition() makes run_batch() and run() simulate only this rank's units and
+  // exchange the events that cross ranks through `comm` each step (comm->size() must equal placement.ranks);
+  // results are identical to one rank's. On rank 0 run_batch returns every sample's results and `ledger` holds
+  // the whole network's counters (the other ranks' rows gathered), plus link_events / link_bytes on the rows
+  // whose events crossed; the other ranks return results without outputs and leave `ledger` untouched. Not
+  // with recordings or causal decoding (UsageError). One pass at a time (the engine's threads work inside units).
+  Placement place_by_work(int ranks) const;
+  Placement place_by_groups(const std::vector<int>& node_group, int ranks, std::string method) const;
+  void partition(Communicator* comm, const Placement& placement);
 
  private:
   struct Impl;

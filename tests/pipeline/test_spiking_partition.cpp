@@ -1,0 +1,208 @@
+// The model-parallel SNN engine (snn::Engine::partition, docs/scaling.md) without MPI: K threads, each an engine
+// that owns its share of fashion_vit's units, exchange events through an in-process Communicator. Rank 0's
+// outputs and the gathered ledger must equal one engine's bit for bit, and the bytes handed to the link must be
+// the ledger's link bytes. The same code runs between processes under mpirun (tests/tools/mpi_partition.sh);
+// here it also runs in the sanitizer pass.
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+
+#include "snnconv/core/communicator.hpp"
+#include "snnconv/pipeline/spiking.hpp"
+
+namespace snnconv {
+namespace {
+
+const std::filesystem::path kRoot = SNNCONV_SOURCE_DIR;
+
+// What the threads of one job share: mailboxes keyed (from, to, tag) and a reusable barrier with one slot per rank.
+struct Hub {
+  explicit Hub(int n) : size(n), slots(static_cast<std::size_t>(n)) {}
+  int size;
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<std::tuple<int, int, int>, std::deque<std::string>> mail;
+  std::vector<std::string> slots;
+  int arrived = 0;
+  std::uint64_t generation = 0;
+  void barrier() {
+    std::unique_lock<std::mutex> lock(m);
+    const std::uint64_t gen = generation;
+    if (++arrived == size) {
+      arrived = 0;
+      ++generation;
+      cv.notify_all();
+    } else {
+      cv.wait(lock, [&] { return generation != gen; });
+    }
+  }
+};
+
+class ThreadCommunicator final : public Communicator {
+ public:
+  ThreadCommunicator(Hub& hub, int rank) : hub_(hub), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return hub_.size; }
+  void broadcast(std::string& bytes, int root) override {
+    put(bytes);
+    hub_.barrier();
+    const std::string mine = hub_.slots[static_cast<std::size_t>(root)];
+    hub_.barrier();
+    bytes = mine;
+  }
+  std::vector<std::string> gather(const std::string& bytes, int root) override {
+    put(bytes);
+    hub_.barrier();
+    std::vector<std::string> all;
+    if (rank_ == root) all = hub_.slots;
+    hub_.barrier();
+    return all;
+  }
+  void send(int to, int tag, const std::string& bytes) override {
+    {
+      std::lock_guard<std::mutex> lock(hub_.m);
+      hub_.mail[{rank_, to, tag}].push_back(bytes);
+    }
+    hub_.cv.notify_all();
+    sent_ += bytes.size();
+  }
+  std::string receive(int from, int tag) override {
+    std::unique_lock<std::mutex> lock(hub_.m);
+    auto& box = hub_.mail[{from, rank_, tag}];
+    hub_.cv.wait(lock, [&] { return !box.empty(); });
+    std::string bytes = std::move(box.front());
+    box.pop_front();
+    return bytes;
+  }
+  void all_or(std::vector<std::uint8_t>& flags) override {
+    put(std::string(flags.begin(), flags.end()));
+    hub_.barrier();
+    std::vector<std::uint8_t> out(flags.size(), 0);
+    for (const std::string& s : hub_.slots)
+      for (std::size_t i = 0; i < out.size() && i < s.size(); ++i) out[i] |= static_cast<std::uint8_t>(s[i]);
+    hub_.barrier();
+    flags = out;
+  }
+  std::uint64_t bytes_sent() const override { return sent_; }
+
+ private:
+  void put(const std::string& bytes) {
+    std::lock_guard<std::mutex> lock(hub_.m);
+    hub_.slots[static_cast<std::size_t>(rank_)] = bytes;
+  }
+  Hub& hub_;
+  int rank_;
+  std::uint64_t sent_ = 0;
+};
+
+pipeline::QuantizedModel fashion_vit() {
+  pipeline::QuantizeModelOptions o;
+  o.model = (kRoot / "examples" / "fashion_vit" / "fashion_vit_relu.onnx").string();
+  o.calib_samples = 8;
+  o.quant.act_bits = 4;
+  return pipeline::quantize_model(o);
+}
+
+Counters without_link(Counters c) {
+  c.link_events = 0;
+  c.link_bytes = 0;
+  return c;
+}
+
+TEST_CASE("model-parallel SNN over 2 and 3 in-process ranks equals one engine bit for bit, bytes = ledger link bytes" *
+          doctest::test_suite("unit")) {
+  const pipeline::QuantizedModel m = fashion_vit();
+  const auto samples = pipeline::load_samples(m, "test", 3);
+  std::vector<std::vector<Tensor>> inputs;
+  for (const auto& s : samples) inputs.push_back(s.inputs);
+  for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+    snn::Engine one(m.snn, {mode, 4096, 1});
+    Ledger reference = Ledger::for_graph(m.snn);
+    const std::vector<snn::RunResult> want = one.run_batch(inputs, &reference);
+    for (int k : {2, 3}) {
+      CAPTURE(k);
+      Hub hub(k);
+      std::vector<std::unique_ptr<ThreadCommunicator>> comms;
+      for (int r = 0; r < k; ++r) comms.push_back(std::make_unique<ThreadCommunicator>(hub, r));
+      std::vector<std::vector<snn::RunResult>> got(static_cast<std::size_t>(k));
+      std::vector<Ledger> ledgers(static_cast<std::size_t>(k), Ledger::for_graph(m.snn));
+      std::vector<snn::Placement> placements(static_cast<std::size_t>(k));
+      std::vector<std::string> errors(static_cast<std::size_t>(k));
+      std::vector<std::thread> threads;
+      for (int r = 0; r < k; ++r)
+        threads.emplace_back([&, r] {
+          const auto i = static_cast<std::size_t>(r);
+          try {
+            snn::Engine e(m.snn, {mode, 4096, 1});
+            placements[i] = e.place_by_work(k);
+            e.partition(comms[i].get(), placements[i]);
+            got[i] = e.run_batch(inputs, &ledgers[i]);
+          } catch (const std::exception& ex) {
+            errors[i] = ex.what();
+          }
+        });
+      for (auto& t : threads) t.join();
+      for (const std::string& e : errors) REQUIRE(e.empty());
+      // Every rank computed the same placement, with units on every rank.
+      for (const auto& p : placements) CHECK(p.node_rank == placements[0].node_rank);
+      for (std::int64_t u : placements[0].units) CHECK(u > 0);
+      CHECK(!placements[0].cut_values.empty());
+      // Rank 0 reads the outputs; every rank agrees on steps and quiescence.
+      for (std::size_t s = 0; s < want.size(); ++s) {
+        for (int r = 0; r < k; ++r) {
+          CHECK(got[static_cast<std::size_t>(r)][s].steps == want[s].steps);
+          CHECK(got[static_cast<std::size_t>(r)][s].quiescent == want[s].quiescent);
+        }
+        REQUIRE(got[0][s].outputs.size() == want[s].outputs.size());
+        for (std::size_t o = 0; o < want[s].outputs.size(); ++o)
+          CHECK(std::memcmp(got[0][s].outputs[o].raw(), want[s].outputs[o].raw(), want[s].outputs[o].nbytes()) == 0);
+        CHECK(got[1][s].outputs.empty());
+      }
+      // Rank 0's gathered ledger is one engine's, plus the link counters; the other ranks' stay untouched.
+      const Ledger& l = ledgers[0];
+      REQUIRE(l.per_node.size() == reference.per_node.size());
+      std::size_t differing = 0;
+      for (std::size_t i = 0; i < l.per_node.size(); ++i) differing += !(without_link(l.per_node[i]) == reference.per_node[i]);
+      CHECK(differing == 0);
+      REQUIRE(l.per_step.size() == reference.per_step.size());
+      for (std::size_t t = 0; t < l.per_step.size(); ++t) CHECK(without_link(l.per_step[t]) == reference.per_step[t]);
+      CHECK(l.samples == reference.samples);
+      CHECK(ledgers[1].total().spikes() == 0);
+      // The bytes every rank handed to the link are the ledger's link bytes on the rows it owns.
+      std::vector<std::uint64_t> by_rank(static_cast<std::size_t>(k), 0);
+      for (std::size_t i = 0; i < l.per_node.size(); ++i)
+        by_rank[static_cast<std::size_t>(placements[0].node_rank[i])] += l.per_node[i].link_bytes;
+      for (int r = 0; r < k; ++r) CHECK(by_rank[static_cast<std::size_t>(r)] == comms[static_cast<std::size_t>(r)]->bytes_sent());
+      const Counters total = l.total();
+      CHECK(total.link_events > 0);
+      if (mode == snn::FireMode::strict) CHECK(total.link_bytes == 4 * total.link_events);
+      if (mode == snn::FireMode::burst) CHECK(total.link_bytes >= 5 * total.link_events);
+    }
+  }
+}
+
+TEST_CASE("a placement that splits a current, a rank count that differs, a bad group list are refused" *
+          doctest::test_suite("unit")) {
+  const pipeline::QuantizedModel m = fashion_vit();
+  snn::Engine e(m.snn, {});
+  Hub hub(2);
+  ThreadCommunicator c0(hub, 0);
+  snn::Placement p = e.place_by_work(2);
+  snn::Placement split = p;
+  for (std::size_t i = 0; i < split.node_rank.size(); ++i) split.node_rank[i] = static_cast<int>(i % 2);
+  CHECK_THROWS_AS(e.partition(&c0, split), GraphError);
+  CHECK_THROWS_AS(e.partition(&c0, e.place_by_work(3)), UsageError);
+  CHECK_THROWS_AS(e.partition(nullptr, p), UsageError);  // one process, two ranks asked
+  CHECK_THROWS_AS(e.place_by_groups({0, 1}, 2, "chips"), UsageError);
+  CHECK_THROWS_AS(e.place_by_work(0), UsageError);
+}
+
+}  // namespace
+}  // namespace snnconv
