@@ -8,15 +8,11 @@
 #include <cstdint>
 
 #include "attention_kernel.hpp"
+#include "avx512_lanes.hpp"
 
 namespace snnconv::ann::attention_avx512 {
 namespace {
 
-__mmask16 first_lanes(std::int64_t n) {
-  if (n >= 16) return static_cast<__mmask16>(0xFFFF);
-  if (n <= 0) return 0;
-  return static_cast<__mmask16>((1u << n) - 1u);
-}
 
 // s[r][16 v ..] for R rows and NV vectors of 16 keys: one FMA chain over e from 0.
 template <int R, int NV>

@@ -8,16 +8,11 @@
 #include <cstdint>
 
 #include "gemm_packed.hpp"
+#include "avx512_lanes.hpp"
 
 namespace snnconv::ann::kernels {
 namespace {
 
-// Lanes [0, n) of a 16-lane mask, n clamped to [0, 16].
-__mmask16 first_lanes(std::int64_t n) {
-  if (n >= 16) return static_cast<__mmask16>(0xFFFF);
-  if (n <= 0) return 0;
-  return static_cast<__mmask16>((1u << n) - 1u);
-}
 
 // C[R, 32] (+)= A[R, k] . P[k, 32] with A packed k-major (a[i * R + r]); only the first `cols` columns of C are
 // read or written.

@@ -8,15 +8,11 @@
 #include <cstring>
 
 #include "gemm_int8_kernels.hpp"
+#include "avx512_lanes.hpp"
 
 namespace snnconv::ann::kernels {
 namespace {
 
-__mmask16 first_lanes(std::int64_t n) {
-  if (n >= 16) return static_cast<__mmask16>(0xFFFF);
-  if (n <= 0) return 0;
-  return static_cast<__mmask16>((1u << n) - 1u);
-}
 
 template <int R, int NB>
 void tile(const Int8Block& b, const std::uint8_t* a, std::int64_t kq, std::int64_t p) {

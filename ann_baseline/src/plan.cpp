@@ -56,9 +56,6 @@ Tensor dequantize_constant(const Graph& g, ValueId id) {
   return out;
 }
 
-namespace {
-
-// How many times each slot value is read: by steps (once per input position) and as a graph output.
 std::vector<int> count_reads(const Graph& g, const Plan& plan) {
   std::vector<int> reads(g.num_values(), 0);
   for (const Step& st : plan.steps)
@@ -67,6 +64,8 @@ std::vector<int> count_reads(const Graph& g, const Plan& plan) {
   for (ValueId out : g.outputs()) ++reads[out.index];
   return reads;
 }
+
+namespace {
 
 bool is_head_transpose(const Graph& g, const Step& st) {
   const Node& n = g.node(st.node);

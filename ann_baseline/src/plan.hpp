@@ -73,6 +73,9 @@ struct Plan {
 // Builds the plan. Throws GraphError (with the node's context) for a graph the engine cannot run.
 Plan build_plan(const Graph& g, const EngineOptions& options);
 
+// How many times each slot value is read: by steps (once per input position) and as a graph output.
+std::vector<int> count_reads(const Graph& g, const Plan& plan);
+
 // Moves the Linears whose input and weight are both 8-bit integer levels onto the W8A8 GEMM (plan_int8.cpp,
 // docs/compression.md "Integer path"). Part of build_plan's rewrites.
 void use_int8_linears(const Graph& g, Plan& plan);

@@ -86,15 +86,6 @@ WeightLevels quantized_weight(const Value& v, Stage stage) {
   return r;
 }
 
-std::vector<int> reads_of(const Graph& g, const Plan& plan) {
-  std::vector<int> reads(g.num_values(), 0);
-  for (const Step& st : plan.steps)
-    for (const ValueRef& r : st.inputs)
-      if (r.source == Source::slot) ++reads[r.index];
-  for (ValueId out : g.outputs()) ++reads[out.index];
-  return reads;
-}
-
 }  // namespace
 
 void use_int8_linears(const Graph& g, Plan& plan) {
@@ -105,7 +96,7 @@ void use_int8_linears(const Graph& g, Plan& plan) {
     for (const ValueRef& r : plan.steps[s].inputs)
       if (r.source == Source::slot) reader[r.index] = static_cast<std::int64_t>(s);
   }
-  std::vector<int> reads = reads_of(g, plan);
+  std::vector<int> reads = count_reads(g, plan);
   std::vector<bool> removed(plan.steps.size(), false);
   std::vector<std::size_t> sources;  // Cast / FakeQuant steps whose readers may all have moved to the int8 path
   for (std::size_t s = 0; s < plan.steps.size(); ++s) {
