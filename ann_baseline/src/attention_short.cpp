@@ -205,6 +205,16 @@ inline __m256 opaque(__m256 x) {
   return x;
 }
 
+// Keys [8 v, 8 v + 8) of a row's additive mask (row stride a.mask_strides[3]), 0 past the row's `keys`.
+inline __m256 mask_vector(const AttentionArgs& a, const float* mrow, std::int64_t keys, std::int64_t v,
+                          __m256i in_tile) {
+  if (a.mask_strides[3] == 1) return _mm256_maskload_ps(mrow + 8 * v, in_tile);
+  alignas(32) float t[8] = {};
+  for (std::int64_t j = 8 * v; j < std::min<std::int64_t>(keys, 8 * v + 8); ++j)
+    t[j - 8 * v] = mrow[j * a.mask_strides[3]];
+  return _mm256_load_ps(t);
+}
+
 // The tiled kernel's row softmax (its first and only key tile) on the scores of rows [q0, q0 + rows), in
 // registers: scale, mask, causal limit and padding to -inf, the max, Eigen's packet exp of s - m, and the sum
 // in Eigen's reduction order over the row's packets (two running packets, then predux: what ArrayXf::sum()
@@ -229,14 +239,7 @@ void softmax_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
       const __m256i in_tile = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(keys - 8 * v)), lane);
       x[v] = _mm256_mul_ps(_mm256_load_ps(sr + 8 * v), scale);
       if (mrow) {
-        __m256 mv;
-        if (a.mask_strides[3] == 1) {
-          mv = _mm256_maskload_ps(mrow + 8 * v, in_tile);
-        } else {
-          alignas(32) float t[8] = {};
-          for (std::int64_t j = 8 * v; j < std::min<std::int64_t>(keys, 8 * v + 8); ++j) t[j - 8 * v] = mrow[j * a.mask_strides[3]];
-          mv = _mm256_load_ps(t);
-        }
+        const __m256 mv = mask_vector(a, mrow, keys, v, in_tile);
         x[v] = _mm256_add_ps(opaque(x[v]), mv);
       }
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
@@ -321,14 +324,7 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
       __m256 x = _mm256_mul_ps(_mm256_load_ps(sr + 8 * v), scale);
       if (mrow) {
         const __m256i in_tile = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(keys - 8 * v)), lane);
-        __m256 mv;
-        if (a.mask_strides[3] == 1) {
-          mv = _mm256_maskload_ps(mrow + 8 * v, in_tile);
-        } else {
-          alignas(32) float t[8] = {};
-          for (std::int64_t j = 8 * v; j < std::min<std::int64_t>(keys, 8 * v + 8); ++j) t[j - 8 * v] = mrow[j * a.mask_strides[3]];
-          mv = _mm256_load_ps(t);
-        }
+        const __m256 mv = mask_vector(a, mrow, keys, v, in_tile);
         x = _mm256_add_ps(opaque(x), mv);
       }
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);

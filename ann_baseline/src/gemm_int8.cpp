@@ -35,6 +35,22 @@ std::int32_t max_abs_level(bool is_signed, std::int32_t zero_point) {
   return std::max(std::abs(lo - zero_point), std::abs(hi - zero_point));
 }
 
+namespace {
+
+// W [k, n] into panels of 16 columns, each row of a panel in groups of `group` consecutive k (zero past k):
+// element (i, j) at ((j / 16 * ceil(k / group) + i / group) * 16 + j % 16) * group + i % group.
+template <typename T, typename Alloc>
+void pack_groups(const std::int8_t* w, std::int64_t k, std::int64_t n, std::int64_t panels, std::int64_t group,
+                 std::vector<T, Alloc>& out) {
+  const std::int64_t kg = (k + group - 1) / group;
+  out.assign(static_cast<std::size_t>(panels * kg * 16 * group), 0);
+  for (std::int64_t i = 0; i < k; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      out[static_cast<std::size_t>(((j / 16 * kg + i / group) * 16 + j % 16) * group + i % group)] = w[i * n + j];
+}
+
+}  // namespace
+
 PackedS8 pack_s8(const std::int8_t* w, std::int64_t k, std::int64_t n, Int8Kernel kernel) {
   PackedS8 p;
   p.k = k;
@@ -52,26 +68,8 @@ PackedS8 pack_s8(const std::int8_t* w, std::int64_t k, std::int64_t n, Int8Kerne
     case Int8Kernel::reference:
       p.rows.assign(w, w + k * n);
       break;
-    case Int8Kernel::avx512_vnni: {
-      const std::int64_t kq = (k + 3) / 4;
-      p.quads.assign(static_cast<std::size_t>(panels * kq * 64), 0);
-      for (std::int64_t i = 0; i < k; ++i)
-        for (std::int64_t j = 0; j < n; ++j) {
-          const std::int64_t pn = j / 16, c = j % 16;
-          p.quads[static_cast<std::size_t>(((pn * kq + i / 4) * 16 + c) * 4 + i % 4)] = w[i * n + j];
-        }
-      break;
-    }
-    case Int8Kernel::avx2_madd16: {
-      const std::int64_t kh = (k + 1) / 2;
-      p.pairs.assign(static_cast<std::size_t>(panels * kh * 32), 0);
-      for (std::int64_t i = 0; i < k; ++i)
-        for (std::int64_t j = 0; j < n; ++j) {
-          const std::int64_t pn = j / 16, c = j % 16;
-          p.pairs[static_cast<std::size_t>(((pn * kh + i / 2) * 16 + c) * 2 + i % 2)] = w[i * n + j];
-        }
-      break;
-    }
+    case Int8Kernel::avx512_vnni: pack_groups(w, k, n, panels, 4, p.quads); break;
+    case Int8Kernel::avx2_madd16: pack_groups(w, k, n, panels, 2, p.pairs); break;
   }
   return p;
 }
