@@ -174,7 +174,8 @@ struct Engine::Impl {
           outs.push_back(output_buffer(step.outputs[i], graph.value(ValueId(step.outputs[i])).type.dtype,
                                        *step.out_shapes[i]));
         step.kernel.fn(
-            kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather, step.int8});
+            kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather, step.int8,
+                                step.level});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
       }

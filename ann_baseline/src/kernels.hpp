@@ -30,6 +30,19 @@ struct Int8Linear {
   std::vector<float> scale, bias;      // [n] or empty
 };
 
+// A quantization point of the integer-form export fused into one step (plan_levels.cpp): the chain
+// q = QuantizeLinear(floor?(trunc(min(max(x / step + half, lo), hi))), unit, zero) computed as its nodes compute
+// it, writing the byte levels q, their Cast<f32> and their DequantizeLinear as the step's outputs (each optional,
+// in that order; -1: not written).
+struct LevelPoint {
+  float step = 1.0f, half = 0.5f, lo = 0.0f, hi = 0.0f;  // Div, Add, Max, Min constants
+  bool floor = false;              // the Less / Cast / Sub correction of the truncation (signed levels)
+  float unit = 1.0f, zero = 0.0f;  // QuantizeLinear's scale and zero point
+  bool is_signed = false;          // q is i8 (else u8)
+  float dq_scale = 1.0f;           // DequantizeLinear's scale (its zero point is `zero`)
+  int out_q = -1, out_levels = -1, out_dequant = -1;
+};
+
 // An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
 // element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
 // reference kernel itself (plan.cpp, prepare_affine_gathers).
@@ -46,6 +59,7 @@ struct KernelArgs {
   const PackedB* packed = nullptr;    // the weights packed at plan time (packed GEMM kernels only)
   const AffineGather* gather = nullptr;  // the index map of an affine gather (affine_gather kernels only)
   const Int8Linear* int8 = nullptr;      // the W8A8 Linear's packed levels and epilogue (linear_int8 only)
+  const LevelPoint* level = nullptr;     // the fused quantization point (level_point only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -96,6 +110,9 @@ void conv2d_packed(const KernelArgs& a);
 // Linear whose output only feeds an Add: the other Add operand (the residual, last input) is added in the
 // epilogue and the Add node is folded (plan.cpp, fold_residual_adds).
 void linear_packed_residual(const KernelArgs& a);
+
+// The fused quantization point (KernelArgs::level; kernels_levels.cpp).
+void level_point(const KernelArgs& a);
 
 // Copies an affine gather (KernelArgs::gather) for elements of `ElementBytes` bytes.
 KernelFn affine_gather_kernel(std::size_t element_bytes);

@@ -394,6 +394,7 @@ Plan build_plan(const Graph& g, const EngineOptions& options) {
   if (!options.reference_only && options.plan_rewrites) {
     fold_attention_transposes(g, plan);
     use_int8_linears(g, plan);  // before views: it adds readers of the u8/s8 levels
+    fuse_level_points(g, plan);  // after the int8 Linears: they read the levels the fused step writes
     mark_views(g, plan);
     pack_weights(g, plan);
     fold_residual_adds(g, plan);

@@ -37,6 +37,7 @@ struct Step {
   const kernels::PackedB* packed = nullptr;      // weights packed for this step's kernel (Plan::packed)
   const kernels::AffineGather* gather = nullptr;  // index map of an affine-gather step (Plan::gathers)
   const kernels::Int8Linear* int8 = nullptr;      // W8A8 Linear of this step (Plan::int8)
+  const kernels::LevelPoint* level = nullptr;     // fused quantization point of this step (Plan::levels)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -51,6 +52,7 @@ struct Plan {
   std::vector<std::unique_ptr<kernels::PackedB>> packed;  // weights packed for the packed GEMM
   std::vector<std::unique_ptr<kernels::AffineGather>> gathers;  // index maps of Slice steps
   std::vector<std::unique_ptr<kernels::Int8Linear>> int8;       // Linears on the W8A8 path
+  std::vector<std::unique_ptr<kernels::LevelPoint>> levels;     // fused quantization points
   std::vector<ValueRef> outputs;      // graph outputs
   // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
   // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger
@@ -79,6 +81,11 @@ std::vector<int> count_reads(const Graph& g, const Plan& plan);
 // Moves the Linears whose input and weight are both 8-bit integer levels onto the W8A8 GEMM (plan_int8.cpp,
 // docs/compression.md "Integer path"). Part of build_plan's rewrites.
 void use_int8_linears(const Graph& g, Plan& plan);
+
+// Fuses each quantization point the integer-form export spells as Div, Add, Max, Min, Cast, Cast [, Less, Cast,
+// Sub], QuantizeLinear (and the Cast<f32> / DequantizeLinear of its levels) into one level_point step
+// (plan_levels.cpp, docs/fusion.md). Part of build_plan's rewrites, after use_int8_linears.
+void fuse_level_points(const Graph& g, Plan& plan);
 
 // Fills plan.pool_cap and plan.memory by replaying two passes of the executor's buffer policy on the
 // static shapes (plan_memory.cpp). Called by build_plan.

@@ -1,0 +1,129 @@
+// The planner's fusion of the integer-form export's quantization points (plan_levels.cpp, kernels_levels.cpp):
+// the fused step writes exactly the bytes of the unfused chain (the engine without plan rewrites, and the
+// reference kernels), on random inputs and on the edges (ties at .5, values beyond the clamp, -0.0, huge
+// magnitudes, infinities, NaN), 1 and 2 threads; chains that differ from the export's pattern are not fused.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "engine_test_util.hpp"
+
+namespace snnconv {
+namespace {
+
+struct ChainCase {
+  DType q_type;
+  float step, lo, hi, unit;
+  std::int32_t zero;
+  bool floor;                // the Less / Cast / Sub correction (the export writes it for signed levels)
+  bool q_is_output = false;  // q is also a graph output
+  bool leak_clamp = false;   // the Min output is also a graph output: not the pattern, must stay unfused
+};
+
+ValueId scalar(Graph& g, const std::string& name, float v) { return g.add_constant(name, Tensor::scalar<float>(v)); }
+
+// x -> the export's chain -> q; outputs Cast<f32>(q), DequantizeLinear(q) (and q, the clamp when asked).
+Graph chain_graph(const ChainCase& c, const Shape& shape) {
+  Graph g;
+  const ValueId x = test::input(g, "x", DType::f32, shape);
+  const ValueId s = scalar(g, "s", c.step);
+  const ValueId r = test::node(g, OpKind::Div, {x, s})[0];
+  const ValueId v = test::node(g, OpKind::Add, {r, scalar(g, "half", 0.5f)})[0];
+  const ValueId cl = test::node(g, OpKind::Max, {v, scalar(g, "lo", c.lo)})[0];
+  const ValueId cm = test::node(g, OpKind::Min, {cl, scalar(g, "hi", c.hi)})[0];
+  const ValueId ti = test::node(g, OpKind::Cast, {cm}, CastAttrs{DType::i32})[0];
+  ValueId t = test::node(g, OpKind::Cast, {ti}, CastAttrs{DType::f32})[0];
+  if (c.floor) {
+    const ValueId below = test::node(g, OpKind::Less, {cm, t})[0];
+    const ValueId bf = test::node(g, OpKind::Cast, {below}, CastAttrs{DType::f32})[0];
+    t = test::node(g, OpKind::Sub, {t, bf})[0];
+  }
+  const ValueId zero = c.q_type == DType::i8
+                           ? g.add_constant("zero", Tensor::scalar<std::int8_t>(static_cast<std::int8_t>(c.zero)))
+                           : g.add_constant("zero", Tensor::scalar<std::uint8_t>(static_cast<std::uint8_t>(c.zero)));
+  const ValueId q = test::node(g, OpKind::QuantizeLinear, {t, scalar(g, "unit", c.unit), zero}, AxisAttrs{1}, 1, "quant")[0];
+  const ValueId levels = test::node(g, OpKind::Cast, {q}, CastAttrs{DType::f32})[0];
+  const ValueId deq = test::node(g, OpKind::DequantizeLinear, {q, s, zero}, AxisAttrs{1})[0];
+  std::vector<ValueId> outs{levels, deq};
+  if (c.q_is_output) outs.push_back(q);
+  if (c.leak_clamp) outs.push_back(cm);
+  g.set_outputs(outs);
+  return g;
+}
+
+// Random values over twice the clamp range, then the edges at the front (not a multiple of 8 elements long, so
+// the scalar tail runs too).
+Tensor chain_input(const ChainCase& c, const Shape& shape) {
+  const float span = std::max(std::fabs(c.lo), std::fabs(c.hi)) * c.step * 2.0f;
+  Tensor x = test::random_f32(shape, 7, -span, span);
+  float* p = x.data<float>();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float edges[] = {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 3e38f, -3e38f, 1e-30f,
+                         -1e-30f, c.lo * c.step, c.hi * c.step, (c.lo - 5.0f) * c.step, (c.hi + 5.0f) * c.step};
+  std::int64_t i = 0;
+  for (float e : edges) p[i++] = e;
+  for (int k = -140; k <= 140; ++k) {  // ties: (k + 1/2) steps and their neighbours
+    const float tie = (static_cast<float>(k) + 0.5f) * c.step;
+    p[i++] = tie;
+    p[i++] = std::nextafter(tie, -inf);
+    p[i++] = std::nextafter(tie, inf);
+    p[i++] = -tie;
+  }
+  return x;
+}
+
+void check_chain(const ChainCase& c, bool expect_fused) {
+  const Shape shape{5, 41, 333};  // 68,265 elements: parallel chunks and a scalar tail
+  const Graph g = chain_graph(c, shape);
+  const std::vector<Tensor> in{chain_input(c, shape)};
+  ann::Engine fused1(g, {.threads = 1});
+  ann::Engine fused2(g, {.threads = 2});
+  ann::Engine unfused(g, {.threads = 1, .plan_rewrites = false});
+  ann::Engine ref(g, {.threads = 1, .reference_only = true});
+  std::size_t quant = 0, folded = 0;
+  const auto names = fused1.kernel_names();
+  for (std::size_t i = 0; i < g.num_nodes(); ++i) {
+    if (g.node(NodeId(static_cast<std::uint32_t>(i))).name == "quant") quant = i;
+    folded += names[i] == "folded_into_level_point";
+  }
+  if (expect_fused) {
+    CHECK(names[quant] == "level_point");
+    CHECK(folded == (c.floor ? 11u : 8u));  // every other node of the chain, the Cast<f32> and the DequantizeLinear
+  } else {
+    CHECK(names[quant] != "level_point");
+    CHECK(folded == 0);
+  }
+  CHECK(unfused.kernel_names()[quant] != "level_point");
+  const auto a = fused1.run(in), b = fused2.run(in), u = unfused.run(in), r = ref.run(in);
+  REQUIRE(a.size() == r.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].identical(b[i]));
+    CHECK(a[i].identical(u[i]));
+    CHECK(a[i].identical(r[i]));
+  }
+}
+
+TEST_CASE("fused quantization point: signed levels with the floor correction, bit for bit") {
+  check_chain({DType::i8, 0.0173f, -128.0f, 127.0f, 1.0f, 0, true}, true);
+  check_chain({DType::i8, 0.25f, -7.0f, 7.0f, 1.0f, 0, true, true}, true);  // 4-bit levels, q read too
+}
+
+TEST_CASE("fused quantization point: unsigned levels (truncation only), bit for bit") {
+  check_chain({DType::u8, 0.0041f, 0.0f, 255.0f, 1.0f, 0, false}, true);
+  check_chain({DType::u8, 0.5f, 0.0f, 15.0f, 1.0f, 0, false, true}, true);
+}
+
+TEST_CASE("fused quantization point: any constants compute as their nodes do") {
+  // A QuantizeLinear step other than 1 (its division rounds half to even) and a non-zero zero point saturating.
+  check_chain({DType::i8, 0.031f, -100.0f, 100.0f, 2.0f, 5, true}, true);
+  check_chain({DType::u8, 0.031f, -20.0f, 300.0f, 3.0f, 7, false}, true);
+}
+
+TEST_CASE("fused quantization point: a chain that differs from the pattern stays unfused") {
+  check_chain({DType::i8, 0.0173f, -128.0f, 127.0f, 1.0f, 0, true, false, true}, false);
+}
+
+}  // namespace
+}  // namespace snnconv
