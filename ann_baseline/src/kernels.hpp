@@ -98,6 +98,9 @@ KernelChoice choose_normalization(const Graph& g, const Node& n, std::span<const
 KernelChoice choose_movement(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 // Split (block copies) and ReduceMean / ReduceSum over one block of axes (kernels_reduce.cpp).
 KernelChoice choose_split_reduce(const Graph& g, const Node& n, std::span<const TensorType* const> types);
+// A binary op of a tensor and one value per row ([..., n] with [..., 1]), int64 ReduceSum / ReduceMax over the last
+// axis (kernels_rows.cpp): the integer-form export's LayerNorm and Softmax on levels.
+KernelChoice choose_rows(const Graph& g, const Node& n, std::span<const TensorType* const> types);
 
 // Linear and MatMul against constant weights packed by the plan (gemm_packed.hpp); the plan switches a step
 // to them when packed_gemm_available().
@@ -123,7 +126,8 @@ KernelFn attention_with_layout(unsigned bnhd);
 
 // The fast kernel for node `n`, or {nullptr, "reference"}.
 inline KernelChoice choose_kernel(const Graph& g, const Node& n, std::span<const TensorType* const> types) {
-  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement, choose_split_reduce}) {
+  for (auto choose : {choose_contraction, choose_elementwise, choose_normalization, choose_movement, choose_split_reduce,
+                      choose_rows}) {
     const KernelChoice c = choose(g, n, types);
     if (c.fn) return c;
   }
