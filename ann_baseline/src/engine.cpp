@@ -175,7 +175,7 @@ struct Engine::Impl {
                                        *step.out_shapes[i]));
         step.kernel.fn(
             kernels::KernelArgs{graph, graph.node(step.node), in_ptrs, outs, step.packed, step.gather, step.int8,
-                                step.level});
+                                step.level, step.row});
       } else {
         outs = evaluate_reference(graph, step.node, in_ptrs);
       }

@@ -43,6 +43,18 @@ struct LevelPoint {
   int out_q = -1, out_levels = -1, out_dequant = -1;
 };
 
+// LayerNorm or Softmax on integer levels as the integer-form export spells them, fused per row (plan_levels.cpp,
+// kernels_rows.cpp): input f32 levels [rows, n], output f32 [rows, n], every node's operation in its order.
+struct RowUnit {
+  bool softmax = false;            // else LayerNorm
+  std::vector<std::int64_t> table;  // Softmax: the weight of (row max - level), Gather's table
+  std::vector<float> table_f32;     // Softmax: the Cast<f32> of each table entry
+  std::int64_t cols_factor = 0;    // LayerNorm: the constant the levels and the sum of squares are multiplied by
+  bool small_factor = false;       // LayerNorm: |cols_factor| and the row length below 2^15 (the int32 fast path)
+  float eps_term = 0.0f;           // LayerNorm: added to float(variance * cols^2)
+  std::vector<float> gamma, beta;  // LayerNorm: [n] each; beta empty: no Add
+};
+
 // An output that is an affine gather of the first input: element (i_0, ..., i_{r-1}) of the output is
 // element base + sum_d i_d * delta[d] of the input (flat). The plan derives it for Slice from the
 // reference kernel itself (plan.cpp, prepare_affine_gathers).
@@ -60,6 +72,7 @@ struct KernelArgs {
   const AffineGather* gather = nullptr;  // the index map of an affine gather (affine_gather kernels only)
   const Int8Linear* int8 = nullptr;      // the W8A8 Linear's packed levels and epilogue (linear_int8 only)
   const LevelPoint* level = nullptr;     // the fused quantization point (level_point only)
+  const RowUnit* row = nullptr;          // the fused LayerNorm / Softmax on levels (row_unit only)
 };
 using KernelFn = void (*)(const KernelArgs&);
 
@@ -116,6 +129,9 @@ void linear_packed_residual(const KernelArgs& a);
 
 // The fused quantization point (KernelArgs::level; kernels_levels.cpp).
 void level_point(const KernelArgs& a);
+
+// The fused LayerNorm / Softmax on levels (KernelArgs::row; kernels_rows.cpp).
+void row_unit(const KernelArgs& a);
 
 // Copies an affine gather (KernelArgs::gather) for elements of `ElementBytes` bytes.
 KernelFn affine_gather_kernel(std::size_t element_bytes);

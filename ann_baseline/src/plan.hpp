@@ -38,6 +38,7 @@ struct Step {
   const kernels::AffineGather* gather = nullptr;  // index map of an affine-gather step (Plan::gathers)
   const kernels::Int8Linear* int8 = nullptr;      // W8A8 Linear of this step (Plan::int8)
   const kernels::LevelPoint* level = nullptr;     // fused quantization point of this step (Plan::levels)
+  const kernels::RowUnit* row = nullptr;          // fused LayerNorm / Softmax on levels (Plan::rows)
   std::vector<ValueRef> inputs;                  // per node input slot
   std::vector<std::uint32_t> outputs;            // value index of each output (slot)
   std::vector<std::optional<Shape>> out_shapes;  // static output shapes (fast kernels need all of them)
@@ -53,6 +54,7 @@ struct Plan {
   std::vector<std::unique_ptr<kernels::AffineGather>> gathers;  // index maps of Slice steps
   std::vector<std::unique_ptr<kernels::Int8Linear>> int8;       // Linears on the W8A8 path
   std::vector<std::unique_ptr<kernels::LevelPoint>> levels;     // fused quantization points
+  std::vector<std::unique_ptr<kernels::RowUnit>> rows;          // fused LayerNorm / Softmax on levels
   std::vector<ValueRef> outputs;      // graph outputs
   // Nodes no step runs: folded into a neighbour (a Transpose read or written through Attention's strides, a
   // residual Add done in a Linear's epilogue) or computed once at plan time from constants. Their ledger
@@ -84,7 +86,9 @@ void use_int8_linears(const Graph& g, Plan& plan);
 
 // Fuses each quantization point the integer-form export spells as Div, Add, Max, Min, Cast, Cast [, Less, Cast,
 // Sub], QuantizeLinear (and the Cast<f32> / DequantizeLinear of its levels) into one level_point step
-// (plan_levels.cpp, docs/fusion.md). Part of build_plan's rewrites, after use_int8_linears.
+// (plan_levels.cpp, docs/fusion.md); then the export's LayerNorm and Softmax on levels (Cast<i64>, ReduceSum /
+// ReduceMax, int64 arithmetic, Gather of the exponential table, Cast, Sqrt, Div ...) into one row_unit step each.
+// Part of build_plan's rewrites, after use_int8_linears.
 void fuse_level_points(const Graph& g, Plan& plan);
 
 // Fills plan.pool_cap and plan.memory by replaying two passes of the executor's buffer policy on the

@@ -89,9 +89,14 @@ struct Matcher {
   }
 };
 
-}  // namespace
+void drop_removed(Plan& plan, const std::vector<bool>& removed) {
+  std::vector<Step> kept;
+  for (std::size_t s = 0; s < plan.steps.size(); ++s)
+    if (!removed[s]) kept.push_back(std::move(plan.steps[s]));
+  plan.steps = std::move(kept);
+}
 
-void fuse_level_points(const Graph& g, Plan& plan) {
+void fuse_points(const Graph& g, Plan& plan) {
   const Uses u = uses_of(g, plan);
   std::vector<bool> removed(plan.steps.size(), false);
   constexpr float kIntRange = 16777216.0f;  // clamps inside +-2^24: Cast<i32> never saturates, t is exact
@@ -246,10 +251,214 @@ void fuse_level_points(const Graph& g, Plan& plan) {
     }
     plan.steps[*s9] = std::move(fused);
   }
-  std::vector<Step> kept;
-  for (std::size_t s = 0; s < plan.steps.size(); ++s)
-    if (!removed[s]) kept.push_back(std::move(plan.steps[s]));
-  plan.steps = std::move(kept);
+  drop_removed(plan, removed);
+}
+
+// ---- LayerNorm and Softmax on levels, per row -----------------------------------------------------------
+
+struct RowMatcher {
+  const Graph& g;
+  const Plan& plan;
+  const Uses& u;
+
+  OpKind kind(std::size_t s) const { return g.node(plan.steps[s].node).kind; }
+  std::uint32_t out(std::size_t s) const { return plan.steps[s].outputs[0]; }
+  DType dtype(std::size_t s) const { return g.value(ValueId(out(s))).type.dtype; }
+  // The readers of step s's only output, none of them a graph output's use.
+  const std::vector<std::pair<std::size_t, std::size_t>>* readers(std::size_t s) const {
+    const Step& st = plan.steps[s];
+    if (st.view || st.outputs.size() != 1 || !st.out_shapes[0] || u.graph_output[st.outputs[0]]) return nullptr;
+    return &u.readers[st.outputs[0]];
+  }
+  std::optional<std::size_t> sole(std::size_t s, OpKind k, std::size_t pos, DType t) const {
+    const auto* rs = readers(s);
+    if (rs == nullptr || rs->size() != 1 || (*rs)[0].second != pos) return std::nullopt;
+    const std::size_t r = (*rs)[0].first;
+    if (kind(r) != k || plan.steps[r].view || plan.steps[r].outputs.size() != 1 || !plan.steps[r].out_shapes[0] ||
+        dtype(r) != t)
+      return std::nullopt;
+    return r;
+  }
+  bool cast_to(std::size_t s, DType to) const {
+    return kind(s) == OpKind::Cast && std::get<CastAttrs>(g.node(plan.steps[s].node).attrs).to == to;
+  }
+  // A reduction over the last axis only, keeping it as 1.
+  bool last_axis_reduction(std::size_t s) const {
+    const auto* a = std::get_if<ReduceAttrs>(&g.node(plan.steps[s].node).attrs);
+    const int rank = g.value(ValueId(out(s))).type.rank();
+    return a != nullptr && a->keepdims && a->axes.size() == 1 && (a->axes[0] == -1 || a->axes[0] == rank - 1) &&
+           plan.steps[s].inputs.size() == 1;
+  }
+  // Input `pos` of step s is the output of step t.
+  bool reads(std::size_t s, std::size_t pos, std::size_t t) const {
+    const Step& st = plan.steps[s];
+    return pos < st.inputs.size() && st.inputs[pos].source == Source::slot && st.inputs[pos].index == out(t);
+  }
+  const Tensor* constant(std::size_t s, std::size_t pos) const {
+    const Step& st = plan.steps[s];
+    return pos < st.inputs.size() ? constant_of(g, plan, st.inputs[pos]) : nullptr;
+  }
+  std::optional<std::int64_t> scalar_i64(std::size_t s, std::size_t pos) const {
+    const Tensor* t = constant(s, pos);
+    if (t == nullptr || t->dtype() != DType::i64 || t->numel() != 1) return std::nullopt;
+    return t->data<std::int64_t>()[0];
+  }
+  // A constant f32 of n values broadcast along the last axis ([n] or [1, ..., 1, n]).
+  const float* row_vector(std::size_t s, std::size_t pos, std::int64_t n) const {
+    const Tensor* t = constant(s, pos);
+    if (t == nullptr || t->dtype() != DType::f32 || t->rank() < 1 || t->numel() != n || t->dim(t->rank() - 1) != n)
+      return nullptr;
+    return t->data<float>();
+  }
+};
+
+// Softmax on levels from qi = Cast<i64>(levels) (step c): ReduceMax, Sub(max, qi), Gather(table, .), ReduceSum,
+// Cast<f32> of the weights and of the sum, Div. Returns the chain (Div last) or empty.
+std::vector<std::size_t> match_softmax(const RowMatcher& m, std::size_t c, kernels::RowUnit& unit) {
+  const auto* rq = m.readers(c);
+  if (rq == nullptr || rq->size() != 2) return {};
+  std::optional<std::size_t> top, below;
+  for (const auto& [r, pos] : *rq) {
+    if (pos == 0 && m.kind(r) == OpKind::ReduceMax) top = r;
+    else if (pos == 1 && m.kind(r) == OpKind::Sub) below = r;
+  }
+  if (!top || !below || !m.last_axis_reduction(*top) || m.dtype(*top) != DType::i64 || !m.reads(*below, 0, *top) ||
+      m.dtype(*below) != DType::i64)
+    return {};
+  const auto top_only = m.sole(*top, OpKind::Sub, 0, DType::i64);
+  const auto gather = m.sole(*below, OpKind::Gather, 1, DType::i64);
+  if (!top_only || *top_only != *below || !gather) return {};
+  const Tensor* table = m.constant(*gather, 0);
+  if (table == nullptr || table->dtype() != DType::i64 || table->rank() != 1 || table->numel() == 0 ||
+      std::get<AxisAttrs>(m.g.node(m.plan.steps[*gather].node).attrs).axis != 0)
+    return {};
+  const auto* rw = m.readers(*gather);
+  if (rw == nullptr || rw->size() != 2) return {};
+  std::optional<std::size_t> sum, wf;
+  for (const auto& [r, pos] : *rw) {
+    if (pos == 0 && m.kind(r) == OpKind::ReduceSum) sum = r;
+    else if (pos == 0 && m.cast_to(r, DType::f32)) wf = r;
+  }
+  if (!sum || !wf || !m.last_axis_reduction(*sum) || m.dtype(*sum) != DType::i64) return {};
+  const auto sf = m.sole(*sum, OpKind::Cast, 0, DType::f32);
+  const auto div = m.sole(*wf, OpKind::Div, 0, DType::f32);
+  if (!sf || !m.cast_to(*sf, DType::f32) || !div || !m.reads(*div, 1, *sf) || m.sole(*sf, OpKind::Div, 1, DType::f32) != div)
+    return {};
+  unit.softmax = true;
+  unit.table.assign(table->data<std::int64_t>(), table->data<std::int64_t>() + table->numel());
+  for (std::int64_t w : unit.table) unit.table_f32.push_back(static_cast<float>(w));
+  return {c, *top, *below, *gather, *sum, *wf, *sf, *div};
+}
+
+// LayerNorm on levels from qi = Cast<i64>(levels) (step c), the export's 16 nodes (onnx_export_integer.cpp,
+// layer_norm_integer). Returns the chain (the last Mul or Add last) or empty.
+std::vector<std::size_t> match_layer_norm(const RowMatcher& m, std::size_t c, std::int64_t n, kernels::RowUnit& unit) {
+  const auto* rq = m.readers(c);
+  if (rq == nullptr || rq->size() != 4) return {};
+  std::optional<std::size_t> s1, q2, nq;
+  int q2_reads = 0;
+  for (const auto& [r, pos] : *rq) {
+    if (pos == 0 && m.kind(r) == OpKind::ReduceSum) s1 = r;
+    else if (m.kind(r) == OpKind::Mul && m.reads(r, 0, c) && m.reads(r, 1, c)) q2 = r, ++q2_reads;
+    else if (pos == 0 && m.kind(r) == OpKind::Mul) nq = r;
+  }
+  const auto i64 = DType::i64;
+  if (!s1 || !q2 || q2_reads != 2 || !nq || !m.last_axis_reduction(*s1) || m.dtype(*s1) != i64 || m.dtype(*q2) != i64 ||
+      m.dtype(*nq) != i64)
+    return {};
+  const auto cols = m.scalar_i64(*nq, 1);
+  const auto s2 = m.sole(*q2, OpKind::ReduceSum, 0, i64);
+  const auto d = m.sole(*nq, OpKind::Sub, 0, i64);
+  if (!cols || !s2 || !m.last_axis_reduction(*s2) || !d || !m.reads(*d, 1, *s1)) return {};
+  const auto ns2 = m.sole(*s2, OpKind::Mul, 0, i64);
+  if (!ns2 || m.scalar_i64(*ns2, 1) != cols) return {};
+  // s1 is read by d (position 1) and twice by s1 * s1.
+  const auto* r1 = m.readers(*s1);
+  if (r1 == nullptr || r1->size() != 3) return {};
+  std::optional<std::size_t> sq;
+  for (const auto& [r, pos] : *r1)
+    if (r != *d) sq = r;
+  if (!sq || m.kind(*sq) != OpKind::Mul || !m.reads(*sq, 0, *s1) || !m.reads(*sq, 1, *s1) || m.dtype(*sq) != i64) return {};
+  const auto var = m.sole(*ns2, OpKind::Sub, 0, i64);
+  if (!var || m.sole(*sq, OpKind::Sub, 1, i64) != var) return {};
+  const auto var_f = m.sole(*var, OpKind::Cast, 0, DType::f32);
+  if (!var_f || !m.cast_to(*var_f, DType::f32)) return {};
+  const auto var_eps = m.sole(*var_f, OpKind::Add, 0, DType::f32);
+  if (!var_eps) return {};
+  const auto eps = scalar_f32(m.g, m.plan, m.plan.steps[*var_eps].inputs.at(1));
+  const auto den = m.sole(*var_eps, OpKind::Sqrt, 0, DType::f32);
+  const auto d_f = m.sole(*d, OpKind::Cast, 0, DType::f32);
+  if (!eps || !den || !d_f || !m.cast_to(*d_f, DType::f32)) return {};
+  const auto norm = m.sole(*d_f, OpKind::Div, 0, DType::f32);
+  if (!norm || m.sole(*den, OpKind::Div, 1, DType::f32) != norm) return {};
+  const auto scaled = m.sole(*norm, OpKind::Mul, 0, DType::f32);
+  if (!scaled) return {};
+  const float* gamma = m.row_vector(*scaled, 1, n);
+  if (gamma == nullptr) return {};
+  std::vector<std::size_t> chain{c, *s1, *q2, *nq, *s2, *d, *ns2, *sq, *var, *var_f, *var_eps, *den, *d_f, *norm, *scaled};
+  unit.softmax = false;
+  unit.cols_factor = *cols;
+  unit.small_factor = *cols > -32768 && *cols < 32768 && n < 32768;
+  unit.eps_term = *eps;
+  unit.gamma.assign(gamma, gamma + n);
+  // An Add of a constant row vector after the Mul is the beta term; anything else reads the Mul's output as is.
+  if (const auto add = m.sole(*scaled, OpKind::Add, 0, DType::f32)) {
+    if (const float* beta = m.row_vector(*add, 1, n)) {
+      unit.beta.assign(beta, beta + n);
+      chain.push_back(*add);
+    }
+  }
+  return chain;
+}
+
+void fuse_rows(const Graph& g, Plan& plan) {
+  const Uses u = uses_of(g, plan);
+  const RowMatcher m{g, plan, u};
+  std::vector<bool> removed(plan.steps.size(), false);
+  for (std::size_t c = 0; c < plan.steps.size(); ++c) {
+    const Step& cast = plan.steps[c];
+    if (removed[c] || !m.cast_to(c, DType::i64) || cast.view || cast.inputs.size() != 1 || cast.outputs.size() != 1 ||
+        !cast.out_shapes[0] || cast.out_shapes[0]->empty())
+      continue;
+    const ValueRef x = cast.inputs[0];
+    const TensorType& xt = g.value(g.node(cast.node).inputs[0]).type;
+    if ((x.source != Source::slot && x.source != Source::input) || xt.dtype != DType::f32 || !xt.is_static()) continue;
+    const std::int64_t n = cast.out_shapes[0]->back();
+    if (n <= 0) continue;
+    kernels::RowUnit unit;
+    std::vector<std::size_t> chain = match_softmax(m, c, unit);
+    if (chain.empty()) chain = match_layer_norm(m, c, n, unit);
+    if (chain.empty()) continue;
+    const std::size_t last = chain.back();
+    bool clash = false;
+    for (std::size_t s : chain) clash = clash || removed[s];
+    // Every step of the chain writes [..., n] or [..., 1] of the same rows; the output is the last step's.
+    if (clash || *plan.steps[last].out_shapes[0] != *cast.out_shapes[0]) continue;
+    Step fused;
+    fused.node = plan.steps[last].node;
+    fused.inputs = {x};
+    fused.outputs = plan.steps[last].outputs;
+    fused.out_shapes = plan.steps[last].out_shapes;
+    fused.counts = plan.steps[last].counts;
+    auto ru = std::make_unique<kernels::RowUnit>(std::move(unit));
+    fused.row = ru.get();
+    fused.kernel = {kernels::row_unit, ru->softmax ? "softmax_levels" : "layer_norm_levels"};
+    plan.rows.push_back(std::move(ru));
+    for (std::size_t s : chain) {
+      if (s == last) continue;
+      removed[s] = true;
+      plan.folded.push_back({plan.steps[s].node, plan.steps[s].counts, "folded_into_row_unit"});
+    }
+    plan.steps[last] = std::move(fused);  // x exists there: it was the Cast's input
+  }
+  drop_removed(plan, removed);
+}
+
+}  // namespace
+
+void fuse_level_points(const Graph& g, Plan& plan) {
+  fuse_points(g, plan);
+  fuse_rows(g, plan);  // reads the levels the fused points write
 }
 
 }  // namespace snnconv::ann
