@@ -19,18 +19,18 @@ namespace {
 // One element, node by node. Returns QuantizeLinear's level as an int (within the byte type's range).
 inline std::int32_t level_scalar(const LevelPoint& p, float x) {
   const float v = x / p.step + p.half;
-  const float cl = std::isnan(v) ? v : (v < p.lo ? p.lo : v);       // Max(v, lo)
-  const float c = std::isnan(cl) ? cl : (p.hi < cl ? p.hi : cl);     // Min(cl, hi)
+  const float cl = std::isnan(v) ? v : (v < p.lo ? p.lo : v);                // Max(v, lo)
+  const float c = std::isnan(cl) ? cl : (p.hi < cl ? p.hi : cl);             // Min(cl, hi)
   const std::int32_t ti = std::isnan(c) ? 0 : static_cast<std::int32_t>(c);  // Cast<i32>: truncation
-  const float t = static_cast<float>(ti);                            // Cast<f32>
-  const float fl = p.floor ? t - (c < t ? 1.0f : 0.0f) : t;          // Less, Cast<f32>, Sub
+  const float t = static_cast<float>(ti);                                    // Cast<f32>
+  const float fl = p.floor ? t - (c < t ? 1.0f : 0.0f) : t;                  // Less, Cast<f32>, Sub
   const float type_lo = p.is_signed ? -128.0f : 0.0f, type_hi = p.is_signed ? 127.0f : 255.0f;
   const std::uint8_t b = detail::quantize_linear_byte(fl, p.unit, p.zero, type_lo, type_hi);
   return p.is_signed ? static_cast<std::int32_t>(static_cast<std::int8_t>(b)) : static_cast<std::int32_t>(b);
 }
 
-void level_point_avx2(const LevelPoint& p, const float* x, std::uint8_t* q, float* levels, float* deq,
-                      std::int64_t b, std::int64_t e) {
+void level_point_avx2(const LevelPoint& p, const float* x, std::uint8_t* q, float* levels, float* deq, std::int64_t b,
+                      std::int64_t e) {
   const __m256 step = _mm256_set1_ps(p.step), half = _mm256_set1_ps(p.half), lo = _mm256_set1_ps(p.lo),
                hi = _mm256_set1_ps(p.hi), one = _mm256_set1_ps(1.0f), unit = _mm256_set1_ps(p.unit),
                zero = _mm256_set1_ps(p.zero), type_lo = _mm256_set1_ps(p.is_signed ? -128.0f : 0.0f),

@@ -15,7 +15,8 @@ namespace snnconv::ann::kernels {
 namespace {
 
 // y[r, j] = f(x[r, j], z[r]) (ColumnB) or f(x[r], z[r, j]) (!ColumnB), rows of `n`.
-template <typename T, bool ColumnB, typename F> void map_column(const KernelArgs& a, F f) {
+template <typename T, bool ColumnB, typename F>
+void map_column(const KernelArgs& a, F f) {
   const T* x = a.in[0]->data<T>();
   const T* z = a.in[1]->data<T>();
   T* y = a.out[0].data<T>();
@@ -39,36 +40,61 @@ template <typename T, bool ColumnB, typename F> void map_column(const KernelArgs
       total);
 }
 
-template <bool B> void add_f32(const KernelArgs& a) { map_column<float, B>(a, [](float x, float y) { return x + y; }); }
-template <bool B> void sub_f32(const KernelArgs& a) { map_column<float, B>(a, [](float x, float y) { return x - y; }); }
-template <bool B> void mul_f32(const KernelArgs& a) { map_column<float, B>(a, [](float x, float y) { return x * y; }); }
-template <bool B> void div_f32(const KernelArgs& a) { map_column<float, B>(a, [](float x, float y) { return x / y; }); }
-template <bool B> void add_i64(const KernelArgs& a) {
+template <bool B>
+void add_f32(const KernelArgs& a) {
+  map_column<float, B>(a, [](float x, float y) { return x + y; });
+}
+template <bool B>
+void sub_f32(const KernelArgs& a) {
+  map_column<float, B>(a, [](float x, float y) { return x - y; });
+}
+template <bool B>
+void mul_f32(const KernelArgs& a) {
+  map_column<float, B>(a, [](float x, float y) { return x * y; });
+}
+template <bool B>
+void div_f32(const KernelArgs& a) {
+  map_column<float, B>(a, [](float x, float y) { return x / y; });
+}
+template <bool B>
+void add_i64(const KernelArgs& a) {
   map_column<std::int64_t, B>(a, [](std::int64_t x, std::int64_t y) { return detail::wrap_add(x, y); });
 }
-template <bool B> void sub_i64(const KernelArgs& a) {
+template <bool B>
+void sub_i64(const KernelArgs& a) {
   map_column<std::int64_t, B>(a, [](std::int64_t x, std::int64_t y) { return detail::wrap_sub(x, y); });
 }
-template <bool B> void mul_i64(const KernelArgs& a) {
+template <bool B>
+void mul_i64(const KernelArgs& a) {
   map_column<std::int64_t, B>(a, [](std::int64_t x, std::int64_t y) { return detail::wrap_mul(x, y); });
 }
 
-template <bool B> KernelFn column_fn(OpKind kind, DType t) {
+template <bool B>
+KernelFn column_fn(OpKind kind, DType t) {
   if (t == DType::f32) {
     switch (kind) {
-      case OpKind::Add: return add_f32<B>;
-      case OpKind::Sub: return sub_f32<B>;
-      case OpKind::Mul: return mul_f32<B>;
-      case OpKind::Div: return div_f32<B>;
-      default: return nullptr;
+      case OpKind::Add:
+        return add_f32<B>;
+      case OpKind::Sub:
+        return sub_f32<B>;
+      case OpKind::Mul:
+        return mul_f32<B>;
+      case OpKind::Div:
+        return div_f32<B>;
+      default:
+        return nullptr;
     }
   }
   if (t == DType::i64) {
     switch (kind) {
-      case OpKind::Add: return add_i64<B>;
-      case OpKind::Sub: return sub_i64<B>;
-      case OpKind::Mul: return mul_i64<B>;
-      default: return nullptr;
+      case OpKind::Add:
+        return add_i64<B>;
+      case OpKind::Sub:
+        return sub_i64<B>;
+      case OpKind::Mul:
+        return mul_i64<B>;
+      default:
+        return nullptr;
     }
   }
   return nullptr;
@@ -86,7 +112,8 @@ bool is_column_of(const Shape& col, const Shape& out) {
 }
 
 // Reductions of int64 rows (the last axis), in increasing index.
-template <bool Max> void reduce_rows_i64(const KernelArgs& a) {
+template <bool Max>
+void reduce_rows_i64(const KernelArgs& a) {
   const std::int64_t* x = a.in[0]->data<std::int64_t>();
   std::int64_t* y = a.out[0].data<std::int64_t>();
   const std::int64_t rows = a.out[0].numel();
@@ -98,8 +125,10 @@ template <bool Max> void reduce_rows_i64(const KernelArgs& a) {
           const std::int64_t* p = x + r * n;
           std::int64_t acc = Max ? std::numeric_limits<std::int64_t>::lowest() : 0;
           for (std::int64_t j = 0; j < n; ++j) {
-            if constexpr (Max) acc = p[j] > acc ? p[j] : acc;
-            else acc = detail::wrap_add(acc, p[j]);
+            if constexpr (Max)
+              acc = p[j] > acc ? p[j] : acc;
+            else
+              acc = detail::wrap_add(acc, p[j]);
           }
           y[r] = acc;
         }
@@ -111,8 +140,10 @@ template <bool Max> void reduce_rows_i64(const KernelArgs& a) {
 inline std::int64_t to_i64(float v) {
   if (std::isnan(v)) return 0;
   const double t = std::trunc(static_cast<double>(v));
-  if (t <= static_cast<double>(std::numeric_limits<std::int64_t>::lowest())) return std::numeric_limits<std::int64_t>::lowest();
-  if (t >= static_cast<double>(std::numeric_limits<std::int64_t>::max())) return std::numeric_limits<std::int64_t>::max();
+  if (t <= static_cast<double>(std::numeric_limits<std::int64_t>::lowest()))
+    return std::numeric_limits<std::int64_t>::lowest();
+  if (t >= static_cast<double>(std::numeric_limits<std::int64_t>::max()))
+    return std::numeric_limits<std::int64_t>::max();
   return static_cast<std::int64_t>(t);
 }
 
@@ -212,8 +243,10 @@ void row_unit(const KernelArgs& a) {
         std::vector<std::int64_t> qi(static_cast<std::size_t>(n));  // scratch, one per chunk
         std::vector<std::int32_t> q32(static_cast<std::size_t>(n));
         for (std::int64_t r = r0; r < r1; ++r) {
-          if (u.softmax) softmax_row(u, x + r * n, y + r * n, n, qi.data(), q32.data(), a);
-          else layer_norm_row(u, x + r * n, y + r * n, n, qi.data(), q32.data());
+          if (u.softmax)
+            softmax_row(u, x + r * n, y + r * n, n, qi.data(), q32.data(), a);
+          else
+            layer_norm_row(u, x + r * n, y + r * n, n, qi.data(), q32.data());
         }
       },
       total);
@@ -253,7 +286,8 @@ KernelChoice choose_rows(const Graph& g, const Node& n, std::span<const TensorTy
       return n.kind == OpKind::ReduceMax ? KernelChoice{reduce_rows_i64<true>, "reduce_rows"}
                                          : KernelChoice{reduce_rows_i64<false>, "reduce_rows"};
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 

@@ -22,7 +22,7 @@ namespace snnconv::ann {
 namespace {
 
 struct Uses {
-  std::vector<std::int64_t> producer;                               // per value: step index, -1 if none
+  std::vector<std::int64_t> producer;                                     // per value: step index, -1 if none
   std::vector<std::vector<std::pair<std::size_t, std::size_t>>> readers;  // per value: (step, input position)
   std::vector<bool> graph_output;
 };
@@ -137,9 +137,12 @@ void fuse_points(const Graph& g, Plan& plan) {
     std::optional<std::size_t> s_trunc, s_less;
     bool stranger = false;
     for (const auto& [r, i] : u.readers[c]) {
-      if (i == 0 && !s_trunc && m.cast_to(r, DType::i32)) s_trunc = r;
-      else if (i == 0 && !s_less && m.kind(r) == OpKind::Less) s_less = r;
-      else stranger = true;
+      if (i == 0 && !s_trunc && m.cast_to(r, DType::i32))
+        s_trunc = r;
+      else if (i == 0 && !s_less && m.kind(r) == OpKind::Less)
+        s_less = r;
+      else
+        stranger = true;
     }
     if (!s_trunc || stranger) continue;
     const auto s5 = m.sole_reader(*s_trunc, OpKind::Cast, 0);
@@ -171,8 +174,7 @@ void fuse_points(const Graph& g, Plan& plan) {
     if (!s9) continue;
     const Step& ql = plan.steps[*s9];
     const DType qt = ql.outputs.size() == 1 ? g.value(ValueId(ql.outputs[0])).type.dtype : DType::f32;
-    if ((qt != DType::u8 && qt != DType::i8) || !ql.out_shapes[0] || *ql.out_shapes[0] != shape ||
-        ql.inputs.size() < 2)
+    if ((qt != DType::u8 && qt != DType::i8) || !ql.out_shapes[0] || *ql.out_shapes[0] != shape || ql.inputs.size() < 2)
       continue;
     const auto unit = scalar_f32(g, plan, ql.inputs[1]);
     if (!unit || *unit == 0.0f) continue;
@@ -181,7 +183,8 @@ void fuse_points(const Graph& g, Plan& plan) {
     if (ql.inputs.size() > 2 && ql.inputs[2].source != Source::absent) {
       const Tensor* z = constant_of(g, plan, ql.inputs[2]);
       if (z == nullptr || z->dtype() != qt || z->numel() != 1) continue;
-      p.zero = p.is_signed ? static_cast<float>(z->data<std::int8_t>()[0]) : static_cast<float>(z->data<std::uint8_t>()[0]);
+      p.zero =
+          p.is_signed ? static_cast<float>(z->data<std::int8_t>()[0]) : static_cast<float>(z->data<std::uint8_t>()[0]);
     }
     chain.push_back(*s9);
     bool overlap = false;
@@ -211,7 +214,8 @@ void fuse_points(const Graph& g, Plan& plan) {
           const Tensor* z = constant_of(g, plan, rs.inputs[2]);
           zero_ok = z != nullptr && z->dtype() == qt && z->numel() == 1;
           if (zero_ok)
-            dz = p.is_signed ? static_cast<float>(z->data<std::int8_t>()[0]) : static_cast<float>(z->data<std::uint8_t>()[0]);
+            dz = p.is_signed ? static_cast<float>(z->data<std::int8_t>()[0])
+                             : static_cast<float>(z->data<std::uint8_t>()[0]);
         }
         if (dq && zero_ok && dz == p.zero) {
           p.dq_scale = *dq;
@@ -319,8 +323,10 @@ std::vector<std::size_t> match_softmax(const RowMatcher& m, std::size_t c, kerne
   if (rq == nullptr || rq->size() != 2) return {};
   std::optional<std::size_t> top, below;
   for (const auto& [r, pos] : *rq) {
-    if (pos == 0 && m.kind(r) == OpKind::ReduceMax) top = r;
-    else if (pos == 1 && m.kind(r) == OpKind::Sub) below = r;
+    if (pos == 0 && m.kind(r) == OpKind::ReduceMax)
+      top = r;
+    else if (pos == 1 && m.kind(r) == OpKind::Sub)
+      below = r;
   }
   if (!top || !below || !m.last_axis_reduction(*top) || m.dtype(*top) != DType::i64 || !m.reads(*below, 0, *top) ||
       m.dtype(*below) != DType::i64)
@@ -336,13 +342,16 @@ std::vector<std::size_t> match_softmax(const RowMatcher& m, std::size_t c, kerne
   if (rw == nullptr || rw->size() != 2) return {};
   std::optional<std::size_t> sum, wf;
   for (const auto& [r, pos] : *rw) {
-    if (pos == 0 && m.kind(r) == OpKind::ReduceSum) sum = r;
-    else if (pos == 0 && m.cast_to(r, DType::f32)) wf = r;
+    if (pos == 0 && m.kind(r) == OpKind::ReduceSum)
+      sum = r;
+    else if (pos == 0 && m.cast_to(r, DType::f32))
+      wf = r;
   }
   if (!sum || !wf || !m.last_axis_reduction(*sum) || m.dtype(*sum) != DType::i64) return {};
   const auto sf = m.sole(*sum, OpKind::Cast, 0, DType::f32);
   const auto div = m.sole(*wf, OpKind::Div, 0, DType::f32);
-  if (!sf || !m.cast_to(*sf, DType::f32) || !div || !m.reads(*div, 1, *sf) || m.sole(*sf, OpKind::Div, 1, DType::f32) != div)
+  if (!sf || !m.cast_to(*sf, DType::f32) || !div || !m.reads(*div, 1, *sf) ||
+      m.sole(*sf, OpKind::Div, 1, DType::f32) != div)
     return {};
   unit.softmax = true;
   unit.table.assign(table->data<std::int64_t>(), table->data<std::int64_t>() + table->numel());
@@ -358,9 +367,12 @@ std::vector<std::size_t> match_layer_norm(const RowMatcher& m, std::size_t c, st
   std::optional<std::size_t> s1, q2, nq;
   int q2_reads = 0;
   for (const auto& [r, pos] : *rq) {
-    if (pos == 0 && m.kind(r) == OpKind::ReduceSum) s1 = r;
-    else if (m.kind(r) == OpKind::Mul && m.reads(r, 0, c) && m.reads(r, 1, c)) q2 = r, ++q2_reads;
-    else if (pos == 0 && m.kind(r) == OpKind::Mul) nq = r;
+    if (pos == 0 && m.kind(r) == OpKind::ReduceSum)
+      s1 = r;
+    else if (m.kind(r) == OpKind::Mul && m.reads(r, 0, c) && m.reads(r, 1, c))
+      q2 = r, ++q2_reads;
+    else if (pos == 0 && m.kind(r) == OpKind::Mul)
+      nq = r;
   }
   const auto i64 = DType::i64;
   if (!s1 || !q2 || q2_reads != 2 || !nq || !m.last_axis_reduction(*s1) || m.dtype(*s1) != i64 || m.dtype(*q2) != i64 ||
@@ -378,7 +390,8 @@ std::vector<std::size_t> match_layer_norm(const RowMatcher& m, std::size_t c, st
   std::optional<std::size_t> sq;
   for (const auto& [r, pos] : *r1)
     if (r != *d) sq = r;
-  if (!sq || m.kind(*sq) != OpKind::Mul || !m.reads(*sq, 0, *s1) || !m.reads(*sq, 1, *s1) || m.dtype(*sq) != i64) return {};
+  if (!sq || m.kind(*sq) != OpKind::Mul || !m.reads(*sq, 0, *s1) || !m.reads(*sq, 1, *s1) || m.dtype(*sq) != i64)
+    return {};
   const auto var = m.sole(*ns2, OpKind::Sub, 0, i64);
   if (!var || m.sole(*sq, OpKind::Sub, 1, i64) != var) return {};
   const auto var_f = m.sole(*var, OpKind::Cast, 0, DType::f32);
@@ -395,7 +408,8 @@ std::vector<std::size_t> match_layer_norm(const RowMatcher& m, std::size_t c, st
   if (!scaled) return {};
   const float* gamma = m.row_vector(*scaled, 1, n);
   if (gamma == nullptr) return {};
-  std::vector<std::size_t> chain{c, *s1, *q2, *nq, *s2, *d, *ns2, *sq, *var, *var_f, *var_eps, *den, *d_f, *norm, *scaled};
+  std::vector<std::size_t> chain{c,    *s1,    *q2,      *nq,  *s2,  *d,    *ns2,   *sq,
+                                 *var, *var_f, *var_eps, *den, *d_f, *norm, *scaled};
   unit.softmax = false;
   unit.cols_factor = *cols;
   unit.small_factor = *cols > -32768 && *cols < 32768 && n < 32768;

@@ -23,7 +23,9 @@ struct ChainCase {
   bool leak_clamp = false;   // the Min output is also a graph output: not the pattern, must stay unfused
 };
 
-ValueId scalar(Graph& g, const std::string& name, float v) { return g.add_constant(name, Tensor::scalar<float>(v)); }
+ValueId scalar(Graph& g, const std::string& name, float v) {
+  return g.add_constant(name, Tensor::scalar<float>(v));
+}
 
 // x -> the export's chain -> q; outputs Cast<f32>(q), DequantizeLinear(q) (and q, the clamp when asked).
 Graph chain_graph(const ChainCase& c, const Shape& shape) {
@@ -44,7 +46,8 @@ Graph chain_graph(const ChainCase& c, const Shape& shape) {
   const ValueId zero = c.q_type == DType::i8
                            ? g.add_constant("zero", Tensor::scalar<std::int8_t>(static_cast<std::int8_t>(c.zero)))
                            : g.add_constant("zero", Tensor::scalar<std::uint8_t>(static_cast<std::uint8_t>(c.zero)));
-  const ValueId q = test::node(g, OpKind::QuantizeLinear, {t, scalar(g, "unit", c.unit), zero}, AxisAttrs{1}, 1, "quant")[0];
+  const ValueId q =
+      test::node(g, OpKind::QuantizeLinear, {t, scalar(g, "unit", c.unit), zero}, AxisAttrs{1}, 1, "quant")[0];
   const ValueId levels = test::node(g, OpKind::Cast, {q}, CastAttrs{DType::f32})[0];
   const ValueId deq = test::node(g, OpKind::DequantizeLinear, {q, s, zero}, AxisAttrs{1})[0];
   std::vector<ValueId> outs{levels, deq};
@@ -61,8 +64,19 @@ Tensor chain_input(const ChainCase& c, const Shape& shape) {
   Tensor x = test::random_f32(shape, 7, -span, span);
   float* p = x.data<float>();
   const float inf = std::numeric_limits<float>::infinity();
-  const float edges[] = {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 3e38f, -3e38f, 1e-30f,
-                         -1e-30f, c.lo * c.step, c.hi * c.step, (c.lo - 5.0f) * c.step, (c.hi + 5.0f) * c.step};
+  const float edges[] = {0.0f,
+                         -0.0f,
+                         inf,
+                         -inf,
+                         std::numeric_limits<float>::quiet_NaN(),
+                         3e38f,
+                         -3e38f,
+                         1e-30f,
+                         -1e-30f,
+                         c.lo * c.step,
+                         c.hi * c.step,
+                         (c.lo - 5.0f) * c.step,
+                         (c.hi + 5.0f) * c.step};
   std::int64_t i = 0;
   for (float e : edges) p[i++] = e;
   for (int k = -140; k <= 140; ++k) {  // ties: (k + 1/2) steps and their neighbours
@@ -128,7 +142,9 @@ TEST_CASE("fused quantization point: a chain that differs from the pattern stays
 
 // ---- LayerNorm and Softmax on levels, per row (the export's layer_norm_integer / softmax_integer) ----------
 
-ValueId row_sum(Graph& g, ValueId x) { return test::node(g, OpKind::ReduceSum, {x}, ReduceAttrs{{-1}, true})[0]; }
+ValueId row_sum(Graph& g, ValueId x) {
+  return test::node(g, OpKind::ReduceSum, {x}, ReduceAttrs{{-1}, true})[0];
+}
 
 // levels f32 [.., n] -> the export's LayerNorm on levels (16 nodes) -> f32.
 Graph layer_norm_graph(const Shape& shape, std::int64_t cols, bool beta, bool leak_sum) {
@@ -140,8 +156,8 @@ Graph layer_norm_graph(const Shape& shape, std::int64_t cols, bool beta, bool le
   const ValueId s1 = row_sum(g, qi);
   const ValueId s2 = row_sum(g, test::node(g, OpKind::Mul, {qi, qi})[0]);
   const ValueId d = test::node(g, OpKind::Sub, {test::node(g, OpKind::Mul, {qi, c})[0], s1})[0];
-  const ValueId v = test::node(g, OpKind::Sub, {test::node(g, OpKind::Mul, {s2, c})[0],
-                                                test::node(g, OpKind::Mul, {s1, s1})[0]})[0];
+  const ValueId v =
+      test::node(g, OpKind::Sub, {test::node(g, OpKind::Mul, {s2, c})[0], test::node(g, OpKind::Mul, {s1, s1})[0]})[0];
   const ValueId vf = test::node(g, OpKind::Cast, {v}, CastAttrs{DType::f32})[0];
   const ValueId den = test::node(g, OpKind::Sqrt, {test::node(g, OpKind::Add, {vf, scalar(g, "eps", 0.37f)})[0]})[0];
   const ValueId df = test::node(g, OpKind::Cast, {d}, CastAttrs{DType::f32})[0];
@@ -162,14 +178,16 @@ Graph softmax_graph(const Shape& shape, std::int64_t table_size) {
   const ValueId qi = test::node(g, OpKind::Cast, {x}, CastAttrs{DType::i64})[0];
   std::vector<std::int64_t> table(static_cast<std::size_t>(table_size));
   for (std::int64_t k = 0; k < table_size; ++k)
-    table[static_cast<std::size_t>(k)] = static_cast<std::int64_t>(std::llround(1073741824.0 * std::exp(-0.05 * double(k))));
+    table[static_cast<std::size_t>(k)] =
+        static_cast<std::int64_t>(std::llround(1073741824.0 * std::exp(-0.05 * double(k))));
   const ValueId tab = g.add_constant("table", Tensor::from_vector<std::int64_t>({table_size}, table));
   const ValueId top = test::node(g, OpKind::ReduceMax, {qi}, ReduceAttrs{{-1}, true})[0];
   const ValueId k = test::node(g, OpKind::Sub, {top, qi})[0];
   const ValueId w = test::node(g, OpKind::Gather, {tab, k}, AxisAttrs{0})[0];
   const ValueId sum = row_sum(g, w);
-  const ValueId y = test::node(g, OpKind::Div, {test::node(g, OpKind::Cast, {w}, CastAttrs{DType::f32})[0],
-                                                test::node(g, OpKind::Cast, {sum}, CastAttrs{DType::f32})[0]},
+  const ValueId y = test::node(g, OpKind::Div,
+                               {test::node(g, OpKind::Cast, {w}, CastAttrs{DType::f32})[0],
+                                test::node(g, OpKind::Cast, {sum}, CastAttrs{DType::f32})[0]},
                                NoAttrs{}, 1, "probs")[0];
   g.set_outputs({y});
   return g;
@@ -214,7 +232,8 @@ TEST_CASE("fused LayerNorm on levels equals its 16 nodes bit for bit") {
   check_rows(layer_norm_graph(shape, 130, true, false), level_input(shape, -128, 127, false), "layer_norm_levels", 15);
   check_rows(layer_norm_graph(shape, 130, false, false), level_input(shape, 0, 255, true), "layer_norm_levels", 14);
   // A factor beyond the int32 path, rows off the grid: the general path.
-  check_rows(layer_norm_graph(shape, 1 << 20, true, false), level_input(shape, -128, 127, true), "layer_norm_levels", 15);
+  check_rows(layer_norm_graph(shape, 1 << 20, true, false), level_input(shape, -128, 127, true), "layer_norm_levels",
+             15);
   // The row sum is also an output: not the pattern.
   check_rows(layer_norm_graph(shape, 130, true, true), level_input(shape, -128, 127, false), "", 0);
 }
