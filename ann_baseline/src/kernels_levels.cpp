@@ -12,8 +12,14 @@
 
 #include "kernels.hpp"
 #include "reference_detail.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace snnconv::ann::kernels {
+
+// kernels_levels_avx512.cpp: the same loop sixteen at a time (AVX-512 flags; only when active_isa() >= avx512).
+void level_point_avx512(const LevelPoint& p, const float* x, std::uint8_t* q, float* levels, float* deq, std::int64_t b,
+                        std::int64_t e);
+
 namespace {
 
 // One element, node by node. Returns QuantizeLinear's level as an int (within the byte type's range).
@@ -36,6 +42,7 @@ void level_point_avx2(const LevelPoint& p, const float* x, std::uint8_t* q, floa
                zero = _mm256_set1_ps(p.zero), type_lo = _mm256_set1_ps(p.is_signed ? -128.0f : 0.0f),
                type_hi = _mm256_set1_ps(p.is_signed ? 127.0f : 255.0f), dq = _mm256_set1_ps(p.dq_scale);
   const __m256i zero_i = _mm256_set1_epi32(static_cast<std::int32_t>(p.zero));
+  const bool unit_one = p.unit == 1.0f;  // fl / 1 is fl, bit for bit (the export's unit step)
   std::int64_t i = b;
   for (; i + 8 <= e; i += 8) {
     const __m256 v = _mm256_add_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), step), half);
@@ -49,7 +56,7 @@ void level_point_avx2(const LevelPoint& p, const float* x, std::uint8_t* q, floa
     // QuantizeLinear: fl / unit rounded half to even (fl is an integer, so the rounding of the division alone
     // matters), + zero point, saturated. The reference's floor-based rounding gives -0 where round_ps gives +0
     // or the reverse only for results of magnitude 0, which the + zero (an integer) makes +0 in both.
-    __m256 r = _mm256_round_ps(_mm256_div_ps(fl, unit), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_round_ps(unit_one ? fl : _mm256_div_ps(fl, unit), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     r = _mm256_add_ps(r, zero);
     r = _mm256_min_ps(type_hi, _mm256_max_ps(type_lo, r));
     const __m256i qi = _mm256_cvtps_epi32(r);
@@ -79,8 +86,16 @@ void level_point(const KernelArgs& a) {
   float* levels = p.out_levels >= 0 ? a.out[static_cast<std::size_t>(p.out_levels)].data<float>() : nullptr;
   float* deq = p.out_dequant >= 0 ? a.out[static_cast<std::size_t>(p.out_dequant)].data<float>() : nullptr;
   const std::int64_t n = a.in[0]->numel();
+  const bool wide = active_isa() >= Isa::avx512;
   for_chunks(
-      n, kElementChunk, [&](std::int64_t b, std::int64_t e) { level_point_avx2(p, x, q, levels, deq, b, e); }, n);
+      n, kElementChunk,
+      [&](std::int64_t b, std::int64_t e) {
+        if (wide)
+          level_point_avx512(p, x, q, levels, deq, b, e);
+        else
+          level_point_avx2(p, x, q, levels, deq, b, e);
+      },
+      n);
 }
 
 }  // namespace snnconv::ann::kernels

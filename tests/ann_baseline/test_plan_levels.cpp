@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine_test_util.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace snnconv {
 namespace {
@@ -134,6 +135,17 @@ TEST_CASE("fused quantization point: any constants compute as their nodes do") {
   // A QuantizeLinear step other than 1 (its division rounds half to even) and a non-zero zero point saturating.
   check_chain({DType::i8, 0.031f, -100.0f, 100.0f, 2.0f, 5, true}, true);
   check_chain({DType::u8, 0.031f, -20.0f, 300.0f, 3.0f, 7, false}, true);
+}
+
+TEST_CASE("fused quantization point, AVX-512: the 16-lane loop and its masked tail bit for bit (needs AVX-512)") {
+  // The other cases run whichever loop active_isa() picks: this one says which, so that ctest ann_kernels_avx512
+  // lists it; ann_baseline_isa_avx2 runs every case on the AVX2 loop.
+  if (active_isa() < Isa::avx512) {
+    MESSAGE("skipped: this CPU has no AVX-512 (ctest ann_kernels_avx512 reports the skip)");
+    return;
+  }
+  check_chain({DType::i8, 0.0173f, -128.0f, 127.0f, 1.0f, 0, true}, true);
+  check_chain({DType::u8, 0.031f, -20.0f, 300.0f, 3.0f, 7, false, true}, true);
 }
 
 TEST_CASE("fused quantization point: a chain that differs from the pattern stays unfused") {
