@@ -444,6 +444,12 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
     if (task_rows > row_unit && (task_rows / row_unit >= task_cols / panel || task_cols == panel)) task_rows -= row_unit;
     else task_cols -= panel;
   }
+  // The same number of row blocks, cut evenly (in whole units): 197 tokens were a block of 192 rows and one of 5,
+  // so at two threads one thread could hold both heavy halves of a column pair; now 120 and 77.
+  {
+    const std::int64_t blocks = (rows + task_rows - 1) / task_rows, even = (rows + blocks - 1) / blocks;
+    task_rows = std::min(task_rows, (even + row_unit - 1) / row_unit * row_unit);
+  }
   const std::int64_t row_tasks = (rows + task_rows - 1) / task_rows, col_tasks = (n + task_cols - 1) / task_cols;
   const bool in_registers = act == Activation::none || act == Activation::relu;
   // Tasks are cut by the shapes and the thread count only; below ~0.25 M multiply-adds (a ViT's 17 tokens) the
