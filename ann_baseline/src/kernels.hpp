@@ -54,9 +54,10 @@ struct KernelChoice {
   const char* name = "reference";
 };
 
-// Parallel work is cut into chunks of a size fixed by the shapes alone (never by the thread count), and
-// every chunk computes exactly what it would compute alone: results are bit-identical for any number of
-// threads.
+// Parallel work is cut into chunks of a size fixed by the shapes alone (for_chunks), and every chunk computes
+// exactly what it would compute alone: results are bit-identical for any number of threads. Kernels whose items
+// do not depend on the cut at all may let it follow the thread count (for_rows below, the packed GEMM,
+// attention).
 inline constexpr std::int64_t kRowChunk = 64;             // rows per GEMM / normalisation task
 inline constexpr std::int64_t kElementChunk = 1 << 14;    // elements per elementwise task
 
