@@ -39,6 +39,14 @@ void parallel_chunks(std::int64_t n, std::int64_t chunk, void (*body)(void*, std
       tbb::simple_partitioner());
 }
 
+std::int64_t balanced_chunk(std::int64_t n, std::int64_t chunk) {
+  const std::int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency());
+  std::int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks <= 1 || threads <= 1) return chunk;
+  chunks = (chunks + threads - 1) / threads * threads;
+  return (n + chunks - 1) / chunks;
+}
+
 }  // namespace kernels
 
 struct Engine::Impl {

@@ -436,13 +436,30 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
   // the tasks a thread runs one after the other share one column block of the weights (k x 128 floats, in L2)
   // while the packed rows stream from L2 / L3. Within a task, panel outer and row tiles inner: the panel's slice
   // stays in L1 while the task's packed rows stream past it.
-  const std::int64_t want = 4 * std::max(1, tbb::this_task_arena::max_concurrency());
+  const std::int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency()), want = 4 * threads;
   const std::int64_t row_unit = 2 * kRowsWide;  // 24 rows: whole tiles of 6 and of 12
   std::int64_t task_rows = 8 * row_unit, task_cols = 128;
   auto tasks = [&] { return ((rows + task_rows - 1) / task_rows) * ((n + task_cols - 1) / task_cols); };
   while (tasks() < want && (task_rows > row_unit || task_cols > panel)) {
     if (task_rows > row_unit && (task_rows / row_unit >= task_cols / panel || task_cols == panel)) task_rows -= row_unit;
     else task_cols -= panel;
+  }
+#ifdef SNNCONV_PACKED_GEMM
+  const bool in_place = k <= kInPlaceMaxK;
+#else
+  const bool in_place = false;
+#endif
+  // Row blocks cut evenly, as many as makes the task count a multiple of the threads when that is possible, in
+  // units of the row step of the kernel that runs them (six rows in place, a micro-tile of packed rows): 197
+  // tokens were blocks of 192 and 5 rows (two threads could each draw both of a column block's heavy halves),
+  // now 102 and 95; 1,088 rows were 7 blocks of 144 and one of 80 (halves of 576 and 512 rows), now 7 of 138 and
+  // one of 122. Any cut gives every element the same bits.
+  {
+    const std::int64_t unit = in_place ? 6 : ik.mr, units = (rows + unit - 1) / unit;
+    const std::int64_t col_blocks = (n + task_cols - 1) / task_cols;
+    std::int64_t blocks = (rows + task_rows - 1) / task_rows;
+    while ((blocks * col_blocks) % threads != 0 && blocks < units) ++blocks;
+    task_rows = (units + blocks - 1) / blocks * unit;
   }
   const std::int64_t row_tasks = (rows + task_rows - 1) / task_rows, col_tasks = (n + task_cols - 1) / task_cols;
   const bool in_registers = act == Activation::none || act == Activation::relu;

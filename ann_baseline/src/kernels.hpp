@@ -81,9 +81,10 @@ struct KernelChoice {
   const char* name = "reference";
 };
 
-// Parallel work is cut into chunks of a size fixed by the shapes alone (never by the thread count), and
-// every chunk computes exactly what it would compute alone: results are bit-identical for any number of
-// threads.
+// Parallel work is cut into chunks of a size fixed by the shapes alone (for_chunks), and every chunk computes
+// exactly what it would compute alone: results are bit-identical for any number of threads. Kernels whose items
+// do not depend on the cut at all may let it follow the thread count (for_rows below, the packed GEMM,
+// attention).
 inline constexpr std::int64_t kRowChunk = 64;             // rows per GEMM / normalisation task
 inline constexpr std::int64_t kElementChunk = 1 << 14;    // elements per elementwise task
 
@@ -101,6 +102,21 @@ template <typename F> void for_chunks(std::int64_t n, std::int64_t chunk, F&& f,
       n, std::max<std::int64_t>(chunk, 1),
       [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f,
       elements >= 0 && elements < kParallelMinElements);
+}
+
+// For work whose items are independent (each row or element computed alone: normalisations, softmax rows,
+// elementwise maps, copies, im2col rows), the cut may follow the thread count without changing a bit: the
+// chunk of about `chunk` items shrinks so that the number of chunks is a multiple of the arena's threads
+// (1,088 LayerNorm rows in chunks of 64 are 17 chunks, 9 against 8 on two threads; 18 chunks of 61 are 9 and
+// 9). The chunk count only grows, so no chunk is larger than `chunk`.
+std::int64_t balanced_chunk(std::int64_t n, std::int64_t chunk);
+// for_chunks with balanced_chunk when the work runs in parallel (the body must not depend on the cut).
+template <typename F> void for_rows(std::int64_t n, std::int64_t chunk, F&& f, std::int64_t elements = -1) {
+  chunk = std::max<std::int64_t>(chunk, 1);
+  const bool serial = elements >= 0 && elements < kParallelMinElements;
+  parallel_chunks(
+      n, serial ? chunk : balanced_chunk(n, chunk),
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f, serial);
 }
 
 // `types` are the static types of the node's inputs (nullptr for an absent one).

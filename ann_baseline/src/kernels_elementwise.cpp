@@ -17,7 +17,7 @@ namespace {
 template <typename F> void map_unary(const KernelArgs& a, F f) {
   const float* x = a.in[0]->data<float>();
   float* y = a.out[0].data<float>();
-  for_chunks(
+  for_rows(
       a.out[0].numel(), kElementChunk, [&](std::int64_t b, std::int64_t e) {
         for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i]);
       },
@@ -79,7 +79,7 @@ template <typename T = float, typename R = float, typename F> void map_binary(co
   const std::int64_t total = a.out[0].numel();
   switch (p) {
     case Pattern::same:
-      for_chunks(
+      for_rows(
           total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], z[i]);
           },
@@ -87,7 +87,7 @@ template <typename T = float, typename R = float, typename F> void map_binary(co
       return;
     case Pattern::scalar_b: {
       const T s = z[0];
-      for_chunks(
+      for_rows(
           total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i], s);
           },
@@ -96,7 +96,7 @@ template <typename T = float, typename R = float, typename F> void map_binary(co
     }
     case Pattern::scalar_a: {
       const T s = x[0];
-      for_chunks(
+      for_rows(
           total, kElementChunk, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) y[i] = f(s, z[i]);
           },
@@ -109,7 +109,7 @@ template <typename T = float, typename R = float, typename F> void map_binary(co
       const std::int64_t n = row_is_b ? a.in[1]->numel() : a.in[0]->numel();
       const std::int64_t rows = n == 0 ? 0 : total / n;
       const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, kElementChunk / std::max<std::int64_t>(n, 1));
-      for_chunks(rows, rows_per_chunk, [&](std::int64_t r0, std::int64_t r1) {
+      for_rows(rows, rows_per_chunk, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
           const std::int64_t o = r * n;
           if (row_is_b)

@@ -239,37 +239,45 @@ void conv2d_packed(const KernelArgs& a) {
   const float* px = x.data<float>();
   const float* pb = b ? b->data<float>() : nullptr;
   float* py = y.data<float>();
-  // Tasks of whole samples, ~96 output pixels each (the cut does not change any element's arithmetic).
-  const std::int64_t per_task = std::max<std::int64_t>(1, 96 / std::max<std::int64_t>(pixels, 1));
-  for_chunks(g.batch, per_task, [&](std::int64_t s0, std::int64_t s1) {
-    AlignedFloats col(static_cast<std::size_t>((s1 - s0) * pixels * patch)), out(static_cast<std::size_t>((s1 - s0) * pixels * g.maps));
+  // Tasks of ~96 output pixels, counted over the whole batch (a ViT-B/16 patch embedding at batch 1 is 196
+  // pixels of one sample: whole-sample tasks ran it on one thread). Each pixel is one row of the im2col matrix
+  // and one GEMM row, the same FMA chain in any task, so the cut may follow the thread count (for_rows).
+  // The im2col rows and products go to buffers of the thread that runs the task, kept and only grown.
+  const std::int64_t total = g.batch * pixels;
+  for_rows(total, 96, [&](std::int64_t p0, std::int64_t p1) {
+    thread_local AlignedFloats col, out;
+    const auto need_col = static_cast<std::size_t>((p1 - p0) * patch), need_out = static_cast<std::size_t>((p1 - p0) * g.maps);
+    if (col.size() < need_col) col.resize(need_col);
+    if (out.size() < need_out) out.resize(need_out);
     // im2col with one row per output pixel: row (sample, oy, ox) holds that pixel's patch (c, ky, kx).
-    for (std::int64_t nb = s0; nb < s1; ++nb)
-      for (std::int64_t oy = 0; oy < g.oh; ++oy)
-        for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-          float* row = col.data() + (((nb - s0) * g.oh + oy) * g.ow + ox) * patch;
-          for (std::int64_t ci = 0; ci < g.channels; ++ci) {
-            const float* plane = px + (nb * g.channels + ci) * g.h * g.w;
-            for (std::int64_t ky = 0; ky < g.kh; ++ky) {
-              const std::int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-              for (std::int64_t kx = 0; kx < g.kw; ++kx) {
-                const std::int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-                const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                *row++ = inside ? plane[iy * g.w + ix] : 0.0f;
-              }
-            }
+    for (std::int64_t q = p0; q < p1; ++q) {
+      const std::int64_t nb = q / pixels, oy = (q % pixels) / g.ow, ox = q % g.ow;
+      float* row = col.data() + (q - p0) * patch;
+      for (std::int64_t ci = 0; ci < g.channels; ++ci) {
+        const float* plane = px + (nb * g.channels + ci) * g.h * g.w;
+        for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+          const std::int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+          for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+            const std::int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+            const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+            *row++ = inside ? plane[iy * g.w + ix] : 0.0f;
           }
         }
-    gemm_panels(col.data(), patch, (s1 - s0) * pixels, a.packed->panels.data(), patch, g.maps, out.data(), g.maps,
-                a.packed->panel);
-    // [pixels, maps] per sample -> y[sample, maps, pixels], plus the bias.
-    for (std::int64_t nb = s0; nb < s1; ++nb)
-      for (std::int64_t m = 0; m < g.maps; ++m) {
-        float* dst = py + (nb * g.maps + m) * pixels;
-        const float* src = out.data() + (nb - s0) * pixels * g.maps + m;
-        const float bias = pb ? pb[m] : 0.0f;
-        for (std::int64_t p = 0; p < pixels; ++p) dst[p] = pb ? src[p * g.maps] + bias : src[p * g.maps];
       }
+    }
+    gemm_panels(col.data(), patch, p1 - p0, a.packed->panels.data(), patch, g.maps, out.data(), g.maps,
+                a.packed->panel);
+    // [pixels, maps] rows -> y[sample, maps, pixel], plus the bias: map by map, the task's pixels of each sample.
+    for (std::int64_t q0 = p0; q0 < p1;) {
+      const std::int64_t nb = q0 / pixels, q1 = std::min(p1, (nb + 1) * pixels);
+      for (std::int64_t m = 0; m < g.maps; ++m) {
+        float* dst = py + (nb * g.maps + m) * pixels + (q0 - nb * pixels);
+        const float* src = out.data() + (q0 - p0) * g.maps + m;
+        const float bias = pb ? pb[m] : 0.0f;
+        for (std::int64_t p = 0; p < q1 - q0; ++p) dst[p] = pb ? src[p * g.maps] + bias : src[p * g.maps];
+      }
+      q0 = q1;
+    }
   });
 }
 

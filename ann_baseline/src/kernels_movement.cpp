@@ -38,7 +38,7 @@ template <typename T> void transpose_rows(const KernelArgs& a) {
   const std::int64_t rows = y.numel() / inner;
   const T* px = reinterpret_cast<const T*>(x.raw());
   T* py = reinterpret_cast<T*>(y.raw());
-  for_chunks(rows, std::max<std::int64_t>(1, kElementChunk / inner), [&](std::int64_t r0, std::int64_t r1) {
+  for_rows(rows, std::max<std::int64_t>(1, kElementChunk / inner), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       // Input offset of output row r: its index digits over the output dims but the last.
       std::int64_t off = 0, rest = r;
@@ -119,7 +119,7 @@ template <typename T> void affine_gather(const KernelArgs& a) {
   }
   const std::int64_t inner = os.back(), inner_delta = m.delta.back();
   const std::int64_t rows = inner == 0 ? 0 : y.numel() / inner;
-  for_chunks(
+  for_rows(
       rows, std::max<std::int64_t>(1, kElementChunk / std::max<std::int64_t>(inner, 1)),
       [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {

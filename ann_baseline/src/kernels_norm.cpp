@@ -35,7 +35,7 @@ void layer_norm(const KernelArgs& a) {
   const float* px = x.data<float>();
   float* py = a.out[0].data<float>();
   const float n = static_cast<float>(cols);
-  for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+  for_rows(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const float* row = px + r * cols;
       float* out = py + r * cols;
@@ -110,7 +110,7 @@ void softmax_last(const KernelArgs& a) {
   const std::int64_t rows = n == 0 ? 0 : x.numel() / n;
   const float* px = x.data<float>();
   float* py = a.out[0].data<float>();
-  for_chunks(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
+  for_rows(rows, kRowChunk, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) softmax_row(px + r * n, py + r * n, n);
   }, rows * n);
 }

@@ -36,6 +36,8 @@ std::vector<Case> cases() {
   out.push_back({8, 700, 530, Activation::relu, true, true});
   out.push_back({30, 64, 48, Activation::gelu_tanh, false, true});
   out.push_back({130, 300, 200, Activation::relu, false, false});
+  out.push_back({197, 300, 96, Activation::none, true, true});   // row blocks cut evenly (197 tokens)
+  out.push_back({197, 1100, 64, Activation::gelu, true, false});  // the same above kInPlaceMaxK
   return out;
 }
 

@@ -122,6 +122,9 @@ TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embeddi
       {{1, 4, 9, 10}, {6, 2, 3, 2}, ConvAttrs{{}, {1, 2}, {0, 1, 2, 0}, {2, 1}, 2}},
       {{3, 1, 28, 28}, {16, 1, 7, 7}, ConvAttrs{{7, 7}, {7, 7}, {}, {}, 1}},
       {{13, 2, 9, 9}, {20, 2, 3, 3}, ConvAttrs{{}, {1, 1}, {1, 0, 0, 1}, {1, 2}, 1}},  // several tasks, odd sizes
+      // One sample of 15 x 14 = 210 pixels: tasks cut inside the sample, a task spanning two samples below.
+      {{1, 3, 60, 56}, {40, 3, 4, 4}, ConvAttrs{{4, 4}, {4, 4}, {}, {}, 1}},
+      {{3, 2, 11, 13}, {9, 2, 2, 2}, ConvAttrs{{2, 2}, {1, 1}, {}, {}, 1}},
   };
   for (const Case& k : cases) {
     Graph g;

@@ -1,10 +1,13 @@
 // bench_gemm: GFLOP/s of the packed-weight GEMM (snnconv/ann_baseline/gemm.hpp) per instruction set and thread
 // count on the shapes of the models in docs/benchmarks.md, and a check that every ISA gives the same bits.
 //
-//   bench_gemm [--shapes m,k,n;m,k,n...] [--threads 1,2] [--reps R] [--min-ms MS] [--copies C]
+//   bench_gemm [--shapes m,k,n;m,k,n...] [--threads 1,2] [--reps R] [--min-ms MS] [--copies C] [--peak]
 //
 // --copies C cycles through C copies of the weights (C x the matrix above the L3 cache: weights come from
 // memory, as in a 100M-parameter model; default 1: the weights stay in cache).
+//
+// --peak first prints the core's measured FMA peak (fma_peak.cpp: register-only FMA chains, 256- and 512-bit),
+// the roofline against which docs/benchmarks.md states the GEMM's fraction of peak.
 //
 // Each measurement is the best of R repetitions of a batch of calls lasting at least MS milliseconds; the ISAs
 // alternate within each shape, so load on the shared machine hits them alike. With one thread the time is the
@@ -25,6 +28,7 @@
 
 #include "snnconv/ann_baseline/gemm.hpp"
 #include "snnconv/core/cpu_features.hpp"
+#include "fma_peak.hpp"
 
 using namespace snnconv;
 
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
   int reps = 5;
   double min_ms = 50;
   int copies = 1;
+  bool peak = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -85,14 +90,31 @@ int main(int argc, char** argv) {
     else if (a == "--reps") reps = std::stoi(next());
     else if (a == "--min-ms") min_ms = std::stod(next());
     else if (a == "--copies") copies = std::stoi(next());
+    else if (a == "--peak") peak = true;
     else {
-      fmt::print(stderr, "usage: bench_gemm [--shapes m,k,n;...] [--threads 1,2] [--reps R] [--min-ms MS]\n");
+      fmt::print(stderr, "usage: bench_gemm [--shapes m,k,n;...] [--threads 1,2] [--reps R] [--min-ms MS] [--copies C] [--peak]\n");
       return 2;
     }
   }
   std::vector<Isa> isas{Isa::avx2};
   if (detected_isa() >= Isa::avx512) isas.push_back(Isa::avx512);
   fmt::print("CPU: {} (detected {})\n", cpu_description(), isa_name(detected_isa()));
+  if (peak) {
+    // Best of R batches of ~min_ms each, the calling thread's CPU time.
+    auto measure = [&](double (*loop)(std::int64_t)) {
+      double best = 0.0;
+      for (int r = 0; r < std::max(reps, 1); ++r) {
+        const std::int64_t iterations = static_cast<std::int64_t>(min_ms * 1e5);  // ~4 cycles per iteration
+        const double t0 = thread_seconds();
+        const double flops = loop(iterations);
+        best = std::max(best, flops / (thread_seconds() - t0) / 1e9);
+      }
+      return best;
+    };
+    fmt::print("FMA peak, 1 thread: 256-bit {:.1f} GFLOP/s", measure(bench::fma_flops_avx2));
+    if (detected_isa() >= Isa::avx512) fmt::print(", 512-bit {:.1f} GFLOP/s", measure(bench::fma_flops_avx512));
+    fmt::print("\n");
+  }
   fmt::print("{:>6} {:>6} {:>6} {:>3} {:>12} {:>12} {:>8} {}\n", "m", "k", "n", "T", "avx2 GF/s", "avx512 GF/s", "ratio",
              "same bits");
   std::mt19937 rng(1);
