@@ -45,19 +45,27 @@ void step_add(const Unit& u, Step& st) {
     std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
     rows.clear();
     const FastDiv div_w(w);
-    for (const EventList* ev : {&ea, &eb})
+    // Local pointers (the byte stores could alias the vectors' internals); events come row by row, so a
+    // row's flag is looked at once per run.
+    std::uint8_t* const elem_flag = m.elem_flag.data();
+    std::uint8_t* const row_flag = m.row_flag.data();
+    for (const EventList* ev : {&ea, &eb}) {
+      std::int64_t run_lo = 0, run_hi = 0;
       for (const Event& e : *ev) {
-        const auto k = static_cast<std::size_t>(e.index);
-        if (m.elem_flag[k]) continue;
-        m.elem_flag[k] = 1;
+        if (elem_flag[e.index]) continue;
+        elem_flag[e.index] = 1;
         m.elems.push_back(e.index);
         ++exact;
-        const auto r = static_cast<std::size_t>(div_w.div(e.index));
-        if (!m.row_flag[r]) {
-          m.row_flag[r] = 1;  // provisional: set again by mark_rows_covering
+        if (e.index >= run_lo && e.index < run_hi) continue;
+        const std::int64_t r = div_w.div(e.index);
+        run_lo = r * w;
+        run_hi = run_lo + w;
+        if (!row_flag[r]) {
+          row_flag[r] = 1;  // provisional: set again by mark_rows_covering
           rows.push_back(static_cast<std::int32_t>(r));
         }
       }
+    }
     for (std::int32_t r : rows) m.row_flag[static_cast<std::size_t>(r)] = 0;
     st.mark_rows_covering(p.out, rows, exact);
     // The element list only found the distinct elements: every one lies in a row marked whole now, so the
