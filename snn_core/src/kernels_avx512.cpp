@@ -233,6 +233,27 @@ struct AccCurrents {
 constexpr std::int64_t kFlatRows = 32;
 constexpr std::int64_t kFlatWords = kFlatRows;
 
+// Currents read in place (eval_fire_src_rows): a float array laid out like the population, or the residual
+// sum of two count arrays as sum_row forms it (s_a * float(q_a) + s_b * float(q_b), two roundings and an add).
+struct PlaceCurrents {
+  const float* y;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    return _mm512_maskz_loadu_ps(m, y + base + j);
+  }
+};
+struct SumCurrents {
+  const std::int32_t* q_a;
+  const std::int32_t* q_b;
+  __m512 s_a, s_b;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 x = _mm512_mul_ps(s_a, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, q_a + base + j)));
+    const __m512 y = _mm512_mul_ps(s_b, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, q_b + base + j)));
+    return _mm512_add_ps(x, y);
+  }
+};
+
 template <typename Currents>
 std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                              Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
@@ -362,6 +383,37 @@ std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, 
                          out, fired, remaining, nfired, tally);
 }
 
+// eval_fire_src_rows: the currents read in place (activations quantize_row_avx512 does not vectorise take
+// the reference's way: a row buffer and the generic loop).
+std::int64_t eval_fire_src_rows_avx512(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
+                                       float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                       Activation act, float s, std::int32_t n_min, std::int32_t n_max,
+                                       std::int32_t* target, std::int32_t* count, bool burst, Event* out,
+                                       std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                       FireTally& tally) {
+  if (!fused_activation(act)) {
+    std::vector<float> cur(static_cast<std::size_t>(w));
+    std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+    std::int64_t written = 0;
+    for (std::int64_t k = 0; k < nrows; ++k) {
+      const std::int64_t first = std::int64_t{rows[k]} * w;
+      if (q_a)
+        sum_row(q_a + first, s_a, q_b + first, s_b, w, cur.data());
+      else
+        std::copy_n(y + first, w, cur.data());
+      written += detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+          remaining, nfired, tally);
+    }
+    return written;
+  }
+  if (q_a)
+    return eval_fire_fused(SumCurrents{q_a, q_b, _mm512_set1_ps(s_a), _mm512_set1_ps(s_b)}, rows, nrows, w, act, s,
+                           n_min, n_max, target, count, burst, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(PlaceCurrents{y}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                         remaining, nfired, tally);
+}
+
 void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
   const __m512i av = _mm512_set1_epi32(a);
   for (std::int64_t j = 0; j < n; j += 16) {
@@ -418,6 +470,7 @@ Kernels avx512_kernels() {
   k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
   k.eval_fire_rows = eval_fire_rows_fused;
   k.eval_fire_acc_rows = eval_fire_acc_rows_avx512;
+  k.eval_fire_src_rows = eval_fire_src_rows_avx512;
   k.add_scaled_row = add_scaled_row_avx512;
   k.matmul_i32 = matmul_i32_avx512;
   k.lanes = 16;
