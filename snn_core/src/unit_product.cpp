@@ -129,28 +129,37 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     {
       std::int64_t run_bt = 0;
       std::int32_t run = 0;
+      // Indices are split (two multiplications) only when an event leaves the row of the one before.
+      std::int64_t lo = 0, hi = 0;
       for (const Event& e : ea) {
-        const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
-        if (bt != run_bt) {
-          count_run(a_events, b_events, run_bt, run);
-          run_bt = bt;
-          run = 0;
+        if (e.index < lo || e.index >= hi) {
+          const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
+          lo = row * p.k;
+          hi = lo + p.k;
+          if (bt != run_bt) {
+            count_run(a_events, b_events, run_bt, run);
+            run_bt = bt;
+            run = 0;
+          }
+          if (!row_flag[row]) {
+            row_flag[row] = 1;
+            x.rows_changed.push_back(static_cast<std::int32_t>(row));
+          }
         }
         ++run;
         sa[e.index] += e.delta;
-        if (!row_flag[row]) {
-          row_flag[row] = 1;
-          x.rows_changed.push_back(static_cast<std::int32_t>(row));
-        }
       }
       count_run(a_events, b_events, run_bt, run);
       run_bt = 0;
       run = 0;
+      lo = hi = 0;
+      const std::int64_t kn = p.k * p.n;
       for (const Event& e : st.events(p.b)) {
-        const std::int64_t bt = p.div_kn.div(e.index);
-        if (bt != run_bt) {
+        if (e.index < lo || e.index >= hi) {
           count_run(b_events, a_events, run_bt, run);
-          run_bt = bt;
+          run_bt = p.div_kn.div(e.index);
+          lo = run_bt * kn;
+          hi = lo + kn;
           run = 0;
         }
         ++run;
