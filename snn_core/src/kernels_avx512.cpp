@@ -214,12 +214,32 @@ struct BufferCurrents {
     return _mm512_maskz_loadu_ps(m, cur + row * w + j);
   }
 };
+// A synapse's current, linear_row: c[j] * float(acc) + b[j].
+struct LinearCurrents {
+  const std::int32_t* acc;
+  const float* c;
+  const float* b;
+  bool column_free() const { return false; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, c + j), _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+    return _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + j));
+  }
+};
+// A product's current, product_row: one factor times float(acc), whatever the column.
+struct ScaledCurrents {
+  const std::int32_t* acc;
+  __m512 c;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    return _mm512_mul_ps(c, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+  }
+};
+// Any other combination of a factor per column or one factor, with or without a bias, as given.
 struct AccCurrents {
   const std::int32_t* acc;
   const float* c;
   std::int64_t c_step;
   const float* b;
-  // A product's current (one factor, no bias) depends on the accumulator alone, not on the column.
   bool column_free() const { return c_step == 0 && b == nullptr; }
   __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
     const __m512 cv = c_step == 1 ? _mm512_maskz_loadu_ps(m, c + j) : _mm512_set1_ps(c[0]);
@@ -255,7 +275,7 @@ struct SumCurrents {
 };
 
 template <typename Currents>
-std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                              Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
                              std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
                              std::int64_t& nfired, FireTally& tally) {
@@ -379,6 +399,13 @@ std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, 
     }
     return written;
   }
+  // The two forms the planner makes get their own instantiation (no per-vector test of c_step and b).
+  if (c_step == 1 && b)
+    return eval_fire_fused(LinearCurrents{acc, c, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out,
+                           fired, remaining, nfired, tally);
+  if (c_step == 0 && !b)
+    return eval_fire_fused(ScaledCurrents{acc, _mm512_set1_ps(c[0])}, rows, nrows, w, act, s, n_min, n_max, target,
+                           count, burst, out, fired, remaining, nfired, tally);
   return eval_fire_fused(AccCurrents{acc, c, c_step, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst,
                          out, fired, remaining, nfired, tally);
 }
