@@ -256,7 +256,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   }
   b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
-    const std::int64_t bt = row / p.k, q = row - bt * p.k;
+    const std::int64_t bt = p.div_k.div(row), q = row - bt * p.k;
     std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
     const std::int32_t* acol = s.a.data() + bt * p.m * p.k + q;
     for (std::int64_t i = 0; i < p.m; ++i) {
