@@ -127,10 +127,9 @@ class ClassifierStages {
     qo.quant.weight_bits = w;
     qo.quant.act_bits = act;
     qo.quant.threads = o_.threads;
-    // Quantized once (rank 0 of a data-parallel run; the others get its model file image, or its error). A dense
-    // stage runs the float graph, which the image does not hold: the other ranks read and fuse it themselves.
-    QuantizedModel q = quantize_on_root(o_.comm, qo, [&] { return quantize_model(qo); });
-    if (distributed(o_.comm) && o_.comm->rank() != 0 && s.engine == StageEngine::ann) q.canonical = prepare_model(qo).canonical;
+    // Quantized once, jointly by the ranks of a data-parallel run (each calibrates its shard; every rank holds the
+    // same model, float graph included, or the same error).
+    QuantizedModel q = quantize_jointly(o_.comm, qo, [&] { return prepare_model(qo); });
     auto m = std::make_unique<QuantizedModel>(std::move(q));
     return *models_.emplace(key, std::move(m)).first->second;
   }

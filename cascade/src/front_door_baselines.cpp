@@ -92,11 +92,9 @@ void run_baselines(const PipelineOptions& o, const pipeline::ModelSource& src, P
     qo.quant.act_bits = 8;
     qo.quant.threads = o.threads;
     qo.synthetic_calibration = true;  // as the SNN stage: without data, synthetic calibration inputs
-    pipeline::QuantizedModel m = pipeline::quantize_on_root(o.comm, qo, [&] {  // once, on rank 0
-      pipeline::QuantizedModel q = pipeline::prepare_model(src, r.ann.graph, qo);  // the fused graph: no second import
-      pipeline::quantize_prepared(q, qo);
-      return q;
-    });
+    // The fused graph: no second import; calibrated jointly by the ranks of a data-parallel run.
+    pipeline::QuantizedModel m =
+        pipeline::quantize_jointly(o.comm, qo, [&] { return pipeline::prepare_model(src, r.ann.graph, qo); });
     pipeline::SpikingRunOptions run;
     run.engine = pipeline::SpikingEngine::qann;
     run.comm = o.comm;

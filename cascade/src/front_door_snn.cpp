@@ -49,12 +49,9 @@ std::optional<SnnSection> run_snn_stage(const PipelineOptions& options, const Mo
   qo.quant.threads = options.threads;  // calibration's float passes (identical for any count)
   QuantizedModel m;
   try {
-    // Calibrated once (rank 0 of a data-parallel run; its errors reach every rank) on the fused graph as given.
-    m = quantize_on_root(options.comm, qo, [&] {
-      QuantizedModel q = prepare_model(source, fused_ann, qo);
-      quantize_prepared(q, qo);
-      return q;
-    });
+    // Calibrated once on the fused graph as given (jointly by the ranks of a data-parallel run; an error on one
+    // rank reaches every rank).
+    m = quantize_jointly(options.comm, qo, [&] { return prepare_model(source, fused_ann, qo); });
   } catch (const UsageError&) {  // data that does not fit the model is the user's to fix: exit 2, no report
     throw;
   } catch (const Error& e) {

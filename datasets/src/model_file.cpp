@@ -331,14 +331,6 @@ ModelFile read_model_file(const fs::path& path) {
   return read_unprobed(path);
 }
 
-ModelFile read_model_file_image(const std::string& image, const std::string& label) {
-  try {
-    return read_open(detail::open_image(image, label), label);
-  } catch (const H5::Exception& e) {
-    throw ParseError("malformed model file image: " + detail::describe(e), {label, "", "", ""});
-  }
-}
-
 bool is_model_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   char sig[8] = {};

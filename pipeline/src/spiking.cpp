@@ -133,7 +133,9 @@ std::vector<std::vector<Tensor>> calibration_inputs(const QuantizedModel& m, con
   return inputs;
 }
 
-void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
+namespace detail {
+
+QannSkeleton quantization_skeleton(QuantizedModel& m) {
   QannSkeleton sk = build_qann_skeleton(m.canonical);
   m.file_points = 0;
   for (const Node& n : m.canonical.nodes()) {
@@ -143,11 +145,12 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
       m.file_points += at.scores_quant.has_value() + at.probs_quant.has_value();
     }
   }
-  // A QDQ file with every point the QANN needs converts without calibration data.
-  const std::vector<std::vector<Tensor>> inputs =
-      sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);
-  const Calibration cal = calibrate(sk, inputs, o.quant);
-  m.calibration_samples = std::min<std::int64_t>(cal.samples * graph_rows(m.canonical), o.calib_samples);
+  return sk;
+}
+
+void finish_quantized(QuantizedModel& m, QannSkeleton&& sk, std::int64_t calibrated, const ActivationSteps& steps,
+                      const QuantizeModelOptions& o) {
+  m.calibration_samples = std::min<std::int64_t>(calibrated * graph_rows(m.canonical), o.calib_samples);
   // The description was written before the data was read: it states what was asked for. Say what was used.
   if (sk.points.empty()) {
     m.calibration_description = fmt::format("no calibration: the file's own steps at its {} quantization points",
@@ -157,7 +160,7 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
     if (m.calibration_description.rfind(asked, 0) == 0)
       m.calibration_description.replace(0, asked.size(), fmt::format("all {} samples", m.calibration_samples));
   }
-  m.qann = quantize_skeleton(sk, cal, o.quant);
+  m.qann = quantize_skeleton(sk, steps, o.quant);
   m.snn = convert_to_spiking(m.qann);
   m.points = std::move(sk.points);
   m.linears = std::move(sk.linears);
@@ -165,6 +168,18 @@ void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   m.weight_group = o.quant.weight_group;
   m.act_bits = o.quant.act_bits;
   m.clip = std::string(clip_method_name(o.quant.clip));
+}
+
+}  // namespace detail
+
+void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
+  QannSkeleton sk = detail::quantization_skeleton(m);
+  // A QDQ file with every point the QANN needs converts without calibration data.
+  const std::vector<std::vector<Tensor>> inputs =
+      sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);
+  const Calibration cal = calibrate(sk, inputs, o.quant);
+  const ActivationSteps steps = choose_activation_steps(sk, cal, o.quant);
+  detail::finish_quantized(m, std::move(sk), cal.samples, steps, o);
 }
 
 std::string QuantizedModel::bits_label() const {
@@ -321,10 +336,6 @@ QuantizedModel from_model_file(datasets::ModelFile f, const std::string& path, c
 
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data) {
   return from_model_file(datasets::read_model_file(path), path, data);
-}
-
-QuantizedModel quantized_model_from_image(const std::string& image, const std::string& label, const std::string& data) {
-  return from_model_file(datasets::read_model_file_image(image, label), label, data);
 }
 
 SpikingRunResult run_spiking(const QuantizedModel& m, const std::vector<Sample>& samples, const SpikingRunOptions& o) {

@@ -97,33 +97,144 @@ ErrorKind kind_of(const Error& e) {
 
 }  // namespace
 
-QuantizedModel quantize_on_root(Communicator* comm, const QuantizeModelOptions& options,
-                                const std::function<QuantizedModel()>& make) {
-  if (!distributed(comm)) return make();
-  BytesOut out;
+namespace {
+
+void put_error(BytesOut& out, const Error& e) {
+  out.put(kind_of(e));
+  for (const std::string* f : {&e.message(), &e.context().file, &e.context().node, &e.context().op, &e.context().value})
+    out.put_string(*f);
+}
+
+// Throws what put_error packed, when `in` starts with an error; reads the kind either way.
+void rethrow_packed(BytesIn& in) {
+  const auto kind = in.get<ErrorKind>();
+  if (kind == ErrorKind::none) return;
+  const std::string message = in.get_string();
+  ErrorContext c;
+  for (std::string* f : {&c.file, &c.node, &c.op, &c.value}) *f = in.get_string();
+  throw_as(kind, message, c);
+}
+
+void put_calibration(BytesOut& out, const Calibration& cal) {
+  out.put<std::int64_t>(cal.samples);
+  out.put<std::uint64_t>(cal.points.size());
+  for (const auto& [name, st] : cal.points) {
+    out.put_string(name);
+    out.put(st.min);
+    out.put(st.max);
+    out.put<std::int64_t>(st.seen);
+    out.put_vector(st.values);
+  }
+}
+
+Calibration get_calibration(BytesIn& in) {
+  Calibration cal;
+  cal.samples = in.get<std::int64_t>();
+  const auto n = in.get<std::uint64_t>();
+  for (std::uint64_t k = 0; k < n; ++k) {
+    PointStats& st = cal.points[in.get_string()];
+    st.min = in.get<float>();
+    st.max = in.get<float>();
+    st.seen = in.get<std::int64_t>();
+    st.values = in.get_vector<float>();
+  }
+  return cal;
+}
+
+void put_steps(BytesOut& out, const ActivationSteps& steps) {
+  out.put<std::uint64_t>(steps.size());
+  for (const auto& [name, q] : steps) {
+    out.put_string(name);
+    out.put<std::int32_t>(q.bits);
+    out.put(q.n_min);
+    out.put(q.n_max);
+    out.put<std::int32_t>(q.axis);
+    out.put<std::int32_t>(q.group_size);
+    out.put_vector(q.scale);
+    out.put_vector(q.zero_point);
+  }
+}
+
+ActivationSteps get_steps(BytesIn& in) {
+  ActivationSteps steps;
+  const auto n = in.get<std::uint64_t>();
+  for (std::uint64_t k = 0; k < n; ++k) {
+    QuantParams& q = steps[in.get_string()];
+    q.bits = in.get<std::int32_t>();
+    q.n_min = in.get<std::int32_t>();
+    q.n_max = in.get<std::int32_t>();
+    q.axis = in.get<std::int32_t>();
+    q.group_size = in.get<std::int32_t>();
+    q.scale = in.get_vector<float>();
+    q.zero_point = in.get_vector<std::int32_t>();
+  }
+  return steps;
+}
+
+}  // namespace
+
+QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& options,
+                                const std::function<QuantizedModel()>& prepare) {
+  if (!distributed(comm)) {
+    QuantizedModel m = prepare();
+    quantize_prepared(m, options);
+    return m;
+  }
+  // 1. Every rank: the model, its skeleton and the statistics of its contiguous shard of the calibration samples
+  //    (calibrate_range: the whole run's subsampling positions), or its error.
   QuantizedModel m;
+  QannSkeleton sk;
+  BytesOut mine;
+  try {
+    m = prepare();
+    sk = detail::quantization_skeleton(m);
+    // A QDQ file with every point the QANN needs converts without calibration data.
+    const std::vector<std::vector<Tensor>> inputs =
+        sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, options);
+    if (inputs.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
+    const ShardRange sh = shard_of(inputs.size(), comm->rank(), comm->size());
+    const Calibration part = calibrate_range(sk, inputs, static_cast<std::int64_t>(sh.lo),
+                                             static_cast<std::int64_t>(sh.hi), options.quant);
+    mine.put(ErrorKind::none);
+    put_calibration(mine, part);
+  } catch (const Error& e) {
+    mine = BytesOut();
+    put_error(mine, e);
+  }
+  // 2. Rank 0 merges the shards in rank order (= sample order: one process's statistics bit for bit) and chooses
+  //    the steps; the first failing rank's error (its first failing sample) stands for the job, as in one process.
+  const std::vector<std::string> parts = comm->gather(mine.str(), 0);
+  BytesOut decision;
   if (comm->rank() == 0) {
     try {
-      m = make();
-      out.put(ErrorKind::none);
-      out.put_string(quantized_model_image(m, options, options.model));
+      Calibration cal;
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        BytesIn in(parts[k]);
+        rethrow_packed(in);
+        Calibration c = get_calibration(in);
+        if (!in.done()) throw Error("rank " + std::to_string(k) + " sent trailing calibration bytes");
+        if (k == 0) cal = std::move(c);
+        else merge_calibration(cal, std::move(c));
+      }
+      const ActivationSteps steps = choose_activation_steps(sk, cal, options.quant);
+      decision.put(ErrorKind::none);
+      decision.put<std::int64_t>(cal.samples);
+      put_steps(decision, steps);
     } catch (const Error& e) {
-      out.put(kind_of(e));
-      for (const std::string* f : {&e.message(), &e.context().file, &e.context().node, &e.context().op, &e.context().value})
-        out.put_string(*f);
+      decision = BytesOut();
+      put_error(decision, e);
     }
   }
-  comm->broadcast(out.str(), 0);
-  BytesIn in(out.str());
-  const auto kind = in.get<ErrorKind>();
-  if (kind != ErrorKind::none) {
-    const std::string message = in.get_string();
-    ErrorContext c;
-    for (std::string* f : {&c.file, &c.node, &c.op, &c.value}) *f = in.get_string();
-    throw_as(kind, message, c);
-  }
-  if (comm->rank() == 0) return m;
-  return quantized_model_from_image(in.get_string(), options.model + " (as quantized on rank 0)");
+  // 3. Every rank applies the steps, quantizes the weights and converts: the same code on the same inputs, so the
+  //    same graphs on every rank, with no model image to send or parse.
+  comm->broadcast(decision.str(), 0);
+  BytesIn in(decision.str());
+  rethrow_packed(in);
+  const auto calibrated = in.get<std::int64_t>();
+  const ActivationSteps steps = get_steps(in);
+  if (!in.done()) throw Error("rank 0 sent trailing step bytes");
+  detail::finish_quantized(m, std::move(sk), calibrated, steps, options);
+  return m;
 }
 
 }  // namespace snnconv::pipeline

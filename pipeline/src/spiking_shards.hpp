@@ -19,4 +19,11 @@ namespace snnconv::pipeline::detail {
 bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
                    std::vector<std::vector<SampleScore>>& curves, Ledger& ledger);
 
+// quantize_prepared's stages (spiking.cpp), which quantize_jointly spreads over the ranks: the QANN skeleton of
+// m.canonical (and m.file_points); then, with `calibrated` samples and the chosen steps, the QANN, the SNN and
+// the fields that describe them.
+QannSkeleton quantization_skeleton(QuantizedModel& m);
+void finish_quantized(QuantizedModel& m, QannSkeleton&& sk, std::int64_t calibrated, const ActivationSteps& steps,
+                      const QuantizeModelOptions& o);
+
 }  // namespace snnconv::pipeline::detail

@@ -510,6 +510,13 @@ TEST_CASE("calibration: threads and merged parts give one pass's statistics; the
     merge_calibration(parts, calibrate_part(sk, all.subspan(1), 1, n, qo));
     same(parts);
     CHECK_THROWS_AS(calibrate_part(sk, all.subspan(1), 0, 1, qo), UsageError);  // outside the run
+    // A rank's shard on its threads (calibrate_range), then the shards merged in order.
+    qo.threads = 2;
+    Calibration shards = calibrate_range(sk, all, 0, 1, qo);
+    merge_calibration(shards, calibrate_range(sk, all, 1, 1, qo));
+    merge_calibration(shards, calibrate_range(sk, all, 1, n, qo));
+    same(shards);
+    CHECK_THROWS_AS(calibrate_range(sk, all, 2, 1, qo), UsageError);
   }
   // Sample 1 holds a NaN, sample 2 has the wrong shape: sample 1's error, on 1 thread or 3.
   const datasets::ReferenceData ref = datasets::read_reference_file(byom_dir() / "vit_tv_op17.ref.h5");

@@ -134,22 +134,11 @@ int run_quantized(RunOptions& o) {
   // --profile: a neuromorphic profile (UsageError otherwise), read before anything runs.
   const double link_pj_per_byte = partition > 0 ? hw::neuromorphic_chip(hw::find_profile(o.profile)).link_energy_per_byte_pj : 0.0;
   const bool from_file = datasets::is_model_file(o.eval.model);
-  const bool dist = distributed(o.comm);
-  // Data parallel: rank 0 calibrates and converts once and broadcasts the model file image; every rank then
-  // reads its samples from its own --data (or the data rank 0 resolved) and runs its shard.
-  const pipeline::QuantizedModel m = [&] {
-    if (from_file) return pipeline::load_quantized_model(o.eval.model, o.eval.data);
-    if (!dist) return pipeline::quantize_model(o.quant);
-    std::string image;
-    pipeline::QuantizedModel q;
-    if (o.comm->rank() == 0) {
-      q = pipeline::quantize_model(o.quant);
-      image = pipeline::quantized_model_image(q, o.quant, o.eval.model);
-    }
-    o.comm->broadcast(image, 0);
-    if (o.comm->rank() == 0) return q;
-    return pipeline::quantized_model_from_image(image, o.eval.model + " (as quantized on rank 0)", o.eval.data);
-  }();
+  // Data parallel: the ranks calibrate their shards of the calibration samples, rank 0 chooses the steps and every
+  // rank converts; then every rank reads its samples from its own --data and runs its shard.
+  const pipeline::QuantizedModel m =
+      from_file ? pipeline::load_quantized_model(o.eval.model, o.eval.data)
+                : pipeline::quantize_jointly(o.comm, o.quant, [&] { return pipeline::prepare_model(o.quant); });
   const std::vector<pipeline::Sample> samples = pipeline::load_samples(m, o.eval.split, o.eval.limit);
   pipeline::SpikingRunOptions so;
   so.engine = o.engine == "qann" ? pipeline::SpikingEngine::qann : pipeline::SpikingEngine::snn;

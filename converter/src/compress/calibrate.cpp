@@ -141,18 +141,32 @@ void merge_calibration(Calibration& into, Calibration&& next) {
 Calibration calibrate(const QannSkeleton& sk, std::span<const std::vector<Tensor>> samples, const QuantizeOptions& o) {
   check_quantize_options(o);
   if (samples.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
-  const auto total = static_cast<std::int64_t>(samples.size());
+  return calibrate_range(sk, samples, 0, static_cast<std::int64_t>(samples.size()), o);
+}
+
+Calibration calibrate_range(const QannSkeleton& sk, std::span<const std::vector<Tensor>> run, std::int64_t begin,
+                            std::int64_t end, const QuantizeOptions& o) {
+  check_quantize_options(o);
+  const auto total = static_cast<std::int64_t>(run.size());
+  if (begin < 0 || begin > end || end > total)
+    throw UsageError("calibration: samples [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     ") lie outside a run of " + std::to_string(total));
   tbb::task_arena arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic);
-  const std::int64_t parts = std::min<std::int64_t>(total, arena.max_concurrency());
-  if (parts <= 1 || sk.points.empty()) return calibrate_part(sk, samples, 0, total, o);
+  const std::int64_t parts = std::min<std::int64_t>(end - begin, arena.max_concurrency());
+  auto lo = [&](std::int64_t p) { return begin + (end - begin) * p / parts; };
+  auto part_of = [&](std::int64_t p) {
+    return calibrate_part(sk, run.subspan(static_cast<std::size_t>(lo(p)), static_cast<std::size_t>(lo(p + 1) - lo(p))),
+                          lo(p), total, o);
+  };
+  if (parts <= 1 || sk.points.empty())
+    return calibrate_part(sk, run.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin)), begin,
+                          total, o);
   std::vector<Calibration> part(static_cast<std::size_t>(parts));
   std::vector<std::exception_ptr> failed(static_cast<std::size_t>(parts));
-  auto lo = [&](std::int64_t p) { return total * p / parts; };
   arena.execute([&] {
     tbb::parallel_for(std::int64_t{0}, parts, [&](std::int64_t p) {
       try {
-        const auto first = static_cast<std::size_t>(lo(p)), count = static_cast<std::size_t>(lo(p + 1) - lo(p));
-        part[static_cast<std::size_t>(p)] = calibrate_part(sk, samples.subspan(first, count), lo(p), total, o);
+        part[static_cast<std::size_t>(p)] = part_of(p);
       } catch (...) {
         failed[static_cast<std::size_t>(p)] = std::current_exception();
       }

@@ -8,6 +8,9 @@
 #include <optional>
 #include <set>
 
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/converter/quantize.hpp"
@@ -229,9 +232,11 @@ WeightLevels file_weight_levels(const Value& wv, const std::string& what) {
   return r;
 }
 
-Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
+namespace {
+
+// The per-unit maps name Linears and points of this skeleton (UsageError otherwise).
+void check_unit_names(const QannSkeleton& sk, const QuantizeOptions& o) {
   check_quantize_options(o);
-  Graph g = sk.graph;
   std::set<std::string> linears(sk.linears.begin(), sk.linears.end());
   for (const auto& [name, b] : o.weight_bits_of)
     if (!linears.count(name)) throw UsageError("--weight-bits for '" + name + "': the model has no Linear of that name");
@@ -241,7 +246,12 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
   for (const QuantPoint& p : sk.points) points.insert(p.name);
   for (const auto& [name, b] : o.act_bits_of)
     if (!points.count(name)) throw UsageError("activation bits for '" + name + "': no quantization point of that name");
+}
 
+}  // namespace
+
+ActivationSteps choose_activation_steps(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
+  check_unit_names(sk, o);
   // Tied points (the operands of one Concat): one step from their joint statistics.
   std::map<int, PointStats> tied;
   for (const QuantPoint& p : sk.points) {
@@ -255,13 +265,41 @@ Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const Qu
     t->second.values.insert(t->second.values.end(), it->second.values.begin(), it->second.values.end());
     t->second.seen += it->second.seen;
   }
-  for (const QuantPoint& p : sk.points) {
+  std::vector<const PointStats*> stats(sk.points.size());
+  for (std::size_t i = 0; i < sk.points.size(); ++i) {
+    const QuantPoint& p = sk.points[i];
     const auto it = cal.points.find(p.name);
     if (it == cal.points.end() || it->second.seen == 0)
       throw UsageError("quantization point '" + p.name + "' has no calibration statistics");
-    const PointStats& st = p.tie >= 0 ? tied.at(p.tie) : it->second;
-    const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
-    g.value(g.find_value(p.name)).quant = activation_params(p, st, bits, o);
+    stats[i] = p.tie >= 0 ? &tied.at(p.tie) : &it->second;
+  }
+  // Each point's search reads only its own statistics: the points run side by side, each result in its slot.
+  std::vector<QuantParams> params(sk.points.size());
+  tbb::task_arena arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic);
+  arena.execute([&] {
+    tbb::parallel_for(std::size_t{0}, sk.points.size(), [&](std::size_t i) {
+      const QuantPoint& p = sk.points[i];
+      const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
+      params[i] = activation_params(p, *stats[i], bits, o);
+    });
+  });
+  ActivationSteps steps;
+  for (std::size_t i = 0; i < sk.points.size(); ++i) steps[sk.points[i].name] = std::move(params[i]);
+  return steps;
+}
+
+Graph quantize_skeleton(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
+  return quantize_skeleton(sk, choose_activation_steps(sk, cal, o), o);
+}
+
+Graph quantize_skeleton(const QannSkeleton& sk, const ActivationSteps& steps, const QuantizeOptions& o) {
+  check_unit_names(sk, o);
+  Graph g = sk.graph;
+  std::set<std::string> linears(sk.linears.begin(), sk.linears.end());
+  for (const QuantPoint& p : sk.points) {
+    const auto it = steps.find(p.name);
+    if (it == steps.end()) throw UsageError("quantization point '" + p.name + "' has no step");
+    g.value(g.find_value(p.name)).quant = it->second;
   }
 
   // Moved levels (Reshape/Transpose/Gather of a point's output) carry the step of the point they move.

@@ -106,10 +106,25 @@ Calibration calibrate_part(const QannSkeleton& skeleton, std::span<const std::ve
                            std::int64_t first, std::int64_t total, const QuantizeOptions& options);
 // Appends `next` (the part right after `into`'s samples) to `into`.
 void merge_calibration(Calibration& into, Calibration&& next);
+// calibrate on the samples [begin, end) of the run `run` only (one rank's shard of a data-parallel calibration),
+// on options.threads: calibrate_part's statistics for that range, whatever the thread count. An empty range
+// gives every point empty statistics.
+Calibration calibrate_range(const QannSkeleton& skeleton, std::span<const std::vector<Tensor>> run, std::int64_t begin,
+                            std::int64_t end, const QuantizeOptions& options);
 
 // Fills steps and level bounds of every point and quantizes the weights: a graph run_qann and
 // convert_to_spiking accept. UsageError for bits out of range or unknown names in the per-unit maps.
 Graph quantize_skeleton(const QannSkeleton& skeleton, const Calibration& calibration, const QuantizeOptions& options);
+
+// quantize_skeleton in two halves, so that the steps can be chosen where the statistics are (rank 0 of a
+// data-parallel run) and applied everywhere: choose_activation_steps gives every point's QuantParams by point
+// name (tied points from their joint statistics; the points in parallel on options.threads, each chosen alone,
+// so the result is the same for any count); quantize_skeleton with those steps sets them and quantizes the
+// weights. Both check the per-unit maps as quantize_skeleton does.
+using ActivationSteps = std::map<std::string, QuantParams>;
+ActivationSteps choose_activation_steps(const QannSkeleton& skeleton, const Calibration& calibration,
+                                        const QuantizeOptions& options);
+Graph quantize_skeleton(const QannSkeleton& skeleton, const ActivationSteps& steps, const QuantizeOptions& options);
 
 // The sum of squared errors of quantizing `values` at step s to levels n_min..n_max (round half up, clamp,
 // accumulated in double in the order of `values`): the reference for the MSE clip search.

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "snnconv/core/error.hpp"
 #include "snnconv/core/ledger.hpp"
 #include "snnconv/core/tensor.hpp"
 
@@ -64,6 +65,10 @@ class BytesOut {
   }
   void put_bytes(const void* data, std::size_t n);
   void put_string(const std::string& s) { put_bytes(s.data(), s.size()); }
+  template <typename T> void put_vector(const std::vector<T>& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    put_bytes(v.data(), v.size() * sizeof(T));
+  }
   void put_tensor(const Tensor& t);
   std::string& str() { return bytes_; }
 
@@ -82,6 +87,15 @@ class BytesIn {
   }
   const char* take(std::size_t n);
   std::string get_string();  // what put_string wrote
+  template <typename T> std::vector<T> get_vector() {  // what put_vector wrote
+    static_assert(std::is_trivially_copyable_v<T>);
+    const auto n = static_cast<std::size_t>(get<std::uint64_t>());
+    const char* p = take(n);  // checks the length before anything is allocated
+    if (n % sizeof(T) != 0) throw Error("message from another rank holds a cut vector");
+    std::vector<T> v(n / sizeof(T));
+    if (n > 0) std::memcpy(v.data(), p, n);
+    return v;
+  }
   Tensor get_tensor();
   bool done() const { return at_ == bytes_.size(); }
 

@@ -28,9 +28,6 @@ void write_model_file(const std::filesystem::path& path, const std::map<std::str
 std::string model_file_image(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata,
                              const std::vector<std::pair<std::string, const Graph*>>& graphs);
 ModelFile read_model_file(const std::filesystem::path& path);
-// A model file from the bytes model_file_image built (another rank's, already read back once where it was
-// built, so no probe child); `label` names it in messages. ParseError when malformed.
-ModelFile read_model_file_image(const std::string& image, const std::string& label);
 
 // Whether a file starts like an HDF5 file written by write_model_file (format attribute "snnconv-model");
 // false for anything else (ONNX files included). Never throws.

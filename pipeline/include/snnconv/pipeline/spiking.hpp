@@ -88,17 +88,16 @@ void save_quantized_model(const QuantizedModel& m, const QuantizeModelOptions& o
 // model file together with other outputs (core/atomic_output.hpp).
 std::string quantized_model_image(const QuantizedModel& m, const QuantizeModelOptions& options, const std::string& path);
 QuantizedModel load_quantized_model(const std::string& path, const std::string& data = "");
-// The same from the bytes quantized_model_image returned (a model calibrated on another rank and broadcast);
-// `label` names it in messages.
-QuantizedModel quantized_model_from_image(const std::string& image, const std::string& label,
-                                          const std::string& data = "");
 
-// Data parallel (docs/scaling.md): `make` (calibration, quantization, conversion) runs once, on rank 0; every other
-// rank receives its model file image (quantized_model_image). When `make` throws an snnconv::Error on rank 0, every
-// rank throws the same class with the same message and context, so all ranks take the same path (the report lists
-// the stage as not available). One process (comm null or of size 1): make().
-QuantizedModel quantize_on_root(Communicator* comm, const QuantizeModelOptions& options,
-                                const std::function<QuantizedModel()>& make);
+// Data parallel (docs/scaling.md): quantize_prepared spread over the ranks of `comm`. Every rank runs `prepare`
+// (prepare_model, or the caller's fused graph) and calibrates its contiguous shard of the calibration samples;
+// rank 0 merges the shards in rank order (the statistics of one process, bit for bit) and chooses the steps;
+// every rank applies them, quantizes the weights and converts itself (the same graphs everywhere). When a rank
+// throws an snnconv::Error before the steps are chosen, every rank throws the first failing rank's error (same
+// class, message and context), so all ranks take the same path (the report lists the stage as not available).
+// One process (comm null or of size 1): prepare() then quantize_prepared.
+QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& options,
+                                const std::function<QuantizedModel()>& prepare);
 
 // One run of the quantized graph: `rows` samples (one unless the export fixes a larger batch B: then B rows, the
 // last group padded by repeating its last row). inputs: one tensor per graph input; labels: classification, per
