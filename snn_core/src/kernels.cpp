@@ -127,6 +127,30 @@ std::int64_t eval_fire_acc_rows_reference(const std::int32_t* acc, const float* 
   return written;
 }
 
+// eval_fire_src_rows by its definition: each row's currents copied from y, or formed as sum_row does, then the
+// reference eval_fire_rows.
+std::int64_t eval_fire_src_rows_reference(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
+                                          float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                          Activation act, float s, std::int32_t n_min, std::int32_t n_max,
+                                          std::int32_t* target, std::int32_t* count, bool burst, Event* out,
+                                          std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                          FireTally& tally) {
+  std::vector<float> cur(static_cast<std::size_t>(w));
+  std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+  std::int64_t written = 0;
+  for (std::int64_t k = 0; k < nrows; ++k) {
+    const std::int64_t first = std::int64_t{rows[k]} * w;
+    if (q_a)
+      sum_row(q_a + first, s_a, q_b + first, s_b, w, cur.data());
+    else
+      std::copy_n(y + first, w, cur.data());
+    written += detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
+        cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+        remaining, nfired, tally);
+  }
+  return written;
+}
+
 // ---- AVX2 -------------------------------------------------------------------------------------------
 
 void add_events_avx2(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,
@@ -366,6 +390,7 @@ Kernels reference_kernels() {
   k.matmul_i32 = matmul_i32_reference;
   k.fire = fire_reference;
   k.eval_fire_acc_rows = eval_fire_acc_rows_reference;
+  k.eval_fire_src_rows = eval_fire_src_rows_reference;
   return k;
 }
 

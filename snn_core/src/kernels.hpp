@@ -161,6 +161,16 @@ struct Kernels {
                                      float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
                                      std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
                                      std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) = nullptr;
+  // eval_fire_rows with the currents read in place instead of from a row buffer: y[r * w + j] of a float array
+  // laid out like the population (a differential unit's outputs) when q_a is null, else the residual sum of
+  // sum_row, s_a * float(q_a[r * w + j]) + s_b * float(q_b[r * w + j]). nullptr: not available (the caller
+  // forms the currents with current_row).
+  std::int64_t (*eval_fire_src_rows)(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
+                                     float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                     Activation act, float s, std::int32_t n_min, std::int32_t n_max,
+                                     std::int32_t* target, std::int32_t* count, bool burst, Event* out,
+                                     std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                     FireTally& tally) = nullptr;
   std::int64_t (*fire_chunks)(std::int32_t* count, const std::int32_t* target, std::int32_t* chunks,
                               std::int64_t& nchunks, std::int64_t w, const FastDiv& cpr, bool burst,
                               std::uint8_t* chunk_flag, Event* out, FireTally& tally) = nullptr;

@@ -208,16 +208,39 @@ std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::i
 // The currents of eval_fire_rows_fused: read from a buffer, or formed from an int32 accumulator as linear_row
 // (c * float(acc) + b) and product_row (c * float(acc)) do.
 struct BufferCurrents {
+  bool column_free() const { return true; }
   const float* cur;
   __m512 at(std::int64_t row, std::int64_t w, std::int64_t, std::int64_t j, __mmask16 m) const {
     return _mm512_maskz_loadu_ps(m, cur + row * w + j);
   }
 };
+// A synapse's current, linear_row: c[j] * float(acc) + b[j].
+struct LinearCurrents {
+  const std::int32_t* acc;
+  const float* c;
+  const float* b;
+  bool column_free() const { return false; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, c + j), _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+    return _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + j));
+  }
+};
+// A product's current, product_row: one factor times float(acc), whatever the column.
+struct ScaledCurrents {
+  const std::int32_t* acc;
+  __m512 c;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    return _mm512_mul_ps(c, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
+  }
+};
+// Any other combination of a factor per column or one factor, with or without a bias, as given.
 struct AccCurrents {
   const std::int32_t* acc;
   const float* c;
   std::int64_t c_step;
   const float* b;
+  bool column_free() const { return c_step == 0 && b == nullptr; }
   __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
     const __m512 cv = c_step == 1 ? _mm512_maskz_loadu_ps(m, c + j) : _mm512_set1_ps(c[0]);
     const __m512 y = _mm512_mul_ps(cv, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + base + j)));
@@ -225,8 +248,34 @@ struct AccCurrents {
   }
 };
 
+// Flat sweeps (eval_fire_fused) take runs of up to kFlatRows rows of fewer than 64 lanes: bitmaps of
+// kFlatWords 64-bit words (one more, zero, so that a row's bits can always be read from two words).
+constexpr std::int64_t kFlatRows = 32;
+constexpr std::int64_t kFlatWords = kFlatRows;
+
+// Currents read in place (eval_fire_src_rows): a float array laid out like the population, or the residual
+// sum of two count arrays as sum_row forms it (s_a * float(q_a) + s_b * float(q_b), two roundings and an add).
+struct PlaceCurrents {
+  const float* y;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    return _mm512_maskz_loadu_ps(m, y + base + j);
+  }
+};
+struct SumCurrents {
+  const std::int32_t* q_a;
+  const std::int32_t* q_b;
+  __m512 s_a, s_b;
+  bool column_free() const { return true; }
+  __m512 at(std::int64_t, std::int64_t, std::int64_t base, std::int64_t j, __mmask16 m) const {
+    const __m512 x = _mm512_mul_ps(s_a, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, q_a + base + j)));
+    const __m512 y = _mm512_mul_ps(s_b, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, q_b + base + j)));
+    return _mm512_add_ps(x, y);
+  }
+};
+
 template <typename Currents>
-std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                              Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
                              std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
                              std::int64_t& nfired, FireTally& tally) {
@@ -235,8 +284,52 @@ std::int64_t eval_fire_fused(const Currents& src, const std::int32_t* rows, std:
   const __m512 lo = _mm512_set1_ps(static_cast<float>(n_min)), hi = _mm512_set1_ps(static_cast<float>(n_max));
   const std::int64_t cpr = (w + kChunk - 1) / kChunk;
   std::int64_t written = 0;
+  // Rows narrower than a chunk whose width is not a multiple of 16 (attention's 17 tokens) waste most lanes
+  // of their last vector. When the current does not depend on the column, a run of consecutive rows is swept
+  // as one flat range of vectors; each vector's fire and remaining lanes go into bitmaps of the run, split
+  // into the rows' chunks afterwards. The same lanes are evaluated and fired in the same order, so targets,
+  // counts, events and fired chunks are those of the row-by-row sweep.
+  const bool flat = cpr == 1 && w % 16 != 0 && src.column_free();
   for (std::int64_t row = 0; row < nrows; ++row) {
     const std::int64_t r = rows[row], base = r * w;
+    if (flat) {
+      std::int64_t run = 1;
+      while (row + run < nrows && run < kFlatRows && rows[row + run] == r + run) ++run;
+      if (run > 1) {
+        std::uint64_t fire_bits[kFlatWords + 1] = {}, rem_bits[kFlatWords + 1] = {};
+        const std::int64_t len = run * w;
+        for (std::int64_t o = 0; o < len; o += 16) {
+          const __mmask16 m = tail_mask(len - o);
+          const std::int64_t i = base + o;
+          __m512 f = src.at(row, w, base, o, m);
+          if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
+          if (act == Activation::gelu) f = qann_gelu_avx512(f);
+          const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+          const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
+          _mm512_mask_storeu_epi32(target + i, m, t);
+          const __m512i c = _mm512_maskz_loadu_epi32(m, count + i);
+          __mmask16 rem = 0;
+          const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
+          fire_bits[o / 64] |= std::uint64_t{fired_lanes} << (o % 64);
+          rem_bits[o / 64] |= std::uint64_t{rem} << (o % 64);
+        }
+        const std::uint64_t row_mask = (std::uint64_t{1} << w) - 1;  // w < 64 here
+        auto bits_of = [&](const std::uint64_t* bm, std::int64_t at) {
+          const std::int64_t word = at / 64, sh = at % 64;
+          const std::uint64_t v = sh == 0 ? bm[word] : (bm[word] >> sh) | (bm[word + 1] << (64 - sh));
+          return v & row_mask;
+        };
+        for (std::int64_t q = 0; q < run; ++q) {
+          if (bits_of(fire_bits, q * w) == 0) continue;
+          const bool rem = bits_of(rem_bits, q * w) != 0;
+          tally.remaining = rem;
+          fired[nfired] = static_cast<std::int32_t>(r + q);  // one chunk per row
+          remaining[nfired++] = rem ? 1 : 0;
+        }
+        row += run - 1;
+        continue;
+      }
+    }
     for (std::int64_t ch = 0; ch < cpr; ++ch) {
       const std::int64_t j0 = ch * kChunk, n = std::min(kChunk, w - j0);
       __mmask16 rem = 0, any = 0;
@@ -306,8 +399,46 @@ std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, 
     }
     return written;
   }
+  // The two forms the planner makes get their own instantiation (no per-vector test of c_step and b).
+  if (c_step == 1 && b)
+    return eval_fire_fused(LinearCurrents{acc, c, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out,
+                           fired, remaining, nfired, tally);
+  if (c_step == 0 && !b)
+    return eval_fire_fused(ScaledCurrents{acc, _mm512_set1_ps(c[0])}, rows, nrows, w, act, s, n_min, n_max, target,
+                           count, burst, out, fired, remaining, nfired, tally);
   return eval_fire_fused(AccCurrents{acc, c, c_step, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst,
                          out, fired, remaining, nfired, tally);
+}
+
+// eval_fire_src_rows: the currents read in place (activations quantize_row_avx512 does not vectorise take
+// the reference's way: a row buffer and the generic loop).
+std::int64_t eval_fire_src_rows_avx512(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
+                                       float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                       Activation act, float s, std::int32_t n_min, std::int32_t n_max,
+                                       std::int32_t* target, std::int32_t* count, bool burst, Event* out,
+                                       std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                       FireTally& tally) {
+  if (!fused_activation(act)) {
+    std::vector<float> cur(static_cast<std::size_t>(w));
+    std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+    std::int64_t written = 0;
+    for (std::int64_t k = 0; k < nrows; ++k) {
+      const std::int64_t first = std::int64_t{rows[k]} * w;
+      if (q_a)
+        sum_row(q_a + first, s_a, q_b + first, s_b, w, cur.data());
+      else
+        std::copy_n(y + first, w, cur.data());
+      written += detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
+          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+          remaining, nfired, tally);
+    }
+    return written;
+  }
+  if (q_a)
+    return eval_fire_fused(SumCurrents{q_a, q_b, _mm512_set1_ps(s_a), _mm512_set1_ps(s_b)}, rows, nrows, w, act, s,
+                           n_min, n_max, target, count, burst, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(PlaceCurrents{y}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                         remaining, nfired, tally);
 }
 
 void add_scaled_row_avx512(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
@@ -366,6 +497,7 @@ Kernels avx512_kernels() {
   k.fire_chunks = detail::fire_chunks_impl<fire_avx512>;
   k.eval_fire_rows = eval_fire_rows_fused;
   k.eval_fire_acc_rows = eval_fire_acc_rows_avx512;
+  k.eval_fire_src_rows = eval_fire_src_rows_avx512;
   k.add_scaled_row = add_scaled_row_avx512;
   k.matmul_i32 = matmul_i32_avx512;
   k.lanes = 16;

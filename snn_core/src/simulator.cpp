@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 
 #include "snnconv/ann_baseline/qann.hpp"
@@ -38,6 +39,20 @@ std::int64_t Step::fresh_count(int v) const {
   if (vi.pos_begin.empty()) return vi.numel;
   return vi.pos_begin[static_cast<std::size_t>(fresh_hi)] - vi.pos_begin[static_cast<std::size_t>(fresh_lo)];
 }
+
+namespace {
+
+// Every counter of c is zero (word by word: Counters holds uint64 fields only).
+bool all_zero(const Counters& c) {
+  static_assert(sizeof(Counters) % sizeof(std::uint64_t) == 0, "Counters holds uint64 fields only");
+  std::uint64_t words[sizeof(Counters) / sizeof(std::uint64_t)];
+  std::memcpy(words, &c, sizeof c);
+  std::uint64_t any = 0;
+  for (std::uint64_t w : words) any |= w;
+  return any == 0;
+}
+
+}  // namespace
 
 void Simulator::allocate(int batch) {
   if (state.batch == batch && !state.counts.empty()) {
@@ -205,8 +220,8 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
   st.arena = o.arena;
   st.inputs = o.inputs;
   Ledger* ledger = o.ledger;
+  for (Counters& c : scratch.rows) c = Counters{};
   for (int t = 1; t <= o.max_steps && active > 0; ++t) {
-    for (Counters& c : scratch.rows) c = Counters{};
     std::fill(scratch.fired.begin(), scratch.fired.end(), 0);
     std::fill(scratch.pending.begin(), scratch.pending.end(), 0);
     st.t = t;
@@ -231,18 +246,28 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
       o.recording->spikes_neg.push_back(std::move(neg));
     }
     if (ledger) {
+      // A unit that counted nothing this step (a quiet layer) adds only its timesteps: its counters (some 90
+      // words each) are neither added twice nor cleared, which kept every step's ledger work proportional to
+      // the graph rather than to what happened.
       Counters total;
       for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
         if (part_ && !part_->owns(ui)) continue;  // its owner counts it
         const Unit& u = plan_.units[ui];
         Counters& c = scratch.rows[u.row];
+        if (all_zero(c)) {
+          ledger->per_node[u.row].timesteps += static_cast<std::uint64_t>(active);
+          continue;
+        }
         c.timesteps = static_cast<std::uint64_t>(active);  // samples that simulated this step
         total += c;
         ledger->per_node[u.row] += c;
+        c = Counters{};
       }
       total.timesteps = static_cast<std::uint64_t>(active);
       if (ledger->per_step.size() < static_cast<std::size_t>(t)) ledger->per_step.resize(static_cast<std::size_t>(t));
       ledger->per_step[static_cast<std::size_t>(t - 1)] += total;
+    } else {
+      for (Counters& c : scratch.rows) c = Counters{};
     }
     for (int s = 0; s < batch; ++s) {
       const auto k = static_cast<std::size_t>(s);

@@ -41,29 +41,34 @@ void step_add(const Unit& u, Step& st) {
   }
   if (!st.first) {
     // The distinct elements with an event (the ledger's count), then their rows evaluated whole.
-    std::int64_t exact = 0;
     std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
     rows.clear();
     const FastDiv div_w(w);
-    for (const EventList* ev : {&ea, &eb})
+    // A population emits at most one event per neuron and step, so only an element with events on both
+    // operands is counted twice: a's elements are flagged, b's looked up, and a's flags cleared after. Local
+    // pointers (the byte stores could alias the vectors' internals); events come row by row, so a row's flag
+    // is looked at once per run.
+    std::uint8_t* const elem_flag = m.elem_flag.data();
+    std::uint8_t* const row_flag = m.row_flag.data();
+    auto exact = static_cast<std::int64_t>(ea.size() + eb.size());
+    for (const Event& e : ea) elem_flag[e.index] = 1;
+    for (const Event& e : eb) exact -= elem_flag[e.index];
+    for (const Event& e : ea) elem_flag[e.index] = 0;
+    for (const EventList* ev : {&ea, &eb}) {
+      std::int64_t run_lo = 0, run_hi = 0;
       for (const Event& e : *ev) {
-        const auto k = static_cast<std::size_t>(e.index);
-        if (m.elem_flag[k]) continue;
-        m.elem_flag[k] = 1;
-        m.elems.push_back(e.index);
-        ++exact;
-        const auto r = static_cast<std::size_t>(div_w.div(e.index));
-        if (!m.row_flag[r]) {
-          m.row_flag[r] = 1;  // provisional: set again by mark_rows_covering
+        if (e.index >= run_lo && e.index < run_hi) continue;
+        const std::int64_t r = div_w.div(e.index);
+        run_lo = r * w;
+        run_hi = run_lo + w;
+        if (!row_flag[r]) {
+          row_flag[r] = 1;  // provisional: set again by mark_rows_covering
           rows.push_back(static_cast<std::int32_t>(r));
         }
       }
+    }
     for (std::int32_t r : rows) m.row_flag[static_cast<std::size_t>(r)] = 0;
     st.mark_rows_covering(p.out, rows, exact);
-    // The element list only found the distinct elements: every one lies in a row marked whole now, so the
-    // neuron need not walk it to skip them.
-    for (std::int32_t i : m.elems) m.elem_flag[static_cast<std::size_t>(i)] = 0;
-    m.elems.clear();
   }
   c.dense_ops += m.rows.size() * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m.ledger_extra);
 }

@@ -131,15 +131,24 @@ void step_diff(const Unit& u, Step& st) {
       const std::int64_t e = out.pos_begin[static_cast<std::size_t>(st.fresh_hi)];
       for (std::int64_t i = b; i < e; ++i) touch(static_cast<std::size_t>(out.by_pos[static_cast<std::size_t>(i)] / p.cols));
     }
-    for (const Event& e : events) touch(static_cast<std::size_t>(p.div_cols.div(e.index)));
+    // Events come row by row: an index is split only when it leaves the previous event's row.
+    std::int64_t lo = 0, hi = 0;
+    for (const Event& e : events) {
+      if (e.index >= lo && e.index < hi) continue;
+      const std::int64_t r = p.div_cols.div(e.index);
+      lo = r * p.cols;
+      hi = lo + p.cols;
+      touch(static_cast<std::size_t>(r));
+    }
   }
   const std::vector<std::int32_t>& count = st.counts(p.in);
   const bool ln = p.fn != DiffUnitAttrs::Fn::softmax;  // LayerNorm, RMSNorm, rotary: priced like LayerNorm
   if (p.mask_in >= 0 && (s.keep.empty() || (st.first && !st.incremental))) read_mask(u, p, s, st);
+  const FastDiv div_rows(p.rows);  // a division instruction per row cost as much as a short row's update
   for (std::int32_t r : x.rows_changed) {
     const std::int64_t base = std::int64_t{r} * p.cols;
     // The row within its sample decides a causal softmax's visible columns.
-    const std::int64_t local = r % p.rows;
+    const std::int64_t local = div_rows.mod(r);
     if (p.fn == DiffUnitAttrs::Fn::rotary) {  // a position-dependent linear map: the row's cos/sin
       const std::int64_t pos = (local % p.causal_m) * p.cols;
       ann::rotary_row(count.data() + base, p.s_a, p.cols, p.gamma.data() + pos, p.beta.data() + pos, s.y.data() + base);

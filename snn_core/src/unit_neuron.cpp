@@ -2,6 +2,7 @@
 // level its membrane s/2 + f(X) - count*s points at; the neuron steps its count toward the target, one +-1
 // spike per step (strict) or the whole difference as one multi-bit event (burst).
 #include <algorithm>
+#include <cstring>
 
 #include "snnconv/ann_baseline/qann.hpp"
 #include "units.hpp"
@@ -101,6 +102,55 @@ AccCurrent acc_current(const Step& st, const NeuronParams& p) {
   return {};
 }
 
+// A current the kernels read in place (eval_fire_src_rows): a differential unit's outputs, or a residual sum of
+// two count arrays. Neither set: any other current.
+struct SrcCurrent {
+  const float* y = nullptr;
+  const std::int32_t* q_a = nullptr;
+  const std::int32_t* q_b = nullptr;
+  float s_a = 1.0f, s_b = 1.0f;
+  bool any() const { return y != nullptr || q_a != nullptr; }
+};
+
+SrcCurrent src_current(const Step& st, const NeuronParams& p) {
+  const ValueInfo& in = st.info(p.in);
+  if (in.producer < 0) return {};
+  const Unit& pu = st.plan.units[static_cast<std::size_t>(in.producer)];
+  const auto slot = static_cast<std::size_t>(pu.slot);
+  SrcCurrent c;
+  if (pu.kind == UnitKind::diff) c.y = st.state.diffs[slot].y.data();
+  if (pu.kind == UnitKind::add) {
+    const AddParams& ap = st.plan.adds[slot];
+    c.q_a = st.state.counts[static_cast<std::size_t>(st.info(ap.a).storage)].data();
+    c.q_b = st.state.counts[static_cast<std::size_t>(st.info(ap.b).storage)].data();
+    c.s_a = ap.s_a;
+    c.s_b = ap.s_b;
+  }
+  return c;
+}
+
+// The rows flagged in row_flag (n of them), in increasing order: flags read eight at a time, so a scan of a
+// pass's rows costs little next to evaluating the marked ones. False (use the list as it is) when the flags
+// do not hold exactly n rows.
+bool ascending_rows(const std::vector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
+  out.clear();
+  const std::size_t total = row_flag.size();
+  const std::uint8_t* f = row_flag.data();
+  std::size_t r = 0;
+  for (; r + 8 <= total && out.size() < n; r += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, f + r, 8);
+    while (word != 0) {
+      const int bit = __builtin_ctzll(word);
+      out.push_back(static_cast<std::int32_t>(r + static_cast<std::size_t>(bit / 8)));
+      word &= ~(std::uint64_t{0xFF} << (bit / 8 * 8));
+    }
+  }
+  for (; r < total && out.size() < n; ++r)
+    if (f[r]) out.push_back(static_cast<std::int32_t>(r));
+  return out.size() == n;
+}
+
 }  // namespace
 
 void step_neuron(const Unit& u, Step& st) {
@@ -130,18 +180,32 @@ void step_neuron(const Unit& u, Step& st) {
   // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
   // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
   const AccCurrent ac = kern.eval_fire_acc_rows ? acc_current(st, p) : AccCurrent{};
-  for (std::size_t k0 = 0; k0 < m.rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
-    const std::size_t nrows = std::min(m.rows.size() - k0, static_cast<std::size_t>(kEvalRows));
+  const SrcCurrent sc = kern.eval_fire_src_rows && !ac.acc ? src_current(st, p) : SrcCurrent{};
+  // The AVX-512 kernels sweep runs of consecutive rows narrower than a vector multiple as one flat range
+  // (kernels_avx512.cpp) when the current does not depend on the column: such rows are taken in increasing
+  // order, read off the row flags (a step's events may arrive in any order; every result is an integer sum
+  // or a per-element function, so the order of evaluation changes no count, target or ledger entry).
+  const std::vector<std::int32_t>* marked = &m.rows;
+  if (kern.lanes == 16 && w < kChunk && w % 16 != 0 && m.rows.size() > 1 && (!ac.acc || ac.c_step == 0) &&
+      ascending_rows(m.row_flag, m.rows.size(), x.rows_sorted))
+    marked = &x.rows_sorted;
+  const std::vector<std::int32_t>& rows = *marked;
+  for (std::size_t k0 = 0; k0 < rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
+    const std::size_t nrows = std::min(rows.size() - k0, static_cast<std::size_t>(kEvalRows));
     std::int64_t nfired = 0;
     const std::size_t most = nrows * static_cast<std::size_t>(w);
     std::int64_t written;
     if (ac.acc) {
-      written = kern.eval_fire_acc_rows(ac.acc, ac.c, ac.c_step, ac.b, m.rows.data() + k0, static_cast<std::int64_t>(nrows), w,
+      written = kern.eval_fire_acc_rows(ac.acc, ac.c, ac.c_step, ac.b, rows.data() + k0, static_cast<std::int64_t>(nrows), w,
                                         p.act, p.s, p.n_min, p.n_max, target, count, burst, events.tail(most),
                                         x.chunks.data(), x.remaining.data(), nfired, tally);
+    } else if (sc.any()) {
+      written = kern.eval_fire_src_rows(sc.y, sc.q_a, sc.s_a, sc.q_b, sc.s_b, rows.data() + k0, static_cast<std::int64_t>(nrows),
+                                        w, p.act, p.s, p.n_min, p.n_max, target, count, burst, events.tail(most),
+                                        x.chunks.data(), x.remaining.data(), nfired, tally);
     } else {
-      for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, m.rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
-      written = kern.eval_fire_rows(x.current.data(), m.rows.data() + k0, static_cast<std::int64_t>(nrows), w, p.act, p.s,
+      for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
+      written = kern.eval_fire_rows(x.current.data(), rows.data() + k0, static_cast<std::int64_t>(nrows), w, p.act, p.s,
                                     p.n_min, p.n_max, target, count, x.level.data(), burst, events.tail(most),
                                     x.chunks.data(), x.remaining.data(), nfired, tally);
     }

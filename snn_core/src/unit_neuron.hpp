@@ -44,6 +44,7 @@ struct NeuronScratch {
   std::vector<float> current;        // the input currents of up to kEvalRows marked rows
   std::vector<std::int32_t> level;   // one row's levels
   std::vector<std::int32_t> chunks;  // chunks found differing
+  std::vector<std::int32_t> rows_sorted;  // the marked rows in increasing order (flat sweeps of narrow rows)
   std::vector<std::uint8_t> remaining;
   std::vector<std::uint32_t> fired_tick;  // [batch * chunks] the step (Scratch::tick) a chunk fired in evaluation
   std::vector<std::uint8_t> fired_rem;    // [batch * chunks] a count still differed after that

@@ -112,21 +112,59 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     // row of A's element is its accumulator row: index / K). Then, per batch entry, the cheaper exact
     // method: the events' row updates, or acc = A_t B_t recomputed (vector operations counted in registers
     // of `lanes` int32).
+    // Events come grouped by batch entry (a population emits them row by row): each entry's count is kept in
+    // a register while its run lasts, and the arrays are reached through local pointers (the byte flags'
+    // stores could alias any vector's internals and would force every pointer to be reloaded per event).
     const FastDiv div_m(p.m);
-    for (const Event& e : ea) {
-      const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
-      if (x.a_events[static_cast<std::size_t>(bt)]++ == 0 && x.b_events[static_cast<std::size_t>(bt)] == 0)
-        x.touched.push_back(static_cast<std::int32_t>(bt));
-      s.a[static_cast<std::size_t>(e.index)] += e.delta;
-      if (!x.row_flag[static_cast<std::size_t>(row)]) {
-        x.row_flag[static_cast<std::size_t>(row)] = 1;
-        x.rows_changed.push_back(static_cast<std::int32_t>(row));
+    std::int32_t* const sa = s.a.data();
+    std::uint8_t* const row_flag = x.row_flag.data();
+    std::int32_t* const a_events = x.a_events.data();
+    std::int32_t* const b_events = x.b_events.data();
+    std::vector<std::int32_t>& touched = x.touched;
+    auto count_run = [&](std::int32_t* mine, const std::int32_t* other, std::int64_t bt, std::int32_t run) {
+      if (run == 0) return;
+      if (mine[bt] == 0 && other[bt] == 0) touched.push_back(static_cast<std::int32_t>(bt));
+      mine[bt] += run;
+    };
+    {
+      std::int64_t run_bt = 0;
+      std::int32_t run = 0;
+      // Indices are split (two multiplications) only when an event leaves the row of the one before.
+      std::int64_t lo = 0, hi = 0;
+      for (const Event& e : ea) {
+        if (e.index < lo || e.index >= hi) {
+          const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
+          lo = row * p.k;
+          hi = lo + p.k;
+          if (bt != run_bt) {
+            count_run(a_events, b_events, run_bt, run);
+            run_bt = bt;
+            run = 0;
+          }
+          if (!row_flag[row]) {
+            row_flag[row] = 1;
+            x.rows_changed.push_back(static_cast<std::int32_t>(row));
+          }
+        }
+        ++run;
+        sa[e.index] += e.delta;
       }
-    }
-    for (const Event& e : st.events(p.b)) {
-      const std::int64_t bt = p.div_kn.div(e.index);
-      if (x.b_events[static_cast<std::size_t>(bt)]++ == 0 && x.a_events[static_cast<std::size_t>(bt)] == 0)
-        x.touched.push_back(static_cast<std::int32_t>(bt));
+      count_run(a_events, b_events, run_bt, run);
+      run_bt = 0;
+      run = 0;
+      lo = hi = 0;
+      const std::int64_t kn = p.k * p.n;
+      for (const Event& e : st.events(p.b)) {
+        if (e.index < lo || e.index >= hi) {
+          count_run(b_events, a_events, run_bt, run);
+          run_bt = p.div_kn.div(e.index);
+          lo = run_bt * kn;
+          hi = lo + kn;
+          run = 0;
+        }
+        ++run;
+      }
+      count_run(b_events, a_events, run_bt, run);
     }
     const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
     // matmul_i32 runs four rows per loaded vector of B without branches: about a quarter of a row update's
@@ -188,29 +226,37 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
     return;
   }
-  for (const Event& e : eb) {
-    const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
-    const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
-    const std::int64_t row = bt * p.k + q;
-    s.b[static_cast<std::size_t>(e.index)] += e.delta;
-    if (!x.dense[static_cast<std::size_t>(bt)]) {
-      x.db[static_cast<std::size_t>(e.index)] += e.delta;
-      if (!x.db_flag[static_cast<std::size_t>(row)]) {
-        x.db_flag[static_cast<std::size_t>(row)] = 1;
-        x.db_rows.push_back(static_cast<std::int32_t>(row));
+  {
+    std::int32_t* const sb = s.b.data();
+    const std::uint8_t* const dense = x.dense.data();
+    std::int32_t* const db = x.db.data();
+    std::uint8_t* const db_flag = x.db_flag.data();
+    std::uint8_t* const col_flag = x.col_flag.data();
+    std::int32_t* const col_count = x.col_count.data();
+    for (const Event& e : eb) {
+      const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
+      const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+      const std::int64_t row = bt * p.k + q;
+      sb[e.index] += e.delta;
+      if (!dense[bt]) {
+        db[e.index] += e.delta;
+        if (!db_flag[row]) {
+          db_flag[row] = 1;
+          x.db_rows.push_back(static_cast<std::int32_t>(row));
+        }
       }
-    }
-    // Column j of every row of this batch entry changed: counted, and marked, in step_product.
-    const auto col = static_cast<std::size_t>(bt * p.n + j);
-    if (!x.col_flag[col]) {
-      x.col_flag[col] = 1;
-      x.cols.push_back(static_cast<std::int32_t>(col));
-      if (x.col_count[static_cast<std::size_t>(bt)]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
+      // Column j of every row of this batch entry changed: counted, and marked, in step_product.
+      const std::int64_t col = bt * p.n + j;
+      if (!col_flag[col]) {
+        col_flag[col] = 1;
+        x.cols.push_back(static_cast<std::int32_t>(col));
+        if (col_count[bt]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
+      }
     }
   }
   b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
-    const std::int64_t bt = row / p.k, q = row - bt * p.k;
+    const std::int64_t bt = p.div_k.div(row), q = row - bt * p.k;
     std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
     const std::int32_t* acol = s.a.data() + bt * p.m * p.k + q;
     for (std::int64_t i = 0; i < p.m; ++i) {

@@ -136,10 +136,22 @@ void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   x.codes.resize(static_cast<std::size_t>(rows * kp));
   std::memset(x.codes.data(), offset, x.codes.size());
   for (std::int64_t i = 0; i < rows; ++i) x.row_slot[static_cast<std::size_t>(x.rows_changed[static_cast<std::size_t>(i)])] = static_cast<std::int32_t>(i);
-  for (const Event& e : events) {
-    const std::int64_t r = p.div_k.div(e.index), k = e.index - r * p.k;
-    std::uint8_t& code = x.codes[static_cast<std::size_t>(x.row_slot[static_cast<std::size_t>(r)] * kp + k)];
-    code = static_cast<std::uint8_t>(code + e.delta);
+  // Local pointers: the byte stores could alias the vectors' internals, which would then be reloaded per
+  // event. Events come row by row, so a row's event-matrix row is found once per run.
+  {
+    std::uint8_t* const codes = x.codes.data();
+    const std::int32_t* const row_slot = x.row_slot.data();
+    std::int64_t run_row = 0, run_lo = -p.k;  // no index lies in the first "run"
+    std::uint8_t* code_row = codes;
+    for (const Event& e : events) {
+      if (e.index < run_lo || e.index >= run_lo + p.k) {
+        run_row = p.div_k.div(e.index);
+        run_lo = run_row * p.k;
+        code_row = codes + std::int64_t{row_slot[run_row]} * kp;
+      }
+      std::uint8_t& code = code_row[e.index - run_lo];
+      code = static_cast<std::uint8_t>(code + e.delta);
+    }
   }
   // Scratch kept across steps: no allocation per call.
   std::vector<std::int32_t*>& acc_rows = x.acc_rows;
@@ -200,13 +212,22 @@ void step_synapse(const Unit& u, Step& st) {
   const ValueInfo& in = st.info(p.in);
   const EventList& events = st.events(p.in);
   std::int32_t max_delta = 0;
-  for (const Event& e : events) {
-    const auto r = static_cast<std::size_t>(p.div_k.div(e.index));
-    if (!x.row_flag[r]) {
-      x.row_flag[r] = 1;
-      x.rows_changed.push_back(static_cast<std::int32_t>(r));
+  {
+    // Events come row by row: a row's flag is looked at once per run (local pointer: see accumulate_dense).
+    std::uint8_t* const row_flag = x.row_flag.data();
+    std::int64_t run_lo = 0, run_hi = 0;
+    for (const Event& e : events) {
+      if (e.index < run_lo || e.index >= run_hi) {
+        const std::int64_t r = p.div_k.div(e.index);
+        run_lo = r * p.k;
+        run_hi = run_lo + p.k;
+        if (!row_flag[r]) {
+          row_flag[r] = 1;
+          x.rows_changed.push_back(static_cast<std::int32_t>(r));
+        }
+      }
+      max_delta = std::max(max_delta, std::abs(e.delta));
     }
-    max_delta = std::max(max_delta, std::abs(e.delta));
   }
   if (!events.empty()) {
     const Kernels& kern = st.plan.kernels;

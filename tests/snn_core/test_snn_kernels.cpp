@@ -351,12 +351,15 @@ TEST_SUITE("unit") {
     for (const snn::Kernels& k : variants())
       for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
         for (bool burst : {false, true})
-          for (std::int64_t w : {std::int64_t{37}, std::int64_t{64}, std::int64_t{200}}) {
+          for (std::int64_t w : {std::int64_t{17}, std::int64_t{37}, std::int64_t{64}, std::int64_t{200}})
+            for (bool runs : {false, true}) {  // runs: consecutive rows, which the AVX-512 kernel sweeps flat
             CAPTURE(static_cast<int>(act));
             CAPTURE(burst);
             CAPTURE(w);
-            const std::int64_t total_rows = 6, nrows = 4;
-            const std::vector<std::int32_t> rows{4, 1, 5, 2};
+            CAPTURE(runs);
+            const std::int64_t total_rows = 6;
+            const std::vector<std::int32_t> rows = runs ? std::vector<std::int32_t>{1, 2, 3, 0, 4, 5} : std::vector<std::int32_t>{4, 1, 5, 2};
+            const auto nrows = static_cast<std::int64_t>(rows.size());
             const float s = 0.37f;
             const std::int32_t n_min = -8, n_max = 7;
             std::vector<float> cur(static_cast<std::size_t>(nrows * w));
@@ -406,7 +409,79 @@ TEST_SUITE("unit") {
             CHECK(same_events);
             ++checked;
           }
-    CHECK(checked >= 24);
+    CHECK(checked >= 64);
+  }
+  TEST_CASE("eval_fire_src_rows: currents read in place (unit outputs, residual sums) give the reference's results") {
+    std::mt19937_64 rng(47);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (const snn::Kernels& k : variants()) {
+      if (!k.eval_fire_src_rows) continue;  // this instruction set forms currents with current_row
+      for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
+        for (bool sum : {false, true})
+          for (bool burst : {false, true})
+            for (std::int64_t w : {std::int64_t{17}, std::int64_t{64}, std::int64_t{100}}) {
+              CAPTURE(static_cast<int>(act));
+              CAPTURE(sum);
+              CAPTURE(burst);
+              CAPTURE(w);
+              const std::int64_t total_rows = 6;
+              const std::vector<std::int32_t> rows{4, 5, 0, 2, 3};  // runs of consecutive rows, and a jump
+              const auto nrows = static_cast<std::int64_t>(rows.size());
+              const auto n = static_cast<std::size_t>(total_rows * w);
+              std::vector<float> y(n);
+              std::vector<std::int32_t> qa(n), qb(n), count(n), target(n);
+              for (float& v : y) v = nd(rng);
+              for (auto& q : qa) q = static_cast<std::int32_t>(rng() % 31) - 15;
+              for (auto& q : qb) q = static_cast<std::int32_t>(rng() % 31) - 15;
+              for (auto& c : count) c = static_cast<std::int32_t>(rng() % 16) - 8;
+              for (auto& t : target) t = static_cast<std::int32_t>(rng() % 16) - 8;
+              const float s_a = 0.173f, s_b = 0.291f, s = 0.37f;
+              struct Run {
+                std::vector<std::int32_t> count, target, fired;
+                std::vector<std::uint8_t> remaining;
+                std::vector<snn::Event> events;
+                snn::FireTally tally;
+              };
+              auto run = [&](const snn::Kernels& kk) {
+                Run r{count, target, std::vector<std::int32_t>(static_cast<std::size_t>(total_rows * 2)),
+                      std::vector<std::uint8_t>(static_cast<std::size_t>(total_rows * 2)), std::vector<snn::Event>(n), {}};
+                std::int64_t nf = 0;
+                const std::int64_t written = kk.eval_fire_src_rows(
+                    sum ? nullptr : y.data(), sum ? qa.data() : nullptr, s_a, sum ? qb.data() : nullptr, s_b, rows.data(),
+                    nrows, w, act, s, -8, 7, r.target.data(), r.count.data(), burst, r.events.data(), r.fired.data(),
+                    r.remaining.data(), nf, r.tally);
+                r.events.resize(static_cast<std::size_t>(written));
+                r.fired.resize(static_cast<std::size_t>(nf));
+                r.remaining.resize(static_cast<std::size_t>(nf));
+                return r;
+              };
+              const Run a = run(ref), b = run(k);
+              REQUIRE(!a.events.empty());
+              CHECK(b.count == a.count);
+              CHECK(b.target == a.target);
+              CHECK(b.fired == a.fired);
+              CHECK(b.remaining == a.remaining);
+              CHECK(b.tally.pos == a.tally.pos);
+              CHECK(b.tally.neg == a.tally.neg);
+              bool same = a.events.size() == b.events.size();
+              for (std::size_t e = 0; same && e < a.events.size(); ++e)
+                same = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
+              CHECK(same);
+              // The reference's targets are quantize_level of the unit's output / of ann::sum_value.
+              int off = 0;
+              for (std::int32_t r : rows)
+                for (std::int64_t j = 0; j < w; ++j) {
+                  const auto i = static_cast<std::size_t>(r * w + j);
+                  const float x = sum ? ann::sum_value(qa[i], s_a, qb[i], s_b) : y[i];
+                  off += a.target[i] != ann::quantize_level(x, act, s, -8, 7);
+                }
+              CHECK(off == 0);
+              ++checked;
+            }
+    }
+    if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 48);
   }
   TEST_CASE("eval_fire_acc_rows: currents formed from accumulators give the reference's targets, counts and events") {
     std::mt19937_64 rng(43);
@@ -419,8 +494,12 @@ TEST_SUITE("unit") {
       for (Activation act : {Activation::none, Activation::relu, Activation::gelu, Activation::silu})
         for (bool product : {false, true})
           for (bool burst : {false, true}) {
-            const std::int64_t w = 45, total_rows = 5;
-            const std::vector<std::int32_t> rows{3, 0, 4};
+            for (std::int64_t w : {std::int64_t{17}, std::int64_t{45}}) {
+            CAPTURE(w);
+            const std::int64_t total_rows = 5;
+            // Rows 3, 4 and 0, 1 consecutive: the AVX-512 kernel sweeps product rows narrower than 64 flat.
+            const std::vector<std::int32_t> rows{3, 4, 0, 1, 2};
+            const auto nrows = static_cast<std::int64_t>(rows.size());
             std::vector<std::int32_t> acc(static_cast<std::size_t>(total_rows * w)), count(acc.size()), target(acc.size());
             for (auto& a : acc) a = ad(rng);
             for (auto& c : count) c = static_cast<std::int32_t>(rng() % 16) - 8;
@@ -432,26 +511,30 @@ TEST_SUITE("unit") {
             const float* bp = product ? nullptr : b.data();
             const std::int64_t c_step = product ? 0 : 1;
             auto run = [&](const snn::Kernels& kk, std::vector<std::int32_t>& cnt, std::vector<std::int32_t>& tgt,
-                           std::vector<snn::Event>& ev, snn::FireTally& tally, std::vector<std::int32_t>& fired) {
+                           std::vector<snn::Event>& ev, snn::FireTally& tally, std::vector<std::int32_t>& fired,
+                           std::vector<std::uint8_t>& rem) {
               ev.assign(static_cast<std::size_t>(total_rows * w), {});
               fired.assign(static_cast<std::size_t>(total_rows), 0);
-              std::vector<std::uint8_t> rem(fired.size());
+              rem.assign(fired.size(), 0);
               std::int64_t nf = 0;
-              const std::int64_t n = kk.eval_fire_acc_rows(acc.data(), cp, c_step, bp, rows.data(), 3, w, act, 0.21f, -8, 7,
+              const std::int64_t n = kk.eval_fire_acc_rows(acc.data(), cp, c_step, bp, rows.data(), nrows, w, act, 0.21f, -8, 7,
                                                            tgt.data(), cnt.data(), burst, ev.data(), fired.data(), rem.data(),
                                                            nf, tally);
               ev.resize(static_cast<std::size_t>(n));
               fired.resize(static_cast<std::size_t>(nf));
+              rem.resize(static_cast<std::size_t>(nf));
             };
             std::vector<std::int32_t> c1 = count, t1 = target, c2 = count, t2 = target, f1, f2;
             std::vector<snn::Event> e1, e2;
             snn::FireTally ta, tb;
-            run(ref, c1, t1, e1, ta, f1);
-            run(k, c2, t2, e2, tb, f2);
+            std::vector<std::uint8_t> r1, r2;
+            run(ref, c1, t1, e1, ta, f1, r1);
+            run(k, c2, t2, e2, tb, f2, r2);
             REQUIRE(!e1.empty());
             CHECK(c1 == c2);
             CHECK(t1 == t2);
             CHECK(f1 == f2);
+            CHECK(r1 == r2);
             CHECK(ta.pos == tb.pos);
             CHECK(ta.neg == tb.neg);
             bool same = e1.size() == e2.size();
@@ -468,9 +551,10 @@ TEST_SUITE("unit") {
               }
             CHECK(off == 0);
             ++checked;
+            }
           }
     }
-    if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 16);
+    if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 32);
   }
 }
 
