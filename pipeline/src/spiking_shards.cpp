@@ -116,6 +116,9 @@ void rethrow_packed(BytesIn& in) {
 }
 
 void put_calibration(BytesOut& out, const Calibration& cal) {
+  std::size_t bytes = 16;
+  for (const auto& [name, st] : cal.points) bytes += name.size() + st.values.size() * sizeof(float) + 48;
+  out.reserve(out.str().size() + bytes);
   out.put<std::int64_t>(cal.samples);
   out.put<std::uint64_t>(cal.points.size());
   for (const auto& [name, st] : cal.points) {

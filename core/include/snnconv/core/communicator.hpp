@@ -70,6 +70,7 @@ class BytesOut {
     put_bytes(v.data(), v.size() * sizeof(T));
   }
   void put_tensor(const Tensor& t);
+  void reserve(std::size_t n) { bytes_.reserve(n); }  // a large message built without regrowing
   std::string& str() { return bytes_; }
 
  private:
