@@ -135,20 +135,9 @@ std::int64_t eval_fire_src_rows_reference(const float* y, const std::int32_t* q_
                                           std::int32_t* target, std::int32_t* count, bool burst, Event* out,
                                           std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
                                           FireTally& tally) {
-  std::vector<float> cur(static_cast<std::size_t>(w));
-  std::vector<std::int32_t> level(static_cast<std::size_t>(w));
-  std::int64_t written = 0;
-  for (std::int64_t k = 0; k < nrows; ++k) {
-    const std::int64_t first = std::int64_t{rows[k]} * w;
-    if (q_a)
-      sum_row(q_a + first, s_a, q_b + first, s_b, w, cur.data());
-    else
-      std::copy_n(y + first, w, cur.data());
-    written += detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
-        cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
-        remaining, nfired, tally);
-  }
-  return written;
+  return detail::eval_fire_src_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
+      y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired, remaining, nfired,
+      tally);
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels.hpp"
 
@@ -32,6 +33,32 @@ std::int64_t eval_fire_rows_impl(const float* cur, const std::int32_t* rows, std
       fired[nfired] = static_cast<std::int32_t>(r * cpr + c);
       remaining[nfired++] = tally.remaining ? 1 : 0;
     }
+  }
+  return written;
+}
+
+// eval_fire_src_rows row by row (kernels.hpp): each row's currents copied from y, or formed as sum_row does from
+// the two level operands, then eval_fire_rows_impl on that one row. The reference, and the fallback of an
+// instruction set's fused form for the activations it does not fuse.
+template <auto Quantize, auto Settle, auto Fire>
+std::int64_t eval_fire_src_rows_impl(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
+                                     float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                     Activation act, float s, std::int32_t n_min, std::int32_t n_max,
+                                     std::int32_t* target, std::int32_t* count, bool burst, Event* out,
+                                     std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                     FireTally& tally) {
+  std::vector<float> cur(static_cast<std::size_t>(w));
+  std::vector<std::int32_t> level(static_cast<std::size_t>(w));
+  std::int64_t written = 0;
+  for (std::int64_t k = 0; k < nrows; ++k) {
+    const std::int64_t first = std::int64_t{rows[k]} * w;
+    if (q_a)
+      sum_row(q_a + first, s_a, q_b + first, s_b, w, cur.data());
+    else
+      std::copy_n(y + first, w, cur.data());
+    written += eval_fire_rows_impl<Quantize, Settle, Fire>(cur.data(), rows + k, 1, w, act, s, n_min, n_max, target,
+                                                           count, level.data(), burst, out + written, fired,
+                                                           remaining, nfired, tally);
   }
   return written;
 }
