@@ -3,6 +3,10 @@
 
 #include "snnconv/core/error.hpp"
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 namespace snnconv::pipeline::detail {
 
 namespace {
@@ -115,13 +119,16 @@ void rethrow_packed(BytesIn& in) {
   throw_as(kind, message, c);
 }
 
-void put_calibration(BytesOut& out, const Calibration& cal) {
+// The sample count of `cal` and the statistics of the points named in `names` (those one rank owns).
+void put_calibration(BytesOut& out, const Calibration& cal, const std::set<std::string>& names) {
   std::size_t bytes = 16;
-  for (const auto& [name, st] : cal.points) bytes += name.size() + st.values.size() * sizeof(float) + 48;
+  for (const auto& [name, st] : cal.points)
+    if (names.count(name)) bytes += name.size() + st.values.size() * sizeof(float) + 48;
   out.reserve(out.str().size() + bytes);
   out.put<std::int64_t>(cal.samples);
-  out.put<std::uint64_t>(cal.points.size());
+  out.put<std::uint64_t>(names.size());
   for (const auto& [name, st] : cal.points) {
+    if (!names.count(name)) continue;
     out.put_string(name);
     out.put(st.min);
     out.put(st.max);
@@ -174,6 +181,29 @@ ActivationSteps get_steps(BytesIn& in) {
   return steps;
 }
 
+// Which rank searches the steps of each point: contiguous runs of the skeleton's points of about equal search
+// work (the values a point keeps, numel x samples up to max_values), a tie group with its first point. The same
+// on every rank: it depends only on the skeleton, the sample count and the options.
+std::vector<int> point_owners(const QannSkeleton& sk, std::int64_t samples, std::int64_t max_values, int ranks) {
+  std::vector<std::int64_t> work(sk.points.size());
+  std::int64_t all = 0;
+  for (std::size_t i = 0; i < sk.points.size(); ++i) {
+    std::int64_t n = 1;
+    for (const Dim& d : sk.graph.value(sk.graph.find_value(sk.points[i].name)).type.dims) n *= std::max<std::int64_t>(d.value, 1);
+    work[i] = std::max<std::int64_t>(1, std::min(n * std::max<std::int64_t>(samples, 1), max_values));
+    all += work[i];
+  }
+  std::vector<int> owner(sk.points.size());
+  std::map<int, int> tie_owner;
+  std::int64_t before = 0;
+  for (std::size_t i = 0; i < sk.points.size(); ++i) {
+    owner[i] = static_cast<int>(std::min<std::int64_t>(ranks - 1, (2 * before + work[i]) * ranks / (2 * all)));
+    before += work[i];
+    if (sk.points[i].tie >= 0) owner[i] = tie_owner.try_emplace(sk.points[i].tie, owner[i]).first->second;
+  }
+  return owner;
+}
+
 }  // namespace
 
 QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& options,
@@ -185,9 +215,12 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
   }
   // 1. Every rank: the model, its skeleton and the statistics of its contiguous shard of the calibration samples
   //    (calibrate_range: the whole run's subsampling positions), or its error.
+  const int ranks = comm->size(), me = comm->rank();
   QuantizedModel m;
   QannSkeleton sk;
-  BytesOut mine;
+  Calibration part;
+  std::vector<int> owner;
+  std::string failed;  // this rank's error, packed
   try {
     m = prepare();
     sk = detail::quantization_skeleton(m);
@@ -195,40 +228,80 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
     const std::vector<std::vector<Tensor>> inputs =
         sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, options);
     if (inputs.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
-    const ShardRange sh = shard_of(inputs.size(), comm->rank(), comm->size());
-    const Calibration part = calibrate_range(sk, inputs, static_cast<std::int64_t>(sh.lo),
-                                             static_cast<std::int64_t>(sh.hi), options.quant);
-    mine.put(ErrorKind::none);
-    put_calibration(mine, part);
+    const ShardRange sh = shard_of(inputs.size(), me, ranks);
+    part = calibrate_range(sk, inputs, static_cast<std::int64_t>(sh.lo), static_cast<std::int64_t>(sh.hi), options.quant);
+    owner = point_owners(sk, static_cast<std::int64_t>(inputs.size()), options.quant.max_values, ranks);
   } catch (const Error& e) {
-    mine = BytesOut();
-    put_error(mine, e);
+    BytesOut b;
+    put_error(b, e);
+    failed = std::move(b.str());
   }
-  // 2. Rank 0 merges the shards in rank order (= sample order: one process's statistics bit for bit) and chooses
-  //    the steps; the first failing rank's error (its first failing sample) stands for the job, as in one process.
-  const std::vector<std::string> parts = comm->gather(mine.str(), 0);
+  // 2. The kept values of each point go to the rank that owns it (one gather rooted at every rank: each value moves
+  //    once, and the step search divides over the ranks). Each owner merges its points' shards in rank order (=
+  //    sample order: one process's statistics bit for bit) and chooses their steps; every owner sees every
+  //    rank's status, so the first failing rank's error (its first failing sample) stands everywhere.
+  std::vector<std::string> mine;
+  for (int r = 0; r < ranks; ++r) {
+    BytesOut out;
+    if (!failed.empty()) {
+      out.str() = failed;
+    } else {
+      std::set<std::string> names;
+      for (std::size_t i = 0; i < sk.points.size(); ++i)
+        if (owner[i] == r) names.insert(sk.points[i].name);
+      out.put(ErrorKind::none);
+      put_calibration(out, part, names);
+    }
+    std::vector<std::string> got = comm->gather(out.str(), r);
+    if (r == me) mine = std::move(got);
+  }
+  part = Calibration{};
+  BytesOut reply;
+  try {
+    Calibration cal;
+    for (std::size_t k = 0; k < mine.size(); ++k) {
+      BytesIn in(mine[k]);
+      rethrow_packed(in);
+      Calibration c = get_calibration(in);
+      if (!in.done()) throw Error("rank " + std::to_string(k) + " sent trailing calibration bytes");
+      if (k == 0) cal = std::move(c);
+      else merge_calibration(cal, std::move(c));
+    }
+    mine.clear();
+    std::vector<bool> only(sk.points.size());
+    for (std::size_t i = 0; i < sk.points.size(); ++i) only[i] = owner[i] == me;
+    const ActivationSteps steps = choose_activation_steps(sk, cal, options.quant, &only);
+    reply.put(ErrorKind::none);
+    reply.put<std::int64_t>(cal.samples);
+    put_steps(reply, steps);
+  } catch (const Error& e) {
+    reply = BytesOut();
+    put_error(reply, e);
+  }
+  // 3. Rank 0 puts the steps together (the first error in rank order, the same on every owner) and sends them.
+  const std::vector<std::string> replies = comm->gather(reply.str(), 0);
   BytesOut decision;
-  if (comm->rank() == 0) {
+  if (me == 0) {
     try {
-      Calibration cal;
-      for (std::size_t k = 0; k < parts.size(); ++k) {
-        BytesIn in(parts[k]);
+      ActivationSteps all;
+      std::int64_t calibrated = 0;
+      for (std::size_t k = 0; k < replies.size(); ++k) {
+        BytesIn in(replies[k]);
         rethrow_packed(in);
-        Calibration c = get_calibration(in);
-        if (!in.done()) throw Error("rank " + std::to_string(k) + " sent trailing calibration bytes");
-        if (k == 0) cal = std::move(c);
-        else merge_calibration(cal, std::move(c));
+        calibrated = in.get<std::int64_t>();  // every owner merged every rank's sample count
+        ActivationSteps some = get_steps(in);
+        if (!in.done()) throw Error("rank " + std::to_string(k) + " sent trailing step bytes");
+        all.merge(some);
       }
-      const ActivationSteps steps = choose_activation_steps(sk, cal, options.quant);
       decision.put(ErrorKind::none);
-      decision.put<std::int64_t>(cal.samples);
-      put_steps(decision, steps);
+      decision.put<std::int64_t>(calibrated);
+      put_steps(decision, all);
     } catch (const Error& e) {
       decision = BytesOut();
       put_error(decision, e);
     }
   }
-  // 3. Every rank applies the steps, quantizes the weights and converts: the same code on the same inputs, so the
+  // 4. Every rank applies the steps, quantizes the weights and converts: the same code on the same inputs, so the
   //    same graphs on every rank, with no model image to send or parse.
   comm->broadcast(decision.str(), 0);
   BytesIn in(decision.str());

@@ -250,7 +250,8 @@ void check_unit_names(const QannSkeleton& sk, const QuantizeOptions& o) {
 
 }  // namespace
 
-ActivationSteps choose_activation_steps(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o) {
+ActivationSteps choose_activation_steps(const QannSkeleton& sk, const Calibration& cal, const QuantizeOptions& o,
+                                        const std::vector<bool>* only) {
   check_unit_names(sk, o);
   // Tied points (the operands of one Concat): one step from their joint statistics.
   std::map<int, PointStats> tied;
@@ -266,7 +267,9 @@ ActivationSteps choose_activation_steps(const QannSkeleton& sk, const Calibratio
     t->second.seen += it->second.seen;
   }
   std::vector<const PointStats*> stats(sk.points.size());
+  if (only && only->size() != sk.points.size()) throw Error("choose_activation_steps: the selection does not match the points");
   for (std::size_t i = 0; i < sk.points.size(); ++i) {
+    if (only && !(*only)[i]) continue;
     const QuantPoint& p = sk.points[i];
     const auto it = cal.points.find(p.name);
     if (it == cal.points.end() || it->second.seen == 0)
@@ -278,13 +281,15 @@ ActivationSteps choose_activation_steps(const QannSkeleton& sk, const Calibratio
   tbb::task_arena arena(o.threads > 0 ? o.threads : tbb::task_arena::automatic);
   arena.execute([&] {
     tbb::parallel_for(std::size_t{0}, sk.points.size(), [&](std::size_t i) {
+      if (!stats[i]) return;  // not selected
       const QuantPoint& p = sk.points[i];
       const int bits = o.act_bits_of.count(p.name) ? o.act_bits_of.at(p.name) : o.act_bits;
       params[i] = activation_params(p, *stats[i], bits, o);
     });
   });
   ActivationSteps steps;
-  for (std::size_t i = 0; i < sk.points.size(); ++i) steps[sk.points[i].name] = std::move(params[i]);
+  for (std::size_t i = 0; i < sk.points.size(); ++i)
+    if (stats[i]) steps[sk.points[i].name] = std::move(params[i]);
   return steps;
 }
 

@@ -122,8 +122,10 @@ Graph quantize_skeleton(const QannSkeleton& skeleton, const Calibration& calibra
 // so the result is the same for any count); quantize_skeleton with those steps sets them and quantizes the
 // weights. Both check the per-unit maps as quantize_skeleton does.
 using ActivationSteps = std::map<std::string, QuantParams>;
+// `only` (one flag per skeleton point): choose those points' steps alone, from their statistics alone (the points
+// a rank owns in a data-parallel search; a tie group must be selected whole).
 ActivationSteps choose_activation_steps(const QannSkeleton& skeleton, const Calibration& calibration,
-                                        const QuantizeOptions& options);
+                                        const QuantizeOptions& options, const std::vector<bool>* only = nullptr);
 Graph quantize_skeleton(const QannSkeleton& skeleton, const ActivationSteps& steps, const QuantizeOptions& options);
 
 // The sum of squared errors of quantizing `values` at step s to levels n_min..n_max (round half up, clamp,
