@@ -91,8 +91,9 @@ QuantizedModel load_quantized_model(const std::string& path, const std::string& 
 
 // Data parallel (docs/scaling.md): quantize_prepared spread over the ranks of `comm`. Every rank runs `prepare`
 // (prepare_model, or the caller's fused graph) and calibrates its contiguous shard of the calibration samples;
-// rank 0 merges the shards in rank order (the statistics of one process, bit for bit) and chooses the steps;
-// every rank applies them, quantizes the weights and converts itself (the same graphs everywhere). When a rank
+// each point's kept values go to the rank that owns it (contiguous runs of points of about equal search work),
+// which merges the shards in rank order (the statistics of one process, bit for bit) and chooses its points'
+// steps; rank 0 sends every step to every rank, and every rank applies them, quantizes the weights and converts itself (the same graphs everywhere). When a rank
 // throws an snnconv::Error before the steps are chosen, every rank throws the first failing rank's error (same
 // class, message and context), so all ranks take the same path (the report lists the stage as not available).
 // One process (comm null or of size 1): prepare() then quantize_prepared.
