@@ -22,6 +22,21 @@ std::vector<snn::Kernels> variants() {
   return v;
 }
 
+// Two runs of a fire kernel (a fast one against the reference) left the same counts, targets, fired chunks,
+// tallies and events, in the same order.
+template <typename Run> void check_same_fire(const Run& a, const Run& b) {
+  CHECK(b.count == a.count);
+  CHECK(b.target == a.target);
+  CHECK(b.fired == a.fired);
+  CHECK(b.remaining == a.remaining);
+  CHECK(b.tally.pos == a.tally.pos);
+  CHECK(b.tally.neg == a.tally.neg);
+  bool same_events = b.events.size() == a.events.size();
+  for (std::size_t e = 0; same_events && e < a.events.size(); ++e)
+    same_events = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
+  CHECK(same_events);
+}
+
 std::uint32_t bits_of(float f) {
   std::uint32_t u;
   std::memcpy(&u, &f, 4);
@@ -397,16 +412,7 @@ TEST_SUITE("unit") {
             const Run a = run(ref), b = run(k);
             REQUIRE(a.written > 0);
             CHECK(b.written == a.written);
-            CHECK(b.count == a.count);
-            CHECK(b.target == a.target);
-            CHECK(b.fired == a.fired);
-            CHECK(b.remaining == a.remaining);
-            CHECK(b.tally.pos == a.tally.pos);
-            CHECK(b.tally.neg == a.tally.neg);
-            bool same_events = b.events.size() == a.events.size();
-            for (std::size_t e = 0; same_events && e < a.events.size(); ++e)
-              same_events = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
-            CHECK(same_events);
+            check_same_fire(a, b);
             ++checked;
           }
     CHECK(checked >= 64);
@@ -459,16 +465,7 @@ TEST_SUITE("unit") {
               };
               const Run a = run(ref), b = run(k);
               REQUIRE(!a.events.empty());
-              CHECK(b.count == a.count);
-              CHECK(b.target == a.target);
-              CHECK(b.fired == a.fired);
-              CHECK(b.remaining == a.remaining);
-              CHECK(b.tally.pos == a.tally.pos);
-              CHECK(b.tally.neg == a.tally.neg);
-              bool same = a.events.size() == b.events.size();
-              for (std::size_t e = 0; same && e < a.events.size(); ++e)
-                same = a.events[e].index == b.events[e].index && a.events[e].delta == b.events[e].delta;
-              CHECK(same);
+              check_same_fire(a, b);
               // The reference's targets are quantize_level of the unit's output / of ann::sum_value.
               int off = 0;
               for (std::int32_t r : rows)
