@@ -21,16 +21,18 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <time.h>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
+#include "bench_clock.hpp"
 #include "snnconv/ann_baseline/gemm.hpp"
 #include "snnconv/core/cpu_features.hpp"
 #include "fma_peak.hpp"
 
 using namespace snnconv;
+using bench::thread_seconds;
+using bench::wall_seconds;
 
 namespace {
 
@@ -56,16 +58,6 @@ std::vector<int> parse_ints(const std::string& text) {
   std::string item;
   while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
   return out;
-}
-
-double thread_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace

@@ -9,33 +9,24 @@
 // u8 activations with zero point 0, s8 weights in [-127, 127], per-channel steps and a bias (the QANN's epilogue).
 #include <fmt/core.h>
 
-#include <chrono>
 #include <cstring>
 #include <random>
 #include <sstream>
 #include <string>
-#include <time.h>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
+#include "bench_clock.hpp"
 #include "snnconv/ann_baseline/gemm.hpp"
 #include "snnconv/ann_baseline/gemm_int8.hpp"
 #include "snnconv/core/cpu_features.hpp"
 
 using namespace snnconv;
+using bench::thread_seconds;
+using bench::wall_seconds;
 
 namespace {
-
-double thread_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
