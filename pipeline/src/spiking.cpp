@@ -148,6 +148,15 @@ QannSkeleton quantization_skeleton(QuantizedModel& m) {
   return sk;
 }
 
+std::vector<std::vector<Tensor>> skeleton_calibration_inputs(const QuantizedModel& m, const QannSkeleton& sk,
+                                                              const QuantizeModelOptions& o) {
+  // A QDQ file with every point the QANN needs converts without calibration data.
+  if (sk.points.empty()) return {};
+  std::vector<std::vector<Tensor>> inputs = calibration_inputs(m, o);
+  if (inputs.empty()) throw UsageError("calibration needs at least one sample");
+  return inputs;
+}
+
 void finish_quantized(QuantizedModel& m, QannSkeleton&& sk, std::int64_t calibrated, const ActivationSteps& steps,
                       const QuantizeModelOptions& o) {
   m.calibration_samples = std::min<std::int64_t>(calibrated * graph_rows(m.canonical), o.calib_samples);
@@ -174,9 +183,7 @@ void finish_quantized(QuantizedModel& m, QannSkeleton&& sk, std::int64_t calibra
 
 void quantize_prepared(QuantizedModel& m, const QuantizeModelOptions& o) {
   QannSkeleton sk = detail::quantization_skeleton(m);
-  // A QDQ file with every point the QANN needs converts without calibration data.
-  const std::vector<std::vector<Tensor>> inputs =
-      sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, o);
+  const std::vector<std::vector<Tensor>> inputs = detail::skeleton_calibration_inputs(m, sk, o);
   const Calibration cal = calibrate(sk, inputs, o.quant);
   const ActivationSteps steps = choose_activation_steps(sk, cal, o.quant);
   detail::finish_quantized(m, std::move(sk), cal.samples, steps, o);

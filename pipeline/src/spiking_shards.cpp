@@ -224,10 +224,7 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
   try {
     m = prepare();
     sk = detail::quantization_skeleton(m);
-    // A QDQ file with every point the QANN needs converts without calibration data.
-    const std::vector<std::vector<Tensor>> inputs =
-        sk.points.empty() ? std::vector<std::vector<Tensor>>{} : calibration_inputs(m, options);
-    if (inputs.empty() && !sk.points.empty()) throw UsageError("calibration needs at least one sample");
+    const std::vector<std::vector<Tensor>> inputs = detail::skeleton_calibration_inputs(m, sk, options);
     const ShardRange sh = shard_of(inputs.size(), me, ranks);
     part = calibrate_range(sk, inputs, static_cast<std::int64_t>(sh.lo), static_cast<std::int64_t>(sh.hi), options.quant);
     owner = point_owners(sk, static_cast<std::int64_t>(inputs.size()), options.quant.max_values, ranks);

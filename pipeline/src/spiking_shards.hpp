@@ -23,6 +23,10 @@ bool gather_shards(Communicator& comm, std::vector<snn::RunResult>& results,
 // m.canonical (and m.file_points); then, with `calibrated` samples and the chosen steps, the QANN, the SNN and
 // the fields that describe them.
 QannSkeleton quantization_skeleton(QuantizedModel& m);
+// The calibration samples the skeleton needs: none when it has no point to calibrate (a QDQ file that brings
+// every step), else calibration_inputs (UsageError when there are none).
+std::vector<std::vector<Tensor>> skeleton_calibration_inputs(const QuantizedModel& m, const QannSkeleton& sk,
+                                                              const QuantizeModelOptions& o);
 void finish_quantized(QuantizedModel& m, QannSkeleton&& sk, std::int64_t calibrated, const ActivationSteps& steps,
                       const QuantizeModelOptions& o);
 
