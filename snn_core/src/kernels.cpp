@@ -6,7 +6,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "snnconv/ann_baseline/qann.hpp"
 
@@ -138,6 +140,61 @@ std::int64_t eval_fire_src_rows_reference(const float* y, const std::int32_t* q_
   return detail::eval_fire_src_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
       y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired, remaining, nfired,
       tally);
+}
+
+}  // namespace
+
+void diff_row_reference(const DiffRow& p, const std::int32_t* q, float* y, std::int64_t valid_cols) {
+  ann::whole_vector_row(p.fn, q, p.s, p.cols, p.epsilon, p.gamma, p.beta, y, valid_cols, nullptr);
+}
+
+namespace {
+
+// diff_row in loops the compiler vectorises for the build's baseline (AVX2): the same integers and, per element,
+// the same float operations as ann::whole_vector_row, one loop per operation. LayerNorm forms cols * q - S1 in
+// int32 when it fits (the same integer, so the same float), and softmax reads its weights from the unit's table.
+void diff_row_loops(const DiffRow& p, const std::int32_t* __restrict q, float* __restrict y, std::int64_t valid_cols) {
+  const std::int64_t cols = p.cols;
+  if (p.fn == DiffUnitAttrs::Fn::layer_norm) {
+    std::int64_t s1 = 0, s2 = 0, top = 0;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const std::int64_t v = q[j];
+      s1 += v;
+      s2 += v * v;
+      top = std::max(top, v < 0 ? -v : v);
+    }
+    if (cols * top + (s1 < 0 ? -s1 : s1) > std::numeric_limits<std::int32_t>::max())
+      return diff_row_reference(p, q, y, valid_cols);
+    const std::int64_t var_n2 = cols * s2 - s1 * s1;
+    const float denom = std::sqrt(static_cast<float>(var_n2) + p.eps_term);
+    const auto c32 = static_cast<std::int32_t>(cols), s32 = static_cast<std::int32_t>(s1);
+    for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(c32 * q[j] - s32) / denom;
+    for (std::int64_t j = 0; j < cols; ++j) y[j] = y[j] * p.gamma[j];
+    if (p.beta)
+      for (std::int64_t j = 0; j < cols; ++j) y[j] = y[j] + p.beta[j];
+    return;
+  }
+  if (p.fn != DiffUnitAttrs::Fn::softmax) return diff_row_reference(p, q, y, valid_cols);
+  const std::int64_t n = valid_cols >= 0 && valid_cols < cols ? valid_cols : cols;
+  std::fill(y + n, y + cols, 0.0f);
+  if (n == 0) return;
+  std::int32_t top = q[0], low = q[0];
+  for (std::int64_t j = 1; j < n; ++j) {
+    top = std::max(top, q[j]);
+    low = std::min(low, q[j]);
+  }
+  const std::int64_t span = std::int64_t{top} - low;
+  if (p.table_len == 0 || (span >= p.table_len && !p.ends_zero)) return diff_row_reference(p, q, y, valid_cols);
+  const auto last = static_cast<std::uint32_t>(p.table_len - 1);
+  std::int64_t sum = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::uint32_t k = std::min(static_cast<std::uint32_t>(top) - static_cast<std::uint32_t>(q[j]), last);
+    const std::int32_t w = p.table[k];
+    sum += w;
+    y[j] = static_cast<float>(w);  // <= 2^23: exact
+  }
+  const float denom = static_cast<float>(sum);
+  for (std::int64_t j = 0; j < n; ++j) y[j] = y[j] / denom;
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------------------
@@ -380,6 +437,7 @@ Kernels reference_kernels() {
   k.fire = fire_reference;
   k.eval_fire_acc_rows = eval_fire_acc_rows_reference;
   k.eval_fire_src_rows = eval_fire_src_rows_reference;
+  k.diff_row = diff_row_reference;
   return k;
 }
 
@@ -398,6 +456,7 @@ Kernels avx2_kernels() {
   k.matmul_i32 = matmul_i32_avx2;
   k.lanes = 8;
   k.fire = fire_avx2;
+  k.diff_row = diff_row_loops;
   return k;
 }
 }  // namespace detail

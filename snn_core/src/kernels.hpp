@@ -121,8 +121,34 @@ inline void sum_row(const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
   }
 }
 
+// A LayerNorm or softmax row of a differential unit as the diff_row kernels see it (unit_diff.cpp builds it once
+// per unit): the constants of ann::whole_vector_row, the LayerNorm's epsilon term
+// (ann::layer_norm_eps_term(cols, epsilon, s), a function of the unit alone) and the softmax's weights
+// table[k] = ann::softmax_weight(k, s) for k < table_len. The weights do not increase with k, so when the last
+// one is 0 every k beyond the table has weight 0 too (ends_zero).
+struct DiffRow {
+  DiffUnitAttrs::Fn fn = DiffUnitAttrs::Fn::layer_norm;
+  float s = 1.0f;
+  std::int64_t cols = 0;
+  float epsilon = 0.0f;
+  float eps_term = 0.0f;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const std::int32_t* table = nullptr;
+  std::int64_t table_len = 0;
+  bool ends_zero = false;
+};
+
+// The reference of diff_row: ann::whole_vector_row itself (no mask).
+void diff_row_reference(const DiffRow& p, const std::int32_t* q, float* y, std::int64_t valid_cols);
+
 struct Kernels {
   Isa isa = Isa::avx2;
+  // y = ann::whole_vector_row(p.fn, q, p.s, p.cols, p.epsilon, p.gamma, p.beta, y, valid_cols, no mask) bit for
+  // bit, for LayerNorm and softmax rows (the caller gives any other function, and masked rows, to the QANN's
+  // function). Vectorised: the integer sums are exact in any order and every float step is the same single
+  // IEEE operation per element; a row whose integers would leave the vector form's range takes the reference.
+  void (*diff_row)(const DiffRow& p, const std::int32_t* q, float* y, std::int64_t valid_cols) = nullptr;
   // Sparse path: for every event e, acc[(e.index / k) * n + j] += e.delta * w[(e.index % k) * n + j] for j in
   // [j0, j1): one contiguous weight row per event.
   void (*add_events)(std::int32_t* acc, const std::int8_t* w, const FastDiv& k, std::int64_t n, const Event* events,

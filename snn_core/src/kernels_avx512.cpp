@@ -4,6 +4,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <vector>
 
@@ -471,6 +473,80 @@ void matmul_i32_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_
   }
 }
 
+// diff_row (kernels.hpp) with intrinsics: LayerNorm's sums in int64 lanes (vpmullq squares them exactly), then
+// per element cols * q - S1 in int32 (range checked: the same integer, so the same float), the division, the
+// scale and the shift, each one IEEE operation as in ann::whole_vector_row; softmax's weights gathered from the
+// unit's table and summed in int64 lanes. Rows beyond the vector form's range take the reference.
+void diff_row_avx512(const DiffRow& p, const std::int32_t* q, float* y, std::int64_t valid_cols) {
+  const std::int64_t cols = p.cols;
+  if (p.fn == DiffUnitAttrs::Fn::layer_norm) {
+    __m512i s1v = _mm512_setzero_si512(), s2v = _mm512_setzero_si512(), topv = _mm512_setzero_si512();
+    for (std::int64_t j = 0; j < cols; j += 16) {
+      const __m512i v = _mm512_maskz_loadu_epi32(tail_mask(cols - j), q + j);
+      const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
+      const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1));
+      s1v = _mm512_add_epi64(s1v, _mm512_add_epi64(lo, hi));
+      s2v = _mm512_add_epi64(s2v, _mm512_add_epi64(_mm512_mullo_epi64(lo, lo), _mm512_mullo_epi64(hi, hi)));
+      topv = _mm512_max_epu32(topv, _mm512_abs_epi32(v));  // |INT32_MIN| reads as 2^31: out of range below
+    }
+    const std::int64_t s1 = _mm512_reduce_add_epi64(s1v), s2 = _mm512_reduce_add_epi64(s2v);
+    const auto top = static_cast<std::int64_t>(static_cast<std::uint32_t>(_mm512_reduce_max_epu32(topv)));
+    if (cols * top + (s1 < 0 ? -s1 : s1) > std::numeric_limits<std::int32_t>::max())
+      return diff_row_reference(p, q, y, valid_cols);
+    const std::int64_t var_n2 = cols * s2 - s1 * s1;
+    const float denom = std::sqrt(static_cast<float>(var_n2) + p.eps_term);
+    const __m512i cv = _mm512_set1_epi32(static_cast<std::int32_t>(cols)), sv = _mm512_set1_epi32(static_cast<std::int32_t>(s1));
+    const __m512 dv = _mm512_set1_ps(denom);
+    for (std::int64_t j = 0; j < cols; j += 16) {
+      const __mmask16 m = tail_mask(cols - j);
+      const __m512i v = _mm512_maskz_loadu_epi32(m, q + j);
+      __m512 x = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_mullo_epi32(cv, v), sv)), dv);
+      x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, p.gamma + j));
+      if (p.beta) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p.beta + j));
+      _mm512_mask_storeu_ps(y + j, m, x);
+    }
+    return;
+  }
+  if (p.fn != DiffUnitAttrs::Fn::softmax) return diff_row_reference(p, q, y, valid_cols);
+  const std::int64_t n = valid_cols >= 0 && valid_cols < cols ? valid_cols : cols;
+  for (std::int64_t j = n; j < cols; j += 16) _mm512_mask_storeu_ps(y + j, tail_mask(cols - j), _mm512_setzero_ps());
+  if (n == 0) return;
+  __m512i topv = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::min());
+  __m512i lowv = _mm512_set1_epi32(std::numeric_limits<std::int32_t>::max());
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    topv = _mm512_mask_max_epi32(topv, m, topv, _mm512_maskz_loadu_epi32(m, q + j));
+    lowv = _mm512_mask_min_epi32(lowv, m, lowv, _mm512_maskz_loadu_epi32(m, q + j));
+  }
+  const std::int32_t top = _mm512_reduce_max_epi32(topv), low = _mm512_reduce_min_epi32(lowv);
+  if (p.table_len == 0 || (std::int64_t{top} - low >= p.table_len && !p.ends_zero))
+    return diff_row_reference(p, q, y, valid_cols);
+  const __m512i tv = _mm512_set1_epi32(top), last = _mm512_set1_epi32(static_cast<std::int32_t>(p.table_len - 1));
+  // Rows of up to kHeld vectors keep their weights in registers between the sum and the division (a load
+  // behind a masked store of the same data would wait for the store to retire).
+  constexpr std::int64_t kHeld = 4;
+  __m512 held[kHeld];
+  __m512i sum = _mm512_setzero_si512();
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512i k = _mm512_min_epu32(_mm512_sub_epi32(tv, _mm512_maskz_loadu_epi32(m, q + j)), last);
+    const __m512i w = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, k, p.table, 4);
+    sum = _mm512_add_epi64(sum, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(w)),
+                                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(w, 1))));
+    const __m512 wf = _mm512_cvtepi32_ps(w);  // <= 2^23: exact
+    if (n <= 16 * kHeld)
+      held[j / 16] = wf;
+    else
+      _mm512_mask_storeu_ps(y + j, m, wf);
+  }
+  const __m512 dv = _mm512_set1_ps(static_cast<float>(_mm512_reduce_add_epi64(sum)));
+  for (std::int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    const __m512 wf = n <= 16 * kHeld ? held[j / 16] : _mm512_maskz_loadu_ps(m, y + j);
+    _mm512_mask_storeu_ps(y + j, m, _mm512_div_ps(wf, dv));
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -490,6 +566,7 @@ Kernels avx512_kernels() {
   k.matmul_i32 = matmul_i32_avx512;
   k.lanes = 16;
   k.fire = fire_avx512;
+  k.diff_row = diff_row_avx512;
   return k;
 }
 }  // namespace detail

@@ -55,6 +55,15 @@ DiffParams plan_diff(const PlanBuilder& b, NodeId id) {
       (k == 1 ? p.gamma : p.beta) = v.constant->to_f32();
     }
   }
+  if (at.fn == DiffUnitAttrs::Fn::layer_norm) p.eps_term = ann::layer_norm_eps_term(p.cols, p.epsilon, p.s_a);
+  if (at.fn == DiffUnitAttrs::Fn::softmax && p.s_a > 0.0f) {
+    const std::int64_t span = std::min(2 * in.max_abs_count + 1, kSoftmaxTableMax);
+    for (std::int64_t k = 0; k < span && !p.table_ends_zero; ++k) {
+      const std::int64_t w = ann::softmax_weight(k, p.s_a);
+      p.softmax_table.push_back(static_cast<std::int32_t>(w));  // <= 2^kSoftmaxFracBits
+      p.table_ends_zero = w == 0;
+    }
+  }
   return p;
 }
 
@@ -145,6 +154,20 @@ void step_diff(const Unit& u, Step& st) {
   const bool ln = p.fn != DiffUnitAttrs::Fn::softmax;  // LayerNorm, RMSNorm, rotary: priced like LayerNorm
   if (p.mask_in >= 0 && (s.keep.empty() || (st.first && !st.incremental))) read_mask(u, p, s, st);
   const FastDiv div_rows(p.rows);  // a division instruction per row cost as much as a short row's update
+  // LayerNorm and unmasked softmax rows by the instruction set's row kernel (the same bits as the QANN's).
+  DiffRow dr;
+  dr.fn = p.fn;
+  dr.s = p.s_a;
+  dr.cols = p.cols;
+  dr.epsilon = p.epsilon;
+  dr.eps_term = p.eps_term;
+  dr.gamma = p.gamma.data();
+  dr.beta = p.beta.empty() ? nullptr : p.beta.data();
+  dr.table = p.softmax_table.data();
+  dr.table_len = static_cast<std::int64_t>(p.softmax_table.size());
+  dr.ends_zero = p.table_ends_zero;
+  const bool row_kernel = st.plan.kernels.diff_row != nullptr && s.keep.empty() &&
+                          (p.fn == DiffUnitAttrs::Fn::layer_norm || p.fn == DiffUnitAttrs::Fn::softmax);
   for (std::int32_t r : x.rows_changed) {
     const std::int64_t base = std::int64_t{r} * p.cols;
     // The row within its sample decides a causal softmax's visible columns.
@@ -152,6 +175,13 @@ void step_diff(const Unit& u, Step& st) {
     if (p.fn == DiffUnitAttrs::Fn::rotary) {  // a position-dependent linear map: the row's cos/sin
       const std::int64_t pos = (local % p.causal_m) * p.cols;
       ann::rotary_row(count.data() + base, p.s_a, p.cols, p.gamma.data() + pos, p.beta.data() + pos, s.y.data() + base);
+      st.mark_row(p.out, r);
+      x.row_flag[static_cast<std::size_t>(r)] = 0;
+      continue;
+    }
+    if (row_kernel) {
+      st.plan.kernels.diff_row(dr, count.data() + base, s.y.data() + base,
+                               p.causal ? ann::causal_valid_cols(local, p.causal_m, p.cols) : -1);
       st.mark_row(p.out, r);
       x.row_flag[static_cast<std::size_t>(r)] = 0;
       continue;

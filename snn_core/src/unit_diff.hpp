@@ -25,7 +25,15 @@ struct DiffParams {
   FastDiv div_cols;
   // Masked softmax: the mask value (input 1: a constant, graph input or prologue output, known at step 1).
   int mask_in = -1;
+  // The row kernels' constants (Kernels::diff_row): LayerNorm's epsilon term; softmax's weights
+  // ann::softmax_weight(k, s_a) for k up to the widest span of the input's counts (2 max|count|) or the first
+  // weight 0, at most kSoftmaxTableMax of them.
+  float eps_term = 0.0f;
+  std::vector<std::int32_t> softmax_table;
+  bool table_ends_zero = false;
 };
+
+inline constexpr std::int64_t kSoftmaxTableMax = std::int64_t{1} << 16;
 
 struct DiffState {
   std::vector<float> y;  // [batch * rows * cols] f of the current input

@@ -9,6 +9,7 @@
 
 #include "graph_builder.hpp"
 #include "kernels.hpp"
+#include "unit_diff.hpp"
 #include "prologue_conv.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
@@ -230,6 +231,66 @@ TEST_SUITE("unit") {
         CHECK(got == expect);
       }
     }
+  }
+
+  TEST_CASE("diff_row: LayerNorm and softmax rows of every instruction set equal whole_vector_row bit for bit") {
+    std::mt19937_64 rng(23);
+    int rows = 0, wrong = 0;
+    for (std::int64_t cols : {1, 3, 16, 17, 33, 64, 100}) {
+      std::vector<float> gamma(static_cast<std::size_t>(cols)), beta(gamma.size());
+      for (std::size_t j = 0; j < gamma.size(); ++j) {
+        gamma[j] = static_cast<float>(static_cast<double>(rng() % 2000) / 997.0 - 1.0);
+        beta[j] = static_cast<float>(static_cast<double>(rng() % 2000) / 1499.0 - 0.7);
+      }
+      // Counts of 4-bit and 9-bit populations, wide ones past the table's cap, and (LayerNorm) ones too large
+      // for the int32 form: those rows take the reference's way.
+      for (std::int32_t bound : {7, 300, 100000, 400000000}) {
+        for (float s : {0.05f, 0.7f, 3.1f}) {
+          std::vector<std::int32_t> table;
+          bool ends_zero = false;
+          const std::int64_t span = std::min<std::int64_t>(2 * std::int64_t{bound} + 1, snn::kSoftmaxTableMax);
+          for (std::int64_t k = 0; k < span && !ends_zero; ++k) {
+            table.push_back(static_cast<std::int32_t>(ann::softmax_weight(k, s)));
+            ends_zero = table.back() == 0;
+          }
+          for (int rep = 0; rep < 6; ++rep) {
+            std::vector<std::int32_t> q(static_cast<std::size_t>(cols));
+            const std::int64_t spread = rep % 3 == 0 ? 2 : 2 * std::int64_t{bound} + 1;
+            for (auto& x : q) x = static_cast<std::int32_t>(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(spread)) - std::min<std::int64_t>(bound, spread / 2));
+            // (The reference softmax tabulates its weights up to the row's span: not for spans of 8e8.)
+            for (int fn = 0; fn < (bound > 100000 ? 1 : 2); ++fn) {
+              for (std::int64_t valid : {std::int64_t{-1}, std::int64_t{0}, std::int64_t{1}, cols / 2 + 1}) {
+                snn::DiffRow p;
+                p.fn = fn == 0 ? DiffUnitAttrs::Fn::layer_norm : DiffUnitAttrs::Fn::softmax;
+                p.s = s;
+                p.cols = cols;
+                p.epsilon = 1e-5f;
+                p.eps_term = ann::layer_norm_eps_term(cols, p.epsilon, s);
+                p.gamma = gamma.data();
+                p.beta = rep % 2 == 0 ? beta.data() : nullptr;
+                // A table cut short (rep 5) sends rows whose span passes it to the reference.
+                p.table = table.data();
+                p.table_len = rep == 5 ? std::min<std::int64_t>(3, static_cast<std::int64_t>(table.size())) : static_cast<std::int64_t>(table.size());
+                p.ends_zero = rep == 5 ? table[static_cast<std::size_t>(p.table_len - 1)] == 0 : ends_zero;
+                std::vector<float> expect(static_cast<std::size_t>(cols), 7.0f);
+                ann::whole_vector_row(p.fn, q.data(), s, cols, p.epsilon, p.gamma, p.beta, expect.data(),
+                                      fn == 0 ? -1 : valid, nullptr);
+                std::vector<snn::Kernels> all = variants();
+                all.push_back(snn::reference_kernels());
+                for (const snn::Kernels& kern : all) {
+                  std::vector<float> got(expect.size(), 7.0f);
+                  kern.diff_row(p, q.data(), got.data(), fn == 0 ? -1 : valid);
+                  for (std::size_t j = 0; j < got.size(); ++j) wrong += bits_of(got[j]) != bits_of(expect[j]);
+                  ++rows;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    CHECK(rows > 0);
+    CHECK(wrong == 0);
   }
 
   TEST_CASE("matmul_i32: every instruction set equals the reference") {
