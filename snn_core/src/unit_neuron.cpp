@@ -165,12 +165,19 @@ void step_neuron(const Unit& u, Step& st) {
   Counters& c = st.counters(u);
   const std::int64_t w = p.width, cpr = p.chunks_per_row;
   const FastDiv div_chunks(p.chunks), div_w(w);  // per sample, per row: no division instruction per element
+  // Local pointers: the byte stores of flags could alias any vector's internals, which the compiler would then
+  // reload per chunk.
+  std::uint8_t* const chunk_flag = s.chunk_flag.data();
+  std::int32_t* const active = s.active.data();
+  std::int64_t* const active_len = s.active_len.data();
+  std::uint32_t* const fired_tick = x.fired_tick.data();
+  std::uint8_t* const fired_rem = x.fired_rem.data();
+  std::uint8_t* const sample_fired = st.scratch.fired.data();
   auto activate = [&](std::int64_t chunk) {
-    if (s.chunk_flag[static_cast<std::size_t>(chunk)]) return;
-    s.chunk_flag[static_cast<std::size_t>(chunk)] = 1;
+    if (chunk_flag[chunk]) return;
+    chunk_flag[chunk] = 1;
     const std::int64_t sample = div_chunks.div(chunk);
-    s.active[static_cast<std::size_t>(sample * p.chunks + s.active_len[static_cast<std::size_t>(sample)]++)] =
-        static_cast<std::int32_t>(chunk);
+    active[sample * p.chunks + active_len[sample]++] = static_cast<std::int32_t>(chunk);
   };
   std::uint64_t evaluated = 0;
   const bool burst = st.mode == FireMode::burst;
@@ -210,12 +217,15 @@ void step_neuron(const Unit& u, Step& st) {
                                     x.chunks.data(), x.remaining.data(), nfired, tally);
     }
     events.advance(static_cast<std::size_t>(written));
+    const std::int32_t* const fired_chunks = x.chunks.data();
+    const std::uint8_t* const remaining = x.remaining.data();
     for (std::int64_t f = 0; f < nfired; ++f) {
-      const std::int32_t ch = x.chunks[static_cast<std::size_t>(f)];
-      x.fired_tick[static_cast<std::size_t>(ch)] = tick;
-      x.fired_rem[static_cast<std::size_t>(ch)] = x.remaining[static_cast<std::size_t>(f)];
-      if (x.remaining[static_cast<std::size_t>(f)]) activate(ch);
-      st.scratch.fired[static_cast<std::size_t>(div_chunks.div(ch))] = 1;
+      const std::int32_t ch = fired_chunks[f];
+      const std::uint8_t rem = remaining[f];
+      fired_tick[ch] = tick;
+      fired_rem[ch] = rem;
+      if (rem) activate(ch);
+      sample_fired[div_chunks.div(ch)] = 1;
     }
     evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
   }
@@ -242,29 +252,31 @@ void step_neuron(const Unit& u, Step& st) {
   // Fire the other active chunks: every one steps its neurons' counts toward their targets (one +-1 spike
   // each, or the whole difference as one event) in one sweep; it stays active while a count still differs.
   // A chunk that already fired in the evaluation above keeps its place only if a count still differs.
-  for (std::size_t sample = 0; sample < s.active_len.size(); ++sample) {
-    std::int64_t& len = s.active_len[sample];
+  const std::size_t samples = s.active_len.size();
+  std::int32_t* const todo_chunks = x.chunks.data();
+  for (std::size_t sample = 0; sample < samples; ++sample) {
+    std::int64_t& len = active_len[sample];
     if (len == 0) continue;
-    std::int32_t* a = s.active.data() + static_cast<std::int64_t>(sample) * p.chunks;
+    std::int32_t* a = active + static_cast<std::int64_t>(sample) * p.chunks;
     std::int64_t keep = 0, todo = 0;
     // Chunks fired already move to the front (kept or dropped), the rest are fired below.
     for (std::int64_t e = 0; e < len; ++e) {
       const std::int32_t ch = a[e];
-      if (x.fired_tick[static_cast<std::size_t>(ch)] == tick) {
-        if (x.fired_rem[static_cast<std::size_t>(ch)])
+      if (fired_tick[ch] == tick) {
+        if (fired_rem[ch])
           a[keep++] = ch;
         else
-          s.chunk_flag[static_cast<std::size_t>(ch)] = 0;
+          chunk_flag[ch] = 0;
       } else {
-        x.chunks[static_cast<std::size_t>(todo++)] = ch;
+        todo_chunks[todo++] = ch;
       }
     }
     if (todo > 0) {
-      const std::int64_t written = kern.fire_chunks(count, target, x.chunks.data(), todo, w, p.div_cpr, burst,
-                                                    s.chunk_flag.data(), events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
+      const std::int64_t written = kern.fire_chunks(count, target, todo_chunks, todo, w, p.div_cpr, burst, chunk_flag,
+                                                    events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
       events.advance(static_cast<std::size_t>(written));
-      if (written > 0) st.scratch.fired[sample] = 1;
-      for (std::int64_t e = 0; e < todo; ++e) a[keep++] = x.chunks[static_cast<std::size_t>(e)];
+      if (written > 0) sample_fired[sample] = 1;
+      for (std::int64_t e = 0; e < todo; ++e) a[keep++] = todo_chunks[e];
     }
     len = keep;
     if (len > 0) st.scratch.pending[sample] = 1;

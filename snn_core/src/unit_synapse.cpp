@@ -97,8 +97,8 @@ SynapseParams plan_synapse(const PlanBuilder& b, NodeId id) {
 std::uint64_t synapse_bytes(const Plan& plan, const SynapseParams& u) {
   const auto rows = static_cast<std::uint64_t>(u.rows);
   const std::uint64_t acc = rows * static_cast<std::uint64_t>(u.groups * u.n) * (u.acc64 ? 8 : 4);
-  // Scratch: row flags and slots, the changed-row list, the dense path's event-matrix rows.
-  const std::uint64_t scratch = rows * (1 + 4 + 4) + (u.packed.empty() ? 0 : rows * static_cast<std::uint64_t>(padded_k(u.k)));
+  // Scratch: row slots, the changed-row list, the dense path's event-matrix rows and their accumulator pointers.
+  const std::uint64_t scratch = rows * (4 + 4) + (u.packed.empty() ? 0 : rows * (static_cast<std::uint64_t>(padded_k(u.k)) + 8));
   (void)plan;
   return acc + scratch;
 }
@@ -113,11 +113,13 @@ void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const 
     s.acc32.assign(n, 0);
     s.acc64.clear();
   }
-  x.row_flag.assign(rows, 0);
-  x.rows_changed.clear();
-  x.rows_changed.reserve(rows);
+  x.changed.assign(rows, 0);
+  x.n_changed = 0;
   x.row_slot.assign(rows, -1);
-  x.codes.clear();
+  x.codes.assign(p.packed.empty() ? 0 : rows * static_cast<std::size_t>(padded_k(p.k)), 0);
+  x.acc_rows.assign(p.packed.empty() ? 0 : rows, nullptr);
+  x.corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
+  x.corr_offset = -1;
 }
 
 void reset(SynapseState& s) {
@@ -127,51 +129,36 @@ void reset(SynapseState& s) {
 
 namespace {
 
-// The step's events as an event matrix of unsigned codes d + c (one row per changed accumulator row), then
-// one GEMM against the packed weights.
-void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const EventList& events,
+// The step's event matrix (written by step_synapse while it read the events: one row per changed accumulator
+// row, each byte base + the event's delta mod 256) shifted to the unsigned codes d + c, then one GEMM against
+// the packed weights.
+void accumulate_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, std::int32_t base,
                       std::int32_t offset, const Kernels& kern, tbb::task_arena* arena) {
   const std::int64_t kp = padded_k(p.k);
-  const auto rows = static_cast<std::int64_t>(x.rows_changed.size());
-  x.codes.resize(static_cast<std::size_t>(rows * kp));
-  std::memset(x.codes.data(), offset, x.codes.size());
-  for (std::int64_t i = 0; i < rows; ++i) x.row_slot[static_cast<std::size_t>(x.rows_changed[static_cast<std::size_t>(i)])] = static_cast<std::int32_t>(i);
-  // Local pointers: the byte stores could alias the vectors' internals, which would then be reloaded per
-  // event. Events come row by row, so a row's event-matrix row is found once per run.
-  {
-    std::uint8_t* const codes = x.codes.data();
-    const std::int32_t* const row_slot = x.row_slot.data();
-    std::int64_t run_row = 0, run_lo = -p.k;  // no index lies in the first "run"
-    std::uint8_t* code_row = codes;
-    for (const Event& e : events) {
-      if (e.index < run_lo || e.index >= run_lo + p.k) {
-        run_row = p.div_k.div(e.index);
-        run_lo = run_row * p.k;
-        code_row = codes + std::int64_t{row_slot[run_row]} * kp;
-      }
-      std::uint8_t& code = code_row[e.index - run_lo];
-      code = static_cast<std::uint8_t>(code + e.delta);
-    }
+  const std::int64_t rows = x.n_changed;
+  std::uint8_t* const codes = x.codes.data();
+  if (offset != base) {
+    const auto shift = static_cast<std::uint8_t>(offset - base);
+    const std::int64_t total = rows * kp;
+    for (std::int64_t i = 0; i < total; ++i) codes[i] = static_cast<std::uint8_t>(codes[i] + shift);
   }
-  // Scratch kept across steps: no allocation per call.
-  std::vector<std::int32_t*>& acc_rows = x.acc_rows;
-  acc_rows.resize(static_cast<std::size_t>(rows));
-  for (std::int64_t i = 0; i < rows; ++i)
-    acc_rows[static_cast<std::size_t>(i)] = s.acc32.data() + std::int64_t{x.rows_changed[static_cast<std::size_t>(i)]} * p.n;
-  std::vector<std::int32_t>& corr = x.corr;
-  corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
-  for (std::int64_t j = 0; j < p.n; ++j) corr[static_cast<std::size_t>(j)] = offset * p.colsum[static_cast<std::size_t>(j)];
+  std::int32_t** const acc_rows = x.acc_rows.data();
+  for (std::int64_t i = 0; i < rows; ++i) acc_rows[i] = s.acc32.data() + std::int64_t{x.changed[static_cast<std::size_t>(i)]} * p.n;
+  if (x.corr_offset != offset) {  // strict steps all have c = 1: computed once
+    for (std::int64_t j = 0; j < p.n; ++j) x.corr[static_cast<std::size_t>(j)] = offset * p.colsum[static_cast<std::size_t>(j)];
+    x.corr_offset = offset;
+  }
+  const std::int32_t* const corr = x.corr.data();
   const std::int64_t blocks = column_blocks(p.n);
   if (arena && rows * kp * p.n >= static_cast<std::int64_t>(kParallelMinWork) * 8 && blocks > 1) {
     arena->execute([&] {
       tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks, 1), [&](const tbb::blocked_range<std::int64_t>& br) {
-        kern.gemm_codes(x.codes.data(), rows, kp, p.packed.data(), corr.data(), acc_rows.data(), p.n, br.begin(), br.end());
+        kern.gemm_codes(codes, rows, kp, p.packed.data(), corr, acc_rows, p.n, br.begin(), br.end());
       }, tbb::simple_partitioner());
     });
   } else {
-    kern.gemm_codes(x.codes.data(), rows, kp, p.packed.data(), corr.data(), acc_rows.data(), p.n, 0, blocks);
+    kern.gemm_codes(codes, rows, kp, p.packed.data(), corr, acc_rows, p.n, 0, blocks);
   }
-  for (std::int32_t r : x.rows_changed) x.row_slot[static_cast<std::size_t>(r)] = -1;
 }
 
 void accumulate_sparse(const SynapseParams& p, SynapseState& s, const EventList& events, const Kernels& kern,
@@ -212,22 +199,42 @@ void step_synapse(const Unit& u, Step& st) {
   const ValueInfo& in = st.info(p.in);
   const EventList& events = st.events(p.in);
   std::int32_t max_delta = 0;
+  const bool may_dense = !p.packed.empty();
+  // The event matrix's bytes start at the code of "no event": c = 1 in strict mode (every delta is +-1), so its
+  // codes d + 1 need no second pass; burst steps learn c only at the end and shift then.
+  const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
   {
-    // Events come row by row: a row's flag is looked at once per run (local pointer: see accumulate_dense).
-    std::uint8_t* const row_flag = x.row_flag.data();
-    std::int64_t run_lo = 0, run_hi = 0;
+    // One pass over the events: the changed rows in order of their first event and, when the dense path is
+    // possible, the event matrix (its row found once per run: events come row by row). Local pointers: the
+    // byte stores could alias the vectors' internals, which would then be reloaded per event.
+    std::int32_t* const row_slot = x.row_slot.data();
+    std::int32_t* const changed = x.changed.data();
+    std::uint8_t* const codes = x.codes.data();
+    const std::int64_t kp = padded_k(p.k);
+    std::int64_t n_changed = 0, run_lo = 0, run_hi = 0;
+    std::uint8_t* code_row = codes;
+    const int base = code_base;
     for (const Event& e : events) {
       if (e.index < run_lo || e.index >= run_hi) {
         const std::int64_t r = p.div_k.div(e.index);
         run_lo = r * p.k;
         run_hi = run_lo + p.k;
-        if (!row_flag[r]) {
-          row_flag[r] = 1;
-          x.rows_changed.push_back(static_cast<std::int32_t>(r));
+        std::int32_t slot = row_slot[r];
+        if (slot < 0) {
+          slot = static_cast<std::int32_t>(n_changed);
+          row_slot[r] = slot;
+          changed[n_changed++] = static_cast<std::int32_t>(r);
+          if (may_dense) std::memset(codes + std::int64_t{slot} * kp, base, static_cast<std::size_t>(kp));
         }
+        if (may_dense) code_row = codes + std::int64_t{slot} * kp;
+      }
+      if (may_dense) {
+        std::uint8_t& code = code_row[e.index - run_lo];
+        code = static_cast<std::uint8_t>(code + e.delta);
       }
       max_delta = std::max(max_delta, std::abs(e.delta));
     }
+    x.n_changed = n_changed;
   }
   if (!events.empty()) {
     const Kernels& kern = st.plan.kernels;
@@ -235,11 +242,11 @@ void step_synapse(const Unit& u, Step& st) {
     // element gets at most one event per step, as every movement map gives each output one source) stay
     // exact for the kernel, and when it is cheaper.
     const double speedup = kern.isa >= Isa::avx512_vnni ? kDenseSpeedupVnni : kDenseSpeedupAvx2;
-    const double dense_work = static_cast<double>(x.rows_changed.size()) * static_cast<double>(padded_k(p.k));
-    const bool dense = !p.packed.empty() && 2 * max_delta <= kern.max_code &&
+    const double dense_work = static_cast<double>(x.n_changed) * static_cast<double>(padded_k(p.k));
+    const bool dense = may_dense && 2 * max_delta <= kern.max_code &&
                        static_cast<double>(events.size()) * speedup >= dense_work;
     if (dense)
-      accumulate_dense(p, s, x, events, max_delta, kern, st.arena);
+      accumulate_dense(p, s, x, code_base, max_delta, kern, st.arena);
     else
       accumulate_sparse(p, s, events, kern, st.arena);
   }
@@ -251,15 +258,17 @@ void step_synapse(const Unit& u, Step& st) {
   c.bytes_read[mem(MemClass::membrane)] += ne * fan_out * kAccBytes;
   c.bytes_written[mem(MemClass::membrane)] += ne * fan_out * kAccBytes;
   c.bytes_read[mem(MemClass::spikes)] += ne * event_bytes(st.mode, in.bits);
+  const std::int32_t* const changed = x.changed.data();
+  const std::int64_t n_changed = x.n_changed;
   if (st.first) {  // the bias reaches every (newly live) target once
     st.mark_fresh(p.out);
     if (st.incremental)  // extend(): rows that were live already and got events too
-      for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+      for (std::int64_t i = 0; i < n_changed; ++i) st.mark_row(p.out, changed[i]);
   } else {
-    for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
+    for (std::int64_t i = 0; i < n_changed; ++i) st.mark_row(p.out, changed[i]);
   }
-  for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
-  x.rows_changed.clear();
+  for (std::int64_t i = 0; i < n_changed; ++i) x.row_slot[static_cast<std::size_t>(changed[i])] = -1;
+  x.n_changed = 0;
 }
 
 }  // namespace snnconv::snn

@@ -39,12 +39,18 @@ struct SynapseState {
 };
 
 struct SynapseScratch {
-  std::vector<std::uint8_t> row_flag;       // [batch * rows]
-  std::vector<std::int32_t> rows_changed;   // rows that received events this step
-  std::vector<std::int32_t> row_slot;       // [batch * rows] dense path: row -> event-matrix row (-1: none)
-  std::vector<std::uint8_t> codes;          // dense path: event matrix [rows_changed][K padded], codes d + c
+  // Rows that received events this step: changed[0 .. n_changed), in the order of their first event; row_slot
+  // gives each its place in that list (-1: none this step), which is also its row of the event matrix.
+  std::vector<std::int32_t> changed;        // [batch * rows]
+  std::int64_t n_changed = 0;
+  std::vector<std::int32_t> row_slot;       // [batch * rows]
+  // Dense path (weights packed): the step's event matrix [changed][K padded], written while the events are read
+  // (each byte the code of "no event" plus the event's delta, mod 256), then shifted to the kernel's unsigned
+  // codes d + c where that code was not c already.
+  std::vector<std::uint8_t> codes;
   std::vector<std::int32_t*> acc_rows;      // dense path: the accumulator row of each event-matrix row
   std::vector<std::int32_t> corr;           // dense path: c * column sums of W (padded to whole column blocks)
+  std::int32_t corr_offset = -1;            // the c that corr holds
 };
 
 }  // namespace snnconv::snn
