@@ -42,7 +42,7 @@ ProductParams plan_product(const PlanBuilder& b, NodeId id) {
 
 std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
   const auto bt = static_cast<std::uint64_t>(u.batch);
-  const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.m * u.k + u.k * u.n) * 4;
+  const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.k * u.n) * 4;  // B's copy (A is read in place)
   const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
   const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) +
                                 bt * 8 + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 + bt * static_cast<std::uint64_t>(u.k) * 5;
@@ -51,7 +51,6 @@ std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
 
 void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
   const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
-  s.a.assign(bt * static_cast<std::size_t>(p.m * p.k), 0);
   s.b.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
   const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
   if (p.acc64) {
@@ -78,7 +77,6 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
 }
 
 void reset(ProductState& s) {
-  std::fill(s.a.begin(), s.a.end(), 0);
   std::fill(s.b.begin(), s.b.end(), 0);
   std::fill(s.acc32.begin(), s.acc32.end(), 0);
   std::fill(s.acc64.begin(), s.acc64.end(), 0);
@@ -107,16 +105,18 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
   const EventList& ea = st.events(p.a);
+  // A_t: the operand's own counts, which its producer has already stepped with this step's events (units run in
+  // topological order), so the unit keeps no copy of A.
+  const std::int32_t* const a_t = st.counts(p.a).data();
   if (!gate) {
-    // A's events in one pass: per batch entry counted, the operand copy A_t and the changed rows kept (the
-    // row of A's element is its accumulator row: index / K). Then, per batch entry, the cheaper exact
+    // A's events in one pass: per batch entry counted and the changed rows kept (the row of A's element is its
+    // accumulator row: index / K). Then, per batch entry, the cheaper exact
     // method: the events' row updates, or acc = A_t B_t recomputed (vector operations counted in registers
     // of `lanes` int32).
     // Events come grouped by batch entry (a population emits them row by row): each entry's count is kept in
     // a register while its run lasts, and the arrays are reached through local pointers (the byte flags'
     // stores could alias any vector's internals and would force every pointer to be reloaded per event).
     const FastDiv div_m(p.m);
-    std::int32_t* const sa = s.a.data();
     std::uint8_t* const row_flag = x.row_flag.data();
     std::int32_t* const a_events = x.a_events.data();
     std::int32_t* const b_events = x.b_events.data();
@@ -147,7 +147,6 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           }
         }
         ++run;
-        sa[e.index] += e.delta;
       }
       count_run(a_events, b_events, run_bt, run);
       run_bt = 0;
@@ -200,7 +199,6 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           arow[j] += d * brow[j];
           ++a_pairs;
         }
-      s.a[static_cast<std::size_t>(e.index)] += e.delta;
       const auto row = static_cast<std::size_t>(bt * p.m + i);
       if (!x.row_flag[row]) {
         x.row_flag[row] = 1;
@@ -218,7 +216,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
         const std::int64_t o = (bt * p.m + i) * p.n + j;
         const auto ai = static_cast<std::size_t>((bt * p.m + i) * p.k + q);
         if (out.pos[static_cast<std::size_t>(o)] == kNever || va.pos[ai] >= st.live_end) continue;
-        acc[o] += d * s.a[ai];
+        acc[o] += d * a_t[ai];
         st.mark(p.out, o);
         ++b_pairs;
       }
@@ -258,7 +256,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   for (std::int32_t row : x.db_rows) {
     const std::int64_t bt = p.div_k.div(row), q = row - bt * p.k;
     std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
-    const std::int32_t* acol = s.a.data() + bt * p.m * p.k + q;
+    const std::int32_t* acol = a_t + bt * p.m * p.k + q;
     for (std::int64_t i = 0; i < p.m; ++i) {
       const std::int32_t a = acol[i * p.k];
       if (a != 0) add_scaled(kern, acc + (bt * p.m + i) * p.n, drow, a, p.n);
@@ -270,7 +268,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   // Batch entries recomputed densely: acc = A_t B_t, which is what the product rule accumulates, exactly.
   for (std::int32_t bt : x.touched) {
     if (x.dense[static_cast<std::size_t>(bt)]) {
-      const std::int32_t* a = s.a.data() + std::int64_t{bt} * p.m * p.k;
+      const std::int32_t* a = a_t + std::int64_t{bt} * p.m * p.k;
       const std::int32_t* b = s.b.data() + std::int64_t{bt} * p.k * p.n;
       if constexpr (std::is_same_v<Acc, std::int32_t>) {
         kern.matmul_i32(a, b, acc + std::int64_t{bt} * p.m * p.n, p.m, p.k, p.n);

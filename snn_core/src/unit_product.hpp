@@ -1,6 +1,7 @@
 // Products of two spiking operands (SpikeMatMul: Q.K^T, P.V) by the product rule on accumulated integer
 // operands, Δ(AB)_t = a_t B_{t-1} + A_{t-1} b_t + a_t b_t, computed only where events occurred (docs/spiking.md,
-// section 4). The unit keeps its own copies of the accumulated operands (the spiking KV cache of a decoder).
+// section 4). The unit reads A_t in place (its population's counts) and keeps its own copy of the accumulated B
+// (stepped after A's events); with the populations' counts they are the spiking KV cache of a decoder.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,9 @@ struct ProductParams {
 };
 
 struct ProductState {
-  std::vector<std::int32_t> a, b;  // accumulated operands [samples * batch * M * K], [samples * batch * K * N]
+  // B's accumulated counts [samples * batch * K * N], stepped after A's events (a_t B_{t-1} needs B before this
+  // step); A_t is its population's counts, read in place.
+  std::vector<std::int32_t> b;
   std::vector<std::int32_t> acc32;  // [samples * batch * M * N]
   std::vector<std::int64_t> acc64;
 };
