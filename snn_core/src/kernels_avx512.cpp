@@ -180,8 +180,11 @@ inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m
   const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
   const int n = __builtin_popcount(static_cast<unsigned>(fire));
   std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
-  _mm512_mask_storeu_epi32(dst, tail_mask(2 * n), _mm512_permutex2var_epi32(idx, k.lo_perm, dl));
-  if (n > 8) _mm512_mask_storeu_epi32(dst + 16, tail_mask(2 * n - 16), _mm512_permutex2var_epi32(idx, k.hi_perm, dl));
+  // Both halves stored under the mask of their 2n words, the second with an empty mask when n <= 8 (a masked-off
+  // store writes and faults nothing): no branch on the number of lanes that fired.
+  const std::uint32_t words = _bzhi_u32(0xFFFFFFFFu, static_cast<unsigned>(2 * n));
+  _mm512_mask_storeu_epi32(dst, static_cast<__mmask16>(words), _mm512_permutex2var_epi32(idx, k.lo_perm, dl));
+  _mm512_mask_storeu_epi32(dst + 16, static_cast<__mmask16>(words >> 16), _mm512_permutex2var_epi32(idx, k.hi_perm, dl));
   written += n;
   return fire;
 }

@@ -111,13 +111,16 @@ void step_movement(const Unit& u, Step& st) {
   if (!p.dest.empty()) {
     Event* o = out.tail(in.size());
     std::size_t written = 0;
+    const std::int32_t* const dest = p.dest.data();
     for (const Event& e : in) {
-      if (e.index < lo || e.index >= hi) enter(e.index);
-      const std::int32_t d = p.dest[static_cast<std::size_t>(e.index - lo)];
+      // The event is read once: the count's store could alias it and would force a reload of its delta.
+      const Event ev = e;
+      if (ev.index < lo || ev.index >= hi) enter(ev.index);
+      const std::int32_t d = dest[ev.index - lo];
       if (d < 0) continue;
       const auto oi = static_cast<std::int32_t>(out_base + d);
-      count[oi] += e.delta;
-      o[written++] = {oi, e.delta};
+      count[oi] += ev.delta;
+      o[written++] = {oi, ev.delta};
     }
     out.advance(written);
     return;
