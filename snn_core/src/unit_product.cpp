@@ -64,9 +64,12 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.rows_changed.clear();
   x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
   x.col_flag.assign(bt * static_cast<std::size_t>(p.n), 0);
-  x.cols.clear();
+  // One entry more than can be kept: the B loop writes its candidate entry before it knows whether to keep it.
+  x.cols.assign(bt * static_cast<std::size_t>(p.n) + 1, 0);
+  x.n_cols = 0;
   x.col_count.assign(bt, 0);
-  x.batches.clear();
+  x.batches.assign(bt + 1, 0);
+  x.n_batches = 0;
   x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
@@ -120,12 +123,6 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     std::uint8_t* const row_flag = x.row_flag.data();
     std::int32_t* const a_events = x.a_events.data();
     std::int32_t* const b_events = x.b_events.data();
-    std::vector<std::int32_t>& touched = x.touched;
-    auto count_run = [&](std::int32_t* mine, const std::int32_t* other, std::int64_t bt, std::int32_t run) {
-      if (run == 0) return;
-      if (mine[bt] == 0 && other[bt] == 0) touched.push_back(static_cast<std::int32_t>(bt));
-      mine[bt] += run;
-    };
     {
       std::int64_t run_bt = 0;
       std::int32_t run = 0;
@@ -137,7 +134,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           lo = row * p.k;
           hi = lo + p.k;
           if (bt != run_bt) {
-            count_run(a_events, b_events, run_bt, run);
+            a_events[run_bt] += run;
             run_bt = bt;
             run = 0;
           }
@@ -148,22 +145,15 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
         }
         ++run;
       }
-      count_run(a_events, b_events, run_bt, run);
-      run_bt = 0;
-      run = 0;
-      lo = hi = 0;
-      const std::int64_t kn = p.k * p.n;
-      for (const Event& e : st.events(p.b)) {
-        if (e.index < lo || e.index >= hi) {
-          count_run(b_events, a_events, run_bt, run);
-          run_bt = p.div_kn.div(e.index);
-          lo = run_bt * kn;
-          hi = lo + kn;
-          run = 0;
-        }
-        ++run;
-      }
-      count_run(b_events, a_events, run_bt, run);
+      a_events[run_bt] += run;
+      // B's events come through a transposition (K^T), their batch entries interleaved: a histogram, without the
+      // runs' data-dependent branch. The batch entries with events of either operand are then read off the
+      // counts (a pass holds few of them: samples x heads).
+      const FastDiv div_kn = p.div_kn;
+      for (const Event& e : st.events(p.b)) ++b_events[div_kn.div(e.index)];
+      const auto entries = static_cast<std::int32_t>(x.a_events.size());
+      for (std::int32_t bt = 0; bt < entries; ++bt)
+        if ((a_events[bt] | b_events[bt]) != 0) x.touched.push_back(bt);
     }
     const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
     // matmul_i32 runs four rows per loaded vector of B without branches: about a quarter of a row update's
@@ -231,9 +221,14 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     std::uint8_t* const db_flag = x.db_flag.data();
     std::uint8_t* const col_flag = x.col_flag.data();
     std::int32_t* const col_count = x.col_count.data();
+    std::int32_t* const cols = x.cols.data();
+    std::int32_t* const batches = x.batches.data();
+    std::int64_t n_cols = x.n_cols, n_batches = x.n_batches;
+    const FastDiv div_kn = p.div_kn, div_n = p.div_n;  // in registers, not reloaded per event
+    const std::int64_t kn = p.k * p.n;
     for (const Event& e : eb) {
-      const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
-      const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
+      const std::int64_t bt = div_kn.div(e.index), rest = e.index - bt * kn;
+      const std::int64_t q = div_n.div(rest), j = rest - q * p.n;
       const std::int64_t row = bt * p.k + q;
       sb[e.index] += e.delta;
       if (!dense[bt]) {
@@ -243,14 +238,19 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           x.db_rows.push_back(static_cast<std::int32_t>(row));
         }
       }
-      // Column j of every row of this batch entry changed: counted, and marked, in step_product.
+      // Column j of every row of this batch entry changed: counted, and marked, in step_product. Appended
+      // without a branch on whether it is new (the columns of a transposed operand's events look random).
       const std::int64_t col = bt * p.n + j;
-      if (!col_flag[col]) {
-        col_flag[col] = 1;
-        x.cols.push_back(static_cast<std::int32_t>(col));
-        if (col_count[bt]++ == 0) x.batches.push_back(static_cast<std::int32_t>(bt));
-      }
+      const std::int32_t fresh = col_flag[col] ^ 1;
+      col_flag[col] = 1;
+      cols[n_cols] = static_cast<std::int32_t>(col);
+      n_cols += fresh;
+      batches[n_batches] = static_cast<std::int32_t>(bt);
+      n_batches += fresh & static_cast<std::int32_t>(col_count[bt] == 0);
+      col_count[bt] += fresh;
     }
+    x.n_cols = n_cols;
+    x.n_batches = n_batches;
   }
   b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
@@ -321,7 +321,8 @@ void step_product(const Unit& u, Step& st) {
     std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
     rows.clear();
     std::int64_t exact = 0;
-    for (std::int32_t bt : x.batches) {
+    for (std::int64_t k = 0; k < x.n_batches; ++k) {
+      const std::int32_t bt = x.batches[static_cast<std::size_t>(k)];
       std::int64_t others = 0;
       for (std::int64_t i = 0; i < p.m; ++i) {
         const std::int64_t r = std::int64_t{bt} * p.m + i;
@@ -336,10 +337,10 @@ void step_product(const Unit& u, Step& st) {
   }
   for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
   x.rows_changed.clear();
-  for (std::int32_t col : x.cols) x.col_flag[static_cast<std::size_t>(col)] = 0;
-  x.cols.clear();
-  for (std::int32_t bt : x.batches) x.col_count[static_cast<std::size_t>(bt)] = 0;
-  x.batches.clear();
+  for (std::int64_t k = 0; k < x.n_cols; ++k) x.col_flag[static_cast<std::size_t>(x.cols[static_cast<std::size_t>(k)])] = 0;
+  x.n_cols = 0;
+  for (std::int64_t k = 0; k < x.n_batches; ++k) x.col_count[static_cast<std::size_t>(x.batches[static_cast<std::size_t>(k)])] = 0;
+  x.n_batches = 0;
 }
 
 }  // namespace snnconv::snn
