@@ -54,6 +54,10 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
     pt.numel = point_numel(g, p.name);
     // Subsampling stride so that at most max_values values are kept over the whole run.
     pt.stride = std::max<std::int64_t>(1, (pt.numel * total + o.max_values - 1) / o.max_values);
+    // The values this part keeps: the multiples of the stride among its run positions [a, b). Sized once, so the
+    // kept values are not regrown (a copy and fresh pages at every doubling).
+    const std::int64_t a = first * pt.numel, b = (first + static_cast<std::int64_t>(samples.size())) * pt.numel;
+    st.values.reserve(static_cast<std::size_t>((b + pt.stride - 1) / pt.stride - (a + pt.stride - 1) / pt.stride));
   }
   const std::vector<NodeId> order = g.topological_order();
   for (std::size_t j = 0; j < samples.size(); ++j) {
