@@ -2,11 +2,11 @@
 #include "spiking_shards.hpp"
 
 #include "snnconv/core/error.hpp"
+#include "snnconv/core/huge_pages.hpp"
 
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sys/mman.h>
 
 namespace snnconv::pipeline::detail {
 
@@ -118,13 +118,6 @@ void rethrow_packed(BytesIn& in) {
   ErrorContext c;
   for (std::string* f : {&c.file, &c.node, &c.op, &c.value}) *f = in.get_string();
   throw_as(kind, message, c);
-}
-
-void advise_huge_pages(void* p, std::size_t bytes) {
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto a = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
-  const auto b = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kHuge - 1);
-  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
 }
 
 // What a rank's shard holds per quantization point, in skeleton order, and the shard's sample count: the sizes
