@@ -2,7 +2,6 @@
 #include "spiking_shards.hpp"
 
 #include "snnconv/core/error.hpp"
-#include "snnconv/core/huge_pages.hpp"
 
 #include <algorithm>
 #include <map>
@@ -283,8 +282,6 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
         st.seen += hk.seen;
         total += h.kept[i];
       }
-      st.values.reserve(total);
-      advise_huge_pages(st.values.data(), total * sizeof(float));
       st.values.resize(total);
       std::size_t at = 0;
       for (int k = 0; k < ranks; ++k) {

@@ -16,7 +16,6 @@
 #include "quantize_detail.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/converter/quantize.hpp"
-#include "snnconv/core/huge_pages.hpp"
 
 namespace snnconv {
 
@@ -60,7 +59,6 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
     const std::int64_t a = first * pt.numel, b = (first + static_cast<std::int64_t>(samples.size())) * pt.numel;
     const auto kept = static_cast<std::size_t>((b + pt.stride - 1) / pt.stride - (a + pt.stride - 1) / pt.stride);
     st.values.reserve(kept);
-    advise_huge_pages(st.values.data(), kept * sizeof(float));
   }
   const std::vector<NodeId> order = g.topological_order();
   for (std::size_t j = 0; j < samples.size(); ++j) {
