@@ -61,7 +61,14 @@ namespace {
 // element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
 // its multiply-adds differently from the vectorised FMA path). Compiled for the baseline only, so every ISA's
 // GEMM gets the same GELU bits.
-void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act) {
+void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act, bool wide) {
+#ifdef SNNCONV_PACKED_GEMM
+  // The erf form on 16 lanes for a product on the AVX-512 kernels (`wide`: 32-column panels), the same bits; the
+  // tanh form's cubic stays here, where -ffp-contract=fast may fuse it into FMAs that the AVX-512 file would not.
+  if (act == Activation::gelu && wide) return gelu_block_avx512(y, rows, cols, ldy);
+#else
+  (void)wide;
+#endif
   using Group = Eigen::Array<float, 8, 1>;
   auto apply = [act](auto&& g) {
     constexpr float kSqrt2 = 1.41421356237309504880f;
@@ -416,7 +423,7 @@ void gemm_small(const float* x, std::int64_t rows, const PackedB& w, const float
     }
     kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e);
     if (in_registers) return;
-    gelu_block(y + c0, rows, c1 - c0, n, act);
+    gelu_block(y + c0, rows, c1 - c0, n, act, panel == kPanelWide);
     if (residual)
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
@@ -469,7 +476,7 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
   auto finish = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     if (in_registers) return;
     if (act == Activation::gelu || act == Activation::gelu_tanh) {
-      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act, panel == kPanelWide);  // bias already in
     } else {  // tanh, silu: element by element (the reference's scalar functions)
       for (std::int64_t r = r0; r < r1; ++r)
         for (std::int64_t j = c0; j < c1; ++j) {

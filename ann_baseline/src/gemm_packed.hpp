@@ -63,6 +63,10 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
 // rational approximation within a few ulp of libm's), so it differs from the reference only in the last bits.
 void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, const float* bias, Activation act);
 
+// GELU (exact, erf form) on a finished block [rows, cols] (row stride ldy) with 16-lane packets, the bits of the
+// baseline's 8-lane form (gelu_avx512.cpp; call only when active_isa() >= avx512).
+void gelu_block_avx512(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy);
+
 // Copies rows [0, rows) x columns [0, k) of a (row stride lda) into micro-panels of `mr` rows: tile t holds
 // rows [t*mr, t*mr + mr) as k steps of mr values (k-major), the last tile as k steps of its own row count. The
 // micro-kernel then reads its broadcasts from one sequential stream (rows of a in place, a power-of-two stride
