@@ -85,12 +85,16 @@ void small_tile(const float* a, std::int64_t lda, const float* p, std::int64_t p
   __m512 acc[2 * R * P];
 #pragma GCC unroll 32
   for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm512_setzero_ps();
-  // The tile's output lines, asked for now: their fetch from L3 overlaps the k loop instead of stalling the stores.
+  // The tile's output (and residual) lines, asked for now: their fetch from L3 overlaps the k loop instead of
+  // stalling the epilogue's loads and stores.
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
     for (int v = 0; v < 2 * P; ++v)
-      if (16 * v < cols) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
+      if (16 * v < cols) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
+        if (e.residual) _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * e.ldr + 16 * v), _MM_HINT_T0);
+      }
   for (std::int64_t i = 0; i < k; ++i) {
     __m512 b[2 * P];
 #pragma GCC unroll 16

@@ -172,12 +172,16 @@ void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int6
   __m256 acc[2 * R * P];
 #pragma GCC unroll 16
   for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm256_setzero_ps();
-  // The tile's output lines, asked for now: their fetch from L3 overlaps the k loop instead of stalling the stores.
+  // The tile's output (and residual) lines, asked for now: their fetch from L3 overlaps the k loop instead of
+  // stalling the epilogue's loads and stores.
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int q = 0; q < P; ++q)
-      if (kPanel * q < cols) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kPanel * q), _MM_HINT_T0);
+      if (kPanel * q < cols) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kPanel * q), _MM_HINT_T0);
+        if (e.residual) _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * e.ldr + kPanel * q), _MM_HINT_T0);
+      }
   for (std::int64_t i = 0; i < k; ++i) {
     __m256 b[2 * P];
 #pragma GCC unroll 8
