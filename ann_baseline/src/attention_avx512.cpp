@@ -162,7 +162,7 @@ void softmax_long_rows(float* s, std::int64_t lds, std::int64_t rows, std::int64
 
 void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d, const float* kt, std::int64_t ldk,
             std::int64_t keys16, float* s, std::int64_t lds) {
-  if (keys16 > 64) {  // long rows (tiles of 8 rows when causal): 8 rows x 32 keys at a time
+  if (keys16 > 64 || rows <= 8) {  // long rows (tiles of 8 rows when causal): 8 rows x 32 keys at a time
     for (std::int64_t c0 = 0; c0 < keys16; c0 += 32) {
       if (keys16 - c0 >= 32) scores_block<2>(q, ldq, rows, d, kt + c0, ldk, s + c0, lds);
       else scores_block<1>(q, ldq, rows, d, kt + c0, ldk, s + c0, lds);

@@ -168,7 +168,7 @@ void tile_avx2(const float* a, const float* p, std::int64_t k, float* c, std::in
 // C[R, 16 P] = A[R, k] . P panels (each k x 16, panel_stride apart), A rows in place; the whole of k in one pass.
 template <int R, int P>
 void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride, std::int64_t k,
-                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e, const float* next) {
   __m256 acc[2 * R * P];
 #pragma GCC unroll 16
   for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm256_setzero_ps();
@@ -183,6 +183,7 @@ void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int6
         if (e.residual) _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * e.ldr + kPanel * q), _MM_HINT_T0);
       }
   for (std::int64_t i = 0; i < k; ++i) {
+    if (next) _mm_prefetch(reinterpret_cast<const char*>(next + i * R), _MM_HINT_T0);  // R * k floats over the loop
     __m256 b[2 * P];
 #pragma GCC unroll 8
     for (int q = 0; q < P; ++q) {
@@ -218,7 +219,7 @@ void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int6
 
 template <int R, int P>
 void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
-                     std::int64_t ldc, const Epilogue& e) {
+                     std::int64_t ldc, const Epilogue& e, const float* next) {
   const std::int64_t stride = k * kPanel, group = P * kPanel;
   auto at = [&](std::int64_t col) {
     Epilogue ec = e;
@@ -227,11 +228,11 @@ void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std:
     return ec;
   };
   std::int64_t c0 = 0;
-  for (; c0 + group <= n; c0 += group)
-    small_tile_avx2<R, P>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0));
-  for (; c0 < n; c0 += kPanel)
+  for (; c0 + group <= n; c0 += group, next = nullptr)  // the next rows fetched once, during the first tile
+    small_tile_avx2<R, P>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0), next);
+  for (; c0 < n; c0 += kPanel, next = nullptr)
     small_tile_avx2<R, 1>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, std::min(kPanel, n - c0),
-                          at(c0));
+                          at(c0), next);
 }
 
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
@@ -261,22 +262,23 @@ Epilogue rows_down(Epilogue e, std::int64_t r) {
 }  // namespace
 
 void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e) {
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
 #ifdef SNNCONV_PACKED_GEMM
   // 16 ymm registers: R * P * 2 accumulators <= 12 beside the loaded panel rows and the broadcast. More than
   // six rows run as six, then the rest (the panels are then read twice, from L1 / L2).
   switch (rows) {
-    case 1: return small_rows_avx2<1, 6>(a, lda, panels, k, n, c, ldc, e);
-    case 2: return small_rows_avx2<2, 3>(a, lda, panels, k, n, c, ldc, e);
-    case 3: return small_rows_avx2<3, 2>(a, lda, panels, k, n, c, ldc, e);
-    case 4: return small_rows_avx2<4, 1>(a, lda, panels, k, n, c, ldc, e);
-    case 5: return small_rows_avx2<5, 1>(a, lda, panels, k, n, c, ldc, e);
-    case 6: return small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 1: return small_rows_avx2<1, 6>(a, lda, panels, k, n, c, ldc, e, next);
+    case 2: return small_rows_avx2<2, 3>(a, lda, panels, k, n, c, ldc, e, next);
+    case 3: return small_rows_avx2<3, 2>(a, lda, panels, k, n, c, ldc, e, next);
+    case 4: return small_rows_avx2<4, 1>(a, lda, panels, k, n, c, ldc, e, next);
+    case 5: return small_rows_avx2<5, 1>(a, lda, panels, k, n, c, ldc, e, next);
+    case 6: return small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e, next);
     default:
-      small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
-      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6));
+      small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e, nullptr);
+      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6), next);
   }
 #else
+  (void)next;
   // Portable: one row tile at a time through the packed-A path.
   AlignedFloats ap(static_cast<std::size_t>(rows * k));
   pack_a(a, lda, rows, k, kRows, ap.data());
@@ -431,7 +433,7 @@ void gemm_small(const float* x, std::int64_t rows, const PackedB& w, const float
       e.residual = residual + c0;
       e.ldr = n;
     }
-    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e);
+    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e, nullptr);
     if (in_registers) return;
     gelu_block(y + c0, rows, c1 - c0, n, act, panel == kPanelWide);
     if (residual)
@@ -525,8 +527,9 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
             e.residual = residual + r * n + c0;
             e.ldr = n;
           }
+          // The task's next six rows come from L3 for a large batch: fetched during this call.
           kernel(x + r * k, k, std::min(kInPlaceRows, r1 - r), w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0,
-                 y + r * n + c0, n, e);
+                 y + r * n + c0, n, e, r + kInPlaceRows < r1 ? x + (r + kInPlaceRows) * k : nullptr);
         }
         finish(r0, r1, c0, c1);
       }
