@@ -87,8 +87,9 @@ void panel_avx512(const float* apack, std::int64_t rows, const float* p, std::in
 // window at once against several panels at once, the rows of a read in place, all of k in one pass, so each
 // weight is read once per call however many rows there are (weight-bound decoding then costs about one row's
 // time for the whole window). The same FMA chain per element as the tiled kernels: the same bits.
-// `next` (or null): where the rows of the next call begin, rows * k floats read contiguously (rows of x in place,
-// lda = k); they are fetched into the cache during this call's k loop (x of a large batch streams from L3).
+// `next` (or null): a product whose operands stream from L3 (x of a large batch): where the rows of the next call
+// begin, rows * k floats read contiguously (rows of x in place, lda = k), fetched during this call's k loop; the
+// output and residual lines of each tile are then asked for before its k loop too.
 inline constexpr std::int64_t kSmallRows = 8;
 using SmallKernel = void (*)(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
                              std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next);
