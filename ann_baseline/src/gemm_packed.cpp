@@ -59,8 +59,8 @@ namespace {
 // GELU (exact or tanh) on a block whose first column is a multiple of 8 in its row: always in groups of 8
 // columns counted from the row start, each group one Eigen packet (a short last group zero-padded), so an
 // element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
-// its multiply-adds differently from the vectorised FMA path). Compiled for the baseline only, so every ISA's
-// GEMM gets the same GELU bits.
+// its multiply-adds differently from the vectorised FMA path). The erf form of an AVX-512 product runs on 16 lanes
+// (gelu_avx512.cpp) with the same bits; everything else here, compiled for the baseline.
 void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act, bool wide) {
 #ifdef SNNCONV_PACKED_GEMM
   // The erf form on 16 lanes for a product on the AVX-512 kernels (`wide`: 32-column panels), the same bits; the
@@ -517,8 +517,9 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
     // A tiles). Each element is the same FMA chain from 0 over k as in the packed-A tiles: the same bits.
     const SmallKernel kernel = panel == kPanelWide ? small_avx512 : small_avx2;
     constexpr std::int64_t kInPlaceRows = 6;
-    // x and y together larger than a core's L2 (2 MiB: code_gpt b32's 4096 rows, 4-10 MB; not a ViT's 1,088 rows,
-    // 1.1-1.4 MB, where the extra prefetches cost 3-5 %): they stream from L3, and the kernel fetches ahead.
+    // x and y together above 2 MiB, more than a core's L2 on current x86 cores (code_gpt b32's 4096 rows, 4-10 MB;
+    // not a ViT's 1,088 rows, 1.1-1.4 MB, where the extra prefetches cost 3-5 %): they stream from L3, and the
+    // kernel fetches ahead.
     const bool stream = rows * (k + n) * static_cast<std::int64_t>(sizeof(float)) > (std::int64_t{2} << 20);
     for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) {
