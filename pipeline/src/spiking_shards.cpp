@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 namespace snnconv::pipeline::detail {
 
@@ -119,36 +118,40 @@ void rethrow_packed(BytesIn& in) {
   throw_as(kind, message, c);
 }
 
-// The sample count of `cal` and the statistics of the points named in `names` (those one rank owns).
-void put_calibration(BytesOut& out, const Calibration& cal, const std::set<std::string>& names) {
-  std::size_t bytes = 16;
-  for (const auto& [name, st] : cal.points)
-    if (names.count(name)) bytes += name.size() + st.values.size() * sizeof(float) + 48;
-  out.reserve(out.str().size() + bytes);
-  out.put<std::int64_t>(cal.samples);
-  out.put<std::uint64_t>(names.size());
-  for (const auto& [name, st] : cal.points) {
-    if (!names.count(name)) continue;
-    out.put_string(name);
+// What a rank's shard holds per quantization point, in skeleton order, and the shard's sample count: the sizes
+// every owner needs before the values move.
+struct ShardHeads {
+  std::int64_t samples = 0;
+  std::vector<PointStats> points;  // min, max, seen; values empty, their count in kept
+  std::vector<std::uint64_t> kept;
+};
+
+void put_heads(BytesOut& out, const QannSkeleton& sk, const Calibration& part) {
+  out.put(ErrorKind::none);
+  out.put<std::int64_t>(part.samples);
+  out.put<std::uint64_t>(sk.points.size());
+  for (const QuantPoint& p : sk.points) {
+    const PointStats& st = part.points.at(p.name);
     out.put(st.min);
     out.put(st.max);
     out.put<std::int64_t>(st.seen);
-    out.put_vector(st.values);
+    out.put<std::uint64_t>(st.values.size());
   }
 }
 
-Calibration get_calibration(BytesIn& in) {
-  Calibration cal;
-  cal.samples = in.get<std::int64_t>();
-  const auto n = in.get<std::uint64_t>();
-  for (std::uint64_t k = 0; k < n; ++k) {
-    PointStats& st = cal.points[in.get_string()];
-    st.min = in.get<float>();
-    st.max = in.get<float>();
-    st.seen = in.get<std::int64_t>();
-    st.values = in.get_vector<float>();
+ShardHeads get_heads(BytesIn& in, std::size_t points, int from) {
+  ShardHeads h;
+  h.samples = in.get<std::int64_t>();
+  if (in.get<std::uint64_t>() != points) throw Error("rank " + std::to_string(from) + " calibrated another skeleton");
+  h.points.resize(points);
+  h.kept.resize(points);
+  for (std::size_t i = 0; i < points; ++i) {
+    h.points[i].min = in.get<float>();
+    h.points[i].max = in.get<float>();
+    h.points[i].seen = in.get<std::int64_t>();
+    h.kept[i] = in.get<std::uint64_t>();
   }
-  return cal;
+  return h;
 }
 
 void put_steps(BytesOut& out, const ActivationSteps& steps) {
@@ -233,38 +236,66 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
     put_error(b, e);
     failed = std::move(b.str());
   }
-  // 2. The kept values of each point go to the rank that owns it (one gather rooted at every rank: each value moves
-  //    once, and the step search divides over the ranks). Each owner merges its points' shards in rank order (=
-  //    sample order: one process's statistics bit for bit) and chooses their steps; every owner sees every
-  //    rank's status, so the first failing rank's error (its first failing sample) stands everywhere.
-  std::vector<std::string> mine;
-  for (int r = 0; r < ranks; ++r) {
+  // 2. Every rank learns every shard's sizes (or the first failing rank's error, thrown on every rank alike).
+  std::vector<ShardHeads> heads(static_cast<std::size_t>(ranks));
+  {
     BytesOut out;
-    if (!failed.empty()) {
-      out.str() = failed;
-    } else {
-      std::set<std::string> names;
-      for (std::size_t i = 0; i < sk.points.size(); ++i)
-        if (owner[i] == r) names.insert(sk.points[i].name);
-      out.put(ErrorKind::none);
-      put_calibration(out, part, names);
+    if (failed.empty()) put_heads(out, sk, part);
+    else out.str() = failed;
+    const std::vector<std::string> all = comm->gather(out.str(), 0);
+    BytesOut joined;
+    for (const std::string& b : all) joined.put_string(b);
+    comm->broadcast(joined.str(), 0);
+    BytesIn in(joined.str());
+    std::vector<std::string> each(static_cast<std::size_t>(ranks));
+    for (std::string& b : each) b = in.get_string();
+    if (!in.done()) throw Error("rank 0 sent trailing calibration bytes");
+    std::vector<BytesIn> read(each.begin(), each.end());
+    for (BytesIn& one : read) rethrow_packed(one);  // the first failing rank's error before any shard is read
+    for (int k = 0; k < ranks; ++k) {
+      BytesIn& one = read[static_cast<std::size_t>(k)];
+      heads[static_cast<std::size_t>(k)] = get_heads(one, sk.points.size(), k);
+      if (!one.done()) throw Error("rank " + std::to_string(k) + " sent trailing calibration bytes");
     }
-    std::vector<std::string> got = comm->gather(out.str(), r);
-    if (r == me) mine = std::move(got);
+  }
+  // 3. The kept values of each point move once, straight into their place in the owner's merged statistics: the
+  //    shards in rank order (= sample order: one process's statistics bit for bit, merge_calibration's folds).
+  //    The owners then choose their points' steps, so the search divides over the ranks.
+  Calibration cal;
+  {
+    std::vector<SendBlock> sends;
+    std::vector<ReceiveBlock> receives;
+    for (std::size_t i = 0; i < sk.points.size(); ++i) {
+      std::vector<float>& mine_values = part.points.at(sk.points[i].name).values;
+      if (owner[i] != me) {
+        if (!mine_values.empty()) sends.push_back({owner[i], mine_values.data(), mine_values.size() * sizeof(float)});
+        continue;
+      }
+      PointStats& st = cal.points[sk.points[i].name];
+      std::uint64_t total = 0;
+      for (int k = 0; k < ranks; ++k) {
+        const ShardHeads& h = heads[static_cast<std::size_t>(k)];
+        const PointStats& hk = h.points[i];
+        st.min = k == 0 ? hk.min : std::min(st.min, hk.min);
+        st.max = k == 0 ? hk.max : std::max(st.max, hk.max);
+        st.seen += hk.seen;
+        total += h.kept[i];
+      }
+      st.values.resize(total);
+      std::size_t at = 0;
+      for (int k = 0; k < ranks; ++k) {
+        const std::uint64_t n = heads[static_cast<std::size_t>(k)].kept[i];
+        if (k == me) std::copy(mine_values.begin(), mine_values.end(), st.values.begin() + static_cast<std::ptrdiff_t>(at));
+        else if (n > 0) receives.push_back({k, st.values.data() + at, n * sizeof(float)});
+        at += n;
+      }
+    }
+    for (const ShardHeads& h : heads) cal.samples += h.samples;
+    comm->exchange(sends, receives);
   }
   part = Calibration{};
   BytesOut reply;
   try {
-    Calibration cal;
-    for (std::size_t k = 0; k < mine.size(); ++k) {
-      BytesIn in(mine[k]);
-      rethrow_packed(in);
-      Calibration c = get_calibration(in);
-      if (!in.done()) throw Error("rank " + std::to_string(k) + " sent trailing calibration bytes");
-      if (k == 0) cal = std::move(c);
-      else merge_calibration(cal, std::move(c));
-    }
-    mine.clear();
     std::vector<bool> only(sk.points.size());
     for (std::size_t i = 0; i < sk.points.size(); ++i) only[i] = owner[i] == me;
     const ActivationSteps steps = choose_activation_steps(sk, cal, options.quant, &only);
@@ -275,7 +306,7 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
     reply = BytesOut();
     put_error(reply, e);
   }
-  // 3. Rank 0 puts the steps together (the first error in rank order, the same on every owner) and sends them.
+  // 4. Rank 0 puts the steps together (the first error in rank order, the same on every owner) and sends them.
   const std::vector<std::string> replies = comm->gather(reply.str(), 0);
   BytesOut decision;
   if (me == 0) {
@@ -298,7 +329,7 @@ QuantizedModel quantize_jointly(Communicator* comm, const QuantizeModelOptions& 
       put_error(decision, e);
     }
   }
-  // 4. Every rank applies the steps, quantizes the weights and converts: the same code on the same inputs, so the
+  // 5. Every rank applies the steps, quantizes the weights and converts: the same code on the same inputs, so the
   //    same graphs on every rank, with no model image to send or parse.
   comm->broadcast(decision.str(), 0);
   BytesIn in(decision.str());

@@ -28,7 +28,7 @@ Graph mlp_block() {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("a block runs fast; equal to the reference and to itself across runs and threads") {
+TEST_CASE("a block runs fast, equal to the reference and to itself across runs and threads") {
   const Graph g = mlp_block();
   const std::vector<Tensor> in{random_f32({4, 10, 16}, 9)};
   ann::Engine fast(g, {.threads = 2});
@@ -72,7 +72,7 @@ TEST_CASE("run_into writes the outputs into the buffers of the previous call") {
   CHECK(std::equal(wrong[0].span<float>().begin(), wrong[0].span<float>().end(), want[0].span<float>().begin()));
 }
 
-TEST_CASE("the ledger counts MACs; ops and bytes per node; and samples per pass") {
+TEST_CASE("the ledger counts MACs, ops and bytes per node, and samples per pass") {
   const Graph g = mlp_block();
   ann::Engine e(g);
   Ledger l = Ledger::for_graph(g);

@@ -31,7 +31,7 @@ TEST_CASE("MatMul of an activation by an activation matrix stays on Eigen") {
   check_fast_kernel(g, {random_f32({3, 37, 24}, 1), random_f32({24, 19}, 2)}, "eigen_gemm");
 }
 
-TEST_CASE("packed GEMM: row and column remainders; many tasks; [1; k; n] weights; every activation") {
+TEST_CASE("packed GEMM: row and column remainders, many tasks, [1, k, n] weights, every activation") {
   struct Case {
     Shape x;
     std::int64_t n;
@@ -59,7 +59,7 @@ TEST_CASE("packed GEMM: row and column remainders; many tasks; [1; k; n] weights
   check_fast_kernel(g, {random_f32({2, 9, 20}, 103)}, test::weight_gemm_kernel());
 }
 
-TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
+TEST_CASE("MatMul of two activations, same and broadcast batch dims") {
   {
     Graph g;
     const ValueId q = test::input(g, "q", DType::f32, {2, 3, 17, 8});
@@ -76,7 +76,7 @@ TEST_CASE("MatMul of two activations; same and broadcast batch dims") {
   }
 }
 
-TEST_CASE("Gemm: transposes; alpha; beta and broadcast C") {
+TEST_CASE("Gemm: transposes, alpha, beta and broadcast C") {
   struct Case {
     bool ta, tb;
     float alpha, beta;
@@ -112,7 +112,7 @@ TEST_CASE("Linear with bias and each activation") {
   check_fast_kernel(g, {random_f32({2, 65, 32}, 10), random_f32({32, 48}, 11)}, "eigen_gemm");
 }
 
-TEST_CASE("Conv 2-D via im2col: padding; stride; dilation; groups; patch embedding") {
+TEST_CASE("Conv 2-D via im2col: padding, stride, dilation, groups, patch embedding") {
   struct Case {
     Shape x, w;
     ConvAttrs at;
@@ -155,7 +155,7 @@ TEST_CASE("LayerNorm over the last axis and over two trailing axes") {
   }
 }
 
-TEST_CASE("Softmax over the last axis (vectorised exp: within 1e-5; rows with NaN / inf as the reference)") {
+TEST_CASE("Softmax over the last axis (vectorised exp: within 1e-5, rows with NaN / inf as the reference)") {
   for (std::int64_t n : {3, 8, 33, 197}) {
     Graph g;
     const ValueId x = test::input(g, "x", DType::f32, {5, 7, n});
@@ -220,7 +220,7 @@ TEST_CASE("Unary functions are bit-identical to the reference") {
   }
 }
 
-TEST_CASE("Binary arithmetic: same shape; scalar and row broadcast on either side") {
+TEST_CASE("Binary arithmetic: same shape, scalar and row broadcast on either side") {
   struct Case {
     Shape a, b;
     const char* kernel;

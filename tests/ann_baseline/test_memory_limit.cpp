@@ -25,7 +25,7 @@ Graph two_layers() {
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST_SUITE("unit") {
-  TEST_CASE("the memory plan counts weights; inputs and the activation peak of static shapes") {
+  TEST_CASE("the memory plan counts weights, inputs and the activation peak of static shapes") {
     const Graph g = two_layers();
     for (const bool reference : {false, true}) {
       const ann::Engine engine(g, ann::EngineOptions{.reference_only = reference});
@@ -61,7 +61,7 @@ TEST_SUITE("unit") {
     CHECK(ann::format_bytes(3 << 20) == "3.0 MiB (3145728 bytes)");
   }
 
-  TEST_CASE("the buffer pool stays bounded over many passes; with reference and fast kernels") {
+  TEST_CASE("the buffer pool stays bounded over many passes, with reference and fast kernels") {
     // Before the pool cap, every reference output released in a pass was pooled and never taken back:
     // 50 reference passes held 50 copies of each intermediate.
     const Graph g = two_layers();

@@ -44,7 +44,7 @@ std::string kernel_of(const Graph& g, const ann::Engine& e, const std::string& n
 
 TEST_SUITE("unit") {
 
-TEST_CASE("Transposes around Attention fold into its strides; Reshapes become views") {
+TEST_CASE("Transposes around Attention fold into its strides, Reshapes become views") {
   // The last shape has 2 (batch, head) pairs and 5 query tiles: 1 and 2 threads split the heads' query
   // tiles into different task groups, which must not change a bit.
   struct Shape3 {
@@ -87,7 +87,7 @@ TEST_CASE("a Transpose or Reshape input read twice is not folded or moved") {
   CHECK(test::max_rel_error(a[1], r[1]) <= 1e-5f);  // the transposed q itself
 }
 
-TEST_CASE("fast Transpose equals the reference bit for bit: perms; ranks; dtypes") {
+TEST_CASE("fast Transpose equals the reference bit for bit: perms, ranks, dtypes") {
   struct Case {
     Shape s;
     std::vector<std::int64_t> perm;
@@ -113,7 +113,7 @@ TEST_CASE("fast Transpose equals the reference bit for bit: perms; ranks; dtypes
   }
 }
 
-TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index names the node") {
+TEST_CASE("fast Concat and Gather equal the reference bit for bit, a bad index names the node") {
   {
     Graph g;
     const ValueId a = test::input(g, "a", DType::f32, {3, 1, 5});
@@ -142,7 +142,7 @@ TEST_CASE("fast Concat and Gather equal the reference bit for bit; a bad index n
   }
 }
 
-TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not when the residual comes later") {
+TEST_CASE("a residual Add after a packed Linear is done in its epilogue, not when the residual comes later") {
   // Variants 4-6: several row and column tasks (the residual must follow the task's columns), each activation.
   for (int variant = 0; variant < 7; ++variant) {
     CAPTURE(variant);
@@ -181,7 +181,7 @@ TEST_CASE("a residual Add after a packed Linear is done in its epilogue; not whe
   }
 }
 
-TEST_CASE("Slice with constant bounds copies an affine gather equal to the reference: steps; axes; clamping") {
+TEST_CASE("Slice with constant bounds copies an affine gather equal to the reference: steps, axes, clamping") {
   struct Case {
     std::vector<std::int64_t> starts, ends, axes, steps;
   };
@@ -203,7 +203,7 @@ TEST_CASE("Slice with constant bounds copies an affine gather equal to the refer
   }
 }
 
-TEST_CASE("a node of constants only is computed once at plan time; its counts stay in the ledger") {
+TEST_CASE("a node of constants only is computed once at plan time, its counts stay in the ledger") {
   Graph g;
   const ValueId table = g.add_constant("pos", random_f32({16, 8}, 1));
   const ValueId x = test::input(g, "x", DType::f32, {2, 5, 8});

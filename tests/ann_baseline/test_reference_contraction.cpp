@@ -47,7 +47,7 @@ std::vector<float> ramp(int n, float scale, float offset) {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("reference MatMul 2-D; vectors and batch broadcasting") {
+TEST_CASE("reference MatMul 2-D, vectors and batch broadcasting") {
   // [[1,2,3],[4,5,6]] x [[7,8],[9,10],[11,12]] = [[58,64],[139,154]]
   const Tensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor b = f32({3, 2}, {7, 8, 9, 10, 11, 12});
@@ -69,7 +69,7 @@ TEST_CASE("reference MatMul 2-D; vectors and batch broadcasting") {
                   ShapeError);
 }
 
-TEST_CASE("reference Gemm with transposes; alpha; beta and broadcast C") {
+TEST_CASE("reference Gemm with transposes, alpha, beta and broadcast C") {
   // A stored [3,2] with transA (A' = [[1,2,3],[4,5,6]]), B stored [2,3] with transB (B' = [[7,8],[9,10],[11,12]]);
   // A'B' = [[58,64],[139,154]]; * 0.5 = [[29,32],[69.5,77]]; + 2 * C with C = [1,2] -> [[31,36],[71.5,81]]
   const Tensor at = f32({3, 2}, {1, 4, 2, 5, 3, 6});
@@ -94,7 +94,7 @@ TEST_CASE("reference Gemm with transposes; alpha; beta and broadcast C") {
   CHECK_THROWS_AS(run1({OpKind::Gemm, GemmAttrs{1, 1, true, true}}, {at, bt, f32({3}, {1, 2, 3})}), ShapeError);
 }
 
-TEST_CASE("reference Conv: plain; bias; stride with pads; groups; dilation; 1-D asymmetric pads") {
+TEST_CASE("reference Conv: plain, bias, stride with pads, groups, dilation, 1-D asymmetric pads") {
   const Tensor x = f32({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
   // W = [[1,0],[0,1]]: out[i,j] = x[i,j] + x[i+1,j+1] = (1+5, 2+6, 4+8, 5+9)
   const Tensor diag = f32({1, 1, 2, 2}, {1, 0, 0, 1});
@@ -173,7 +173,7 @@ TEST_CASE("reference Attention by hand: softmax weights 1/4 and 3/4") {
               {8.0f});
 }
 
-TEST_CASE("reference Attention against a manual softmax: plain; causal; masked; decode offset") {
+TEST_CASE("reference Attention against a manual softmax: plain, causal, masked, decode offset") {
   const int b = 2, h = 2, n = 3, d = 4, dv = 2;
   const std::vector<float> qv = ramp(b * h * n * d, 0.37f, 0.1f);
   const std::vector<float> kv = ramp(b * h * n * d, 0.53f, 0.7f);

@@ -25,7 +25,7 @@ TEST_CASE("reference Add broadcasts numpy-style") {
                      {1, 2, 3, 4});
 }
 
-TEST_CASE("reference Sub and Mul; with integer wraparound") {
+TEST_CASE("reference Sub and Mul, with integer wraparound") {
   check_exact<float>(run1({OpKind::Sub}, {f32({3}, {1, 2, 3}), Tensor::scalar(1.0f)}), {3}, {0, 1, 2});
   // int8: 100 * 3 = 300 = 44 (mod 256); -128 - 1 wraps to 127
   check_exact<std::int8_t>(run1({OpKind::Mul}, {i8({2}, {100, -128}), i8({2}, {3, 1})}), {2}, {44, -128});

@@ -46,7 +46,7 @@ TEST_CASE("Clip: absent bounds, integer QDQ ranges, lo > hi, NaN") {
   CHECK_THROWS_AS(run1({OpKind::Clip}, {f32({2}, {0.0f, 5.0f}), f32({2}, {0.0f, 1.0f})}), ShapeError);
 }
 
-TEST_CASE("variadic ops: one-input Max / Min copy; Sum and Mean fold left with broadcasting") {
+TEST_CASE("variadic ops: one-input Max / Min copy, Sum and Mean fold left with broadcasting") {
   const Tensor x = f32({2, 2}, {1.0f, -2.0f, 3.0f, 4.0f});
   check_exact<float>(run1({OpKind::Max}, {x}), {2, 2}, {1.0f, -2.0f, 3.0f, 4.0f});
   check_exact<float>(run1({OpKind::Min}, {x}), {2, 2}, {1.0f, -2.0f, 3.0f, 4.0f});
@@ -67,7 +67,7 @@ TEST_CASE("Split with opset 18's num_outputs: ceil parts, smaller last") {
   check_exact<float>(parts[2], {1}, {6});
 }
 
-TEST_CASE("ReduceLogSumExp does not overflow; ReduceMin / ReduceProd / ReduceL2 over chosen axes") {
+TEST_CASE("ReduceLogSumExp does not overflow, ReduceMin / ReduceProd / ReduceL2 over chosen axes") {
   // numpy.logaddexp.reduce([[1000, 1000.5, -3], [-1e30, -1e30, 0]], axis=1) in float64.
   check_close(run1({OpKind::ReduceLogSumExp, ReduceAttrs{{1}, false}}, {f32({2, 3}, {1000.0f, 1000.5f, -3.0f, -1e30f,
                                                                                    -1e30f, 0.0f})}),
@@ -80,7 +80,7 @@ TEST_CASE("ReduceLogSumExp does not overflow; ReduceMin / ReduceProd / ReduceL2 
                             {2, 1}, {5, 25});
 }
 
-TEST_CASE("TopK breaks ties by the lower index; ArgMax select_last_index; GatherElements negative indices") {
+TEST_CASE("TopK breaks ties by the lower index, ArgMax select_last_index, GatherElements negative indices") {
   const Tensor x = f32({6}, {3, 1, 3, 2, 1, 3});
   const std::vector<Tensor> top = run_op({OpKind::TopK, TopKAttrs{0, true, true}, 2}, {x, i64s({4})});
   check_exact<float>(top[0], {4}, {3, 3, 3, 2});
@@ -118,7 +118,7 @@ TEST_CASE("pooling in ceil mode against torch.nn.functional") {
               {2.5f, 4.0f, 5.0f, 8.5f, 10.0f, 11.0f, 12.5f, 14.0f, 15.0f});
 }
 
-TEST_CASE("Mod: Python and C sign conventions; integer division by zero is a NumericError") {
+TEST_CASE("Mod: Python and C sign conventions, integer division by zero is a NumericError") {
   const Tensor a = i32({4}, {7, -7, 7, -7});
   const Tensor b = i32({4}, {3, 3, -3, -3});
   check_exact<std::int32_t>(run1({OpKind::Mod, ScalarParamsAttrs{0.0f}}, {a, b}), {4}, {1, 2, -2, -1});  // 7 % 3 ...

@@ -36,7 +36,7 @@ TEST_CASE("reference Transpose: default reversal and an explicit perm") {
   CHECK_THROWS_AS(run1({OpKind::Transpose, TransposeAttrs{{0, 0}}}, {f32({1, 1}, {1})}), ShapeError);
 }
 
-TEST_CASE("reference Reshape with 0; -1 and allowzero") {
+TEST_CASE("reference Reshape with 0, -1 and allowzero") {
   const Tensor x = arange_f32({2, 3, 4});
   CHECK(run1({OpKind::Reshape, ReshapeAttrs{}}, {x, i64s({0, -1})}).shape() == Shape{2, 12});
   CHECK(run1({OpKind::Reshape, ReshapeAttrs{}}, {x, i64s({-1, 2})}).shape() == Shape{12, 2});
@@ -51,7 +51,7 @@ TEST_CASE("reference Reshape with 0; -1 and allowzero") {
   CHECK_THROWS_AS(run1({OpKind::Reshape, ReshapeAttrs{}}, {x, i64s({2, 3, 5})}), ShapeError);
 }
 
-TEST_CASE("reference Flatten over [-r; r]") {
+TEST_CASE("reference Flatten over [-r, r]") {
   const Tensor x = arange_f32({2, 3, 4});
   CHECK(run1({OpKind::Flatten, AxisAttrs{0}}, {x}).shape() == Shape{1, 24});
   CHECK(run1({OpKind::Flatten, AxisAttrs{1}}, {x}).shape() == Shape{2, 12});
@@ -85,7 +85,7 @@ TEST_CASE("reference Concat and Split") {
   CHECK_THROWS_AS(run_op({OpKind::Split, SplitAttrs{0}, 2}, {arange_f32({5}), i64s({2, 2})}), ShapeError);
 }
 
-TEST_CASE("reference Slice: negative steps; clamped ends; axes") {
+TEST_CASE("reference Slice: negative steps, clamped ends, axes") {
   const Tensor x = arange_f32({10});
   // full reversal: start -1, end INT64_MIN (clamped to -1), step -1
   check_exact<float>(run1({OpKind::Slice}, {x, i64s({-1}), i64s({kI64Min}), std::nullopt, i64s({-1})}), {10},
@@ -181,7 +181,7 @@ TEST_CASE("reference Trilu upper and lower with k") {
   CHECK_THROWS_AS(run1({OpKind::Trilu, TriluAttrs{}}, {f32({3}, {1, 2, 3}), std::nullopt}), ShapeError);
 }
 
-TEST_CASE("reference Identity; Shape; ConstantOfShape; Range") {
+TEST_CASE("reference Identity, Shape, ConstantOfShape, Range") {
   check_exact<std::int32_t>(run1({OpKind::Identity}, {i32({2}, {4, 5})}), {2}, {4, 5});
   check_exact<std::int64_t>(run1({OpKind::Shape}, {arange_f32({2, 3, 4})}), {3}, {2, 3, 4});
   check_exact<std::int64_t>(run1({OpKind::Shape}, {Tensor::scalar(1.0f)}), {0}, {});
@@ -230,7 +230,7 @@ TEST_CASE("reference Cast") {
   check_exact<std::uint8_t>(run1({OpKind::Cast, CastAttrs{DType::u8}}, {i32({2}, {300, -1})}), {2}, {44, 255});
 }
 
-TEST_CASE("reference Where broadcasts condition; X and Y") {
+TEST_CASE("reference Where broadcasts condition, X and Y") {
   // cond [2,1] = [T,F], X [3], Y scalar
   check_exact<float>(run1({OpKind::Where}, {boolean({2, 1}, {true, false}), f32({3}, {1, 2, 3}), Tensor::scalar(0.0f)}),
                      {2, 3}, {1, 2, 3, 0, 0, 0});

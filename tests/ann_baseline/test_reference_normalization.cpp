@@ -106,7 +106,7 @@ TEST_CASE("reference ReduceMax with NaN and integers") {
   check_exact<std::uint8_t>(run1({OpKind::ReduceMax, ReduceAttrs{{}, false, false}}, {u8({3}, {3, 250, 7})}), {}, {250});
 }
 
-TEST_CASE("reference CumSum: axis input; exclusive; reverse") {
+TEST_CASE("reference CumSum: axis input, exclusive, reverse") {
   // x[2,3] = [[1,2,3],[4,5,6]]
   const Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   check_exact<float>(run1({OpKind::CumSum, CumSumAttrs{}}, {x, i64({}, {1})}), {2, 3}, {1, 3, 6, 4, 9, 15});

@@ -102,7 +102,7 @@ TEST_CASE("reference FakeQuant rounds ties up and clamps") {
   check_exact<float>(fake_quant(f32({3}, {kNaN, kInf, -kInf}), params({0.5f}, -8, 7)), {3}, {kNaN, 3.5f, -4.0f});
 }
 
-TEST_CASE("reference FakeQuant per channel; per group and with a zero point") {
+TEST_CASE("reference FakeQuant per channel, per group and with a zero point") {
   // axis 0 of [2,2] with scales [0.5, 0.25]:
   // row 0: 0.3/0.5+0.5 = 1.1 -> 1 -> 0.5;  0.9/0.5+0.5 = 2.3 -> 2 -> 1.0
   // row 1: 0.3/0.25+0.5 = 1.7 -> 1 -> 0.25; 0.9/0.25+0.5 = 4.1 -> 4 -> 1.0

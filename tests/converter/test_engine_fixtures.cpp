@@ -33,7 +33,7 @@ float max_rel_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
-TEST_CASE("engine on every fixture matches PyTorch; the reference kernels; and itself across threads" *
+TEST_CASE("engine on every fixture matches PyTorch, the reference kernels, and itself across threads" *
           doctest::test_suite("golden")) {
   std::ifstream manifest(fixture_dir() / "fixtures.json");
   REQUIRE(manifest);

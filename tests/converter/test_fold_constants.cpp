@@ -51,7 +51,7 @@ ModelBuilder shape_chain() {
 }
 
 TEST_SUITE("unit") {
-  TEST_CASE("fold: a shape chain folds to constants once dims are bound; seq comes from snnconv.max_seq") {
+  TEST_CASE("fold: a shape chain folds to constants once dims are bound, seq comes from snnconv.max_seq") {
     TempDir dir;
     const std::string path = shape_chain().save(dir.file("chain.onnx"));
     Graph g = onnx_import::import_onnx(path);
@@ -89,7 +89,7 @@ TEST_SUITE("unit") {
     CHECK(g.num_nodes() == 1);
   }
 
-  TEST_CASE("fold: bind_model_dims binds every symbol; seq to 1 without metadata") {
+  TEST_CASE("fold: bind_model_dims binds every symbol, seq to 1 without metadata") {
     TempDir dir;
     auto m = shape_chain();
     m.model.clear_metadata_props();
@@ -120,7 +120,7 @@ TEST_SUITE("unit") {
     CHECK(y.constant->shape() == Shape{3, 4});
   }
 
-  TEST_CASE("fold: a causal mask built from constants folds; Q/DQ on weights are kept") {
+  TEST_CASE("fold: a causal mask built from constants folds, Q/DQ on weights are kept") {
     TempDir dir;
     ModelBuilder m;
     m.input("x", TensorProto::FLOAT, {"1", "4", "4"});
@@ -183,7 +183,7 @@ TEST_SUITE("unit") {
     CHECK(count_kind(g, OpKind::ConstantOfShape) == 1);
   }
 
-  TEST_CASE("fold: nodes reading a weight are kept; so params do not depend on the bound dims") {
+  TEST_CASE("fold: nodes reading a weight are kept, so params do not depend on the bound dims") {
     TempDir dir;
     ModelBuilder m;
     m.input("tokens", TensorProto::INT64, {"batch", "seq"});

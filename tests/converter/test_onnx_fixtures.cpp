@@ -83,7 +83,7 @@ std::optional<TensorType> static_onnx_type(const onnx::ValueInfoProto& v) {
 }
 
 TEST_SUITE("golden") {
-  TEST_CASE("fixtures: params; MACs; bound dims and output shapes match fixtures.json") {
+  TEST_CASE("fixtures: params, MACs, bound dims and output shapes match fixtures.json") {
     const auto fixtures = load_fixtures();
     if (fixtures.empty()) MESSAGE("no fixtures under " << fixtures_dir().string() << ": nothing checked");
     int checked = 0;

@@ -63,7 +63,7 @@ ModelBuilder mlp() {
 }
 
 TEST_SUITE("unit") {
-  TEST_CASE("import: a small MLP binds batch to 1; infers shapes and counts params and MACs") {
+  TEST_CASE("import: a small MLP binds batch to 1, infers shapes and counts params and MACs") {
     TempDir dir;
     auto m = mlp();
     auto* meta = m.model.add_metadata_props();
@@ -92,7 +92,7 @@ TEST_SUITE("unit") {
     CHECK(compute_stats(g5).macs == 5 * (32 + 24));
   }
 
-  TEST_CASE("import: graph inputs; symbolic and unknown dims; initializers listed as inputs") {
+  TEST_CASE("import: graph inputs, symbolic and unknown dims, initializers listed as inputs") {
     TempDir dir;
     auto m = mlp();
     m.graph()
@@ -183,7 +183,7 @@ TEST_SUITE("unit") {
     CHECK(c("empty").numel() == 0);
   }
 
-  TEST_CASE("import: external data relative to the model's folder; with bounds checks") {
+  TEST_CASE("import: external data relative to the model's folder, with bounds checks") {
     TempDir dir;
     std::vector<float> w = {1, 2, 3, 4, 5, 6};
     std::string blob(16, '\x7f');  // 16 bytes of padding before the tensor
@@ -349,7 +349,7 @@ TEST_SUITE("unit") {
     CHECK(contains(e, "odd_relu"));
   }
 
-  TEST_CASE("bad input: empty file; random bytes and a truncated model are ParseErrors naming the file") {
+  TEST_CASE("bad input: empty file, random bytes and a truncated model are ParseErrors naming the file") {
     TempDir dir;
     const std::string empty = dir.file("empty.onnx");
     test::write_bytes(empty, "");
@@ -430,7 +430,7 @@ TEST_SUITE("unit") {
     CHECK(contains(e, "ids_bad"));
   }
 
-  TEST_CASE("bad input: absurd shapes are refused before allocating; naming the tensor") {
+  TEST_CASE("bad input: absurd shapes are refused before allocating, naming the tensor") {
     TempDir dir;
     auto huge = mlp();
     huge.weight("W_huge", {1 << 20, 1 << 20}, {1.0f});  // claims 2^40 elements, holds one
@@ -458,7 +458,7 @@ TEST_SUITE("unit") {
     CHECK(contains(e, "-3"));
   }
 
-  TEST_CASE("bad input: unknown opset domain; opset out of range") {
+  TEST_CASE("bad input: unknown opset domain, opset out of range") {
     TempDir dir;
     auto m = mlp();
     auto* o = m.model.add_opset_import();
@@ -479,7 +479,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("bad input: unsupported ops fail once; listing every op type with all its nodes") {
+  TEST_CASE("bad input: unsupported ops fail once, listing every op type with all its nodes") {
     TempDir dir;
     ModelBuilder m(16);
     m.input("x", TensorProto::FLOAT, {"1", "4"});

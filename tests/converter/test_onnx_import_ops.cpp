@@ -80,7 +80,7 @@ TEST_SUITE("unit") {
     CHECK(contains(e, "Split"));
   }
 
-  TEST_CASE("import: opset 11's Squeeze / Unsqueeze axes attributes and ReduceSum axes; opset 18's reduce axes input") {
+  TEST_CASE("import: opset 11's Squeeze / Unsqueeze axes attributes and ReduceSum axes, opset 18's reduce axes input") {
     TempDir dir;
     ModelBuilder m(11);
     m.input("x", TensorProto::FLOAT, {"2", "3"});
@@ -133,7 +133,7 @@ TEST_SUITE("unit") {
     CHECK(contains(e, "le"));
   }
 
-  TEST_CASE("import: Dropout at inference is the identity with an all-true mask; training mode is refused") {
+  TEST_CASE("import: Dropout at inference is the identity with an all-true mask, training mode is refused") {
     TempDir dir;
     ModelBuilder m(13);
     m.input("x", TensorProto::FLOAT, {"2", "3"});

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "snnconv/converter/quantize.hpp"
+#include "snnconv/core/cpu_features.hpp"
 
 namespace snnconv {
 namespace {
@@ -80,6 +81,25 @@ TEST_CASE("quant_mse_lanes: every lane's sum equals quant_mse's, bit for bit") {
     }
   }
   CHECK(compared == 5 * 4 * kMseLanes);
+}
+
+TEST_CASE("quant_mse_lanes16 (AVX-512): every lane's sum equals quant_mse's, bit for bit") {
+  if (detected_isa() < Isa::avx512) return;  // no AVX-512 on this CPU: the 8-lane pass above is the one that runs
+  int compared = 0;
+  for (const PointStats& st : distributions()) {
+    for (auto [lo, hi] : {std::pair{-8, 7}, std::pair{0, 15}, std::pair{-128, 127}, std::pair{0, 3}}) {
+      float steps[kMseLanesWide];
+      for (int l = 0; l < kMseLanesWide; ++l) steps[l] = (0.01f + 0.23f * static_cast<float>(l)) / static_cast<float>(hi);
+      double lanes[kMseLanesWide];
+      quant_mse_lanes16(st.values, steps, lo, hi, lanes);
+      for (int l = 0; l < kMseLanesWide; ++l) {
+        const double ref = quant_mse(st.values, steps[l], lo, hi);
+        CHECK(std::memcmp(&ref, &lanes[l], sizeof ref) == 0);
+        ++compared;
+      }
+    }
+  }
+  CHECK(compared == 5 * 4 * kMseLanesWide);
 }
 
 TEST_CASE("choose_step with clip mse: the same step as the one-at-a-time search") {

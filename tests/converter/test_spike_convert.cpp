@@ -38,7 +38,7 @@ std::string error_of(const Graph& g) {
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("spike conversion: MLP becomes neurons and synapses; ReLU folded into the neuron") {
+  TEST_CASE("spike conversion: MLP becomes neurons and synapses, ReLU folded into the neuron") {
     const Graph q = test::make_qann_mlp(3, 4);
     const Graph s = convert_to_spiking(q);
     CHECK(s.stage == Stage::spiking);

@@ -33,7 +33,7 @@ float max_rel_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
-TEST_CASE("torch op fixtures: the engine matches PyTorch; fast equals reference; threads agree; fused too" *
+TEST_CASE("torch op fixtures: the engine matches PyTorch, fast equals reference, threads agree, fused too" *
           doctest::test_suite("golden")) {
   std::ifstream manifest(fixture_dir() / "fixtures.json");
   REQUIRE(manifest);

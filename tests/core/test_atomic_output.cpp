@@ -117,7 +117,7 @@ TEST_CASE("stale temporaries of dead processes are removed, live ones kept") {
   CHECK(fs::exists(other));
 }
 
-TEST_CASE("AtomicFolder: a new folder appears whole; into an existing one files are merged; abandoned leaves nothing") {
+TEST_CASE("AtomicFolder: a new folder appears whole, into an existing one files are merged, abandoned leaves nothing") {
   Scratch s;
   const fs::path target = s.path / "deep" / "rep";
   {

@@ -21,7 +21,7 @@ TEST_CASE("shard_of covers every item exactly once, contiguously, for any rank c
     }
 }
 
-TEST_CASE("BytesOut / BytesIn round-trip values and tensors; a short or corrupt message is an Error") {
+TEST_CASE("BytesOut / BytesIn round-trip values and tensors, a short or corrupt message is an Error") {
   BytesOut out;
   out.put<std::int32_t>(-7);
   out.put<double>(0.1);

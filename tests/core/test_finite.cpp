@@ -46,7 +46,7 @@ TEST_CASE("first_non_finite finds the first NaN or Inf") {
   CHECK(bad->value == kInf);
 }
 
-TEST_CASE("require_finite_output names the output, the item and the element; finite rows pass") {
+TEST_CASE("require_finite_output names the output, the item and the element, finite rows pass") {
   CHECK_NOTHROW(require_finite_output(std::vector<float>{0.5f, -0.5f}, {2}, OutputSite{"logits", "sample 0", ""}));
   const std::vector<float> row{0.0f, 1.0f, 2.0f, kNan, 4.0f, -kInf};
   const std::string m =

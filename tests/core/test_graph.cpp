@@ -27,7 +27,7 @@ TEST_CASE("op table names round-trip and flags are queried by property") {
   CHECK_FALSE(op_legal_at(OpKind::SpikeNeuron, Stage::quantized));
 }
 
-TEST_CASE("topological order; dangling inputs and cycles") {
+TEST_CASE("topological order, dangling inputs and cycles") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 3});
   ValueId a = node(g, OpKind::Relu, {x})[0];
@@ -88,23 +88,36 @@ TEST_CASE("remove_dead drops unused nodes and renumbers ids") {
   verify(g, Stage::imported);
 }
 
-TEST_CASE("verifier enforces arity; attrs; stages and quantization points") {
+TEST_CASE("verifier enforces arity, attrs, stages and quantization points") {
+  // Before any quantized value the graph is the real-valued prologue (patch or token embeddings): a weight-bearing
+  // op there may read a float value.
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 4});
   ValueId w = g.add_constant("w", Tensor(DType::f32, {4, 3}));
   ValueId y = node(g, OpKind::MatMul, {x, w})[0];
   g.set_outputs({y});
   verify(g, Stage::imported);
+  verify(g, Stage::quantized);
+  // Once a quantized value feeds it, every operand of a weight-bearing op must be quantized: a Relu between the
+  // quantized input and the MatMul leaves the MatMul's operand without a point.
+  Graph q;
+  ValueId qx = input(q, "x", DType::f32, {2, 4});
+  q.value(qx).quant = QuantParams{};
+  ValueId r = node(q, OpKind::Relu, {qx})[0];
+  ValueId qw = q.add_constant("w", Tensor(DType::f32, {4, 3}));
+  ValueId qy = node(q, OpKind::MatMul, {r, qw})[0];
+  q.set_outputs({qy});
+  verify(q, Stage::imported);
   try {
-    verify(g, Stage::quantized);
+    verify(q, Stage::quantized);
     FAIL("no throw");
   } catch (const GraphError& e) {
     CHECK(std::string(e.what()).find("not quantized") != std::string::npos);
-    CHECK(std::string(e.what()).find("'x'") != std::string::npos);
+    CHECK(e.context().value == q.value(r).name);
   }
-  g.value(x).quant = QuantParams{};
-  verify(g, Stage::quantized);
-  CHECK_THROWS_AS(verify(g, Stage::spiking), GraphError);  // MatMul is not a spiking op
+  q.value(r).quant = QuantParams{};
+  verify(q, Stage::quantized);
+  CHECK_THROWS_AS(verify(q, Stage::spiking), GraphError);  // MatMul is not a spiking op
 
   Graph s;
   ValueId in = input(s, "in", DType::f32, {3});
@@ -176,7 +189,7 @@ TEST_CASE("ledger merges row by row") {
 }
 
 TEST_SUITE("unit") {
-TEST_CASE("attrs codec: Attention steps round-trip; the two-word encoding of older files still decodes") {
+TEST_CASE("attrs codec: Attention steps round-trip, the two-word encoding of older files still decodes") {
   AttentionAttrs a{0.125f, true};
   QuantParams sq;
   sq.bits = 4, sq.n_min = -8, sq.n_max = 7, sq.scale = {0.375f};

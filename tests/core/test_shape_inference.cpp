@@ -23,7 +23,7 @@ TEST_CASE("broadcasting and matmul shapes") {
   CHECK(g.value(node(g, OpKind::Equal, {a, b})[0]).type.dtype == DType::boolean);
 }
 
-TEST_CASE("reshape; flatten; transpose; concat; split") {
+TEST_CASE("reshape, flatten, transpose, concat, split") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 3, 4});
   CHECK(shape_of(g, node(g, OpKind::Reshape, {x, ints(g, "s1", {0, -1})}, ReshapeAttrs{})[0]) == Shape{2, 12});
@@ -45,7 +45,7 @@ TEST_CASE("reshape; flatten; transpose; concat; split") {
   CHECK_THROWS_AS(node(g, OpKind::Split, {x}, SplitAttrs{1}, 2), ShapeError);
 }
 
-TEST_CASE("slice; gather; squeeze; unsqueeze; expand") {
+TEST_CASE("slice, gather, squeeze, unsqueeze, expand") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {10, 6});
   auto sl = [&](std::vector<std::int64_t> s, std::vector<std::int64_t> e, std::vector<std::int64_t> a,
@@ -72,7 +72,7 @@ TEST_CASE("slice; gather; squeeze; unsqueeze; expand") {
   CHECK(shape_of(g, node(g, OpKind::Expand, {one, ints(g, "es", {3, 1, 6})})[0]) == Shape{3, 1, 6});
 }
 
-TEST_CASE("conv; gemm; reduce; shape-only ops; attention; linear") {
+TEST_CASE("conv, gemm, reduce, shape-only ops, attention, linear") {
   Graph g;
   ValueId img = input(g, "img", DType::f32, {2, 4, 28, 28});
   ValueId w = g.add_constant("w", Tensor(DType::f32, {8, 2, 7, 7}));
@@ -128,7 +128,7 @@ TEST_CASE("symbolic dims survive elementwise ops and bind_dims checks names") {
 }
 
 TEST_SUITE("unit") {
-TEST_CASE("fuzz findings: shape arithmetic on absurd dims is refused; never overflows") {
+TEST_CASE("fuzz findings: shape arithmetic on absurd dims is refused, never overflows") {
   // tests/data/fuzz/onnx/crash-reshape-product-overflow.onnx: a Reshape target whose dims multiplied past
   // int64 (UBSan: signed overflow in shape_fns.cpp) before any check.
   Graph g;

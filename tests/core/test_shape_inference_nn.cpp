@@ -10,7 +10,7 @@ using namespace snnconv;
 using namespace snnconv::test;
 
 TEST_SUITE("unit") {
-TEST_CASE("variadic Max / Min / Sum / Mean: one input is a copy; several broadcast together") {
+TEST_CASE("variadic Max / Min / Sum / Mean: one input is a copy, several broadcast together") {
   Graph g;
   ValueId a = input(g, "a", DType::f32, {2, 1, 4});
   ValueId b = input(g, "b", DType::f32, {3, 1});
@@ -24,7 +24,7 @@ TEST_CASE("variadic Max / Min / Sum / Mean: one input is a copy; several broadca
   CHECK_THROWS_AS(node(g, OpKind::Sum, {a, i}), ShapeError);
 }
 
-TEST_CASE("Split: opset 18's num_outputs parts are ceil(dim / n) with a smaller last; run-time sizes are refused") {
+TEST_CASE("Split: opset 18's num_outputs parts are ceil(dim / n) with a smaller last, run-time sizes are refused") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 7});
   auto parts = node(g, OpKind::Split, {x}, SplitAttrs{1, true}, 3);
@@ -44,7 +44,7 @@ TEST_CASE("Split: opset 18's num_outputs parts are ceil(dim / n) with a smaller 
   }
 }
 
-TEST_CASE("LayerNormalization's optional Mean and InvStdDev; the verifier checks output counts against the table") {
+TEST_CASE("LayerNormalization's optional Mean and InvStdDev, the verifier checks output counts against the table") {
   Graph g;
   ValueId x = input(g, "x", DType::f32, {2, 3, 8});
   ValueId s = input(g, "s", DType::f32, {8});

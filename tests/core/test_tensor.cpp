@@ -27,7 +27,7 @@ TEST_CASE("checked_numel refuses absurd shapes before allocating") {
   }
 }
 
-TEST_CASE("tensor storage; typed access and reshape") {
+TEST_CASE("tensor storage, typed access and reshape") {
   Tensor t = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
   CHECK(t.numel() == 6);
   CHECK(t.nbytes() == 24);

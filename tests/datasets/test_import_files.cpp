@@ -56,7 +56,7 @@ TEST_CASE("import images: an ImageFolder tree of PNG (RGB, RGBA, palette) and PP
   CHECK(t.offset == 0.0);
 }
 
-TEST_CASE("import images: gray PNG, gray+alpha PNG and PGM; refusals name the file" * doctest::test_suite("unit")) {
+TEST_CASE("import images: gray PNG, gray+alpha PNG and PGM, refusals name the file" * doctest::test_suite("unit")) {
   TempDir dir;
   import_images(kImages / "gray", dir / "g.h5", FileImportOptions{"val", "g", "", {}});
   const DatasetReader r(dir / "g.h5");
@@ -95,7 +95,7 @@ TEST_CASE("import images: every truncation and flipped byte of a PNG is refused 
   CHECK(refused == static_cast<int>(png.size()) - 8);  // every byte is covered by a chunk CRC
 }
 
-TEST_CASE("import npz: classification and token rows round trip; what the layout cannot hold is refused" * doctest::test_suite("unit")) {
+TEST_CASE("import npz: classification and token rows round trip, what the layout cannot hold is refused" * doctest::test_suite("unit")) {
   TempDir dir;
   const Tensor x = Tensor::from_vector<float>({3, 2}, {0.5f, -1.0f, 2.0f, 3.0f, 0.0f, 1e-3f});
   const Tensor y = Tensor::from_vector<std::int64_t>({3}, {2, 0, 1});

@@ -212,7 +212,7 @@ TEST_CASE("python-code: file selection rule" * doctest::test_suite("unit")) {
                                           "pkg/sub/x.py", "site-packages.py"});
 }
 
-TEST_CASE("python-code: import; non-empty splits; byte-exact round trip of the test split" *
+TEST_CASE("python-code: import, non-empty splits, byte-exact round trip of the test split" *
           doctest::test_suite("unit")) {
   PythonCodeOptions options;
   REQUIRE_MESSAGE(fs::is_directory(options.root), options.root << " exists (python3, scripts/install-deps.sh)");

@@ -94,7 +94,7 @@ TEST_CASE("npz: every dtype numpy writes, stored (np.savez) and deflated (np.sav
   CHECK_FALSE(is_npz_file(kDir / "no-such-file.npz"));
 }
 
-TEST_CASE("npz: .npy format versions 1, 2 and 3; positional names" * doctest::test_suite("unit")) {
+TEST_CASE("npz: .npy format versions 1, 2 and 3, positional names" * doctest::test_suite("unit")) {
   const auto v = by_name(read_npz(kDir / "versions.npz"));
   for (int k = 1; k <= 3; ++k)
     CHECK(v.at("v" + std::to_string(k)).values.to_i64() == std::vector<std::int64_t>{0, k, 2 * k, 3 * k, 4 * k});

@@ -60,7 +60,7 @@ DatasetInfo info_for(Task task, std::string name) {
 
 }  // namespace
 
-TEST_CASE("classification uint8: round trip; streaming rows; batches" * doctest::test_suite("unit")) {
+TEST_CASE("classification uint8: round trip, streaming rows, batches" * doctest::test_suite("unit")) {
   TempDir dir;
   std::mt19937 rng(7);
   std::map<std::string, std::pair<Tensor, Tensor>> splits;
@@ -157,7 +157,7 @@ TEST_CASE("classification float32 with feature standardisation" * doctest::test_
   CHECK(rows_equal(reader.read_rows("test", "inputs", 4, 9), inputs, 4, 9));
 }
 
-TEST_CASE("language_model: documents; token ranges; byte tokenizer" * doctest::test_suite("unit")) {
+TEST_CASE("language_model: documents, token ranges, byte tokenizer" * doctest::test_suite("unit")) {
   TempDir dir;
   std::vector<std::string> docs = {"print('hi')\n", "", std::string("\0\xff\x80zero and high bytes", 21), "x = 1\n"};
   std::vector<std::uint8_t> tokens;
@@ -311,7 +311,7 @@ TEST_CASE("the reader rejects files that are not datasets" * doctest::test_suite
   CHECK_THROWS_WITH_AS(DatasetReader(dir / "ref.h5"), doctest::Contains("format"), ParseError);
 }
 
-TEST_CASE("reference files: every dtype; nested names; scalars" * doctest::test_suite("unit")) {
+TEST_CASE("reference files: every dtype, nested names, scalars" * doctest::test_suite("unit")) {
   TempDir dir;
   std::mt19937 rng(13);
   ReferenceData data;

@@ -253,7 +253,7 @@ TEST_CASE("byom fixtures: W8A8 QANN against float (top-1 of classifiers, bits pe
   }
 }
 
-TEST_CASE("byom QAT fixtures: the file's own steps, no calibration; QANN ~ torch; SNN == QANN" *
+TEST_CASE("byom QAT fixtures: the file's own steps, no calibration, QANN ~ torch, SNN == QANN" *
           doctest::test_suite("golden")) {
   for (const char* name : {"qat4", "qat8"}) {
     const std::string fname = name;
@@ -466,7 +466,7 @@ TEST_CASE("byom: a QDQ step of zero or below is refused naming the node (exit 3)
 
 // Calibration in parts (threads, data-parallel ranks): the same statistics as one pass, bit for bit, and the
 // error of the first failing sample whatever the cut.
-TEST_CASE("calibration: threads and merged parts give one pass's statistics; the first failing sample's error wins") {
+TEST_CASE("calibration: threads and merged parts give one pass's statistics, the first failing sample's error wins") {
   for (const char* name : {"vit_tv_op17", "llama"}) {
     const Fixture& f = *std::find_if(std::begin(kFixtures), std::end(kFixtures),
                                      [&](const Fixture& x) { return std::string(x.name) == name; });

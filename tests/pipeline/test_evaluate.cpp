@@ -111,7 +111,7 @@ TEST_CASE("code_gpt and its draft reach their recorded bits per byte on the bund
                   {"code_gpt/code_gpt", "bits_per_byte", "bundled_test_bpb", 0, true}});
 }
 
-TEST_CASE("language-model windows score every byte but the first: a short last window; any batch" *
+TEST_CASE("language-model windows score every byte but the first: a short last window, any batch" *
           doctest::test_suite("unit")) {
   // A 50-byte stream: windows of 16 feed [0,16) [16,32) [32,48) and the short [48,49); 49 bytes scored.
   const auto dir = std::filesystem::temp_directory_path() / ("snnconv-eval-" + std::to_string(::getpid()));

@@ -78,7 +78,7 @@ TEST_CASE("two_class_probability is torch.softmax in f32, saturating at 1") {
   CHECK(two_class_probability(1.0f, 2.0f) == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))));
 }
 
-TEST_CASE("cross_entropy_nats: the log-softmax of the target; skipped and bad targets") {
+TEST_CASE("cross_entropy_nats: the log-softmax of the target, skipped and bad targets") {
   const std::vector<float> logits{0.0f, std::log(3.0f), 5.0f, 5.0f};  // two rows of two
   const double nats = cross_entropy_nats(logits, 2, std::vector<std::int64_t>{1, -1});
   CHECK(nats == doctest::Approx(-std::log(0.75)));

@@ -47,7 +47,7 @@ void check_model(const std::string& model, int act_bits, std::size_t samples) {
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("QANN on the W8A8 GEMM equals the int64 reference bit for bit (fashion_vit W8A8, W8A4; code_gpt W8A8)") {
+  TEST_CASE("QANN on the W8A8 GEMM equals the int64 reference bit for bit (fashion_vit W8A8, W8A4, code_gpt W8A8)") {
     check_model("examples/fashion_vit/fashion_vit_relu.onnx", 8, 3);
     check_model("examples/fashion_vit/fashion_vit_relu.onnx", 4, 2);
     check_model("examples/code_gpt/code_gpt.onnx", 8, 1);

@@ -1,7 +1,8 @@
 // Data-parallel quantization (pipeline::quantize_jointly, docs/scaling.md) without MPI: K threads are the K ranks
-// of a job (thread_communicator.hpp). Each rank calibrates its shard of the calibration samples, rank 0 merges
-// them and chooses the steps, every rank converts: every rank's model must be one process's model byte for byte
-// (its model file image), and an error on one rank must reach every rank as the first failing rank's error.
+// of a job (thread_communicator.hpp). Each rank calibrates its shard of the calibration samples, the values of
+// each point move to the rank that owns it, which chooses its steps, and every rank converts: every rank's model
+// must be one process's model byte for byte (its model file image), and an error on one rank must reach every rank
+// as the first failing rank's error.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -77,6 +78,25 @@ TEST_CASE("quantize_jointly: every rank's model is one process's, byte for byte,
       differ += !(m->canonical.num_nodes() == one.canonical.num_nodes());
     }
     CHECK(differ == 0);
+  }
+}
+
+TEST_CASE("quantize_jointly: a rank without calibration samples sends nothing and the model is still one process's" *
+          doctest::test_suite("unit")) {
+  Job j = fashion_vit_job();
+  j.o.calib_samples = 2;  // 3 ranks: rank 0 has none (shard [0, 0)), ranks 1 and 2 one sample each
+  auto prepare = [&] { return pipeline::prepare_model(j.src, j.canonical, j.o); };
+  const pipeline::QuantizedModel one = pipeline::quantize_jointly(nullptr, j.o, prepare);
+  REQUIRE(one.calibration_samples == 2);
+  const std::string want = pipeline::quantized_model_image(one, j.o, "fashion_vit.snn.h5");
+  std::vector<std::optional<pipeline::QuantizedModel>> got(3);
+  run_ranks(3, [&](Communicator& comm) {
+    got[static_cast<std::size_t>(comm.rank())] = pipeline::quantize_jointly(&comm, j.o, prepare);
+  });
+  for (const auto& m : got) {
+    REQUIRE(m.has_value());
+    CHECK(m->calibration_samples == 2);
+    CHECK(pipeline::quantized_model_image(*m, j.o, "fashion_vit.snn.h5") == want);
   }
 }
 

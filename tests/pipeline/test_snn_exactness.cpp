@@ -104,7 +104,7 @@ void require_exact(const ExactnessStats& st, const char* what, int bits) {
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("SNN of a quantized MLP equals the QANN exactly at quiescence (2; 3; 4; 6 bit)") {
+  TEST_CASE("SNN of a quantized MLP equals the QANN exactly at quiescence (2, 3, 4, 6 bit)") {
     for (int bits : {2, 3, 4, 6}) {
       CAPTURE(bits);
       std::vector<Tensor> samples;
@@ -113,7 +113,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("SNN of a pre-LN transformer block equals the QANN exactly at quiescence (2; 3; 4; 6 bit)") {
+  TEST_CASE("SNN of a pre-LN transformer block equals the QANN exactly at quiescence (2, 3, 4, 6 bit)") {
     for (int bits : {2, 3, 4, 6}) {
       CAPTURE(bits);
       std::vector<Tensor> samples;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstring>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -41,6 +42,7 @@ struct Hub {
 
 class ThreadCommunicator final : public Communicator {
  public:
+  static constexpr int kExchangeTag = -1;  // apart from send/receive's tags
   ThreadCommunicator(Hub& hub, int rank) : hub_(hub), rank_(rank) {}
   int rank() const override { return rank_; }
   int size() const override { return hub_.size; }
@@ -74,6 +76,21 @@ class ThreadCommunicator final : public Communicator {
     std::string bytes = std::move(box.front());
     box.pop_front();
     return bytes;
+  }
+  void exchange(const std::vector<SendBlock>& sends, const std::vector<ReceiveBlock>& receives) override {
+    {
+      std::lock_guard<std::mutex> lock(hub_.m);
+      for (const SendBlock& b : sends)
+        hub_.mail[{rank_, b.rank, kExchangeTag}].emplace_back(static_cast<const char*>(b.data), b.bytes);
+    }
+    hub_.cv.notify_all();
+    for (const ReceiveBlock& b : receives) {
+      const std::string bytes = receive(b.rank, kExchangeTag);
+      if (bytes.size() != b.bytes)
+        throw Error("exchange: rank " + std::to_string(b.rank) + " sent " + std::to_string(bytes.size()) +
+                    " bytes where " + std::to_string(b.bytes) + " were expected");
+      if (b.bytes > 0) std::memcpy(b.data, bytes.data(), b.bytes);
+    }
   }
   void all_or(std::vector<std::uint8_t>& flags) override {
     put(std::string(flags.begin(), flags.end()));

@@ -79,7 +79,7 @@ TwoLayer two_layer(std::uint64_t seed) {
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("a population steps its counts to clamp(floor(x/s + 1/2)): strict one spike per step; burst at once") {
+  TEST_CASE("a population steps its counts to clamp(floor(x/s + 1/2)): strict one spike per step, burst at once") {
     const Graph g = one_population();
     const Tensor x = Tensor::from_vector<float>({6}, {0.0f, 0.26f, -0.74f, 3.3f, -10.0f, 0.25f});
     const std::vector<std::int32_t> expected{0, 1, -1, 7, -4, 1};  // 0.25/0.5 + 0.5 = 1: ties round up

@@ -304,7 +304,7 @@ TEST_SUITE("unit") {
     }
     CHECK(differing == 0);
   }
-  TEST_CASE("ordered prologue Conv equals the reference Conv bit for bit; padded and grouped ones are left to it") {
+  TEST_CASE("ordered prologue Conv equals the reference Conv bit for bit, padded and grouped ones are left to it") {
     std::mt19937_64 rng(29);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     struct Case {

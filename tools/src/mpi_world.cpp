@@ -58,7 +58,12 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator() {
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+    // exchange()'s blocks travel on a communicator of their own, so they never match send/receive's tags.
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &blocks_), "MPI_Comm_dup");
   }
+  ~MpiCommunicator() override { MPI_Comm_free(&blocks_); }
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void broadcast(std::string& bytes, int root) override {
@@ -118,6 +123,35 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Recv(bytes.data(), n, MPI_BYTE, from, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
     return bytes;
   }
+  // Every receive is posted before any send, then all complete together: with shared memory and CMA a large
+  // block is one copy from the sender's pages into the receiver's.
+  void exchange(const std::vector<SendBlock>& sends, const std::vector<ReceiveBlock>& receives) override {
+    std::vector<MPI_Request> requests;
+    requests.reserve(sends.size() + receives.size());
+    for (const ReceiveBlock& b : receives) {
+      requests.emplace_back();
+      check(MPI_Irecv(b.data, count_of(b.bytes, "exchange"), MPI_BYTE, b.rank, 0, blocks_, &requests.back()), "MPI_Irecv");
+    }
+    for (const SendBlock& b : sends) {
+      requests.emplace_back();
+      check(MPI_Isend(b.data, count_of(b.bytes, "exchange"), MPI_BYTE, b.rank, 0, blocks_, &requests.back()),
+            "MPI_Isend");
+    }
+    std::vector<MPI_Status> status(requests.size());
+    for (int spin = 0;; ++spin) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, status.data()), "MPI_Testall");
+      if (done) break;
+      pause(spin);
+    }
+    for (std::size_t k = 0; k < receives.size(); ++k) {
+      int n = 0;
+      check(MPI_Get_count(&status[k], MPI_BYTE, &n), "MPI_Get_count");
+      if (static_cast<std::size_t>(n) != receives[k].bytes)
+        throw Error("exchange: rank " + std::to_string(receives[k].rank) + " sent " + std::to_string(n) +
+                    " bytes where " + std::to_string(receives[k].bytes) + " were expected");
+    }
+  }
   void all_or(std::vector<std::uint8_t>& flags) override {
     MPI_Request request;
     check(MPI_Iallreduce(MPI_IN_PLACE, flags.data(), count_of(flags.size(), "all_or"), MPI_UNSIGNED_CHAR, MPI_BOR,
@@ -143,6 +177,7 @@ class MpiCommunicator final : public Communicator {
     }
   }
   int rank_ = 0, size_ = 1;
+  MPI_Comm blocks_ = MPI_COMM_NULL;
   std::uint64_t sent_ = 0;
 };
 #endif
@@ -186,7 +221,10 @@ MpiWorld::MpiWorld(int& argc, char**& argv) {
 
 MpiWorld::~MpiWorld() {
 #ifdef SNNCONV_HAVE_MPI
-  if (comm_) MPI_Finalize();
+  if (comm_) {
+    comm_.reset();  // its communicator is freed before MPI ends
+    MPI_Finalize();
+  }
 #endif
 }
 

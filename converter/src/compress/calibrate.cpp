@@ -54,6 +54,11 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
     pt.numel = point_numel(g, p.name);
     // Subsampling stride so that at most max_values values are kept over the whole run.
     pt.stride = std::max<std::int64_t>(1, (pt.numel * total + o.max_values - 1) / o.max_values);
+    // The values this part keeps: the multiples of the stride among its run positions [a, b). Sized once, so the
+    // kept values are not regrown (a copy and fresh pages at every doubling).
+    const std::int64_t a = first * pt.numel, b = (first + static_cast<std::int64_t>(samples.size())) * pt.numel;
+    const auto kept = static_cast<std::size_t>((b + pt.stride - 1) / pt.stride - (a + pt.stride - 1) / pt.stride);
+    st.values.reserve(kept);
   }
   const std::vector<NodeId> order = g.topological_order();
   for (std::size_t j = 0; j < samples.size(); ++j) {
@@ -93,7 +98,7 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
         const std::int64_t base = si * pt.numel;
         for (std::size_t i = 0; i < f.size(); ++i) {
           const float a = f[i];
-          if (!std::isfinite(a))
+          if (!std::isfinite(a)) [[unlikely]]
             throw NumericError("calibration: a non-finite value (" + std::to_string(a) + ") reaches quantization point '" +
                                    pt.name + "' (sample " + std::to_string(si) + ", reading '" +
                                    g.value(n.inputs[0]).name +
@@ -102,8 +107,10 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
                                g.context(id));
           st.min = std::min(st.min, a);
           st.max = std::max(st.max, a);
-          if ((base + static_cast<std::int64_t>(i)) % pt.stride == 0) st.values.push_back(a);
         }
+        // The kept values: the run positions base + i that are multiples of the stride, in order.
+        for (std::int64_t i = (pt.stride - base % pt.stride) % pt.stride; i < pt.numel; i += pt.stride)
+          st.values.push_back(f[static_cast<std::size_t>(i)]);
         st.seen += static_cast<std::int64_t>(f.size());
         vals[n.outputs[0].index] = x;
         continue;

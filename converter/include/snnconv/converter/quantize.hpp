@@ -136,6 +136,10 @@ double quant_mse(const std::vector<float>& values, float s, std::int32_t n_min, 
 inline constexpr int kMseLanes = 8;
 void quant_mse_lanes(const std::vector<float>& values, const float (&steps)[kMseLanes], std::int32_t n_min,
                      std::int32_t n_max, double (&errors)[kMseLanes]);
+// The same at 16 steps per pass in AVX-512: call only when active_isa() >= Isa::avx512 (cpu_features.hpp).
+inline constexpr int kMseLanesWide = 16;
+void quant_mse_lanes16(const std::vector<float>& values, const float (&steps)[kMseLanesWide], std::int32_t n_min,
+                       std::int32_t n_max, double (&errors)[kMseLanesWide]);
 // The step a clip method picks for `stats` at `levels` (n_min..n_max), exposed for tests.
 float choose_step(const PointStats& stats, std::int32_t n_min, std::int32_t n_max, const QuantizeOptions& options);
 // The QuantParams of activation point `p` at `bits` from the statistics `stats` it is calibrated on: unsigned

@@ -19,6 +19,18 @@
 
 namespace snnconv {
 
+// One block of memory a rank sends to another rank, and the block the other rank receives it into (exchange).
+struct SendBlock {
+  int rank = 0;  // the receiver
+  const void* data = nullptr;
+  std::size_t bytes = 0;
+};
+struct ReceiveBlock {
+  int rank = 0;  // the sender
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -32,6 +44,12 @@ class Communicator {
   // with one tag arrive in the order they were sent. send returns once `bytes` may be reused.
   virtual void send(int to, int tag, const std::string& bytes) = 0;
   virtual std::string receive(int from, int tag) = 0;
+  // Every rank posts all its sends and receives at once and returns when all are done: data moves from the
+  // sender's memory into the receiver's with no packing (the calibration values, megabytes per rank, go straight
+  // into their merged place). The blocks between two ranks pair in list order, and each receive must be as large
+  // as its send (both sides know the sizes beforehand; Error otherwise). A rank may list blocks to itself (copied).
+  // Not counted in bytes_sent(); not to be mixed with send/receive messages in flight.
+  virtual void exchange(const std::vector<SendBlock>& sends, const std::vector<ReceiveBlock>& receives) = 0;
   // Every rank's `flags` (the same length everywhere) become their element-wise OR over all ranks.
   virtual void all_or(std::vector<std::uint8_t>& flags) = 0;
   // Bytes this rank passed to send() so far (the model-parallel exchange volume, checked against the ledger).
