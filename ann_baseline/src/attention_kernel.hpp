@@ -74,6 +74,32 @@ inline constexpr std::int64_t kRowAttentionKeys = 512;
 bool attention_short_fits(const AttentionArgs& args);
 void attention_short(const AttentionArgs& args);  // defaults applied, attention_short_fits(args)
 
+// The exponential of a long row's softmax (rows of more than kShortAttentionKeys keys), for x = score - max <= 0
+// or NaN. Written out here, not Eigen's, so that its AVX2 (attention_short.cpp) and AVX-512
+// (attention_avx512.cpp) forms run the same float operations lane by lane and give the same bits:
+//   xc = max(kExpLow, x); n = round-to-nearest(xc * kLog2e); r = fma(n, -kLn2Lo, fma(n, -kLn2Hi, xc))
+//   p = Horner over kExpPoly (Taylor series of e^r to degree 7, |r| <= ln2 / 2: truncation below 1e-8 relative)
+//   exp = p * 2^n (n + 127 into the exponent field), and exactly 0 where x < kExpLow (-inf from the causal limit
+//   or a mask; 2^n stays a normal number down to kExpLow).
+namespace row_exp {
+inline constexpr float kExpLow = -87.0f;
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kLn2Hi = 0.693147182464599609375f;  // float(ln 2)
+inline constexpr float kLn2Lo = -1.904654299957768e-09f;   // ln 2 - kLn2Hi
+inline constexpr float kExpPoly[8] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                      1.0f / 6.0f,    0.5f,           1.0f,           1.0f};
+}  // namespace row_exp
+
+// A long row's softmax without a mask, on `rows` rows of scores s[r][j] (row stride lds, 64-byte aligned), j <
+// keys: row r's live keys are [0, limit) with limit = keys, or with `causal` clamp(limit0 + r, 0, keys). Scales
+// by `scale`, takes the max m over the live keys (NaN if one is NaN), stores p = exp(s - m) on the live keys and
+// exactly 0 on the others up to keys rounded up to 16, and inv[r] = 1 / sum (NaN when the sum is not > 0). The
+// sum runs in four running 8-lane sums by 8-key packet index mod 4, then ((0 + 2) + (1 + 3)), then halves
+// (lanes 0-3 + 4-7, then 0-1 + 2-3, then 0 + 1). Both ISAs give the same bits (tested); rows with a mask take
+// the AVX2 form on either ISA.
+void softmax_long_rows_avx2(float* s, std::int64_t lds, std::int64_t rows, std::int64_t keys, std::int64_t limit0,
+                            bool causal, float scale, float* inv);
+
 // The row kernel's two products with AVX-512 (attention_avx512.cpp; call only when active_isa() >= avx512):
 // scores s[r][j] = sum_e q[r][e] kt[e][j] for j < keys16 (kt zero-padded to a multiple of 16, rows 64-byte
 // aligned), and y[r][c] = (0 + sum_{j < keys} p[r][j] v[j][c]) * inv[r]. The AVX2 versions' FMA chains: same bits.
@@ -82,6 +108,9 @@ void scores(const float* q, std::int64_t ldq, std::int64_t rows, std::int64_t d,
             std::int64_t keys16, float* s, std::int64_t lds);
 void probs_times_v(const float* p, std::int64_t ldp, std::int64_t rows, std::int64_t keys, const float* v,
                    std::int64_t ldv, std::int64_t dv, const float* inv, float* y, std::int64_t ldy);
+// softmax_long_rows_avx2's twin on 16-lane packets: the same bits.
+void softmax_long_rows(float* s, std::int64_t lds, std::int64_t rows, std::int64_t keys, std::int64_t limit0,
+                       bool causal, float scale, float* inv);
 }  // namespace attention_avx512
 
 // Whether the products are big enough to pay for waking a second thread (both kernels ask; the answer

@@ -303,28 +303,45 @@ void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
   }
 }
 
+// exp(x) of a long row's shifted score (attention_kernel.hpp, row_exp): the AVX-512 twin in attention_avx512.cpp
+// runs the same operations on 16 lanes. No product here meets an addition (-ffp-contract=fast would fuse it).
+inline __m256 row_exp8(__m256 x) {
+  using namespace row_exp;
+  const __m256 xc = _mm256_max_ps(_mm256_set1_ps(kExpLow), x);  // a NaN x is max's second operand: kept
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Hi), xc);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(kExpPoly[0]);
+#pragma GCC unroll 8
+  for (int i = 1; i < 8; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPoly[i]));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(kExpLow), _CMP_LT_OQ), _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
 // Rows of more than 64 keys (the long-row variant): two passes over the row in L1 instead of registers. Pass 1
 // scales, masks and limits the scores and takes the max; pass 2 stores p = exp(s - m), exactly 0 past the
-// row's last key, and sums it in four running packets by packet index (then ((0 + 2) + (1 + 3)) and predux).
+// row's last key, and sums it in four running packets by packet index (then ((0 + 2) + (1 + 3)) and halves).
 // The zeros past a row's limit add nothing, so a row's bits do not depend on how many keys its tile covers:
-// the result of a row is the same whatever rows are computed with it.
-void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
-                       std::int64_t keys, float* s, std::int64_t lds, float* inv) {
-  const std::int64_t offset = a.nk - a.nq, nv = round_up(keys, 8) / 8;
+// the result of a row is the same whatever rows are computed with it. `masked` (with b, h, q0) gives the rows'
+// additive mask, or is null.
+void long_rows(float* s, std::int64_t lds, std::int64_t rows, std::int64_t keys, std::int64_t limit0, bool causal,
+               float scale_f, const AttentionArgs* masked, std::int64_t b, std::int64_t h, std::int64_t q0, float* inv) {
+  const std::int64_t nv = round_up(keys, 8) / 8;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256 scale = _mm256_set1_ps(a.scale), neg_inf = _mm256_set1_ps(kNegInf), zero = _mm256_setzero_ps();
+  const __m256 scale = _mm256_set1_ps(scale_f), neg_inf = _mm256_set1_ps(kNegInf), zero = _mm256_setzero_ps();
   for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t i = q0 + r;
     float* sr = s + r * lds;
-    const std::int64_t limit = a.causal ? std::max<std::int64_t>(0, std::min(keys, i + offset + 1)) : keys;
-    const float* mrow = a.mask ? a.mask + b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2] : nullptr;
+    const std::int64_t limit = causal ? std::clamp<std::int64_t>(limit0 + r, 0, keys) : keys;
+    const float* mrow = masked ? masked->mask + b * masked->mask_strides[0] + h * masked->mask_strides[1] +
+                                     (q0 + r) * masked->mask_strides[2]
+                               : nullptr;
     __m256 mx[2] = {neg_inf, neg_inf};
     __m256 nan = zero;
     for (std::int64_t v = 0; v < nv; ++v) {
       __m256 x = _mm256_mul_ps(_mm256_load_ps(sr + 8 * v), scale);
       if (mrow) {
         const __m256i in_tile = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(keys - 8 * v)), lane);
-        const __m256 mv = mask_vector(a, mrow, keys, v, in_tile);
+        const __m256 mv = mask_vector(*masked, mrow, keys, v, in_tile);
         x = _mm256_add_ps(opaque(x), mv);
       }
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
@@ -341,11 +358,10 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
     const __m256 mv = _mm256_set1_ps(m == kNegInf ? 0.0f : m);
     // Packets wholly past the row's limit are 0 (adding them to the sums would change nothing): no exp.
     const std::int64_t nv_live = round_up(limit, 8) / 8;
-    for (std::int64_t v = nv_live; v < nv; ++v) _mm256_store_ps(sr + 8 * v, zero);
+    for (std::int64_t v = nv_live; v < round_up(keys, 16) / 8; ++v) _mm256_store_ps(sr + 8 * v, zero);
     auto p_at = [&](std::int64_t v) {
       const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit - 8 * v)), lane);
-      const __m256 p = _mm256_and_ps(Eigen::internal::pexp<Eigen::internal::Packet8f>(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)),
-                                     _mm256_castsi256_ps(live));
+      const __m256 p = _mm256_and_ps(row_exp8(_mm256_sub_ps(_mm256_load_ps(sr + 8 * v), mv)), _mm256_castsi256_ps(live));
       _mm256_store_ps(sr + 8 * v, p);
       return p;
     };
@@ -362,8 +378,10 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
     if (v < nv_live) s0 = _mm256_add_ps(s0, p_at(v));
     if (v + 1 < nv_live) s1 = _mm256_add_ps(s1, p_at(v + 1));
     if (v + 2 < nv_live) s2 = _mm256_add_ps(s2, p_at(v + 2));
-    const float l = Eigen::internal::predux<Eigen::internal::Packet8f>(
-        _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3)));
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    const float l = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
     inv[r] = l > 0.0f ? 1.0f / l : std::numeric_limits<float>::quiet_NaN();
   }
 }
@@ -422,18 +440,19 @@ void softmax_tile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
   }
 }
 
-void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
-                       std::int64_t keys, float* s, std::int64_t lds, float* inv) {
-  const std::int64_t offset = a.nk - a.nq;
+// Portable: the same steps element by element with libm's exp (its own bits).
+void long_rows(float* s, std::int64_t lds, std::int64_t rows, std::int64_t keys, std::int64_t limit0, bool causal,
+               float scale, const AttentionArgs* masked, std::int64_t b, std::int64_t h, std::int64_t q0, float* inv) {
   for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t i = q0 + r;
     float* sr = s + r * lds;
-    const std::int64_t limit = a.causal ? std::max<std::int64_t>(0, std::min(keys, i + offset + 1)) : keys;
+    const std::int64_t limit = causal ? std::clamp<std::int64_t>(limit0 + r, 0, keys) : keys;
     float m = kNegInf;
     bool nan = false;
     for (std::int64_t j = 0; j < keys; ++j) {
-      float x = sr[j] * a.scale;
-      if (a.mask) x += a.mask[b * a.mask_strides[0] + h * a.mask_strides[1] + i * a.mask_strides[2] + j * a.mask_strides[3]];
+      float x = sr[j] * scale;
+      if (masked)
+        x += masked->mask[b * masked->mask_strides[0] + h * masked->mask_strides[1] + (q0 + r) * masked->mask_strides[2] +
+                          j * masked->mask_strides[3]];
       sr[j] = j < limit ? x : kNegInf;
       nan |= std::isnan(sr[j]);
       m = std::max(m, sr[j]);
@@ -449,6 +468,11 @@ void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
 }
 
 #endif
+
+void softmax_long_rows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t q0, std::int64_t rows,
+                       std::int64_t keys, float* s, std::int64_t lds, float* inv) {
+  long_rows(s, lds, rows, keys, q0 + (a.nk - a.nq) + 1, a.causal, a.scale, a.mask ? &a : nullptr, b, h, q0, inv);
+}
 
 // One (batch, head): K^T once, then the query tiles of kAttentionQueryTile rows (the tiled kernel's tiles, so a
 // causal tile sees the same number of keys and its rows are padded alike).
@@ -483,7 +507,9 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
     }
     if (wide) attention_avx512::scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, round_up(kt_keys, 16), s, ldk);
     else scores(q + q0 * a.q_row_stride, a.q_row_stride, rows, a.d, kt, ldk, round_up(kt_keys, 8), s, ldk);
-    if (a.nk > kShortAttentionKeys) softmax_long_rows(a, b, h, q0, rows, kt_keys, s, ldk, inv);
+    if (a.nk > kShortAttentionKeys && wide && !a.mask)
+      attention_avx512::softmax_long_rows(s, ldk, rows, kt_keys, q0 + offset + 1, a.causal, a.scale, inv);
+    else if (a.nk > kShortAttentionKeys) softmax_long_rows(a, b, h, q0, rows, kt_keys, s, ldk, inv);
     else softmax_tile(a, b, h, q0, rows, kt_keys, s, ldk, inv);
     if (wide) attention_avx512::probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
     else probs_times_v(s, ldk, rows, kt_keys, v, a.v_row_stride, a.dv, inv, y + q0 * a.y_row_stride, a.y_row_stride);
@@ -491,6 +517,11 @@ void short_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int
 }
 
 }  // namespace
+
+void softmax_long_rows_avx2(float* s, std::int64_t lds, std::int64_t rows, std::int64_t keys, std::int64_t limit0,
+                            bool causal, float scale, float* inv) {
+  long_rows(s, lds, rows, keys, limit0, causal, scale, nullptr, 0, 0, 0, inv);
+}
 
 bool attention_short_fits(const AttentionArgs& a) {
   return a.nk >= 1 && a.nk <= kRowAttentionKeys && a.scores_quant == nullptr && a.probs_quant == nullptr;

@@ -79,13 +79,25 @@ constexpr std::int64_t kPrefetchSteps = 24;  // k steps ahead (3 KiB of one pane
 
 // C[R, 32 P] = A[R, k] . P panels (each k x 32, panel_stride apart), A rows in place (row stride lda); the whole
 // of k in one pass. Only the first `cols` columns of the group are stored (the last panel may be partial).
-template <int R, int P>
+template <int R, int P, bool Stream>
 void small_tile(const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride, std::int64_t k, float* c,
-                std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+                std::int64_t ldc, std::int64_t cols, const Epilogue& e, const float* next) {
   __m512 acc[2 * R * P];
 #pragma GCC unroll 32
   for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm512_setzero_ps();
+  // A product streaming from L3 (Stream): the tile's output (and residual) lines, asked for now, arrive during
+  // the k loop instead of stalling the epilogue's loads and stores; and the rows of the next call (from `next`,
+  // R * k floats over the loop, when not null).
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < 2 * P; ++v)
+      if (Stream && 16 * v < cols) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
+        if (e.residual) _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * e.ldr + 16 * v), _MM_HINT_T0);
+      }
   for (std::int64_t i = 0; i < k; ++i) {
+    if (Stream && next) _mm_prefetch(reinterpret_cast<const char*>(next + i * R), _MM_HINT_T0);
     __m512 b[2 * P];
 #pragma GCC unroll 16
     for (int q = 0; q < P; ++q) {
@@ -122,19 +134,19 @@ void small_tile(const float* a, std::int64_t lda, const float* p, std::int64_t p
 }
 
 // small_tile<R, rest> for rest in 1..Q, chosen at run time.
-template <int R, int Q>
+template <int R, int Q, bool Stream>
 void small_rest(std::int64_t rest, const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride,
-                std::int64_t k, float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+                std::int64_t k, float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e, const float* next) {
   if constexpr (Q >= 1) {
-    if (rest == Q) return small_tile<R, Q>(a, lda, p, panel_stride, k, c, ldc, cols, e);
-    return small_rest<R, Q - 1>(rest, a, lda, p, panel_stride, k, c, ldc, cols, e);
+    if (rest == Q) return small_tile<R, Q, Stream>(a, lda, p, panel_stride, k, c, ldc, cols, e, next);
+    return small_rest<R, Q - 1, Stream>(rest, a, lda, p, panel_stride, k, c, ldc, cols, e, next);
   }
 }
 
 // All panels of n columns for R rows: groups of P panels, then one tile of the panels left.
-template <int R, int P>
+template <int R, int P, bool Stream>
 void small_rows(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
-                std::int64_t ldc, const Epilogue& e) {
+                std::int64_t ldc, const Epilogue& e, const float* next) {
   const std::int64_t stride = k * kPanelWide, group = P * kPanelWide;
   std::int64_t c0 = 0;
   auto at = [&](std::int64_t col) {
@@ -143,29 +155,37 @@ void small_rows(const float* a, std::int64_t lda, const float* panels, std::int6
     if (ec.residual) ec.residual += col;
     return ec;
   };
-  for (; c0 + group <= n; c0 += group)
-    small_tile<R, P>(a, lda, panels + (c0 / kPanelWide) * stride, stride, k, c + c0, ldc, group, at(c0));
+  for (; c0 + group <= n; c0 += group, next = nullptr)  // the next rows fetched once, during the first tile
+    small_tile<R, P, Stream>(a, lda, panels + (c0 / kPanelWide) * stride, stride, k, c + c0, ldc, group, at(c0), next);
   // The panels left over (at most P, the last partial when there are P) in one tile of as many panels, not one by one:
   // a single panel's few accumulators leave the FMA units waiting on their chains.
   if (c0 < n)
-    small_rest<R, P>((n - c0 + kPanelWide - 1) / kPanelWide, a, lda, panels + (c0 / kPanelWide) * stride, stride, k,
-                         c + c0, ldc, n - c0, at(c0));
+    small_rest<R, P, Stream>((n - c0 + kPanelWide - 1) / kPanelWide, a, lda, panels + (c0 / kPanelWide) * stride, stride, k,
+                         c + c0, ldc, n - c0, at(c0), next);
 }
 
 }  // namespace
 
 void small_avx512(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                  std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e) {
+                  std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
   // Panels per group so that R * P * 2 accumulators fill the 32 zmm registers (with the loaded panel rows).
   switch (rows) {
-    case 1: return small_rows<1, 8>(a, lda, panels, k, n, c, ldc, e);
-    case 2: return small_rows<2, 5>(a, lda, panels, k, n, c, ldc, e);
-    case 3: return small_rows<3, 4>(a, lda, panels, k, n, c, ldc, e);
-    case 4: return small_rows<4, 3>(a, lda, panels, k, n, c, ldc, e);
-    case 5: return small_rows<5, 2>(a, lda, panels, k, n, c, ldc, e);
-    case 6: return small_rows<6, 2>(a, lda, panels, k, n, c, ldc, e);
-    case 7: return small_rows<7, 1>(a, lda, panels, k, n, c, ldc, e);
-    case 8: return small_rows<8, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 1: return next ? small_rows<1, 8, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<1, 8, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 2: return next ? small_rows<2, 5, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<2, 5, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 3: return next ? small_rows<3, 4, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<3, 4, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 4: return next ? small_rows<4, 3, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<4, 3, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 5: return next ? small_rows<5, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<5, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 6: return next ? small_rows<6, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<6, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 7: return next ? small_rows<7, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<7, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 8: return next ? small_rows<8, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows<8, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
     default: return;
   }
 }

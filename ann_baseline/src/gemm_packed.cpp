@@ -59,9 +59,16 @@ namespace {
 // GELU (exact or tanh) on a block whose first column is a multiple of 8 in its row: always in groups of 8
 // columns counted from the row start, each group one Eigen packet (a short last group zero-padded), so an
 // element's arithmetic does not depend on how the rows were cut into tasks (Eigen's scalar tail would round
-// its multiply-adds differently from the vectorised FMA path). Compiled for the baseline only, so every ISA's
-// GEMM gets the same GELU bits.
-void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act) {
+// its multiply-adds differently from the vectorised FMA path). The erf form of an AVX-512 product runs on 16 lanes
+// (gelu_avx512.cpp) with the same bits; everything else here, compiled for the baseline.
+void gelu_block(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, Activation act, bool wide) {
+#ifdef SNNCONV_PACKED_GEMM
+  // The erf form on 16 lanes for a product on the AVX-512 kernels (`wide`: 32-column panels), the same bits; the
+  // tanh form's cubic stays here, where -ffp-contract=fast may fuse it into FMAs that the AVX-512 file would not.
+  if (act == Activation::gelu && wide) return gelu_block_avx512(y, rows, cols, ldy);
+#else
+  (void)wide;
+#endif
   using Group = Eigen::Array<float, 8, 1>;
   auto apply = [act](auto&& g) {
     constexpr float kSqrt2 = 1.41421356237309504880f;
@@ -159,13 +166,25 @@ void tile_avx2(const float* a, const float* p, std::int64_t k, float* c, std::in
 }
 
 // C[R, 16 P] = A[R, k] . P panels (each k x 16, panel_stride apart), A rows in place; the whole of k in one pass.
-template <int R, int P>
+template <int R, int P, bool Stream>
 void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int64_t panel_stride, std::int64_t k,
-                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e) {
+                     float* c, std::int64_t ldc, std::int64_t cols, const Epilogue& e, const float* next) {
   __m256 acc[2 * R * P];
 #pragma GCC unroll 16
   for (int i = 0; i < 2 * R * P; ++i) acc[i] = _mm256_setzero_ps();
+  // A product streaming from L3 (Stream): the tile's output (and residual) lines, asked for now, arrive during
+  // the k loop instead of stalling the epilogue's loads and stores; and the rows of the next call (from `next`,
+  // R * k floats over the loop, when not null).
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q)
+      if (Stream && kPanel * q < cols) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kPanel * q), _MM_HINT_T0);
+        if (e.residual) _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * e.ldr + kPanel * q), _MM_HINT_T0);
+      }
   for (std::int64_t i = 0; i < k; ++i) {
+    if (Stream && next) _mm_prefetch(reinterpret_cast<const char*>(next + i * R), _MM_HINT_T0);
     __m256 b[2 * P];
 #pragma GCC unroll 8
     for (int q = 0; q < P; ++q) {
@@ -199,9 +218,9 @@ void small_tile_avx2(const float* a, std::int64_t lda, const float* p, std::int6
   }
 }
 
-template <int R, int P>
+template <int R, int P, bool Stream>
 void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n, float* c,
-                     std::int64_t ldc, const Epilogue& e) {
+                     std::int64_t ldc, const Epilogue& e, const float* next) {
   const std::int64_t stride = k * kPanel, group = P * kPanel;
   auto at = [&](std::int64_t col) {
     Epilogue ec = e;
@@ -210,11 +229,11 @@ void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std:
     return ec;
   };
   std::int64_t c0 = 0;
-  for (; c0 + group <= n; c0 += group)
-    small_tile_avx2<R, P>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0));
-  for (; c0 < n; c0 += kPanel)
-    small_tile_avx2<R, 1>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, std::min(kPanel, n - c0),
-                          at(c0));
+  for (; c0 + group <= n; c0 += group, next = nullptr)  // the next rows fetched once, during the first tile
+    small_tile_avx2<R, P, Stream>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc, group, at(c0), next);
+  for (; c0 < n; c0 += kPanel, next = nullptr)
+    small_tile_avx2<R, 1, Stream>(a, lda, panels + (c0 / kPanel) * stride, stride, k, c + c0, ldc,
+                                  std::min(kPanel, n - c0), at(c0), next);
 }
 
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
@@ -244,22 +263,30 @@ Epilogue rows_down(Epilogue e, std::int64_t r) {
 }  // namespace
 
 void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e) {
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
 #ifdef SNNCONV_PACKED_GEMM
   // 16 ymm registers: R * P * 2 accumulators <= 12 beside the loaded panel rows and the broadcast. More than
   // six rows run as six, then the rest (the panels are then read twice, from L1 / L2).
   switch (rows) {
-    case 1: return small_rows_avx2<1, 6>(a, lda, panels, k, n, c, ldc, e);
-    case 2: return small_rows_avx2<2, 3>(a, lda, panels, k, n, c, ldc, e);
-    case 3: return small_rows_avx2<3, 2>(a, lda, panels, k, n, c, ldc, e);
-    case 4: return small_rows_avx2<4, 1>(a, lda, panels, k, n, c, ldc, e);
-    case 5: return small_rows_avx2<5, 1>(a, lda, panels, k, n, c, ldc, e);
-    case 6: return small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
+    case 1: return next ? small_rows_avx2<1, 6, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<1, 6, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 2: return next ? small_rows_avx2<2, 3, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<2, 3, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 3: return next ? small_rows_avx2<3, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<3, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 4: return next ? small_rows_avx2<4, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<4, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 5: return next ? small_rows_avx2<5, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<5, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 6: return next ? small_rows_avx2<6, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
+                  : small_rows_avx2<6, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
     default:
-      small_rows_avx2<6, 1>(a, lda, panels, k, n, c, ldc, e);
-      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6));
+      if (next) small_rows_avx2<6, 1, true>(a, lda, panels, k, n, c, ldc, e, nullptr);
+      else small_rows_avx2<6, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+      return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6), next);
   }
 #else
+  (void)next;
   // Portable: one row tile at a time through the packed-A path.
   AlignedFloats ap(static_cast<std::size_t>(rows * k));
   pack_a(a, lda, rows, k, kRows, ap.data());
@@ -414,9 +441,9 @@ void gemm_small(const float* x, std::int64_t rows, const PackedB& w, const float
       e.residual = residual + c0;
       e.ldr = n;
     }
-    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e);
+    kernel(x, k, rows, w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0, y + c0, n, e, nullptr);
     if (in_registers) return;
-    gelu_block(y + c0, rows, c1 - c0, n, act);
+    gelu_block(y + c0, rows, c1 - c0, n, act, panel == kPanelWide);
     if (residual)
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t j = c0; j < c1; ++j) y[r * n + j] += residual[r * n + j];
@@ -469,7 +496,7 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
   auto finish = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
     if (in_registers) return;
     if (act == Activation::gelu || act == Activation::gelu_tanh) {
-      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act);  // bias already in
+      gelu_block(y + r0 * n + c0, r1 - r0, c1 - c0, n, act, panel == kPanelWide);  // bias already in
     } else {  // tanh, silu: element by element (the reference's scalar functions)
       for (std::int64_t r = r0; r < r1; ++r)
         for (std::int64_t j = c0; j < c1; ++j) {
@@ -490,6 +517,10 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
     // A tiles). Each element is the same FMA chain from 0 over k as in the packed-A tiles: the same bits.
     const SmallKernel kernel = panel == kPanelWide ? small_avx512 : small_avx2;
     constexpr std::int64_t kInPlaceRows = 6;
+    // x and y together above 2 MiB, more than a core's L2 on current x86 cores (code_gpt b32's 4096 rows, 4-10 MB;
+    // not a ViT's 1,088 rows, 1.1-1.4 MB, where the extra prefetches cost 3-5 %): they stream from L3, and the
+    // kernel fetches ahead.
+    const bool stream = rows * (k + n) * static_cast<std::int64_t>(sizeof(float)) > (std::int64_t{2} << 20);
     for_chunks(row_tasks * col_tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) {
         // Which operand stays put from one task to the next: with more rows than columns (activations larger
@@ -508,8 +539,9 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
             e.residual = residual + r * n + c0;
             e.ldr = n;
           }
+          // Streaming: the next six rows (past the task's end, they belong to another task: a harmless fetch).
           kernel(x + r * k, k, std::min(kInPlaceRows, r1 - r), w.panels.data() + (c0 / panel) * k * panel, k, c1 - c0,
-                 y + r * n + c0, n, e);
+                 y + r * n + c0, n, e, stream ? x + (r + kInPlaceRows) * k : nullptr);
         }
         finish(r0, r1, c0, c1);
       }

@@ -63,6 +63,10 @@ void gemm_packed(const float* x, std::int64_t rows, const PackedB& w, const floa
 // rational approximation within a few ulp of libm's), so it differs from the reference only in the last bits.
 void epilogue(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy, const float* bias, Activation act);
 
+// GELU (exact, erf form) on a finished block [rows, cols] (row stride ldy) with 16-lane packets, the bits of the
+// baseline's 8-lane form (gelu_avx512.cpp; call only when active_isa() >= avx512).
+void gelu_block_avx512(float* y, std::int64_t rows, std::int64_t cols, std::int64_t ldy);
+
 // Copies rows [0, rows) x columns [0, k) of a (row stride lda) into micro-panels of `mr` rows: tile t holds
 // rows [t*mr, t*mr + mr) as k steps of mr values (k-major), the last tile as k steps of its own row count. The
 // micro-kernel then reads its broadcasts from one sequential stream (rows of a in place, a power-of-two stride
@@ -83,12 +87,15 @@ void panel_avx512(const float* apack, std::int64_t rows, const float* p, std::in
 // window at once against several panels at once, the rows of a read in place, all of k in one pass, so each
 // weight is read once per call however many rows there are (weight-bound decoding then costs about one row's
 // time for the whole window). The same FMA chain per element as the tiled kernels: the same bits.
+// `next` (or null): a product whose operands stream from L3 (x of a large batch): where the rows of the next call
+// begin, rows * k floats read contiguously (rows of x in place, lda = k), fetched during this call's k loop; the
+// output and residual lines of each tile are then asked for before its k loop too.
 inline constexpr std::int64_t kSmallRows = 8;
 using SmallKernel = void (*)(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                             std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+                             std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next);
 void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+                std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next = nullptr);
 void small_avx512(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
-                  std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e);
+                  std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next = nullptr);
 
 }  // namespace snnconv::ann::kernels

@@ -3,10 +3,12 @@
 // multiples of the tiles; decode-shaped queries (Nq < Nk).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include <tbb/task_arena.h>
 
@@ -311,6 +313,80 @@ TEST_SUITE("conformance") {
     CHECK(got.identical(want));
     CHECK(ann::attention_online(q, k, v, nullptr, attrs).identical(want));
   }
+}
+
+// Rows of scores for the long-row softmax: random, a wide range (scores far below the max give exp below 2^-126
+// and the kExpLow cut), one row with a NaN among its live keys.
+std::vector<float> long_row_scores(std::int64_t rows, std::int64_t lds, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> u(-30.0f, 30.0f);
+  std::vector<float> s(static_cast<std::size_t>(rows * lds) + 16);
+  for (float& x : s) x = u(rng);
+  if (rows > 3) s[static_cast<std::size_t>(3 * lds + 1)] = std::numeric_limits<float>::quiet_NaN();
+  return s;
+}
+
+TEST_CASE("long-row softmax: probabilities within 1e-6 of the double softmax, exactly 0 past each row's limit") {
+  std::mt19937_64 rng(11);
+  for (const auto& [rows, keys, limit0, causal] : std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t, bool>>{
+           {8, 128, 121, true}, {8, 128, -3, true}, {5, 300, 0, false}, {7, 77, 70, true}, {4, 512, 0, false}}) {
+    CAPTURE(keys);
+    CAPTURE(limit0);
+    const std::int64_t lds = (keys + 15) / 16 * 16;
+    const float scale = 0.7f;
+    ann::gemm::AlignedFloats s(static_cast<std::size_t>(rows * lds));
+    const std::vector<float> in = long_row_scores(rows, lds, rng);
+    std::copy_n(in.begin(), s.size(), s.begin());
+    std::vector<float> inv(static_cast<std::size_t>(rows));
+    ann::softmax_long_rows_avx2(s.data(), lds, rows, keys, limit0, causal, scale, inv.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      CAPTURE(r);
+      const std::int64_t limit = causal ? std::clamp<std::int64_t>(limit0 + r, 0, keys) : keys;
+      const float* in_r = in.data() + r * lds;
+      const float* p = s.data() + r * lds;
+      if (limit == 0 || std::any_of(in_r, in_r + limit, [](float x) { return std::isnan(x); })) {
+        CHECK(std::isnan(inv[static_cast<std::size_t>(r)]));  // no softmax defined, or a NaN score
+        continue;
+      }
+      double m = -1e300, sum = 0.0, worst = 0.0;
+      for (std::int64_t j = 0; j < limit; ++j) m = std::max(m, double{in_r[j] * scale});
+      for (std::int64_t j = 0; j < limit; ++j) sum += std::exp(double{in_r[j] * scale} - m);
+      for (std::int64_t j = 0; j < limit; ++j)
+        worst = std::max(worst, std::abs(double{p[j]} * inv[static_cast<std::size_t>(r)] - std::exp(double{in_r[j] * scale} - m) / sum));
+      CHECK(worst <= 1e-6);
+      std::int64_t nonzero = 0;
+      for (std::int64_t j = limit; j < lds; ++j) nonzero += p[j] != 0.0f;
+      CHECK(nonzero == 0);
+    }
+  }
+}
+
+TEST_CASE("long-row softmax, AVX-512: the AVX2 form's bits (needs AVX-512)") {
+  if (detected_isa() < Isa::avx512) {
+    MESSAGE("skipped: this CPU has no AVX-512 (ctest ann_kernels_avx512 reports the skip)");
+    return;
+  }
+  std::mt19937_64 rng(12);
+  for (std::int64_t keys : {65, 72, 100, 128, 129, 197, 300, 512})
+    for (const auto& [limit0, causal] : std::vector<std::pair<std::int64_t, bool>>{{0, false}, {keys - 7, true},
+                                                                                 {keys / 2 - 3, true}, {-2, true}}) {
+      CAPTURE(keys);
+      CAPTURE(limit0);
+      const std::int64_t rows = 8, lds = (keys + 15) / 16 * 16;
+      const std::vector<float> in = long_row_scores(rows, lds, rng);
+      ann::gemm::AlignedFloats a(static_cast<std::size_t>(rows * lds)), b(a.size());
+      std::copy_n(in.begin(), a.size(), a.begin());
+      std::copy_n(in.begin(), b.size(), b.begin());
+      std::vector<float> inv_a(rows), inv_b(rows);
+      ann::softmax_long_rows_avx2(a.data(), lds, rows, keys, limit0, causal, 0.3f, inv_a.data());
+      ann::attention_avx512::softmax_long_rows(b.data(), lds, rows, keys, limit0, causal, 0.3f, inv_b.data());
+      std::int64_t differ = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t j = 0; j < keys; ++j)
+          differ += std::memcmp(&a[static_cast<std::size_t>(r * lds + j)], &b[static_cast<std::size_t>(r * lds + j)], 4) != 0;
+        differ += std::memcmp(&inv_a[static_cast<std::size_t>(r)], &inv_b[static_cast<std::size_t>(r)], 4) != 0;
+      }
+      CHECK(differ == 0);
+    }
 }
 
 TEST_CASE("row attention products, AVX-512: each element the scalar FMA chain bit for bit (needs AVX-512)") {

@@ -38,6 +38,7 @@ std::vector<Case> cases() {
   out.push_back({130, 300, 200, Activation::relu, false, false});
   out.push_back({197, 300, 96, Activation::none, true, true});   // row blocks cut evenly (197 tokens)
   out.push_back({197, 1100, 64, Activation::gelu, true, false});  // the same above kInPlaceMaxK
+  out.push_back({1100, 300, 300, Activation::gelu, true, true});  // x and y above 2 MiB: the streaming kernels
   return out;
 }
 
