@@ -65,41 +65,32 @@ std::vector<PointStats> distributions() {
   return out;
 }
 
-TEST_CASE("quant_mse_lanes: every lane's sum equals quant_mse's, bit for bit") {
+// Every lane of a W-step pass against quant_mse at that step, bit for bit; the number of sums compared.
+template <int W, typename Lanes> int compare_lanes(Lanes lanes_of, float spread) {
   int compared = 0;
   for (const PointStats& st : distributions()) {
     for (auto [lo, hi] : {std::pair{-8, 7}, std::pair{0, 15}, std::pair{-128, 127}, std::pair{0, 3}}) {
-      float steps[kMseLanes];
-      for (int l = 0; l < kMseLanes; ++l) steps[l] = (0.01f + 0.37f * static_cast<float>(l)) / static_cast<float>(hi);
-      double lanes[kMseLanes];
-      quant_mse_lanes(st.values, steps, lo, hi, lanes);
-      for (int l = 0; l < kMseLanes; ++l) {
+      float steps[W];
+      for (int l = 0; l < W; ++l) steps[l] = (0.01f + spread * static_cast<float>(l)) / static_cast<float>(hi);
+      double lanes[W];
+      lanes_of(st.values, steps, lo, hi, lanes);
+      for (int l = 0; l < W; ++l) {
         const double ref = quant_mse(st.values, steps[l], lo, hi);
         CHECK(std::memcmp(&ref, &lanes[l], sizeof ref) == 0);
         ++compared;
       }
     }
   }
-  CHECK(compared == 5 * 4 * kMseLanes);
+  return compared;
+}
+
+TEST_CASE("quant_mse_lanes: every lane's sum equals quant_mse's, bit for bit") {
+  CHECK(compare_lanes<kMseLanes>(quant_mse_lanes, 0.37f) == 5 * 4 * kMseLanes);
 }
 
 TEST_CASE("quant_mse_lanes16 (AVX-512): every lane's sum equals quant_mse's, bit for bit") {
   if (detected_isa() < Isa::avx512) return;  // no AVX-512 on this CPU: the 8-lane pass above is the one that runs
-  int compared = 0;
-  for (const PointStats& st : distributions()) {
-    for (auto [lo, hi] : {std::pair{-8, 7}, std::pair{0, 15}, std::pair{-128, 127}, std::pair{0, 3}}) {
-      float steps[kMseLanesWide];
-      for (int l = 0; l < kMseLanesWide; ++l) steps[l] = (0.01f + 0.23f * static_cast<float>(l)) / static_cast<float>(hi);
-      double lanes[kMseLanesWide];
-      quant_mse_lanes16(st.values, steps, lo, hi, lanes);
-      for (int l = 0; l < kMseLanesWide; ++l) {
-        const double ref = quant_mse(st.values, steps[l], lo, hi);
-        CHECK(std::memcmp(&ref, &lanes[l], sizeof ref) == 0);
-        ++compared;
-      }
-    }
-  }
-  CHECK(compared == 5 * 4 * kMseLanesWide);
+  CHECK(compare_lanes<kMseLanesWide>(quant_mse_lanes16, 0.23f) == 5 * 4 * kMseLanesWide);
 }
 
 TEST_CASE("choose_step with clip mse: the same step as the one-at-a-time search") {
