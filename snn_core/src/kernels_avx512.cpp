@@ -9,6 +9,9 @@
 #include <cstring>
 #include <vector>
 
+// g++ 12's avx512fintrin.h passes an undefined vector as the unused merge operand of the unmasked intrinsics (and of
+// its reductions), and -Wmaybe-uninitialized flags it once inlined: a false positive about the header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels.hpp"
 #include "kernels_batch.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
