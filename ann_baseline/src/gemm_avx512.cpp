@@ -164,28 +164,28 @@ void small_rows(const float* a, std::int64_t lda, const float* panels, std::int6
                          c + c0, ldc, n - c0, at(c0), next);
 }
 
+// small_rows with its Stream flag chosen at run time (a product large enough to stream: a caller's non-null `next`).
+template <int R, int P>
+void small_rows_when(bool stream, const float* a, std::int64_t lda, const float* panels, std::int64_t k, std::int64_t n,
+                     float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
+  if (stream) small_rows<R, P, true>(a, lda, panels, k, n, c, ldc, e, next);
+  else small_rows<R, P, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+}
+
 }  // namespace
 
 void small_avx512(const float* a, std::int64_t lda, std::int64_t rows, const float* panels, std::int64_t k,
                   std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
   // Panels per group so that R * P * 2 accumulators fill the 32 zmm registers (with the loaded panel rows).
   switch (rows) {
-    case 1: return next ? small_rows<1, 8, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<1, 8, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 2: return next ? small_rows<2, 5, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<2, 5, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 3: return next ? small_rows<3, 4, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<3, 4, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 4: return next ? small_rows<4, 3, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<4, 3, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 5: return next ? small_rows<5, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<5, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 6: return next ? small_rows<6, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<6, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 7: return next ? small_rows<7, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<7, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 8: return next ? small_rows<8, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows<8, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 1: return small_rows_when<1, 8>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 2: return small_rows_when<2, 5>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 3: return small_rows_when<3, 4>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 4: return small_rows_when<4, 3>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 5: return small_rows_when<5, 2>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 6: return small_rows_when<6, 2>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 7: return small_rows_when<7, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 8: return small_rows_when<8, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
     default: return;
   }
 }

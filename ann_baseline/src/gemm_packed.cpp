@@ -236,6 +236,15 @@ void small_rows_avx2(const float* a, std::int64_t lda, const float* panels, std:
                                   std::min(kPanel, n - c0), at(c0), next);
 }
 
+// small_rows_avx2 with its Stream flag chosen at run time (a product large enough to stream: a caller's non-null
+// `next`); without Stream, no next rows are fetched.
+template <int R, int P>
+void small_rows_avx2_when(bool stream, const float* a, std::int64_t lda, const float* panels, std::int64_t k,
+                          std::int64_t n, float* c, std::int64_t ldc, const Epilogue& e, const float* next) {
+  if (stream) small_rows_avx2<R, P, true>(a, lda, panels, k, n, c, ldc, e, next);
+  else small_rows_avx2<R, P, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+}
+
 #else  // portable micro-kernel: same arithmetic order (one fused multiply-add chain per element)
 
 template <int R>
@@ -268,21 +277,14 @@ void small_avx2(const float* a, std::int64_t lda, std::int64_t rows, const float
   // 16 ymm registers: R * P * 2 accumulators <= 12 beside the loaded panel rows and the broadcast. More than
   // six rows run as six, then the rest (the panels are then read twice, from L1 / L2).
   switch (rows) {
-    case 1: return next ? small_rows_avx2<1, 6, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<1, 6, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 2: return next ? small_rows_avx2<2, 3, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<2, 3, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 3: return next ? small_rows_avx2<3, 2, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<3, 2, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 4: return next ? small_rows_avx2<4, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<4, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 5: return next ? small_rows_avx2<5, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<5, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
-    case 6: return next ? small_rows_avx2<6, 1, true>(a, lda, panels, k, n, c, ldc, e, next)
-                  : small_rows_avx2<6, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+    case 1: return small_rows_avx2_when<1, 6>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 2: return small_rows_avx2_when<2, 3>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 3: return small_rows_avx2_when<3, 2>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 4: return small_rows_avx2_when<4, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 5: return small_rows_avx2_when<5, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
+    case 6: return small_rows_avx2_when<6, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, next);
     default:
-      if (next) small_rows_avx2<6, 1, true>(a, lda, panels, k, n, c, ldc, e, nullptr);
-      else small_rows_avx2<6, 1, false>(a, lda, panels, k, n, c, ldc, e, nullptr);
+      small_rows_avx2_when<6, 1>(next != nullptr, a, lda, panels, k, n, c, ldc, e, nullptr);
       return small_avx2(a + 6 * lda, lda, rows - 6, panels, k, n, c + 6 * ldc, ldc, rows_down(e, 6), next);
   }
 #else

@@ -138,12 +138,7 @@ class MpiCommunicator final : public Communicator {
             "MPI_Isend");
     }
     std::vector<MPI_Status> status(requests.size());
-    for (int spin = 0;; ++spin) {
-      int done = 0;
-      check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, status.data()), "MPI_Testall");
-      if (done) break;
-      pause(spin);
-    }
+    wait_short(requests.data(), status.data(), static_cast<int>(requests.size()), "exchange");
     for (std::size_t k = 0; k < receives.size(); ++k) {
       int n = 0;
       check(MPI_Get_count(&status[k], MPI_BYTE, &n), "MPI_Get_count");
@@ -168,14 +163,16 @@ class MpiCommunicator final : public Communicator {
     else
       std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  static void wait_short(MPI_Request& request, const char* what) {
+  // Until all `n` requests are done (their statuses in `status`, or MPI_STATUSES_IGNORE).
+  static void wait_short(MPI_Request* requests, MPI_Status* status, int n, const char* what) {
     for (int spin = 0;; ++spin) {
       int done = 0;
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+      check(MPI_Testall(n, requests, &done, status), what);
       if (done) return;
       pause(spin);
     }
   }
+  static void wait_short(MPI_Request& request, const char* what) { wait_short(&request, MPI_STATUSES_IGNORE, 1, what); }
   int rank_ = 0, size_ = 1;
   MPI_Comm blocks_ = MPI_COMM_NULL;
   std::uint64_t sent_ = 0;
