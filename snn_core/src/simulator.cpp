@@ -76,12 +76,12 @@ void Simulator::allocate(int batch) {
     const auto n = static_cast<std::size_t>(vi.numel) * b;
     if (vi.spiking) {
       if (vi.storage == static_cast<int>(v)) {
-        state.counts[v].assign(n, 0);
+        state.counts[v] = StateVector<std::int32_t>(n);
         scratch.values[v].events.reserve(n);
       }
     } else if (vi.producer >= 0 || vi.input >= 0) {
-      scratch.values[v].row_flag.assign(n / static_cast<std::size_t>(vi.width), 0);
-      scratch.values[v].elem_flag.assign(n, 0);
+      scratch.values[v].row_flag = StateVector<std::uint8_t>(n / static_cast<std::size_t>(vi.width));
+      scratch.values[v].elem_flag = StateVector<std::uint8_t>(n);
     }
   }
   // Model parallel: only this rank's units get state and scratch (the others' stay empty).
@@ -124,7 +124,7 @@ void Simulator::clear_unit(std::size_t ui) {
   const auto k = static_cast<std::size_t>(u.slot);
   if (u.out >= 0 && plan_.values[static_cast<std::size_t>(u.out)].spiking &&
       plan_.values[static_cast<std::size_t>(u.out)].storage == u.out) {
-    std::vector<std::int32_t>& c = state.counts[static_cast<std::size_t>(u.out)];
+    StateVector<std::int32_t>& c = state.counts[static_cast<std::size_t>(u.out)];
     std::fill(c.begin(), c.end(), 0);
   }
   if (part_ && !part_->owns(ui)) return;  // the unit's own state lives on its owner
@@ -225,7 +225,7 @@ std::vector<Tensor> Simulator::read_outputs(const PassOptions& o, int sample) co
     float* p = f.data<float>();
     const std::int64_t base = static_cast<std::int64_t>(sample) * v.numel;
     if (v.spiking) {
-      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      const StateVector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
       for (std::int64_t i = 0; i < v.numel; ++i) p[i] = ann::dequantize(count[static_cast<std::size_t>(base + i)], v.scale);
     } else {
       // Row by row (a language model's logits are 256-50257 wide): the same values as current_at element by
@@ -327,7 +327,7 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
         continue;
       }
       Tensor q(DType::i32, v.shape);
-      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      const StateVector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
       std::copy_n(count.begin() + static_cast<std::ptrdiff_t>(s) * v.numel, v.numel, q.data<std::int32_t>());
       r.output_levels.push_back(std::move(q));
     }

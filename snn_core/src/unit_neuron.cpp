@@ -54,7 +54,7 @@ std::uint64_t neuron_bytes(const Plan& plan, const NeuronParams& u) {
 
 void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Plan& plan, int batch) {
   const auto b = static_cast<std::size_t>(batch);
-  s.target.assign(static_cast<std::size_t>(plan.value(p.out).numel) * b, 0);
+  s.target = StateVector<std::int32_t>(static_cast<std::size_t>(plan.value(p.out).numel) * b);
   s.chunk_flag.assign(static_cast<std::size_t>(p.chunks) * b, 0);
   s.active.assign(static_cast<std::size_t>(p.chunks) * b, 0);
   s.active_len.assign(b, 0);
@@ -132,7 +132,7 @@ SrcCurrent src_current(const Step& st, const NeuronParams& p) {
 // The rows flagged in row_flag (n of them), in increasing order: flags read eight at a time, so a scan of a
 // pass's rows costs little next to evaluating the marked ones. False (use the list as it is) when the flags
 // do not hold exactly n rows.
-bool ascending_rows(const std::vector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
+bool ascending_rows(const StateVector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
   out.clear();
   const std::size_t total = row_flag.size();
   const std::uint8_t* f = row_flag.data();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "state_vector.hpp"
 #include "snnconv/core/attrs.hpp"
 
 namespace snnconv::snn {
@@ -33,7 +34,7 @@ struct NeuronParams {
 // while one of its neurons' count differs from its target, and a step fires an active chunk with one vector
 // sweep.
 struct NeuronState {
-  std::vector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
+  StateVector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
   std::vector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is in its sample's active list
   // Active chunks per sample: active[s * chunks .. s * chunks + active_len[s]) (global chunk indices).
   std::vector<std::int32_t> active;

@@ -51,14 +51,14 @@ std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
 
 void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
   const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
-  s.b.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  s.b = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
   if (p.acc64) {
-    s.acc64.assign(n, 0);
-    s.acc32.clear();
+    s.acc64 = StateVector<std::int64_t>(n);
+    s.acc32 = {};
   } else {
-    s.acc32.assign(n, 0);
-    s.acc64.clear();
+    s.acc32 = StateVector<std::int32_t>(n);
+    s.acc64 = {};
   }
   x.row_flag.assign(bt * static_cast<std::size_t>(p.m), 0);
   x.rows_changed.clear();
@@ -70,7 +70,7 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.col_count.assign(bt, 0);
   x.batches.assign(bt + 1, 0);
   x.n_batches = 0;
-  x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  x.db = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
   x.a_events.assign(bt, 0);
@@ -297,7 +297,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
 template <typename Acc>
 void first_step_dense(const ProductParams& p, ProductState& s, Acc* acc, Step& st) {
   const Kernels& kern = st.plan.kernels;
-  const std::vector<std::int32_t>& counts_b = st.counts(p.b);
+  const StateVector<std::int32_t>& counts_b = st.counts(p.b);
   std::copy(counts_b.begin(), counts_b.end(), s.b.begin());
   const std::int32_t* const a_t = st.counts(p.a).data();
   const std::int64_t entries = p.batch * st.state.batch;

@@ -107,16 +107,16 @@ void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const 
   const auto rows = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(batch);
   const auto n = rows * static_cast<std::size_t>(p.groups * p.n);
   if (p.acc64) {
-    s.acc64.assign(n, 0);
-    s.acc32.clear();
+    s.acc64 = StateVector<std::int64_t>(n);
+    s.acc32 = {};
   } else {
-    s.acc32.assign(n, 0);
-    s.acc64.clear();
+    s.acc32 = StateVector<std::int32_t>(n);
+    s.acc64 = {};
   }
   x.changed.assign(rows, 0);
   x.n_changed = 0;
   x.row_slot.assign(rows, -1);
-  x.codes.assign(p.packed.empty() ? 0 : rows * static_cast<std::size_t>(padded_k(p.k)), 0);
+  x.codes = StateVector<std::uint8_t>(p.packed.empty() ? 0 : rows * static_cast<std::size_t>(padded_k(p.k)));
   x.acc_rows.assign(p.packed.empty() ? 0 : rows, nullptr);
   x.corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
   x.corr_offset = -1;
