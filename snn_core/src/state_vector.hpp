@@ -44,7 +44,8 @@ struct ZeroAllocator {
   friend bool operator==(const ZeroAllocator&, const ZeroAllocator&) { return true; }
 };
 
-// A state array of n zeros: StateVector<T>(n).
+// A state array of n zeros: StateVector<T>(n), always a fresh vector. Growing a vector that held elements before
+// (resize after clear, or within its capacity) leaves the new elements unspecified, not zero.
 template <typename T>
 using StateVector = std::vector<T, ZeroAllocator<T>>;
 
