@@ -86,6 +86,13 @@ void current_row(const Step& st, int v, std::int64_t r, float* out) {
   const Unit& u = st.plan.units[static_cast<std::size_t>(vi.producer)];
   const auto slot = static_cast<std::size_t>(u.slot);
   switch (u.kind) {
+    case UnitKind::prologue: {  // a row lies within one sample's output (numel is a multiple of the width)
+      const Tensor& t = prologue_out(st, u, sample);
+      if (t.dtype() != DType::f32) break;
+      const float* x = t.data<float>() + local;
+      for (std::int64_t j = 0; j < w; ++j) out[j] = x[j];
+      return;
+    }
     case UnitKind::synapse: {
       const SynapseParams& p = st.plan.synapses[slot];
       const SynapseState& s = st.state.synapses[slot];

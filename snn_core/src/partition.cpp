@@ -278,7 +278,7 @@ std::size_t pack_events(const EventList& events, bool burst, int payload, std::s
   return events.size() * per;
 }
 
-void unpack_events(const std::string& bytes, bool burst, int payload, EventList& events, std::vector<std::int32_t>& counts) {
+void unpack_events(const std::string& bytes, bool burst, int payload, EventList& events, StateVector<std::int32_t>& counts) {
   const std::size_t per = 4 + (burst ? static_cast<std::size_t>(payload) : 0);
   if (bytes.size() % per != 0) throw Error("SNN engine: an event message from another rank is truncated");
   const std::size_t n = bytes.size() / per;

@@ -45,6 +45,6 @@ Placement place_by_groups(const Plan& plan, const std::vector<int>& node_group, 
 // the change in its top bit) and in burst mode the magnitude in `payload` bytes. Returns the bytes appended.
 std::size_t pack_events(const EventList& events, bool burst, int payload, std::string& out);
 // Unpacks into `events` (appended) and applies every change to `counts` (the mirror of the sender's).
-void unpack_events(const std::string& bytes, bool burst, int payload, EventList& events, std::vector<std::int32_t>& counts);
+void unpack_events(const std::string& bytes, bool burst, int payload, EventList& events, StateVector<std::int32_t>& counts);
 
 }  // namespace snnconv::snn

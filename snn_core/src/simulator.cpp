@@ -56,9 +56,13 @@ bool all_zero(const Counters& c) {
 
 void Simulator::allocate(int batch) {
   if (state.batch == batch && !state.counts.empty()) {
-    reset();
+    // Cleared later (simulate): a whole run clears each unit's arrays just before its first step, where they
+    // are about to be used; a separate pass over a 40 MB state (code_gpt's window) cost 15 % of a burst run.
+    stale_ = true;
+    state.live_len = 0;
     return;
   }
+  stale_ = false;
   const auto b = static_cast<std::size_t>(batch);
   state = State{};
   state.batch = batch;
@@ -72,12 +76,12 @@ void Simulator::allocate(int batch) {
     const auto n = static_cast<std::size_t>(vi.numel) * b;
     if (vi.spiking) {
       if (vi.storage == static_cast<int>(v)) {
-        state.counts[v].assign(n, 0);
+        state.counts[v] = StateVector<std::int32_t>(n);
         scratch.values[v].events.reserve(n);
       }
     } else if (vi.producer >= 0 || vi.input >= 0) {
-      scratch.values[v].row_flag.assign(n / static_cast<std::size_t>(vi.width), 0);
-      scratch.values[v].elem_flag.assign(n, 0);
+      scratch.values[v].row_flag = StateVector<std::uint8_t>(n / static_cast<std::size_t>(vi.width));
+      scratch.values[v].elem_flag = StateVector<std::uint8_t>(n);
     }
   }
   // Model parallel: only this rank's units get state and scratch (the others' stay empty).
@@ -115,7 +119,28 @@ void Simulator::allocate(int batch) {
   scratch.pending.assign(b, 0);
 }
 
+void Simulator::clear_unit(std::size_t ui) {
+  const Unit& u = plan_.units[ui];
+  const auto k = static_cast<std::size_t>(u.slot);
+  if (u.out >= 0 && plan_.values[static_cast<std::size_t>(u.out)].spiking &&
+      plan_.values[static_cast<std::size_t>(u.out)].storage == u.out) {
+    StateVector<std::int32_t>& c = state.counts[static_cast<std::size_t>(u.out)];
+    std::fill(c.begin(), c.end(), 0);
+  }
+  if (part_ && !part_->owns(ui)) return;  // the unit's own state lives on its owner
+  switch (u.kind) {
+    case UnitKind::neuron: snn::reset(state.neurons[k]); break;
+    case UnitKind::synapse: snn::reset(state.synapses[k]); break;
+    // A whole run's first step overwrites B's copy and every accumulator (first_step_dense, unit_product.cpp).
+    case UnitKind::product: break;
+    case UnitKind::diff: snn::reset(state.diffs[k]); break;
+    case UnitKind::prologue: state.prologues[k].out.clear(); break;
+    default: break;
+  }
+}
+
 void Simulator::reset() {
+  stale_ = false;
   for (auto& c : state.counts) std::fill(c.begin(), c.end(), 0);
   for (auto& s : state.neurons) snn::reset(s);
   for (auto& s : state.synapses) snn::reset(s);
@@ -130,8 +155,10 @@ void Simulator::step(Step& st, const PassOptions& o) {
     for (ValueId in : plan_.graph->inputs()) st.mark_fresh(static_cast<int>(in.index));
   using Clock = std::chrono::steady_clock;
   Clock::time_point t0;
+  const bool clear = st.first && stale_;
   for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
     const Unit& u = plan_.units[ui];
+    if (clear) clear_unit(ui);
     if (part_ && !part_->owns(ui)) {
       if (part_->receive_from[ui] >= 0) exchange(ui, st);
       continue;
@@ -150,6 +177,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
     if (part_ && !part_->send_to[ui].empty()) exchange(ui, st);
     if (o.node_seconds) (*o.node_seconds)[u.row] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
+  stale_ = false;
   if (o.node_seconds) t0 = Clock::now();
   if (o.recording && o.raster_values)
     for (std::size_t r = 0; r < o.raster_values->size(); ++r)
@@ -197,10 +225,13 @@ std::vector<Tensor> Simulator::read_outputs(const PassOptions& o, int sample) co
     float* p = f.data<float>();
     const std::int64_t base = static_cast<std::int64_t>(sample) * v.numel;
     if (v.spiking) {
-      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      const StateVector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
       for (std::int64_t i = 0; i < v.numel; ++i) p[i] = ann::dequantize(count[static_cast<std::size_t>(base + i)], v.scale);
     } else {
-      for (std::int64_t i = 0; i < v.numel; ++i) p[i] = current_at(st, static_cast<int>(id.index), base + i);
+      // Row by row (a language model's logits are 256-50257 wide): the same values as current_at element by
+      // element, which cost a division and an out-of-line call per logit.
+      const std::int64_t rows = v.numel / v.width, first_row = base / v.width;
+      for (std::int64_t r = 0; r < rows; ++r) current_row(st, static_cast<int>(id.index), first_row + r, p + r * v.width);
     }
     out.push_back(std::move(f));
   }
@@ -220,6 +251,9 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
   st.arena = o.arena;
   st.inputs = o.inputs;
   Ledger* ledger = o.ledger;
+  // A causal run reads the state as it is from its first step on, and a run of no steps reads the outputs:
+  // both need it cleared first.
+  if (stale_ && (o.incremental || o.max_steps < 1)) reset();
   for (Counters& c : scratch.rows) c = Counters{};
   for (int t = 1; t <= o.max_steps && active > 0; ++t) {
     std::fill(scratch.fired.begin(), scratch.fired.end(), 0);
@@ -293,7 +327,7 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
         continue;
       }
       Tensor q(DType::i32, v.shape);
-      const std::vector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
+      const StateVector<std::int32_t>& count = state.counts[static_cast<std::size_t>(v.storage)];
       std::copy_n(count.begin() + static_cast<std::ptrdiff_t>(s) * v.numel, v.numel, q.data<std::int32_t>());
       r.output_levels.push_back(std::move(q));
     }

@@ -30,6 +30,8 @@ class Simulator {
   // Lays out state and scratch for `batch` samples at rest (reuses the buffers when the batch is unchanged).
   void allocate(int batch);
   void reset();  // every count, target, accumulator, operand and output back to zero
+  // allocate() leaves a reused state to be cleared: by reset() before a causal run, and unit by unit just
+  // before each unit's first step in a whole run (the unit's arrays are then in cache for that step).
   // Steps until every sample is quiescent or max_steps, from the state as it is (rest for a run or a
   // prefill, the previous quiescent state for an extend).
   std::vector<RunResult> simulate(const PassOptions& o);
@@ -48,6 +50,9 @@ class Simulator {
 
  private:
   void step(Step& st, const PassOptions& o);
+  // Back to rest: the state of unit `ui` (its population's counts included), or the counts a received value
+  // holds on a rank that does not own its unit.
+  void clear_unit(std::size_t ui);
   // Model parallel, after unit `ui`: its events to the ranks that read them, or theirs from its owner.
   void exchange(std::size_t ui, Step& st);
   const Plan& plan_;
@@ -56,6 +61,7 @@ class Simulator {
   const PartitionTables* part_ = nullptr;
   std::string wire_;                 // the packed events of one exchange
   std::vector<std::uint8_t> quiet_;  // fired and pending flags of every sample, OR-ed over the ranks
+  bool stale_ = false;               // the state still holds the previous pass's values (allocate())
 };
 
 }  // namespace snnconv::snn

@@ -15,13 +15,14 @@
 #include <vector>
 
 #include "plan.hpp"
+#include "state_vector.hpp"
 
 namespace snnconv::snn {
 
 struct State {
   int batch = 0;
   std::int64_t live_len = 0;  // causal decoding: positions simulated so far
-  std::vector<std::vector<std::int32_t>> counts;  // per value that owns storage: [batch * numel]
+  std::vector<StateVector<std::int32_t>> counts;  // per value that owns storage: [batch * numel]
   std::vector<NeuronState> neurons;
   std::vector<SynapseState> synapses;
   std::vector<ProductState> products;
@@ -32,9 +33,9 @@ struct State {
 struct ValueScratch {
   EventList events;               // spiking (storage owners): this step's events
   std::vector<std::int32_t> rows;          // current: rows marked whole this step
-  std::vector<std::uint8_t> row_flag;      // [batch * numel / width]
+  StateVector<std::uint8_t> row_flag;      // [batch * numel / width]
   std::vector<std::int32_t> elems;         // current: single elements marked (outside marked rows)
-  std::vector<std::uint8_t> elem_flag;     // [batch * numel]
+  StateVector<std::uint8_t> elem_flag;     // [batch * numel]
   // The ledger counts the distinct elements whose input changed (what hardware would update). A producer may
   // have whole rows evaluated where only some of their elements changed (re-evaluating an unchanged element
   // gives its stored target again, so this changes no result): ledger_extra is the exact count minus the
@@ -72,7 +73,7 @@ struct Step {
 
   const ValueInfo& info(int v) const { return plan.values[static_cast<std::size_t>(v)]; }
   // The counts and events of spiking value v (through its storage owner).
-  std::vector<std::int32_t>& counts(int v) {
+  StateVector<std::int32_t>& counts(int v) {
     return state.counts[static_cast<std::size_t>(info(v).storage)];
   }
   EventList& events(int v) { return scratch.values[static_cast<std::size_t>(info(v).storage)].events; }

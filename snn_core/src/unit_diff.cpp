@@ -73,7 +73,7 @@ std::uint64_t diff_bytes(const Plan&, const DiffParams& u) {
 
 void allocate(const DiffParams& p, DiffState& s, DiffScratch& x, const Plan&, int batch) {
   const auto rows = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(batch);
-  s.y.assign(rows * static_cast<std::size_t>(p.cols), 0.0f);
+  s.y = StateVector<float>(rows * static_cast<std::size_t>(p.cols));
   x.row_flag.assign(rows, 0);
   x.rows_changed.clear();
   x.rows_changed.reserve(rows);
@@ -150,7 +150,7 @@ void step_diff(const Unit& u, Step& st) {
       touch(static_cast<std::size_t>(r));
     }
   }
-  const std::vector<std::int32_t>& count = st.counts(p.in);
+  const StateVector<std::int32_t>& count = st.counts(p.in);
   const bool ln = p.fn != DiffUnitAttrs::Fn::softmax;  // LayerNorm, RMSNorm, rotary: priced like LayerNorm
   if (p.mask_in >= 0 && (s.keep.empty() || (st.first && !st.incremental))) read_mask(u, p, s, st);
   const FastDiv div_rows(p.rows);  // a division instruction per row cost as much as a short row's update

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "state_vector.hpp"
 #include "snnconv/core/attrs.hpp"
 
 namespace snnconv::snn {
@@ -36,7 +37,7 @@ struct DiffParams {
 inline constexpr std::int64_t kSoftmaxTableMax = std::int64_t{1} << 16;
 
 struct DiffState {
-  std::vector<float> y;  // [batch * rows * cols] f of the current input
+  StateVector<float> y;  // [batch * rows * cols] f of the current input
   // Masked softmax: the keep flag of every score element, read from the mask at step 1 with the QANN's own
   // ann::attention_keep, so both sides mask the same entries. [batch * rows * cols]
   std::vector<std::uint8_t> keep;

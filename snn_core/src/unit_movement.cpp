@@ -139,7 +139,7 @@ void step_movement(const Unit& u, Step& st) {
 void step_concat(const Unit& u, Step& st) {
   const ConcatParams& p = st.plan.concats[static_cast<std::size_t>(u.slot)];
   const std::int64_t n_out = st.info(p.out).numel;
-  std::vector<std::int32_t>& count = st.counts(p.out);
+  StateVector<std::int32_t>& count = st.counts(p.out);
   EventList& out = st.events(p.out);
   for (std::size_t k = 0; k < p.ins.size(); ++k) {
     const std::int64_t n_in = st.info(p.ins[k]).numel;

@@ -49,28 +49,24 @@ NeuronParams plan_neuron(const PlanBuilder& b, NodeId id) {
 
 std::uint64_t neuron_bytes(const Plan& plan, const NeuronParams& u) {
   const auto n = static_cast<std::uint64_t>(plan.value(u.out).numel);
-  return n * 4 + static_cast<std::uint64_t>(u.chunks) * (1 + 4);  // targets, chunk flags and lists
+  return n * 4 + static_cast<std::uint64_t>(u.chunks);  // targets, chunk flags
 }
 
 void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Plan& plan, int batch) {
   const auto b = static_cast<std::size_t>(batch);
-  s.target.assign(static_cast<std::size_t>(plan.value(p.out).numel) * b, 0);
-  s.chunk_flag.assign(static_cast<std::size_t>(p.chunks) * b, 0);
-  s.active.assign(static_cast<std::size_t>(p.chunks) * b, 0);
-  s.active_len.assign(b, 0);
+  s.target = StateVector<std::int32_t>(static_cast<std::size_t>(plan.value(p.out).numel) * b);
+  s.chunk_flag = StateVector<std::uint8_t>(static_cast<std::size_t>(p.chunks) * b);
   const auto w = static_cast<std::size_t>(plan.value(p.in).width);
   x.current.assign(w * static_cast<std::size_t>(kEvalRows), 0.0f);
   x.level.assign(w, 0);
   x.chunks.assign(static_cast<std::size_t>(std::max(kEvalRows * p.chunks_per_row, p.chunks)), 0);
   x.remaining.assign(x.chunks.size(), 0);
   x.fired_tick.assign(static_cast<std::size_t>(p.chunks) * b, 0);
-  x.fired_rem.assign(x.fired_tick.size(), 0);
 }
 
 void reset(NeuronState& s) {
   std::fill(s.target.begin(), s.target.end(), 0);
   std::fill(s.chunk_flag.begin(), s.chunk_flag.end(), 0);
-  std::fill(s.active_len.begin(), s.active_len.end(), 0);
 }
 
 namespace {
@@ -132,7 +128,7 @@ SrcCurrent src_current(const Step& st, const NeuronParams& p) {
 // The rows flagged in row_flag (n of them), in increasing order: flags read eight at a time, so a scan of a
 // pass's rows costs little next to evaluating the marked ones. False (use the list as it is) when the flags
 // do not hold exactly n rows.
-bool ascending_rows(const std::vector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
+bool ascending_rows(const StateVector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
   out.clear();
   const std::size_t total = row_flag.size();
   const std::uint8_t* f = row_flag.data();
@@ -168,17 +164,9 @@ void step_neuron(const Unit& u, Step& st) {
   // Local pointers: the byte stores of flags could alias any vector's internals, which the compiler would then
   // reload per chunk.
   std::uint8_t* const chunk_flag = s.chunk_flag.data();
-  std::int32_t* const active = s.active.data();
-  std::int64_t* const active_len = s.active_len.data();
   std::uint32_t* const fired_tick = x.fired_tick.data();
-  std::uint8_t* const fired_rem = x.fired_rem.data();
   std::uint8_t* const sample_fired = st.scratch.fired.data();
-  auto activate = [&](std::int64_t chunk) {
-    if (chunk_flag[chunk]) return;
-    chunk_flag[chunk] = 1;
-    const std::int64_t sample = div_chunks.div(chunk);
-    active[sample * p.chunks + active_len[sample]++] = static_cast<std::int32_t>(chunk);
-  };
+  auto activate = [&](std::int64_t chunk) { chunk_flag[chunk] = 1; };
   std::uint64_t evaluated = 0;
   const bool burst = st.mode == FireMode::burst;
   const std::size_t first_event = events.size();
@@ -223,8 +211,7 @@ void step_neuron(const Unit& u, Step& st) {
       const std::int32_t ch = fired_chunks[f];
       const std::uint8_t rem = remaining[f];
       fired_tick[ch] = tick;
-      fired_rem[ch] = rem;
-      if (rem) activate(ch);
+      chunk_flag[ch] = rem;  // pending while a count still differs
       sample_fired[div_chunks.div(ch)] = 1;
     }
     evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
@@ -249,26 +236,31 @@ void step_neuron(const Unit& u, Step& st) {
     c.bytes_read[mem(MemClass::membrane)] += evaluated * extra * kAccBytes;
     c.bytes_read[mem(MemClass::weights)] += evaluated * static_cast<std::uint64_t>(p.producer_groups) * 4;
   }
-  // Fire the other active chunks: every one steps its neurons' counts toward their targets (one +-1 spike
-  // each, or the whole difference as one event) in one sweep; it stays active while a count still differs.
-  // A chunk that already fired in the evaluation above keeps its place only if a count still differs.
-  const std::size_t samples = s.active_len.size();
+  // Fire the other pending chunks: every one steps its neurons' counts toward their targets (one +-1 spike
+  // each, or the whole difference as one event) in one sweep; it stays pending while a count still differs. The
+  // pending chunks are read off the flags, eight at a time (a sweep of a population's flags costs less than
+  // keeping lists of them when most chunks fire in most steps, as in a transformer's strict steps); a chunk that
+  // fired in the evaluation above is pending already if a count still differs, and is not fired again.
+  const auto samples = static_cast<std::int64_t>(st.state.batch);
   std::int32_t* const todo_chunks = x.chunks.data();
-  for (std::size_t sample = 0; sample < samples; ++sample) {
-    std::int64_t& len = active_len[sample];
-    if (len == 0) continue;
-    std::int32_t* a = active + static_cast<std::int64_t>(sample) * p.chunks;
-    std::int64_t keep = 0, todo = 0;
-    // Chunks fired already move to the front (kept or dropped), the rest are fired below.
-    for (std::int64_t e = 0; e < len; ++e) {
-      const std::int32_t ch = a[e];
-      if (fired_tick[ch] == tick) {
-        if (fired_rem[ch])
-          a[keep++] = ch;
+  for (std::int64_t sample = 0; sample < samples; ++sample) {
+    const std::int64_t first = sample * p.chunks;
+    const std::uint8_t* const flags = chunk_flag + first;
+    std::int64_t todo = 0, pending = 0;
+    for (std::int64_t c0 = 0; c0 < p.chunks; c0 += 8) {
+      const std::int64_t c1 = std::min(c0 + 8, p.chunks);
+      if (c1 - c0 == 8) {
+        std::uint64_t word;
+        std::memcpy(&word, flags + c0, sizeof word);
+        if (word == 0) continue;
+      }
+      for (std::int64_t ci = c0; ci < c1; ++ci) {
+        if (!flags[ci]) continue;
+        const auto ch = static_cast<std::int32_t>(first + ci);
+        if (fired_tick[ch] == tick)
+          ++pending;
         else
-          chunk_flag[ch] = 0;
-      } else {
-        todo_chunks[todo++] = ch;
+          todo_chunks[todo++] = ch;
       }
     }
     if (todo > 0) {
@@ -276,10 +268,9 @@ void step_neuron(const Unit& u, Step& st) {
                                                     events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
       events.advance(static_cast<std::size_t>(written));
       if (written > 0) sample_fired[sample] = 1;
-      for (std::int64_t e = 0; e < todo; ++e) a[keep++] = todo_chunks[e];
+      pending += todo;
     }
-    len = keep;
-    if (len > 0) st.scratch.pending[sample] = 1;
+    if (pending > 0) st.scratch.pending[static_cast<std::size_t>(sample)] = 1;
   }
   c.spikes_pos += tally.pos;
   c.spikes_neg += tally.neg;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "state_vector.hpp"
 #include "snnconv/core/attrs.hpp"
 
 namespace snnconv::snn {
@@ -29,15 +30,12 @@ struct NeuronParams {
   std::int64_t chunks = 0;            // per sample: rows * chunks_per_row
 };
 
-// Neurons are tracked in chunks of up to kChunk (kernels.hpp) consecutive neurons of one row: a chunk is active
-// while one of its neurons' count differs from its target, and a step fires an active chunk with one vector
+// Neurons are tracked in chunks of up to kChunk (kernels.hpp) consecutive neurons of one row: a chunk is pending
+// while one of its neurons' count differs from its target, and a step fires a pending chunk with one vector
 // sweep.
 struct NeuronState {
-  std::vector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
-  std::vector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is in its sample's active list
-  // Active chunks per sample: active[s * chunks .. s * chunks + active_len[s]) (global chunk indices).
-  std::vector<std::int32_t> active;
-  std::vector<std::int64_t> active_len;  // [batch]
+  StateVector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
+  StateVector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is pending
 };
 
 struct NeuronScratch {
@@ -47,7 +45,6 @@ struct NeuronScratch {
   std::vector<std::int32_t> rows_sorted;  // the marked rows in increasing order (flat sweeps of narrow rows)
   std::vector<std::uint8_t> remaining;
   std::vector<std::uint32_t> fired_tick;  // [batch * chunks] the step (Scratch::tick) a chunk fired in evaluation
-  std::vector<std::uint8_t> fired_rem;    // [batch * chunks] a count still differed after that
 };
 
 // Marked rows evaluated per kernel call.

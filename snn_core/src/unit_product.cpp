@@ -51,14 +51,14 @@ std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
 
 void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
   const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
-  s.b.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  s.b = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
   if (p.acc64) {
-    s.acc64.assign(n, 0);
-    s.acc32.clear();
+    s.acc64 = StateVector<std::int64_t>(n);
+    s.acc32 = {};
   } else {
-    s.acc32.assign(n, 0);
-    s.acc64.clear();
+    s.acc32 = StateVector<std::int32_t>(n);
+    s.acc64 = {};
   }
   x.row_flag.assign(bt * static_cast<std::size_t>(p.m), 0);
   x.rows_changed.clear();
@@ -70,7 +70,7 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.col_count.assign(bt, 0);
   x.batches.assign(bt + 1, 0);
   x.n_batches = 0;
-  x.db.assign(bt * static_cast<std::size_t>(p.k * p.n), 0);
+  x.db = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
   x.a_events.assign(bt, 0);
@@ -289,6 +289,35 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   x.touched.clear();
 }
 
+// The first step of a run from rest (not causal decoding): A_0 = B_0 = 0, so the product rule's sum is just
+// a_1 b_1 = A_1 B_1, and this step's events are the operands' counts. One copy of B's counts and one dense
+// product per batch entry give exactly what the event bookkeeping would have accumulated, without touching an
+// event: in burst mode (one step) that bookkeeping was six times the product's arithmetic. The ledger still
+// counts the events' pairs (step_product), never this kernel's work.
+template <typename Acc>
+void first_step_dense(const ProductParams& p, ProductState& s, Acc* acc, Step& st) {
+  const Kernels& kern = st.plan.kernels;
+  const StateVector<std::int32_t>& counts_b = st.counts(p.b);
+  std::copy(counts_b.begin(), counts_b.end(), s.b.begin());
+  const std::int32_t* const a_t = st.counts(p.a).data();
+  const std::int64_t entries = p.batch * st.state.batch;
+  for (std::int64_t bt = 0; bt < entries; ++bt) {
+    const std::int32_t* a = a_t + bt * p.m * p.k;
+    const std::int32_t* b = s.b.data() + bt * p.k * p.n;
+    Acc* c = acc + bt * p.m * p.n;
+    if constexpr (std::is_same_v<Acc, std::int32_t>) {
+      kern.matmul_i32(a, b, c, p.m, p.k, p.n);
+    } else {
+      for (std::int64_t i = 0; i < p.m; ++i)
+        for (std::int64_t j = 0; j < p.n; ++j) {
+          Acc sum = 0;
+          for (std::int64_t q = 0; q < p.k; ++q) sum += Acc{a[i * p.k + q]} * b[q * p.n + j];
+          c[i * p.n + j] = sum;
+        }
+    }
+  }
+}
+
 }  // namespace
 
 void step_product(const Unit& u, Step& st) {
@@ -298,10 +327,18 @@ void step_product(const Unit& u, Step& st) {
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
   std::uint64_t a_pairs = 0, b_pairs = 0;
-  if (p.acc64)
+  if (st.first && !st.incremental) {
+    if (p.acc64)
+      first_step_dense(p, s, s.acc64.data(), st);
+    else
+      first_step_dense(p, s, s.acc32.data(), st);
+    a_pairs = static_cast<std::uint64_t>(st.events(p.a).size()) * static_cast<std::uint64_t>(p.n);
+    b_pairs = static_cast<std::uint64_t>(st.events(p.b).size()) * static_cast<std::uint64_t>(p.m);
+  } else if (p.acc64) {
     apply_events(p, s, x, s.acc64.data(), st, a_pairs, b_pairs);
-  else
+  } else {
     apply_events(p, s, x, s.acc32.data(), st, a_pairs, b_pairs);
+  }
   Counters& c = st.counters(u);
   c.acs[width_slot(vb.bits)] += a_pairs;
   c.acs[width_slot(va.bits)] += b_pairs;

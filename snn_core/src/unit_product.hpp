@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "state_vector.hpp"
 
 namespace snnconv::snn {
 
@@ -23,9 +24,9 @@ struct ProductParams {
 struct ProductState {
   // B's accumulated counts [samples * batch * K * N], stepped after A's events (a_t B_{t-1} needs B before this
   // step); A_t is its population's counts, read in place.
-  std::vector<std::int32_t> b;
-  std::vector<std::int32_t> acc32;  // [samples * batch * M * N]
-  std::vector<std::int64_t> acc64;
+  StateVector<std::int32_t> b;
+  StateVector<std::int32_t> acc32;  // [samples * batch * M * N]
+  StateVector<std::int64_t> acc64;
 };
 
 struct ProductScratch {
@@ -37,7 +38,7 @@ struct ProductScratch {
   std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
   std::vector<std::int32_t> batches;       // [samples * batch + 1] batch entries with B events: [0 .. n_batches)
   std::int64_t n_batches = 0;
-  std::vector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
+  StateVector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
   std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
   std::vector<std::int32_t> db_rows;
   // Per batch entry: A and B events of the step, and whether its product is recomputed densely.

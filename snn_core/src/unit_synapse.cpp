@@ -107,16 +107,16 @@ void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const 
   const auto rows = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(batch);
   const auto n = rows * static_cast<std::size_t>(p.groups * p.n);
   if (p.acc64) {
-    s.acc64.assign(n, 0);
-    s.acc32.clear();
+    s.acc64 = StateVector<std::int64_t>(n);
+    s.acc32 = {};
   } else {
-    s.acc32.assign(n, 0);
-    s.acc64.clear();
+    s.acc32 = StateVector<std::int32_t>(n);
+    s.acc64 = {};
   }
   x.changed.assign(rows, 0);
   x.n_changed = 0;
   x.row_slot.assign(rows, -1);
-  x.codes.assign(p.packed.empty() ? 0 : rows * static_cast<std::size_t>(padded_k(p.k)), 0);
+  x.codes = StateVector<std::uint8_t>(p.packed.empty() ? 0 : rows * static_cast<std::size_t>(padded_k(p.k)));
   x.acc_rows.assign(p.packed.empty() ? 0 : rows, nullptr);
   x.corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
   x.corr_offset = -1;
@@ -190,6 +190,33 @@ void accumulate_sparse(const SynapseParams& p, SynapseState& s, const EventList&
   }
 }
 
+// The first step of a run from rest (not causal decoding): this step's events are exactly the input's counts
+// (every count was 0 before them), so the event matrix is the counts array itself, turned into codes d + c by a
+// vector sweep over whole rows instead of event by event, and one GEMM adds it. In burst mode (one step) the
+// event loop cost about twice the GEMM. c is the input's count bound, which every delta of the step respects.
+// Returns false (nothing done) where the event path is cheaper or its codes would not be exact.
+bool first_step_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x, Step& st, std::size_t n_events) {
+  const Kernels& kern = st.plan.kernels;
+  const auto c = static_cast<std::int32_t>(st.info(p.in).max_abs_count);
+  if (2 * std::int64_t{c} > kern.max_code) return false;
+  const std::int64_t rows = p.rows * st.state.batch, kp = padded_k(p.k);
+  const double speedup = kern.isa >= Isa::avx512_vnni ? kDenseSpeedupVnni : kDenseSpeedupAvx2;
+  if (static_cast<double>(n_events) * speedup < static_cast<double>(rows) * static_cast<double>(kp)) return false;
+  const std::int32_t* const counts = st.counts(p.in).data();
+  std::uint8_t* const codes = x.codes.data();
+  std::int32_t* const changed = x.changed.data();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::uint8_t* const row = codes + r * kp;
+    const std::int32_t* const src = counts + r * p.k;
+    for (std::int64_t i = 0; i < p.k; ++i) row[i] = static_cast<std::uint8_t>(src[i] + c);
+    for (std::int64_t i = p.k; i < kp; ++i) row[i] = static_cast<std::uint8_t>(c);
+    changed[r] = static_cast<std::int32_t>(r);
+  }
+  x.n_changed = rows;
+  accumulate_dense(p, s, x, c, c, kern, st.arena);
+  return true;
+}
+
 }  // namespace
 
 void step_synapse(const Unit& u, Step& st) {
@@ -203,7 +230,9 @@ void step_synapse(const Unit& u, Step& st) {
   // The event matrix's bytes start at the code of "no event": c = 1 in strict mode (every delta is +-1), so its
   // codes d + 1 need no second pass; burst steps learn c only at the end and shift then.
   const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
-  {
+  const bool done = st.first && !st.incremental && may_dense && !events.empty() &&
+                    first_step_dense(p, s, x, st, events.size());
+  if (!done) {
     // One pass over the events: the changed rows in order of their first event and, when the dense path is
     // possible, the event matrix (its row found once per run: events come row by row). Local pointers: the
     // byte stores could alias the vectors' internals, which would then be reloaded per event.
@@ -236,7 +265,7 @@ void step_synapse(const Unit& u, Step& st) {
     }
     x.n_changed = n_changed;
   }
-  if (!events.empty()) {
+  if (!done && !events.empty()) {
     const Kernels& kern = st.plan.kernels;
     // The dense path when its codes d + c (c = the step's largest |d|, so codes lie in [0, 2c]: an input
     // element gets at most one event per step, as every movement map gives each output one source) stay

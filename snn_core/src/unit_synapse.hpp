@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "state_vector.hpp"
 
 namespace snnconv::snn {
 
@@ -34,8 +35,8 @@ struct SynapseParams {
 };
 
 struct SynapseState {
-  std::vector<std::int32_t> acc32;  // [batch * rows][groups][N]
-  std::vector<std::int64_t> acc64;
+  StateVector<std::int32_t> acc32;  // [batch * rows][groups][N]
+  StateVector<std::int64_t> acc64;
 };
 
 struct SynapseScratch {
@@ -47,7 +48,7 @@ struct SynapseScratch {
   // Dense path (weights packed): the step's event matrix [changed][K padded], written while the events are read
   // (each byte the code of "no event" plus the event's delta, mod 256), then shifted to the kernel's unsigned
   // codes d + c where that code was not c already.
-  std::vector<std::uint8_t> codes;
+  StateVector<std::uint8_t> codes;  // contents never read before written
   std::vector<std::int32_t*> acc_rows;      // dense path: the accumulator row of each event-matrix row
   std::vector<std::int32_t> corr;           // dense path: c * column sums of W (padded to whole column blocks)
   std::int32_t corr_offset = -1;            // the c that corr holds
