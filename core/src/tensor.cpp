@@ -1,45 +1,9 @@
 #include "snnconv/core/tensor.hpp"
 
-#include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
-#include <new>
-
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 
 namespace snnconv {
-
-namespace {
-
-constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
-
-bool huge_pages_wanted() {
-  static const bool wanted = [] {
-    const char* v = std::getenv("SNNCONV_HUGE_PAGES");
-    return v == nullptr || std::string(v) != "0";
-  }();
-  return wanted;
-}
-
-}  // namespace
-
-void* allocate_aligned_bytes(std::size_t bytes, std::size_t align) {
-  const bool huge = bytes >= kHugePageBytes && huge_pages_wanted();
-  if (huge) align = std::max(align, kHugePageBytes);
-  if (bytes > std::numeric_limits<std::size_t>::max() - align) throw std::bad_alloc();
-  const std::size_t rounded = bytes == 0 ? align : (bytes + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-#ifdef __linux__
-  // Advice only: a kernel without transparent huge pages (or with them set to never) keeps 4 KiB pages.
-  if (huge) (void)::madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
-#endif
-  return p;
-}
 
 std::int64_t checked_numel(const Shape& shape, const std::string& what) {
   if (static_cast<int>(shape.size()) > kMaxRank)

@@ -1,10 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <limits>
-#include <new>
-#include <string>
 
 #include "snnconv/core/tensor.hpp"
 
@@ -43,22 +40,6 @@ TEST_CASE("tensor storage, typed access and reshape") {
   CHECK_THROWS_AS(t.reshaped({4, 2}), ShapeError);
   CHECK(t.identical(Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6})));
   CHECK_FALSE(t.identical(r));
-}
-
-TEST_CASE("large tensors start on 2 MiB boundaries, small ones on 64 bytes, zero-filled either way") {
-  const std::int64_t big_floats = (std::int64_t{2} << 20) / 4 + 3;  // just over 2 MiB
-  const Tensor big(DType::f32, {big_floats});
-  const char* off = std::getenv("SNNCONV_HUGE_PAGES");  // "0": 4 KiB pages, 64-byte alignment only
-  const std::uintptr_t want = off != nullptr && std::string(off) == "0" ? 64 : std::uintptr_t{2} << 20;
-  CHECK(reinterpret_cast<std::uintptr_t>(big.raw()) % want == 0);
-  CHECK(big.data<float>()[0] == 0.0f);
-  CHECK(big.data<float>()[big_floats - 1] == 0.0f);
-  const Tensor small(DType::f32, {1000});
-  CHECK(reinterpret_cast<std::uintptr_t>(small.raw()) % 64 == 0);
-  void* p = allocate_aligned_bytes(100, 4096);  // a caller's wider alignment is kept
-  CHECK(reinterpret_cast<std::uintptr_t>(p) % 4096 == 0);
-  std::free(p);
-  CHECK_THROWS_AS(allocate_aligned_bytes(std::numeric_limits<std::size_t>::max() - 10, 64), std::bad_alloc);
 }
 
 TEST_CASE("cast follows ONNX for the numeric types") {

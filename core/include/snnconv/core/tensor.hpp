@@ -26,18 +26,16 @@ inline constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 33;  // 8 
 std::int64_t checked_numel(const Shape& shape, const std::string& what = "tensor");
 std::string shape_to_string(const Shape& shape);
 
-// `bytes` aligned to `align` (a power of two), freed with std::free; std::bad_alloc when there is no memory. A
-// block of 2 MiB or more starts on a 2 MiB boundary and asks Linux for transparent huge pages over its whole
-// 2 MiB pages (madvise MADV_HUGEPAGE): a model's weights and a batch's activations then fault in 2 MiB at a time
-// instead of 4 KiB, which on a virtual machine costs about 10 us per fault (docs/cli.md, "Memory").
-// SNNCONV_HUGE_PAGES=0 turns it off.
-void* allocate_aligned_bytes(std::size_t bytes, std::size_t align);
-
 template <typename T, std::size_t Align = 64> struct AlignedAllocator {
   using value_type = T;
   AlignedAllocator() = default;
   template <typename U> AlignedAllocator(const AlignedAllocator<U, Align>&) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(allocate_aligned_bytes(n * sizeof(T), Align)); }
+  T* allocate(std::size_t n) {
+    std::size_t bytes = ((n * sizeof(T) + Align - 1) / Align) * Align;
+    void* p = std::aligned_alloc(Align, bytes == 0 ? Align : bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
   void deallocate(T* p, std::size_t) { std::free(p); }
   template <typename U> struct rebind { using other = AlignedAllocator<U, Align>; };
   bool operator==(const AlignedAllocator&) const { return true; }
