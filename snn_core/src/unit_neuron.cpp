@@ -242,11 +242,11 @@ void step_neuron(const Unit& u, Step& st) {
   // keeping lists of them when most chunks fire in most steps, as in a transformer's strict steps); a chunk that
   // fired in the evaluation above is pending already if a count still differs, and is not fired again.
   const auto samples = static_cast<std::int64_t>(st.state.batch);
-  std::int32_t* const todo_chunks = x.chunks.data();
+  std::int32_t* const fire_list = x.chunks.data();
   for (std::int64_t sample = 0; sample < samples; ++sample) {
     const std::int64_t first = sample * p.chunks;
     const std::uint8_t* const flags = chunk_flag + first;
-    std::int64_t todo = 0, pending = 0;
+    std::int64_t to_fire = 0, pending = 0;
     for (std::int64_t c0 = 0; c0 < p.chunks; c0 += 8) {
       const std::int64_t c1 = std::min(c0 + 8, p.chunks);
       if (c1 - c0 == 8) {
@@ -260,15 +260,15 @@ void step_neuron(const Unit& u, Step& st) {
         if (fired_tick[ch] == tick)
           ++pending;
         else
-          todo_chunks[todo++] = ch;
+          fire_list[to_fire++] = ch;
       }
     }
-    if (todo > 0) {
-      const std::int64_t written = kern.fire_chunks(count, target, todo_chunks, todo, w, p.div_cpr, burst, chunk_flag,
-                                                    events.tail(static_cast<std::size_t>(todo * kChunk)), tally);
+    if (to_fire > 0) {
+      const std::int64_t written = kern.fire_chunks(count, target, fire_list, to_fire, w, p.div_cpr, burst, chunk_flag,
+                                                    events.tail(static_cast<std::size_t>(to_fire * kChunk)), tally);
       events.advance(static_cast<std::size_t>(written));
       if (written > 0) sample_fired[sample] = 1;
-      pending += todo;
+      pending += to_fire;
     }
     if (pending > 0) st.scratch.pending[static_cast<std::size_t>(sample)] = 1;
   }
