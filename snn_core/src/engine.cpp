@@ -354,7 +354,13 @@ std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {
   const auto& c = impl_->main.state.counts;
   if (c.empty()) return std::vector<std::int32_t>(static_cast<std::size_t>(vi.numel), 0);
   const auto& all = c[static_cast<std::size_t>(vi.storage)];
-  if (static_cast<std::int64_t>(all.size()) < vi.numel) return {};  // model parallel: another rank's population
+  const ValueInfo& owner = impl_->plan.values[static_cast<std::size_t>(vi.storage)];
+  if (static_cast<std::int64_t>(all.size()) < owner.numel) return {};  // model parallel: another rank's population
+  if (const ViewMap* m = impl_->plan.view(static_cast<int>(v.index))) {  // a folded movement: through its map
+    std::vector<std::int32_t> out(static_cast<std::size_t>(vi.numel));
+    gather_view(*m, all.data(), 0, vi.numel, out.data());
+    return out;
+  }
   return {all.begin(), all.begin() + vi.numel};
 }
 

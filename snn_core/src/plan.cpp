@@ -133,6 +133,7 @@ Plan build_plan(const Graph& g) {
     }
     plan.units.push_back(u);
   }
+  fold_movements(plan);
   for (ValueId o : g.outputs()) {
     const ValueInfo& v = plan.values[o.index];
     if (v.spiking) continue;
