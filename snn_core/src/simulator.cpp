@@ -185,7 +185,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
       const EventList* events = &st.events(v);
       if (const ViewMap* m = plan_.view(v)) {  // a folded movement's output: its source's events, renumbered
         raster_tmp_.clear();
-        view_events(*m, *events, raster_tmp_);
+        view_events(*m, *events, raster_tmp_, state.batch);
         events = &raster_tmp_;
       }
       for (const Event& e : *events) o.recording->raster_events[r].push_back({st.t, e.index, e.delta});

@@ -26,8 +26,8 @@ struct ViewMap {
 };
 
 // The events of a view's storage population as the view sees them (indices translated, elements the view
-// leaves out dropped), appended to `out`. Events come grouped by sample.
-void view_events(const ViewMap& m, const EventList& in, EventList& out);
+// leaves out dropped), appended to `out`; `samples` in the pass.
+void view_events(const ViewMap& m, const EventList& in, EventList& out, int samples);
 // How many of a storage population's events a view sees.
 std::size_t view_event_count(const ViewMap& m, const EventList& in);
 // The view's counts of the global view elements [lo, hi) (within one sample) into out[lo .. hi).

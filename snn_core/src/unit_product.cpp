@@ -100,7 +100,7 @@ const EventList& operand_events(Step& st, int v, EventList& tmp) {
   const ViewMap* m = st.plan.view(v);
   if (!m) return st.events(v);
   tmp.clear();
-  view_events(*m, st.events(v), tmp);
+  view_events(*m, st.events(v), tmp, st.state.batch);
   return tmp;
 }
 

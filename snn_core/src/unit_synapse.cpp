@@ -247,7 +247,7 @@ void step_synapse(const Unit& u, Step& st) {
   const EventList* in_events = &raw;
   if (view && !done) {
     x.view_events.clear();
-    view_events(*view, raw, x.view_events);
+    view_events(*view, raw, x.view_events, st.state.batch);
     in_events = &x.view_events;
   }
   const EventList& events = *in_events;
