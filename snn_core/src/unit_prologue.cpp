@@ -81,6 +81,64 @@ void plan_copy_map(const Graph& g, NodeId id, PrologueParams& p) {
   }
 }
 
+// Output element -> element of an operand of shape `in` broadcast (numpy rules, right-aligned) to `out`;
+// empty when the shapes are equal.
+std::vector<std::int32_t> broadcast_map(const Shape& in, const Shape& out) {
+  if (in == out) return {};
+  const std::int64_t n = checked_numel(out, "broadcast");
+  std::vector<std::int64_t> stride(out.size(), 0);  // per output axis: the operand's stride (0: broadcast)
+  std::int64_t s = 1;
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    const std::size_t ai = in.size() - 1 - k, ao = out.size() - 1 - k;
+    stride[ao] = in[ai] == 1 ? 0 : s;
+    s *= in[ai];
+  }
+  std::vector<std::int32_t> map(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> idx(out.size(), 0);
+  std::int64_t at = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    map[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(at);
+    for (std::size_t k = out.size(); k-- > 0;) {  // odometer over the output's axes
+      at += stride[k];
+      if (++idx[k] < out[k]) break;
+      at -= stride[k] * out[k];
+      idx[k] = 0;
+    }
+  }
+  return map;
+}
+
+void plan_add_f32(const Graph& g, const Node& nd, PrologueParams& p) {
+  if (nd.kind != OpKind::Add || nd.inputs.size() != 2 || !nd.inputs[0].valid() || !nd.inputs[1].valid()) return;
+  const Value& a = g.value(nd.inputs[0]);
+  const Value& b = g.value(nd.inputs[1]);
+  const Value& o = g.value(nd.outputs[0]);
+  for (const Value* v : {&a, &b, &o})
+    if (v->type.dtype != DType::f32 || !v->type.is_static()) return;
+  const Shape so = o.type.static_shape(), sa = a.type.static_shape(), sb = b.type.static_shape();
+  if (sa.size() > so.size() || sb.size() > so.size() || checked_numel(so, o.name) >= (std::int64_t{1} << 31)) return;
+  for (const Shape* s : {&sa, &sb})
+    for (std::size_t k = 0; k < s->size(); ++k) {
+      const std::int64_t d = (*s)[s->size() - 1 - k], e = so[so.size() - 1 - k];
+      if (d != e && d != 1) return;
+    }
+  p.add_a = broadcast_map(sa, so);
+  p.add_b = broadcast_map(sb, so);
+  p.add_f32 = true;
+}
+
+Tensor add_by_map(const PrologueParams& p, const Shape& shape, const Tensor& a, const Tensor& b) {
+  Tensor out(DType::f32, shape);
+  float* const o = out.data<float>();
+  const float* const x = a.data<float>();
+  const float* const y = b.data<float>();
+  const std::int64_t n = out.numel();
+  const std::int32_t* const ma = p.add_a.empty() ? nullptr : p.add_a.data();
+  const std::int32_t* const mb = p.add_b.empty() ? nullptr : p.add_b.data();
+  for (std::int64_t i = 0; i < n; ++i) o[i] = x[ma ? ma[i] : i] + y[mb ? mb[i] : i];
+  return out;
+}
+
 Tensor copy_by_map(const PrologueParams& p, const Shape& shape, const std::vector<const Tensor*>& ins) {
   Tensor out(DType::f32, shape);
   float* const o = out.data<float>();
@@ -122,6 +180,7 @@ PrologueParams plan_prologue(const PlanBuilder& b, NodeId id) {
     }
   } else if (!p.conv) {
     plan_copy_map(g, id, p);
+    plan_add_f32(g, nd, p);
   }
   b.value(nd.outputs[0]).fixed = true;
   return p;
@@ -158,6 +217,7 @@ void step_prologue(const Unit& u, Step& st) {
     if (p.conv && ins[0]) fast = run_ordered_conv(*p.conv, *ins[0]);
     if (p.once) fast = *p.once;
     if (!p.src_elem.empty()) fast = copy_by_map(p, st.info(p.out).shape, ins);
+    if (p.add_f32 && ins[0] && ins[1]) fast = add_by_map(p, st.info(p.out).shape, *ins[0], *ins[1]);
     s.out[static_cast<std::size_t>(sample)] = fast ? std::move(*fast) : std::move(ann::evaluate_reference(g, p.node, ins).at(0));
     const Tensor& now = s.out[static_cast<std::size_t>(sample)];
     if (now.dtype() != DType::f32) continue;

@@ -27,6 +27,10 @@ struct PrologueParams {
   std::vector<std::int32_t> src_elem;
   std::vector<std::uint8_t> src_input;
   std::vector<std::size_t> data_inputs;  // the node's operands the map reads
+  // An f32 Add (a position embedding added to the tokens): out[i] = a[add_a[i]] + b[add_b[i]], the broadcast
+  // folded into two index maps (empty: the operand has the output's shape), the reference's one rounding.
+  bool add_f32 = false;
+  std::vector<std::int32_t> add_a, add_b;
   // Every input constant: the output computed once, at plan time.
   std::optional<Tensor> once;
 };
