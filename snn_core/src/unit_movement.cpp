@@ -82,6 +82,15 @@ void gather_view(const ViewMap& m, const std::int32_t* storage, std::int64_t lo,
   const std::int64_t sample = lo / m.n_view;
   const std::int32_t* const from = storage + sample * m.n_storage;
   const std::int32_t* const map = m.src.data() + (lo - sample * m.n_view);
+  const std::int64_t run = m.run;
+  if (run > 1 && lo % run == 0 && hi % run == 0) {  // whole rows, each a contiguous copy (the heads' split)
+    for (std::int64_t i = 0; i < hi - lo; i += run) {
+      const std::int32_t* const row = from + map[i];
+      std::int32_t* const to = out + lo + i;
+      for (std::int64_t j = 0; j < run; ++j) to[j] = row[j];
+    }
+    return;
+  }
   for (std::int64_t i = 0; i < hi - lo; ++i) out[lo + i] = from[map[i]];
 }
 
@@ -142,6 +151,11 @@ void fold_movements(Plan& plan) {
     m.n_storage = p.n_in;
     m.div_storage = FastDiv(p.n_in);
     m.whole = p.n_in == p.n_out;  // injective, so every storage element is in the view
+    const std::int64_t width = out.width;
+    bool rows = width > 1 && m.n_view % width == 0;
+    for (std::int64_t i = 0; rows && i < m.n_view; ++i)
+      rows = i % width == 0 || m.src[static_cast<std::size_t>(i)] == m.src[static_cast<std::size_t>(i - 1)] + 1;
+    m.run = rows ? width : 1;
     out.storage = plan.values[static_cast<std::size_t>(p.in)].storage;
     out.view = static_cast<int>(plan.views.size());
     plan.views.push_back(std::move(m));

@@ -23,6 +23,7 @@ struct ViewMap {
   std::int64_t n_view = 0, n_storage = 0;
   FastDiv div_storage;             // storage index -> sample
   bool whole = false;              // a permutation: every storage element is in the view
+  std::int64_t run = 1;            // the view's rows (last axis) lie contiguous in the storage: their width, else 1
 };
 
 // The events of a view's storage population as the view sees them (indices translated, elements the view
