@@ -90,8 +90,9 @@ struct Plan {
   }
 };
 
-// Validates `g` (stage spiking, verify, static shapes, supported ops) and lays out its plan.
-Plan build_plan(const Graph& g);
+// Validates `g` (stage spiking, verify, static shapes, supported ops) and lays out its plan; `fold`: permuting
+// movements read through by their readers (fold_movements), off for a model-parallel engine.
+Plan build_plan(const Graph& g, bool fold = true);
 // Bytes of parameters, and of state and scratch per sample (memory.cpp).
 MemoryEstimate estimate_memory(const Plan& plan);
 // Gives every element of every value its causal position (causal.cpp); UnsupportedError when the graph has no
