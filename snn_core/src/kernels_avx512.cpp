@@ -7,7 +7,6 @@
 #include <cmath>
 #include <limits>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 // g++ 12's avx512fintrin.h passes an undefined vector as the unused merge operand of the unmasked intrinsics (and of
@@ -324,13 +323,11 @@ struct SumCurrents {
   }
 };
 
-// One instantiation per activation and fire mode: tested per vector, they were loaded from the stack and
-// compared in every vector of the sweep.
-template <Activation Act, bool Burst, typename Currents>
-std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
-                                float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                std::int32_t* count, Event* out, std::int32_t* fired, std::uint8_t* remaining,
-                                std::int64_t& nfired_out, FireTally& tally_out) {
+template <typename Currents>
+std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                             std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
+                             std::int64_t& nfired_out, FireTally& tally_out) {
   const FireConsts k;
   // Tallies and the fired-chunk count in locals, written back once (an event store may alias any memory).
   TallySums tally(n_min, n_max);
@@ -358,14 +355,14 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
           const __mmask16 m = tail_mask(len - o);
           const std::int64_t i = base + o;
           __m512 f = src.at(row, w, base, o, m);
-          if constexpr (Act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
-          if constexpr (Act == Activation::gelu) f = qann_gelu_avx512(f);
+          if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
+          if (act == Activation::gelu) f = qann_gelu_avx512(f);
           const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
           const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
           _mm512_mask_storeu_epi32(target + i, m, t);
           const __m512i c = _mm512_maskz_loadu_epi32(m, count + i);
           __mmask16 rem = 0;
-          const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), Burst, k, out, written, tally, rem);
+          const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
           fire_bits[o / 64] |= std::uint64_t{fired_lanes} << (o % 64);
           rem_bits[o / 64] |= std::uint64_t{rem} << (o % 64);
         }
@@ -394,8 +391,8 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
         const std::int64_t i = base + j0 + v;
         // quantize_row_avx512, lane by lane the same operations.
         __m512 f = src.at(row, w, base, j0 + v, m);
-        if constexpr (Act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
-        if constexpr (Act == Activation::gelu) f = qann_gelu_avx512(f);
+        if (act == Activation::relu) f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, zero);
+        if (act == Activation::gelu) f = qann_gelu_avx512(f);
         const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
         const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
         __m512i c;
@@ -406,7 +403,7 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
           _mm512_mask_storeu_epi32(target + i, m, t);
           c = _mm512_maskz_loadu_epi32(m, count + i);
         }
-        any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), Burst, k, out, written, tally, rem);
+        any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
       }
       if (!any) continue;
       last_remaining = rem != 0 ? 1 : 0;
@@ -414,28 +411,10 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
       remaining[nfired++] = rem != 0 ? 1 : 0;
     }
   }
-  tally.into(tally_out, Burst);
+  tally.into(tally_out, burst);
   if (last_remaining >= 0) tally_out.remaining = last_remaining != 0;
   nfired_out = nfired;
   return written;
-}
-
-template <typename Currents>
-std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
-                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                             std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
-                             std::int64_t& nfired, FireTally& tally) {
-  const auto as = [&](auto a, auto b) {
-    return eval_fire_fused_as<decltype(a)::value, decltype(b)::value>(src, rows, nrows, w, s, n_min, n_max, target,
-                                                                       count, out, fired, remaining, nfired, tally);
-  };
-  using Relu = std::integral_constant<Activation, Activation::relu>;
-  using Gelu = std::integral_constant<Activation, Activation::gelu>;
-  using None = std::integral_constant<Activation, Activation::none>;
-  // none, or the activations fused_activation takes (the callers give the others to the generic loop)
-  if (act == Activation::relu) return burst ? as(Relu{}, std::true_type{}) : as(Relu{}, std::false_type{});
-  if (act == Activation::gelu) return burst ? as(Gelu{}, std::true_type{}) : as(Gelu{}, std::false_type{});
-  return burst ? as(None{}, std::true_type{}) : as(None{}, std::false_type{});
 }
 
 bool fused_activation(Activation act) {
