@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -206,7 +207,11 @@ std::optional<Verdict> wait_for(pid_t child, int pipe_in, std::chrono::seconds t
   const bool cpu_clock = child_cpu_time(child).has_value();
   const std::chrono::seconds wall_limit = (cpu_clock ? 10 : 1) * time_limit;
   const auto deadline = std::chrono::steady_clock::now() + wall_limit;
-  long sleep_ns = 50'000;
+  // The child holds the pipe's only write end, so the pipe reports a hang-up the moment the child ends: the
+  // wait is a poll on it, woken by the child's end or, every 10 ms, to check the limits. What the child writes
+  // (its error) is read as it comes, so a full pipe never blocks it.
+  std::string written;
+  bool pipe_open = true;  // false after the hang-up (or an error on the pipe): then short sleeps until it ends
   int status = 0;
   for (;;) {
     const pid_t done = ::waitpid(child, &status, WNOHANG);
@@ -222,9 +227,18 @@ std::optional<Verdict> wait_for(pid_t child, int pipe_in, std::chrono::seconds t
                      over_cpu ? fmt::format("used more than {} s of CPU time", time_limit.count())
                               : fmt::format("took more than {} s", wall_limit.count())};
     }
-    timespec pause{0, sleep_ns};
-    ::nanosleep(&pause, nullptr);
-    sleep_ns = std::min(sleep_ns * 2, 5'000'000L);
+    if (!pipe_open) {  // the child is ending (it closed its end): it is reaped within microseconds
+      timespec pause{0, 100'000};
+      ::nanosleep(&pause, nullptr);
+      continue;
+    }
+    pollfd watch{pipe_in, POLLIN, 0};
+    if (::poll(&watch, 1, 10) > 0) {
+      char buffer[4096];
+      const ssize_t n = ::read(pipe_in, buffer, sizeof buffer);
+      if (n > 0) written.append(buffer, static_cast<std::size_t>(n));
+      else if (n == 0 || (errno != EINTR && errno != EAGAIN)) pipe_open = false;
+    }
   }
   using What = Verdict::What;
   if (WIFSIGNALED(status)) return Verdict{What::libhdf5_failure, fmt::format("crashed with signal {}", WTERMSIG(status))};
@@ -234,7 +248,7 @@ std::optional<Verdict> wait_for(pid_t child, int pipe_in, std::chrono::seconds t
     case kChildOtherException:
       return Verdict{};
     case kChildSnnconvError:
-      return Verdict{What::snnconv_error, read_all(pipe_in)};
+      return Verdict{What::snnconv_error, written + read_all(pipe_in)};
     case kChildOutOfMemory:
       return Verdict{What::libhdf5_failure, fmt::format("needed more than {} bytes", memory_limit)};
     default:  // a sanitizer's report (fuzz and sanitizer builds) precedes it on stderr

@@ -12,6 +12,7 @@
 // g++ 12's avx512fintrin.h passes an undefined vector as the unused merge operand of the unmasked intrinsics (and of
 // its reductions), and -Wmaybe-uninitialized flags it once inlined: a false positive about the header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels.hpp"
 #include "kernels_batch.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
@@ -158,11 +159,49 @@ struct FireConsts {
         zero(_mm512_setzero_si512()) {}
 };
 
+// A kernel call's spike tallies, kept in registers and added to the caller's FireTally once at the end: the
+// masked event stores may alias any memory, so a tally updated through a reference was loaded and stored back
+// per vector, and burst mode summed every vector's deltas across its lanes (two horizontal sums). Burst deltas'
+// positive and negative parts are summed lane by lane in uint32 and folded into the scalars every `every`
+// vectors, before a lane could wrap (`bound`: the largest size of one delta).
+struct TallySums {
+  __m512i pos_v = _mm512_setzero_si512(), neg_v = _mm512_setzero_si512();
+  std::uint64_t pos = 0, neg = 0;
+  std::int64_t every = 1, left = 1;
+  explicit TallySums(std::uint64_t bound) {
+    every = left = static_cast<std::int64_t>(std::max<std::uint64_t>(1, std::uint64_t{0xFFFFFFFFu} / std::max<std::uint64_t>(bound, 1)));
+  }
+  // The count range bounds a delta: counts start at 0 and step toward targets in [n_min, n_max].
+  TallySums(std::int32_t n_min, std::int32_t n_max)
+      : TallySums(static_cast<std::uint64_t>(std::max<std::int64_t>(n_max, 0) - std::min<std::int64_t>(n_min, 0))) {}
+  static std::uint64_t lanes_sum(__m512i v) {  // uint32 lanes, summed in int64
+    const __m512i wide = _mm512_add_epi64(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(v)),
+                                          _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(v, 1)));
+    return static_cast<std::uint64_t>(_mm512_reduce_add_epi64(wide));
+  }
+  void fold() {
+    pos += lanes_sum(pos_v);
+    neg += lanes_sum(neg_v);
+    pos_v = neg_v = _mm512_setzero_si512();
+    left = every;
+  }
+  void add_burst(__m512i delta, __m512i zero) {
+    pos_v = _mm512_add_epi32(pos_v, _mm512_max_epi32(delta, zero));
+    neg_v = _mm512_add_epi32(neg_v, _mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero));
+    if (--left == 0) fold();
+  }
+  void into(FireTally& tally, bool burst) {
+    if (burst) fold();
+    tally.pos += pos;
+    tally.neg += neg;
+  }
+};
+
 // One vector of the fire step: the lanes of m whose count c differs from its target t step toward it (count
 // stored at cp), their events appended at out + written (increasing lane), tallies added; returns the lanes
 // that fired and ors into `rem` those whose count still differs.
 inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m, std::int32_t base, bool burst,
-                             const FireConsts& k, Event* out, std::int64_t& written, FireTally& tally, __mmask16& rem) {
+                             const FireConsts& k, Event* out, std::int64_t& written, TallySums& tally, __mmask16& rem) {
   const __m512i d = _mm512_sub_epi32(t, c);
   const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, k.zero);
   // No early exit when no lane fires: whether one does is data-dependent and mispredicted often enough to cost
@@ -172,8 +211,7 @@ inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m
   _mm512_mask_storeu_epi32(cp, fire, c2);
   rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
   if (burst) {
-    tally.pos += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(delta, k.zero)));
-    tally.neg += static_cast<std::uint64_t>(_mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_sub_epi32(k.zero, delta), k.zero)));
+    tally.add_burst(delta, k.zero);  // 0 in the lanes that do not fire
   } else {  // deltas of +-1: count the lanes (two mask popcounts instead of two horizontal sums)
     const auto up = static_cast<unsigned>(_mm512_mask_cmpgt_epi32_mask(fire, delta, k.zero));
     tally.pos += static_cast<std::uint64_t>(__builtin_popcount(up));
@@ -194,8 +232,9 @@ inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m
 }
 
 std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
-                         Event* out, FireTally& tally) {
+                         Event* out, FireTally& tally_out) {
   const FireConsts k;
+  TallySums tally(std::uint64_t{1} << 31);  // any int32 delta's positive or negative part
   std::int64_t written = 0;
   __mmask16 rem = 0;
   for (std::int64_t j = 0; j < n; j += 16) {
@@ -204,7 +243,8 @@ std::int64_t fire_avx512(std::int32_t* count, const std::int32_t* target, std::i
     const __m512i c = _mm512_maskz_loadu_epi32(m, count + j);
     fire_vector(count + j, t, c, m, base + static_cast<std::int32_t>(j), burst, k, out, written, tally, rem);
   }
-  tally.remaining = tally.remaining || rem != 0;
+  tally.into(tally_out, burst);
+  tally_out.remaining = tally_out.remaining || rem != 0;
   return written;
 }
 
@@ -287,8 +327,12 @@ template <typename Currents>
 std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                              Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
                              std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
-                             std::int64_t& nfired, FireTally& tally) {
+                             std::int64_t& nfired_out, FireTally& tally_out) {
   const FireConsts k;
+  // Tallies and the fired-chunk count in locals, written back once (an event store may alias any memory).
+  TallySums tally(n_min, n_max);
+  std::int64_t nfired = nfired_out;
+  int last_remaining = -1;  // tally.remaining as the last fired chunk left it (-1: no chunk fired)
   const __m512 sv = _mm512_set1_ps(s), half = _mm512_set1_ps(0.5f), zero = _mm512_setzero_ps();
   const __m512 lo = _mm512_set1_ps(static_cast<float>(n_min)), hi = _mm512_set1_ps(static_cast<float>(n_max));
   const std::int64_t cpr = (w + kChunk - 1) / kChunk;
@@ -331,7 +375,7 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
         for (std::int64_t q = 0; q < run; ++q) {
           if (bits_of(fire_bits, q * w) == 0) continue;
           const bool rem = bits_of(rem_bits, q * w) != 0;
-          tally.remaining = rem;
+          last_remaining = rem ? 1 : 0;
           fired[nfired] = static_cast<std::int32_t>(r + q);  // one chunk per row
           remaining[nfired++] = rem ? 1 : 0;
         }
@@ -362,11 +406,14 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
         any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
       }
       if (!any) continue;
-      tally.remaining = rem != 0;
+      last_remaining = rem != 0 ? 1 : 0;
       fired[nfired] = static_cast<std::int32_t>(r * cpr + ch);
       remaining[nfired++] = rem != 0 ? 1 : 0;
     }
   }
+  tally.into(tally_out, burst);
+  if (last_remaining >= 0) tally_out.remaining = last_remaining != 0;
+  nfired_out = nfired;
   return written;
 }
 

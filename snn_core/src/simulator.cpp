@@ -267,7 +267,6 @@ std::vector<RunResult> Simulator::simulate(const PassOptions& o) {
     std::fill(scratch.pending.begin(), scratch.pending.end(), 0);
     st.t = t;
     st.first = t == 1;
-    ++scratch.tick;
     step(st, o);
     if (part_) {  // quiescence is global: a sample goes on while a neuron on any rank can fire
       quiet_.assign(scratch.fired.begin(), scratch.fired.end());

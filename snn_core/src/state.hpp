@@ -53,7 +53,6 @@ struct Scratch {
   std::vector<std::uint8_t> fired;      // per sample: a neuron fired this step
   std::vector<std::uint8_t> pending;    // per sample: a neuron's count still differs from its target
   std::vector<std::int32_t> rows_tmp;   // a unit's working list of rows within its step
-  std::uint32_t tick = 0;               // steps simulated by this scratch, over every pass (never 0 in a step)
 };
 
 // What a unit's step sees.

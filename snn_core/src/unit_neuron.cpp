@@ -61,7 +61,6 @@ void allocate(const NeuronParams& p, NeuronState& s, NeuronScratch& x, const Pla
   x.level.assign(w, 0);
   x.chunks.assign(static_cast<std::size_t>(std::max(kEvalRows * p.chunks_per_row, p.chunks)), 0);
   x.remaining.assign(x.chunks.size(), 0);
-  x.fired_tick.assign(static_cast<std::size_t>(p.chunks) * b, 0);
 }
 
 void reset(NeuronState& s) {
@@ -164,14 +163,12 @@ void step_neuron(const Unit& u, Step& st) {
   // Local pointers: the byte stores of flags could alias any vector's internals, which the compiler would then
   // reload per chunk.
   std::uint8_t* const chunk_flag = s.chunk_flag.data();
-  std::uint32_t* const fired_tick = x.fired_tick.data();
   std::uint8_t* const sample_fired = st.scratch.fired.data();
   auto activate = [&](std::int64_t chunk) { chunk_flag[chunk] = 1; };
   std::uint64_t evaluated = 0;
   const bool burst = st.mode == FireMode::burst;
   const std::size_t first_event = events.size();
   FireTally tally;
-  const std::uint32_t tick = st.scratch.tick;
   // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
   // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
   const AccCurrent ac = kern.eval_fire_acc_rows ? acc_current(st, p) : AccCurrent{};
@@ -210,8 +207,7 @@ void step_neuron(const Unit& u, Step& st) {
     for (std::int64_t f = 0; f < nfired; ++f) {
       const std::int32_t ch = fired_chunks[f];
       const std::uint8_t rem = remaining[f];
-      fired_tick[ch] = tick;
-      chunk_flag[ch] = rem;  // pending while a count still differs
+      chunk_flag[ch] = static_cast<std::uint8_t>(rem << 1);  // 2: pending while a count still differs, fired already
       sample_fired[div_chunks.div(ch)] = 1;
     }
     evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
@@ -239,28 +235,43 @@ void step_neuron(const Unit& u, Step& st) {
   // Fire the other pending chunks: every one steps its neurons' counts toward their targets (one +-1 spike
   // each, or the whole difference as one event) in one sweep; it stays pending while a count still differs. The
   // pending chunks are read off the flags, eight at a time (a sweep of a population's flags costs less than
-  // keeping lists of them when most chunks fire in most steps, as in a transformer's strict steps); a chunk that
-  // fired in the evaluation above is pending already if a count still differs, and is not fired again.
+  // keeping lists of them when most chunks fire in most steps, as in a transformer's strict steps). A flag is 1
+  // for a chunk to fire, 2 for one that fired in the evaluation above and is still pending: it is not fired
+  // again, and its flag becomes 1 for the next step. Bytes of a word are handled as bit fields, without a branch
+  // per chunk (a per-chunk test of flag and fired step mispredicted in most words of a strict step).
+  constexpr std::uint64_t kLowBits = 0x0101010101010101ull;
   const auto samples = static_cast<std::int64_t>(st.state.batch);
   std::int32_t* const fire_list = x.chunks.data();
   for (std::int64_t sample = 0; sample < samples; ++sample) {
     const std::int64_t first = sample * p.chunks;
-    const std::uint8_t* const flags = chunk_flag + first;
+    std::uint8_t* const flags = chunk_flag + first;
     std::int64_t to_fire = 0, pending = 0;
-    for (std::int64_t c0 = 0; c0 < p.chunks; c0 += 8) {
-      const std::int64_t c1 = std::min(c0 + 8, p.chunks);
-      if (c1 - c0 == 8) {
-        std::uint64_t word;
-        std::memcpy(&word, flags + c0, sizeof word);
-        if (word == 0) continue;
+    auto take = [&](std::uint64_t ones, std::int64_t c0) {  // bit 8k set: chunk c0 + k fires
+      while (ones != 0) {
+        fire_list[to_fire++] = static_cast<std::int32_t>(first + c0 + __builtin_ctzll(ones) / 8);
+        ones &= ones - 1;
       }
-      for (std::int64_t ci = c0; ci < c1; ++ci) {
-        if (!flags[ci]) continue;
-        const auto ch = static_cast<std::int32_t>(first + ci);
-        if (fired_tick[ch] == tick)
-          ++pending;
-        else
-          fire_list[to_fire++] = ch;
+    };
+    std::int64_t c0 = 0;
+    for (; c0 + 8 <= p.chunks; c0 += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, flags + c0, sizeof word);
+      if (word == 0) continue;
+      const std::uint64_t ones = word & kLowBits, twos = (word >> 1) & kLowBits;
+      if (twos != 0) {
+        pending += __builtin_popcountll(twos);
+        const std::uint64_t settled = ones | twos;
+        std::memcpy(flags + c0, &settled, sizeof settled);
+      }
+      take(ones, c0);
+    }
+    for (; c0 < p.chunks; ++c0) {
+      const std::uint8_t f = flags[c0];
+      if (f == 2) {
+        ++pending;
+        flags[c0] = 1;
+      } else if (f == 1) {
+        fire_list[to_fire++] = static_cast<std::int32_t>(first + c0);
       }
     }
     if (to_fire > 0) {

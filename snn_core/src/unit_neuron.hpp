@@ -35,7 +35,7 @@ struct NeuronParams {
 // sweep.
 struct NeuronState {
   StateVector<std::int32_t> target;       // [batch * numel] level each neuron steps its count toward
-  StateVector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is pending
+  StateVector<std::uint8_t> chunk_flag;   // [batch * chunks] the chunk is pending (1; within a step, 2: fired already)
 };
 
 struct NeuronScratch {
@@ -44,7 +44,6 @@ struct NeuronScratch {
   std::vector<std::int32_t> chunks;  // chunks found differing
   std::vector<std::int32_t> rows_sorted;  // the marked rows in increasing order (flat sweeps of narrow rows)
   std::vector<std::uint8_t> remaining;
-  std::vector<std::uint32_t> fired_tick;  // [batch * chunks] the step (Scratch::tick) a chunk fired in evaluation
 };
 
 // Marked rows evaluated per kernel call.

@@ -493,7 +493,8 @@ TEST_CASE("calibration: threads and merged parts give one pass's statistics, the
       std::size_t differ = 0;
       for (const auto& [point, st] : one.points) {
         const PointStats& o = c.points.at(point);
-        differ += o.min != st.min || o.max != st.max || o.seen != st.seen || o.values != st.values;
+        differ += o.min != st.min || o.max != st.max || o.seen != st.seen || o.values != st.values ||
+                  std::signbit(o.min) != std::signbit(st.min) || std::signbit(o.max) != std::signbit(st.max);
       }
       CHECK(differ == 0);
     };

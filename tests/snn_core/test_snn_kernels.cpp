@@ -478,6 +478,43 @@ TEST_SUITE("unit") {
           }
     CHECK(checked >= 64);
   }
+  TEST_CASE("eval_fire_rows: burst tallies of a wide count range (lane sums folded before they wrap) equal the reference's") {
+    // Levels of +-2^29: the AVX-512 kernels fold their per-lane burst sums every 3 vectors here.
+    std::mt19937_64 rng(53);
+    std::normal_distribution<float> nd(0.0f, 300.0f);
+    std::uniform_int_distribution<std::int32_t> cd(-(1 << 29), 1 << 29);
+    const snn::Kernels ref = snn::reference_kernels();
+    const std::int32_t n_min = -(1 << 29), n_max = 1 << 29;
+    const float s = 1e-6f;
+    const std::int64_t w = 200, total_rows = 8;
+    const std::vector<std::int32_t> rows{0, 1, 2, 3, 5, 6, 7};
+    std::vector<float> cur(rows.size() * static_cast<std::size_t>(w));
+    for (float& v : cur) v = nd(rng);
+    std::vector<std::int32_t> count(static_cast<std::size_t>(total_rows * w)), target(count.size(), 0);
+    for (auto& c : count) c = cd(rng);
+    for (const snn::Kernels& k : variants()) {
+      CAPTURE(isa_name(k.isa));
+      std::uint64_t pos[2] = {}, neg[2] = {};
+      std::vector<std::int32_t> counts[2];
+      int v = 0;
+      for (const snn::Kernels* kk : {&ref, &k}) {
+        std::vector<std::int32_t> c = count, t = target, level(static_cast<std::size_t>(w)), fired(static_cast<std::size_t>(total_rows * 4));
+        std::vector<std::uint8_t> rem(fired.size());
+        std::vector<snn::Event> ev(count.size());
+        snn::FireTally tally;
+        std::int64_t nf = 0;
+        kk->eval_fire_rows(cur.data(), rows.data(), static_cast<std::int64_t>(rows.size()), w, Activation::none, s, n_min,
+                           n_max, t.data(), c.data(), level.data(), true, ev.data(), fired.data(), rem.data(), nf, tally);
+        pos[v] = tally.pos;
+        neg[v] = tally.neg;
+        counts[v++] = c;
+      }
+      CHECK(pos[0] > (std::uint64_t{1} << 36));  // far beyond what one int32 lane holds
+      CHECK(pos[1] == pos[0]);
+      CHECK(neg[1] == neg[0]);
+      CHECK(counts[1] == counts[0]);
+    }
+  }
   TEST_CASE("eval_fire_src_rows: currents read in place (unit outputs, residual sums) give the reference's results") {
     std::mt19937_64 rng(47);
     std::normal_distribution<float> nd(0.0f, 2.0f);

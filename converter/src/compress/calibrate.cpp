@@ -6,6 +6,8 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -26,6 +28,52 @@ std::int64_t point_numel(const Graph& g, const std::string& name) {
   std::int64_t n = 1;
   for (const Dim& d : g.value(g.find_value(name)).type.dims) n *= d.value;
   return n;
+}
+
+// The smallest and largest value of a sample's point and whether every value is finite, eight lanes at a time
+// (AVX2 is the build's baseline); within each lane the same comparisons as one sequential pass.
+struct ValueRange {
+  float lo = std::numeric_limits<float>::infinity();
+  float hi = -std::numeric_limits<float>::infinity();
+  bool finite = true;
+};
+
+ValueRange value_range(std::span<const float> f) {
+  constexpr std::size_t kLanes = 8;
+  const __m256 largest = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 lo = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256 hi = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  const std::size_t whole = f.size() / kLanes * kLanes;
+  for (std::size_t i = 0; i < whole; i += kLanes) {
+    const __m256 a = _mm256_loadu_ps(f.data() + i);
+    lo = _mm256_min_ps(a, lo);  // a < lo ? a : lo
+    hi = _mm256_max_ps(a, hi);  // a > hi ? a : hi
+    ok = _mm256_and_ps(ok, _mm256_cmp_ps(_mm256_and_ps(a, magnitude), largest, _CMP_LE_OQ));  // NaN, Inf: false
+  }
+  alignas(32) float los[kLanes], his[kLanes];
+  _mm256_store_ps(los, lo);
+  _mm256_store_ps(his, hi);
+  ValueRange r;
+  r.finite = _mm256_movemask_ps(ok) == 0xff;
+  for (std::size_t j = 0; j < kLanes; ++j) {
+    r.lo = los[j] < r.lo ? los[j] : r.lo;
+    r.hi = his[j] > r.hi ? his[j] : r.hi;
+  }
+  for (std::size_t i = whole; i < f.size(); ++i) {
+    const float a = f[i];
+    r.lo = a < r.lo ? a : r.lo;
+    r.hi = a > r.hi ? a : r.hi;
+    r.finite = r.finite && std::isfinite(a);
+  }
+  return r;
+}
+
+float first_equal(std::span<const float> f, float v) {
+  for (float a : f)
+    if (a == v) return a;
+  return v;
 }
 
 }  // namespace
@@ -61,6 +109,15 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
     st.values.reserve(kept);
   }
   const std::vector<NodeId> order = g.topological_order();
+  // Each value is released after the last node that reads it (its place in `order`), so a sample's pass holds
+  // only its live values: less memory, and freed blocks are reused rather than fresh pages faulted in.
+  std::vector<std::size_t> last_use(g.num_values(), 0);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    for (ValueId v : g.node(order[k]).inputs)
+      if (v.valid()) last_use[v.index] = k;
+  std::vector<bool> keep(g.num_values(), false);  // graph inputs and outputs stay to the end of the sample
+  for (ValueId v : g.inputs()) keep[v.index] = true;
+  for (ValueId v : g.outputs()) keep[v.index] = true;
   for (std::size_t j = 0; j < samples.size(); ++j) {
     const std::int64_t si = first + static_cast<std::int64_t>(j);  // the sample's place in the whole run
     const std::vector<Tensor>& in = samples[j];
@@ -76,43 +133,58 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
                          type_to_string(v.type));
       vals[g.inputs()[i].index] = in[i];
     }
-    for (NodeId id : order) {
+    auto release_inputs = [&](const Node& n, std::size_t k) {
+      for (ValueId v : n.inputs)
+        if (v.valid() && !keep[v.index] && last_use[v.index] == k) vals[v.index].reset();
+    };
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      const NodeId id = order[k];
       const Node& n = g.node(id);
       const auto point = point_of_node.find(id.index);
       if (n.kind == OpKind::FakeQuant && point == point_of_node.end()) {
         // A point of a QDQ file: it keeps the file's step, so the float run applies it as the model does.
         const Tensor* x = &*vals[n.inputs[0].index];
         vals[n.outputs[0].index] = std::move(ann::evaluate_reference(g, id, std::span<const Tensor* const>(&x, 1)).at(0));
+        release_inputs(n, k);
         continue;
       }
       if (n.kind == OpKind::FakeQuant) {  // identity in float; record what it reads
         const Tensor& x = *vals[n.inputs[0].index];
         const Point& pt = point->second;
         PointStats& st = cal.points.at(pt.name);
-        const auto f = x.to_f32();
+        std::vector<float> converted;  // only for a point that does not hold f32
+        if (x.dtype() != DType::f32) converted = x.to_f32();
+        const std::span<const float> f = x.dtype() == DType::f32 ? x.span<float>() : std::span<const float>(converted);
         if (static_cast<std::int64_t>(f.size()) != pt.numel)
           throw Error("calibration: quantization point '" + pt.name + "' holds " + std::to_string(f.size()) +
                           " values for sample " + std::to_string(si) + ", its type says " + std::to_string(pt.numel),
                       g.context(id));
         // Position of this sample's first value in the whole run: every sample holds numel values here.
         const std::int64_t base = si * pt.numel;
-        for (std::size_t i = 0; i < f.size(); ++i) {
+        const ValueRange r = value_range(f);
+        for (std::size_t i = 0; !r.finite && i < f.size(); ++i) {
           const float a = f[i];
-          if (!std::isfinite(a)) [[unlikely]]
+          if (!std::isfinite(a))
             throw NumericError("calibration: a non-finite value (" + std::to_string(a) + ") reaches quantization point '" +
                                    pt.name + "' (sample " + std::to_string(si) + ", reading '" +
                                    g.value(n.inputs[0]).name +
                                    "'); an attention mask of -inf must only feed a softmax: check that `snnconv inspect "
                                    "--fused` shows the attention fused",
                                g.context(id));
-          st.min = std::min(st.min, a);
-          st.max = std::max(st.max, a);
         }
+        // What one sequential pass of std::min / std::max would leave: the first value equal to the extreme (only
+        // a zero's sign can differ between equal values).
+        if (r.lo < st.min) st.min = r.lo == 0.0f ? first_equal(f, r.lo) : r.lo;
+        if (r.hi > st.max) st.max = r.hi == 0.0f ? first_equal(f, r.hi) : r.hi;
         // The kept values: the run positions base + i that are multiples of the stride, in order.
         for (std::int64_t i = (pt.stride - base % pt.stride) % pt.stride; i < pt.numel; i += pt.stride)
           st.values.push_back(f[static_cast<std::size_t>(i)]);
         st.seen += static_cast<std::int64_t>(f.size());
-        vals[n.outputs[0].index] = x;
+        // Identity in float: the output takes the input's bytes when nothing else reads the input.
+        const ValueId in = n.inputs[0];
+        if (!keep[in.index] && last_use[in.index] == k) vals[n.outputs[0].index] = std::move(vals[in.index]);
+        else vals[n.outputs[0].index] = x;
+        release_inputs(n, k);
         continue;
       }
       std::vector<const Tensor*> ptrs;
@@ -122,7 +194,8 @@ Calibration calibrate_part(const QannSkeleton& sk, std::span<const std::vector<T
         else ptrs.push_back(&*vals[v.index]);
       }
       std::vector<Tensor> outs = ann::evaluate_reference(g, id, ptrs);
-      for (std::size_t k = 0; k < outs.size() && k < n.outputs.size(); ++k) vals[n.outputs[k].index] = std::move(outs[k]);
+      for (std::size_t o = 0; o < outs.size() && o < n.outputs.size(); ++o) vals[n.outputs[o].index] = std::move(outs[o]);
+      release_inputs(n, k);
     }
     ++cal.samples;
   }
