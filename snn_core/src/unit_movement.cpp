@@ -107,8 +107,8 @@ void fold_movements(Plan& plan) {
   for (ValueId o : g.outputs()) is_output[o.index] = 1;
   // Whether every reader of spiking value v can read it through a map: a product (either operand: it splits
   // event indices and gathers counts), a synapse's input, a permuting movement (it composes the map); a
-  // same-order movement passes the question on to its own readers. Graph outputs, recordings of counts,
-  // residual Adds, differential units and Concat read the population's own layout.
+  // same-order movement passes the question on to its own readers. Graph outputs, residual Adds, differential
+  // units and Concat read the population's own layout (Engine::counts and recorded rasters translate a view).
   auto readable = [&](auto&& self, std::size_t v) -> bool {
     if (is_output[v]) return false;
     for (const auto& [ui, k] : readers[v]) {
