@@ -236,16 +236,25 @@ void step_synapse(const Unit& u, Step& st) {
   const ValueInfo& in = st.info(p.in);
   const ViewMap* const view = st.plan.view(p.in);
   const EventList& raw = st.events(p.in);
-  const std::size_t n_events = view ? view_event_count(*view, raw) : raw.size();
   std::int32_t max_delta = 0;
   const bool may_dense = !p.packed.empty();
+  const bool may_sweep = st.first && !st.incremental && may_dense;  // the first step from rest may read counts
+  // Through a view, the events with the view's indices, translated up front unless the first step may read the
+  // counts instead (then only counted).
+  const EventList* in_events = &raw;
+  bool translated = false;
+  if (view && !may_sweep) {
+    x.view_events.clear();
+    view_events(*view, raw, x.view_events, st.state.batch);
+    in_events = &x.view_events;
+    translated = true;
+  }
+  const std::size_t n_events = view && !translated ? view_event_count(*view, raw) : in_events->size();
   // The event matrix's bytes start at the code of "no event": c = 1 in strict mode (every delta is +-1), so its
   // codes d + 1 need no second pass; burst steps learn c only at the end and shift then.
   const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
-  const bool done = st.first && !st.incremental && may_dense && n_events > 0 && first_step_dense(p, s, x, st, n_events);
-  // Through a view, the events with the view's indices (not needed when the counts were read instead).
-  const EventList* in_events = &raw;
-  if (view && !done) {
+  const bool done = may_sweep && n_events > 0 && first_step_dense(p, s, x, st, n_events);
+  if (view && !done && !translated) {
     x.view_events.clear();
     view_events(*view, raw, x.view_events, st.state.batch);
     in_events = &x.view_events;
