@@ -154,12 +154,26 @@ struct Engine::Impl {
     into.merge(sum);
   }
 
+  // Model parallel: the plan is laid out again without folded movements (fold_movements), before any placement,
+  // so that placements, exchange tables and the run agree: a movement whose output crosses a cut sends its own
+  // events (on hardware its routing table sits at the sender), not every event of its source (a class token's
+  // Gather would otherwise send the whole final population).
+  void unfold() {
+    if (plan.views.empty()) return;
+    plan = build_plan(g, false);
+    memory = estimate_memory(plan);
+    main.set_partition(nullptr);  // drops the state laid out for the folded plan
+    shards.clear();
+    saved.reset();
+  }
+
   void partition(Communicator* comm, const Placement& placement) {
     const int ranks = comm ? comm->size() : 1;
     if (placement.ranks != ranks)
       throw UsageError("--partition " + std::to_string(placement.ranks) + " needs as many ranks, got " +
                        std::to_string(ranks) + (ranks == 1 ? " (start it with mpirun -n " + std::to_string(placement.ranks) + ")" : ""));
     if (ranks == 1) return;  // one rank simulates everything: no exchange
+    unfold();
     part = std::make_unique<PartitionTables>(partition_tables(plan, placement.node_rank, comm->rank(), ranks));
     part->comm = comm;
     main.set_partition(part.get());
@@ -338,9 +352,11 @@ std::vector<double> Engine::node_seconds() const {
 }
 
 Placement Engine::place_by_work(int ranks) const {
+  if (ranks > 1) impl_->unfold();  // the layout the partitioned run will have (Impl::unfold)
   return snn::place_by_work(impl_->plan, ranks);
 }
 Placement Engine::place_by_groups(const std::vector<int>& node_group, int ranks, std::string method) const {
+  if (ranks > 1) impl_->unfold();
   return snn::place_by_groups(impl_->plan, node_group, ranks, std::move(method));
 }
 void Engine::partition(Communicator* comm, const Placement& placement) {
@@ -354,7 +370,13 @@ std::vector<std::int32_t> Engine::counts(std::string_view value_name) const {
   const auto& c = impl_->main.state.counts;
   if (c.empty()) return std::vector<std::int32_t>(static_cast<std::size_t>(vi.numel), 0);
   const auto& all = c[static_cast<std::size_t>(vi.storage)];
-  if (static_cast<std::int64_t>(all.size()) < vi.numel) return {};  // model parallel: another rank's population
+  const ValueInfo& owner = impl_->plan.values[static_cast<std::size_t>(vi.storage)];
+  if (static_cast<std::int64_t>(all.size()) < owner.numel) return {};  // model parallel: another rank's population
+  if (const ViewMap* m = impl_->plan.view(static_cast<int>(v.index))) {  // a folded movement: through its map
+    std::vector<std::int32_t> out(static_cast<std::size_t>(vi.numel));
+    gather_view(*m, all.data(), 0, vi.numel, out.data());
+    return out;
+  }
   return {all.begin(), all.begin() + vi.numel};
 }
 

@@ -30,6 +30,7 @@ MemoryEstimate estimate_memory(const Plan& plan) {
                          bytes(p.in_step) + bytes(p.bias);
   for (const DiffParams& p : plan.diffs) m.parameter_bytes += bytes(p.gamma) + bytes(p.beta);
   for (const MovementParams& p : plan.movements) m.parameter_bytes += bytes(p.fan_begin) + bytes(p.fan);
+  for (const ViewMap& v : plan.views) m.parameter_bytes += bytes(v.src) + bytes(v.dest);
   for (const ConcatParams& p : plan.concats)
     for (const auto& d : p.dest) m.parameter_bytes += bytes(d);
   for (const ValueInfo& v : plan.values) {

@@ -57,7 +57,7 @@ UnitKind kind_of(const PlanBuilder& b, NodeId id) {
 
 }  // namespace
 
-Plan build_plan(const Graph& g) {
+Plan build_plan(const Graph& g, bool fold) {
   if (g.stage != Stage::spiking)
     throw GraphError("SNN engine: needs a graph at stage 'spiking', got '" + std::string(stage_name(g.stage)) +
                      "' (convert it with convert_to_spiking first)");
@@ -133,6 +133,7 @@ Plan build_plan(const Graph& g) {
     }
     plan.units.push_back(u);
   }
+  if (fold) fold_movements(plan);
   for (ValueId o : g.outputs()) {
     const ValueInfo& v = plan.values[o.index];
     if (v.spiking) continue;

@@ -43,6 +43,9 @@ struct ValueInfo {
   // spiking: the value whose counts and events this one shares (itself, or the source of a same-order
   // movement such as a Reshape, which forwards events unchanged and so needs no storage of its own).
   int storage = -1;
+  // spiking: the index in Plan::views of the map through which this value reads its storage (a folded
+  // permuting movement, fold_movements); -1 when it shares the storage's element order.
+  int view = -1;
   bool fixed = false;  // current known at step 1 and constant afterwards (input, prologue)
   // Causal layout (causal.cpp; empty until a prefill): the sequence position at which each element becomes
   // live (kNever: never needed, or a constant zero).
@@ -73,16 +76,23 @@ struct Plan {
   std::vector<MovementParams> movements;
   std::vector<ConcatParams> concats;
   std::vector<PrologueParams> prologues;
+  std::vector<ViewMap> views;  // folded data movements (ValueInfo::view)
   Kernels kernels;  // the instruction set's kernels, chosen once
   // Causal layout (causal.cpp), built on first use.
   bool causal_layout = false;
   std::int64_t seq_len = 0;
 
   const ValueInfo& value(int v) const { return values[static_cast<std::size_t>(v)]; }
+  // The map through which spiking value v reads its storage, or nullptr (the storage's own order).
+  const ViewMap* view(int v) const {
+    const int k = value(v).view;
+    return k < 0 ? nullptr : &views[static_cast<std::size_t>(k)];
+  }
 };
 
-// Validates `g` (stage spiking, verify, static shapes, supported ops) and lays out its plan.
-Plan build_plan(const Graph& g);
+// Validates `g` (stage spiking, verify, static shapes, supported ops) and lays out its plan; `fold`: permuting
+// movements read through by their readers (fold_movements), off for a model-parallel engine.
+Plan build_plan(const Graph& g, bool fold = true);
 // Bytes of parameters, and of state and scratch per sample (memory.cpp).
 MemoryEstimate estimate_memory(const Plan& plan);
 // Gives every element of every value its causal position (causal.cpp); UnsupportedError when the graph has no

@@ -180,9 +180,16 @@ void Simulator::step(Step& st, const PassOptions& o) {
   stale_ = false;
   if (o.node_seconds) t0 = Clock::now();
   if (o.recording && o.raster_values)
-    for (std::size_t r = 0; r < o.raster_values->size(); ++r)
-      for (const Event& e : st.events((*o.raster_values)[r]))
-        o.recording->raster_events[r].push_back({st.t, e.index, e.delta});
+    for (std::size_t r = 0; r < o.raster_values->size(); ++r) {
+      const int v = (*o.raster_values)[r];
+      const EventList* events = &st.events(v);
+      if (const ViewMap* m = plan_.view(v)) {  // a folded movement's output: its source's events, renumbered
+        raster_tmp_.clear();
+        view_events(*m, *events, raster_tmp_, state.batch);
+        events = &raster_tmp_;
+      }
+      for (const Event& e : *events) o.recording->raster_events[r].push_back({st.t, e.index, e.delta});
+    }
   for (ValueScratch& v : scratch.values) {
     v.events.clear();
     for (std::int32_t r : v.rows) v.row_flag[static_cast<std::size_t>(r)] = 0;

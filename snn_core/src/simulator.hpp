@@ -60,6 +60,7 @@ class Simulator {
   bool outputs_here() const { return !part_ || part_->outputs_here; }
   const PartitionTables* part_ = nullptr;
   std::string wire_;                 // the packed events of one exchange
+  EventList raster_tmp_;             // a recorded view's events, renumbered
   std::vector<std::uint8_t> quiet_;  // fired and pending flags of every sample, OR-ed over the ranks
   bool stale_ = false;               // the state still holds the previous pass's values (allocate())
 };

@@ -7,6 +7,161 @@
 #include "units.hpp"
 
 namespace snnconv::snn {
+namespace {
+
+// Inverts the output -> input source map (per sample, `n_in` input elements) into input -> outputs fan lists,
+// and into one destination per input when no input feeds two outputs.
+void set_source_map(MovementParams& p, const std::vector<std::int64_t>& src, std::int64_t n_in) {
+  p.fan_begin.assign(static_cast<std::size_t>(n_in) + 1, 0);
+  for (std::int64_t s : src) ++p.fan_begin[static_cast<std::size_t>(s) + 1];
+  for (std::size_t i = 1; i < p.fan_begin.size(); ++i) p.fan_begin[i] += p.fan_begin[i - 1];
+  p.fan.assign(src.size(), 0);
+  std::vector<std::int64_t> fill(p.fan_begin.begin(), p.fan_begin.end() - 1);
+  for (std::size_t o = 0; o < src.size(); ++o)
+    p.fan[static_cast<std::size_t>(fill[static_cast<std::size_t>(src[o])]++)] = static_cast<std::int32_t>(o);
+  p.n_in = n_in;
+  p.n_out = static_cast<std::int64_t>(src.size());
+  bool single = true;
+  for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i) single = single && p.fan_begin[i + 1] - p.fan_begin[i] <= 1;
+  p.dest.clear();
+  if (single) {
+    p.dest.assign(static_cast<std::size_t>(n_in), -1);
+    for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i)
+      if (p.fan_begin[i + 1] > p.fan_begin[i]) p.dest[i] = p.fan[static_cast<std::size_t>(p.fan_begin[i])];
+  }
+}
+
+// The output -> input source map back from the fan lists.
+std::vector<std::int64_t> source_map(const MovementParams& p) {
+  std::vector<std::int64_t> src(static_cast<std::size_t>(p.n_out), 0);
+  for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i)
+    for (std::int64_t f = p.fan_begin[i]; f < p.fan_begin[i + 1]; ++f)
+      src[static_cast<std::size_t>(p.fan[static_cast<std::size_t>(f)])] = static_cast<std::int64_t>(i);
+  return src;
+}
+
+}  // namespace
+
+void view_events(const ViewMap& m, const EventList& in, EventList& out, int samples) {
+  Event* __restrict const o = out.tail(in.size());
+  const std::int32_t* __restrict const dest = m.dest.data();
+  std::size_t written = 0;
+  if (samples == 1 && m.whole) {  // one sample, a permutation: a plain gather
+    const Event* __restrict const ev = in.data();
+    const std::size_t n = in.size();
+    for (std::size_t k = 0; k < n; ++k) o[k] = {dest[ev[k].index], ev[k].delta};
+    out.advance(n);
+    return;
+  }
+  // Events come in runs of one sample (a population emits a sample's events together, possibly in more than
+  // one sweep): the sample's offsets change only where a run ends.
+  std::int64_t lo = 0, hi = 0, base = 0;
+  for (const Event& e : in) {
+    const Event ev = e;  // read once: the store below could alias it
+    if (ev.index < lo || ev.index >= hi) {
+      const std::int64_t sample = m.div_storage.div(ev.index);
+      lo = sample * m.n_storage;
+      hi = lo + m.n_storage;
+      base = sample * m.n_view;
+    }
+    const std::int32_t d = dest[ev.index - lo];
+    o[written] = {static_cast<std::int32_t>(base + d), ev.delta};
+    written += d >= 0 ? 1 : 0;  // an element the view leaves out is overwritten by the next event
+  }
+  out.advance(written);
+}
+
+std::size_t view_event_count(const ViewMap& m, const EventList& in) {
+  if (m.whole) return in.size();
+  std::size_t n = 0;
+  for (const Event& e : in) n += m.dest[static_cast<std::size_t>(m.div_storage.mod(e.index))] >= 0 ? 1 : 0;
+  return n;
+}
+
+void gather_view(const ViewMap& m, const std::int32_t* storage, std::int64_t lo, std::int64_t hi, std::int32_t* out) {
+  const std::int64_t sample = lo / m.n_view;
+  const std::int32_t* const from = storage + sample * m.n_storage;
+  const std::int32_t* const map = m.src.data() + (lo - sample * m.n_view);
+  const std::int64_t run = m.run;
+  if (run > 1 && lo % run == 0 && hi % run == 0) {  // whole rows, each a contiguous copy (the heads' split)
+    for (std::int64_t i = 0; i < hi - lo; i += run) {
+      const std::int32_t* const row = from + map[i];
+      std::int32_t* const to = out + lo + i;
+      for (std::int64_t j = 0; j < run; ++j) to[j] = row[j];
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < hi - lo; ++i) out[lo + i] = from[map[i]];
+}
+
+void fold_movements(Plan& plan) {
+  const Graph& g = *plan.graph;
+  const std::size_t nv = plan.values.size();
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> readers(nv);  // (unit, operand)
+  for (std::size_t ui = 0; ui < plan.units.size(); ++ui) {
+    const Node& nd = g.node(NodeId(static_cast<std::uint32_t>(plan.units[ui].row)));
+    for (std::size_t k = 0; k < nd.inputs.size(); ++k)
+      if (nd.inputs[k].valid()) readers[nd.inputs[k].index].emplace_back(ui, k);
+  }
+  std::vector<std::uint8_t> is_output(nv, 0);
+  for (ValueId o : g.outputs()) is_output[o.index] = 1;
+  // Whether every reader of spiking value v can read it through a map: a product (either operand: it splits
+  // event indices and gathers counts), a synapse's input, a permuting movement (it composes the map); a
+  // same-order movement passes the question on to its own readers. Graph outputs, residual Adds, differential
+  // units and Concat read the population's own layout (Engine::counts and recorded rasters translate a view).
+  auto readable = [&](auto&& self, std::size_t v) -> bool {
+    if (is_output[v]) return false;
+    for (const auto& [ui, k] : readers[v]) {
+      const Unit& u = plan.units[ui];
+      if (u.kind == UnitKind::product) continue;
+      if (u.kind == UnitKind::synapse && k == 0) continue;
+      if (u.kind == UnitKind::movement) {
+        const MovementParams& m = plan.movements[static_cast<std::size_t>(u.slot)];
+        if (!m.same_order) continue;
+        if (!self(self, static_cast<std::size_t>(u.out))) return false;
+        continue;
+      }
+      return false;
+    }
+    return true;
+  };
+  for (const Unit& u : plan.units) {
+    if (u.kind != UnitKind::movement) continue;
+    MovementParams& p = plan.movements[static_cast<std::size_t>(u.slot)];
+    ValueInfo& out = plan.values[static_cast<std::size_t>(p.out)];
+    const ValueInfo& in = plan.values[static_cast<std::size_t>(p.in)];
+    if (p.same_order) {  // the same elements in the same order: whatever the input reads, through its map
+      out.storage = in.storage;
+      out.view = in.view;
+      continue;
+    }
+    if (in.view >= 0) {  // a chain: read the source population through both maps at once
+      const ViewMap& v = plan.views[static_cast<std::size_t>(in.view)];
+      std::vector<std::int64_t> src = source_map(p);
+      for (std::int64_t& s : src) s = v.src[static_cast<std::size_t>(s)];
+      p.in = in.storage;
+      set_source_map(p, src, v.n_storage);
+    }
+    if (p.dest.empty() || !readable(readable, static_cast<std::size_t>(p.out))) continue;
+    ViewMap m;
+    const std::vector<std::int64_t> src = source_map(p);
+    m.src.assign(src.begin(), src.end());
+    m.dest = p.dest;
+    m.n_view = p.n_out;
+    m.n_storage = p.n_in;
+    m.div_storage = FastDiv(p.n_in);
+    m.whole = p.n_in == p.n_out;  // injective, so every storage element is in the view
+    const std::int64_t width = out.width;
+    bool rows = width > 1 && m.n_view % width == 0;
+    for (std::int64_t i = 0; rows && i < m.n_view; ++i)
+      rows = i % width == 0 || m.src[static_cast<std::size_t>(i)] == m.src[static_cast<std::size_t>(i - 1)] + 1;
+    m.run = rows ? width : 1;
+    out.storage = plan.values[static_cast<std::size_t>(p.in)].storage;
+    out.view = static_cast<int>(plan.views.size());
+    plan.views.push_back(std::move(m));
+    p.folded = true;
+  }
+}
 
 MovementParams plan_movement(const PlanBuilder& b, NodeId id) {
   const Graph& g = b.g;
@@ -28,25 +183,9 @@ MovementParams plan_movement(const PlanBuilder& b, NodeId id) {
     out.storage = in.storage;  // the same counts and events, element for element
     return p;
   }
-  // Invert the output -> input source map into input -> outputs fan lists.
   const std::vector<std::int64_t> src = ann::movement_source_map(g, id);
   if (static_cast<std::int64_t>(src.size()) != out.numel) plan_fail(g, id, ov, "data movement map has the wrong size");
-  p.fan_begin.assign(static_cast<std::size_t>(in.numel) + 1, 0);
-  for (std::int64_t s : src) ++p.fan_begin[static_cast<std::size_t>(s) + 1];
-  for (std::size_t i = 1; i < p.fan_begin.size(); ++i) p.fan_begin[i] += p.fan_begin[i - 1];
-  p.fan.assign(src.size(), 0);
-  std::vector<std::int64_t> fill(p.fan_begin.begin(), p.fan_begin.end() - 1);
-  for (std::size_t o = 0; o < src.size(); ++o)
-    p.fan[static_cast<std::size_t>(fill[static_cast<std::size_t>(src[o])]++)] = static_cast<std::int32_t>(o);
-  p.n_in = in.numel;
-  p.n_out = out.numel;
-  bool single = true;
-  for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i) single = single && p.fan_begin[i + 1] - p.fan_begin[i] <= 1;
-  if (single) {
-    p.dest.assign(static_cast<std::size_t>(in.numel), -1);
-    for (std::size_t i = 0; i + 1 < p.fan_begin.size(); ++i)
-      if (p.fan_begin[i + 1] > p.fan_begin[i]) p.dest[i] = p.fan[static_cast<std::size_t>(p.fan_begin[i])];
-  }
+  set_source_map(p, src, in.numel);
   return p;
 }
 
@@ -95,7 +234,7 @@ ConcatParams plan_concat(const PlanBuilder& b, NodeId id) {
 
 void step_movement(const Unit& u, Step& st) {
   const MovementParams& p = st.plan.movements[static_cast<std::size_t>(u.slot)];
-  if (p.same_order) return;  // shares its source's counts and events
+  if (p.same_order || p.folded) return;  // shares its source's counts and events, or is read through its map
   std::int32_t* count = st.counts(p.out).data();
   EventList& out = st.events(p.out);
   const EventList& in = st.events(p.in);

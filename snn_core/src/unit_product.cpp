@@ -40,16 +40,19 @@ ProductParams plan_product(const PlanBuilder& b, NodeId id) {
   return p;
 }
 
-std::uint64_t product_bytes(const Plan&, const ProductParams& u) {
+std::uint64_t product_bytes(const Plan& plan, const ProductParams& u) {
   const auto bt = static_cast<std::uint64_t>(u.batch);
   const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.k * u.n) * 4;  // B's copy (A is read in place)
   const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
   const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) +
                                 bt * 8 + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 + bt * static_cast<std::uint64_t>(u.k) * 5;
-  return operands + acc + scratch;
+  // Operands read through a view: their translated events, and A's gathered counts.
+  const std::uint64_t views = (plan.view(u.a) ? bt * static_cast<std::uint64_t>(u.m * u.k) * (sizeof(Event) + 4) : 0) +
+                              (plan.view(u.b) ? bt * static_cast<std::uint64_t>(u.k * u.n) * sizeof(Event) : 0);
+  return operands + acc + scratch + views;
 }
 
-void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan&, int batch) {
+void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const Plan& plan, int batch) {
   const auto bt = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(batch);
   s.b = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   const std::size_t n = bt * static_cast<std::size_t>(p.m * p.n);
@@ -77,6 +80,11 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.b_events.assign(bt, 0);
   x.dense.assign(bt, 0);
   x.touched.clear();
+  x.a_view_events = EventList{};
+  x.b_view_events = EventList{};
+  if (plan.view(p.a)) x.a_view_events.reserve(bt * static_cast<std::size_t>(p.m * p.k));
+  if (plan.view(p.b)) x.b_view_events.reserve(bt * static_cast<std::size_t>(p.k * p.n));
+  x.a_gather = StateVector<std::int32_t>(plan.view(p.a) ? bt * static_cast<std::size_t>(p.m * p.k) : 0);
 }
 
 void reset(ProductState& s) {
@@ -86,6 +94,24 @@ void reset(ProductState& s) {
 }
 
 namespace {
+
+// The events of operand v as the product indexes them: its population's, or a view's translated into `tmp`.
+const EventList& operand_events(Step& st, int v, EventList& tmp) {
+  const ViewMap* m = st.plan.view(v);
+  if (!m) return st.events(v);
+  tmp.clear();
+  view_events(*m, st.events(v), tmp, st.state.batch);
+  return tmp;
+}
+
+// A_t of every batch entry: A's population's counts in place, or for a view gathered through its map.
+const std::int32_t* whole_a(const ProductParams& p, ProductScratch& x, Step& st) {
+  const std::int32_t* const counts = st.counts(p.a).data();
+  const ViewMap* m = st.plan.view(p.a);
+  if (!m) return counts;
+  for (std::int64_t s = 0; s < st.state.batch; ++s) gather_view(*m, counts, s * m->n_view, (s + 1) * m->n_view, x.a_gather.data());
+  return x.a_gather.data();
+}
 
 // First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
 // (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
@@ -100,17 +126,18 @@ void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int
 }
 
 template <typename Acc>
-void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, std::uint64_t& a_pairs,
-                  std::uint64_t& b_pairs) {
+void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, const EventList& ea,
+                  const EventList& eb, std::uint64_t& a_pairs, std::uint64_t& b_pairs) {
   const Kernels& kern = st.plan.kernels;
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
-  const EventList& ea = st.events(p.a);
   // A_t: the operand's own counts, which its producer has already stepped with this step's events (units run in
-  // topological order), so the unit keeps no copy of A.
-  const std::int32_t* const a_t = st.counts(p.a).data();
+  // topological order), so the unit keeps no copy of A. Through a view, the batch entries the step reads are
+  // gathered (below, once they are known).
+  const ViewMap* const view_a = st.plan.view(p.a);
+  const std::int32_t* a_t = view_a && gate ? whole_a(p, x, st) : st.counts(p.a).data();
   if (!gate) {
     // A's events in one pass: per batch entry counted and the changed rows kept (the row of A's element is its
     // accumulator row: index / K). Then, per batch entry, the cheaper exact
@@ -150,10 +177,16 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       // runs' data-dependent branch. The batch entries with events of either operand are then read off the
       // counts (a pass holds few of them: samples x heads).
       const FastDiv div_kn = p.div_kn;
-      for (const Event& e : st.events(p.b)) ++b_events[div_kn.div(e.index)];
+      for (const Event& e : eb) ++b_events[div_kn.div(e.index)];
       const auto entries = static_cast<std::int32_t>(x.a_events.size());
       for (std::int32_t bt = 0; bt < entries; ++bt)
         if ((a_events[bt] | b_events[bt]) != 0) x.touched.push_back(bt);
+    }
+    if (view_a) {  // A_t is read in the touched batch entries only (B's events' rows, dense recomputation)
+      const std::int32_t* const counts = a_t;
+      const std::int64_t mk = p.m * p.k;
+      for (std::int32_t bt : x.touched) gather_view(*view_a, counts, bt * mk, (bt + 1) * mk, x.a_gather.data());
+      a_t = x.a_gather.data();
     }
     const std::int64_t vn = (p.n + kern.lanes - 1) / kern.lanes;
     // matmul_i32 runs four rows per loaded vector of B without branches: about a quarter of a row update's
@@ -196,7 +229,6 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       }
     }
   }
-  const EventList& eb = st.events(p.b);
   if (gate) {
     for (const Event& e : eb) {
       const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
@@ -295,11 +327,16 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
 // event: in burst mode (one step) that bookkeeping was six times the product's arithmetic. The ledger still
 // counts the events' pairs (step_product), never this kernel's work.
 template <typename Acc>
-void first_step_dense(const ProductParams& p, ProductState& s, Acc* acc, Step& st) {
+void first_step_dense(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st) {
   const Kernels& kern = st.plan.kernels;
   const StateVector<std::int32_t>& counts_b = st.counts(p.b);
-  std::copy(counts_b.begin(), counts_b.end(), s.b.begin());
-  const std::int32_t* const a_t = st.counts(p.a).data();
+  if (const ViewMap* m = st.plan.view(p.b)) {
+    for (std::int64_t smp = 0; smp < st.state.batch; ++smp)
+      gather_view(*m, counts_b.data(), smp * m->n_view, (smp + 1) * m->n_view, s.b.data());
+  } else {
+    std::copy(counts_b.begin(), counts_b.end(), s.b.begin());
+  }
+  const std::int32_t* const a_t = whole_a(p, x, st);
   const std::int64_t entries = p.batch * st.state.batch;
   for (std::int64_t bt = 0; bt < entries; ++bt) {
     const std::int32_t* a = a_t + bt * p.m * p.k;
@@ -327,17 +364,28 @@ void step_product(const Unit& u, Step& st) {
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
   std::uint64_t a_pairs = 0, b_pairs = 0;
+  std::size_t n_a = 0, n_b = 0;
   if (st.first && !st.incremental) {
     if (p.acc64)
-      first_step_dense(p, s, s.acc64.data(), st);
+      first_step_dense(p, s, x, s.acc64.data(), st);
     else
-      first_step_dense(p, s, s.acc32.data(), st);
-    a_pairs = static_cast<std::uint64_t>(st.events(p.a).size()) * static_cast<std::uint64_t>(p.n);
-    b_pairs = static_cast<std::uint64_t>(st.events(p.b).size()) * static_cast<std::uint64_t>(p.m);
-  } else if (p.acc64) {
-    apply_events(p, s, x, s.acc64.data(), st, a_pairs, b_pairs);
+      first_step_dense(p, s, x, s.acc32.data(), st);
+    // The events the operands saw (a view's: those of the elements it holds).
+    const ViewMap* view_a = st.plan.view(p.a);
+    const ViewMap* view_b = st.plan.view(p.b);
+    n_a = view_a ? view_event_count(*view_a, st.events(p.a)) : st.events(p.a).size();
+    n_b = view_b ? view_event_count(*view_b, st.events(p.b)) : st.events(p.b).size();
+    a_pairs = static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
+    b_pairs = static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   } else {
-    apply_events(p, s, x, s.acc32.data(), st, a_pairs, b_pairs);
+    const EventList& ea = operand_events(st, p.a, x.a_view_events);
+    const EventList& eb = operand_events(st, p.b, x.b_view_events);
+    n_a = ea.size();
+    n_b = eb.size();
+    if (p.acc64)
+      apply_events(p, s, x, s.acc64.data(), st, ea, eb, a_pairs, b_pairs);
+    else
+      apply_events(p, s, x, s.acc32.data(), st, ea, eb, a_pairs, b_pairs);
   }
   Counters& c = st.counters(u);
   c.acs[width_slot(vb.bits)] += a_pairs;
@@ -345,8 +393,7 @@ void step_product(const Unit& u, Step& st) {
   const std::uint64_t operand_reads = a_pairs + b_pairs;
   c.bytes_read[mem(MemClass::membrane)] += operand_reads * (kCountBytes + kAccBytes);
   c.bytes_written[mem(MemClass::membrane)] += operand_reads * kAccBytes;
-  c.bytes_read[mem(MemClass::spikes)] += st.events(p.a).size() * event_bytes(st.mode, va.bits) +
-                                         st.events(p.b).size() * event_bytes(st.mode, vb.bits);
+  c.bytes_read[mem(MemClass::spikes)] += n_a * event_bytes(st.mode, va.bits) + n_b * event_bytes(st.mode, vb.bits);
   if (st.first) {
     st.mark_fresh(p.out);
     if (st.incremental)

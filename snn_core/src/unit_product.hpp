@@ -45,6 +45,10 @@ struct ProductScratch {
   std::vector<std::int32_t> a_events, b_events;
   std::vector<std::uint8_t> dense;
   std::vector<std::int32_t> touched;
+  // Operands that are views of a population (a folded Transpose: the heads' split, K^T): their events with
+  // the view's indices, and A_t gathered through the map for the batch entries a step reads.
+  EventList a_view_events, b_view_events;
+  StateVector<std::int32_t> a_gather;  // [samples * batch * M * K] when A is a view, else empty
 };
 
 }  // namespace snnconv::snn

@@ -99,11 +99,12 @@ std::uint64_t synapse_bytes(const Plan& plan, const SynapseParams& u) {
   const std::uint64_t acc = rows * static_cast<std::uint64_t>(u.groups * u.n) * (u.acc64 ? 8 : 4);
   // Scratch: row slots, the changed-row list, the dense path's event-matrix rows and their accumulator pointers.
   const std::uint64_t scratch = rows * (4 + 4) + (u.packed.empty() ? 0 : rows * (static_cast<std::uint64_t>(padded_k(u.k)) + 8));
-  (void)plan;
-  return acc + scratch;
+  // An input read through a view: its translated events and gathered counts.
+  const std::uint64_t view = plan.view(u.in) ? rows * static_cast<std::uint64_t>(u.k) * (sizeof(Event) + 4) : 0;
+  return acc + scratch + view;
 }
 
-void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const Plan&, int batch) {
+void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const Plan& plan, int batch) {
   const auto rows = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(batch);
   const auto n = rows * static_cast<std::size_t>(p.groups * p.n);
   if (p.acc64) {
@@ -120,6 +121,10 @@ void allocate(const SynapseParams& p, SynapseState& s, SynapseScratch& x, const 
   x.acc_rows.assign(p.packed.empty() ? 0 : rows, nullptr);
   x.corr.assign(static_cast<std::size_t>(column_blocks(p.n) * kPackCols), 0);
   x.corr_offset = -1;
+  const bool view = plan.view(p.in) != nullptr;
+  x.view_events = EventList{};
+  if (view) x.view_events.reserve(rows * static_cast<std::size_t>(p.k));
+  x.view_counts = StateVector<std::int32_t>(view && !p.packed.empty() ? rows * static_cast<std::size_t>(p.k) : 0);
 }
 
 void reset(SynapseState& s) {
@@ -202,7 +207,12 @@ bool first_step_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   const std::int64_t rows = p.rows * st.state.batch, kp = padded_k(p.k);
   const double speedup = kern.isa >= Isa::avx512_vnni ? kDenseSpeedupVnni : kDenseSpeedupAvx2;
   if (static_cast<double>(n_events) * speedup < static_cast<double>(rows) * static_cast<double>(kp)) return false;
-  const std::int32_t* const counts = st.counts(p.in).data();
+  const std::int32_t* counts = st.counts(p.in).data();
+  if (const ViewMap* m = st.plan.view(p.in)) {  // the counts in the view's order
+    for (std::int64_t smp = 0; smp < st.state.batch; ++smp)
+      gather_view(*m, counts, smp * m->n_view, (smp + 1) * m->n_view, x.view_counts.data());
+    counts = x.view_counts.data();
+  }
   std::uint8_t* const codes = x.codes.data();
   std::int32_t* const changed = x.changed.data();
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -224,14 +234,32 @@ void step_synapse(const Unit& u, Step& st) {
   SynapseState& s = st.state.synapses[static_cast<std::size_t>(u.slot)];
   SynapseScratch& x = st.scratch.synapses[static_cast<std::size_t>(u.slot)];
   const ValueInfo& in = st.info(p.in);
-  const EventList& events = st.events(p.in);
+  const ViewMap* const view = st.plan.view(p.in);
+  const EventList& raw = st.events(p.in);
   std::int32_t max_delta = 0;
   const bool may_dense = !p.packed.empty();
+  const bool may_sweep = st.first && !st.incremental && may_dense;  // the first step from rest may read counts
+  // Through a view, the events with the view's indices, translated up front unless the first step may read the
+  // counts instead (then only counted).
+  const EventList* in_events = &raw;
+  bool translated = false;
+  if (view && !may_sweep) {
+    x.view_events.clear();
+    view_events(*view, raw, x.view_events, st.state.batch);
+    in_events = &x.view_events;
+    translated = true;
+  }
+  const std::size_t n_events = view && !translated ? view_event_count(*view, raw) : in_events->size();
   // The event matrix's bytes start at the code of "no event": c = 1 in strict mode (every delta is +-1), so its
   // codes d + 1 need no second pass; burst steps learn c only at the end and shift then.
   const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
-  const bool done = st.first && !st.incremental && may_dense && !events.empty() &&
-                    first_step_dense(p, s, x, st, events.size());
+  const bool done = may_sweep && n_events > 0 && first_step_dense(p, s, x, st, n_events);
+  if (view && !done && !translated) {
+    x.view_events.clear();
+    view_events(*view, raw, x.view_events, st.state.batch);
+    in_events = &x.view_events;
+  }
+  const EventList& events = *in_events;
   if (!done) {
     // One pass over the events: the changed rows in order of their first event and, when the dense path is
     // possible, the event matrix (its row found once per run: events come row by row). Local pointers: the
@@ -281,7 +309,7 @@ void step_synapse(const Unit& u, Step& st) {
   }
   Counters& c = st.counters(u);
   const auto fan_out = static_cast<std::uint64_t>(p.n);
-  const auto ne = static_cast<std::uint64_t>(events.size());
+  const auto ne = static_cast<std::uint64_t>(n_events);
   c.acs[width_slot(p.w_bits)] += ne * fan_out;
   c.bytes_read[mem(MemClass::weights)] += ne * fan_out * bytes_of_bits(p.w_bits);
   c.bytes_read[mem(MemClass::membrane)] += ne * fan_out * kAccBytes;

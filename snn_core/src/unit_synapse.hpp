@@ -52,6 +52,10 @@ struct SynapseScratch {
   std::vector<std::int32_t*> acc_rows;      // dense path: the accumulator row of each event-matrix row
   std::vector<std::int32_t> corr;           // dense path: c * column sums of W (padded to whole column blocks)
   std::int32_t corr_offset = -1;            // the c that corr holds
+  // An input that is a view of a population (a folded Transpose: attention heads merged back): its events with
+  // the view's indices, and at the first step from rest its counts gathered through the map.
+  EventList view_events;
+  StateVector<std::int32_t> view_counts;    // [batch * K * rows] when the input is a view, else empty
 };
 
 }  // namespace snnconv::snn

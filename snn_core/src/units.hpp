@@ -24,6 +24,10 @@ AddParams plan_add(const PlanBuilder& b, NodeId id);
 MovementParams plan_movement(const PlanBuilder& b, NodeId id);
 ConcatParams plan_concat(const PlanBuilder& b, NodeId id);
 PrologueParams plan_prologue(const PlanBuilder& b, NodeId id);
+// After every unit is planned: composes chains of permuting movements into one map from their source
+// population, and folds a movement into its readers (a view, no copy per step) when every reader can read
+// through the map (unit_movement.cpp).
+void fold_movements(Plan& plan);
 
 // Per-sample bytes of state and scratch of one unit (memory.cpp sums them).
 std::uint64_t neuron_bytes(const Plan& p, const NeuronParams& u);

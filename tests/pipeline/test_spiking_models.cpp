@@ -6,10 +6,13 @@
 // positions for code_gpt, to keep CI short). The recorded 256-input run (docs/spiking.md) sets it to 256.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 
+#include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/pipeline/evaluate.hpp"
 #include "snnconv/pipeline/spiking.hpp"
 
@@ -134,6 +137,58 @@ TEST_CASE("real-model SNN outputs and ledgers are bit-identical for 1 and 2 thre
     CHECK(differing == 0);
     CHECK(l1.per_step.size() == l2.per_step.size());
     CHECK(l1.total().spikes() > 0);
+  }
+}
+
+TEST_CASE("folded data movements: every moved population reads its source's counts and events through the map" *
+          doctest::test_suite("unit")) {
+  // The attention heads' Reshape + Transpose chains (Q, K^T, V, the merged output) are folded into the products
+  // and synapses that read them (docs/spiking.md, section 12): no copy exists, so the counts and the recorded
+  // events of each moved population must still be its source's moved by the reference kernel's map.
+  const pipeline::QuantizedModel m = quantize("fashion_vit/fashion_vit_relu.onnx", 8, 4, 8);
+  const auto samples = pipeline::load_samples(m, "test", 1);
+  const Graph& g = m.snn;
+  std::vector<NodeId> moves;
+  snn::Recording rec;
+  for (NodeId id : g.topological_order()) {
+    const Node& nd = g.node(id);
+    if (nd.kind != OpKind::Transpose && nd.kind != OpKind::Reshape) continue;
+    if (!g.value(nd.inputs[0]).quant) continue;  // the dense prologue's
+    moves.push_back(id);
+    rec.raster.push_back(g.value(nd.inputs[0]).name);
+    rec.raster.push_back(g.value(nd.outputs[0]).name);
+  }
+  REQUIRE(moves.size() >= 4 * 6);  // 4 blocks: Q, K (twice), V, output transposes and their reshapes
+  for (snn::FireMode mode : {snn::FireMode::strict, snn::FireMode::burst}) {
+    CAPTURE(mode_name(mode));
+    snn::Engine e(g, {mode, 4096, 1});
+    const snn::RunResult r = e.run(samples[0].inputs, nullptr, nullptr, &rec);
+    CHECK(r.quiescent);
+    std::int64_t nonzero = 0, events = 0;
+    for (std::size_t k = 0; k < moves.size(); ++k) {
+      const Node& nd = g.node(moves[k]);
+      const std::vector<std::int64_t> src = ann::movement_source_map(g, moves[k]);
+      const std::vector<std::int32_t> in = e.counts(g.value(nd.inputs[0]).name);
+      const std::vector<std::int32_t> out = e.counts(g.value(nd.outputs[0]).name);
+      REQUIRE(out.size() == src.size());
+      std::int64_t bad = 0;
+      for (std::size_t o = 0; o < out.size(); ++o) {
+        bad += out[o] != in[static_cast<std::size_t>(src[o])];
+        nonzero += out[o] != 0;
+      }
+      CHECK_MESSAGE(bad == 0, g.value(nd.outputs[0]).name);
+      // The output's events are the input's, each at its moved index (every map here is a permutation).
+      std::vector<std::tuple<std::int32_t, std::int64_t, std::int32_t>> from_in, from_out;
+      for (const auto& ev : rec.raster_events[2 * k]) from_in.emplace_back(ev.step, ev.neuron, ev.delta);
+      for (const auto& ev : rec.raster_events[2 * k + 1])
+        from_out.emplace_back(ev.step, src[static_cast<std::size_t>(ev.neuron)], ev.delta);
+      std::sort(from_in.begin(), from_in.end());
+      std::sort(from_out.begin(), from_out.end());
+      CHECK_MESSAGE(from_in == from_out, g.value(nd.outputs[0]).name);
+      events += static_cast<std::int64_t>(from_out.size());
+    }
+    CHECK(nonzero > 1000);
+    CHECK(events > 1000);
   }
 }
 

@@ -5,6 +5,8 @@
 // here it also runs in the sanitizer pass.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -69,6 +71,14 @@ TEST_CASE("model-parallel SNN over 2 and 3 in-process ranks equals one engine bi
       for (const auto& p : placements) CHECK(p.node_rank == placements[0].node_rank);
       for (std::int64_t u : placements[0].units) CHECK(u > 0);
       CHECK(!placements[0].cut_values.empty());
+      // A movement on a cut sends its own events, as a routing table at the sender would: at 2 ranks the class
+      // token's Gather is cut (the head reads it on rank 0), not the whole final population it selects from (a
+      // folded movement would have sent that).
+      if (k == 2) {
+        const auto& cut = placements[0].cut_values;
+        CHECK(std::find(cut.begin(), cut.end(), "/Gather_1_output_0_q") != cut.end());
+        CHECK(std::find(cut.begin(), cut.end(), "/norm/LayerNormalization_output_0_q") == cut.end());
+      }
       // Rank 0 reads the outputs; every rank agrees on steps and quiescence.
       for (std::size_t s = 0; s < want.size(); ++s) {
         for (int r = 0; r < k; ++r) {

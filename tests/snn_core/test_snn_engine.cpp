@@ -8,6 +8,7 @@
 
 #include "graph_builder.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
+#include "snnconv/ann_baseline/reference.hpp"
 #include "snnconv/snn_core/engine.hpp"
 
 namespace snnconv {
@@ -261,6 +262,53 @@ TEST_SUITE("unit") {
     CHECK(r[0].steps == 3);
     CHECK(r[1].quiescent);
     CHECK(r[1].steps == 1);
+  }
+
+  TEST_CASE("the dense prologue's movement, Concat and broadcast Add equal the reference kernels") {
+    // x [2, 3, 4] -> Transpose [3, 2, 4]; a constant class token expanded to [3, 1, 4] (computed once) and
+    // concatenated in front -> [3, 3, 4]; plus a [3, 4] position table broadcast -> one population with a fine
+    // step, so a wrong index map would change most levels. Its counts must be the levels of the reference's.
+    Graph g;
+    g.stage = Stage::spiking;
+    const ValueId x = test::input(g, "x", DType::f32, {2, 3, 4});
+    const ValueId t = test::node(g, OpKind::Transpose, {x}, TransposeAttrs{{1, 0, 2}}, 1, "t")[0];
+    std::vector<float> cls(4), pos(12);
+    for (int i = 0; i < 4; ++i) cls[static_cast<std::size_t>(i)] = 0.3f * static_cast<float>(i) - 0.5f;
+    for (int i = 0; i < 12; ++i) pos[static_cast<std::size_t>(i)] = 0.07f * static_cast<float>(i * 5 % 12) - 0.4f;
+    const ValueId cv = g.add_constant("cls", Tensor::from_vector<float>({1, 1, 4}, cls));
+    const ValueId shape = test::ints(g, "shape", {3, 1, 4});
+    const ValueId e = test::node(g, OpKind::Expand, {cv, shape}, NoAttrs{}, 1, "e")[0];
+    const ValueId c = test::node(g, OpKind::Concat, {e, t}, AxisAttrs{1}, 1, "cat")[0];
+    const ValueId pv = g.add_constant("pos", Tensor::from_vector<float>({3, 4}, pos));
+    const ValueId a = test::node(g, OpKind::Add, {c, pv}, NoAttrs{}, 1, "add")[0];
+    const ValueId y = test::node(g, OpKind::SpikeNeuron, {a}, NeuronAttrs{}, 1, "pop")[0];
+    g.value(y).quant = act_quant(1.0f / 64.0f, -2048, 2047, 12);
+    g.set_outputs({y});
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<float> d(-3.0f, 3.0f);
+    std::vector<float> xs(24);
+    for (float& v : xs) v = d(rng);
+    const Tensor in = Tensor::from_vector<float>({2, 3, 4}, xs);
+    // The reference, node by node.
+    auto ref = [&](ValueId out, std::vector<const Tensor*> ins) { return ann::evaluate_reference(g, g.value(out).producer, ins).at(0); };
+    const Tensor rt = ref(t, {&in});
+    const Tensor re = ref(e, {&*g.value(cv).constant, &*g.value(shape).constant});
+    const Tensor rc = ref(c, {&re, &rt});
+    const Tensor ra = ref(a, {&rc, &*g.value(pv).constant});
+    REQUIRE(ra.numel() == 36);
+    snn::Engine eng(g, {snn::FireMode::burst, 8, 1});
+    const snn::RunResult r = eng.run(std::span<const Tensor>(&in, 1));
+    const std::vector<std::int32_t> counts = eng.counts(g.value(y).name);
+    REQUIRE(counts.size() == 36);
+    int bad = 0, nonzero = 0;
+    for (std::int64_t i = 0; i < 36; ++i) {
+      const std::int32_t want = ann::quantize_level(ra.data<float>()[i], Activation::none, 1.0f / 64.0f, -2048, 2047);
+      bad += counts[static_cast<std::size_t>(i)] != want;
+      nonzero += want != 0;
+    }
+    CHECK(r.quiescent);
+    CHECK(bad == 0);
+    CHECK(nonzero > 30);
   }
 }
 
