@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The sanitizer pass of CI (docs/reliability.md, "Sanitizer build"): configures build-asan with
 # -DSNNCONV_SANITIZE=ON (ASan + UBSan, -O1 -g), builds only the fast test executables of core, datasets,
-# neuromorphic_hw and converter plus the fuzz regression replay, and runs their `unit` tests. Any
+# neuromorphic_hw, converter and snn_core plus the fuzz regression replay, and runs their `unit` tests. Any
 # sanitizer report fails the test that caused it (UBSan does not recover; LeakSanitizer is on).
 # Extra arguments go to cmake's configure step. SANITIZE_EXTRA_TARGETS="test_ann_baseline ..." adds test
 # executables (CI leaves it empty to stay within its time budget; docs/reliability.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-targets=(test_core test_datasets test_neuromorphic_hw test_converter fuzz_replay ${SANITIZE_EXTRA_TARGETS:-})
+targets=(test_core test_datasets test_neuromorphic_hw test_converter test_snn_core fuzz_replay ${SANITIZE_EXTRA_TARGETS:-})
 source scripts/compiler-cache.sh
 # -g1: line tables are all a sanitizer report needs (file:line in every frame), at a fifth less compile time
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \

@@ -168,6 +168,40 @@ std::vector<std::uint8_t> attention_keep(const Tensor& mask, const Shape& scores
   return keep;
 }
 
+namespace {
+
+// A row's integer sums, exact: S1, and as floats (one rounding of the exact integer) S2 and cols^2 x the variance of
+// the levels, cols * S2 - S1^2. In int64 when cols x max|q| fits in int32 (then cols * S2 <= (cols x max|q|)^2 <
+// 2^62), else in 128 bits: counts that large are no real population's, but the row stays defined.
+struct RowSums {
+  std::int64_t sum = 0;
+  float sum_sq = 0.0f;
+  float var_n2 = 0.0f;
+};
+
+RowSums row_sums(const std::int32_t* q, std::int64_t cols) {
+  RowSums r;
+  std::int64_t top = 0;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    r.sum += q[j];
+    top = std::max(top, q[j] < 0 ? -std::int64_t{q[j]} : std::int64_t{q[j]});
+  }
+  if (cols * top <= std::numeric_limits<std::int32_t>::max()) {
+    std::int64_t s2 = 0;
+    for (std::int64_t j = 0; j < cols; ++j) s2 += std::int64_t{q[j]} * q[j];
+    r.sum_sq = static_cast<float>(s2);
+    r.var_n2 = static_cast<float>(cols * s2 - r.sum * r.sum);
+    return r;
+  }
+  __int128 s2 = 0;
+  for (std::int64_t j = 0; j < cols; ++j) s2 += static_cast<__int128>(q[j]) * q[j];
+  r.sum_sq = static_cast<float>(s2);
+  r.var_n2 = static_cast<float>(static_cast<__int128>(cols) * s2 - static_cast<__int128>(r.sum) * r.sum);
+  return r;
+}
+
+}  // namespace
+
 void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std::int64_t cols, float epsilon,
                       const float* gamma, const float* beta, float* y, std::int64_t valid_cols,
                       const std::uint8_t* keep) {
@@ -197,9 +231,8 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
       return;
     }
     case DiffUnitAttrs::Fn::rms_norm: {
-      std::int64_t s2 = 0;
-      for (std::int64_t j = 0; j < cols; ++j) s2 += std::int64_t{q[j]} * q[j];
-      const float mean = (static_cast<float>(s2) + rms_norm_eps_term(cols, epsilon, s)) / static_cast<float>(cols);
+      const RowSums sums = row_sums(q, cols);
+      const float mean = (sums.sum_sq + rms_norm_eps_term(cols, epsilon, s)) / static_cast<float>(cols);
       const float r = std::sqrt(mean);
       for (std::int64_t j = 0; j < cols; ++j) {
         y[j] = static_cast<float>(q[j]) / r;
@@ -210,13 +243,9 @@ void whole_vector_row(DiffUnitAttrs::Fn fn, const std::int32_t* q, float s, std:
     case DiffUnitAttrs::Fn::rotary:
       throw UnsupportedError("whole_vector_row: rotary rows need their position (rotary_row)");
     case DiffUnitAttrs::Fn::layer_norm: {
-      std::int64_t s1 = 0, s2 = 0;
-      for (std::int64_t j = 0; j < cols; ++j) {
-        s1 += q[j];
-        s2 += std::int64_t{q[j]} * q[j];
-      }
-      const std::int64_t var_n2 = cols * s2 - s1 * s1;  // cols^2 * variance of the levels, exact
-      const float denom = std::sqrt(static_cast<float>(var_n2) + layer_norm_eps_term(cols, epsilon, s));
+      const RowSums sums = row_sums(q, cols);
+      const std::int64_t s1 = sums.sum;
+      const float denom = std::sqrt(sums.var_n2 + layer_norm_eps_term(cols, epsilon, s));
       // One rounding per operation, in this order (the exported graph's Div, Mul, Add).
       for (std::int64_t j = 0; j < cols; ++j) {
         y[j] = static_cast<float>(cols * q[j] - s1) / denom;

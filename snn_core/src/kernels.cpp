@@ -156,16 +156,17 @@ namespace {
 void diff_row_loops(const DiffRow& p, const std::int32_t* __restrict q, float* __restrict y, std::int64_t valid_cols) {
   const std::int64_t cols = p.cols;
   if (p.fn == DiffUnitAttrs::Fn::layer_norm) {
-    std::int64_t s1 = 0, s2 = 0, top = 0;
+    std::int64_t s1 = 0, top = 0;
+    std::uint64_t s2 = 0;  // wraps (defined) on rows the reference takes; exact on the others
     for (std::int64_t j = 0; j < cols; ++j) {
       const std::int64_t v = q[j];
       s1 += v;
-      s2 += v * v;
+      s2 += static_cast<std::uint64_t>(v * v);
       top = std::max(top, v < 0 ? -v : v);
     }
     if (cols * top + (s1 < 0 ? -s1 : s1) > std::numeric_limits<std::int32_t>::max())
       return diff_row_reference(p, q, y, valid_cols);
-    const std::int64_t var_n2 = cols * s2 - s1 * s1;
+    const std::int64_t var_n2 = cols * static_cast<std::int64_t>(s2) - s1 * s1;
     const float denom = std::sqrt(static_cast<float>(var_n2) + p.eps_term);
     const auto c32 = static_cast<std::int32_t>(cols), s32 = static_cast<std::int32_t>(s1);
     for (std::int64_t j = 0; j < cols; ++j) y[j] = static_cast<float>(c32 * q[j] - s32) / denom;
