@@ -325,14 +325,15 @@ struct SumCurrents {
   }
 };
 
-template <typename Currents>
-std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
-                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                             std::int32_t* count, bool burst, bool from_rest, Event* out, std::int32_t* fired,
-                             std::uint8_t* remaining, std::int64_t& nfired_out, FireTally& tally_out) {
+// FromRest (kernels.hpp): the counts are not loaded but taken as 0, and every lane's count is stored. A template
+// parameter, not a run-time flag: a per-vector select cost the later steps' sweeps 2-5 % (fashion_vit strict).
+template <bool FromRest, typename Currents>
+std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                std::uint8_t* remaining, std::int64_t& nfired_out, FireTally& tally_out) {
   const FireConsts k;
-  // From rest (kernels.hpp) the counts are not loaded but taken as 0, and every lane's count is stored.
-  const __mmask16 rest_lanes = from_rest ? 0xFFFF : 0;
+  constexpr __mmask16 rest_lanes = FromRest ? 0xFFFF : 0;
   // Tallies and the fired-chunk count in locals, written back once (an event store may alias any memory).
   TallySums tally(n_min, n_max);
   std::int64_t nfired = nfired_out;
@@ -364,7 +365,7 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
           const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
           const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
           _mm512_mask_storeu_epi32(target + i, m, t);
-          const __m512i c = from_rest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
+          const __m512i c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
           __mmask16 rem = 0;
           const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out,
                                                     written, tally, rem, m & rest_lanes);
@@ -403,10 +404,10 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
         __m512i c;
         if (m == 0xFFFF) {
           _mm512_storeu_si512(target + i, t);
-          c = from_rest ? k.zero : _mm512_loadu_si512(count + i);
+          c = FromRest ? k.zero : _mm512_loadu_si512(count + i);
         } else {
           _mm512_mask_storeu_epi32(target + i, m, t);
-          c = from_rest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
+          c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
         }
         any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem,
                            m & rest_lanes);
@@ -421,6 +422,18 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
   if (last_remaining >= 0) tally_out.remaining = last_remaining != 0;
   nfired_out = nfired;
   return written;
+}
+
+template <typename Currents>
+std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                             std::int32_t* count, bool burst, bool from_rest, Event* out, std::int32_t* fired,
+                             std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (from_rest)
+    return eval_fire_fused_as<true>(src, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                                    remaining, nfired, tally);
+  return eval_fire_fused_as<false>(src, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                                   remaining, nfired, tally);
 }
 
 bool fused_activation(Activation act) {
