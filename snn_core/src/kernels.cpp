@@ -110,8 +110,9 @@ void matmul_i32_reference(const std::int32_t* a, const std::int32_t* b, std::int
 std::int64_t eval_fire_acc_rows_reference(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
                                           const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
                                           float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                          std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
-                                          std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+                                          std::int32_t* count, bool burst, bool from_rest, Event* out,
+                                          std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                          FireTally& tally) {
   std::vector<float> cur(static_cast<std::size_t>(w)), cs(static_cast<std::size_t>(w));
   std::vector<std::int32_t> level(static_cast<std::size_t>(w));
   for (std::int64_t j = 0; j < w; ++j) cs[static_cast<std::size_t>(j)] = c[j * c_step];
@@ -123,7 +124,7 @@ std::int64_t eval_fire_acc_rows_reference(const std::int32_t* acc, const float* 
     else
       for (std::int64_t j = 0; j < w; ++j) product_row(a + j, cs[static_cast<std::size_t>(j)], 1, cur.data() + j);
     written += detail::eval_fire_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
-        cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+        cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, from_rest, out + written, fired,
         remaining, nfired, tally);
   }
   return written;
@@ -134,11 +135,11 @@ std::int64_t eval_fire_acc_rows_reference(const std::int32_t* acc, const float* 
 std::int64_t eval_fire_src_rows_reference(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
                                           float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                           Activation act, float s, std::int32_t n_min, std::int32_t n_max,
-                                          std::int32_t* target, std::int32_t* count, bool burst, Event* out,
-                                          std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
-                                          FireTally& tally) {
+                                          std::int32_t* target, std::int32_t* count, bool burst, bool from_rest,
+                                          Event* out, std::int32_t* fired, std::uint8_t* remaining,
+                                          std::int64_t& nfired, FireTally& tally) {
   return detail::eval_fire_src_rows_impl<quantize_row_reference, settle_reference, fire_reference>(
-      y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired, remaining, nfired,
+      y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, from_rest, out, fired, remaining, nfired,
       tally);
 }
 

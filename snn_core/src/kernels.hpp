@@ -173,10 +173,13 @@ struct Kernels {
   // whether some count still differs from its target.
   // acc[j] += a * src[j] for j < n (an operand row of a product against one count).
   void (*add_scaled_row)(std::int32_t* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) = nullptr;
-  // Batched neuron kernels (kernels_batch.hpp): evaluate and fire many rows, fire many chunks.
+  // Batched neuron kernels (kernels_batch.hpp): evaluate and fire many rows, fire many chunks. from_rest (the first
+  // step of a run from rest over a reused state): the rows' counts are taken as 0, whatever the array holds, and
+  // every count of the rows is written (the levels in burst mode, their signs in strict mode), so that the
+  // simulator need not clear a population whose rows are all evaluated at that step.
   std::int64_t (*eval_fire_rows)(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                  Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                 std::int32_t* count, std::int32_t* level, bool burst, Event* out,
+                                 std::int32_t* count, std::int32_t* level, bool burst, bool from_rest, Event* out,
                                  std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
                                  FireTally& tally) = nullptr;
   // eval_fire_rows with the current formed in registers from an int32 accumulator (a synapse's or a
@@ -185,7 +188,7 @@ struct Kernels {
   std::int64_t (*eval_fire_acc_rows)(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
                                      const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
                                      float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                     std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                     std::int32_t* count, bool burst, bool from_rest, Event* out, std::int32_t* fired,
                                      std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) = nullptr;
   // eval_fire_rows with the currents read in place instead of from a row buffer: y[r * w + j] of a float array
   // laid out like the population (a differential unit's outputs) when q_a is null, else the residual sum of
@@ -194,8 +197,8 @@ struct Kernels {
   std::int64_t (*eval_fire_src_rows)(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
                                      float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                      Activation act, float s, std::int32_t n_min, std::int32_t n_max,
-                                     std::int32_t* target, std::int32_t* count, bool burst, Event* out,
-                                     std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                     std::int32_t* target, std::int32_t* count, bool burst, bool from_rest,
+                                     Event* out, std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
                                      FireTally& tally) = nullptr;
   std::int64_t (*fire_chunks)(std::int32_t* count, const std::int32_t* target, std::int32_t* chunks,
                               std::int64_t& nchunks, std::int64_t w, const FastDiv& cpr, bool burst,

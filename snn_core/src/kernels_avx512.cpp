@@ -198,17 +198,19 @@ struct TallySums {
 };
 
 // One vector of the fire step: the lanes of m whose count c differs from its target t step toward it (count
-// stored at cp), their events appended at out + written (increasing lane), tallies added; returns the lanes
-// that fired and ors into `rem` those whose count still differs.
+// stored at cp, also in the lanes of `also_store`, which do not fire and keep c), their events appended at
+// out + written (increasing lane), tallies added; returns the lanes that fired and ors into `rem` those whose
+// count still differs.
 inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m, std::int32_t base, bool burst,
-                             const FireConsts& k, Event* out, std::int64_t& written, TallySums& tally, __mmask16& rem) {
+                             const FireConsts& k, Event* out, std::int64_t& written, TallySums& tally, __mmask16& rem,
+                             __mmask16 also_store = 0) {
   const __m512i d = _mm512_sub_epi32(t, c);
   const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, k.zero);
   // No early exit when no lane fires: whether one does is data-dependent and mispredicted often enough to cost
   // more than the masked-off work below.
   const __m512i delta = burst ? d : _mm512_max_epi32(_mm512_min_epi32(d, k.one), k.minus);
   const __m512i c2 = _mm512_add_epi32(c, delta);
-  _mm512_mask_storeu_epi32(cp, fire, c2);
+  _mm512_mask_storeu_epi32(cp, fire | also_store, c2);
   rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
   if (burst) {
     tally.add_burst(delta, k.zero);  // 0 in the lanes that do not fire
@@ -323,12 +325,15 @@ struct SumCurrents {
   }
 };
 
-template <typename Currents>
-std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
-                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                             std::int32_t* count, bool burst, Event* out, std::int32_t* fired, std::uint8_t* remaining,
-                             std::int64_t& nfired_out, FireTally& tally_out) {
+// FromRest (kernels.hpp): the counts are not loaded but taken as 0, and every lane's count is stored. A template
+// parameter, not a run-time flag: a per-vector select cost the later steps' sweeps 2-5 % (fashion_vit strict).
+template <bool FromRest, typename Currents>
+std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                                Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                                std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
+                                std::uint8_t* remaining, std::int64_t& nfired_out, FireTally& tally_out) {
   const FireConsts k;
+  constexpr __mmask16 rest_lanes = FromRest ? 0xFFFF : 0;
   // Tallies and the fired-chunk count in locals, written back once (an event store may alias any memory).
   TallySums tally(n_min, n_max);
   std::int64_t nfired = nfired_out;
@@ -360,9 +365,10 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
           const __m512 q = _mm512_roundscale_ps(_mm512_add_ps(_mm512_div_ps(f, sv), half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
           const __m512i t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
           _mm512_mask_storeu_epi32(target + i, m, t);
-          const __m512i c = _mm512_maskz_loadu_epi32(m, count + i);
+          const __m512i c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
           __mmask16 rem = 0;
-          const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
+          const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out,
+                                                    written, tally, rem, m & rest_lanes);
           fire_bits[o / 64] |= std::uint64_t{fired_lanes} << (o % 64);
           rem_bits[o / 64] |= std::uint64_t{rem} << (o % 64);
         }
@@ -398,12 +404,13 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
         __m512i c;
         if (m == 0xFFFF) {
           _mm512_storeu_si512(target + i, t);
-          c = _mm512_loadu_si512(count + i);
+          c = FromRest ? k.zero : _mm512_loadu_si512(count + i);
         } else {
           _mm512_mask_storeu_epi32(target + i, m, t);
-          c = _mm512_maskz_loadu_epi32(m, count + i);
+          c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
         }
-        any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem);
+        any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem,
+                           m & rest_lanes);
       }
       if (!any) continue;
       last_remaining = rem != 0 ? 1 : 0;
@@ -417,18 +424,30 @@ std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::
   return written;
 }
 
+template <typename Currents>
+std::int64_t eval_fire_fused(const Currents src, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
+                             Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
+                             std::int32_t* count, bool burst, bool from_rest, Event* out, std::int32_t* fired,
+                             std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+  if (from_rest)
+    return eval_fire_fused_as<true>(src, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                                    remaining, nfired, tally);
+  return eval_fire_fused_as<false>(src, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                                   remaining, nfired, tally);
+}
+
 bool fused_activation(Activation act) {
   return act == Activation::none || act == Activation::relu || act == Activation::gelu;
 }
 
 std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                   Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                  std::int32_t* count, std::int32_t* level, bool burst, Event* out, std::int32_t* fired,
-                                  std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+                                  std::int32_t* count, std::int32_t* level, bool burst, bool from_rest, Event* out,
+                                  std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
   if (!fused_activation(act))
     return detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
-        cur, rows, nrows, w, act, s, n_min, n_max, target, count, level, burst, out, fired, remaining, nfired, tally);
-  return eval_fire_fused(BufferCurrents{cur}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+        cur, rows, nrows, w, act, s, n_min, n_max, target, count, level, burst, from_rest, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(BufferCurrents{cur}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, from_rest, out, fired,
                          remaining, nfired, tally);
 }
 
@@ -437,8 +456,9 @@ std::int64_t eval_fire_rows_fused(const float* cur, const std::int32_t* rows, st
 std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, std::int64_t c_step, const float* b,
                                        const std::int32_t* rows, std::int64_t nrows, std::int64_t w, Activation act,
                                        float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                       std::int32_t* count, bool burst, Event* out, std::int32_t* fired,
-                                       std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
+                                       std::int32_t* count, bool burst, bool from_rest, Event* out,
+                                       std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                       FireTally& tally) {
   if (!fused_activation(act)) {
     std::vector<float> cur(static_cast<std::size_t>(w));
     std::vector<std::int32_t> level(static_cast<std::size_t>(w));
@@ -450,20 +470,20 @@ std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, 
         cur[static_cast<std::size_t>(j)] = b ? y + b[j] : y;
       }
       written += detail::eval_fire_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
-          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, out + written, fired,
+          cur.data(), rows + k, 1, w, act, s, n_min, n_max, target, count, level.data(), burst, from_rest, out + written, fired,
           remaining, nfired, tally);
     }
     return written;
   }
   // The two forms the planner makes get their own instantiation (no per-vector test of c_step and b).
   if (c_step == 1 && b)
-    return eval_fire_fused(LinearCurrents{acc, c, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out,
+    return eval_fire_fused(LinearCurrents{acc, c, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, from_rest, out,
                            fired, remaining, nfired, tally);
   if (c_step == 0 && !b)
     return eval_fire_fused(ScaledCurrents{acc, _mm512_set1_ps(c[0])}, rows, nrows, w, act, s, n_min, n_max, target,
-                           count, burst, out, fired, remaining, nfired, tally);
+                           count, burst, from_rest, out, fired, remaining, nfired, tally);
   return eval_fire_fused(AccCurrents{acc, c, c_step, b}, rows, nrows, w, act, s, n_min, n_max, target, count, burst,
-                         out, fired, remaining, nfired, tally);
+                         from_rest, out, fired, remaining, nfired, tally);
 }
 
 // eval_fire_src_rows: the currents read in place (activations quantize_row_avx512 does not vectorise take
@@ -471,17 +491,17 @@ std::int64_t eval_fire_acc_rows_avx512(const std::int32_t* acc, const float* c, 
 std::int64_t eval_fire_src_rows_avx512(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
                                        float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                        Activation act, float s, std::int32_t n_min, std::int32_t n_max,
-                                       std::int32_t* target, std::int32_t* count, bool burst, Event* out,
-                                       std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
-                                       FireTally& tally) {
+                                       std::int32_t* target, std::int32_t* count, bool burst, bool from_rest,
+                                       Event* out, std::int32_t* fired, std::uint8_t* remaining,
+                                       std::int64_t& nfired, FireTally& tally) {
   if (!fused_activation(act))
     return detail::eval_fire_src_rows_impl<quantize_row_avx512, settle_avx512, fire_avx512>(
-        y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired, remaining,
+        y, q_a, s_a, q_b, s_b, rows, nrows, w, act, s, n_min, n_max, target, count, burst, from_rest, out, fired, remaining,
         nfired, tally);
   if (q_a)
     return eval_fire_fused(SumCurrents{q_a, q_b, _mm512_set1_ps(s_a), _mm512_set1_ps(s_b)}, rows, nrows, w, act, s,
-                           n_min, n_max, target, count, burst, out, fired, remaining, nfired, tally);
-  return eval_fire_fused(PlaceCurrents{y}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, out, fired,
+                           n_min, n_max, target, count, burst, from_rest, out, fired, remaining, nfired, tally);
+  return eval_fire_fused(PlaceCurrents{y}, rows, nrows, w, act, s, n_min, n_max, target, count, burst, from_rest, out, fired,
                          remaining, nfired, tally);
 }
 

@@ -17,12 +17,13 @@ namespace snnconv::snn::detail {
 template <auto Quantize, auto Settle, auto Fire>
 std::int64_t eval_fire_rows_impl(const float* cur, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                  Activation act, float s, std::int32_t n_min, std::int32_t n_max, std::int32_t* target,
-                                 std::int32_t* count, std::int32_t* level, bool burst, Event* out,
+                                 std::int32_t* count, std::int32_t* level, bool burst, bool from_rest, Event* out,
                                  std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired, FireTally& tally) {
   const std::int64_t cpr = (w + kChunk - 1) / kChunk;
   std::int64_t written = 0;
   for (std::int64_t k = 0; k < nrows; ++k) {
     const std::int64_t r = rows[k], base = r * w;
+    if (from_rest) std::fill_n(count + base, w, 0);  // the definition of from_rest (kernels.hpp)
     Quantize(cur + k * w, w, act, s, n_min, n_max, level);
     for (std::int64_t c = 0; c < cpr; ++c) {
       const std::int64_t lo = c * kChunk, n = std::min(kChunk, w - lo);
@@ -44,8 +45,8 @@ template <auto Quantize, auto Settle, auto Fire>
 std::int64_t eval_fire_src_rows_impl(const float* y, const std::int32_t* q_a, float s_a, const std::int32_t* q_b,
                                      float s_b, const std::int32_t* rows, std::int64_t nrows, std::int64_t w,
                                      Activation act, float s, std::int32_t n_min, std::int32_t n_max,
-                                     std::int32_t* target, std::int32_t* count, bool burst, Event* out,
-                                     std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
+                                     std::int32_t* target, std::int32_t* count, bool burst, bool from_rest,
+                                     Event* out, std::int32_t* fired, std::uint8_t* remaining, std::int64_t& nfired,
                                      FireTally& tally) {
   std::vector<float> cur(static_cast<std::size_t>(w));
   std::vector<std::int32_t> level(static_cast<std::size_t>(w));
@@ -57,7 +58,7 @@ std::int64_t eval_fire_src_rows_impl(const float* y, const std::int32_t* q_a, fl
     else
       std::copy_n(y + first, w, cur.data());
     written += eval_fire_rows_impl<Quantize, Settle, Fire>(cur.data(), rows + k, 1, w, act, s, n_min, n_max, target,
-                                                           count, level.data(), burst, out + written, fired,
+                                                           count, level.data(), burst, from_rest, out + written, fired,
                                                            remaining, nfired, tally);
   }
   return written;

@@ -122,6 +122,9 @@ void Simulator::allocate(int batch) {
 void Simulator::clear_unit(std::size_t ui) {
   const Unit& u = plan_.units[ui];
   const auto k = static_cast<std::size_t>(u.slot);
+  // A neuron population clears itself at its first step (step_neuron, Step::stale), mostly by writing every count
+  // and target from rest in its sweep: no separate pass over its arrays (code_gpt's window state is ~40 MiB).
+  if (u.kind == UnitKind::neuron && !part_) return;
   if (u.out >= 0 && plan_.values[static_cast<std::size_t>(u.out)].spiking &&
       plan_.values[static_cast<std::size_t>(u.out)].storage == u.out) {
     StateVector<std::int32_t>& c = state.counts[static_cast<std::size_t>(u.out)];
@@ -156,6 +159,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
   using Clock = std::chrono::steady_clock;
   Clock::time_point t0;
   const bool clear = st.first && stale_;
+  st.stale = clear && !part_;  // model parallel: every unit cleared by clear_unit (received values included)
   for (std::size_t ui = 0; ui < plan_.units.size(); ++ui) {
     const Unit& u = plan_.units[ui];
     if (clear) clear_unit(ui);
@@ -178,6 +182,7 @@ void Simulator::step(Step& st, const PassOptions& o) {
     if (o.node_seconds) (*o.node_seconds)[u.row] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
   stale_ = false;
+  st.stale = false;
   if (o.node_seconds) t0 = Clock::now();
   if (o.recording && o.raster_values)
     for (std::size_t r = 0; r < o.raster_values->size(); ++r) {

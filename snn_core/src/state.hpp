@@ -63,6 +63,9 @@ struct Step {
   FireMode mode = FireMode::strict;
   int t = 0;
   bool first = false;
+  // The first step of a whole run whose state still holds the previous pass's values: neuron populations are
+  // left to step_neuron to clear (unit_neuron.cpp); every other unit is cleared before its step.
+  bool stale = false;
   // Causal decoding (batch 1): only elements with pos < live_end are simulated; [fresh_lo, fresh_hi)
   // become live in this call.
   bool incremental = false;

@@ -169,6 +169,22 @@ void step_neuron(const Unit& u, Step& st) {
   const bool burst = st.mode == FireMode::burst;
   const std::size_t first_event = events.size();
   FireTally tally;
+  // The first step of a whole run over a reused state (Step::stale): the simulator left this population's counts,
+  // targets and flags as the previous pass left them. When every row is marked (the usual case: every neuron
+  // evaluates its initial target at step 1) the sweep writes every count and target from rest itself (from_rest,
+  // kernels.hpp) and only the chunk flags (1 byte per kChunk neurons) are cleared here; otherwise the population
+  // is cleared first, as for any other unit.
+  bool from_rest = false;
+  if (st.stale) {
+    const auto rows_total = static_cast<std::size_t>(s.target.size() / static_cast<std::size_t>(w));
+    from_rest = m.rows.size() == rows_total;
+    if (from_rest) {
+      std::fill(s.chunk_flag.begin(), s.chunk_flag.end(), 0);
+    } else {
+      std::fill(st.counts(p.out).begin(), st.counts(p.out).end(), 0);
+      reset(s);
+    }
+  }
   // Rows marked whole, kEvalRows at a time: their currents, then their levels; a chunk whose levels differ
   // from its counts fires at once (its targets are final for the step) and stays active while a count differs.
   const AccCurrent ac = kern.eval_fire_acc_rows ? acc_current(st, p) : AccCurrent{};
@@ -189,16 +205,16 @@ void step_neuron(const Unit& u, Step& st) {
     std::int64_t written;
     if (ac.acc) {
       written = kern.eval_fire_acc_rows(ac.acc, ac.c, ac.c_step, ac.b, rows.data() + k0, static_cast<std::int64_t>(nrows), w,
-                                        p.act, p.s, p.n_min, p.n_max, target, count, burst, events.tail(most),
+                                        p.act, p.s, p.n_min, p.n_max, target, count, burst, from_rest, events.tail(most),
                                         x.chunks.data(), x.remaining.data(), nfired, tally);
     } else if (sc.any()) {
       written = kern.eval_fire_src_rows(sc.y, sc.q_a, sc.s_a, sc.q_b, sc.s_b, rows.data() + k0, static_cast<std::int64_t>(nrows),
-                                        w, p.act, p.s, p.n_min, p.n_max, target, count, burst, events.tail(most),
+                                        w, p.act, p.s, p.n_min, p.n_max, target, count, burst, from_rest, events.tail(most),
                                         x.chunks.data(), x.remaining.data(), nfired, tally);
     } else {
       for (std::size_t k = 0; k < nrows; ++k) current_row(st, p.in, rows[k0 + k], x.current.data() + static_cast<std::int64_t>(k) * w);
       written = kern.eval_fire_rows(x.current.data(), rows.data() + k0, static_cast<std::int64_t>(nrows), w, p.act, p.s,
-                                    p.n_min, p.n_max, target, count, x.level.data(), burst, events.tail(most),
+                                    p.n_min, p.n_max, target, count, x.level.data(), burst, from_rest, events.tail(most),
                                     x.chunks.data(), x.remaining.data(), nfired, tally);
     }
     events.advance(static_cast<std::size_t>(written));
