@@ -94,6 +94,18 @@ void gather_view(const ViewMap& m, const std::int32_t* storage, std::int64_t lo,
   for (std::int64_t i = 0; i < hi - lo; ++i) out[lo + i] = from[map[i]];
 }
 
+void gather_view_samples(const ViewMap& m, const std::int32_t* storage, std::int64_t samples, std::int32_t* out) {
+  for (std::int64_t s = 0; s < samples; ++s) gather_view(m, storage, s * m.n_view, (s + 1) * m.n_view, out);
+}
+
+const EventList& events_as_read(Step& st, int v, EventList& tmp) {
+  const ViewMap* m = st.plan.view(v);
+  if (!m) return st.events(v);
+  tmp.clear();
+  view_events(*m, st.events(v), tmp, st.state.batch);
+  return tmp;
+}
+
 void fold_movements(Plan& plan) {
   const Graph& g = *plan.graph;
   const std::size_t nv = plan.values.size();

@@ -33,6 +33,8 @@ void view_events(const ViewMap& m, const EventList& in, EventList& out, int samp
 std::size_t view_event_count(const ViewMap& m, const EventList& in);
 // The view's counts of the global view elements [lo, hi) (within one sample) into out[lo .. hi).
 void gather_view(const ViewMap& m, const std::int32_t* storage, std::int64_t lo, std::int64_t hi, std::int32_t* out);
+// The view's counts of every sample of a pass of `samples` into out[0 .. samples * n_view).
+void gather_view_samples(const ViewMap& m, const std::int32_t* storage, std::int64_t samples, std::int32_t* out);
 
 struct MovementParams {
   int in = -1, out = -1;

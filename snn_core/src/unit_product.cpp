@@ -95,21 +95,12 @@ void reset(ProductState& s) {
 
 namespace {
 
-// The events of operand v as the product indexes them: its population's, or a view's translated into `tmp`.
-const EventList& operand_events(Step& st, int v, EventList& tmp) {
-  const ViewMap* m = st.plan.view(v);
-  if (!m) return st.events(v);
-  tmp.clear();
-  view_events(*m, st.events(v), tmp, st.state.batch);
-  return tmp;
-}
-
 // A_t of every batch entry: A's population's counts in place, or for a view gathered through its map.
 const std::int32_t* whole_a(const ProductParams& p, ProductScratch& x, Step& st) {
   const std::int32_t* const counts = st.counts(p.a).data();
   const ViewMap* m = st.plan.view(p.a);
   if (!m) return counts;
-  for (std::int64_t s = 0; s < st.state.batch; ++s) gather_view(*m, counts, s * m->n_view, (s + 1) * m->n_view, x.a_gather.data());
+  gather_view_samples(*m, counts, st.state.batch, x.a_gather.data());
   return x.a_gather.data();
 }
 
@@ -331,8 +322,7 @@ void first_step_dense(const ProductParams& p, ProductState& s, ProductScratch& x
   const Kernels& kern = st.plan.kernels;
   const StateVector<std::int32_t>& counts_b = st.counts(p.b);
   if (const ViewMap* m = st.plan.view(p.b)) {
-    for (std::int64_t smp = 0; smp < st.state.batch; ++smp)
-      gather_view(*m, counts_b.data(), smp * m->n_view, (smp + 1) * m->n_view, s.b.data());
+    gather_view_samples(*m, counts_b.data(), st.state.batch, s.b.data());
   } else {
     std::copy(counts_b.begin(), counts_b.end(), s.b.begin());
   }
@@ -378,8 +368,8 @@ void step_product(const Unit& u, Step& st) {
     a_pairs = static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
     b_pairs = static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   } else {
-    const EventList& ea = operand_events(st, p.a, x.a_view_events);
-    const EventList& eb = operand_events(st, p.b, x.b_view_events);
+    const EventList& ea = events_as_read(st, p.a, x.a_view_events);
+    const EventList& eb = events_as_read(st, p.b, x.b_view_events);
     n_a = ea.size();
     n_b = eb.size();
     if (p.acc64)

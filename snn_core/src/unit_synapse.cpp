@@ -209,8 +209,7 @@ bool first_step_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   if (static_cast<double>(n_events) * speedup < static_cast<double>(rows) * static_cast<double>(kp)) return false;
   const std::int32_t* counts = st.counts(p.in).data();
   if (const ViewMap* m = st.plan.view(p.in)) {  // the counts in the view's order
-    for (std::int64_t smp = 0; smp < st.state.batch; ++smp)
-      gather_view(*m, counts, smp * m->n_view, (smp + 1) * m->n_view, x.view_counts.data());
+    gather_view_samples(*m, counts, st.state.batch, x.view_counts.data());
     counts = x.view_counts.data();
   }
   std::uint8_t* const codes = x.codes.data();
@@ -241,24 +240,14 @@ void step_synapse(const Unit& u, Step& st) {
   const bool may_sweep = st.first && !st.incremental && may_dense;  // the first step from rest may read counts
   // Through a view, the events with the view's indices, translated up front unless the first step may read the
   // counts instead (then only counted).
-  const EventList* in_events = &raw;
-  bool translated = false;
-  if (view && !may_sweep) {
-    x.view_events.clear();
-    view_events(*view, raw, x.view_events, st.state.batch);
-    in_events = &x.view_events;
-    translated = true;
-  }
+  const bool translated = view && !may_sweep;
+  const EventList* in_events = translated ? &events_as_read(st, p.in, x.view_events) : &raw;
   const std::size_t n_events = view && !translated ? view_event_count(*view, raw) : in_events->size();
   // The event matrix's bytes start at the code of "no event": c = 1 in strict mode (every delta is +-1), so its
   // codes d + 1 need no second pass; burst steps learn c only at the end and shift then.
   const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
   const bool done = may_sweep && n_events > 0 && first_step_dense(p, s, x, st, n_events);
-  if (view && !done && !translated) {
-    x.view_events.clear();
-    view_events(*view, raw, x.view_events, st.state.batch);
-    in_events = &x.view_events;
-  }
+  if (view && !done && !translated) in_events = &events_as_read(st, p.in, x.view_events);
   const EventList& events = *in_events;
   if (!done) {
     // One pass over the events: the changed rows in order of their first event and, when the dense path is

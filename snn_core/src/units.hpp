@@ -28,6 +28,9 @@ PrologueParams plan_prologue(const PlanBuilder& b, NodeId id);
 // population, and folds a movement into its readers (a view, no copy per step) when every reader can read
 // through the map (unit_movement.cpp).
 void fold_movements(Plan& plan);
+// The events of spiking value v as its reader indexes them: its population's, or a view's translated into `tmp`
+// (unit_movement.cpp).
+const EventList& events_as_read(Step& st, int v, EventList& tmp);
 
 // Per-sample bytes of state and scratch of one unit (memory.cpp sums them).
 std::uint64_t neuron_bytes(const Plan& p, const NeuronParams& u);
