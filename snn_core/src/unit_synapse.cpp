@@ -214,11 +214,15 @@ bool first_step_dense(const SynapseParams& p, SynapseState& s, SynapseScratch& x
   }
   std::uint8_t* const codes = x.codes.data();
   std::int32_t* const changed = x.changed.data();
+  // K in a local: the byte stores may alias p, which the compiler would otherwise reload per element, keeping
+  // this loop scalar (it cost more than the GEMM after it in fashion_vit's burst profile).
+  const std::int64_t k = p.k;
+  const auto cu = static_cast<std::uint32_t>(c);
   for (std::int64_t r = 0; r < rows; ++r) {
     std::uint8_t* const row = codes + r * kp;
-    const std::int32_t* const src = counts + r * p.k;
-    for (std::int64_t i = 0; i < p.k; ++i) row[i] = static_cast<std::uint8_t>(src[i] + c);
-    for (std::int64_t i = p.k; i < kp; ++i) row[i] = static_cast<std::uint8_t>(c);
+    const std::int32_t* const src = counts + r * k;
+    for (std::int64_t i = 0; i < k; ++i) row[i] = static_cast<std::uint8_t>(static_cast<std::uint32_t>(src[i]) + cu);
+    for (std::int64_t i = k; i < kp; ++i) row[i] = static_cast<std::uint8_t>(cu);
     changed[r] = static_cast<std::int32_t>(r);
   }
   x.n_changed = rows;
