@@ -9,10 +9,27 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 #include "snnconv/ann_baseline/qann.hpp"
 
 namespace snnconv::snn {
+
+void EventList::write_lazy() {
+  const std::int32_t* const counts = lazy_;
+  const std::size_t elems = lazy_elems_, events = n_;
+  lazy_ = nullptr;
+  reserve(events + 1);  // one spare slot: every element is written, the position advances past nonzero ones
+  Event* const out = buf_.data();
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < elems && w < events; ++i) {
+    const std::int32_t c = counts[i];
+    out[w] = {static_cast<std::int32_t>(i), c};
+    w += c != 0 ? 1 : 0;
+  }
+  if (w != events) throw std::logic_error("EventList: a lazy list's counts do not hold its events");
+  n_ = events;
+}
 
 std::vector<std::int8_t> pack_weights(const std::int8_t* w, std::int64_t k, std::int64_t n) {
   const std::int64_t kq = padded_k(k) / 4, nb = column_blocks(n);

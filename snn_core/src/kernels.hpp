@@ -30,29 +30,58 @@ class EventList {
   }
   std::size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
+  // The events themselves: not of a lazy list (Step::events materializes one before any reader sees it).
   const Event* begin() const { return buf_.data(); }
   const Event* end() const { return buf_.data() + n_; }
   const Event* data() const { return buf_.data(); }
-  void clear() { n_ = 0; }
+  void clear() {
+    n_ = 0;
+    lazy_ = nullptr;
+  }
   void push_back(Event e) {
+    materialize();
     if (n_ == buf_.size()) buf_.resize(2 * n_ + 16);
     buf_[n_++] = e;
   }
   // Room for k more events at tail(); advance(k) keeps those written.
   Event* tail(std::size_t k) {
+    materialize();
     reserve(n_ + k);
     return buf_.data() + n_;
   }
   void advance(std::size_t k) { n_ += k; }
 
+  // A lazy list (a population's first step from rest, unit_neuron.cpp): its events are the nonzero counts of
+  // counts[0, elems), in increasing index, each with its count as delta (every count was 0 before the step).
+  // size() is known at once; the events are written out by materialize() only when a reader needs them, which
+  // most readers of a first step do not (they read the counts).
+  void set_lazy(const std::int32_t* counts, std::size_t elems, std::size_t events) {
+    lazy_ = counts;
+    lazy_elems_ = elems;
+    n_ = events;
+  }
+  bool lazy() const { return lazy_ != nullptr; }
+  const std::int32_t* lazy_counts() const { return lazy_; }
+  std::size_t lazy_elems() const { return lazy_elems_; }
+  void materialize() {
+    if (lazy_) write_lazy();
+  }
+
  private:
+  void write_lazy();  // kernels.cpp
   std::vector<Event> buf_;
   std::size_t n_ = 0;
+  const std::int32_t* lazy_ = nullptr;
+  std::size_t lazy_elems_ = 0;
 };
 
 struct FireTally {
   std::uint64_t pos = 0, neg = 0;
   bool remaining = false;
+  // Set by the caller: the events need not be written (the list is made lazy after the sweep). Kernels may
+  // honour it (the AVX-512 sweeps do) or write them anyway into the room given; either way they return the
+  // number of events fired.
+  bool count_only = false;
 };
 
 // Exact n / d and n % d for 0 <= n < 2^32 by one 128-bit multiply instead of a division (Lemire, Kaser and

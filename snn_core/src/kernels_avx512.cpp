@@ -203,7 +203,7 @@ struct TallySums {
 // count still differs.
 inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m, std::int32_t base, bool burst,
                              const FireConsts& k, Event* out, std::int64_t& written, TallySums& tally, __mmask16& rem,
-                             __mmask16 also_store = 0) {
+                             __mmask16 also_store = 0, bool emit = true) {
   const __m512i d = _mm512_sub_epi32(t, c);
   const __mmask16 fire = _mm512_mask_cmpneq_epi32_mask(m, d, k.zero);
   // No early exit when no lane fires: whether one does is data-dependent and mispredicted often enough to cost
@@ -219,10 +219,14 @@ inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m
     tally.pos += static_cast<std::uint64_t>(__builtin_popcount(up));
     tally.neg += static_cast<std::uint64_t>(__builtin_popcount(static_cast<unsigned>(fire) & ~up));
   }
+  const int n = __builtin_popcount(static_cast<unsigned>(fire));
+  if (!emit) {  // FireTally::count_only: the caller reads the events off the counts if at all
+    written += n;
+    return fire;
+  }
   // The firing lanes' (index, delta) pairs, packed and interleaved into Events.
   const __m512i idx = _mm512_maskz_compress_epi32(fire, _mm512_add_epi32(k.iota, _mm512_set1_epi32(base)));
   const __m512i dl = _mm512_maskz_compress_epi32(fire, delta);
-  const int n = __builtin_popcount(static_cast<unsigned>(fire));
   std::int32_t* dst = reinterpret_cast<std::int32_t*>(out + written);
   // Both halves stored under the mask of their 2n words, the second with an empty mask when n <= 8 (a masked-off
   // store writes and faults nothing): no branch on the number of lanes that fired.
@@ -334,6 +338,7 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
                                 std::uint8_t* remaining, std::int64_t& nfired_out, FireTally& tally_out) {
   const FireConsts k;
   constexpr __mmask16 rest_lanes = FromRest ? 0xFFFF : 0;
+  const bool emit = !tally_out.count_only;
   // Tallies and the fired-chunk count in locals, written back once (an event store may alias any memory).
   TallySums tally(n_min, n_max);
   std::int64_t nfired = nfired_out;
@@ -368,7 +373,7 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
           const __m512i c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
           __mmask16 rem = 0;
           const __mmask16 fired_lanes = fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out,
-                                                    written, tally, rem, m & rest_lanes);
+                                                    written, tally, rem, m & rest_lanes, emit);
           fire_bits[o / 64] |= std::uint64_t{fired_lanes} << (o % 64);
           rem_bits[o / 64] |= std::uint64_t{rem} << (o % 64);
         }
@@ -410,7 +415,7 @@ std::int64_t eval_fire_fused_as(const Currents src, const std::int32_t* rows, st
           c = FromRest ? k.zero : _mm512_maskz_loadu_epi32(m, count + i);
         }
         any |= fire_vector(count + i, t, c, m, static_cast<std::int32_t>(i), burst, k, out, written, tally, rem,
-                           m & rest_lanes);
+                           m & rest_lanes, emit);
       }
       if (!any) continue;
       last_remaining = rem != 0 ? 1 : 0;

@@ -78,7 +78,16 @@ struct Step {
   StateVector<std::int32_t>& counts(int v) {
     return state.counts[static_cast<std::size_t>(info(v).storage)];
   }
-  EventList& events(int v) { return scratch.values[static_cast<std::size_t>(info(v).storage)].events; }
+  // A lazy list (EventList::set_lazy) is written out here, before its reader sees it.
+  EventList& events(int v) {
+    EventList& e = scratch.values[static_cast<std::size_t>(info(v).storage)].events;
+    e.materialize();
+    return e;
+  }
+  // The list as it is, possibly lazy: for readers that need only its size (or view_event_count).
+  const EventList& events_unread(int v) const {
+    return scratch.values[static_cast<std::size_t>(info(v).storage)].events;
+  }
   ValueScratch& marks(int v) { return scratch.values[static_cast<std::size_t>(v)]; }
   Counters& counters(const Unit& u) { return scratch.rows[u.row]; }
 

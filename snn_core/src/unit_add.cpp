@@ -26,8 +26,11 @@ void step_add(const Unit& u, Step& st) {
   const ValueInfo& out = st.info(p.out);
   ValueScratch& m = st.marks(p.out);
   Counters& c = st.counters(u);
-  const EventList& ea = st.events(p.a);
-  const EventList& eb = st.events(p.b);
+  // Causal decoding and later steps read the events; a whole run's first step only counts them (a lazy list
+  // stays lazy).
+  const bool read = st.gated(out) || !st.first;
+  const EventList& ea = read ? st.events(p.a) : st.events_unread(p.a);
+  const EventList& eb = read ? st.events(p.b) : st.events_unread(p.b);
   c.bytes_read[mem(MemClass::spikes)] += ea.size() * event_bytes(st.mode, a.bits) + eb.size() * event_bytes(st.mode, b.bits);
   if (st.first) st.mark_fresh(p.out);
   const std::int64_t w = out.width;

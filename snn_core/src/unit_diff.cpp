@@ -124,7 +124,8 @@ void step_diff(const Unit& u, Step& st) {
   DiffScratch& x = st.scratch.diffs[static_cast<std::size_t>(u.slot)];
   const ValueInfo& in = st.info(p.in);
   const ValueInfo& out = st.info(p.out);
-  const EventList& events = st.events(p.in);
+  // The first step from rest reads every row and counts the events only: a lazy list stays lazy.
+  const EventList& events = st.first && !st.incremental ? st.events_unread(p.in) : st.events(p.in);
   auto touch = [&](std::size_t r) {
     if (!x.row_flag[r]) {
       x.row_flag[r] = 1;

@@ -74,6 +74,14 @@ void view_events(const ViewMap& m, const EventList& in, EventList& out, int samp
 std::size_t view_event_count(const ViewMap& m, const EventList& in) {
   if (m.whole) return in.size();
   std::size_t n = 0;
+  if (in.lazy()) {  // the nonzero counts of the elements the view holds
+    const std::int32_t* const counts = in.lazy_counts();
+    const auto storage = static_cast<std::size_t>(m.n_storage);
+    for (std::size_t i0 = 0; i0 < in.lazy_elems(); i0 += storage)
+      for (std::size_t i = 0; i < storage && i0 + i < in.lazy_elems(); ++i)
+        n += m.dest[i] >= 0 && counts[i0 + i] != 0 ? 1 : 0;
+    return n;
+  }
   for (const Event& e : in) n += m.dest[static_cast<std::size_t>(m.div_storage.mod(e.index))] >= 0 ? 1 : 0;
   return n;
 }

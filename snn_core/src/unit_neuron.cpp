@@ -198,6 +198,16 @@ void step_neuron(const Unit& u, Step& st) {
       ascending_rows(m.row_flag, m.rows.size(), x.rows_sorted))
     marked = &x.rows_sorted;
   const std::vector<std::int32_t>& rows = *marked;
+  // A whole run's first step over every row in increasing order (counts at rest before it): the events are
+  // the nonzero counts after the sweep, in index order, so the list is left lazy (EventList::set_lazy) and
+  // written out only if a reader needs it; most readers of a first step read the counts instead.
+  bool lazy = false;
+  if (st.first && !st.incremental && first_event == 0 && m.elems.empty() &&
+      rows.size() * static_cast<std::size_t>(w) == st.counts(p.out).size()) {
+    lazy = true;
+    for (std::size_t k = 0; k < rows.size() && lazy; ++k) lazy = rows[k] == static_cast<std::int32_t>(k);
+  }
+  tally.count_only = lazy;
   for (std::size_t k0 = 0; k0 < rows.size(); k0 += static_cast<std::size_t>(kEvalRows)) {
     const std::size_t nrows = std::min(rows.size() - k0, static_cast<std::size_t>(kEvalRows));
     std::int64_t nfired = 0;
@@ -227,6 +237,12 @@ void step_neuron(const Unit& u, Step& st) {
       sample_fired[div_chunks.div(ch)] = 1;
     }
     evaluated += static_cast<std::uint64_t>(nrows) * static_cast<std::uint64_t>(w);
+  }
+  if (lazy) {  // the sweep's events (which the kernel may not have written): the counts it left
+    const std::size_t fired = events.size();
+    events.clear();
+    events.set_lazy(count, st.counts(p.out).size(), fired);
+    tally.count_only = false;  // chunks fired below write their events (after the list is written out)
   }
   for (std::int32_t i : m.elems) {
     const std::int64_t r = div_w.div(i);

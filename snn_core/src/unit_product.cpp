@@ -363,8 +363,10 @@ void step_product(const Unit& u, Step& st) {
     // The events the operands saw (a view's: those of the elements it holds).
     const ViewMap* view_a = st.plan.view(p.a);
     const ViewMap* view_b = st.plan.view(p.b);
-    n_a = view_a ? view_event_count(*view_a, st.events(p.a)) : st.events(p.a).size();
-    n_b = view_b ? view_event_count(*view_b, st.events(p.b)) : st.events(p.b).size();
+    const EventList& ea = st.events_unread(p.a);  // only counted: a lazy list stays lazy
+    const EventList& eb = st.events_unread(p.b);
+    n_a = view_a ? view_event_count(*view_a, ea) : ea.size();
+    n_b = view_b ? view_event_count(*view_b, eb) : eb.size();
     a_pairs = static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
     b_pairs = static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   } else {

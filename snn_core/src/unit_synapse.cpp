@@ -238,7 +238,7 @@ void step_synapse(const Unit& u, Step& st) {
   SynapseScratch& x = st.scratch.synapses[static_cast<std::size_t>(u.slot)];
   const ValueInfo& in = st.info(p.in);
   const ViewMap* const view = st.plan.view(p.in);
-  const EventList& raw = st.events(p.in);
+  const EventList& raw = st.events_unread(p.in);  // possibly lazy: read below only if the counts are not
   std::int32_t max_delta = 0;
   const bool may_dense = !p.packed.empty();
   const bool may_sweep = st.first && !st.incremental && may_dense;  // the first step from rest may read counts
@@ -252,6 +252,7 @@ void step_synapse(const Unit& u, Step& st) {
   const std::int32_t code_base = st.mode == FireMode::strict ? 1 : 0;
   const bool done = may_sweep && n_events > 0 && first_step_dense(p, s, x, st, n_events);
   if (view && !done && !translated) in_events = &events_as_read(st, p.in, x.view_events);
+  if (!done && in_events == &raw) in_events = &st.events(p.in);  // written out if lazy
   const EventList& events = *in_events;
   if (!done) {
     // One pass over the events: the changed rows in order of their first event and, when the dense path is

@@ -10,6 +10,7 @@
 #include "graph_builder.hpp"
 #include "kernels.hpp"
 #include "unit_diff.hpp"
+#include "unit_movement.hpp"
 #include "prologue_conv.hpp"
 #include "snnconv/ann_baseline/qann.hpp"
 #include "snnconv/ann_baseline/reference.hpp"
@@ -673,6 +674,72 @@ TEST_SUITE("unit") {
           }
     }
     if (detected_isa() >= Isa::avx512_vnni) CHECK(checked == 64);
+  }
+
+  TEST_CASE("a first step's lazy event list (count-only sweep) writes out the events the sweep emits, and views count them") {
+    std::mt19937_64 rng(47);
+    std::uniform_int_distribution<std::int32_t> ad(-3000, 3000);
+    int checked = 0;
+    for (const snn::Kernels& k : variants()) {
+      if (!k.eval_fire_acc_rows) continue;
+      for (bool burst : {false, true})
+        for (std::int64_t w : {std::int64_t{17}, std::int64_t{80}}) {
+          CAPTURE(burst);
+          CAPTURE(w);
+          const std::int64_t total_rows = 6;  // two samples of three rows
+          std::vector<std::int32_t> rows(static_cast<std::size_t>(total_rows));
+          for (std::size_t r = 0; r < rows.size(); ++r) rows[r] = static_cast<std::int32_t>(r);
+          std::vector<std::int32_t> acc(static_cast<std::size_t>(total_rows * w));
+          for (auto& a : acc) a = rng() % 3 == 0 ? 0 : ad(rng);  // a third of the neurons stay at 0
+          std::vector<float> c(static_cast<std::size_t>(w), 1e-3f), b(static_cast<std::size_t>(w), 0.0f);
+          auto run = [&](bool count_only, std::vector<std::int32_t>& cnt, std::vector<snn::Event>& ev) {
+            std::vector<std::int32_t> tgt(acc.size(), 0);
+            cnt.assign(acc.size(), 0);
+            ev.assign(acc.size(), {});
+            std::vector<std::int32_t> fired(static_cast<std::size_t>(total_rows * 2));
+            std::vector<std::uint8_t> rem(fired.size());
+            std::int64_t nf = 0;
+            snn::FireTally tally;
+            tally.count_only = count_only;
+            const std::int64_t n = k.eval_fire_acc_rows(acc.data(), c.data(), 1, b.data(), rows.data(), total_rows, w,
+                                                        Activation::none, 0.21f, -8, 7, tgt.data(), cnt.data(), burst, true,
+                                                        ev.data(), fired.data(), rem.data(), nf, tally);
+            ev.resize(static_cast<std::size_t>(n));
+          };
+          std::vector<std::int32_t> c1, c2;
+          std::vector<snn::Event> e1, e2;
+          run(false, c1, e1);
+          run(true, c2, e2);
+          REQUIRE(!e1.empty());
+          REQUIRE(e1.size() < acc.size());
+          CHECK(c1 == c2);
+          REQUIRE(e2.size() == e1.size());  // the count-only sweep still counts what fired
+          snn::EventList lazy;
+          lazy.set_lazy(c2.data(), c2.size(), e2.size());
+          CHECK(lazy.lazy());
+          CHECK(lazy.size() == e1.size());
+          // A view holding every other element of a sample counts the lazy list's events as the written list's.
+          snn::ViewMap view;
+          view.n_storage = 3 * w;
+          view.div_storage = snn::FastDiv(view.n_storage);
+          view.dest.assign(static_cast<std::size_t>(view.n_storage), -1);
+          for (std::int64_t i = 0; i < view.n_storage; i += 2) {
+            view.dest[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(view.n_view++);
+            view.src.push_back(static_cast<std::int32_t>(i));
+          }
+          const std::size_t seen_lazy = snn::view_event_count(view, lazy);
+          lazy.materialize();
+          CHECK(!lazy.lazy());
+          CHECK(snn::view_event_count(view, lazy) == seen_lazy);
+          REQUIRE(lazy.size() == e1.size());
+          bool same = true;
+          for (std::size_t e = 0; same && e < e1.size(); ++e)
+            same = lazy.data()[e].index == e1[e].index && lazy.data()[e].delta == e1[e].delta;
+          CHECK(same);
+          ++checked;
+        }
+    }
+    CHECK(checked >= 4);
   }
 }
 
