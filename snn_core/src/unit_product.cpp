@@ -67,12 +67,6 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.rows_changed.clear();
   x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
   x.col_flag.assign(bt * static_cast<std::size_t>(p.n), 0);
-  // One entry more than can be kept: the B loop writes its candidate entry before it knows whether to keep it.
-  x.cols.assign(bt * static_cast<std::size_t>(p.n) + 1, 0);
-  x.n_cols = 0;
-  x.col_count.assign(bt, 0);
-  x.batches.assign(bt + 1, 0);
-  x.n_batches = 0;
   x.db = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
@@ -124,51 +118,44 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  bool sparse_b = false;  // some batch entry with B events takes the row updates
   // A_t: the operand's own counts, which its producer has already stepped with this step's events (units run in
   // topological order), so the unit keeps no copy of A. Through a view, the batch entries the step reads are
   // gathered (below, once they are known).
   const ViewMap* const view_a = st.plan.view(p.a);
   const std::int32_t* a_t = view_a && gate ? whole_a(p, x, st) : st.counts(p.a).data();
   if (!gate) {
-    // A's events in one pass: per batch entry counted and the changed rows kept (the row of A's element is its
-    // accumulator row: index / K). Then, per batch entry, the cheaper exact
-    // method: the events' row updates, or acc = A_t B_t recomputed (vector operations counted in registers
-    // of `lanes` int32).
-    // Events come grouped by batch entry (a population emits them row by row): each entry's count is kept in
-    // a register while its run lasts, and the arrays are reached through local pointers (the byte flags'
-    // stores could alias any vector's internals and would force every pointer to be reloaded per event).
-    const FastDiv div_m(p.m);
+    // A's events in one pass: per batch entry counted, and the row of each event (its accumulator row: index / K)
+    // flagged, by unconditional stores (the flagged rows are read off the flags per batch entry in
+    // step_product). Then B's events: per batch entry counted, their columns flagged. Then, per batch entry,
+    // the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector operations
+    // counted in registers of `lanes` int32). Histograms rather than runs: a view's events (the heads' split)
+    // interleave their batch entries, and the runs' data-dependent branch mispredicted there.
+    // The arrays are reached through local pointers (the byte flags' stores could alias any vector's internals
+    // and would force every pointer to be reloaded per event).
+    const FastDiv div_m(p.m), div_k = p.div_k, div_kn = p.div_kn, div_n = p.div_n;
     std::uint8_t* const row_flag = x.row_flag.data();
+    std::uint8_t* const col_flag = x.col_flag.data();
     std::int32_t* const a_events = x.a_events.data();
     std::int32_t* const b_events = x.b_events.data();
     {
-      std::int64_t run_bt = 0;
-      std::int32_t run = 0;
-      // Indices are split (two multiplications) only when an event leaves the row of the one before.
-      std::int64_t lo = 0, hi = 0;
-      for (const Event& e : ea) {
-        if (e.index < lo || e.index >= hi) {
-          const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
-          lo = row * p.k;
-          hi = lo + p.k;
-          if (bt != run_bt) {
-            a_events[run_bt] += run;
-            run_bt = bt;
-            run = 0;
-          }
-          if (!row_flag[row]) {
-            row_flag[row] = 1;
-            x.rows_changed.push_back(static_cast<std::int32_t>(row));
-          }
-        }
-        ++run;
+      const Event* const ev = ea.data();
+      const std::size_t n = ea.size();
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::int64_t row = div_k.div(ev[k].index);
+        row_flag[row] = 1;
+        ++a_events[div_m.div(row)];
       }
-      a_events[run_bt] += run;
-      // B's events come through a transposition (K^T), their batch entries interleaved: a histogram, without the
-      // runs' data-dependent branch. The batch entries with events of either operand are then read off the
-      // counts (a pass holds few of them: samples x heads).
-      const FastDiv div_kn = p.div_kn;
-      for (const Event& e : eb) ++b_events[div_kn.div(e.index)];
+      const Event* const evb = eb.data();
+      const std::size_t nb = eb.size();
+      const std::int64_t kn = p.k * p.n;
+      for (std::size_t k = 0; k < nb; ++k) {
+        const std::int64_t bt = div_kn.div(evb[k].index), rest = evb[k].index - bt * kn;
+        col_flag[bt * p.n + (rest - div_n.div(rest) * p.n)] = 1;
+        ++b_events[bt];
+      }
+      // The batch entries with events of either operand are read off the counts (a pass holds few of them:
+      // samples x heads).
       const auto entries = static_cast<std::int32_t>(x.a_events.size());
       for (std::int32_t bt = 0; bt < entries; ++bt)
         if ((a_events[bt] | b_events[bt]) != 0) x.touched.push_back(bt);
@@ -184,12 +171,14 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     // cost per term (kernels_avx512.cpp; measured in docs/benchmarks.md).
     const std::int64_t dense_cost = (p.m * p.k * vn + 3) / 4 + 2 * p.m * vn;
     bool sparse_a = false;
+    sparse_b = false;
     for (std::int32_t bt : x.touched) {
       const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
       const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
       const bool dense = !std::is_same_v<Acc, std::int64_t> && dense_cost < sparse_cost;
       x.dense[static_cast<std::size_t>(bt)] = dense;
       sparse_a = sparse_a || (!dense && na > 0);
+      sparse_b = sparse_b || (!dense && nb > 0);
     }
     // a_t B_{t-1} in the sparse batch entries (s.b is still B_{t-1}: B's events are applied below).
     if (sparse_a)
@@ -237,43 +226,32 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
     return;
   }
+  // B_t = B_{t-1} + b_t; the sparse batch entries also gather the step's events by operand row (db). When every
+  // batch entry with B events is dense (the usual case in strict mode), the copy's update is all there is.
   {
     std::int32_t* const sb = s.b.data();
-    const std::uint8_t* const dense = x.dense.data();
-    std::int32_t* const db = x.db.data();
-    std::uint8_t* const db_flag = x.db_flag.data();
-    std::uint8_t* const col_flag = x.col_flag.data();
-    std::int32_t* const col_count = x.col_count.data();
-    std::int32_t* const cols = x.cols.data();
-    std::int32_t* const batches = x.batches.data();
-    std::int64_t n_cols = x.n_cols, n_batches = x.n_batches;
-    const FastDiv div_kn = p.div_kn, div_n = p.div_n;  // in registers, not reloaded per event
-    const std::int64_t kn = p.k * p.n;
-    for (const Event& e : eb) {
-      const std::int64_t bt = div_kn.div(e.index), rest = e.index - bt * kn;
-      const std::int64_t q = div_n.div(rest), j = rest - q * p.n;
-      const std::int64_t row = bt * p.k + q;
-      sb[e.index] += e.delta;
-      if (!dense[bt]) {
-        db[e.index] += e.delta;
-        if (!db_flag[row]) {
-          db_flag[row] = 1;
-          x.db_rows.push_back(static_cast<std::int32_t>(row));
+    const Event* const ev = eb.data();
+    const std::size_t nb = eb.size();
+    if (!sparse_b) {
+      for (std::size_t k = 0; k < nb; ++k) sb[ev[k].index] += ev[k].delta;
+    } else {
+      const std::uint8_t* const dense = x.dense.data();
+      std::int32_t* const db = x.db.data();
+      std::uint8_t* const db_flag = x.db_flag.data();
+      const FastDiv div_n = p.div_n, div_k = p.div_k;  // in registers, not reloaded per event
+      for (std::size_t k = 0; k < nb; ++k) {
+        const Event e = ev[k];
+        sb[e.index] += e.delta;
+        const std::int64_t row = div_n.div(e.index);  // bt * K + q
+        if (!dense[div_k.div(row)]) {
+          db[e.index] += e.delta;
+          if (!db_flag[row]) {
+            db_flag[row] = 1;
+            x.db_rows.push_back(static_cast<std::int32_t>(row));
+          }
         }
       }
-      // Column j of every row of this batch entry changed: counted, and marked, in step_product. Appended
-      // without a branch on whether it is new (the columns of a transposed operand's events look random).
-      const std::int64_t col = bt * p.n + j;
-      const std::int32_t fresh = col_flag[col] ^ 1;
-      col_flag[col] = 1;
-      cols[n_cols] = static_cast<std::int32_t>(col);
-      n_cols += fresh;
-      batches[n_batches] = static_cast<std::int32_t>(bt);
-      n_batches += fresh & static_cast<std::int32_t>(col_count[bt] == 0);
-      col_count[bt] += fresh;
     }
-    x.n_cols = n_cols;
-    x.n_batches = n_batches;
   }
   b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
@@ -305,11 +283,8 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           }
       }
     }
-    x.a_events[static_cast<std::size_t>(bt)] = 0;
-    x.b_events[static_cast<std::size_t>(bt)] = 0;
-    x.dense[static_cast<std::size_t>(bt)] = 0;
   }
-  x.touched.clear();
+  // x.touched, the counts and the flags are read and cleared by step_product (mark_changed).
 }
 
 // The first step of a run from rest (not causal decoding): A_0 = B_0 = 0, so the product rule's sum is just
@@ -343,6 +318,46 @@ void first_step_dense(const ProductParams& p, ProductState& s, ProductScratch& x
         }
     }
   }
+}
+
+// The output rows an ungated step changed, read off the flags of the batch entries it touched (x.touched):
+// rows with A events change whole; B's events changed columns, and in a batch entry with columns J the rows
+// without A events change in J only. The ledger counts those (M - rows with A events) * |J| elements; the rows
+// are evaluated whole. The flags and counts are cleared for the next step.
+void mark_touched(const ProductParams& p, ProductScratch& x, Step& st) {
+  if (x.touched.empty()) return;
+  std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
+  rows.clear();
+  std::int64_t exact = 0;
+  const bool whole_rows = !st.first || st.incremental;  // a first step from rest marks its output fresh instead
+  for (std::int32_t bt : x.touched) {
+    std::uint8_t* const rf = x.row_flag.data() + std::int64_t{bt} * p.m;
+    std::int64_t cols = 0;
+    if (x.b_events[static_cast<std::size_t>(bt)] != 0) {
+      std::uint8_t* const cf = x.col_flag.data() + std::int64_t{bt} * p.n;
+      for (std::int64_t j = 0; j < p.n; ++j) cols += cf[j];
+      std::fill_n(cf, p.n, std::uint8_t{0});
+    }
+    if (x.a_events[static_cast<std::size_t>(bt)] != 0 || (cols > 0 && !st.first)) {
+      std::int64_t others = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t r = std::int64_t{bt} * p.m + i;
+        if (rf[i]) {
+          if (whole_rows) st.mark_row(p.out, r);
+        } else if (cols > 0 && !st.first) {
+          rows.push_back(static_cast<std::int32_t>(r));
+          ++others;
+        }
+      }
+      exact += others * cols;
+      std::fill_n(rf, p.m, std::uint8_t{0});
+    }
+    x.a_events[static_cast<std::size_t>(bt)] = 0;
+    x.b_events[static_cast<std::size_t>(bt)] = 0;
+    x.dense[static_cast<std::size_t>(bt)] = 0;
+  }
+  x.touched.clear();
+  if (!st.first) st.mark_rows_covering(p.out, rows, exact);
 }
 
 }  // namespace
@@ -392,31 +407,10 @@ void step_product(const Unit& u, Step& st) {
       for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
   } else {
     for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
-    // B's events changed columns: in a batch entry with columns J, the rows without A events change in J only.
-    // The ledger counts those (M - rows with A events) * |J| elements; the rows are evaluated whole.
-    std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
-    rows.clear();
-    std::int64_t exact = 0;
-    for (std::int64_t k = 0; k < x.n_batches; ++k) {
-      const std::int32_t bt = x.batches[static_cast<std::size_t>(k)];
-      std::int64_t others = 0;
-      for (std::int64_t i = 0; i < p.m; ++i) {
-        const std::int64_t r = std::int64_t{bt} * p.m + i;
-        if (x.row_flag[static_cast<std::size_t>(r)]) continue;
-        rows.push_back(static_cast<std::int32_t>(r));
-        ++others;
-      }
-      exact += others * x.col_count[static_cast<std::size_t>(bt)];
-      x.col_count[static_cast<std::size_t>(bt)] = 0;
-    }
-    st.mark_rows_covering(p.out, rows, exact);
   }
   for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
   x.rows_changed.clear();
-  for (std::int64_t k = 0; k < x.n_cols; ++k) x.col_flag[static_cast<std::size_t>(x.cols[static_cast<std::size_t>(k)])] = 0;
-  x.n_cols = 0;
-  for (std::int64_t k = 0; k < x.n_batches; ++k) x.col_count[static_cast<std::size_t>(x.batches[static_cast<std::size_t>(k)])] = 0;
-  x.n_batches = 0;
+  mark_touched(p, x, st);
 }
 
 }  // namespace snnconv::snn

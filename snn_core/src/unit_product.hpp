@@ -31,13 +31,8 @@ struct ProductState {
 
 struct ProductScratch {
   std::vector<std::uint8_t> row_flag;      // [samples * batch * M] rows with A events
-  std::vector<std::int32_t> rows_changed;
+  std::vector<std::int32_t> rows_changed;  // causal decoding: those rows (an ungated step reads the flags)
   std::vector<std::uint8_t> col_flag;      // [samples * batch * N] columns with B events
-  std::vector<std::int32_t> cols;          // [samples * batch * N + 1] those columns: cols[0 .. n_cols)
-  std::int64_t n_cols = 0;
-  std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
-  std::vector<std::int32_t> batches;       // [samples * batch + 1] batch entries with B events: [0 .. n_batches)
-  std::int64_t n_batches = 0;
   StateVector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
   std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
   std::vector<std::int32_t> db_rows;
