@@ -3,6 +3,7 @@
 // scores): exact, and a new row costs only its own pairs.
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <type_traits>
 #include <cstdlib>
 
@@ -110,9 +111,59 @@ void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int
   }
 }
 
+// A step's events of an operand as the product reads them: its population's list, translated through the view's
+// map inside the product's own loops when the operand is a view (a translated copy of the list cost a pass that
+// wrote every event and a read of it per loop).
+struct Operand {
+  const Event* ev = nullptr;
+  std::size_t n = 0;
+  const ViewMap* view = nullptr;
+  std::int64_t samples = 1;
+};
+
+Operand operand(Step& st, int v) {
+  const EventList& e = st.events(v);
+  return {e.data(), e.size(), st.plan.view(v), st.state.batch};
+}
+
+// Calls f(index, delta) for each event as the operand reads it, in the list's order; returns how many there were
+// (a view drops the elements it leaves out). As view_events (unit_movement.cpp): events come in runs of one sample.
+template <typename F>
+inline std::size_t for_each_event(const Operand& o, F&& f) {
+  const Event* __restrict const ev = o.ev;
+  const std::size_t n = o.n;
+  if (!o.view) {
+    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{ev[k].index}, ev[k].delta);
+    return n;
+  }
+  const ViewMap& m = *o.view;
+  const std::int32_t* __restrict const dest = m.dest.data();
+  if (o.samples == 1 && m.whole) {
+    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{dest[ev[k].index]}, ev[k].delta);
+    return n;
+  }
+  std::int64_t lo = 0, hi = 0, base = 0;
+  std::size_t seen = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::int64_t index = ev[k].index;
+    if (index < lo || index >= hi) {
+      const std::int64_t sample = m.div_storage.div(index);
+      lo = sample * m.n_storage;
+      hi = lo + m.n_storage;
+      base = sample * m.n_view;
+    }
+    const std::int32_t d = dest[index - lo];
+    if (d >= 0) {
+      f(base + d, ev[k].delta);
+      ++seen;
+    }
+  }
+  return seen;
+}
+
 template <typename Acc>
-void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, const EventList& ea,
-                  const EventList& eb, std::uint64_t& a_pairs, std::uint64_t& b_pairs) {
+void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, const Operand& ea,
+                  const Operand& eb, std::size_t& n_a, std::size_t& n_b, std::uint64_t& a_pairs, std::uint64_t& b_pairs) {
   const Kernels& kern = st.plan.kernels;
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
@@ -139,21 +190,20 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     std::int32_t* const a_events = x.a_events.data();
     std::int32_t* const b_events = x.b_events.data();
     {
-      const Event* const ev = ea.data();
-      const std::size_t n = ea.size();
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::int64_t row = div_k.div(ev[k].index);
+      n_a = for_each_event(ea, [&](std::int64_t index, std::int32_t) {
+        const std::int64_t row = div_k.div(index);
         row_flag[row] = 1;
         ++a_events[div_m.div(row)];
-      }
-      const Event* const evb = eb.data();
-      const std::size_t nb = eb.size();
-      const std::int64_t kn = p.k * p.n;
-      for (std::size_t k = 0; k < nb; ++k) {
-        const std::int64_t bt = div_kn.div(evb[k].index), rest = evb[k].index - bt * kn;
-        col_flag[bt * p.n + (rest - div_n.div(rest) * p.n)] = 1;
+      });
+      // B's copy becomes B_t in the same pass (a sparse batch entry's a_t B_{t-1} takes the events back out).
+      std::int32_t* const sb = s.b.data();
+      const std::int64_t kn = p.k * p.n, n_cols = p.n;
+      n_b = for_each_event(eb, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t bt = div_kn.div(index), rest = index - bt * kn;
+        col_flag[bt * n_cols + (rest - div_n.div(rest) * n_cols)] = 1;
         ++b_events[bt];
-      }
+        sb[index] += delta;
+      });
       // The batch entries with events of either operand are read off the counts (a pass holds few of them:
       // samples x heads).
       const auto entries = static_cast<std::int32_t>(x.a_events.size());
@@ -180,16 +230,23 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       sparse_a = sparse_a || (!dense && na > 0);
       sparse_b = sparse_b || (!dense && nb > 0);
     }
-    // a_t B_{t-1} in the sparse batch entries (s.b is still B_{t-1}: B's events are applied below).
-    if (sparse_a)
-      for (const Event& e : ea) {
-        const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row), q = e.index - row * p.k;
+    // a_t B_{t-1} in the sparse batch entries: s.b holds B_t, so B's events are taken out for this pass and
+    // put back after it (rare in a strict run: the row updates win only where both operands have few events).
+    if (sparse_a) {
+      std::int32_t* const sb = s.b.data();
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) { sb[index] -= delta; });
+      for_each_event(ea, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t row = p.div_k.div(index), bt = div_m.div(row), q = index - row * p.k;
         if (!x.dense[static_cast<std::size_t>(bt)])
-          add_scaled(kern, acc + row * p.n, s.b.data() + (bt * p.k + q) * p.n, e.delta, p.n);
-      }
-    a_pairs += static_cast<std::uint64_t>(ea.size()) * static_cast<std::uint64_t>(p.n);
+          add_scaled(kern, acc + row * p.n, sb + (bt * p.k + q) * p.n, delta, p.n);
+      });
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) { sb[index] += delta; });
+    }
+    a_pairs += static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
   } else {
-    for (const Event& e : ea) {
+    n_a = ea.n;  // a gated step reads translated lists (no view)
+    n_b = eb.n;
+    for (const Event& e : std::span(ea.ev, ea.n)) {
       const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
       const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
       const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
@@ -210,7 +267,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
   }
   if (gate) {
-    for (const Event& e : eb) {
+    for (const Event& e : std::span(eb.ev, eb.n)) {
       const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
       const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
       const Acc d = e.delta;
@@ -226,34 +283,26 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
     return;
   }
-  // B_t = B_{t-1} + b_t; the sparse batch entries also gather the step's events by operand row (db). When every
-  // batch entry with B events is dense (the usual case in strict mode), the copy's update is all there is.
+  // The sparse batch entries gather the step's B events by operand row (db); s.b is already B_t.
   {
-    std::int32_t* const sb = s.b.data();
-    const Event* const ev = eb.data();
-    const std::size_t nb = eb.size();
-    if (!sparse_b) {
-      for (std::size_t k = 0; k < nb; ++k) sb[ev[k].index] += ev[k].delta;
-    } else {
+    if (sparse_b) {
       const std::uint8_t* const dense = x.dense.data();
       std::int32_t* const db = x.db.data();
       std::uint8_t* const db_flag = x.db_flag.data();
       const FastDiv div_n = p.div_n, div_k = p.div_k;  // in registers, not reloaded per event
-      for (std::size_t k = 0; k < nb; ++k) {
-        const Event e = ev[k];
-        sb[e.index] += e.delta;
-        const std::int64_t row = div_n.div(e.index);  // bt * K + q
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t row = div_n.div(index);  // bt * K + q
         if (!dense[div_k.div(row)]) {
-          db[e.index] += e.delta;
+          db[index] += delta;
           if (!db_flag[row]) {
             db_flag[row] = 1;
             x.db_rows.push_back(static_cast<std::int32_t>(row));
           }
         }
-      }
+      });
     }
   }
-  b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
+  b_pairs += static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
     const std::int64_t bt = p.div_k.div(row), q = row - bt * p.k;
     std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
@@ -385,14 +434,21 @@ void step_product(const Unit& u, Step& st) {
     a_pairs = static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
     b_pairs = static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   } else {
-    const EventList& ea = events_as_read(st, p.a, x.a_view_events);
-    const EventList& eb = events_as_read(st, p.b, x.b_view_events);
-    n_a = ea.size();
-    n_b = eb.size();
+    const ValueInfo& out = st.info(p.out);
+    Operand oa, ob;
+    if (st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty()) {  // gated (apply_events)
+      const EventList& ea = events_as_read(st, p.a, x.a_view_events);
+      const EventList& eb = events_as_read(st, p.b, x.b_view_events);
+      oa = {ea.data(), ea.size()};
+      ob = {eb.data(), eb.size()};
+    } else {
+      oa = operand(st, p.a);
+      ob = operand(st, p.b);
+    }
     if (p.acc64)
-      apply_events(p, s, x, s.acc64.data(), st, ea, eb, a_pairs, b_pairs);
+      apply_events(p, s, x, s.acc64.data(), st, oa, ob, n_a, n_b, a_pairs, b_pairs);
     else
-      apply_events(p, s, x, s.acc32.data(), st, ea, eb, a_pairs, b_pairs);
+      apply_events(p, s, x, s.acc32.data(), st, oa, ob, n_a, n_b, a_pairs, b_pairs);
   }
   Counters& c = st.counters(u);
   c.acs[width_slot(vb.bits)] += a_pairs;
