@@ -18,6 +18,7 @@ struct ProductParams {
   float s_a = 1.0f, s_b = 1.0f;
   float ab_step = 1.0f;  // s_a * s_b, the factor product_value forms first
   bool acc64 = false;    // int64 accumulators (the int32 bound K * max|a| * max|b| does not hold)
+  bool i16 = false;      // int32 accumulators and both operands' counts within int16: Kernels::matmul_i16 applies
   FastDiv div_mk, div_k, div_kn, div_n;  // splitting event indices of A [.., M, K] and B [.., K, N]
 };
 
@@ -44,6 +45,7 @@ struct ProductScratch {
   // the view's indices, and A_t gathered through the map for the batch entries a step reads.
   EventList a_view_events, b_view_events;
   StateVector<std::int32_t> a_gather;  // [samples * batch * M * K] when A is a view, else empty
+  std::vector<std::int32_t> pack;      // matmul_i16's scratch for one batch entry (i16), else empty
 };
 
 }  // namespace snnconv::snn
