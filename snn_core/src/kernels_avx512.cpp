@@ -610,12 +610,16 @@ void matmul_i16_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_
   const std::int64_t kp = (k + 1) / 2;
   std::int32_t* const ap = pack;           // [m][kp]
   std::int32_t* const bp = pack + m * kp;  // [kp][n]
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t q = 0; q < k; q += 32) {  // 16 pairs per vector; lanes past k load as 0 (the padding)
-      const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(tail_mask(k - q), a + i * k + q));
-      const __m256i h1 = _mm512_cvtepi32_epi16(
-          _mm512_maskz_loadu_epi32(k - q > 16 ? tail_mask(k - q - 16) : __mmask16{0}, a + i * k + q + 16));
-      _mm512_mask_storeu_epi32(ap + i * kp + q / 2, tail_mask(kp - q / 2),
+  // a narrowed row by row, 16 pairs per vector, lanes past the row loaded as 0 (an odd k's padding); with k even no
+  // pair straddles two rows and a is narrowed as one flat row.
+  const std::int64_t rows = k % 2 == 0 ? 1 : m, len = k % 2 == 0 ? m * k : k, len_pairs = (len + 1) / 2;
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t q = 0; q < len; q += 32) {
+      const std::int32_t* const from = a + i * len + q;
+      const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(tail_mask(len - q), from));
+      const __m256i h1 =
+          _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(len - q > 16 ? tail_mask(len - q - 16) : __mmask16{0}, from + 16));
+      _mm512_mask_storeu_epi32(ap + i * len_pairs + q / 2, tail_mask(len_pairs - q / 2),
                                _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
     }
   const __m512i low = _mm512_set1_epi32(0xffff);
