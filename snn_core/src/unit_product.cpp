@@ -102,9 +102,6 @@ const std::int32_t* whole_a(const ProductParams& p, ProductScratch& x, Step& st)
   return x.a_gather.data();
 }
 
-// First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
-// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
-// gathered by operand row q, so that every row i of A with A[i][q] != 0 adds that row of events at once.
 // c = a b of one batch entry with int32 accumulators: by int16 pairs where the counts allow it (AVX-512 VNNI: twice
 // the products per instruction, and vpdpwssd is cheaper than vpmulld's), else matmul_i32.
 void matmul(const ProductParams& p, ProductScratch& x, const Kernels& kern, const std::int32_t* a, const std::int32_t* b,
@@ -115,6 +112,9 @@ void matmul(const ProductParams& p, ProductScratch& x, const Kernels& kern, cons
     kern.matmul_i32(a, b, c, p.m, p.k, p.n);
 }
 
+// First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
+// (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
+// gathered by operand row q, so that every row i of A with A[i][q] != 0 adds that row of events at once.
 template <typename Acc>
 void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int32_t a, std::int64_t n) {
   if constexpr (std::is_same_v<Acc, std::int32_t>) {
@@ -190,10 +190,10 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
   const std::int32_t* a_t = view_a && gate ? whole_a(p, x, st) : st.counts(p.a).data();
   if (!gate) {
     // A's events in one pass: per batch entry counted, and the row of each event (its accumulator row: index / K)
-    // flagged, by unconditional stores (the flagged rows are read off the flags per batch entry in
-    // step_product). Then B's events: per batch entry counted, their columns flagged. Then, per batch entry,
-    // the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector operations
-    // counted in registers of `lanes` int32). Histograms rather than runs: a view's events (the heads' split)
+    // flagged, by unconditional stores (the flagged rows are read off the flags per batch entry by
+    // mark_touched). Then B's events: per batch entry counted, their columns flagged, B's copy stepped. Then, per
+    // batch entry, the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector
+    // operations counted in registers of `lanes` int32). Histograms rather than runs: a view's events (the heads' split)
     // interleave their batch entries, and the runs' data-dependent branch mispredicted there.
     // The arrays are reached through local pointers (the byte flags' stores could alias any vector's internals
     // and would force every pointer to be reloaded per event).

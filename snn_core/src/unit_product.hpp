@@ -42,7 +42,8 @@ struct ProductScratch {
   std::vector<std::uint8_t> dense;
   std::vector<std::int32_t> touched;
   // Operands that are views of a population (a folded Transpose: the heads' split, K^T): their events with
-  // the view's indices, and A_t gathered through the map for the batch entries a step reads.
+  // the view's indices (a gated step of causal decoding; an ungated step translates them inside its loops), and
+  // A_t gathered through the map for the batch entries a step reads.
   EventList a_view_events, b_view_events;
   StateVector<std::int32_t> a_gather;  // [samples * batch * M * K] when A is a view, else empty
   std::vector<std::int32_t> pack;      // matmul_i16's scratch for one batch entry (i16), else empty
