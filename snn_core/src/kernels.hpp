@@ -236,10 +236,20 @@ struct Kernels {
   // the sums fit in int32).
   void (*matmul_i32)(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
                      std::int64_t n) = nullptr;
+  // matmul_i32 when every entry of a and b lies in [-32767, 32767] (the caller ensures it, and that the sums fit in
+  // int32); `pack` has room for matmul_i16_pack_words(m, k, n) int32. Null where the instruction set has no
+  // faster form than matmul_i32 (AVX-512 VNNI: pairs of k summed by vpdpwssd).
+  void (*matmul_i16)(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                     std::int64_t n, std::int32_t* pack) = nullptr;
   int lanes = 8;  // int32 lanes per vector register of this instruction set
   std::int64_t (*fire)(std::int32_t* count, const std::int32_t* target, std::int64_t n, std::int32_t base, bool burst,
                        Event* out, FireTally& tally) = nullptr;
 };
+
+// Scratch of matmul_i16: a's rows and b's pairs of rows as int16 pairs, k padded to even.
+inline std::int64_t matmul_i16_pack_words(std::int64_t m, std::int64_t k, std::int64_t n) {
+  return (m + n) * ((k + 1) / 2);
+}
 
 // The kernels of instruction set `isa` (the reference ones for nothing faster).
 Kernels kernels_for(Isa isa);

@@ -552,6 +552,99 @@ void matmul_i32_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_
   }
 }
 
+// NR rows x NB blocks of 16 columns of matmul_i16: a's pairs [NR][kp], b's pairs [kp][ldb] from its first column,
+// `cols` columns left.
+// acc + the pairwise products of a and b's int16 pairs (vpdpwssd). In asm: GCC's intrinsic did not tie the
+// accumulator to its register and copied (and spilled) every accumulator around each instruction.
+inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+template <int NR, int NB>
+void matmul_i16_tile(const std::int32_t* ap, std::int64_t kp, const std::int32_t* bp, std::int64_t cols, std::int64_t ldb,
+                     std::int32_t* c) {
+  static_assert(NR == 1 || NR == 4, "one or four rows");
+  static_assert(NB == 1 || NB == 2, "one or two blocks");
+  // Named accumulators (arrays of them were kept in memory and stored back every iteration).
+  const __mmask16 m0 = tail_mask(cols), m1 = NB == 2 ? tail_mask(cols - 16) : __mmask16{0};
+  __m512i r00 = _mm512_setzero_si512(), r01 = r00, r10 = r00, r11 = r00, r20 = r00, r21 = r00, r30 = r00, r31 = r00;
+  for (std::int64_t p = 0; p < kp; ++p) {
+    const __m512i b0 = _mm512_maskz_loadu_epi32(m0, bp + p * ldb);
+    const __m512i b1 = NB == 2 ? _mm512_maskz_loadu_epi32(m1, bp + p * ldb + 16) : b0;
+    const __m512i e0 = _mm512_set1_epi32(ap[p]);
+    r00 = dpwssd(r00, e0, b0);
+    if constexpr (NB == 2) r01 = dpwssd(r01, e0, b1);
+    if constexpr (NR == 4) {
+      const __m512i e1 = _mm512_set1_epi32(ap[kp + p]);
+      r10 = dpwssd(r10, e1, b0);
+      if constexpr (NB == 2) r11 = dpwssd(r11, e1, b1);
+      const __m512i e2 = _mm512_set1_epi32(ap[2 * kp + p]);
+      r20 = dpwssd(r20, e2, b0);
+      if constexpr (NB == 2) r21 = dpwssd(r21, e2, b1);
+      const __m512i e3 = _mm512_set1_epi32(ap[3 * kp + p]);
+      r30 = dpwssd(r30, e3, b0);
+      if constexpr (NB == 2) r31 = dpwssd(r31, e3, b1);
+    }
+  }
+  _mm512_mask_storeu_epi32(c, m0, r00);
+  if constexpr (NB == 2) _mm512_mask_storeu_epi32(c + 16, m1, r01);
+  if constexpr (NR == 4) {
+    _mm512_mask_storeu_epi32(c + ldb, m0, r10);
+    _mm512_mask_storeu_epi32(c + 2 * ldb, m0, r20);
+    _mm512_mask_storeu_epi32(c + 3 * ldb, m0, r30);
+    if constexpr (NB == 2) {
+      _mm512_mask_storeu_epi32(c + ldb + 16, m1, r11);
+      _mm512_mask_storeu_epi32(c + 2 * ldb + 16, m1, r21);
+      _mm512_mask_storeu_epi32(c + 3 * ldb + 16, m1, r31);
+    }
+  }
+}
+
+// matmul_i32 for int16 entries: the four rows of a and 16 columns as in matmul_i32_avx512, but each instruction
+// multiplies a pair of k and adds both products (vpdpwssd; exact: the caller bounds every sum to int32). a's rows
+// are narrowed to int16, so one int32 of a row holds the pair (a[i][2p], a[i][2p+1]); b's rows 2p and 2p + 1
+// are interleaved column by column into int32 pairs the same way. An odd k pads the last pair with 0.
+void matmul_i16_avx512(const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t m, std::int64_t k,
+                       std::int64_t n, std::int32_t* pack) {
+  const std::int64_t kp = (k + 1) / 2;
+  std::int32_t* const ap = pack;           // [m][kp]
+  std::int32_t* const bp = pack + m * kp;  // [kp][n]
+  // a narrowed row by row, 16 pairs per vector, lanes past the row loaded as 0 (an odd k's padding); with k even no
+  // pair straddles two rows and a is narrowed as one flat row.
+  const std::int64_t rows = k % 2 == 0 ? 1 : m, len = k % 2 == 0 ? m * k : k, len_pairs = (len + 1) / 2;
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t q = 0; q < len; q += 32) {
+      const std::int32_t* const from = a + i * len + q;
+      const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(tail_mask(len - q), from));
+      const __m256i h1 =
+          _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(len - q > 16 ? tail_mask(len - q - 16) : __mmask16{0}, from + 16));
+      _mm512_mask_storeu_epi32(ap + i * len_pairs + q / 2, tail_mask(len_pairs - q / 2),
+                               _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
+    }
+  const __m512i low = _mm512_set1_epi32(0xffff);
+  for (std::int64_t p = 0; p < kp; ++p) {
+    const std::int32_t* b0 = b + 2 * p * n;
+    const bool pair = 2 * p + 1 < k;
+    for (std::int64_t j = 0; j < n; j += 16) {
+      const __mmask16 mj = tail_mask(n - j);
+      const __m512i lo = _mm512_and_si512(_mm512_maskz_loadu_epi32(mj, b0 + j), low);
+      const __m512i hi = pair ? _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mj, b0 + n + j), 16) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(bp + p * n + j, mj, _mm512_or_si512(lo, hi));
+    }
+  }
+  for (std::int64_t j0 = 0; j0 < n; j0 += 32) {
+    std::int64_t i = 0;
+    if (n - j0 > 16) {
+      for (; i + 4 <= m; i += 4) matmul_i16_tile<4, 2>(ap + i * kp, kp, bp + j0, n - j0, n, c + i * n + j0);
+      for (; i < m; ++i) matmul_i16_tile<1, 2>(ap + i * kp, kp, bp + j0, n - j0, n, c + i * n + j0);
+    } else {
+      for (; i + 4 <= m; i += 4) matmul_i16_tile<4, 1>(ap + i * kp, kp, bp + j0, n - j0, n, c + i * n + j0);
+      for (; i < m; ++i) matmul_i16_tile<1, 1>(ap + i * kp, kp, bp + j0, n - j0, n, c + i * n + j0);
+    }
+  }
+}
+
 // diff_row (kernels.hpp) with intrinsics: LayerNorm's sums in int64 lanes (vpmullq squares them exactly), then
 // per element cols * q - S1 in int32 (range checked: the same integer, so the same float), the division, the
 // scale and the shift, each one IEEE operation as in ann::whole_vector_row; softmax's weights gathered from the
@@ -643,6 +736,7 @@ Kernels avx512_kernels() {
   k.eval_fire_src_rows = eval_fire_src_rows_avx512;
   k.add_scaled_row = add_scaled_row_avx512;
   k.matmul_i32 = matmul_i32_avx512;
+  k.matmul_i16 = matmul_i16_avx512;
   k.lanes = 16;
   k.fire = fire_avx512;
   k.diff_row = diff_row_avx512;

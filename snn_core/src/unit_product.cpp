@@ -3,6 +3,7 @@
 // scores): exact, and a new row costs only its own pairs.
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <type_traits>
 #include <cstdlib>
 
@@ -33,6 +34,8 @@ ProductParams plan_product(const PlanBuilder& b, NodeId id) {
   const double bound = static_cast<double>(p.k) * static_cast<double>(a.max_abs_count) *
                        static_cast<double>(bv.max_abs_count);
   p.acc64 = bound > static_cast<double>(std::numeric_limits<std::int32_t>::max());
+  p.i16 = !p.acc64 && a.max_abs_count <= std::numeric_limits<std::int16_t>::max() &&
+          bv.max_abs_count <= std::numeric_limits<std::int16_t>::max();
   p.div_mk = FastDiv(p.m * p.k);
   p.div_k = FastDiv(p.k);
   p.div_kn = FastDiv(p.k * p.n);
@@ -67,12 +70,6 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   x.rows_changed.clear();
   x.rows_changed.reserve(bt * static_cast<std::size_t>(p.m));
   x.col_flag.assign(bt * static_cast<std::size_t>(p.n), 0);
-  // One entry more than can be kept: the B loop writes its candidate entry before it knows whether to keep it.
-  x.cols.assign(bt * static_cast<std::size_t>(p.n) + 1, 0);
-  x.n_cols = 0;
-  x.col_count.assign(bt, 0);
-  x.batches.assign(bt + 1, 0);
-  x.n_batches = 0;
   x.db = StateVector<std::int32_t>(bt * static_cast<std::size_t>(p.k * p.n));
   x.db_flag.assign(bt * static_cast<std::size_t>(p.k), 0);
   x.db_rows.clear();
@@ -85,6 +82,7 @@ void allocate(const ProductParams& p, ProductState& s, ProductScratch& x, const 
   if (plan.view(p.a)) x.a_view_events.reserve(bt * static_cast<std::size_t>(p.m * p.k));
   if (plan.view(p.b)) x.b_view_events.reserve(bt * static_cast<std::size_t>(p.k * p.n));
   x.a_gather = StateVector<std::int32_t>(plan.view(p.a) ? bt * static_cast<std::size_t>(p.m * p.k) : 0);
+  x.pack.assign(p.i16 && plan.kernels.matmul_i16 ? static_cast<std::size_t>(matmul_i16_pack_words(p.m, p.k, p.n)) : 0, 0);
 }
 
 void reset(ProductState& s) {
@@ -104,6 +102,16 @@ const std::int32_t* whole_a(const ProductParams& p, ProductScratch& x, Step& st)
   return x.a_gather.data();
 }
 
+// c = a b of one batch entry with int32 accumulators: by int16 pairs where the counts allow it (AVX-512 VNNI: twice
+// the products per instruction, and vpdpwssd is cheaper than vpmulld's), else matmul_i32.
+void matmul(const ProductParams& p, ProductScratch& x, const Kernels& kern, const std::int32_t* a, const std::int32_t* b,
+            std::int32_t* c) {
+  if (!x.pack.empty())
+    kern.matmul_i16(a, b, c, p.m, p.k, p.n, x.pack.data());
+  else
+    kern.matmul_i32(a, b, c, p.m, p.k, p.n);
+}
+
 // First A's events against B_{t-1} (a_t.B_{t-1}), then B's events against A_t = A_{t-1} + a_t
 // (A_{t-1}.b_t + a_t.b_t). Exact in integers, only where events occurred. Ungated, B's events of a step are
 // gathered by operand row q, so that every row i of A with A[i][q] != 0 adds that row of events at once.
@@ -116,59 +124,101 @@ void add_scaled(const Kernels& kern, Acc* acc, const std::int32_t* src, std::int
   }
 }
 
+// A step's events of an operand as the product reads them: its population's list, translated through the view's
+// map inside the product's own loops when the operand is a view (a translated copy of the list cost a pass that
+// wrote every event and a read of it per loop).
+struct Operand {
+  const Event* ev = nullptr;
+  std::size_t n = 0;
+  const ViewMap* view = nullptr;
+  std::int64_t samples = 1;
+};
+
+Operand operand(Step& st, int v) {
+  const EventList& e = st.events(v);
+  return {e.data(), e.size(), st.plan.view(v), st.state.batch};
+}
+
+// Calls f(index, delta) for each event as the operand reads it, in the list's order; returns how many there were
+// (a view drops the elements it leaves out). As view_events (unit_movement.cpp): events come in runs of one sample.
+template <typename F>
+inline std::size_t for_each_event(const Operand& o, F&& f) {
+  const Event* __restrict const ev = o.ev;
+  const std::size_t n = o.n;
+  if (!o.view) {
+    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{ev[k].index}, ev[k].delta);
+    return n;
+  }
+  const ViewMap& m = *o.view;
+  const std::int32_t* __restrict const dest = m.dest.data();
+  if (o.samples == 1 && m.whole) {
+    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{dest[ev[k].index]}, ev[k].delta);
+    return n;
+  }
+  std::int64_t lo = 0, hi = 0, base = 0;
+  std::size_t seen = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::int64_t index = ev[k].index;
+    if (index < lo || index >= hi) {
+      const std::int64_t sample = m.div_storage.div(index);
+      lo = sample * m.n_storage;
+      hi = lo + m.n_storage;
+      base = sample * m.n_view;
+    }
+    const std::int32_t d = dest[index - lo];
+    if (d >= 0) {
+      f(base + d, ev[k].delta);
+      ++seen;
+    }
+  }
+  return seen;
+}
+
 template <typename Acc>
-void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, const EventList& ea,
-                  const EventList& eb, std::uint64_t& a_pairs, std::uint64_t& b_pairs) {
+void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Acc* acc, Step& st, const Operand& ea,
+                  const Operand& eb, std::size_t& n_a, std::size_t& n_b, std::uint64_t& a_pairs, std::uint64_t& b_pairs) {
   const Kernels& kern = st.plan.kernels;
   const ValueInfo& va = st.info(p.a);
   const ValueInfo& vb = st.info(p.b);
   const ValueInfo& out = st.info(p.out);
   const bool gate = st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty();
+  bool sparse_b = false;  // some batch entry with B events takes the row updates
   // A_t: the operand's own counts, which its producer has already stepped with this step's events (units run in
   // topological order), so the unit keeps no copy of A. Through a view, the batch entries the step reads are
   // gathered (below, once they are known).
   const ViewMap* const view_a = st.plan.view(p.a);
   const std::int32_t* a_t = view_a && gate ? whole_a(p, x, st) : st.counts(p.a).data();
   if (!gate) {
-    // A's events in one pass: per batch entry counted and the changed rows kept (the row of A's element is its
-    // accumulator row: index / K). Then, per batch entry, the cheaper exact
-    // method: the events' row updates, or acc = A_t B_t recomputed (vector operations counted in registers
-    // of `lanes` int32).
-    // Events come grouped by batch entry (a population emits them row by row): each entry's count is kept in
-    // a register while its run lasts, and the arrays are reached through local pointers (the byte flags'
-    // stores could alias any vector's internals and would force every pointer to be reloaded per event).
-    const FastDiv div_m(p.m);
+    // A's events in one pass: per batch entry counted, and the row of each event (its accumulator row: index / K)
+    // flagged, by unconditional stores (the flagged rows are read off the flags per batch entry by
+    // mark_touched). Then B's events: per batch entry counted, their columns flagged, B's copy stepped. Then, per
+    // batch entry, the cheaper exact method: the events' row updates, or acc = A_t B_t recomputed (vector
+    // operations counted in registers of `lanes` int32). Histograms rather than runs: a view's events (the heads' split)
+    // interleave their batch entries, and the runs' data-dependent branch mispredicted there.
+    // The arrays are reached through local pointers (the byte flags' stores could alias any vector's internals
+    // and would force every pointer to be reloaded per event).
+    const FastDiv div_m(p.m), div_k = p.div_k, div_kn = p.div_kn, div_n = p.div_n;
     std::uint8_t* const row_flag = x.row_flag.data();
+    std::uint8_t* const col_flag = x.col_flag.data();
     std::int32_t* const a_events = x.a_events.data();
     std::int32_t* const b_events = x.b_events.data();
     {
-      std::int64_t run_bt = 0;
-      std::int32_t run = 0;
-      // Indices are split (two multiplications) only when an event leaves the row of the one before.
-      std::int64_t lo = 0, hi = 0;
-      for (const Event& e : ea) {
-        if (e.index < lo || e.index >= hi) {
-          const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row);
-          lo = row * p.k;
-          hi = lo + p.k;
-          if (bt != run_bt) {
-            a_events[run_bt] += run;
-            run_bt = bt;
-            run = 0;
-          }
-          if (!row_flag[row]) {
-            row_flag[row] = 1;
-            x.rows_changed.push_back(static_cast<std::int32_t>(row));
-          }
-        }
-        ++run;
-      }
-      a_events[run_bt] += run;
-      // B's events come through a transposition (K^T), their batch entries interleaved: a histogram, without the
-      // runs' data-dependent branch. The batch entries with events of either operand are then read off the
-      // counts (a pass holds few of them: samples x heads).
-      const FastDiv div_kn = p.div_kn;
-      for (const Event& e : eb) ++b_events[div_kn.div(e.index)];
+      n_a = for_each_event(ea, [&](std::int64_t index, std::int32_t) {
+        const std::int64_t row = div_k.div(index);
+        row_flag[row] = 1;
+        ++a_events[div_m.div(row)];
+      });
+      // B's copy becomes B_t in the same pass (a sparse batch entry's a_t B_{t-1} takes the events back out).
+      std::int32_t* const sb = s.b.data();
+      const std::int64_t kn = p.k * p.n, n_cols = p.n;
+      n_b = for_each_event(eb, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t bt = div_kn.div(index), rest = index - bt * kn;
+        col_flag[bt * n_cols + (rest - div_n.div(rest) * n_cols)] = 1;
+        ++b_events[bt];
+        sb[index] += delta;
+      });
+      // The batch entries with events of either operand are read off the counts (a pass holds few of them:
+      // samples x heads).
       const auto entries = static_cast<std::int32_t>(x.a_events.size());
       for (std::int32_t bt = 0; bt < entries; ++bt)
         if ((a_events[bt] | b_events[bt]) != 0) x.touched.push_back(bt);
@@ -184,23 +234,32 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     // cost per term (kernels_avx512.cpp; measured in docs/benchmarks.md).
     const std::int64_t dense_cost = (p.m * p.k * vn + 3) / 4 + 2 * p.m * vn;
     bool sparse_a = false;
+    sparse_b = false;
     for (std::int32_t bt : x.touched) {
       const std::int64_t na = x.a_events[static_cast<std::size_t>(bt)], nb = x.b_events[static_cast<std::size_t>(bt)];
       const std::int64_t sparse_cost = na * (vn + 6) + nb * 3 + std::min(nb, p.k) * p.m * (vn + 1);
       const bool dense = !std::is_same_v<Acc, std::int64_t> && dense_cost < sparse_cost;
       x.dense[static_cast<std::size_t>(bt)] = dense;
       sparse_a = sparse_a || (!dense && na > 0);
+      sparse_b = sparse_b || (!dense && nb > 0);
     }
-    // a_t B_{t-1} in the sparse batch entries (s.b is still B_{t-1}: B's events are applied below).
-    if (sparse_a)
-      for (const Event& e : ea) {
-        const std::int64_t row = p.div_k.div(e.index), bt = div_m.div(row), q = e.index - row * p.k;
+    // a_t B_{t-1} in the sparse batch entries: s.b holds B_t, so B's events are taken out for this pass and
+    // put back after it (rare in a strict run: the row updates win only where both operands have few events).
+    if (sparse_a) {
+      std::int32_t* const sb = s.b.data();
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) { sb[index] -= delta; });
+      for_each_event(ea, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t row = p.div_k.div(index), bt = div_m.div(row), q = index - row * p.k;
         if (!x.dense[static_cast<std::size_t>(bt)])
-          add_scaled(kern, acc + row * p.n, s.b.data() + (bt * p.k + q) * p.n, e.delta, p.n);
-      }
-    a_pairs += static_cast<std::uint64_t>(ea.size()) * static_cast<std::uint64_t>(p.n);
+          add_scaled(kern, acc + row * p.n, sb + (bt * p.k + q) * p.n, delta, p.n);
+      });
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) { sb[index] += delta; });
+    }
+    a_pairs += static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
   } else {
-    for (const Event& e : ea) {
+    n_a = ea.n;  // a gated step reads translated lists (no view)
+    n_b = eb.n;
+    for (const Event& e : std::span(ea.ev, ea.n)) {
       const std::int64_t bt = p.div_mk.div(e.index), rest = e.index - bt * p.m * p.k;
       const std::int64_t i = p.div_k.div(rest), q = rest - i * p.k;
       const std::int32_t* brow = s.b.data() + (bt * p.k + q) * p.n;
@@ -221,7 +280,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
   }
   if (gate) {
-    for (const Event& e : eb) {
+    for (const Event& e : std::span(eb.ev, eb.n)) {
       const std::int64_t bt = p.div_kn.div(e.index), rest = e.index - bt * p.k * p.n;
       const std::int64_t q = p.div_n.div(rest), j = rest - q * p.n;
       const Acc d = e.delta;
@@ -237,45 +296,26 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
     }
     return;
   }
+  // The sparse batch entries gather the step's B events by operand row (db); s.b is already B_t.
   {
-    std::int32_t* const sb = s.b.data();
-    const std::uint8_t* const dense = x.dense.data();
-    std::int32_t* const db = x.db.data();
-    std::uint8_t* const db_flag = x.db_flag.data();
-    std::uint8_t* const col_flag = x.col_flag.data();
-    std::int32_t* const col_count = x.col_count.data();
-    std::int32_t* const cols = x.cols.data();
-    std::int32_t* const batches = x.batches.data();
-    std::int64_t n_cols = x.n_cols, n_batches = x.n_batches;
-    const FastDiv div_kn = p.div_kn, div_n = p.div_n;  // in registers, not reloaded per event
-    const std::int64_t kn = p.k * p.n;
-    for (const Event& e : eb) {
-      const std::int64_t bt = div_kn.div(e.index), rest = e.index - bt * kn;
-      const std::int64_t q = div_n.div(rest), j = rest - q * p.n;
-      const std::int64_t row = bt * p.k + q;
-      sb[e.index] += e.delta;
-      if (!dense[bt]) {
-        db[e.index] += e.delta;
-        if (!db_flag[row]) {
-          db_flag[row] = 1;
-          x.db_rows.push_back(static_cast<std::int32_t>(row));
+    if (sparse_b) {
+      const std::uint8_t* const dense = x.dense.data();
+      std::int32_t* const db = x.db.data();
+      std::uint8_t* const db_flag = x.db_flag.data();
+      const FastDiv div_n = p.div_n, div_k = p.div_k;  // in registers, not reloaded per event
+      for_each_event(eb, [&](std::int64_t index, std::int32_t delta) {
+        const std::int64_t row = div_n.div(index);  // bt * K + q
+        if (!dense[div_k.div(row)]) {
+          db[index] += delta;
+          if (!db_flag[row]) {
+            db_flag[row] = 1;
+            x.db_rows.push_back(static_cast<std::int32_t>(row));
+          }
         }
-      }
-      // Column j of every row of this batch entry changed: counted, and marked, in step_product. Appended
-      // without a branch on whether it is new (the columns of a transposed operand's events look random).
-      const std::int64_t col = bt * p.n + j;
-      const std::int32_t fresh = col_flag[col] ^ 1;
-      col_flag[col] = 1;
-      cols[n_cols] = static_cast<std::int32_t>(col);
-      n_cols += fresh;
-      batches[n_batches] = static_cast<std::int32_t>(bt);
-      n_batches += fresh & static_cast<std::int32_t>(col_count[bt] == 0);
-      col_count[bt] += fresh;
+      });
     }
-    x.n_cols = n_cols;
-    x.n_batches = n_batches;
   }
-  b_pairs += static_cast<std::uint64_t>(eb.size()) * static_cast<std::uint64_t>(p.m);
+  b_pairs += static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   for (std::int32_t row : x.db_rows) {
     const std::int64_t bt = p.div_k.div(row), q = row - bt * p.k;
     std::int32_t* drow = x.db.data() + std::int64_t{row} * p.n;
@@ -294,7 +334,7 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
       const std::int32_t* a = a_t + std::int64_t{bt} * p.m * p.k;
       const std::int32_t* b = s.b.data() + std::int64_t{bt} * p.k * p.n;
       if constexpr (std::is_same_v<Acc, std::int32_t>) {
-        kern.matmul_i32(a, b, acc + std::int64_t{bt} * p.m * p.n, p.m, p.k, p.n);
+        matmul(p, x, kern, a, b, acc + std::int64_t{bt} * p.m * p.n);
       } else {
         Acc* c = acc + std::int64_t{bt} * p.m * p.n;
         for (std::int64_t i = 0; i < p.m; ++i)
@@ -305,11 +345,8 @@ void apply_events(const ProductParams& p, ProductState& s, ProductScratch& x, Ac
           }
       }
     }
-    x.a_events[static_cast<std::size_t>(bt)] = 0;
-    x.b_events[static_cast<std::size_t>(bt)] = 0;
-    x.dense[static_cast<std::size_t>(bt)] = 0;
   }
-  x.touched.clear();
+  // x.touched, the counts and the flags are read and cleared by step_product (mark_changed).
 }
 
 // The first step of a run from rest (not causal decoding): A_0 = B_0 = 0, so the product rule's sum is just
@@ -333,7 +370,7 @@ void first_step_dense(const ProductParams& p, ProductState& s, ProductScratch& x
     const std::int32_t* b = s.b.data() + bt * p.k * p.n;
     Acc* c = acc + bt * p.m * p.n;
     if constexpr (std::is_same_v<Acc, std::int32_t>) {
-      kern.matmul_i32(a, b, c, p.m, p.k, p.n);
+      matmul(p, x, kern, a, b, c);
     } else {
       for (std::int64_t i = 0; i < p.m; ++i)
         for (std::int64_t j = 0; j < p.n; ++j) {
@@ -343,6 +380,46 @@ void first_step_dense(const ProductParams& p, ProductState& s, ProductScratch& x
         }
     }
   }
+}
+
+// The output rows an ungated step changed, read off the flags of the batch entries it touched (x.touched):
+// rows with A events change whole; B's events changed columns, and in a batch entry with columns J the rows
+// without A events change in J only. The ledger counts those (M - rows with A events) * |J| elements; the rows
+// are evaluated whole. The flags and counts are cleared for the next step.
+void mark_touched(const ProductParams& p, ProductScratch& x, Step& st) {
+  if (x.touched.empty()) return;
+  std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
+  rows.clear();
+  std::int64_t exact = 0;
+  const bool whole_rows = !st.first || st.incremental;  // a first step from rest marks its output fresh instead
+  for (std::int32_t bt : x.touched) {
+    std::uint8_t* const rf = x.row_flag.data() + std::int64_t{bt} * p.m;
+    std::int64_t cols = 0;
+    if (x.b_events[static_cast<std::size_t>(bt)] != 0) {
+      std::uint8_t* const cf = x.col_flag.data() + std::int64_t{bt} * p.n;
+      for (std::int64_t j = 0; j < p.n; ++j) cols += cf[j];
+      std::fill_n(cf, p.n, std::uint8_t{0});
+    }
+    if (x.a_events[static_cast<std::size_t>(bt)] != 0 || (cols > 0 && !st.first)) {
+      std::int64_t others = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        const std::int64_t r = std::int64_t{bt} * p.m + i;
+        if (rf[i]) {
+          if (whole_rows) st.mark_row(p.out, r);
+        } else if (cols > 0 && !st.first) {
+          rows.push_back(static_cast<std::int32_t>(r));
+          ++others;
+        }
+      }
+      exact += others * cols;
+      std::fill_n(rf, p.m, std::uint8_t{0});
+    }
+    x.a_events[static_cast<std::size_t>(bt)] = 0;
+    x.b_events[static_cast<std::size_t>(bt)] = 0;
+    x.dense[static_cast<std::size_t>(bt)] = 0;
+  }
+  x.touched.clear();
+  if (!st.first) st.mark_rows_covering(p.out, rows, exact);
 }
 
 }  // namespace
@@ -370,14 +447,21 @@ void step_product(const Unit& u, Step& st) {
     a_pairs = static_cast<std::uint64_t>(n_a) * static_cast<std::uint64_t>(p.n);
     b_pairs = static_cast<std::uint64_t>(n_b) * static_cast<std::uint64_t>(p.m);
   } else {
-    const EventList& ea = events_as_read(st, p.a, x.a_view_events);
-    const EventList& eb = events_as_read(st, p.b, x.b_view_events);
-    n_a = ea.size();
-    n_b = eb.size();
+    const ValueInfo& out = st.info(p.out);
+    Operand oa, ob;
+    if (st.incremental && !out.pos.empty() && !va.pos.empty() && !vb.pos.empty()) {  // gated (apply_events)
+      const EventList& ea = events_as_read(st, p.a, x.a_view_events);
+      const EventList& eb = events_as_read(st, p.b, x.b_view_events);
+      oa = {ea.data(), ea.size()};
+      ob = {eb.data(), eb.size()};
+    } else {
+      oa = operand(st, p.a);
+      ob = operand(st, p.b);
+    }
     if (p.acc64)
-      apply_events(p, s, x, s.acc64.data(), st, ea, eb, a_pairs, b_pairs);
+      apply_events(p, s, x, s.acc64.data(), st, oa, ob, n_a, n_b, a_pairs, b_pairs);
     else
-      apply_events(p, s, x, s.acc32.data(), st, ea, eb, a_pairs, b_pairs);
+      apply_events(p, s, x, s.acc32.data(), st, oa, ob, n_a, n_b, a_pairs, b_pairs);
   }
   Counters& c = st.counters(u);
   c.acs[width_slot(vb.bits)] += a_pairs;
@@ -392,31 +476,10 @@ void step_product(const Unit& u, Step& st) {
       for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
   } else {
     for (std::int32_t r : x.rows_changed) st.mark_row(p.out, r);
-    // B's events changed columns: in a batch entry with columns J, the rows without A events change in J only.
-    // The ledger counts those (M - rows with A events) * |J| elements; the rows are evaluated whole.
-    std::vector<std::int32_t>& rows = st.scratch.rows_tmp;
-    rows.clear();
-    std::int64_t exact = 0;
-    for (std::int64_t k = 0; k < x.n_batches; ++k) {
-      const std::int32_t bt = x.batches[static_cast<std::size_t>(k)];
-      std::int64_t others = 0;
-      for (std::int64_t i = 0; i < p.m; ++i) {
-        const std::int64_t r = std::int64_t{bt} * p.m + i;
-        if (x.row_flag[static_cast<std::size_t>(r)]) continue;
-        rows.push_back(static_cast<std::int32_t>(r));
-        ++others;
-      }
-      exact += others * x.col_count[static_cast<std::size_t>(bt)];
-      x.col_count[static_cast<std::size_t>(bt)] = 0;
-    }
-    st.mark_rows_covering(p.out, rows, exact);
   }
   for (std::int32_t r : x.rows_changed) x.row_flag[static_cast<std::size_t>(r)] = 0;
   x.rows_changed.clear();
-  for (std::int64_t k = 0; k < x.n_cols; ++k) x.col_flag[static_cast<std::size_t>(x.cols[static_cast<std::size_t>(k)])] = 0;
-  x.n_cols = 0;
-  for (std::int64_t k = 0; k < x.n_batches; ++k) x.col_count[static_cast<std::size_t>(x.batches[static_cast<std::size_t>(k)])] = 0;
-  x.n_batches = 0;
+  mark_touched(p, x, st);
 }
 
 }  // namespace snnconv::snn

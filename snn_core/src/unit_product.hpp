@@ -18,6 +18,7 @@ struct ProductParams {
   float s_a = 1.0f, s_b = 1.0f;
   float ab_step = 1.0f;  // s_a * s_b, the factor product_value forms first
   bool acc64 = false;    // int64 accumulators (the int32 bound K * max|a| * max|b| does not hold)
+  bool i16 = false;      // int32 accumulators and both operands' counts within int16: Kernels::matmul_i16 applies
   FastDiv div_mk, div_k, div_kn, div_n;  // splitting event indices of A [.., M, K] and B [.., K, N]
 };
 
@@ -31,13 +32,8 @@ struct ProductState {
 
 struct ProductScratch {
   std::vector<std::uint8_t> row_flag;      // [samples * batch * M] rows with A events
-  std::vector<std::int32_t> rows_changed;
+  std::vector<std::int32_t> rows_changed;  // causal decoding: those rows (an ungated step reads the flags)
   std::vector<std::uint8_t> col_flag;      // [samples * batch * N] columns with B events
-  std::vector<std::int32_t> cols;          // [samples * batch * N + 1] those columns: cols[0 .. n_cols)
-  std::int64_t n_cols = 0;
-  std::vector<std::int32_t> col_count;     // [samples * batch] distinct columns with B events
-  std::vector<std::int32_t> batches;       // [samples * batch + 1] batch entries with B events: [0 .. n_batches)
-  std::int64_t n_batches = 0;
   StateVector<std::int32_t> db;            // [samples * batch * K * N] B's events of the step, by row
   std::vector<std::uint8_t> db_flag;       // [samples * batch * K] rows of db holding events
   std::vector<std::int32_t> db_rows;
@@ -46,9 +42,11 @@ struct ProductScratch {
   std::vector<std::uint8_t> dense;
   std::vector<std::int32_t> touched;
   // Operands that are views of a population (a folded Transpose: the heads' split, K^T): their events with
-  // the view's indices, and A_t gathered through the map for the batch entries a step reads.
+  // the view's indices (a gated step of causal decoding; an ungated step translates them inside its loops), and
+  // A_t gathered through the map for the batch entries a step reads.
   EventList a_view_events, b_view_events;
   StateVector<std::int32_t> a_gather;  // [samples * batch * M * K] when A is a view, else empty
+  std::vector<std::int32_t> pack;      // matmul_i16's scratch for one batch entry (i16), else empty
 };
 
 }  // namespace snnconv::snn

@@ -333,6 +333,38 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("matmul_i16: every instruction set that has it equals matmul_i32's reference") {
+    std::mt19937_64 rng(19);
+    const snn::Kernels ref = snn::reference_kernels();
+    int checked = 0;
+    for (std::int64_t m : {1, 3, 4, 9, 17}) {
+      for (std::int64_t k : {1, 2, 15, 16, 33, 64}) {
+        for (std::int64_t n : {1, 16, 17, 32, 50, 128}) {
+          // Counts of A8 strict and burst, and the int16 extremes where k keeps the sums within int32.
+          const std::int32_t top = k <= 2 ? 32767 : 255;
+          std::vector<std::int32_t> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+          for (auto& x : a) x = rng() % 3 == 0 ? 0 : static_cast<std::int32_t>(rng() % (2 * top + 1)) - top;
+          for (auto& x : b) x = static_cast<std::int32_t>(rng() % (2 * top + 1)) - top;
+          std::vector<std::int32_t> expect(static_cast<std::size_t>(m * n), 99);
+          ref.matmul_i32(a.data(), b.data(), expect.data(), m, k, n);
+          for (const snn::Kernels& kern : variants()) {
+            if (!kern.matmul_i16) continue;
+            std::vector<std::int32_t> pack(static_cast<std::size_t>(snn::matmul_i16_pack_words(m, k, n)), -7);
+            std::vector<std::int32_t> got(expect.size(), -99);
+            kern.matmul_i16(a.data(), b.data(), got.data(), m, k, n, pack.data());
+            CAPTURE(isa_name(kern.isa));
+            CAPTURE(m);
+            CAPTURE(k);
+            CAPTURE(n);
+            CHECK(got == expect);
+            ++checked;
+          }
+        }
+      }
+    }
+    MESSAGE("matmul_i16 variants checked: " << checked);
+  }
+
   TEST_CASE("row currents equal linear_value, grouped_linear_value, product_value and sum_value bit for bit") {
     std::mt19937_64 rng(13);
     std::uniform_real_distribution<float> sd(1e-4f, 0.5f), bd(-3.0f, 3.0f);
