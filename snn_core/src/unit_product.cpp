@@ -47,8 +47,13 @@ std::uint64_t product_bytes(const Plan& plan, const ProductParams& u) {
   const auto bt = static_cast<std::uint64_t>(u.batch);
   const std::uint64_t operands = bt * static_cast<std::uint64_t>(u.k * u.n) * 4;  // B's copy (A is read in place)
   const std::uint64_t acc = bt * static_cast<std::uint64_t>(u.m * u.n) * (u.acc64 ? 8 : 4);
-  const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) * (1 + 4) +
-                                bt * 8 + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 + bt * static_cast<std::uint64_t>(u.k) * 5;
+  // Row flags and the causal run's row list, column flags, per batch entry the event counts, the dense choice and
+  // the touched list, B's step events by row with their flags and list; matmul_i16's packing scratch (one batch
+  // entry's, charged per sample: an upper bound).
+  const std::uint64_t pack = u.i16 ? static_cast<std::uint64_t>(matmul_i16_pack_words(u.m, u.k, u.n)) * 4 : 0;
+  const std::uint64_t scratch = bt * static_cast<std::uint64_t>(u.m) * (1 + 4) + bt * static_cast<std::uint64_t>(u.n) +
+                                bt * (8 + 1 + 4) + bt * static_cast<std::uint64_t>(u.k * u.n) * 4 +
+                                bt * static_cast<std::uint64_t>(u.k) * 5 + pack;
   // Operands read through a view: their translated events, and A's gathered counts.
   const std::uint64_t views = (plan.view(u.a) ? bt * static_cast<std::uint64_t>(u.m * u.k) * (sizeof(Event) + 4) : 0) +
                               (plan.view(u.b) ? bt * static_cast<std::uint64_t>(u.k * u.n) * sizeof(Event) : 0);
