@@ -140,15 +140,17 @@ void step_diff(const Unit& u, Step& st) {
       const std::int64_t b = out.pos_begin[static_cast<std::size_t>(st.fresh_lo)];
       const std::int64_t e = out.pos_begin[static_cast<std::size_t>(st.fresh_hi)];
       for (std::int64_t i = b; i < e; ++i) touch(static_cast<std::size_t>(out.by_pos[static_cast<std::size_t>(i)] / p.cols));
-    }
-    // Events come row by row: an index is split only when it leaves the previous event's row.
-    std::int64_t lo = 0, hi = 0;
-    for (const Event& e : events) {
-      if (e.index >= lo && e.index < hi) continue;
-      const std::int64_t r = p.div_cols.div(e.index);
-      lo = r * p.cols;
-      hi = lo + p.cols;
-      touch(static_cast<std::size_t>(r));
+      // Events come row by row: an index is split only when it leaves the previous event's row.
+      std::int64_t lo = 0, hi = 0;
+      for (const Event& e : events) {
+        if (e.index >= lo && e.index < hi) continue;
+        const std::int64_t r = p.div_cols.div(e.index);
+        lo = r * p.cols;
+        hi = lo + p.cols;
+        touch(static_cast<std::size_t>(r));
+      }
+    } else {  // the rows in increasing order (each row's update is independent of the others)
+      flag_event_rows(events, p.div_cols, x.row_flag.data(), x.row_flag.size(), x.rows_changed);
     }
   }
   const StateVector<std::int32_t>& count = st.counts(p.in);
