@@ -49,28 +49,19 @@ void step_add(const Unit& u, Step& st) {
     const FastDiv div_w(w);
     // A population emits at most one event per neuron and step, so only an element with events on both
     // operands is counted twice: a's elements are flagged, b's looked up, and a's flags cleared after. Local
-    // pointers (the byte stores could alias the vectors' internals); events come row by row, so a row's flag
-    // is looked at once per run.
+    // pointers (the byte stores could alias the vectors' internals).
     std::uint8_t* const elem_flag = m.elem_flag.data();
     std::uint8_t* const row_flag = m.row_flag.data();
     auto exact = static_cast<std::int64_t>(ea.size() + eb.size());
     for (const Event& e : ea) elem_flag[e.index] = 1;
     for (const Event& e : eb) exact -= elem_flag[e.index];
     for (const Event& e : ea) elem_flag[e.index] = 0;
-    for (const EventList* ev : {&ea, &eb}) {
-      std::int64_t run_lo = 0, run_hi = 0;
-      for (const Event& e : *ev) {
-        if (e.index >= run_lo && e.index < run_hi) continue;
-        const std::int64_t r = div_w.div(e.index);
-        run_lo = r * w;
-        run_hi = run_lo + w;
-        if (!row_flag[r]) {
-          row_flag[r] = 1;  // provisional: set again by mark_rows_covering
-          rows.push_back(static_cast<std::int32_t>(r));
-        }
-      }
-    }
-    for (std::int32_t r : rows) m.row_flag[static_cast<std::size_t>(r)] = 0;
+    // The rows of both operands' events, in increasing order, flagged without a branch per event (provisional:
+    // set again by mark_rows_covering).
+    flag_event_rows(ea, div_w, row_flag);
+    flag_event_rows(eb, div_w, row_flag);
+    flagged_rows(row_flag, m.row_flag.size(), rows);
+    for (std::int32_t r : rows) row_flag[r] = 0;
     st.mark_rows_covering(p.out, rows, exact);
   }
   c.dense_ops += m.rows.size() * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m.ledger_extra);

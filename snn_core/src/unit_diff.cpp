@@ -150,7 +150,8 @@ void step_diff(const Unit& u, Step& st) {
         touch(static_cast<std::size_t>(r));
       }
     } else {  // the rows in increasing order (each row's update is independent of the others)
-      flag_event_rows(events, p.div_cols, x.row_flag.data(), x.row_flag.size(), x.rows_changed);
+      flag_event_rows(events, p.div_cols, x.row_flag.data());
+      flagged_rows(x.row_flag.data(), x.row_flag.size(), x.rows_changed);
     }
   }
   const StateVector<std::int32_t>& count = st.counts(p.in);

@@ -75,13 +75,14 @@ std::uint64_t bytes_of_bits(int bits);
 std::uint64_t event_bytes(FireMode mode, int bits);
 inline std::size_t mem(MemClass m) { return static_cast<std::size_t>(m); }
 
-// The rows of `flag` (n_rows byte flags, all 0 on entry) that hold an event's index (row = index / width), in
-// increasing order, appended to `rows`; the flags are left set. Branch-free: one flag store per event, then the
-// flags read eight at a time (a run-by-run split of the indices mispredicted at every new row of a strict step).
-template <typename Rows>
-void flag_event_rows(const EventList& events, const FastDiv& div_width, std::uint8_t* flag, std::size_t n_rows,
-                     Rows& rows) {
+// Rows with events, found without a branch per event (a run-by-run split of the indices mispredicted at every
+// new row of a strict step): flag_event_rows sets the flag of each event's row (index / width), flagged_rows
+// appends the flagged rows of n_rows byte flags in increasing order, read eight at a time; flags stay set.
+inline void flag_event_rows(const EventList& events, const FastDiv& div_width, std::uint8_t* flag) {
   for (const Event& e : events) flag[div_width.div(e.index)] = 1;
+}
+template <typename Rows>
+void flagged_rows(const std::uint8_t* flag, std::size_t n_rows, Rows& rows) {
   std::size_t r = 0;
   for (; r + 8 <= n_rows; r += 8) {
     std::uint64_t word;
