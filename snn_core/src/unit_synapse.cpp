@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include "snnconv/ann_baseline/qann.hpp"
 #include "units.hpp"
@@ -263,42 +262,29 @@ void step_synapse(const Unit& u, Step& st) {
     std::int32_t* const changed = x.changed.data();
     std::uint8_t* const codes = x.codes.data();
     const std::int64_t kp = padded_k(p.k);
-    // K and the divisor in locals too: the byte stores could alias p, whose fields would then be reloaded per
-    // event. An element gets at most one event per step (EventList), so its code is stored, not added to: no
-    // load of the byte just cleared in the event's dependency chain.
-    const std::int64_t k = p.k;
-    const FastDiv div_k = p.div_k;
-    std::int64_t n_changed = 0;
-    auto read_events = [&](auto dense_tag) {
-      constexpr bool kDense = decltype(dense_tag)::value;
-      std::int64_t rows_seen = 0, run_lo = 0, run_hi = 0, code_at = 0;  // code_at + index: the event's code byte
-      std::int32_t max_abs = 0;
-      const auto base = static_cast<std::uint8_t>(code_base);
-      for (const Event& e : events) {
-        const std::int32_t index = e.index, delta = e.delta;
-        if (index < run_lo || index >= run_hi) {
-          const std::int64_t r = div_k.div(index);
-          run_lo = r * k;
-          run_hi = run_lo + k;
-          std::int32_t slot = row_slot[r];
-          if (slot < 0) {
-            slot = static_cast<std::int32_t>(rows_seen);
-            row_slot[r] = slot;
-            changed[rows_seen++] = static_cast<std::int32_t>(r);
-            if constexpr (kDense) std::memset(codes + std::int64_t{slot} * kp, base, static_cast<std::size_t>(kp));
-          }
-          code_at = std::int64_t{slot} * kp - run_lo;
+    std::int64_t n_changed = 0, run_lo = 0, run_hi = 0;
+    std::uint8_t* code_row = codes;
+    const int base = code_base;
+    for (const Event& e : events) {
+      if (e.index < run_lo || e.index >= run_hi) {
+        const std::int64_t r = p.div_k.div(e.index);
+        run_lo = r * p.k;
+        run_hi = run_lo + p.k;
+        std::int32_t slot = row_slot[r];
+        if (slot < 0) {
+          slot = static_cast<std::int32_t>(n_changed);
+          row_slot[r] = slot;
+          changed[n_changed++] = static_cast<std::int32_t>(r);
+          if (may_dense) std::memset(codes + std::int64_t{slot} * kp, base, static_cast<std::size_t>(kp));
         }
-        if constexpr (kDense) codes[code_at + index] = static_cast<std::uint8_t>(base + delta);
-        max_abs = std::max(max_abs, std::abs(delta));
+        if (may_dense) code_row = codes + std::int64_t{slot} * kp;
       }
-      n_changed = rows_seen;
-      max_delta = max_abs;
-    };
-    if (may_dense)
-      read_events(std::true_type{});
-    else
-      read_events(std::false_type{});
+      if (may_dense) {
+        std::uint8_t& code = code_row[e.index - run_lo];
+        code = static_cast<std::uint8_t>(code + e.delta);
+      }
+      max_delta = std::max(max_delta, std::abs(e.delta));
+    }
     x.n_changed = n_changed;
   }
   if (!done && !events.empty()) {
