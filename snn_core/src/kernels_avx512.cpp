@@ -190,25 +190,8 @@ struct TallySums {
     neg_v = _mm512_add_epi32(neg_v, _mm512_max_epi32(_mm512_sub_epi32(zero, delta), zero));
     if (--left == 0) fold();
   }
-  // Strict deltas of +-1: their signed sum lane by lane and the number of lanes that fired, so that
-  // pos = (fired + sum) / 2 and neg = (fired - sum) / 2 (one masked add per vector instead of a compare, two
-  // mask moves and two popcounts). A lane's sum stays within the vectors of one call.
-  __m512i net_v = _mm512_setzero_si512();
-  std::uint64_t fired = 0;
-  void add_strict(__m512i delta, __mmask16 fire, int n) {
-    net_v = _mm512_mask_add_epi32(net_v, fire, net_v, delta);
-    fired += static_cast<std::uint64_t>(n);
-  }
   void into(FireTally& tally, bool burst) {
-    if (burst) {
-      fold();
-    } else if (fired != 0) {
-      const __m512i wide = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(net_v)),
-                                            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(net_v, 1)));
-      const auto net = static_cast<std::int64_t>(_mm512_reduce_add_epi64(wide));
-      pos += static_cast<std::uint64_t>((static_cast<std::int64_t>(fired) + net) / 2);
-      neg += static_cast<std::uint64_t>((static_cast<std::int64_t>(fired) - net) / 2);
-    }
+    if (burst) fold();
     tally.pos += pos;
     tally.neg += neg;
   }
@@ -229,11 +212,14 @@ inline __mmask16 fire_vector(std::int32_t* cp, __m512i t, __m512i c, __mmask16 m
   const __m512i c2 = _mm512_add_epi32(c, delta);
   _mm512_mask_storeu_epi32(cp, fire | also_store, c2);
   rem |= _mm512_mask_cmpneq_epi32_mask(fire, c2, t);
-  const int n = __builtin_popcount(static_cast<unsigned>(fire));
-  if (burst)
+  if (burst) {
     tally.add_burst(delta, k.zero);  // 0 in the lanes that do not fire
-  else
-    tally.add_strict(delta, fire, n);
+  } else {  // deltas of +-1: count the lanes (two mask popcounts instead of two horizontal sums)
+    const auto up = static_cast<unsigned>(_mm512_mask_cmpgt_epi32_mask(fire, delta, k.zero));
+    tally.pos += static_cast<std::uint64_t>(__builtin_popcount(up));
+    tally.neg += static_cast<std::uint64_t>(__builtin_popcount(static_cast<unsigned>(fire) & ~up));
+  }
+  const int n = __builtin_popcount(static_cast<unsigned>(fire));
   if (!emit) {  // FireTally::count_only: the caller reads the events off the counts if at all
     written += n;
     return fire;
