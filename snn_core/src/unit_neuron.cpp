@@ -129,20 +129,7 @@ SrcCurrent src_current(const Step& st, const NeuronParams& p) {
 // do not hold exactly n rows.
 bool ascending_rows(const StateVector<std::uint8_t>& row_flag, std::size_t n, std::vector<std::int32_t>& out) {
   out.clear();
-  const std::size_t total = row_flag.size();
-  const std::uint8_t* f = row_flag.data();
-  std::size_t r = 0;
-  for (; r + 8 <= total && out.size() < n; r += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, f + r, 8);
-    while (word != 0) {
-      const int bit = __builtin_ctzll(word);
-      out.push_back(static_cast<std::int32_t>(r + static_cast<std::size_t>(bit / 8)));
-      word &= ~(std::uint64_t{0xFF} << (bit / 8 * 8));
-    }
-  }
-  for (; r < total && out.size() < n; ++r)
-    if (f[r]) out.push_back(static_cast<std::int32_t>(r));
+  flagged_rows(row_flag.data(), row_flag.size(), out);
   return out.size() == n;
 }
 
