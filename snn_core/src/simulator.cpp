@@ -186,14 +186,9 @@ void Simulator::step(Step& st, const PassOptions& o) {
   if (o.node_seconds) t0 = Clock::now();
   if (o.recording && o.raster_values)
     for (std::size_t r = 0; r < o.raster_values->size(); ++r) {
-      const int v = (*o.raster_values)[r];
-      const EventList* events = &st.events(v);
-      if (const ViewMap* m = plan_.view(v)) {  // a folded movement's output: its source's events, renumbered
-        raster_tmp_.clear();
-        view_events(*m, *events, raster_tmp_, state.batch);
-        events = &raster_tmp_;
-      }
-      for (const Event& e : *events) o.recording->raster_events[r].push_back({st.t, e.index, e.delta});
+      // A folded movement's output: its source's events, renumbered.
+      const EventList& events = events_as_read(st, (*o.raster_values)[r], raster_tmp_);
+      for (const Event& e : events) o.recording->raster_events[r].push_back({st.t, e.index, e.delta});
     }
   for (ValueScratch& v : scratch.values) {
     v.events.clear();

@@ -43,31 +43,10 @@ std::vector<std::int64_t> source_map(const MovementParams& p) {
 }  // namespace
 
 void view_events(const ViewMap& m, const EventList& in, EventList& out, int samples) {
-  Event* __restrict const o = out.tail(in.size());
-  const std::int32_t* __restrict const dest = m.dest.data();
-  std::size_t written = 0;
-  if (samples == 1 && m.whole) {  // one sample, a permutation: a plain gather
-    const Event* __restrict const ev = in.data();
-    const std::size_t n = in.size();
-    for (std::size_t k = 0; k < n; ++k) o[k] = {dest[ev[k].index], ev[k].delta};
-    out.advance(n);
-    return;
-  }
-  // Events come in runs of one sample (a population emits a sample's events together, possibly in more than
-  // one sweep): the sample's offsets change only where a run ends.
-  std::int64_t lo = 0, hi = 0, base = 0;
-  for (const Event& e : in) {
-    const Event ev = e;  // read once: the store below could alias it
-    if (ev.index < lo || ev.index >= hi) {
-      const std::int64_t sample = m.div_storage.div(ev.index);
-      lo = sample * m.n_storage;
-      hi = lo + m.n_storage;
-      base = sample * m.n_view;
-    }
-    const std::int32_t d = dest[ev.index - lo];
-    o[written] = {static_cast<std::int32_t>(base + d), ev.delta};
-    written += d >= 0 ? 1 : 0;  // an element the view leaves out is overwritten by the next event
-  }
+  Event* __restrict o = out.tail(in.size());
+  const std::size_t written = for_each_view_event(m, in.data(), in.size(), samples, [&o](std::int64_t index, std::int32_t delta) {
+    *o++ = {static_cast<std::int32_t>(index), delta};
+  });
   out.advance(written);
 }
 

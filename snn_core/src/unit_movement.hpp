@@ -26,6 +26,35 @@ struct ViewMap {
   std::int64_t run = 1;            // the view's rows (last axis) lie contiguous in the storage: their width, else 1
 };
 
+// Calls f(view index, delta) for each of a storage population's events ev[0, n) that the view holds, in order;
+// returns how many. Events come in runs of one sample (a population emits a sample's events together, possibly in
+// more than one sweep): the sample's offsets change only where a run ends. `samples` in the pass.
+template <typename F>
+inline std::size_t for_each_view_event(const ViewMap& m, const Event* ev, std::size_t n, std::int64_t samples, F&& f) {
+  const std::int32_t* __restrict const dest = m.dest.data();
+  if (samples == 1 && m.whole) {  // one sample, a permutation: a plain gather
+    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{dest[ev[k].index]}, ev[k].delta);
+    return n;
+  }
+  std::int64_t lo = 0, hi = 0, base = 0;
+  std::size_t seen = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const Event e = ev[k];  // read once: a store by f could alias it
+    if (e.index < lo || e.index >= hi) {
+      const std::int64_t sample = m.div_storage.div(e.index);
+      lo = sample * m.n_storage;
+      hi = lo + m.n_storage;
+      base = sample * m.n_view;
+    }
+    const std::int32_t d = dest[e.index - lo];
+    if (d >= 0) {
+      f(base + d, e.delta);
+      ++seen;
+    }
+  }
+  return seen;
+}
+
 // The events of a view's storage population as the view sees them (indices translated, elements the view
 // leaves out dropped), appended to `out`; `samples` in the pass.
 void view_events(const ViewMap& m, const EventList& in, EventList& out, int samples);

@@ -145,38 +145,13 @@ Operand operand(Step& st, int v) {
 }
 
 // Calls f(index, delta) for each event as the operand reads it, in the list's order; returns how many there were
-// (a view drops the elements it leaves out). As view_events (unit_movement.cpp): events come in runs of one sample.
+// (a view drops the elements it leaves out).
 template <typename F>
 inline std::size_t for_each_event(const Operand& o, F&& f) {
+  if (o.view) return for_each_view_event(*o.view, o.ev, o.n, o.samples, f);
   const Event* __restrict const ev = o.ev;
-  const std::size_t n = o.n;
-  if (!o.view) {
-    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{ev[k].index}, ev[k].delta);
-    return n;
-  }
-  const ViewMap& m = *o.view;
-  const std::int32_t* __restrict const dest = m.dest.data();
-  if (o.samples == 1 && m.whole) {
-    for (std::size_t k = 0; k < n; ++k) f(std::int64_t{dest[ev[k].index]}, ev[k].delta);
-    return n;
-  }
-  std::int64_t lo = 0, hi = 0, base = 0;
-  std::size_t seen = 0;
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::int64_t index = ev[k].index;
-    if (index < lo || index >= hi) {
-      const std::int64_t sample = m.div_storage.div(index);
-      lo = sample * m.n_storage;
-      hi = lo + m.n_storage;
-      base = sample * m.n_view;
-    }
-    const std::int32_t d = dest[index - lo];
-    if (d >= 0) {
-      f(base + d, ev[k].delta);
-      ++seen;
-    }
-  }
-  return seen;
+  for (std::size_t k = 0; k < o.n; ++k) f(std::int64_t{ev[k].index}, ev[k].delta);
+  return o.n;
 }
 
 template <typename Acc>
